@@ -1,0 +1,146 @@
+//! Hive's storage.
+//!
+//! [`Store`] is what the server needs from a backend; [`sqlite::SqliteStore`]
+//! is the embedded default. Every backend passes [`conformance`].
+//!
+//! Writes are batches of [`WriteOp`]s applied in one transaction (the
+//! server groups many requests into one batch); a batch is durable when
+//! [`Store::apply`] returns.
+
+pub mod auth;
+pub mod conformance;
+pub mod query;
+pub mod sqlite;
+
+use hive_core::filter::{DateRange, Filter};
+use hive_core::model::Event;
+use serde_json::Value;
+
+pub use auth::{ApiKey, KeyScope, NewKey, Project};
+
+/// One write.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    /// An event as ingested (a span, a posted event or a session start).
+    /// Replaces an earlier version of the same event; enrichments already
+    /// received for it are applied on top. Creates its session as a
+    /// placeholder when the session is unknown.
+    Event {
+        event: Event,
+        /// The raw span, for the Attributes panel.
+        raw: Option<Value>,
+        /// The session's name when a placeholder session must be made.
+        session_name: Option<String>,
+    },
+    /// An enrichment (RFC 7396 patch) of an event. An unknown event is
+    /// kept as a placeholder session until the event arrives.
+    Enrich {
+        project_id: String,
+        event_id: String,
+        patch: Value,
+        key_id: Option<String>,
+        received_at_ms: i64,
+    },
+}
+
+impl WriteOp {
+    pub fn project_id(&self) -> &str {
+        match self {
+            WriteOp::Event { event, .. } => &event.project_id,
+            WriteOp::Enrich { project_id, .. } => project_id,
+        }
+    }
+}
+
+/// Storage failures, as a kind plus a source.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored document is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which rows a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Level {
+    /// Filters apply to each event.
+    #[default]
+    Event,
+    /// Only sessions are returned; a session matches when the session
+    /// event or any of its events matches every filter.
+    Session,
+}
+
+/// Sort order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    #[default]
+    StartAsc,
+    StartDesc,
+}
+
+/// An event query: project scope, filters, time window, paging.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// `None` reads every project (admin keys only).
+    pub project_id: Option<String>,
+    pub filters: Vec<Filter>,
+    pub date_range: DateRange,
+    pub level: Level,
+    pub order: Order,
+    pub limit: usize,
+    /// Zero-based offset.
+    pub offset: usize,
+}
+
+/// A page of events and the total that matched.
+#[derive(Debug, Clone, Default)]
+pub struct EventPage {
+    pub events: Vec<Value>,
+    pub total: u64,
+}
+
+/// One enrichment as kept in the history.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HistoryEntry {
+    pub seq: i64,
+    pub received_at: i64,
+    pub key_id: Option<String>,
+    pub patch: Value,
+}
+
+/// A path that exists in a project, with a value type seen there.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct FieldInfo {
+    pub field: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+/// What the server needs from a storage backend.
+pub trait Store: Send + Sync + 'static {
+    /// Apply a batch atomically and durably. Ops are applied in order.
+    fn apply(&self, ops: &[WriteOp]) -> Result<()>;
+    /// One event by id (the current state).
+    fn get_event(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>>;
+    /// The raw span of an event, if it came from a span.
+    fn get_raw(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>>;
+    /// Every event of a session (session event first, then by start time).
+    fn session_events(&self, project_id: Option<&str>, session_id: &str) -> Result<Vec<Value>>;
+    /// Query events.
+    fn query(&self, q: &EventQuery) -> Result<EventPage>;
+    /// The enrichment history of an event, oldest first.
+    fn history(&self, project_id: Option<&str>, event_id: &str) -> Result<Vec<HistoryEntry>>;
+    /// Every namespace path in a project, with its value types.
+    fn fields(&self, project_id: &str) -> Result<Vec<FieldInfo>>;
+
+    /// Projects and keys.
+    fn auth(&self) -> &dyn auth::AuthStore;
+}

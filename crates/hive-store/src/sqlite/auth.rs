@@ -1,0 +1,205 @@
+//! Projects, API keys and login tokens in SQLite.
+
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::lock;
+use crate::auth::{ApiKey, AuthStore, KeyScope, NewKey, Project, hash_secret, new_secret};
+use crate::{Result, StoreError};
+
+pub(super) struct SqliteAuth {
+    conn: Mutex<Connection>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
+    let scope: String = r.get(3)?;
+    Ok(ApiKey {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        prefix: r.get(2)?,
+        scope: KeyScope::parse(&scope).unwrap_or(KeyScope::Ingest),
+        project_id: r.get(4)?,
+        created_at: r.get(5)?,
+        revoked_at: r.get(6)?,
+    })
+}
+
+const KEY_COLUMNS: &str = "id, name, prefix, scope, project_id, created_at, revoked_at";
+
+impl SqliteAuth {
+    pub(super) fn new(conn: Connection) -> SqliteAuth {
+        SqliteAuth {
+            conn: Mutex::new(conn),
+        }
+    }
+}
+
+fn project_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Project> {
+    Ok(Project {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: r.get(2)?,
+    })
+}
+
+impl AuthStore for SqliteAuth {
+    fn ensure_project(&self, name: &str) -> Result<Project> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(StoreError::Invalid(
+                "project name must be 1 to 200 characters".into(),
+            ));
+        }
+        let c = lock(&self.conn);
+        c.execute(
+            "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+            params![uuid::Uuid::new_v4().to_string(), name, now_ms()],
+        )?;
+        Ok(c.query_row(
+            "SELECT id, name, created_at FROM projects WHERE name = ?1",
+            params![name],
+            project_row,
+        )?)
+    }
+
+    fn project_by_name(&self, name: &str) -> Result<Option<Project>> {
+        let c = lock(&self.conn);
+        Ok(c.query_row(
+            "SELECT id, name, created_at FROM projects WHERE name = ?1",
+            params![name],
+            project_row,
+        )
+        .optional()?)
+    }
+
+    fn project_by_id(&self, id: &str) -> Result<Option<Project>> {
+        let c = lock(&self.conn);
+        Ok(c.query_row(
+            "SELECT id, name, created_at FROM projects WHERE id = ?1",
+            params![id],
+            project_row,
+        )
+        .optional()?)
+    }
+
+    fn projects(&self) -> Result<Vec<Project>> {
+        let c = lock(&self.conn);
+        let mut stmt = c.prepare("SELECT id, name, created_at FROM projects ORDER BY name")?;
+        let rows = stmt.query_map([], project_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn create_key(&self, new: &NewKey) -> Result<(ApiKey, String)> {
+        let project_id = match new.scope {
+            KeyScope::Admin => None,
+            _ => Some(new.project_id.clone().ok_or_else(|| {
+                StoreError::Invalid(format!("a {} key needs a project", new.scope.name()))
+            })?),
+        };
+        let secret = new_secret("hh_");
+        let key = ApiKey {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: new.name.clone(),
+            prefix: secret.chars().take(10).collect(),
+            scope: new.scope,
+            project_id,
+            created_at: now_ms(),
+            revoked_at: None,
+        };
+        let c = lock(&self.conn);
+        c.execute(
+            "INSERT INTO api_keys (id, hash, prefix, name, scope, project_id, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                key.id,
+                hash_secret(&secret),
+                key.prefix,
+                key.name,
+                key.scope.name(),
+                key.project_id,
+                key.created_at
+            ],
+        )?;
+        Ok((key, secret))
+    }
+
+    fn keys(&self) -> Result<Vec<ApiKey>> {
+        let c = lock(&self.conn);
+        let mut stmt = c.prepare(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at"
+        ))?;
+        let rows = stmt.query_map([], key_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn revoke_key(&self, id_or_prefix: &str) -> Result<bool> {
+        if id_or_prefix.len() < 6 {
+            return Ok(false);
+        }
+        let c = lock(&self.conn);
+        let n = c.execute(
+            "UPDATE api_keys SET revoked_at = ?2 WHERE revoked_at IS NULL AND (id = ?1 OR prefix = ?1)",
+            params![id_or_prefix, now_ms()],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>> {
+        let c = lock(&self.conn);
+        let mut stmt = c.prepare_cached(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL"
+        ))?;
+        Ok(stmt
+            .query_row(params![hash_secret(secret)], key_from_row)
+            .optional()?)
+    }
+
+    fn bootstrap(&self) -> Result<Option<String>> {
+        let has_keys: i64 = {
+            let c = lock(&self.conn);
+            c.query_row("SELECT count(*) FROM api_keys", [], |r| r.get(0))?
+        };
+        self.ensure_project("default")?;
+        if has_keys > 0 {
+            return Ok(None);
+        }
+        let (_, secret) = self.create_key(&NewKey {
+            name: "admin (first start)".into(),
+            scope: KeyScope::Admin,
+            project_id: None,
+        })?;
+        Ok(Some(secret))
+    }
+
+    fn create_login_token(&self, ttl_ms: i64) -> Result<String> {
+        let token = new_secret("");
+        let c = lock(&self.conn);
+        c.execute(
+            "DELETE FROM login_tokens WHERE expires_at < ?1",
+            params![now_ms()],
+        )?;
+        c.execute(
+            "INSERT INTO login_tokens (hash, expires_at) VALUES (?1, ?2)",
+            params![hash_secret(&token), now_ms() + ttl_ms],
+        )?;
+        Ok(token)
+    }
+
+    fn consume_login_token(&self, token: &str) -> Result<bool> {
+        let c = lock(&self.conn);
+        let n = c.execute(
+            "UPDATE login_tokens SET used = 1 WHERE hash = ?1 AND used = 0 AND expires_at >= ?2",
+            params![hash_secret(token), now_ms()],
+        )?;
+        Ok(n == 1)
+    }
+}

@@ -1,0 +1,251 @@
+//! The embedded SQLite backend: one file, WAL mode, one writer connection,
+//! a small pool of readers.
+
+mod auth;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde_json::Value;
+
+use crate::query::compile;
+use crate::{EventPage, EventQuery, FieldInfo, HistoryEntry, Result, Store, StoreError, WriteOp};
+
+/// How hard commits wait for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// fsync at every commit: an acknowledged write survives power loss.
+    #[default]
+    Full,
+    /// fsync at checkpoints only: an acknowledged write survives a crash
+    /// of the process, not of the machine.
+    Normal,
+}
+
+/// Opening options.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub durability: Durability,
+    /// Readers kept open.
+    pub readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            durability: Durability::Full,
+            readers: 4,
+        }
+    }
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<writer::Writer>,
+    readers: Mutex<Vec<Connection>>,
+    auth: auth::SqliteAuth,
+    max_readers: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding a lock leaves the data consistent (SQLite rolls
+    // back the transaction), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn open_conn(path: &Path, durability: Durability) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        },
+    )?;
+    conn.pragma_update(None, "cache_size", -32_000)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Open (or create) the database file.
+    pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        let conn = open_conn(&path, options.durability)?;
+        conn.execute_batch(schema::SCHEMA)?;
+        let auth_conn = open_conn(&path, options.durability)?;
+        Ok(SqliteStore {
+            writer: Mutex::new(writer::Writer::new(conn)),
+            readers: Mutex::new(Vec::new()),
+            auth: auth::SqliteAuth::new(auth_conn),
+            max_readers: options.readers.max(1),
+            path,
+        })
+    }
+
+    /// Where the database lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = match lock(&self.readers).pop() {
+            Some(c) => c,
+            None => {
+                let c = open_conn(&self.path, Durability::Normal)?;
+                c.pragma_update(None, "query_only", true)?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut pool = lock(&self.readers);
+        if pool.len() < self.max_readers {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// Checkpoint the WAL into the main file (on shutdown).
+    pub fn checkpoint(&self) -> Result<()> {
+        let w = lock(&self.writer);
+        w.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
+    }
+}
+
+fn parse_doc(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// `project_id = ?` or nothing, for reads scoped to a project or not.
+fn project_clause(project_id: Option<&str>) -> &'static str {
+    if project_id.is_some() {
+        "project_id = ?1"
+    } else {
+        "?1 IS NULL"
+    }
+}
+
+impl Store for SqliteStore {
+    fn apply(&self, ops: &[WriteOp]) -> Result<()> {
+        lock(&self.writer).apply(ops)
+    }
+
+    fn get_event(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>> {
+        self.with_reader(|c| {
+            let sql = format!(
+                "SELECT doc FROM events WHERE {} AND event_id = ?2 ORDER BY id LIMIT 1",
+                project_clause(project_id)
+            );
+            let doc: Option<String> = c
+                .query_row(&sql, params![project_id, event_id], |r| r.get(0))
+                .optional()?;
+            doc.as_deref().map(parse_doc).transpose()
+        })
+    }
+
+    fn get_raw(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>> {
+        self.with_reader(|c| {
+            let sql = format!(
+                "SELECT raw FROM events WHERE {} AND event_id = ?2 ORDER BY id LIMIT 1",
+                project_clause(project_id)
+            );
+            let raw: Option<Option<String>> = c
+                .query_row(&sql, params![project_id, event_id], |r| r.get(0))
+                .optional()?;
+            raw.flatten().as_deref().map(parse_doc).transpose()
+        })
+    }
+
+    fn session_events(&self, project_id: Option<&str>, session_id: &str) -> Result<Vec<Value>> {
+        self.with_reader(|c| {
+            let sql = format!(
+                "SELECT doc FROM events WHERE {} AND session_id = ?2 \
+                 ORDER BY event_type != 'session' OR event_id != session_id, start_time, id",
+                project_clause(project_id)
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows =
+                stmt.query_map(params![project_id, session_id], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(parse_doc(&row?)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn query(&self, q: &EventQuery) -> Result<EventPage> {
+        let compiled = compile(q);
+        self.with_reader(|c| {
+            let params = rusqlite::params_from_iter(compiled.params.iter());
+            let total: i64 = c.query_row(&compiled.count_sql, params, |r| r.get(0))?;
+            let mut stmt = c.prepare(&compiled.select_sql)?;
+            let params = rusqlite::params_from_iter(compiled.params.iter());
+            let rows = stmt.query_map(params, |r| r.get::<_, String>(0))?;
+            let mut events = Vec::new();
+            for row in rows {
+                events.push(parse_doc(&row?)?);
+            }
+            Ok(EventPage {
+                events,
+                total: total.max(0) as u64,
+            })
+        })
+    }
+
+    fn history(&self, project_id: Option<&str>, event_id: &str) -> Result<Vec<HistoryEntry>> {
+        self.with_reader(|c| {
+            let sql = format!(
+                "SELECT seq, received_at, key_id, patch FROM patches WHERE {} AND event_id = ?2 ORDER BY seq",
+                project_clause(project_id)
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![project_id, event_id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, String>(3)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, received_at, key_id, patch) = row?;
+                out.push(HistoryEntry {
+                    seq,
+                    received_at,
+                    key_id,
+                    patch: parse_doc(&patch)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn fields(&self, project_id: &str) -> Result<Vec<FieldInfo>> {
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT path, type FROM fields WHERE project_id = ?1 ORDER BY path, type",
+            )?;
+            let rows = stmt.query_map(params![project_id], |r| {
+                Ok(FieldInfo {
+                    field: r.get(0)?,
+                    ty: r.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn auth(&self) -> &dyn crate::auth::AuthStore {
+        &self.auth
+    }
+}

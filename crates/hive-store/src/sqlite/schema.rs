@@ -1,0 +1,84 @@
+//! The SQLite schema.
+
+pub const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS projects (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS api_keys (
+    id          TEXT PRIMARY KEY,
+    hash        TEXT NOT NULL UNIQUE,
+    prefix      TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    scope       TEXT NOT NULL,
+    project_id  TEXT,
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS login_tokens (
+    hash        TEXT PRIMARY KEY,
+    expires_at  INTEGER NOT NULL,
+    used        INTEGER NOT NULL DEFAULT 0
+);
+
+-- The current state of every event: doc = fold(base, patches), with the
+-- session rollup materialised into session docs.
+CREATE TABLE IF NOT EXISTS events (
+    id                INTEGER PRIMARY KEY,
+    project_id        TEXT NOT NULL,
+    event_id          TEXT NOT NULL,
+    session_id        TEXT NOT NULL,
+    parent_id         TEXT,
+    event_type        TEXT NOT NULL,
+    event_name        TEXT NOT NULL,
+    start_time        INTEGER NOT NULL,
+    has_base          INTEGER NOT NULL,
+    npatches          INTEGER NOT NULL DEFAULT 0,
+    duration_explicit INTEGER NOT NULL DEFAULT 0,
+    doc               TEXT NOT NULL,
+    raw               TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events(project_id, event_id);
+CREATE INDEX IF NOT EXISTS events_session ON events(project_id, session_id, start_time);
+CREATE INDEX IF NOT EXISTS events_time ON events(project_id, start_time);
+CREATE INDEX IF NOT EXISTS events_type_time ON events(project_id, event_type, start_time);
+
+-- Every enrichment ever received, in arrival order (append-only).
+CREATE TABLE IF NOT EXISTS patches (
+    seq          INTEGER PRIMARY KEY,
+    project_id   TEXT NOT NULL,
+    event_id     TEXT NOT NULL,
+    received_at  INTEGER NOT NULL,
+    key_id       TEXT,
+    patch        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS patches_event ON patches(project_id, event_id, seq);
+
+-- Running session totals (see hive_core::rollup).
+CREATE TABLE IF NOT EXISTS sessions (
+    project_id         TEXT NOT NULL,
+    session_id         TEXT NOT NULL,
+    num_events         INTEGER NOT NULL DEFAULT 0,
+    num_model_events   INTEGER NOT NULL DEFAULT 0,
+    feedback_events    INTEGER NOT NULL DEFAULT 0,
+    error_events       INTEGER NOT NULL DEFAULT 0,
+    cost               REAL NOT NULL DEFAULT 0,
+    prompt_tokens      REAL NOT NULL DEFAULT 0,
+    completion_tokens  REAL NOT NULL DEFAULT 0,
+    total_tokens       REAL NOT NULL DEFAULT 0,
+    min_start          INTEGER,
+    max_end            INTEGER,
+    PRIMARY KEY (project_id, session_id)
+) WITHOUT ROWID;
+
+-- Which namespace paths exist per project, with their value types.
+CREATE TABLE IF NOT EXISTS fields (
+    project_id  TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    PRIMARY KEY (project_id, path, type)
+) WITHOUT ROWID;
+"#;

@@ -1,0 +1,495 @@
+//! The single writer: applies a batch of ops in one transaction.
+//!
+//! Every enrichment is appended to `patches` and merged into the event's
+//! current `doc`; an event that arrives after its enrichments is folded with
+//! them. Session rollups are updated by contribution deltas and written into
+//! the session doc at the end of the batch.
+
+use std::collections::{HashMap, HashSet};
+
+use hive_core::merge::{fold, merge_patch};
+use hive_core::model::{Event, NAMESPACES};
+use hive_core::rollup::{Contribution, Rollup};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde_json::Value;
+
+use crate::{Result, StoreError, WriteOp};
+
+/// Caches are only an optimisation; they are bounded and cleared when full.
+const CACHE_LIMIT: usize = 500_000;
+
+pub(super) struct Writer {
+    pub(super) conn: Connection,
+    /// (project, session) pairs known to have a session row.
+    known_sessions: HashSet<(String, String)>,
+    /// "project\0path\0type" already in `fields`.
+    known_fields: HashSet<String>,
+}
+
+/// What a batch changed in one session.
+#[derive(Default)]
+struct SessionDelta {
+    old: Vec<Contribution>,
+    new: Vec<Contribution>,
+}
+
+#[derive(Default)]
+struct Batch {
+    sessions: HashMap<(String, String), SessionDelta>,
+    new_sessions: Vec<(String, String)>,
+    new_fields: Vec<(String, String, String)>,
+}
+
+struct Row {
+    id: i64,
+    doc: Value,
+    has_base: bool,
+    npatches: i64,
+    duration_explicit: bool,
+}
+
+fn to_text(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
+}
+
+fn str_of<'a>(doc: &'a Value, key: &str) -> &'a str {
+    doc.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+impl Writer {
+    pub(super) fn new(conn: Connection) -> Writer {
+        Writer {
+            conn,
+            known_sessions: HashSet::new(),
+            known_fields: HashSet::new(),
+        }
+    }
+
+    pub(super) fn apply(&mut self, ops: &[WriteOp]) -> Result<()> {
+        let mut batch = Batch::default();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for op in ops {
+            match op {
+                WriteOp::Event {
+                    event,
+                    raw,
+                    session_name,
+                } => apply_event(
+                    &tx,
+                    &mut batch,
+                    &self.known_sessions,
+                    &self.known_fields,
+                    event,
+                    raw.as_ref(),
+                    session_name.as_deref(),
+                )?,
+                WriteOp::Enrich {
+                    project_id,
+                    event_id,
+                    patch,
+                    key_id,
+                    received_at_ms,
+                } => apply_enrich(
+                    &tx,
+                    &mut batch,
+                    &self.known_fields,
+                    project_id,
+                    event_id,
+                    patch,
+                    key_id.as_deref(),
+                    *received_at_ms,
+                )?,
+            }
+        }
+        finish_sessions(&tx, &mut batch)?;
+        tx.commit()?;
+        // Only committed facts enter the caches.
+        if self.known_sessions.len() > CACHE_LIMIT {
+            self.known_sessions.clear();
+        }
+        if self.known_fields.len() > CACHE_LIMIT {
+            self.known_fields.clear();
+        }
+        self.known_sessions.extend(batch.new_sessions);
+        for (p, path, ty) in batch.new_fields {
+            self.known_fields.insert(format!("{p}\0{path}\0{ty}"));
+        }
+        Ok(())
+    }
+}
+
+fn load_row(tx: &Connection, project_id: &str, event_id: &str) -> Result<Option<Row>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, doc, has_base, npatches, duration_explicit FROM events \
+         WHERE project_id = ?1 AND event_id = ?2",
+    )?;
+    let row = stmt
+        .query_row(params![project_id, event_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, bool>(4)?,
+            ))
+        })
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((id, doc, has_base, npatches, duration_explicit)) => Ok(Some(Row {
+            id,
+            doc: serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            has_base,
+            npatches,
+            duration_explicit,
+        })),
+    }
+}
+
+fn load_patches(tx: &Connection, project_id: &str, event_id: &str) -> Result<Vec<Value>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT patch FROM patches WHERE project_id = ?1 AND event_id = ?2 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![project_id, event_id], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(serde_json::from_str(&row?).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+    }
+    Ok(out)
+}
+
+fn apply_event(
+    tx: &Connection,
+    batch: &mut Batch,
+    known_sessions: &HashSet<(String, String)>,
+    known_fields: &HashSet<String>,
+    event: &Event,
+    raw: Option<&Value>,
+    session_name: Option<&str>,
+) -> Result<()> {
+    let base = event.to_json();
+    let raw_text = raw.map(to_text);
+    let project_id = event.project_id.as_str();
+    let inserted = {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO events (project_id, event_id, session_id, parent_id, event_type, event_name, \
+             start_time, has_base, doc, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9) \
+             ON CONFLICT (project_id, event_id) DO NOTHING",
+        )?;
+        stmt.execute(params![
+            project_id,
+            event.event_id,
+            event.session_id,
+            event.parent_id,
+            event.event_type,
+            event.event_name,
+            event.start_time,
+            to_text(&base),
+            raw_text,
+        ])? == 1
+    };
+    let doc = if inserted {
+        base
+    } else {
+        // Seen before: a placeholder made by enrichments, or a re-delivery.
+        let Some(row) = load_row(tx, project_id, &event.event_id)? else {
+            return Err(StoreError::Corrupt(format!(
+                "event {} vanished",
+                event.event_id
+            )));
+        };
+        let patches = if row.npatches > 0 {
+            load_patches(tx, project_id, &event.event_id)?
+        } else {
+            Vec::new()
+        };
+        let doc = fold(base, patches.iter());
+        let old = Contribution::of(&row.doc);
+        let old_session = str_of(&row.doc, "session_id").to_owned();
+        batch
+            .sessions
+            .entry((project_id.to_owned(), old_session))
+            .or_default()
+            .old
+            .push(old);
+        let _ = row.has_base;
+        update_row(tx, row.id, &doc, raw_text.as_deref(), row.duration_explicit)?;
+        doc
+    };
+    let session_key = (project_id.to_owned(), event.session_id.clone());
+    if !event.is_session() && !known_sessions.contains(&session_key) {
+        let mut placeholder =
+            Event::placeholder_session(&event.session_id, project_id, event.start_time);
+        if let Some(name) = session_name {
+            placeholder.event_name = name.to_owned();
+        }
+        placeholder.source = event.source.clone();
+        let pdoc = placeholder.to_json();
+        tx.prepare_cached(
+            "INSERT INTO events (project_id, event_id, session_id, parent_id, event_type, event_name, \
+             start_time, has_base, doc) VALUES (?1, ?2, ?2, NULL, 'session', ?3, ?4, 0, ?5) \
+             ON CONFLICT (project_id, event_id) DO NOTHING",
+        )?
+        .execute(params![
+            project_id,
+            event.session_id,
+            placeholder.event_name,
+            placeholder.start_time,
+            to_text(&pdoc)
+        ])?;
+        batch.new_sessions.push(session_key.clone());
+    }
+    let delta = batch.sessions.entry(session_key).or_default();
+    delta.new.push(Contribution::of(&doc));
+    record_fields(tx, batch, known_fields, project_id, &doc)?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_enrich(
+    tx: &Connection,
+    batch: &mut Batch,
+    known_fields: &HashSet<String>,
+    project_id: &str,
+    event_id: &str,
+    patch: &Value,
+    key_id: Option<&str>,
+    received_at: i64,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO patches (project_id, event_id, received_at, key_id, patch) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![project_id, event_id, received_at, key_id, to_text(patch)])?;
+    let sets_duration = patch.get("duration").is_some_and(|d| !d.is_null());
+    let doc = match load_row(tx, project_id, event_id)? {
+        Some(row) => {
+            let mut doc = row.doc.clone();
+            merge_patch(&mut doc, patch);
+            let old_session = str_of(&row.doc, "session_id").to_owned();
+            batch
+                .sessions
+                .entry((project_id.to_owned(), old_session))
+                .or_default()
+                .old
+                .push(Contribution::of(&row.doc));
+            update_row(
+                tx,
+                row.id,
+                &doc,
+                None,
+                row.duration_explicit || sets_duration,
+            )?;
+            tx.prepare_cached("UPDATE events SET npatches = npatches + 1 WHERE id = ?1")?
+                .execute(params![row.id])?;
+            doc
+        }
+        None => {
+            // Not seen yet: keep it as a placeholder session; when the real
+            // event arrives it is folded with every patch.
+            let placeholder = Event::placeholder_session(event_id, project_id, received_at);
+            let doc = fold(placeholder.to_json(), [patch]);
+            tx.prepare_cached(
+                "INSERT INTO events (project_id, event_id, session_id, parent_id, event_type, event_name, \
+                 start_time, has_base, npatches, duration_explicit, doc) \
+                 VALUES (?1, ?2, ?2, NULL, 'session', ?3, ?4, 0, 1, ?5, ?6)",
+            )?
+            .execute(params![
+                project_id,
+                event_id,
+                str_of(&doc, "event_name"),
+                doc.get("start_time").and_then(Value::as_i64).unwrap_or(received_at),
+                sets_duration,
+                to_text(&doc)
+            ])?;
+            batch
+                .new_sessions
+                .push((project_id.to_owned(), event_id.to_owned()));
+            doc
+        }
+    };
+    let session = str_of(&doc, "session_id").to_owned();
+    batch
+        .sessions
+        .entry((project_id.to_owned(), session))
+        .or_default()
+        .new
+        .push(Contribution::of(&doc));
+    record_fields(tx, batch, known_fields, project_id, &doc)?;
+    Ok(())
+}
+
+/// Write a new doc and its indexed columns.
+fn update_row(
+    tx: &Connection,
+    id: i64,
+    doc: &Value,
+    raw: Option<&str>,
+    duration_explicit: bool,
+) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE events SET doc = ?2, session_id = ?3, parent_id = ?4, event_type = ?5, event_name = ?6, \
+         start_time = ?7, has_base = 1, duration_explicit = ?8, raw = COALESCE(?9, raw) WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        to_text(doc),
+        str_of(doc, "session_id"),
+        doc.get("parent_id").and_then(Value::as_str),
+        str_of(doc, "event_type"),
+        str_of(doc, "event_name"),
+        doc.get("start_time").and_then(Value::as_i64).unwrap_or(0),
+        duration_explicit,
+        raw,
+    ])?;
+    Ok(())
+}
+
+/// Update the rollup rows of every session the batch touched and
+/// materialise them into the session docs.
+fn finish_sessions(tx: &Connection, batch: &mut Batch) -> Result<()> {
+    for ((project_id, session_id), delta) in batch.sessions.drain() {
+        let mut rollup = load_rollup(tx, &project_id, &session_id)?;
+        for old in &delta.old {
+            rollup.update(Some(old), &Contribution::default());
+        }
+        for new in &delta.new {
+            rollup.update(None, new);
+        }
+        store_rollup(tx, &project_id, &session_id, &rollup)?;
+        let Some(row) = load_row(tx, &project_id, &session_id)? else {
+            continue;
+        };
+        if str_of(&row.doc, "event_type") != "session" {
+            continue;
+        }
+        let mut doc = row.doc.clone();
+        rollup.apply_to_session(&mut doc, row.duration_explicit);
+        if doc != row.doc {
+            tx.prepare_cached("UPDATE events SET doc = ?2, start_time = ?3 WHERE id = ?1")?
+                .execute(params![
+                    row.id,
+                    to_text(&doc),
+                    doc.get("start_time").and_then(Value::as_i64).unwrap_or(0)
+                ])?;
+        }
+    }
+    Ok(())
+}
+
+fn load_rollup(tx: &Connection, project_id: &str, session_id: &str) -> Result<Rollup> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT num_events, num_model_events, feedback_events, error_events, cost, prompt_tokens, \
+         completion_tokens, total_tokens, min_start, max_end FROM sessions \
+         WHERE project_id = ?1 AND session_id = ?2",
+    )?;
+    let r = stmt
+        .query_row(params![project_id, session_id], |r| {
+            Ok(Rollup {
+                num_events: r.get(0)?,
+                num_model_events: r.get(1)?,
+                feedback_events: r.get(2)?,
+                error_events: r.get(3)?,
+                cost: r.get(4)?,
+                prompt_tokens: r.get(5)?,
+                completion_tokens: r.get(6)?,
+                total_tokens: r.get(7)?,
+                min_start: r.get(8)?,
+                max_end: r.get(9)?,
+            })
+        })
+        .optional()?;
+    Ok(r.unwrap_or_default())
+}
+
+fn store_rollup(tx: &Connection, project_id: &str, session_id: &str, r: &Rollup) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO sessions (project_id, session_id, num_events, num_model_events, \
+         feedback_events, error_events, cost, prompt_tokens, completion_tokens, total_tokens, \
+         min_start, max_end) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        project_id,
+        session_id,
+        r.num_events,
+        r.num_model_events,
+        r.feedback_events,
+        r.error_events,
+        r.cost,
+        r.prompt_tokens,
+        r.completion_tokens,
+        r.total_tokens,
+        r.min_start,
+        r.max_end
+    ])?;
+    Ok(())
+}
+
+/// Record the namespace paths of a doc (leaves, with arrays as one field).
+fn record_fields(
+    tx: &Connection,
+    batch: &mut Batch,
+    known: &HashSet<String>,
+    project_id: &str,
+    doc: &Value,
+) -> Result<()> {
+    let mut found = Vec::new();
+    for ns in NAMESPACES {
+        if let Some(Value::Object(m)) = doc.get(ns) {
+            let mut prefix = String::from(ns);
+            walk(m, &mut prefix, &mut found, 0);
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    let mut key = String::new();
+    for (path, ty) in found {
+        key.clear();
+        key.push_str(project_id);
+        key.push('\0');
+        key.push_str(&path);
+        key.push('\0');
+        key.push_str(ty);
+        if known.contains(&key) {
+            continue;
+        }
+        let fresh = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO fields (project_id, path, type) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![project_id, path, ty])?;
+        let _ = fresh;
+        batch
+            .new_fields
+            .push((project_id.to_owned(), path, ty.to_owned()));
+    }
+    Ok(())
+}
+
+fn walk(
+    m: &serde_json::Map<String, Value>,
+    prefix: &mut String,
+    out: &mut Vec<(String, &'static str)>,
+    depth: usize,
+) {
+    if depth > 8 || out.len() > 512 {
+        return;
+    }
+    for (k, v) in m {
+        let len = prefix.len();
+        prefix.push('.');
+        prefix.push_str(k);
+        match v {
+            Value::Object(child) if !child.is_empty() => walk(child, prefix, out, depth + 1),
+            Value::Object(_) => out.push((prefix.clone(), "object")),
+            Value::Array(_) => out.push((prefix.clone(), "array")),
+            Value::String(_) => out.push((prefix.clone(), "string")),
+            Value::Number(_) => out.push((prefix.clone(), "number")),
+            Value::Bool(_) => out.push((prefix.clone(), "boolean")),
+            Value::Null => {}
+        }
+        prefix.truncate(len);
+    }
+}
