@@ -165,8 +165,19 @@ impl HoneyHiveTracer {
     /// Waits until queued enrichments are delivered and finished spans are
     /// exported, at most `timeout`. Returns whether everything got out.
     pub fn flush(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
         let enrichments = self.inner.worker.flush(timeout);
-        let spans = self.inner.provider.force_flush().is_ok();
+        // The batch processor waits at most 5 s per force_flush while our
+        // exporter may still be retrying: ask again until the deadline.
+        let spans = loop {
+            if self.inner.provider.force_flush().is_ok() {
+                break true;
+            }
+            if std::time::Instant::now() >= deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
         enrichments && spans
     }
 
