@@ -1,1 +1,120 @@
-//! hive-server
+//! The Hive HTTP server: OTLP ingest (HTTP and gRPC), the HoneyHive REST
+//! API, the query API and auth, over any [`hive_store::Store`].
+//!
+//! Handlers decode and validate; writes go through the group-commit
+//! [`writer::WriteQueue`] and are acknowledged only once committed.
+
+pub mod admin;
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod grpc;
+pub mod otlp;
+pub mod read;
+pub mod rest;
+pub mod writer;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post, put};
+use hive_store::{Project, Store};
+
+pub use auth::Caller;
+pub use error::{ApiError, ApiResult};
+pub use writer::{WriteQueue, WriterConfig};
+
+/// Limits and settings of the HTTP API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest request body as received (compressed or not).
+    pub max_body_bytes: usize,
+    /// Largest body after decompression.
+    pub max_decompressed_bytes: usize,
+    /// Seconds an authenticated key stays cached (revocation delay).
+    pub key_cache_secs: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            max_body_bytes: 16 << 20,
+            max_decompressed_bytes: 64 << 20,
+            key_cache_secs: 2,
+        }
+    }
+}
+
+/// Shared state of every handler.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub writer: WriteQueue,
+    pub default_project: Project,
+    pub config: ApiConfig,
+    pub keys: auth::KeyCache,
+    pub projects: auth::ProjectCache,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        writer: WriteQueue,
+        config: ApiConfig,
+    ) -> Result<AppState, ApiError> {
+        let default_project = store.auth().ensure_project("default")?;
+        Ok(AppState {
+            keys: auth::KeyCache::new(std::time::Duration::from_secs(config.key_cache_secs)),
+            projects: auth::ProjectCache::default(),
+            store,
+            writer,
+            default_project,
+            config,
+        })
+    }
+}
+
+/// The HTTP API router.
+pub fn router(state: SharedState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(admin::healthz))
+        // HoneyHive REST: sessions and events.
+        .route("/session/start", post(rest::session_start))
+        .route("/v1/sessions", post(rest::session_start))
+        .route("/events", put(rest::update_event).post(rest::create_event))
+        .route("/v1/events", post(rest::create_event))
+        .route("/events/batch", post(rest::create_event_batch))
+        .route("/v1/events/batch", post(rest::create_event_batch))
+        .route("/session/{session_id}/traces", post(rest::session_traces))
+        .route(
+            "/v1/sessions/{session_id}/events/batch",
+            post(rest::session_traces),
+        )
+        // OTLP/HTTP.
+        .route("/opentelemetry/v1/traces", post(otlp::export_traces))
+        .route("/v1/traces", post(otlp::export_traces))
+        // Reads.
+        .route("/v1/events/export", post(read::export))
+        .route("/v1/events/search", post(read::search))
+        .route("/v1/events/schema", get(read::schema))
+        .route(
+            "/v1/events/{event_id}",
+            get(read::get_event).put(rest::update_event_by_path),
+        )
+        .route("/v1/events/{event_id}/history", get(read::history))
+        .route("/v1/sessions/{session_id}", get(read::get_session))
+        // Administration.
+        .route(
+            "/v1/projects",
+            get(admin::list_projects).post(admin::create_project),
+        )
+        .route("/v1/keys", get(admin::list_keys).post(admin::create_key))
+        .route("/v1/keys/{key_id}", delete(admin::revoke_key))
+        .route("/v1/stats", get(admin::stats))
+        .fallback(admin::not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}

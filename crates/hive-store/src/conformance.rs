@@ -20,7 +20,7 @@ macro_rules! store_conformance_suite {
             enrichment_of_unknown_session_then_start, history_is_kept_in_order,
             session_rollups, project_isolation, filters_agree_with_reference,
             session_level_filters, paging_total_and_date_range, field_discovery,
-            redelivery_is_idempotent, keys_and_scopes, user_properties_stay_separate,
+            redelivery_is_idempotent, second_start_joins_the_session, floating_enrichment_follows_its_event, keys_and_scopes, user_properties_stay_separate,
             many_small_batches_keep_every_key);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -61,6 +61,7 @@ fn put(e: Event) -> WriteOp {
         event: e,
         raw: None,
         session_name: None,
+        join: false,
     }
 }
 
@@ -71,6 +72,7 @@ fn enrich(id: &str, patch: Value) -> WriteOp {
 fn enrich_in(project: &str, id: &str, patch: Value) -> WriteOp {
     WriteOp::Enrich {
         project_id: project.into(),
+        floating: false,
         event_id: id.into(),
         patch,
         key_id: Some("key-1".into()),
@@ -550,4 +552,93 @@ pub fn many_small_batches_keep_every_key(store: &dyn Store) {
         assert_eq!(s["metadata"][format!("k{i}")], i);
     }
     assert_eq!(store.history(Some(P), "s1").unwrap().len(), 200);
+}
+
+pub fn second_start_joins_the_session(store: &dyn Store) {
+    let mut first = event("s1", "s1", "session", 100);
+    first.event_name = "checkout".into();
+    first.metadata.insert("a".into(), json!(1));
+    store.apply(&[put(first)]).unwrap();
+    let mut second = event("s1", "s1", "session", 900);
+    second.event_name = "other-service".into();
+    second.metadata.insert("b".into(), json!(2));
+    store
+        .apply(&[WriteOp::Event {
+            event: second,
+            raw: None,
+            session_name: None,
+            join: true,
+        }])
+        .unwrap();
+    let s = get(store, "s1");
+    assert_eq!(s["event_name"], "checkout");
+    assert_eq!(s["start_time"], 100);
+    assert_eq!(s["metadata"]["a"], 1);
+    assert_eq!(s["metadata"]["b"], 2);
+    // Joining a session that does not exist yet starts it.
+    let mut fresh = event("s2", "s2", "session", 5);
+    fresh.event_name = "new".into();
+    store
+        .apply(&[WriteOp::Event {
+            event: fresh,
+            raw: None,
+            session_name: None,
+            join: true,
+        }])
+        .unwrap();
+    assert_eq!(get(store, "s2")["event_name"], "new");
+}
+
+fn floating(id: &str, patch: Value) -> WriteOp {
+    WriteOp::Enrich {
+        project_id: "default".into(),
+        floating: true,
+        event_id: id.into(),
+        patch,
+        key_id: None,
+        received_at_ms: 7,
+    }
+}
+
+/// An enrichment that names no project applies wherever its event is,
+/// before or after the event arrives.
+pub fn floating_enrichment_follows_its_event(store: &dyn Store) {
+    // The event exists in proj-a: the patch goes there.
+    store
+        .apply(&[put(event("s1", "s1", "session", 0))])
+        .unwrap();
+    store
+        .apply(&[floating("s1", json!({"metadata": {"a": 1}}))])
+        .unwrap();
+    assert_eq!(get(store, "s1")["metadata"]["a"], 1);
+    assert!(store.get_event(Some("default"), "s1").unwrap().is_none());
+    // The event does not exist yet: it waits (visible) in the fallback
+    // project, then moves with its history when the event arrives.
+    store
+        .apply(&[floating("s2", json!({"metadata": {"b": 2}}))])
+        .unwrap();
+    store
+        .apply(&[floating("s2", json!({"metadata": {"c": 3}}))])
+        .unwrap();
+    assert_eq!(
+        store.get_event(Some("default"), "s2").unwrap().unwrap()["metadata"]["b"],
+        2
+    );
+    store
+        .apply(&[put(event("s2", "s2", "session", 0))])
+        .unwrap();
+    let s2 = get(store, "s2");
+    assert_eq!(
+        (s2["metadata"]["b"].clone(), s2["metadata"]["c"].clone()),
+        (json!(2), json!(3))
+    );
+    assert!(store.get_event(Some("default"), "s2").unwrap().is_none());
+    assert_eq!(store.history(Some(P), "s2").unwrap().len(), 2);
+    // A span of a session whose enrichment floats.
+    store
+        .apply(&[floating("e9", json!({"feedback": {"ok": true}}))])
+        .unwrap();
+    store.apply(&[put(event("e9", "s1", "tool", 5))]).unwrap();
+    assert_eq!(get(store, "e9")["feedback"]["ok"], true);
+    assert_eq!(get(store, "s1")["metadata"]["has_feedback"], true);
 }

@@ -31,11 +31,19 @@ pub enum WriteOp {
         raw: Option<Value>,
         /// The session's name when a placeholder session must be made.
         session_name: Option<String>,
+        /// When the event already exists (not as a placeholder), merge its
+        /// non-empty namespaces in as an enrichment instead of replacing it
+        /// (a second session start joining an existing session).
+        join: bool,
     },
     /// An enrichment (RFC 7396 patch) of an event. An unknown event is
     /// kept as a placeholder session until the event arrives.
     Enrich {
         project_id: String,
+        /// The enrichment names no project (an admin key): it applies to
+        /// the event wherever it is, and `project_id` is only where it waits
+        /// until its event arrives (it then moves to the event's project).
+        floating: bool,
         event_id: String,
         patch: Value,
         key_id: Option<String>,

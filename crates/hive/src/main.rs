@@ -1,1 +1,164 @@
-fn main() {}
+//! `hive`: the server (`serve`), key management (`keys`) and the load tool
+//! (`bench`).
+
+mod bench;
+mod serve;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use hive_store::sqlite::{Durability, SqliteOptions, SqliteStore};
+use hive_store::{KeyScope, NewKey, Store};
+
+#[derive(Parser)]
+#[command(
+    name = "hive",
+    version,
+    about = "Self-hosted, HoneyHive-compatible LLM observability"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (OTLP ingest, HoneyHive REST API, query API).
+    Serve(serve::ServeArgs),
+    /// Create, list and revoke API keys (works while the server runs).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        /// Data directory of the server.
+        #[arg(long, env = "HIVE_DATA_DIR", default_value = ".hive", global = true)]
+        data_dir: PathBuf,
+    },
+    /// Load tests against a server of its own (started and stopped by it).
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScopeArg {
+    Ingest,
+    ReadWrite,
+    Admin,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print its secret (shown once).
+    Create {
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[arg(long, value_enum, default_value = "read-write")]
+        scope: ScopeArg,
+        /// Project name (created if missing); required unless --scope admin.
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id or prefix.
+    Revoke { id: String },
+}
+
+/// Open the store of a data directory.
+pub fn open_store(data_dir: &std::path::Path, durability: Durability) -> Result<SqliteStore> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let path = data_dir.join("hive.db");
+    SqliteStore::open(
+        &path,
+        SqliteOptions {
+            durability,
+            ..SqliteOptions::default()
+        },
+    )
+    .with_context(|| format!("cannot open the database {}", path.display()))
+}
+
+fn keys(data_dir: &std::path::Path, command: KeysCommand) -> Result<()> {
+    if !data_dir.join("hive.db").exists() {
+        bail!(
+            "no database in {}: start the server once with `hive serve --data-dir {}` (or pass --data-dir)",
+            data_dir.display(),
+            data_dir.display()
+        );
+    }
+    let store = open_store(data_dir, Durability::Full)?;
+    let auth = store.auth();
+    match command {
+        KeysCommand::Create {
+            name,
+            scope,
+            project,
+        } => {
+            let scope = match scope {
+                ScopeArg::Ingest => KeyScope::Ingest,
+                ScopeArg::ReadWrite => KeyScope::ReadWrite,
+                ScopeArg::Admin => KeyScope::Admin,
+            };
+            let project_id = match (scope, project) {
+                (KeyScope::Admin, _) => None,
+                (_, None) => bail!("--project is required for ingest and read-write keys"),
+                (_, Some(p)) => Some(auth.ensure_project(&p)?.id),
+            };
+            let (key, secret) = auth.create_key(&NewKey {
+                name,
+                scope,
+                project_id,
+            })?;
+            eprintln!(
+                "created key {} ({}); the secret is shown only now:",
+                key.id,
+                key.scope.name()
+            );
+            println!("{secret}");
+        }
+        KeysCommand::List => {
+            let projects = auth.projects()?;
+            let project_name = |id: &Option<String>| -> String {
+                id.as_ref()
+                    .and_then(|id| projects.iter().find(|p| &p.id == id))
+                    .map(|p| p.name.clone())
+                    .unwrap_or_else(|| "*".into())
+            };
+            println!(
+                "{:<36}  {:<10}  {:<10}  {:<16}  {:<7}  NAME",
+                "ID", "PREFIX", "SCOPE", "PROJECT", "STATE"
+            );
+            for k in auth.keys()? {
+                println!(
+                    "{:<36}  {:<10}  {:<10}  {:<16}  {:<7}  {}",
+                    k.id,
+                    k.prefix,
+                    k.scope.name(),
+                    project_name(&k.project_id),
+                    if k.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "live"
+                    },
+                    k.name
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            if !auth.revoke_key(&id)? {
+                bail!("no live key with id or prefix {id:?} (see `hive keys list`)");
+            }
+            eprintln!("revoked {id}; running servers stop accepting it within a few seconds");
+        }
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Keys { command, data_dir } => keys(&data_dir, command),
+        Command::Bench(args) => bench::run(args),
+    }
+}

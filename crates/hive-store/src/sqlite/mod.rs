@@ -87,7 +87,7 @@ impl SqliteStore {
         conn.execute_batch(schema::SCHEMA)?;
         let auth_conn = open_conn(&path, options.durability)?;
         Ok(SqliteStore {
-            writer: Mutex::new(writer::Writer::new(conn)),
+            writer: Mutex::new(writer::Writer::new(conn)?),
             readers: Mutex::new(Vec::new()),
             auth: auth::SqliteAuth::new(auth_conn),
             max_readers: options.readers.max(1),

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS events (
     raw               TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events(project_id, event_id);
+CREATE INDEX IF NOT EXISTS events_eid ON events(event_id);
 CREATE INDEX IF NOT EXISTS events_session ON events(project_id, session_id, start_time);
 CREATE INDEX IF NOT EXISTS events_time ON events(project_id, start_time);
 CREATE INDEX IF NOT EXISTS events_type_time ON events(project_id, event_type, start_time);
@@ -53,9 +54,12 @@ CREATE TABLE IF NOT EXISTS patches (
     event_id     TEXT NOT NULL,
     received_at  INTEGER NOT NULL,
     key_id       TEXT,
-    patch        TEXT NOT NULL
+    patch        TEXT NOT NULL,
+    -- 1 while the patch waits for an event whose project is not known yet.
+    floating     INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS patches_event ON patches(project_id, event_id, seq);
+CREATE INDEX IF NOT EXISTS patches_floating ON patches(event_id) WHERE floating = 1;
 
 -- Running session totals (see hive_core::rollup).
 CREATE TABLE IF NOT EXISTS sessions (

@@ -24,6 +24,9 @@ pub(super) struct Writer {
     known_sessions: HashSet<(String, String)>,
     /// "project\0path\0type" already in `fields`.
     known_fields: HashSet<String>,
+    /// Floating patches in the database (see [`WriteOp::Enrich`]); when
+    /// zero, new events skip the check.
+    floating: i64,
 }
 
 /// What a batch changed in one session.
@@ -38,6 +41,8 @@ struct Batch {
     sessions: HashMap<(String, String), SessionDelta>,
     new_sessions: Vec<(String, String)>,
     new_fields: Vec<(String, String, String)>,
+    /// Floating patches, as of this point of the batch.
+    floating: i64,
 }
 
 struct Row {
@@ -57,16 +62,24 @@ fn str_of<'a>(doc: &'a Value, key: &str) -> &'a str {
 }
 
 impl Writer {
-    pub(super) fn new(conn: Connection) -> Writer {
-        Writer {
+    pub(super) fn new(conn: Connection) -> Result<Writer> {
+        let floating =
+            conn.query_row("SELECT count(*) FROM patches WHERE floating = 1", [], |r| {
+                r.get(0)
+            })?;
+        Ok(Writer {
             conn,
             known_sessions: HashSet::new(),
             known_fields: HashSet::new(),
-        }
+            floating,
+        })
     }
 
     pub(super) fn apply(&mut self, ops: &[WriteOp]) -> Result<()> {
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            floating: self.floating,
+            ..Batch::default()
+        };
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -76,6 +89,27 @@ impl Writer {
                     event,
                     raw,
                     session_name,
+                    join,
+                } if *join && joins_existing(&tx, event)? => {
+                    let patch = join_patch(event);
+                    apply_enrich(
+                        &tx,
+                        &mut batch,
+                        &self.known_fields,
+                        &event.project_id,
+                        false,
+                        &event.event_id,
+                        &patch,
+                        None,
+                        event.start_time,
+                    )?;
+                    let _ = (raw, session_name);
+                }
+                WriteOp::Event {
+                    event,
+                    raw,
+                    session_name,
+                    ..
                 } => apply_event(
                     &tx,
                     &mut batch,
@@ -87,6 +121,7 @@ impl Writer {
                 )?,
                 WriteOp::Enrich {
                     project_id,
+                    floating,
                     event_id,
                     patch,
                     key_id,
@@ -96,6 +131,7 @@ impl Writer {
                     &mut batch,
                     &self.known_fields,
                     project_id,
+                    *floating,
                     event_id,
                     patch,
                     key_id.as_deref(),
@@ -105,6 +141,7 @@ impl Writer {
         }
         finish_sessions(&tx, &mut batch)?;
         tx.commit()?;
+        self.floating = batch.floating;
         // Only committed facts enter the caches.
         if self.known_sessions.len() > CACHE_LIMIT {
             self.known_sessions.clear();
@@ -118,6 +155,25 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// Whether the event exists with a real base (not as a placeholder).
+fn joins_existing(tx: &Connection, event: &Event) -> Result<bool> {
+    Ok(load_row(tx, &event.project_id, &event.event_id)?.is_some_and(|r| r.has_base))
+}
+
+/// The non-empty namespaces of an event, as a patch.
+fn join_patch(event: &Event) -> Value {
+    let doc = event.to_json();
+    let mut patch = serde_json::Map::new();
+    for ns in NAMESPACES {
+        if let Some(Value::Object(m)) = doc.get(ns) {
+            if !m.is_empty() {
+                patch.insert(ns.to_owned(), Value::Object(m.clone()));
+            }
+        }
+    }
+    Value::Object(patch)
 }
 
 fn load_row(tx: &Connection, project_id: &str, event_id: &str) -> Result<Option<Row>> {
@@ -190,7 +246,12 @@ fn apply_event(
             raw_text,
         ])? == 1
     };
-    let doc = if inserted {
+    let adopted = if batch.floating > 0 {
+        adopt_floating(tx, batch, project_id, &event.event_id)?
+    } else {
+        false
+    };
+    let doc = if inserted && !adopted {
         base
     } else {
         // Seen before: a placeholder made by enrichments, or a re-delivery.
@@ -200,13 +261,19 @@ fn apply_event(
                 event.event_id
             )));
         };
-        let patches = if row.npatches > 0 {
+        let patches = if row.npatches > 0 || adopted {
             load_patches(tx, project_id, &event.event_id)?
         } else {
             Vec::new()
         };
         let doc = fold(base, patches.iter());
-        let old = Contribution::of(&row.doc);
+        tx.prepare_cached("UPDATE events SET npatches = ?2 WHERE id = ?1")?
+            .execute(params![row.id, patches.len() as i64])?;
+        let old = if inserted {
+            Contribution::default()
+        } else {
+            Contribution::of(&row.doc)
+        };
         let old_session = str_of(&row.doc, "session_id").to_owned();
         batch
             .sessions
@@ -215,7 +282,14 @@ fn apply_event(
             .old
             .push(old);
         let _ = row.has_base;
-        update_row(tx, row.id, &doc, raw_text.as_deref(), row.duration_explicit)?;
+        update_row(
+            tx,
+            row.id,
+            &doc,
+            raw_text.as_deref(),
+            true,
+            row.duration_explicit,
+        )?;
         doc
     };
     let session_key = (project_id.to_owned(), event.session_id.clone());
@@ -253,15 +327,38 @@ fn apply_enrich(
     batch: &mut Batch,
     known_fields: &HashSet<String>,
     project_id: &str,
+    floating: bool,
     event_id: &str,
     patch: &Value,
     key_id: Option<&str>,
     received_at: i64,
 ) -> Result<()> {
+    // A floating enrichment goes to the project that has the event; if none
+    // has it yet, it waits in `project_id` and moves when the event arrives.
+    let (project_id, floating) = if floating {
+        match locate(tx, event_id)? {
+            Some(found) => (found, false),
+            None => (project_id.to_owned(), true),
+        }
+    } else {
+        (project_id.to_owned(), false)
+    };
+    let project_id = project_id.as_str();
     tx.prepare_cached(
-        "INSERT INTO patches (project_id, event_id, received_at, key_id, patch) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO patches (project_id, event_id, received_at, key_id, patch, floating) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![project_id, event_id, received_at, key_id, to_text(patch)])?;
+    .execute(params![
+        project_id,
+        event_id,
+        received_at,
+        key_id,
+        to_text(patch),
+        floating
+    ])?;
+    if floating {
+        batch.floating += 1;
+    }
     let sets_duration = patch.get("duration").is_some_and(|d| !d.is_null());
     let doc = match load_row(tx, project_id, event_id)? {
         Some(row) => {
@@ -279,6 +376,7 @@ fn apply_enrich(
                 row.id,
                 &doc,
                 None,
+                row.has_base,
                 row.duration_explicit || sets_duration,
             )?;
             tx.prepare_cached("UPDATE events SET npatches = npatches + 1 WHERE id = ?1")?
@@ -320,17 +418,66 @@ fn apply_enrich(
     Ok(())
 }
 
+/// The project that has the event (placeholders do not count: a floating
+/// patch keeps floating until the real event is somewhere).
+fn locate(tx: &Connection, event_id: &str) -> Result<Option<String>> {
+    Ok(tx
+        .prepare_cached("SELECT project_id FROM events WHERE event_id = ?1 AND has_base = 1 ORDER BY id LIMIT 1")?
+        .query_row(params![event_id], |r| r.get(0))
+        .optional()?)
+}
+
+/// Move floating patches of `event_id` into `project_id` (where the event
+/// just arrived), dropping the placeholders they made elsewhere. Returns
+/// whether any were adopted.
+fn adopt_floating(
+    tx: &Connection,
+    batch: &mut Batch,
+    project_id: &str,
+    event_id: &str,
+) -> Result<bool> {
+    let others: Vec<String> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT DISTINCT project_id FROM patches WHERE floating = 1 AND event_id = ?1",
+        )?;
+        let rows = stmt.query_map(params![event_id], |r| r.get::<_, String>(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    if others.is_empty() {
+        return Ok(false);
+    }
+    for old in &others {
+        if old != project_id {
+            tx.prepare_cached(
+                "DELETE FROM events WHERE project_id = ?1 AND event_id = ?2 AND has_base = 0",
+            )?
+            .execute(params![old, event_id])?;
+            tx.prepare_cached("DELETE FROM sessions WHERE project_id = ?1 AND session_id = ?2")?
+                .execute(params![old, event_id])?;
+            batch.sessions.remove(&(old.clone(), event_id.to_owned()));
+        }
+    }
+    let moved = tx
+        .prepare_cached(
+            "UPDATE patches SET project_id = ?2, floating = 0 WHERE floating = 1 AND event_id = ?1",
+        )?
+        .execute(params![event_id, project_id])?;
+    batch.floating -= moved as i64;
+    Ok(true)
+}
+
 /// Write a new doc and its indexed columns.
 fn update_row(
     tx: &Connection,
     id: i64,
     doc: &Value,
     raw: Option<&str>,
+    has_base: bool,
     duration_explicit: bool,
 ) -> Result<()> {
     tx.prepare_cached(
         "UPDATE events SET doc = ?2, session_id = ?3, parent_id = ?4, event_type = ?5, event_name = ?6, \
-         start_time = ?7, has_base = 1, duration_explicit = ?8, raw = COALESCE(?9, raw) WHERE id = ?1",
+         start_time = ?7, has_base = ?10, duration_explicit = ?8, raw = COALESCE(?9, raw) WHERE id = ?1",
     )?
     .execute(params![
         id,
@@ -342,6 +489,7 @@ fn update_row(
         doc.get("start_time").and_then(Value::as_i64).unwrap_or(0),
         duration_explicit,
         raw,
+        has_base,
     ])?;
     Ok(())
 }

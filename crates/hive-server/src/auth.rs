@@ -1,0 +1,169 @@
+//! Who is calling, and which project a request reads or writes.
+//!
+//! A project-scoped key always acts on its own project (a project named in
+//! the request is ignored, as HoneyHive infers the project from the key).
+//! An admin key writes to the project the request names (created on first
+//! use) or the default project, and reads one named project or all.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use hive_store::{ApiKey, KeyScope};
+
+use crate::error::ApiError;
+use crate::{AppState, SharedState};
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key: ApiKey,
+}
+
+/// Recently authenticated keys, by secret hash.
+pub struct KeyCache {
+    ttl: Duration,
+    map: Mutex<HashMap<String, (Instant, Option<ApiKey>)>>,
+}
+
+impl KeyCache {
+    pub fn new(ttl: Duration) -> KeyCache {
+        KeyCache {
+            ttl,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forget every cached key (after a revocation through the API).
+    pub fn clear(&self) {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// Project name → id, for names seen in requests.
+#[derive(Default)]
+pub struct ProjectCache {
+    map: Mutex<HashMap<String, String>>,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?.trim();
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .unwrap_or(value)
+        .trim();
+    (!token.is_empty() && token != "None").then_some(token)
+}
+
+/// Authenticate the request's bearer key.
+pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let secret = bearer(headers).ok_or_else(|| {
+        ApiError::Unauthorized("missing API key: send it as 'Authorization: Bearer <key>'".into())
+    })?;
+    let hash = hive_store::auth::hash_secret(secret);
+    {
+        let map = state.keys.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, key)) = map.get(&hash) {
+            if at.elapsed() < state.keys.ttl {
+                return key
+                    .clone()
+                    .map(|key| Caller { key })
+                    .ok_or_else(|| ApiError::Unauthorized("invalid or revoked API key".into()));
+            }
+        }
+    }
+    let key = state.store.auth().authenticate(secret)?;
+    {
+        let mut map = state.keys.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(hash, (Instant::now(), key.clone()));
+    }
+    key.map(|key| Caller { key })
+        .ok_or_else(|| ApiError::Unauthorized("invalid or revoked API key".into()))
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.key.scope == KeyScope::Admin
+    }
+
+    pub fn require_read(&self) -> Result<(), ApiError> {
+        if self.key.scope.can_read() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "this key is ingest-only and cannot read".into(),
+            ))
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("this needs an admin key".into()))
+        }
+    }
+}
+
+/// The project a write goes to.
+pub fn project_for_write(
+    state: &SharedState,
+    caller: &Caller,
+    named: Option<&str>,
+) -> Result<String, ApiError> {
+    if let Some(p) = &caller.key.project_id {
+        return Ok(p.clone());
+    }
+    match named.map(str::trim).filter(|n| !n.is_empty()) {
+        None => Ok(state.default_project.id.clone()),
+        Some(name) => {
+            if let Some(id) = state
+                .projects
+                .map
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(name)
+            {
+                return Ok(id.clone());
+            }
+            let project = state.store.auth().ensure_project(name)?;
+            state
+                .projects
+                .map
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name.to_owned(), project.id.clone());
+            Ok(project.id)
+        }
+    }
+}
+
+/// The project a read is limited to (`None`: every project, admin only).
+pub fn project_for_read(
+    state: &SharedState,
+    caller: &Caller,
+    named: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    caller.require_read()?;
+    if let Some(p) = &caller.key.project_id {
+        return Ok(Some(p.clone()));
+    }
+    match named.map(str::trim).filter(|n| !n.is_empty()) {
+        None => Ok(None),
+        Some(name) => {
+            let auth = state.store.auth();
+            let project = match auth.project_by_name(name)? {
+                Some(p) => Some(p),
+                None => auth.project_by_id(name)?,
+            };
+            project
+                .map(|p| Some(p.id))
+                .ok_or_else(|| ApiError::NotFound(format!("no project named {name:?}")))
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The one error type of the API. It becomes a JSON response
+//! `{"error": {"code", "message"}, "message", "errorCode"}` (the flat
+//! `message`/`errorCode` are what the official SDK surfaces). Details of
+//! server faults are logged, not sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The writer is behind: retry after the given seconds.
+    #[error("server busy: the write queue is full, retry after {0} s")]
+    Busy(u64),
+    #[error("server is shutting down")]
+    ShuttingDown,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad(msg: impl Into<String>) -> ApiError {
+        ApiError::BadRequest(msg.into())
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        ApiError::Internal(e.to_string())
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<hive_store::StoreError> for ApiError {
+    fn from(e: hive_store::StoreError) -> ApiError {
+        match e {
+            hive_store::StoreError::Invalid(m) => ApiError::BadRequest(m),
+            hive_store::StoreError::NotFound(m) => ApiError::NotFound(m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<hive_core::model::ModelError> for ApiError {
+    fn from(e: hive_core::model::ModelError) -> ApiError {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+impl From<hive_core::filter::FilterError> for ApiError {
+    fn from(e: hive_core::filter::FilterError) -> ApiError {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "request failed");
+                "internal error (see the server log)".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = json!({
+            "error": {"code": code, "message": message},
+            "message": message,
+            "errorCode": code,
+            "success": false,
+        });
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let ApiError::Busy(secs) = self {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,114 @@
+//! OTLP ingest: spans are decoded, mapped to events and written like any
+//! other event. Shared by OTLP/HTTP and OTLP/gRPC.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use hive_core::mapping::map_span;
+use hive_otlp::Encoding;
+use hive_store::WriteOp;
+
+use crate::SharedState;
+use crate::auth::{Caller, authenticate, project_for_write};
+use crate::body::decoded;
+use crate::error::{ApiError, ApiResult};
+
+/// Decode, map and commit one export request. Returns the span count.
+pub async fn ingest(
+    state: &SharedState,
+    caller: &Caller,
+    body: &[u8],
+    encoding: Encoding,
+    source: &str,
+) -> ApiResult<usize> {
+    let spans =
+        hive_otlp::decode_traces(body, encoding).map_err(|e| ApiError::bad(e.to_string()))?;
+    let n = spans.len();
+    let mut ops = Vec::with_capacity(n);
+    // Projects named by spans repeat: resolve each name once.
+    let mut last: Option<(Option<String>, String)> = None;
+    for span in &spans {
+        let mapped = map_span(span, source);
+        let project_id = match &last {
+            Some((name, id)) if *name == mapped.project => id.clone(),
+            _ => {
+                let id = project_for_write(state, caller, mapped.project.as_deref())?;
+                last = Some((mapped.project.clone(), id.clone()));
+                id
+            }
+        };
+        let mut event = mapped.event;
+        event.project_id = project_id;
+        let session_name = mapped.session_name.or_else(|| {
+            mapped
+                .session_from_trace
+                .then(|| format!("trace {}", hive_core::span::hex_lower(&span.trace_id)))
+        });
+        ops.push(WriteOp::Event {
+            event,
+            raw: Some(mapped.raw),
+            session_name,
+            join: false,
+        });
+    }
+    state.writer.submit(ops).await?;
+    Ok(n)
+}
+
+fn encoding_of(headers: &HeaderMap) -> ApiResult<Encoding> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/x-protobuf")
+        .to_ascii_lowercase();
+    if ct.contains("json") {
+        Ok(Encoding::Json)
+    } else if ct.contains("protobuf") || ct.contains("octet-stream") {
+        Ok(Encoding::Protobuf)
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "unsupported Content-Type {ct:?}: send application/x-protobuf or application/json"
+        )))
+    }
+}
+
+/// `POST /opentelemetry/v1/traces` and `POST /v1/traces`: OTLP/HTTP,
+/// protobuf or JSON, optionally gzip. Answers 200 with an empty
+/// `ExportTraceServiceResponse` in the request's encoding.
+pub async fn export_traces(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let caller = authenticate(&state, &headers)?;
+    let encoding = encoding_of(&headers)?;
+    let bytes = decoded(&headers, &body, state.config.max_decompressed_bytes)?;
+    let source = headers
+        .get("x-source")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("unknown")
+        .to_owned();
+    ingest(&state, &caller, &bytes, encoding, &source).await?;
+    Ok(match encoding {
+        Encoding::Json => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            hive_otlp::export_response_json(),
+        )
+            .into_response(),
+        Encoding::Protobuf => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-protobuf"),
+            )],
+            hive_otlp::export_response_protobuf(),
+        )
+            .into_response(),
+    })
+}

@@ -1,0 +1,424 @@
+//! The read API: export/search with HoneyHive filters, one event, one
+//! session as a tree, the enrichment history and key discovery.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use hive_core::filter::{DateRange, Filter, TopField};
+use hive_store::{EventQuery, Level, Order};
+use serde_json::{Map, Value, json};
+
+use crate::SharedState;
+use crate::auth::{authenticate, project_for_read};
+use crate::body::{json_object, now_ms, type_name};
+use crate::error::{ApiError, ApiResult};
+
+/// Default and largest page sizes (the SDK documents 7500 as the maximum).
+const DEFAULT_LIMIT: usize = 1000;
+const MAX_LIMIT: usize = hive_store::query::MAX_LIMIT;
+
+fn positive(obj: &Map<String, Value>, key: &str, default: usize) -> ApiResult<usize> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => {
+            let n = v
+                .as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .ok_or_else(|| ApiError::bad(format!("{key} must be a positive number")))?;
+            if n < 1.0 || n.fract() != 0.0 {
+                return Err(ApiError::bad(format!(
+                    "{key} must be a positive whole number"
+                )));
+            }
+            Ok(n as usize)
+        }
+    }
+}
+
+/// Parse the body shared by export and search.
+fn parse_query(
+    state: &SharedState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<(EventQuery, Option<Vec<String>>, usize)> {
+    let caller = authenticate(state, headers)?;
+    let obj = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        json_object(headers, body, state.config.max_decompressed_bytes)?
+    };
+    let project = obj
+        .get("project")
+        .or_else(|| obj.get("project_id"))
+        .and_then(Value::as_str);
+    let project_id = project_for_read(state, &caller, project)?;
+    let filters = match obj.get("filters") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                Filter::from_json(f).map_err(|e| ApiError::bad(format!("filters[{i}]: {e}")))
+            })
+            .collect::<ApiResult<Vec<_>>>()?,
+        Some(other) => {
+            return Err(ApiError::bad(format!(
+                "filters must be an array, got {}",
+                type_name(other)
+            )));
+        }
+    };
+    let date_range = match obj.get("dateRange").or_else(|| obj.get("date_range")) {
+        None => DateRange::default(),
+        Some(v) => DateRange::from_json(v, now_ms() as f64)?,
+    };
+    let limit = positive(&obj, "limit", DEFAULT_LIMIT)?;
+    if limit > MAX_LIMIT {
+        return Err(ApiError::bad(format!("limit must be at most {MAX_LIMIT}")));
+    }
+    let page = positive(&obj, "page", 1)?;
+    let level = match obj.get("level").and_then(Value::as_str) {
+        None | Some("event") | Some("events") => Level::Event,
+        Some("session") | Some("sessions") => Level::Session,
+        Some(other) => {
+            return Err(ApiError::bad(format!(
+                "level {other:?}: use event or session"
+            )));
+        }
+    };
+    let order = match obj.get("order").and_then(Value::as_str) {
+        None | Some("asc") => Order::StartAsc,
+        Some("desc") => Order::StartDesc,
+        Some(other) => return Err(ApiError::bad(format!("order {other:?}: use asc or desc"))),
+    };
+    let projections = match obj.get("projections") {
+        Some(Value::Array(p)) if !p.is_empty() => Some(
+            p.iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| ApiError::bad("projections must be strings"))
+                })
+                .collect::<ApiResult<Vec<_>>>()?,
+        ),
+        _ => None,
+    };
+    let offset = (page - 1)
+        .checked_mul(limit)
+        .ok_or_else(|| ApiError::bad("page is too large"))?;
+    Ok((
+        EventQuery {
+            project_id,
+            filters,
+            date_range,
+            level,
+            order,
+            limit,
+            offset,
+        },
+        projections,
+        page,
+    ))
+}
+
+/// Keep only the projected fields (dotted paths allowed) plus `event_id`.
+fn project_fields(event: Value, projections: &[String]) -> Value {
+    let mut out = Map::new();
+    out.insert(
+        "event_id".into(),
+        event.get("event_id").cloned().unwrap_or(Value::Null),
+    );
+    for p in projections {
+        let mut parts = p.split('.');
+        let Some(first) = parts.next() else { continue };
+        let rest: Vec<&str> = parts.collect();
+        let Some(mut value) = event.get(first) else {
+            continue;
+        };
+        let mut ok = true;
+        for seg in &rest {
+            match value.get(*seg) {
+                Some(v) => value = v,
+                None => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if ok {
+            hive_core::mapping::insert_path(&mut out, p, value.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+async fn run_query(
+    state: SharedState,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(Vec<Value>, u64, usize, usize)> {
+    let (query, projections, page) = parse_query(&state, &headers, &body)?;
+    let limit = query.limit;
+    let store = state.store.clone();
+    let result = tokio::task::spawn_blocking(move || store.query(&query))
+        .await
+        .map_err(ApiError::internal)??;
+    let events = match projections {
+        Some(p) => result
+            .events
+            .into_iter()
+            .map(|e| project_fields(e, &p))
+            .collect(),
+        None => result.events,
+    };
+    Ok((events, result.total, page, limit))
+}
+
+/// `POST /v1/events/export`: `{"events", "totalEvents", "count"}`.
+pub async fn export(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let (events, total, page, limit) = run_query(state, headers, body).await?;
+    Ok(Json(json!({
+        "events": events,
+        "totalEvents": total,
+        "count": total,
+        "page": page,
+        "limit": limit,
+    })))
+}
+
+/// `POST /v1/events/search`: `{"events", "count"}`.
+pub async fn search(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let (events, total, _, _) = run_query(state, headers, body).await?;
+    Ok(Json(json!({"events": events, "count": total})))
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct EventParams {
+    project: Option<String>,
+    include: Option<String>,
+}
+
+/// `GET /v1/events/{event_id}`: `{"event": ...}`; with `?include=span`
+/// also the raw span (`"span"`).
+pub async fn get_event(
+    State(state): State<SharedState>,
+    Path(event_id): Path<String>,
+    Query(params): Query<EventParams>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let project_id = project_for_read(&state, &caller, params.project.as_deref())?;
+    let store = state.store.clone();
+    let with_span = params
+        .include
+        .as_deref()
+        .is_some_and(|i| i.split(',').any(|p| p.trim() == "span"));
+    let (event, span) = tokio::task::spawn_blocking(move || -> hive_store::Result<_> {
+        let event = store.get_event(project_id.as_deref(), &event_id)?;
+        let span = if with_span && event.is_some() {
+            store.get_raw(project_id.as_deref(), &event_id)?
+        } else {
+            None
+        };
+        Ok(event
+            .map(|e| (e, span))
+            .ok_or(hive_store::StoreError::NotFound(format!(
+                "no event {event_id:?}"
+            ))))
+    })
+    .await
+    .map_err(ApiError::internal)???;
+    let mut resp = json!({ "event": event });
+    if with_span {
+        resp["span"] = span.unwrap_or(Value::Null);
+    }
+    Ok(Json(resp))
+}
+
+/// `GET /v1/events/{event_id}/history`: every enrichment, oldest first,
+/// with the name of the key that sent it.
+pub async fn history(
+    State(state): State<SharedState>,
+    Path(event_id): Path<String>,
+    Query(params): Query<EventParams>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let project_id = project_for_read(&state, &caller, params.project.as_deref())?;
+    let store = state.store.clone();
+    let id = event_id.clone();
+    let (entries, keys) = tokio::task::spawn_blocking(move || -> hive_store::Result<_> {
+        Ok((
+            store.history(project_id.as_deref(), &id)?,
+            store.auth().keys()?,
+        ))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let names: HashMap<&str, &str> = keys
+        .iter()
+        .map(|k| (k.id.as_str(), k.name.as_str()))
+        .collect();
+    let history: Vec<Value> = entries
+        .iter()
+        .map(|h| {
+            json!({
+                "seq": h.seq,
+                "received_at": h.received_at,
+                "key_id": h.key_id,
+                "key_name": h.key_id.as_deref().and_then(|k| names.get(k).copied()),
+                "keys": h.patch.as_object().map(|m| changed_paths(m)).unwrap_or_default(),
+                "patch": h.patch,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"event_id": event_id, "history": history})))
+}
+
+/// The dotted leaf paths a patch touches (`metadata.user.tier`).
+fn changed_paths(patch: &Map<String, Value>) -> Vec<String> {
+    fn walk(m: &Map<String, Value>, prefix: &str, out: &mut Vec<String>) {
+        for (k, v) in m {
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v {
+                Value::Object(child) if !child.is_empty() => walk(child, &path, out),
+                _ => out.push(path),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(patch, "", &mut out);
+    out
+}
+
+/// Arrange a session's events as a tree under the session event. Events
+/// whose parent is unknown hang off the session.
+pub fn session_tree(events: Vec<Value>) -> Option<Value> {
+    let mut iter = events.into_iter();
+    let mut root = iter.next()?;
+    let root_id = root
+        .get("event_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let rest: Vec<Value> = iter.collect();
+    let ids: std::collections::HashSet<String> = rest
+        .iter()
+        .filter_map(|e| e.get("event_id").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    let mut children: HashMap<String, Vec<Value>> = HashMap::new();
+    for e in rest {
+        let parent = e
+            .get("parent_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let key = if ids.contains(parent) {
+            parent.to_owned()
+        } else {
+            root_id.clone()
+        };
+        children.entry(key).or_default().push(e);
+    }
+    fn attach(node: &mut Value, children: &mut HashMap<String, Vec<Value>>, depth: usize) {
+        let id = node
+            .get("event_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let mut kids = children.remove(&id).unwrap_or_default();
+        if depth < 256 {
+            for k in &mut kids {
+                attach(k, children, depth + 1);
+            }
+        }
+        if let Value::Object(m) = node {
+            m.insert("children".into(), Value::Array(kids));
+        }
+    }
+    attach(&mut root, &mut children, 0);
+    // Cycles (a parent loop) would leave events unattached: keep them visible.
+    if let Value::Object(m) = &mut root {
+        if let Some(Value::Array(kids)) = m.get_mut("children") {
+            for (_, orphans) in children.drain() {
+                kids.extend(orphans);
+            }
+        }
+    }
+    Some(root)
+}
+
+/// `GET /v1/sessions/{session_id}`: the session with its event tree.
+pub async fn get_session(
+    State(state): State<SharedState>,
+    Path(session_id): Path<String>,
+    Query(params): Query<EventParams>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let project_id = project_for_read(&state, &caller, params.project.as_deref())?;
+    let store = state.store.clone();
+    let sid = session_id.clone();
+    let events =
+        tokio::task::spawn_blocking(move || store.session_events(project_id.as_deref(), &sid))
+            .await
+            .map_err(ApiError::internal)??;
+    let is_session = events.first().is_some_and(|e| {
+        e.get("event_id").and_then(Value::as_str) == Some(session_id.as_str())
+            && e.get("event_type").and_then(Value::as_str) == Some("session")
+    });
+    if !is_session {
+        return Err(ApiError::NotFound(format!("no session {session_id:?}")));
+    }
+    let n = events.len() - 1;
+    let tree = session_tree(events).unwrap_or(Value::Null);
+    Ok(Json(json!({"session": tree, "num_events": n})))
+}
+
+/// `GET /v1/events/schema`: the fields a project has (top-level fields,
+/// session rollups and every namespace path seen, with value types).
+pub async fn schema(
+    State(state): State<SharedState>,
+    Query(params): Query<EventParams>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let project_id = match project_for_read(&state, &caller, params.project.as_deref())? {
+        Some(p) => p,
+        None => state.default_project.id.clone(),
+    };
+    let store = state.store.clone();
+    let fields = tokio::task::spawn_blocking(move || store.fields(&project_id))
+        .await
+        .map_err(ApiError::internal)??;
+    let mut out: Vec<Value> = TopField::ALL
+        .iter()
+        .map(|f| {
+            json!({
+                "field": f.name(),
+                "name": f.name(),
+                "type": if f.is_numeric() { "number" } else { "string" },
+                "namespace": null,
+            })
+        })
+        .collect();
+    for f in fields {
+        let namespace = f.field.split('.').next().unwrap_or_default().to_owned();
+        out.push(json!({"field": f.field, "name": f.field, "type": f.ty, "namespace": namespace}));
+    }
+    Ok(Json(json!({"fields": out, "datasets": [], "mappings": {}})))
+}

@@ -1,0 +1,280 @@
+//! HoneyHive REST ingest: session start, event updates (enrichment) and
+//! event creation, with the response shapes the official SDK parses.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use hive_core::model::{Event, EventDefaults, enrichment_from_update, event_from_json};
+use hive_store::WriteOp;
+use serde_json::{Map, Value, json};
+
+use crate::SharedState;
+use crate::auth::{Caller, authenticate, project_for_write};
+use crate::body::{json_object, new_id, now_ms, type_name};
+use crate::error::{ApiError, ApiResult};
+
+/// `X-Source` header, the default source of what a request creates.
+fn header_source(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-source")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn defaults(
+    state: &SharedState,
+    caller: &Caller,
+    obj: &Map<String, Value>,
+    headers: &HeaderMap,
+) -> ApiResult<EventDefaults> {
+    let named = obj.get("project").and_then(Value::as_str);
+    Ok(EventDefaults {
+        project_id: project_for_write(state, caller, named)?,
+        source: header_source(headers).unwrap_or_else(|| "unknown".to_owned()),
+        now_ms: now_ms(),
+    })
+}
+
+fn object_field<'a>(obj: &'a Map<String, Value>, field: &str) -> ApiResult<&'a Map<String, Value>> {
+    match obj.get(field) {
+        Some(Value::Object(m)) => Ok(m),
+        None | Some(Value::Null) => Err(ApiError::bad(format!("{field} is required"))),
+        Some(other) => Err(ApiError::bad(format!(
+            "{field} must be an object, got {}",
+            type_name(other)
+        ))),
+    }
+}
+
+/// The session-start answer: the session event plus the ids the SDK
+/// requires (`org_id`, `workspace_id`, `project_id`).
+fn session_response(event: &Event) -> Value {
+    let mut v = event.to_json();
+    if let Value::Object(m) = &mut v {
+        m.insert("org_id".into(), json!("hive"));
+        m.insert("workspace_id".into(), json!("hive"));
+        m.insert("project_id".into(), json!(event.project_id));
+    }
+    v
+}
+
+/// `POST /session/start` (`{"session": {...}}`) and `POST /v1/sessions`
+/// (the bare session). A client-chosen `session_id` is honoured; starting
+/// a session that exists joins it (its namespaces merge in).
+pub async fn session_start(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let root = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    let session = match root.get("session") {
+        Some(_) => object_field(&root, "session")?,
+        None => &root,
+    };
+    let defaults = defaults(&state, &caller, session, &headers)?;
+    let event = event_from_json(session, &defaults, Some("session"), &mut new_id)?;
+    state
+        .writer
+        .submit(vec![WriteOp::Event {
+            event: event.clone(),
+            raw: None,
+            session_name: None,
+            join: true,
+        }])
+        .await?;
+    tracing::debug!(session_id = %event.session_id, project_id = %event.project_id, "session started");
+    Ok(Json(session_response(&event)))
+}
+
+async fn enrich(
+    state: &SharedState,
+    caller: &Caller,
+    obj: &Map<String, Value>,
+    path_id: Option<&str>,
+) -> ApiResult<Json<Value>> {
+    let enrichment = enrichment_from_update(obj, path_id)?;
+    let named = obj
+        .get("project")
+        .and_then(Value::as_str)
+        .filter(|p| !p.trim().is_empty());
+    let project_id = project_for_write(state, caller, named)?;
+    // PUT /events carries no project: with an admin key, the enrichment
+    // follows its event into whichever project has it.
+    let floating = caller.key.project_id.is_none() && named.is_none();
+    let event_id = enrichment.event_id.clone();
+    state
+        .writer
+        .submit(vec![WriteOp::Enrich {
+            project_id,
+            floating,
+            event_id: enrichment.event_id,
+            patch: enrichment.patch,
+            key_id: Some(caller.key.id.clone()),
+            received_at_ms: now_ms(),
+        }])
+        .await?;
+    Ok(Json(json!({"success": true, "event_id": event_id})))
+}
+
+/// `PUT /events`: enrich an event (RFC 7396 merge, kept in the history).
+pub async fn update_event(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    enrich(&state, &caller, &obj, None).await
+}
+
+/// `PUT /v1/events/{event_id}`.
+pub async fn update_event_by_path(
+    State(state): State<SharedState>,
+    Path(event_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    enrich(&state, &caller, &obj, Some(&event_id)).await
+}
+
+/// `POST /events` (`{"event": {...}}`) and `POST /v1/events` (bare).
+pub async fn create_event(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let root = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    let obj = match root.get("event") {
+        Some(_) => object_field(&root, "event")?,
+        None => &root,
+    };
+    let defaults = defaults(&state, &caller, obj, &headers)?;
+    let event = event_from_json(obj, &defaults, None, &mut new_id)?;
+    let event_id = event.event_id.clone();
+    state
+        .writer
+        .submit(vec![WriteOp::Event {
+            event,
+            raw: None,
+            session_name: None,
+            join: false,
+        }])
+        .await?;
+    Ok(Json(json!({"success": true, "event_id": event_id})))
+}
+
+fn events_array<'a>(obj: &'a Map<String, Value>) -> ApiResult<&'a Vec<Value>> {
+    match obj.get("events").or_else(|| obj.get("logs")) {
+        Some(Value::Array(a)) => Ok(a),
+        None | Some(Value::Null) => Err(ApiError::bad("events is required (an array of events)")),
+        Some(other) => Err(ApiError::bad(format!(
+            "events must be an array, got {}",
+            type_name(other)
+        ))),
+    }
+}
+
+/// Build the ops of a list of events, all in `session_id` when given.
+fn batch_ops(
+    events: &[Value],
+    defaults: &EventDefaults,
+    session_id: Option<&str>,
+) -> ApiResult<(Vec<WriteOp>, Vec<String>)> {
+    let mut ops = Vec::with_capacity(events.len());
+    let mut ids = Vec::with_capacity(events.len());
+    for (i, v) in events.iter().enumerate() {
+        let Value::Object(obj) = v else {
+            return Err(ApiError::bad(format!("events[{i}] must be an object")));
+        };
+        let mut obj = obj.clone();
+        if let Some(sid) = session_id {
+            if obj
+                .get("session_id")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                obj.insert("session_id".into(), json!(sid));
+            }
+        }
+        let event = event_from_json(&obj, defaults, None, &mut new_id)
+            .map_err(|e| ApiError::bad(format!("events[{i}]: {e}")))?;
+        ids.push(event.event_id.clone());
+        ops.push(WriteOp::Event {
+            event,
+            raw: None,
+            session_name: None,
+            join: false,
+        });
+    }
+    Ok((ops, ids))
+}
+
+/// `POST /events/batch` and `POST /v1/events/batch`. With
+/// `single_session` (or `is_single_session`), a session is made from
+/// `session_properties` (or `session`) and holds every event.
+pub async fn create_event_batch(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let root = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    let events = events_array(&root)?;
+    let defaults = defaults(&state, &caller, &root, &headers)?;
+    let single = ["single_session", "is_single_session"]
+        .iter()
+        .any(|k| root.get(*k).and_then(Value::as_bool).unwrap_or(false));
+    let mut ops = Vec::new();
+    let mut session_id = None;
+    if single {
+        let props = match root
+            .get("session_properties")
+            .or_else(|| root.get("session"))
+        {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        let session = event_from_json(&props, &defaults, Some("session"), &mut new_id)?;
+        session_id = Some(session.session_id.clone());
+        ops.push(WriteOp::Event {
+            event: session,
+            raw: None,
+            session_name: None,
+            join: true,
+        });
+    }
+    let (event_ops, ids) = batch_ops(events, &defaults, session_id.as_deref())?;
+    ops.extend(event_ops);
+    state.writer.submit(ops).await?;
+    let mut resp = json!({"success": true, "event_ids": ids});
+    if let Some(sid) = session_id {
+        resp["session_id"] = json!(sid);
+    }
+    Ok(Json(resp))
+}
+
+/// `POST /session/{session_id}/traces` and
+/// `POST /v1/sessions/{session_id}/events/batch`.
+pub async fn session_traces(
+    State(state): State<SharedState>,
+    Path(session_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let root = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    let events = events_array(&root)?;
+    let defaults = defaults(&state, &caller, &root, &headers)?;
+    let (ops, ids) = batch_ops(events, &defaults, Some(&session_id))?;
+    state.writer.submit(ops).await?;
+    Ok(Json(
+        json!({"success": true, "event_ids": ids, "session_id": session_id}),
+    ))
+}

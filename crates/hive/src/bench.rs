@@ -1,0 +1,552 @@
+//! `hive bench ingest|enrich`: load tests against a server the tool starts
+//! itself (a child `hive serve` on a temporary data directory, loopback
+//! only), so the server's own peak memory can be read from /proc. Each run
+//! is bounded in time and stops by itself.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Subcommand};
+use hive_core::span::{AttrValue, KeyValue, Span, SpanKind};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    kind: BenchKind,
+}
+
+#[derive(Subcommand)]
+enum BenchKind {
+    /// OTLP/HTTP protobuf batches of realistic LLM spans.
+    Ingest(IngestArgs),
+    /// `PUT /events` enrichments from many concurrent clients.
+    Enrich(EnrichArgs),
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// How long to send load, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Server durability (see `hive serve --help`).
+    #[arg(long, default_value = "full")]
+    durability: String,
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Spans per request.
+    #[arg(long, default_value_t = 512)]
+    batch: usize,
+    /// Spans per session.
+    #[arg(long, default_value_t = 32)]
+    spans_per_session: usize,
+}
+
+#[derive(Args)]
+struct EnrichArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Concurrent clients, each with its own connection.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Sessions the clients enrich (round robin).
+    #[arg(long, default_value_t = 64)]
+    sessions: usize,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match args.kind {
+        BenchKind::Ingest(a) => rt.block_on(ingest(a)),
+        BenchKind::Enrich(a) => rt.block_on(enrich(a)),
+    }
+}
+
+/// A `hive serve` child on a temporary directory.
+struct Server {
+    child: Child,
+    addr: String,
+    key: String,
+    dir: std::path::PathBuf,
+}
+
+impl Server {
+    fn start(durability: &str) -> Result<Server> {
+        let dir = std::env::temp_dir().join(format!("hive-bench-{}", uuid::Uuid::new_v4()));
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--grpc-addr",
+                "off",
+                "--log",
+                "warn",
+            ])
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["--durability", durability])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot start `hive serve`")?;
+        let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
+        let mut lines = BufReader::new(stderr).lines();
+        let (mut key, mut addr) = (None, None);
+        for line in lines.by_ref() {
+            let line = line?;
+            if let Some(k) = line.trim().strip_prefix("HH_API_KEY=") {
+                key = Some(k.to_owned());
+            }
+            if let Some(rest) = line.strip_prefix("listening on http://") {
+                addr = rest.split_whitespace().next().map(str::to_owned);
+                break;
+            }
+        }
+        // Keep draining the server's log so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        match (addr, key) {
+            (Some(addr), Some(key)) => Ok(Server {
+                child,
+                addr,
+                key,
+                dir,
+            }),
+            _ => {
+                let _ = child.kill();
+                bail!("the server did not start (no address or key in its output)")
+            }
+        }
+    }
+
+    /// (peak, current) resident memory of the server in MiB.
+    fn rss_mib(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .map(|kb| kb / 1024.0)
+                .unwrap_or(f64::NAN)
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A minimal HTTP/1.1 keep-alive client (requests to our own server only).
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn connect(addr: &str) -> Result<Conn> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream,
+            buf: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Send a request, return (status, body).
+    async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        key: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<(u16, Vec<u8>)> {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {key}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        self.stream.write_all(head.as_bytes()).await?;
+        self.stream.write_all(body).await?;
+        self.buf.clear();
+        loop {
+            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
+                let head = std::str::from_utf8(&self.buf[..end])
+                    .map_err(|_| anyhow!("bad response head"))?;
+                let status: u16 = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| anyhow!("bad status line"))?;
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .ok_or_else(|| anyhow!("response without content-length"))?;
+                let start = end + 4;
+                while self.buf.len() < start + len {
+                    let mut chunk = [0u8; 8192];
+                    let n = self.stream.read(&mut chunk).await?;
+                    if n == 0 {
+                        bail!("connection closed mid-response");
+                    }
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
+                return Ok((status, self.buf[start..start + len].to_vec()));
+            }
+            let mut chunk = [0u8; 8192];
+            let n = self.stream.read(&mut chunk).await?;
+            if n == 0 {
+                bail!("connection closed");
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+const PROMPT: &str = "You are a helpful support assistant for an online store. The customer asks how to reset the password of their account after the reset email did not arrive; answer in three short steps and mention the spam folder.";
+const ANSWER: &str = "1. Check your spam or junk folder for the reset email. 2. Add no-reply@example.com to your contacts and request a new link from the sign-in page. 3. If nothing arrives within ten minutes, contact support with your order number.";
+
+/// A realistic LLM span: about 1 KB of protobuf and 20 attributes.
+fn llm_span(trace: [u8; 16], span: [u8; 8], session: &str, i: usize) -> Span {
+    let s = |k: &str, v: &str| KeyValue::new(k, AttrValue::Str(v.to_owned()));
+    let n = |k: &str, v: i64| KeyValue::new(k, AttrValue::Int(v));
+    Span {
+        trace_id: trace,
+        span_id: span,
+        parent_span_id: None,
+        name: "openai.chat.completions".into(),
+        kind: SpanKind::Client,
+        start_time_unix_nano: 1_795_000_000_000_000_000 + i as u64 * 1_000_000,
+        end_time_unix_nano: 1_795_000_000_000_000_000 + i as u64 * 1_000_000 + 850_000_000,
+        attributes: vec![
+            s("honeyhive.session_id", session),
+            s("honeyhive.project", "bench"),
+            s("honeyhive.source", "bench"),
+            s("honeyhive_event_type", "model"),
+            s("openinference.span.kind", "LLM"),
+            s("llm.model_name", "gpt-4o-mini"),
+            s("llm.provider", "openai"),
+            s(
+                "llm.invocation_parameters",
+                "{\"temperature\": 0.7, \"max_tokens\": 256}",
+            ),
+            s("llm.input_messages.0.message.role", "user"),
+            s("llm.input_messages.0.message.content", PROMPT),
+            s("llm.output_messages.0.message.role", "assistant"),
+            s("llm.output_messages.0.message.content", ANSWER),
+            n("llm.token_count.prompt", 52),
+            n("llm.token_count.completion", 61),
+            n("llm.token_count.total", 113),
+            s("honeyhive_metadata.user_id", &format!("user-{}", i % 97)),
+            s(
+                "honeyhive_metadata.variant",
+                if i % 2 == 0 { "a" } else { "b" },
+            ),
+            s("honeyhive_metadata.tenant", "acme"),
+            KeyValue::new(
+                "honeyhive_metrics.latency_ms",
+                AttrValue::Double(850.0 + i as f64),
+            ),
+            KeyValue::new("honeyhive_config.temperature", AttrValue::Double(0.7)),
+        ],
+        resource: Arc::new(vec![s("service.name", "bench-agent")]),
+        scope_name: "openinference.instrumentation.openai".into(),
+        scope_version: "0.1.66".into(),
+        ..Span::default()
+    }
+}
+
+/// A request body whose ids can be rewritten in place: offsets of every
+/// trace id, span id and session id in the encoded template.
+struct Template {
+    body: Vec<u8>,
+    trace_at: Vec<usize>,
+    span_at: Vec<usize>,
+    session_at: Vec<usize>,
+}
+
+fn sentinel_session(k: usize) -> String {
+    format!("5e55{:04x}-0000-4000-8000-{:012x}", k, k)
+}
+
+impl Template {
+    fn new(batch: usize, per_session: usize) -> Result<Template> {
+        let per_session = per_session.max(1);
+        let spans: Vec<Span> = (0..batch)
+            .map(|i| {
+                let mut trace = [0xA7u8; 16];
+                trace[8..].copy_from_slice(&(i as u64).to_be_bytes());
+                let mut span = [0xB3u8; 8];
+                span[4..].copy_from_slice(&(i as u32).to_be_bytes());
+                llm_span(trace, span, &sentinel_session(i / per_session), i)
+            })
+            .collect();
+        let body = hive_otlp::encode_traces_protobuf(&spans);
+        let mut t = Template {
+            trace_at: Vec::new(),
+            span_at: Vec::new(),
+            session_at: Vec::new(),
+            body,
+        };
+        for sp in &spans {
+            t.trace_at
+                .push(find(&t.body, &sp.trace_id).ok_or_else(|| anyhow!("trace id not found"))?);
+            t.span_at
+                .push(find(&t.body, &sp.span_id).ok_or_else(|| anyhow!("span id not found"))?);
+        }
+        for k in 0..batch.div_ceil(per_session) {
+            let needle = sentinel_session(k);
+            let mut from = 0;
+            while let Some(p) = find(&t.body[from..], needle.as_bytes()) {
+                t.session_at.push(from + p);
+                from += p + needle.len();
+            }
+        }
+        Ok(t)
+    }
+
+    /// A copy with ids unique to request number `n`.
+    fn instance(&self, n: u64) -> Vec<u8> {
+        let mut body = self.body.clone();
+        let tag = n.to_be_bytes();
+        for &at in &self.trace_at {
+            body[at..at + 8].copy_from_slice(&tag);
+        }
+        for &at in &self.span_at {
+            body[at..at + 4].copy_from_slice(&(n as u32).to_be_bytes());
+        }
+        let hex = format!("{n:08x}");
+        for &at in &self.session_at {
+            body[at..at + 8].copy_from_slice(&hex.as_bytes()[hex.len() - 8..]);
+        }
+        body
+    }
+}
+
+async fn ingest(a: IngestArgs) -> Result<()> {
+    let template = Arc::new(Template::new(a.batch, a.spans_per_session)?);
+    let server = Server::start(&a.common.durability)?;
+    eprintln!(
+        "ingest: {} spans/request ({} bytes), {} connections, {} s, durability {}",
+        a.batch,
+        template.body.len(),
+        a.concurrency,
+        a.common.seconds,
+        a.common.durability
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..a.concurrency {
+        let (template, stop, counter) = (template.clone(), stop.clone(), counter.clone());
+        let (addr, key) = (server.addr.clone(), server.key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(&addr).await?;
+            let mut lat = Vec::new();
+            let (mut ok, mut busy) = (0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let body = template.instance(n);
+                let t = Instant::now();
+                let (status, resp) = conn
+                    .request(
+                        "POST",
+                        "/opentelemetry/v1/traces",
+                        &key,
+                        "application/x-protobuf",
+                        &body,
+                    )
+                    .await?;
+                match status {
+                    200 => {
+                        ok += 1;
+                        lat.push(t.elapsed().as_micros() as u64);
+                    }
+                    503 | 429 => {
+                        busy += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    s => bail!("status {s}: {}", String::from_utf8_lossy(&resp)),
+                }
+            }
+            Ok::<_, anyhow::Error>((ok, busy, lat))
+        }));
+    }
+    let mut peak_sample = 0f64;
+    let deadline = started + Duration::from_secs_f64(a.common.seconds);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        peak_sample = peak_sample.max(server.rss_mib().1);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (mut ok, mut busy, mut lat) = (0, 0, Vec::new());
+    for t in tasks {
+        let (o, b, l) = t.await??;
+        ok += o;
+        busy += b;
+        lat.extend(l);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let spans = ok * a.batch as u64;
+    let (hwm, rss) = server.rss_mib();
+    // Every acknowledged span must be readable.
+    let mut conn = Conn::connect(&server.addr).await?;
+    let (status, resp) = conn
+        .request(
+            "POST",
+            "/v1/events/export",
+            &server.key,
+            "application/json",
+            br#"{"filters":[{"field":"event_type","operator":"is","value":"model","type":"string"}],"limit":1}"#,
+        )
+        .await?;
+    let stored = serde_json::from_slice::<serde_json::Value>(&resp)
+        .ok()
+        .and_then(|v| v["totalEvents"].as_u64())
+        .unwrap_or(0);
+    println!("ingest results ({elapsed:.1} s)");
+    println!("  acknowledged spans   {spans}");
+    println!(
+        "  throughput           {:.0} spans/s",
+        spans as f64 / elapsed
+    );
+    println!(
+        "  request latency      p50 {:.1} ms, p99 {:.1} ms ({} requests, {} refused busy)",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        ok,
+        busy
+    );
+    println!(
+        "  server RSS           peak {hwm:.0} MiB (sampled max {peak_sample:.0} MiB, end {rss:.0} MiB)"
+    );
+    println!("  stored model events  {stored} (status {status})");
+    if stored < spans {
+        bail!(
+            "{} acknowledged spans are missing from the store",
+            spans - stored
+        );
+    }
+    Ok(())
+}
+
+async fn enrich(a: EnrichArgs) -> Result<()> {
+    let server = Server::start(&a.common.durability)?;
+    let sessions: Vec<String> = (0..a.sessions.max(1))
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
+    {
+        let mut conn = Conn::connect(&server.addr).await?;
+        for s in &sessions {
+            let body = serde_json::json!({"session": {"session_id": s, "session_name": "bench", "project": "bench"}});
+            let (status, resp) = conn
+                .request(
+                    "POST",
+                    "/session/start",
+                    &server.key,
+                    "application/json",
+                    body.to_string().as_bytes(),
+                )
+                .await?;
+            if status != 200 {
+                bail!("session start: {status} {}", String::from_utf8_lossy(&resp));
+            }
+        }
+    }
+    eprintln!(
+        "enrich: {} clients over {} sessions, {} s, durability {}",
+        a.clients, a.sessions, a.common.seconds, a.common.durability
+    );
+    let sessions = Arc::new(sessions);
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..a.clients {
+        let (sessions, stop) = (sessions.clone(), stop.clone());
+        let (addr, key) = (server.addr.clone(), server.key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::connect(&addr).await?;
+            let mut lat = Vec::new();
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let session = &sessions[(c + i) % sessions.len()];
+                let body = format!(
+                    r#"{{"event_id":"{session}","metadata":{{"client_{c}":{i},"step":"s{i}"}},"metrics":{{"score":{}}}}}"#,
+                    (i % 100) as f64 / 100.0
+                );
+                let t = Instant::now();
+                let (status, resp) = conn.request("PUT", "/events", &key, "application/json", body.as_bytes()).await?;
+                if status != 200 {
+                    bail!("status {status}: {}", String::from_utf8_lossy(&resp));
+                }
+                lat.push(t.elapsed().as_micros() as u64);
+                i += 1;
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(a.common.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let (hwm, _) = server.rss_mib();
+    println!("enrich results ({elapsed:.1} s)");
+    println!(
+        "  acknowledged         {} enrichments ({:.0}/s)",
+        lat.len(),
+        lat.len() as f64 / elapsed
+    );
+    println!(
+        "  latency              p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        percentile(&lat, 0.999),
+        percentile(&lat, 1.0)
+    );
+    println!("  server RSS           peak {hwm:.0} MiB");
+    Ok(())
+}

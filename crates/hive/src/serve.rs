@@ -1,0 +1,199 @@
+//! `hive serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use hive_server::{ApiConfig, AppState, WriteQueue, WriterConfig};
+use hive_store::Store;
+use hive_store::sqlite::Durability;
+use tokio::net::TcpListener;
+
+#[derive(Clone, Copy, ValueEnum, Debug)]
+pub enum DurabilityArg {
+    /// fsync every commit (survives power loss).
+    Full,
+    /// fsync at checkpoints (survives a crash of the server, not of the machine).
+    Normal,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Where the database lives.
+    #[arg(long, env = "HIVE_DATA_DIR", default_value = ".hive")]
+    pub data_dir: PathBuf,
+    /// HTTP address (REST API, OTLP/HTTP). Port 0 picks a free port.
+    #[arg(long, env = "HIVE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// OTLP/gRPC address, or "off".
+    #[arg(long, env = "HIVE_GRPC_ADDR", default_value = "127.0.0.1:4317")]
+    pub grpc_addr: String,
+    /// How hard commits wait for the disk.
+    #[arg(long, env = "HIVE_DURABILITY", value_enum, default_value = "full")]
+    pub durability: DurabilityArg,
+    /// Ops waiting for the writer before requests get 503 + Retry-After.
+    #[arg(long, env = "HIVE_MAX_PENDING_OPS", default_value_t = 200_000)]
+    pub max_pending_ops: usize,
+    /// Largest request body in bytes.
+    #[arg(long, env = "HIVE_MAX_BODY_BYTES", default_value_t = 16 << 20)]
+    pub max_body_bytes: usize,
+    /// Log filter (tracing syntax), e.g. info or hive_server=debug.
+    #[arg(long, env = "HIVE_LOG", default_value = "info")]
+    pub log: String,
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hive-http")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let durability = match args.durability {
+        DurabilityArg::Full => Durability::Full,
+        DurabilityArg::Normal => Durability::Normal,
+    };
+    let store = Arc::new(crate::open_store(&args.data_dir, durability)?);
+    let first_key = store
+        .auth()
+        .bootstrap()
+        .context("cannot create the first project and key")?;
+    let (writer, writer_thread) = WriteQueue::start(
+        store.clone() as Arc<dyn Store>,
+        WriterConfig {
+            max_pending_ops: args.max_pending_ops,
+            ..WriterConfig::default()
+        },
+    );
+    let state = Arc::new(
+        AppState::new(
+            store.clone() as Arc<dyn Store>,
+            writer.clone(),
+            ApiConfig {
+                max_body_bytes: args.max_body_bytes,
+                max_decompressed_bytes: args.max_body_bytes.saturating_mul(4),
+                ..ApiConfig::default()
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    let listener = TcpListener::bind(args.addr).await.with_context(|| {
+        format!(
+            "cannot listen on {} (is another server running? try --addr)",
+            args.addr
+        )
+    })?;
+    let addr = listener.local_addr()?;
+    let grpc = match args.grpc_addr.trim() {
+        "off" | "" => None,
+        a => {
+            let a: SocketAddr = a
+                .parse()
+                .with_context(|| format!("--grpc-addr {a:?} is not an address or \"off\""))?;
+            let l = TcpListener::bind(a).await.with_context(|| {
+                format!("cannot listen on {a} for OTLP/gRPC (try --grpc-addr off)")
+            })?;
+            Some(l)
+        }
+    };
+    let grpc_addr = grpc.as_ref().and_then(|l| l.local_addr().ok());
+
+    eprintln!(
+        "hive {}: data in {} (SQLite, durability {:?})",
+        env!("CARGO_PKG_VERSION"),
+        args.data_dir.display(),
+        args.durability
+    );
+    if let Some(secret) = &first_key {
+        eprintln!(
+            "first start: created project \"default\" and an admin API key, shown only this once:"
+        );
+        eprintln!();
+        eprintln!("    HH_API_KEY={secret}");
+        eprintln!();
+        eprintln!("point the HoneyHive SDK at this server with:");
+        eprintln!("    export HH_API_URL=http://{addr} HH_API_KEY={secret}");
+        eprintln!("more keys: hive keys create --project NAME --scope ingest|read-write|admin");
+    }
+    match grpc_addr {
+        Some(g) => eprintln!("listening on http://{addr} (OTLP/gRPC on {g})"),
+        None => eprintln!("listening on http://{addr} (OTLP/gRPC off)"),
+    }
+
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let http = {
+        let mut rx = stop_rx.clone();
+        let app = hive_server::router(state.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.changed().await;
+                })
+                .await
+        })
+    };
+    let grpc_task = grpc.map(|l| {
+        let mut rx = stop_rx.clone();
+        let app = hive_server::grpc::router(state.clone());
+        tokio::spawn(async move {
+            axum::serve(l, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.changed().await;
+                })
+                .await
+        })
+    });
+    shutdown.await;
+    tracing::info!("shutting down: finishing requests in flight");
+    let _ = stop_tx.send(true);
+    let _ = http.await;
+    if let Some(g) = grpc_task {
+        let _ = g.await;
+    }
+    // In-flight requests have been answered: stop the writer once it has
+    // committed everything it holds.
+    writer.close();
+    drop(state);
+    drop(writer);
+    let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+    if let Err(e) = store.checkpoint() {
+        tracing::warn!(error = %e, "final checkpoint failed (the WAL is replayed at the next start)");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
