@@ -1,0 +1,614 @@
+//! The HTTP API in-process: HoneyHive REST semantics, reads, auth and bad input.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::server;
+use hive_core::span::{AttrValue, KeyValue, Span};
+use serde_json::{Value, json};
+
+const SID: &str = "0f4b6c1e-6a0e-4a55-9c0e-2b1d4c3e5f60";
+
+#[tokio::test]
+async fn session_start_answers_what_the_sdk_requires_and_keeps_the_id() {
+    let s = server();
+    let r = s
+        .json(
+            "POST",
+            "/session/start",
+            &s.admin,
+            json!({"session": {"session_id": SID, "session_name": "chat", "source": "dev", "project": "my-app", "inputs": {"q": "hi"}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    for field in [
+        "event_id",
+        "session_id",
+        "org_id",
+        "workspace_id",
+        "project_id",
+    ] {
+        assert!(v[field].is_string(), "{field} missing in {v}");
+    }
+    assert_eq!(v["session_id"], SID);
+    assert_eq!(v["event_id"], SID);
+    let events = s.session_events(&s.admin, SID).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["event_name"], "chat");
+    assert_eq!(events[0]["inputs"]["q"], "hi");
+    // Without an id, the server makes one.
+    let v = s
+        .json(
+            "POST",
+            "/session/start",
+            &s.admin,
+            json!({"session": {"session_name": "x"}}),
+        )
+        .await
+        .json();
+    assert_eq!(v["session_id"].as_str().map(str::len), Some(36));
+}
+
+#[tokio::test]
+async fn enrichment_merges_across_calls_and_keeps_history() {
+    let s = server();
+    s.json(
+        "POST",
+        "/session/start",
+        &s.admin,
+        json!({"session": {"session_id": SID, "project": "p"}}),
+    )
+    .await;
+    let puts = [
+        json!({"event_id": SID, "metadata": {"user_id": "u1", "workflow": "reset", "user": {"tier": "free"}}}),
+        json!({"event_id": SID, "metadata": {"step": "initial", "user": {"plan": "x"}}, "feature": "chat"}),
+        json!({"event_id": SID, "metadata": {"step": "done"}, "metrics": {"n": 2}, "user_properties": {"plan": "pro"}, "inputs": {"q": 1}}),
+    ];
+    for p in &puts {
+        let r = s.json("PUT", "/events", &s.admin, p.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.bytes)
+        );
+        assert_eq!(r.json()["success"], true);
+    }
+    let e = &s.session_events(&s.admin, SID).await[0];
+    assert_eq!(e["metadata"]["user_id"], "u1");
+    assert_eq!(e["metadata"]["step"], "done");
+    assert_eq!(e["metadata"]["feature"], "chat");
+    assert_eq!(e["metadata"]["user"], json!({"tier": "free", "plan": "x"}));
+    assert_eq!(e["metrics"]["n"], 2);
+    assert_eq!(e["user_properties"], json!({"plan": "pro"}));
+    assert_eq!(e["inputs"]["q"], 1);
+    assert!(e["metadata"].get("plan").is_none());
+    let h = s
+        .get(&format!("/v1/events/{SID}/history"), &s.admin)
+        .await
+        .json();
+    let history = h["history"].as_array().unwrap();
+    assert_eq!(history.len(), 3);
+    assert_eq!(
+        history[1]["keys"],
+        json!(["metadata.step", "metadata.user.plan", "metadata.feature"])
+    );
+    assert_eq!(history[0]["key_name"], "admin (first start)");
+}
+
+#[tokio::test]
+async fn enrichment_before_the_session_exists_is_applied_when_it_arrives() {
+    let s = server();
+    let p = s.key("read_write", "proj").await;
+    s.json(
+        "PUT",
+        "/events",
+        &p,
+        json!({"event_id": SID, "feedback": {"rating": 5}}),
+    )
+    .await;
+    let r = s
+        .json(
+            "POST",
+            "/session/start",
+            &p,
+            json!({"session": {"session_id": SID, "session_name": "late"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let e = &s.session_events(&p, SID).await[0];
+    assert_eq!(e["event_name"], "late");
+    assert_eq!(e["feedback"]["rating"], 5);
+    assert_eq!(e["metadata"]["has_feedback"], true);
+}
+
+#[tokio::test]
+async fn admin_enrichment_finds_the_project_of_its_event() {
+    let s = server();
+    // The SDK names the project at session start but not in PUT /events.
+    s.json(
+        "POST",
+        "/session/start",
+        &s.admin,
+        json!({"session": {"session_id": SID, "project": "my-app"}}),
+    )
+    .await;
+    s.json(
+        "PUT",
+        "/events",
+        &s.admin,
+        json!({"event_id": SID, "metadata": {"a": 1}}),
+    )
+    .await;
+    let events = s
+        .export(&s.admin, json!({"project": "my-app", "filters": [{"field": "session_id", "operator": "is", "value": SID}]}))
+        .await;
+    assert_eq!(events.len(), 1, "one session, in my-app only");
+    assert_eq!(events[0]["metadata"]["a"], 1);
+    let other = s
+        .export(&s.admin, json!({"project": "default", "filters": [{"field": "session_id", "operator": "is", "value": SID}]}))
+        .await;
+    assert!(other.is_empty());
+}
+
+#[tokio::test]
+async fn fifty_concurrent_writers_lose_no_key() {
+    let s = std::sync::Arc::new(server());
+    s.json(
+        "POST",
+        "/session/start",
+        &s.admin,
+        json!({"session": {"session_id": SID}}),
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for w in 0..50 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                let body = json!({"event_id": SID, "metadata": {format!("w{w}_k{i}"): i, "shared": {format!("w{w}"): i}}});
+                let r = s.json("PUT", "/events", &s.admin, body).await;
+                assert_eq!(r.status, StatusCode::OK);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let e = &s.session_events(&s.admin, SID).await[0];
+    for w in 0..50 {
+        for i in 0..10 {
+            assert_eq!(e["metadata"][format!("w{w}_k{i}")], i, "w{w}_k{i} lost");
+        }
+        assert_eq!(e["metadata"]["shared"][format!("w{w}")], 9);
+    }
+    let h = s
+        .get(&format!("/v1/events/{SID}/history"), &s.admin)
+        .await
+        .json();
+    assert_eq!(h["history"].as_array().unwrap().len(), 500);
+}
+
+fn span(attrs: Vec<(&str, AttrValue)>, span_id: u8, parent: Option<u8>) -> Span {
+    Span {
+        trace_id: [7; 16],
+        span_id: [span_id; 8],
+        parent_span_id: parent.map(|p| [p; 8]),
+        name: format!("span-{span_id}"),
+        start_time_unix_nano: 1_700_000_000_000_000_000 + span_id as u64 * 1_000_000,
+        end_time_unix_nano: 1_700_000_000_010_000_000 + span_id as u64 * 1_000_000,
+        attributes: attrs
+            .into_iter()
+            .map(|(k, v)| KeyValue::new(k, v))
+            .collect(),
+        ..Span::default()
+    }
+}
+
+#[tokio::test]
+async fn otlp_protobuf_and_json_become_events_in_a_tree() {
+    let s = server();
+    let str_ = |v: &str| AttrValue::Str(v.into());
+    let spans = vec![
+        span(
+            vec![
+                ("honeyhive.session_id", str_(SID)),
+                ("honeyhive_event_type", str_("chain")),
+                ("honeyhive_metadata.user.id", str_("u9")),
+            ],
+            1,
+            None,
+        ),
+        span(
+            vec![
+                ("honeyhive.session_id", str_(SID)),
+                ("openinference.span.kind", str_("LLM")),
+                ("llm.token_count.total", AttrValue::Int(30)),
+                ("honeyhive_metrics.score", AttrValue::Double(0.5)),
+            ],
+            2,
+            Some(1),
+        ),
+    ];
+    let body = hive_otlp::encode_traces_protobuf(&spans);
+    let r = s
+        .call(
+            "POST",
+            "/opentelemetry/v1/traces",
+            &s.admin,
+            body,
+            "application/x-protobuf",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["content-type"], "application/x-protobuf");
+    // The SDK's JSON dialect on the standard path.
+    let json_body = json!({"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {"name": "x"}, "spans": [{
+        "traceId": "07070707070707070707070707070707", "spanId": "0303030303030303", "parentSpanId": null,
+        "name": "tool-3", "kind": "SPAN_KIND_INTERNAL", "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000000005000000",
+        "attributes": [{"key": "honeyhive.session_id", "value": {"stringValue": SID}},
+                       {"key": "honeyhive_feedback.ok", "value": {"boolValue": true}},
+                       {"key": "honeyhive_metrics.n", "value": {"intValue": "42"}}],
+        "events": [], "status": {"code": "STATUS_CODE_ERROR", "message": "ValueError: bad"}}]}]}]});
+    let r = s.json("POST", "/v1/traces", &s.admin, json_body).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let tree = s.get(&format!("/v1/sessions/{SID}"), &s.admin).await;
+    assert_eq!(tree.status, StatusCode::OK);
+    let tree = tree.json();
+    assert_eq!(tree["num_events"], 3);
+    let session = &tree["session"];
+    assert_eq!(session["event_type"], "session");
+    assert_eq!(session["metadata"]["num_events"], 3);
+    assert_eq!(session["metadata"]["num_model_events"], 1);
+    assert_eq!(session["metadata"]["total_tokens"], 30);
+    assert_eq!(session["metadata"]["has_feedback"], true);
+    let kids = session["children"].as_array().unwrap();
+    assert_eq!(kids.len(), 2, "root spans hang off the session");
+    let chain = kids.iter().find(|k| k["event_type"] == "chain").unwrap();
+    assert_eq!(chain["metadata"]["user"]["id"], "u9");
+    let model = &chain["children"][0];
+    assert_eq!(model["event_type"], "model");
+    assert_eq!(model["metrics"]["score"], 0.5);
+    assert_eq!(model["parent_id"], chain["event_id"]);
+    let tool = kids.iter().find(|k| k["event_name"] == "tool-3").unwrap();
+    assert_eq!(tool["error"], "ValueError: bad");
+    assert_eq!(tool["metrics"]["n"], 42);
+    assert_eq!(tool["duration"], 5.0);
+    // The raw span keeps what was not mapped.
+    let id = model["event_id"].as_str().unwrap();
+    let ev = s
+        .get(&format!("/v1/events/{id}?include=span"), &s.admin)
+        .await
+        .json();
+    assert_eq!(ev["event"]["event_id"], id);
+    assert_eq!(ev["span"]["attributes"]["openinference.span.kind"], "LLM");
+    // Key discovery.
+    let schema = s.get("/v1/events/schema", &s.admin).await.json();
+    let fields: Vec<&str> = schema["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["field"].as_str())
+        .collect();
+    for f in [
+        "metadata.user.id",
+        "metrics.score",
+        "feedback.ok",
+        "event_name",
+    ] {
+        assert!(fields.contains(&f), "{f} not in {fields:?}");
+    }
+}
+
+#[tokio::test]
+async fn spans_without_a_session_are_grouped_by_trace() {
+    let s = server();
+    let body = hive_otlp::encode_traces_protobuf(&[span(
+        vec![("gen_ai.request.model", AttrValue::Str("m".into()))],
+        1,
+        None,
+    )]);
+    let r = s
+        .call(
+            "POST",
+            "/v1/traces",
+            &s.admin,
+            body,
+            "application/x-protobuf",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let sessions = s
+        .export(
+            &s.admin,
+            json!({"filters": [{"field": "event_type", "operator": "is", "value": "session"}]}),
+        )
+        .await;
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(
+        sessions[0]["session_id"],
+        "07070707-0707-0707-0707-070707070707"
+    );
+    assert!(
+        sessions[0]["event_name"]
+            .as_str()
+            .unwrap()
+            .starts_with("trace ")
+    );
+    assert_eq!(sessions[0]["metadata"]["num_events"], 1);
+}
+
+#[tokio::test]
+async fn keys_isolate_projects_and_scopes() {
+    let s = server();
+    let a = s.key("read_write", "team-a").await;
+    let b = s.key("read_write", "team-b").await;
+    let ingest_a = s.key("ingest", "team-a").await;
+    // Writes with a project key go to its project, whatever the body says.
+    s.json(
+        "POST",
+        "/session/start",
+        &a,
+        json!({"session": {"session_id": SID, "project": "team-b"}}),
+    )
+    .await;
+    s.json(
+        "PUT",
+        "/events",
+        &ingest_a,
+        json!({"event_id": SID, "metadata": {"x": 1}}),
+    )
+    .await;
+    assert_eq!(s.session_events(&a, SID).await[0]["metadata"]["x"], 1);
+    assert!(
+        s.session_events(&b, SID).await.is_empty(),
+        "team-b must not see team-a"
+    );
+    assert_eq!(
+        s.get(&format!("/v1/events/{SID}"), &b).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.get(&format!("/v1/sessions/{SID}"), &b).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // team-b writing the same id changes nothing in team-a.
+    s.json(
+        "PUT",
+        "/events",
+        &b,
+        json!({"event_id": SID, "metadata": {"x": 2}}),
+    )
+    .await;
+    assert_eq!(s.session_events(&a, SID).await[0]["metadata"]["x"], 1);
+    let r = s
+        .json("POST", "/v1/events/export", &ingest_a, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json()["error"]["code"], "forbidden");
+    assert_eq!(s.get("/v1/keys", &a).await.status, StatusCode::FORBIDDEN);
+    // Revocation takes effect.
+    let keys = s.get("/v1/keys", &s.admin).await.json();
+    let id = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["scope"] == "ingest")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        s.call(
+            "DELETE",
+            &format!("/v1/keys/{id}"),
+            &s.admin,
+            Body::empty(),
+            "application/json"
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.json("PUT", "/events", &ingest_a, json!({"event_id": SID}))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.json("PUT", "/events", "hh_nope", json!({"event_id": SID}))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_naming_the_problem() {
+    let s = server();
+    let k = s.admin.clone();
+    let mut deep = json!(1);
+    for _ in 0..40 {
+        deep = json!({"a": deep});
+    }
+    let cases: Vec<(&str, &str, Vec<u8>, &str, StatusCode, &str)> = vec![
+        ("PUT", "/events", b"{not json".to_vec(), "application/json", StatusCode::BAD_REQUEST, "invalid JSON"),
+        ("PUT", "/events", b"".to_vec(), "application/json", StatusCode::BAD_REQUEST, "empty body"),
+        ("PUT", "/events", b"[1]".to_vec(), "application/json", StatusCode::BAD_REQUEST, "expected a JSON object"),
+        ("PUT", "/events", br#"{"metadata":{}}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "event_id is required"),
+        ("PUT", "/events", br#"{"event_id":"x","metrics":"fast"}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "metrics must be an object"),
+        ("PUT", "/events", json!({"event_id": "x", "metadata": deep}).to_string().into_bytes(), "application/json", StatusCode::BAD_REQUEST, "nested deeper"),
+        ("POST", "/events", br#"{"event":{"inputs":{}}}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "event_type is required"),
+        ("POST", "/events/batch", br#"{"events":[{"event_type":"tool"},5]}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "events[1]"),
+        ("POST", "/session/start", br#"{"session":"x"}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "session must be an object"),
+        ("POST", "/v1/traces", b"\x0a\xff\xff".to_vec(), "application/x-protobuf", StatusCode::BAD_REQUEST, "invalid protobuf"),
+        ("POST", "/v1/traces", br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","spanId":"0101010101010101"}]}]}]}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "traceId"),
+        ("POST", "/v1/traces", b"x".to_vec(), "text/plain", StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type"),
+        ("POST", "/v1/events/export", br#"{"filters":[{"field":"nope","operator":"is","value":1}]}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "filters[0]: unknown filter field"),
+        ("POST", "/v1/events/export", br#"{"limit":100000}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "limit must be at most"),
+        ("POST", "/v1/events/export", br#"{"dateRange":{"$gte":"soon"}}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "dateRange"),
+        ("GET", "/v1/events/does-not-exist", Vec::new(), "application/json", StatusCode::NOT_FOUND, "no event"),
+        ("GET", "/v1/sessions/does-not-exist", Vec::new(), "application/json", StatusCode::NOT_FOUND, "no session"),
+    ];
+    for (method, path, body, ct, want, msg) in cases {
+        let r = s.call(method, path, &k, body, ct).await;
+        assert_eq!(
+            r.status,
+            want,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&r.bytes)
+        );
+        let v: Value = r.json();
+        let m = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(m.contains(msg), "{method} {path}: {m:?} lacks {msg:?}");
+        assert_eq!(v["message"], v["error"]["message"]);
+    }
+    // Oversized and gzip bombs.
+    let big = vec![b' '; 17 << 20];
+    let r = s.call("PUT", "/events", &k, big, "application/json").await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let zeros = vec![0u8; 200 << 20];
+    let mut enc = system_gzip(&zeros);
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/traces")
+        .header("authorization", format!("Bearer {k}"))
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "gzip")
+        .body(Body::from(std::mem::take(&mut enc)))
+        .unwrap();
+    let r = s.raw(req).await;
+    assert_eq!(
+        r.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    // Nothing stored was harmed: the store still answers.
+    assert_eq!(s.get("/healthz", &k).await.status, StatusCode::OK);
+}
+
+/// gzip through the system's `gzip` (a real compressor, not a copy of ours).
+fn system_gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("gzip")
+        .arg("-c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    let mut stdin = child.stdin.take().unwrap();
+    let owned = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&owned));
+    let out = child.wait_with_output().expect("gzip output");
+    writer.join().unwrap().unwrap();
+    out.stdout
+}
+
+#[tokio::test]
+async fn a_full_write_queue_answers_503_with_retry_after() {
+    let s = common::server_with(
+        hive_server::WriterConfig {
+            max_pending_ops: 1,
+            max_batch_ops: 10,
+        },
+        hive_server::ApiConfig::default(),
+    );
+    let s = std::sync::Arc::new(s);
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.json(
+                "PUT",
+                "/events",
+                &s.admin,
+                json!({"event_id": format!("e{i}"), "metadata": {"i": i}}),
+            )
+            .await
+        }));
+    }
+    let mut busy = 0;
+    let mut ok = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status {
+            StatusCode::OK => ok += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                busy += 1;
+                assert_eq!(r.headers["retry-after"], "1");
+                assert_eq!(r.json()["error"]["code"], "busy");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(ok >= 1);
+    assert!(
+        busy >= 1,
+        "with room for one op, some of 40 concurrent requests must be refused"
+    );
+}
+
+#[tokio::test]
+async fn export_pages_projects_and_filters_at_session_level() {
+    let s = server();
+    for i in 0..12 {
+        let sid = format!("00000000-0000-4000-8000-{i:012}");
+        s.json(
+            "POST",
+            "/session/start",
+            &s.admin,
+            json!({"session": {"session_id": sid, "start_time": 1000 + i}}),
+        )
+        .await;
+        let body = json!({"event": {"event_type": "model", "session_id": sid, "inputs": {}, "metadata": {"variant": if i % 3 == 0 {"b"} else {"a"}}, "start_time": 2000 + i}});
+        assert_eq!(
+            s.json("POST", "/events", &s.admin, body).await.status,
+            StatusCode::OK
+        );
+    }
+    let r = s
+        .json(
+            "POST",
+            "/v1/events/export",
+            &s.admin,
+            json!({"limit": 5, "page": 3}),
+        )
+        .await
+        .json();
+    assert_eq!(r["totalEvents"], 24);
+    assert_eq!(r["events"].as_array().unwrap().len(), 5);
+    let r = s
+        .json("POST", "/v1/events/export", &s.admin, json!({"limit": 2, "projections": ["event_type", "metadata.variant"], "filters": [{"field": "event_type", "operator": "is", "value": "model"}]}))
+        .await
+        .json();
+    assert_eq!(
+        r["events"][0],
+        json!({"event_id": r["events"][0]["event_id"], "event_type": "model", "metadata": {"variant": "b"}})
+    );
+    let sessions = s
+        .export(&s.admin, json!({"level": "session", "filters": [{"field": "metadata.variant", "operator": "is", "value": "b"}]}))
+        .await;
+    assert_eq!(sessions.len(), 4);
+    assert!(sessions.iter().all(|e| e["event_type"] == "session"));
+    let search = s
+        .json(
+            "POST",
+            "/v1/events/search",
+            &s.admin,
+            json!({"filters": [{"field": "metadata.variant", "operator": "is", "value": "b"}]}),
+        )
+        .await
+        .json();
+    assert_eq!(search["count"], 4);
+}

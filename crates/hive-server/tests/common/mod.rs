@@ -1,0 +1,156 @@
+//! An in-process server over a temporary SQLite store, called through the
+//! router without a socket.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use hive_server::{ApiConfig, AppState, WriteQueue, WriterConfig};
+use hive_store::Store;
+use hive_store::sqlite::{SqliteOptions, SqliteStore};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub struct TestServer {
+    pub router: Router,
+    pub admin: String,
+    pub state: Arc<AppState>,
+    pub store: Arc<SqliteStore>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn server() -> TestServer {
+    server_with(WriterConfig::default(), ApiConfig::default())
+}
+
+pub fn server_with(writer: WriterConfig, api: ApiConfig) -> TestServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SqliteStore::open(dir.path().join("hive.db"), SqliteOptions::default()).expect("open"),
+    );
+    let admin = store
+        .auth()
+        .bootstrap()
+        .expect("bootstrap")
+        .expect("admin key");
+    let (queue, _thread) = WriteQueue::start(store.clone() as Arc<dyn Store>, writer);
+    let state =
+        Arc::new(AppState::new(store.clone() as Arc<dyn Store>, queue, api).expect("state"));
+    TestServer {
+        router: hive_server::router(state.clone()),
+        admin,
+        state,
+        store,
+        _dir: dir,
+    }
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or_else(|e| {
+            panic!(
+                "response is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.bytes)
+            )
+        })
+    }
+}
+
+impl TestServer {
+    pub async fn raw(&self, req: Request<Body>) -> Resp {
+        let resp = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Resp {
+            status,
+            headers,
+            bytes,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: impl Into<Body>,
+        content_type: &str,
+    ) -> Resp {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", content_type)
+            .body(body.into())
+            .expect("request");
+        self.raw(req).await
+    }
+
+    pub async fn json(&self, method: &str, path: &str, key: &str, body: Value) -> Resp {
+        self.call(method, path, key, body.to_string(), "application/json")
+            .await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Resp {
+        self.call("GET", path, key, Body::empty(), "application/json")
+            .await
+    }
+
+    /// Export with filters; returns the events.
+    pub async fn export(&self, key: &str, body: Value) -> Vec<Value> {
+        let r = self.json("POST", "/v1/events/export", key, body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.bytes)
+        );
+        let v = r.json();
+        assert_eq!(v["totalEvents"], v["count"]);
+        v["events"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn session_events(&self, key: &str, session_id: &str) -> Vec<Value> {
+        self.export(
+            key,
+            serde_json::json!({"filters": [{"field": "session_id", "operator": "is", "value": session_id, "type": "string"}]}),
+        )
+        .await
+    }
+
+    /// A key of a scope for a project (created if missing).
+    pub async fn key(&self, scope: &str, project: &str) -> String {
+        let r = self
+            .json(
+                "POST",
+                "/v1/keys",
+                &self.admin.clone(),
+                serde_json::json!({"name": "t", "scope": scope, "project": project}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.bytes)
+        );
+        r.json()["secret"].as_str().expect("secret").to_owned()
+    }
+}
