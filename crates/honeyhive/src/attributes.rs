@@ -65,6 +65,40 @@ pub(crate) fn flatten(
     }
 }
 
+/// Like [`flatten`], moving strings out of `value` instead of copying them.
+pub(crate) fn flatten_owned(
+    prefix: &mut String,
+    value: Value,
+    limits: &Limits,
+    out: &mut Vec<KeyValue>,
+) {
+    match value {
+        Value::String(s) => {
+            limits.check_field(prefix, s.len());
+            out.push(KeyValue::new(prefix.clone(), s));
+        }
+        Value::Array(items) => {
+            let len = prefix.len();
+            for (i, item) in items.into_iter().enumerate() {
+                prefix.push('.');
+                push_index(prefix, i);
+                flatten_owned(prefix, item, limits, out);
+                prefix.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            let len = prefix.len();
+            for (k, v) in map {
+                prefix.push('.');
+                prefix.push_str(&k);
+                flatten_owned(prefix, v, limits, out);
+                prefix.truncate(len);
+            }
+        }
+        other => flatten(prefix, &other, limits, out),
+    }
+}
+
 fn push_index(s: &mut String, i: usize) {
     use std::fmt::Write;
     let _ = write!(s, "{i}");

@@ -300,10 +300,9 @@ impl Enrichment {
         self.session_id.take()
     }
 
-    pub(crate) fn namespaces(&self) -> impl Iterator<Item = (Namespace, &Map<String, Value>)> {
-        Namespace::ALL
-            .into_iter()
-            .map(|ns| (ns, &self.namespaces[ns.index()]))
+    /// Splits into the namespaces' data and the error message.
+    pub(crate) fn into_parts(self) -> ([Map<String, Value>; 7], Option<String>) {
+        (self.namespaces, self.error)
     }
 
     /// The body of a `PUT /events` for this enrichment (without `event_id`).

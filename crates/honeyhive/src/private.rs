@@ -33,11 +33,15 @@ impl TraceSpan {
     /// tracer, else the global OpenTelemetry tracer).
     pub fn start(name: &'static str, event_type: &'static str) -> TraceSpan {
         let parent = Context::current();
-        let tracer = match parent.get::<ActiveTracer>() {
-            Some(active) => Some(active.0.clone()),
-            None => HoneyHiveTracer::current(),
-        };
-        Self::start_in(parent, tracer, name, event_type)
+        match parent.get::<ActiveTracer>() {
+            // Children inherit the tracer through the parent's context.
+            Some(active) => {
+                let tracer = active.0.clone();
+                Self::start_in(parent, Some(tracer), false, name, event_type)
+            }
+            // The default tracer needs no context entry: children find it too.
+            None => Self::start_in(parent, HoneyHiveTracer::current(), false, name, event_type),
+        }
     }
 
     /// Starts a span with the given tracer.
@@ -46,12 +50,19 @@ impl TraceSpan {
         event_type: &'static str,
         tracer: &HoneyHiveTracer,
     ) -> TraceSpan {
-        Self::start_in(Context::current(), Some(tracer.clone()), name, event_type)
+        Self::start_in(
+            Context::current(),
+            Some(tracer.clone()),
+            true,
+            name,
+            event_type,
+        )
     }
 
     fn start_in(
         parent: Context,
         tracer: Option<HoneyHiveTracer>,
+        mark_tracer: bool,
         name: &'static str,
         event_type: &'static str,
     ) -> TraceSpan {
@@ -68,9 +79,12 @@ impl TraceSpan {
                     .with_kind(SpanKind::Internal)
                     .with_attributes(attributes)
                     .start_with_context(&tracer.inner.tracer, &parent);
-                let cx = parent
-                    .with_span(span)
-                    .with_value(ActiveTracer(tracer.clone()));
+                let cx = parent.with_span(span);
+                let cx = if mark_tracer {
+                    cx.with_value(ActiveTracer(tracer.clone()))
+                } else {
+                    cx
+                };
                 let recording = cx.span().is_recording();
                 TraceSpan {
                     cx,

@@ -33,11 +33,13 @@ impl HoneyHiveProcessor {
         inner: Option<Box<dyn SpanProcessor>>,
         counters: Arc<Counters>,
     ) -> Self {
-        let mut stamps = vec![KeyValue::new(keys::SESSION_ID, session_id.to_owned())];
+        // Ref-counted strings: stamping a span clones pointers, not text.
+        let shared = |s: &str| opentelemetry::StringValue::from(std::sync::Arc::<str>::from(s));
+        let mut stamps = vec![KeyValue::new(keys::SESSION_ID, shared(session_id))];
         if let Some(project) = project {
-            stamps.push(KeyValue::new(keys::PROJECT, project.to_owned()));
+            stamps.push(KeyValue::new(keys::PROJECT, shared(project)));
         }
-        stamps.push(KeyValue::new(keys::SOURCE, source.to_owned()));
+        stamps.push(KeyValue::new(keys::SOURCE, shared(source)));
         HoneyHiveProcessor {
             stamps,
             inner,

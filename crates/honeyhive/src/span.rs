@@ -3,8 +3,8 @@
 use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
-use crate::attributes::{flatten, keys};
-use crate::enrichment::Enrichment;
+use crate::attributes::{flatten_owned, keys};
+use crate::enrichment::{Enrichment, Namespace};
 use crate::stats::Limits;
 use crate::tracer::HoneyHiveTracer;
 
@@ -56,20 +56,21 @@ pub(crate) fn enrich_span_with(
                 .map_or(&DEFAULT_LIMITS, |t| &*t.inner.limits)
         }
     };
-    let mut attributes = Vec::new();
+    let (namespaces, error) = enrichment.into_parts();
+    let mut attributes = Vec::with_capacity(8);
     let mut prefix = String::with_capacity(64);
-    for (namespace, map) in enrichment.namespaces() {
+    for (namespace, map) in Namespace::ALL.into_iter().zip(namespaces) {
         for (key, value) in map {
             prefix.clear();
             prefix.push_str(namespace.attribute_prefix());
             prefix.push('.');
-            prefix.push_str(key);
-            flatten(&mut prefix, value, limits, &mut attributes);
+            prefix.push_str(&key);
+            flatten_owned(&mut prefix, value, limits, &mut attributes);
         }
     }
-    if let Some(error) = enrichment.error_message() {
-        attributes.push(KeyValue::new(keys::ERROR, error.to_owned()));
-        span.set_status(Status::error(error.to_owned()));
+    if let Some(error) = error {
+        attributes.push(KeyValue::new(keys::ERROR, error.clone()));
+        span.set_status(Status::error(error));
     }
     span.set_attributes(attributes);
     true

@@ -1,0 +1,6 @@
+use honeyhive::trace;
+
+#[trace(name = 42)]
+fn f() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use honeyhive::trace;
+
+#[trace]
+struct NotAFunction;
+
+fn main() {}

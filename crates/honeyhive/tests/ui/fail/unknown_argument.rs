@@ -1,0 +1,6 @@
+use honeyhive::trace;
+
+#[trace(level = "info")]
+fn f() {}
+
+fn main() {}
