@@ -30,6 +30,8 @@ pub async fn ingest(
     let mut last: Option<(Option<String>, String)> = None;
     for span in &spans {
         let mapped = map_span(span, source);
+        // A span of an admin key that names no project follows its session.
+        let floating = caller.key.project_id.is_none() && mapped.project.is_none();
         let project_id = match &last {
             Some((name, id)) if *name == mapped.project => id.clone(),
             _ => {
@@ -50,6 +52,7 @@ pub async fn ingest(
             raw: Some(mapped.raw),
             session_name,
             join: false,
+            floating,
         });
     }
     state.writer.submit(ops).await?;

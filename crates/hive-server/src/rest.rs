@@ -24,6 +24,16 @@ fn header_source(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Whether events of this request follow their session's project (an admin
+/// key, no project named).
+fn floats(caller: &Caller, obj: &Map<String, Value>) -> bool {
+    caller.key.project_id.is_none()
+        && obj
+            .get("project")
+            .and_then(Value::as_str)
+            .is_none_or(|p| p.trim().is_empty())
+}
+
 fn defaults(
     state: &SharedState,
     caller: &Caller,
@@ -84,6 +94,7 @@ pub async fn session_start(
             raw: None,
             session_name: None,
             join: true,
+            floating: false,
         }])
         .await?;
     tracing::debug!(session_id = %event.session_id, project_id = %event.project_id, "session started");
@@ -165,6 +176,7 @@ pub async fn create_event(
             raw: None,
             session_name: None,
             join: false,
+            floating: floats(&caller, obj),
         }])
         .await?;
     Ok(Json(json!({"success": true, "event_id": event_id})))
@@ -186,6 +198,7 @@ fn batch_ops(
     events: &[Value],
     defaults: &EventDefaults,
     session_id: Option<&str>,
+    floating: bool,
 ) -> ApiResult<(Vec<WriteOp>, Vec<String>)> {
     let mut ops = Vec::with_capacity(events.len());
     let mut ids = Vec::with_capacity(events.len());
@@ -211,6 +224,7 @@ fn batch_ops(
             raw: None,
             session_name: None,
             join: false,
+            floating,
         });
     }
     Ok((ops, ids))
@@ -248,9 +262,15 @@ pub async fn create_event_batch(
             raw: None,
             session_name: None,
             join: true,
+            floating: false,
         });
     }
-    let (event_ops, ids) = batch_ops(events, &defaults, session_id.as_deref())?;
+    let (event_ops, ids) = batch_ops(
+        events,
+        &defaults,
+        session_id.as_deref(),
+        !single && floats(&caller, &root),
+    )?;
     ops.extend(event_ops);
     state.writer.submit(ops).await?;
     let mut resp = json!({"success": true, "event_ids": ids});
@@ -272,7 +292,7 @@ pub async fn session_traces(
     let root = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
     let events = events_array(&root)?;
     let defaults = defaults(&state, &caller, &root, &headers)?;
-    let (ops, ids) = batch_ops(events, &defaults, Some(&session_id))?;
+    let (ops, ids) = batch_ops(events, &defaults, Some(&session_id), floats(&caller, &root))?;
     state.writer.submit(ops).await?;
     Ok(Json(
         json!({"success": true, "event_ids": ids, "session_id": session_id}),

@@ -31,29 +31,57 @@ async fn replay(capture: &Path) -> Value {
             ("POST", "/session/start") => {
                 // The recorder chose the session id and time; keep them, as
                 // the later requests refer to that id.
+                // Where the recorder failed the call on purpose (x_fail500),
+                // fixed values keep the replay deterministic.
                 let answer = &req["response"]["body"];
+                let id = match &answer["session_id"] {
+                    Value::String(_) => answer["session_id"].clone(),
+                    _ => json!(format!(
+                        "00000000-0000-4000-8000-{:012}",
+                        req["seq"].as_u64().unwrap_or(0)
+                    )),
+                };
+                let start = match &answer["start_time"] {
+                    Value::Number(_) => answer["start_time"].clone(),
+                    _ => json!(1_795_253_200_000i64),
+                };
                 let session = body["session"].as_object_mut().expect("session object");
-                session.entry("session_id").or_insert(answer["session_id"].clone());
-                session.entry("start_time").or_insert(answer["start_time"].clone());
+                session.entry("session_id").or_insert(id);
+                session.entry("start_time").or_insert(start);
                 s.json(method, path, &s.admin, body).await
             }
             ("POST", "/opentelemetry/v1/traces") if req["body_decoding"] == "otlp-protobuf" => {
                 // Recorded as protobuf-JSON: send it as real protobuf.
-                let spans = hive_otlp::decode_traces(body.to_string().as_bytes(), hive_otlp::Encoding::Json)
-                    .expect("decode recorded protobuf JSON");
+                let spans = hive_otlp::decode_traces(
+                    body.to_string().as_bytes(),
+                    hive_otlp::Encoding::Json,
+                )
+                .expect("decode recorded protobuf JSON");
                 let bytes = hive_otlp::encode_traces_protobuf(&spans);
-                s.call(method, path, &s.admin, bytes, "application/x-protobuf").await
+                s.call(method, path, &s.admin, bytes, "application/x-protobuf")
+                    .await
             }
             _ => s.json(method, path, &s.admin, body).await,
         };
-        assert_eq!(resp.status, StatusCode::OK, "{method} {path}: {}", String::from_utf8_lossy(&resp.bytes));
+        assert_eq!(
+            resp.status,
+            StatusCode::OK,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&resp.bytes)
+        );
     }
-    let projects: HashMap<String, String> = s.get("/v1/projects", &s.admin).await.json()["projects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p["id"].as_str().unwrap().to_owned(), p["name"].as_str().unwrap().to_owned()))
-        .collect();
+    let projects: HashMap<String, String> =
+        s.get("/v1/projects", &s.admin).await.json()["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["id"].as_str().unwrap().to_owned(),
+                    p["name"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
     let mut events = s.export(&s.admin, json!({"limit": 7500})).await;
     for e in &mut events {
         let pid = e["project_id"].as_str().unwrap_or_default().to_owned();
@@ -92,16 +120,28 @@ async fn captures_replay_to_the_expected_events() {
         let got = replay(capture).await;
         let expected_path = dir().join("expected").join(format!("{name}.json"));
         if update {
-            std::fs::write(&expected_path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+            std::fs::write(
+                &expected_path,
+                serde_json::to_string_pretty(&got).unwrap() + "\n",
+            )
+            .unwrap();
             continue;
         }
         let expected: Value = serde_json::from_str(
-            &std::fs::read_to_string(&expected_path)
-                .unwrap_or_else(|_| panic!("{} missing: run with HIVE_UPDATE_GOLDEN=1", expected_path.display())),
+            &std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
+                panic!(
+                    "{} missing: run with HIVE_UPDATE_GOLDEN=1",
+                    expected_path.display()
+                )
+            }),
         )
         .unwrap();
         if got != expected {
-            failures.push(format!("{name}: stored events differ from {}\n got: {}", expected_path.display(), serde_json::to_string_pretty(&got).unwrap()));
+            failures.push(format!(
+                "{name}: stored events differ from {}\n got: {}",
+                expected_path.display(),
+                serde_json::to_string_pretty(&got).unwrap()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

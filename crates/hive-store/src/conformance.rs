@@ -62,6 +62,7 @@ fn put(e: Event) -> WriteOp {
         raw: None,
         session_name: None,
         join: false,
+        floating: false,
     }
 }
 
@@ -568,6 +569,7 @@ pub fn second_start_joins_the_session(store: &dyn Store) {
             raw: None,
             session_name: None,
             join: true,
+            floating: false,
         }])
         .unwrap();
     let s = get(store, "s1");
@@ -584,6 +586,7 @@ pub fn second_start_joins_the_session(store: &dyn Store) {
             raw: None,
             session_name: None,
             join: true,
+            floating: false,
         }])
         .unwrap();
     assert_eq!(get(store, "s2")["event_name"], "new");
@@ -641,4 +644,22 @@ pub fn floating_enrichment_follows_its_event(store: &dyn Store) {
     store.apply(&[put(event("e9", "s1", "tool", 5))]).unwrap();
     assert_eq!(get(store, "e9")["feedback"]["ok"], true);
     assert_eq!(get(store, "s1")["metadata"]["has_feedback"], true);
+    // An event that names no project follows its session.
+    let mut e = event("e10", "s1", "tool", 6);
+    e.project_id = "default".into();
+    store
+        .apply(&[WriteOp::Event {
+            event: e,
+            raw: None,
+            session_name: None,
+            join: false,
+            floating: true,
+        }])
+        .unwrap();
+    assert_eq!(get(store, "e10")["project_id"], P);
+    assert!(
+        store.get_event(Some("default"), "s1").unwrap().is_none(),
+        "no placeholder session elsewhere"
+    );
+    assert_eq!(store.session_events(None, "s1").unwrap().len(), 4);
 }

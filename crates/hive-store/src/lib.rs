@@ -35,6 +35,10 @@ pub enum WriteOp {
         /// non-empty namespaces in as an enrichment instead of replacing it
         /// (a second session start joining an existing session).
         join: bool,
+        /// The event names no project (an admin key): it goes to the
+        /// project of its session when that session exists, and to
+        /// `event.project_id` otherwise.
+        floating: bool,
     },
     /// An enrichment (RFC 7396 patch) of an event. An unknown event is
     /// kept as a placeholder session until the event arrives.

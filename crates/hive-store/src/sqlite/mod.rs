@@ -146,7 +146,7 @@ impl Store for SqliteStore {
     fn get_event(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>> {
         self.with_reader(|c| {
             let sql = format!(
-                "SELECT doc FROM events WHERE {} AND event_id = ?2 ORDER BY id LIMIT 1",
+                "SELECT doc FROM events WHERE {} AND event_id = ?2 ORDER BY has_base DESC, id LIMIT 1",
                 project_clause(project_id)
             );
             let doc: Option<String> = c
@@ -159,7 +159,7 @@ impl Store for SqliteStore {
     fn get_raw(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>> {
         self.with_reader(|c| {
             let sql = format!(
-                "SELECT raw FROM events WHERE {} AND event_id = ?2 ORDER BY id LIMIT 1",
+                "SELECT raw FROM events WHERE {} AND event_id = ?2 ORDER BY has_base DESC, id LIMIT 1",
                 project_clause(project_id)
             );
             let raw: Option<Option<String>> = c
@@ -171,6 +171,20 @@ impl Store for SqliteStore {
 
     fn session_events(&self, project_id: Option<&str>, session_id: &str) -> Result<Vec<Value>> {
         self.with_reader(|c| {
+            // Across projects, read the session in the project that has it
+            // (the real session before a placeholder).
+            let located: Option<String> = match project_id {
+                Some(_) => None,
+                None => c
+                    .query_row(
+                        "SELECT project_id FROM events WHERE event_id = ?1 AND event_type = 'session' \
+                         ORDER BY has_base DESC, id LIMIT 1",
+                        params![session_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?,
+            };
+            let project_id = project_id.or(located.as_deref());
             let sql = format!(
                 "SELECT doc FROM events WHERE {} AND session_id = ?2 \
                  ORDER BY event_type != 'session' OR event_id != session_id, start_time, id",

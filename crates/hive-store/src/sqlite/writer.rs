@@ -90,35 +90,48 @@ impl Writer {
                     raw,
                     session_name,
                     join,
-                } if *join && joins_existing(&tx, event)? => {
-                    let patch = join_patch(event);
-                    apply_enrich(
-                        &tx,
-                        &mut batch,
-                        &self.known_fields,
-                        &event.project_id,
-                        false,
-                        &event.event_id,
-                        &patch,
-                        None,
-                        event.start_time,
-                    )?;
-                    let _ = (raw, session_name);
+                    floating,
+                } => {
+                    let relocated;
+                    let event = match floating
+                        .then(|| locate(&tx, &event.session_id))
+                        .transpose()?
+                        .flatten()
+                    {
+                        Some(p) if p != event.project_id => {
+                            relocated = Event {
+                                project_id: p,
+                                ..event.clone()
+                            };
+                            &relocated
+                        }
+                        _ => event,
+                    };
+                    if *join && joins_existing(&tx, event)? {
+                        let patch = join_patch(event);
+                        apply_enrich(
+                            &tx,
+                            &mut batch,
+                            &self.known_fields,
+                            &event.project_id,
+                            false,
+                            &event.event_id,
+                            &patch,
+                            None,
+                            event.start_time,
+                        )?;
+                    } else {
+                        apply_event(
+                            &tx,
+                            &mut batch,
+                            &self.known_sessions,
+                            &self.known_fields,
+                            event,
+                            raw.as_ref(),
+                            session_name.as_deref(),
+                        )?;
+                    }
                 }
-                WriteOp::Event {
-                    event,
-                    raw,
-                    session_name,
-                    ..
-                } => apply_event(
-                    &tx,
-                    &mut batch,
-                    &self.known_sessions,
-                    &self.known_fields,
-                    event,
-                    raw.as_ref(),
-                    session_name.as_deref(),
-                )?,
                 WriteOp::Enrich {
                     project_id,
                     floating,
