@@ -81,7 +81,7 @@ pub(crate) fn expand(args: TraceArgs, item: ItemFn) -> syn::Result<TokenStream> 
     };
     let body = match &ret_ty {
         Some(ty) => quote! {{
-            #[allow(clippy::let_unit_value)]
+            #[allow(clippy::let_unit_value, clippy::diverging_sub_expression)]
             let __hh_ret: #ty = #block;
             #[allow(unreachable_code, clippy::needless_return)]
             return __hh_ret;

@@ -235,6 +235,9 @@ impl HoneyHiveTracer {
     }
 }
 
+/// Makes the exporting span processor (`true`: batch) for a custom exporter.
+type MakeProcessor = Box<dyn FnOnce(bool) -> Box<dyn SpanProcessor> + Send>;
+
 /// Builds a [`HoneyHiveTracer`]. Every setting falls back to its environment
 /// variable, then to the default.
 pub struct TracerBuilder {
@@ -258,7 +261,7 @@ pub struct TracerBuilder {
     max_attributes_per_span: u32,
     max_enrichment_bytes: usize,
     max_field_bytes: usize,
-    exporter: Option<Box<dyn FnOnce(bool) -> Box<dyn SpanProcessor> + Send>>,
+    exporter: Option<MakeProcessor>,
 }
 
 impl Default for TracerBuilder {
