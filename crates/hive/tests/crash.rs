@@ -20,7 +20,15 @@ struct Server {
 
 fn start(dir: &std::path::Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hive"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--grpc-addr", "off", "--log", "warn"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "off",
+            "--log",
+            "warn",
+        ])
         .arg("--data-dir")
         .arg(dir)
         .stderr(Stdio::piped())
@@ -40,7 +48,11 @@ fn start(dir: &std::path::Path) -> Server {
         }
     }
     std::thread::spawn(move || for _ in lines {});
-    Server { child, addr: addr.expect("listening line"), key }
+    Server {
+        child,
+        addr: addr.expect("listening line"),
+        key,
+    }
 }
 
 /// One HTTP/1.1 request on its own connection; `None` on any transport error.
@@ -80,7 +92,14 @@ fn every_acknowledged_write_survives_kill_9() {
     let first = start(dir.path());
     let key = first.key.clone().expect("first start prints the admin key");
     let session = "c0ffee00-0000-4000-8000-000000000001";
-    let (status, _) = http(&first.addr, "POST", "/session/start", &key, &json!({"session": {"session_id": session, "project": "crash"}}).to_string()).unwrap();
+    let (status, _) = http(
+        &first.addr,
+        "POST",
+        "/session/start",
+        &key,
+        &json!({"session": {"session_id": session, "project": "crash"}}).to_string(),
+    )
+    .unwrap();
     assert_eq!(status, 200);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -88,17 +107,31 @@ fn every_acknowledged_write_survives_kill_9() {
     let acked_keys = Arc::new(Mutex::new(BTreeSet::new()));
     let mut clients = Vec::new();
     for c in 0..6 {
-        let (stop, spans, keys, addr, key) = (stop.clone(), acked_spans.clone(), acked_keys.clone(), first.addr.clone(), key.clone());
+        let (stop, spans, keys, addr, key) = (
+            stop.clone(),
+            acked_spans.clone(),
+            acked_keys.clone(),
+            first.addr.clone(),
+            key.clone(),
+        );
         clients.push(std::thread::spawn(move || {
             let mut seq = 0;
             while !stop.load(Ordering::Relaxed) {
                 seq += 1;
                 if seq % 2 == 0 {
-                    if let Some((200, _)) = http(&addr, "POST", "/opentelemetry/v1/traces", &key, &span_json(session, c, seq)) {
+                    if let Some((200, _)) = http(
+                        &addr,
+                        "POST",
+                        "/opentelemetry/v1/traces",
+                        &key,
+                        &span_json(session, c, seq),
+                    ) {
                         spans.lock().unwrap().insert((c, seq));
                     }
                 } else {
-                    let body = json!({"event_id": session, "metadata": {format!("c{c}_{seq}"): seq}}).to_string();
+                    let body =
+                        json!({"event_id": session, "metadata": {format!("c{c}_{seq}"): seq}})
+                            .to_string();
                     if let Some((200, _)) = http(&addr, "PUT", "/events", &key, &body) {
                         keys.lock().unwrap().insert(format!("c{c}_{seq}"));
                     }
@@ -116,31 +149,69 @@ fn every_acknowledged_write_survives_kill_9() {
     }
     let spans = acked_spans.lock().unwrap().clone();
     let keys = acked_keys.lock().unwrap().clone();
-    assert!(spans.len() > 20 && keys.len() > 20, "too little load before the kill: {} spans, {} keys", spans.len(), keys.len());
+    assert!(
+        spans.len() > 20 && keys.len() > 20,
+        "too little load before the kill: {} spans, {} keys",
+        spans.len(),
+        keys.len()
+    );
 
     let mut second = start(dir.path());
-    assert!(second.key.is_none(), "a restart must not make a new admin key");
+    assert!(
+        second.key.is_none(),
+        "a restart must not make a new admin key"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     let (status, v) = loop {
-        if let Some(r) = http(&second.addr, "GET", &format!("/v1/sessions/{session}"), &key, "") {
+        if let Some(r) = http(
+            &second.addr,
+            "GET",
+            &format!("/v1/sessions/{session}"),
+            &key,
+            "",
+        ) {
             break r;
         }
-        assert!(Instant::now() < deadline, "restarted server does not answer");
+        assert!(
+            Instant::now() < deadline,
+            "restarted server does not answer"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(status, 200, "{v}");
     let metadata = &v["session"]["metadata"];
-    let missing: Vec<&String> = keys.iter().filter(|k| metadata.get(k.as_str()).is_none()).collect();
-    assert!(missing.is_empty(), "{} acknowledged enrichments lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|k| metadata.get(k.as_str()).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged enrichments lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     let stored: BTreeSet<(usize, usize)> = v["session"]["children"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["metadata"]["client"].as_u64().unwrap() as usize, e["metadata"]["seq"].as_u64().unwrap() as usize))
+        .map(|e| {
+            (
+                e["metadata"]["client"].as_u64().unwrap() as usize,
+                e["metadata"]["seq"].as_u64().unwrap() as usize,
+            )
+        })
         .collect();
     let lost: Vec<_> = spans.difference(&stored).collect();
-    assert!(lost.is_empty(), "{} acknowledged spans lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
-    assert_eq!(metadata["num_events"].as_u64().unwrap() as usize, stored.len());
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged spans lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    assert_eq!(
+        metadata["num_events"].as_u64().unwrap() as usize,
+        stored.len()
+    );
     let _ = second.child.kill();
     let _ = second.child.wait();
 }

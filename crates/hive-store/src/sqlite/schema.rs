@@ -41,11 +41,11 @@ CREATE TABLE IF NOT EXISTS events (
     doc               TEXT NOT NULL,
     raw               TEXT
 );
-CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events(project_id, event_id);
-CREATE INDEX IF NOT EXISTS events_eid ON events(event_id);
+-- (event_id, project_id) serves lookups by id within a project and by id
+-- alone (enrichments that follow their event across projects).
+CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events(event_id, project_id);
 CREATE INDEX IF NOT EXISTS events_session ON events(project_id, session_id, start_time);
 CREATE INDEX IF NOT EXISTS events_time ON events(project_id, start_time);
-CREATE INDEX IF NOT EXISTS events_type_time ON events(project_id, event_type, start_time);
 
 -- Every enrichment ever received, in arrival order (append-only).
 CREATE TABLE IF NOT EXISTS patches (

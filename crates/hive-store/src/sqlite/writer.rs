@@ -34,12 +34,39 @@ pub(super) struct Writer {
 struct SessionDelta {
     old: Vec<Contribution>,
     new: Vec<Contribution>,
+    /// Whether the rollup or the session doc may have changed: when false,
+    /// the session is left alone (an enrichment of the session itself that
+    /// touches no rollup-owned key).
+    apply: bool,
+}
+
+/// Keys of a session the rollup owns or widens.
+const ROLLUP_KEYS: [&str; 7] = [
+    "num_events",
+    "num_model_events",
+    "has_feedback",
+    "cost",
+    "total_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+];
+
+/// Whether a patch of a session can change what the rollup writes.
+fn patch_touches_rollup(patch: &Value) -> bool {
+    ["start_time", "end_time", "duration", "feedback"]
+        .iter()
+        .any(|k| patch.get(k).is_some())
+        || patch
+            .get("metadata")
+            .and_then(Value::as_object)
+            .is_some_and(|m| ROLLUP_KEYS.iter().any(|k| m.contains_key(*k)))
+        || patch.get("metadata").is_some_and(Value::is_null)
 }
 
 #[derive(Default)]
 struct Batch {
     sessions: HashMap<(String, String), SessionDelta>,
-    new_sessions: Vec<(String, String)>,
+    new_sessions: HashSet<(String, String)>,
     new_fields: Vec<(String, String, String)>,
     /// Floating patches, as of this point of the batch.
     floating: i64,
@@ -245,7 +272,7 @@ fn apply_event(
         let mut stmt = tx.prepare_cached(
             "INSERT INTO events (project_id, event_id, session_id, parent_id, event_type, event_name, \
              start_time, has_base, doc, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9) \
-             ON CONFLICT (project_id, event_id) DO NOTHING",
+             ON CONFLICT (event_id, project_id) DO NOTHING",
         )?;
         stmt.execute(params![
             project_id,
@@ -302,11 +329,15 @@ fn apply_event(
             raw_text.as_deref(),
             true,
             row.duration_explicit,
+            0,
         )?;
         doc
     };
     let session_key = (project_id.to_owned(), event.session_id.clone());
-    if !event.is_session() && !known_sessions.contains(&session_key) {
+    if !event.is_session()
+        && !known_sessions.contains(&session_key)
+        && !batch.new_sessions.contains(&session_key)
+    {
         let mut placeholder =
             Event::placeholder_session(&event.session_id, project_id, event.start_time);
         if let Some(name) = session_name {
@@ -317,7 +348,7 @@ fn apply_event(
         tx.prepare_cached(
             "INSERT INTO events (project_id, event_id, session_id, parent_id, event_type, event_name, \
              start_time, has_base, doc) VALUES (?1, ?2, ?2, NULL, 'session', ?3, ?4, 0, ?5) \
-             ON CONFLICT (project_id, event_id) DO NOTHING",
+             ON CONFLICT (event_id, project_id) DO NOTHING",
         )?
         .execute(params![
             project_id,
@@ -326,10 +357,11 @@ fn apply_event(
             placeholder.start_time,
             to_text(&pdoc)
         ])?;
-        batch.new_sessions.push(session_key.clone());
+        batch.new_sessions.insert(session_key.clone());
     }
     let delta = batch.sessions.entry(session_key).or_default();
     delta.new.push(Contribution::of(&doc));
+    delta.apply = true;
     record_fields(tx, batch, known_fields, project_id, &doc)?;
     Ok(())
 }
@@ -373,6 +405,7 @@ fn apply_enrich(
         batch.floating += 1;
     }
     let sets_duration = patch.get("duration").is_some_and(|d| !d.is_null());
+    let mut created = false;
     let doc = match load_row(tx, project_id, event_id)? {
         Some(row) => {
             let mut doc = row.doc.clone();
@@ -391,14 +424,14 @@ fn apply_enrich(
                 None,
                 row.has_base,
                 row.duration_explicit || sets_duration,
+                1,
             )?;
-            tx.prepare_cached("UPDATE events SET npatches = npatches + 1 WHERE id = ?1")?
-                .execute(params![row.id])?;
             doc
         }
         None => {
             // Not seen yet: keep it as a placeholder session; when the real
             // event arrives it is folded with every patch.
+            created = true;
             let placeholder = Event::placeholder_session(event_id, project_id, received_at);
             let doc = fold(placeholder.to_json(), [patch]);
             tx.prepare_cached(
@@ -416,17 +449,18 @@ fn apply_enrich(
             ])?;
             batch
                 .new_sessions
-                .push((project_id.to_owned(), event_id.to_owned()));
+                .insert((project_id.to_owned(), event_id.to_owned()));
             doc
         }
     };
     let session = str_of(&doc, "session_id").to_owned();
-    batch
+    let is_session = str_of(&doc, "event_type") == "session";
+    let delta = batch
         .sessions
         .entry((project_id.to_owned(), session))
-        .or_default()
-        .new
-        .push(Contribution::of(&doc));
+        .or_default();
+    delta.new.push(Contribution::of(&doc));
+    delta.apply |= created || !is_session || patch_touches_rollup(patch);
     record_fields(tx, batch, known_fields, project_id, &doc)?;
     Ok(())
 }
@@ -487,10 +521,12 @@ fn update_row(
     raw: Option<&str>,
     has_base: bool,
     duration_explicit: bool,
+    npatches_added: i64,
 ) -> Result<()> {
     tx.prepare_cached(
         "UPDATE events SET doc = ?2, session_id = ?3, parent_id = ?4, event_type = ?5, event_name = ?6, \
-         start_time = ?7, has_base = ?10, duration_explicit = ?8, raw = COALESCE(?9, raw) WHERE id = ?1",
+         start_time = ?7, has_base = ?10, duration_explicit = ?8, raw = COALESCE(?9, raw), \
+         npatches = npatches + ?11 WHERE id = ?1",
     )?
     .execute(params![
         id,
@@ -503,6 +539,7 @@ fn update_row(
         duration_explicit,
         raw,
         has_base,
+        npatches_added,
     ])?;
     Ok(())
 }
@@ -511,6 +548,9 @@ fn update_row(
 /// materialise them into the session docs.
 fn finish_sessions(tx: &Connection, batch: &mut Batch) -> Result<()> {
     for ((project_id, session_id), delta) in batch.sessions.drain() {
+        if !delta.apply {
+            continue;
+        }
         let mut rollup = load_rollup(tx, &project_id, &session_id)?;
         for old in &delta.old {
             rollup.update(Some(old), &Contribution::default());
