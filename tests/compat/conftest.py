@@ -40,7 +40,7 @@ START_TIMEOUT = 30
 BINARY_WAIT = 180  # the binary may be briefly missing while it is rebuilt
 
 KEY_LINE = re.compile(r"^\s+HH_API_KEY=(\S+)\s*$")
-LISTEN_LINE = re.compile(r"^listening on (http://127\.0\.0\.1:\d+)\b")
+LISTEN_LINE = re.compile(r"^listening on (http://127\.0\.0\.1:\d+)\b(?: \(OTLP/gRPC on (127\.0\.0\.1:\d+)\))?")
 
 # Variables the SDK (or OpenAI client) reads that must not leak in from the
 # environment running the suite.
@@ -68,6 +68,7 @@ class HiveServer:
     def __init__(self, data_dir: Path):
         self.data_dir = data_dir
         self.url: str = ""
+        self.grpc_addr: str = ""
         self.admin_key: str = ""
         self.stderr_lines: List[str] = []
         self._proc: Optional[subprocess.Popen] = None
@@ -82,7 +83,7 @@ class HiveServer:
             try:
                 self._proc = subprocess.Popen(
                     [binary, "serve", "--data-dir", str(self.data_dir),
-                     "--addr", "127.0.0.1:0", "--grpc-addr", "off"],
+                     "--addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE,
@@ -113,6 +114,7 @@ class HiveServer:
                     m = LISTEN_LINE.match(line)
                     if m:
                         result["url"] = m.group(1)
+                        result["grpc"] = m.group(2) or ""
                         ready.set()
             ready.set()  # EOF: the process ended
 
@@ -127,6 +129,7 @@ class HiveServer:
             pytest.fail("hive serve printed no admin HH_API_KEY on first start; stderr:\n"
                         + "\n".join(self.stderr_lines[-40:]))
         self.url = result["url"]
+        self.grpc_addr = result["grpc"]
         self.admin_key = result["key"]
         return self
 
