@@ -80,9 +80,9 @@ async fn handle(state: &SharedState, headers: &HeaderMap, body: &[u8]) -> Result
     crate::otlp::ingest(
         state,
         &caller,
-        &message,
+        message,
         hive_otlp::Encoding::Protobuf,
-        &source,
+        source,
     )
     .await?;
     Ok(())

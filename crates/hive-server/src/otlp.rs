@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use hive_core::mapping::map_span;
 use hive_otlp::Encoding;
-use hive_store::WriteOp;
+use hive_store::{PreparedEvent, WriteOp};
 
 use crate::SharedState;
 use crate::auth::{Caller, authenticate, project_for_write};
@@ -15,17 +15,36 @@ use crate::body::decoded;
 use crate::error::{ApiError, ApiResult};
 
 /// Decode, map and commit one export request. Returns the span count.
+///
+/// The CPU work (decoding, mapping, serialising) runs on the blocking pool,
+/// in parallel with other requests; the writer only stores the result.
 pub async fn ingest(
+    state: &SharedState,
+    caller: &Caller,
+    body: Vec<u8>,
+    encoding: Encoding,
+    source: String,
+) -> ApiResult<usize> {
+    let (state2, caller2) = (state.clone(), caller.clone());
+    let ops =
+        tokio::task::spawn_blocking(move || prepare(&state2, &caller2, &body, encoding, &source))
+            .await
+            .map_err(ApiError::internal)??;
+    let n = ops.len();
+    state.writer.submit(ops).await?;
+    Ok(n)
+}
+
+fn prepare(
     state: &SharedState,
     caller: &Caller,
     body: &[u8],
     encoding: Encoding,
     source: &str,
-) -> ApiResult<usize> {
+) -> ApiResult<Vec<WriteOp>> {
     let spans =
         hive_otlp::decode_traces(body, encoding).map_err(|e| ApiError::bad(e.to_string()))?;
-    let n = spans.len();
-    let mut ops = Vec::with_capacity(n);
+    let mut ops = Vec::with_capacity(spans.len());
     // Projects named by spans repeat: resolve each name once.
     let mut last: Option<(Option<String>, String)> = None;
     for span in &spans {
@@ -47,16 +66,15 @@ pub async fn ingest(
                 .session_from_trace
                 .then(|| format!("trace {}", hive_core::span::hex_lower(&span.trace_id)))
         });
-        ops.push(WriteOp::Event {
+        ops.push(WriteOp::Prepared(Box::new(PreparedEvent::new(
             event,
-            raw: Some(mapped.raw),
+            Some(&mapped.raw),
             session_name,
-            join: false,
+            false,
             floating,
-        });
+        ))));
     }
-    state.writer.submit(ops).await?;
-    Ok(n)
+    Ok(ops)
 }
 
 fn encoding_of(headers: &HeaderMap) -> ApiResult<Encoding> {
@@ -93,7 +111,7 @@ pub async fn export_traces(
         .filter(|s| !s.is_empty())
         .unwrap_or("unknown")
         .to_owned();
-    ingest(&state, &caller, &bytes, encoding, &source).await?;
+    ingest(&state, &caller, bytes, encoding, source).await?;
     Ok(match encoding {
         Encoding::Json => (
             StatusCode::OK,

@@ -93,6 +93,43 @@ pub trait AuthStore: Send + Sync {
     fn create_login_token(&self, ttl_ms: i64) -> Result<String>;
     /// Consume a login token; true when it was valid and unused.
     fn consume_login_token(&self, token: &str) -> Result<bool>;
+
+    /// Start a dashboard session: returns the cookie's secret token (only
+    /// its hash is stored) and the session.
+    fn create_web_session(&self, ttl_ms: i64) -> Result<(String, WebSession)>;
+    /// The live dashboard session of a cookie token.
+    fn web_session(&self, token: &str) -> Result<Option<WebSession>>;
+    /// End a dashboard session (logout).
+    fn delete_web_session(&self, token: &str) -> Result<()>;
+
+    /// Save a named dashboard view (a page and its query string).
+    fn save_view(&self, project_id: &str, name: &str, page: &str, query: &str)
+    -> Result<SavedView>;
+    /// The saved views of a project, by name.
+    fn views(&self, project_id: &str) -> Result<Vec<SavedView>>;
+    /// Delete a saved view. Returns false when nothing matched.
+    fn delete_view(&self, project_id: &str, id: &str) -> Result<bool>;
+}
+
+/// A dashboard login session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    /// The token every state-changing form carries.
+    pub csrf: String,
+    pub expires_at: i64,
+}
+
+/// A saved dashboard view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SavedView {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    /// `sessions` or `events`.
+    pub page: String,
+    /// The page's query string (filters, time range, sort).
+    pub query: String,
+    pub created_at: i64,
 }
 
 /// SHA-256 of a secret, hex.

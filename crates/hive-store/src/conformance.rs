@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 use crate::auth::{KeyScope, NewKey};
 use crate::{EventQuery, Level, Order, Store, WriteOp};
 
+mod dashboard;
+pub use dashboard::{dashboard_sessions_and_views, filters_follow_enrichment};
+
 /// Generate one `#[test]` per conformance case for a backend.
 #[macro_export]
 macro_rules! store_conformance_suite {
@@ -21,7 +24,8 @@ macro_rules! store_conformance_suite {
             session_rollups, project_isolation, filters_agree_with_reference,
             session_level_filters, paging_total_and_date_range, field_discovery,
             redelivery_is_idempotent, second_start_joins_the_session, floating_enrichment_follows_its_event, keys_and_scopes, user_properties_stay_separate,
-            many_small_batches_keep_every_key);
+            many_small_batches_keep_every_key, filters_follow_enrichment,
+            dashboard_sessions_and_views);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(

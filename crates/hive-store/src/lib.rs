@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod conformance;
+pub mod prepared;
 pub mod query;
 pub mod sqlite;
 
@@ -16,7 +17,8 @@ use hive_core::filter::{DateRange, Filter};
 use hive_core::model::Event;
 use serde_json::Value;
 
-pub use auth::{ApiKey, KeyScope, NewKey, Project};
+pub use auth::{ApiKey, KeyScope, NewKey, Project, SavedView, WebSession};
+pub use prepared::PreparedEvent;
 
 /// One write.
 #[derive(Debug, Clone)]
@@ -40,6 +42,9 @@ pub enum WriteOp {
         /// `event.project_id` otherwise.
         floating: bool,
     },
+    /// [`WriteOp::Event`] prepared off the writer thread (the fast path
+    /// the server uses).
+    Prepared(Box<PreparedEvent>),
     /// An enrichment (RFC 7396 patch) of an event. An unknown event is
     /// kept as a placeholder session until the event arrives.
     Enrich {
@@ -59,6 +64,7 @@ impl WriteOp {
     pub fn project_id(&self) -> &str {
         match self {
             WriteOp::Event { event, .. } => &event.project_id,
+            WriteOp::Prepared(p) => &p.event.project_id,
             WriteOp::Enrich { project_id, .. } => project_id,
         }
     }
@@ -96,6 +102,14 @@ pub enum Order {
     #[default]
     StartAsc,
     StartDesc,
+    /// Longest first.
+    DurationDesc,
+    /// Highest `metadata.cost` first (the session rollup).
+    CostDesc,
+    /// Most `metadata.total_tokens` first.
+    TokensDesc,
+    /// Most `metadata.num_events` first (sessions).
+    EventsDesc,
 }
 
 /// An event query: project scope, filters, time window, paging.
@@ -152,6 +166,10 @@ pub trait Store: Send + Sync + 'static {
     fn history(&self, project_id: Option<&str>, event_id: &str) -> Result<Vec<HistoryEntry>>;
     /// Every namespace path in a project, with its value types.
     fn fields(&self, project_id: &str) -> Result<Vec<FieldInfo>>;
+    /// How many events of each of these sessions failed (sessions with no
+    /// failed event may be left out).
+    fn session_errors(&self, project_id: &str, session_ids: &[String])
+    -> Result<Vec<(String, i64)>>;
 
     /// Projects and keys.
     fn auth(&self) -> &dyn auth::AuthStore;

@@ -5,6 +5,7 @@
 use hive_core::filter::{FieldRef, Filter, FilterType, Operand, Operator, TopField};
 use rusqlite::types::Value as SqlValue;
 
+use crate::sqlite::index_path;
 use crate::{EventQuery, Level, Order};
 
 /// SQL text and its positional parameters.
@@ -154,13 +155,72 @@ fn filter_sql(t: &str, f: &Filter, b: &mut Builder) -> String {
     }
 }
 
+/// The set of `column` (`event_rowid` or `session_id`) of the events that
+/// match a filter, read from the value index (see `sqlite::values`), for
+/// the filters it answers exactly: the positive operators on indexed
+/// namespace paths. `None` when the filter must read the documents.
+fn indexed_set(project: &str, f: &Filter, b: &mut Builder, column: &str) -> Option<String> {
+    let FieldRef::Path { namespace, path } = &f.field else {
+        return None;
+    };
+    let path = index_path(namespace, path)?;
+    let cond = match (f.operator, &f.operand) {
+        (Operator::Exists, _) => "1".to_owned(),
+        (Operator::Is, Operand::Text(s)) => {
+            let p = b.bind(SqlValue::Text(s.clone()));
+            format!("v.value_text = {p} AND v.vtype NOT IN ('object', 'array')")
+        }
+        (Operator::Is, Operand::Number(n) | Operand::Datetime { ms: n, .. }) => {
+            let p = b.bind(SqlValue::Real(*n));
+            format!("v.value_num = {p}")
+        }
+        (Operator::Is, Operand::Bool(v)) => {
+            let t = if *v { "true" } else { "false" };
+            format!("v.value_text = '{t}' AND v.vtype = '{t}'")
+        }
+        (Operator::Contains, Operand::Text(s)) => {
+            let p = b.bind(SqlValue::Text(s.to_lowercase()));
+            format!("instr(lower(v.value_text), {p}) > 0")
+        }
+        (Operator::GreaterThan | Operator::After, operand)
+        | (Operator::LessThan | Operator::Before, operand) => {
+            let op = if matches!(f.operator, Operator::GreaterThan | Operator::After) {
+                ">"
+            } else {
+                "<"
+            };
+            match operand {
+                Operand::Number(n) => {
+                    let p = b.bind(SqlValue::Real(*n));
+                    format!("v.value_num {op} {p}")
+                }
+                Operand::Datetime { ms, .. } => {
+                    let p = b.bind(SqlValue::Real(*ms));
+                    format!(
+                        "(v.value_num {op} {p} OR (v.vtype = 'text' AND \
+                         (julianday(v.value_text) - 2440587.5) * 86400000.0 {op} {p}))"
+                    )
+                }
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    let path = b.bind(SqlValue::Text(path));
+    Some(format!(
+        "SELECT v.{column} FROM event_values v WHERE v.project_id = {project} AND v.path = {path} AND {cond}"
+    ))
+}
+
 /// Compile a query.
 pub fn compile(q: &EventQuery) -> Compiled {
     let mut b = Builder { params: Vec::new() };
     let mut conds: Vec<String> = Vec::new();
+    let mut project = None;
     if let Some(p) = &q.project_id {
         let p = b.bind(SqlValue::Text(p.clone()));
         conds.push(format!("e.project_id = {p}"));
+        project = Some(p);
     }
     if let Some(start) = q.date_range.start_ms {
         let p = b.bind(SqlValue::Real(start));
@@ -173,12 +233,28 @@ pub fn compile(q: &EventQuery) -> Compiled {
     match q.level {
         Level::Event => {
             for f in &q.filters {
+                if let Some(set) = project
+                    .as_deref()
+                    .and_then(|p| indexed_set(p, f, &mut b, "event_rowid"))
+                {
+                    conds.push(format!("e.id IN ({set})"));
+                    continue;
+                }
                 conds.push(filter_sql("e", f, &mut b));
             }
         }
         Level::Session => {
             conds.push("e.event_type = 'session' AND e.event_id = e.session_id".into());
             for f in &q.filters {
+                // The session event is in its own session: the sessions of
+                // every matching event are the matching sessions.
+                if let Some(set) = project
+                    .as_deref()
+                    .and_then(|p| indexed_set(p, f, &mut b, "session_id"))
+                {
+                    conds.push(format!("e.event_id IN ({set})"));
+                    continue;
+                }
                 let own = filter_sql("e", f, &mut b);
                 let child = filter_sql("c", f, &mut b);
                 conds.push(format!(
@@ -196,6 +272,10 @@ pub fn compile(q: &EventQuery) -> Compiled {
     let order = match q.order {
         Order::StartAsc => "e.start_time ASC, e.id ASC",
         Order::StartDesc => "e.start_time DESC, e.id DESC",
+        Order::DurationDesc => "json_extract(e.doc, '$.duration') DESC, e.id DESC",
+        Order::CostDesc => "json_extract(e.doc, '$.metadata.cost') DESC, e.id DESC",
+        Order::TokensDesc => "json_extract(e.doc, '$.metadata.total_tokens') DESC, e.id DESC",
+        Order::EventsDesc => "json_extract(e.doc, '$.metadata.num_events') DESC, e.id DESC",
     };
     let limit = q.limit.clamp(1, MAX_LIMIT);
     Compiled {

@@ -6,7 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::lock;
-use crate::auth::{ApiKey, AuthStore, KeyScope, NewKey, Project, hash_secret, new_secret};
+use crate::auth::{
+    ApiKey, AuthStore, KeyScope, NewKey, Project, SavedView, WebSession, hash_secret, new_secret,
+};
 use crate::{Result, StoreError};
 
 pub(super) struct SqliteAuth {
@@ -201,5 +203,114 @@ impl AuthStore for SqliteAuth {
             params![hash_secret(token), now_ms()],
         )?;
         Ok(n == 1)
+    }
+
+    fn create_web_session(&self, ttl_ms: i64) -> Result<(String, WebSession)> {
+        let token = new_secret("");
+        let session = WebSession {
+            csrf: new_secret(""),
+            expires_at: now_ms() + ttl_ms,
+        };
+        let c = lock(&self.conn);
+        c.execute(
+            "DELETE FROM web_sessions WHERE expires_at < ?1",
+            params![now_ms()],
+        )?;
+        c.execute(
+            "INSERT INTO web_sessions (hash, csrf, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![hash_secret(&token), session.csrf, now_ms(), session.expires_at],
+        )?;
+        Ok((token, session))
+    }
+
+    fn web_session(&self, token: &str) -> Result<Option<WebSession>> {
+        let c = lock(&self.conn);
+        Ok(c.prepare_cached(
+            "SELECT csrf, expires_at FROM web_sessions WHERE hash = ?1 AND expires_at >= ?2",
+        )?
+        .query_row(params![hash_secret(token), now_ms()], |r| {
+            Ok(WebSession {
+                csrf: r.get(0)?,
+                expires_at: r.get(1)?,
+            })
+        })
+        .optional()?)
+    }
+
+    fn delete_web_session(&self, token: &str) -> Result<()> {
+        let c = lock(&self.conn);
+        c.execute(
+            "DELETE FROM web_sessions WHERE hash = ?1",
+            params![hash_secret(token)],
+        )?;
+        Ok(())
+    }
+
+    fn save_view(
+        &self,
+        project_id: &str,
+        name: &str,
+        page: &str,
+        query: &str,
+    ) -> Result<SavedView> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(StoreError::Invalid(
+                "a view name must be 1 to 200 characters".into(),
+            ));
+        }
+        if query.len() > 8192 {
+            return Err(StoreError::Invalid("the view's query is too long".into()));
+        }
+        let view = SavedView {
+            id: uuid::Uuid::new_v4().to_string(),
+            project_id: project_id.to_owned(),
+            name: name.to_owned(),
+            page: page.to_owned(),
+            query: query.to_owned(),
+            created_at: now_ms(),
+        };
+        let c = lock(&self.conn);
+        c.execute(
+            "INSERT INTO saved_views (id, project_id, name, page, query, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                view.id,
+                view.project_id,
+                view.name,
+                view.page,
+                view.query,
+                view.created_at
+            ],
+        )?;
+        Ok(view)
+    }
+
+    fn views(&self, project_id: &str) -> Result<Vec<SavedView>> {
+        let c = lock(&self.conn);
+        let mut stmt = c.prepare_cached(
+            "SELECT id, project_id, name, page, query, created_at FROM saved_views \
+             WHERE project_id = ?1 ORDER BY name, created_at",
+        )?;
+        let rows = stmt.query_map(params![project_id], |r| {
+            Ok(SavedView {
+                id: r.get(0)?,
+                project_id: r.get(1)?,
+                name: r.get(2)?,
+                page: r.get(3)?,
+                query: r.get(4)?,
+                created_at: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn delete_view(&self, project_id: &str, id: &str) -> Result<bool> {
+        let c = lock(&self.conn);
+        let n = c.execute(
+            "DELETE FROM saved_views WHERE project_id = ?1 AND id = ?2",
+            params![project_id, id],
+        )?;
+        Ok(n > 0)
     }
 }

@@ -3,7 +3,10 @@
 
 mod auth;
 mod schema;
+mod values;
 mod writer;
+
+pub use values::{INDEXED_NAMESPACES, index_path};
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -97,6 +100,7 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let conn = open_conn(&path, options.durability)?;
         conn.execute_batch(schema::SCHEMA)?;
+        values::init(&conn)?;
         // The writer never checkpoints: a background thread does, on the
         // other core, so commits only append to the WAL.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -321,6 +325,28 @@ impl Store for SqliteStore {
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn session_errors(
+        &self,
+        project_id: &str,
+        session_ids: &[String],
+    ) -> Result<Vec<(String, i64)>> {
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT error_events FROM sessions WHERE project_id = ?1 AND session_id = ?2",
+            )?;
+            let mut out = Vec::new();
+            for id in session_ids {
+                let n: Option<i64> = stmt
+                    .query_row(params![project_id, id], |r| r.get(0))
+                    .optional()?;
+                if let Some(n) = n.filter(|n| *n > 0) {
+                    out.push((id.clone(), n));
+                }
+            }
+            Ok(out)
         })
     }
 

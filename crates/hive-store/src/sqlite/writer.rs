@@ -13,6 +13,7 @@ use hive_core::rollup::{Contribution, Rollup};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
+use crate::prepared::{PreparedEvent, leaf_fields, to_text};
 use crate::{Result, StoreError, WriteOp};
 
 /// Caches are only an optimisation; they are bounded and cleared when full.
@@ -80,10 +81,6 @@ struct Row {
     duration_explicit: bool,
 }
 
-fn to_text(v: &Value) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
-}
-
 fn str_of<'a>(doc: &'a Value, key: &str) -> &'a str {
     doc.get(key).and_then(Value::as_str).unwrap_or("")
 }
@@ -119,45 +116,23 @@ impl Writer {
                     join,
                     floating,
                 } => {
-                    let relocated;
-                    let event = match floating
-                        .then(|| locate(&tx, &event.session_id))
-                        .transpose()?
-                        .flatten()
-                    {
-                        Some(p) if p != event.project_id => {
-                            relocated = Event {
-                                project_id: p,
-                                ..event.clone()
-                            };
-                            &relocated
-                        }
-                        _ => event,
-                    };
-                    if *join && joins_existing(&tx, event)? {
-                        let patch = join_patch(event);
-                        apply_enrich(
-                            &tx,
-                            &mut batch,
-                            &self.known_fields,
-                            &event.project_id,
-                            false,
-                            &event.event_id,
-                            &patch,
-                            None,
-                            event.start_time,
-                        )?;
-                    } else {
-                        apply_event(
-                            &tx,
-                            &mut batch,
-                            &self.known_sessions,
-                            &self.known_fields,
-                            event,
-                            raw.as_ref(),
-                            session_name.as_deref(),
-                        )?;
-                    }
+                    let p = PreparedEvent::new(
+                        event.clone(),
+                        raw.as_ref(),
+                        session_name.clone(),
+                        *join,
+                        *floating,
+                    );
+                    apply_prepared(
+                        &tx,
+                        &mut batch,
+                        &self.known_sessions,
+                        &self.known_fields,
+                        &p,
+                    )?;
+                }
+                WriteOp::Prepared(p) => {
+                    apply_prepared(&tx, &mut batch, &self.known_sessions, &self.known_fields, p)?
                 }
                 WriteOp::Enrich {
                     project_id,
@@ -194,6 +169,46 @@ impl Writer {
             self.known_fields.insert(format!("{p}\0{path}\0{ty}"));
         }
         Ok(())
+    }
+}
+
+/// An event write: relocated to its session's project when floating,
+/// merged in when it joins an existing session, inserted otherwise.
+fn apply_prepared(
+    tx: &Connection,
+    batch: &mut Batch,
+    known_sessions: &HashSet<(String, String)>,
+    known_fields: &HashSet<String>,
+    p: &PreparedEvent,
+) -> Result<()> {
+    let relocated;
+    let p = match p
+        .floating
+        .then(|| locate(tx, &p.event.session_id))
+        .transpose()?
+        .flatten()
+    {
+        Some(project) if project != p.event.project_id => {
+            relocated = p.relocated(&project);
+            &relocated
+        }
+        _ => p,
+    };
+    if p.join && joins_existing(tx, &p.event)? {
+        let patch = join_patch(&p.event);
+        apply_enrich(
+            tx,
+            batch,
+            known_fields,
+            &p.event.project_id,
+            false,
+            &p.event.event_id,
+            &patch,
+            None,
+            p.event.start_time,
+        )
+    } else {
+        apply_event(tx, batch, known_sessions, known_fields, p)
     }
 }
 
@@ -261,12 +276,10 @@ fn apply_event(
     batch: &mut Batch,
     known_sessions: &HashSet<(String, String)>,
     known_fields: &HashSet<String>,
-    event: &Event,
-    raw: Option<&Value>,
-    session_name: Option<&str>,
+    p: &PreparedEvent,
 ) -> Result<()> {
-    let base = event.to_json();
-    let raw_text = raw.map(to_text);
+    let event = &p.event;
+    let raw_text = p.raw_text.as_deref();
     let project_id = event.project_id.as_str();
     let inserted = {
         let mut stmt = tx.prepare_cached(
@@ -282,7 +295,7 @@ fn apply_event(
             event.event_type,
             event.event_name,
             event.start_time,
-            to_text(&base),
+            p.doc_text,
             raw_text,
         ])? == 1
     };
@@ -291,9 +304,19 @@ fn apply_event(
     } else {
         false
     };
-    let doc = if inserted && !adopted {
-        base
-    } else {
+    if inserted && !adopted {
+        // The common case: a new event, all prepared by the handler.
+        ensure_session(tx, batch, known_sessions, p)?;
+        let delta = batch
+            .sessions
+            .entry((project_id.to_owned(), event.session_id.clone()))
+            .or_default();
+        delta.new.push(p.contribution);
+        delta.apply = true;
+        return record_field_list(tx, batch, known_fields, project_id, &p.fields);
+    }
+    let base = event.to_json();
+    let doc = {
         // Seen before: a placeholder made by enrichments, or a re-delivery.
         let Some(row) = load_row(tx, project_id, &event.event_id)? else {
             return Err(StoreError::Corrupt(format!(
@@ -322,22 +345,34 @@ fn apply_event(
             .old
             .push(old);
         let _ = row.has_base;
-        update_row(
-            tx,
-            row.id,
-            &doc,
-            raw_text.as_deref(),
-            true,
-            row.duration_explicit,
-            0,
-        )?;
+        update_row(tx, row.id, &doc, raw_text, true, row.duration_explicit, 0)?;
         doc
     };
+    ensure_session(tx, batch, known_sessions, p)?;
+    let delta = batch
+        .sessions
+        .entry((project_id.to_owned(), event.session_id.clone()))
+        .or_default();
+    delta.new.push(Contribution::of(&doc));
+    delta.apply = true;
+    record_fields(tx, batch, known_fields, project_id, &doc)
+}
+
+/// Make the placeholder session of a new event when its session is unknown.
+fn ensure_session(
+    tx: &Connection,
+    batch: &mut Batch,
+    known_sessions: &HashSet<(String, String)>,
+    p: &PreparedEvent,
+) -> Result<()> {
+    let event = &p.event;
+    let project_id = event.project_id.as_str();
     let session_key = (project_id.to_owned(), event.session_id.clone());
     if !event.is_session()
         && !known_sessions.contains(&session_key)
         && !batch.new_sessions.contains(&session_key)
     {
+        let session_name = p.session_name.as_deref();
         let mut placeholder =
             Event::placeholder_session(&event.session_id, project_id, event.start_time);
         if let Some(name) = session_name {
@@ -357,12 +392,8 @@ fn apply_event(
             placeholder.start_time,
             to_text(&pdoc)
         ])?;
-        batch.new_sessions.insert(session_key.clone());
+        batch.new_sessions.insert(session_key);
     }
-    let delta = batch.sessions.entry(session_key).or_default();
-    delta.new.push(Contribution::of(&doc));
-    delta.apply = true;
-    record_fields(tx, batch, known_fields, project_id, &doc)?;
     Ok(())
 }
 
@@ -627,7 +658,7 @@ fn store_rollup(tx: &Connection, project_id: &str, session_id: &str, r: &Rollup)
     Ok(())
 }
 
-/// Record the namespace paths of a doc (leaves, with arrays as one field).
+/// Record the namespace paths of a doc.
 fn record_fields(
     tx: &Connection,
     batch: &mut Batch,
@@ -635,62 +666,35 @@ fn record_fields(
     project_id: &str,
     doc: &Value,
 ) -> Result<()> {
-    let mut found = Vec::new();
-    for ns in NAMESPACES {
-        if let Some(Value::Object(m)) = doc.get(ns) {
-            let mut prefix = String::from(ns);
-            walk(m, &mut prefix, &mut found, 0);
-        }
-    }
-    if found.is_empty() {
-        return Ok(());
-    }
+    record_field_list(tx, batch, known, project_id, &leaf_fields(doc))
+}
+
+/// Record namespace paths not recorded yet.
+fn record_field_list(
+    tx: &Connection,
+    batch: &mut Batch,
+    known: &HashSet<String>,
+    project_id: &str,
+    fields: &[(String, &'static str)],
+) -> Result<()> {
     let mut key = String::new();
-    for (path, ty) in found {
+    for (path, ty) in fields {
         key.clear();
         key.push_str(project_id);
         key.push('\0');
-        key.push_str(&path);
+        key.push_str(path);
         key.push('\0');
         key.push_str(ty);
         if known.contains(&key) {
             continue;
         }
-        let fresh = tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO fields (project_id, path, type) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![project_id, path, ty])?;
-        let _ = fresh;
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO fields (project_id, path, type) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![project_id, path, ty])?;
         batch
             .new_fields
-            .push((project_id.to_owned(), path, ty.to_owned()));
+            .push((project_id.to_owned(), path.clone(), (*ty).to_owned()));
     }
     Ok(())
-}
-
-fn walk(
-    m: &serde_json::Map<String, Value>,
-    prefix: &mut String,
-    out: &mut Vec<(String, &'static str)>,
-    depth: usize,
-) {
-    if depth > 8 || out.len() > 512 {
-        return;
-    }
-    for (k, v) in m {
-        let len = prefix.len();
-        prefix.push('.');
-        prefix.push_str(k);
-        match v {
-            Value::Object(child) if !child.is_empty() => walk(child, prefix, out, depth + 1),
-            Value::Object(_) => out.push((prefix.clone(), "object")),
-            Value::Array(_) => out.push((prefix.clone(), "array")),
-            Value::String(_) => out.push((prefix.clone(), "string")),
-            Value::Number(_) => out.push((prefix.clone(), "number")),
-            Value::Bool(_) => out.push((prefix.clone(), "boolean")),
-            Value::Null => {}
-        }
-        prefix.truncate(len);
-    }
 }

@@ -1,0 +1,108 @@
+//! Event writes prepared off the writer thread: the serialised document and
+//! raw span, the rollup contribution and the namespace paths are computed
+//! by the request handlers (in parallel), so the single writer only binds
+//! values and runs SQL.
+
+use hive_core::model::{Event, NAMESPACES};
+use hive_core::rollup::Contribution;
+use serde_json::{Map, Value};
+
+/// An event write ready for the writer.
+#[derive(Debug, Clone)]
+pub struct PreparedEvent {
+    pub event: Event,
+    /// `event` as JSON text.
+    pub doc_text: String,
+    /// The raw span as JSON text.
+    pub raw_text: Option<String>,
+    /// What the event adds to its session's rollup.
+    pub contribution: Contribution,
+    /// Its namespace paths with their value types.
+    pub fields: Vec<(String, &'static str)>,
+    /// See [`crate::WriteOp::Event`].
+    pub session_name: Option<String>,
+    pub join: bool,
+    pub floating: bool,
+}
+
+impl PreparedEvent {
+    pub fn new(
+        event: Event,
+        raw: Option<&Value>,
+        session_name: Option<String>,
+        join: bool,
+        floating: bool,
+    ) -> PreparedEvent {
+        let doc = event.to_json();
+        PreparedEvent {
+            doc_text: to_text(&doc),
+            raw_text: raw.map(to_text),
+            contribution: Contribution::of(&doc),
+            fields: leaf_fields(&doc),
+            event,
+            session_name,
+            join,
+            floating,
+        }
+    }
+
+    /// The same write in another project (a floating event that follows
+    /// its session).
+    pub fn relocated(&self, project_id: &str) -> PreparedEvent {
+        let mut event = self.event.clone();
+        event.project_id = project_id.to_owned();
+        PreparedEvent {
+            doc_text: to_text(&event.to_json()),
+            event,
+            raw_text: self.raw_text.clone(),
+            contribution: self.contribution,
+            fields: self.fields.clone(),
+            session_name: self.session_name.clone(),
+            join: self.join,
+            floating: false,
+        }
+    }
+}
+
+pub(crate) fn to_text(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// The namespace paths of an event document: leaves, with an array (or an
+/// empty object) as one field. Bounded in depth and count.
+pub fn leaf_fields(doc: &Value) -> Vec<(String, &'static str)> {
+    let mut found = Vec::new();
+    for ns in NAMESPACES {
+        if let Some(Value::Object(m)) = doc.get(ns) {
+            let mut prefix = String::from(ns);
+            walk(m, &mut prefix, &mut found, 0);
+        }
+    }
+    found
+}
+
+fn walk(
+    m: &Map<String, Value>,
+    prefix: &mut String,
+    out: &mut Vec<(String, &'static str)>,
+    depth: usize,
+) {
+    if depth > 8 || out.len() > 512 {
+        return;
+    }
+    for (k, v) in m {
+        let len = prefix.len();
+        prefix.push('.');
+        prefix.push_str(k);
+        match v {
+            Value::Object(child) if !child.is_empty() => walk(child, prefix, out, depth + 1),
+            Value::Object(_) => out.push((prefix.clone(), "object")),
+            Value::Array(_) => out.push((prefix.clone(), "array")),
+            Value::String(_) => out.push((prefix.clone(), "string")),
+            Value::Number(_) => out.push((prefix.clone(), "number")),
+            Value::Bool(_) => out.push((prefix.clone(), "boolean")),
+            Value::Null => {}
+        }
+        prefix.truncate(len);
+    }
+}
