@@ -134,6 +134,33 @@ impl Server {
         }
     }
 
+    /// CPU seconds used so far by the server's threads, by thread name
+    /// (from /proc; robust to other load on the machine, unlike wall time).
+    fn cpu_by_thread(&self) -> std::collections::BTreeMap<String, f64> {
+        let mut out = std::collections::BTreeMap::new();
+        let tick = 100.0; // USER_HZ on Linux
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else {
+            return out;
+        };
+        for task in tasks.flatten() {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue;
+            };
+            // comm is in parentheses and may contain spaces.
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let name = stat[open + 1..close].to_owned();
+            let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+            let ticks: f64 = [11, 12]
+                .iter()
+                .filter_map(|i| rest.get(*i)?.parse::<f64>().ok())
+                .sum();
+            *out.entry(name).or_insert(0.0) += ticks / tick;
+        }
+        out
+    }
+
     /// (peak, current) resident memory of the server in MiB.
     fn rss_mib(&self) -> (f64, f64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -227,6 +254,33 @@ impl Conn {
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
+}
+
+/// Server CPU per operation by thread: what each op costs the server,
+/// whatever else the machine was doing.
+fn print_cpu(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+    ops: u64,
+    what: &str,
+) {
+    if ops == 0 {
+        return;
+    }
+    let mut parts = Vec::new();
+    let mut total = 0.0;
+    for (name, t) in after {
+        let used = t - before.get(name).copied().unwrap_or(0.0);
+        total += used;
+        if used > 0.0 {
+            parts.push(format!("{name} {:.1}", used * 1e6 / ops as f64));
+        }
+    }
+    println!(
+        "  server CPU per {what}  {:.1} us ({} us)",
+        total * 1e6 / ops as f64,
+        parts.join(", ")
+    );
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -374,6 +428,7 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     );
     let stop = Arc::new(AtomicBool::new(false));
     let counter = Arc::new(AtomicU64::new(0));
+    let cpu_before = server.cpu_by_thread();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..a.concurrency {
@@ -426,6 +481,7 @@ async fn ingest(a: IngestArgs) -> Result<()> {
         lat.extend(l);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = server.cpu_by_thread();
     lat.sort_unstable();
     let spans = ok * a.batch as u64;
     let (hwm, rss) = server.rss_mib();
@@ -460,6 +516,7 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     println!(
         "  server RSS           peak {hwm:.0} MiB (sampled max {peak_sample:.0} MiB, end {rss:.0} MiB)"
     );
+    print_cpu(&cpu_before, &cpu_after, spans, "span");
     println!("  stored model events  {stored} (status {status})");
     if stored < spans {
         bail!(
@@ -499,6 +556,7 @@ async fn enrich(a: EnrichArgs) -> Result<()> {
     );
     let sessions = Arc::new(sessions);
     let stop = Arc::new(AtomicBool::new(false));
+    let cpu_before = server.cpu_by_thread();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..a.clients {
@@ -532,6 +590,7 @@ async fn enrich(a: EnrichArgs) -> Result<()> {
         lat.extend(t.await??);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = server.cpu_by_thread();
     lat.sort_unstable();
     let (hwm, _) = server.rss_mib();
     println!("enrich results ({elapsed:.1} s)");
@@ -548,5 +607,6 @@ async fn enrich(a: EnrichArgs) -> Result<()> {
         percentile(&lat, 1.0)
     );
     println!("  server RSS           peak {hwm:.0} MiB");
+    print_cpu(&cpu_before, &cpu_after, lat.len() as u64, "enrichment");
     Ok(())
 }

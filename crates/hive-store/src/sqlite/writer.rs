@@ -28,7 +28,17 @@ pub(super) struct Writer {
     /// Floating patches in the database (see [`WriteOp::Enrich`]); when
     /// zero, new events skip the check.
     floating: i64,
+    /// Rows recently read or written (hot sessions are enriched again and
+    /// again): their parsed docs, exactly as committed. Every doc write goes
+    /// through [`store_row`], which keeps it current; a failed transaction
+    /// drops it.
+    rows: RowCache,
 }
+
+type RowCache = HashMap<(String, String), Row>;
+
+/// Rows kept in the cache at most (it is cleared when full).
+const ROW_CACHE_LIMIT: usize = 20_000;
 
 /// What a batch changed in one session.
 #[derive(Default)]
@@ -71,8 +81,11 @@ struct Batch {
     new_fields: Vec<(String, String, String)>,
     /// Floating patches, as of this point of the batch.
     floating: i64,
+    /// The writer's row cache, lent to the batch.
+    rows: RowCache,
 }
 
+#[derive(Clone)]
 struct Row {
     id: i64,
     doc: Value,
@@ -96,12 +109,16 @@ impl Writer {
             known_sessions: HashSet::new(),
             known_fields: HashSet::new(),
             floating,
+            rows: HashMap::new(),
         })
     }
 
     pub(super) fn apply(&mut self, ops: &[WriteOp]) -> Result<()> {
+        // The cache is lent to the batch and comes back only if the
+        // transaction commits: after a failure it is dropped (cleared).
         let mut batch = Batch {
             floating: self.floating,
+            rows: std::mem::take(&mut self.rows),
             ..Batch::default()
         };
         let tx = self
@@ -157,6 +174,7 @@ impl Writer {
         finish_sessions(&tx, &mut batch)?;
         tx.commit()?;
         self.floating = batch.floating;
+        self.rows = std::mem::take(&mut batch.rows);
         // Only committed facts enter the caches.
         if self.known_sessions.len() > CACHE_LIMIT {
             self.known_sessions.clear();
@@ -194,7 +212,7 @@ fn apply_prepared(
         }
         _ => p,
     };
-    if p.join && joins_existing(tx, &p.event)? {
+    if p.join && joins_existing(tx, batch, &p.event)? {
         let patch = join_patch(&p.event);
         apply_enrich(
             tx,
@@ -213,8 +231,15 @@ fn apply_prepared(
 }
 
 /// Whether the event exists with a real base (not as a placeholder).
-fn joins_existing(tx: &Connection, event: &Event) -> Result<bool> {
-    Ok(load_row(tx, &event.project_id, &event.event_id)?.is_some_and(|r| r.has_base))
+fn joins_existing(tx: &Connection, batch: &mut Batch, event: &Event) -> Result<bool> {
+    let Some(row) = take_row(tx, batch, &event.project_id, &event.event_id)? else {
+        return Ok(false);
+    };
+    let has_base = row.has_base;
+    batch
+        .rows
+        .insert((event.project_id.clone(), event.event_id.clone()), row);
+    Ok(has_base)
 }
 
 /// The non-empty namespaces of an event, as a patch.
@@ -257,6 +282,22 @@ fn load_row(tx: &Connection, project_id: &str, event_id: &str) -> Result<Option<
             duration_explicit,
         })),
     }
+}
+
+/// A row, from the cache (taken out of it) or the database.
+fn take_row(
+    tx: &Connection,
+    batch: &mut Batch,
+    project_id: &str,
+    event_id: &str,
+) -> Result<Option<Row>> {
+    if let Some(row) = batch
+        .rows
+        .remove(&(project_id.to_owned(), event_id.to_owned()))
+    {
+        return Ok(Some(row));
+    }
+    load_row(tx, project_id, event_id)
 }
 
 fn load_patches(tx: &Connection, project_id: &str, event_id: &str) -> Result<Vec<Value>> {
@@ -318,7 +359,7 @@ fn apply_event(
     let base = event.to_json();
     let doc = {
         // Seen before: a placeholder made by enrichments, or a re-delivery.
-        let Some(row) = load_row(tx, project_id, &event.event_id)? else {
+        let Some(row) = take_row(tx, batch, project_id, &event.event_id)? else {
             return Err(StoreError::Corrupt(format!(
                 "event {} vanished",
                 event.event_id
@@ -330,8 +371,6 @@ fn apply_event(
             Vec::new()
         };
         let doc = fold(base, patches.iter());
-        tx.prepare_cached("UPDATE events SET npatches = ?2 WHERE id = ?1")?
-            .execute(params![row.id, patches.len() as i64])?;
         let old = if inserted {
             Contribution::default()
         } else {
@@ -344,8 +383,14 @@ fn apply_event(
             .or_default()
             .old
             .push(old);
-        let _ = row.has_base;
-        update_row(tx, row.id, &doc, raw_text, true, row.duration_explicit, 0)?;
+        let new_row = Row {
+            id: row.id,
+            doc: doc.clone(),
+            has_base: true,
+            npatches: patches.len() as i64,
+            duration_explicit: row.duration_explicit,
+        };
+        store_row(tx, batch, project_id, &event.event_id, new_row, raw_text)?;
         doc
     };
     ensure_session(tx, batch, known_sessions, p)?;
@@ -437,10 +482,8 @@ fn apply_enrich(
     }
     let sets_duration = patch.get("duration").is_some_and(|d| !d.is_null());
     let mut created = false;
-    let doc = match load_row(tx, project_id, event_id)? {
-        Some(row) => {
-            let mut doc = row.doc.clone();
-            merge_patch(&mut doc, patch);
+    let (session, is_session, contribution) = match take_row(tx, batch, project_id, event_id)? {
+        Some(mut row) => {
             let old_session = str_of(&row.doc, "session_id").to_owned();
             batch
                 .sessions
@@ -448,16 +491,16 @@ fn apply_enrich(
                 .or_default()
                 .old
                 .push(Contribution::of(&row.doc));
-            update_row(
-                tx,
-                row.id,
-                &doc,
-                None,
-                row.has_base,
-                row.duration_explicit || sets_duration,
-                1,
-            )?;
-            doc
+            merge_patch(&mut row.doc, patch);
+            row.npatches += 1;
+            row.duration_explicit |= sets_duration;
+            let summary = (
+                str_of(&row.doc, "session_id").to_owned(),
+                str_of(&row.doc, "event_type") == "session",
+                Contribution::of(&row.doc),
+            );
+            store_row(tx, batch, project_id, event_id, row, None)?;
+            summary
         }
         None => {
             // Not seen yet: keep it as a placeholder session; when the real
@@ -481,19 +524,17 @@ fn apply_enrich(
             batch
                 .new_sessions
                 .insert((project_id.to_owned(), event_id.to_owned()));
-            doc
+            (event_id.to_owned(), true, Contribution::of(&doc))
         }
     };
-    let session = str_of(&doc, "session_id").to_owned();
-    let is_session = str_of(&doc, "event_type") == "session";
     let delta = batch
         .sessions
         .entry((project_id.to_owned(), session))
         .or_default();
-    delta.new.push(Contribution::of(&doc));
+    delta.new.push(contribution);
     delta.apply |= created || !is_session || patch_touches_rollup(patch);
-    record_fields(tx, batch, known_fields, project_id, &doc)?;
-    Ok(())
+    // The only new paths an enrichment can bring are its own.
+    record_field_list(tx, batch, known_fields, project_id, &leaf_fields(patch))
 }
 
 /// The project that has the event (placeholders do not count: a floating
@@ -530,6 +571,7 @@ fn adopt_floating(
                 "DELETE FROM events WHERE project_id = ?1 AND event_id = ?2 AND has_base = 0",
             )?
             .execute(params![old, event_id])?;
+            batch.rows.remove(&(old.clone(), event_id.to_owned()));
             tx.prepare_cached("DELETE FROM sessions WHERE project_id = ?1 AND session_id = ?2")?
                 .execute(params![old, event_id])?;
             batch.sessions.remove(&(old.clone(), event_id.to_owned()));
@@ -544,41 +586,49 @@ fn adopt_floating(
     Ok(true)
 }
 
-/// Write a new doc and its indexed columns.
-fn update_row(
+/// Write a row (its doc, indexed columns and counters) and keep it in the
+/// cache: the one way docs are updated, so the cache never goes stale.
+fn store_row(
     tx: &Connection,
-    id: i64,
-    doc: &Value,
+    batch: &mut Batch,
+    project_id: &str,
+    event_id: &str,
+    row: Row,
     raw: Option<&str>,
-    has_base: bool,
-    duration_explicit: bool,
-    npatches_added: i64,
 ) -> Result<()> {
+    let doc = &row.doc;
     tx.prepare_cached(
         "UPDATE events SET doc = ?2, session_id = ?3, parent_id = ?4, event_type = ?5, event_name = ?6, \
          start_time = ?7, has_base = ?10, duration_explicit = ?8, raw = COALESCE(?9, raw), \
-         npatches = npatches + ?11 WHERE id = ?1",
+         npatches = ?11 WHERE id = ?1",
     )?
     .execute(params![
-        id,
+        row.id,
         to_text(doc),
         str_of(doc, "session_id"),
         doc.get("parent_id").and_then(Value::as_str),
         str_of(doc, "event_type"),
         str_of(doc, "event_name"),
         doc.get("start_time").and_then(Value::as_i64).unwrap_or(0),
-        duration_explicit,
+        row.duration_explicit,
         raw,
-        has_base,
-        npatches_added,
+        row.has_base,
+        row.npatches,
     ])?;
+    if batch.rows.len() >= ROW_CACHE_LIMIT {
+        batch.rows.clear();
+    }
+    batch
+        .rows
+        .insert((project_id.to_owned(), event_id.to_owned()), row);
     Ok(())
 }
 
 /// Update the rollup rows of every session the batch touched and
 /// materialise them into the session docs.
 fn finish_sessions(tx: &Connection, batch: &mut Batch) -> Result<()> {
-    for ((project_id, session_id), delta) in batch.sessions.drain() {
+    let sessions = std::mem::take(&mut batch.sessions);
+    for ((project_id, session_id), delta) in sessions {
         if !delta.apply {
             continue;
         }
@@ -590,22 +640,15 @@ fn finish_sessions(tx: &Connection, batch: &mut Batch) -> Result<()> {
             rollup.update(None, new);
         }
         store_rollup(tx, &project_id, &session_id, &rollup)?;
-        let Some(row) = load_row(tx, &project_id, &session_id)? else {
+        let Some(mut row) = take_row(tx, batch, &project_id, &session_id)? else {
             continue;
         };
         if str_of(&row.doc, "event_type") != "session" {
+            batch.rows.insert((project_id, session_id), row);
             continue;
         }
-        let mut doc = row.doc.clone();
-        rollup.apply_to_session(&mut doc, row.duration_explicit);
-        if doc != row.doc {
-            tx.prepare_cached("UPDATE events SET doc = ?2, start_time = ?3 WHERE id = ?1")?
-                .execute(params![
-                    row.id,
-                    to_text(&doc),
-                    doc.get("start_time").and_then(Value::as_i64).unwrap_or(0)
-                ])?;
-        }
+        rollup.apply_to_session(&mut row.doc, row.duration_explicit);
+        store_row(tx, batch, &project_id, &session_id, row, None)?;
     }
     Ok(())
 }
