@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod dashboard;
 pub mod error;
 pub mod grpc;
 pub mod otlp;
@@ -114,6 +115,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/keys", get(admin::list_keys).post(admin::create_key))
         .route("/v1/keys/{key_id}", delete(admin::revoke_key))
         .route("/v1/stats", get(admin::stats))
+        // The dashboard (cookie sessions, HTML pages).
+        .merge(dashboard::router())
         .fallback(admin::not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)

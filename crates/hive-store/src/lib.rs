@@ -168,8 +168,11 @@ pub trait Store: Send + Sync + 'static {
     fn fields(&self, project_id: &str) -> Result<Vec<FieldInfo>>;
     /// How many events of each of these sessions failed (sessions with no
     /// failed event may be left out).
-    fn session_errors(&self, project_id: &str, session_ids: &[String])
-    -> Result<Vec<(String, i64)>>;
+    fn session_errors(
+        &self,
+        project_id: &str,
+        session_ids: &[String],
+    ) -> Result<Vec<(String, i64)>>;
 
     /// Projects and keys.
     fn auth(&self) -> &dyn auth::AuthStore;

@@ -1,5 +1,5 @@
-//! `hive`: the server (`serve`), key management (`keys`) and the load tool
-//! (`bench`).
+//! `hive`: the server (`serve`), key management (`keys`), dashboard login
+//! links (`login`) and the load tool (`bench`).
 
 mod bench;
 mod serve;
@@ -33,6 +33,16 @@ enum Command {
         /// Data directory of the server.
         #[arg(long, env = "HIVE_DATA_DIR", default_value = ".hive", global = true)]
         data_dir: PathBuf,
+    },
+    /// Print a one-time login link for the dashboard (works while the
+    /// server runs).
+    Login {
+        /// Data directory of the server.
+        #[arg(long, env = "HIVE_DATA_DIR", default_value = ".hive")]
+        data_dir: PathBuf,
+        /// Address the server listens on (for the link).
+        #[arg(long, env = "HIVE_ADDR", default_value = "127.0.0.1:8080")]
+        addr: String,
     },
     /// Load tests against a server of its own (started and stopped by it).
     Bench(bench::BenchArgs),
@@ -154,11 +164,32 @@ fn keys(data_dir: &std::path::Path, command: KeysCommand) -> Result<()> {
     Ok(())
 }
 
+fn login(data_dir: &std::path::Path, addr: &str) -> Result<()> {
+    if !data_dir.join("hive.db").exists() {
+        bail!(
+            "no database in {}: start the server once with `hive serve --data-dir {}` (or pass --data-dir)",
+            data_dir.display(),
+            data_dir.display()
+        );
+    }
+    let store = open_store(data_dir, Durability::Full)?;
+    let base = if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
+    };
+    let url = hive_server::dashboard::login_url(&store, &base)?;
+    eprintln!("open this link to log in (it works once and expires in 24 hours):");
+    println!("{url}");
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Keys { command, data_dir } => keys(&data_dir, command),
+        Command::Login { data_dir, addr } => login(&data_dir, &addr),
         Command::Bench(args) => bench::run(args),
     }
 }

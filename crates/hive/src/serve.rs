@@ -127,6 +127,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         eprintln!("    export HH_API_URL=http://{addr} HH_API_KEY={secret}");
         eprintln!("more keys: hive keys create --project NAME --scope ingest|read-write|admin");
     }
+    let login = hive_server::dashboard::login_url(store.as_ref(), &format!("http://{addr}"))
+        .context("cannot create a dashboard login link")?;
+    eprintln!("dashboard: {login}");
+    eprintln!("  (one-time link, valid 24 h; `hive login` prints a new one)");
     match grpc_addr {
         Some(g) => eprintln!("listening on http://{addr} (OTLP/gRPC on {g})"),
         None => eprintln!("listening on http://{addr} (OTLP/gRPC off)"),

@@ -28,13 +28,20 @@ pub fn filters_follow_enrichment(store: &dyn Store) {
         ops.push(put(session));
         for i in 0..5 {
             let mut e = event(&format!("e{s}-{i}"), &sid, "model", s * 100 + i + 1);
-            e.metadata.insert("user_id".into(), json!(format!("u{}", (s + i) % 3)));
+            e.metadata
+                .insert("user_id".into(), json!(format!("u{}", (s + i) % 3)));
             e.metadata.insert("a-b".into(), json!(i));
             e.metadata.insert("é".into(), json!(i % 2 == 0));
-            e.metadata.insert("nested".into(), json!({"deep": {"k": format!("v{i}")}, "n": i}));
+            e.metadata.insert(
+                "nested".into(),
+                json!({"deep": {"k": format!("v{i}")}, "n": i}),
+            );
             e.metrics.insert("score".into(), json!(i as f64 / 4.0));
             e.config.insert("model".into(), json!("gpt-4o"));
-            e.feedback.insert("when".into(), json!(format!("2024-02-0{}T00:00:00Z", i + 1)));
+            e.feedback.insert(
+                "when".into(),
+                json!(format!("2024-02-0{}T00:00:00Z", i + 1)),
+            );
             ops.push(put(e));
         }
     }
@@ -45,8 +52,14 @@ pub fn filters_follow_enrichment(store: &dyn Store) {
         .apply(&[
             enrich("e0-1", json!({"metadata": {"user_id": "u9", "a-b": null}})),
             enrich("e1-2", json!({"metadata": {"nested": {"deep": null}}})),
-            enrich("s2", json!({"metadata": {"tenant": "acme"}, "user_properties": {"plan": null}})),
-            enrich("e3-0", json!({"metadata": {"user_id": null}, "metrics": {"score": "high"}})),
+            enrich(
+                "s2",
+                json!({"metadata": {"tenant": "acme"}, "user_properties": {"plan": null}}),
+            ),
+            enrich(
+                "e3-0",
+                json!({"metadata": {"user_id": null}, "metrics": {"score": "high"}}),
+            ),
             enrich("e3-4", json!({"session_id": "s1"})),
         ])
         .unwrap();

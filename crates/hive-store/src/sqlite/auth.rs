@@ -218,7 +218,12 @@ impl AuthStore for SqliteAuth {
         )?;
         c.execute(
             "INSERT INTO web_sessions (hash, csrf, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![hash_secret(&token), session.csrf, now_ms(), session.expires_at],
+            params![
+                hash_secret(&token),
+                session.csrf,
+                now_ms(),
+                session.expires_at
+            ],
         )?;
         Ok((token, session))
     }

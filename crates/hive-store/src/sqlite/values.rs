@@ -17,8 +17,13 @@ use rusqlite::Connection;
 use crate::Result;
 
 /// Namespaces whose values are indexed.
-pub const INDEXED_NAMESPACES: [&str; 5] =
-    ["metadata", "metrics", "feedback", "user_properties", "config"];
+pub const INDEXED_NAMESPACES: [&str; 5] = [
+    "metadata",
+    "metrics",
+    "feedback",
+    "user_properties",
+    "config",
+];
 
 /// The path of a node as stored in `event_values.path`: the namespace, then
 /// each segment as SQLite's `json_tree` writes it in `fullkey` (bare when it
@@ -157,10 +162,7 @@ pub(super) fn init(conn: &Connection) -> Result<()> {
 
 /// Every event's values (the backfill of an existing database).
 fn select_values_all() -> String {
-    select_values("e").replace(
-        "FROM json_tree(e.doc,",
-        "FROM events e, json_tree(e.doc,",
-    )
+    select_values("e").replace("FROM json_tree(e.doc,", "FROM events e, json_tree(e.doc,")
 }
 
 #[cfg(test)]

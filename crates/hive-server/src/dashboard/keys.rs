@@ -1,0 +1,153 @@
+//! API keys: list, create (the secret is shown once), revoke.
+
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect};
+use hive_store::{KeyScope, NewKey};
+
+use super::format::{self, urlencode};
+use super::{Layout, PageResult, field, form_fields, html, layout, web};
+use crate::SharedState;
+use crate::error::ApiError;
+
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub scope: &'static str,
+    pub project: String,
+    pub created: String,
+    pub revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "keys.html")]
+struct KeysPage {
+    l: Layout,
+    keys: Vec<KeyRow>,
+    /// A key just created: (name, secret), shown once.
+    created: Option<(String, String)>,
+    error: String,
+}
+
+fn project_param(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "project")
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn render(
+    state: &SharedState,
+    l: Layout,
+    created: Option<(String, String)>,
+    error: String,
+) -> PageResult {
+    let store = state.store.clone();
+    let keys = tokio::task::spawn_blocking(move || store.auth().keys())
+        .await
+        .map_err(ApiError::internal)??;
+    let mut keys: Vec<KeyRow> = keys
+        .into_iter()
+        .map(|k| KeyRow {
+            project: k
+                .project_id
+                .as_ref()
+                .map(|id| {
+                    l.projects
+                        .iter()
+                        .find(|p| &p.id == id)
+                        .map(|p| p.name.clone())
+                        .unwrap_or_else(|| id.clone())
+                })
+                .unwrap_or_else(|| "all projects".into()),
+            id: k.id,
+            name: k.name,
+            prefix: k.prefix,
+            scope: k.scope.name(),
+            created: format::time(k.created_at),
+            revoked: k.revoked_at.is_some(),
+        })
+        .collect();
+    keys.sort_by_key(|k| k.revoked);
+    html(&KeysPage {
+        l,
+        keys,
+        created,
+        error,
+    })
+}
+
+pub async fn page(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let l = layout(
+        &state,
+        &web,
+        project_param(query.as_deref()).as_deref(),
+        "keys",
+    )
+    .await?;
+    render(&state, l, None, String::new()).await
+}
+
+pub async fn create(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let fields = form_fields(&body);
+    web.check_csrf(field(&fields, "csrf"))?;
+    let l = layout(&state, &web, field(&fields, "project"), "keys").await?;
+    let name = field(&fields, "name").unwrap_or("").trim().to_owned();
+    let scope = field(&fields, "scope").and_then(KeyScope::parse);
+    let (Some(scope), false) = (scope, name.is_empty() || name.chars().count() > 200) else {
+        return render(
+            &state,
+            l,
+            None,
+            "a key needs a name (up to 200 characters) and a scope".into(),
+        )
+        .await;
+    };
+    let project_id = match scope {
+        KeyScope::Admin => None,
+        _ => Some(l.project.id.clone()),
+    };
+    let store = state.store.clone();
+    let new = NewKey {
+        name: name.clone(),
+        scope,
+        project_id,
+    };
+    let (_, secret) = tokio::task::spawn_blocking(move || store.auth().create_key(&new))
+        .await
+        .map_err(ApiError::internal)??;
+    render(&state, l, Some((name, secret)), String::new()).await
+}
+
+pub async fn revoke(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(key_id): Path<String>,
+    body: bytes::Bytes,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let fields = form_fields(&body);
+    web.check_csrf(field(&fields, "csrf"))?;
+    let store = state.store.clone();
+    let id = key_id.clone();
+    let done = tokio::task::spawn_blocking(move || store.auth().revoke_key(&id))
+        .await
+        .map_err(ApiError::internal)??;
+    if !done {
+        return Err(ApiError::NotFound(format!("no live key {key_id:?}")).into());
+    }
+    state.keys.clear();
+    let project = field(&fields, "project").unwrap_or("default");
+    Ok(Redirect::to(&format!("/keys?project={}", urlencode(project))).into_response())
+}

@@ -1,0 +1,267 @@
+//! The sessions list and the events list: one filter bar, one table.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use hive_core::filter::{Operator, TopField};
+use hive_store::{FieldInfo, Level};
+use serde_json::Value;
+
+use super::filters::{FilterRow, ListParams, RANGES, SORTS};
+use super::format::{self, num, short, urlencode};
+use super::{Layout, PageResult, html, layout, web};
+use crate::SharedState;
+use crate::body::now_ms;
+use crate::error::ApiError;
+
+const PAGE_SIZE: usize = 50;
+
+/// One table row, ready to print (the template escapes every string).
+pub struct Row {
+    pub href: String,
+    pub time: String,
+    pub name: String,
+    pub event_type: String,
+    pub source: String,
+    pub user: String,
+    pub tokens: String,
+    pub cost: String,
+    pub duration: String,
+    pub events: String,
+    pub errors: i64,
+    pub error: String,
+    pub feedback: String,
+    pub session_href: String,
+    pub session_short: String,
+}
+
+#[derive(Template)]
+#[template(path = "list.html")]
+struct ListPage {
+    l: Layout,
+    sessions: bool,
+    title: &'static str,
+    params: ListParams,
+    /// The filter rows shown: the URL's, plus one empty row to add.
+    rows: Vec<FilterRow>,
+    fields: Vec<FieldInfo>,
+    operators: Vec<&'static str>,
+    errors: Vec<String>,
+    table: Vec<Row>,
+    total: u64,
+    first: u64,
+    last: u64,
+    prev: Option<String>,
+    next: Option<String>,
+    sorts: Vec<(&'static str, &'static str)>,
+    ranges: Vec<(&'static str, &'static str)>,
+    view_qs: String,
+    took_ms: u128,
+}
+
+impl ListPage {
+    fn base(&self) -> &'static str {
+        if self.sessions {
+            "/sessions"
+        } else {
+            "/events"
+        }
+    }
+
+    fn sort_href(&self, key: &str) -> String {
+        format!(
+            "{}?{}",
+            self.base(),
+            self.params.qs(&[("sort", key), ("page", "1")])
+        )
+    }
+}
+
+pub async fn sessions(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    list(state, headers, query, true).await
+}
+
+pub async fn events(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    list(state, headers, query, false).await
+}
+
+/// The user a session belongs to, from its user properties.
+fn user_of(e: &Value) -> String {
+    let Some(Value::Object(up)) = e.get("user_properties") else {
+        return String::new();
+    };
+    for key in ["user_id", "user", "email", "id", "name", "username"] {
+        if let Some(v) = up.get(key).filter(|v| !v.is_null()) {
+            return short(v, 40);
+        }
+    }
+    up.values().next().map(|v| short(v, 40)).unwrap_or_default()
+}
+
+fn feedback_of(e: &Value) -> String {
+    let Some(Value::Object(fb)) = e.get("feedback") else {
+        return String::new();
+    };
+    fb.iter()
+        .take(2)
+        .map(|(k, v)| format!("{k}: {}", short(v, 24)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn row(e: &Value, pq: &str, errors: &HashMap<String, i64>) -> Row {
+    let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default();
+    let md = e.get("metadata");
+    let md_num = |k: &str| num(md.and_then(|m| m.get(k)));
+    let event_id = s("event_id");
+    let session_id = s("session_id");
+    let is_session = s("event_type") == "session";
+    let href = if is_session {
+        format!("/sessions/{}?{pq}", urlencode(event_id))
+    } else {
+        format!(
+            "/sessions/{}?{pq}&event={}",
+            urlencode(session_id),
+            urlencode(event_id)
+        )
+    };
+    let error = e
+        .get("error")
+        .filter(|v| !v.is_null())
+        .map(|v| short(v, 80))
+        .unwrap_or_default();
+    Row {
+        href,
+        time: format::time(e.get("start_time").and_then(Value::as_i64).unwrap_or(0)),
+        name: short(e.get("event_name").unwrap_or(&Value::Null), 80),
+        event_type: s("event_type").to_owned(),
+        source: short(e.get("source").unwrap_or(&Value::Null), 30),
+        user: user_of(e),
+        tokens: md_num("total_tokens")
+            .filter(|n| *n > 0.0)
+            .map(format::int)
+            .unwrap_or_default(),
+        cost: md_num("cost")
+            .filter(|n| *n > 0.0)
+            .map(format::cost)
+            .unwrap_or_default(),
+        duration: num(e.get("duration"))
+            .map(format::duration)
+            .unwrap_or_default(),
+        events: md_num("num_events").map(format::int).unwrap_or_default(),
+        errors: errors.get(event_id).copied().unwrap_or(0),
+        error,
+        feedback: feedback_of(e),
+        session_href: format!("/sessions/{}?{pq}", urlencode(session_id)),
+        session_short: session_id.chars().take(8).collect(),
+    }
+}
+
+async fn list(
+    state: SharedState,
+    headers: HeaderMap,
+    query: Option<String>,
+    sessions: bool,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let mut params = ListParams::parse(query.as_deref());
+    let l = layout(
+        &state,
+        &web,
+        params.project.as_deref(),
+        if sessions { "sessions" } else { "events" },
+    )
+    .await?;
+    params.project = Some(l.project.name.clone());
+    let started = std::time::Instant::now();
+    let store = state.store.clone();
+    let project_id = l.project.id.clone();
+    let p = params.clone();
+    let (fields, page, errors, problems) =
+        tokio::task::spawn_blocking(move || -> Result<_, super::PageError> {
+            let fields = store.fields(&project_id)?;
+            let level = if sessions {
+                Level::Session
+            } else {
+                Level::Event
+            };
+            let (q, problems) = p.query(&project_id, &fields, level, PAGE_SIZE, now_ms());
+            let page = store.query(&q)?;
+            let errors = if sessions {
+                let ids: Vec<String> = page
+                    .events
+                    .iter()
+                    .filter_map(|e| e.get("event_id").and_then(Value::as_str))
+                    .map(str::to_owned)
+                    .collect();
+                store.session_errors(&project_id, &ids)?
+            } else {
+                Vec::new()
+            };
+            Ok((fields, page, errors, problems))
+        })
+        .await
+        .map_err(ApiError::internal)??;
+    let took_ms = started.elapsed().as_millis();
+    let errors: HashMap<String, i64> = errors.into_iter().collect();
+    let pq = l.pq();
+    let table: Vec<Row> = page.events.iter().map(|e| row(e, &pq, &errors)).collect();
+    let offset = ((params.page - 1) * PAGE_SIZE) as u64;
+    let base = if sessions { "/sessions" } else { "/events" };
+    let prev = (params.page > 1).then(|| {
+        format!(
+            "{base}?{}",
+            params.qs(&[("page", &(params.page - 1).to_string())])
+        )
+    });
+    let next = (offset + (table.len() as u64) < page.total).then(|| {
+        format!(
+            "{base}?{}",
+            params.qs(&[("page", &(params.page + 1).to_string())])
+        )
+    });
+    let mut rows = params.rows.clone();
+    rows.push(FilterRow {
+        op: "is".into(),
+        ..FilterRow::default()
+    });
+    let mut all_fields: Vec<FieldInfo> = TopField::ALL
+        .iter()
+        .map(|f| FieldInfo {
+            field: f.name().to_owned(),
+            ty: if f.is_numeric() { "number" } else { "string" }.to_owned(),
+        })
+        .collect();
+    all_fields.extend(fields);
+    let page_view = ListPage {
+        view_qs: params.view_qs(),
+        sessions,
+        title: if sessions { "Sessions" } else { "Events" },
+        rows,
+        fields: all_fields,
+        operators: Operator::ALL.iter().map(|o| o.name()).collect(),
+        errors: problems,
+        first: if table.is_empty() { 0 } else { offset + 1 },
+        last: offset + table.len() as u64,
+        total: page.total,
+        table,
+        prev,
+        next,
+        sorts: SORTS.to_vec(),
+        ranges: RANGES.iter().map(|r| (r.0, r.1)).collect(),
+        params,
+        l,
+        took_ms,
+    };
+    html(&page_view)
+}

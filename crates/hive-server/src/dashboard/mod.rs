@@ -1,0 +1,420 @@
+//! The dashboard: server-rendered pages (askama templates, auto-escaped)
+//! for the Log Store: sessions, events, one session with its event tree and
+//! panels, API keys and saved views.
+//!
+//! Pages authenticate with a cookie (`hive_session`: HttpOnly,
+//! SameSite=Strict) made from a one-time login URL (`hive serve` and
+//! `hive login` print one); the API keeps its Bearer keys. Every
+//! state-changing request is a POST form carrying the session's CSRF token.
+//! Every response carries a Content-Security-Policy that allows only this
+//! origin's own script and style (no inline code).
+
+mod filters;
+mod format;
+mod json_html;
+mod keys;
+mod list;
+mod session;
+mod views;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use hive_store::{Project, WebSession};
+
+use crate::SharedState;
+use crate::error::ApiError;
+
+/// How long a dashboard login lasts.
+const SESSION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
+/// How long a login URL stays valid.
+pub const LOGIN_TOKEN_TTL_MS: i64 = 24 * 3600 * 1000;
+const COOKIE: &str = "hive_session";
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+const CSS: &str = include_str!("../../static/hive.css");
+const JS: &str = include_str!("../../static/hive.js");
+
+/// The dashboard's routes (merged into the API router).
+pub fn router() -> Router<SharedState> {
+    Router::new()
+        .route("/", get(index))
+        .route("/login", get(login))
+        .route("/logout", post(logout))
+        .route("/sessions", get(list::sessions))
+        .route("/sessions/{session_id}", get(session::page))
+        .route("/events", get(list::events))
+        .route("/keys", get(keys::page).post(keys::create))
+        .route("/keys/{key_id}/revoke", post(keys::revoke))
+        .route("/views", get(views::page).post(views::create))
+        .route("/views/{view_id}/delete", post(views::delete))
+        .route("/static/hive.css", get(css))
+        .route("/static/hive.js", get(js))
+        .route("/favicon.ico", get(favicon))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+async fn security_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Login URLs carry a token: never send it anywhere.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn css() -> Response {
+    asset(CSS, "text/css; charset=utf-8")
+}
+
+async fn favicon() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(header::CACHE_CONTROL, "public, max-age=86400")],
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    asset(JS, "text/javascript; charset=utf-8")
+}
+
+/// A short fingerprint of the assets, appended to their URLs so that the
+/// long cache lifetime never serves a stale file after an upgrade.
+pub(crate) fn asset_version() -> &'static str {
+    static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in CSS.bytes().chain(JS.bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+        format!("{:x}", h & 0xffff_ffff)
+    })
+}
+
+/// An error page (HTML, escaped).
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+    v: &'a str,
+}
+
+/// What a page handler fails with.
+pub(crate) enum PageError {
+    /// Not logged in: go to the login page.
+    Login,
+    Api(ApiError),
+}
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        PageError::Api(e)
+    }
+}
+
+impl From<hive_store::StoreError> for PageError {
+    fn from(e: hive_store::StoreError) -> Self {
+        PageError::Api(e.into())
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        PageError::Api(ApiError::internal(e))
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::Login => Redirect::to("/login").into_response(),
+            PageError::Api(e) => {
+                let status = e.status();
+                let message = match &e {
+                    ApiError::Internal(detail) => {
+                        tracing::error!(error = %detail, "page failed");
+                        "internal error (see the server log)".to_owned()
+                    }
+                    other => other.to_string(),
+                };
+                let title = status.canonical_reason().unwrap_or("Error");
+                let page = ErrorPage {
+                    status: status.as_u16(),
+                    title,
+                    message: &message,
+                    v: asset_version(),
+                };
+                match page.render() {
+                    Ok(html) => (status, html_headers(), html).into_response(),
+                    Err(_) => (status, message).into_response(),
+                }
+            }
+        }
+    }
+}
+
+pub(crate) type PageResult = Result<Response, PageError>;
+
+fn html_headers() -> [(header::HeaderName, &'static str); 1] {
+    [(header::CONTENT_TYPE, "text/html; charset=utf-8")]
+}
+
+/// Render a template as a 200 page.
+pub(crate) fn html(t: &impl Template) -> PageResult {
+    Ok((html_headers(), t.render()?).into_response())
+}
+
+/// The logged-in dashboard user (an admin session).
+pub(crate) struct Web {
+    pub session: WebSession,
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for part in value.split(';') {
+            if let Some((k, v)) = part.trim().split_once('=') {
+                if k == name && !v.is_empty() {
+                    return Some(v.to_owned());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The dashboard session of the request's cookie.
+pub(crate) async fn web(state: &SharedState, headers: &HeaderMap) -> Result<Web, PageError> {
+    let Some(token) = cookie(headers, COOKIE) else {
+        return Err(PageError::Login);
+    };
+    let store = state.store.clone();
+    let session = tokio::task::spawn_blocking(move || store.auth().web_session(&token))
+        .await
+        .map_err(ApiError::internal)??;
+    session
+        .map(|session| Web { session })
+        .ok_or(PageError::Login)
+}
+
+/// Constant-time comparison of a submitted CSRF token.
+fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+impl Web {
+    /// Check the CSRF token of a submitted form.
+    pub fn check_csrf(&self, submitted: Option<&str>) -> Result<(), PageError> {
+        match submitted {
+            Some(t) if same_token(t, &self.session.csrf) => Ok(()),
+            _ => Err(ApiError::Forbidden(
+                "this form has expired or did not come from this dashboard: reload the page and try again"
+                    .into(),
+            )
+            .into()),
+        }
+    }
+}
+
+/// Parse a form body (`application/x-www-form-urlencoded`).
+pub(crate) fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// What every page's frame shows: the project switcher and the nav.
+pub(crate) struct Layout {
+    pub project: Project,
+    pub projects: Vec<Project>,
+    pub nav: &'static str,
+    pub csrf: String,
+    pub v: &'static str,
+}
+
+impl Layout {
+    /// `?project=NAME` for links.
+    pub fn pq(&self) -> String {
+        format!("project={}", format::urlencode(&self.project.name))
+    }
+}
+
+/// The project a page shows: the one named in `?project=`, else the one
+/// with the newest session, else `default`.
+pub(crate) async fn layout(
+    state: &SharedState,
+    web: &Web,
+    named: Option<&str>,
+    nav: &'static str,
+) -> Result<Layout, PageError> {
+    let store = state.store.clone();
+    let named = named.map(str::to_owned);
+    let default_project = state.default_project.clone();
+    let (project, projects) = tokio::task::spawn_blocking(move || -> Result<_, PageError> {
+        let auth = store.auth();
+        let projects = auth.projects()?;
+        let project = match named.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            Some(name) => match projects.iter().find(|p| p.name == name || p.id == name) {
+                Some(p) => p.clone(),
+                None => {
+                    return Err(ApiError::NotFound(format!("no project named {name:?}")).into());
+                }
+            },
+            None => {
+                let newest = store.query(&hive_store::EventQuery {
+                    project_id: None,
+                    level: hive_store::Level::Session,
+                    order: hive_store::Order::StartDesc,
+                    limit: 1,
+                    ..hive_store::EventQuery::default()
+                })?;
+                let id = newest
+                    .events
+                    .first()
+                    .and_then(|e| e.get("project_id"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned);
+                id.and_then(|id| projects.iter().find(|p| p.id == id).cloned())
+                    .unwrap_or(default_project)
+            }
+        };
+        Ok((project, projects))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Layout {
+        project,
+        projects,
+        nav,
+        csrf: web.session.csrf.clone(),
+        v: asset_version(),
+    })
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct LoginParams {
+    token: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    failed: bool,
+    v: &'a str,
+}
+
+async fn index() -> Redirect {
+    Redirect::to("/sessions")
+}
+
+/// `GET /login?token=…`: trade a one-time login token for a session cookie.
+async fn login(State(state): State<SharedState>, Query(params): Query<LoginParams>) -> PageResult {
+    let Some(token) = params.token.filter(|t| !t.is_empty() && t.len() < 200) else {
+        return html(&LoginPage {
+            failed: false,
+            v: asset_version(),
+        });
+    };
+    let store = state.store.clone();
+    let session = tokio::task::spawn_blocking(move || -> hive_store::Result<_> {
+        let auth = store.auth();
+        if !auth.consume_login_token(&token)? {
+            return Ok(None);
+        }
+        auth.create_web_session(SESSION_TTL_MS).map(Some)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let Some((secret, _)) = session else {
+        let page = LoginPage {
+            failed: true,
+            v: asset_version(),
+        };
+        return Ok((StatusCode::UNAUTHORIZED, html_headers(), page.render()?).into_response());
+    };
+    let cookie = format!(
+        "{COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        SESSION_TTL_MS / 1000
+    );
+    let mut resp = Redirect::to("/sessions").into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
+    );
+    Ok(resp)
+}
+
+/// `POST /logout`: end the session and clear the cookie.
+async fn logout(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let fields = form_fields(&body);
+    web.check_csrf(field(&fields, "csrf"))?;
+    if let Some(token) = cookie(&headers, COOKIE) {
+        let store = state.store.clone();
+        tokio::task::spawn_blocking(move || store.auth().delete_web_session(&token))
+            .await
+            .map_err(ApiError::internal)??;
+    }
+    let mut resp = Redirect::to("/login").into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("hive_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    Ok(resp)
+}
+
+/// A one-time login URL for the dashboard of a server at `base`
+/// (`http://127.0.0.1:8080`).
+pub fn login_url(store: &dyn hive_store::Store, base: &str) -> hive_store::Result<String> {
+    let token = store.auth().create_login_token(LOGIN_TOKEN_TTL_MS)?;
+    Ok(format!(
+        "{}/login?token={token}",
+        base.trim_end_matches('/')
+    ))
+}

@@ -1,0 +1,96 @@
+// Small enhancements for the Hive dashboard. Every page works without them.
+(function () {
+  "use strict";
+
+  var OPS = {
+    string: ["is", "is not", "contains", "not contains", "exists", "not exists"],
+    number: ["is", "is not", "greater than", "less than", "exists", "not exists"],
+    boolean: ["is", "is not", "exists", "not exists"],
+    datetime: ["after", "before", "exists", "not exists"],
+  };
+
+  function fieldTypes() {
+    var types = {};
+    var list = document.getElementById("field-list");
+    if (!list) return types;
+    list.querySelectorAll("option").forEach(function (o) {
+      var t = o.getAttribute("data-type");
+      if (!types[o.value]) types[o.value] = [];
+      types[o.value].push(t);
+    });
+    return types;
+  }
+
+  // Offer the operators of the field's type, and hide the value box for
+  // exists / not exists.
+  function syncRow(row, types) {
+    var ff = row.querySelector(".ff"), fo = row.querySelector(".fo"), fv = row.querySelector(".fv");
+    if (!ff || !fo || !fv) return;
+    var ts = types[ff.value] || [];
+    var allowed = {};
+    var known = false;
+    ts.forEach(function (t) {
+      if (OPS[t]) { known = true; OPS[t].forEach(function (o) { allowed[o] = true; }); }
+    });
+    if (ts.indexOf("string") >= 0 || ts.indexOf("number") >= 0) {
+      OPS.datetime.forEach(function (o) { allowed[o] = true; });
+    }
+    Array.prototype.forEach.call(fo.options, function (o) {
+      o.hidden = known && !allowed[o.value];
+    });
+    if (fo.selectedOptions[0] && fo.selectedOptions[0].hidden) {
+      var first = Array.prototype.find.call(fo.options, function (o) { return !o.hidden; });
+      if (first) fo.value = first.value;
+    }
+    var noValue = fo.value === "exists" || fo.value === "not exists";
+    fv.hidden = noValue;
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var types = fieldTypes();
+    document.querySelectorAll("[data-filter-row]").forEach(function (row) {
+      syncRow(row, types);
+      row.addEventListener("input", function () { syncRow(row, types); });
+      row.addEventListener("change", function () { syncRow(row, types); });
+    });
+
+    document.querySelectorAll("[data-remove-row]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        var row = b.closest("[data-filter-row]");
+        var form = b.closest("form");
+        if (row) row.remove();
+        if (form) form.submit();
+      });
+    });
+
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
+      s.addEventListener("change", function () { s.form.submit(); });
+    });
+
+    document.querySelectorAll("[data-tree]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        var open = b.getAttribute("data-tree") === "open";
+        document.querySelectorAll("#tree details").forEach(function (d) { d.open = open; });
+      });
+    });
+
+    document.querySelectorAll("[data-copy]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        var el = document.getElementById(b.getAttribute("data-copy"));
+        if (el && navigator.clipboard) {
+          navigator.clipboard.writeText(el.textContent).then(function () { b.textContent = "Copied"; });
+        }
+      });
+    });
+
+    document.querySelectorAll("form[data-confirm]").forEach(function (f) {
+      f.addEventListener("submit", function (e) {
+        if (!window.confirm(f.getAttribute("data-confirm"))) e.preventDefault();
+      });
+    });
+
+    // Keep the selected event in view in long trees.
+    var sel = document.querySelector("#tree .sel");
+    if (sel && sel.scrollIntoView) sel.scrollIntoView({ block: "nearest" });
+  });
+})();
