@@ -1,0 +1,183 @@
+// The dashboard in headless Chromium, over sessions the official Python SDK
+// sent: login, the sessions list, a metadata filter in the URL, the session
+// view's Metadata, Attributes and History panels, events, keys, views,
+// logout. Each page is saved as a screenshot under artifacts/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startHive, startFakeOpenAI, runExample, launch, shot, api } from "./lib.mjs";
+
+let hive, openai, browser, page;
+const sessions = {};
+
+before(async () => {
+  hive = await startHive();
+  openai = await startFakeOpenAI();
+  // Documented examples, run with the official SDK (honeyhive 1.7.0).
+  for (const ex of ["b05_all_together", "a08_pattern3_feedback", "b04_use_cases"]) {
+    Object.assign(sessions, (await runExample(ex, { hive, openai, project: "compat" })).session_ids);
+  }
+  browser = await launch();
+  page = await browser.context.newPage();
+});
+
+after(async () => {
+  await browser?.close();
+  openai?.stop();
+  await hive?.stop();
+});
+
+test("the login URL printed by hive serve logs in once, with a strict HttpOnly cookie", async () => {
+  const resp = await page.goto(hive.loginUrl);
+  assert.match(page.url(), /\/sessions/);
+  const csp = resp.headers()["content-security-policy"];
+  assert.match(csp, /script-src 'self'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  const cookies = await browser.context.cookies(hive.url);
+  const c = cookies.find((c) => c.name === "hive_session");
+  assert.ok(c, "hive_session cookie set");
+  assert.equal(c.httpOnly, true);
+  assert.equal(c.sameSite, "Strict");
+  assert.equal(c.path, "/");
+  // Single use: a second browser cannot reuse the link.
+  const other = await launch();
+  try {
+    const p2 = await other.context.newPage();
+    const r2 = await p2.goto(hive.loginUrl);
+    assert.equal(r2.status(), 401);
+    assert.match(await p2.textContent("body"), /invalid, expired or already used/);
+    const r3 = await p2.goto(hive.url + "/sessions");
+    assert.match(p2.url(), /\/login$/, "not logged in: sent to the login page");
+    assert.equal(r3.status(), 200);
+  } finally {
+    await other.close();
+  }
+});
+
+test("sessions sent by the Python SDK are listed", async () => {
+  await page.goto(`${hive.url}/sessions?project=compat`);
+  const names = await page.locator("table.list td.name").allTextContents();
+  assert.ok(names.includes("b05_all_together"), `sessions: ${names}`);
+  assert.ok(names.includes("b04_use_cases"), `sessions: ${names}`);
+  assert.equal(await page.locator("#project-select").inputValue(), "compat");
+  await shot(page, "sessions");
+});
+
+test("a metadata filter narrows the list, lives in the URL and survives back/forward", async () => {
+  await page.goto(`${hive.url}/sessions?project=compat`);
+  const all = await page.locator("table.list tbody tr").count();
+  assert.ok(all >= 2, `${all} sessions`);
+  const row = page.locator("[data-filter-row]").last();
+  await row.locator(".ff").fill("metadata.tenant_id");
+  await row.locator(".fo").selectOption("is");
+  await row.locator(".fv").fill("acme_corp");
+  await Promise.all([page.waitForURL(/ff=metadata.tenant_id/), page.click("button.primary")]);
+  assert.match(page.url(), /fv=acme_corp/);
+  const names = await page.locator("table.list td.name").allTextContents();
+  assert.deepEqual(names, ["b05_all_together"]);
+  await shot(page, "sessions-filtered");
+  // A shared link shows the same thing.
+  const link = page.url();
+  await page.goBack();
+  assert.equal(await page.locator("table.list tbody tr").count(), all);
+  await page.goForward();
+  assert.deepEqual(await page.locator("table.list td.name").allTextContents(), ["b05_all_together"]);
+  await page.goto(link);
+  assert.deepEqual(await page.locator("table.list td.name").allTextContents(), ["b05_all_together"]);
+  // Operators per type: a number filter from key discovery.
+  await page.goto(
+    `${hive.url}/sessions?project=compat&ff=metadata.total_tokens&fo=greater+than&fv=0`,
+  );
+  assert.ok((await page.locator("table.list tbody tr").count()) >= 1);
+});
+
+test("the session view shows the tree, Metadata, Attributes and History", async () => {
+  await page.goto(`${hive.url}/sessions?project=compat&ff=metadata.tenant_id&fo=is&fv=acme_corp`);
+  await Promise.all([page.waitForURL(/\/sessions\/[^?]+\?/), page.click("table.list td.name a")]);
+  // The tree: the session and its events, nested and collapsible.
+  const rows = page.locator("#tree .ev");
+  assert.ok((await rows.count()) >= 3, "session and its events");
+  await page.click("[data-tree=close]");
+  assert.equal(await page.locator("#tree details[open]").count(), 0);
+  await page.click("[data-tree=open]");
+  assert.ok((await page.locator("#tree details[open]").count()) >= 1);
+  // Metadata of the session (enrich_session).
+  const md = await page.textContent("#p-metadata");
+  assert.match(md, /tenant_id/);
+  assert.match(md, /acme_corp/);
+  assert.match(md, /app_version/);
+  // History: every enrichment, with its key.
+  const hist = await page.textContent("#p-history");
+  assert.match(hist, /metadata\.tenant_id/);
+  assert.match(hist, /admin \(first start\)/);
+  await shot(page, "session");
+  // A span event: its raw attributes.
+  await Promise.all([
+    page.waitForURL(/event=/),
+    page.locator("#tree .ev:not(.sel) a.evname").filter({ hasText: "model" }).first().click(),
+  ]);
+  const attrs = await page.textContent("#p-attributes");
+  assert.doesNotMatch(attrs, /No span/);
+  assert.ok((await page.locator("#p-attributes .j-key").count()) >= 1, "span attributes listed");
+  assert.match(await page.textContent("#p-io"), /fake reply to/);
+  assert.ok((await page.locator("#p-io .msg").count()) >= 1, "chat rendered as messages");
+  await page.locator("#p-io").scrollIntoViewIfNeeded();
+  await shot(page, "session-event");
+});
+
+test("the events view lists every event with the same filters", async () => {
+  await page.goto(`${hive.url}/events?project=compat&ff=event_type&fo=is&fv=model`);
+  const types = await page.locator("table.list tbody td .tag").allTextContents();
+  assert.ok(types.length >= 2, `events: ${types}`);
+  assert.ok(types.every((t) => t === "model"));
+  await shot(page, "events");
+});
+
+test("saved views keep a filter under a name", async () => {
+  await page.goto(`${hive.url}/sessions?project=compat&ff=metadata.tenant_id&fo=is&fv=acme_corp`);
+  await page.fill("form.saveview input[name=name]", "acme sessions");
+  await Promise.all([page.waitForURL(/\/views/), page.click("form.saveview button")]);
+  assert.match(await page.textContent("table.list"), /acme sessions/);
+  await shot(page, "views");
+  await Promise.all([page.waitForURL(/\/sessions\?/), page.click("text=acme sessions")]);
+  assert.deepEqual(await page.locator("table.list td.name").allTextContents(), ["b05_all_together"]);
+});
+
+test("API keys: a new key is shown once and can be revoked; forms need the CSRF token", async () => {
+  await page.goto(`${hive.url}/keys?project=compat`);
+  await page.fill("input[name=name]", "browser-test key");
+  await page.selectOption("select[name=scope]", "read_write");
+  await page.click("form.card button.primary");
+  const secret = (await page.textContent("#new-secret")).trim();
+  assert.match(secret, /^hh_/);
+  await shot(page, "keys");
+  // The key works against the API, for its project.
+  const r = await fetch(`${hive.url}/v1/events/export`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${secret}` },
+    body: JSON.stringify({ level: "session" }),
+  });
+  assert.equal(r.status, 200);
+  await page.goto(`${hive.url}/keys?project=compat`);
+  assert.equal(await page.locator("#new-secret").count(), 0, "the secret is not shown again");
+  page.once("dialog", (d) => d.accept());
+  const row = page.locator("tr", { hasText: "browser-test key" });
+  await Promise.all([page.waitForURL(/\/keys/), row.locator("button.danger").click()]);
+  assert.match(await page.locator("tr", { hasText: "browser-test key" }).textContent(), /revoked/);
+  // A state-changing request without the token is refused, even with the cookie.
+  const forged = await page.request.post(`${hive.url}/keys`, {
+    form: { name: "forged", scope: "admin", project: "compat" },
+  });
+  assert.equal(forged.status(), 403);
+  const keys = await api(hive, "GET", "/v1/keys");
+  assert.ok(!JSON.stringify(keys).includes("forged"));
+});
+
+test("project switcher and logout", async () => {
+  await page.goto(`${hive.url}/sessions?project=compat`);
+  await Promise.all([page.waitForURL(/project=default/), page.selectOption("#project-select", "default")]);
+  assert.equal(await page.locator("#project-select").inputValue(), "default");
+  await Promise.all([page.waitForURL(/\/login$/), page.click("form.logout button")]);
+  await page.goto(`${hive.url}/sessions`);
+  assert.match(page.url(), /\/login$/);
+  await shot(page, "login");
+});
