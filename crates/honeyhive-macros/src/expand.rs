@@ -65,8 +65,12 @@ pub(crate) fn expand(args: TraceArgs, item: ItemFn) -> syn::Result<TokenStream> 
             .map(|p| {
                 let key = p.to_string();
                 let key = key.strip_prefix("r#").unwrap_or(&key).to_owned();
+                // The attribute name is made at compile time.
                 quote! {
-                    __hh_span.record_input(#key, (&&::honeyhive::__private::Wrap(&#p)).__hh_value());
+                    __hh_span.record_input_val(
+                        ::core::concat!("honeyhive_inputs.", #key),
+                        (&&::honeyhive::__private::Wrap(&#p)).__hh_val(),
+                    );
                 }
             })
             .collect()
@@ -96,7 +100,7 @@ pub(crate) fn expand(args: TraceArgs, item: ItemFn) -> syn::Result<TokenStream> 
     let record_ok = if args.skip_output || is_unit {
         quote!()
     } else {
-        quote!(__hh_span.record_output((&&::honeyhive::__private::Wrap(__hh_value)).__hh_value());)
+        quote!(__hh_span.record_output_val((&&::honeyhive::__private::Wrap(__hh_value)).__hh_val());)
     };
     let record_output = if returns_result {
         quote! {

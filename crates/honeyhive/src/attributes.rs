@@ -1,7 +1,9 @@
 //! Flattening of nested enrichment data into span attributes
 //! (`honeyhive_<namespace>.<dotted.path>`, list items as index segments).
 
-use opentelemetry::{Array, KeyValue, StringValue, Value as OtelValue};
+#[cfg(any(test, feature = "testing"))]
+use opentelemetry::{Array, StringValue};
+use opentelemetry::{KeyValue, Value as OtelValue};
 use serde_json::Value;
 
 use crate::stats::Limits;

@@ -306,6 +306,7 @@ impl Enrichment {
     }
 
     /// The body of a `PUT /events` for this enrichment (without `event_id`).
+    #[cfg(test)]
     /// For a session, `error` goes into `metadata.error`; for an event update
     /// it is sent as the top-level `error`.
     pub(crate) fn into_patch(self, error_top_level: bool) -> Map<String, Value> {
@@ -332,7 +333,7 @@ impl Enrichment {
     }
 }
 
-fn string_target(value: Value, key: &str) -> Option<String> {
+pub(crate) fn string_target(value: Value, key: &str) -> Option<String> {
     match value {
         Value::String(s) => Some(s),
         Value::Null => None,
@@ -427,7 +428,10 @@ fn from_pairs<K: Into<String>, V: Serialize>(
 /// Composes patch `next` onto patch `acc` so that applying the result with
 /// RFC 7396 equals applying `acc` then `next`. Returns `false` (and leaves
 /// `acc` untouched) when that cannot be expressed as one patch: when `next`
-/// merges an object into a key that `acc` sets to a non-object.
+/// merges an object into a key that `acc` sets to a non-object. (The worker
+/// composes records directly, see `record::Body::compose_into`; this is the
+/// reference it is tested against.)
+#[cfg(test)]
 pub(crate) fn compose_patch(acc: &mut Map<String, Value>, next: &Map<String, Value>) -> bool {
     if !composable(acc, next) {
         return false;
@@ -436,7 +440,7 @@ pub(crate) fn compose_patch(acc: &mut Map<String, Value>, next: &Map<String, Val
     true
 }
 
-fn composable(acc: &Map<String, Value>, next: &Map<String, Value>) -> bool {
+pub(crate) fn composable(acc: &Map<String, Value>, next: &Map<String, Value>) -> bool {
     next.iter().all(|(k, v)| match (acc.get(k), v) {
         (Some(Value::Object(a)), Value::Object(n)) => composable(a, n),
         (Some(_), Value::Object(_)) => false,
@@ -444,6 +448,7 @@ fn composable(acc: &Map<String, Value>, next: &Map<String, Value>) -> bool {
     })
 }
 
+#[cfg(test)]
 fn compose_unchecked(acc: &mut Map<String, Value>, next: &Map<String, Value>) {
     for (k, v) in next {
         match (acc.get_mut(k), v) {

@@ -69,6 +69,7 @@ mod exporter;
 mod http;
 mod layer;
 mod processor;
+mod record;
 mod span;
 mod stats;
 mod tracer;
@@ -106,9 +107,12 @@ pub mod otel {
 /// given with [`Enrichment::tracer`]). An empty enrichment touches the
 /// session. Never blocks, never fails; see the crate docs.
 pub fn enrich_session(enrichment: impl Into<Enrichment>) {
-    let mut enrichment = enrichment.into();
-    match enrichment.take_tracer().or_else(HoneyHiveTracer::current) {
-        Some(tracer) => tracer.enrich_session(enrichment),
+    enrich_session_record(record::Record::from(enrichment.into()));
+}
+
+fn enrich_session_record(mut record: record::Record) {
+    match record.tracer.take().or_else(HoneyHiveTracer::current) {
+        Some(tracer) => tracer.enrich_session_record(record),
         None => {
             static NO_TRACER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             if stats::bump_and_should_log(&NO_TRACER, 1) {
@@ -135,9 +139,9 @@ pub fn shutdown(timeout: Duration) -> bool {
 macro_rules! enrich_session {
     ($($args:tt)*) => {{
         #[allow(unused_mut)]
-        let mut __hh_e = $crate::__private::new_enrichment();
+        let mut __hh_e = $crate::__private::Record::new();
         $crate::__enrichment_args!(__hh_e; $($args)*);
-        $crate::enrich_session(__hh_e)
+        $crate::__private::enrich_session_record(__hh_e)
     }};
 }
 
@@ -147,12 +151,17 @@ macro_rules! enrich_session {
 macro_rules! enrich_span {
     ($($args:tt)*) => {{
         #[allow(unused_mut)]
-        let mut __hh_e = $crate::__private::new_enrichment();
+        let mut __hh_e = $crate::__private::Record::new();
         $crate::__enrichment_args!(__hh_e; $($args)*);
-        $crate::enrich_span(__hh_e)
+        $crate::__private::enrich_span_record(__hh_e)
     }};
 }
 
+// The macros collect a compact record (`__private::Record`): keys and span
+// attribute names are `&'static str` made from the tokens (`concat!`),
+// scalars are captured without `serde_json::Value`, string literals are
+// borrowed. Object literals (`{"k": v, ...}`) are split into their fields
+// here; nested objects and arrays go through `json!`.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __enrichment_args {
@@ -167,16 +176,17 @@ macro_rules! __enrichment_args {
     };
     (@pos $e:ident;) => {};
     (@pos $e:ident; { $($j:tt)* } $(, $($rest:tt)*)?) => {
-        $e.set_plain($crate::__private::serde_json::json!({ $($j)* }));
+        {
+            let __hh_ns = $crate::Namespace::Metadata;
+            $crate::__enrichment_args!(@obj $e metadata __hh_ns; $($j)*);
+        }
         $crate::__enrichment_args!(@kw $e; $($($rest)*)?);
     };
     (@pos $e:ident; $key:ident = $($rest:tt)+) => {
         $crate::__enrichment_args!(@kw $e; $key = $($rest)+);
     };
     (@pos $e:ident; $map:expr $(, $($rest:tt)*)?) => {
-        if let ::core::option::Option::Some(__hh_v) = $crate::__private::to_value("attributes", &$map) {
-            $e.set_plain(__hh_v);
-        }
+        $e.plain(&$map);
         $crate::__enrichment_args!(@kw $e; $($($rest)*)?);
     };
     // ----- keyword part -----
@@ -203,14 +213,110 @@ macro_rules! __enrichment_args {
         $crate::__enrichment_args!(@set $e $key $($v)+);
     };
     (@set $e:ident $key:ident { $($j:tt)* }) => {
-        $e.set_field(::core::stringify!($key), $crate::__private::serde_json::json!({ $($j)* }));
+        match $crate::Namespace::from_keyword(::core::stringify!($key)) {
+            ::core::option::Option::Some(__hh_ns) => {
+                $crate::__enrichment_args!(@obj $e $key __hh_ns; $($j)*);
+            }
+            ::core::option::Option::None => $e.keyword_val(
+                ::core::stringify!($key),
+                ::core::concat!("honeyhive_metadata.", ::core::stringify!($key)),
+                $crate::__private::Val::json($crate::__private::serde_json::json!({ $($j)* })),
+            ),
+        }
     };
     (@set $e:ident $key:ident [ $($j:tt)* ]) => {
-        $e.set_field(::core::stringify!($key), $crate::__private::serde_json::json!([ $($j)* ]));
+        $e.keyword_val(
+            ::core::stringify!($key),
+            ::core::concat!("honeyhive_metadata.", ::core::stringify!($key)),
+            $crate::__private::Val::json($crate::__private::serde_json::json!([ $($j)* ])),
+        );
     };
     (@set $e:ident $key:ident $v:expr) => {
-        if let ::core::option::Option::Some(__hh_v) = $crate::__private::to_value(::core::stringify!($key), &$v) {
-            $e.set_field(::core::stringify!($key), __hh_v);
-        }
+        $e.keyword(
+            ::core::stringify!($key),
+            ::core::concat!("honeyhive_metadata.", ::core::stringify!($key)),
+            &$v,
+        );
+    };
+    // ----- the fields of an object literal, into namespace `$ns` -----
+    (@obj $e:ident $nsid:ident $ns:ident;) => {};
+    // Every value one token: no munching.
+    (@obj $e:ident $nsid:ident $ns:ident; $($k:literal : $v:tt),+ $(,)?) => {
+        $( $crate::__enrichment_args!(@leaf $e $nsid $ns $k $v); )+
+    };
+    (@obj $e:ident $nsid:ident $ns:ident; $($rest:tt)+) => {
+        $crate::__enrichment_args!(@objm $e $nsid $ns; $($rest)+);
+    };
+    // Values as `expr` fragments (as `json!` does): the expansion depth grows
+    // by one per field, not per token.
+    (@objm $e:ident $nsid:ident $ns:ident;) => {};
+    (@objm $e:ident $nsid:ident $ns:ident; $k:literal : null $(, $($rest:tt)*)?) => {
+        $crate::__enrichment_args!(@leaf $e $nsid $ns $k null);
+        $crate::__enrichment_args!(@objm $e $nsid $ns; $($($rest)*)?);
+    };
+    (@objm $e:ident $nsid:ident $ns:ident; $k:literal : [ $($j:tt)* ] $(, $($rest:tt)*)?) => {
+        $crate::__enrichment_args!(@leaf $e $nsid $ns $k [ $($j)* ]);
+        $crate::__enrichment_args!(@objm $e $nsid $ns; $($($rest)*)?);
+    };
+    (@objm $e:ident $nsid:ident $ns:ident; $k:literal : { $($j:tt)* } $(, $($rest:tt)*)?) => {
+        $crate::__enrichment_args!(@leaf $e $nsid $ns $k { $($j)* });
+        $crate::__enrichment_args!(@objm $e $nsid $ns; $($($rest)*)?);
+    };
+    (@objm $e:ident $nsid:ident $ns:ident; $k:literal : $v:expr $(, $($rest:tt)*)?) => {
+        $e.field(
+            $ns,
+            $k,
+            ::core::concat!("honeyhive_", ::core::stringify!($nsid), ".", $k),
+            $crate::__private::Val::of($k, &$v),
+        );
+        $crate::__enrichment_args!(@objm $e $nsid $ns; $($($rest)*)?);
+    };
+    (@objm $e:ident $nsid:ident $ns:ident; $($rest:tt)+) => {
+        // A computed key: the rest of the object goes through `json!`.
+        $e.merge($ns, $crate::__private::serde_json::json!({ $($rest)+ }));
+    };
+    (@leaf $e:ident $nsid:ident $ns:ident $k:literal null) => {
+        $e.field(
+            $ns,
+            $k,
+            ::core::concat!("honeyhive_", ::core::stringify!($nsid), ".", $k),
+            ::core::option::Option::Some($crate::__private::Val::Null),
+        );
+    };
+    (@leaf $e:ident $nsid:ident $ns:ident $k:literal [ $($j:tt)* ]) => {
+        $e.field(
+            $ns,
+            $k,
+            ::core::concat!("honeyhive_", ::core::stringify!($nsid), ".", $k),
+            ::core::option::Option::Some($crate::__private::Val::json(
+                $crate::__private::serde_json::json!([ $($j)* ]),
+            )),
+        );
+    };
+    (@leaf $e:ident $nsid:ident $ns:ident $k:literal { $($j:tt)* }) => {
+        $e.field(
+            $ns,
+            $k,
+            ::core::concat!("honeyhive_", ::core::stringify!($nsid), ".", $k),
+            ::core::option::Option::Some($crate::__private::Val::json(
+                $crate::__private::serde_json::json!({ $($j)* }),
+            )),
+        );
+    };
+    (@leaf $e:ident $nsid:ident $ns:ident $k:literal $v:literal) => {
+        $e.field(
+            $ns,
+            $k,
+            ::core::concat!("honeyhive_", ::core::stringify!($nsid), ".", $k),
+            ::core::option::Option::Some($crate::__private::Val::lit($v)),
+        );
+    };
+    (@leaf $e:ident $nsid:ident $ns:ident $k:literal $v:expr) => {
+        $e.field(
+            $ns,
+            $k,
+            ::core::concat!("honeyhive_", ::core::stringify!($nsid), ".", $k),
+            $crate::__private::Val::of($k, &$v),
+        );
     };
 }

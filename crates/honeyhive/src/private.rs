@@ -14,10 +14,23 @@ use serde_json::Value;
 
 pub use serde_json;
 
-use crate::attributes::{flatten, keys};
+use crate::attributes::{flatten, flatten_owned, keys};
 use crate::enrichment::Namespace;
+use crate::record::scalar_attribute;
+pub use crate::record::{Literal, NotStr, Record, Val};
 use crate::stats::Limits;
 use crate::tracer::{ActiveTracer, HoneyHiveTracer};
+
+/// `enrich_session!`: queues the record with the tracer of the call (or of
+/// the current context).
+pub fn enrich_session_record(record: Record) {
+    crate::enrich_session_record(record);
+}
+
+/// `enrich_span!`: sets the record's attributes on the current span.
+pub fn enrich_span_record(record: Record) -> bool {
+    crate::span::enrich_span_record(None, record)
+}
 
 static DEFAULT_LIMITS: Limits = Limits::new(100 * 1024, 1024);
 
@@ -40,7 +53,13 @@ impl TraceSpan {
                 Self::start_in(parent, Some(tracer), false, name, event_type)
             }
             // The default tracer needs no context entry: children find it too.
-            None => Self::start_in(parent, HoneyHiveTracer::current(), false, name, event_type),
+            None => Self::start_in(
+                parent,
+                HoneyHiveTracer::default_tracer(),
+                false,
+                name,
+                event_type,
+            ),
         }
     }
 
@@ -66,10 +85,11 @@ impl TraceSpan {
         name: &'static str,
         event_type: &'static str,
     ) -> TraceSpan {
-        let attributes = vec![
-            KeyValue::new(keys::EVENT_TYPE, event_type),
-            KeyValue::new(keys::EVENT_NAME, name),
-        ];
+        // Room for the session stamps, the inputs, the output and a few
+        // enrichments: the span's attributes grow without reallocating.
+        let mut attributes = Vec::with_capacity(16);
+        attributes.push(KeyValue::new(keys::EVENT_TYPE, event_type));
+        attributes.push(KeyValue::new(keys::EVENT_NAME, name));
         match tracer {
             Some(tracer) => {
                 let span = tracer
@@ -130,6 +150,44 @@ impl TraceSpan {
         flatten(&mut prefix, value, self.limits(), &mut attributes);
         if !attributes.is_empty() {
             self.cx.span().set_attributes(attributes);
+        }
+    }
+
+    /// Sets a captured value as the attribute(s) `attribute` (a static name
+    /// such as `honeyhive_inputs.query`).
+    fn set_val(&self, attribute: &'static str, value: Val) {
+        match value {
+            Val::Json(value) => {
+                let mut prefix = attribute.to_owned();
+                let mut attributes = Vec::new();
+                flatten_owned(&mut prefix, *value, self.limits(), &mut attributes);
+                if !attributes.is_empty() {
+                    self.cx.span().set_attributes(attributes);
+                }
+            }
+            scalar => {
+                if let Some(kv) = scalar_attribute(
+                    opentelemetry::Key::from_static_str(attribute),
+                    scalar,
+                    self.limits(),
+                ) {
+                    self.cx.span().set_attribute(kv);
+                }
+            }
+        }
+    }
+
+    /// Records an argument under its full attribute name (`honeyhive_inputs.<name>`).
+    pub fn record_input_val(&self, attribute: &'static str, value: Option<Val>) {
+        if let Some(value) = value {
+            self.set_val(attribute, value);
+        }
+    }
+
+    /// Records the return value as `outputs.result`.
+    pub fn record_output_val(&self, value: Option<Val>) {
+        if let Some(value) = value {
+            self.set_val("honeyhive_outputs.result", value);
         }
     }
 
@@ -240,10 +298,15 @@ pub struct Wrap<'a, T: ?Sized>(pub &'a T);
 pub trait ViaSerialize {
     /// The value as JSON.
     fn __hh_value(&self) -> Option<Value>;
+    /// The value, scalars unboxed.
+    fn __hh_val(&self) -> Option<Val>;
 }
 impl<T: Serialize + ?Sized> ViaSerialize for &Wrap<'_, T> {
     fn __hh_value(&self) -> Option<Value> {
         serde_json::to_value(self.0).ok()
+    }
+    fn __hh_val(&self) -> Option<Val> {
+        Val::capture(self.0)
     }
 }
 
@@ -251,10 +314,15 @@ impl<T: Serialize + ?Sized> ViaSerialize for &Wrap<'_, T> {
 pub trait ViaDebug {
     /// The value as its `Debug` text.
     fn __hh_value(&self) -> Option<Value>;
+    /// The value as its `Debug` text.
+    fn __hh_val(&self) -> Option<Val>;
 }
 impl<T: Debug + ?Sized> ViaDebug for &&Wrap<'_, T> {
     fn __hh_value(&self) -> Option<Value> {
         Some(Value::String(format!("{:?}", self.0)))
+    }
+    fn __hh_val(&self) -> Option<Val> {
+        Some(Val::Str(format!("{:?}", self.0).into()))
     }
 }
 
@@ -262,9 +330,14 @@ impl<T: Debug + ?Sized> ViaDebug for &&Wrap<'_, T> {
 pub trait ViaNothing {
     /// Nothing.
     fn __hh_value(&self) -> Option<Value>;
+    /// Nothing.
+    fn __hh_val(&self) -> Option<Val>;
 }
 impl<T: ?Sized> ViaNothing for Wrap<'_, T> {
     fn __hh_value(&self) -> Option<Value> {
+        None
+    }
+    fn __hh_val(&self) -> Option<Val> {
         None
     }
 }

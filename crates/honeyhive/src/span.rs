@@ -1,12 +1,13 @@
 //! `enrich_span`: attributes on the current span.
 
-use opentelemetry::trace::{Status, TraceContextExt};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt;
 
-use crate::attributes::{flatten_owned, keys};
-use crate::enrichment::{Enrichment, Namespace};
+use crate::enrichment::Enrichment;
+use crate::record::Record;
 use crate::stats::Limits;
-use crate::tracer::HoneyHiveTracer;
+use crate::tracer::{ActiveTracer, HoneyHiveTracer};
+use crate::worker::Target;
 
 static DEFAULT_LIMITS: Limits = Limits::new(100 * 1024, 1024);
 
@@ -21,24 +22,23 @@ static DEFAULT_LIMITS: Limits = Limits::new(100 * 1024, 1024);
 ///
 /// Returns whether there was a span (or event id) to enrich. Never panics.
 pub fn enrich_span(enrichment: impl Into<Enrichment>) -> bool {
-    enrich_span_with(None, enrichment.into())
+    enrich_span_record(None, Record::from(enrichment.into()))
 }
 
-pub(crate) fn enrich_span_with(
-    tracer: Option<&HoneyHiveTracer>,
-    mut enrichment: Enrichment,
-) -> bool {
-    let explicit = enrichment.take_tracer();
-    let tracer = explicit.or_else(|| tracer.cloned());
-    if let Some(event_id) = enrichment.take_event_id() {
-        let Some(tracer) = tracer.or_else(HoneyHiveTracer::current) else {
+pub(crate) fn enrich_span_record(tracer: Option<&HoneyHiveTracer>, mut record: Record) -> bool {
+    let explicit = record.tracer.take();
+    if let Some(event_id) = record.event_id.take() {
+        let Some(tracer) = explicit
+            .or_else(|| tracer.cloned())
+            .or_else(HoneyHiveTracer::current)
+        else {
             tracing::warn!("honeyhive: enrich_span(event_id) without a tracer; nothing sent");
             return false;
         };
         return tracer
             .inner
             .worker
-            .enqueue(event_id, enrichment.into_patch(true));
+            .enqueue(Target::Owned(event_id), record.body, true);
     }
 
     let cx = Context::current();
@@ -46,32 +46,21 @@ pub(crate) fn enrich_span_with(
     if !span.is_recording() {
         return false;
     }
+    // The size guidance of the tracer in charge (explicit, of the context, or
+    // the default one).
     let current;
-    let limits = match &tracer {
+    let limits = match explicit.as_ref().or(tracer) {
         Some(t) => &*t.inner.limits,
         None => {
-            current = HoneyHiveTracer::current();
+            current = match cx.get::<ActiveTracer>() {
+                Some(active) => Some(active.0.clone()),
+                None => HoneyHiveTracer::default_tracer(),
+            };
             current
                 .as_ref()
                 .map_or(&DEFAULT_LIMITS, |t| &*t.inner.limits)
         }
     };
-    let (namespaces, error) = enrichment.into_parts();
-    let mut attributes = Vec::with_capacity(8);
-    let mut prefix = String::with_capacity(64);
-    for (namespace, map) in Namespace::ALL.into_iter().zip(namespaces) {
-        for (key, value) in map {
-            prefix.clear();
-            prefix.push_str(namespace.attribute_prefix());
-            prefix.push('.');
-            prefix.push_str(&key);
-            flatten_owned(&mut prefix, value, limits, &mut attributes);
-        }
-    }
-    if let Some(error) = error {
-        attributes.push(KeyValue::new(keys::ERROR, error.clone()));
-        span.set_status(Status::error(error));
-    }
-    span.set_attributes(attributes);
+    record.body.set_on_span(&span, limits);
     true
 }

@@ -17,8 +17,9 @@ use crate::enrichment::Enrichment;
 use crate::exporter::OtlpExporter;
 use crate::http::HttpClient;
 use crate::processor::HoneyHiveProcessor;
+use crate::record::Record;
 use crate::stats::{Counters, Limits, Stats};
-use crate::worker::{RecordedRequest, Transport, WorkerConfig, WorkerHandle};
+use crate::worker::{RecordedRequest, Target, Transport, WorkerConfig, WorkerHandle};
 
 /// The default server, as in the official SDK.
 pub const DEFAULT_SERVER_URL: &str = "https://api.dp1.us.honeyhive.ai";
@@ -48,7 +49,8 @@ pub struct HoneyHiveTracer {
 }
 
 pub(crate) struct Inner {
-    pub(crate) session_id: String,
+    /// Shared with every queued enrichment: no copy per call.
+    pub(crate) session_id: Arc<str>,
     pub(crate) session_name: String,
     pub(crate) project: Option<String>,
     pub(crate) source: String,
@@ -134,19 +136,25 @@ impl HoneyHiveTracer {
     /// [`Enrichment::session_id`]). Never blocks, never fails: the enrichment
     /// is queued for the background worker.
     pub fn enrich_session(&self, enrichment: impl Into<Enrichment>) {
-        let mut enrichment = enrichment.into();
-        let target = enrichment
-            .take_session_id()
-            .unwrap_or_else(|| self.inner.session_id.clone());
-        let _ = enrichment.take_tracer();
-        self.inner
-            .worker
-            .enqueue(target, enrichment.into_patch(false));
+        self.enrich_session_record(Record::from(enrichment.into()));
+    }
+
+    /// Queues one session enrichment: the record is turned into the merge
+    /// patch on the worker.
+    pub(crate) fn enrich_session_record(&self, record: Record) {
+        let Record {
+            body, session_id, ..
+        } = record;
+        let target = match session_id {
+            Some(id) => Target::Owned(id),
+            None => Target::Shared(self.inner.session_id.clone()),
+        };
+        self.inner.worker.enqueue(target, body, false);
     }
 
     /// Enriches the current span (see [`crate::enrich_span`]).
     pub fn enrich_span(&self, enrichment: impl Into<Enrichment>) -> bool {
-        crate::span::enrich_span_with(Some(self), enrichment.into())
+        crate::span::enrich_span_record(Some(self), Record::from(enrichment.into()))
     }
 
     /// Makes this tracer the process default used by the global functions.
@@ -228,9 +236,16 @@ impl HoneyHiveTracer {
     /// The tracer the global functions use here: the one of the current
     /// context, else the process default.
     pub fn current() -> Option<HoneyHiveTracer> {
-        if let Some(active) = Context::current().get::<ActiveTracer>() {
-            return Some(active.0.clone());
+        if let Some(tracer) =
+            Context::map_current(|cx| cx.get::<ActiveTracer>().map(|a| a.0.clone()))
+        {
+            return Some(tracer);
         }
+        Self::default_tracer()
+    }
+
+    /// The process default tracer.
+    pub(crate) fn default_tracer() -> Option<HoneyHiveTracer> {
         DEFAULT_TRACER.read().ok().and_then(|slot| slot.clone())
     }
 }
@@ -489,6 +504,7 @@ impl TracerBuilder {
                 ))
             }
         };
+        let session_id: Arc<str> = Arc::from(session_id);
         let processor = HoneyHiveProcessor::new(
             &session_id,
             project.as_deref(),
@@ -528,7 +544,7 @@ impl TracerBuilder {
         );
         if !self.test_mode {
             let mut session = Map::new();
-            session.insert("session_id".into(), Value::String(session_id.clone()));
+            session.insert("session_id".into(), Value::String(session_id.to_string()));
             session.insert("session_name".into(), Value::String(session_name.clone()));
             session.insert("source".into(), Value::String(source.clone()));
             if let Some(project) = &project {

@@ -1,29 +1,66 @@
 //! The background worker: session start and `PUT /events`, off the caller's thread.
 //!
-//! Callers hand commands over a bounded channel (`try_send`, never blocking).
-//! The worker coalesces enrichments per event (JSON merge-patch composition,
-//! in call order), sends them, and retries transient failures with
-//! exponential backoff, honouring `Retry-After`. What it holds is bounded by
-//! the queue capacity; what does not fit is counted as dropped.
+//! Callers hand commands over a bounded channel (`try_send`, never blocking):
+//! a compact record of the call, which the worker turns into the JSON merge
+//! patch. The worker coalesces enrichments per event (JSON merge-patch
+//! composition, in call order), sends them, and retries transient failures
+//! with exponential backoff, honouring `Retry-After`. What it holds is bounded
+//! by the queue capacity; what does not fit is counted as dropped.
+//!
+//! Wake-ups: the worker parks itself. A caller unparks it only when it is
+//! asleep with nothing to do; while enrichments keep coming it polls the
+//! queue every millisecond instead, so a burst costs the callers no system
+//! call and is coalesced into few requests.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::{AtomicBool, fence};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use crate::enrichment::compose_patch;
 use crate::http::{HttpClient, Method, Outcome, backoff};
+use crate::record::Body;
 use crate::stats::{Counters, Limits, bump_and_should_log};
+
+/// How long the worker polls the queue after it received something, before
+/// it goes to sleep (and asks to be woken).
+const LINGER: Duration = Duration::from_millis(1);
+
+/// The event an enrichment goes to.
+pub(crate) enum Target {
+    /// The tracer's own session: the id is shared, not copied.
+    Shared(Arc<str>),
+    /// An explicit id.
+    Owned(String),
+}
+
+impl Target {
+    fn as_str(&self) -> &str {
+        match self {
+            Target::Shared(id) => id,
+            Target::Owned(id) => id,
+        }
+    }
+
+    fn into_string(self) -> String {
+        match self {
+            Target::Shared(id) => id.as_ref().to_owned(),
+            Target::Owned(id) => id,
+        }
+    }
+}
 
 pub(crate) enum Command {
     StartSession(Value),
     Enrich {
-        event_id: String,
-        patch: Map<String, Value>,
+        target: Target,
+        body: Body,
+        /// Event updates send the error top-level; sessions in `metadata.error`.
+        error_top_level: bool,
     },
     Flush(mpsc::Sender<bool>),
     Shutdown(Instant),
@@ -92,11 +129,30 @@ pub(crate) struct WorkerConfig {
     pub(crate) verbose: bool,
 }
 
+/// What the caller and the worker share to decide about wake-ups.
+#[derive(Default)]
+struct Signal {
+    /// The worker is (about to be) parked with nothing to do.
+    sleeping: AtomicBool,
+    /// The caller's side is gone.
+    closed: AtomicBool,
+}
+
 /// The caller's side of the worker.
 pub(crate) struct WorkerHandle {
     tx: SyncSender<Command>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    waker: Option<Thread>,
+    signal: Arc<Signal>,
     counters: Arc<Counters>,
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        // The worker only parks: tell it the callers are gone.
+        self.signal.closed.store(true, Release);
+        self.wake();
+    }
 }
 
 impl WorkerHandle {
@@ -108,11 +164,14 @@ impl WorkerHandle {
     ) -> WorkerHandle {
         let (tx, rx) = mpsc::sync_channel(config.capacity.max(1));
         let worker_counters = counters.clone();
+        let signal = Arc::new(Signal::default());
+        let worker_signal = signal.clone();
         let thread = std::thread::Builder::new()
             .name("honeyhive-worker".to_owned())
             .spawn(move || {
                 Worker {
                     rx,
+                    signal: worker_signal,
                     transport,
                     counters: worker_counters,
                     limits,
@@ -136,16 +195,40 @@ impl WorkerHandle {
         };
         WorkerHandle {
             tx,
+            waker: thread.as_ref().map(|t| t.thread().clone()),
             thread: Mutex::new(thread),
+            signal,
             counters,
         }
     }
 
+    /// Unparks the worker.
+    fn wake(&self) {
+        if let Some(thread) = &self.waker {
+            thread.unpark();
+        }
+    }
+
+    /// Unparks the worker if it went to sleep with nothing to do. Pairs with
+    /// [`Worker::sleep`]: either the worker sees what we queued when it checks
+    /// the queue once more, or we see that it is asleep.
+    fn wake_if_sleeping(&self) {
+        fence(SeqCst);
+        if self.signal.sleeping.load(Relaxed) && self.signal.sleeping.swap(false, AcqRel) {
+            self.wake();
+        }
+    }
+
     /// Queues an enrichment; never blocks. Returns whether it was accepted.
-    pub(crate) fn enqueue(&self, event_id: String, patch: Map<String, Value>) -> bool {
-        match self.tx.try_send(Command::Enrich { event_id, patch }) {
+    pub(crate) fn enqueue(&self, target: Target, body: Body, error_top_level: bool) -> bool {
+        match self.tx.try_send(Command::Enrich {
+            target,
+            body,
+            error_top_level,
+        }) {
             Ok(()) => {
                 self.counters.enqueued.fetch_add(1, Relaxed);
+                self.wake_if_sleeping();
                 true
             }
             Err(TrySendError::Full(_)) => {
@@ -170,6 +253,7 @@ impl WorkerHandle {
         if self.tx.try_send(Command::StartSession(body)).is_err() {
             tracing::warn!("honeyhive: could not queue the session start");
         }
+        self.wake();
     }
 
     /// Waits until everything queued so far is delivered, at most `timeout`.
@@ -209,9 +293,13 @@ impl WorkerHandle {
     fn send_control(&self, mut cmd: Command, deadline: Instant) -> bool {
         loop {
             match self.tx.try_send(cmd) {
-                Ok(()) => return true,
+                Ok(()) => {
+                    self.wake();
+                    return true;
+                }
                 Err(TrySendError::Disconnected(_)) => return false,
                 Err(TrySendError::Full(back)) => {
+                    self.wake();
                     if Instant::now() >= deadline {
                         return false;
                     }
@@ -232,6 +320,7 @@ struct Entry {
 
 struct Worker {
     rx: Receiver<Command>,
+    signal: Arc<Signal>,
     transport: Transport,
     counters: Arc<Counters>,
     limits: Arc<Limits>,
@@ -249,75 +338,109 @@ struct Worker {
 impl Worker {
     fn run(mut self) {
         loop {
-            let has_work = self.start.is_some() || !self.pending.is_empty();
-            let received = if has_work {
-                let wait = self
-                    .next_attempt
-                    .map(|t| t.saturating_duration_since(Instant::now()))
-                    .unwrap_or(Duration::ZERO);
-                let wait = match self.shutdown {
-                    Some(deadline) => wait.min(deadline.saturating_duration_since(Instant::now())),
-                    None => wait,
-                };
-                if wait.is_zero() {
-                    Ok(None)
-                } else {
-                    match self.rx.recv_timeout(wait) {
-                        Ok(cmd) => Ok(Some(cmd)),
-                        Err(RecvTimeoutError::Timeout) => Ok(None),
-                        Err(RecvTimeoutError::Disconnected) => {
-                            // Every handle is gone: wait out the backoff, then deliver.
-                            std::thread::sleep(wait);
-                            Err(())
-                        }
-                    }
-                }
-            } else if self.shutdown.is_some() {
-                Err(())
-            } else {
-                self.rx.recv().map(Some).map_err(|_| ())
-            };
-            match received {
-                Ok(Some(cmd)) => {
-                    self.handle(cmd);
-                    // Drain what is already queued, to coalesce it into this round.
-                    while let Ok(cmd) = self.rx.try_recv() {
-                        self.handle(cmd);
-                    }
-                }
-                Ok(None) => {}
-                Err(()) => {
-                    // All handles are gone (or shutdown with nothing left): deliver
-                    // what is due one last time, bounded by the shutdown deadline.
-                    if self.shutdown.is_none() {
-                        self.shutdown = Some(Instant::now() + Duration::from_secs(5));
-                    }
-                }
+            // Read `closed` before draining: everything sent before it is seen.
+            let closed = self.signal.closed.load(Acquire);
+            let (received, disconnected) = self.drain();
+            if (closed || disconnected) && self.shutdown.is_none() {
+                // All handles are gone: deliver what is due one last time,
+                // bounded by a deadline.
+                self.shutdown = Some(Instant::now() + Duration::from_secs(5));
             }
 
             let due = self.next_attempt.is_none_or(|t| Instant::now() >= t);
-            if due && (self.start.is_some() || !self.pending.is_empty()) {
+            if due && self.has_work() {
                 self.round();
             }
-            if self.start.is_none() && self.pending.is_empty() {
+            if !self.has_work() {
                 for waiter in self.waiters.drain(..) {
                     let _ = waiter.send(true);
                 }
             }
             if let Some(deadline) = self.shutdown {
-                let idle = self.start.is_none() && self.pending.is_empty();
-                if idle || Instant::now() >= deadline {
+                if !self.has_work() || Instant::now() >= deadline {
                     self.give_up();
                     return;
                 }
             }
+
+            // How long there is nothing to do (`None`: until woken).
+            let mut wait = if self.has_work() {
+                Some(self.next_attempt.map_or(Duration::ZERO, |t| {
+                    t.saturating_duration_since(Instant::now())
+                }))
+            } else {
+                None
+            };
+            if let Some(deadline) = self.shutdown {
+                let left = deadline.saturating_duration_since(Instant::now());
+                wait = Some(wait.map_or(left, |w| w.min(left)));
+            }
+            if wait == Some(Duration::ZERO) {
+                continue;
+            }
+            if received > 0 {
+                // Busy: poll instead of asking the callers to wake us.
+                std::thread::park_timeout(wait.map_or(LINGER, |w| w.min(LINGER)));
+            } else {
+                self.sleep(wait);
+            }
         }
+    }
+
+    fn has_work(&self) -> bool {
+        self.start.is_some() || !self.pending.is_empty()
+    }
+
+    /// Handles everything queued. Returns how many commands there were and
+    /// whether every sender is gone.
+    fn drain(&mut self) -> (usize, bool) {
+        let mut received = 0;
+        loop {
+            match self.rx.try_recv() {
+                Ok(cmd) => {
+                    received += 1;
+                    self.handle(cmd);
+                }
+                Err(TryRecvError::Empty) => return (received, false),
+                Err(TryRecvError::Disconnected) => return (received, true),
+            }
+        }
+    }
+
+    /// Parks until woken (or `wait` passes), after telling the callers to
+    /// wake us. Pairs with [`WorkerHandle::wake_if_sleeping`].
+    fn sleep(&mut self, wait: Option<Duration>) {
+        self.signal.sleeping.store(true, SeqCst);
+        fence(SeqCst);
+        match self.rx.try_recv() {
+            Ok(cmd) => {
+                self.signal.sleeping.store(false, Relaxed);
+                self.handle(cmd);
+                return;
+            }
+            Err(TryRecvError::Disconnected) => {
+                self.signal.sleeping.store(false, Relaxed);
+                return;
+            }
+            Err(TryRecvError::Empty) => {}
+        }
+        if !self.signal.closed.load(Acquire) {
+            match wait {
+                Some(wait) => std::thread::park_timeout(wait),
+                None => std::thread::park(),
+            }
+        }
+        self.signal.sleeping.store(false, Relaxed);
     }
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
             Command::StartSession(body) => self.start = Some(body),
-            Command::Enrich { event_id, patch } => self.add(event_id, patch),
+            Command::Enrich {
+                target,
+                body,
+                error_top_level,
+            } => self.add(target, body, error_top_level),
             Command::Flush(waiter) => self.waiters.push(waiter),
             Command::Shutdown(deadline) => {
                 self.shutdown = Some(deadline);
@@ -327,12 +450,16 @@ impl Worker {
         }
     }
 
-    fn add(&mut self, event_id: String, patch: Map<String, Value>) {
-        if let Some(&i) = self.index.get(&event_id) {
+    fn add(&mut self, target: Target, body: Body, error_top_level: bool) {
+        let mut body = body;
+        if let Some(&i) = self.index.get(target.as_str()) {
             if let Some(entry) = self.pending.get_mut(i) {
-                if compose_patch(&mut entry.patch, &patch) {
-                    entry.calls += 1;
-                    return;
+                match body.compose_into(&mut entry.patch, error_top_level) {
+                    Ok(()) => {
+                        entry.calls += 1;
+                        return;
+                    }
+                    Err(back) => body = back,
                 }
             }
         }
@@ -345,6 +472,10 @@ impl Worker {
             }
             return;
         }
+        let mut patch = Map::new();
+        // Onto an empty patch this always composes.
+        let _ = body.compose_into(&mut patch, error_top_level);
+        let event_id = target.into_string();
         self.index.insert(event_id.clone(), self.pending.len());
         self.pending.push(Entry {
             event_id,

@@ -293,6 +293,24 @@ fn every_enrich_span_form_lands_in_its_namespace() {
     assert!(!a.contains_key("honeyhive_metadata.dropped"));
 }
 
+#[trace]
+fn enriched_twice(n: u64) {
+    enrich_span!({"a": {"x": 1}, "b": 1, "c": 1}, metadata = {"a": {"y": n + 1}, "c": null});
+}
+
+#[test]
+fn within_one_enrich_span_the_last_value_of_a_key_wins() {
+    let (tracer, exporter) = setup("sess-last-wins");
+    let _cx = tracer.context().attach();
+    enriched_twice(1);
+    let a = attrs(&span_named(&exporter, "::enriched_twice"));
+    assert_eq!(a.get("honeyhive_metadata.a.y"), Some(&json!(2)));
+    assert!(!a.contains_key("honeyhive_metadata.a.x"));
+    assert_eq!(a["honeyhive_metadata.b"], 1);
+    assert!(!a.contains_key("honeyhive_metadata.c"));
+    assert_eq!(a["honeyhive_inputs.n"], 1);
+}
+
 #[test]
 fn enrich_span_outside_a_span_does_nothing() {
     assert!(!enrich_span!(user_id = "u1"));
