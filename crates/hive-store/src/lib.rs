@@ -94,6 +94,9 @@ pub enum Level {
     /// Only sessions are returned; a session matches when the session
     /// event or any of its events matches every filter.
     Session,
+    /// Only sessions are returned; a session matches when the session
+    /// event itself matches every filter (what `enrich_session` set).
+    SessionEvent,
 }
 
 /// Sort order.

@@ -233,6 +233,13 @@ pub fn compile(q: &EventQuery) -> Compiled {
     match q.level {
         Level::Event => {
             for f in &q.filters {
+                conds.push(filter_sql("e", f, &mut b));
+            }
+        }
+        Level::SessionEvent => {
+            conds.push("e.event_type = 'session' AND e.event_id = e.session_id".into());
+            for f in &q.filters {
+                // Session events' values are indexed (sqlite::values).
                 if let Some(set) = project
                     .as_deref()
                     .and_then(|p| indexed_set(p, f, &mut b, "event_rowid"))
@@ -246,15 +253,6 @@ pub fn compile(q: &EventQuery) -> Compiled {
         Level::Session => {
             conds.push("e.event_type = 'session' AND e.event_id = e.session_id".into());
             for f in &q.filters {
-                // The session event is in its own session: the sessions of
-                // every matching event are the matching sessions.
-                if let Some(set) = project
-                    .as_deref()
-                    .and_then(|p| indexed_set(p, f, &mut b, "session_id"))
-                {
-                    conds.push(format!("e.event_id IN ({set})"));
-                    continue;
-                }
                 let own = filter_sql("e", f, &mut b);
                 let child = filter_sql("c", f, &mut b);
                 conds.push(format!(

@@ -27,6 +27,8 @@ enum BenchKind {
     Ingest(IngestArgs),
     /// `PUT /events` enrichments from many concurrent clients.
     Enrich(EnrichArgs),
+    /// Dashboard pages over 100,000 sessions and 1,000,000 events.
+    Dashboard(crate::bench_dashboard::DashboardArgs),
 }
 
 #[derive(Args, Clone)]
@@ -67,12 +69,16 @@ struct EnrichArgs {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    if let BenchKind::Dashboard(a) = args.kind {
+        return crate::bench_dashboard::main(a);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     match args.kind {
         BenchKind::Ingest(a) => rt.block_on(ingest(a)),
         BenchKind::Enrich(a) => rt.block_on(enrich(a)),
+        BenchKind::Dashboard(_) => Ok(()),
     }
 }
 

@@ -46,8 +46,9 @@ pub const SORTS: [(&str, &str); 6] = [
 pub struct ListParams {
     pub project: Option<String>,
     pub rows: Vec<FilterRow>,
-    /// `any`: a session matches when it or any of its events matches;
-    /// `session`: only the session event itself is tested.
+    /// `session` (the default): the session event's own fields are tested
+    /// (what `enrich_session` set; indexed); `any`: a session matches when
+    /// it or any of its events matches.
     pub matching: String,
     pub range: String,
     pub sort: String,
@@ -57,7 +58,7 @@ pub struct ListParams {
 impl ListParams {
     pub fn parse(query: Option<&str>) -> ListParams {
         let mut p = ListParams {
-            matching: "any".into(),
+            matching: "session".into(),
             range: "all".into(),
             sort: "newest".into(),
             page: 1,
@@ -113,7 +114,7 @@ impl ListParams {
             ));
         }
         for (k, own, default) in [
-            ("match", self.matching.as_str(), "any"),
+            ("match", self.matching.as_str(), "session"),
             ("range", self.range.as_str(), "all"),
             ("sort", self.sort.as_str(), "newest"),
         ] {
@@ -166,18 +167,11 @@ impl ListParams {
                 Err(e) => errors.push(format!("{}: {e}", r.field)),
             }
         }
-        let mut level = level;
-        if level == Level::Session && self.matching == "session" {
-            // Only the session event itself: an event-level query on
-            // session events.
-            level = Level::Event;
-            filters.push(
-                Filter::from_json(
-                    &json!({"field": "event_type", "operator": "is", "value": "session"}),
-                )
-                .expect("a valid filter"),
-            );
-        }
+        let level = if level == Level::Session && self.matching == "session" {
+            Level::SessionEvent
+        } else {
+            level
+        };
         let span = RANGES.iter().find(|r| r.0 == self.range).map_or(0, |r| r.2);
         let date_range = if span > 0 {
             DateRange {

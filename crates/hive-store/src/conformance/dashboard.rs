@@ -23,6 +23,19 @@ pub fn filters_follow_enrichment(store: &dyn Store) {
         let sid = format!("s{s}");
         let mut session = event(&sid, &sid, "session", s * 100);
         session
+            .metadata
+            .insert("user_id".into(), json!(format!("u{}", s % 3)));
+        session.metadata.insert("a-b".into(), json!(s));
+        session.metadata.insert("é".into(), json!(s % 2 == 0));
+        session.metadata.insert(
+            "nested".into(),
+            json!({"deep": {"k": format!("v{s}")}, "n": s}),
+        );
+        session.feedback.insert(
+            "when".into(),
+            json!(format!("2024-02-0{}T00:00:00Z", s + 1)),
+        );
+        session
             .user_properties
             .insert("plan".into(), json!(["free", "pro"][s as usize % 2]));
         ops.push(put(session));
@@ -61,6 +74,18 @@ pub fn filters_follow_enrichment(store: &dyn Store) {
                 json!({"metadata": {"user_id": null}, "metrics": {"score": "high"}}),
             ),
             enrich("e3-4", json!({"session_id": "s1"})),
+            enrich(
+                "s1",
+                json!({"metadata": {"user_id": "u9", "nested": {"deep": null}}}),
+            ),
+            enrich(
+                "s3",
+                json!({"metadata": {"a-b": null, "é": "yes"}, "metrics": {"score": 0.9}}),
+            ),
+            // An enrichment of an unknown id makes a placeholder session
+            // that the real (non-session) event then replaces.
+            enrich("late", json!({"metadata": {"user_id": "u9"}})),
+            put(event("late", "s0", "tool", 7)),
         ])
         .unwrap();
     let docs = all(store, vec![], Level::Event);
@@ -105,11 +130,22 @@ pub fn filters_follow_enrichment(store: &dyn Store) {
             .iter()
             .map(|d| d["session_id"].as_str().unwrap_or_default().to_owned())
             .collect();
-        let got = ids(&all(store, vec![f], Level::Session));
+        let got = ids(&all(store, vec![f.clone()], Level::Session));
         assert_eq!(
             got,
             sessions.into_iter().collect::<Vec<_>>(),
             "session level: {spec}"
+        );
+        // Only the session event's own fields.
+        let own: Vec<Value> = want
+            .iter()
+            .filter(|d| d["event_type"] == "session" && d["event_id"] == d["session_id"])
+            .cloned()
+            .collect();
+        assert_eq!(
+            ids(&all(store, vec![f], Level::SessionEvent)),
+            ids(&own),
+            "session event level: {spec}"
         );
     }
 }

@@ -1,16 +1,19 @@
-//! The value index behind fast filters, and the dashboard's tables.
+//! The value index behind fast session filters, and the dashboard's tables.
 //!
 //! `event_values` holds one row per node of the filterable namespaces of
-//! every event (objects, arrays and scalars; nothing inside arrays), keyed
-//! by the node's path as SQLite's `json_tree` spells it
+//! every *session event* (objects, arrays and scalars; nothing inside
+//! arrays), keyed by the node's path as SQLite's `json_tree` spells it
 //! (`metadata."user_id"`, `metadata.user.tier`). Triggers on `events` keep
-//! it equal to the current documents, so the writer does not know it
-//! exists and every path that changes a doc (insert, enrichment, rollup,
-//! adoption, delete) keeps it exact. [`crate::query`] answers the positive
-//! operators on these paths from it instead of parsing every document.
+//! it equal to the current session documents, so the writer does not know
+//! it exists and every path that changes a doc (insert, enrichment,
+//! rollup, adoption, delete) keeps it exact. An update rewrites only the
+//! values that changed (the rollup's counters, typically).
 //!
-//! `inputs` and `outputs` are not indexed (large, rarely filtered by
-//! value); filters on them read the documents.
+//! Only session events are indexed: they are a few percent of the rows, so
+//! ingest pays little, and they hold what `enrich_session` sets, which is
+//! what session lists are filtered by ([`crate::Level::SessionEvent`]).
+//! Filters on every event read the documents. `inputs` and `outputs` are
+//! not indexed.
 
 use rusqlite::Connection;
 
@@ -80,11 +83,27 @@ fn select_values(row: &str) -> String {
 }
 
 fn schema() -> String {
+    let cols = "(event_rowid, path, project_id, session_id, vtype, value_text, value_num)";
     let insert = format!(
-        "INSERT OR REPLACE INTO event_values \
-         (event_rowid, path, project_id, session_id, vtype, value_text, value_num) {};",
+        "INSERT OR REPLACE INTO event_values {cols} {};",
         select_values("NEW")
     );
+    // Rewrite only what changed: most updates of a session only move its
+    // rollup counters.
+    let upsert = format!(
+        "DELETE FROM event_values WHERE event_rowid = OLD.id AND path NOT IN \
+         (SELECT path FROM ({values})); \
+         INSERT INTO event_values {cols} SELECT * FROM ({values}) WHERE true \
+         ON CONFLICT (event_rowid, path) DO UPDATE SET project_id = excluded.project_id, \
+         session_id = excluded.session_id, vtype = excluded.vtype, \
+         value_text = excluded.value_text, value_num = excluded.value_num \
+         WHERE project_id IS NOT excluded.project_id OR session_id IS NOT excluded.session_id \
+         OR vtype IS NOT excluded.vtype OR value_text IS NOT excluded.value_text \
+         OR value_num IS NOT excluded.value_num;",
+        values = select_values("NEW")
+    );
+    let is_session =
+        |row: &str| format!("{row}.event_type = 'session' AND {row}.event_id = {row}.session_id");
     format!(
         r#"
 CREATE TABLE IF NOT EXISTS event_values (
@@ -98,18 +117,24 @@ CREATE TABLE IF NOT EXISTS event_values (
     PRIMARY KEY (event_rowid, path)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS event_values_text
-    ON event_values(project_id, path, value_text, vtype, session_id);
+    ON event_values(project_id, path, value_text, vtype);
 CREATE INDEX IF NOT EXISTS event_values_num
-    ON event_values(project_id, path, value_num, session_id) WHERE value_num IS NOT NULL;
+    ON event_values(project_id, path, value_num) WHERE value_num IS NOT NULL;
 
-CREATE TRIGGER IF NOT EXISTS event_values_insert AFTER INSERT ON events BEGIN
+CREATE TRIGGER IF NOT EXISTS event_values_insert AFTER INSERT ON events
+WHEN {new_session} BEGIN
     {insert}
 END;
-CREATE TRIGGER IF NOT EXISTS event_values_update AFTER UPDATE OF doc, session_id ON events BEGIN
+CREATE TRIGGER IF NOT EXISTS event_values_update AFTER UPDATE OF doc, session_id, event_type ON events
+WHEN {new_session} BEGIN
+    {upsert}
+END;
+CREATE TRIGGER IF NOT EXISTS event_values_unsession AFTER UPDATE OF doc, session_id, event_type ON events
+WHEN {old_session} AND NOT ({new_session}) BEGIN
     DELETE FROM event_values WHERE event_rowid = OLD.id;
-    {insert}
 END;
-CREATE TRIGGER IF NOT EXISTS event_values_delete AFTER DELETE ON events BEGIN
+CREATE TRIGGER IF NOT EXISTS event_values_delete AFTER DELETE ON events
+WHEN {old_session} BEGIN
     DELETE FROM event_values WHERE event_rowid = OLD.id;
 END;
 
@@ -136,7 +161,9 @@ CREATE TABLE IF NOT EXISTS saved_views (
     created_at  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS saved_views_project ON saved_views(project_id, name);
-"#
+"#,
+        new_session = is_session("NEW"),
+        old_session = is_session("OLD"),
     )
 }
 
@@ -147,6 +174,11 @@ pub(super) fn init(conn: &Connection) -> Result<()> {
         "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'event_values'",
         [],
         |r| r.get(0),
+    )?;
+    // Triggers are recreated at every start, so a newer binary's take over.
+    conn.execute_batch(
+        "DROP TRIGGER IF EXISTS event_values_insert; DROP TRIGGER IF EXISTS event_values_update; \
+         DROP TRIGGER IF EXISTS event_values_unsession; DROP TRIGGER IF EXISTS event_values_delete;",
     )?;
     conn.execute_batch(&schema())?;
     if !existed {
