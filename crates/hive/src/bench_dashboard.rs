@@ -71,7 +71,7 @@ fn session_event(project_id: &str, i: usize) -> Event {
 }
 
 fn child_event(project_id: &str, session: &str, start: i64, i: usize, j: usize) -> Event {
-    let model = j % 2 == 0;
+    let model = j.is_multiple_of(2);
     Event {
         event_id: format!("{session}-e{j:04}"),
         session_id: session.to_owned(),
@@ -88,7 +88,7 @@ fn child_event(project_id: &str, session: &str, start: i64, i: usize, j: usize) 
         start_time: start + j as i64 * 20,
         end_time: start + j as i64 * 20 + 15,
         duration: 15.0,
-        error: (i % 97 == 0 && j == 1).then(|| "timeout calling search".to_owned()),
+        error: (i.is_multiple_of(97) && j == 1).then(|| "timeout calling search".to_owned()),
         inputs: obj(json!({"chat_history": [
             {"role": "system", "content": "You are a helpful support agent for an online shop."},
             {"role": "user", "content": format!("Where is my order {i}-{j}? It was due yesterday.")}

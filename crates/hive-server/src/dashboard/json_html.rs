@@ -146,10 +146,11 @@ pub fn messages(ns: Option<&Value>) -> Vec<&Value> {
         return Vec::new();
     };
     for key in ["chat_history", "messages", "prompt"] {
-        if let Some(Value::Array(a)) = m.get(key) {
-            if !a.is_empty() && a.iter().all(is_message) {
-                return a.iter().collect();
-            }
+        if let Some(Value::Array(a)) = m.get(key)
+            && !a.is_empty()
+            && a.iter().all(is_message)
+        {
+            return a.iter().collect();
         }
     }
     let whole = Value::Object(m.clone());

@@ -206,10 +206,11 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     for value in headers.get_all(header::COOKIE) {
         let Ok(value) = value.to_str() else { continue };
         for part in value.split(';') {
-            if let Some((k, v)) = part.trim().split_once('=') {
-                if k == name && !v.is_empty() {
-                    return Some(v.to_owned());
-                }
+            if let Some((k, v)) = part.trim().split_once('=')
+                && k == name
+                && !v.is_empty()
+            {
+                return Some(v.to_owned());
             }
         }
     }
