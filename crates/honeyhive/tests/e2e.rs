@@ -71,6 +71,10 @@ fn example_bin(name: &str) -> Option<PathBuf> {
 
 fn start_hive(name: &str) -> Option<Hive> {
     let Some(bin) = hive_bin() else {
+        assert!(
+            std::env::var_os("HIVE_E2E_REQUIRED").is_none(),
+            "HIVE_E2E_REQUIRED is set but there is no hive binary (build crates/hive or set HIVE_BIN)"
+        );
         println!(
             "SKIP: no hive binary (set HIVE_BIN or build crates/hive); end-to-end tests not run"
         );
@@ -125,6 +129,10 @@ fn start_hive(name: &str) -> Option<Hive> {
 /// Runs an example against the server; returns its `SESSION label id` lines.
 fn run_example(hive: &Hive, name: &str) -> Option<HashMap<String, String>> {
     let Some(bin) = example_bin(name) else {
+        assert!(
+            std::env::var_os("HIVE_E2E_REQUIRED").is_none(),
+            "HIVE_E2E_REQUIRED is set but the example binary `{name}` was not built"
+        );
         println!("SKIP: example binary `{name}` not built (run through `cargo test`)");
         return None;
     };
