@@ -62,11 +62,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The page size of new databases (`HIVE_PAGE_SIZE` overrides, for
+/// benchmarks).
 fn page_size() -> i64 {
     std::env::var("HIVE_PAGE_SIZE")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(16384)
+        .unwrap_or(4096)
 }
 
 fn open_conn(path: &Path, durability: Durability) -> Result<Connection> {
@@ -77,8 +79,9 @@ fn open_conn(path: &Path, durability: Durability) -> Result<Connection> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // Only takes effect when the file is created. Large pages mean fewer
-    // WAL frames (one write each) for rows of a kilobyte or more.
+    // Only takes effect when the file is created. Every page a commit
+    // dirties is written whole to the WAL: small pages suit enrichment (many
+    // small changes in many places) and cost bulk ingest little (BENCHMARKS.md).
     conn.pragma_update(None, "page_size", page_size())?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(
@@ -114,6 +117,13 @@ impl SqliteStore {
             max_readers: options.readers.max(1),
             path,
         })
+    }
+
+    /// Check that the session value index equals the documents (recomputed
+    /// with SQLite's `json_tree`); the differences, empty when exact.
+    pub fn verify_value_index(&self) -> Result<Vec<String>> {
+        let w = lock(&self.writer);
+        values::verify(&w.conn)
     }
 
     /// Where the database lives.

@@ -13,6 +13,7 @@ use hive_core::rollup::{Contribution, Rollup};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
+use super::values::{IndexRow, index_rows, is_session_doc, stored_rows, sync_rows};
 use crate::prepared::{PreparedEvent, leaf_fields, to_text};
 use crate::{Result, StoreError, WriteOp};
 
@@ -92,6 +93,39 @@ struct Row {
     has_base: bool,
     npatches: i64,
     duration_explicit: bool,
+    /// Whether the stored doc is a session (the only docs whose values are
+    /// indexed in `event_values`).
+    was_session: bool,
+    /// The values stored in `event_values` for this row, once known.
+    index: Option<Vec<IndexRow>>,
+    /// The indexed columns as stored (`None`: unknown, write them).
+    columns: Option<Columns>,
+}
+
+/// The indexed columns of `events` derived from a doc. Writing them only
+/// when they change spares three index updates per enrichment.
+#[derive(Clone, PartialEq)]
+struct Columns {
+    session_id: String,
+    parent_id: Option<String>,
+    event_type: String,
+    event_name: String,
+    start_time: i64,
+}
+
+impl Columns {
+    fn of(doc: &Value) -> Columns {
+        Columns {
+            session_id: str_of(doc, "session_id").to_owned(),
+            parent_id: doc
+                .get("parent_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            event_type: str_of(doc, "event_type").to_owned(),
+            event_name: str_of(doc, "event_name").to_owned(),
+            start_time: doc.get("start_time").and_then(Value::as_i64).unwrap_or(0),
+        }
+    }
 }
 
 fn str_of<'a>(doc: &'a Value, key: &str) -> &'a str {
@@ -274,13 +308,20 @@ fn load_row(tx: &Connection, project_id: &str, event_id: &str) -> Result<Option<
         .optional()?;
     match row {
         None => Ok(None),
-        Some((id, doc, has_base, npatches, duration_explicit)) => Ok(Some(Row {
-            id,
-            doc: serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            has_base,
-            npatches,
-            duration_explicit,
-        })),
+        Some((id, doc, has_base, npatches, duration_explicit)) => {
+            let doc: Value =
+                serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(Some(Row {
+                id,
+                was_session: is_session_doc(&doc),
+                columns: Some(Columns::of(&doc)),
+                doc,
+                has_base,
+                npatches,
+                duration_explicit,
+                index: None,
+            }))
+        }
     }
 }
 
@@ -389,6 +430,9 @@ fn apply_event(
             has_base: true,
             npatches: patches.len() as i64,
             duration_explicit: row.duration_explicit,
+            was_session: row.was_session,
+            index: row.index,
+            columns: row.columns,
         };
         store_row(tx, batch, project_id, &event.event_id, new_row, raw_text)?;
         doc
@@ -568,6 +612,11 @@ fn adopt_floating(
     for old in &others {
         if old != project_id {
             tx.prepare_cached(
+                "DELETE FROM event_values WHERE event_rowid IN \
+                 (SELECT id FROM events WHERE project_id = ?1 AND event_id = ?2 AND has_base = 0)",
+            )?
+            .execute(params![old, event_id])?;
+            tx.prepare_cached(
                 "DELETE FROM events WHERE project_id = ?1 AND event_id = ?2 AND has_base = 0",
             )?
             .execute(params![old, event_id])?;
@@ -596,25 +645,65 @@ fn store_row(
     row: Row,
     raw: Option<&str>,
 ) -> Result<()> {
-    let doc = &row.doc;
-    tx.prepare_cached(
-        "UPDATE events SET doc = ?2, session_id = ?3, parent_id = ?4, event_type = ?5, event_name = ?6, \
-         start_time = ?7, has_base = ?10, duration_explicit = ?8, raw = COALESCE(?9, raw), \
-         npatches = ?11 WHERE id = ?1",
-    )?
-    .execute(params![
-        row.id,
-        to_text(doc),
-        str_of(doc, "session_id"),
-        doc.get("parent_id").and_then(Value::as_str),
-        str_of(doc, "event_type"),
-        str_of(doc, "event_name"),
-        doc.get("start_time").and_then(Value::as_i64).unwrap_or(0),
-        row.duration_explicit,
-        raw,
-        row.has_base,
-        row.npatches,
-    ])?;
+    let mut row = row;
+    let columns = Columns::of(&row.doc);
+    if row.columns.as_ref() == Some(&columns) {
+        tx.prepare_cached(
+            "UPDATE events SET doc = ?2, has_base = ?3, duration_explicit = ?4, \
+             raw = COALESCE(?5, raw), npatches = ?6 WHERE id = ?1",
+        )?
+        .execute(params![
+            row.id,
+            to_text(&row.doc),
+            row.has_base,
+            row.duration_explicit,
+            raw,
+            row.npatches,
+        ])?;
+    } else {
+        tx.prepare_cached(
+            "UPDATE events SET doc = ?2, session_id = ?3, parent_id = ?4, event_type = ?5, event_name = ?6, \
+             start_time = ?7, has_base = ?10, duration_explicit = ?8, raw = COALESCE(?9, raw), \
+             npatches = ?11 WHERE id = ?1",
+        )?
+        .execute(params![
+            row.id,
+            to_text(&row.doc),
+            columns.session_id,
+            columns.parent_id,
+            columns.event_type,
+            columns.event_name,
+            columns.start_time,
+            row.duration_explicit,
+            raw,
+            row.has_base,
+            row.npatches,
+        ])?;
+    }
+    row.columns = Some(columns);
+    // Keep the session value index exact: write only what changed.
+    let now_session = is_session_doc(&row.doc);
+    if now_session || row.was_session {
+        let new_rows = if now_session {
+            index_rows(&row.doc)
+        } else {
+            Vec::new()
+        };
+        let old_rows = match row.index.take() {
+            Some(rows) => rows,
+            None => stored_rows(tx, row.id)?,
+        };
+        sync_rows(
+            tx,
+            row.id,
+            project_id,
+            str_of(&row.doc, "session_id"),
+            &old_rows,
+            &new_rows,
+        )?;
+        row.index = Some(new_rows);
+    }
+    row.was_session = now_session;
     if batch.rows.len() >= ROW_CACHE_LIMIT {
         batch.rows.clear();
     }
