@@ -80,11 +80,11 @@ pub fn map_span(span: &Span, default_source: &str) -> MappedSpan {
                 Some(path) => insert_path(&mut trees[ns_idx], path, kv.value.to_json()),
                 // A whole namespace as one attribute: a JSON object string.
                 None => {
-                    if let AttrValue::Str(s) = &kv.value {
-                        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(s) {
-                            crate::merge::merge_maps(&mut trees[ns_idx], &m);
-                            continue;
-                        }
+                    if let AttrValue::Str(s) = &kv.value
+                        && let Ok(Value::Object(m)) = serde_json::from_str::<Value>(s)
+                    {
+                        crate::merge::merge_maps(&mut trees[ns_idx], &m);
+                        continue;
                     }
                     insert_path(&mut trees[ns_idx], "value", kv.value.to_json());
                 }
@@ -174,10 +174,10 @@ fn namespace_of(rest: &str) -> Option<(usize, Option<&str>)> {
             if after.is_empty() {
                 return Some((i, None));
             }
-            if let Some(path) = after.strip_prefix('.') {
-                if !path.is_empty() {
-                    return Some((i, Some(path)));
-                }
+            if let Some(path) = after.strip_prefix('.')
+                && !path.is_empty()
+            {
+                return Some((i, Some(path)));
             }
         }
     }
@@ -352,11 +352,11 @@ fn map_conventions(span: &Span, ev: &mut Event) {
             break;
         }
     }
-    if let Some(AttrValue::Str(s)) = span.attr("llm.invocation_parameters") {
-        if let Ok(Value::Object(params)) = serde_json::from_str::<Value>(s) {
-            for (k, v) in params {
-                set(&mut ev.config, &k, v);
-            }
+    if let Some(AttrValue::Str(s)) = span.attr("llm.invocation_parameters")
+        && let Ok(Value::Object(params)) = serde_json::from_str::<Value>(s)
+    {
+        for (k, v) in params {
+            set(&mut ev.config, &k, v);
         }
     }
     for (attr, key) in [
@@ -453,18 +453,18 @@ fn map_conventions(span: &Span, ev: &mut Event) {
     {
         set(&mut ev.user_properties, "user_id", Value::String(user));
     }
-    if let Some(AttrValue::Str(s)) = span.attr("metadata") {
-        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(s) {
-            for (k, v) in m {
-                set(&mut ev.metadata, &k, v);
-            }
+    if let Some(AttrValue::Str(s)) = span.attr("metadata")
+        && let Ok(Value::Object(m)) = serde_json::from_str::<Value>(s)
+    {
+        for (k, v) in m {
+            set(&mut ev.metadata, &k, v);
         }
     }
     for kv in &span.attributes {
-        if let Some(name) = kv.key.strip_prefix("traceloop.association.properties.") {
-            if !matches!(name, "session_id" | "project" | "source" | "parent_id") {
-                set(&mut ev.metadata, name, kv.value.to_json());
-            }
+        if let Some(name) = kv.key.strip_prefix("traceloop.association.properties.")
+            && !matches!(name, "session_id" | "project" | "source" | "parent_id")
+        {
+            set(&mut ev.metadata, name, kv.value.to_json());
         }
     }
 }

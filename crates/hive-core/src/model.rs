@@ -290,7 +290,7 @@ pub fn event_from_json(
     let start = opt_number(obj, "start_time")?;
     let end = opt_number(obj, "end_time")?;
     let duration = opt_number(obj, "duration")?;
-    let start_ms = start.unwrap_or_else(|| match (end, duration) {
+    let start_ms = start.unwrap_or(match (end, duration) {
         (Some(e), Some(d)) => e - d,
         _ => defaults.now_ms as f64,
     });

@@ -65,13 +65,13 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Api
     let hash = hive_store::auth::hash_secret(secret);
     {
         let map = state.keys.map.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, key)) = map.get(&hash) {
-            if at.elapsed() < state.keys.ttl {
-                return key
-                    .clone()
-                    .map(|key| Caller { key })
-                    .ok_or_else(|| ApiError::Unauthorized("invalid or revoked API key".into()));
-            }
+        if let Some((at, key)) = map.get(&hash)
+            && at.elapsed() < state.keys.ttl
+        {
+            return key
+                .clone()
+                .map(|key| Caller { key })
+                .ok_or_else(|| ApiError::Unauthorized("invalid or revoked API key".into()));
         }
     }
     let key = state.store.auth().authenticate(secret)?;

@@ -100,10 +100,10 @@ impl IntoResponse for ApiError {
             "success": false,
         });
         let mut resp = (status, axum::Json(body)).into_response();
-        if let ApiError::Busy(secs) = self {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let ApiError::Busy(secs) = self
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp
     }

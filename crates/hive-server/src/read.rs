@@ -278,7 +278,7 @@ pub async fn history(
                 "received_at": h.received_at,
                 "key_id": h.key_id,
                 "key_name": h.key_id.as_deref().and_then(|k| names.get(k).copied()),
-                "keys": h.patch.as_object().map(|m| changed_paths(m)).unwrap_or_default(),
+                "keys": h.patch.as_object().map(changed_paths).unwrap_or_default(),
                 "patch": h.patch,
             })
         })
@@ -352,11 +352,11 @@ pub fn session_tree(events: Vec<Value>) -> Option<Value> {
     }
     attach(&mut root, &mut children, 0);
     // Cycles (a parent loop) would leave events unattached: keep them visible.
-    if let Value::Object(m) = &mut root {
-        if let Some(Value::Array(kids)) = m.get_mut("children") {
-            for (_, orphans) in children.drain() {
-                kids.extend(orphans);
-            }
+    if let Value::Object(m) = &mut root
+        && let Some(Value::Array(kids)) = m.get_mut("children")
+    {
+        for (_, orphans) in children.drain() {
+            kids.extend(orphans);
         }
     }
     Some(root)

@@ -182,7 +182,7 @@ pub async fn create_event(
     Ok(Json(json!({"success": true, "event_id": event_id})))
 }
 
-fn events_array<'a>(obj: &'a Map<String, Value>) -> ApiResult<&'a Vec<Value>> {
+fn events_array(obj: &Map<String, Value>) -> ApiResult<&Vec<Value>> {
     match obj.get("events").or_else(|| obj.get("logs")) {
         Some(Value::Array(a)) => Ok(a),
         None | Some(Value::Null) => Err(ApiError::bad("events is required (an array of events)")),
@@ -207,14 +207,13 @@ fn batch_ops(
             return Err(ApiError::bad(format!("events[{i}] must be an object")));
         };
         let mut obj = obj.clone();
-        if let Some(sid) = session_id {
-            if obj
+        if let Some(sid) = session_id
+            && obj
                 .get("session_id")
                 .and_then(Value::as_str)
                 .is_none_or(str::is_empty)
-            {
-                obj.insert("session_id".into(), json!(sid));
-            }
+        {
+            obj.insert("session_id".into(), json!(sid));
         }
         let event = event_from_json(&obj, defaults, None, &mut new_id)
             .map_err(|e| ApiError::bad(format!("events[{i}]: {e}")))?;

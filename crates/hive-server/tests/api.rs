@@ -440,7 +440,9 @@ async fn bad_input_gets_a_4xx_naming_the_problem() {
     for _ in 0..40 {
         deep = json!({"a": deep});
     }
-    let cases: Vec<(&str, &str, Vec<u8>, &str, StatusCode, &str)> = vec![
+    // (method, path, body, content type, expected status, message excerpt)
+    type Case<'a> = (&'a str, &'a str, Vec<u8>, &'a str, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
         ("PUT", "/events", b"{not json".to_vec(), "application/json", StatusCode::BAD_REQUEST, "invalid JSON"),
         ("PUT", "/events", b"".to_vec(), "application/json", StatusCode::BAD_REQUEST, "empty body"),
         ("PUT", "/events", b"[1]".to_vec(), "application/json", StatusCode::BAD_REQUEST, "expected a JSON object"),

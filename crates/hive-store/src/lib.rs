@@ -22,6 +22,9 @@ pub use prepared::PreparedEvent;
 
 /// One write.
 #[derive(Debug, Clone)]
+// Ops live briefly, in one Vec per request: boxing the large variant would
+// only add an allocation per event.
+#[allow(clippy::large_enum_variant)]
 pub enum WriteOp {
     /// An event as ingested (a span, a posted event or a session start).
     /// Replaces an earlier version of the same event; enrichments already

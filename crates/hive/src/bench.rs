@@ -338,7 +338,7 @@ fn llm_span(trace: [u8; 16], span: [u8; 8], session: &str, i: usize) -> Span {
             s("honeyhive_metadata.user_id", &format!("user-{}", i % 97)),
             s(
                 "honeyhive_metadata.variant",
-                if i % 2 == 0 { "a" } else { "b" },
+                if i.is_multiple_of(2) { "a" } else { "b" },
             ),
             s("honeyhive_metadata.tenant", "acme"),
             KeyValue::new(

@@ -281,10 +281,10 @@ fn join_patch(event: &Event) -> Value {
     let doc = event.to_json();
     let mut patch = serde_json::Map::new();
     for ns in NAMESPACES {
-        if let Some(Value::Object(m)) = doc.get(ns) {
-            if !m.is_empty() {
-                patch.insert(ns.to_owned(), Value::Object(m.clone()));
-            }
+        if let Some(Value::Object(m)) = doc.get(ns)
+            && !m.is_empty()
+        {
+            patch.insert(ns.to_owned(), Value::Object(m.clone()));
         }
     }
     Value::Object(patch)
