@@ -119,5 +119,27 @@ pub fn router(state: SharedState) -> Router {
         .merge(dashboard::router())
         .fallback(admin::not_found)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(access_log))
         .with_state(state)
+}
+
+/// One structured log line per request: method, path (never the query,
+/// which may carry a login token), status and milliseconds. Client errors
+/// at info, server errors at warn, the rest at debug.
+async fn access_log(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
+    match status {
+        500.. => tracing::warn!(%method, %path, status, ms, "request"),
+        400..=499 => tracing::info!(%method, %path, status, ms, "request"),
+        _ => tracing::debug!(%method, %path, status, ms, "request"),
+    }
+    resp
 }

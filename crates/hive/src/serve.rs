@@ -50,6 +50,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
