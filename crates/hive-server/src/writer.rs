@@ -17,6 +17,8 @@ use crate::error::ApiError;
 pub struct WriterConfig {
     /// Ops waiting (queued, not yet committed) before requests are refused.
     pub max_pending_ops: usize,
+    /// Bytes held by waiting ops (estimated) before requests are refused.
+    pub max_pending_bytes: usize,
     /// Ops applied in one transaction at most.
     pub max_batch_ops: usize,
 }
@@ -25,6 +27,7 @@ impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
             max_pending_ops: 200_000,
+            max_pending_bytes: 128 << 20,
             max_batch_ops: 20_000,
         }
     }
@@ -49,6 +52,7 @@ pub struct WriterStats {
 pub struct WriteQueue {
     tx: mpsc::UnboundedSender<Job>,
     pending: Arc<AtomicUsize>,
+    pending_bytes: Arc<AtomicUsize>,
     closed: Arc<AtomicBool>,
     config: WriterConfig,
     pub stats: Arc<WriterStats>,
@@ -58,11 +62,14 @@ pub struct WriteQueue {
 struct PendingGuard {
     pending: Arc<AtomicUsize>,
     n: usize,
+    pending_bytes: Arc<AtomicUsize>,
+    bytes: usize,
 }
 
 impl Drop for PendingGuard {
     fn drop(&mut self) {
         self.pending.fetch_sub(self.n, Ordering::AcqRel);
+        self.pending_bytes.fetch_sub(self.bytes, Ordering::AcqRel);
     }
 }
 
@@ -83,6 +90,7 @@ impl WriteQueue {
             WriteQueue {
                 tx,
                 pending: Arc::new(AtomicUsize::new(0)),
+                pending_bytes: Arc::new(AtomicUsize::new(0)),
                 closed: Arc::new(AtomicBool::new(false)),
                 config,
                 stats,
@@ -111,14 +119,20 @@ impl WriteQueue {
             return Err(ApiError::ShuttingDown);
         }
         let n = ops.len();
+        let bytes: usize = ops.iter().map(WriteOp::approx_bytes).sum();
         let before = self.pending.fetch_add(n, Ordering::AcqRel);
+        let bytes_before = self.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
         let guard = PendingGuard {
             pending: self.pending.clone(),
             n,
+            pending_bytes: self.pending_bytes.clone(),
+            bytes,
         };
         // A request larger than the whole budget is still taken when the
         // queue is empty, so a big batch can never be refused forever.
-        if before > 0 && before + n > self.config.max_pending_ops {
+        let over = before + n > self.config.max_pending_ops
+            || bytes_before + bytes > self.config.max_pending_bytes;
+        if before > 0 && over {
             self.stats.rejected_requests.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::Busy(1));
         }

@@ -519,13 +519,25 @@ fn system_gzip(data: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_full_write_queue_answers_503_with_retry_after() {
-    let s = common::server_with(
+    // Bounded by ops waiting, then by the memory they hold.
+    for config in [
         hive_server::WriterConfig {
             max_pending_ops: 1,
             max_batch_ops: 10,
+            ..Default::default()
         },
-        hive_server::ApiConfig::default(),
-    );
+        hive_server::WriterConfig {
+            max_pending_bytes: 1500,
+            max_batch_ops: 10,
+            ..Default::default()
+        },
+    ] {
+        full_queue_refuses(config).await;
+    }
+}
+
+async fn full_queue_refuses(config: hive_server::WriterConfig) {
+    let s = common::server_with(config, hive_server::ApiConfig::default());
     let s = std::sync::Arc::new(s);
     let mut tasks = Vec::new();
     for i in 0..40 {

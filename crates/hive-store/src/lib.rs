@@ -64,6 +64,18 @@ pub enum WriteOp {
 }
 
 impl WriteOp {
+    /// A cheap estimate of the memory the op holds while it waits for the
+    /// writer (for back-pressure; exact for prepared events, rough otherwise).
+    pub fn approx_bytes(&self) -> usize {
+        match self {
+            WriteOp::Prepared(p) => {
+                512 + p.doc_text.len() + p.raw_text.as_ref().map_or(0, String::len)
+            }
+            WriteOp::Event { .. } => 2048,
+            WriteOp::Enrich { .. } => 1024,
+        }
+    }
+
     pub fn project_id(&self) -> &str {
         match self {
             WriteOp::Event { event, .. } => &event.project_id,

@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// Ops waiting for the writer before requests get 503 + Retry-After.
     #[arg(long, env = "HIVE_MAX_PENDING_OPS", default_value_t = 200_000)]
     pub max_pending_ops: usize,
+    /// Memory (MiB, estimated) held by writes waiting for the writer before
+    /// requests get 503 + Retry-After.
+    #[arg(long, env = "HIVE_MAX_PENDING_MB", default_value_t = 128)]
+    pub max_pending_mb: usize,
     /// Largest request body in bytes.
     #[arg(long, env = "HIVE_MAX_BODY_BYTES", default_value_t = 16 << 20)]
     pub max_body_bytes: usize,
@@ -75,6 +79,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         store.clone() as Arc<dyn Store>,
         WriterConfig {
             max_pending_ops: args.max_pending_ops,
+            max_pending_bytes: args.max_pending_mb << 20,
             ..WriterConfig::default()
         },
     );
