@@ -626,3 +626,95 @@ async fn export_pages_projects_and_filters_at_session_level() {
         .json();
     assert_eq!(search["count"], 4);
 }
+
+/// Garbage of every shape to every route: never a 5xx, and every 4xx is a
+/// JSON error naming the problem.
+#[tokio::test]
+async fn no_client_input_causes_a_server_error() {
+    let s = server();
+    let k = s.admin.clone();
+    let routes = [
+        ("POST", "/session/start"),
+        ("POST", "/v1/sessions"),
+        ("PUT", "/events"),
+        ("PUT", "/v1/events/abc"),
+        ("POST", "/events"),
+        ("POST", "/v1/events"),
+        ("POST", "/events/batch"),
+        ("POST", "/v1/events/batch"),
+        ("POST", "/session/abc/traces"),
+        ("POST", "/v1/events/export"),
+        ("POST", "/v1/events/search"),
+        ("POST", "/v1/traces"),
+        ("POST", "/v1/keys"),
+        ("POST", "/v1/projects"),
+    ];
+    let mut deep = String::new();
+    for _ in 0..200 {
+        deep.push('[');
+    }
+    let fixed: Vec<Vec<u8>> = vec![
+        b"null".to_vec(),
+        b"\"x\"".to_vec(),
+        b"{\"session\":{\"session_id\":5}}".to_vec(),
+        b"{\"event_id\":\"a\",\"metadata\":{\"x\":1e999}}".to_vec(),
+        b"{\"event\":{\"event_type\":\"tool\",\"start_time\":-1e300,\"duration\":\"x\"}}".to_vec(),
+        b"{\"events\":[{\"event_type\":\"tool\",\"children_ids\":{}}]}".to_vec(),
+        b"{\"filters\":[{\"field\":\"metadata.a\",\"operator\":\"after\",\"value\":{}}],\"page\":0}".to_vec(),
+        b"{\"limit\":-5,\"page\":1e20}".to_vec(),
+        b"{\"name\":\"\",\"scope\":\"root\"}".to_vec(),
+        deep.into_bytes(),
+        vec![0xff, 0xfe, 0x00, 0x01],
+    ];
+    let valid = json!({"session": {"session_id": "s", "metadata": {"a": [1, {"b": null}]}}, "event_id": "e",
+        "events": [{"event_type": "tool", "inputs": {}}], "filters": [], "event": {"event_type": "model"}})
+    .to_string()
+    .into_bytes();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut bodies = fixed;
+    for _ in 0..150 {
+        // Mutations of a valid body: flipped, dropped and duplicated bytes.
+        let mut b = valid.clone();
+        for _ in 0..(1 + next() % 4) {
+            let i = (next() as usize) % b.len();
+            match next() % 3 {
+                0 => b[i] = (next() % 256) as u8,
+                1 => {
+                    b.remove(i);
+                }
+                _ => b.insert(i, b[i]),
+            }
+        }
+        bodies.push(b);
+    }
+    for (method, path) in routes {
+        for body in &bodies {
+            for ct in ["application/json", "application/x-protobuf"] {
+                let r = s.call(method, path, &k, body.clone(), ct).await;
+                assert!(
+                    r.status.as_u16() < 500,
+                    "{method} {path} ({ct}) answered {} to {:?}: {}",
+                    r.status,
+                    String::from_utf8_lossy(body),
+                    String::from_utf8_lossy(&r.bytes)
+                );
+                if r.status.is_client_error() {
+                    let v = r.json();
+                    assert!(
+                        v["error"]["message"]
+                            .as_str()
+                            .is_some_and(|m| !m.is_empty()),
+                        "{v}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(s.get("/healthz", &k).await.status, StatusCode::OK);
+}
