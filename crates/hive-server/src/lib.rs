@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, put};
 use hive_store::{Project, Store};
 
@@ -119,8 +120,60 @@ pub fn router(state: SharedState) -> Router {
         .merge(dashboard::router())
         .fallback(admin::not_found)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn(access_log))
         .with_state(state)
+}
+
+/// Errors made outside the handlers (axum's own rejections: a body over
+/// the limit, a method a route does not have, a malformed path) come as
+/// plain text or nothing; give them the API's JSON error shape too. HTML
+/// error pages of the dashboard are left alone.
+async fn json_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header::CONTENT_TYPE;
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let plain = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let code = match status.as_u16() {
+        413 => "payload_too_large",
+        405 => "method_not_allowed",
+        415 => "unsupported_media_type",
+        400..=499 => "bad_request",
+        _ => "internal",
+    };
+    let body = serde_json::json!({
+        "error": {"code": code, "message": message},
+        "message": message,
+        "errorCode": code,
+        "success": false,
+    });
+    let mut out = (status, axum::Json(body)).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// One structured log line per request: method, path (never the query,

@@ -478,6 +478,12 @@ async fn bad_input_gets_a_4xx_naming_the_problem() {
     let big = vec![b' '; 17 << 20];
     let r = s.call("PUT", "/events", &k, big, "application/json").await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.json()["error"]["code"], "payload_too_large");
+    let r = s
+        .call("DELETE", "/events", &k, Body::empty(), "application/json")
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.json()["error"]["code"], "method_not_allowed");
     let zeros = vec![0u8; 200 << 20];
     let mut enc = system_gzip(&zeros);
     let req = Request::builder()
