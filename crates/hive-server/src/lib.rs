@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod charts;
 pub mod dashboard;
 pub mod error;
 pub mod grpc;
@@ -102,6 +103,21 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/events/export", post(read::export))
         .route("/v1/events/search", post(read::search))
         .route("/v1/events/schema", get(read::schema))
+        .route(
+            "/v1/events/chart",
+            get(charts::chart_get).post(charts::chart_post),
+        )
+        .route(
+            "/v1/charts",
+            get(charts::list_charts).post(charts::create_chart),
+        )
+        .route(
+            "/v1/charts/{chart_id}",
+            get(charts::get_chart)
+                .put(charts::update_chart)
+                .patch(charts::update_chart)
+                .delete(charts::delete_chart),
+        )
         .route(
             "/v1/events/{event_id}",
             get(read::get_event).put(rest::update_event_by_path),

@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use crate::auth::{KeyScope, NewKey};
 use crate::{EventQuery, Level, Order, Store, WriteOp};
 
+mod charts;
 mod dashboard;
+pub use charts::{charts_agree_with_reference, saved_objects};
 pub use dashboard::{dashboard_sessions_and_views, filters_follow_enrichment};
 
 /// Generate one `#[test]` per conformance case for a backend.
@@ -25,7 +27,7 @@ macro_rules! store_conformance_suite {
             session_level_filters, paging_total_and_date_range, field_discovery,
             redelivery_is_idempotent, second_start_joins_the_session, floating_enrichment_follows_its_event, keys_and_scopes, user_properties_stay_separate,
             many_small_batches_keep_every_key, filters_follow_enrichment,
-            dashboard_sessions_and_views);
+            dashboard_sessions_and_views, charts_agree_with_reference, saved_objects);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(

@@ -9,10 +9,12 @@
 
 pub mod auth;
 pub mod conformance;
+pub mod objects;
 pub mod prepared;
 pub mod query;
 pub mod sqlite;
 
+use hive_core::chart::{ChartQuery, Series};
 use hive_core::filter::{DateRange, Filter};
 use hive_core::model::Event;
 use serde_json::Value;
@@ -192,6 +194,12 @@ pub trait Store: Send + Sync + 'static {
         session_ids: &[String],
     ) -> Result<Vec<(String, i64)>>;
 
+    /// Aggregate a chart query (semantics: [`hive_core::chart::reference`]);
+    /// `project_id` `None` reads every project.
+    fn chart(&self, project_id: Option<&str>, q: &ChartQuery) -> Result<Vec<Series>>;
+
     /// Projects and keys.
     fn auth(&self) -> &dyn auth::AuthStore;
+    /// Saved charts, alert rules and their evaluations.
+    fn objects(&self) -> &dyn objects::ObjectStore;
 }

@@ -2,6 +2,7 @@
 //! [`hive_core::filter::Filter::matches`]; the conformance suite checks
 //! that both agree.
 
+use hive_core::chart::{Aggregation, ChartLevel, ChartQuery};
 use hive_core::filter::{FieldRef, Filter, FilterType, Operand, Operator, TopField};
 use rusqlite::types::Value as SqlValue;
 
@@ -283,5 +284,107 @@ pub fn compile(q: &EventQuery) -> Compiled {
         ),
         count_sql: format!("SELECT count(*) FROM events e{where_sql}"),
         params: b.params,
+    }
+}
+
+/// A compiled chart query: rows of `(group, bucket, value, count)` when
+/// `sorted_values` is false (SQL aggregates), and of `(group, bucket,
+/// value)` ordered by group, bucket and value when it is true (percentiles,
+/// computed by the caller one cell at a time).
+pub struct CompiledChart {
+    pub sql: String,
+    pub params: Vec<SqlValue>,
+    pub sorted_values: bool,
+}
+
+/// Compile a chart query (semantics: [`hive_core::chart::reference`]).
+pub fn compile_chart(project_id: Option<&str>, q: &ChartQuery) -> CompiledChart {
+    let mut b = Builder { params: Vec::new() };
+    let mut conds: Vec<String> = Vec::new();
+    let mut project = None;
+    if let Some(p) = project_id {
+        let p = b.bind(SqlValue::Text(p.to_owned()));
+        conds.push(format!("e.project_id = {p}"));
+        project = Some(p);
+    }
+    if let Some(start) = q.date_range.start_ms {
+        let p = b.bind(SqlValue::Real(start));
+        conds.push(format!("e.start_time >= {p}"));
+    }
+    if let Some(end) = q.date_range.end_ms {
+        let p = b.bind(SqlValue::Real(end));
+        conds.push(format!("e.start_time <= {p}"));
+    }
+    if q.level == ChartLevel::Session {
+        conds.push("e.event_type = 'session' AND e.event_id = e.session_id".into());
+    }
+    for f in &q.filters {
+        if q.level == ChartLevel::Session
+            && let Some(set) = project
+                .as_deref()
+                .and_then(|p| indexed_set(p, f, &mut b, "event_rowid"))
+        {
+            conds.push(format!("e.id IN ({set})"));
+            continue;
+        }
+        conds.push(filter_sql("e", f, &mut b));
+    }
+    let value = match &q.metric {
+        Some(m) => {
+            let (x, ty) = field_exprs("e", m, &mut b);
+            conds.push(format!("{ty} IN ('integer', 'real')"));
+            x
+        }
+        None => "1".to_owned(),
+    };
+    let group = match &q.group_by {
+        Some(g) => {
+            let (x, ty) = field_exprs("e", g, &mut b);
+            format!(
+                "(CASE {ty} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+                 ELSE CAST({x} AS TEXT) END)"
+            )
+        }
+        None => "NULL".to_owned(),
+    };
+    let bucket = match q.bucket.fixed() {
+        Some((w, off)) => format!("(((e.start_time - {off}) / {w}) * {w} + {off})"),
+        None => "(unixepoch(date(e.start_time / 1000, 'unixepoch', 'start of month')) * 1000)"
+            .to_owned(),
+    };
+    let where_sql = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    let (sql, sorted_values) = match q.aggregation {
+        Aggregation::Percentile(_) => (
+            format!(
+                "SELECT {group} AS g, {bucket} AS b, {value} AS v FROM events e{where_sql} \
+                 ORDER BY g, b, v"
+            ),
+            true,
+        ),
+        agg => {
+            let f = match agg {
+                Aggregation::Count => "count(*)".to_owned(),
+                Aggregation::Sum => "total(v)".to_owned(),
+                Aggregation::Avg => "avg(v)".to_owned(),
+                Aggregation::Min => "min(v)".to_owned(),
+                _ => "max(v)".to_owned(),
+            };
+            (
+                format!(
+                    "SELECT g, b, {f}, count(*) FROM (SELECT {group} AS g, {bucket} AS b, \
+                     {value} AS v FROM events e{where_sql}) GROUP BY g, b"
+                ),
+                false,
+            )
+        }
+    };
+    CompiledChart {
+        sql,
+        params: b.params,
+        sorted_values,
     }
 }

@@ -2,6 +2,8 @@
 //! a small pool of readers.
 
 mod auth;
+mod chart;
+mod objects;
 mod schema;
 mod values;
 mod writer;
@@ -53,6 +55,7 @@ pub struct SqliteStore {
     writer: Mutex<writer::Writer>,
     readers: Mutex<Vec<Connection>>,
     auth: auth::SqliteAuth,
+    objects: objects::SqliteObjects,
     max_readers: usize,
 }
 
@@ -109,11 +112,13 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let checkpointer = Some(Checkpointer::start(open_conn(&path, options.durability)?)?);
         let auth_conn = open_conn(&path, options.durability)?;
+        let objects = objects::SqliteObjects::new(open_conn(&path, options.durability)?)?;
         Ok(SqliteStore {
             _checkpointer: checkpointer,
             writer: Mutex::new(writer::Writer::new(conn)?),
             readers: Mutex::new(Vec::new()),
             auth: auth::SqliteAuth::new(auth_conn),
+            objects,
             max_readers: options.readers.max(1),
             path,
         })
@@ -360,7 +365,19 @@ impl Store for SqliteStore {
         })
     }
 
+    fn chart(
+        &self,
+        project_id: Option<&str>,
+        q: &hive_core::chart::ChartQuery,
+    ) -> Result<Vec<hive_core::chart::Series>> {
+        self.with_reader(|c| chart::run(c, project_id, q))
+    }
+
     fn auth(&self) -> &dyn crate::auth::AuthStore {
         &self.auth
+    }
+
+    fn objects(&self) -> &dyn crate::objects::ObjectStore {
+        &self.objects
     }
 }

@@ -1,0 +1,500 @@
+//! Chart queries: a numeric metric aggregated per time bucket, optionally
+//! per value of a group-by field, over the events (or sessions) that match
+//! a set of filters.
+//!
+//! Definitions every store follows (and [`reference`] implements):
+//!
+//! - A **value** is the metric's JSON value when it is a number (integer or
+//!   real); strings, booleans and missing values are skipped. `count` counts
+//!   matching events (with a metric: the events whose metric is a number).
+//! - **Buckets** are UTC: a bucket holds `[start, next)`, with minutes, hours
+//!   and days aligned to the epoch, weeks starting on Monday 00:00 UTC (ISO)
+//!   and months on the 1st at 00:00 UTC. An event falls in the bucket of its
+//!   `start_time`.
+//! - **Percentiles** use the nearest-rank definition: of `n` values sorted
+//!   ascending, `pX` is the value at 1-based rank `max(1, ceil(X/100 * n))`.
+//!   `median` is `p50` (the lower median when `n` is even).
+//! - **Groups** are the group-by field's value as text (strings as they are,
+//!   numbers as SQLite prints them, `true`/`false`); events without it form
+//!   the group `null`. At most [`MAX_GROUPS`] groups are kept, those with the
+//!   most values first.
+//!
+//! ```
+//! use hive_core::chart::{Bucket, ChartQuery, Aggregation};
+//! use serde_json::json;
+//!
+//! let q = ChartQuery::from_json(&json!({
+//!     "metric": "metrics.latency_ms", "aggregation": "p95",
+//!     "bucket": "hour", "groupBy": "metadata.variant"
+//! }), 0.0).unwrap();
+//! assert_eq!(q.aggregation, Aggregation::Percentile(95));
+//! assert_eq!(Bucket::Hour.floor(7_250_000), 7_200_000);
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::filter::{DateRange, FieldRef, Filter, FilterError};
+use crate::time::{civil_from_days, days_from_civil, format_rfc3339_ms};
+
+/// Most series a chart returns.
+pub const MAX_GROUPS: usize = 50;
+
+/// How the values of a bucket become one number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregation {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    /// `median` is `Percentile(50)`.
+    Percentile(u8),
+}
+
+impl Aggregation {
+    pub const NAMES: [&'static str; 11] = [
+        "count", "sum", "avg", "min", "max", "median", "p50", "p75", "p90", "p95", "p99",
+    ];
+
+    pub fn parse(s: &str) -> Result<Aggregation, ChartError> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "count" => Aggregation::Count,
+            "sum" => Aggregation::Sum,
+            "avg" | "average" | "mean" => Aggregation::Avg,
+            "min" => Aggregation::Min,
+            "max" => Aggregation::Max,
+            "median" | "p50" => Aggregation::Percentile(50),
+            "p75" => Aggregation::Percentile(75),
+            "p90" => Aggregation::Percentile(90),
+            "p95" => Aggregation::Percentile(95),
+            "p99" => Aggregation::Percentile(99),
+            other => return Err(ChartError::Aggregation(other.to_owned())),
+        })
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Aggregation::Count => "count".into(),
+            Aggregation::Sum => "sum".into(),
+            Aggregation::Avg => "avg".into(),
+            Aggregation::Min => "min".into(),
+            Aggregation::Max => "max".into(),
+            Aggregation::Percentile(p) => format!("p{p}"),
+        }
+    }
+}
+
+/// A UTC time bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Minute,
+    Hour,
+    Day,
+    /// Monday 00:00 UTC to the next Monday.
+    Week,
+    /// The 1st 00:00 UTC to the next 1st.
+    Month,
+}
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 86_400_000;
+const WEEK: i64 = 7 * DAY;
+/// 1970-01-05, the first Monday after the epoch.
+const FIRST_MONDAY: i64 = 4 * DAY;
+
+impl Bucket {
+    pub const NAMES: [&'static str; 5] = ["minute", "hour", "day", "week", "month"];
+
+    pub fn parse(s: &str) -> Result<Bucket, ChartError> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "minute" | "1m" => Bucket::Minute,
+            "hour" | "hourly" | "1h" => Bucket::Hour,
+            "day" | "daily" | "1d" => Bucket::Day,
+            "week" | "weekly" | "1w" => Bucket::Week,
+            "month" | "monthly" => Bucket::Month,
+            other => return Err(ChartError::Bucket(other.to_owned())),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Bucket::Minute => "minute",
+            Bucket::Hour => "hour",
+            Bucket::Day => "day",
+            Bucket::Week => "week",
+            Bucket::Month => "month",
+        }
+    }
+
+    /// The width and offset of fixed-width buckets: a bucket starts at
+    /// `offset + k * width`. `None` for months.
+    pub fn fixed(self) -> Option<(i64, i64)> {
+        match self {
+            Bucket::Minute => Some((MINUTE, 0)),
+            Bucket::Hour => Some((HOUR, 0)),
+            Bucket::Day => Some((DAY, 0)),
+            Bucket::Week => Some((WEEK, FIRST_MONDAY)),
+            Bucket::Month => None,
+        }
+    }
+
+    /// The start of the bucket holding `ms` (epoch milliseconds, UTC).
+    pub fn floor(self, ms: i64) -> i64 {
+        match self.fixed() {
+            Some((w, off)) => (ms - off).div_euclid(w) * w + off,
+            None => {
+                let (y, m, _) = civil_from_days(ms.div_euclid(DAY));
+                days_from_civil(y, m, 1) * DAY
+            }
+        }
+    }
+
+    /// The start of the bucket after the one starting at `start`.
+    pub fn next(self, start: i64) -> i64 {
+        match self.fixed() {
+            Some((w, _)) => self.floor(start) + w,
+            None => {
+                let (y, m, _) = civil_from_days(self.floor(start).div_euclid(DAY));
+                let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                days_from_civil(y, m, 1) * DAY
+            }
+        }
+    }
+}
+
+/// Which rows a chart reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChartLevel {
+    /// Every event (sessions included) that matches the filters.
+    #[default]
+    Event,
+    /// Session events only (with their rollups: `metadata.cost`,
+    /// `metadata.total_tokens`, `metadata.num_events`, `duration`); filters
+    /// apply to the session event.
+    Session,
+}
+
+/// A validated chart query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartQuery {
+    /// `None` only with `count`.
+    pub metric: Option<FieldRef>,
+    pub aggregation: Aggregation,
+    pub bucket: Bucket,
+    pub group_by: Option<FieldRef>,
+    pub filters: Vec<Filter>,
+    pub date_range: DateRange,
+    pub level: ChartLevel,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ChartError {
+    #[error(
+        "unknown aggregation {0:?}: use count, sum, avg, min, max, median, p50, p75, p90, p95 or p99"
+    )]
+    Aggregation(String),
+    #[error("unknown bucket {0:?}: use minute, hour, day, week or month")]
+    Bucket(String),
+    #[error("metric: {0}")]
+    Metric(String),
+    #[error("groupBy: {0}")]
+    GroupBy(String),
+    #[error("{0}")]
+    Filter(#[from] FilterError),
+    #[error("{0}")]
+    Shape(String),
+}
+
+fn text<'a>(obj: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a str> {
+    keys.iter()
+        .find_map(|k| obj.get(*k).and_then(Value::as_str))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+impl ChartQuery {
+    /// Parse `{metric, aggregation, bucket, groupBy, filters, dateRange,
+    /// level}` (each string may also be a query-string parameter; `filters`
+    /// and `dateRange` may then be JSON text).
+    pub fn from_json(v: &Value, now_ms: f64) -> Result<ChartQuery, ChartError> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| ChartError::Shape("a chart query is a JSON object".into()))?;
+        let aggregation = match text(obj, &["aggregation", "func", "agg"]) {
+            Some(a) => Aggregation::parse(a)?,
+            None => Aggregation::Count,
+        };
+        let metric = match text(obj, &["metric", "field"]) {
+            None | Some("count" | "events" | "event_count" | "sessions") => None,
+            Some(m) => Some(FieldRef::parse(m).map_err(|e| ChartError::Metric(e.to_string()))?),
+        };
+        if metric.is_none() && aggregation != Aggregation::Count {
+            return Err(ChartError::Metric(format!(
+                "{} needs a numeric metric such as metrics.latency_ms",
+                aggregation.name()
+            )));
+        }
+        let bucket = match text(obj, &["bucket", "bucketing", "interval", "granularity"]) {
+            Some(b) => Bucket::parse(b)?,
+            None => Bucket::Hour,
+        };
+        let group_by = match text(obj, &["groupBy", "group_by"]) {
+            None => None,
+            Some(g) => Some(FieldRef::parse(g).map_err(|e| ChartError::GroupBy(e.to_string()))?),
+        };
+        let parse_embedded = |v: &Value| -> Result<Value, ChartError> {
+            match v {
+                Value::String(s) if s.trim().is_empty() => Ok(Value::Null),
+                Value::String(s) => {
+                    serde_json::from_str(s).map_err(|e| ChartError::Shape(format!("not JSON: {e}")))
+                }
+                other => Ok(other.clone()),
+            }
+        };
+        let filters = match obj.get("filters").or_else(|| obj.get("query")) {
+            None => Vec::new(),
+            Some(v) => match parse_embedded(v)? {
+                Value::Null => Vec::new(),
+                Value::Array(items) => items
+                    .iter()
+                    .filter(|f| !f.is_null())
+                    .enumerate()
+                    .map(|(i, f)| {
+                        Filter::from_json(f)
+                            .map_err(|e| ChartError::Shape(format!("filters[{i}]: {e}")))
+                    })
+                    .collect::<Result<_, _>>()?,
+                _ => return Err(ChartError::Shape("filters must be an array".into())),
+            },
+        };
+        let date_range = match obj.get("dateRange").or_else(|| obj.get("date_range")) {
+            None => DateRange::default(),
+            Some(v) => DateRange::from_json(&parse_embedded(v)?, now_ms)?,
+        };
+        let level = match text(obj, &["level", "type"]) {
+            None | Some("event" | "events") => ChartLevel::Event,
+            Some("session" | "sessions") => ChartLevel::Session,
+            Some(other) => {
+                return Err(ChartError::Shape(format!(
+                    "level {other:?}: use event or session"
+                )));
+            }
+        };
+        Ok(ChartQuery {
+            metric,
+            aggregation,
+            bucket,
+            group_by,
+            filters,
+            date_range,
+            level,
+        })
+    }
+
+    /// The query as JSON (what [`ChartQuery::from_json`] reads back).
+    pub fn to_json(&self) -> Value {
+        let mut filters = Vec::new();
+        for f in &self.filters {
+            filters.push(filter_json(f));
+        }
+        let mut range = Map::new();
+        if let Some(s) = self.date_range.start_ms {
+            range.insert("$gte".into(), json!(s));
+        }
+        if let Some(e) = self.date_range.end_ms {
+            range.insert("$lte".into(), json!(e));
+        }
+        json!({
+            "metric": self.metric.as_ref().map(FieldRef::dotted),
+            "aggregation": self.aggregation.name(),
+            "bucket": self.bucket.name(),
+            "groupBy": self.group_by.as_ref().map(FieldRef::dotted),
+            "filters": filters,
+            "dateRange": range,
+            "level": match self.level { ChartLevel::Event => "event", ChartLevel::Session => "session" },
+        })
+    }
+}
+
+/// A filter back as `{field, operator, value, type}`.
+pub fn filter_json(f: &Filter) -> Value {
+    use crate::filter::Operand;
+    let value = match &f.operand {
+        Operand::None => Value::Null,
+        Operand::Text(s) => json!(s),
+        Operand::Number(n) => json!(n),
+        Operand::Bool(b) => json!(b),
+        Operand::Datetime { ms, text } => match text {
+            Some(t) => json!(t),
+            None => json!(ms),
+        },
+    };
+    json!({"field": f.field.dotted(), "operator": f.operator.name(), "value": value, "type": f.ty.name()})
+}
+
+/// One point of a series.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Point {
+    /// Bucket start, epoch milliseconds UTC.
+    pub bucket: i64,
+    pub value: f64,
+    /// Values aggregated (events, for `count`).
+    pub count: u64,
+}
+
+/// The points of one group, by bucket; buckets without values are left out.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Series {
+    /// The group-by value; `None` without a group-by and for events that
+    /// lack the field.
+    pub group: Option<String>,
+    pub points: Vec<Point>,
+}
+
+impl Series {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "group": self.group,
+            "points": self.points.iter().map(|p| json!({
+                "bucket": format_rfc3339_ms(p.bucket),
+                "timestamp": p.bucket,
+                "value": p.value,
+                "count": p.count,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The nearest-rank percentile of ascending values (`None` when empty).
+pub fn percentile(sorted: &[f64], p: u8) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let n = sorted.len();
+    let rank = ((f64::from(p) / 100.0) * n as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, n) - 1])
+}
+
+/// Aggregate one bucket's values (any order).
+pub fn aggregate(agg: Aggregation, values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return if agg == Aggregation::Count {
+            Some(0.0)
+        } else {
+            None
+        };
+    }
+    Some(match agg {
+        Aggregation::Count => values.len() as f64,
+        Aggregation::Sum => values.iter().sum(),
+        Aggregation::Avg => values.iter().sum::<f64>() / values.len() as f64,
+        Aggregation::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+        Aggregation::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Aggregation::Percentile(p) => {
+            values.sort_by(f64::total_cmp);
+            percentile(values, p)?
+        }
+    })
+}
+
+/// The group key of a JSON value, as stores render it.
+pub fn group_key(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(match n.as_i64() {
+            Some(i) => i.to_string(),
+            None => sqlite_real(n.as_f64().unwrap_or_default()),
+        }),
+        other => Some(other.to_string()),
+    }
+}
+
+/// A real number as SQLite prints it (`2.0`, `0.5`).
+fn sqlite_real(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.1}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// Keep the [`MAX_GROUPS`] groups with the most values; series sorted by
+/// group (`null` last), points by bucket.
+pub fn finish(mut series: Vec<Series>) -> Vec<Series> {
+    if series.len() > MAX_GROUPS {
+        series.sort_by_key(|s| std::cmp::Reverse(s.points.iter().map(|p| p.count).sum::<u64>()));
+        series.truncate(MAX_GROUPS);
+    }
+    series.sort_by(|a, b| match (&a.group, &b.group) {
+        (None, None) => std::cmp::Ordering::Equal,
+        (None, _) => std::cmp::Ordering::Greater,
+        (_, None) => std::cmp::Ordering::Less,
+        (Some(x), Some(y)) => x.cmp(y),
+    });
+    for s in &mut series {
+        s.points.sort_by_key(|p| p.bucket);
+    }
+    series
+}
+
+/// The reference semantics over events as JSON, which stores are tested
+/// against (it reads every value into memory).
+pub fn reference(q: &ChartQuery, events: &[Value]) -> Vec<Series> {
+    let mut cells: BTreeMap<(Option<String>, i64), Vec<f64>> = BTreeMap::new();
+    for e in events {
+        let is_session = e.get("event_type").and_then(Value::as_str) == Some("session")
+            && e.get("event_id") == e.get("session_id");
+        if q.level == ChartLevel::Session && !is_session {
+            continue;
+        }
+        let Some(start) = e.get("start_time").and_then(Value::as_f64) else {
+            continue;
+        };
+        if q.date_range.start_ms.is_some_and(|s| start < s)
+            || q.date_range.end_ms.is_some_and(|x| start > x)
+        {
+            continue;
+        }
+        if !q.filters.iter().all(|f| f.matches(e)) {
+            continue;
+        }
+        let value = match &q.metric {
+            None => Some(1.0),
+            Some(m) => m
+                .lookup(e)
+                .filter(|v| v.is_number())
+                .and_then(Value::as_f64),
+        };
+        let Some(value) = value else { continue };
+        let group = q.group_by.as_ref().and_then(|g| group_key(g.lookup(e)));
+        cells
+            .entry((group, q.bucket.floor(start as i64)))
+            .or_default()
+            .push(value);
+    }
+    let mut by_group: BTreeMap<Option<String>, Vec<Point>> = BTreeMap::new();
+    for ((group, bucket), mut values) in cells {
+        let count = values.len() as u64;
+        if let Some(value) = aggregate(q.aggregation, &mut values) {
+            by_group.entry(group).or_default().push(Point {
+                bucket,
+                value,
+                count,
+            });
+        }
+    }
+    finish(
+        by_group
+            .into_iter()
+            .map(|(group, points)| Series { group, points })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests;

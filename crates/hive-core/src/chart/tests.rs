@@ -1,0 +1,189 @@
+use serde_json::json;
+
+use super::*;
+use crate::time::parse_datetime_ms;
+
+fn ms(s: &str) -> i64 {
+    parse_datetime_ms(s).unwrap() as i64
+}
+
+#[test]
+fn bucket_edges_in_utc() {
+    // (bucket, instant, expected start, expected next start)
+    let cases = [
+        (
+            Bucket::Minute,
+            "2024-03-10T12:34:59.999Z",
+            "2024-03-10T12:34:00Z",
+            "2024-03-10T12:35:00Z",
+        ),
+        (
+            Bucket::Minute,
+            "2024-03-10T12:35:00Z",
+            "2024-03-10T12:35:00Z",
+            "2024-03-10T12:36:00Z",
+        ),
+        (
+            Bucket::Hour,
+            "2024-03-10T23:59:59.999Z",
+            "2024-03-10T23:00:00Z",
+            "2024-03-11T00:00:00Z",
+        ),
+        // An offset is converted to UTC first: 01:30+02:00 is 23:30Z the day before.
+        (
+            Bucket::Day,
+            "2024-03-11T01:30:00+02:00",
+            "2024-03-10T00:00:00Z",
+            "2024-03-11T00:00:00Z",
+        ),
+        (
+            Bucket::Day,
+            "2024-02-29T00:00:00Z",
+            "2024-02-29T00:00:00Z",
+            "2024-03-01T00:00:00Z",
+        ),
+        // ISO weeks start on Monday: 2024-03-10 is a Sunday.
+        (
+            Bucket::Week,
+            "2024-03-10T23:59:59Z",
+            "2024-03-04T00:00:00Z",
+            "2024-03-11T00:00:00Z",
+        ),
+        (
+            Bucket::Week,
+            "2024-03-11T00:00:00Z",
+            "2024-03-11T00:00:00Z",
+            "2024-03-18T00:00:00Z",
+        ),
+        (
+            Bucket::Week,
+            "1970-01-01T00:00:00Z",
+            "1969-12-29T00:00:00Z",
+            "1970-01-05T00:00:00Z",
+        ),
+        (
+            Bucket::Month,
+            "2024-02-29T23:59:59.999Z",
+            "2024-02-01T00:00:00Z",
+            "2024-03-01T00:00:00Z",
+        ),
+        (
+            Bucket::Month,
+            "2023-12-31T23:00:00Z",
+            "2023-12-01T00:00:00Z",
+            "2024-01-01T00:00:00Z",
+        ),
+        (
+            Bucket::Month,
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T00:00:00Z",
+            "2024-02-01T00:00:00Z",
+        ),
+    ];
+    for (b, at, start, next) in cases {
+        assert_eq!(b.floor(ms(at)), ms(start), "{b:?} floor of {at}");
+        assert_eq!(b.next(b.floor(ms(at))), ms(next), "{b:?} next of {at}");
+        assert_eq!(
+            b.floor(ms(start)),
+            ms(start),
+            "{b:?} start is its own floor"
+        );
+        assert_eq!(
+            b.floor(ms(next) - 1),
+            ms(start),
+            "{b:?} last ms of the bucket"
+        );
+    }
+}
+
+#[test]
+fn nearest_rank_percentiles() {
+    let v: Vec<f64> = (1..=10).map(f64::from).collect();
+    // rank = ceil(p/100 * 10)
+    assert_eq!(percentile(&v, 50), Some(5.0));
+    assert_eq!(percentile(&v, 75), Some(8.0));
+    assert_eq!(percentile(&v, 90), Some(9.0));
+    assert_eq!(percentile(&v, 95), Some(10.0));
+    assert_eq!(percentile(&v, 99), Some(10.0));
+    assert_eq!(percentile(&[7.0], 1), Some(7.0));
+    assert_eq!(percentile(&[], 50), None);
+    let mut odd = vec![3.0, 1.0, 2.0];
+    assert_eq!(aggregate(Aggregation::Percentile(50), &mut odd), Some(2.0));
+}
+
+#[test]
+fn parse_and_round_trip() {
+    let q = ChartQuery::from_json(
+        &json!({"metric": "metadata.cost", "aggregation": "sum", "bucket": "day",
+                "groupBy": "user_properties.plan",
+                "filters": "[{\"field\":\"event_type\",\"operator\":\"is\",\"value\":\"model\",\"type\":\"string\"}]",
+                "dateRange": {"$gte": "2024-01-01T00:00:00Z"}, "level": "session"}),
+        0.0,
+    )
+    .unwrap();
+    assert_eq!(q.aggregation, Aggregation::Sum);
+    assert_eq!(q.bucket, Bucket::Day);
+    assert_eq!(q.level, ChartLevel::Session);
+    assert_eq!(q.filters.len(), 1);
+    assert_eq!(ChartQuery::from_json(&q.to_json(), 0.0).unwrap(), q);
+
+    for bad in [
+        json!({"aggregation": "avg"}),
+        json!({"metric": "metrics.x", "aggregation": "p42"}),
+        json!({"metric": "metrics.x", "bucket": "year"}),
+        json!({"metric": "nope.x"}),
+        json!({"groupBy": "metadata"}),
+    ] {
+        assert!(ChartQuery::from_json(&bad, 0.0).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn reference_groups_and_skips_non_numbers() {
+    let ev = |t: &str, variant: Value, lat: Value| {
+        json!({"event_id": "x", "session_id": "s", "event_type": "model",
+               "start_time": ms(t), "metadata": {"variant": variant}, "metrics": {"latency_ms": lat}})
+    };
+    let events = vec![
+        ev("2024-01-01T10:05:00Z", json!("a"), json!(100)),
+        ev("2024-01-01T10:55:00Z", json!("a"), json!(300)),
+        ev("2024-01-01T11:00:00Z", json!("a"), json!(50)),
+        ev("2024-01-01T10:10:00Z", json!("b"), json!(7.5)),
+        ev("2024-01-01T10:20:00Z", json!("b"), json!("slow")),
+        ev("2024-01-01T10:30:00Z", Value::Null, json!(1)),
+    ];
+    let q = ChartQuery::from_json(
+        &json!({"metric": "metrics.latency_ms", "aggregation": "avg", "bucket": "hour", "groupBy": "metadata.variant"}),
+        0.0,
+    )
+    .unwrap();
+    let s = reference(&q, &events);
+    let h10 = ms("2024-01-01T10:00:00Z");
+    let h11 = ms("2024-01-01T11:00:00Z");
+    assert_eq!(s.len(), 3);
+    assert_eq!(s[0].group.as_deref(), Some("a"));
+    assert_eq!(
+        s[0].points,
+        vec![
+            Point {
+                bucket: h10,
+                value: 200.0,
+                count: 2
+            },
+            Point {
+                bucket: h11,
+                value: 50.0,
+                count: 1
+            }
+        ]
+    );
+    assert_eq!(
+        s[1].points,
+        vec![Point {
+            bucket: h10,
+            value: 7.5,
+            count: 1
+        }]
+    );
+    assert_eq!(s[2].group, None);
+}

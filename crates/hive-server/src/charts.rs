@@ -1,0 +1,242 @@
+//! The chart API: `GET /v1/events/chart` aggregates a metric per time
+//! bucket (and group) now; `/v1/charts` keeps named charts (HoneyHive's
+//! `{name, metric, func, groupBy, bucketing, dateRange, query}`).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use hive_core::chart::{ChartQuery, filter_json};
+use hive_core::time::format_rfc3339_ms;
+use hive_store::objects::{CHART, StoredObject};
+use serde_json::{Map, Value, json};
+
+use crate::SharedState;
+use crate::auth::{Caller, authenticate, project_for_read, project_for_write};
+use crate::body::{json_object, new_id, now_ms};
+use crate::error::{ApiError, ApiResult};
+
+/// Query-string parameters as a JSON object (values stay strings;
+/// `filters`/`query`/`dateRange` may hold JSON text).
+fn params_object(params: &HashMap<String, String>) -> Value {
+    Value::Object(
+        params
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+/// Parse a chart query.
+pub fn parse_chart(v: &Value) -> ApiResult<ChartQuery> {
+    ChartQuery::from_json(v, now_ms() as f64).map_err(|e| ApiError::bad(e.to_string()))
+}
+
+/// Run a chart query on the blocking pool; the response's `data`.
+pub async fn run_chart(
+    state: &SharedState,
+    project: Option<String>,
+    q: ChartQuery,
+) -> ApiResult<Value> {
+    let store = state.store.clone();
+    let query = q.clone();
+    let series = tokio::task::spawn_blocking(move || store.chart(project.as_deref(), &query))
+        .await
+        .map_err(ApiError::internal)??;
+    let mut data = q.to_json();
+    if let Value::Object(m) = &mut data {
+        m.insert(
+            "series".into(),
+            series.iter().map(|s| s.to_json()).collect(),
+        );
+    }
+    Ok(data)
+}
+
+fn named_project(v: &Value) -> Option<&str> {
+    v.get("project")
+        .or_else(|| v.get("project_id"))
+        .and_then(Value::as_str)
+}
+
+/// `GET /v1/events/chart?metric=&aggregation=&bucket=&groupBy=&filters=&dateRange=&level=&project=`
+pub async fn chart_get(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let v = params_object(&params);
+    let project = project_for_read(&state, &caller, named_project(&v))?;
+    let q = parse_chart(&v)?;
+    let data = run_chart(&state, project, q).await?;
+    Ok(Json(json!({"success": true, "data": data})))
+}
+
+/// `POST /v1/events/chart` with the same fields as a JSON body.
+pub async fn chart_post(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let v = Value::Object(json_object(
+        &headers,
+        &body,
+        state.config.max_decompressed_bytes,
+    )?);
+    let project = project_for_read(&state, &caller, named_project(&v))?;
+    let q = parse_chart(&v)?;
+    let data = run_chart(&state, project, q).await?;
+    Ok(Json(json!({"success": true, "data": data})))
+}
+
+/// A saved chart's stored document from a request body (validated).
+pub fn chart_doc(body: &Map<String, Value>, previous: Option<&Value>) -> ApiResult<Value> {
+    let mut merged = previous
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for (k, v) in body {
+        merged.insert(k.clone(), v.clone());
+    }
+    let merged = Value::Object(merged);
+    let q = parse_chart(&merged)?;
+    let name = merged
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad("a chart needs a name"))?;
+    if name.len() > 200 {
+        return Err(ApiError::bad("the name is longer than 200 characters"));
+    }
+    let date_range = match merged.get("dateRange").or_else(|| merged.get("date_range")) {
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            serde_json::from_str(s).map_err(|e| ApiError::bad(format!("dateRange: {e}")))?
+        }
+        Some(Value::Object(m)) => Value::Object(m.clone()),
+        _ => Value::Null,
+    };
+    Ok(json!({
+        "name": name,
+        "description": merged.get("description").and_then(Value::as_str),
+        "metric": q.metric.as_ref().map(|m| m.dotted()).unwrap_or_else(|| "count".into()),
+        "func": q.aggregation.name(),
+        "groupBy": q.group_by.as_ref().map(|g| g.dotted()),
+        "bucketing": q.bucket.name(),
+        "level": match q.level { hive_core::chart::ChartLevel::Event => "event", _ => "session" },
+        "dateRange": date_range,
+        "query": q.filters.iter().map(filter_json).collect::<Vec<_>>(),
+        "owner_id": merged.get("owner_id").and_then(Value::as_str),
+        "is_active": true,
+    }))
+}
+
+/// A saved object as the API shows it.
+pub fn object_json(o: &StoredObject) -> Value {
+    let mut m = o.doc.as_object().cloned().unwrap_or_default();
+    m.insert("id".into(), json!(o.id));
+    m.insert("_id".into(), json!(o.id));
+    m.insert("project_id".into(), json!(o.project_id));
+    m.insert("created_at".into(), json!(format_rfc3339_ms(o.created_at)));
+    m.insert("updated_at".into(), json!(format_rfc3339_ms(o.updated_at)));
+    Value::Object(m)
+}
+
+fn caller_and_body(
+    state: &SharedState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<(Caller, Map<String, Value>)> {
+    let caller = authenticate(state, headers)?;
+    caller.require_read()?;
+    let obj = json_object(headers, body, state.config.max_decompressed_bytes)?;
+    Ok((caller, obj))
+}
+
+/// `GET /v1/charts[?project=]`
+pub async fn list_charts(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let project = project_for_read(&state, &caller, params.get("project").map(String::as_str))?;
+    let list = state.store.objects().list(CHART, project.as_deref())?;
+    Ok(Json(
+        json!({"success": true, "data": list.iter().map(object_json).collect::<Vec<_>>()}),
+    ))
+}
+
+/// `POST /v1/charts`
+pub async fn create_chart(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let (caller, obj) = caller_and_body(&state, &headers, &body)?;
+    let project = project_for_write(&state, &caller, obj.get("project").and_then(Value::as_str))?;
+    let doc = chart_doc(&obj, None)?;
+    let saved = state
+        .store
+        .objects()
+        .put(CHART, &project, &new_id(), &doc)?;
+    Ok(Json(json!({"success": true, "data": object_json(&saved)})))
+}
+
+/// `GET /v1/charts/{id}`
+pub async fn get_chart(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let project = project_for_read(&state, &caller, None)?;
+    let o = state
+        .store
+        .objects()
+        .get(CHART, project.as_deref(), &id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no chart {id:?}")))?;
+    Ok(Json(json!({"success": true, "data": object_json(&o)})))
+}
+
+/// `PUT|PATCH /v1/charts/{id}`: the fields given replace the saved ones.
+pub async fn update_chart(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let (caller, obj) = caller_and_body(&state, &headers, &body)?;
+    let project = project_for_read(&state, &caller, None)?;
+    let o = state
+        .store
+        .objects()
+        .get(CHART, project.as_deref(), &id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no chart {id:?}")))?;
+    let doc = chart_doc(&obj, Some(&o.doc))?;
+    let saved = state.store.objects().put(CHART, &o.project_id, &id, &doc)?;
+    Ok(Json(json!({"success": true, "data": object_json(&saved)})))
+}
+
+/// `DELETE /v1/charts/{id}`
+pub async fn delete_chart(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    caller.require_read()?;
+    let project = project_for_read(&state, &caller, None)?;
+    if !state
+        .store
+        .objects()
+        .delete(CHART, project.as_deref(), &id)?
+    {
+        return Err(ApiError::NotFound(format!("no chart {id:?}")));
+    }
+    Ok(Json(json!({"success": true, "message": "chart deleted"})))
+}

@@ -1,0 +1,229 @@
+//! The chart API over HTTP: aggregation, validation, project isolation and
+//! saved charts.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::server;
+use serde_json::{Value, json};
+
+/// 2024-01-01T00:00:00Z.
+const T0: i64 = 1_704_067_200_000;
+const H: i64 = 3_600_000;
+
+async fn post_event(s: &common::TestServer, key: &str, i: usize, at: i64, variant: &str, lat: f64) {
+    let r = s
+        .json(
+            "POST",
+            "/v1/events",
+            key,
+            json!({"event": {"event_id": format!("00000000-0000-4000-8000-{i:012}"),
+                   "session_id": "00000000-0000-4000-8000-999999999999",
+                   "event_type": "model", "event_name": "llm", "source": "test",
+                   "start_time": at, "end_time": at + 10,
+                   "metadata": {"variant": variant}, "metrics": {"latency_ms": lat}}}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+}
+
+type Points = Vec<(i64, f64)>;
+
+fn series(v: &Value) -> Vec<(Option<String>, Points)> {
+    v["data"]["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["group"].as_str().map(str::to_owned),
+                s["points"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| {
+                        (
+                            p["timestamp"].as_i64().unwrap(),
+                            p["value"].as_f64().unwrap(),
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn chart_aggregates_by_group_and_bucket() {
+    let s = server();
+    let a = s.key("read_write", "team-a").await;
+    let b = s.key("read_write", "team-b").await;
+    let ingest = s.key("ingest", "team-a").await;
+    let data = [
+        (0, "a", 10.0),
+        (H / 2, "a", 30.0),
+        (H + 5, "a", 5.0),
+        (60_000, "b", 8.0),
+    ];
+    for (i, (dt, v, lat)) in data.into_iter().enumerate() {
+        post_event(&s, &a, i, T0 + dt, v, lat).await;
+    }
+    let url = "/v1/events/chart?metric=metrics.latency_ms&aggregation=avg&bucket=hour&groupBy=metadata.variant";
+    let r = s.get(url, &a).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let v = r.json();
+    assert_eq!(v["success"], true);
+    assert_eq!(
+        series(&v),
+        vec![
+            (Some("a".into()), vec![(T0, 20.0), (T0 + H, 5.0)]),
+            (Some("b".into()), vec![(T0, 8.0)]),
+        ]
+    );
+    assert_eq!(
+        v["data"]["series"][0]["points"][0]["bucket"],
+        "2024-01-01T00:00:00.000Z"
+    );
+
+    // Filters and a date range as JSON text; max per day.
+    let filters =
+        urlencode(r#"[{"field":"metadata.variant","operator":"is","value":"a","type":"string"}]"#);
+    let range = urlencode(&format!(r#"{{"$gte":{},"$lte":{}}}"#, T0 + 1, T0 + 2 * H));
+    let r = s
+        .get(
+            &format!("/v1/events/chart?metric=metrics.latency_ms&aggregation=max&bucket=day&filters={filters}&dateRange={range}"),
+            &a,
+        )
+        .await;
+    assert_eq!(series(&r.json()), vec![(None, vec![(T0, 30.0)])]);
+
+    // The same as a POST body.
+    let r = s
+        .json(
+            "POST",
+            "/v1/events/chart",
+            &a,
+            json!({"metric": "metrics.latency_ms", "func": "p75", "bucketing": "day"}),
+        )
+        .await;
+    // 5, 8, 10, 30: nearest rank ceil(3) = 3 -> 10.
+    assert_eq!(series(&r.json()), vec![(None, vec![(T0, 10.0)])]);
+
+    // Another project sees nothing; an ingest key cannot read.
+    assert!(series(&s.get(url, &b).await.json()).is_empty());
+    assert_eq!(s.get(url, &ingest).await.status, StatusCode::FORBIDDEN);
+    for bad in [
+        "/v1/events/chart?metric=metrics.latency_ms&aggregation=p42",
+        "/v1/events/chart?metric=metrics.latency_ms&bucket=year",
+        "/v1/events/chart?aggregation=avg",
+        "/v1/events/chart?metric=nowhere.x",
+        "/v1/events/chart?filters=notjson",
+    ] {
+        let r = s.get(bad, &a).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(r.json()["error"]["message"].as_str().is_some());
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn saved_charts_crud_per_project() {
+    let s = server();
+    let a = s.key("read_write", "team-a").await;
+    let b = s.key("read_write", "team-b").await;
+    let r = s
+        .json(
+            "POST",
+            "/v1/charts",
+            &a,
+            json!({"name": "cost per plan", "metric": "metadata.cost", "func": "sum",
+                   "groupBy": "user_properties.plan", "bucketing": "day",
+                   "dateRange": {"relative": "7d"},
+                   "query": [{"field": "event_type", "operator": "is", "value": "model", "type": "string"}]}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let created = r.json()["data"].clone();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["func"], "sum");
+    assert_eq!(created["dateRange"], json!({"relative": "7d"}));
+    let list = s.get("/v1/charts", &a).await.json();
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert!(
+        s.get("/v1/charts", &b).await.json()["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.get(&format!("/v1/charts/{id}"), &b).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = s
+        .json(
+            "PATCH",
+            &format!("/v1/charts/{id}"),
+            &a,
+            json!({"func": "avg", "name": "avg cost"}),
+        )
+        .await;
+    assert_eq!(r.json()["data"]["func"], "avg");
+    assert_eq!(r.json()["data"]["groupBy"], "user_properties.plan");
+    let r = s
+        .json(
+            "PATCH",
+            &format!("/v1/charts/{id}"),
+            &a,
+            json!({"func": "nope"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = s
+        .json("POST", "/v1/charts", &a, json!({"metric": "metadata.cost"}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a chart needs a name");
+    assert_eq!(
+        s.call(
+            "DELETE",
+            &format!("/v1/charts/{id}"),
+            &b,
+            "",
+            "application/json"
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    let r = s
+        .call(
+            "DELETE",
+            &format!("/v1/charts/{id}"),
+            &a,
+            "",
+            "application/json",
+        )
+        .await;
+    assert_eq!(r.json()["success"], true);
+    assert_eq!(
+        s.get(&format!("/v1/charts/{id}"), &a).await.status,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -1,0 +1,190 @@
+//! Chart aggregation: values computed by hand in the test, then every
+//! aggregation × bucket × group-by against the reference semantics.
+
+use hive_core::chart::{ChartQuery, Series, reference};
+use serde_json::{Value, json};
+
+use super::{P, all, enrich, event, put};
+use crate::objects::{ALERT, CHART};
+use crate::{Level, Store};
+
+const H: i64 = 3_600_000;
+/// 2024-01-01T00:00:00Z, a Monday.
+const T0: i64 = 1_704_067_200_000;
+
+fn chart(store: &dyn Store, q: Value) -> Vec<Series> {
+    let q = ChartQuery::from_json(&q, 0.0).expect("chart query");
+    store.chart(Some(P), &q).expect("chart")
+}
+
+fn points(s: &Series) -> Vec<(i64, f64, u64)> {
+    s.points
+        .iter()
+        .map(|p| (p.bucket, p.value, p.count))
+        .collect()
+}
+
+fn load(store: &dyn Store) {
+    let mut ops = Vec::new();
+    // Two sessions; events in hours 0 and 1 of 2024-01-01 and one on
+    // 2024-02-01 (another month and week).
+    let latencies: [(i64, &str, &str, Value); 9] = [
+        (5, "a", "free", json!(100)),
+        (30, "a", "pro", json!(300)),
+        (59, "a", "free", json!(200)),
+        (60 + 1, "a", "pro", json!(50)),
+        (10, "b", "pro", json!(7.5)),
+        (20, "b", "free", json!(2.5)),
+        (40, "b", "pro", json!("slow")),
+        (50, "c", "free", json!(true)),
+        (31 * 24 * 60, "a", "pro", json!(1000)),
+    ];
+    for (s, sid) in ["s1", "s2"].iter().enumerate() {
+        let mut session = event(sid, sid, "session", T0 + s as i64);
+        session
+            .metadata
+            .insert("cost".into(), json!(0.25 + s as f64));
+        ops.push(put(session));
+    }
+    for (i, (minute, variant, plan, latency)) in latencies.into_iter().enumerate() {
+        let sid = if i % 2 == 0 { "s1" } else { "s2" };
+        let id = format!("e{i}");
+        let mut e = event(&id, sid, "model", T0 + minute * 60_000);
+        e.metadata.insert("variant".into(), json!(variant));
+        e.metadata.insert("cost".into(), json!(i as f64 / 100.0));
+        e.metrics.insert("latency_ms".into(), latency);
+        e.user_properties.insert("plan".into(), json!(plan));
+        ops.push(put(e));
+    }
+    store.apply(&ops).unwrap();
+    // An enrichment changes a value after ingest: charts see the current state.
+    store
+        .apply(&[enrich("e2", json!({"metrics": {"latency_ms": 400}}))])
+        .unwrap();
+}
+
+pub fn charts_agree_with_reference(store: &dyn Store) {
+    load(store);
+
+    // By hand: variant a, hour 0 has 100, 300, 400 (e2 enriched); hour 1
+    // has 50; 2024-02-01 has 1000. Variant b: 7.5 and 2.5 ("slow" is not a
+    // number). Variant c: true is not a number.
+    let s = chart(
+        store,
+        json!({"metric": "metrics.latency_ms", "aggregation": "avg", "bucket": "hour", "groupBy": "metadata.variant"}),
+    );
+    let groups: Vec<_> = s.iter().map(|s| s.group.clone()).collect();
+    assert_eq!(groups, vec![Some("a".to_owned()), Some("b".to_owned())]);
+    assert_eq!(
+        points(&s[0]),
+        vec![
+            (T0, 800.0 / 3.0, 3),
+            (T0 + H, 50.0, 1),
+            (T0 + 31 * 24 * H, 1000.0, 1)
+        ]
+    );
+    assert_eq!(points(&s[1]), vec![(T0, 5.0, 2)]);
+
+    let s = chart(
+        store,
+        json!({"metric": "metrics.latency_ms", "aggregation": "p50", "bucket": "month", "groupBy": "metadata.variant"}),
+    );
+    // a in January: 50, 100, 300, 400 -> nearest rank ceil(0.5*4)=2 -> 100.
+    assert_eq!(points(&s[0])[0], (T0, 100.0, 4));
+    let s = chart(
+        store,
+        json!({"metric": "metrics.latency_ms", "aggregation": "p90", "bucket": "week"}),
+    );
+    // Week of 2024-01-01: 2.5, 7.5, 50, 100, 300, 400 -> rank ceil(5.4)=6 -> 400.
+    assert_eq!(points(&s[0])[0], (T0, 400.0, 6));
+    let s = chart(
+        store,
+        json!({"aggregation": "count", "bucket": "day", "groupBy": "user_properties.plan",
+               "filters": [{"field": "event_type", "operator": "is", "value": "model", "type": "string"}]}),
+    );
+    let free: Vec<_> = points(&s[0]);
+    assert_eq!(s[0].group.as_deref(), Some("free"));
+    assert_eq!(free, vec![(T0, 4.0, 4)]);
+    let s = chart(
+        store,
+        json!({"metric": "metadata.cost", "aggregation": "sum", "bucket": "day", "level": "session"}),
+    );
+    assert_eq!(s.len(), 1);
+    assert_eq!(points(&s[0]).len(), 1);
+    let (_, total, n) = points(&s[0])[0];
+    assert_eq!(n, 2);
+    // The session rollup's cost (the sum of its events' costs) replaces
+    // what was set on the session; whatever the backend stores, the chart
+    // must equal the session documents.
+    let sessions = all(store, vec![], Level::SessionEvent);
+    let want: f64 = sessions
+        .iter()
+        .filter_map(|d| d["metadata"]["cost"].as_f64())
+        .sum();
+    assert!((total - want).abs() < 1e-9, "{total} != {want}");
+
+    // Every combination against the reference.
+    let docs = all(store, vec![], Level::Event);
+    for agg in hive_core::chart::Aggregation::NAMES {
+        for bucket in hive_core::chart::Bucket::NAMES {
+            for group in [
+                Value::Null,
+                json!("metadata.variant"),
+                json!("user_properties.plan"),
+                json!("event_type"),
+            ] {
+                for level in ["event", "session"] {
+                    for metric in ["metrics.latency_ms", "metadata.cost", "duration"] {
+                        let q = json!({"metric": metric, "aggregation": agg, "bucket": bucket,
+                                       "groupBy": group, "level": level,
+                                       "dateRange": {"$gte": T0, "$lte": T0 + 40 * 24 * H}});
+                        let q = ChartQuery::from_json(&q, 0.0).unwrap();
+                        let got = store.chart(Some(P), &q).unwrap();
+                        let want = reference(&q, &docs);
+                        assert_eq!(got.len(), want.len(), "{q:?}");
+                        for (g, w) in got.iter().zip(&want) {
+                            assert_eq!(g.group, w.group, "{q:?}");
+                            assert_eq!(g.points.len(), w.points.len(), "{q:?}");
+                            for (a, b) in g.points.iter().zip(&w.points) {
+                                assert_eq!((a.bucket, a.count), (b.bucket, b.count), "{q:?}");
+                                assert!((a.value - b.value).abs() < 1e-9, "{q:?}: {a:?} {b:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Another project sees nothing.
+    let q = ChartQuery::from_json(&json!({"aggregation": "count"}), 0.0).unwrap();
+    assert!(store.chart(Some("proj-b"), &q).unwrap().is_empty());
+}
+
+pub fn saved_objects(store: &dyn Store) {
+    let o = store.objects();
+    let a = o.put(CHART, P, "c1", &json!({"name": "latency"})).unwrap();
+    o.put(CHART, "proj-b", "c2", &json!({"name": "other"}))
+        .unwrap();
+    let b = o
+        .put(CHART, P, "c1", &json!({"name": "latency 2"}))
+        .unwrap();
+    assert_eq!(a.created_at, b.created_at);
+    assert_eq!(o.list(CHART, Some(P)).unwrap().len(), 1);
+    assert_eq!(o.list(CHART, None).unwrap().len(), 2);
+    assert!(o.get(CHART, Some("proj-b"), "c1").unwrap().is_none());
+    assert_eq!(
+        o.get(CHART, Some(P), "c1").unwrap().unwrap().doc["name"],
+        "latency 2"
+    );
+    assert!(o.list(ALERT, Some(P)).unwrap().is_empty());
+    o.put(ALERT, P, "a1", &json!({"name": "x"})).unwrap();
+    for i in 0..3 {
+        o.add_evaluation("a1", i, &json!({"i": i})).unwrap();
+    }
+    let ev = o.evaluations("a1", 2).unwrap();
+    assert_eq!(ev.iter().map(|e| e.at).collect::<Vec<_>>(), vec![2, 1]);
+    assert!(!o.delete(ALERT, Some("proj-b"), "a1").unwrap());
+    assert!(o.delete(ALERT, Some(P), "a1").unwrap());
+    assert!(o.evaluations("a1", 10).unwrap().is_empty());
+}

@@ -1,0 +1,45 @@
+//! Saved charts and alert rules (JSON documents per project) and the
+//! history of alert evaluations.
+
+use serde_json::Value;
+
+use crate::Result;
+
+/// Kinds of saved objects.
+pub const CHART: &str = "chart";
+pub const ALERT: &str = "alert";
+
+/// A saved object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredObject {
+    pub id: String,
+    pub project_id: String,
+    pub doc: Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One alert evaluation as kept in the history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub seq: i64,
+    pub alert_id: String,
+    pub at: i64,
+    pub doc: Value,
+}
+
+/// Saved charts, alert rules and evaluations.
+pub trait ObjectStore: Send + Sync {
+    /// Insert or replace (the creation time of a replaced object is kept).
+    fn put(&self, kind: &str, project_id: &str, id: &str, doc: &Value) -> Result<StoredObject>;
+    /// One object; `project_id` `None` looks in every project.
+    fn get(&self, kind: &str, project_id: Option<&str>, id: &str) -> Result<Option<StoredObject>>;
+    /// Objects of a kind, oldest first; `None`: every project.
+    fn list(&self, kind: &str, project_id: Option<&str>) -> Result<Vec<StoredObject>>;
+    /// Delete (with an alert's evaluations); whether it existed.
+    fn delete(&self, kind: &str, project_id: Option<&str>, id: &str) -> Result<bool>;
+    /// Record an evaluation of an alert.
+    fn add_evaluation(&self, alert_id: &str, at: i64, doc: &Value) -> Result<()>;
+    /// The latest evaluations of an alert, newest first.
+    fn evaluations(&self, alert_id: &str, limit: usize) -> Result<Vec<Evaluation>>;
+}
