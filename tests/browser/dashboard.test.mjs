@@ -4,7 +4,7 @@
 // logout. Each page is saved as a screenshot under artifacts/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startHive, startFakeOpenAI, runExample, launch, shot, api } from "./lib.mjs";
+import { startHive, startFakeOpenAI, runExample, launch, shot, api, logIn } from "./lib.mjs";
 
 let hive, openai, browser, page;
 const sessions = {};
@@ -27,7 +27,17 @@ after(async () => {
 });
 
 test("the login URL printed by hive serve logs in once, with a strict HttpOnly cookie", async () => {
-  const resp = await page.goto(hive.loginUrl);
+  // Opening the link alone (a link preview, say) does not use it up.
+  const preview = await launch();
+  try {
+    const pp = await preview.context.newPage();
+    await pp.goto(hive.loginUrl);
+    assert.match(pp.url(), /\/login\?token=/);
+    assert.ok(await pp.isVisible("form.login button"), "a sign-in button");
+  } finally {
+    await preview.close();
+  }
+  const resp = await logIn(page, hive.loginUrl);
   assert.match(page.url(), /\/sessions/);
   const csp = resp.headers()["content-security-policy"];
   assert.match(csp, /script-src 'self'/);
@@ -42,7 +52,11 @@ test("the login URL printed by hive serve logs in once, with a strict HttpOnly c
   const other = await launch();
   try {
     const p2 = await other.context.newPage();
-    const r2 = await p2.goto(hive.loginUrl);
+    await p2.goto(hive.loginUrl);
+    const [r2] = await Promise.all([
+      p2.waitForResponse((r) => r.url().endsWith("/login") && r.request().method() === "POST"),
+      p2.click("form.login button"),
+    ]);
     assert.equal(r2.status(), 401);
     assert.match(await p2.textContent("body"), /invalid, expired or already used/);
     const r3 = await p2.goto(hive.url + "/sessions");

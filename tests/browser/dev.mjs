@@ -1,6 +1,6 @@
 // Manual helper: start a server, load the SDK examples, print a login URL,
 // take screenshots of the main pages. `node dev.mjs` (stops on Ctrl-C).
-import { startHive, startFakeOpenAI, runExample, launch, shot } from "./lib.mjs";
+import { startHive, startFakeOpenAI, runExample, launch, shot, logIn } from "./lib.mjs";
 
 const hive = await startHive();
 const openai = await startFakeOpenAI();
@@ -10,7 +10,7 @@ for (const ex of ["b05_all_together", "b04_use_cases", "a12_complex_data", "a08_
 const b = await launch();
 const page = await b.context.newPage();
 page.on("console", (m) => console.log("console:", m.text()));
-await page.goto(hive.loginUrl);
+await logIn(page, hive.loginUrl);
 await shot(page, "dev-sessions");
 const first = page.locator("table.list td.name a").first();
 await first.click();

@@ -165,6 +165,14 @@ export async function launch() {
 }
 
 /** Save a full-page screenshot as a test artifact; returns its path. */
+/// Open a one-time login link and sign in with its button (a GET alone
+/// never uses the token up). Returns the response of the login page.
+export async function logIn(page, loginUrl) {
+  const resp = await page.goto(loginUrl);
+  await Promise.all([page.waitForURL(/\/sessions/), page.click("form.login button")]);
+  return resp;
+}
+
 export async function shot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   const path = join(ARTIFACTS, `${name}.png`);

@@ -3,7 +3,7 @@
 // No script runs and no dialog opens on any page.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startHive, launch, shot, api } from "./lib.mjs";
+import { startHive, launch, shot, api, logIn } from "./lib.mjs";
 
 const P = {
   script: `<script>window.__xss=(window.__xss||0)+1;alert("script")</script>`,
@@ -52,7 +52,7 @@ before(async () => {
     dialogs.push(d.message());
     await d.dismiss();
   });
-  await page.goto(hive.loginUrl);
+  await logIn(page, hive.loginUrl);
 });
 
 after(async () => {

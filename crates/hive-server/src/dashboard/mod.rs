@@ -44,7 +44,7 @@ const JS: &str = include_str!("../../static/hive.js");
 pub fn router() -> Router<SharedState> {
     Router::new()
         .route("/", get(index))
-        .route("/login", get(login))
+        .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/sessions", get(list::sessions))
         .route("/sessions/{session_id}", get(session::page))
@@ -343,6 +343,9 @@ pub(crate) struct LoginParams {
 #[template(path = "login.html")]
 struct LoginPage<'a> {
     failed: bool,
+    /// A login link's token: the page offers a button that signs in with
+    /// it (a GET never uses it up, so link previews cannot burn it).
+    token: Option<&'a str>,
     v: &'a str,
 }
 
@@ -351,10 +354,28 @@ async fn index() -> Redirect {
 }
 
 /// `GET /login?token=…`: trade a one-time login token for a session cookie.
-async fn login(State(state): State<SharedState>, Query(params): Query<LoginParams>) -> PageResult {
-    let Some(token) = params.token.filter(|t| !t.is_empty() && t.len() < 200) else {
+/// `GET /login[?token=…]`: the login page; with a token, a button that
+/// posts it.
+async fn login_page(Query(params): Query<LoginParams>) -> PageResult {
+    let token = params.token.filter(|t| !t.is_empty() && t.len() < 200);
+    html(&LoginPage {
+        failed: false,
+        token: token.as_deref(),
+        v: asset_version(),
+    })
+}
+
+/// `POST /login` (form field `token`): uses up the one-time token and
+/// starts a cookie session.
+async fn login(State(state): State<SharedState>, body: bytes::Bytes) -> PageResult {
+    let fields = form_fields(&body);
+    let Some(token) = field(&fields, "token")
+        .map(str::to_owned)
+        .filter(|t| !t.is_empty() && t.len() < 200)
+    else {
         return html(&LoginPage {
-            failed: false,
+            failed: true,
+            token: None,
             v: asset_version(),
         });
     };
@@ -371,6 +392,7 @@ async fn login(State(state): State<SharedState>, Query(params): Query<LoginParam
     let Some((secret, _)) = session else {
         let page = LoginPage {
             failed: true,
+            token: None,
             v: asset_version(),
         };
         return Ok((StatusCode::UNAUTHORIZED, html_headers(), page.render()?).into_response());
