@@ -96,6 +96,9 @@ pub enum Bucket {
     Week,
     /// The 1st 00:00 UTC to the next 1st.
     Month,
+    /// The whole date range as one bucket (starting at 0): what alerts
+    /// evaluate.
+    Total,
 }
 
 const MINUTE: i64 = 60_000;
@@ -106,7 +109,7 @@ const WEEK: i64 = 7 * DAY;
 const FIRST_MONDAY: i64 = 4 * DAY;
 
 impl Bucket {
-    pub const NAMES: [&'static str; 5] = ["minute", "hour", "day", "week", "month"];
+    pub const NAMES: [&'static str; 6] = ["minute", "hour", "day", "week", "month", "total"];
 
     pub fn parse(s: &str) -> Result<Bucket, ChartError> {
         Ok(match s.trim().to_ascii_lowercase().as_str() {
@@ -115,6 +118,7 @@ impl Bucket {
             "day" | "daily" | "1d" => Bucket::Day,
             "week" | "weekly" | "1w" => Bucket::Week,
             "month" | "monthly" => Bucket::Month,
+            "total" | "none" | "all" => Bucket::Total,
             other => return Err(ChartError::Bucket(other.to_owned())),
         })
     }
@@ -126,6 +130,7 @@ impl Bucket {
             Bucket::Day => "day",
             Bucket::Week => "week",
             Bucket::Month => "month",
+            Bucket::Total => "total",
         }
     }
 
@@ -137,12 +142,15 @@ impl Bucket {
             Bucket::Hour => Some((HOUR, 0)),
             Bucket::Day => Some((DAY, 0)),
             Bucket::Week => Some((WEEK, FIRST_MONDAY)),
-            Bucket::Month => None,
+            Bucket::Month | Bucket::Total => None,
         }
     }
 
     /// The start of the bucket holding `ms` (epoch milliseconds, UTC).
     pub fn floor(self, ms: i64) -> i64 {
+        if self == Bucket::Total {
+            return 0;
+        }
         match self.fixed() {
             Some((w, off)) => (ms - off).div_euclid(w) * w + off,
             None => {
@@ -154,6 +162,9 @@ impl Bucket {
 
     /// The start of the bucket after the one starting at `start`.
     pub fn next(self, start: i64) -> i64 {
+        if self == Bucket::Total {
+            return i64::MAX;
+        }
         match self.fixed() {
             Some((w, _)) => self.floor(start) + w,
             None => {
@@ -196,7 +207,7 @@ pub enum ChartError {
         "unknown aggregation {0:?}: use count, sum, avg, min, max, median, p50, p75, p90, p95 or p99"
     )]
     Aggregation(String),
-    #[error("unknown bucket {0:?}: use minute, hour, day, week or month")]
+    #[error("unknown bucket {0:?}: use minute, hour, day, week, month or total")]
     Bucket(String),
     #[error("metric: {0}")]
     Metric(String),

@@ -10,6 +10,7 @@
 //! assert_eq!(session, json!({"metadata": {"step": "done"}}));
 //! ```
 
+pub mod alert;
 pub mod chart;
 pub mod filter;
 pub mod mapping;

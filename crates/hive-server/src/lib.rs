@@ -5,6 +5,7 @@
 //! [`writer::WriteQueue`] and are acknowledged only once committed.
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod body;
 pub mod charts;
@@ -14,6 +15,7 @@ pub mod grpc;
 pub mod otlp;
 pub mod read;
 pub mod rest;
+pub mod webhook;
 pub mod writer;
 
 use std::sync::Arc;
@@ -57,6 +59,8 @@ pub struct AppState {
     pub config: ApiConfig,
     pub keys: auth::KeyCache,
     pub projects: auth::ProjectCache,
+    /// The alert evaluator's clock and settings.
+    pub alerts: alerts::AlertRuntime,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -71,11 +75,18 @@ impl AppState {
         Ok(AppState {
             keys: auth::KeyCache::new(std::time::Duration::from_secs(config.key_cache_secs)),
             projects: auth::ProjectCache::default(),
+            alerts: alerts::AlertRuntime::default(),
             store,
             writer,
             default_project,
             config,
         })
+    }
+
+    /// Use this alert runtime (a manual clock in tests).
+    pub fn with_alerts(mut self, alerts: alerts::AlertRuntime) -> AppState {
+        self.alerts = alerts;
+        self
     }
 }
 
@@ -124,6 +135,19 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/v1/events/{event_id}/history", get(read::history))
         .route("/v1/sessions/{session_id}", get(read::get_session))
+        .route(
+            "/v1/alerts",
+            get(alerts::list_alerts).post(alerts::create_alert),
+        )
+        .route(
+            "/v1/alerts/{alert_id}",
+            get(alerts::get_alert)
+                .put(alerts::update_alert)
+                .patch(alerts::update_alert)
+                .delete(alerts::delete_alert),
+        )
+        .route("/v1/alerts/{alert_id}/history", get(alerts::alert_history))
+        .route("/v1/alerts/{alert_id}/{action}", post(alerts::alert_action))
         // Administration.
         .route(
             "/v1/projects",

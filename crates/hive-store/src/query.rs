@@ -349,6 +349,7 @@ pub fn compile_chart(project_id: Option<&str>, q: &ChartQuery) -> CompiledChart 
     };
     let bucket = match q.bucket.fixed() {
         Some((w, off)) => format!("(((e.start_time - {off}) / {w}) * {w} + {off})"),
+        None if q.bucket == hive_core::chart::Bucket::Total => "0".to_owned(),
         None => "(unixepoch(date(e.start_time / 1000, 'unixepoch', 'start of month')) * 1000)"
             .to_owned(),
     };

@@ -142,6 +142,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         None => eprintln!("listening on http://{addr} (OTLP/gRPC off)"),
     }
 
+    state.alerts.set_public_url(&format!("http://{addr}"));
+    let evaluator = hive_server::alerts::spawn_evaluator(state.clone());
+
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -169,6 +172,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     });
     shutdown.await;
     tracing::info!("shutting down: finishing requests in flight");
+    evaluator.abort();
     let _ = stop_tx.send(true);
     let _ = http.await;
     if let Some(g) = grpc_task {

@@ -28,6 +28,14 @@ pub fn server() -> TestServer {
 }
 
 pub fn server_with(writer: WriterConfig, api: ApiConfig) -> TestServer {
+    server_with_alerts(writer, api, hive_server::alerts::AlertRuntime::default())
+}
+
+pub fn server_with_alerts(
+    writer: WriterConfig,
+    api: ApiConfig,
+    alerts: hive_server::alerts::AlertRuntime,
+) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(
         SqliteStore::open(dir.path().join("hive.db"), SqliteOptions::default()).expect("open"),
@@ -38,8 +46,11 @@ pub fn server_with(writer: WriterConfig, api: ApiConfig) -> TestServer {
         .expect("bootstrap")
         .expect("admin key");
     let (queue, _thread) = WriteQueue::start(store.clone() as Arc<dyn Store>, writer);
-    let state =
-        Arc::new(AppState::new(store.clone() as Arc<dyn Store>, queue, api).expect("state"));
+    let state = Arc::new(
+        AppState::new(store.clone() as Arc<dyn Store>, queue, api)
+            .expect("state")
+            .with_alerts(alerts),
+    );
     TestServer {
         router: hive_server::router(state.clone()),
         admin,

@@ -1,0 +1,442 @@
+//! Alert rules and their state machine.
+//!
+//! A rule is a chart query (its whole evaluation window is one bucket; a
+//! group-by is ignored) plus a condition: an absolute threshold on the
+//! window's value (`aggregate`) or a percent change against the window
+//! before it (`drift`). The window is the rule's frequency: hourly, daily,
+//! weekly, monthly (30 days) or an interval such as `15m`.
+//!
+//! [`next`] is the whole state machine: given the state and either an
+//! observation (crossed or not) or a user action, it returns the new state
+//! and what to notify. Time enters only as the `now` callers pass in.
+//!
+//! ```
+//! use hive_core::alert::{AlertState, Input, Notify, next};
+//!
+//! let (s, n) = next(AlertState::Active, Input::Observed { crossed: true }).unwrap();
+//! assert_eq!((s, n), (AlertState::Triggered, Notify::Fired));
+//! let (s, n) = next(s, Input::Observed { crossed: true }).unwrap();
+//! assert_eq!((s, n), (AlertState::Triggered, Notify::Nothing));
+//! ```
+
+use serde_json::{Map, Value, json};
+
+use crate::chart::{Bucket, ChartQuery};
+
+/// Where a rule is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertState {
+    /// Watching; not crossed.
+    Active,
+    /// Crossed at the last evaluation (notified once when it became so).
+    Triggered,
+    /// Was triggered, back within bounds (notified once).
+    Resolved,
+    /// Not evaluated.
+    Paused,
+    /// Evaluated and recorded, never notified.
+    Muted,
+}
+
+impl AlertState {
+    pub const ALL: [AlertState; 5] = [
+        AlertState::Active,
+        AlertState::Triggered,
+        AlertState::Resolved,
+        AlertState::Paused,
+        AlertState::Muted,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertState::Active => "active",
+            AlertState::Triggered => "triggered",
+            AlertState::Resolved => "resolved",
+            AlertState::Paused => "paused",
+            AlertState::Muted => "muted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertState> {
+        AlertState::ALL.into_iter().find(|a| a.name() == s)
+    }
+}
+
+/// What a user can do to a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Pause,
+    Resume,
+    Mute,
+    Unmute,
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "pause" => Some(Action::Pause),
+            "resume" => Some(Action::Resume),
+            "mute" => Some(Action::Mute),
+            "unmute" => Some(Action::Unmute),
+            _ => None,
+        }
+    }
+}
+
+/// What drives the state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// An evaluation: whether the condition holds.
+    Observed {
+        crossed: bool,
+    },
+    Act(Action),
+}
+
+/// What to send after a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notify {
+    Nothing,
+    Fired,
+    Resolved,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AlertError {
+    #[error("cannot {action} an alert that is {state}")]
+    Transition {
+        action: &'static str,
+        state: &'static str,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The state machine.
+pub fn next(state: AlertState, input: Input) -> Result<(AlertState, Notify), AlertError> {
+    use AlertState::*;
+    let bad = |action: &'static str| AlertError::Transition {
+        action,
+        state: state.name(),
+    };
+    Ok(match input {
+        Input::Observed { crossed } => match (state, crossed) {
+            (Active | Resolved, true) => (Triggered, Notify::Fired),
+            (Triggered, true) => (Triggered, Notify::Nothing),
+            (Triggered, false) => (Resolved, Notify::Resolved),
+            (Active, false) => (Active, Notify::Nothing),
+            (Resolved, false) => (Resolved, Notify::Nothing),
+            (Paused, _) => (Paused, Notify::Nothing),
+            (Muted, _) => (Muted, Notify::Nothing),
+        },
+        Input::Act(Action::Pause) => match state {
+            Paused => return Err(bad("pause")),
+            _ => (Paused, Notify::Nothing),
+        },
+        Input::Act(Action::Resume) => match state {
+            Paused => (Active, Notify::Nothing),
+            _ => return Err(bad("resume")),
+        },
+        Input::Act(Action::Mute) => match state {
+            Paused | Muted => return Err(bad("mute")),
+            _ => (Muted, Notify::Nothing),
+        },
+        Input::Act(Action::Unmute) => match state {
+            Muted => (Active, Notify::Nothing),
+            _ => return Err(bad("unmute")),
+        },
+    })
+}
+
+/// Above or below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Above,
+    Below,
+}
+
+impl Comparison {
+    pub fn parse(s: &str) -> Option<Comparison> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "above" | "gt" | ">" | "greater than" => Some(Comparison::Above),
+            "below" | "lt" | "<" | "less than" => Some(Comparison::Below),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Comparison::Above => "above",
+            Comparison::Below => "below",
+        }
+    }
+}
+
+/// When a rule is crossed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Condition {
+    /// The window's value is above / below `threshold`.
+    Aggregate {
+        comparison: Comparison,
+        threshold: f64,
+    },
+    /// The window's value changed by more than `percent` up (above) or
+    /// down (below) against the previous window.
+    Drift {
+        comparison: Comparison,
+        percent: f64,
+    },
+}
+
+/// How often a rule is evaluated; also its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frequency {
+    Hourly,
+    Daily,
+    Weekly,
+    /// 30 days.
+    Monthly,
+    /// Milliseconds, at least a minute.
+    Every(i64),
+}
+
+impl Frequency {
+    pub fn parse(s: &str) -> Option<Frequency> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "hourly" => Some(Frequency::Hourly),
+            "daily" => Some(Frequency::Daily),
+            "weekly" => Some(Frequency::Weekly),
+            "monthly" => Some(Frequency::Monthly),
+            other => {
+                let ms = crate::time::parse_relative_ms(other)? as i64;
+                (ms >= 60_000).then_some(Frequency::Every(ms))
+            }
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Frequency::Hourly => "hourly".into(),
+            Frequency::Daily => "daily".into(),
+            Frequency::Weekly => "weekly".into(),
+            Frequency::Monthly => "monthly".into(),
+            Frequency::Every(ms) if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+            Frequency::Every(ms) => format!("{}m", ms / 60_000),
+        }
+    }
+
+    pub fn period_ms(self) -> i64 {
+        match self {
+            Frequency::Hourly => 3_600_000,
+            Frequency::Daily => 86_400_000,
+            Frequency::Weekly => 7 * 86_400_000,
+            Frequency::Monthly => 30 * 86_400_000,
+            Frequency::Every(ms) => ms,
+        }
+    }
+}
+
+/// A validated rule (without its state).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRule {
+    pub name: String,
+    pub query: ChartQuery,
+    /// The query as given (kept for display and editing).
+    pub query_json: Value,
+    pub condition: Condition,
+    pub frequency: Frequency,
+    /// `http://` URL, or none (history only).
+    pub webhook_url: Option<String>,
+    /// Send a Slack-compatible body (`{"text": ...}`).
+    pub slack: bool,
+}
+
+fn number(v: Option<&Value>) -> Option<f64> {
+    match v? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Check a webhook URL: `http://host[:port]/path` (https needs a proxy).
+pub fn check_webhook_url(url: &str) -> Result<(), AlertError> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        AlertError::Invalid(
+            "webhook url must start with http:// (for https, point it at a local proxy)".into(),
+        )
+    })?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || host.contains(['@', ' ']) || url.chars().any(char::is_control) {
+        return Err(AlertError::Invalid(format!(
+            "webhook url {url:?} has no valid host"
+        )));
+    }
+    Ok(())
+}
+
+impl AlertRule {
+    /// Parse `{name, query: {chart query}, type: aggregate|drift,
+    /// comparison: above|below, threshold, frequency, webhook: {url, slack}}`.
+    pub fn from_json(v: &Value, now_ms: f64) -> Result<AlertRule, AlertError> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| AlertError::Invalid("an alert is a JSON object".into()))?;
+        let name = obj
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|n| !n.is_empty() && n.len() <= 200)
+            .ok_or_else(|| {
+                AlertError::Invalid("an alert needs a name (up to 200 characters)".into())
+            })?;
+        let query_json = obj
+            .get("query")
+            .cloned()
+            .unwrap_or(Value::Object(Map::new()));
+        let mut query = ChartQuery::from_json(&query_json, now_ms)
+            .map_err(|e| AlertError::Invalid(format!("query: {e}")))?;
+        query.group_by = None;
+        query.bucket = Bucket::Total;
+        let comparison = match obj.get("comparison").and_then(Value::as_str) {
+            None => Comparison::Above,
+            Some(c) => Comparison::parse(c).ok_or_else(|| {
+                AlertError::Invalid(format!("comparison {c:?}: use above or below"))
+            })?,
+        };
+        let threshold = number(obj.get("threshold"))
+            .filter(|t| t.is_finite())
+            .ok_or_else(|| AlertError::Invalid("threshold must be a number".into()))?;
+        let condition = match obj
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("aggregate")
+        {
+            "aggregate" | "threshold" => Condition::Aggregate {
+                comparison,
+                threshold,
+            },
+            "drift" | "change" => Condition::Drift {
+                comparison,
+                percent: threshold,
+            },
+            other => {
+                return Err(AlertError::Invalid(format!(
+                    "type {other:?}: use aggregate or drift"
+                )));
+            }
+        };
+        let frequency = match obj.get("frequency").and_then(Value::as_str) {
+            None => Frequency::Hourly,
+            Some(f) => Frequency::parse(f).ok_or_else(|| {
+                AlertError::Invalid(format!(
+                    "frequency {f:?}: use hourly, daily, weekly, monthly or an interval of at least 1m such as 15m"
+                ))
+            })?,
+        };
+        let webhook = obj.get("webhook").filter(|w| !w.is_null());
+        let webhook_url = match webhook {
+            Some(Value::String(s)) => Some(s.trim().to_owned()),
+            Some(Value::Object(w)) => w
+                .get("url")
+                .and_then(Value::as_str)
+                .map(|s| s.trim().to_owned()),
+            Some(_) => return Err(AlertError::Invalid("webhook must be {url, slack}".into())),
+            None => None,
+        }
+        .filter(|s| !s.is_empty());
+        if let Some(url) = &webhook_url {
+            check_webhook_url(url)?;
+        }
+        let slack = webhook
+            .and_then(|w| w.get("slack"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Ok(AlertRule {
+            name: name.to_owned(),
+            query,
+            query_json,
+            condition,
+            frequency,
+            webhook_url,
+            slack,
+        })
+    }
+
+    /// The rule as stored (what [`AlertRule::from_json`] reads).
+    pub fn to_json(&self) -> Value {
+        let (ty, comparison, threshold) = match self.condition {
+            Condition::Aggregate {
+                comparison,
+                threshold,
+            } => ("aggregate", comparison, threshold),
+            Condition::Drift {
+                comparison,
+                percent,
+            } => ("drift", comparison, percent),
+        };
+        json!({
+            "name": self.name,
+            "query": self.query_json,
+            "type": ty,
+            "comparison": comparison.name(),
+            "threshold": threshold,
+            "frequency": self.frequency.name(),
+            "webhook": self.webhook_url.as_ref().map(|u| json!({"url": u, "slack": self.slack})),
+        })
+    }
+
+    /// The evaluation window ending at `now`: `[now - period, now)`, and the
+    /// one before it.
+    pub fn windows(&self, now_ms: i64) -> ((i64, i64), (i64, i64)) {
+        let p = self.frequency.period_ms();
+        ((now_ms - p, now_ms - 1), (now_ms - 2 * p, now_ms - p - 1))
+    }
+
+    /// Whether the condition holds for the window's value (and the previous
+    /// window's, for drift); the drift in percent when there is one.
+    pub fn crossed(&self, value: Option<f64>, previous: Option<f64>) -> (bool, Option<f64>) {
+        let Some(v) = value else {
+            return (false, None);
+        };
+        match self.condition {
+            Condition::Aggregate {
+                comparison,
+                threshold,
+            } => (
+                match comparison {
+                    Comparison::Above => v > threshold,
+                    Comparison::Below => v < threshold,
+                },
+                None,
+            ),
+            Condition::Drift {
+                comparison,
+                percent,
+            } => {
+                let Some(p) = previous.filter(|p| *p != 0.0) else {
+                    return (false, None);
+                };
+                let change = (v - p) / p.abs() * 100.0;
+                (
+                    match comparison {
+                        Comparison::Above => change > percent,
+                        Comparison::Below => change < -percent,
+                    },
+                    Some(change),
+                )
+            }
+        }
+    }
+
+    /// The threshold to show: the value, or the percent for drift.
+    pub fn threshold(&self) -> f64 {
+        match self.condition {
+            Condition::Aggregate { threshold, .. } => threshold,
+            Condition::Drift { percent, .. } => percent,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,530 @@
+//! Alerts: the evaluator (driven by an injectable [`Clock`]), webhook
+//! delivery with retries, and the `/v1/alerts` API.
+//!
+//! A rule is stored as a saved object (kind `alert`) holding the rule
+//! ([`AlertRule::to_json`]) plus its state and the time of its last
+//! evaluation. [`evaluate_due`] evaluates every rule whose period has passed
+//! since its last evaluation (paused rules are skipped), applies
+//! [`hive_core::alert::next`], records the evaluation in the history and
+//! sends the webhook when the machine says so. The server calls it on a
+//! timer ([`spawn_evaluator`]); tests call it with a manual clock.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use hive_core::alert::{Action, AlertRule, AlertState, Input, Notify, next};
+use hive_core::chart::ChartQuery;
+use hive_core::filter::DateRange;
+use hive_core::time::format_rfc3339_ms;
+use hive_store::objects::{ALERT, StoredObject};
+use serde_json::{Map, Value, json};
+
+use crate::auth::{authenticate, project_for_read, project_for_write};
+use crate::body::{json_object, new_id};
+use crate::charts::object_json;
+use crate::error::{ApiError, ApiResult};
+use crate::{AppState, SharedState, webhook};
+
+/// The time, in epoch milliseconds.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        crate::body::now_ms()
+    }
+}
+
+/// A clock that moves only when told (tests).
+#[derive(Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new(ms: i64) -> ManualClock {
+        ManualClock(AtomicI64::new(ms))
+    }
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Alert settings.
+#[derive(Debug, Clone)]
+pub struct AlertConfig {
+    /// How often the evaluator looks for due rules.
+    pub tick: Duration,
+    /// Webhook attempts after the first one.
+    pub retries: u32,
+    /// Wait before the first retry; doubled before each next one.
+    pub backoff: Duration,
+    /// Time limit of one webhook attempt.
+    pub timeout: Duration,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            tick: Duration::from_secs(15),
+            retries: 4,
+            backoff: Duration::from_secs(1),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the alert machinery shares.
+pub struct AlertRuntime {
+    pub clock: Arc<dyn Clock>,
+    pub config: AlertConfig,
+    /// The dashboard's base URL, for links in notifications.
+    public_url: RwLock<String>,
+    /// Serialises state changes (evaluations and user actions).
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl AlertRuntime {
+    pub fn new(clock: Arc<dyn Clock>, config: AlertConfig) -> AlertRuntime {
+        AlertRuntime {
+            clock,
+            config,
+            public_url: RwLock::new("http://127.0.0.1:8080".into()),
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn set_public_url(&self, url: &str) {
+        *self.public_url.write().unwrap_or_else(|e| e.into_inner()) =
+            url.trim_end_matches('/').to_owned();
+    }
+
+    fn link(&self, id: &str) -> String {
+        format!(
+            "{}/alerts/{id}",
+            self.public_url.read().unwrap_or_else(|e| e.into_inner())
+        )
+    }
+}
+
+impl Default for AlertRuntime {
+    fn default() -> Self {
+        AlertRuntime::new(Arc::new(SystemClock), AlertConfig::default())
+    }
+}
+
+fn state_of(doc: &Value) -> AlertState {
+    doc.get("state")
+        .and_then(Value::as_str)
+        .and_then(AlertState::parse)
+        .unwrap_or(AlertState::Active)
+}
+
+/// One evaluation's outcome.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub alert_id: String,
+    pub state: AlertState,
+    pub notified: Notify,
+    pub value: Option<f64>,
+}
+
+async fn window_value(
+    state: &AppState,
+    project: &str,
+    q: &ChartQuery,
+    (start, end): (i64, i64),
+) -> ApiResult<Option<f64>> {
+    let mut q = q.clone();
+    q.date_range = DateRange {
+        start_ms: Some(start as f64),
+        end_ms: Some(end as f64),
+    };
+    let store = state.store.clone();
+    let project = project.to_owned();
+    let is_count = q.aggregation == hive_core::chart::Aggregation::Count;
+    let series = tokio::task::spawn_blocking(move || store.chart(Some(&project), &q))
+        .await
+        .map_err(ApiError::internal)??;
+    let value = series
+        .first()
+        .and_then(|s| s.points.first())
+        .map(|p| p.value);
+    if value.is_none() && is_count {
+        return Ok(Some(0.0));
+    }
+    Ok(value)
+}
+
+/// Evaluate every due rule now (by the runtime's clock).
+pub async fn evaluate_due(state: &SharedState) -> ApiResult<Vec<Outcome>> {
+    let rt = &state.alerts;
+    let _guard = rt.lock.lock().await;
+    let now = rt.clock.now_ms();
+    let mut out = Vec::new();
+    for obj in state.store.objects().list(ALERT, None)? {
+        let current = state_of(&obj.doc);
+        if current == AlertState::Paused {
+            continue;
+        }
+        let rule = match AlertRule::from_json(&obj.doc, now as f64) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(alert = %obj.id, error = %e, "stored alert rule is invalid");
+                continue;
+            }
+        };
+        let last = obj.doc.get("last_evaluated_at").and_then(Value::as_i64);
+        if last.is_some_and(|l| now < l + rule.frequency.period_ms()) {
+            continue;
+        }
+        out.push(evaluate_one(state, obj, rule, current, now).await?);
+    }
+    Ok(out)
+}
+
+async fn evaluate_one(
+    state: &SharedState,
+    obj: StoredObject,
+    rule: AlertRule,
+    current: AlertState,
+    now: i64,
+) -> ApiResult<Outcome> {
+    let (window, previous_window) = rule.windows(now);
+    let value = window_value(state, &obj.project_id, &rule.query, window).await?;
+    let previous = match rule.condition {
+        hive_core::alert::Condition::Drift { .. } => {
+            window_value(state, &obj.project_id, &rule.query, previous_window).await?
+        }
+        _ => None,
+    };
+    let (crossed, change) = rule.crossed(value, previous);
+    let (new_state, notify) = next(current, Input::Observed { crossed })
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let delivery = match (notify, &rule.webhook_url) {
+        (Notify::Nothing, _) | (_, None) => Value::Null,
+        (n, Some(url)) => {
+            let status = if n == Notify::Fired {
+                "triggered"
+            } else {
+                "resolved"
+            };
+            let body = notification(state, &obj, &rule, status, value, previous, change, now);
+            let r = webhook::deliver(url, &body, &state.alerts.config).await;
+            json!({"url": url, "ok": r.ok, "attempts": r.attempts, "error": r.error})
+        }
+    };
+    let mut doc = obj.doc.as_object().cloned().unwrap_or_default();
+    doc.insert("state".into(), json!(new_state.name()));
+    doc.insert("last_evaluated_at".into(), json!(now));
+    doc.insert("last_value".into(), json!(value));
+    if notify == Notify::Fired {
+        doc.insert("last_triggered_at".into(), json!(now));
+    }
+    state
+        .store
+        .objects()
+        .put(ALERT, &obj.project_id, &obj.id, &Value::Object(doc))?;
+    let record = json!({
+        "at": format_rfc3339_ms(now),
+        "value": value,
+        "previous": previous,
+        "change_percent": change,
+        "threshold": rule.threshold(),
+        "crossed": crossed,
+        "state_before": current.name(),
+        "state": new_state.name(),
+        "notified": match notify { Notify::Nothing => Value::Null, Notify::Fired => json!("triggered"), Notify::Resolved => json!("resolved") },
+        "delivery": delivery,
+        "window": {"start": format_rfc3339_ms(window.0), "end": format_rfc3339_ms(window.1)},
+    });
+    state
+        .store
+        .objects()
+        .add_evaluation(&obj.id, now, &record)?;
+    Ok(Outcome {
+        alert_id: obj.id,
+        state: new_state,
+        notified: notify,
+        value,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn notification(
+    state: &SharedState,
+    obj: &StoredObject,
+    rule: &AlertRule,
+    status: &str,
+    value: Option<f64>,
+    previous: Option<f64>,
+    change: Option<f64>,
+    now: i64,
+) -> Value {
+    let link = state.alerts.link(&obj.id);
+    let condition = match rule.condition {
+        hive_core::alert::Condition::Aggregate {
+            comparison,
+            threshold,
+        } => format!(
+            "{} {} {threshold}",
+            rule.query.aggregation.name(),
+            comparison.name()
+        ),
+        hive_core::alert::Condition::Drift {
+            comparison,
+            percent,
+        } => format!("change {} {percent}%", comparison.name()),
+    };
+    let fmt = |v: Option<f64>| {
+        v.map(|v| format!("{v}"))
+            .unwrap_or_else(|| "no data".into())
+    };
+    if rule.slack {
+        let emoji = if status == "triggered" {
+            ":rotating_light:"
+        } else {
+            ":white_check_mark:"
+        };
+        return json!({
+            "text": format!(
+                "{emoji} Alert *{}* {status}: value {} ({condition}). <{link}|Open in Hive>",
+                rule.name, fmt(value)
+            )
+        });
+    }
+    json!({
+        "alert": {"id": obj.id, "name": rule.name, "project_id": obj.project_id,
+                  "query": rule.query_json, "frequency": rule.frequency.name()},
+        "status": status,
+        "value": value,
+        "previous_value": previous,
+        "change_percent": change,
+        "threshold": rule.threshold(),
+        "condition": condition,
+        "evaluated_at": format_rfc3339_ms(now),
+        "link": link,
+    })
+}
+
+/// Run [`evaluate_due`] every `config.tick` until the task is dropped.
+pub fn spawn_evaluator(state: SharedState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(state.alerts.config.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = evaluate_due(&state).await {
+                tracing::warn!(error = %e, "alert evaluation failed");
+            }
+        }
+    })
+}
+
+// ---- API ----
+
+fn alert_json(o: &StoredObject) -> Value {
+    let mut v = object_json(o);
+    if let Value::Object(m) = &mut v {
+        if !m.contains_key("state") {
+            m.insert("state".into(), json!("active"));
+        }
+        if let Some(at) = m.get("last_evaluated_at").and_then(Value::as_i64) {
+            m.insert("last_evaluated_at".into(), json!(format_rfc3339_ms(at)));
+        }
+        if let Some(at) = m.get("last_triggered_at").and_then(Value::as_i64) {
+            m.insert("last_triggered_at".into(), json!(format_rfc3339_ms(at)));
+        }
+    }
+    v
+}
+
+/// Validate a rule document (merged over `previous` for updates); keeps
+/// the runtime fields of `previous`.
+pub fn rule_doc(body: &Map<String, Value>, previous: Option<&Value>, now: i64) -> ApiResult<Value> {
+    let mut merged = previous
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for (k, v) in body {
+        if !matches!(
+            k.as_str(),
+            "state" | "last_evaluated_at" | "last_value" | "last_triggered_at"
+        ) {
+            merged.insert(k.clone(), v.clone());
+        }
+    }
+    let rule = AlertRule::from_json(&Value::Object(merged.clone()), now as f64)
+        .map_err(|e| ApiError::bad(e.to_string()))?;
+    let mut doc = rule.to_json().as_object().cloned().unwrap_or_default();
+    if let Some(d) = merged.get("description").and_then(Value::as_str) {
+        doc.insert("description".into(), json!(d));
+    }
+    for k in [
+        "state",
+        "last_evaluated_at",
+        "last_value",
+        "last_triggered_at",
+    ] {
+        if let Some(v) = previous.and_then(|p| p.get(k)) {
+            doc.insert(k.into(), v.clone());
+        }
+    }
+    doc.entry("state").or_insert(json!("active"));
+    Ok(Value::Object(doc))
+}
+
+fn find(state: &SharedState, headers: &HeaderMap, id: &str) -> ApiResult<StoredObject> {
+    let caller = authenticate(state, headers)?;
+    let project = project_for_read(state, &caller, None)?;
+    state
+        .store
+        .objects()
+        .get(ALERT, project.as_deref(), id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no alert {id:?}")))
+}
+
+/// `GET /v1/alerts[?project=]`
+pub async fn list_alerts(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let project = project_for_read(&state, &caller, params.get("project").map(String::as_str))?;
+    let list = state.store.objects().list(ALERT, project.as_deref())?;
+    Ok(Json(
+        json!({"success": true, "data": list.iter().map(alert_json).collect::<Vec<_>>()}),
+    ))
+}
+
+/// `POST /v1/alerts`
+pub async fn create_alert(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    caller.require_read()?;
+    let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    let project = project_for_write(&state, &caller, obj.get("project").and_then(Value::as_str))?;
+    let doc = rule_doc(&obj, None, state.alerts.clock.now_ms())?;
+    let saved = state
+        .store
+        .objects()
+        .put(ALERT, &project, &new_id(), &doc)?;
+    Ok(Json(json!({"success": true, "data": alert_json(&saved)})))
+}
+
+/// `GET /v1/alerts/{id}`
+pub async fn get_alert(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let o = find(&state, &headers, &id)?;
+    Ok(Json(json!({"success": true, "data": alert_json(&o)})))
+}
+
+/// `PUT|PATCH /v1/alerts/{id}`
+pub async fn update_alert(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    let _guard = state.alerts.lock.lock().await;
+    let o = find(&state, &headers, &id)?;
+    let doc = rule_doc(&obj, Some(&o.doc), state.alerts.clock.now_ms())?;
+    let saved = state.store.objects().put(ALERT, &o.project_id, &id, &doc)?;
+    Ok(Json(json!({"success": true, "data": alert_json(&saved)})))
+}
+
+/// `DELETE /v1/alerts/{id}`
+pub async fn delete_alert(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let _guard = state.alerts.lock.lock().await;
+    let o = find(&state, &headers, &id)?;
+    state
+        .store
+        .objects()
+        .delete(ALERT, Some(&o.project_id), &id)?;
+    Ok(Json(json!({"success": true, "message": "alert deleted"})))
+}
+
+/// Apply a user action to a rule (API and dashboard).
+pub async fn act(state: &SharedState, o: StoredObject, action: Action) -> ApiResult<StoredObject> {
+    let _guard = state.alerts.lock.lock().await;
+    // Re-read under the lock: an evaluation may have changed the state.
+    let o = state
+        .store
+        .objects()
+        .get(ALERT, Some(&o.project_id), &o.id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no alert {:?}", o.id)))?;
+    let (new_state, _) =
+        next(state_of(&o.doc), Input::Act(action)).map_err(|e| ApiError::bad(e.to_string()))?;
+    let mut doc = o.doc.as_object().cloned().unwrap_or_default();
+    doc.insert("state".into(), json!(new_state.name()));
+    Ok(state
+        .store
+        .objects()
+        .put(ALERT, &o.project_id, &o.id, &Value::Object(doc))?)
+}
+
+/// `POST /v1/alerts/{id}/{pause|resume|mute|unmute}`
+pub async fn alert_action(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let action = Action::parse(&action).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no alert action {action:?}: use pause, resume, mute or unmute"
+        ))
+    })?;
+    let caller = authenticate(&state, &headers)?;
+    caller.require_read()?;
+    let o = find(&state, &headers, &id)?;
+    let saved = act(&state, o, action).await?;
+    Ok(Json(json!({"success": true, "data": alert_json(&saved)})))
+}
+
+/// `GET /v1/alerts/{id}/history[?limit=]`: evaluations, newest first.
+pub async fn alert_history(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let o = find(&state, &headers, &id)?;
+    let limit = params
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(100usize)
+        .clamp(1, 1000);
+    let evals = state.store.objects().evaluations(&o.id, limit)?;
+    Ok(Json(
+        json!({"success": true, "data": evals.iter().map(|e| e.doc.clone()).collect::<Vec<_>>()}),
+    ))
+}
