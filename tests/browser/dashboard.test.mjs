@@ -186,6 +186,35 @@ test("API keys: a new key is shown once and can be revoked; forms need the CSRF 
   assert.ok(!JSON.stringify(keys).includes("forged"));
 });
 
+test("a 100 KB payload renders as a bounded, expandable tree", async () => {
+  const sid = "0b5e55ed-0000-4000-8000-000000000100";
+  await api(hive, "POST", "/session/start", { session: { session_id: sid, session_name: "big-payload", project: "compat" } });
+  const big = {};
+  for (let i = 0; i < 2000; i++) big[`key_${String(i).padStart(4, "0")}`] = { text: `value ${i} `.repeat(4), n: i };
+  const outputs = { big, long_text: "lorem ipsum ".repeat(2500) };
+  const size = JSON.stringify(outputs).length;
+  assert.ok(size > 100_000, `payload is ${size} bytes`);
+  const { event_id } = await api(hive, "POST", "/events", {
+    event: { event_type: "tool", event_name: "big-output", session_id: sid, project: "compat", inputs: {}, outputs },
+  });
+  const resp = await page.goto(`${hive.url}/sessions/${sid}?project=compat&event=${event_id}`);
+  assert.equal(resp.status(), 200);
+  assert.match(await page.textContent("#p-io"), /key_0000/);
+  // Bounded: the page does not build a node per value of a huge payload.
+  const nodes = await page.evaluate(() => document.querySelectorAll("*").length);
+  assert.ok(nodes < 20_000, `${nodes} DOM nodes`);
+  // Still interactive: a nested object of the payload expands and collapses.
+  const nested = page.locator("#p-io details").first();
+  const summary = nested.locator("summary").first();
+  const wasOpen = await nested.evaluate((d) => d.open);
+  await summary.click();
+  assert.equal(await nested.evaluate((d) => d.open), !wasOpen);
+  await summary.click();
+  assert.equal(await nested.evaluate((d) => d.open), wasOpen);
+  await shot(page, "big-payload");
+});
+
+
 test("project switcher and logout", async () => {
   await page.goto(`${hive.url}/sessions?project=compat`);
   await Promise.all([page.waitForURL(/project=default/), page.selectOption("#project-select", "default")]);
