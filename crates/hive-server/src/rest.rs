@@ -59,6 +59,26 @@ fn object_field<'a>(obj: &'a Map<String, Value>, field: &str) -> ApiResult<&'a M
     }
 }
 
+/// The caller and the JSON object body of a request.
+fn caller_and_body(
+    state: &SharedState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<(Caller, Map<String, Value>)> {
+    let caller = authenticate(state, headers)?;
+    let obj = json_object(headers, body, state.config.max_decompressed_bytes)?;
+    Ok((caller, obj))
+}
+
+/// `root[field]` when the body wraps its object (`{"session": {...}}`), else
+/// the body itself (the bare form of the `/v1` routes).
+fn wrapped<'a>(root: &'a Map<String, Value>, field: &str) -> ApiResult<&'a Map<String, Value>> {
+    match root.get(field) {
+        Some(_) => object_field(root, field),
+        None => Ok(root),
+    }
+}
+
 /// The session-start answer: the session event plus the ids the SDK
 /// requires (`org_id`, `workspace_id`, `project_id`).
 fn session_response(event: &Event) -> Value {
@@ -79,12 +99,8 @@ pub async fn session_start(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let caller = authenticate(&state, &headers)?;
-    let root = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
-    let session = match root.get("session") {
-        Some(_) => object_field(&root, "session")?,
-        None => &root,
-    };
+    let (caller, root) = caller_and_body(&state, &headers, &body)?;
+    let session = wrapped(&root, "session")?;
     let defaults = defaults(&state, &caller, session, &headers)?;
     let event = event_from_json(session, &defaults, Some("session"), &mut new_id)?;
     state
@@ -137,8 +153,7 @@ pub async fn update_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let caller = authenticate(&state, &headers)?;
-    let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    let (caller, obj) = caller_and_body(&state, &headers, &body)?;
     enrich(&state, &caller, &obj, None).await
 }
 
@@ -149,8 +164,7 @@ pub async fn update_event_by_path(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let caller = authenticate(&state, &headers)?;
-    let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    let (caller, obj) = caller_and_body(&state, &headers, &body)?;
     enrich(&state, &caller, &obj, Some(&event_id)).await
 }
 
@@ -160,12 +174,8 @@ pub async fn create_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let caller = authenticate(&state, &headers)?;
-    let root = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
-    let obj = match root.get("event") {
-        Some(_) => object_field(&root, "event")?,
-        None => &root,
-    };
+    let (caller, root) = caller_and_body(&state, &headers, &body)?;
+    let obj = wrapped(&root, "event")?;
     let defaults = defaults(&state, &caller, obj, &headers)?;
     let event = event_from_json(obj, &defaults, None, &mut new_id)?;
     let event_id = event.event_id.clone();
@@ -237,8 +247,7 @@ pub async fn create_event_batch(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let caller = authenticate(&state, &headers)?;
-    let root = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    let (caller, root) = caller_and_body(&state, &headers, &body)?;
     let events = events_array(&root)?;
     let defaults = defaults(&state, &caller, &root, &headers)?;
     let single = ["single_session", "is_single_session"]
@@ -287,8 +296,7 @@ pub async fn session_traces(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let caller = authenticate(&state, &headers)?;
-    let root = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    let (caller, root) = caller_and_body(&state, &headers, &body)?;
     let events = events_array(&root)?;
     let defaults = defaults(&state, &caller, &root, &headers)?;
     let (ops, ids) = batch_ops(events, &defaults, Some(&session_id), floats(&caller, &root))?;
