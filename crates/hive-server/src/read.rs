@@ -203,6 +203,24 @@ pub async fn search(
     Ok(Json(json!({"events": events, "count": total})))
 }
 
+/// Authenticate a read, resolve the project it may see, and run `f` on the
+/// store off the async threads.
+async fn read_store<T: Send + 'static>(
+    state: &SharedState,
+    headers: &HeaderMap,
+    project: Option<&str>,
+    f: impl FnOnce(&dyn hive_store::Store, Option<&str>) -> hive_store::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    let caller = authenticate(state, headers)?;
+    let project_id = project_for_read(state, &caller, project)?;
+    let store = state.store.clone();
+    Ok(
+        tokio::task::spawn_blocking(move || f(&*store, project_id.as_deref()))
+            .await
+            .map_err(ApiError::internal)??,
+    )
+}
+
 #[derive(serde::Deserialize, Default)]
 pub struct EventParams {
     project: Option<String>,
@@ -217,28 +235,27 @@ pub async fn get_event(
     Query(params): Query<EventParams>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let caller = authenticate(&state, &headers)?;
-    let project_id = project_for_read(&state, &caller, params.project.as_deref())?;
-    let store = state.store.clone();
     let with_span = params
         .include
         .as_deref()
         .is_some_and(|i| i.split(',').any(|p| p.trim() == "span"));
-    let (event, span) = tokio::task::spawn_blocking(move || -> hive_store::Result<_> {
-        let event = store.get_event(project_id.as_deref(), &event_id)?;
-        let span = if with_span && event.is_some() {
-            store.get_raw(project_id.as_deref(), &event_id)?
-        } else {
-            None
-        };
-        Ok(event
-            .map(|e| (e, span))
-            .ok_or(hive_store::StoreError::NotFound(format!(
-                "no event {event_id:?}"
-            ))))
-    })
-    .await
-    .map_err(ApiError::internal)???;
+    let (event, span) = read_store(
+        &state,
+        &headers,
+        params.project.as_deref(),
+        move |store, project| {
+            let event = store.get_event(project, &event_id)?.ok_or_else(|| {
+                hive_store::StoreError::NotFound(format!("no event {event_id:?}"))
+            })?;
+            let span = if with_span {
+                store.get_raw(project, &event_id)?
+            } else {
+                None
+            };
+            Ok((event, span))
+        },
+    )
+    .await?;
     let mut resp = json!({ "event": event });
     if with_span {
         resp["span"] = span.unwrap_or(Value::Null);
@@ -254,18 +271,14 @@ pub async fn history(
     Query(params): Query<EventParams>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let caller = authenticate(&state, &headers)?;
-    let project_id = project_for_read(&state, &caller, params.project.as_deref())?;
-    let store = state.store.clone();
     let id = event_id.clone();
-    let (entries, keys) = tokio::task::spawn_blocking(move || -> hive_store::Result<_> {
-        Ok((
-            store.history(project_id.as_deref(), &id)?,
-            store.auth().keys()?,
-        ))
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let (entries, keys) = read_store(
+        &state,
+        &headers,
+        params.project.as_deref(),
+        move |store, project| Ok((store.history(project, &id)?, store.auth().keys()?)),
+    )
+    .await?;
     let names: HashMap<&str, &str> = keys
         .iter()
         .map(|k| (k.id.as_str(), k.name.as_str()))
@@ -369,14 +382,14 @@ pub async fn get_session(
     Query(params): Query<EventParams>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let caller = authenticate(&state, &headers)?;
-    let project_id = project_for_read(&state, &caller, params.project.as_deref())?;
-    let store = state.store.clone();
     let sid = session_id.clone();
-    let events =
-        tokio::task::spawn_blocking(move || store.session_events(project_id.as_deref(), &sid))
-            .await
-            .map_err(ApiError::internal)??;
+    let events = read_store(
+        &state,
+        &headers,
+        params.project.as_deref(),
+        move |store, project| store.session_events(project, &sid),
+    )
+    .await?;
     let is_session = events.first().is_some_and(|e| {
         e.get("event_id").and_then(Value::as_str) == Some(session_id.as_str())
             && e.get("event_type").and_then(Value::as_str) == Some("session")
