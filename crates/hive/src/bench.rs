@@ -29,6 +29,8 @@ enum BenchKind {
     Enrich(EnrichArgs),
     /// Dashboard pages over 100,000 sessions and 1,000,000 events.
     Dashboard(crate::bench_dashboard::DashboardArgs),
+    /// Chart queries grouped by a metadata field over 1,000,000 events.
+    Charts(crate::bench_charts::ChartsArgs),
 }
 
 #[derive(Args, Clone)]
@@ -72,13 +74,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if let BenchKind::Dashboard(a) = args.kind {
         return crate::bench_dashboard::main(a);
     }
+    if let BenchKind::Charts(a) = args.kind {
+        return crate::bench_charts::main(a);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     match args.kind {
         BenchKind::Ingest(a) => rt.block_on(ingest(a)),
         BenchKind::Enrich(a) => rt.block_on(enrich(a)),
-        BenchKind::Dashboard(_) => Ok(()),
+        BenchKind::Dashboard(_) | BenchKind::Charts(_) => Ok(()),
     }
 }
 

@@ -2,6 +2,7 @@
 //! links (`login`) and the load tool (`bench`).
 
 mod bench;
+mod bench_charts;
 mod bench_dashboard;
 mod serve;
 

@@ -1,0 +1,193 @@
+//! `hive bench charts`: loads a store with 1,000,000 events (directly, in
+//! large batches) and times chart queries grouped by a metadata field,
+//! straight on the store (no HTTP).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use hive_core::chart::ChartQuery;
+use hive_core::model::Event;
+use hive_store::prepared::PreparedEvent;
+use hive_store::sqlite::{Durability, SqliteOptions, SqliteStore};
+use hive_store::{Store, WriteOp};
+use serde_json::{Map, Value, json};
+
+#[derive(Args)]
+pub struct ChartsArgs {
+    /// Events to load (sessions of 10 events, the session event included).
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// Runs per measured query.
+    #[arg(long, default_value_t = 10)]
+    runs: usize,
+    /// Keep the loaded database here instead of a temporary directory
+    /// (reused when it exists).
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
+}
+
+const PROJECT: &str = "bench";
+/// 2024-01-01T00:00:00Z; events spread over 30 days.
+const START: i64 = 1_704_067_200_000;
+const SPAN_MS: i64 = 30 * 86_400_000;
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn event(project_id: &str, n: usize, total: usize) -> Event {
+    let session = n / 10;
+    let sid = format!("sess-{session:07}");
+    let is_session = n.is_multiple_of(10);
+    let start = START + (n as i64 * SPAN_MS) / total.max(1) as i64;
+    Event {
+        event_id: if is_session {
+            sid.clone()
+        } else {
+            format!("{sid}-e{n}")
+        },
+        session_id: sid.clone(),
+        parent_id: (!is_session).then(|| sid.clone()),
+        project_id: project_id.to_owned(),
+        source: "bench".into(),
+        event_type: if is_session { "session" } else { "model" }.into(),
+        event_name: if is_session { "chat" } else { "ChatCompletion" }.into(),
+        start_time: start,
+        end_time: start + 400,
+        duration: 400.0,
+        inputs: obj(
+            json!({"chat_history": [{"role": "user", "content": format!("question {n}")}]}),
+        ),
+        outputs: obj(
+            json!({"role": "assistant", "content": "an answer of some length for realism"}),
+        ),
+        config: obj(json!({"model": "gpt-4o-mini", "temperature": 0.2})),
+        metadata: obj(json!({
+            "variant": (["a", "b", "c", "d"][session % 4]),
+            "tenant": format!("tenant-{}", session % 20),
+            "cost": (n % 100) as f64 / 10_000.0,
+        })),
+        metrics: obj(json!({"latency_ms": 200 + (n * 7919) % 1000})),
+        user_properties: obj(json!({"plan": (["free", "pro", "enterprise"][session % 3])})),
+        ..Event::default()
+    }
+}
+
+fn load(store: &SqliteStore, project_id: &str, total: usize) -> Result<()> {
+    let started = Instant::now();
+    let mut ops = Vec::with_capacity(5000);
+    for n in 0..total {
+        ops.push(WriteOp::Prepared(Box::new(PreparedEvent::new(
+            event(project_id, n, total),
+            None,
+            None,
+            false,
+            false,
+        ))));
+        if ops.len() >= 5000 {
+            store.apply(&ops)?;
+            ops.clear();
+            if n % 200_000 < 5000 {
+                eprintln!("  loaded {} events", n + 1);
+            }
+        }
+    }
+    store.apply(&ops)?;
+    eprintln!(
+        "loaded {total} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub fn main(a: ChartsArgs) -> Result<()> {
+    let tmp = std::env::temp_dir().join(format!("hive-bench-charts-{}", uuid::Uuid::new_v4()));
+    let dir = a.data_dir.clone().unwrap_or_else(|| tmp.clone());
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("hive.db");
+    let fresh = !path.exists();
+    let store = Arc::new(
+        SqliteStore::open(
+            &path,
+            SqliteOptions {
+                durability: Durability::Normal,
+                ..SqliteOptions::default()
+            },
+        )
+        .context("cannot open the bench database")?,
+    );
+    let project = store.auth().ensure_project(PROJECT)?;
+    if fresh {
+        eprintln!("loading {} events into {}", a.events, path.display());
+        load(&store, &project.id, a.events)?;
+        store.checkpoint()?;
+    } else {
+        eprintln!("reusing {}", path.display());
+    }
+    println!(
+        "charts over {} events ({} sessions), {} runs each, store only:",
+        a.events,
+        a.events / 10,
+        a.runs
+    );
+    let queries = [
+        (
+            "count by metadata.variant per hour",
+            json!({"aggregation": "count", "bucket": "hour", "groupBy": "metadata.variant"}),
+        ),
+        (
+            "avg metrics.latency_ms by metadata.variant per hour",
+            json!({"metric": "metrics.latency_ms", "aggregation": "avg", "bucket": "hour", "groupBy": "metadata.variant"}),
+        ),
+        (
+            "sum metadata.cost by user_properties.plan per day",
+            json!({"metric": "metadata.cost", "aggregation": "sum", "bucket": "day", "groupBy": "user_properties.plan"}),
+        ),
+        (
+            "p95 metrics.latency_ms by metadata.variant per day",
+            json!({"metric": "metrics.latency_ms", "aggregation": "p95", "bucket": "day", "groupBy": "metadata.variant"}),
+        ),
+        (
+            "avg latency by variant per hour, last 24 h",
+            json!({"metric": "metrics.latency_ms", "aggregation": "avg", "bucket": "hour", "groupBy": "metadata.variant",
+                   "dateRange": {"$gte": START + SPAN_MS - 86_400_000}}),
+        ),
+        (
+            "sessions: sum metadata.cost by metadata.tenant per day",
+            json!({"metric": "metadata.cost", "aggregation": "sum", "bucket": "day", "groupBy": "metadata.tenant", "level": "session"}),
+        ),
+    ];
+    for (name, q) in queries {
+        let q = ChartQuery::from_json(&q, 0.0).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let warm = store.chart(Some(&project.id), &q)?;
+        let points: usize = warm.iter().map(|s| s.points.len()).sum();
+        let mut times = Vec::with_capacity(a.runs);
+        for _ in 0..a.runs.max(1) {
+            let t = Instant::now();
+            store.chart(Some(&project.id), &q)?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{name:<56} p50 {:>8.1} ms   p99 {:>8.1} ms   ({} series, {points} points)",
+            pct(&times, 0.5),
+            pct(&times, 0.99),
+            warm.len()
+        );
+    }
+    if a.data_dir.is_none() {
+        drop(store);
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    Ok(())
+}
