@@ -9,12 +9,15 @@
 //! Every response carries a Content-Security-Policy that allows only this
 //! origin's own script and style (no inline code).
 
+mod alerts;
+mod charts;
 mod filters;
 mod format;
 mod json_html;
 mod keys;
 mod list;
 mod session;
+mod svg;
 mod views;
 
 use askama::Template;
@@ -53,6 +56,11 @@ pub fn router() -> Router<SharedState> {
         .route("/keys/{key_id}/revoke", post(keys::revoke))
         .route("/views", get(views::page).post(views::create))
         .route("/views/{view_id}/delete", post(views::delete))
+        .route("/charts", get(charts::page).post(charts::save))
+        .route("/charts/{chart_id}/delete", post(charts::delete))
+        .route("/alerts", get(alerts::page).post(alerts::create))
+        .route("/alerts/{alert_id}", get(alerts::detail))
+        .route("/alerts/{alert_id}/{action}", post(alerts::act))
         .route("/static/hive.css", get(css))
         .route("/static/hive.js", get(js))
         .route("/favicon.ico", get(favicon))

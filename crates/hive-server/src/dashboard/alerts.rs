@@ -1,0 +1,294 @@
+//! Alerts in the dashboard: the rules with their state and actions, a form
+//! for a new rule, and one rule's evaluation history.
+
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect};
+use hive_core::alert::Action;
+use hive_store::objects::ALERT;
+use serde_json::{Value, json};
+
+use super::charts::ChartParams;
+use super::format::{self, urlencode};
+use super::{Layout, PageResult, field, form_fields, html, layout, web};
+use crate::SharedState;
+use crate::alerts::rule_doc;
+use crate::error::ApiError;
+
+pub struct AlertRow {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+    pub condition: String,
+    pub frequency: String,
+    pub last_value: String,
+    pub last_evaluated: String,
+    pub webhook: String,
+    pub actions: Vec<&'static str>,
+}
+
+pub struct EvalRow {
+    pub at: String,
+    pub value: String,
+    pub threshold: String,
+    pub transition: String,
+    pub notified: String,
+    pub delivery: String,
+}
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct AlertsPage {
+    l: Layout,
+    alerts: Vec<AlertRow>,
+    error: String,
+    aggs: &'static [&'static str],
+}
+
+#[derive(Template)]
+#[template(path = "alert.html")]
+struct AlertPage {
+    l: Layout,
+    a: AlertRow,
+    query: String,
+    history: Vec<EvalRow>,
+}
+
+fn value_text(v: Option<&Value>) -> String {
+    match v.and_then(Value::as_f64) {
+        Some(x) => super::svg::num(x),
+        None => "–".into(),
+    }
+}
+
+fn row(o: &hive_store::objects::StoredObject) -> AlertRow {
+    let d = &o.doc;
+    let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let state = if s("state").is_empty() {
+        "active".to_owned()
+    } else {
+        s("state")
+    };
+    let q = d.get("query").cloned().unwrap_or(Value::Null);
+    let what = format!(
+        "{} of {}",
+        q.get("aggregation")
+            .and_then(Value::as_str)
+            .unwrap_or("count"),
+        q.get("metric").and_then(Value::as_str).unwrap_or("events")
+    );
+    let threshold = value_text(d.get("threshold"));
+    let condition = if s("type") == "drift" {
+        format!(
+            "{what} changes {} {threshold}% vs the previous period",
+            s("comparison")
+        )
+    } else {
+        format!("{what} {} {threshold}", s("comparison"))
+    };
+    let actions = match state.as_str() {
+        "paused" => vec!["resume"],
+        "muted" => vec!["unmute", "pause"],
+        _ => vec!["mute", "pause"],
+    };
+    AlertRow {
+        id: o.id.clone(),
+        name: s("name"),
+        state,
+        condition,
+        frequency: s("frequency"),
+        last_value: value_text(d.get("last_value")),
+        last_evaluated: d
+            .get("last_evaluated_at")
+            .and_then(Value::as_i64)
+            .map(format::time)
+            .unwrap_or_else(|| "never".into()),
+        webhook: d
+            .get("webhook")
+            .and_then(|w| w.get("url"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        actions,
+    }
+}
+
+async fn render_list(state: &SharedState, l: Layout, error: String) -> PageResult {
+    let store = state.store.clone();
+    let pid = l.project.id.clone();
+    let list = tokio::task::spawn_blocking(move || store.objects().list(ALERT, Some(&pid)))
+        .await
+        .map_err(ApiError::internal)??;
+    html(&AlertsPage {
+        l,
+        alerts: list.iter().map(row).collect(),
+        error,
+        aggs: &hive_core::chart::Aggregation::NAMES,
+    })
+}
+
+/// `GET /alerts`
+pub async fn page(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let project = ChartParams::parse(query.as_deref()).project;
+    let l = layout(&state, &web, project.as_deref(), "alerts").await?;
+    render_list(&state, l, String::new()).await
+}
+
+/// `POST /alerts`: a new rule from the form.
+pub async fn create(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let fields = form_fields(&body);
+    web.check_csrf(field(&fields, "csrf"))?;
+    let l = layout(&state, &web, field(&fields, "project"), "alerts").await?;
+    let f = |k: &str| field(&fields, k).unwrap_or("").trim().to_owned();
+    let mut query = json!({"aggregation": f("agg")});
+    if !f("metric").is_empty() {
+        query["metric"] = json!(f("metric"));
+    }
+    if !f("ff").is_empty() {
+        query["filters"] = json!([{"field": f("ff"), "operator": "is", "value": f("fv")}]);
+    }
+    let webhook = if f("webhook").is_empty() {
+        Value::Null
+    } else {
+        json!({"url": f("webhook"), "slack": f("slack") == "on"})
+    };
+    let body = json!({
+        "name": f("name"), "query": query, "type": f("type"), "comparison": f("comparison"),
+        "threshold": f("threshold"), "frequency": f("frequency"), "webhook": webhook,
+    });
+    let obj = body.as_object().cloned().unwrap_or_default();
+    let doc = match rule_doc(&obj, None, state.alerts.clock.now_ms()) {
+        Ok(d) => d,
+        Err(e) => return render_list(&state, l, e.to_string()).await,
+    };
+    let store = state.store.clone();
+    let pid = l.project.id.clone();
+    tokio::task::spawn_blocking(move || {
+        store
+            .objects()
+            .put(ALERT, &pid, &crate::body::new_id(), &doc)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Redirect::to(&format!("/alerts?{}", l.pq())).into_response())
+}
+
+/// `GET /alerts/{id}`: the rule and its evaluations.
+pub async fn detail(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let store = state.store.clone();
+    let o = tokio::task::spawn_blocking(move || -> hive_store::Result<_> {
+        let Some(o) = store.objects().get(ALERT, None, &id)? else {
+            return Ok(None);
+        };
+        let evals = store.objects().evaluations(&o.id, 200)?;
+        Ok(Some((o, evals)))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let Some((o, evals)) = o else {
+        return Err(ApiError::NotFound("no such alert".into()).into());
+    };
+    let named = ChartParams::parse(query.as_deref())
+        .project
+        .unwrap_or(o.project_id.clone());
+    let l = layout(&state, &web, Some(&named), "alerts").await?;
+    if l.project.id != o.project_id {
+        return Err(ApiError::NotFound("no such alert in this project".into()).into());
+    }
+    let history = evals
+        .iter()
+        .map(|e| {
+            let d = &e.doc;
+            let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            let delivery = match d.get("delivery") {
+                Some(Value::Object(m)) => format!(
+                    "{} after {} attempt(s){}",
+                    if m.get("ok") == Some(&Value::Bool(true)) {
+                        "delivered"
+                    } else {
+                        "failed"
+                    },
+                    m.get("attempts").and_then(Value::as_u64).unwrap_or(0),
+                    m.get("error")
+                        .and_then(Value::as_str)
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                ),
+                _ => String::new(),
+            };
+            let mut value = value_text(d.get("value"));
+            if let Some(c) = d.get("change_percent").and_then(Value::as_f64) {
+                value.push_str(&format!(" ({c:+.1}%)"));
+            }
+            EvalRow {
+                at: format::time(e.at),
+                value,
+                threshold: value_text(d.get("threshold")),
+                transition: format!("{} → {}", s("state_before"), s("state")),
+                notified: s("notified"),
+                delivery,
+            }
+        })
+        .collect();
+    html(&AlertPage {
+        a: row(&o),
+        query: serde_json::to_string_pretty(o.doc.get("query").unwrap_or(&Value::Null))
+            .unwrap_or_default(),
+        l,
+        history,
+    })
+}
+
+/// `POST /alerts/{id}/{pause|resume|mute|unmute|delete}`
+pub async fn act(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    body: bytes::Bytes,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let fields = form_fields(&body);
+    web.check_csrf(field(&fields, "csrf"))?;
+    let l = layout(&state, &web, field(&fields, "project"), "alerts").await?;
+    let o = state
+        .store
+        .objects()
+        .get(ALERT, Some(&l.project.id), &id)?
+        .ok_or_else(|| ApiError::NotFound("no such alert".into()))?;
+    if action == "delete" {
+        state
+            .store
+            .objects()
+            .delete(ALERT, Some(&l.project.id), &id)?;
+        return Ok(Redirect::to(&format!("/alerts?{}", l.pq())).into_response());
+    }
+    let action = Action::parse(&action)
+        .ok_or_else(|| ApiError::NotFound(format!("no alert action {action:?}")))?;
+    crate::alerts::act(&state, o, action).await?;
+    let back = match field(&fields, "back") {
+        Some("detail") => format!(
+            "/alerts/{}?project={}",
+            urlencode(&id),
+            urlencode(&l.project.name)
+        ),
+        _ => format!("/alerts?{}", l.pq()),
+    };
+    Ok(Redirect::to(&back).into_response())
+}

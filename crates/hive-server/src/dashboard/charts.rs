@@ -1,0 +1,359 @@
+//! The chart builder (a GET form: every chart is a link; selects re-render
+//! the preview as they change) and the project's dashboard of saved charts.
+
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect};
+use hive_core::chart::{Aggregation, Bucket, ChartQuery};
+use hive_store::objects::CHART;
+use serde_json::{Map, Value, json};
+
+use super::format::urlencode;
+use super::{Layout, PageResult, field, form_fields, html, layout, svg, web};
+use crate::SharedState;
+use crate::charts::{chart_doc, parse_chart};
+use crate::error::ApiError;
+
+/// The builder's parameters, as in the URL.
+#[derive(Debug, Clone, Default)]
+pub struct ChartParams {
+    pub project: Option<String>,
+    pub metric: String,
+    pub agg: String,
+    pub bucket: String,
+    pub group: String,
+    pub level: String,
+    pub range: String,
+    /// (field, operator, value)
+    pub filters: Vec<(String, String, String)>,
+}
+
+impl ChartParams {
+    pub fn parse(query: Option<&str>) -> ChartParams {
+        let mut p = ChartParams {
+            agg: "count".into(),
+            bucket: "hour".into(),
+            level: "event".into(),
+            range: "7d".into(),
+            ..ChartParams::default()
+        };
+        let (mut ff, mut fo, mut fv) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let v = v.trim().to_owned();
+            match k.as_ref() {
+                "project" => p.project = Some(v),
+                "metric" => p.metric = v,
+                "agg" => p.agg = v,
+                "bucket" => p.bucket = v,
+                "group" => p.group = v,
+                "level" => p.level = v,
+                "range" => p.range = v,
+                "ff" => ff.push(v),
+                "fo" => fo.push(v),
+                "fv" => fv.push(v),
+                _ => {}
+            }
+        }
+        for (i, f) in ff.into_iter().enumerate() {
+            if !f.is_empty() {
+                p.filters.push((
+                    f,
+                    fo.get(i).cloned().unwrap_or_else(|| "is".into()),
+                    fv.get(i).cloned().unwrap_or_default(),
+                ));
+            }
+        }
+        p
+    }
+
+    /// The chart query as the API takes it.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        if !self.metric.is_empty() {
+            m.insert("metric".into(), json!(self.metric));
+        }
+        m.insert("aggregation".into(), json!(self.agg));
+        m.insert("bucket".into(), json!(self.bucket));
+        if !self.group.is_empty() {
+            m.insert("groupBy".into(), json!(self.group));
+        }
+        m.insert("level".into(), json!(self.level));
+        if self.range != "all" && !self.range.is_empty() {
+            m.insert("dateRange".into(), json!({"relative": self.range}));
+        }
+        let filters: Vec<Value> = self
+            .filters
+            .iter()
+            .map(|(f, o, v)| {
+                if matches!(o.as_str(), "exists" | "not exists") {
+                    json!({"field": f, "operator": o})
+                } else if let Ok(n) = v.parse::<f64>() {
+                    json!({"field": f, "operator": o, "value": n})
+                } else {
+                    json!({"field": f, "operator": o, "value": v})
+                }
+            })
+            .collect();
+        m.insert("filters".into(), Value::Array(filters));
+        Value::Object(m)
+    }
+
+    /// The URL query (without the project).
+    pub fn qs(&self) -> String {
+        let mut parts = vec![
+            format!("metric={}", urlencode(&self.metric)),
+            format!("agg={}", urlencode(&self.agg)),
+            format!("bucket={}", urlencode(&self.bucket)),
+            format!("group={}", urlencode(&self.group)),
+            format!("level={}", urlencode(&self.level)),
+            format!("range={}", urlencode(&self.range)),
+        ];
+        for (f, o, v) in &self.filters {
+            parts.push(format!(
+                "ff={}&fo={}&fv={}",
+                urlencode(f),
+                urlencode(o),
+                urlencode(v)
+            ));
+        }
+        parts.join("&")
+    }
+}
+
+/// A saved chart, drawn.
+pub struct SavedChart {
+    pub id: String,
+    pub name: String,
+    pub summary: String,
+    pub svg: String,
+    pub legend: String,
+    pub href: String,
+}
+
+#[derive(Template)]
+#[template(path = "charts.html")]
+struct ChartsPage {
+    l: Layout,
+    p: ChartParams,
+    aggs: &'static [&'static str],
+    buckets: &'static [&'static str],
+    ranges: &'static [&'static str],
+    ops: &'static [&'static str],
+    fields: Vec<(String, String)>,
+    error: String,
+    svg: String,
+    legend: String,
+    summary: String,
+    saved: Vec<SavedChart>,
+}
+
+/// "avg of metrics.latency_ms by metadata.variant per hour".
+fn summary(q: &ChartQuery) -> String {
+    let mut s = match (&q.metric, q.aggregation) {
+        (None, Aggregation::Count) => "count of events".to_owned(),
+        (Some(m), a) => format!("{} of {}", a.name(), m.dotted()),
+        (None, a) => a.name(),
+    };
+    if q.level == hive_core::chart::ChartLevel::Session {
+        s.push_str(" (sessions)");
+    }
+    if let Some(g) = &q.group_by {
+        s.push_str(&format!(" by {}", g.dotted()));
+    }
+    s.push_str(&format!(" per {}", q.bucket.name()));
+    if !q.filters.is_empty() {
+        s.push_str(&format!(", {} filter(s)", q.filters.len()));
+    }
+    s
+}
+
+/// The params that rebuild a saved chart in the builder.
+fn params_of(doc: &Value) -> ChartParams {
+    let text = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    ChartParams {
+        project: None,
+        metric: if text("metric") == "count" {
+            String::new()
+        } else {
+            text("metric")
+        },
+        agg: text("func"),
+        bucket: text("bucketing"),
+        group: text("groupBy"),
+        level: text("level"),
+        range: doc
+            .get("dateRange")
+            .and_then(|d| d.get("relative"))
+            .and_then(Value::as_str)
+            .unwrap_or("all")
+            .to_owned(),
+        filters: doc
+            .get("query")
+            .and_then(Value::as_array)
+            .map(|fs| {
+                fs.iter()
+                    .map(|f| {
+                        let s = |k: &str| match f.get(k) {
+                            Some(Value::String(s)) => s.clone(),
+                            Some(Value::Null) | None => String::new(),
+                            Some(v) => v.to_string(),
+                        };
+                        (s("field"), s("operator"), s("value"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+async fn draw(
+    state: &SharedState,
+    project_id: &str,
+    q: ChartQuery,
+    title: &str,
+) -> Result<(String, String), ApiError> {
+    let store = state.store.clone();
+    let pid = project_id.to_owned();
+    let bucket: Bucket = q.bucket;
+    let series = tokio::task::spawn_blocking(move || store.chart(Some(&pid), &q))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok((svg::chart(&series, bucket, title), svg::legend(&series)))
+}
+
+/// `GET /charts`: the builder with its preview, then the saved charts.
+pub async fn page(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let p = ChartParams::parse(query.as_deref());
+    let l = layout(&state, &web, p.project.as_deref(), "charts").await?;
+    let (mut svg, mut legend, mut error, mut summary_text) =
+        (String::new(), String::new(), String::new(), String::new());
+    match parse_chart(&p.to_json()) {
+        Ok(q) => {
+            summary_text = summary(&q);
+            (svg, legend) = draw(&state, &l.project.id, q, &summary_text).await?;
+        }
+        Err(e) => error = e.to_string(),
+    }
+    let store = state.store.clone();
+    let pid = l.project.id.clone();
+    let (objects, fields) = tokio::task::spawn_blocking(move || -> hive_store::Result<_> {
+        Ok((
+            store.objects().list(CHART, Some(&pid))?,
+            store.fields(&pid)?,
+        ))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let mut saved = Vec::new();
+    for o in objects {
+        let name = o
+            .doc
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let href = format!("/charts?{}&{}", l.pq(), params_of(&o.doc).qs());
+        let (svg, legend, summary_text) = match parse_chart(&o.doc) {
+            Ok(q) => {
+                let s = summary(&q);
+                let (svg, legend) = draw(&state, &l.project.id, q, &name).await?;
+                (svg, legend, s)
+            }
+            Err(e) => (String::new(), String::new(), e.to_string()),
+        };
+        saved.push(SavedChart {
+            id: o.id,
+            name,
+            summary: summary_text,
+            svg,
+            legend,
+            href,
+        });
+    }
+    let mut fields: Vec<(String, String)> = fields.into_iter().map(|f| (f.field, f.ty)).collect();
+    for top in ["duration", "event_type", "event_name", "source"] {
+        fields.push((
+            top.into(),
+            if top == "duration" {
+                "number"
+            } else {
+                "string"
+            }
+            .into(),
+        ));
+    }
+    html(&ChartsPage {
+        l,
+        p,
+        aggs: &Aggregation::NAMES,
+        buckets: &["minute", "hour", "day", "week", "month"],
+        ranges: &["1h", "24h", "7d", "30d", "all"],
+        ops: &[
+            "is",
+            "is not",
+            "contains",
+            "not contains",
+            "exists",
+            "not exists",
+            "greater than",
+            "less than",
+        ],
+        fields,
+        error,
+        svg,
+        legend,
+        summary: summary_text,
+        saved,
+    })
+}
+
+/// `POST /charts`: save the builder's chart to the project dashboard.
+pub async fn save(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let fields = form_fields(&body);
+    web.check_csrf(field(&fields, "csrf"))?;
+    let l = layout(&state, &web, field(&fields, "project"), "charts").await?;
+    let p = ChartParams::parse(field(&fields, "query"));
+    let mut body = p.to_json().as_object().cloned().unwrap_or_default();
+    body.insert("name".into(), json!(field(&fields, "name").unwrap_or("")));
+    let doc = chart_doc(&body, None)?;
+    let store = state.store.clone();
+    let pid = l.project.id.clone();
+    tokio::task::spawn_blocking(move || {
+        store
+            .objects()
+            .put(CHART, &pid, &crate::body::new_id(), &doc)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Redirect::to(&format!("/charts?{}&{}", l.pq(), p.qs())).into_response())
+}
+
+/// `POST /charts/{id}/delete`
+pub async fn delete(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: bytes::Bytes,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let fields = form_fields(&body);
+    web.check_csrf(field(&fields, "csrf"))?;
+    let l = layout(&state, &web, field(&fields, "project"), "charts").await?;
+    let store = state.store.clone();
+    let pid = l.project.id.clone();
+    tokio::task::spawn_blocking(move || store.objects().delete(CHART, Some(&pid), &id))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(Redirect::to(&format!("/charts?{}", l.pq())).into_response())
+}
