@@ -10,7 +10,7 @@ use super::format::escape;
 const W: f64 = 760.0;
 const H: f64 = 260.0;
 const LEFT: f64 = 64.0;
-const RIGHT: f64 = 16.0;
+const RIGHT: f64 = 44.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 30.0;
 pub const COLORS: [&str; 8] = [

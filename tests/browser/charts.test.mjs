@@ -1,0 +1,129 @@
+// Charts and alerts in headless Chromium: the chart builder's SVG preview
+// (axes, legend, hover values) following the form, a chart saved to the
+// project dashboard, and an alert created in the page that the server
+// evaluates, notifies to a webhook on 127.0.0.1 and lists in its history;
+// mute and unmute from the page. Screenshots go to artifacts/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { startHive, launch, shot, api, logIn } from "./lib.mjs";
+
+let hive, browser, page, hook;
+const received = [];
+const P = "charts";
+
+before(async () => {
+  hive = await startHive();
+  hook = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      received.push({ path: req.url, body: JSON.parse(body) });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise((r) => hook.listen(0, "127.0.0.1", r));
+  const now = Date.now();
+  const sid = "6f0c1a3e-0000-4000-8000-000000000001";
+  await api(hive, "POST", "/session/start", { session: { project: P, session_id: sid, session_name: "chat" } });
+  const events = [];
+  for (let i = 0; i < 48; i++) {
+    const variant = ["a", "b"][i % 2];
+    events.push({
+      project: P,
+      session_id: sid,
+      parent_id: sid,
+      event_id: `6f0c1a3e-0000-4000-8000-${String(100 + i).padStart(12, "0")}`,
+      event_type: "model",
+      event_name: "llm",
+      start_time: now - i * 20 * 60_000 - 30_000,
+      end_time: now - i * 20 * 60_000,
+      metadata: { variant, cost: 0.001 * (i % 5) },
+      metrics: { latency_ms: variant === "a" ? 200 + i : 120 + (i % 7) },
+      user_properties: { plan: ["free", "pro"][i % 3 === 0 ? 1 : 0] },
+    });
+  }
+  for (const e of events) await api(hive, "POST", "/events", { event: e });
+  browser = await launch();
+  page = await browser.context.newPage();
+  await logIn(page, hive.loginUrl);
+});
+
+after(async () => {
+  await browser?.close();
+  hook?.close();
+  await hive?.stop();
+});
+
+test("the chart builder draws an SVG with axes, a legend and hover values, and follows the form", async () => {
+  await page.goto(
+    `${hive.url}/charts?project=${P}&agg=avg&metric=metrics.latency_ms&group=metadata.variant&bucket=hour&range=24h`,
+  );
+  const svg = page.locator("#preview svg.chart");
+  await svg.waitFor();
+  assert.ok((await svg.locator(".axis text").count()) >= 5, "axis labels");
+  assert.ok((await svg.locator("polyline").count()) === 2, "one line per variant");
+  const legend = await page.locator("#preview .legend li").allTextContents();
+  assert.deepEqual(legend, ["a", "b"]);
+  const title = await svg.locator("circle title").first().textContent();
+  assert.match(title, /^a · \d{4}-\d\d-\d\dT\d\d:00:00\.000Z · [\d.]+ \(\d+ values\)$/);
+  assert.match(await page.locator("#preview h2").textContent(), /avg of metrics\.latency_ms by metadata\.variant per hour/);
+  // A select re-renders the preview (hive.js submits the form).
+  await Promise.all([page.waitForURL(/bucket=day/), page.selectOption("select[name=bucket]", "day")]);
+  await page.locator("#preview svg.chart").waitFor();
+  assert.match(await page.locator("#preview h2").textContent(), /per day/);
+  await shot(page, "charts-builder");
+  // A bad metric is reported, not drawn.
+  await page.goto(`${hive.url}/charts?project=${P}&agg=p42&metric=metrics.latency_ms`);
+  assert.match(await page.locator(".alert").textContent(), /unknown aggregation/);
+});
+
+test("a chart saved from the builder appears on the project dashboard", async () => {
+  await page.goto(
+    `${hive.url}/charts?project=${P}&agg=sum&metric=metadata.cost&group=user_properties.plan&bucket=hour&range=24h&ff=event_type&fo=is&fv=model`,
+  );
+  await page.fill("#preview input[name=name]", "Cost per plan");
+  await Promise.all([page.waitForURL(/\/charts\?/), page.click("#preview button[type=submit]")]);
+  const card = page.locator(".chartcard.saved", { hasText: "Cost per plan" });
+  await card.waitFor();
+  assert.ok((await card.locator("svg.chart circle").count()) > 0);
+  assert.deepEqual(await card.locator(".legend li").allTextContents(), ["free", "pro"]);
+  const saved = await api(hive, "GET", `/v1/charts?project=${P}`);
+  assert.equal(saved.data.length, 1);
+  assert.equal(saved.data[0].func, "sum");
+  await card.scrollIntoViewIfNeeded();
+  await shot(page, "charts-dashboard");
+});
+
+test("an alert created in the page fires a webhook, shows its history, and can be muted", async () => {
+  const port = hook.address().port;
+  await page.goto(`${hive.url}/alerts?project=${P}`);
+  await page.fill("#new-alert input[name=name]", "Slow variant a");
+  await page.selectOption("#new-alert select[name=agg]", "avg");
+  await page.fill("#new-alert input[name=metric]", "metrics.latency_ms");
+  await page.fill("#new-alert input[name=ff]", "metadata.variant");
+  await page.fill("#new-alert input[name=fv]", "a");
+  await page.fill("#new-alert input[name=threshold]", "150");
+  await page.fill("#new-alert input[name=webhook]", `http://127.0.0.1:${port}/hook`);
+  await Promise.all([page.waitForURL(/\/alerts\?/), page.click("#new-alert button[type=submit]")]);
+  assert.ok(await page.isVisible("table.alerts >> text=Slow variant a"));
+  // The evaluator runs at start and then every 15 s: wait for the webhook.
+  const deadline = Date.now() + 40_000;
+  while (!received.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+  assert.equal(received.length, 1, "one webhook");
+  assert.equal(received[0].body.status, "triggered");
+  assert.equal(received[0].body.alert.name, "Slow variant a");
+  assert.ok(received[0].body.value > 150);
+  await page.reload();
+  assert.equal(await page.locator("table.alerts .state").first().textContent(), "triggered");
+  await shot(page, "alerts");
+  await Promise.all([page.waitForURL(/\/alerts\?/), page.click("table.alerts button:text('mute')")]);
+  assert.equal(await page.locator("table.alerts .state").first().textContent(), "muted");
+  await Promise.all([page.waitForURL(/\/alerts\?/), page.click("table.alerts button:text('unmute')")]);
+  assert.equal(await page.locator("table.alerts .state").first().textContent(), "active");
+  await page.click("table.alerts a:text('Slow variant a')");
+  await page.locator("table.history").waitFor();
+  const rows = await page.locator("table.history tbody tr").allTextContents();
+  assert.ok(rows.some((r) => /active → triggered/.test(r) && /delivered after 1 attempt/.test(r)), rows.join("\n"));
+  await shot(page, "alert-history");
+});
