@@ -56,10 +56,18 @@ fn workspace_root() -> PathBuf {
 }
 
 fn hive_bin() -> Option<PathBuf> {
-    let path = std::env::var_os("HIVE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/debug/hive"));
-    path.exists().then_some(path)
+    if let Some(path) = std::env::var_os("HIVE_BIN").map(PathBuf::from) {
+        return path.exists().then_some(path);
+    }
+    // Beside this test's own binary (target/debug/deps/e2e-<hash> ->
+    // target/debug/hive), wherever the target directory is.
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("hive")));
+    beside
+        .into_iter()
+        .chain([workspace_root().join("target/debug/hive")])
+        .find(|p| p.exists())
 }
 
 fn example_bin(name: &str) -> Option<PathBuf> {
