@@ -44,11 +44,29 @@ fn prepare(
 ) -> ApiResult<Vec<WriteOp>> {
     let spans =
         hive_otlp::decode_traces(body, encoding).map_err(|e| ApiError::bad(e.to_string()))?;
+    let mapped: Vec<_> = spans.iter().map(|span| map_span(span, source)).collect();
+    // A span whose id was overridden (`honeyhive_event_id`) is still the
+    // parent of its children: point them at the id it really has.
+    let overridden: std::collections::HashMap<String, String> = spans
+        .iter()
+        .zip(&mapped)
+        .filter_map(|(span, m)| {
+            let derived = hive_core::mapping::span_event_id(&span.trace_id, &span.span_id);
+            (m.event.event_id != derived).then(|| (derived, m.event.event_id.clone()))
+        })
+        .collect();
     let mut ops = Vec::with_capacity(spans.len());
     // Projects named by spans repeat: resolve each name once.
     let mut last: Option<(Option<String>, String)> = None;
-    for span in &spans {
-        let mapped = map_span(span, source);
+    for (span, mut mapped) in spans.iter().zip(mapped) {
+        if let Some(real) = mapped
+            .event
+            .parent_id
+            .as_ref()
+            .and_then(|p| overridden.get(p))
+        {
+            mapped.event.parent_id = Some(real.clone());
+        }
         // A span of an admin key that names no project follows its session.
         let floating = caller.key.project_id.is_none() && mapped.project.is_none();
         let project_id = match &last {

@@ -724,3 +724,35 @@ async fn no_client_input_causes_a_server_error() {
     }
     assert_eq!(s.get("/healthz", &k).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn children_follow_a_parent_whose_event_id_was_overridden() {
+    let s = server();
+    let str_ = |v: &str| AttrValue::Str(v.into());
+    let spans = vec![
+        span(
+            vec![
+                ("honeyhive.session_id", str_(SID)),
+                ("honeyhive_event_id", str_("my-parent-id")),
+            ],
+            1,
+            None,
+        ),
+        span(vec![("honeyhive.session_id", str_(SID))], 2, Some(1)),
+    ];
+    let body = hive_otlp::encode_traces_protobuf(&spans);
+    let r = s
+        .call(
+            "POST",
+            "/v1/traces",
+            &s.admin,
+            body,
+            "application/x-protobuf",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let tree = s.get(&format!("/v1/sessions/{SID}"), &s.admin).await.json();
+    let parent = &tree["session"]["children"][0];
+    assert_eq!(parent["event_id"], "my-parent-id");
+    assert_eq!(parent["children"][0]["parent_id"], "my-parent-id");
+}
