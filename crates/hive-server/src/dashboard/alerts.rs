@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::charts::ChartParams;
 use super::format::{self, urlencode};
-use super::{Layout, PageResult, field, form_fields, html, layout, web};
+use super::{Layout, PageResult, field, html, layout, posted, web};
 use crate::SharedState;
 use crate::alerts::rule_doc;
 use crate::error::ApiError;
@@ -146,9 +146,7 @@ pub async fn create(
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> PageResult {
-    let web = web(&state, &headers).await?;
-    let fields = form_fields(&body);
-    web.check_csrf(field(&fields, "csrf"))?;
+    let (web, fields) = posted(&state, &headers, &body).await?;
     let l = layout(&state, &web, field(&fields, "project"), "alerts").await?;
     let f = |k: &str| field(&fields, k).unwrap_or("").trim().to_owned();
     let mut query = json!({"aggregation": f("agg")});
@@ -263,9 +261,7 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
     body: bytes::Bytes,
 ) -> PageResult {
-    let web = web(&state, &headers).await?;
-    let fields = form_fields(&body);
-    web.check_csrf(field(&fields, "csrf"))?;
+    let (web, fields) = posted(&state, &headers, &body).await?;
     let l = layout(&state, &web, field(&fields, "project"), "alerts").await?;
     let o = state
         .store

@@ -10,7 +10,7 @@ use hive_store::objects::CHART;
 use serde_json::{Map, Value, json};
 
 use super::format::urlencode;
-use super::{Layout, PageResult, field, form_fields, html, layout, svg, web};
+use super::{Layout, PageResult, field, html, layout, posted, svg, web};
 use crate::SharedState;
 use crate::charts::{chart_doc, parse_chart};
 use crate::error::ApiError;
@@ -319,9 +319,7 @@ pub async fn save(
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> PageResult {
-    let web = web(&state, &headers).await?;
-    let fields = form_fields(&body);
-    web.check_csrf(field(&fields, "csrf"))?;
+    let (web, fields) = posted(&state, &headers, &body).await?;
     let l = layout(&state, &web, field(&fields, "project"), "charts").await?;
     let p = ChartParams::parse(field(&fields, "query"));
     let mut body = p.to_json().as_object().cloned().unwrap_or_default();
@@ -346,9 +344,7 @@ pub async fn delete(
     Path(id): Path<String>,
     body: bytes::Bytes,
 ) -> PageResult {
-    let web = web(&state, &headers).await?;
-    let fields = form_fields(&body);
-    web.check_csrf(field(&fields, "csrf"))?;
+    let (web, fields) = posted(&state, &headers, &body).await?;
     let l = layout(&state, &web, field(&fields, "project"), "charts").await?;
     let store = state.store.clone();
     let pid = l.project.id.clone();

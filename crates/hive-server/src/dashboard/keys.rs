@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect};
 use hive_store::{KeyScope, NewKey};
 
 use super::format::{self, urlencode};
-use super::{Layout, PageResult, field, form_fields, html, layout, web};
+use super::{Layout, PageResult, field, html, layout, posted, web};
 use crate::SharedState;
 use crate::error::ApiError;
 
@@ -99,9 +99,7 @@ pub async fn create(
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> PageResult {
-    let web = web(&state, &headers).await?;
-    let fields = form_fields(&body);
-    web.check_csrf(field(&fields, "csrf"))?;
+    let (web, fields) = posted(&state, &headers, &body).await?;
     let l = layout(&state, &web, field(&fields, "project"), "keys").await?;
     let name = field(&fields, "name").unwrap_or("").trim().to_owned();
     let scope = field(&fields, "scope").and_then(KeyScope::parse);
@@ -136,9 +134,7 @@ pub async fn revoke(
     Path(key_id): Path<String>,
     body: bytes::Bytes,
 ) -> PageResult {
-    let web = web(&state, &headers).await?;
-    let fields = form_fields(&body);
-    web.check_csrf(field(&fields, "csrf"))?;
+    let (_, fields) = posted(&state, &headers, &body).await?;
     let store = state.store.clone();
     let id = key_id.clone();
     let done = tokio::task::spawn_blocking(move || store.auth().revoke_key(&id))

@@ -226,6 +226,20 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The dashboard session of the request's cookie.
+/// A posted dashboard form: the logged-in session and the form's fields,
+/// after its CSRF token was checked (the one place every state-changing
+/// form goes through).
+pub(crate) async fn posted(
+    state: &SharedState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Web, Vec<(String, String)>), PageError> {
+    let web = web(state, headers).await?;
+    let fields = form_fields(body);
+    web.check_csrf(field(&fields, "csrf"))?;
+    Ok((web, fields))
+}
+
 pub(crate) async fn web(state: &SharedState, headers: &HeaderMap) -> Result<Web, PageError> {
     let Some(token) = cookie(headers, COOKIE) else {
         return Err(PageError::Login);
@@ -423,9 +437,7 @@ async fn logout(
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> PageResult {
-    let web = web(&state, &headers).await?;
-    let fields = form_fields(&body);
-    web.check_csrf(field(&fields, "csrf"))?;
+    posted(&state, &headers, &body).await?;
     if let Some(token) = cookie(&headers, COOKIE) {
         let store = state.store.clone();
         tokio::task::spawn_blocking(move || store.auth().delete_web_session(&token))

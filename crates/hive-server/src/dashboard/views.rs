@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect};
 
 use super::filters::ListParams;
 use super::format::{self, urlencode};
-use super::{Layout, PageResult, field, form_fields, html, layout, web};
+use super::{Layout, PageResult, field, html, layout, posted, web};
 use crate::SharedState;
 use crate::error::ApiError;
 
@@ -95,9 +95,7 @@ pub async fn create(
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> PageResult {
-    let web = web(&state, &headers).await?;
-    let fields = form_fields(&body);
-    web.check_csrf(field(&fields, "csrf"))?;
+    let (web, fields) = posted(&state, &headers, &body).await?;
     let l = layout(&state, &web, field(&fields, "project"), "views").await?;
     let name = field(&fields, "name").unwrap_or("").to_owned();
     let page = match field(&fields, "page") {
@@ -120,9 +118,7 @@ pub async fn delete(
     Path(view_id): Path<String>,
     body: bytes::Bytes,
 ) -> PageResult {
-    let web = web(&state, &headers).await?;
-    let fields = form_fields(&body);
-    web.check_csrf(field(&fields, "csrf"))?;
+    let (web, fields) = posted(&state, &headers, &body).await?;
     let l = layout(&state, &web, field(&fields, "project"), "views").await?;
     let store = state.store.clone();
     let project_id = l.project.id.clone();
