@@ -245,7 +245,7 @@ pub struct AlertRule {
     pub query_json: Value,
     pub condition: Condition,
     pub frequency: Frequency,
-    /// `http://` URL, or none (history only).
+    /// `http://` or `https://` URL, or none (history only).
     pub webhook_url: Option<String>,
     /// Send a Slack-compatible body (`{"text": ...}`).
     pub slack: bool,
@@ -259,17 +259,37 @@ fn number(v: Option<&Value>) -> Option<f64> {
     }
 }
 
-/// Check a webhook URL: `http://host[:port]/path` (https needs a proxy).
+/// Check a webhook URL: `http://` or `https://`, then a host (and port),
+/// then a path.
 pub fn check_webhook_url(url: &str) -> Result<(), AlertError> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        AlertError::Invalid(
-            "webhook url must start with http:// (for https, point it at a local proxy)".into(),
-        )
-    })?;
-    let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty() || host.contains(['@', ' ']) || url.chars().any(char::is_control) {
+    let Some((scheme, rest)) = url.split_once("://") else {
         return Err(AlertError::Invalid(format!(
-            "webhook url {url:?} has no valid host"
+            "webhook url {url:?} is not a URL: use http://host/path or https://host/path"
+        )));
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(AlertError::Invalid(format!(
+            "webhook url {url:?}: the scheme {scheme:?} is not supported, use http:// or https://"
+        )));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let port_ok = match authority.rsplit_once(':') {
+        Some((h, port)) if !h.starts_with('[') || h.ends_with(']') => {
+            port.parse::<u16>().is_ok_and(|p| p > 0)
+        }
+        _ => true,
+    };
+    if host.is_empty()
+        || authority.contains(['@', ' '])
+        || url.chars().any(|c| c.is_control() || c == ' ')
+        || !port_ok
+    {
+        return Err(AlertError::Invalid(format!(
+            "webhook url {url:?} has no valid host (and port)"
         )));
     }
     Ok(())

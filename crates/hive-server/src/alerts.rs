@@ -78,6 +78,8 @@ pub struct AlertConfig {
     pub backoff: Duration,
     /// Time limit of one webhook attempt.
     pub timeout: Duration,
+    /// CA certificates webhook TLS trusts besides Mozilla's roots.
+    pub webhook_ca: Option<webhook::WebhookCa>,
 }
 
 impl Default for AlertConfig {
@@ -87,6 +89,7 @@ impl Default for AlertConfig {
             retries: 4,
             backoff: Duration::from_secs(1),
             timeout: Duration::from_secs(10),
+            webhook_ca: None,
         }
     }
 }
@@ -95,6 +98,7 @@ impl Default for AlertConfig {
 pub struct AlertRuntime {
     pub clock: Arc<dyn Clock>,
     pub config: AlertConfig,
+    webhook: webhook::Client,
     /// The dashboard's base URL, for links in notifications.
     public_url: RwLock<String>,
     /// Serialises state changes (evaluations and user actions).
@@ -105,6 +109,7 @@ impl AlertRuntime {
     pub fn new(clock: Arc<dyn Clock>, config: AlertConfig) -> AlertRuntime {
         AlertRuntime {
             clock,
+            webhook: webhook::Client::new(&config),
             config,
             public_url: RwLock::new("http://127.0.0.1:8080".into()),
             lock: tokio::sync::Mutex::new(()),
@@ -227,7 +232,7 @@ async fn evaluate_one(
                 "resolved"
             };
             let body = notification(state, &obj, &rule, status, value, previous, change, now);
-            let r = webhook::deliver(url, &body, &state.alerts.config).await;
+            let r = state.alerts.webhook.deliver(url, &body).await;
             json!({"url": url, "ok": r.ok, "attempts": r.attempts, "error": r.error})
         }
     };

@@ -1,10 +1,17 @@
-//! Webhook delivery: a minimal HTTP/1.1 POST over a TCP connection, to
-//! `http://` URLs only (for https, point the rule at a local forwarding
-//! proxy), with retries and exponential backoff. A 2xx answer is success.
+//! Webhook delivery: a JSON `POST` to an `http://` or `https://` URL (ureq
+//! on a blocking thread; TLS by rustls, trusting Mozilla's roots plus an
+//! optional extra CA), with retries and exponential backoff. A 2xx answer
+//! is success; any other status, redirects included (they are not
+//! followed), is a failure naming the status. Connections go straight to
+//! the webhook's host: proxy environment variables are not used.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use ureq::Agent;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 
 use crate::alerts::AlertConfig;
 
@@ -16,121 +23,361 @@ pub struct Delivery {
     pub error: Option<String>,
 }
 
-/// POST `body` to `url`, retrying `config.retries` times after failures
-/// with a backoff of `config.backoff`, doubled each time.
-pub async fn deliver(url: &str, body: &Value, config: &AlertConfig) -> Delivery {
-    let payload = body.to_string();
-    let mut wait = config.backoff;
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let result = tokio::time::timeout(config.timeout, post(url, &payload)).await;
-        let error = match result {
-            Ok(Ok(status)) if (200..300).contains(&status) => {
+/// Extra CA certificates that webhook TLS trusts besides Mozilla's roots
+/// (`hive serve --webhook-ca FILE`).
+#[derive(Clone)]
+pub struct WebhookCa {
+    certs: Arc<Vec<Certificate<'static>>>,
+    /// Where they came from, for messages.
+    pub source: String,
+}
+
+impl std::fmt::Debug for WebhookCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "WebhookCa({} certificate(s) from {})",
+            self.certs.len(),
+            self.source
+        )
+    }
+}
+
+impl WebhookCa {
+    /// The certificates of a PEM text (other PEM items are skipped); an
+    /// error when there is none.
+    pub fn from_pem(pem: &[u8], source: &str) -> Result<WebhookCa, String> {
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(pem) {
+            match item {
+                Ok(PemItem::Certificate(c)) => certs.push(c),
+                Ok(_) => {}
+                Err(e) => return Err(format!("{source}: not a valid PEM file: {e}")),
+            }
+        }
+        if certs.is_empty() {
+            return Err(format!(
+                "{source}: no certificate found (expected PEM, -----BEGIN CERTIFICATE-----)"
+            ));
+        }
+        Ok(WebhookCa {
+            certs: Arc::new(certs),
+            source: source.to_owned(),
+        })
+    }
+
+    /// [`WebhookCa::from_pem`] of a file.
+    pub fn from_file(path: &Path) -> Result<WebhookCa, String> {
+        let pem =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        WebhookCa::from_pem(&pem, &path.display().to_string())
+    }
+
+    pub fn len(&self) -> usize {
+        self.certs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.certs.is_empty()
+    }
+}
+
+/// Sends webhooks. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    /// Trusts Mozilla's roots.
+    public: Agent,
+    /// Trusts the extra CA, when there is one.
+    private: Option<Agent>,
+    retries: u32,
+    backoff: Duration,
+    timeout: Duration,
+}
+
+fn agent(timeout: Duration, roots: RootCerts) -> Agent {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .user_agent("hive-alerts")
+        .timeout_global(Some(timeout))
+        .tls_config(
+            TlsConfig::builder()
+                .provider(TlsProvider::Rustls)
+                .root_certs(roots)
+                .build(),
+        )
+        .build()
+        .new_agent()
+}
+
+impl Client {
+    pub fn new(config: &AlertConfig) -> Client {
+        Client {
+            public: agent(config.timeout, RootCerts::WebPki),
+            private: config
+                .webhook_ca
+                .as_ref()
+                .map(|ca| agent(config.timeout, RootCerts::Specific(ca.certs.clone()))),
+            retries: config.retries,
+            backoff: config.backoff,
+            timeout: config.timeout,
+        }
+    }
+
+    /// POST `body` to `url`, retrying `retries` times after failures with
+    /// a backoff of `backoff`, doubled each time. An attempt takes at most
+    /// `timeout`.
+    pub async fn deliver(&self, url: &str, body: &Value) -> Delivery {
+        let payload: Arc<[u8]> = body.to_string().into_bytes().into();
+        let mut wait = self.backoff;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (client, target, payload) = (self.clone(), url.to_owned(), payload.clone());
+            let result = tokio::task::spawn_blocking(move || client.post(&target, &payload))
+                .await
+                .unwrap_or_else(|e| Err(format!("webhook delivery crashed: {e}")));
+            let error = match result {
+                Ok(()) => {
+                    return Delivery {
+                        ok: true,
+                        attempts,
+                        error: None,
+                    };
+                }
+                Err(e) => e,
+            };
+            if attempts > self.retries {
+                tracing::warn!(host = %host_of(url), attempts, %error, "webhook delivery failed");
                 return Delivery {
-                    ok: true,
+                    ok: false,
                     attempts,
-                    error: None,
+                    error: Some(error),
                 };
             }
-            Ok(Ok(status)) => format!("webhook answered HTTP {status}"),
-            Ok(Err(e)) => e,
-            Err(_) => format!("webhook did not answer within {:?}", config.timeout),
+            tokio::time::sleep(wait).await;
+            wait = wait.saturating_mul(2);
+        }
+    }
+
+    /// One attempt (blocking). With an extra CA, a certificate that
+    /// Mozilla's roots do not know is checked against it: the server is
+    /// trusted when either set of roots vouches for it.
+    fn post(&self, url: &str, payload: &[u8]) -> Result<(), String> {
+        hive_core::alert::check_webhook_url(url).map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + self.timeout;
+        let result = match (
+            send(&self.public, url, payload, self.timeout),
+            &self.private,
+        ) {
+            (Err(e), Some(private)) if unknown_issuer(&e) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    Err(ureq::Error::Timeout(ureq::Timeout::Global))
+                } else {
+                    send(private, url, payload, left)
+                }
+            }
+            (r, _) => r,
         };
-        if attempts > config.retries {
-            tracing::warn!(%url, attempts, %error, "webhook delivery failed");
-            return Delivery {
-                ok: false,
-                attempts,
-                error: Some(error),
+        match result {
+            Ok((status, _)) if (200..300).contains(&status) => Ok(()),
+            Ok((status, text)) => Err(status_error(status, &text)),
+            Err(e) => Err(self.describe(url, e)),
+        }
+    }
+
+    fn describe(&self, url: &str, e: ureq::Error) -> String {
+        let host = host_of(url);
+        if let Some(tls) = rustls_error(&e) {
+            return match tls {
+                rustls::Error::InvalidCertificate(c) => {
+                    let why = match c {
+                        rustls::CertificateError::UnknownIssuer => {
+                            "it is not signed by a trusted CA".to_owned()
+                        }
+                        rustls::CertificateError::Expired
+                        | rustls::CertificateError::ExpiredContext { .. } => {
+                            "it has expired".into()
+                        }
+                        rustls::CertificateError::NotValidForName
+                        | rustls::CertificateError::NotValidForNameContext { .. } => {
+                            format!("it is not valid for {host}")
+                        }
+                        other => format!("{other:?}"),
+                    };
+                    let trusted = match &self.private {
+                        Some(_) => {
+                            "trusted are Mozilla's root CAs and the --webhook-ca certificates"
+                        }
+                        None => {
+                            "trusted are Mozilla's root CAs only (for a private CA, start the \
+                             server with --webhook-ca FILE)"
+                        }
+                    };
+                    format!("TLS certificate of {host} rejected: {why}; {trusted}")
+                }
+                other => format!("TLS with {host} failed: {other}"),
             };
         }
-        tokio::time::sleep(wait).await;
-        wait = wait.saturating_mul(2);
+        match e {
+            ureq::Error::Timeout(_) => {
+                format!("webhook did not answer within {:?}", self.timeout)
+            }
+            ureq::Error::HostNotFound => format!("cannot resolve {host}"),
+            ureq::Error::ConnectionFailed => format!("cannot connect to {host}"),
+            ureq::Error::Io(io) => format!("cannot reach {host}: {io}"),
+            ureq::Error::BadUri(u) => format!("bad webhook url: {u}"),
+            other => format!("webhook request to {host} failed: {other}"),
+        }
     }
 }
 
-/// Split `http://host[:port]/path` into (host:port, host, path).
-fn split(url: &str) -> Result<(String, String, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url:?} is not an http:// URL"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if authority.is_empty() {
-        return Err(format!("{url:?} has no host"));
-    }
-    let has_port = match authority.rfind(':') {
-        Some(i) => {
-            !authority.ends_with(']') && authority[i + 1..].bytes().all(|b| b.is_ascii_digit())
-        }
-        None => false,
-    };
-    let addr = if has_port {
-        authority.to_owned()
+/// The status and the start of the answer's body.
+fn send(
+    agent: &Agent,
+    url: &str,
+    payload: &[u8],
+    timeout: Duration,
+) -> Result<(u16, String), ureq::Error> {
+    let mut response = agent
+        .post(url)
+        .config()
+        .timeout_global(Some(timeout))
+        .build()
+        .header("Content-Type", "application/json")
+        .send(payload)?;
+    let status = response.status().as_u16();
+    let text = if (200..300).contains(&status) {
+        String::new()
     } else {
-        format!("{authority}:80")
+        response
+            .body_mut()
+            .with_config()
+            .limit(4096)
+            .read_to_string()
+            .unwrap_or_default()
     };
-    Ok((addr, authority.to_owned(), path.to_owned()))
+    Ok((status, text))
 }
 
-async fn post(url: &str, payload: &str) -> Result<u16, String> {
-    let (addr, host, path) = split(url)?;
-    let mut stream = TcpStream::connect(&addr)
-        .await
-        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-         User-Agent: hive-alerts\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-        payload.len()
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("cannot send to {addr}: {e}"))?;
-    // The status line is all that is needed.
-    let mut buf = Vec::with_capacity(256);
-    let mut chunk = [0u8; 256];
-    while !buf.windows(2).any(|w| w == b"\r\n") && buf.len() < 8192 {
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("cannot read the answer of {addr}: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
+fn status_error(status: u16, text: &str) -> String {
+    let mut msg = format!("webhook answered HTTP {status}");
+    if (300..400).contains(&status) {
+        msg.push_str(" (redirects are not followed)");
     }
-    let line = String::from_utf8_lossy(&buf);
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("{addr} did not answer with HTTP"))?;
-    Ok(status)
+    let snippet: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+    if !snippet.trim().is_empty() {
+        msg.push_str(": ");
+        msg.push_str(snippet.trim());
+    }
+    msg
+}
+
+/// The rustls error inside a ureq error (handshake errors arrive as I/O
+/// errors wrapping it).
+fn rustls_error(e: &ureq::Error) -> Option<&rustls::Error> {
+    match e {
+        ureq::Error::Rustls(r) => Some(r),
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>(),
+        _ => None,
+    }
+}
+
+fn unknown_issuer(e: &ureq::Error) -> bool {
+    matches!(
+        rustls_error(e),
+        Some(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer
+        ))
+    )
+}
+
+/// The `host[:port]` of a URL (never its path or query, which may hold a
+/// secret, as Slack's do).
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?', '#']).next().unwrap_or(rest)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::split;
+    use super::*;
 
     #[test]
-    fn splits_urls() {
+    fn hosts_and_statuses() {
         assert_eq!(
-            split("http://127.0.0.1:9000/hook?a=1").unwrap(),
-            (
-                "127.0.0.1:9000".into(),
-                "127.0.0.1:9000".into(),
-                "/hook?a=1".into()
-            )
+            host_of("https://hooks.slack.com/services/T/B/secret"),
+            "hooks.slack.com"
+        );
+        assert_eq!(host_of("http://127.0.0.1:9000?x=1"), "127.0.0.1:9000");
+        assert_eq!(status_error(500, ""), "webhook answered HTTP 500");
+        assert_eq!(
+            status_error(302, "moved\n"),
+            "webhook answered HTTP 302 (redirects are not followed): moved"
         );
         assert_eq!(
-            split("http://example.com").unwrap(),
-            ("example.com:80".into(), "example.com".into(), "/".into())
+            status_error(404, "no_service"),
+            "webhook answered HTTP 404: no_service"
         );
-        assert!(split("https://example.com").is_err());
-        assert!(split("http:///x").is_err());
+    }
+
+    #[test]
+    fn ca_files() {
+        let pem = include_bytes!("../tests/fixtures/ca.pem");
+        assert_eq!(WebhookCa::from_pem(pem, "ca.pem").unwrap().len(), 1);
+        let e = WebhookCa::from_pem(b"hello", "x.pem").unwrap_err();
+        assert!(e.contains("no certificate found"), "{e}");
+        let e = WebhookCa::from_file(Path::new("/nonexistent/ca.pem")).unwrap_err();
+        assert!(e.contains("cannot read /nonexistent/ca.pem"), "{e}");
+    }
+
+    /// A server on 127.0.0.1 that answers every request with `answer`.
+    fn answering(answer: &'static str) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for mut sock in listener.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf);
+                let _ = sock.write_all(answer.as_bytes());
+            }
+        });
+        format!("http://{addr}/hook")
+    }
+
+    #[tokio::test]
+    async fn redirects_are_failures_not_followed() {
+        let url = answering(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/elsewhere\r\n\
+             Content-Length: 5\r\nConnection: close\r\n\r\nmoved",
+        );
+        let client = Client::new(&AlertConfig {
+            retries: 0,
+            ..AlertConfig::default()
+        });
+        let d = client.deliver(&url, &serde_json::json!({})).await;
+        assert!(!d.ok);
+        assert_eq!(d.attempts, 1);
+        assert_eq!(
+            d.error.as_deref(),
+            Some("webhook answered HTTP 302 (redirects are not followed): moved")
+        );
+    }
+
+    #[tokio::test]
+    async fn other_schemes_fail_at_delivery() {
+        let client = Client::new(&AlertConfig {
+            retries: 0,
+            ..AlertConfig::default()
+        });
+        let d = client
+            .deliver("ftp://127.0.0.1/x", &serde_json::json!({}))
+            .await;
+        assert!(!d.ok);
+        let e = d.error.unwrap();
+        assert!(e.contains("\"ftp\" is not supported"), "{e}");
     }
 }

@@ -1,8 +1,10 @@
-//! Alerts end to end: a webhook receiver on 127.0.0.1, a manual clock, and
-//! the evaluator called at chosen instants.
+//! Alerts end to end: webhook receivers on 127.0.0.1 (plain HTTP, and HTTPS
+//! with a certificate of the test CA in `tests/fixtures`), a manual clock,
+//! and the evaluator called at chosen instants.
 
 mod common;
 
+use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use axum::http::StatusCode;
 use common::{TestServer, server_with_alerts};
 use hive_core::alert::{AlertState, Notify};
 use hive_server::alerts::{AlertConfig, AlertRuntime, ManualClock, evaluate_due};
+use hive_server::webhook::WebhookCa;
 use hive_server::{ApiConfig, WriterConfig};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,13 +22,16 @@ use tokio::net::TcpListener;
 const T0: i64 = 1_704_067_200_000;
 const H: i64 = 3_600_000;
 
-/// Records every request's path and JSON body; answers 500 to the first
-/// `fail` requests, then 200.
+/// Records every request's path and JSON body (and its head, lowercased);
+/// answers 500 to the first `fail` requests, then 200.
 #[derive(Clone, Default)]
 struct Receiver {
     got: Arc<Mutex<Vec<(String, Value)>>>,
+    heads: Arc<Mutex<Vec<String>>>,
     fail: Arc<Mutex<u32>>,
 }
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 impl Receiver {
     async fn start() -> (Receiver, String) {
@@ -63,6 +69,10 @@ impl Receiver {
                                 let body: Value =
                                     serde_json::from_slice(&buf[i + 4..i + 4 + len]).unwrap();
                                 rc.got.lock().unwrap().push((path, body));
+                                rc.heads
+                                    .lock()
+                                    .unwrap()
+                                    .push(text[..i].to_ascii_lowercase());
                                 break;
                             }
                         }
@@ -83,6 +93,84 @@ impl Receiver {
             }
         });
         (r, format!("http://{addr}"))
+    }
+
+    /// An HTTPS receiver (a rustls server on a thread) presenting the
+    /// fixture certificate for 127.0.0.1, signed by the fixture CA. Each
+    /// connection carries one request.
+    fn start_tls() -> (Receiver, String) {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(format!("{FIXTURES}/server.pem"))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+        let key = PrivateKeyDer::from_pem_file(format!("{FIXTURES}/server.key")).unwrap();
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let r = Receiver::default();
+        let rc = r.clone();
+        std::thread::spawn(move || {
+            for sock in listener.incoming() {
+                let Ok(mut sock) = sock else { return };
+                let _ = sock.set_read_timeout(Some(Duration::from_secs(10)));
+                let Ok(mut conn) = rustls::ServerConnection::new(config.clone()) else {
+                    continue;
+                };
+                let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+                // A client that rejects the certificate ends the handshake:
+                // reading fails and the connection is dropped.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let request = loop {
+                    let n = match tls.read(&mut chunk) {
+                        Ok(0) | Err(_) => break None,
+                        Ok(n) => n,
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(i) = text.find("\r\n\r\n") {
+                        let head = text[..i].to_ascii_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                l.strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= i + 4 + len {
+                            let path = text.split_whitespace().nth(1).unwrap_or("").to_owned();
+                            let body: Value =
+                                serde_json::from_slice(&buf[i + 4..i + 4 + len]).unwrap();
+                            break Some((path, head, body));
+                        }
+                    }
+                };
+                let Some((path, head, body)) = request else {
+                    continue;
+                };
+                rc.got.lock().unwrap().push((path, body));
+                rc.heads.lock().unwrap().push(head);
+                let _ = tls.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                let _ = tls.flush();
+                tls.conn.send_close_notify();
+                let _ = tls.conn.complete_io(tls.sock);
+            }
+        });
+        (r, format!("https://{addr}"))
     }
 
     fn bodies(&self, path: &str) -> Vec<Value> {
@@ -375,5 +463,240 @@ async fn alert_fires_once_resolves_respects_mute_and_pause_and_retries() {
             .await
             .status,
         StatusCode::NOT_FOUND
+    );
+}
+
+/// A fixture with a fresh server whose alerts use `config`, and a key of
+/// project team-a.
+async fn fixture(config: AlertConfig) -> Fixture {
+    let clock = Arc::new(ManualClock::new(T0));
+    let s = server_with_alerts(
+        WriterConfig::default(),
+        ApiConfig::default(),
+        AlertRuntime::new(clock.clone(), config),
+    );
+    let key = s.key("read_write", "team-a").await;
+    Fixture {
+        s,
+        clock,
+        key,
+        n: 0,
+    }
+}
+
+fn quick() -> AlertConfig {
+    AlertConfig {
+        retries: 1,
+        backoff: Duration::from_millis(10),
+        timeout: Duration::from_secs(5),
+        ..AlertConfig::default()
+    }
+}
+
+impl Fixture {
+    async fn create(&self, rule: Value) -> String {
+        let r = self.s.json("POST", "/v1/alerts", &self.key, rule).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.bytes)
+        );
+        r.json()["data"]["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn history(&self, id: &str) -> Vec<Value> {
+        let h = self
+            .s
+            .get(&format!("/v1/alerts/{id}/history"), &self.key)
+            .await
+            .json();
+        h["data"].as_array().unwrap().clone()
+    }
+
+    /// A dashboard cookie (through a one-time login link).
+    async fn web_cookie(&self) -> String {
+        let url = hive_server::dashboard::login_url(self.s.store.as_ref(), "http://x").unwrap();
+        let token = url.split("token=").nth(1).unwrap().to_owned();
+        let r = self
+            .s
+            .raw(
+                axum::http::Request::builder()
+                    .method("POST")
+                    .uri("/login")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(axum::body::Body::from(format!("token={token}")))
+                    .unwrap(),
+            )
+            .await;
+        let set = r.headers["set-cookie"].to_str().unwrap();
+        set.split(';').next().unwrap().to_owned()
+    }
+
+    async fn page(&self, cookie: &str, path: &str) -> String {
+        let r = self
+            .s
+            .raw(
+                axum::http::Request::builder()
+                    .uri(path)
+                    .header("cookie", cookie)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        String::from_utf8(r.bytes).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn https_webhooks_with_the_ca_trusted_and_not() {
+    let (receiver, base) = Receiver::start_tls();
+    let rule = json!({"name": "slow over https", "type": "aggregate", "comparison": "above",
+        "threshold": 100, "frequency": "hourly",
+        "query": {"metric": "metrics.latency_ms", "aggregation": "avg"},
+        "webhook": {"url": format!("{base}/tls-hook")}});
+
+    // The test CA trusted (besides Mozilla's roots): delivered, once.
+    let ca = WebhookCa::from_file(std::path::Path::new(&format!("{FIXTURES}/ca.pem"))).unwrap();
+    let mut f = fixture(AlertConfig {
+        webhook_ca: Some(ca),
+        ..quick()
+    })
+    .await;
+    let id = f.create(rule.clone()).await;
+    f.event(500.0).await;
+    assert_eq!(
+        f.evaluate().await,
+        vec![(id.clone(), AlertState::Triggered, Notify::Fired)]
+    );
+    f.clock.advance(H);
+    f.event(600.0).await;
+    assert_eq!(
+        f.evaluate().await,
+        vec![(id.clone(), AlertState::Triggered, Notify::Nothing)]
+    );
+    let sent = receiver.bodies("/tls-hook");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["status"], "triggered");
+    assert_eq!(sent[0]["value"], 500.0);
+    assert_eq!(sent[0]["alert"]["id"], id);
+    let head = receiver.heads.lock().unwrap()[0].clone();
+    assert!(head.starts_with("post /tls-hook http/1.1"), "{head}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    assert!(head.contains("user-agent: hive-alerts"), "{head}");
+    let h = f.history(&id).await;
+    assert_eq!(h[1]["delivery"]["ok"], true, "{:?}", h[1]);
+    assert_eq!(h[1]["delivery"]["attempts"], 1);
+    assert_eq!(h[1]["delivery"]["error"], Value::Null);
+
+    // Not trusted (Mozilla's roots only): every attempt fails on the
+    // certificate, and the history says so.
+    let mut f = fixture(quick()).await;
+    let id = f.create(rule).await;
+    f.event(500.0).await;
+    assert_eq!(
+        f.evaluate().await,
+        vec![(id.clone(), AlertState::Triggered, Notify::Fired)]
+    );
+    assert_eq!(
+        receiver.bodies("/tls-hook").len(),
+        1,
+        "nothing more arrived"
+    );
+    let h = f.history(&id).await;
+    let delivery = &h[0]["delivery"];
+    assert_eq!(delivery["ok"], false);
+    assert_eq!(delivery["attempts"], 2);
+    let error = delivery["error"].as_str().unwrap();
+    let host = base.trim_start_matches("https://");
+    assert!(
+        error.contains(&format!(
+            "TLS certificate of {host} rejected: it is not signed by a trusted CA"
+        )) && error.contains("--webhook-ca"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn webhook_urls_must_be_http_or_https() {
+    let f = fixture(quick()).await;
+    for url in [
+        "ftp://127.0.0.1/x",
+        "hooks.slack.com/services/x",
+        "https:///x",
+    ] {
+        let r =
+            f.s.json(
+                "POST",
+                "/v1/alerts",
+                &f.key,
+                json!({"name": "x", "threshold": 1, "webhook": {"url": url}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{url}");
+        let msg = r.json().to_string();
+        assert!(msg.contains("webhook url"), "{url}: {msg}");
+    }
+    let r =
+        f.s.json(
+            "POST",
+            "/v1/alerts",
+            &f.key,
+            json!({"name": "x", "threshold": 1, "webhook": {"url": "ftp://x/y"}}),
+        )
+        .await;
+    assert!(
+        r.json()
+            .to_string()
+            .contains(r#"the scheme \"ftp\" is not supported, use http:// or https://"#),
+        "{}",
+        r.json()
+    );
+    // Updates are checked the same way; https is accepted.
+    let id = f
+        .create(json!({"name": "x", "threshold": 1,
+                       "webhook": {"url": "https://hooks.example.com/x", "slack": true}}))
+        .await;
+    let r =
+        f.s.json(
+            "PATCH",
+            &format!("/v1/alerts/{id}"),
+            &f.key,
+            json!({"webhook": {"url": "gopher://x"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // The dashboard's form says what is wrong.
+    let cookie = f.web_cookie().await;
+    let page = f.page(&cookie, "/alerts?project=team-a").await;
+    let csrf = page
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let form = format!(
+        "csrf={csrf}&project=team-a&name=x&agg=count&metric=&ff=&fv=&gb=&type=aggregate\
+         &comparison=above&threshold=1&frequency=hourly&webhook=ftp%3A%2F%2Fx%2Fy"
+    );
+    let r =
+        f.s.raw(
+            axum::http::Request::builder()
+                .method("POST")
+                .uri("/alerts")
+                .header("cookie", &cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(form))
+                .unwrap(),
+        )
+        .await;
+    let html = String::from_utf8_lossy(&r.bytes);
+    assert!(
+        html.contains("is not supported, use http:// or https://"),
+        "{html}"
     );
 }

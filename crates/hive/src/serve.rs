@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use hive_server::alerts::{AlertConfig, AlertRuntime, SystemClock};
 use hive_server::{ApiConfig, AppState, WriteQueue, WriterConfig};
 use hive_store::Store;
 use hive_store::sqlite::Durability;
@@ -43,6 +44,10 @@ pub struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, env = "HIVE_MAX_BODY_BYTES", default_value_t = 16 << 20)]
     pub max_body_bytes: usize,
+    /// A PEM file of CA certificates that alert webhooks over https:// trust
+    /// besides Mozilla's root CAs (for endpoints with a private CA).
+    #[arg(long, env = "HIVE_WEBHOOK_CA")]
+    pub webhook_ca: Option<PathBuf>,
     /// Log filter (tracing syntax), e.g. info or hive_server=debug.
     #[arg(long, env = "HIVE_LOG", default_value = "info")]
     pub log: String,
@@ -70,6 +75,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         DurabilityArg::Full => Durability::Full,
         DurabilityArg::Normal => Durability::Normal,
     };
+    let webhook_ca = match &args.webhook_ca {
+        Some(path) => Some(
+            hive_server::webhook::WebhookCa::from_file(path)
+                .map_err(|e| anyhow::anyhow!("--webhook-ca: {e}"))?,
+        ),
+        None => None,
+    };
     let store = Arc::new(crate::open_store(&args.data_dir, durability)?);
     let first_key = store
         .auth()
@@ -93,7 +105,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 ..ApiConfig::default()
             },
         )
-        .map_err(|e| anyhow::anyhow!("{e}"))?,
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_alerts(AlertRuntime::new(
+            Arc::new(SystemClock),
+            AlertConfig {
+                webhook_ca,
+                ..AlertConfig::default()
+            },
+        )),
     );
     let listener = TcpListener::bind(args.addr).await.with_context(|| {
         format!(
@@ -137,6 +156,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .context("cannot create a dashboard login link")?;
     eprintln!("dashboard: {login}");
     eprintln!("  (one-time link, valid 24 h; `hive login` prints a new one)");
+    if let Some(ca) = &state.alerts.config.webhook_ca {
+        eprintln!(
+            "alert webhooks over https trust {} CA certificate(s) from {} besides Mozilla's roots",
+            ca.len(),
+            ca.source
+        );
+    }
     match grpc_addr {
         Some(g) => eprintln!("listening on http://{addr} (OTLP/gRPC on {g})"),
         None => eprintln!("listening on http://{addr} (OTLP/gRPC off)"),

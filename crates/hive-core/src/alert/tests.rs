@@ -110,8 +110,39 @@ fn rules_parse_and_decide() {
         json!({"name": "x", "threshold": 1, "type": "magic"}),
         json!({"name": "x", "threshold": 1, "webhook": {"url": "ftp://x"}}),
         json!({"name": "x", "threshold": 1, "webhook": {"url": "http:///nohost"}}),
+        json!({"name": "x", "threshold": 1, "webhook": {"url": "hooks.slack.com/services/x"}}),
+        json!({"name": "x", "threshold": 1, "webhook": {"url": "https://host:99999/x"}}),
+        json!({"name": "x", "threshold": 1, "webhook": {"url": "https://user@host/x"}}),
         json!({"name": "x", "threshold": 1, "query": {"aggregation": "avg"}}),
     ] {
         assert!(AlertRule::from_json(&bad, 0.0).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn webhook_urls() {
+    for ok in [
+        "http://127.0.0.1:9000/hook?a=1",
+        "https://hooks.slack.com/services/T0/B0/XYZ",
+        "HTTPS://example.com",
+        "https://[::1]:8443/hook",
+        "http://localhost",
+    ] {
+        assert_eq!(check_webhook_url(ok), Ok(()), "{ok}");
+    }
+    for (bad, says) in [
+        (
+            "ftp://example.com/x",
+            "\"ftp\" is not supported, use http:// or https://",
+        ),
+        ("file:///etc/passwd", "\"file\" is not supported"),
+        ("example.com/hook", "is not a URL"),
+        ("https://", "no valid host"),
+        ("https://:443/x", "no valid host"),
+        ("http://a b/x", "no valid host"),
+        ("https://host:0/x", "no valid host"),
+    ] {
+        let e = check_webhook_url(bad).unwrap_err().to_string();
+        assert!(e.contains(says), "{bad}: {e}");
     }
 }
