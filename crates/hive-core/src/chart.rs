@@ -438,7 +438,12 @@ fn sqlite_real(x: f64) -> String {
 /// group (`null` last), points by bucket.
 pub fn finish(mut series: Vec<Series>) -> Vec<Series> {
     if series.len() > MAX_GROUPS {
-        series.sort_by_key(|s| std::cmp::Reverse(s.points.iter().map(|p| p.count).sum::<u64>()));
+        // Ties broken by group, so the result does not depend on the order
+        // the series come in.
+        series.sort_by(|a, b| {
+            let count = |s: &Series| s.points.iter().map(|p| p.count).sum::<u64>();
+            count(b).cmp(&count(a)).then_with(|| a.group.cmp(&b.group))
+        });
         series.truncate(MAX_GROUPS);
     }
     series.sort_by(|a, b| match (&a.group, &b.group) {

@@ -341,7 +341,13 @@ impl Filter {
 
     /// The reference semantics: whether an event (as JSON) matches.
     pub fn matches(&self, event: &Value) -> bool {
-        let found = self.field.lookup(event).filter(|v| !v.is_null());
+        self.matches_found(self.field.lookup(event))
+    }
+
+    /// Whether the value found at the filter's field (`None`: absent)
+    /// matches; [`Filter::matches`] is this applied to a lookup.
+    pub fn matches_found(&self, found: Option<&Value>) -> bool {
+        let found = found.filter(|v| !v.is_null());
         match self.operator {
             Operator::Exists => found.is_some(),
             Operator::NotExists => found.is_none(),

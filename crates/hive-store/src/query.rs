@@ -389,3 +389,34 @@ pub fn compile_chart(project_id: Option<&str>, q: &ChartQuery) -> CompiledChart 
         sorted_values,
     }
 }
+
+/// What a column read selects: `SELECT id, start_time, is_session, then
+/// (value, json type) per field FROM events e WHERE <key>`, the key bound
+/// as `?1` (a project id or a row id) and the fields' paths after it.
+pub struct ColumnRead {
+    pub sql: String,
+    /// The parameters after `?1`.
+    pub params: Vec<SqlValue>,
+}
+
+/// Column reads with the chart and filter semantics of [`field_exprs`]:
+/// `by_row` reads one row by id, otherwise a whole project.
+pub fn column_read(fields: &[FieldRef], by_row: bool) -> ColumnRead {
+    let mut b = Builder {
+        params: vec![SqlValue::Null],
+    };
+    let mut select = String::from(
+        "SELECT e.id, e.start_time, (e.event_type = 'session' AND e.event_id = e.session_id)",
+    );
+    for f in fields {
+        let (x, ty) = field_exprs("e", f, &mut b);
+        select.push_str(&format!(", {x}, {ty}"));
+    }
+    let key = if by_row { "e.id" } else { "e.project_id" };
+    let mut params = b.params;
+    params.remove(0);
+    ColumnRead {
+        sql: format!("{select} FROM events e WHERE {key} = ?1"),
+        params,
+    }
+}

@@ -22,6 +22,10 @@ pub struct ChartsArgs {
     /// Runs per measured query.
     #[arg(long, default_value_t = 10)]
     runs: usize,
+    /// Also time each query read from the documents with SQL (what charts
+    /// fall back to when their columns do not fit in memory).
+    #[arg(long)]
+    compare_sql: bool,
     /// Keep the loaded database here instead of a temporary directory
     /// (reused when it exists).
     #[arg(long)]
@@ -167,24 +171,67 @@ pub fn main(a: ChartsArgs) -> Result<()> {
             json!({"metric": "metadata.cost", "aggregation": "sum", "bucket": "day", "groupBy": "metadata.tenant", "level": "session"}),
         ),
     ];
-    for (name, q) in queries {
-        let q = ChartQuery::from_json(&q, 0.0).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let warm = store.chart(Some(&project.id), &q)?;
-        let points: usize = warm.iter().map(|s| s.points.len()).sum();
+    let time = |f: &dyn Fn() -> Result<()>| -> Result<Vec<f64>> {
         let mut times = Vec::with_capacity(a.runs);
         for _ in 0..a.runs.max(1) {
             let t = Instant::now();
-            store.chart(Some(&project.id), &q)?;
+            f()?;
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         times.sort_by(f64::total_cmp);
+        Ok(times)
+    };
+    for (name, q) in queries {
+        let q = ChartQuery::from_json(&q, 0.0).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The first chart of a field loads its column (one scan).
+        let t = Instant::now();
+        let warm = store.chart(Some(&project.id), &q)?;
+        let first = t.elapsed().as_secs_f64() * 1000.0;
+        let points: usize = warm.iter().map(|s| s.points.len()).sum();
+        let times = time(&|| {
+            store
+                .chart(Some(&project.id), &q)
+                .map(drop)
+                .map_err(Into::into)
+        })?;
         println!(
-            "{name:<56} p50 {:>8.1} ms   p99 {:>8.1} ms   ({} series, {points} points)",
+            "{name:<56} p50 {:>8.1} ms   p99 {:>8.1} ms   first {first:>7.0} ms   ({} series, {points} points)",
             pct(&times, 0.5),
             pct(&times, 0.99),
             warm.len()
         );
+        if a.compare_sql {
+            let sql = store.chart_from_documents(Some(&project.id), &q)?;
+            anyhow::ensure!(
+                sql.len() == warm.len()
+                    && sql.iter().zip(&warm).all(|(x, y)| x.group == y.group
+                        && x.points.len() == y.points.len()
+                        && x.points
+                            .iter()
+                            .zip(&y.points)
+                            .all(|(p, r)| p.bucket == r.bucket
+                                && p.count == r.count
+                                && (p.value - r.value).abs() <= 1e-9 * p.value.abs().max(1.0))),
+                "columns and documents disagree on {name}"
+            );
+            let times = time(&|| {
+                store
+                    .chart_from_documents(Some(&project.id), &q)
+                    .map(drop)
+                    .map_err(Into::into)
+            })?;
+            println!(
+                "{:<56} p50 {:>8.1} ms   p99 {:>8.1} ms   (same result)",
+                "  the same from the documents (SQL)",
+                pct(&times, 0.5),
+                pct(&times, 0.99),
+            );
+        }
     }
+    println!(
+        "chart columns hold {:.1} MiB",
+        store.chart_memory_used() as f64 / (1 << 20) as f64
+    );
     if a.data_dir.is_none() {
         drop(store);
         let _ = std::fs::remove_dir_all(&tmp);

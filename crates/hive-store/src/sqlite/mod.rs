@@ -3,6 +3,7 @@
 
 mod auth;
 mod chart;
+mod columns;
 mod objects;
 mod schema;
 mod values;
@@ -36,13 +37,19 @@ pub struct SqliteOptions {
     pub durability: Durability,
     /// Readers kept open.
     pub readers: usize,
+    /// Memory for chart columns, in bytes (0: charts read the documents).
+    pub chart_memory: usize,
 }
+
+/// The default memory for chart columns: 256 MiB.
+pub const DEFAULT_CHART_MEMORY: usize = 256 << 20;
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
             durability: Durability::Full,
             readers: 4,
+            chart_memory: DEFAULT_CHART_MEMORY,
         }
     }
 }
@@ -50,8 +57,10 @@ impl Default for SqliteOptions {
 /// The SQLite store.
 pub struct SqliteStore {
     path: PathBuf,
-    // Held for its Drop: stops the checkpoint thread with the store.
-    _checkpointer: Option<Checkpointer>,
+    // Held for their Drop: stop the background threads with the store.
+    _checkpointer: Periodic,
+    _catch_up: Periodic,
+    columns: std::sync::Arc<columns::ChartColumns>,
     writer: Mutex<writer::Writer>,
     readers: Mutex<Vec<Connection>>,
     auth: auth::SqliteAuth,
@@ -110,11 +119,34 @@ impl SqliteStore {
         // The writer never checkpoints: a background thread does, on the
         // other core, so commits only append to the WAL.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let checkpointer = Some(Checkpointer::start(open_conn(&path, options.durability)?)?);
+        let checkpoint_conn = open_conn(&path, options.durability)?;
+        let checkpointer = Periodic::start("hive-checkpoint", 250, move || {
+            // PASSIVE never blocks the writer; when the WAL has grown
+            // large, RESTART makes the next writes start it over.
+            let wal_pages: i64 = checkpoint_conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+                .unwrap_or(0);
+            if wal_pages > 250_000 {
+                let _ = checkpoint_conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+            }
+        })?;
+        let columns = std::sync::Arc::new(columns::ChartColumns::new(options.chart_memory));
+        let catch_up_conn = open_conn(&path, Durability::Normal)?;
+        catch_up_conn.pragma_update(None, "query_only", true)?;
+        let cols = columns.clone();
+        let catch_up = Periodic::start("hive-columns", 500, move || {
+            if cols.behind()
+                && let Err(e) = cols.catch_up(&catch_up_conn)
+            {
+                tracing::warn!(error = %e, "chart columns dropped after a failed catch-up");
+            }
+        })?;
         let auth_conn = open_conn(&path, options.durability)?;
         let objects = objects::SqliteObjects::new(open_conn(&path, options.durability)?)?;
         Ok(SqliteStore {
             _checkpointer: checkpointer,
+            _catch_up: catch_up,
+            columns,
             writer: Mutex::new(writer::Writer::new(conn)?),
             readers: Mutex::new(Vec::new()),
             auth: auth::SqliteAuth::new(auth_conn),
@@ -129,6 +161,22 @@ impl SqliteStore {
     pub fn verify_value_index(&self) -> Result<Vec<String>> {
         let w = lock(&self.writer);
         values::verify(&w.conn)
+    }
+
+    /// A chart answered by reading the documents with SQL (what charts
+    /// fall back to when their columns do not fit in memory), for tests and
+    /// benchmarks that compare both ways.
+    pub fn chart_from_documents(
+        &self,
+        project_id: Option<&str>,
+        q: &hive_core::chart::ChartQuery,
+    ) -> Result<Vec<hive_core::chart::Series>> {
+        self.with_reader(|c| chart::run(c, project_id, q))
+    }
+
+    /// Bytes held by chart columns.
+    pub fn chart_memory_used(&self) -> usize {
+        self.columns.bytes()
     }
 
     /// Where the database lives.
@@ -161,45 +209,44 @@ impl SqliteStore {
     }
 }
 
-/// Checkpoints the WAL into the database file in the background.
-struct Checkpointer {
+/// A background thread that runs a task every `period_ms` until dropped.
+struct Periodic {
     stop: std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Checkpointer {
-    fn start(conn: Connection) -> Result<Checkpointer> {
+impl Periodic {
+    fn start(
+        name: &str,
+        period_ms: u64,
+        mut task: impl FnMut() + Send + 'static,
+    ) -> Result<Periodic> {
         let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
-            .name("hive-checkpoint".into())
+            .name(name.into())
             .spawn(move || {
                 let (lock_, cvar) = &*flag;
                 let mut stopped = lock(lock_);
                 while !*stopped {
                     let (guard, _) = cvar
-                        .wait_timeout(stopped, std::time::Duration::from_millis(250))
+                        .wait_timeout(stopped, std::time::Duration::from_millis(period_ms))
                         .unwrap_or_else(|e| e.into_inner());
                     stopped = guard;
-                    // PASSIVE never blocks the writer; when the WAL has grown
-                    // large, RESTART makes the next writes start it over.
-                    let wal_pages: i64 = conn
-                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
-                        .unwrap_or(0);
-                    if wal_pages > 250_000 {
-                        let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+                    if !*stopped {
+                        task();
                     }
                 }
             })
-            .map_err(|e| StoreError::Invalid(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Checkpointer {
+            .map_err(|e| StoreError::Invalid(format!("cannot start the {name} thread: {e}")))?;
+        Ok(Periodic {
             stop,
             thread: Some(thread),
         })
     }
 }
 
-impl Drop for Checkpointer {
+impl Drop for Periodic {
     fn drop(&mut self) {
         *lock(&self.stop.0) = true;
         self.stop.1.notify_all();
@@ -224,7 +271,12 @@ fn project_clause(project_id: Option<&str>) -> &'static str {
 
 impl Store for SqliteStore {
     fn apply(&self, ops: &[WriteOp]) -> Result<()> {
-        lock(&self.writer).apply(ops)
+        let mut writer = lock(&self.writer);
+        let changed = writer.apply(ops)?;
+        // Published before the writer is released, so before the write is
+        // acknowledged: a chart that follows sees it.
+        self.columns.publish(changed);
+        Ok(())
     }
 
     fn get_event(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>> {
@@ -370,7 +422,14 @@ impl Store for SqliteStore {
         project_id: Option<&str>,
         q: &hive_core::chart::ChartQuery,
     ) -> Result<Vec<hive_core::chart::Series>> {
-        self.with_reader(|c| chart::run(c, project_id, q))
+        self.with_reader(|c| {
+            if let Some(project) = project_id
+                && let Some(series) = self.columns.chart(c, project, q)?
+            {
+                return Ok(series);
+            }
+            chart::run(c, project_id, q)
+        })
     }
 
     fn auth(&self) -> &dyn crate::auth::AuthStore {

@@ -84,6 +84,22 @@ struct Batch {
     floating: i64,
     /// The writer's row cache, lent to the batch.
     rows: RowCache,
+    /// Ids of the rows inserted, updated or deleted, per project.
+    changed: Changed,
+}
+
+/// Ids of written rows per project (what chart columns re-read).
+pub(super) type Changed = HashMap<String, Vec<i64>>;
+
+impl Batch {
+    fn touched(&mut self, project_id: &str, id: i64) {
+        match self.changed.get_mut(project_id) {
+            Some(ids) => ids.push(id),
+            None => {
+                self.changed.insert(project_id.to_owned(), vec![id]);
+            }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -147,7 +163,8 @@ impl Writer {
         })
     }
 
-    pub(super) fn apply(&mut self, ops: &[WriteOp]) -> Result<()> {
+    /// Apply `ops` in one transaction; the ids of the rows it wrote.
+    pub(super) fn apply(&mut self, ops: &[WriteOp]) -> Result<Changed> {
         // The cache is lent to the batch and comes back only if the
         // transaction commits: after a failure it is dropped (cleared).
         let mut batch = Batch {
@@ -220,7 +237,7 @@ impl Writer {
         for (p, path, ty) in batch.new_fields {
             self.known_fields.insert(format!("{p}\0{path}\0{ty}"));
         }
-        Ok(())
+        Ok(batch.changed)
     }
 }
 
@@ -381,6 +398,9 @@ fn apply_event(
             raw_text,
         ])? == 1
     };
+    if inserted {
+        batch.touched(project_id, tx.last_insert_rowid());
+    }
     let adopted = if batch.floating > 0 {
         adopt_floating(tx, batch, project_id, &event.event_id)?
     } else {
@@ -469,18 +489,22 @@ fn ensure_session(
         }
         placeholder.source = event.source.clone();
         let pdoc = placeholder.to_json();
-        tx.prepare_cached(
-            "INSERT INTO events (project_id, event_id, session_id, parent_id, event_type, event_name, \
+        if tx
+            .prepare_cached(
+                "INSERT INTO events (project_id, event_id, session_id, parent_id, event_type, event_name, \
              start_time, has_base, doc) VALUES (?1, ?2, ?2, NULL, 'session', ?3, ?4, 0, ?5) \
              ON CONFLICT (event_id, project_id) DO NOTHING",
-        )?
+            )?
         .execute(params![
             project_id,
             event.session_id,
             placeholder.event_name,
             placeholder.start_time,
             to_text(&pdoc)
-        ])?;
+        ])? == 1
+        {
+            batch.touched(project_id, tx.last_insert_rowid());
+        }
         batch.new_sessions.insert(session_key);
     }
     Ok(())
@@ -565,6 +589,7 @@ fn apply_enrich(
                 sets_duration,
                 to_text(&doc)
             ])?;
+            batch.touched(project_id, tx.last_insert_rowid());
             batch
                 .new_sessions
                 .insert((project_id.to_owned(), event_id.to_owned()));
@@ -611,6 +636,15 @@ fn adopt_floating(
     }
     for old in &others {
         if old != project_id {
+            let gone: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT id FROM events WHERE project_id = ?1 AND event_id = ?2 AND has_base = 0",
+                )?
+                .query_row(params![old, event_id], |r| r.get(0))
+                .optional()?;
+            if let Some(id) = gone {
+                batch.touched(old, id);
+            }
             tx.prepare_cached(
                 "DELETE FROM event_values WHERE event_rowid IN \
                  (SELECT id FROM events WHERE project_id = ?1 AND event_id = ?2 AND has_base = 0)",
@@ -681,6 +715,7 @@ fn store_row(
         ])?;
     }
     row.columns = Some(columns);
+    batch.touched(project_id, row.id);
     // Keep the session value index exact: write only what changed.
     let now_session = is_session_doc(&row.doc);
     if now_session || row.was_session {

@@ -1,0 +1,744 @@
+//! In-memory columns for charts.
+//!
+//! A chart over a million events cannot read a million JSON documents in
+//! 200 ms. Charts of one project read columns kept in memory instead: per
+//! project, every row's id, start time and whether it is a session event,
+//! and for each field a chart or filter has used, its values as SQLite's
+//! `json_extract`/`json_type` see them (the SQL path's semantics, which the
+//! conformance suite holds equal to [`hive_core::chart::reference`]).
+//!
+//! - A column is loaded with one scan of the project the first time a chart
+//!   needs it.
+//! - It stays exact without reading documents in bulk again: after every
+//!   commit, while still holding the writer, the store publishes the ids of
+//!   the rows the commit inserted, changed or deleted in *tracked* projects
+//!   (those with columns loaded or loading). A catch-up takes those ids and
+//!   re-reads the rows' current state. Order does not matter: a re-read
+//!   returns the row as it is now.
+//! - A project becomes tracked before its scan starts, so a commit is either
+//!   in the scan's snapshot or published afterwards (or both).
+//! - A chart catches up before it reads, so it sees every acknowledged
+//!   write; a background thread catches up every half second so the set of
+//!   published ids stays small.
+//! - Memory is bounded: least recently used columns are dropped, and a chart
+//!   whose columns would not fit is answered by SQL instead.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use hive_core::chart::{Aggregation, ChartLevel, ChartQuery, Point, Series, aggregate, finish};
+use hive_core::filter::{FieldRef, Filter};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use super::lock;
+use crate::Result;
+use crate::query::column_read;
+
+/// Flag bits of a row.
+const ALIVE: u8 = 1;
+const SESSION: u8 = 2;
+/// Bytes per row of a project's base (id, start time, flags) and per cell.
+const BASE_ROW_BYTES: usize = 8 + 8 + 1;
+const CELL_BYTES: usize = std::mem::size_of::<Cell>();
+
+/// One value of a column.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cell {
+    /// Absent or JSON `null`.
+    Missing,
+    Bool(bool),
+    Int(i64),
+    Real(f64),
+    /// A string, object or array, in the column's dictionary.
+    Dict(u32),
+}
+
+/// The distinct strings, objects and arrays of a column.
+#[derive(Default)]
+struct Dict {
+    values: Vec<Value>,
+    texts: HashMap<String, u32>,
+    json: HashMap<String, u32>,
+    bytes: usize,
+}
+
+impl Dict {
+    fn text(&mut self, s: &str) -> Cell {
+        if let Some(&i) = self.texts.get(s) {
+            return Cell::Dict(i);
+        }
+        let i = self.values.len() as u32;
+        self.values.push(Value::String(s.to_owned()));
+        self.texts.insert(s.to_owned(), i);
+        self.bytes += 2 * s.len() + 64;
+        Cell::Dict(i)
+    }
+
+    fn json(&mut self, s: &str) -> Cell {
+        if let Some(&i) = self.json.get(s) {
+            return Cell::Dict(i);
+        }
+        let Ok(v) = serde_json::from_str::<Value>(s) else {
+            return Cell::Missing;
+        };
+        let i = self.values.len() as u32;
+        self.values.push(v);
+        self.json.insert(s.to_owned(), i);
+        self.bytes += 3 * s.len() + 64;
+        Cell::Dict(i)
+    }
+}
+
+/// The cell for a `(value, json type)` pair read by [`column_read`].
+fn cell_of(x: ValueRef<'_>, ty: ValueRef<'_>, dict: &mut Dict) -> Cell {
+    let ValueRef::Text(ty) = ty else {
+        return Cell::Missing;
+    };
+    match (ty, x) {
+        (b"true", _) => Cell::Bool(true),
+        (b"false", _) => Cell::Bool(false),
+        (b"integer", ValueRef::Integer(i)) => Cell::Int(i),
+        (b"integer" | b"real", ValueRef::Real(f)) => Cell::Real(f),
+        (b"real", ValueRef::Integer(i)) => Cell::Real(i as f64),
+        (b"text", ValueRef::Text(s)) => dict.text(&String::from_utf8_lossy(s)),
+        (b"object" | b"array", ValueRef::Text(s)) => dict.json(&String::from_utf8_lossy(s)),
+        _ => Cell::Missing,
+    }
+}
+
+struct Column {
+    field: FieldRef,
+    cells: Vec<Cell>,
+    dict: Dict,
+    last_used: AtomicU64,
+}
+
+impl Column {
+    fn new(field: FieldRef, rows: usize) -> Column {
+        Column {
+            field,
+            cells: vec![Cell::Missing; rows],
+            dict: Dict::default(),
+            last_used: AtomicU64::new(0),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.cells.capacity() * CELL_BYTES + self.dict.bytes
+    }
+
+    /// The cell as the JSON value the reference semantics would look up.
+    fn value(&self, c: Cell) -> Option<Value> {
+        match c {
+            Cell::Missing => None,
+            Cell::Bool(b) => Some(Value::Bool(b)),
+            Cell::Int(i) => Some(Value::from(i)),
+            Cell::Real(f) => serde_json::Number::from_f64(f).map(Value::Number),
+            Cell::Dict(i) => self.dict.values.get(i as usize).cloned(),
+        }
+    }
+}
+
+/// One project's rows (ascending ids) and loaded columns.
+#[derive(Default)]
+struct ProjectColumns {
+    ids: Vec<i64>,
+    start: Vec<i64>,
+    flags: Vec<u8>,
+    columns: Vec<Column>,
+}
+
+impl ProjectColumns {
+    fn column(&self, f: &FieldRef) -> Option<&Column> {
+        self.columns.iter().find(|c| &c.field == f)
+    }
+
+    fn bytes(&self) -> usize {
+        self.ids.capacity() * BASE_ROW_BYTES + self.columns.iter().map(Column::bytes).sum::<usize>()
+    }
+
+    /// The position of row `id`, inserted (dead, cells missing) if absent.
+    fn position(&mut self, id: i64) -> usize {
+        match self.ids.binary_search(&id) {
+            Ok(i) => i,
+            Err(i) => {
+                // New rows have the largest ids: this is a push, except
+                // when SQLite reuses the id of a deleted last row.
+                self.ids.insert(i, id);
+                self.start.insert(i, 0);
+                self.flags.insert(i, 0);
+                for c in &mut self.columns {
+                    c.cells.insert(i, Cell::Missing);
+                }
+                i
+            }
+        }
+    }
+}
+
+/// A row as re-read by a catch-up (`None` fields: the row is gone).
+struct RowState {
+    id: i64,
+    now: Option<(i64, bool, Vec<CellValue>)>,
+}
+
+/// A cell read outside the state lock (dictionary entries interned later).
+enum CellValue {
+    Plain(Cell),
+    Text(String),
+    Json(String),
+}
+
+fn cell_value(x: ValueRef<'_>, ty: ValueRef<'_>) -> CellValue {
+    match (ty, x) {
+        (ValueRef::Text(b"text"), ValueRef::Text(s)) => {
+            CellValue::Text(String::from_utf8_lossy(s).into_owned())
+        }
+        (ValueRef::Text(b"object" | b"array"), ValueRef::Text(s)) => {
+            CellValue::Json(String::from_utf8_lossy(s).into_owned())
+        }
+        _ => CellValue::Plain(cell_of(x, ty, &mut Dict::default())),
+    }
+}
+
+/// Ids published by the writer, per tracked project.
+#[derive(Default)]
+struct Log {
+    tracked: HashSet<String>,
+    dirty: HashMap<String, Vec<i64>>,
+}
+
+/// The chart columns of a store.
+pub(super) struct ChartColumns {
+    budget: usize,
+    log: Mutex<Log>,
+    /// Serialises loads, catch-ups and evictions (the only writers of
+    /// `state`), so a catch-up's re-reads and its update are one step.
+    sync: Mutex<()>,
+    state: RwLock<HashMap<String, ProjectColumns>>,
+    tick: AtomicU64,
+}
+
+impl ChartColumns {
+    /// Columns within `budget` bytes (0: never used; every chart is SQL).
+    pub(super) fn new(budget: usize) -> ChartColumns {
+        ChartColumns {
+            budget,
+            log: Mutex::new(Log::default()),
+            sync: Mutex::new(()),
+            state: RwLock::new(HashMap::new()),
+            tick: AtomicU64::new(1),
+        }
+    }
+
+    /// Called by the store after each commit, writer held, with the ids of
+    /// the rows the commit wrote, per project.
+    pub(super) fn publish(&self, changed: HashMap<String, Vec<i64>>) {
+        if changed.is_empty() {
+            return;
+        }
+        let mut log = lock(&self.log);
+        if log.tracked.is_empty() {
+            return;
+        }
+        for (project, ids) in changed {
+            if log.tracked.contains(&project) {
+                log.dirty.entry(project).or_default().extend(ids);
+            }
+        }
+    }
+
+    /// Whether published ids wait for a catch-up.
+    pub(super) fn behind(&self) -> bool {
+        !lock(&self.log).dirty.is_empty()
+    }
+
+    /// Bytes held, for tests and logs.
+    pub fn bytes(&self) -> usize {
+        self.read_state().values().map(ProjectColumns::bytes).sum()
+    }
+
+    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, ProjectColumns>> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, ProjectColumns>> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Answer a chart of one project from columns; `None` when its columns
+    /// do not fit in the budget (the caller answers with SQL).
+    pub(super) fn chart(
+        &self,
+        conn: &Connection,
+        project: &str,
+        q: &ChartQuery,
+    ) -> Result<Option<Vec<Series>>> {
+        if self.budget == 0 {
+            return Ok(None);
+        }
+        let mut fields: Vec<FieldRef> = Vec::new();
+        for f in q
+            .metric
+            .iter()
+            .chain(q.group_by.iter())
+            .chain(q.filters.iter().map(|f| &f.field))
+        {
+            if !fields.contains(f) {
+                fields.push(f.clone());
+            }
+        }
+        if !self.ensure(conn, project, &fields)? {
+            return Ok(None);
+        }
+        let state = self.read_state();
+        let Some(p) = state.get(project) else {
+            return Ok(None);
+        };
+        let tick = self.tick.fetch_add(1, Ordering::Relaxed);
+        for f in &fields {
+            if let Some(c) = p.column(f) {
+                c.last_used.store(tick, Ordering::Relaxed);
+            }
+        }
+        Ok(compute(p, q))
+    }
+
+    /// Load what `fields` of `project` lack, catch up, and keep within the
+    /// budget. False when they cannot fit.
+    fn ensure(&self, conn: &Connection, project: &str, fields: &[FieldRef]) -> Result<bool> {
+        let _sync = lock(&self.sync);
+        let (has_base, rows, missing) = {
+            let state = self.read_state();
+            match state.get(project) {
+                Some(p) => (
+                    true,
+                    p.ids.len(),
+                    fields
+                        .iter()
+                        .filter(|f| p.column(f).is_none())
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                ),
+                None => (false, 0, fields.to_vec()),
+            }
+        };
+        if !has_base || !missing.is_empty() {
+            let rows = if has_base {
+                rows
+            } else {
+                conn.query_row(
+                    "SELECT count(*) FROM events WHERE project_id = ?1",
+                    params![project],
+                    |r| r.get::<_, i64>(0),
+                )?
+                .max(0) as usize
+            };
+            let mut need = rows * CELL_BYTES * missing.len();
+            if !has_base {
+                need += rows * BASE_ROW_BYTES;
+            }
+            let keep = self.read_state().get(project).map_or(0, |p| {
+                fields
+                    .iter()
+                    .filter_map(|f| p.column(f))
+                    .map(Column::bytes)
+                    .sum::<usize>()
+                    + p.ids.capacity() * BASE_ROW_BYTES
+            });
+            if need + keep > self.budget {
+                return Ok(false);
+            }
+            lock(&self.log).tracked.insert(project.to_owned());
+            if let Err(e) = self.load(conn, project, &missing, has_base) {
+                self.forget(project);
+                return Err(e);
+            }
+        }
+        if let Err(e) = self.catch_up_locked(conn) {
+            // Ids taken but not applied: the columns cannot be trusted.
+            self.forget_all();
+            return Err(e);
+        }
+        if !self.evict(project, fields) {
+            // Grown past the budget by writes since it was loaded.
+            self.forget(project);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// One scan of the project: the base (when `!has_base`) and `missing`.
+    fn load(
+        &self,
+        conn: &Connection,
+        project: &str,
+        missing: &[FieldRef],
+        has_base: bool,
+    ) -> Result<()> {
+        let read = column_read(missing, false);
+        let mut stmt = conn.prepare(&read.sql)?;
+        let params = std::iter::once(rusqlite::types::Value::Text(project.to_owned()))
+            .chain(read.params.iter().cloned());
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        let mut ids = Vec::new();
+        let mut start = Vec::new();
+        let mut flags = Vec::new();
+        let mut columns: Vec<Column> = missing.iter().map(|f| Column::new(f.clone(), 0)).collect();
+        while let Some(r) = rows.next()? {
+            ids.push(r.get::<_, i64>(0)?);
+            start.push(r.get::<_, Option<i64>>(1)?.unwrap_or(0));
+            let session = r.get::<_, Option<bool>>(2)?.unwrap_or(false);
+            flags.push(ALIVE | if session { SESSION } else { 0 });
+            for (k, c) in columns.iter_mut().enumerate() {
+                let cell = cell_of(r.get_ref(3 + 2 * k)?, r.get_ref(4 + 2 * k)?, &mut c.dict);
+                c.cells.push(cell);
+            }
+        }
+        // Rows come in index order; columns are kept in id order.
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_unstable_by_key(|&i| ids[i]);
+        let sorted_ids: Vec<i64> = order.iter().map(|&i| ids[i]).collect();
+        for c in &mut columns {
+            c.cells = order.iter().map(|&i| c.cells[i]).collect();
+        }
+        let mut state = self.write_state();
+        if !has_base {
+            state.insert(
+                project.to_owned(),
+                ProjectColumns {
+                    ids: sorted_ids,
+                    start: order.iter().map(|&i| start[i]).collect(),
+                    flags: order.iter().map(|&i| flags[i]).collect(),
+                    columns,
+                },
+            );
+            return Ok(());
+        }
+        let Some(p) = state.get_mut(project) else {
+            return Ok(());
+        };
+        // The base may be ahead of or behind this scan; rows it lacks, or
+        // has but the scan missed, are in the published ids and the
+        // catch-up that follows re-reads them.
+        for mut scanned in columns {
+            let mut cells = vec![Cell::Missing; p.ids.len()];
+            for (k, id) in sorted_ids.iter().enumerate() {
+                if let Ok(i) = p.ids.binary_search(id) {
+                    cells[i] = scanned.cells[k];
+                }
+            }
+            scanned.cells = cells;
+            p.columns.push(scanned);
+        }
+        Ok(())
+    }
+
+    /// Re-read every published row and apply it (the sync lock held).
+    fn catch_up_locked(&self, conn: &Connection) -> Result<()> {
+        let dirty = std::mem::take(&mut lock(&self.log).dirty);
+        for (project, mut ids) in dirty {
+            let fields: Vec<FieldRef> = match self.read_state().get(&project) {
+                Some(p) => p.columns.iter().map(|c| c.field.clone()).collect(),
+                None => continue,
+            };
+            ids.sort_unstable();
+            ids.dedup();
+            let read = column_read(&fields, true);
+            let mut stmt = conn.prepare_cached(&read.sql)?;
+            let mut rows = Vec::with_capacity(ids.len());
+            for id in ids {
+                let params = std::iter::once(rusqlite::types::Value::Integer(id))
+                    .chain(read.params.iter().cloned());
+                let now = stmt
+                    .query_row(rusqlite::params_from_iter(params), |r| {
+                        let mut cells = Vec::with_capacity(fields.len());
+                        for k in 0..fields.len() {
+                            cells.push(cell_value(r.get_ref(3 + 2 * k)?, r.get_ref(4 + 2 * k)?));
+                        }
+                        Ok((
+                            r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                            r.get::<_, Option<bool>>(2)?.unwrap_or(false),
+                            cells,
+                        ))
+                    })
+                    .optional()?;
+                rows.push(RowState { id, now });
+            }
+            let mut state = self.write_state();
+            let Some(p) = state.get_mut(&project) else {
+                continue;
+            };
+            for row in rows {
+                apply_row(p, row);
+            }
+        }
+        Ok(())
+    }
+
+    /// Catch up now (the background thread).
+    pub(super) fn catch_up(&self, conn: &Connection) -> Result<()> {
+        let _sync = lock(&self.sync);
+        let out = self.catch_up_locked(conn);
+        if out.is_err() {
+            self.forget_all();
+        }
+        out
+    }
+
+    /// Drop least recently used columns (never those of this query) until
+    /// within the budget; projects left without columns are untracked.
+    /// False when this query's columns alone exceed the budget.
+    fn evict(&self, project: &str, fields: &[FieldRef]) -> bool {
+        let mut state = self.write_state();
+        let mut total: usize = state.values().map(ProjectColumns::bytes).sum();
+        while total > self.budget {
+            let victim = state
+                .iter()
+                .flat_map(|(name, p)| {
+                    p.columns
+                        .iter()
+                        .enumerate()
+                        .filter(move |(_, c)| name != project || !fields.contains(&c.field))
+                        .map(move |(k, c)| (c.last_used.load(Ordering::Relaxed), name.clone(), k))
+                })
+                .min();
+            let Some((_, name, k)) = victim else { break };
+            if let Some(p) = state.get_mut(&name) {
+                total -= p.columns[k].bytes();
+                p.columns.swap_remove(k);
+            }
+        }
+        let empty: Vec<String> = state
+            .iter()
+            .filter(|(name, p)| p.columns.is_empty() && name.as_str() != project)
+            .map(|(name, _)| name.clone())
+            .collect();
+        let mut log = lock(&self.log);
+        for name in empty {
+            state.remove(&name);
+            log.tracked.remove(&name);
+            log.dirty.remove(&name);
+        }
+        total <= self.budget
+    }
+
+    fn forget(&self, project: &str) {
+        let mut state = self.write_state();
+        let mut log = lock(&self.log);
+        state.remove(project);
+        log.tracked.remove(project);
+        log.dirty.remove(project);
+    }
+
+    fn forget_all(&self) {
+        let mut state = self.write_state();
+        let mut log = lock(&self.log);
+        state.clear();
+        log.tracked.clear();
+        log.dirty.clear();
+    }
+}
+
+fn apply_row(p: &mut ProjectColumns, row: RowState) {
+    match row.now {
+        None => {
+            if let Ok(i) = p.ids.binary_search(&row.id) {
+                p.flags[i] = 0;
+                for c in &mut p.columns {
+                    c.cells[i] = Cell::Missing;
+                }
+            }
+        }
+        Some((start, session, cells)) => {
+            let i = p.position(row.id);
+            p.start[i] = start;
+            p.flags[i] = ALIVE | if session { SESSION } else { 0 };
+            for (c, v) in p.columns.iter_mut().zip(cells) {
+                c.cells[i] = match v {
+                    CellValue::Plain(cell) => cell,
+                    CellValue::Text(s) => c.dict.text(&s),
+                    CellValue::Json(s) => c.dict.json(&s),
+                };
+            }
+        }
+    }
+}
+
+/// How a filter judges each kind of cell: dictionary entries and the
+/// absent value once, numbers per row.
+struct FilterEval<'a> {
+    filter: &'a Filter,
+    column: &'a Column,
+    missing: bool,
+    bools: [bool; 2],
+    dict: Vec<bool>,
+}
+
+impl<'a> FilterEval<'a> {
+    fn new(filter: &'a Filter, column: &'a Column) -> FilterEval<'a> {
+        FilterEval {
+            filter,
+            column,
+            missing: filter.matches_found(None),
+            bools: [
+                filter.matches_found(Some(&Value::Bool(false))),
+                filter.matches_found(Some(&Value::Bool(true))),
+            ],
+            dict: column
+                .dict
+                .values
+                .iter()
+                .map(|v| filter.matches_found(Some(v)))
+                .collect(),
+        }
+    }
+
+    fn pass(&self, i: usize) -> bool {
+        match self.column.cells[i] {
+            Cell::Missing => self.missing,
+            Cell::Bool(b) => self.bools[usize::from(b)],
+            Cell::Dict(d) => self.dict[d as usize],
+            c => self.filter.matches_found(self.column.value(c).as_ref()),
+        }
+    }
+}
+
+/// Running aggregate of one (group, bucket) cell.
+#[derive(Default)]
+struct Acc {
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    values: Vec<f64>,
+}
+
+/// The chart from columns (`None` if a column is missing).
+fn compute(p: &ProjectColumns, q: &ChartQuery) -> Option<Vec<Series>> {
+    let metric = match &q.metric {
+        Some(m) => Some(p.column(m)?),
+        None => None,
+    };
+    let group = match &q.group_by {
+        Some(g) => Some(p.column(g)?),
+        None => None,
+    };
+    let mut filters = Vec::with_capacity(q.filters.len());
+    for f in &q.filters {
+        filters.push(FilterEval::new(f, p.column(&f.field)?));
+    }
+    let keep_values = matches!(q.aggregation, Aggregation::Percentile(_));
+    // Groups: dense ids for distinct keys (`group_key` of the cell).
+    let mut names: Vec<Option<String>> = vec![None];
+    let mut by_name: HashMap<Option<String>, u32> = HashMap::from([(None, 0)]);
+    let mut intern = |key: Option<String>| -> u32 {
+        *by_name.entry(key.clone()).or_insert_with(|| {
+            names.push(key);
+            (names.len() - 1) as u32
+        })
+    };
+    let dict_groups: Vec<u32> = group.map_or_else(Vec::new, |g| {
+        g.dict
+            .values
+            .iter()
+            .map(|v| intern(hive_core::chart::group_key(Some(v))))
+            .collect()
+    });
+    let mut scalar_groups: HashMap<(u8, u64), u32> = HashMap::new();
+    let mut cells: HashMap<(u32, i64), Acc> = HashMap::new();
+    let (lo, hi) = (q.date_range.start_ms, q.date_range.end_ms);
+    let mut bucket_range = (i64::MAX, i64::MIN, 0i64);
+    'rows: for i in 0..p.ids.len() {
+        let flags = p.flags[i];
+        if flags & ALIVE == 0 || (q.level == ChartLevel::Session && flags & SESSION == 0) {
+            continue;
+        }
+        let t = p.start[i];
+        if lo.is_some_and(|s| (t as f64) < s) || hi.is_some_and(|e| (t as f64) > e) {
+            continue;
+        }
+        for f in &filters {
+            if !f.pass(i) {
+                continue 'rows;
+            }
+        }
+        let value = match metric {
+            None => 1.0,
+            Some(m) => match m.cells[i] {
+                Cell::Int(x) => x as f64,
+                Cell::Real(x) => x,
+                _ => continue,
+            },
+        };
+        let gid = match group {
+            None => 0,
+            Some(g) => match g.cells[i] {
+                Cell::Missing => 0,
+                Cell::Dict(d) => dict_groups[d as usize],
+                c => {
+                    let key = match c {
+                        Cell::Bool(b) => (1, u64::from(b)),
+                        Cell::Int(x) => (2, x as u64),
+                        Cell::Real(x) => (3, x.to_bits()),
+                        _ => (0, 0),
+                    };
+                    match scalar_groups.get(&key) {
+                        Some(&id) => id,
+                        None => {
+                            let id = intern(hive_core::chart::group_key(g.value(c).as_ref()));
+                            scalar_groups.insert(key, id);
+                            id
+                        }
+                    }
+                }
+            },
+        };
+        if !(bucket_range.0..bucket_range.1).contains(&t) {
+            let b = q.bucket.floor(t);
+            bucket_range = (b, q.bucket.next(b), b);
+        }
+        let acc = cells.entry((gid, bucket_range.2)).or_insert_with(|| Acc {
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            ..Acc::default()
+        });
+        acc.count += 1;
+        acc.sum += value;
+        acc.min = acc.min.min(value);
+        acc.max = acc.max.max(value);
+        if keep_values {
+            acc.values.push(value);
+        }
+    }
+    let mut series: HashMap<u32, Vec<Point>> = HashMap::new();
+    for ((gid, bucket), mut acc) in cells {
+        let value = match q.aggregation {
+            Aggregation::Count => Some(acc.count as f64),
+            Aggregation::Sum => Some(acc.sum),
+            Aggregation::Avg => Some(acc.sum / acc.count as f64),
+            Aggregation::Min => Some(acc.min),
+            Aggregation::Max => Some(acc.max),
+            Aggregation::Percentile(_) => aggregate(q.aggregation, &mut acc.values),
+        };
+        if let Some(value) = value {
+            series.entry(gid).or_default().push(Point {
+                bucket,
+                value,
+                count: acc.count,
+            });
+        }
+    }
+    Some(finish(
+        series
+            .into_iter()
+            .map(|(gid, points)| Series {
+                group: names[gid as usize].clone(),
+                points,
+            })
+            .collect(),
+    ))
+}
