@@ -1,10 +1,14 @@
 //! Alert rules and their state machine.
 //!
-//! A rule is a chart query (its whole evaluation window is one bucket; a
-//! group-by is ignored) plus a condition: an absolute threshold on the
-//! window's value (`aggregate`) or a percent change against the window
-//! before it (`drift`). The window is the rule's frequency: hourly, daily,
-//! weekly, monthly (30 days) or an interval such as `15m`.
+//! A rule is a chart query (its whole evaluation window is one bucket) plus
+//! a condition: an absolute threshold on the window's value (`aggregate`)
+//! or a percent change against the window before it (`drift`). The window
+//! is the rule's frequency: hourly, daily, weekly, monthly (30 days) or an
+//! interval such as `15m`.
+//!
+//! With a group-by, every group's value is checked on its own (a drift
+//! against the same group's previous value), and the rule is crossed when
+//! any group is: [`AlertRule::evaluate`]. A rule still has one state.
 //!
 //! [`next`] is the whole state machine: given the state and either an
 //! observation (crossed or not) or a user action, it returns the new state
@@ -295,6 +299,94 @@ pub fn check_webhook_url(url: &str) -> Result<(), AlertError> {
     Ok(())
 }
 
+/// Most crossing groups an evaluation lists (the rest are counted).
+pub const MAX_LISTED_GROUPS: usize = 20;
+
+/// One group's value in a window: `group` is the group-by value (`None`
+/// for events without the field, and for rules without a group-by).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupValue {
+    pub group: Option<String>,
+    pub value: f64,
+}
+
+impl GroupValue {
+    pub fn new(group: Option<&str>, value: f64) -> GroupValue {
+        GroupValue {
+            group: group.map(str::to_owned),
+            value,
+        }
+    }
+}
+
+/// How one group fared in an evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupOutcome {
+    pub group: Option<String>,
+    pub value: f64,
+    /// The same group's value in the previous window (drift only).
+    pub previous: Option<f64>,
+    /// The change against `previous`, in percent (drift only).
+    pub change: Option<f64>,
+    pub crossed: bool,
+}
+
+impl GroupOutcome {
+    /// `{group, value, previous, change_percent}`.
+    pub fn to_json(&self) -> Value {
+        json!({"group": self.group, "value": self.value, "previous": self.previous,
+               "change_percent": self.change})
+    }
+
+    /// The group as text: its value, or `(none)` for events without it.
+    pub fn label(&self) -> &str {
+        self.group.as_deref().unwrap_or("(none)")
+    }
+}
+
+/// What an evaluation of a rule came to.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Evaluation {
+    /// Whether any group crosses.
+    pub crossed: bool,
+    /// The group whose value the rule records: the worst crossing group, or
+    /// the most extreme one when none crosses; `None` without any value.
+    pub headline: Option<GroupOutcome>,
+    /// Every crossing group, worst first.
+    pub crossing: Vec<GroupOutcome>,
+    /// Groups with a value in the window.
+    pub groups: usize,
+}
+
+impl Evaluation {
+    pub fn value(&self) -> Option<f64> {
+        self.headline.as_ref().map(|h| h.value)
+    }
+
+    pub fn previous(&self) -> Option<f64> {
+        self.headline.as_ref().and_then(|h| h.previous)
+    }
+
+    pub fn change(&self) -> Option<f64> {
+        self.headline.as_ref().and_then(|h| h.change)
+    }
+
+    /// The first [`MAX_LISTED_GROUPS`] crossing groups as JSON, and how
+    /// many more cross.
+    pub fn listed_json(&self) -> (Vec<Value>, usize) {
+        let listed = self
+            .crossing
+            .iter()
+            .take(MAX_LISTED_GROUPS)
+            .map(GroupOutcome::to_json)
+            .collect();
+        (
+            listed,
+            self.crossing.len().saturating_sub(MAX_LISTED_GROUPS),
+        )
+    }
+}
+
 impl AlertRule {
     /// Parse `{name, query: {chart query}, type: aggregate|drift,
     /// comparison: above|below, threshold, frequency, webhook: {url, slack}}`.
@@ -316,7 +408,6 @@ impl AlertRule {
             .unwrap_or(Value::Object(Map::new()));
         let mut query = ChartQuery::from_json(&query_json, now_ms)
             .map_err(|e| AlertError::Invalid(format!("query: {e}")))?;
-        query.group_by = None;
         query.bucket = Bucket::Total;
         let comparison = match obj.get("comparison").and_then(Value::as_str) {
             None => Comparison::Above,
@@ -449,12 +540,97 @@ impl AlertRule {
         }
     }
 
+    /// Evaluate every group of the window (`current`) against the
+    /// condition; for drift, each against the same group's value in the
+    /// previous window (`previous`; a group without one cannot cross). A rule
+    /// without a group-by passes its one value with group `None`, or
+    /// nothing when the window has no value.
+    ///
+    /// The headline is the worst crossing group (highest value or change for
+    /// `above`, lowest for `below`), or, when none crosses, the group closest
+    /// to crossing by the same measure; ties go to the first group in order
+    /// (by name, `None` last).
+    pub fn evaluate(&self, current: &[GroupValue], previous: &[GroupValue]) -> Evaluation {
+        let comparison = match self.condition {
+            Condition::Aggregate { comparison, .. } | Condition::Drift { comparison, .. } => {
+                comparison
+            }
+        };
+        let sign = match comparison {
+            Comparison::Above => 1.0,
+            Comparison::Below => -1.0,
+        };
+        let mut outcomes: Vec<GroupOutcome> = current
+            .iter()
+            .map(|g| {
+                let prev = match self.condition {
+                    Condition::Drift { .. } => previous
+                        .iter()
+                        .find(|p| p.group == g.group)
+                        .map(|p| p.value),
+                    Condition::Aggregate { .. } => None,
+                };
+                let (crossed, change) = self.crossed(Some(g.value), prev);
+                GroupOutcome {
+                    group: g.group.clone(),
+                    value: g.value,
+                    previous: prev,
+                    change,
+                    crossed,
+                }
+            })
+            .collect();
+        outcomes.sort_by(|a, b| group_order(&a.group, &b.group));
+        // How bad a group is: its change (drift; groups with one first) or
+        // its value, in the direction of the comparison.
+        let severity = |o: &GroupOutcome| -> (bool, f64) {
+            match self.condition {
+                Condition::Aggregate { .. } => (true, sign * o.value),
+                Condition::Drift { .. } => match o.change {
+                    Some(c) => (true, sign * c),
+                    None => (false, sign * o.value),
+                },
+            }
+        };
+        let worse = |a: &GroupOutcome, b: &GroupOutcome| {
+            let (sa, sb) = (severity(a), severity(b));
+            sb.0.cmp(&sa.0).then(sb.1.total_cmp(&sa.1))
+        };
+        let mut crossing: Vec<GroupOutcome> =
+            outcomes.iter().filter(|o| o.crossed).cloned().collect();
+        crossing.sort_by(worse);
+        let headline = match crossing.first() {
+            Some(worst) => Some(worst.clone()),
+            None => {
+                let mut all = outcomes.clone();
+                all.sort_by(worse);
+                all.into_iter().next()
+            }
+        };
+        Evaluation {
+            crossed: !crossing.is_empty(),
+            headline,
+            crossing,
+            groups: outcomes.len(),
+        }
+    }
+
     /// The threshold to show: the value, or the percent for drift.
     pub fn threshold(&self) -> f64 {
         match self.condition {
             Condition::Aggregate { threshold, .. } => threshold,
             Condition::Drift { percent, .. } => percent,
         }
+    }
+}
+
+/// Groups by name, `None` last.
+fn group_order(a: &Option<String>, b: &Option<String>) -> std::cmp::Ordering {
+    match (a, b) {
+        (None, None) => std::cmp::Ordering::Equal,
+        (None, _) => std::cmp::Ordering::Greater,
+        (_, None) => std::cmp::Ordering::Less,
+        (Some(x), Some(y)) => x.cmp(y),
     }
 }
 

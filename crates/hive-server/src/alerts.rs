@@ -8,6 +8,10 @@
 //! [`hive_core::alert::next`], records the evaluation in the history and
 //! sends the webhook when the machine says so. The server calls it on a
 //! timer ([`spawn_evaluator`]); tests call it with a manual clock.
+//!
+//! A rule with a group-by is evaluated per group
+//! ([`AlertRule::evaluate`]): the history and the notifications name the
+//! groups that cross.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -18,7 +22,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use bytes::Bytes;
-use hive_core::alert::{Action, AlertRule, AlertState, Input, Notify, next};
+use hive_core::alert::{
+    Action, AlertRule, AlertState, Evaluation, GroupOutcome, GroupValue, Input, Notify, next,
+};
 use hive_core::chart::ChartQuery;
 use hive_core::filter::DateRange;
 use hive_core::time::format_rfc3339_ms;
@@ -149,14 +155,18 @@ pub struct Outcome {
     pub state: AlertState,
     pub notified: Notify,
     pub value: Option<f64>,
+    /// The groups that crossed, worst first (every one).
+    pub crossing: Vec<GroupOutcome>,
 }
 
-async fn window_value(
+/// The value of every group of the window (one, group `None`, without a
+/// group-by; a `count` without events is 0 then).
+async fn window_values(
     state: &AppState,
     project: &str,
     q: &ChartQuery,
     (start, end): (i64, i64),
-) -> ApiResult<Option<f64>> {
+) -> ApiResult<Vec<GroupValue>> {
     let mut q = q.clone();
     q.date_range = DateRange {
         start_ms: Some(start as f64),
@@ -164,18 +174,28 @@ async fn window_value(
     };
     let store = state.store.clone();
     let project = project.to_owned();
-    let is_count = q.aggregation == hive_core::chart::Aggregation::Count;
+    let zero_if_empty =
+        q.aggregation == hive_core::chart::Aggregation::Count && q.group_by.is_none();
     let series = tokio::task::spawn_blocking(move || store.chart(Some(&project), &q))
         .await
         .map_err(ApiError::internal)??;
-    let value = series
-        .first()
-        .and_then(|s| s.points.first())
-        .map(|p| p.value);
-    if value.is_none() && is_count {
-        return Ok(Some(0.0));
+    let values: Vec<GroupValue> = series
+        .into_iter()
+        .filter_map(|s| {
+            let value = s.points.first()?.value;
+            Some(GroupValue {
+                group: s.group,
+                value,
+            })
+        })
+        .collect();
+    if values.is_empty() && zero_if_empty {
+        return Ok(vec![GroupValue {
+            group: None,
+            value: 0.0,
+        }]);
     }
-    Ok(value)
+    Ok(values)
 }
 
 /// Evaluate every due rule now (by the runtime's clock).
@@ -213,14 +233,16 @@ async fn evaluate_one(
     now: i64,
 ) -> ApiResult<Outcome> {
     let (window, previous_window) = rule.windows(now);
-    let value = window_value(state, &obj.project_id, &rule.query, window).await?;
+    let values = window_values(state, &obj.project_id, &rule.query, window).await?;
     let previous = match rule.condition {
         hive_core::alert::Condition::Drift { .. } => {
-            window_value(state, &obj.project_id, &rule.query, previous_window).await?
+            window_values(state, &obj.project_id, &rule.query, previous_window).await?
         }
-        _ => None,
+        _ => Vec::new(),
     };
-    let (crossed, change) = rule.crossed(value, previous);
+    let eval = rule.evaluate(&values, &previous);
+    let crossed = eval.crossed;
+    let value = eval.value();
     let (new_state, notify) = next(current, Input::Observed { crossed })
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let delivery = match (notify, &rule.webhook_url) {
@@ -231,7 +253,7 @@ async fn evaluate_one(
             } else {
                 "resolved"
             };
-            let body = notification(state, &obj, &rule, status, value, previous, change, now);
+            let body = notification(state, &obj, &rule, status, &eval, now);
             let r = state.alerts.webhook.deliver(url, &body).await;
             json!({"url": url, "ok": r.ok, "attempts": r.attempts, "error": r.error})
         }
@@ -247,11 +269,11 @@ async fn evaluate_one(
         .store
         .objects()
         .put(ALERT, &obj.project_id, &obj.id, &Value::Object(doc))?;
-    let record = json!({
+    let mut record = json!({
         "at": format_rfc3339_ms(now),
         "value": value,
-        "previous": previous,
-        "change_percent": change,
+        "previous": eval.previous(),
+        "change_percent": eval.change(),
         "threshold": rule.threshold(),
         "crossed": crossed,
         "state_before": current.name(),
@@ -260,6 +282,9 @@ async fn evaluate_one(
         "delivery": delivery,
         "window": {"start": format_rfc3339_ms(window.0), "end": format_rfc3339_ms(window.1)},
     });
+    if let (Some(group_by), Value::Object(m)) = (&rule.query.group_by, &mut record) {
+        group_fields(m, &group_by.dotted(), &eval);
+    }
     state
         .store
         .objects()
@@ -269,18 +294,39 @@ async fn evaluate_one(
         state: new_state,
         notified: notify,
         value,
+        crossing: eval.crossing,
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a grouped rule's history and JSON notifications add: `group_by`,
+/// `group` (whose value `value` is), `groups` (the crossing groups, worst
+/// first, at most [`hive_core::alert::MAX_LISTED_GROUPS`]), `groups_more`
+/// (how many more cross) and `groups_evaluated`.
+fn group_fields(m: &mut Map<String, Value>, group_by: &str, eval: &Evaluation) {
+    let (listed, more) = eval.listed_json();
+    m.insert("group_by".into(), json!(group_by));
+    m.insert(
+        "group".into(),
+        json!(eval.headline.as_ref().and_then(|h| h.group.clone())),
+    );
+    m.insert("groups".into(), Value::Array(listed));
+    m.insert("groups_more".into(), json!(more));
+    m.insert("groups_evaluated".into(), json!(eval.groups));
+}
+
+/// Text for Slack's mrkdwn: `&`, `<` and `>` escaped, as Slack asks.
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 fn notification(
     state: &SharedState,
     obj: &StoredObject,
     rule: &AlertRule,
     status: &str,
-    value: Option<f64>,
-    previous: Option<f64>,
-    change: Option<f64>,
+    eval: &Evaluation,
     now: i64,
 ) -> Value {
     let link = state.alerts.link(&obj.id);
@@ -302,31 +348,73 @@ fn notification(
         v.map(|v| format!("{v}"))
             .unwrap_or_else(|| "no data".into())
     };
+    let group_by = rule.query.group_by.as_ref().map(|g| g.dotted());
     if rule.slack {
         let emoji = if status == "triggered" {
             ":rotating_light:"
         } else {
             ":white_check_mark:"
         };
-        return json!({
-            "text": format!(
-                "{emoji} Alert *{}* {status}: value {} ({condition}). <{link}|Open in Hive>",
-                rule.name, fmt(value)
-            )
-        });
+        let name = slack_escape(&rule.name);
+        let text = match &group_by {
+            None => format!(
+                "{emoji} Alert *{name}* {status}: value {} ({condition}).",
+                fmt(eval.value())
+            ),
+            Some(g) if !eval.crossing.is_empty() => {
+                let named: Vec<String> = eval
+                    .crossing
+                    .iter()
+                    .take(hive_core::alert::MAX_LISTED_GROUPS)
+                    .map(|o| {
+                        let change = o.change.map(|c| format!(" ({c:+.1}%)"));
+                        format!(
+                            "{}: {}{}",
+                            slack_escape(o.label()),
+                            o.value,
+                            change.unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                let more = match eval.listed_json().1 {
+                    0 => String::new(),
+                    n => format!(" and {n} more"),
+                };
+                format!(
+                    "{emoji} Alert *{name}* {status} ({condition}) for {} {}{more}.",
+                    slack_escape(g),
+                    named.join(", ")
+                )
+            }
+            Some(g) => {
+                let closest = match &eval.headline {
+                    Some(h) => format!("; closest {}: {}", slack_escape(h.label()), h.value),
+                    None => "; no data".into(),
+                };
+                format!(
+                    "{emoji} Alert *{name}* {status}: no {} crosses ({condition}){closest}.",
+                    slack_escape(g)
+                )
+            }
+        };
+        return json!({"text": format!("{text} <{link}|Open in Hive>")});
     }
-    json!({
+    let mut body = json!({
         "alert": {"id": obj.id, "name": rule.name, "project_id": obj.project_id,
                   "query": rule.query_json, "frequency": rule.frequency.name()},
         "status": status,
-        "value": value,
-        "previous_value": previous,
-        "change_percent": change,
+        "value": eval.value(),
+        "previous_value": eval.previous(),
+        "change_percent": eval.change(),
         "threshold": rule.threshold(),
         "condition": condition,
         "evaluated_at": format_rfc3339_ms(now),
         "link": link,
-    })
+    });
+    if let (Some(g), Value::Object(m)) = (&group_by, &mut body) {
+        group_fields(m, g, eval);
+    }
+    body
 }
 
 /// Run [`evaluate_due`] every `config.tick` until the task is dropped.
@@ -532,4 +620,15 @@ pub async fn alert_history(
     Ok(Json(
         json!({"success": true, "data": evals.iter().map(|e| e.doc.clone()).collect::<Vec<_>>()}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn slack_text_is_escaped() {
+        assert_eq!(
+            super::slack_escape("<!channel> & <http://x|y>"),
+            "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"
+        );
+    }
 }

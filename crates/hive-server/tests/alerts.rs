@@ -192,9 +192,19 @@ struct Fixture {
 }
 
 impl Fixture {
-    /// An event with this latency, a minute before now.
+    /// An event of variant "a" with this latency, a minute before now.
     async fn event(&mut self, latency: f64) {
+        self.event_of(Some("a"), latency).await;
+    }
+
+    /// An event of this variant (none: without the field) with this
+    /// latency, a minute before now.
+    async fn event_of(&mut self, variant: Option<&str>, latency: f64) {
         self.n += 1;
+        let metadata = match variant {
+            Some(v) => json!({"variant": v}),
+            None => json!({}),
+        };
         let at = self.clock_now() - 60_000;
         let r = self
             .s
@@ -206,7 +216,7 @@ impl Fixture {
                        "session_id": "00000000-0000-4000-8000-999999999999",
                        "event_type": "model", "event_name": "llm", "source": "test",
                        "start_time": at, "end_time": at + 10,
-                       "metadata": {"variant": "a"}, "metrics": {"latency_ms": latency}}}),
+                       "metadata": metadata, "metrics": {"latency_ms": latency}}}),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK);
@@ -698,5 +708,151 @@ async fn webhook_urls_must_be_http_or_https() {
     assert!(
         html.contains("is not supported, use http:// or https://"),
         "{html}"
+    );
+}
+
+#[tokio::test]
+async fn grouped_rule_fires_when_one_variant_crosses_and_resolves() {
+    use AlertState::*;
+    let (receiver, base) = Receiver::start().await;
+    let mut f = fixture(quick()).await;
+    let query = json!({"metric": "metrics.latency_ms", "aggregation": "p95",
+                       "groupBy": "metadata.variant"});
+    let id = f
+        .create(
+            json!({"name": "slow variant", "type": "aggregate", "comparison": "above",
+            "threshold": 2000, "frequency": "hourly", "query": query,
+            "webhook": {"url": format!("{base}/hook")}}),
+        )
+        .await;
+    let slack_id = f
+        .create(
+            json!({"name": "slow variant (slack)", "type": "aggregate", "comparison": "above",
+            "threshold": 2000, "frequency": "hourly", "query": query,
+            "webhook": {"url": format!("{base}/slack"), "slack": true}}),
+        )
+        .await;
+    let both = |state, notify| {
+        vec![
+            (id.clone(), state, notify),
+            (slack_id.clone(), state, notify),
+        ]
+    };
+    let sorted = |mut v: Vec<(String, AlertState, Notify)>| {
+        v.sort_by_key(|(i, _, _)| (i != &id, i.clone()));
+        v
+    };
+
+    // Every variant fast: nothing.
+    for v in ["a", "b", "c<script>"] {
+        f.event_of(Some(v), 100.0).await;
+    }
+    f.event_of(None, 300.0).await;
+    assert_eq!(sorted(f.evaluate().await), both(Active, Notify::Nothing));
+    let h = f.history(&id).await;
+    assert_eq!(h[0]["crossed"], false);
+    assert_eq!(h[0]["group_by"], "metadata.variant");
+    assert_eq!(h[0]["groups"], json!([]));
+    assert_eq!(h[0]["groups_evaluated"], 4);
+    // The value recorded is the slowest group's: the one without a variant.
+    assert_eq!(
+        (h[0]["value"].clone(), h[0]["group"].clone()),
+        (json!(300.0), Value::Null)
+    );
+
+    // Variant b slow: fires once, naming b.
+    f.clock.advance(H);
+    for (v, ms) in [
+        ("a", 100.0),
+        ("b", 2500.0),
+        ("b", 2400.0),
+        ("c<script>", 150.0),
+    ] {
+        f.event_of(Some(v), ms).await;
+    }
+    assert_eq!(sorted(f.evaluate().await), both(Triggered, Notify::Fired));
+    let sent = receiver.bodies("/hook");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["status"], "triggered");
+    assert_eq!(sent[0]["group_by"], "metadata.variant");
+    assert_eq!(sent[0]["group"], "b");
+    assert_eq!(sent[0]["value"], 2500.0);
+    assert_eq!(
+        sent[0]["groups"],
+        json!([{"group": "b", "value": 2500.0, "previous": null, "change_percent": null}])
+    );
+    assert_eq!(sent[0]["groups_more"], 0);
+    let slack = receiver.bodies("/slack");
+    assert_eq!(slack.len(), 1);
+    let text = slack[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("triggered (p95 above 2000) for metadata.variant b: 2500."),
+        "{text}"
+    );
+    let h = f.history(&id).await;
+    assert_eq!(h[0]["groups"][0]["group"], "b");
+    assert_eq!(h[0]["crossed"], true);
+
+    // Still crossed, by more variants: one state per rule, nothing sent;
+    // the history lists them worst first, the null group included.
+    f.clock.advance(H);
+    for (v, ms) in [(Some("a"), 3000.0), (Some("b"), 2600.0), (None, 2100.0)] {
+        f.event_of(v, ms).await;
+    }
+    f.event_of(Some("c<script>"), 9000.0).await;
+    assert_eq!(sorted(f.evaluate().await), both(Triggered, Notify::Nothing));
+    assert_eq!(receiver.bodies("/hook").len(), 1);
+    let h = f.history(&id).await;
+    let groups: Vec<Value> = h[0]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| json!([g["group"], g["value"]]))
+        .collect();
+    assert_eq!(
+        groups,
+        vec![
+            json!(["c<script>", 9000.0]),
+            json!(["a", 3000.0]),
+            json!(["b", 2600.0]),
+            json!([null, 2100.0])
+        ]
+    );
+    assert_eq!(h[0]["value"], 9000.0);
+
+    // The dashboard's history names the groups, escaped.
+    let cookie = f.web_cookie().await;
+    let page = f
+        .page(&cookie, &format!("/alerts/{id}?project=team-a"))
+        .await;
+    assert!(page.contains("for any metadata.variant"), "{page}");
+    assert!(
+        page.contains("<th>Crossing metadata.variant</th>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<code>c&#60;script&#62;</code> 9000"),
+        "{page}"
+    );
+    assert!(page.contains("<code>(none)</code> 2100"), "{page}");
+    assert!(!page.contains("<script>"), "user data is escaped");
+
+    // Every variant back: resolves once.
+    f.clock.advance(H);
+    for v in ["a", "b", "c<script>"] {
+        f.event_of(Some(v), 100.0).await;
+    }
+    assert_eq!(sorted(f.evaluate().await), both(Resolved, Notify::Resolved));
+    let sent = receiver.bodies("/hook");
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1]["status"], "resolved");
+    assert_eq!(sent[1]["groups"], json!([]));
+    assert_eq!(sent[1]["value"], 100.0);
+    let slack = receiver.bodies("/slack");
+    assert_eq!(slack.len(), 2);
+    let text = slack[1]["text"].as_str().unwrap();
+    assert!(
+        text.contains("resolved: no metadata.variant crosses (p95 above 2000); closest a: 100."),
+        "{text}"
     );
 }

@@ -25,7 +25,16 @@ pub struct AlertRow {
     pub last_value: String,
     pub last_evaluated: String,
     pub webhook: String,
+    /// The group-by field, empty without one.
+    pub group_by: String,
     pub actions: Vec<&'static str>,
+}
+
+/// A group that crossed: its name (`(none)` for events without the
+/// field) and value.
+pub struct GroupCell {
+    pub group: String,
+    pub value: String,
 }
 
 pub struct EvalRow {
@@ -35,6 +44,9 @@ pub struct EvalRow {
     pub transition: String,
     pub notified: String,
     pub delivery: String,
+    /// The crossing groups as recorded (at most 20), and how many more.
+    pub groups: Vec<GroupCell>,
+    pub groups_more: u64,
 }
 
 #[derive(Template)]
@@ -53,6 +65,8 @@ struct AlertPage {
     a: AlertRow,
     query: String,
     history: Vec<EvalRow>,
+    /// Whether the history has a groups column.
+    grouped: bool,
 }
 
 fn value_text(v: Option<&Value>) -> String {
@@ -78,8 +92,15 @@ fn row(o: &hive_store::objects::StoredObject) -> AlertRow {
             .unwrap_or("count"),
         q.get("metric").and_then(Value::as_str).unwrap_or("events")
     );
+    let group_by = q
+        .get("groupBy")
+        .or_else(|| q.get("group_by"))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .unwrap_or("")
+        .to_owned();
     let threshold = value_text(d.get("threshold"));
-    let condition = if s("type") == "drift" {
+    let mut condition = if s("type") == "drift" {
         format!(
             "{what} changes {} {threshold}% vs the previous period",
             s("comparison")
@@ -87,6 +108,9 @@ fn row(o: &hive_store::objects::StoredObject) -> AlertRow {
     } else {
         format!("{what} {} {threshold}", s("comparison"))
     };
+    if !group_by.is_empty() {
+        condition.push_str(&format!(" for any {group_by}"));
+    }
     let actions = match state.as_str() {
         "paused" => vec!["resume"],
         "muted" => vec!["unmute", "pause"],
@@ -110,6 +134,7 @@ fn row(o: &hive_store::objects::StoredObject) -> AlertRow {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned(),
+        group_by,
         actions,
     }
 }
@@ -155,6 +180,9 @@ pub async fn create(
     }
     if !f("ff").is_empty() {
         query["filters"] = json!([{"field": f("ff"), "operator": "is", "value": f("fv")}]);
+    }
+    if !f("gb").is_empty() {
+        query["groupBy"] = json!(f("gb"));
     }
     let webhook = if f("webhook").is_empty() {
         Value::Null
@@ -235,6 +263,28 @@ pub async fn detail(
             if let Some(c) = d.get("change_percent").and_then(Value::as_f64) {
                 value.push_str(&format!(" ({c:+.1}%)"));
             }
+            let groups = d
+                .get("groups")
+                .and_then(Value::as_array)
+                .map(|gs| {
+                    gs.iter()
+                        .map(|g| GroupCell {
+                            group: g
+                                .get("group")
+                                .and_then(Value::as_str)
+                                .unwrap_or("(none)")
+                                .to_owned(),
+                            value: {
+                                let mut v = value_text(g.get("value"));
+                                if let Some(c) = g.get("change_percent").and_then(Value::as_f64) {
+                                    v.push_str(&format!(" ({c:+.1}%)"));
+                                }
+                                v
+                            },
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             EvalRow {
                 at: format::time(e.at),
                 value,
@@ -242,11 +292,15 @@ pub async fn detail(
                 transition: format!("{} → {}", s("state_before"), s("state")),
                 notified: s("notified"),
                 delivery,
+                groups,
+                groups_more: d.get("groups_more").and_then(Value::as_u64).unwrap_or(0),
             }
         })
         .collect();
+    let a = row(&o);
     html(&AlertPage {
-        a: row(&o),
+        grouped: !a.group_by.is_empty() || evals.iter().any(|e| e.doc.get("group_by").is_some()),
+        a,
         query: serde_json::to_string_pretty(o.doc.get("query").unwrap_or(&Value::Null))
             .unwrap_or_default(),
         l,
