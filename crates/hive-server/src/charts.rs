@@ -240,3 +240,36 @@ pub async fn delete_chart(
     }
     Ok(Json(json!({"success": true, "message": "chart deleted"})))
 }
+
+/// Run every saved chart and alert rule once, so that the columns they
+/// read are in memory before anyone opens a dashboard (the first chart of
+/// a field scans the project). Meant for a blocking thread at start-up;
+/// returns how many queries ran.
+pub fn warm_up(store: &dyn hive_store::Store) -> usize {
+    let now = now_ms() as f64;
+    let mut queries = Vec::new();
+    for (kind, key) in [(CHART, None), (hive_store::objects::ALERT, Some("query"))] {
+        match store.objects().list(kind, None) {
+            Ok(objects) => {
+                for o in objects {
+                    let doc = match key {
+                        Some(k) => o.doc.get(k).cloned().unwrap_or(Value::Null),
+                        None => o.doc.clone(),
+                    };
+                    if let Ok(q) = ChartQuery::from_json(&doc, now) {
+                        queries.push((o.project_id.clone(), q));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list saved {kind}s to warm up"),
+        }
+    }
+    let mut ran = 0;
+    for (project, q) in queries {
+        match store.chart(Some(&project), &q) {
+            Ok(_) => ran += 1,
+            Err(e) => tracing::warn!(error = %e, %project, "warming up a chart failed"),
+        }
+    }
+    ran
+}

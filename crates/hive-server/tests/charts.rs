@@ -227,3 +227,37 @@ async fn saved_charts_crud_per_project() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn saved_charts_and_alerts_warm_up_their_columns() {
+    let s = server();
+    let a = s.key("read_write", "team-a").await;
+    for i in 0..4 {
+        post_event(
+            &s,
+            &a,
+            i,
+            T0 + i as i64 * H,
+            ["x", "y"][i % 2],
+            10.0 * i as f64,
+        )
+        .await;
+    }
+    let r = s
+        .json(
+            "POST",
+            "/v1/charts",
+            &a,
+            json!({"name": "latency", "metric": "metrics.latency_ms", "func": "avg",
+                   "groupBy": "metadata.variant", "bucketing": "hour"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(s.store.chart_memory_used(), 0);
+    let store = s.store.clone();
+    let ran = tokio::task::spawn_blocking(move || hive_server::charts::warm_up(store.as_ref()))
+        .await
+        .unwrap();
+    assert_eq!(ran, 1);
+    assert!(s.store.chart_memory_used() > 0, "no columns loaded");
+}

@@ -76,7 +76,11 @@ enum KeysCommand {
 }
 
 /// Open the store of a data directory.
-pub fn open_store(data_dir: &std::path::Path, durability: Durability) -> Result<SqliteStore> {
+pub fn open_store(
+    data_dir: &std::path::Path,
+    durability: Durability,
+    chart_memory: usize,
+) -> Result<SqliteStore> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let path = data_dir.join("hive.db");
@@ -84,6 +88,7 @@ pub fn open_store(data_dir: &std::path::Path, durability: Durability) -> Result<
         &path,
         SqliteOptions {
             durability,
+            chart_memory,
             ..SqliteOptions::default()
         },
     )
@@ -98,7 +103,7 @@ fn keys(data_dir: &std::path::Path, command: KeysCommand) -> Result<()> {
             data_dir.display()
         );
     }
-    let store = open_store(data_dir, Durability::Full)?;
+    let store = open_store(data_dir, Durability::Full, 0)?;
     let auth = store.auth();
     match command {
         KeysCommand::Create {
@@ -174,7 +179,7 @@ fn login(data_dir: &std::path::Path, addr: &str) -> Result<()> {
             data_dir.display()
         );
     }
-    let store = open_store(data_dir, Durability::Full)?;
+    let store = open_store(data_dir, Durability::Full, 0)?;
     let base = if addr.contains("://") {
         addr.to_owned()
     } else {

@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// besides Mozilla's root CAs (for endpoints with a private CA).
     #[arg(long, env = "HIVE_WEBHOOK_CA")]
     pub webhook_ca: Option<PathBuf>,
+    /// Memory (MiB) for the in-memory columns charts read; charts whose
+    /// columns do not fit read the documents (slower). 0 turns columns off.
+    #[arg(long, env = "HIVE_CHART_MEMORY_MB", default_value_t = 256)]
+    pub chart_memory_mb: usize,
     /// Log filter (tracing syntax), e.g. info or hive_server=debug.
     #[arg(long, env = "HIVE_LOG", default_value = "info")]
     pub log: String,
@@ -82,7 +86,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ),
         None => None,
     };
-    let store = Arc::new(crate::open_store(&args.data_dir, durability)?);
+    let store = Arc::new(crate::open_store(
+        &args.data_dir,
+        durability,
+        args.chart_memory_mb.saturating_mul(1 << 20),
+    )?);
     let first_key = store
         .auth()
         .bootstrap()
@@ -169,6 +177,21 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
 
     state.alerts.set_public_url(&format!("http://{addr}"));
+    if args.chart_memory_mb > 0 {
+        // Load the columns saved charts and alerts read, in the background.
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let ran = hive_server::charts::warm_up(store.as_ref());
+            if ran > 0 {
+                tracing::info!(
+                    charts = ran,
+                    ms = started.elapsed().as_millis() as u64,
+                    "chart columns loaded for saved charts and alerts"
+                );
+            }
+        });
+    }
     let evaluator = hive_server::alerts::spawn_evaluator(state.clone());
 
     let shutdown = shutdown_signal();
