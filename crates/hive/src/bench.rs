@@ -56,6 +56,12 @@ struct IngestArgs {
     /// Spans per session.
     #[arg(long, default_value_t = 32)]
     spans_per_session: usize,
+    /// Also ask for a chart of the ingested project (average
+    /// metrics.latency_ms by metadata.variant per hour) every this many
+    /// milliseconds, to measure what keeping chart columns current costs
+    /// ingest, and how fast charts answer while it runs. 0: no charts.
+    #[arg(long, default_value_t = 0)]
+    chart_every_ms: u64,
 }
 
 #[derive(Args)]
@@ -477,6 +483,29 @@ async fn ingest(a: IngestArgs) -> Result<()> {
             Ok::<_, anyhow::Error>((ok, busy, lat))
         }));
     }
+    let charts = (a.chart_every_ms > 0).then(|| {
+        let (stop, addr, key) = (stop.clone(), server.addr.clone(), server.key.clone());
+        let every = Duration::from_millis(a.chart_every_ms);
+        tokio::spawn(async move {
+            let mut conn = Conn::connect(&addr).await?;
+            let body = br#"{"project":"bench","metric":"metrics.latency_ms","aggregation":"avg","bucket":"hour","groupBy":"metadata.variant"}"#;
+            let mut lat = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let (status, resp) = conn
+                    .request("POST", "/v1/events/chart", &key, "application/json", body)
+                    .await?;
+                match status {
+                    200 => lat.push(t.elapsed().as_micros() as u64),
+                    // The project exists once its first spans are stored.
+                    404 => {}
+                    _ => bail!("chart status {status}: {}", String::from_utf8_lossy(&resp)),
+                }
+                tokio::time::sleep(every.saturating_sub(t.elapsed())).await;
+            }
+            Ok::<_, anyhow::Error>(lat)
+        })
+    });
     let mut peak_sample = 0f64;
     let deadline = started + Duration::from_secs_f64(a.common.seconds);
     while Instant::now() < deadline {
@@ -493,6 +522,14 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_after = server.cpu_by_thread();
+    let chart_lat = match charts {
+        Some(t) => {
+            let mut l = t.await??;
+            l.sort_unstable();
+            Some(l)
+        }
+        None => None,
+    };
     lat.sort_unstable();
     let spans = ok * a.batch as u64;
     let (hwm, rss) = server.rss_mib();
@@ -524,6 +561,14 @@ async fn ingest(a: IngestArgs) -> Result<()> {
         ok,
         busy
     );
+    if let Some(l) = &chart_lat {
+        println!(
+            "  charts meanwhile     p50 {:.1} ms, p99 {:.1} ms ({} charts, the first loads its columns)",
+            percentile(l, 0.5),
+            percentile(l, 0.99),
+            l.len()
+        );
+    }
     println!(
         "  server RSS           peak {hwm:.0} MiB (sampled max {peak_sample:.0} MiB, end {rss:.0} MiB)"
     );
