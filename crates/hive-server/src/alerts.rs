@@ -255,7 +255,7 @@ async fn evaluate_one(
             };
             let body = notification(state, &obj, &rule, status, &eval, now);
             let r = state.alerts.webhook.deliver(url, &body).await;
-            json!({"url": url, "ok": r.ok, "attempts": r.attempts, "error": r.error})
+            json!({"url": crate::webhook::redact(url), "ok": r.ok, "attempts": r.attempts, "error": r.error})
         }
     };
     let mut doc = obj.doc.as_object().cloned().unwrap_or_default();

@@ -298,12 +298,36 @@ fn unknown_issuer(e: &ureq::Error) -> bool {
 /// secret, as Slack's do).
 fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split(['/', '?', '#']).next().unwrap_or(rest)
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    // Credentials (`user:password@`) are no more shown than the path.
+    authority.rsplit('@').next().unwrap_or(authority)
+}
+
+/// A URL as it may be shown and recorded: its scheme and host, the rest
+/// (which may hold a secret, as Slack's do) elided.
+pub fn redact(url: &str) -> String {
+    let scheme = url.split_once("://").map_or("", |(s, _)| s);
+    let host = host_of(url);
+    let elided = url.len() > scheme.len() + 3 + host.len();
+    format!("{scheme}://{host}{}", if elided { "/…" } else { "" })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacted_urls_keep_only_scheme_and_host() {
+        assert_eq!(
+            redact("https://hooks.slack.com/services/T0/B0/secret"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            redact("http://u:pw@127.0.0.1:9/x?y"),
+            "http://127.0.0.1:9/…"
+        );
+        assert_eq!(redact("http://127.0.0.1:9"), "http://127.0.0.1:9");
+    }
 
     #[test]
     fn hosts_and_statuses() {

@@ -406,6 +406,13 @@ async fn alert_fires_once_resolves_respects_mute_and_pause_and_retries() {
     assert_eq!(h[0]["state"], "triggered");
     assert_eq!(h[0]["delivery"]["attempts"], 3);
     assert_eq!(h[0]["delivery"]["ok"], true);
+    // The URL's path (a Slack URL's secret) is not kept in the history.
+    let recorded = h[0]["delivery"]["url"].as_str().unwrap();
+    assert!(!recorded.contains("/hook"), "{recorded}");
+    assert!(
+        base.ends_with(&recorded.replace("/…", "")[7..]),
+        "{recorded}"
+    );
     assert_eq!(h[1]["state"], "muted");
     assert_eq!(h[5]["state"], "active");
 

@@ -132,8 +132,8 @@ fn row(o: &hive_store::objects::StoredObject) -> AlertRow {
             .get("webhook")
             .and_then(|w| w.get("url"))
             .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned(),
+            .map(crate::webhook::redact)
+            .unwrap_or_default(),
         group_by,
         actions,
     }
