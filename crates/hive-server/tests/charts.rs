@@ -253,11 +253,11 @@ async fn saved_charts_and_alerts_warm_up_their_columns() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(s.store.chart_memory_used(), 0);
+    assert_eq!(s.store.column_memory_used(), 0);
     let store = s.store.clone();
     let ran = tokio::task::spawn_blocking(move || hive_server::charts::warm_up(store.as_ref()))
         .await
         .unwrap();
     assert_eq!(ran, 1);
-    assert!(s.store.chart_memory_used() > 0, "no columns loaded");
+    assert!(s.store.column_memory_used() > 0, "no columns loaded");
 }

@@ -213,6 +213,23 @@ fn indexed_set(project: &str, f: &Filter, b: &mut Builder, column: &str) -> Opti
     ))
 }
 
+/// Whether the session value index answers a filter (see [`indexed_set`]).
+pub fn indexed(f: &Filter) -> bool {
+    let mut b = Builder { params: Vec::new() };
+    indexed_set("?1", f, &mut b, "event_rowid").is_some()
+}
+
+/// Whether a query is fast in SQL (indexes answer its filters and its
+/// order), so that in-memory columns would not help.
+pub fn fast_in_sql(q: &EventQuery) -> bool {
+    let start_order = matches!(q.order, Order::StartAsc | Order::StartDesc);
+    let filters = match q.level {
+        Level::SessionEvent => q.filters.iter().all(indexed),
+        Level::Event | Level::Session => q.filters.is_empty(),
+    };
+    start_order && filters
+}
+
 /// Compile a query.
 pub fn compile(q: &EventQuery) -> Compiled {
     let mut b = Builder { params: Vec::new() };

@@ -230,7 +230,7 @@ pub fn main(a: ChartsArgs) -> Result<()> {
     }
     println!(
         "chart columns hold {:.1} MiB",
-        store.chart_memory_used() as f64 / (1 << 20) as f64
+        store.column_memory_used() as f64 / (1 << 20) as f64
     );
     if a.data_dir.is_none() {
         drop(store);

@@ -79,7 +79,7 @@ enum KeysCommand {
 pub fn open_store(
     data_dir: &std::path::Path,
     durability: Durability,
-    chart_memory: usize,
+    column_memory: usize,
 ) -> Result<SqliteStore> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
@@ -88,7 +88,7 @@ pub fn open_store(
         &path,
         SqliteOptions {
             durability,
-            chart_memory,
+            column_memory,
             ..SqliteOptions::default()
         },
     )

@@ -48,10 +48,11 @@ pub struct ServeArgs {
     /// besides Mozilla's root CAs (for endpoints with a private CA).
     #[arg(long, env = "HIVE_WEBHOOK_CA")]
     pub webhook_ca: Option<PathBuf>,
-    /// Memory (MiB) for the in-memory columns charts read; charts whose
-    /// columns do not fit read the documents (slower). 0 turns columns off.
-    #[arg(long, env = "HIVE_CHART_MEMORY_MB", default_value_t = 256)]
-    pub chart_memory_mb: usize,
+    /// Memory (MiB) for the in-memory columns that charts and filters over
+    /// every event read; those whose columns do not fit read the documents
+    /// (slower). 0 turns columns off.
+    #[arg(long, env = "HIVE_COLUMN_MEMORY_MB", default_value_t = 256)]
+    pub column_memory_mb: usize,
     /// Log filter (tracing syntax), e.g. info or hive_server=debug.
     #[arg(long, env = "HIVE_LOG", default_value = "info")]
     pub log: String,
@@ -89,7 +90,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let store = Arc::new(crate::open_store(
         &args.data_dir,
         durability,
-        args.chart_memory_mb.saturating_mul(1 << 20),
+        args.column_memory_mb.saturating_mul(1 << 20),
     )?);
     let first_key = store
         .auth()
@@ -177,7 +178,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
 
     state.alerts.set_public_url(&format!("http://{addr}"));
-    if args.chart_memory_mb > 0 {
+    if args.column_memory_mb > 0 {
         // Load the columns saved charts and alerts read, in the background.
         let store = store.clone();
         tokio::task::spawn_blocking(move || {

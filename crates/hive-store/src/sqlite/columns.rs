@@ -1,13 +1,15 @@
-//! In-memory columns for charts.
+//! In-memory columns for charts and filters.
 //!
 //! A chart over a million events cannot read a million JSON documents in
-//! 200 ms. Charts of one project read columns kept in memory instead: per
-//! project, every row's id, start time and whether it is a session event,
-//! and for each field a chart or filter has used, its values as SQLite's
-//! `json_extract`/`json_type` see them (the SQL path's semantics, which the
-//! conformance suite holds equal to [`hive_core::chart::reference`]).
+//! 200 ms, nor can a filter over every event (the events list, or sessions
+//! with any event matching). Such reads of one project use columns kept in
+//! memory instead: per project, every row's id, start time and whether it
+//! is a session event, and for each field a chart, filter or order has
+//! used, its values as SQLite's `json_extract`/`json_type` see them (the SQL
+//! path's semantics, which the conformance suite holds equal to the
+//! reference semantics in `hive_core`).
 //!
-//! - A column is loaded with one scan of the project the first time a chart
+//! - A column is loaded with one scan of the project the first time a read
 //!   needs it.
 //! - It stays exact without reading documents in bulk again: after every
 //!   commit, while still holding the writer, the store publishes the ids of
@@ -17,10 +19,10 @@
 //!   returns the row as it is now.
 //! - A project becomes tracked before its scan starts, so a commit is either
 //!   in the scan's snapshot or published afterwards (or both).
-//! - A chart catches up before it reads, so it sees every acknowledged
-//!   write; a background thread catches up every half second so the set of
-//!   published ids stays small.
-//! - Memory is bounded: least recently used columns are dropped, and a chart
+//! - A read catches up first, so it sees every acknowledged write; a
+//!   background thread catches up every half second so the set of published
+//!   ids stays small.
+//! - Memory is bounded: least recently used columns are dropped, and a read
 //!   whose columns would not fit is answered by SQL instead.
 
 use std::collections::{HashMap, HashSet};
@@ -28,14 +30,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use hive_core::chart::{Aggregation, ChartLevel, ChartQuery, Point, Series, aggregate, finish};
-use hive_core::filter::{FieldRef, Filter};
+use hive_core::filter::{FieldRef, Filter, TopField};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::lock;
-use crate::Result;
-use crate::query::column_read;
+use crate::query::{MAX_LIMIT, column_read};
+use crate::{EventQuery, Level, Order, Result};
 
 /// Flag bits of a row.
 const ALIVE: u8 = 1;
@@ -211,8 +213,8 @@ struct Log {
     dirty: HashMap<String, Vec<i64>>,
 }
 
-/// The chart columns of a store.
-pub(super) struct ChartColumns {
+/// The in-memory columns of a store.
+pub(super) struct ColumnCache {
     budget: usize,
     log: Mutex<Log>,
     /// Serialises loads, catch-ups and evictions (the only writers of
@@ -222,10 +224,10 @@ pub(super) struct ChartColumns {
     tick: AtomicU64,
 }
 
-impl ChartColumns {
+impl ColumnCache {
     /// Columns within `budget` bytes (0: never used; every chart is SQL).
-    pub(super) fn new(budget: usize) -> ChartColumns {
-        ChartColumns {
+    pub(super) fn new(budget: usize) -> ColumnCache {
+        ColumnCache {
             budget,
             log: Mutex::new(Log::default()),
             sync: Mutex::new(()),
@@ -305,6 +307,48 @@ impl ChartColumns {
             }
         }
         Ok(compute(p, q))
+    }
+
+    /// The ids of one page of an event query of one project, in order, and
+    /// how many matched; `None` when its columns do not fit. The semantics
+    /// are those of the SQL path ([`crate::query::compile`]).
+    pub(super) fn query(
+        &self,
+        conn: &Connection,
+        project: &str,
+        q: &EventQuery,
+    ) -> Result<Option<(Vec<i64>, u64)>> {
+        if self.budget == 0 {
+            return Ok(None);
+        }
+        let session_id = FieldRef::Top(TopField::SessionId);
+        let order_field = order_field(q.order);
+        let mut fields: Vec<FieldRef> = Vec::new();
+        for f in q
+            .filters
+            .iter()
+            .map(|f| &f.field)
+            .chain((q.level == Level::Session).then_some(&session_id))
+            .chain(order_field.as_ref())
+        {
+            if !fields.contains(f) {
+                fields.push(f.clone());
+            }
+        }
+        if !self.ensure(conn, project, &fields)? {
+            return Ok(None);
+        }
+        let state = self.read_state();
+        let Some(p) = state.get(project) else {
+            return Ok(None);
+        };
+        let tick = self.tick.fetch_add(1, Ordering::Relaxed);
+        for f in &fields {
+            if let Some(c) = p.column(f) {
+                c.last_used.store(tick, Ordering::Relaxed);
+            }
+        }
+        Ok(select(p, q, order_field.as_ref()))
     }
 
     /// Load what `fields` of `project` lack, catch up, and keep within the
@@ -740,5 +784,136 @@ fn compute(p: &ProjectColumns, q: &ChartQuery) -> Option<Vec<Series>> {
                 points,
             })
             .collect(),
+    ))
+}
+
+/// The field an order sorts by, besides the start time.
+fn order_field(order: Order) -> Option<FieldRef> {
+    let path = |ns: &str, key: &str| FieldRef::Path {
+        namespace: ns.to_owned(),
+        path: vec![key.to_owned()],
+    };
+    match order {
+        Order::StartAsc | Order::StartDesc => None,
+        Order::DurationDesc => Some(FieldRef::Top(TopField::Duration)),
+        Order::CostDesc => Some(path("metadata", "cost")),
+        Order::TokensDesc => Some(path("metadata", "total_tokens")),
+        Order::EventsDesc => Some(path("metadata", "num_events")),
+    }
+}
+
+/// A cell's place in SQLite's order: NULL, then numbers, then text.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+enum SortKey<'a> {
+    Null,
+    Number(f64),
+    Text(&'a str),
+}
+
+fn sort_key<'a>(column: &'a Column, json: &'a [String], i: usize) -> SortKey<'a> {
+    match column.cells[i] {
+        Cell::Missing => SortKey::Null,
+        Cell::Bool(b) => SortKey::Number(if b { 1.0 } else { 0.0 }),
+        Cell::Int(x) => SortKey::Number(x as f64),
+        Cell::Real(x) => SortKey::Number(x),
+        Cell::Dict(d) => match &column.dict.values[d as usize] {
+            Value::String(s) => SortKey::Text(s),
+            _ => SortKey::Text(&json[d as usize]),
+        },
+    }
+}
+
+/// The page of `q` from columns (`None` if a column is missing).
+fn select(
+    p: &ProjectColumns,
+    q: &EventQuery,
+    order_field: Option<&FieldRef>,
+) -> Option<(Vec<i64>, u64)> {
+    let mut filters = Vec::with_capacity(q.filters.len());
+    for f in &q.filters {
+        filters.push(FilterEval::new(f, p.column(&f.field)?));
+    }
+    let (lo, hi) = (q.date_range.start_ms, q.date_range.end_ms);
+    let in_range = |i: usize| {
+        let t = p.start[i] as f64;
+        !(lo.is_some_and(|s| t < s) || hi.is_some_and(|e| t > e))
+    };
+    let alive = |i: usize| p.flags[i] & ALIVE != 0;
+    let session = |i: usize| p.flags[i] & (ALIVE | SESSION) == ALIVE | SESSION;
+    let mut matched: Vec<usize> = match q.level {
+        Level::Event => (0..p.ids.len())
+            .filter(|&i| alive(i) && in_range(i) && filters.iter().all(|f| f.pass(i)))
+            .collect(),
+        Level::SessionEvent => (0..p.ids.len())
+            .filter(|&i| session(i) && in_range(i) && filters.iter().all(|f| f.pass(i)))
+            .collect(),
+        Level::Session => {
+            // Per filter, the sessions with an event (the session event
+            // included) that matches it: a session matches when, for every
+            // filter, it is one of them.
+            let sid = p.column(&FieldRef::Top(TopField::SessionId))?;
+            let mut sets = vec![vec![false; sid.dict.values.len()]; filters.len()];
+            for i in (0..p.ids.len()).filter(|&i| alive(i)) {
+                if let Cell::Dict(d) = sid.cells[i] {
+                    for (k, f) in filters.iter().enumerate() {
+                        if !sets[k][d as usize] && f.pass(i) {
+                            sets[k][d as usize] = true;
+                        }
+                    }
+                }
+            }
+            (0..p.ids.len())
+                .filter(|&i| {
+                    session(i)
+                        && in_range(i)
+                        && match sid.cells[i] {
+                            Cell::Dict(d) => sets.iter().all(|set| set[d as usize]),
+                            _ => filters.is_empty(),
+                        }
+                })
+                .collect()
+        }
+    };
+    let total = matched.len() as u64;
+    let order_column = match order_field {
+        Some(f) => Some(p.column(f)?),
+        None => None,
+    };
+    // Objects and arrays sort by their JSON text, as SQLite's would.
+    let json: Vec<String> = order_column.map_or_else(Vec::new, |c| {
+        c.dict
+            .values
+            .iter()
+            .map(|v| match v {
+                Value::String(_) => String::new(),
+                other => other.to_string(),
+            })
+            .collect()
+    });
+    let cmp = |&a: &usize, &b: &usize| -> std::cmp::Ordering {
+        let by_start = (p.start[a], p.ids[a]).cmp(&(p.start[b], p.ids[b]));
+        match (q.order, order_column) {
+            (Order::StartAsc, _) => by_start,
+            (Order::StartDesc, _) => by_start.reverse(),
+            (_, Some(c)) => sort_key(c, &json, b)
+                .partial_cmp(&sort_key(c, &json, a))
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(p.ids[b].cmp(&p.ids[a])),
+            (_, None) => by_start,
+        }
+    };
+    let limit = q.limit.clamp(1, MAX_LIMIT);
+    let end = q.offset.saturating_add(limit).min(matched.len());
+    if q.offset >= matched.len() {
+        return Some((Vec::new(), total));
+    }
+    if end < matched.len() {
+        matched.select_nth_unstable_by(end, cmp);
+        matched.truncate(end);
+    }
+    matched.sort_unstable_by(cmp);
+    Some((
+        matched[q.offset..end].iter().map(|&i| p.ids[i]).collect(),
+        total,
     ))
 }

@@ -37,19 +37,20 @@ pub struct SqliteOptions {
     pub durability: Durability,
     /// Readers kept open.
     pub readers: usize,
-    /// Memory for chart columns, in bytes (0: charts read the documents).
-    pub chart_memory: usize,
+    /// Memory for the in-memory columns charts and filters read, in bytes
+    /// (0: they read the documents).
+    pub column_memory: usize,
 }
 
-/// The default memory for chart columns: 256 MiB.
-pub const DEFAULT_CHART_MEMORY: usize = 256 << 20;
+/// The default memory for columns: 256 MiB.
+pub const DEFAULT_COLUMN_MEMORY: usize = 256 << 20;
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
             durability: Durability::Full,
             readers: 4,
-            chart_memory: DEFAULT_CHART_MEMORY,
+            column_memory: DEFAULT_COLUMN_MEMORY,
         }
     }
 }
@@ -60,7 +61,7 @@ pub struct SqliteStore {
     // Held for their Drop: stop the background threads with the store.
     _checkpointer: Periodic,
     _catch_up: Periodic,
-    columns: std::sync::Arc<columns::ChartColumns>,
+    columns: std::sync::Arc<columns::ColumnCache>,
     writer: Mutex<writer::Writer>,
     readers: Mutex<Vec<Connection>>,
     auth: auth::SqliteAuth,
@@ -130,7 +131,7 @@ impl SqliteStore {
                 let _ = checkpoint_conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
             }
         })?;
-        let columns = std::sync::Arc::new(columns::ChartColumns::new(options.chart_memory));
+        let columns = std::sync::Arc::new(columns::ColumnCache::new(options.column_memory));
         let catch_up_conn = open_conn(&path, Durability::Normal)?;
         catch_up_conn.pragma_update(None, "query_only", true)?;
         let cols = columns.clone();
@@ -138,7 +139,7 @@ impl SqliteStore {
             if cols.behind()
                 && let Err(e) = cols.catch_up(&catch_up_conn)
             {
-                tracing::warn!(error = %e, "chart columns dropped after a failed catch-up");
+                tracing::warn!(error = %e, "in-memory columns dropped after a failed catch-up");
             }
         })?;
         let auth_conn = open_conn(&path, options.durability)?;
@@ -174,8 +175,30 @@ impl SqliteStore {
         self.with_reader(|c| chart::run(c, project_id, q))
     }
 
-    /// Bytes held by chart columns.
-    pub fn chart_memory_used(&self) -> usize {
+    /// An event query answered by SQL over the stored documents (what
+    /// queries that indexes do not answer fall back to when their columns do
+    /// not fit in memory), for tests and benchmarks that compare both ways.
+    pub fn query_from_documents(&self, q: &EventQuery) -> Result<EventPage> {
+        let compiled = compile(q);
+        self.with_reader(|c| {
+            let params = rusqlite::params_from_iter(compiled.params.iter());
+            let total: i64 = c.query_row(&compiled.count_sql, params, |r| r.get(0))?;
+            let mut stmt = c.prepare(&compiled.select_sql)?;
+            let params = rusqlite::params_from_iter(compiled.params.iter());
+            let rows = stmt.query_map(params, |r| r.get::<_, String>(0))?;
+            let mut events = Vec::new();
+            for row in rows {
+                events.push(parse_doc(&row?)?);
+            }
+            Ok(EventPage {
+                events,
+                total: total.max(0) as u64,
+            })
+        })
+    }
+
+    /// Bytes held by in-memory columns.
+    pub fn column_memory_used(&self) -> usize {
         self.columns.bytes()
     }
 
@@ -254,6 +277,19 @@ impl Drop for Periodic {
             let _ = t.join();
         }
     }
+}
+
+/// The documents of rows `ids`, in that order (rows gone are skipped).
+fn docs_by_id(c: &Connection, ids: &[i64]) -> Result<Vec<Value>> {
+    let mut stmt = c.prepare_cached("SELECT doc FROM events WHERE id = ?1")?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let doc: Option<String> = stmt.query_row(params![id], |r| r.get(0)).optional()?;
+        if let Some(doc) = doc {
+            out.push(parse_doc(&doc)?);
+        }
+    }
+    Ok(out)
 }
 
 fn parse_doc(text: &str) -> Result<Value> {
@@ -338,22 +374,23 @@ impl Store for SqliteStore {
     }
 
     fn query(&self, q: &EventQuery) -> Result<EventPage> {
-        let compiled = compile(q);
-        self.with_reader(|c| {
-            let params = rusqlite::params_from_iter(compiled.params.iter());
-            let total: i64 = c.query_row(&compiled.count_sql, params, |r| r.get(0))?;
-            let mut stmt = c.prepare(&compiled.select_sql)?;
-            let params = rusqlite::params_from_iter(compiled.params.iter());
-            let rows = stmt.query_map(params, |r| r.get::<_, String>(0))?;
-            let mut events = Vec::new();
-            for row in rows {
-                events.push(parse_doc(&row?)?);
+        if let Some(project) = q.project_id.as_deref()
+            && !crate::query::fast_in_sql(q)
+        {
+            let page = self.with_reader(|c| {
+                let Some((ids, total)) = self.columns.query(c, project, q)? else {
+                    return Ok(None);
+                };
+                Ok(Some(EventPage {
+                    events: docs_by_id(c, &ids)?,
+                    total,
+                }))
+            })?;
+            if let Some(page) = page {
+                return Ok(page);
             }
-            Ok(EventPage {
-                events,
-                total: total.max(0) as u64,
-            })
-        })
+        }
+        self.query_from_documents(q)
     }
 
     fn history(&self, project_id: Option<&str>, event_id: &str) -> Result<Vec<HistoryEntry>> {
