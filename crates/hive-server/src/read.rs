@@ -225,7 +225,13 @@ async fn read_store<T: Send + 'static>(
 pub struct EventParams {
     project: Option<String>,
     include: Option<String>,
+    /// Most events of a session returned (`GET /v1/sessions/{id}`).
+    limit: Option<usize>,
 }
+
+/// Events of one session returned by default, and at most.
+pub const SESSION_LIMIT: usize = 10_000;
+pub const SESSION_LIMIT_MAX: usize = 50_000;
 
 /// `GET /v1/events/{event_id}`: `{"event": ...}`; with `?include=span`
 /// also the raw span (`"span"`).
@@ -375,7 +381,10 @@ pub fn session_tree(events: Vec<Value>) -> Option<Value> {
     Some(root)
 }
 
-/// `GET /v1/sessions/{session_id}`: the session with its event tree.
+/// `GET /v1/sessions/{session_id}`: the session with its event tree: the
+/// first `limit` events by start time (10 000 unless asked, at most
+/// 50 000), `truncated` when the session has more, `num_events` all of
+/// them.
 pub async fn get_session(
     State(state): State<SharedState>,
     Path(session_id): Path<String>,
@@ -383,13 +392,22 @@ pub async fn get_session(
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     let sid = session_id.clone();
-    let events = read_store(
+    let limit = params.limit.unwrap_or(SESSION_LIMIT);
+    if !(1..=SESSION_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::bad(format!(
+            "limit must be between 1 and {SESSION_LIMIT_MAX}"
+        )));
+    }
+    let mut events = read_store(
         &state,
         &headers,
         params.project.as_deref(),
-        move |store, project| store.session_events(project, &sid),
+        move |store, project| store.session_events(project, &sid, limit + 2),
     )
     .await?;
+    // The session event and `limit` events.
+    let truncated = events.len() > limit + 1;
+    events.truncate(limit + 1);
     let is_session = events.first().is_some_and(|e| {
         e.get("event_id").and_then(Value::as_str) == Some(session_id.as_str())
             && e.get("event_type").and_then(Value::as_str) == Some("session")
@@ -397,9 +415,18 @@ pub async fn get_session(
     if !is_session {
         return Err(ApiError::NotFound(format!("no session {session_id:?}")));
     }
-    let n = events.len() - 1;
+    let n = if truncated {
+        events[0]
+            .pointer("/metadata/num_events")
+            .and_then(Value::as_u64)
+            .unwrap_or((events.len() - 1) as u64)
+    } else {
+        (events.len() - 1) as u64
+    };
     let tree = session_tree(events).unwrap_or(Value::Null);
-    Ok(Json(json!({"session": tree, "num_events": n})))
+    Ok(Json(
+        json!({"session": tree, "num_events": n, "truncated": truncated}),
+    ))
 }
 
 /// `GET /v1/events/schema`: the fields a project has (top-level fields,

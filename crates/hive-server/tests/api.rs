@@ -756,3 +756,94 @@ async fn children_follow_a_parent_whose_event_id_was_overridden() {
     assert_eq!(parent["event_id"], "my-parent-id");
     assert_eq!(parent["children"][0]["parent_id"], "my-parent-id");
 }
+
+/// Nodes below the root of a session tree.
+fn tree_size(node: &Value) -> usize {
+    node["children"]
+        .as_array()
+        .map_or(0, |c| c.iter().map(|k| 1 + tree_size(k)).sum())
+}
+
+#[tokio::test]
+async fn large_sessions_are_returned_and_drawn_in_part() {
+    use hive_store::{Store, WriteOp};
+    let s = server();
+    let project = s.store.auth().ensure_project("default").unwrap();
+    let sid = "big-session";
+    let n = 2_105;
+    let mut ops = Vec::new();
+    for i in 0..=n {
+        let is_session = i == 0;
+        let event = hive_core::model::Event {
+            event_id: if is_session {
+                sid.into()
+            } else {
+                format!("ev-{i:05}")
+            },
+            session_id: sid.into(),
+            parent_id: (!is_session).then(|| sid.to_owned()),
+            project_id: project.id.clone(),
+            source: "test".into(),
+            event_type: if is_session { "session" } else { "tool" }.into(),
+            event_name: if is_session {
+                "big".into()
+            } else {
+                format!("step {i}")
+            },
+            start_time: 1_700_000_000_000 + i as i64,
+            end_time: 1_700_000_000_010 + i as i64,
+            duration: 10.0,
+            ..Default::default()
+        };
+        ops.push(WriteOp::Event {
+            event,
+            raw: None,
+            session_name: None,
+            join: false,
+            floating: false,
+        });
+    }
+    s.store.apply(&ops).unwrap();
+
+    let v = s.get(&format!("/v1/sessions/{sid}"), &s.admin).await.json();
+    assert_eq!(v["num_events"], n);
+    assert_eq!(v["truncated"], false);
+    assert_eq!(tree_size(&v["session"]), n);
+    let v = s
+        .get(&format!("/v1/sessions/{sid}?limit=100"), &s.admin)
+        .await
+        .json();
+    assert_eq!(v["num_events"], n, "all events are counted");
+    assert_eq!(v["truncated"], true);
+    assert_eq!(tree_size(&v["session"]), 100, "the earliest 100");
+    for bad in ["0", "50001", "x"] {
+        let r = s
+            .get(&format!("/v1/sessions/{sid}?limit={bad}"), &s.admin)
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "limit={bad}");
+        assert!(r.json()["error"]["message"].is_string());
+    }
+
+    // The dashboard draws the first 2 000 and says so; a later event can
+    // still be selected.
+    let (cookie, _) = s.store.auth().create_web_session(60_000).unwrap();
+    let page = |path: String| {
+        let req = Request::builder()
+            .uri(path)
+            .header("cookie", format!("hive_session={cookie}"))
+            .body(Body::empty())
+            .unwrap();
+        s.raw(req)
+    };
+    let r = page(format!("/sessions/{sid}?project=default")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let html = String::from_utf8_lossy(&r.bytes).into_owned();
+    assert!(
+        html.contains("The first 2000 of 2105 events by start time are drawn"),
+        "no notice"
+    );
+    assert!(html.contains("step 2000") && !html.contains("step 2001<"));
+    let r = page(format!("/sessions/{sid}?project=default&event=ev-02100")).await;
+    let html = String::from_utf8_lossy(&r.bytes).into_owned();
+    assert!(html.contains("step 2100"), "the selected event is shown");
+}

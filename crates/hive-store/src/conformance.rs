@@ -282,7 +282,13 @@ pub fn project_isolation(store: &dyn Store) {
     assert_eq!(b["metadata"]["b"], 1);
     assert_eq!(all(store, vec![], Level::Event).len(), 1);
     assert!(store.history(Some(P), "s1").unwrap().is_empty());
-    assert_eq!(store.session_events(Some("proj-b"), "s1").unwrap().len(), 1);
+    assert_eq!(
+        store
+            .session_events(Some("proj-b"), "s1", usize::MAX)
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// Deterministic pseudo-random events, then every filter in a table is run
@@ -668,5 +674,12 @@ pub fn floating_enrichment_follows_its_event(store: &dyn Store) {
         "no placeholder session elsewhere"
     );
     // s1 itself, e9 and e10.
-    assert_eq!(store.session_events(None, "s1").unwrap().len(), 3);
+    assert_eq!(
+        store.session_events(None, "s1", usize::MAX).unwrap().len(),
+        3
+    );
+    // A limit keeps the session event and the earliest events.
+    let first = store.session_events(None, "s1", 2).unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0]["event_id"], "s1");
 }

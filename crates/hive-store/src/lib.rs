@@ -178,8 +178,14 @@ pub trait Store: Send + Sync + 'static {
     fn get_event(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>>;
     /// The raw span of an event, if it came from a span.
     fn get_raw(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>>;
-    /// Every event of a session (session event first, then by start time).
-    fn session_events(&self, project_id: Option<&str>, session_id: &str) -> Result<Vec<Value>>;
+    /// The events of a session, session event first, then by start time; at
+    /// most `limit` of them.
+    fn session_events(
+        &self,
+        project_id: Option<&str>,
+        session_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Value>>;
     /// Query events.
     fn query(&self, q: &EventQuery) -> Result<EventPage>;
     /// The enrichment history of an event, oldest first.

@@ -37,6 +37,10 @@ pub struct Panel {
     pub count: usize,
 }
 
+/// Events of a session drawn in its tree at most (the earliest by start
+/// time); the events list has them all.
+pub const VIEW_LIMIT: usize = 2_000;
+
 #[derive(Template)]
 #[template(path = "session.html")]
 struct SessionPage {
@@ -47,6 +51,9 @@ struct SessionPage {
     duration: String,
     num_events: usize,
     failed: usize,
+    /// Events shown when the session has more than [`VIEW_LIMIT`].
+    shown: Option<usize>,
+    all_events: String,
     tokens: String,
     cost: String,
     user: String,
@@ -176,22 +183,53 @@ pub async fn page(
     let sid = session_id.clone();
     let wanted = params.event.clone();
     let loaded = tokio::task::spawn_blocking(move || -> hive_store::Result<_> {
-        let events = store.session_events(Some(&project_id), &sid)?;
-        let selected_id = wanted
-            .filter(|w| {
-                events
+        let mut events = store.session_events(Some(&project_id), &sid, VIEW_LIMIT + 2)?;
+        let truncated = events.len() > VIEW_LIMIT + 1;
+        events.truncate(VIEW_LIMIT + 1);
+        let errors = if truncated {
+            store
+                .session_errors(&project_id, std::slice::from_ref(&sid))?
+                .first()
+                .map_or(0, |(_, n)| *n as usize)
+        } else {
+            0
+        };
+        // An event past the events shown can still be selected.
+        let mut beyond = None;
+        let selected_id = match wanted {
+            Some(w)
+                if events
                     .iter()
-                    .any(|e| e.get("event_id").and_then(Value::as_str) == Some(w))
-            })
-            .unwrap_or_else(|| sid.clone());
+                    .any(|e| e.get("event_id").and_then(Value::as_str) == Some(&w)) =>
+            {
+                w
+            }
+            Some(w) if truncated => match store.get_event(Some(&project_id), &w)? {
+                Some(e) if e.get("session_id").and_then(Value::as_str) == Some(&sid) => {
+                    beyond = Some(e);
+                    w
+                }
+                _ => sid.clone(),
+            },
+            _ => sid.clone(),
+        };
         let raw = store.get_raw(Some(&project_id), &selected_id)?;
         let history = store.history(Some(&project_id), &selected_id)?;
         let keys = store.auth().keys()?;
-        Ok((events, selected_id, raw, history, keys))
+        Ok((
+            events,
+            truncated,
+            errors,
+            beyond,
+            selected_id,
+            raw,
+            history,
+            keys,
+        ))
     })
     .await
     .map_err(ApiError::internal)??;
-    let (events, selected_id, raw, history, keys) = loaded;
+    let (events, truncated, errors, beyond, selected_id, raw, history, keys) = loaded;
     let is_session = events.first().is_some_and(|e| {
         e.get("event_id").and_then(Value::as_str) == Some(session_id.as_str())
             && e.get("event_type").and_then(Value::as_str) == Some("session")
@@ -203,8 +241,16 @@ pub async fn page(
         ))
         .into());
     }
-    let num_events = events.len() - 1;
-    let failed_n = events.iter().skip(1).filter(|e| failed(e)).count();
+    let shown = events.len() - 1;
+    let (num_events, failed_n) = if truncated {
+        let all = events[0]
+            .pointer("/metadata/num_events")
+            .and_then(Value::as_u64)
+            .map_or(shown, |n| n as usize);
+        (all, errors)
+    } else {
+        (shown, events.iter().skip(1).filter(|e| failed(e)).count())
+    };
     let t0 = events.iter().map(start_of).fold(f64::INFINITY, f64::min);
     let t1 = events.iter().map(end_of).fold(f64::NEG_INFINITY, f64::max);
     let tl = Timeline {
@@ -215,6 +261,7 @@ pub async fn page(
         .iter()
         .find(|e| e.get("event_id").and_then(Value::as_str) == Some(selected_id.as_str()))
         .cloned()
+        .or(beyond)
         .unwrap_or(Value::Null);
     let session = events[0].clone();
     let root = crate::read::session_tree(events).unwrap_or(Value::Null);
@@ -314,6 +361,12 @@ pub async fn page(
         duration: format::duration(num(session.get("duration")).unwrap_or(t1 - t0)),
         num_events,
         failed: failed_n,
+        shown: truncated.then_some(shown),
+        all_events: format!(
+            "/events?{}&ff=session_id&fo=is&fv={}",
+            l.pq(),
+            urlencode(&session_id)
+        ),
         tokens: md(&session, "total_tokens")
             .map(format::int)
             .unwrap_or_else(|| "—".into()),

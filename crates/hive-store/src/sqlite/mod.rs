@@ -341,7 +341,12 @@ impl Store for SqliteStore {
         })
     }
 
-    fn session_events(&self, project_id: Option<&str>, session_id: &str) -> Result<Vec<Value>> {
+    fn session_events(
+        &self,
+        project_id: Option<&str>,
+        session_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Value>> {
         self.with_reader(|c| {
             // Across projects, read the session in the project that has it
             // (the real session before a placeholder).
@@ -359,12 +364,15 @@ impl Store for SqliteStore {
             let project_id = project_id.or(located.as_deref());
             let sql = format!(
                 "SELECT doc FROM events WHERE {} AND session_id = ?2 \
-                 ORDER BY event_type != 'session' OR event_id != session_id, start_time, id",
+                 ORDER BY event_type != 'session' OR event_id != session_id, start_time, id \
+                 LIMIT ?3",
                 project_clause(project_id)
             );
             let mut stmt = c.prepare_cached(&sql)?;
-            let rows =
-                stmt.query_map(params![project_id, session_id], |r| r.get::<_, String>(0))?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = stmt.query_map(params![project_id, session_id, limit], |r| {
+                r.get::<_, String>(0)
+            })?;
             let mut out = Vec::new();
             for row in rows {
                 out.push(parse_doc(&row?)?);
