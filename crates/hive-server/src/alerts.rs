@@ -198,8 +198,27 @@ async fn window_values(
     Ok(values)
 }
 
-/// Evaluate every due rule now (by the runtime's clock).
+/// An evaluation decided and its rule updated, with its notification
+/// (if any) still to send and its history record still to write.
+struct Decided {
+    outcome: Outcome,
+    record: Value,
+    notification: Option<(String, Value)>,
+    at: i64,
+}
+
+/// Evaluate every due rule now (by the runtime's clock), send the
+/// notifications and record the evaluations; returns when all are done.
 pub async fn evaluate_due(state: &SharedState) -> ApiResult<Vec<Outcome>> {
+    let decided = decide_due(state).await?;
+    Ok(deliver_and_record(state, decided).await)
+}
+
+/// Decide every due rule and store its new state, under the alerts lock.
+/// Webhooks are not sent here: a slow or failing endpoint (retries take up
+/// to a minute) must not hold up other rules or a user pausing this one.
+/// A rule that cannot be evaluated is logged and skipped; the others go on.
+async fn decide_due(state: &SharedState) -> ApiResult<Vec<Decided>> {
     let rt = &state.alerts;
     let _guard = rt.lock.lock().await;
     let now = rt.clock.now_ms();
@@ -220,18 +239,58 @@ pub async fn evaluate_due(state: &SharedState) -> ApiResult<Vec<Outcome>> {
         if last.is_some_and(|l| now < l + rule.frequency.period_ms()) {
             continue;
         }
-        out.push(evaluate_one(state, obj, rule, current, now).await?);
+        let id = obj.id.clone();
+        match decide_one(state, obj, rule, current, now).await {
+            Ok(d) => out.push(d),
+            Err(e) => tracing::warn!(alert = %id, error = %e, "alert evaluation failed"),
+        }
     }
     Ok(out)
 }
 
-async fn evaluate_one(
+/// Send the notifications (concurrently, each with its retries), then
+/// record every evaluation with what its delivery came to.
+async fn deliver_and_record(state: &SharedState, decided: Vec<Decided>) -> Vec<Outcome> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, d) in decided.into_iter().enumerate() {
+        let state = state.clone();
+        tasks.spawn(async move {
+            let mut record = d.record;
+            if let Some((url, body)) = &d.notification {
+                let r = state.alerts.webhook.deliver(url, body).await;
+                record["delivery"] = json!({"url": crate::webhook::redact(url), "ok": r.ok,
+                                            "attempts": r.attempts, "error": r.error});
+            }
+            let store = state.store.clone();
+            let id = d.outcome.alert_id.clone();
+            let saved = tokio::task::spawn_blocking(move || {
+                store.objects().add_evaluation(&id, d.at, &record)
+            })
+            .await;
+            if !matches!(saved, Ok(Ok(()))) {
+                tracing::warn!(alert = %d.outcome.alert_id, "cannot record an alert evaluation");
+            }
+            (i, d.outcome)
+        });
+    }
+    let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(o) => outcomes.push(o),
+            Err(e) => tracing::warn!(error = %e, "an alert delivery task failed"),
+        }
+    }
+    outcomes.sort_by_key(|(i, _)| *i);
+    outcomes.into_iter().map(|(_, o)| o).collect()
+}
+
+async fn decide_one(
     state: &SharedState,
     obj: StoredObject,
     rule: AlertRule,
     current: AlertState,
     now: i64,
-) -> ApiResult<Outcome> {
+) -> ApiResult<Decided> {
     let (window, previous_window) = rule.windows(now);
     let values = window_values(state, &obj.project_id, &rule.query, window).await?;
     let previous = match rule.condition {
@@ -245,17 +304,18 @@ async fn evaluate_one(
     let value = eval.value();
     let (new_state, notify) = next(current, Input::Observed { crossed })
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let delivery = match (notify, &rule.webhook_url) {
-        (Notify::Nothing, _) | (_, None) => Value::Null,
+    let notification = match (notify, &rule.webhook_url) {
+        (Notify::Nothing, _) | (_, None) => None,
         (n, Some(url)) => {
             let status = if n == Notify::Fired {
                 "triggered"
             } else {
                 "resolved"
             };
-            let body = notification(state, &obj, &rule, status, &eval, now);
-            let r = state.alerts.webhook.deliver(url, &body).await;
-            json!({"url": crate::webhook::redact(url), "ok": r.ok, "attempts": r.attempts, "error": r.error})
+            Some((
+                url.clone(),
+                notification(state, &obj, &rule, status, &eval, now),
+            ))
         }
     };
     let mut doc = obj.doc.as_object().cloned().unwrap_or_default();
@@ -279,22 +339,23 @@ async fn evaluate_one(
         "state_before": current.name(),
         "state": new_state.name(),
         "notified": match notify { Notify::Nothing => Value::Null, Notify::Fired => json!("triggered"), Notify::Resolved => json!("resolved") },
-        "delivery": delivery,
+        "delivery": Value::Null,
         "window": {"start": format_rfc3339_ms(window.0), "end": format_rfc3339_ms(window.1)},
     });
     if let (Some(group_by), Value::Object(m)) = (&rule.query.group_by, &mut record) {
         group_fields(m, &group_by.dotted(), &eval);
     }
-    state
-        .store
-        .objects()
-        .add_evaluation(&obj.id, now, &record)?;
-    Ok(Outcome {
-        alert_id: obj.id,
-        state: new_state,
-        notified: notify,
-        value,
-        crossing: eval.crossing,
+    Ok(Decided {
+        outcome: Outcome {
+            alert_id: obj.id,
+            state: new_state,
+            notified: notify,
+            value,
+            crossing: eval.crossing,
+        },
+        record,
+        notification,
+        at: now,
     })
 }
 
@@ -424,8 +485,15 @@ pub fn spawn_evaluator(state: SharedState) -> tokio::task::JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = evaluate_due(&state).await {
-                tracing::warn!(error = %e, "alert evaluation failed");
+            match decide_due(&state).await {
+                // Deliveries run on their own, so a slow webhook does not
+                // delay the next evaluations.
+                Ok(decided) if !decided.is_empty() => {
+                    let state = state.clone();
+                    tokio::spawn(async move { deliver_and_record(&state, decided).await });
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "alert evaluation failed"),
             }
         }
     })

@@ -863,3 +863,75 @@ async fn grouped_rule_fires_when_one_variant_crosses_and_resolves() {
         "{text}"
     );
 }
+
+/// A webhook endpoint that accepts connections and never answers.
+async fn silent_endpoint() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    (format!("http://{addr}"), task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_webhook_holds_up_neither_users_nor_other_rules() {
+    let f = fixture(AlertConfig {
+        retries: 1,
+        backoff: Duration::from_millis(10),
+        timeout: Duration::from_secs(3),
+        ..AlertConfig::default()
+    })
+    .await;
+    let (silent, _silent) = silent_endpoint().await;
+    let (receiver, base) = Receiver::start().await;
+    let rule = |name: &str, url: String| {
+        json!({"name": name, "type": "aggregate", "comparison": "above", "threshold": -1,
+               "frequency": "hourly", "query": {"aggregation": "count"},
+               "webhook": {"url": url}})
+    };
+    let hanging = f.create(rule("hanging", format!("{silent}/hook"))).await;
+    let fine = f.create(rule("fine", format!("{base}/fine"))).await;
+
+    let state = f.s.state.clone();
+    let started = std::time::Instant::now();
+    let evaluation = tokio::spawn(async move { evaluate_due(&state).await.unwrap() });
+    // The other rule's notification arrives while the first one hangs.
+    while receiver.bodies("/fine").is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the other rule's webhook waited for the hanging one"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A user can mute the rule whose webhook hangs, at once.
+    let t = std::time::Instant::now();
+    assert_eq!(f.action(&hanging, "mute").await, StatusCode::OK);
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "muting waited {:?} for the delivery",
+        t.elapsed()
+    );
+    assert!(
+        !evaluation.is_finished(),
+        "the hanging delivery is still going"
+    );
+    let outcomes = evaluation.await.unwrap();
+    assert_eq!(outcomes.len(), 2);
+    // Both evaluations are recorded, with what their delivery came to.
+    let h = f.history(&hanging).await;
+    assert_eq!(h[0]["delivery"]["ok"], false);
+    assert_eq!(h[0]["delivery"]["attempts"], 2);
+    assert!(
+        h[0]["delivery"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer"),
+        "{}",
+        h[0]["delivery"]
+    );
+    assert_eq!(f.history(&fine).await[0]["delivery"]["ok"], true);
+}
