@@ -426,3 +426,25 @@ fn concurrent_writes_are_all_seen() {
     assert!(charts > 0);
     check(&store, "p", "after concurrent writes");
 }
+
+#[test]
+fn a_reopened_store_loads_the_columns_used_before() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir, 64 << 20);
+        exercise(&store);
+        assert!(store.column_memory_used() > 0);
+    }
+    let store = open(&dir, 64 << 20);
+    assert_eq!(store.column_memory_used(), 0);
+    let loaded = store.warm_columns().unwrap();
+    assert!(loaded >= 5, "{loaded} fields loaded");
+    let warm = store.column_memory_used();
+    assert!(warm > 0);
+    // The charts and queries need nothing more, and agree.
+    check(&store, "p", "after a restart");
+    assert_eq!(store.column_memory_used(), warm, "a column was missing");
+    // Columns off: nothing is loaded.
+    drop(store);
+    assert_eq!(open(&dir, 0).warm_columns().unwrap(), 0);
+}

@@ -179,16 +179,22 @@ async fn serve(args: ServeArgs) -> Result<()> {
 
     state.alerts.set_public_url(&format!("http://{addr}"));
     if args.column_memory_mb > 0 {
-        // Load the columns saved charts and alerts read, in the background.
+        // Load, in the background, the columns the last run used and those
+        // saved charts and alerts read.
         let store = store.clone();
         tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
-            let ran = hive_server::charts::warm_up(store.as_ref());
-            if ran > 0 {
+            let fields = store.warm_columns().unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot load the columns used before");
+                0
+            });
+            let charts = hive_server::charts::warm_up(store.as_ref());
+            if fields + charts > 0 {
                 tracing::info!(
-                    charts = ran,
+                    fields,
+                    charts,
                     ms = started.elapsed().as_millis() as u64,
-                    "chart columns loaded for saved charts and alerts"
+                    "in-memory columns loaded"
                 );
             }
         });

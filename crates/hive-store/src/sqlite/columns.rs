@@ -24,6 +24,9 @@
 //!   ids stays small.
 //! - Memory is bounded: least recently used columns are dropped, and a read
 //!   whose columns would not fit is answered by SQL instead.
+//! - The fields loaded per project are remembered in a small file next to
+//!   the database, so a restarted server can load them again in the
+//!   background ([`ColumnCache::warm`]) before anyone asks.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -213,9 +216,16 @@ struct Log {
     dirty: HashMap<String, Vec<i64>>,
 }
 
+/// Fields remembered per project for warming up, at most.
+const REMEMBERED: usize = 32;
+
 /// The in-memory columns of a store.
 pub(super) struct ColumnCache {
     budget: usize,
+    /// Where the fields used per project are remembered (`None`: nowhere).
+    remember: Option<std::path::PathBuf>,
+    /// Those fields, most recently loaded first.
+    used: Mutex<HashMap<String, Vec<String>>>,
     log: Mutex<Log>,
     /// Serialises loads, catch-ups and evictions (the only writers of
     /// `state`), so a catch-up's re-reads and its update are one step.
@@ -226,9 +236,16 @@ pub(super) struct ColumnCache {
 
 impl ColumnCache {
     /// Columns within `budget` bytes (0: never used; every chart is SQL).
-    pub(super) fn new(budget: usize) -> ColumnCache {
+    pub(super) fn new(budget: usize, remember: Option<std::path::PathBuf>) -> ColumnCache {
+        let used = remember
+            .as_deref()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
         ColumnCache {
             budget,
+            remember,
+            used: Mutex::new(used),
             log: Mutex::new(Log::default()),
             sync: Mutex::new(()),
             state: RwLock::new(HashMap::new()),
@@ -401,6 +418,7 @@ impl ColumnCache {
                 self.forget(project);
                 return Err(e);
             }
+            self.remember(project, &missing);
         }
         if let Err(e) = self.catch_up_locked(conn) {
             // Ids taken but not applied: the columns cannot be trusted.
@@ -413,6 +431,53 @@ impl ColumnCache {
             return Ok(false);
         }
         Ok(true)
+    }
+
+    /// Note fields loaded for a project (a write of the small file, only
+    /// when a field is new to it or moves to the front).
+    fn remember(&self, project: &str, fields: &[FieldRef]) {
+        let Some(path) = &self.remember else { return };
+        let snapshot = {
+            let mut used = lock(&self.used);
+            let list = used.entry(project.to_owned()).or_default();
+            let before = list.clone();
+            for f in fields {
+                let name = f.dotted();
+                list.retain(|x| *x != name);
+                list.insert(0, name);
+            }
+            list.truncate(REMEMBERED);
+            if *list == before {
+                return;
+            }
+            serde_json::to_vec(&*used).unwrap_or_default()
+        };
+        let tmp = path.with_extension("tmp");
+        if let Err(e) = std::fs::write(&tmp, snapshot).and_then(|()| std::fs::rename(&tmp, path)) {
+            tracing::warn!(error = %e, path = %path.display(), "cannot remember the columns used");
+        }
+    }
+
+    /// Load the columns remembered from earlier runs (most recently used
+    /// first, while they fit); how many fields were loaded.
+    pub(super) fn warm(&self, conn: &Connection) -> Result<usize> {
+        if self.budget == 0 {
+            return Ok(0);
+        }
+        let used = lock(&self.used).clone();
+        let mut loaded = 0;
+        for (project, names) in used {
+            for name in names {
+                let Ok(field) = FieldRef::parse(&name) else {
+                    continue;
+                };
+                if !self.ensure(conn, &project, std::slice::from_ref(&field))? {
+                    break;
+                }
+                loaded += 1;
+            }
+        }
+        Ok(loaded)
     }
 
     /// One scan of the project: the base (when `!has_base`) and `missing`.

@@ -131,7 +131,10 @@ impl SqliteStore {
                 let _ = checkpoint_conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
             }
         })?;
-        let columns = std::sync::Arc::new(columns::ColumnCache::new(options.column_memory));
+        let columns = std::sync::Arc::new(columns::ColumnCache::new(
+            options.column_memory,
+            Some(path.with_extension("columns.json")),
+        ));
         let catch_up_conn = open_conn(&path, Durability::Normal)?;
         catch_up_conn.pragma_update(None, "query_only", true)?;
         let cols = columns.clone();
@@ -195,6 +198,13 @@ impl SqliteStore {
                 total: total.max(0) as u64,
             })
         })
+    }
+
+    /// Load the in-memory columns the last runs used (remembered next to
+    /// the database), most recently used first, while they fit in memory;
+    /// how many fields were loaded. Meant for a background thread at start.
+    pub fn warm_columns(&self) -> Result<usize> {
+        self.with_reader(|c| self.columns.warm(c))
     }
 
     /// Bytes held by in-memory columns.
