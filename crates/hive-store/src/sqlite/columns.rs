@@ -293,7 +293,7 @@ impl ColumnCache {
     pub(super) fn chart(
         &self,
         conn: &Connection,
-        project: &str,
+        projects: &[String],
         q: &ChartQuery,
     ) -> Result<Option<Vec<Series>>> {
         if self.budget == 0 {
@@ -310,29 +310,42 @@ impl ColumnCache {
                 fields.push(f.clone());
             }
         }
-        if !self.ensure(conn, project, &fields)? {
+        if !self.ensure(conn, projects, &fields)? {
             return Ok(None);
         }
         let state = self.read_state();
-        let Some(p) = state.get(project) else {
+        let Some(ps) = self.touch(&state, projects, &fields) else {
             return Ok(None);
         };
-        let tick = self.tick.fetch_add(1, Ordering::Relaxed);
-        for f in &fields {
-            if let Some(c) = p.column(f) {
-                c.last_used.store(tick, Ordering::Relaxed);
-            }
-        }
-        Ok(compute(p, q))
+        Ok(compute(&ps, q))
     }
 
-    /// The ids of one page of an event query of one project, in order, and
-    /// how many matched; `None` when its columns do not fit. The semantics
-    /// are those of the SQL path ([`crate::query::compile`]).
+    /// The projects' columns, marked used now (`None` if one is gone).
+    fn touch<'a>(
+        &self,
+        state: &'a HashMap<String, ProjectColumns>,
+        projects: &[String],
+        fields: &[FieldRef],
+    ) -> Option<Vec<&'a ProjectColumns>> {
+        let tick = self.tick.fetch_add(1, Ordering::Relaxed);
+        let mut out = Vec::with_capacity(projects.len());
+        for project in projects {
+            let p = state.get(project)?;
+            for f in fields {
+                p.column(f)?.last_used.store(tick, Ordering::Relaxed);
+            }
+            out.push(p);
+        }
+        Some(out)
+    }
+
+    /// The ids of one page of an event query over `projects`, in order,
+    /// and how many matched; `None` when its columns do not fit. The
+    /// semantics are those of the SQL path ([`crate::query::compile`]).
     pub(super) fn query(
         &self,
         conn: &Connection,
-        project: &str,
+        projects: &[String],
         q: &EventQuery,
     ) -> Result<Option<(Vec<i64>, u64)>> {
         if self.budget == 0 {
@@ -352,67 +365,67 @@ impl ColumnCache {
                 fields.push(f.clone());
             }
         }
-        if !self.ensure(conn, project, &fields)? {
+        if !self.ensure(conn, projects, &fields)? {
             return Ok(None);
         }
         let state = self.read_state();
-        let Some(p) = state.get(project) else {
+        let Some(ps) = self.touch(&state, projects, &fields) else {
             return Ok(None);
         };
-        let tick = self.tick.fetch_add(1, Ordering::Relaxed);
-        for f in &fields {
-            if let Some(c) = p.column(f) {
-                c.last_used.store(tick, Ordering::Relaxed);
-            }
-        }
-        Ok(select(p, q, order_field.as_ref()))
+        Ok(select(&ps, q, order_field.as_ref()))
     }
 
-    /// Load what `fields` of `project` lack, catch up, and keep within the
-    /// budget. False when they cannot fit.
-    fn ensure(&self, conn: &Connection, project: &str, fields: &[FieldRef]) -> Result<bool> {
+    /// Load what `fields` of `projects` lack, catch up, and keep within
+    /// the budget. False when they cannot fit.
+    fn ensure(&self, conn: &Connection, projects: &[String], fields: &[FieldRef]) -> Result<bool> {
         let _sync = lock(&self.sync);
-        let (has_base, rows, missing) = {
+        // What each project lacks (`None`: everything, its base too), and
+        // the bytes it keeps for this read.
+        let mut plans: Vec<(&str, Option<Vec<FieldRef>>)> = Vec::new();
+        let mut keep = 0;
+        {
             let state = self.read_state();
-            match state.get(project) {
-                Some(p) => (
-                    true,
-                    p.ids.len(),
-                    fields
-                        .iter()
-                        .filter(|f| p.column(f).is_none())
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                ),
-                None => (false, 0, fields.to_vec()),
+            for project in projects {
+                match state.get(project) {
+                    Some(p) => {
+                        keep += p.ids.capacity() * BASE_ROW_BYTES;
+                        let mut missing = Vec::new();
+                        for f in fields {
+                            match p.column(f) {
+                                Some(c) => keep += c.bytes(),
+                                None => missing.push(f.clone()),
+                            }
+                        }
+                        if !missing.is_empty() {
+                            plans.push((project, Some(missing)));
+                        }
+                    }
+                    None => plans.push((project, None)),
+                }
             }
-        };
-        if !has_base || !missing.is_empty() {
-            let rows = if has_base {
-                rows
-            } else {
-                conn.query_row(
-                    "SELECT count(*) FROM events WHERE project_id = ?1",
-                    params![project],
-                    |r| r.get::<_, i64>(0),
-                )?
-                .max(0) as usize
+        }
+        let mut need = 0;
+        for (project, missing) in &plans {
+            need += match missing {
+                Some(m) => self.rows(project) * CELL_BYTES * m.len(),
+                None => {
+                    let rows: i64 = conn.query_row(
+                        "SELECT count(*) FROM events WHERE project_id = ?1",
+                        params![project],
+                        |r| r.get(0),
+                    )?;
+                    rows.max(0) as usize * (BASE_ROW_BYTES + CELL_BYTES * fields.len())
+                }
             };
-            let mut need = rows * CELL_BYTES * missing.len();
-            if !has_base {
-                need += rows * BASE_ROW_BYTES;
-            }
-            let keep = self.read_state().get(project).map_or(0, |p| {
-                fields
-                    .iter()
-                    .filter_map(|f| p.column(f))
-                    .map(Column::bytes)
-                    .sum::<usize>()
-                    + p.ids.capacity() * BASE_ROW_BYTES
-            });
-            if need + keep > self.budget {
-                return Ok(false);
-            }
+        }
+        if need + keep > self.budget {
+            return Ok(false);
+        }
+        for (project, missing) in plans {
+            let (missing, has_base) = match missing {
+                Some(m) => (m, true),
+                None => (fields.to_vec(), false),
+            };
             lock(&self.log).tracked.insert(project.to_owned());
             if let Err(e) = self.load(conn, project, &missing, has_base) {
                 self.forget(project);
@@ -425,12 +438,19 @@ impl ColumnCache {
             self.forget_all();
             return Err(e);
         }
-        if !self.evict(project, fields) {
-            // Grown past the budget by writes since it was loaded.
-            self.forget(project);
+        if !self.evict(projects, fields) {
+            // Grown past the budget by writes since they were loaded.
+            for project in projects {
+                self.forget(project);
+            }
             return Ok(false);
         }
         Ok(true)
+    }
+
+    /// Rows of a project with columns (0 if none).
+    fn rows(&self, project: &str) -> usize {
+        self.read_state().get(project).map_or(0, |p| p.ids.len())
     }
 
     /// Note fields loaded for a project (a write of the small file, only
@@ -471,7 +491,11 @@ impl ColumnCache {
                 let Ok(field) = FieldRef::parse(&name) else {
                     continue;
                 };
-                if !self.ensure(conn, &project, std::slice::from_ref(&field))? {
+                if !self.ensure(
+                    conn,
+                    std::slice::from_ref(&project),
+                    std::slice::from_ref(&field),
+                )? {
                     break;
                 }
                 loaded += 1;
@@ -598,10 +622,10 @@ impl ColumnCache {
         out
     }
 
-    /// Drop least recently used columns (never those of this query) until
+    /// Drop least recently used columns (never those of this read) until
     /// within the budget; projects left without columns are untracked.
-    /// False when this query's columns alone exceed the budget.
-    fn evict(&self, project: &str, fields: &[FieldRef]) -> bool {
+    /// False when this read's columns alone exceed the budget.
+    fn evict(&self, projects: &[String], fields: &[FieldRef]) -> bool {
         let mut state = self.write_state();
         let mut total: usize = state.values().map(ProjectColumns::bytes).sum();
         while total > self.budget {
@@ -611,7 +635,9 @@ impl ColumnCache {
                     p.columns
                         .iter()
                         .enumerate()
-                        .filter(move |(_, c)| name != project || !fields.contains(&c.field))
+                        .filter(move |(_, c)| {
+                            !projects.contains(name) || !fields.contains(&c.field)
+                        })
                         .map(move |(k, c)| (c.last_used.load(Ordering::Relaxed), name.clone(), k))
                 })
                 .min();
@@ -623,7 +649,7 @@ impl ColumnCache {
         }
         let empty: Vec<String> = state
             .iter()
-            .filter(|(name, p)| p.columns.is_empty() && name.as_str() != project)
+            .filter(|(name, p)| p.columns.is_empty() && !projects.contains(name))
             .map(|(name, _)| name.clone())
             .collect();
         let mut log = lock(&self.log);
@@ -726,20 +752,9 @@ struct Acc {
     values: Vec<f64>,
 }
 
-/// The chart from columns (`None` if a column is missing).
-fn compute(p: &ProjectColumns, q: &ChartQuery) -> Option<Vec<Series>> {
-    let metric = match &q.metric {
-        Some(m) => Some(p.column(m)?),
-        None => None,
-    };
-    let group = match &q.group_by {
-        Some(g) => Some(p.column(g)?),
-        None => None,
-    };
-    let mut filters = Vec::with_capacity(q.filters.len());
-    for f in &q.filters {
-        filters.push(FilterEval::new(f, p.column(&f.field)?));
-    }
+/// The chart from the columns of some projects (`None` if a column is
+/// missing).
+fn compute(ps: &[&ProjectColumns], q: &ChartQuery) -> Option<Vec<Series>> {
     let keep_values = matches!(q.aggregation, Aggregation::Percentile(_));
     // Groups: dense ids for distinct keys (`group_key` of the cell).
     let mut names: Vec<Option<String>> = vec![None];
@@ -750,77 +765,91 @@ fn compute(p: &ProjectColumns, q: &ChartQuery) -> Option<Vec<Series>> {
             (names.len() - 1) as u32
         })
     };
-    let dict_groups: Vec<u32> = group.map_or_else(Vec::new, |g| {
-        g.dict
-            .values
-            .iter()
-            .map(|v| intern(hive_core::chart::group_key(Some(v))))
-            .collect()
-    });
-    let mut scalar_groups: HashMap<(u8, u64), u32> = HashMap::new();
     let mut cells: HashMap<(u32, i64), Acc> = HashMap::new();
     let (lo, hi) = (q.date_range.start_ms, q.date_range.end_ms);
     let mut bucket_range = (i64::MAX, i64::MIN, 0i64);
-    'rows: for i in 0..p.ids.len() {
-        let flags = p.flags[i];
-        if flags & ALIVE == 0 || (q.level == ChartLevel::Session && flags & SESSION == 0) {
-            continue;
-        }
-        let t = p.start[i];
-        if lo.is_some_and(|s| (t as f64) < s) || hi.is_some_and(|e| (t as f64) > e) {
-            continue;
-        }
-        for f in &filters {
-            if !f.pass(i) {
-                continue 'rows;
-            }
-        }
-        let value = match metric {
-            None => 1.0,
-            Some(m) => match m.cells[i] {
-                Cell::Int(x) => x as f64,
-                Cell::Real(x) => x,
-                _ => continue,
-            },
+    for p in ps {
+        let metric = match &q.metric {
+            Some(m) => Some(p.column(m)?),
+            None => None,
         };
-        let gid = match group {
-            None => 0,
-            Some(g) => match g.cells[i] {
-                Cell::Missing => 0,
-                Cell::Dict(d) => dict_groups[d as usize],
-                c => {
-                    let key = match c {
-                        Cell::Bool(b) => (1, u64::from(b)),
-                        Cell::Int(x) => (2, x as u64),
-                        Cell::Real(x) => (3, x.to_bits()),
-                        _ => (0, 0),
-                    };
-                    match scalar_groups.get(&key) {
-                        Some(&id) => id,
-                        None => {
-                            let id = intern(hive_core::chart::group_key(g.value(c).as_ref()));
-                            scalar_groups.insert(key, id);
-                            id
+        let group = match &q.group_by {
+            Some(g) => Some(p.column(g)?),
+            None => None,
+        };
+        let mut filters = Vec::with_capacity(q.filters.len());
+        for f in &q.filters {
+            filters.push(FilterEval::new(f, p.column(&f.field)?));
+        }
+        let dict_groups: Vec<u32> = group.map_or_else(Vec::new, |g| {
+            g.dict
+                .values
+                .iter()
+                .map(|v| intern(hive_core::chart::group_key(Some(v))))
+                .collect()
+        });
+        let mut scalar_groups: HashMap<(u8, u64), u32> = HashMap::new();
+        'rows: for i in 0..p.ids.len() {
+            let flags = p.flags[i];
+            if flags & ALIVE == 0 || (q.level == ChartLevel::Session && flags & SESSION == 0) {
+                continue;
+            }
+            let t = p.start[i];
+            if lo.is_some_and(|s| (t as f64) < s) || hi.is_some_and(|e| (t as f64) > e) {
+                continue;
+            }
+            for f in &filters {
+                if !f.pass(i) {
+                    continue 'rows;
+                }
+            }
+            let value = match metric {
+                None => 1.0,
+                Some(m) => match m.cells[i] {
+                    Cell::Int(x) => x as f64,
+                    Cell::Real(x) => x,
+                    _ => continue,
+                },
+            };
+            let gid = match group {
+                None => 0,
+                Some(g) => match g.cells[i] {
+                    Cell::Missing => 0,
+                    Cell::Dict(d) => dict_groups[d as usize],
+                    c => {
+                        let key = match c {
+                            Cell::Bool(b) => (1, u64::from(b)),
+                            Cell::Int(x) => (2, x as u64),
+                            Cell::Real(x) => (3, x.to_bits()),
+                            _ => (0, 0),
+                        };
+                        match scalar_groups.get(&key) {
+                            Some(&id) => id,
+                            None => {
+                                let id = intern(hive_core::chart::group_key(g.value(c).as_ref()));
+                                scalar_groups.insert(key, id);
+                                id
+                            }
                         }
                     }
-                }
-            },
-        };
-        if !(bucket_range.0..bucket_range.1).contains(&t) {
-            let b = q.bucket.floor(t);
-            bucket_range = (b, q.bucket.next(b), b);
-        }
-        let acc = cells.entry((gid, bucket_range.2)).or_insert_with(|| Acc {
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            ..Acc::default()
-        });
-        acc.count += 1;
-        acc.sum += value;
-        acc.min = acc.min.min(value);
-        acc.max = acc.max.max(value);
-        if keep_values {
-            acc.values.push(value);
+                },
+            };
+            if !(bucket_range.0..bucket_range.1).contains(&t) {
+                let b = q.bucket.floor(t);
+                bucket_range = (b, q.bucket.next(b), b);
+            }
+            let acc = cells.entry((gid, bucket_range.2)).or_insert_with(|| Acc {
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+                ..Acc::default()
+            });
+            acc.count += 1;
+            acc.sum += value;
+            acc.min = acc.min.min(value);
+            acc.max = acc.max.max(value);
+            if keep_values {
+                acc.values.push(value);
+            }
         }
     }
     let mut series: HashMap<u32, Vec<Point>> = HashMap::new();
@@ -888,97 +917,119 @@ fn sort_key<'a>(column: &'a Column, json: &'a [String], i: usize) -> SortKey<'a>
     }
 }
 
-/// The page of `q` from columns (`None` if a column is missing).
+/// The page of `q` from the columns of some projects (`None` if a column
+/// is missing): row ids in order, and how many matched.
 fn select(
-    p: &ProjectColumns,
+    ps: &[&ProjectColumns],
     q: &EventQuery,
     order_field: Option<&FieldRef>,
 ) -> Option<(Vec<i64>, u64)> {
-    let mut filters = Vec::with_capacity(q.filters.len());
-    for f in &q.filters {
-        filters.push(FilterEval::new(f, p.column(&f.field)?));
-    }
     let (lo, hi) = (q.date_range.start_ms, q.date_range.end_ms);
-    let in_range = |i: usize| {
-        let t = p.start[i] as f64;
-        !(lo.is_some_and(|s| t < s) || hi.is_some_and(|e| t > e))
-    };
-    let alive = |i: usize| p.flags[i] & ALIVE != 0;
-    let session = |i: usize| p.flags[i] & (ALIVE | SESSION) == ALIVE | SESSION;
-    let mut matched: Vec<usize> = match q.level {
-        Level::Event => (0..p.ids.len())
-            .filter(|&i| alive(i) && in_range(i) && filters.iter().all(|f| f.pass(i)))
-            .collect(),
-        Level::SessionEvent => (0..p.ids.len())
-            .filter(|&i| session(i) && in_range(i) && filters.iter().all(|f| f.pass(i)))
-            .collect(),
-        Level::Session => {
-            // Per filter, the sessions with an event (the session event
-            // included) that matches it: a session matches when, for every
-            // filter, it is one of them.
-            let sid = p.column(&FieldRef::Top(TopField::SessionId))?;
-            let mut sets = vec![vec![false; sid.dict.values.len()]; filters.len()];
-            for i in (0..p.ids.len()).filter(|&i| alive(i)) {
-                if let Cell::Dict(d) = sid.cells[i] {
-                    for (k, f) in filters.iter().enumerate() {
-                        if !sets[k][d as usize] && f.pass(i) {
-                            sets[k][d as usize] = true;
+    // (project, position) of every match.
+    let mut matched: Vec<(u32, u32)> = Vec::new();
+    for (k, p) in ps.iter().enumerate() {
+        let mut filters = Vec::with_capacity(q.filters.len());
+        for f in &q.filters {
+            filters.push(FilterEval::new(f, p.column(&f.field)?));
+        }
+        let in_range = |i: usize| {
+            let t = p.start[i] as f64;
+            !(lo.is_some_and(|s| t < s) || hi.is_some_and(|e| t > e))
+        };
+        let alive = |i: usize| p.flags[i] & ALIVE != 0;
+        let session = |i: usize| p.flags[i] & (ALIVE | SESSION) == ALIVE | SESSION;
+        let mut push = |i: usize| matched.push((k as u32, i as u32));
+        match q.level {
+            Level::Event => (0..p.ids.len())
+                .filter(|&i| alive(i) && in_range(i) && filters.iter().all(|f| f.pass(i)))
+                .for_each(&mut push),
+            Level::SessionEvent => (0..p.ids.len())
+                .filter(|&i| session(i) && in_range(i) && filters.iter().all(|f| f.pass(i)))
+                .for_each(&mut push),
+            Level::Session => {
+                // Per filter, the sessions with an event (the session event
+                // included) that matches it: a session matches when, for
+                // every filter, it is one of them.
+                let sid = p.column(&FieldRef::Top(TopField::SessionId))?;
+                let mut sets = vec![vec![false; sid.dict.values.len()]; filters.len()];
+                for i in (0..p.ids.len()).filter(|&i| alive(i)) {
+                    if let Cell::Dict(d) = sid.cells[i] {
+                        for (f, set) in filters.iter().zip(sets.iter_mut()) {
+                            if !set[d as usize] && f.pass(i) {
+                                set[d as usize] = true;
+                            }
                         }
                     }
                 }
+                (0..p.ids.len())
+                    .filter(|&i| {
+                        session(i)
+                            && in_range(i)
+                            && match sid.cells[i] {
+                                Cell::Dict(d) => sets.iter().all(|set| set[d as usize]),
+                                _ => filters.is_empty(),
+                            }
+                    })
+                    .for_each(&mut push)
             }
-            (0..p.ids.len())
-                .filter(|&i| {
-                    session(i)
-                        && in_range(i)
-                        && match sid.cells[i] {
-                            Cell::Dict(d) => sets.iter().all(|set| set[d as usize]),
-                            _ => filters.is_empty(),
-                        }
-                })
-                .collect()
         }
-    };
+    }
     let total = matched.len() as u64;
-    let order_column = match order_field {
-        Some(f) => Some(p.column(f)?),
-        None => None,
+    // Per project, the order column, and its objects and arrays as JSON
+    // text (SQLite sorts them by that text).
+    let mut order: Vec<Option<(&Column, Vec<String>)>> = Vec::with_capacity(ps.len());
+    for p in ps {
+        order.push(match order_field {
+            Some(f) => {
+                let c = p.column(f)?;
+                let json = c
+                    .dict
+                    .values
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(_) => String::new(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                Some((c, json))
+            }
+            None => None,
+        });
+    }
+    let start = |(k, i): (u32, u32)| {
+        (
+            ps[k as usize].start[i as usize],
+            ps[k as usize].ids[i as usize],
+        )
     };
-    // Objects and arrays sort by their JSON text, as SQLite's would.
-    let json: Vec<String> = order_column.map_or_else(Vec::new, |c| {
-        c.dict
-            .values
-            .iter()
-            .map(|v| match v {
-                Value::String(_) => String::new(),
-                other => other.to_string(),
-            })
-            .collect()
-    });
-    let cmp = |&a: &usize, &b: &usize| -> std::cmp::Ordering {
-        let by_start = (p.start[a], p.ids[a]).cmp(&(p.start[b], p.ids[b]));
-        match (q.order, order_column) {
-            (Order::StartAsc, _) => by_start,
-            (Order::StartDesc, _) => by_start.reverse(),
-            (_, Some(c)) => sort_key(c, &json, b)
-                .partial_cmp(&sort_key(c, &json, a))
+    let id = |(k, i): (u32, u32)| ps[k as usize].ids[i as usize];
+    let key = |(k, i): (u32, u32)| {
+        order[k as usize]
+            .as_ref()
+            .map(|(c, json)| sort_key(c, json, i as usize))
+    };
+    let cmp = |a: &(u32, u32), b: &(u32, u32)| -> std::cmp::Ordering {
+        match q.order {
+            Order::StartAsc => start(*a).cmp(&start(*b)),
+            Order::StartDesc => start(*b).cmp(&start(*a)),
+            _ => key(*b)
+                .partial_cmp(&key(*a))
                 .unwrap_or(std::cmp::Ordering::Equal)
-                .then(p.ids[b].cmp(&p.ids[a])),
-            (_, None) => by_start,
+                .then(id(*b).cmp(&id(*a))),
         }
     };
     let limit = q.limit.clamp(1, MAX_LIMIT);
-    let end = q.offset.saturating_add(limit).min(matched.len());
     if q.offset >= matched.len() {
         return Some((Vec::new(), total));
     }
+    let end = q.offset.saturating_add(limit).min(matched.len());
     if end < matched.len() {
         matched.select_nth_unstable_by(end, cmp);
         matched.truncate(end);
     }
     matched.sort_unstable_by(cmp);
     Some((
-        matched[q.offset..end].iter().map(|&i| p.ids[i]).collect(),
+        matched[q.offset..end].iter().map(|&m| id(m)).collect(),
         total,
     ))
 }

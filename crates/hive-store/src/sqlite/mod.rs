@@ -289,6 +289,23 @@ impl Drop for Periodic {
     }
 }
 
+/// The projects a read covers: the one named, or every project that has
+/// events (one index seek per project).
+fn projects_of(c: &Connection, project_id: Option<&str>) -> Result<Vec<String>> {
+    match project_id {
+        Some(p) => Ok(vec![p.to_owned()]),
+        None => {
+            let mut stmt = c.prepare_cached(
+                "WITH RECURSIVE p(id) AS (SELECT min(project_id) FROM events \
+                 UNION ALL SELECT (SELECT min(project_id) FROM events WHERE project_id > p.id) \
+                 FROM p WHERE p.id IS NOT NULL) SELECT id FROM p WHERE id IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<std::result::Result<_, _>>()?)
+        }
+    }
+}
+
 /// The documents of rows `ids`, in that order (rows gone are skipped).
 fn docs_by_id(c: &Connection, ids: &[i64]) -> Result<Vec<Value>> {
     let mut stmt = c.prepare_cached("SELECT doc FROM events WHERE id = ?1")?;
@@ -392,11 +409,10 @@ impl Store for SqliteStore {
     }
 
     fn query(&self, q: &EventQuery) -> Result<EventPage> {
-        if let Some(project) = q.project_id.as_deref()
-            && !crate::query::fast_in_sql(q)
-        {
+        if !crate::query::fast_in_sql(q) {
             let page = self.with_reader(|c| {
-                let Some((ids, total)) = self.columns.query(c, project, q)? else {
+                let projects = projects_of(c, q.project_id.as_deref())?;
+                let Some((ids, total)) = self.columns.query(c, &projects, q)? else {
                     return Ok(None);
                 };
                 Ok(Some(EventPage {
@@ -478,9 +494,8 @@ impl Store for SqliteStore {
         q: &hive_core::chart::ChartQuery,
     ) -> Result<Vec<hive_core::chart::Series>> {
         self.with_reader(|c| {
-            if let Some(project) = project_id
-                && let Some(series) = self.columns.chart(c, project, q)?
-            {
+            let projects = projects_of(c, project_id)?;
+            if let Some(series) = self.columns.chart(c, &projects, q)? {
                 return Ok(series);
             }
             chart::run(c, project_id, q)
