@@ -229,7 +229,7 @@ pub fn main(a: ChartsArgs) -> Result<()> {
         }
     }
     println!(
-        "chart columns hold {:.1} MiB",
+        "columns hold {:.1} MiB",
         store.column_memory_used() as f64 / (1 << 20) as f64
     );
     if a.data_dir.is_none() {
