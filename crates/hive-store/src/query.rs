@@ -6,7 +6,6 @@ use hive_core::chart::{Aggregation, ChartLevel, ChartQuery};
 use hive_core::filter::{FieldRef, Filter, FilterType, Operand, Operator, TopField};
 use rusqlite::types::Value as SqlValue;
 
-use crate::sqlite::index_path;
 use crate::{EventQuery, Level, Order};
 
 /// SQL text and its positional parameters.
@@ -156,89 +155,20 @@ fn filter_sql(t: &str, f: &Filter, b: &mut Builder) -> String {
     }
 }
 
-/// The set of `column` (`event_rowid` or `session_id`) of the events that
-/// match a filter, read from the value index (see `sqlite::values`), for
-/// the filters it answers exactly: the positive operators on indexed
-/// namespace paths. `None` when the filter must read the documents.
-fn indexed_set(project: &str, f: &Filter, b: &mut Builder, column: &str) -> Option<String> {
-    let FieldRef::Path { namespace, path } = &f.field else {
-        return None;
-    };
-    let path = index_path(namespace, path)?;
-    let cond = match (f.operator, &f.operand) {
-        (Operator::Exists, _) => "1".to_owned(),
-        (Operator::Is, Operand::Text(s)) => {
-            let p = b.bind(SqlValue::Text(s.clone()));
-            format!("v.value_text = {p} AND v.vtype NOT IN ('object', 'array')")
-        }
-        (Operator::Is, Operand::Number(n) | Operand::Datetime { ms: n, .. }) => {
-            let p = b.bind(SqlValue::Real(*n));
-            format!("v.value_num = {p}")
-        }
-        (Operator::Is, Operand::Bool(v)) => {
-            let t = if *v { "true" } else { "false" };
-            format!("v.value_text = '{t}' AND v.vtype = '{t}'")
-        }
-        (Operator::Contains, Operand::Text(s)) => {
-            let p = b.bind(SqlValue::Text(s.to_lowercase()));
-            format!("instr(lower(v.value_text), {p}) > 0")
-        }
-        (Operator::GreaterThan | Operator::After, operand)
-        | (Operator::LessThan | Operator::Before, operand) => {
-            let op = if matches!(f.operator, Operator::GreaterThan | Operator::After) {
-                ">"
-            } else {
-                "<"
-            };
-            match operand {
-                Operand::Number(n) => {
-                    let p = b.bind(SqlValue::Real(*n));
-                    format!("v.value_num {op} {p}")
-                }
-                Operand::Datetime { ms, .. } => {
-                    let p = b.bind(SqlValue::Real(*ms));
-                    format!(
-                        "(v.value_num {op} {p} OR (v.vtype = 'text' AND \
-                         (julianday(v.value_text) - 2440587.5) * 86400000.0 {op} {p}))"
-                    )
-                }
-                _ => return None,
-            }
-        }
-        _ => return None,
-    };
-    let path = b.bind(SqlValue::Text(path));
-    Some(format!(
-        "SELECT v.{column} FROM event_values v WHERE v.project_id = {project} AND v.path = {path} AND {cond}"
-    ))
-}
-
-/// Whether the session value index answers a filter (see [`indexed_set`]).
-pub fn indexed(f: &Filter) -> bool {
-    let mut b = Builder { params: Vec::new() };
-    indexed_set("?1", f, &mut b, "event_rowid").is_some()
-}
-
-/// Whether a query is fast in SQL (indexes answer its filters and its
-/// order), so that in-memory columns would not help.
+/// Whether a query is fast in SQL: no filters (indexes list events and
+/// sessions in time order), ordered by time. Others read in-memory columns
+/// when they fit.
 pub fn fast_in_sql(q: &EventQuery) -> bool {
-    let start_order = matches!(q.order, Order::StartAsc | Order::StartDesc);
-    let filters = match q.level {
-        Level::SessionEvent => q.filters.iter().all(indexed),
-        Level::Event | Level::Session => q.filters.is_empty(),
-    };
-    start_order && filters
+    matches!(q.order, Order::StartAsc | Order::StartDesc) && q.filters.is_empty()
 }
 
 /// Compile a query.
 pub fn compile(q: &EventQuery) -> Compiled {
     let mut b = Builder { params: Vec::new() };
     let mut conds: Vec<String> = Vec::new();
-    let mut project = None;
     if let Some(p) = &q.project_id {
         let p = b.bind(SqlValue::Text(p.clone()));
         conds.push(format!("e.project_id = {p}"));
-        project = Some(p);
     }
     if let Some(start) = q.date_range.start_ms {
         let p = b.bind(SqlValue::Real(start));
@@ -257,14 +187,6 @@ pub fn compile(q: &EventQuery) -> Compiled {
         Level::SessionEvent => {
             conds.push("e.event_type = 'session' AND e.event_id = e.session_id".into());
             for f in &q.filters {
-                // Session events' values are indexed (sqlite::values).
-                if let Some(set) = project
-                    .as_deref()
-                    .and_then(|p| indexed_set(p, f, &mut b, "event_rowid"))
-                {
-                    conds.push(format!("e.id IN ({set})"));
-                    continue;
-                }
                 conds.push(filter_sql("e", f, &mut b));
             }
         }
@@ -318,11 +240,9 @@ pub struct CompiledChart {
 pub fn compile_chart(project_id: Option<&str>, q: &ChartQuery) -> CompiledChart {
     let mut b = Builder { params: Vec::new() };
     let mut conds: Vec<String> = Vec::new();
-    let mut project = None;
     if let Some(p) = project_id {
         let p = b.bind(SqlValue::Text(p.to_owned()));
         conds.push(format!("e.project_id = {p}"));
-        project = Some(p);
     }
     if let Some(start) = q.date_range.start_ms {
         let p = b.bind(SqlValue::Real(start));
@@ -336,14 +256,6 @@ pub fn compile_chart(project_id: Option<&str>, q: &ChartQuery) -> CompiledChart 
         conds.push("e.event_type = 'session' AND e.event_id = e.session_id".into());
     }
     for f in &q.filters {
-        if q.level == ChartLevel::Session
-            && let Some(set) = project
-                .as_deref()
-                .and_then(|p| indexed_set(p, f, &mut b, "event_rowid"))
-        {
-            conds.push(format!("e.id IN ({set})"));
-            continue;
-        }
         conds.push(filter_sql("e", f, &mut b));
     }
     let value = match &q.metric {

@@ -6,10 +6,7 @@ mod chart;
 mod columns;
 mod objects;
 mod schema;
-mod values;
 mod writer;
-
-pub use values::{INDEXED_NAMESPACES, index_path};
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -116,7 +113,7 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let conn = open_conn(&path, options.durability)?;
         conn.execute_batch(schema::SCHEMA)?;
-        values::init(&conn)?;
+        conn.execute_batch(schema::RETIRED)?;
         // The writer never checkpoints: a background thread does, on the
         // other core, so commits only append to the WAL.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -160,13 +157,6 @@ impl SqliteStore {
         })
     }
 
-    /// Check that the session value index equals the documents (recomputed
-    /// with SQLite's `json_tree`); the differences, empty when exact.
-    pub fn verify_value_index(&self) -> Result<Vec<String>> {
-        let w = lock(&self.writer);
-        values::verify(&w.conn)
-    }
-
     /// A chart answered by reading the documents with SQL (what charts
     /// fall back to when their columns do not fit in memory), for tests and
     /// benchmarks that compare both ways.
@@ -179,8 +169,8 @@ impl SqliteStore {
     }
 
     /// An event query answered by SQL over the stored documents (what
-    /// queries that indexes do not answer fall back to when their columns do
-    /// not fit in memory), for tests and benchmarks that compare both ways.
+    /// filtered queries fall back to when their columns do not fit in
+    /// memory), for tests and benchmarks that compare both ways.
     pub fn query_from_documents(&self, q: &EventQuery) -> Result<EventPage> {
         let compiled = compile(q);
         self.with_reader(|c| {

@@ -78,6 +78,30 @@ CREATE TABLE IF NOT EXISTS sessions (
     PRIMARY KEY (project_id, session_id)
 ) WITHOUT ROWID;
 
+-- Sessions in time order: the dashboard's session list and its count.
+CREATE INDEX IF NOT EXISTS events_sessions ON events(project_id, start_time)
+    WHERE event_type = 'session' AND event_id = session_id;
+
+-- Dashboard logins: the hash of the cookie's token, and the CSRF token of
+-- its forms.
+CREATE TABLE IF NOT EXISTS web_sessions (
+    hash        TEXT PRIMARY KEY,
+    csrf        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+
+-- Saved views: a name for a dashboard query string.
+CREATE TABLE IF NOT EXISTS saved_views (
+    id          TEXT PRIMARY KEY,
+    project_id  TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    page        TEXT NOT NULL,
+    query       TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS saved_views_project ON saved_views(project_id, name);
+
 -- Which namespace paths exist per project, with their value types.
 CREATE TABLE IF NOT EXISTS fields (
     project_id  TEXT NOT NULL,
@@ -85,4 +109,15 @@ CREATE TABLE IF NOT EXISTS fields (
     type        TEXT NOT NULL,
     PRIMARY KEY (project_id, path, type)
 ) WITHOUT ROWID;
+"#;
+
+/// What earlier versions kept and this one no longer does: the session
+/// value index (`event_values`, first kept by triggers, then by the
+/// writer), replaced by in-memory columns (ADR 0005).
+pub const RETIRED: &str = r#"
+DROP TRIGGER IF EXISTS event_values_insert;
+DROP TRIGGER IF EXISTS event_values_update;
+DROP TRIGGER IF EXISTS event_values_unsession;
+DROP TRIGGER IF EXISTS event_values_delete;
+DROP TABLE IF EXISTS event_values;
 "#;

@@ -13,7 +13,6 @@ use hive_core::rollup::{Contribution, Rollup};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
-use super::values::{IndexRow, index_rows, is_session_doc, stored_rows, sync_rows};
 use crate::prepared::{PreparedEvent, leaf_fields, to_text};
 use crate::{Result, StoreError, WriteOp};
 
@@ -109,11 +108,6 @@ struct Row {
     has_base: bool,
     npatches: i64,
     duration_explicit: bool,
-    /// Whether the stored doc is a session (the only docs whose values are
-    /// indexed in `event_values`).
-    was_session: bool,
-    /// The values stored in `event_values` for this row, once known.
-    index: Option<Vec<IndexRow>>,
     /// The indexed columns as stored (`None`: unknown, write them).
     columns: Option<Columns>,
 }
@@ -330,13 +324,11 @@ fn load_row(tx: &Connection, project_id: &str, event_id: &str) -> Result<Option<
                 serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             Ok(Some(Row {
                 id,
-                was_session: is_session_doc(&doc),
                 columns: Some(Columns::of(&doc)),
                 doc,
                 has_base,
                 npatches,
                 duration_explicit,
-                index: None,
             }))
         }
     }
@@ -450,8 +442,6 @@ fn apply_event(
             has_base: true,
             npatches: patches.len() as i64,
             duration_explicit: row.duration_explicit,
-            was_session: row.was_session,
-            index: row.index,
             columns: row.columns,
         };
         store_row(tx, batch, project_id, &event.event_id, new_row, raw_text)?;
@@ -646,11 +636,6 @@ fn adopt_floating(
                 batch.touched(old, id);
             }
             tx.prepare_cached(
-                "DELETE FROM event_values WHERE event_rowid IN \
-                 (SELECT id FROM events WHERE project_id = ?1 AND event_id = ?2 AND has_base = 0)",
-            )?
-            .execute(params![old, event_id])?;
-            tx.prepare_cached(
                 "DELETE FROM events WHERE project_id = ?1 AND event_id = ?2 AND has_base = 0",
             )?
             .execute(params![old, event_id])?;
@@ -716,29 +701,6 @@ fn store_row(
     }
     row.columns = Some(columns);
     batch.touched(project_id, row.id);
-    // Keep the session value index exact: write only what changed.
-    let now_session = is_session_doc(&row.doc);
-    if now_session || row.was_session {
-        let new_rows = if now_session {
-            index_rows(&row.doc)
-        } else {
-            Vec::new()
-        };
-        let old_rows = match row.index.take() {
-            Some(rows) => rows,
-            None => stored_rows(tx, row.id)?,
-        };
-        sync_rows(
-            tx,
-            row.id,
-            project_id,
-            str_of(&row.doc, "session_id"),
-            &old_rows,
-            &new_rows,
-        )?;
-        row.index = Some(new_rows);
-    }
-    row.was_session = now_session;
     if batch.rows.len() >= ROW_CACHE_LIMIT {
         batch.rows.clear();
     }
