@@ -235,7 +235,8 @@ pub(super) struct ColumnCache {
 }
 
 impl ColumnCache {
-    /// Columns within `budget` bytes (0: never used; every chart is SQL).
+    /// Columns within `budget` bytes (0: never used; every read is SQL),
+    /// remembering the fields used in the file `remember`.
     pub(super) fn new(budget: usize, remember: Option<std::path::PathBuf>) -> ColumnCache {
         let used = remember
             .as_deref()
@@ -288,7 +289,7 @@ impl ColumnCache {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Answer a chart of one project from columns; `None` when its columns
+    /// Answer a chart over `projects` from columns; `None` when its columns
     /// do not fit in the budget (the caller answers with SQL).
     pub(super) fn chart(
         &self,
