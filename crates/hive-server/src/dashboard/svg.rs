@@ -35,6 +35,35 @@ pub fn num(v: f64) -> String {
     }
 }
 
+/// Round y-axis bounds and a step of 1, 2 or 5 × 10^k that gives about
+/// four intervals: `(low, high, step)` with `low <= lo` and `high >= hi`.
+pub fn nice_axis(lo: f64, hi: f64) -> (f64, f64, f64) {
+    let raw = ((hi - lo) / 4.0).abs();
+    if !raw.is_finite() || raw == 0.0 {
+        return (lo, lo + 1.0, 0.25);
+    }
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * magnitude);
+    let low = (lo / step).floor() * step;
+    let high = (hi / step).ceil() * step;
+    (low, high.max(low + step), step)
+}
+
+/// A tick label: as many decimals as the step needs.
+pub fn tick_label(v: f64, step: f64) -> String {
+    if v.abs() >= 1e4 {
+        return num(v);
+    }
+    let decimals = (-step.log10().floor()).max(0.0) as usize
+        + usize::from((step / 10f64.powf(step.log10().floor()) - 2.5).abs() < 1e-9);
+    let v = if v.abs() < step / 1e6 { 0.0 } else { v };
+    format!("{v:.decimals$}")
+}
+
 fn time_label(ms: i64, bucket: Bucket) -> String {
     let t = format_rfc3339_ms(ms);
     match bucket {
@@ -75,6 +104,7 @@ pub fn chart(series: &[Series], bucket: Bucket, title: &str) -> String {
     if hi == lo {
         hi = lo + 1.0;
     }
+    let (lo, hi, step) = nice_axis(lo, hi);
     let span = (t1 - t0).max(1) as f64;
     let x = |t: i64| {
         if t1 == t0 {
@@ -90,15 +120,16 @@ pub fn chart(series: &[Series], bucket: Bucket, title: &str) -> String {
         H - BOTTOM,
         W - RIGHT
     ));
-    for i in 0..=4 {
-        let v = lo + (hi - lo) * f64::from(i) / 4.0;
+    let ticks = ((hi - lo) / step).round() as i64;
+    for i in 0..=ticks.clamp(1, 12) {
+        let v = lo + step * i as f64;
         let yy = y(v);
         out.push_str(&format!(
             "<line class=\"grid\" x1=\"{LEFT}\" y1=\"{yy:.1}\" x2=\"{}\" y2=\"{yy:.1}\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
             W - RIGHT,
             LEFT - 6.0,
             yy + 4.0,
-            escape(&num(v))
+            escape(&tick_label(v, step))
         ));
     }
     // x ticks: up to 6 labels.
@@ -185,5 +216,32 @@ mod tests {
         assert!(svg.contains("<title>"));
         assert!(!legend(&s).contains("<script>"));
         assert!(chart(&[], Bucket::Day, "x").contains("No data"));
+    }
+
+    #[test]
+    fn axes_use_round_steps() {
+        let ticks = |lo: f64, hi: f64| {
+            let (low, high, step) = nice_axis(lo, hi);
+            let n = ((high - low) / step).round() as i64;
+            (0..=n)
+                .map(|i| tick_label(low + step * i as f64, step))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ticks(0.0, 242.0), ["0", "100", "200", "300"]);
+        assert_eq!(
+            ticks(0.0, 0.0070),
+            ["0.000", "0.002", "0.004", "0.006", "0.008"]
+        );
+        assert_eq!(ticks(0.0, 1.0), ["0.00", "0.25", "0.50", "0.75", "1.00"]);
+        assert_eq!(
+            ticks(-3.0, 7.0),
+            ["-5.0", "-2.5", "0.0", "2.5", "5.0", "7.5"]
+        );
+        assert_eq!(ticks(0.0, 45_000.0), ["0", "20.0k", "40.0k", "60.0k"]);
+        let (low, high, step) = nice_axis(850.0, 1_850.0);
+        assert!(
+            low <= 850.0 && high >= 1_850.0 && step == 250.0,
+            "{low} {high} {step}"
+        );
     }
 }
