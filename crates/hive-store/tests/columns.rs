@@ -381,6 +381,23 @@ fn columns_stay_exact_through_every_kind_of_write() {
 }
 
 #[test]
+fn columns_loaded_by_two_threads_are_the_same() {
+    // Every load splits the table in two halves scanned on two connections
+    // (dictionaries merged), however small the table.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        dir.path().join("h.db"),
+        SqliteOptions {
+            split_scans_from: 2,
+            ..SqliteOptions::default()
+        },
+    )
+    .unwrap();
+    exercise(&store);
+    assert!(store.column_memory_used() > 0);
+}
+
+#[test]
 fn a_budget_too_small_for_the_columns_falls_back_to_documents() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir, 1);

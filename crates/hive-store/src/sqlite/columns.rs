@@ -232,12 +232,118 @@ pub(super) struct ColumnCache {
     sync: Mutex<()>,
     state: RwLock<HashMap<String, ProjectColumns>>,
     tick: AtomicU64,
+    /// Opens another reader, so large scans run on two threads.
+    open: Opener,
+    /// Tables with at least this many row ids are scanned by two threads.
+    split_from: i64,
+}
+
+/// Opens a read-only connection to the database.
+pub(super) type Opener = Box<dyn Fn() -> Result<Connection> + Send + Sync>;
+
+/// Tables with fewer row ids than this are scanned by one thread.
+pub const SPLIT_SCANS_FROM: i64 = 100_000;
+
+/// What one scan read, in id order within its range.
+struct Scan {
+    ids: Vec<i64>,
+    start: Vec<i64>,
+    flags: Vec<u8>,
+    columns: Vec<Column>,
+}
+
+impl Scan {
+    /// Append `other` (whose ids are all larger), re-coding its dictionary
+    /// entries into this scan's dictionaries.
+    fn append(&mut self, other: Scan) {
+        self.ids.extend(other.ids);
+        self.start.extend(other.start);
+        self.flags.extend(other.flags);
+        for (mine, theirs) in self.columns.iter_mut().zip(other.columns) {
+            let mut map = vec![0u32; theirs.dict.values.len()];
+            for (text, &i) in &theirs.dict.texts {
+                if let Cell::Dict(j) = mine.dict.text(text) {
+                    map[i as usize] = j;
+                }
+            }
+            for (json, &i) in &theirs.dict.json {
+                if let Cell::Dict(j) = mine.dict.json(json) {
+                    map[i as usize] = j;
+                }
+            }
+            mine.cells.extend(theirs.cells.into_iter().map(|c| match c {
+                Cell::Dict(i) => Cell::Dict(map[i as usize]),
+                other => other,
+            }));
+        }
+    }
+}
+
+/// Read `fields` of the project's rows (those with ids in `range`, if
+/// given), sorted by id.
+fn scan(
+    conn: &Connection,
+    project: &str,
+    fields: &[FieldRef],
+    range: Option<(i64, i64)>,
+) -> Result<Scan> {
+    let read = column_read(fields, false);
+    let mut params: Vec<rusqlite::types::Value> =
+        std::iter::once(rusqlite::types::Value::Text(project.to_owned()))
+            .chain(read.params.iter().cloned())
+            .collect();
+    let sql = match range {
+        Some((lo, hi)) => {
+            params.push(rusqlite::types::Value::Integer(lo));
+            params.push(rusqlite::types::Value::Integer(hi));
+            format!(
+                "{} AND e.id BETWEEN ?{} AND ?{}",
+                read.sql,
+                params.len() - 1,
+                params.len()
+            )
+        }
+        None => read.sql,
+    };
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+    let mut ids = Vec::new();
+    let mut start = Vec::new();
+    let mut flags = Vec::new();
+    let mut columns: Vec<Column> = fields.iter().map(|f| Column::new(f.clone(), 0)).collect();
+    while let Some(r) = rows.next()? {
+        ids.push(r.get::<_, i64>(0)?);
+        start.push(r.get::<_, Option<i64>>(1)?.unwrap_or(0));
+        let session = r.get::<_, Option<bool>>(2)?.unwrap_or(false);
+        flags.push(ALIVE | if session { SESSION } else { 0 });
+        for (k, c) in columns.iter_mut().enumerate() {
+            let cell = cell_of(r.get_ref(3 + 2 * k)?, r.get_ref(4 + 2 * k)?, &mut c.dict);
+            c.cells.push(cell);
+        }
+    }
+    // Rows may come in index order; columns are kept in id order.
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_unstable_by_key(|&i| ids[i]);
+    for c in &mut columns {
+        c.cells = order.iter().map(|&i| c.cells[i]).collect();
+    }
+    Ok(Scan {
+        ids: order.iter().map(|&i| ids[i]).collect(),
+        start: order.iter().map(|&i| start[i]).collect(),
+        flags: order.iter().map(|&i| flags[i]).collect(),
+        columns,
+    })
 }
 
 impl ColumnCache {
     /// Columns within `budget` bytes (0: never used; every read is SQL),
     /// remembering the fields used in the file `remember`.
-    pub(super) fn new(budget: usize, remember: Option<std::path::PathBuf>) -> ColumnCache {
+    pub(super) fn new(
+        budget: usize,
+        remember: Option<std::path::PathBuf>,
+        open: Opener,
+        split_from: i64,
+    ) -> ColumnCache {
         let used = remember
             .as_deref()
             .and_then(|p| std::fs::read(p).ok())
@@ -251,6 +357,8 @@ impl ColumnCache {
             sync: Mutex::new(()),
             state: RwLock::new(HashMap::new()),
             tick: AtomicU64::new(1),
+            open,
+            split_from,
         }
     }
 
@@ -513,40 +621,42 @@ impl ColumnCache {
         missing: &[FieldRef],
         has_base: bool,
     ) -> Result<()> {
-        let read = column_read(missing, false);
-        let mut stmt = conn.prepare(&read.sql)?;
-        let params = std::iter::once(rusqlite::types::Value::Text(project.to_owned()))
-            .chain(read.params.iter().cloned());
-        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-        let mut ids = Vec::new();
-        let mut start = Vec::new();
-        let mut flags = Vec::new();
-        let mut columns: Vec<Column> = missing.iter().map(|f| Column::new(f.clone(), 0)).collect();
-        while let Some(r) = rows.next()? {
-            ids.push(r.get::<_, i64>(0)?);
-            start.push(r.get::<_, Option<i64>>(1)?.unwrap_or(0));
-            let session = r.get::<_, Option<bool>>(2)?.unwrap_or(false);
-            flags.push(ALIVE | if session { SESSION } else { 0 });
-            for (k, c) in columns.iter_mut().enumerate() {
-                let cell = cell_of(r.get_ref(3 + 2 * k)?, r.get_ref(4 + 2 * k)?, &mut c.dict);
-                c.cells.push(cell);
-            }
-        }
-        // Rows come in index order; columns are kept in id order.
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_unstable_by_key(|&i| ids[i]);
-        let sorted_ids: Vec<i64> = order.iter().map(|&i| ids[i]).collect();
-        for c in &mut columns {
-            c.cells = order.iter().map(|&i| c.cells[i]).collect();
-        }
+        // Large tables are scanned in two halves of the id range, the upper
+        // one on another thread and connection. Each half is its own
+        // snapshot; the published ids cover what either missed.
+        let max_id: i64 =
+            conn.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?;
+        let scanned = if max_id >= self.split_from.max(2) {
+            let mid = max_id / 2;
+            let other = (self.open)()?;
+            std::thread::scope(|threads| -> Result<Scan> {
+                // The connection moves to the thread (it is Send, not Sync).
+                let upper = threads
+                    .spawn(move || scan(&other, project, missing, Some((mid + 1, i64::MAX))));
+                let mut lower = scan(conn, project, missing, Some((i64::MIN, mid)))?;
+                let upper = upper.join().map_err(|_| {
+                    crate::StoreError::Invalid("a column scan thread failed".into())
+                })??;
+                lower.append(upper);
+                Ok(lower)
+            })?
+        } else {
+            scan(conn, project, missing, None)?
+        };
+        let Scan {
+            ids: sorted_ids,
+            start,
+            flags,
+            columns,
+        } = scanned;
         let mut state = self.write_state();
         if !has_base {
             state.insert(
                 project.to_owned(),
                 ProjectColumns {
                     ids: sorted_ids,
-                    start: order.iter().map(|&i| start[i]).collect(),
-                    flags: order.iter().map(|&i| flags[i]).collect(),
+                    start,
+                    flags,
                     columns,
                 },
             );

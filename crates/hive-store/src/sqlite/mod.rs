@@ -37,7 +37,12 @@ pub struct SqliteOptions {
     /// Memory for the in-memory columns charts and filters read, in bytes
     /// (0: they read the documents).
     pub column_memory: usize,
+    /// Column loads scan tables with at least this many row ids on two
+    /// threads ([`SPLIT_SCANS_FROM`]; tests set it low to cover that path).
+    pub split_scans_from: i64,
 }
+
+pub use columns::SPLIT_SCANS_FROM;
 
 /// The default memory for columns: 256 MiB.
 pub const DEFAULT_COLUMN_MEMORY: usize = 256 << 20;
@@ -48,6 +53,7 @@ impl Default for SqliteOptions {
             durability: Durability::Full,
             readers: 4,
             column_memory: DEFAULT_COLUMN_MEMORY,
+            split_scans_from: SPLIT_SCANS_FROM,
         }
     }
 }
@@ -128,9 +134,16 @@ impl SqliteStore {
                 let _ = checkpoint_conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
             }
         })?;
+        let reader_path = path.clone();
         let columns = std::sync::Arc::new(columns::ColumnCache::new(
             options.column_memory,
             Some(path.with_extension("columns.json")),
+            Box::new(move || {
+                let c = open_conn(&reader_path, Durability::Normal)?;
+                c.pragma_update(None, "query_only", true)?;
+                Ok(c)
+            }),
+            options.split_scans_from,
         ));
         let catch_up_conn = open_conn(&path, Durability::Normal)?;
         catch_up_conn.pragma_update(None, "query_only", true)?;
