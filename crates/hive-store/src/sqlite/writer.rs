@@ -87,7 +87,7 @@ struct Batch {
     changed: Changed,
 }
 
-/// Ids of written rows per project (what chart columns re-read).
+/// Ids of written rows per project (what in-memory columns re-read).
 pub(super) type Changed = HashMap<String, Vec<i64>>;
 
 impl Batch {
