@@ -472,3 +472,58 @@ fn a_reopened_store_loads_the_columns_used_before() {
     drop(store);
     assert_eq!(open(&dir, 0).warm_columns().unwrap(), 0);
 }
+
+#[test]
+fn loads_racing_with_writes_miss_nothing() {
+    for split_scans_from in [2, hive_store::sqlite::SPLIT_SCANS_FROM] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            SqliteStore::open(
+                dir.path().join("h.db"),
+                SqliteOptions {
+                    split_scans_from,
+                    ..SqliteOptions::default()
+                },
+            )
+            .unwrap(),
+        );
+        store
+            .apply(
+                &(0..200)
+                    .map(|i| put(model("p", i, "s1")))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..400 {
+                    let op = if i % 2 == 0 {
+                        put(model("p", 1000 + i, "s2"))
+                    } else {
+                        enrich(
+                            "p",
+                            &format!("e{}", i % 200),
+                            json!({"metrics": {"latency_ms": i}, "user_properties": {"plan": format!("p{}", i % 3)}}),
+                            false,
+                        )
+                    };
+                    store.apply(&[op]).unwrap();
+                }
+            })
+        };
+        // Each query loads new fields while the writes go on.
+        let qs = queries();
+        let mut k = 0;
+        while !writer.is_finished() {
+            store.chart(Some("p"), &qs[k % qs.len()]).unwrap();
+            k += 1;
+        }
+        writer.join().unwrap();
+        check(
+            &store,
+            "p",
+            &format!("after loads racing writes (split from {split_scans_from})"),
+        );
+    }
+}
