@@ -546,11 +546,39 @@ impl AlertRule {
     /// without a group-by passes its one value with group `None`, or
     /// nothing when the window has no value.
     ///
+    /// A grouped `count` also evaluates the groups of the previous window
+    /// that have no events in this one, at 0: "fewer than 10 requests per
+    /// tenant" catches a tenant that stopped sending (see
+    /// [`AlertRule::needs_previous`]).
+    ///
     /// The headline is the worst crossing group (highest value or change for
     /// `above`, lowest for `below`), or, when none crosses, the group closest
     /// to crossing by the same measure; ties go to the first group in order
     /// (by name, `None` last).
+    /// Whether evaluating needs the previous window's values: drift, and
+    /// grouped counts (for groups that vanished).
+    pub fn needs_previous(&self) -> bool {
+        matches!(self.condition, Condition::Drift { .. }) || self.counts_vanished_groups()
+    }
+
+    fn counts_vanished_groups(&self) -> bool {
+        self.query.group_by.is_some() && self.query.aggregation == crate::chart::Aggregation::Count
+    }
+
     pub fn evaluate(&self, current: &[GroupValue], previous: &[GroupValue]) -> Evaluation {
+        let vanished: Vec<GroupValue> = if self.counts_vanished_groups() {
+            previous
+                .iter()
+                .filter(|p| !current.iter().any(|c| c.group == p.group))
+                .map(|p| GroupValue {
+                    group: p.group.clone(),
+                    value: 0.0,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let current: Vec<&GroupValue> = current.iter().chain(vanished.iter()).collect();
         let comparison = match self.condition {
             Condition::Aggregate { comparison, .. } | Condition::Drift { comparison, .. } => {
                 comparison

@@ -293,11 +293,10 @@ async fn decide_one(
 ) -> ApiResult<Decided> {
     let (window, previous_window) = rule.windows(now);
     let values = window_values(state, &obj.project_id, &rule.query, window).await?;
-    let previous = match rule.condition {
-        hive_core::alert::Condition::Drift { .. } => {
-            window_values(state, &obj.project_id, &rule.query, previous_window).await?
-        }
-        _ => Vec::new(),
+    let previous = if rule.needs_previous() {
+        window_values(state, &obj.project_id, &rule.query, previous_window).await?
+    } else {
+        Vec::new()
     };
     let eval = rule.evaluate(&values, &previous);
     let crossed = eval.crossed;

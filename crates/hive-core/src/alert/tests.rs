@@ -298,7 +298,8 @@ fn grouped_drift_table() {
         (h.group.as_deref(), h.previous, h.change),
         (Some("a"), Some(10.0), Some(200.0))
     );
-    assert_eq!(e.groups, 5);
+    // "gone" had events before and none now: a count evaluates it at 0.
+    assert_eq!(e.groups, 6);
     let new = e
         .crossing
         .iter()
@@ -310,9 +311,9 @@ fn grouped_drift_table() {
     );
 
     let e = down.evaluate(&current, &previous);
-    assert_eq!(crossing(&e), vec![(None, 1.0)]);
-    assert_eq!(e.change(), Some(-75.0));
-    assert_eq!(e.previous(), Some(4.0));
+    assert_eq!(crossing(&e), vec![(Some("gone"), 0.0), (None, 1.0)]);
+    assert_eq!(e.change(), Some(-100.0));
+    assert_eq!(e.previous(), Some(10.0));
 
     // None crosses: the headline is the group with the largest change.
     let e = up.evaluate(&[g(Some("a"), 11.0), g(Some("b"), 14.0)], &previous);
@@ -324,9 +325,45 @@ fn grouped_drift_table() {
     assert!(!e.crossed);
     let h = e.headline.unwrap();
     assert_eq!((h.group.as_deref(), h.change), (Some("b"), None));
-    // Groups only in the previous window are not evaluated.
+    // Every group gone: each is evaluated at 0 (those that had 0 before
+    // do not change).
     let e = down.evaluate(&[], &previous);
-    assert_eq!((e.crossed, e.headline, e.groups), (false, None, 0));
+    assert_eq!(e.groups, 5);
+    assert_eq!(
+        crossing(&e),
+        vec![
+            (Some("a"), 0.0),
+            (Some("b"), 0.0),
+            (Some("gone"), 0.0),
+            (None, 0.0)
+        ]
+    );
+}
+
+#[test]
+fn a_grouped_count_catches_groups_that_vanished() {
+    let few = rule(json!({"name": "few", "threshold": 5, "comparison": "below",
+        "query": {"aggregation": "count", "groupBy": "metadata.tenant"}}));
+    assert!(few.needs_previous());
+    let previous = [g(Some("t1"), 50.0), g(Some("t2"), 40.0)];
+    let e = few.evaluate(&[g(Some("t1"), 45.0)], &previous);
+    assert!(e.crossed, "t2 stopped sending");
+    assert_eq!(crossing(&e), vec![(Some("t2"), 0.0)]);
+    assert_eq!(e.groups, 2);
+    // Not for other aggregations: an average of nothing is no value.
+    let slow = rule(
+        json!({"name": "slow", "threshold": 5, "comparison": "below",
+        "query": {"metric": "metrics.latency_ms", "aggregation": "avg", "groupBy": "metadata.tenant"}}),
+    );
+    assert!(!slow.needs_previous());
+    let e = slow.evaluate(&[g(Some("t1"), 45.0)], &previous);
+    assert!(!e.crossed);
+    assert_eq!(e.groups, 1);
+    // Nor without a group-by (the count of an empty window is already 0).
+    let total = rule(
+        json!({"name": "total", "threshold": 5, "comparison": "below", "query": {"aggregation": "count"}}),
+    );
+    assert!(!total.needs_previous());
 }
 
 #[test]
