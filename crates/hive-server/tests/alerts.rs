@@ -935,3 +935,32 @@ async fn a_hanging_webhook_holds_up_neither_users_nor_other_rules() {
     );
     assert_eq!(f.history(&fine).await[0]["delivery"]["ok"], true);
 }
+
+#[tokio::test]
+async fn a_grouped_count_alert_notices_a_group_that_stopped() {
+    let mut f = fixture(quick()).await;
+    let (receiver, base) = Receiver::start().await;
+    let id = f
+        .create(
+            json!({"name": "quiet variant", "type": "aggregate", "comparison": "below",
+                       "threshold": 1, "frequency": "hourly",
+                       "query": {"aggregation": "count", "groupBy": "metadata.variant"},
+                       "webhook": {"url": format!("{base}/quiet")}}),
+        )
+        .await;
+    // Both variants in the first hour: nothing crosses.
+    f.event_of(Some("a"), 10.0).await;
+    f.event_of(Some("b"), 10.0).await;
+    assert_eq!(f.evaluate().await[0].2, Notify::Nothing);
+    // The next hour only "a" has events: "b" counts 0 and crosses.
+    f.clock.advance(H);
+    f.event_of(Some("a"), 10.0).await;
+    let outcome = f.evaluate().await;
+    assert_eq!(
+        (outcome[0].0.as_str(), outcome[0].1, outcome[0].2),
+        (id.as_str(), AlertState::Triggered, Notify::Fired)
+    );
+    let body = &receiver.bodies("/quiet")[0];
+    assert_eq!(body["groups"][0]["group"], "b", "{body}");
+    assert_eq!(body["groups"][0]["value"], 0.0);
+}
