@@ -109,6 +109,10 @@ pub struct AlertRuntime {
     public_url: RwLock<String>,
     /// Serialises state changes (evaluations and user actions).
     lock: tokio::sync::Mutex<()>,
+    /// One lock per rule held while its notification is delivered, so a
+    /// rule's notifications arrive in order even when one is retried past
+    /// the next evaluation.
+    delivering: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl AlertRuntime {
@@ -119,7 +123,16 @@ impl AlertRuntime {
             config,
             public_url: RwLock::new("http://127.0.0.1:8080".into()),
             lock: tokio::sync::Mutex::new(()),
+            delivering: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The delivery lock of a rule (locks of rules delivering nothing are
+    /// dropped as they are handed out).
+    fn delivery_lock(&self, rule: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.delivering.lock().unwrap_or_else(|e| e.into_inner());
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        locks.entry(rule.to_owned()).or_default().clone()
     }
 
     pub fn set_public_url(&self, url: &str) {
@@ -257,6 +270,8 @@ async fn deliver_and_record(state: &SharedState, decided: Vec<Decided>) -> Vec<O
         tasks.spawn(async move {
             let mut record = d.record;
             if let Some((url, body)) = &d.notification {
+                let lock = state.alerts.delivery_lock(&d.outcome.alert_id);
+                let _in_order = lock.lock().await;
                 let r = state.alerts.webhook.deliver(url, body).await;
                 record["delivery"] = json!({"url": crate::webhook::redact(url), "ok": r.ok,
                                             "attempts": r.attempts, "error": r.error});

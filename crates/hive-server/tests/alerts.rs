@@ -964,3 +964,90 @@ async fn a_grouped_count_alert_notices_a_group_that_stopped() {
     assert_eq!(body["groups"][0]["group"], "b", "{body}");
     assert_eq!(body["groups"][0]["value"], 0.0);
 }
+
+/// A webhook endpoint that records each request's body on arrival and
+/// answers the first one only after `hold`.
+async fn slow_first_endpoint(hold: Duration) -> (String, Arc<std::sync::Mutex<Vec<Value>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((mut conn, _)) = listener.accept().await {
+            n += 1;
+            let (seen, first) = (seen.clone(), n == 1);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let body = loop {
+                    let k = conn.read(&mut chunk).await.unwrap_or(0);
+                    if k == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..k]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(i) = text.find("\r\n\r\n") {
+                        let len: usize = text[..i]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse().ok())?
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= i + 4 + len {
+                            break serde_json::from_slice::<Value>(&buf[i + 4..i + 4 + len])
+                                .unwrap();
+                        }
+                    }
+                };
+                seen.lock().unwrap().push(body);
+                if first {
+                    tokio::time::sleep(hold).await;
+                }
+                let _ = conn
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (format!("http://{addr}"), got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rules_notifications_arrive_in_order_when_one_is_slow() {
+    let mut f = fixture(quick()).await;
+    let (url, got) = slow_first_endpoint(Duration::from_millis(1500)).await;
+    f.create(
+        json!({"name": "slow", "type": "aggregate", "comparison": "above", "threshold": 100,
+                    "frequency": "hourly",
+                    "query": {"metric": "metrics.latency_ms", "aggregation": "avg"},
+                    "webhook": {"url": format!("{url}/hook")}}),
+    )
+    .await;
+    f.event(500.0).await;
+    let state = f.s.state.clone();
+    let first = tokio::spawn(async move { evaluate_due(&state).await.unwrap() });
+    while got.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The next hour is fine again: the rule resolves while "triggered" is
+    // still being delivered; "resolved" waits for it.
+    f.clock.advance(H);
+    f.event(10.0).await;
+    let state = f.s.state.clone();
+    let second = tokio::spawn(async move { evaluate_due(&state).await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(got.lock().unwrap().len(), 1, "resolved overtook triggered");
+    first.await.unwrap();
+    second.await.unwrap();
+    let statuses: Vec<Value> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| b["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("triggered"), json!("resolved")]);
+}
