@@ -185,13 +185,12 @@ async fn window_values(
         start_ms: Some(start as f64),
         end_ms: Some(end as f64),
     };
-    let store = state.store.clone();
     let project = project.to_owned();
     let zero_if_empty =
         q.aggregation == hive_core::chart::Aggregation::Count && q.group_by.is_none();
-    let series = tokio::task::spawn_blocking(move || store.chart(Some(&project), &q))
-        .await
-        .map_err(ApiError::internal)??;
+    let series = state
+        .blocking(move |store| store.chart(Some(&project), &q))
+        .await?;
     let values: Vec<GroupValue> = series
         .into_iter()
         .filter_map(|s| {
@@ -276,14 +275,12 @@ async fn deliver_and_record(state: &SharedState, decided: Vec<Decided>) -> Vec<O
                 record["delivery"] = json!({"url": crate::webhook::redact(url), "ok": r.ok,
                                             "attempts": r.attempts, "error": r.error});
             }
-            let store = state.store.clone();
             let id = d.outcome.alert_id.clone();
-            let saved = tokio::task::spawn_blocking(move || {
-                store.objects().add_evaluation(&id, d.at, &record)
-            })
-            .await;
-            if !matches!(saved, Ok(Ok(()))) {
-                tracing::warn!(alert = %d.outcome.alert_id, "cannot record an alert evaluation");
+            let saved = state
+                .blocking(move |store| store.objects().add_evaluation(&id, d.at, &record))
+                .await;
+            if let Err(e) = saved {
+                tracing::warn!(alert = %d.outcome.alert_id, error = %e, "cannot record an alert evaluation");
             }
             (i, d.outcome)
         });

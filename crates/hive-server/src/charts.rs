@@ -40,11 +40,10 @@ pub async fn run_chart(
     project: Option<String>,
     q: ChartQuery,
 ) -> ApiResult<Value> {
-    let store = state.store.clone();
     let query = q.clone();
-    let series = tokio::task::spawn_blocking(move || store.chart(project.as_deref(), &query))
-        .await
-        .map_err(ApiError::internal)??;
+    let series = state
+        .blocking(move |store| store.chart(project.as_deref(), &query))
+        .await?;
     let mut data = q.to_json();
     if let Value::Object(m) = &mut data {
         m.insert(

@@ -88,6 +88,18 @@ impl AppState {
         self.alerts = alerts;
         self
     }
+
+    /// Run store work on the blocking pool (SQLite calls block), as every
+    /// handler does.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> hive_store::Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || f(&*store))
+            .await
+            .map_err(ApiError::internal)??)
+    }
 }
 
 /// The HTTP API router.

@@ -162,10 +162,7 @@ async fn run_query(
 ) -> ApiResult<(Vec<Value>, u64, usize, usize)> {
     let (query, projections, page) = parse_query(&state, &headers, &body)?;
     let limit = query.limit;
-    let store = state.store.clone();
-    let result = tokio::task::spawn_blocking(move || store.query(&query))
-        .await
-        .map_err(ApiError::internal)??;
+    let result = state.blocking(move |store| store.query(&query)).await?;
     let events = match projections {
         Some(p) => result
             .events
@@ -213,12 +210,9 @@ async fn read_store<T: Send + 'static>(
 ) -> ApiResult<T> {
     let caller = authenticate(state, headers)?;
     let project_id = project_for_read(state, &caller, project)?;
-    let store = state.store.clone();
-    Ok(
-        tokio::task::spawn_blocking(move || f(&*store, project_id.as_deref()))
-            .await
-            .map_err(ApiError::internal)??,
-    )
+    state
+        .blocking(move |store| f(store, project_id.as_deref()))
+        .await
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -441,10 +435,9 @@ pub async fn schema(
         Some(p) => p,
         None => state.default_project.id.clone(),
     };
-    let store = state.store.clone();
-    let fields = tokio::task::spawn_blocking(move || store.fields(&project_id))
-        .await
-        .map_err(ApiError::internal)??;
+    let fields = state
+        .blocking(move |store| store.fields(&project_id))
+        .await?;
     let mut out: Vec<Value> = TopField::ALL
         .iter()
         .map(|f| {

@@ -140,11 +140,10 @@ fn row(o: &hive_store::objects::StoredObject) -> AlertRow {
 }
 
 async fn render_list(state: &SharedState, l: Layout, error: String) -> PageResult {
-    let store = state.store.clone();
     let pid = l.project.id.clone();
-    let list = tokio::task::spawn_blocking(move || store.objects().list(ALERT, Some(&pid)))
-        .await
-        .map_err(ApiError::internal)??;
+    let list = state
+        .blocking(move |store| store.objects().list(ALERT, Some(&pid)))
+        .await?;
     html(&AlertsPage {
         l,
         alerts: list.iter().map(row).collect(),
@@ -198,15 +197,14 @@ pub async fn create(
         Ok(d) => d,
         Err(e) => return render_list(&state, l, e.to_string()).await,
     };
-    let store = state.store.clone();
     let pid = l.project.id.clone();
-    tokio::task::spawn_blocking(move || {
-        store
-            .objects()
-            .put(ALERT, &pid, &crate::body::new_id(), &doc)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    state
+        .blocking(move |store| {
+            store
+                .objects()
+                .put(ALERT, &pid, &crate::body::new_id(), &doc)
+        })
+        .await?;
     Ok(Redirect::to(&format!("/alerts?{}", l.pq())).into_response())
 }
 
@@ -218,16 +216,15 @@ pub async fn detail(
     RawQuery(query): RawQuery,
 ) -> PageResult {
     let web = web(&state, &headers).await?;
-    let store = state.store.clone();
-    let o = tokio::task::spawn_blocking(move || -> hive_store::Result<_> {
-        let Some(o) = store.objects().get(ALERT, None, &id)? else {
-            return Ok(None);
-        };
-        let evals = store.objects().evaluations(&o.id, 200)?;
-        Ok(Some((o, evals)))
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let o = state
+        .blocking(move |store| -> hive_store::Result<_> {
+            let Some(o) = store.objects().get(ALERT, None, &id)? else {
+                return Ok(None);
+            };
+            let evals = store.objects().evaluations(&o.id, 200)?;
+            Ok(Some((o, evals)))
+        })
+        .await?;
     let Some((o, evals)) = o else {
         return Err(ApiError::NotFound("no such alert".into()).into());
     };

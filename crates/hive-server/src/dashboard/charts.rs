@@ -213,12 +213,11 @@ async fn draw(
     q: ChartQuery,
     title: &str,
 ) -> Result<(String, String), ApiError> {
-    let store = state.store.clone();
     let pid = project_id.to_owned();
     let bucket: Bucket = q.bucket;
-    let series = tokio::task::spawn_blocking(move || store.chart(Some(&pid), &q))
-        .await
-        .map_err(ApiError::internal)??;
+    let series = state
+        .blocking(move |store| store.chart(Some(&pid), &q))
+        .await?;
     Ok((svg::chart(&series, bucket, title), svg::legend(&series)))
 }
 
@@ -240,16 +239,15 @@ pub async fn page(
         }
         Err(e) => error = e.to_string(),
     }
-    let store = state.store.clone();
     let pid = l.project.id.clone();
-    let (objects, fields) = tokio::task::spawn_blocking(move || -> hive_store::Result<_> {
-        Ok((
-            store.objects().list(CHART, Some(&pid))?,
-            store.fields(&pid)?,
-        ))
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let (objects, fields) = state
+        .blocking(move |store| -> hive_store::Result<_> {
+            Ok((
+                store.objects().list(CHART, Some(&pid))?,
+                store.fields(&pid)?,
+            ))
+        })
+        .await?;
     let mut saved = Vec::new();
     for o in objects {
         let name = o
@@ -325,15 +323,14 @@ pub async fn save(
     let mut body = p.to_json().as_object().cloned().unwrap_or_default();
     body.insert("name".into(), json!(field(&fields, "name").unwrap_or("")));
     let doc = chart_doc(&body, None)?;
-    let store = state.store.clone();
     let pid = l.project.id.clone();
-    tokio::task::spawn_blocking(move || {
-        store
-            .objects()
-            .put(CHART, &pid, &crate::body::new_id(), &doc)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    state
+        .blocking(move |store| {
+            store
+                .objects()
+                .put(CHART, &pid, &crate::body::new_id(), &doc)
+        })
+        .await?;
     Ok(Redirect::to(&format!("/charts?{}&{}", l.pq(), p.qs())).into_response())
 }
 
@@ -346,10 +343,9 @@ pub async fn delete(
 ) -> PageResult {
     let (web, fields) = posted(&state, &headers, &body).await?;
     let l = layout(&state, &web, field(&fields, "project"), "charts").await?;
-    let store = state.store.clone();
     let pid = l.project.id.clone();
-    tokio::task::spawn_blocking(move || store.objects().delete(CHART, Some(&pid), &id))
-        .await
-        .map_err(ApiError::internal)??;
+    state
+        .blocking(move |store| store.objects().delete(CHART, Some(&pid), &id))
+        .await?;
     Ok(Redirect::to(&format!("/charts?{}", l.pq())).into_response())
 }

@@ -43,10 +43,7 @@ async fn render(
     created: Option<(String, String)>,
     error: String,
 ) -> PageResult {
-    let store = state.store.clone();
-    let keys = tokio::task::spawn_blocking(move || store.auth().keys())
-        .await
-        .map_err(ApiError::internal)??;
+    let keys = state.blocking(move |store| store.auth().keys()).await?;
     let mut keys: Vec<KeyRow> = keys
         .into_iter()
         .map(|k| KeyRow {
@@ -116,15 +113,14 @@ pub async fn create(
         KeyScope::Admin => None,
         _ => Some(l.project.id.clone()),
     };
-    let store = state.store.clone();
     let new = NewKey {
         name: name.clone(),
         scope,
         project_id,
     };
-    let (_, secret) = tokio::task::spawn_blocking(move || store.auth().create_key(&new))
-        .await
-        .map_err(ApiError::internal)??;
+    let (_, secret) = state
+        .blocking(move |store| store.auth().create_key(&new))
+        .await?;
     render(&state, l, Some((name, secret)), String::new()).await
 }
 
@@ -135,11 +131,10 @@ pub async fn revoke(
     body: bytes::Bytes,
 ) -> PageResult {
     let (_, fields) = posted(&state, &headers, &body).await?;
-    let store = state.store.clone();
     let id = key_id.clone();
-    let done = tokio::task::spawn_blocking(move || store.auth().revoke_key(&id))
-        .await
-        .map_err(ApiError::internal)??;
+    let done = state
+        .blocking(move |store| store.auth().revoke_key(&id))
+        .await?;
     if !done {
         return Err(ApiError::NotFound(format!("no live key {key_id:?}")).into());
     }

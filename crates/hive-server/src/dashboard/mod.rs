@@ -244,10 +244,9 @@ pub(crate) async fn web(state: &SharedState, headers: &HeaderMap) -> Result<Web,
     let Some(token) = cookie(headers, COOKIE) else {
         return Err(PageError::Login);
     };
-    let store = state.store.clone();
-    let session = tokio::task::spawn_blocking(move || store.auth().web_session(&token))
-        .await
-        .map_err(ApiError::internal)??;
+    let session = state
+        .blocking(move |store| store.auth().web_session(&token))
+        .await?;
     session
         .map(|session| Web { session })
         .ok_or(PageError::Login)
@@ -401,16 +400,15 @@ async fn login(State(state): State<SharedState>, body: bytes::Bytes) -> PageResu
             v: asset_version(),
         });
     };
-    let store = state.store.clone();
-    let session = tokio::task::spawn_blocking(move || -> hive_store::Result<_> {
-        let auth = store.auth();
-        if !auth.consume_login_token(&token)? {
-            return Ok(None);
-        }
-        auth.create_web_session(SESSION_TTL_MS).map(Some)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let session = state
+        .blocking(move |store| -> hive_store::Result<_> {
+            let auth = store.auth();
+            if !auth.consume_login_token(&token)? {
+                return Ok(None);
+            }
+            auth.create_web_session(SESSION_TTL_MS).map(Some)
+        })
+        .await?;
     let Some((secret, _)) = session else {
         let page = LoginPage {
             failed: true,
@@ -439,10 +437,9 @@ async fn logout(
 ) -> PageResult {
     posted(&state, &headers, &body).await?;
     if let Some(token) = cookie(&headers, COOKIE) {
-        let store = state.store.clone();
-        tokio::task::spawn_blocking(move || store.auth().delete_web_session(&token))
-            .await
-            .map_err(ApiError::internal)??;
+        state
+            .blocking(move |store| store.auth().delete_web_session(&token))
+            .await?;
     }
     let mut resp = Redirect::to("/login").into_response();
     resp.headers_mut().insert(

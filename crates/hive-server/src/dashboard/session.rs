@@ -178,57 +178,56 @@ pub async fn page(
     let web = web(&state, &headers).await?;
     let l = layout(&state, &web, params.project.as_deref(), "sessions").await?;
     let started = std::time::Instant::now();
-    let store = state.store.clone();
     let project_id = l.project.id.clone();
     let sid = session_id.clone();
     let wanted = params.event.clone();
-    let loaded = tokio::task::spawn_blocking(move || -> hive_store::Result<_> {
-        let mut events = store.session_events(Some(&project_id), &sid, VIEW_LIMIT + 2)?;
-        let truncated = events.len() > VIEW_LIMIT + 1;
-        events.truncate(VIEW_LIMIT + 1);
-        let errors = if truncated {
-            store
-                .session_errors(&project_id, std::slice::from_ref(&sid))?
-                .first()
-                .map_or(0, |(_, n)| *n as usize)
-        } else {
-            0
-        };
-        // An event past the events shown can still be selected.
-        let mut beyond = None;
-        let selected_id = match wanted {
-            Some(w)
-                if events
-                    .iter()
-                    .any(|e| e.get("event_id").and_then(Value::as_str) == Some(&w)) =>
-            {
-                w
-            }
-            Some(w) if truncated => match store.get_event(Some(&project_id), &w)? {
-                Some(e) if e.get("session_id").and_then(Value::as_str) == Some(&sid) => {
-                    beyond = Some(e);
+    let loaded = state
+        .blocking(move |store| -> hive_store::Result<_> {
+            let mut events = store.session_events(Some(&project_id), &sid, VIEW_LIMIT + 2)?;
+            let truncated = events.len() > VIEW_LIMIT + 1;
+            events.truncate(VIEW_LIMIT + 1);
+            let errors = if truncated {
+                store
+                    .session_errors(&project_id, std::slice::from_ref(&sid))?
+                    .first()
+                    .map_or(0, |(_, n)| *n as usize)
+            } else {
+                0
+            };
+            // An event past the events shown can still be selected.
+            let mut beyond = None;
+            let selected_id = match wanted {
+                Some(w)
+                    if events
+                        .iter()
+                        .any(|e| e.get("event_id").and_then(Value::as_str) == Some(&w)) =>
+                {
                     w
                 }
+                Some(w) if truncated => match store.get_event(Some(&project_id), &w)? {
+                    Some(e) if e.get("session_id").and_then(Value::as_str) == Some(&sid) => {
+                        beyond = Some(e);
+                        w
+                    }
+                    _ => sid.clone(),
+                },
                 _ => sid.clone(),
-            },
-            _ => sid.clone(),
-        };
-        let raw = store.get_raw(Some(&project_id), &selected_id)?;
-        let history = store.history(Some(&project_id), &selected_id)?;
-        let keys = store.auth().keys()?;
-        Ok((
-            events,
-            truncated,
-            errors,
-            beyond,
-            selected_id,
-            raw,
-            history,
-            keys,
-        ))
-    })
-    .await
-    .map_err(ApiError::internal)??;
+            };
+            let raw = store.get_raw(Some(&project_id), &selected_id)?;
+            let history = store.history(Some(&project_id), &selected_id)?;
+            let keys = store.auth().keys()?;
+            Ok((
+                events,
+                truncated,
+                errors,
+                beyond,
+                selected_id,
+                raw,
+                history,
+                keys,
+            ))
+        })
+        .await?;
     let (events, truncated, errors, beyond, selected_id, raw, history, keys) = loaded;
     let is_session = events.first().is_some_and(|e| {
         e.get("event_id").and_then(Value::as_str) == Some(session_id.as_str())

@@ -9,7 +9,6 @@ use super::filters::ListParams;
 use super::format::{self, urlencode};
 use super::{Layout, PageResult, field, html, layout, posted, web};
 use crate::SharedState;
-use crate::error::ApiError;
 
 pub struct ViewRow {
     pub id: String,
@@ -62,11 +61,10 @@ pub async fn page(
     let web = web(&state, &headers).await?;
     let project = ListParams::parse(query.as_deref()).project;
     let l = layout(&state, &web, project.as_deref(), "views").await?;
-    let store = state.store.clone();
     let project_id = l.project.id.clone();
-    let views = tokio::task::spawn_blocking(move || store.auth().views(&project_id))
-        .await
-        .map_err(ApiError::internal)??;
+    let views = state
+        .blocking(move |store| store.auth().views(&project_id))
+        .await?;
     let pq = l.pq();
     let views = views
         .into_iter()
@@ -104,11 +102,10 @@ pub async fn create(
     };
     // Normalise: keep only what the list pages understand.
     let query = ListParams::parse(field(&fields, "query")).view_qs();
-    let store = state.store.clone();
     let project_id = l.project.id.clone();
-    tokio::task::spawn_blocking(move || store.auth().save_view(&project_id, &name, page, &query))
-        .await
-        .map_err(ApiError::internal)??;
+    state
+        .blocking(move |store| store.auth().save_view(&project_id, &name, page, &query))
+        .await?;
     Ok(Redirect::to(&format!("/views?{}", l.pq())).into_response())
 }
 
@@ -120,10 +117,9 @@ pub async fn delete(
 ) -> PageResult {
     let (web, fields) = posted(&state, &headers, &body).await?;
     let l = layout(&state, &web, field(&fields, "project"), "views").await?;
-    let store = state.store.clone();
     let project_id = l.project.id.clone();
-    tokio::task::spawn_blocking(move || store.auth().delete_view(&project_id, &view_id))
-        .await
-        .map_err(ApiError::internal)??;
+    state
+        .blocking(move |store| store.auth().delete_view(&project_id, &view_id))
+        .await?;
     Ok(Redirect::to(&format!("/views?project={}", urlencode(&l.project.name))).into_response())
 }
