@@ -593,9 +593,8 @@ pub async fn create_alert(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let caller = authenticate(&state, &headers)?;
+    let (caller, obj) = crate::body::caller_and_body(&state, &headers, &body)?;
     caller.require_read()?;
-    let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
     let project = project_for_write(&state, &caller, obj.get("project").and_then(Value::as_str))?;
     let doc = rule_doc(&obj, None, state.alerts.clock.now_ms())?;
     let saved = state

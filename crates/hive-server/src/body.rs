@@ -70,3 +70,15 @@ pub fn now_ms() -> i64 {
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+/// The caller and the JSON object body of a request (authenticated first,
+/// so a bad key is reported before a bad body).
+pub fn caller_and_body(
+    state: &crate::AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(crate::auth::Caller, Map<String, Value>), ApiError> {
+    let caller = crate::auth::authenticate(state, headers)?;
+    let obj = json_object(headers, body, state.config.max_decompressed_bytes)?;
+    Ok((caller, obj))
+}

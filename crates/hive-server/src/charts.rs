@@ -14,8 +14,8 @@ use hive_store::objects::{CHART, StoredObject};
 use serde_json::{Map, Value, json};
 
 use crate::SharedState;
-use crate::auth::{Caller, authenticate, project_for_read, project_for_write};
-use crate::body::{json_object, new_id, now_ms};
+use crate::auth::{authenticate, project_for_read, project_for_write};
+use crate::body::{caller_and_body, json_object, new_id, now_ms};
 use crate::error::{ApiError, ApiResult};
 
 /// Query-string parameters as a JSON object (values stay strings;
@@ -145,17 +145,6 @@ pub fn object_json(o: &StoredObject) -> Value {
     Value::Object(m)
 }
 
-fn caller_and_body(
-    state: &SharedState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> ApiResult<(Caller, Map<String, Value>)> {
-    let caller = authenticate(state, headers)?;
-    caller.require_read()?;
-    let obj = json_object(headers, body, state.config.max_decompressed_bytes)?;
-    Ok((caller, obj))
-}
-
 /// `GET /v1/charts[?project=]`
 pub async fn list_charts(
     State(state): State<SharedState>,
@@ -177,6 +166,7 @@ pub async fn create_chart(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let (caller, obj) = caller_and_body(&state, &headers, &body)?;
+    caller.require_read()?;
     let project = project_for_write(&state, &caller, obj.get("project").and_then(Value::as_str))?;
     let doc = chart_doc(&obj, None)?;
     let saved = state
@@ -210,6 +200,7 @@ pub async fn update_chart(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let (caller, obj) = caller_and_body(&state, &headers, &body)?;
+    caller.require_read()?;
     let project = project_for_read(&state, &caller, None)?;
     let o = state
         .store

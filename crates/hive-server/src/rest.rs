@@ -10,8 +10,8 @@ use hive_store::WriteOp;
 use serde_json::{Map, Value, json};
 
 use crate::SharedState;
-use crate::auth::{Caller, authenticate, project_for_write};
-use crate::body::{json_object, new_id, now_ms, type_name};
+use crate::auth::{Caller, project_for_write};
+use crate::body::{caller_and_body, new_id, now_ms, type_name};
 use crate::error::{ApiError, ApiResult};
 
 /// `X-Source` header, the default source of what a request creates.
@@ -57,17 +57,6 @@ fn object_field<'a>(obj: &'a Map<String, Value>, field: &str) -> ApiResult<&'a M
             type_name(other)
         ))),
     }
-}
-
-/// The caller and the JSON object body of a request.
-fn caller_and_body(
-    state: &SharedState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> ApiResult<(Caller, Map<String, Value>)> {
-    let caller = authenticate(state, headers)?;
-    let obj = json_object(headers, body, state.config.max_decompressed_bytes)?;
-    Ok((caller, obj))
 }
 
 /// `root[field]` when the body wraps its object (`{"session": {...}}`), else
