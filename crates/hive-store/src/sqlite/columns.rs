@@ -244,18 +244,10 @@ pub(super) type Opener = Box<dyn Fn() -> Result<Connection> + Send + Sync>;
 /// Tables with fewer row ids than this are scanned by one thread.
 pub const SPLIT_SCANS_FROM: i64 = 100_000;
 
-/// What one scan read, in id order within its range.
-struct Scan {
-    ids: Vec<i64>,
-    start: Vec<i64>,
-    flags: Vec<u8>,
-    columns: Vec<Column>,
-}
-
-impl Scan {
-    /// Append `other` (whose ids are all larger), re-coding its dictionary
-    /// entries into this scan's dictionaries.
-    fn append(&mut self, other: Scan) {
+impl ProjectColumns {
+    /// Append the rows of `other` (same fields, all ids larger), re-coding
+    /// its dictionary entries into these dictionaries.
+    fn append(&mut self, other: ProjectColumns) {
         self.ids.extend(other.ids);
         self.start.extend(other.start);
         self.flags.extend(other.flags);
@@ -279,6 +271,17 @@ impl Scan {
     }
 }
 
+/// Each field once, in the order first seen.
+fn distinct<'a>(fields: impl Iterator<Item = &'a FieldRef>) -> Vec<FieldRef> {
+    let mut out: Vec<FieldRef> = Vec::new();
+    for f in fields {
+        if !out.contains(f) {
+            out.push(f.clone());
+        }
+    }
+    out
+}
+
 /// Read `fields` of the project's rows (those with ids in `range`, if
 /// given), sorted by id.
 fn scan(
@@ -286,7 +289,7 @@ fn scan(
     project: &str,
     fields: &[FieldRef],
     range: Option<(i64, i64)>,
-) -> Result<Scan> {
+) -> Result<ProjectColumns> {
     let read = column_read(fields, false);
     let mut params: Vec<rusqlite::types::Value> =
         std::iter::once(rusqlite::types::Value::Text(project.to_owned()))
@@ -327,7 +330,7 @@ fn scan(
     for c in &mut columns {
         c.cells = order.iter().map(|&i| c.cells[i]).collect();
     }
-    Ok(Scan {
+    Ok(ProjectColumns {
         ids: order.iter().map(|&i| ids[i]).collect(),
         start: order.iter().map(|&i| start[i]).collect(),
         flags: order.iter().map(|&i| flags[i]).collect(),
@@ -405,47 +408,43 @@ impl ColumnCache {
         projects: &[String],
         q: &ChartQuery,
     ) -> Result<Option<Vec<Series>>> {
-        if self.budget == 0 {
-            return Ok(None);
-        }
-        let mut fields: Vec<FieldRef> = Vec::new();
-        for f in q
-            .metric
-            .iter()
-            .chain(q.group_by.iter())
-            .chain(q.filters.iter().map(|f| &f.field))
-        {
-            if !fields.contains(f) {
-                fields.push(f.clone());
-            }
-        }
-        if !self.ensure(conn, projects, &fields)? {
+        let fields = distinct(
+            q.metric
+                .iter()
+                .chain(q.group_by.iter())
+                .chain(q.filters.iter().map(|f| &f.field)),
+        );
+        self.read(conn, projects, &fields, |ps| compute(ps, q))
+    }
+
+    /// Make `fields` of `projects` current and answer `f` from them (marked
+    /// used now); `None` when they do not fit or one went missing.
+    fn read<T>(
+        &self,
+        conn: &Connection,
+        projects: &[String],
+        fields: &[FieldRef],
+        f: impl FnOnce(&[&ProjectColumns]) -> Option<T>,
+    ) -> Result<Option<T>> {
+        if self.budget == 0 || !self.ensure(conn, projects, fields)? {
             return Ok(None);
         }
         let state = self.read_state();
-        let Some(ps) = self.touch(&state, projects, &fields) else {
-            return Ok(None);
-        };
-        Ok(compute(&ps, q))
-    }
-
-    /// The projects' columns, marked used now (`None` if one is gone).
-    fn touch<'a>(
-        &self,
-        state: &'a HashMap<String, ProjectColumns>,
-        projects: &[String],
-        fields: &[FieldRef],
-    ) -> Option<Vec<&'a ProjectColumns>> {
         let tick = self.tick.fetch_add(1, Ordering::Relaxed);
-        let mut out = Vec::with_capacity(projects.len());
+        let mut ps = Vec::with_capacity(projects.len());
         for project in projects {
-            let p = state.get(project)?;
-            for f in fields {
-                p.column(f)?.last_used.store(tick, Ordering::Relaxed);
+            let Some(p) = state.get(project) else {
+                return Ok(None);
+            };
+            for field in fields {
+                let Some(c) = p.column(field) else {
+                    return Ok(None);
+                };
+                c.last_used.store(tick, Ordering::Relaxed);
             }
-            out.push(p);
+            ps.push(p);
         }
-        Some(out)
+        Ok(f(&ps))
     }
 
     /// The ids of one page of an event query over `projects`, in order,
@@ -457,31 +456,18 @@ impl ColumnCache {
         projects: &[String],
         q: &EventQuery,
     ) -> Result<Option<(Vec<i64>, u64)>> {
-        if self.budget == 0 {
-            return Ok(None);
-        }
         let session_id = FieldRef::Top(TopField::SessionId);
         let order_field = order_field(q.order);
-        let mut fields: Vec<FieldRef> = Vec::new();
-        for f in q
-            .filters
-            .iter()
-            .map(|f| &f.field)
-            .chain((q.level == Level::Session).then_some(&session_id))
-            .chain(order_field.as_ref())
-        {
-            if !fields.contains(f) {
-                fields.push(f.clone());
-            }
-        }
-        if !self.ensure(conn, projects, &fields)? {
-            return Ok(None);
-        }
-        let state = self.read_state();
-        let Some(ps) = self.touch(&state, projects, &fields) else {
-            return Ok(None);
-        };
-        Ok(select(&ps, q, order_field.as_ref()))
+        let fields = distinct(
+            q.filters
+                .iter()
+                .map(|f| &f.field)
+                .chain((q.level == Level::Session).then_some(&session_id))
+                .chain(order_field.as_ref()),
+        );
+        self.read(conn, projects, &fields, |ps| {
+            select(ps, q, order_field.as_ref())
+        })
     }
 
     /// Load what `fields` of `projects` lack, catch up, and keep within
@@ -629,7 +615,7 @@ impl ColumnCache {
         let scanned = if max_id >= self.split_from.max(2) {
             let mid = max_id / 2;
             let other = (self.open)()?;
-            std::thread::scope(|threads| -> Result<Scan> {
+            std::thread::scope(|threads| -> Result<ProjectColumns> {
                 // The connection moves to the thread (it is Send, not Sync).
                 let upper = threads
                     .spawn(move || scan(&other, project, missing, Some((mid + 1, i64::MAX))));
@@ -643,25 +629,16 @@ impl ColumnCache {
         } else {
             scan(conn, project, missing, None)?
         };
-        let Scan {
-            ids: sorted_ids,
-            start,
-            flags,
-            columns,
-        } = scanned;
         let mut state = self.write_state();
         if !has_base {
-            state.insert(
-                project.to_owned(),
-                ProjectColumns {
-                    ids: sorted_ids,
-                    start,
-                    flags,
-                    columns,
-                },
-            );
+            state.insert(project.to_owned(), scanned);
             return Ok(());
         }
+        let ProjectColumns {
+            ids: sorted_ids,
+            columns,
+            ..
+        } = scanned;
         let Some(p) = state.get_mut(project) else {
             return Ok(());
         };
