@@ -349,8 +349,15 @@ impl ColumnCache {
     ) -> ColumnCache {
         let used = remember
             .as_deref()
-            .and_then(|p| std::fs::read(p).ok())
-            .and_then(|b| serde_json::from_slice(&b).ok())
+            .and_then(|p| std::fs::read(p).ok().map(|b| (p, b)))
+            .and_then(|(p, b)| match serde_json::from_slice(&b) {
+                Ok(used) => Some(used),
+                Err(e) => {
+                    // Only a warm-up hint: start cold and rewrite it.
+                    tracing::warn!(path = %p.display(), error = %e, "ignoring an unreadable list of columns used");
+                    None
+                }
+            })
             .unwrap_or_default();
         ColumnCache {
             budget,
