@@ -406,6 +406,30 @@ fn a_budget_too_small_for_the_columns_falls_back_to_documents() {
 }
 
 #[test]
+fn columns_grown_by_writes_past_the_budget_are_trimmed() {
+    // Loaded while the project was empty (they fit), then grown by writes
+    // to more than the budget: the next read or the background catch-up
+    // brings them back within it, and the answers stay exact.
+    let dir = tempfile::tempdir().unwrap();
+    let budget = 2000;
+    let store = open(&dir, budget);
+    let qs = queries();
+    let q = &qs[0];
+    assert!(store.chart(Some("p"), q).unwrap().is_empty());
+    let writes: Vec<WriteOp> = (0..300).map(|i| put(model("p", i, "s1"))).collect();
+    store.apply(&writes).unwrap();
+    // The background catch-up (every 500 ms) trims what it grows.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    assert!(
+        store.column_memory_used() <= budget,
+        "{} bytes held",
+        store.column_memory_used()
+    );
+    check(&store, "p", "grown past the budget");
+    assert!(store.column_memory_used() <= budget);
+}
+
+#[test]
 fn a_budget_for_a_few_columns_evicts_and_reloads() {
     // Room for the base and about three columns of ~60 rows: every query
     // loads what it lacks and evicts the least recently used.

@@ -22,7 +22,8 @@
 //! - A read catches up first, so it sees every acknowledged write; a
 //!   background thread catches up every half second so the set of published
 //!   ids stays small.
-//! - Memory is bounded: least recently used columns are dropped, and a read
+//! - Memory is bounded: least recently used columns (then projects) are
+//!   dropped, also when writes grow them past the budget, and a read
 //!   whose columns would not fit is answered by SQL instead.
 //! - The fields loaded per project are remembered in a small file next to
 //!   the database, so a restarted server can load them again in the
@@ -154,6 +155,8 @@ struct ProjectColumns {
     start: Vec<i64>,
     flags: Vec<u8>,
     columns: Vec<Column>,
+    /// When a read last used the project (its base, at least).
+    last_used: AtomicU64,
 }
 
 impl ProjectColumns {
@@ -335,6 +338,7 @@ fn scan(
         start: order.iter().map(|&i| start[i]).collect(),
         flags: order.iter().map(|&i| flags[i]).collect(),
         columns,
+        last_used: AtomicU64::new(0),
     })
 }
 
@@ -443,6 +447,7 @@ impl ColumnCache {
             let Some(p) = state.get(project) else {
                 return Ok(None);
             };
+            p.last_used.store(tick, Ordering::Relaxed);
             for field in fields {
                 let Some(c) = p.column(field) else {
                     return Ok(None);
@@ -521,6 +526,9 @@ impl ColumnCache {
             };
         }
         if need + keep > self.budget {
+            // Columns grown by writes since they were loaded may be what
+            // does not fit: come back within the budget, this read's too.
+            self.evict(&[], &[]);
             return Ok(false);
         }
         for (project, missing) in plans {
@@ -714,44 +722,59 @@ impl ColumnCache {
         if out.is_err() {
             self.forget_all();
         }
+        // Writes grow columns; they are trimmed here too, not only when
+        // the next read comes.
+        self.evict(&[], &[]);
         out
     }
 
-    /// Drop least recently used columns (never those of this read) until
-    /// within the budget; projects left without columns are untracked.
-    /// False when this read's columns alone exceed the budget.
+    /// Drop the least recently used columns, or whole projects, until
+    /// within the budget, never those of this read (`projects`' bases and
+    /// `fields`). A project's base is used whenever any of its columns is,
+    /// so its columns go first. False when this read's columns alone exceed
+    /// the budget.
     fn evict(&self, projects: &[String], fields: &[FieldRef]) -> bool {
         let mut state = self.write_state();
         let mut total: usize = state.values().map(ProjectColumns::bytes).sum();
+        let mut dropped = Vec::new();
         while total > self.budget {
-            let victim = state
+            let columns = state.iter().flat_map(|(name, p)| {
+                let ours = projects.contains(name);
+                p.columns
+                    .iter()
+                    .enumerate()
+                    .filter(move |(_, c)| !ours || !fields.contains(&c.field))
+                    .map(move |(k, c)| (c.last_used.load(Ordering::Relaxed), 0, name, Some(k)))
+            });
+            let bases = state
                 .iter()
-                .flat_map(|(name, p)| {
-                    p.columns
-                        .iter()
-                        .enumerate()
-                        .filter(move |(_, c)| {
-                            !projects.contains(name) || !fields.contains(&c.field)
-                        })
-                        .map(move |(k, c)| (c.last_used.load(Ordering::Relaxed), name.clone(), k))
-                })
-                .min();
-            let Some((_, name, k)) = victim else { break };
-            if let Some(p) = state.get_mut(&name) {
-                total -= p.columns[k].bytes();
-                p.columns.swap_remove(k);
+                .filter(|(name, _)| !projects.contains(name))
+                .map(|(name, p)| (p.last_used.load(Ordering::Relaxed), 1, name, None));
+            let Some((_, _, name, column)) = columns.chain(bases).min() else {
+                break;
+            };
+            let name = name.clone();
+            match column {
+                Some(k) => {
+                    if let Some(p) = state.get_mut(&name) {
+                        total -= p.columns[k].bytes();
+                        p.columns.swap_remove(k);
+                    }
+                }
+                None => {
+                    if let Some(p) = state.remove(&name) {
+                        total -= p.bytes();
+                    }
+                    dropped.push(name);
+                }
             }
         }
-        let empty: Vec<String> = state
-            .iter()
-            .filter(|(name, p)| p.columns.is_empty() && !projects.contains(name))
-            .map(|(name, _)| name.clone())
-            .collect();
-        let mut log = lock(&self.log);
-        for name in empty {
-            state.remove(&name);
-            log.tracked.remove(&name);
-            log.dirty.remove(&name);
+        if !dropped.is_empty() {
+            let mut log = lock(&self.log);
+            for name in dropped {
+                log.tracked.remove(&name);
+                log.dirty.remove(&name);
+            }
         }
         total <= self.budget
     }
