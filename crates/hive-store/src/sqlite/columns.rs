@@ -217,7 +217,16 @@ fn cell_value(x: ValueRef<'_>, ty: ValueRef<'_>) -> CellValue {
 struct Log {
     tracked: HashSet<String>,
     dirty: HashMap<String, Vec<i64>>,
+    /// Projects being scanned, with the ids catch-ups took meanwhile (the
+    /// scan may predate those writes, so they are re-read once it is
+    /// merged). The entry is the load's ticket: forgetting the project
+    /// removes it, and the scan is then thrown away.
+    loading: HashMap<String, Vec<i64>>,
 }
+
+/// A project a read needs to load, and the fields it lacks (`None`: it
+/// has no columns, its base is loaded too).
+type Plan<'a> = (&'a str, Option<Vec<FieldRef>>);
 
 /// Fields remembered per project for warming up, at most.
 const REMEMBERED: usize = 32;
@@ -230,9 +239,12 @@ pub(super) struct ColumnCache {
     /// Those fields, most recently loaded first.
     used: Mutex<HashMap<String, Vec<String>>>,
     log: Mutex<Log>,
-    /// Serialises loads, catch-ups and evictions (the only writers of
-    /// `state`), so a catch-up's re-reads and its update are one step.
+    /// Serialises catch-ups, evictions and merging loaded columns (the
+    /// only writers of `state`), so a catch-up's re-reads and its update
+    /// are one step. Never held while scanning a project.
     sync: Mutex<()>,
+    /// One load at a time; a read whose columns are there does not wait.
+    loads: Mutex<()>,
     state: RwLock<HashMap<String, ProjectColumns>>,
     tick: AtomicU64,
     /// Opens another reader, so large scans run on two threads.
@@ -369,6 +381,7 @@ impl ColumnCache {
             used: Mutex::new(used),
             log: Mutex::new(Log::default()),
             sync: Mutex::new(()),
+            loads: Mutex::new(()),
             state: RwLock::new(HashMap::new()),
             tick: AtomicU64::new(1),
             open,
@@ -484,33 +497,26 @@ impl ColumnCache {
 
     /// Load what `fields` of `projects` lack, catch up, and keep within
     /// the budget. False when they cannot fit.
+    ///
+    /// A load scans without the sync lock: reads of loaded columns, and
+    /// catch-ups, go on meanwhile; only merging the scan waits for them.
     fn ensure(&self, conn: &Connection, projects: &[String], fields: &[FieldRef]) -> Result<bool> {
-        let _sync = lock(&self.sync);
-        // What each project lacks (`None`: everything, its base too), and
-        // the bytes it keeps for this read.
-        let mut plans: Vec<(&str, Option<Vec<FieldRef>>)> = Vec::new();
-        let mut keep = 0;
         {
-            let state = self.read_state();
-            for project in projects {
-                match state.get(project) {
-                    Some(p) => {
-                        keep += p.ids.capacity() * BASE_ROW_BYTES;
-                        let mut missing = Vec::new();
-                        for f in fields {
-                            match p.column(f) {
-                                Some(c) => keep += c.bytes(),
-                                None => missing.push(f.clone()),
-                            }
-                        }
-                        if !missing.is_empty() {
-                            plans.push((project, Some(missing)));
-                        }
-                    }
-                    None => plans.push((project, None)),
-                }
+            let _sync = lock(&self.sync);
+            if self.plan(projects, fields).0.is_empty() {
+                return self.settle(conn, projects, fields);
             }
         }
+        let _load = lock(&self.loads);
+        let (plans, keep) = {
+            let _sync = lock(&self.sync);
+            let (plans, keep) = self.plan(projects, fields);
+            if plans.is_empty() {
+                // Loaded by another read while this one waited.
+                return self.settle(conn, projects, fields);
+            }
+            (plans, keep)
+        };
         let mut need = 0;
         for (project, missing) in &plans {
             need += match missing {
@@ -528,21 +534,86 @@ impl ColumnCache {
         if need + keep > self.budget {
             // Columns grown by writes since they were loaded may be what
             // does not fit: come back within the budget, this read's too.
+            let _sync = lock(&self.sync);
             self.evict(&[], &[]);
             return Ok(false);
         }
-        for (project, missing) in plans {
-            let (missing, has_base) = match missing {
-                Some(m) => (m, true),
-                None => (fields.to_vec(), false),
-            };
-            lock(&self.log).tracked.insert(project.to_owned());
-            if let Err(e) = self.load(conn, project, &missing, has_base) {
-                self.forget(project);
-                return Err(e);
+        {
+            // Tracked before the scans start: a commit is in a scan's
+            // snapshot or published afterwards (or both).
+            let mut log = lock(&self.log);
+            for (project, _) in &plans {
+                log.tracked.insert((*project).to_owned());
+                log.loading.insert((*project).to_owned(), Vec::new());
             }
+        }
+        let mut scans = Vec::with_capacity(plans.len());
+        for (project, missing) in plans {
+            let missing = missing.unwrap_or_else(|| fields.to_vec());
+            match self.scan_project(conn, project, &missing) {
+                Ok(scanned) => scans.push((project, missing, scanned)),
+                Err(e) => {
+                    let _sync = lock(&self.sync);
+                    // Untrack what has no columns; keep what had some.
+                    for project in projects {
+                        let has = self.has(project);
+                        let mut log = lock(&self.log);
+                        if log.loading.remove(project).is_some() && !has {
+                            log.tracked.remove(project);
+                            log.dirty.remove(project);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let _sync = lock(&self.sync);
+        for (project, missing, scanned) in scans {
+            let Some(taken) = lock(&self.log).loading.remove(project) else {
+                // Forgotten while it was scanned.
+                continue;
+            };
+            self.merge(project, scanned);
+            lock(&self.log)
+                .dirty
+                .entry(project.to_owned())
+                .or_default()
+                .extend(taken);
             self.remember(project, &missing);
         }
+        self.settle(conn, projects, fields)
+    }
+
+    /// What each project lacks for `fields` (`None`: everything, its base
+    /// too), and the bytes the projects keep for them.
+    fn plan<'a>(&self, projects: &'a [String], fields: &[FieldRef]) -> (Vec<Plan<'a>>, usize) {
+        let mut plans = Vec::new();
+        let mut keep = 0;
+        let state = self.read_state();
+        for project in projects {
+            match state.get(project) {
+                Some(p) => {
+                    keep += p.ids.capacity() * BASE_ROW_BYTES;
+                    let mut missing = Vec::new();
+                    for f in fields {
+                        match p.column(f) {
+                            Some(c) => keep += c.bytes(),
+                            None => missing.push(f.clone()),
+                        }
+                    }
+                    if !missing.is_empty() {
+                        plans.push((project.as_str(), Some(missing)));
+                    }
+                }
+                None => plans.push((project.as_str(), None)),
+            }
+        }
+        (plans, keep)
+    }
+
+    /// Catch up and keep within the budget (the sync lock held); false
+    /// when this read's columns no longer fit.
+    fn settle(&self, conn: &Connection, projects: &[String], fields: &[FieldRef]) -> Result<bool> {
         if let Err(e) = self.catch_up_locked(conn) {
             // Ids taken but not applied: the columns cannot be trusted.
             self.forget_all();
@@ -556,6 +627,10 @@ impl ColumnCache {
             return Ok(false);
         }
         Ok(true)
+    }
+
+    fn has(&self, project: &str) -> bool {
+        self.read_state().contains_key(project)
     }
 
     /// Rows of a project with columns (0 if none).
@@ -614,53 +689,56 @@ impl ColumnCache {
         Ok(loaded)
     }
 
-    /// One scan of the project: the base (when `!has_base`) and `missing`.
-    fn load(
+    /// One scan of `fields` of the project (and its base).
+    fn scan_project(
         &self,
         conn: &Connection,
         project: &str,
-        missing: &[FieldRef],
-        has_base: bool,
-    ) -> Result<()> {
+        fields: &[FieldRef],
+    ) -> Result<ProjectColumns> {
         // Large tables are scanned in two halves of the id range, the upper
         // one on another thread and connection. Each half is its own
         // snapshot; the published ids cover what either missed.
         let max_id: i64 =
             conn.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?;
-        let scanned = if max_id >= self.split_from.max(2) {
-            let mid = max_id / 2;
-            let other = (self.open)()?;
-            std::thread::scope(|threads| -> Result<ProjectColumns> {
-                // The connection moves to the thread (it is Send, not Sync).
-                let upper = threads
-                    .spawn(move || scan(&other, project, missing, Some((mid + 1, i64::MAX))));
-                let mut lower = scan(conn, project, missing, Some((i64::MIN, mid)))?;
-                let upper = upper.join().map_err(|_| {
-                    crate::StoreError::Invalid("a column scan thread failed".into())
-                })??;
-                lower.append(upper);
-                Ok(lower)
-            })?
-        } else {
-            scan(conn, project, missing, None)?
-        };
-        let mut state = self.write_state();
-        if !has_base {
-            state.insert(project.to_owned(), scanned);
-            return Ok(());
+        if max_id < self.split_from.max(2) {
+            return scan(conn, project, fields, None);
         }
+        let mid = max_id / 2;
+        let other = (self.open)()?;
+        std::thread::scope(|threads| -> Result<ProjectColumns> {
+            // The connection moves to the thread (it is Send, not Sync).
+            let upper =
+                threads.spawn(move || scan(&other, project, fields, Some((mid + 1, i64::MAX))));
+            let mut lower = scan(conn, project, fields, Some((i64::MIN, mid)))?;
+            let upper = upper
+                .join()
+                .map_err(|_| crate::StoreError::Invalid("a column scan thread failed".into()))??;
+            lower.append(upper);
+            Ok(lower)
+        })
+    }
+
+    /// Add a scan to the state (the sync lock held): the whole project if
+    /// it has no columns yet, else the scanned columns it lacks.
+    fn merge(&self, project: &str, scanned: ProjectColumns) {
+        let mut state = self.write_state();
+        let Some(p) = state.get_mut(project) else {
+            state.insert(project.to_owned(), scanned);
+            return;
+        };
         let ProjectColumns {
             ids: sorted_ids,
             columns,
             ..
         } = scanned;
-        let Some(p) = state.get_mut(project) else {
-            return Ok(());
-        };
         // The base may be ahead of or behind this scan; rows it lacks, or
         // has but the scan missed, are in the published ids and the
         // catch-up that follows re-reads them.
         for mut scanned in columns {
+            if p.column(&scanned.field).is_some() {
+                continue;
+            }
             let mut cells = vec![Cell::Missing; p.ids.len()];
             for (k, id) in sorted_ids.iter().enumerate() {
                 if let Ok(i) = p.ids.binary_search(id) {
@@ -670,12 +748,20 @@ impl ColumnCache {
             scanned.cells = cells;
             p.columns.push(scanned);
         }
-        Ok(())
     }
 
     /// Re-read every published row and apply it (the sync lock held).
     fn catch_up_locked(&self, conn: &Connection) -> Result<()> {
-        let dirty = std::mem::take(&mut lock(&self.log).dirty);
+        let dirty = {
+            let mut log = lock(&self.log);
+            let dirty = std::mem::take(&mut log.dirty);
+            for (project, ids) in &dirty {
+                if let Some(taken) = log.loading.get_mut(project) {
+                    taken.extend_from_slice(ids);
+                }
+            }
+            dirty
+        };
         for (project, mut ids) in dirty {
             let fields: Vec<FieldRef> = match self.read_state().get(&project) {
                 Some(p) => p.columns.iter().map(|c| c.field.clone()).collect(),
@@ -746,9 +832,10 @@ impl ColumnCache {
                     .filter(move |(_, c)| !ours || !fields.contains(&c.field))
                     .map(move |(k, c)| (c.last_used.load(Ordering::Relaxed), 0, name, Some(k)))
             });
+            let loading = &lock(&self.log).loading;
             let bases = state
                 .iter()
-                .filter(|(name, _)| !projects.contains(name))
+                .filter(|(name, _)| !projects.contains(name) && !loading.contains_key(*name))
                 .map(|(name, p)| (p.last_used.load(Ordering::Relaxed), 1, name, None));
             let Some((_, _, name, column)) = columns.chain(bases).min() else {
                 break;
@@ -785,6 +872,7 @@ impl ColumnCache {
         state.remove(project);
         log.tracked.remove(project);
         log.dirty.remove(project);
+        log.loading.remove(project);
     }
 
     fn forget_all(&self) {
@@ -793,6 +881,7 @@ impl ColumnCache {
         state.clear();
         log.tracked.clear();
         log.dirty.clear();
+        log.loading.clear();
     }
 }
 
