@@ -86,6 +86,8 @@ pub struct AlertConfig {
     pub timeout: Duration,
     /// CA certificates webhook TLS trusts besides Mozilla's roots.
     pub webhook_ca: Option<webhook::WebhookCa>,
+    /// The HTTP proxy webhooks go through (`None`: straight to the host).
+    pub webhook_proxy: Option<webhook::WebhookProxy>,
 }
 
 impl Default for AlertConfig {
@@ -96,6 +98,7 @@ impl Default for AlertConfig {
             backoff: Duration::from_secs(1),
             timeout: Duration::from_secs(10),
             webhook_ca: None,
+            webhook_proxy: None,
         }
     }
 }

@@ -3,7 +3,9 @@
 //! optional extra CA), with retries and exponential backoff. A 2xx answer
 //! is success; any other status, redirects included (they are not
 //! followed), is a failure naming the status. Connections go straight to
-//! the webhook's host: proxy environment variables are not used.
+//! the webhook's host, or through the HTTP proxy given by
+//! `--webhook-proxy` (a `CONNECT` tunnel); proxy environment variables
+//! are not used, so a proxy meant for other traffic never sees alerts.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -82,6 +84,43 @@ impl WebhookCa {
     }
 }
 
+/// The HTTP proxy webhooks go through (`hive serve --webhook-proxy URL`).
+#[derive(Clone)]
+pub struct WebhookProxy {
+    proxy: ureq::Proxy,
+    /// `scheme://host:port`, without credentials, for messages.
+    pub shown: String,
+}
+
+impl std::fmt::Debug for WebhookProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WebhookProxy({})", self.shown)
+    }
+}
+
+impl WebhookProxy {
+    /// `http://[user:password@]host:port` (or `https://`, TLS to the
+    /// proxy). Requests are tunnelled with `CONNECT`.
+    pub fn parse(url: &str) -> Result<WebhookProxy, String> {
+        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        if !matches!(scheme.as_deref(), Some("http" | "https")) {
+            return Err(format!(
+                "{}: a proxy URL is http://host:port or https://host:port",
+                redact(url)
+            ));
+        }
+        let proxy = ureq::Proxy::new(url)
+            .map_err(|e| format!("{}: not a valid proxy URL ({e})", redact(url)))?;
+        let shown = format!(
+            "{}://{}:{}",
+            scheme.unwrap_or_default(),
+            proxy.host(),
+            proxy.port()
+        );
+        Ok(WebhookProxy { proxy, shown })
+    }
+}
+
 /// Sends webhooks. Cheap to clone.
 #[derive(Clone)]
 pub struct Client {
@@ -92,13 +131,15 @@ pub struct Client {
     retries: u32,
     backoff: Duration,
     timeout: Duration,
+    /// Where connections go through, if not straight to the host.
+    proxy: Option<String>,
 }
 
-fn agent(timeout: Duration, roots: RootCerts) -> Agent {
+fn agent(timeout: Duration, roots: RootCerts, proxy: Option<&WebhookProxy>) -> Agent {
     Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
-        .proxy(None)
+        .proxy(proxy.map(|p| p.proxy.clone()))
         .user_agent("hive-alerts")
         .timeout_global(Some(timeout))
         .tls_config(
@@ -113,15 +154,17 @@ fn agent(timeout: Duration, roots: RootCerts) -> Agent {
 
 impl Client {
     pub fn new(config: &AlertConfig) -> Client {
+        let proxy = config.webhook_proxy.as_ref();
         Client {
-            public: agent(config.timeout, RootCerts::WebPki),
+            public: agent(config.timeout, RootCerts::WebPki, proxy),
             private: config
                 .webhook_ca
                 .as_ref()
-                .map(|ca| agent(config.timeout, RootCerts::Specific(ca.certs.clone()))),
+                .map(|ca| agent(config.timeout, RootCerts::Specific(ca.certs.clone()), proxy)),
             retries: config.retries,
             backoff: config.backoff,
             timeout: config.timeout,
+            proxy: proxy.map(|p| p.shown.clone()),
         }
     }
 
@@ -221,6 +264,26 @@ impl Client {
                 other => format!("TLS with {host} failed: {other}"),
             };
         }
+        if let Some(proxy) = &self.proxy {
+            return match e {
+                ureq::Error::Timeout(_) => format!(
+                    "webhook did not answer within {:?} (through the proxy {proxy})",
+                    self.timeout
+                ),
+                ureq::Error::ConnectProxyFailed(why) => {
+                    format!("the proxy {proxy} did not open a tunnel to {host}: {why}")
+                }
+                ureq::Error::HostNotFound => format!("cannot resolve the proxy {proxy}"),
+                ureq::Error::ConnectionFailed => format!("cannot connect to the proxy {proxy}"),
+                ureq::Error::Io(io) => {
+                    format!("cannot reach {host} through the proxy {proxy}: {io}")
+                }
+                ureq::Error::BadUri(u) => format!("bad webhook url: {u}"),
+                other => {
+                    format!("webhook request to {host} through the proxy {proxy} failed: {other}")
+                }
+            };
+        }
         match e {
             ureq::Error::Timeout(_) => {
                 format!("webhook did not answer within {:?}", self.timeout)
@@ -315,6 +378,27 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_urls_are_http_or_https_and_never_shown_with_credentials() {
+        let p = WebhookProxy::parse("http://user:secret@proxy.internal:3128").unwrap();
+        assert_eq!(p.shown, "http://proxy.internal:3128");
+        assert!(!format!("{p:?}").contains("secret"));
+        assert_eq!(
+            WebhookProxy::parse("https://proxy.internal").unwrap().shown,
+            "https://proxy.internal:443"
+        );
+        for bad in [
+            "proxy.internal:3128",
+            "socks5://u:secret@h:1080",
+            "ftp://h",
+            "",
+        ] {
+            let e = WebhookProxy::parse(bad).unwrap_err();
+            assert!(e.contains("http://host:port"), "{bad}: {e}");
+            assert!(!e.contains("secret"), "{e}");
+        }
+    }
 
     #[test]
     fn redacted_urls_keep_only_scheme_and_host() {

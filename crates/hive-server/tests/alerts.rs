@@ -1051,3 +1051,167 @@ async fn a_rules_notifications_arrive_in_order_when_one_is_slow() {
         .collect();
     assert_eq!(statuses, [json!("triggered"), json!("resolved")]);
 }
+
+/// A `CONNECT` proxy on 127.0.0.1 (blocking threads): records each
+/// request's target and `Proxy-Authorization`, then tunnels to the target,
+/// or answers 403 when `refuse`.
+struct ConnectProxy {
+    url: String,
+    seen: Arc<Mutex<Vec<Tunnel>>>,
+}
+
+/// A `CONNECT` target and the `Proxy-Authorization` sent with it.
+type Tunnel = (String, Option<String>);
+
+impl ConnectProxy {
+    fn start(refuse: bool) -> ConnectProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut client) = conn else { return };
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if client.read(&mut byte).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let head = String::from_utf8_lossy(&head).to_string();
+                    let mut lines = head.lines();
+                    let first = lines.next().unwrap_or_default();
+                    let target = first
+                        .strip_prefix("CONNECT ")
+                        .and_then(|r| r.split(' ').next())
+                        .unwrap_or(first)
+                        .to_owned();
+                    let auth = lines.find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("proxy-authorization")
+                            .then(|| v.trim().to_owned())
+                    });
+                    log.lock().unwrap().push((target.clone(), auth));
+                    if refuse || !first.starts_with("CONNECT ") {
+                        let _ = client
+                            .write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
+                        return;
+                    }
+                    let Ok(mut upstream) = std::net::TcpStream::connect(&target) else {
+                        let _ = client
+                            .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
+                        return;
+                    };
+                    client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .unwrap();
+                    let (mut c2, mut u2) =
+                        (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut u2, &mut c2);
+                        let _ = c2.shutdown(std::net::Shutdown::Write);
+                    });
+                    let _ = std::io::copy(&mut client, &mut upstream);
+                    let _ = upstream.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        ConnectProxy { url, seen }
+    }
+}
+
+#[tokio::test]
+async fn webhooks_go_through_the_configured_proxy() {
+    let (receiver, base) = Receiver::start().await;
+    let target = base.trim_start_matches("http://").to_owned();
+    let rule = |path: &str| {
+        json!({"name": "slow via proxy", "type": "aggregate", "comparison": "above",
+            "threshold": 100, "frequency": "hourly",
+            "query": {"metric": "metrics.latency_ms", "aggregation": "avg"},
+            "webhook": {"url": format!("{base}{path}")}})
+    };
+
+    // Through a proxy with credentials: delivered once, tunnelled.
+    let proxy = ConnectProxy::start(false);
+    let with_creds = proxy.url.replace("http://", "http://alerts:s3cret@");
+    let mut f = fixture(AlertConfig {
+        webhook_proxy: Some(hive_server::webhook::WebhookProxy::parse(&with_creds).unwrap()),
+        ..quick()
+    })
+    .await;
+    let id = f.create(rule("/via-proxy")).await;
+    f.event(500.0).await;
+    assert_eq!(
+        f.evaluate().await,
+        vec![(id.clone(), AlertState::Triggered, Notify::Fired)]
+    );
+    let sent = receiver.bodies("/via-proxy");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["value"], 500.0);
+    let seen = proxy.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![(
+            target.clone(),
+            Some("Basic YWxlcnRzOnMzY3JldA==".to_owned())
+        )],
+        "one CONNECT to the receiver, with the credentials"
+    );
+    let h = f.history(&id).await;
+    assert_eq!(h[0]["delivery"]["ok"], true, "{:?}", h[0]);
+
+    // A proxy that refuses: each attempt fails, the history names the
+    // proxy (never its credentials) and what it answered.
+    let refusing = ConnectProxy::start(true);
+    let mut f = fixture(AlertConfig {
+        webhook_proxy: Some(
+            hive_server::webhook::WebhookProxy::parse(
+                &refusing.url.replace("http://", "http://alerts:s3cret@"),
+            )
+            .unwrap(),
+        ),
+        ..quick()
+    })
+    .await;
+    let id = f.create(rule("/refused")).await;
+    f.event(500.0).await;
+    assert_eq!(
+        f.evaluate().await,
+        vec![(id.clone(), AlertState::Triggered, Notify::Fired)]
+    );
+    assert!(receiver.bodies("/refused").is_empty());
+    assert_eq!(refusing.seen.lock().unwrap().len(), 2, "two attempts");
+    let h = f.history(&id).await;
+    let delivery = &h[0]["delivery"];
+    assert_eq!(delivery["ok"], false);
+    assert_eq!(delivery["attempts"], 2);
+    let error = delivery["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "the proxy {} did not open a tunnel to {target}",
+            refusing.url
+        )) && error.contains("403")
+            && !error.contains("s3cret"),
+        "{error}"
+    );
+
+    // A proxy that is down: the history says the proxy cannot be reached.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut f = fixture(AlertConfig {
+        webhook_proxy: Some(hive_server::webhook::WebhookProxy::parse(&down).unwrap()),
+        ..quick()
+    })
+    .await;
+    let id = f.create(rule("/down")).await;
+    f.event(500.0).await;
+    f.evaluate().await;
+    let h = f.history(&id).await;
+    let error = h[0]["delivery"]["error"].as_str().unwrap();
+    assert!(error.contains(&format!("the proxy {down}")), "{error}");
+}

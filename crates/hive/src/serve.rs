@@ -48,6 +48,12 @@ pub struct ServeArgs {
     /// besides Mozilla's root CAs (for endpoints with a private CA).
     #[arg(long, env = "HIVE_WEBHOOK_CA")]
     pub webhook_ca: Option<PathBuf>,
+    /// An HTTP proxy that alert webhooks go through, as
+    /// http://[user:password@]host:port (requests are tunnelled with
+    /// CONNECT). Without it they go straight to the endpoint; HTTP_PROXY and
+    /// the like are not used.
+    #[arg(long, env = "HIVE_WEBHOOK_PROXY")]
+    pub webhook_proxy: Option<String>,
     /// Memory (MiB) for the in-memory columns that charts and filters over
     /// every event read; those whose columns do not fit read the documents
     /// (slower). 0 turns columns off.
@@ -87,6 +93,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ),
         None => None,
     };
+    let webhook_proxy = match &args.webhook_proxy {
+        Some(url) => Some(
+            hive_server::webhook::WebhookProxy::parse(url)
+                .map_err(|e| anyhow::anyhow!("--webhook-proxy: {e}"))?,
+        ),
+        None => None,
+    };
     let store = Arc::new(crate::open_store(
         &args.data_dir,
         durability,
@@ -119,6 +132,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             Arc::new(SystemClock),
             AlertConfig {
                 webhook_ca,
+                webhook_proxy,
                 ..AlertConfig::default()
             },
         )),
@@ -171,6 +185,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
             ca.len(),
             ca.source
         );
+    }
+    if let Some(proxy) = &state.alerts.config.webhook_proxy {
+        eprintln!("alert webhooks go through the proxy {}", proxy.shown);
     }
     match grpc_addr {
         Some(g) => eprintln!("listening on http://{addr} (OTLP/gRPC on {g})"),
