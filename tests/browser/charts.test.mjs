@@ -78,6 +78,34 @@ test("the chart builder draws an SVG with axes, a legend and hover values, and f
   assert.match(await page.locator(".alert").textContent(), /unknown aggregation/);
 });
 
+test("while the next page is computed, the page says it is loading", async () => {
+  await page.goto(`${hive.url}/charts?project=${P}&agg=count&bucket=hour&range=24h`);
+  await page.locator("#preview svg.chart").waitFor();
+  // Hold the page as it is once the form is submitted (as if the next page
+  // took seconds, like a first load of a field over millions of events).
+  await page.evaluate(() => {
+    HTMLFormElement.prototype.submit = function () {
+      window.submitted = this.id;
+    };
+  });
+  await page.selectOption("select[name=bucket]", "day");
+  assert.equal(await page.evaluate(() => window.submitted), "chart-builder");
+  assert.equal(await page.evaluate(() => document.body.classList.contains("busy")), true);
+  assert.equal(await page.evaluate(() => document.querySelector("main").getAttribute("aria-busy")), "true");
+  await page.waitForTimeout(600); // past the badge's delay and the dimming
+  const style = await page.evaluate(() => {
+    const badge = getComputedStyle(document.body, "::after");
+    return { content: badge.content, badge: badge.opacity, main: getComputedStyle(document.querySelector("main")).opacity };
+  });
+  assert.deepEqual(style, { content: '"Loading…"', badge: "1", main: "0.55" });
+  await shot(page, "charts-loading");
+  // The page that arrives is not busy.
+  await Promise.all([page.waitForURL(/bucket=day/), page.evaluate(() => document.getElementById("chart-builder").requestSubmit())]);
+  await page.locator("#preview svg.chart").waitFor();
+  assert.equal(await page.evaluate(() => document.body.classList.contains("busy")), false);
+  assert.match(await page.locator("#preview h2").textContent(), /per day/);
+});
+
 test("a chart saved from the builder appears on the project dashboard", async () => {
   await page.goto(
     `${hive.url}/charts?project=${P}&agg=sum&metric=metadata.cost&group=user_properties.plan&bucket=hour&range=24h&ff=event_type&fo=is&fv=model`,

@@ -46,6 +46,23 @@
     fv.hidden = noValue;
   }
 
+  // While the next page is computed (a chart's first load of a field can
+  // take seconds), say so: the page dims and a "Loading…" badge shows.
+  function busy() {
+    document.body.classList.add("busy");
+    var main = document.querySelector("main");
+    if (main) main.setAttribute("aria-busy", "true");
+  }
+  function idle() {
+    document.body.classList.remove("busy");
+    var main = document.querySelector("main");
+    if (main) main.removeAttribute("aria-busy");
+  }
+  // Forms' own handlers (data-confirm) run first and may cancel.
+  document.addEventListener("submit", function (e) { if (!e.defaultPrevented) busy(); });
+  // Coming back through the history shows the page as it was left.
+  window.addEventListener("pageshow", idle);
+
   document.addEventListener("DOMContentLoaded", function () {
     var types = fieldTypes();
     document.querySelectorAll("[data-filter-row]").forEach(function (row) {
@@ -59,12 +76,12 @@
         var row = b.closest("[data-filter-row]");
         var form = b.closest("form");
         if (row) row.remove();
-        if (form) form.submit();
+        if (form) { busy(); form.submit(); }
       });
     });
 
     document.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
-      s.addEventListener("change", function () { s.form.submit(); });
+      s.addEventListener("change", function () { busy(); s.form.submit(); });
     });
 
     document.querySelectorAll("[data-tree]").forEach(function (b) {
