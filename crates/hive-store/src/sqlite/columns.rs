@@ -245,6 +245,8 @@ pub(super) struct ColumnCache {
     sync: Mutex<()>,
     /// One load at a time; a read whose columns are there does not wait.
     loads: Mutex<()>,
+    /// When a read last said it did not fit (ms since the epoch; 0: never).
+    warned_at: AtomicU64,
     state: RwLock<HashMap<String, ProjectColumns>>,
     tick: AtomicU64,
     /// Opens another reader, so large scans run on two threads.
@@ -382,6 +384,7 @@ impl ColumnCache {
             log: Mutex::new(Log::default()),
             sync: Mutex::new(()),
             loads: Mutex::new(()),
+            warned_at: AtomicU64::new(0),
             state: RwLock::new(HashMap::new()),
             tick: AtomicU64::new(1),
             open,
@@ -532,6 +535,7 @@ impl ColumnCache {
             };
         }
         if need + keep > self.budget {
+            self.warn_too_large(projects, need + keep);
             // Columns grown by writes since they were loaded may be what
             // does not fit: come back within the budget, this read's too.
             let _sync = lock(&self.sync);
@@ -627,6 +631,35 @@ impl ColumnCache {
             return Ok(false);
         }
         Ok(true)
+    }
+
+    /// Say (at most every ten minutes) that reads fall back to the
+    /// documents for lack of memory, and what would fix it.
+    fn warn_too_large(&self, projects: &[String], bytes: usize) {
+        const EVERY_MS: u64 = 600_000;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let last = self.warned_at.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < EVERY_MS {
+            return;
+        }
+        if self
+            .warned_at
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        let mib = |b: usize| b.div_ceil(1 << 20);
+        tracing::warn!(
+            projects = ?projects,
+            need_mib = mib(bytes),
+            budget_mib = mib(self.budget),
+            "a chart or filter needs more column memory than the budget allows, so it reads \
+             the documents (seconds instead of milliseconds at millions of events); raise \
+             --column-memory-mb (HIVE_COLUMN_MEMORY_MB) above need_mib to keep it in memory"
+        );
     }
 
     fn has(&self, project: &str) -> bool {
