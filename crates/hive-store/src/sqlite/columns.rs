@@ -30,7 +30,7 @@
 //!   background ([`ColumnCache::warm`]) before anyone asks.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use hive_core::chart::{Aggregation, ChartLevel, ChartQuery, Point, Series, aggregate, finish};
@@ -245,6 +245,8 @@ pub(super) struct ColumnCache {
     sync: Mutex<()>,
     /// One load at a time; a read whose columns are there does not wait.
     loads: Mutex<()>,
+    /// Reads waiting for `loads` (a background load gives way to them).
+    waiting: AtomicUsize,
     /// When a read last said it did not fit (ms since the epoch; 0: never).
     warned_at: AtomicU64,
     state: RwLock<HashMap<String, ProjectColumns>>,
@@ -384,6 +386,7 @@ impl ColumnCache {
             log: Mutex::new(Log::default()),
             sync: Mutex::new(()),
             loads: Mutex::new(()),
+            waiting: AtomicUsize::new(0),
             warned_at: AtomicU64::new(0),
             state: RwLock::new(HashMap::new()),
             tick: AtomicU64::new(1),
@@ -453,7 +456,7 @@ impl ColumnCache {
         fields: &[FieldRef],
         f: impl FnOnce(&[&ProjectColumns]) -> Option<T>,
     ) -> Result<Option<T>> {
-        if self.budget == 0 || !self.ensure(conn, projects, fields)? {
+        if self.budget == 0 || !self.ensure(conn, projects, fields, false)? {
             return Ok(None);
         }
         let state = self.read_state();
@@ -503,14 +506,39 @@ impl ColumnCache {
     ///
     /// A load scans without the sync lock: reads of loaded columns, and
     /// catch-ups, go on meanwhile; only merging the scan waits for them.
-    fn ensure(&self, conn: &Connection, projects: &[String], fields: &[FieldRef]) -> Result<bool> {
+    ///
+    /// A `background` load (the warm-up) lets reads waiting to load go
+    /// first, so someone's chart waits for one field's load at most, not
+    /// for the whole warm-up.
+    fn ensure(
+        &self,
+        conn: &Connection,
+        projects: &[String],
+        fields: &[FieldRef],
+        background: bool,
+    ) -> Result<bool> {
         {
             let _sync = lock(&self.sync);
             if self.plan(projects, fields).0.is_empty() {
                 return self.settle(conn, projects, fields);
             }
         }
-        let _load = lock(&self.loads);
+        let _load = if background {
+            loop {
+                while self.waiting.load(Ordering::Acquire) > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                let guard = lock(&self.loads);
+                if self.waiting.load(Ordering::Acquire) == 0 {
+                    break guard;
+                }
+            }
+        } else {
+            self.waiting.fetch_add(1, Ordering::AcqRel);
+            let guard = lock(&self.loads);
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            guard
+        };
         let (plans, keep) = {
             let _sync = lock(&self.sync);
             let (plans, keep) = self.plan(projects, fields);
@@ -713,6 +741,7 @@ impl ColumnCache {
                     conn,
                     std::slice::from_ref(&project),
                     std::slice::from_ref(&field),
+                    true,
                 )? {
                     break;
                 }
