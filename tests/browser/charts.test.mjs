@@ -153,5 +153,15 @@ test("an alert created in the page fires a webhook, shows its history, and can b
   await page.locator("table.history").waitFor();
   const rows = await page.locator("table.history tbody tr").allTextContents();
   assert.ok(rows.some((r) => /active → triggered/.test(r) && /delivered after 1 attempt/.test(r)), rows.join("\n"));
-  await shot(page, "alert-history");
+  // What the rule watches: its query per hour over two days, with the
+  // threshold as a dashed line.
+  const recent = page.locator(".recent svg.chart");
+  await recent.waitFor();
+  assert.equal(await recent.locator(".threshold line").getAttribute("stroke-dasharray"), "6 4");
+  assert.equal(await recent.locator(".threshold text").textContent(), "threshold 150");
+  const points = await recent.locator("circle title").allTextContents();
+  assert.ok(points.length >= 10, `hourly points of variant a: ${points.length}`);
+  assert.ok(points.every((t) => /^\(none\) · \d{4}-\d\d-\d\dT\d\d:00:00\.000Z · [\d.]+ \(\d+ values\)$/.test(t)), points[0]);
+  assert.match(await page.locator(".recent p").textContent(), /per hour \(UTC\) over the last 2 days, with its threshold/);
+  await shot(page, "alert-history", { fullPage: true });
 });

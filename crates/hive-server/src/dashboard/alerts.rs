@@ -5,13 +5,15 @@ use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
-use hive_core::alert::Action;
+use hive_core::alert::{Action, AlertRule, Condition, Frequency};
+use hive_core::chart::{Bucket, ChartQuery};
+use hive_core::filter::DateRange;
 use hive_store::objects::ALERT;
 use serde_json::{Value, json};
 
 use super::charts::ChartParams;
 use super::format::{self, urlencode};
-use super::{Layout, PageResult, field, html, layout, posted, web};
+use super::{Layout, PageResult, field, html, layout, posted, svg, web};
 use crate::SharedState;
 use crate::alerts::rule_doc;
 use crate::error::ApiError;
@@ -67,6 +69,57 @@ struct AlertPage {
     history: Vec<EvalRow>,
     /// Whether the history has a groups column.
     grouped: bool,
+    /// The rule's query over recent windows (SVG and legend), and what it
+    /// shows.
+    svg: String,
+    legend: String,
+    chart_note: String,
+}
+
+/// The rule's query over its recent past, in buckets of about its window
+/// (UTC calendar buckets; the rule itself checks the window that ends at
+/// each evaluation), and a line saying so.
+fn recent(rule: &AlertRule, now_ms: i64) -> (ChartQuery, String) {
+    const M: i64 = 60_000;
+    const H: i64 = 60 * M;
+    const D: i64 = 24 * H;
+    let (bucket, span) = match rule.frequency {
+        Frequency::Hourly => (Bucket::Hour, 48 * H),
+        Frequency::Daily => (Bucket::Day, 30 * D),
+        Frequency::Weekly => (Bucket::Week, 12 * 7 * D),
+        Frequency::Monthly => (Bucket::Month, 365 * D),
+        Frequency::Every(ms) if ms < H => (Bucket::Minute, (ms * 48).clamp(H, 6 * H)),
+        Frequency::Every(ms) if ms < D => (Bucket::Hour, (ms * 48).clamp(48 * H, 7 * D)),
+        Frequency::Every(_) => (Bucket::Day, 30 * D),
+    };
+    let mut q = rule.query.clone();
+    q.bucket = bucket;
+    q.date_range = DateRange {
+        start_ms: Some((now_ms - span) as f64),
+        end_ms: Some(now_ms as f64),
+    };
+    let days = span / D;
+    let over = if days >= 2 {
+        format!("the last {days} days")
+    } else {
+        format!("the last {} hours", span / H)
+    };
+    let per = bucket.name();
+    let note = match rule.condition {
+        Condition::Aggregate { .. } => format!(
+            "The rule's query per {per} (UTC) over {over}, with its threshold. Each evaluation \
+             checks the window that ends then ({}), so its value can differ from a calendar \
+             {per}'s.",
+            rule.frequency.name()
+        ),
+        Condition::Drift { percent, .. } => format!(
+            "The rule's query per {per} (UTC) over {over}. Each evaluation compares the window \
+             that ends then ({}) with the one before it, and crosses on a change of more than \
+             {percent}%.",
+            rule.frequency.name()
+        ),
+    };
+    (q, note)
 }
 
 fn value_text(v: Option<&Value>) -> String {
@@ -294,8 +347,42 @@ pub async fn detail(
             }
         })
         .collect();
+    // What the rule watches, recently.
+    let now = state.alerts.clock.now_ms();
+    let (chart_svg, legend, chart_note) = match AlertRule::from_json(&o.doc, now as f64) {
+        Ok(rule) => {
+            let (q, note) = recent(&rule, now);
+            let threshold = match rule.condition {
+                Condition::Aggregate { threshold, .. } => Some(threshold),
+                Condition::Drift { .. } => None,
+            };
+            let bucket = q.bucket;
+            let pid = o.project_id.clone();
+            let series = state
+                .blocking(move |store| store.chart(Some(&pid), &q))
+                .await?;
+            let legend = if series.iter().any(|s| s.group.is_some()) {
+                svg::legend(&series)
+            } else {
+                String::new()
+            };
+            (
+                svg::chart_with(&series, bucket, &rule.name, threshold),
+                legend,
+                note,
+            )
+        }
+        Err(e) => (
+            String::new(),
+            String::new(),
+            format!("This rule cannot be charted: {e}"),
+        ),
+    };
     let a = row(&o);
     html(&AlertPage {
+        svg: chart_svg,
+        legend,
+        chart_note,
         grouped: !a.group_by.is_empty() || evals.iter().any(|e| e.doc.get("group_by").is_some()),
         a,
         query: serde_json::to_string_pretty(o.doc.get("query").unwrap_or(&Value::Null))

@@ -81,6 +81,17 @@ pub fn label(s: &Series) -> String {
 
 /// An SVG chart (markup ready to embed; all text escaped).
 pub fn chart(series: &[Series], bucket: Bucket, title: &str) -> String {
+    chart_with(series, bucket, title, None)
+}
+
+/// [`chart`] with a dashed horizontal line at `threshold` (an alert's),
+/// kept inside the y axis.
+pub fn chart_with(
+    series: &[Series],
+    bucket: Bucket,
+    title: &str,
+    threshold: Option<f64>,
+) -> String {
     let points = series.iter().flat_map(|s| s.points.iter());
     let (mut t0, mut t1, mut lo, mut hi) = (i64::MAX, i64::MIN, 0.0f64, 0.0f64);
     for p in points {
@@ -88,6 +99,11 @@ pub fn chart(series: &[Series], bucket: Bucket, title: &str) -> String {
         t1 = t1.max(p.bucket);
         lo = lo.min(p.value);
         hi = hi.max(p.value);
+    }
+    let threshold = threshold.filter(|t| t.is_finite());
+    if let Some(t) = threshold {
+        lo = lo.min(t);
+        hi = hi.max(t);
     }
     let mut out = format!(
         "<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
@@ -151,6 +167,17 @@ pub fn chart(series: &[Series], bucket: Bucket, title: &str) -> String {
         }
     }
     out.push_str("</g>");
+    if let Some(t) = threshold {
+        let yy = y(t);
+        out.push_str(&format!(
+            "<g class=\"threshold\"><line x1=\"{LEFT}\" y1=\"{yy:.1}\" x2=\"{}\" y2=\"{yy:.1}\" stroke=\"#c0392b\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"><title>threshold {}</title></line><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">threshold {}</text></g>",
+            W - RIGHT,
+            escape(&num(t)),
+            W - RIGHT,
+            yy - 5.0,
+            escape(&num(t))
+        ));
+    }
     for (i, s) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let name = label(s);
@@ -216,6 +243,29 @@ mod tests {
         assert!(svg.contains("<title>"));
         assert!(!legend(&s).contains("<script>"));
         assert!(chart(&[], Bucket::Day, "x").contains("No data"));
+    }
+
+    #[test]
+    fn a_threshold_is_a_dashed_line_inside_the_axis() {
+        let s = vec![Series {
+            group: None,
+            points: (0..3)
+                .map(|i| Point {
+                    bucket: i * 3_600_000,
+                    value: 10.0 + i as f64,
+                    count: 1,
+                })
+                .collect(),
+        }];
+        // Above every value: the axis grows to show it.
+        let svg = chart_with(&s, Bucket::Hour, "t", Some(250.0));
+        assert!(svg.contains("class=\"threshold\""));
+        assert!(svg.contains("stroke-dasharray"));
+        assert!(svg.contains(">threshold 250<"), "{svg}");
+        assert!(svg.contains(">300<"), "the y axis reaches past it: {svg}");
+        // None, or not a number: no line.
+        assert!(!chart_with(&s, Bucket::Hour, "t", None).contains("threshold"));
+        assert!(!chart_with(&s, Bucket::Hour, "t", Some(f64::NAN)).contains("threshold"));
     }
 
     #[test]
