@@ -144,6 +144,10 @@ test("an alert created in the page fires a webhook, shows its history, and can b
   assert.ok(received[0].body.value > 150);
   await page.reload();
   assert.equal(await page.locator("table.alerts .state").first().textContent(), "triggered");
+  // The next check is an hour after the last (an hourly rule).
+  const cells = await page.locator("table.alerts tbody tr").first().locator("td").allTextContents();
+  const [last, next] = [cells[5], cells[6]].map((t) => Date.parse(t.trim().replace(" ", "T") + "Z"));
+  assert.equal(next - last, 3_600_000, cells.join(" | "));
   await shot(page, "alerts");
   await Promise.all([page.waitForURL(/\/alerts\?/), page.click("table.alerts button:text('mute')")]);
   assert.equal(await page.locator("table.alerts .state").first().textContent(), "muted");

@@ -26,6 +26,8 @@ pub struct AlertRow {
     pub frequency: String,
     pub last_value: String,
     pub last_evaluated: String,
+    /// When the evaluator checks the rule next (UTC), or why not.
+    pub next_check: String,
     pub webhook: String,
     /// The group-by field, empty without one.
     pub group_by: String,
@@ -172,7 +174,7 @@ fn row(o: &hive_store::objects::StoredObject) -> AlertRow {
     AlertRow {
         id: o.id.clone(),
         name: s("name"),
-        state,
+        state: state.clone(),
         condition,
         frequency: s("frequency"),
         last_value: value_text(d.get("last_value")),
@@ -181,6 +183,17 @@ fn row(o: &hive_store::objects::StoredObject) -> AlertRow {
             .and_then(Value::as_i64)
             .map(format::time)
             .unwrap_or_else(|| "never".into()),
+        next_check: if state == "paused" {
+            "paused".into()
+        } else {
+            match (
+                d.get("last_evaluated_at").and_then(Value::as_i64),
+                Frequency::parse(&s("frequency")),
+            ) {
+                (Some(last), Some(f)) => format::time(last + f.period_ms()),
+                _ => "due now".into(),
+            }
+        },
         webhook: d
             .get("webhook")
             .and_then(|w| w.get("url"))
