@@ -439,3 +439,55 @@ pub async fn act(
     };
     Ok(Redirect::to(&back).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(frequency: &str, kind: &str) -> AlertRule {
+        AlertRule::from_json(
+            &json!({"name": "r", "type": kind, "comparison": "above", "threshold": 10,
+                    "frequency": frequency,
+                    "query": {"metric": "metrics.latency_ms", "aggregation": "avg",
+                              "dateRange": {"relative": "52w"}}}),
+            0.0,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn recent_windows_follow_the_frequency() {
+        let now = 1_800_000_000_000;
+        const H: f64 = 3_600_000.0;
+        let cases = [
+            ("hourly", Bucket::Hour, 48.0 * H, "the last 2 days"),
+            ("daily", Bucket::Day, 30.0 * 24.0 * H, "the last 30 days"),
+            ("weekly", Bucket::Week, 84.0 * 24.0 * H, "the last 84 days"),
+            (
+                "monthly",
+                Bucket::Month,
+                365.0 * 24.0 * H,
+                "the last 365 days",
+            ),
+            ("5m", Bucket::Minute, 4.0 * H, "the last 4 hours"),
+            ("30m", Bucket::Minute, 6.0 * H, "the last 6 hours"),
+            ("2h", Bucket::Hour, 96.0 * H, "the last 4 days"),
+            ("2d", Bucket::Day, 30.0 * 24.0 * H, "the last 30 days"),
+        ];
+        for (frequency, bucket, span, over) in cases {
+            let (q, note) = recent(&rule(frequency, "aggregate"), now);
+            assert_eq!(q.bucket, bucket, "{frequency}");
+            // The rule's own date range is replaced by the recent past.
+            assert_eq!(q.date_range.end_ms, Some(now as f64), "{frequency}");
+            assert_eq!(
+                q.date_range.start_ms,
+                Some(now as f64 - span),
+                "{frequency}"
+            );
+            assert!(note.contains(over), "{frequency}: {note}");
+            assert!(note.contains("with its threshold"), "{note}");
+        }
+        let (_, note) = recent(&rule("hourly", "drift"), now);
+        assert!(note.contains("more than 10%"), "{note}");
+    }
+}
