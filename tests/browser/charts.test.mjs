@@ -168,4 +168,28 @@ test("an alert created in the page fires a webhook, shows its history, and can b
   assert.ok(points.every((t) => /^\(none\) · \d{4}-\d\d-\d\dT\d\d:00:00\.000Z · [\d.]+ \(\d+ values\)$/.test(t)), points[0]);
   assert.match(await page.locator(".recent p").textContent(), /per hour \(UTC\) over the last 2 days, with its threshold/);
   await shot(page, "alert-history", { fullPage: true });
+  // Edit the rule: a refused value is explained in place; a valid edit
+  // keeps the query, the state, the history and the webhook.
+  const url = page.url();
+  await page.click("details.editrule summary");
+  await page.fill("#edit-alert input[name=threshold]", "lots");
+  await Promise.all([page.waitForURL(/\/alerts\/[^/]+\/edit$/), page.click("#edit-alert button[type=submit]")]);
+  assert.match(await page.locator(".alert[role=alert]").textContent(), /threshold/);
+  assert.equal(await page.locator("details.editrule").getAttribute("open"), "");
+  assert.equal(await page.locator("#edit-alert input[name=threshold]").inputValue(), "lots", "what was typed stays");
+  await shot(page, "alert-edit");
+  await page.fill("#edit-alert input[name=name]", "Very slow variant a");
+  await page.fill("#edit-alert input[name=threshold]", "250");
+  await page.selectOption("#edit-alert select[name=frequency]", "daily");
+  await Promise.all([page.waitForURL(/\/alerts\/[^/?]+\?project=/), page.click("#edit-alert button[type=submit]")]);
+  assert.equal(page.url(), url);
+  assert.equal(await page.locator("h1").textContent(), "Very slow variant a active");
+  assert.match(await page.locator("header .muted").textContent(), /above 250, checked daily/);
+  assert.equal(await page.locator(".recent .threshold text").textContent(), "threshold 250");
+  assert.ok((await page.locator("table.history tbody tr").count()) >= 1, "history kept");
+  const saved = (await api(hive, "GET", `/v1/alerts?project=${P}`)).data[0];
+  assert.equal(saved.threshold, 250);
+  assert.equal(saved.frequency, "daily");
+  assert.equal(saved.webhook.url, `http://127.0.0.1:${port}/hook`, "webhook kept");
+  assert.equal(saved.query.filters[0].value, "a", "query kept");
 });

@@ -131,3 +131,42 @@ test("error pages escape what they echo", async () => {
   await page.goto(`${hive.url}/sessions/${encodeURIComponent(P.img)}?project=${encodeURIComponent(P.img)}`);
   await assertInert("unknown session");
 });
+
+test("alert names, conditions and chart groups are escaped, in the list, the page and its edit form", async () => {
+  const project = encodeURIComponent(P.img);
+  const created = await api(hive, "POST", "/v1/alerts", {
+    project: P.img,
+    name: P.attr,
+    type: "aggregate",
+    comparison: "above",
+    threshold: 1,
+    frequency: "hourly",
+    query: { aggregation: "count", groupBy: "event_name", filters: [{ field: "metadata.plain", operator: "is", value: P.single }] },
+  });
+  const id = created.data.id;
+  const inert = async (where) => {
+    await page.waitForLoadState("load");
+    await page.waitForTimeout(150);
+    assert.deepEqual(dialogs, [], `${where}: a dialog opened`);
+    assert.equal(await page.evaluate(() => window.__xss), undefined, `${where}: injected script ran`);
+    assert.equal(await page.locator("script:not([src])").count(), 0, `${where}: inline script element`);
+    assert.equal(await page.locator("img, iframe, svg:not(.chart)").count(), 0, `${where}: injected element`);
+  };
+  await page.goto(`${hive.url}/alerts?project=${project}`);
+  await inert("alerts list");
+  assert.ok((await page.textContent("table.alerts")).includes(P.attr));
+  await page.goto(`${hive.url}/alerts/${id}?project=${project}`);
+  await inert("alert page");
+  assert.equal(await page.locator("h1").evaluate((h) => h.firstChild.textContent.trim()), P.attr);
+  assert.equal(await page.locator("#edit-alert input[name=name]").inputValue(), P.attr);
+  // The chart's group (the session's hostile name) is text in the legend
+  // and in the points' titles.
+  assert.deepEqual(await page.locator(".recent .legend li").allTextContents(), [P.script]);
+  assert.ok((await page.locator(".recent svg.chart circle title").first().textContent()).startsWith(P.script));
+  // A refused edit shows back what was typed, still as text.
+  await page.click("details.editrule summary");
+  await page.fill("#edit-alert input[name=threshold]", P.script);
+  await Promise.all([page.waitForURL(/\/edit$/), page.click("#edit-alert button[type=submit]")]);
+  await inert("refused edit");
+  assert.equal(await page.locator("#edit-alert input[name=threshold]").inputValue(), P.script);
+});

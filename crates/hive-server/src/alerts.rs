@@ -111,7 +111,7 @@ pub struct AlertRuntime {
     /// The dashboard's base URL, for links in notifications.
     public_url: RwLock<String>,
     /// Serialises state changes (evaluations and user actions).
-    lock: tokio::sync::Mutex<()>,
+    pub(crate) lock: tokio::sync::Mutex<()>,
     /// One lock per rule held while its notification is delivered, so a
     /// rule's notifications arrive in order even when one is retried past
     /// the next evaluation.

@@ -71,12 +71,60 @@ struct AlertPage {
     history: Vec<EvalRow>,
     /// Whether the history has a groups column.
     grouped: bool,
+    /// The edit form's values.
+    edit: RuleForm,
+    frequencies: &'static [(&'static str, &'static str)],
+    /// Why an edit was refused.
+    error: String,
     /// The rule's query over recent windows (SVG and legend), and what it
     /// shows.
     svg: String,
     legend: String,
     chart_note: String,
 }
+
+/// What the edit form shows of a rule (never its webhook URL, which may
+/// hold a secret: an empty field keeps it).
+struct RuleForm {
+    name: String,
+    kind: String,
+    comparison: String,
+    threshold: String,
+    frequency: String,
+    /// The frequency is none of [`FREQUENCIES`] (an interval set by the API).
+    other_frequency: bool,
+    slack: bool,
+}
+
+impl RuleForm {
+    fn new(
+        name: String,
+        kind: String,
+        comparison: String,
+        threshold: String,
+        frequency: String,
+        slack: bool,
+    ) -> RuleForm {
+        RuleForm {
+            other_frequency: !FREQUENCIES.iter().any(|(v, _)| *v == frequency),
+            name,
+            kind,
+            comparison,
+            threshold,
+            frequency,
+            slack,
+        }
+    }
+}
+
+/// Frequencies the forms offer: (value, label).
+const FREQUENCIES: [(&str, &str); 5] = [
+    ("hourly", "hourly"),
+    ("daily", "daily"),
+    ("weekly", "weekly"),
+    ("monthly", "monthly"),
+    ("15m", "every 15 minutes"),
+];
 
 /// The rule's query over its recent past, in buckets of about its window
 /// (UTC calendar buckets; the rule itself checks the window that ends at
@@ -301,6 +349,18 @@ pub async fn detail(
     if l.project.id != o.project_id {
         return Err(ApiError::NotFound("no such alert in this project".into()).into());
     }
+    render_detail(&state, l, o, evals, None).await
+}
+
+/// The rule's page; `refused`: an edit that was refused, why, and the
+/// values to show again in its form.
+async fn render_detail(
+    state: &SharedState,
+    l: Layout,
+    o: hive_store::objects::StoredObject,
+    evals: Vec<hive_store::objects::Evaluation>,
+    refused: Option<(String, RuleForm)>,
+) -> PageResult {
     let history = evals
         .iter()
         .map(|e| {
@@ -392,7 +452,35 @@ pub async fn detail(
         ),
     };
     let a = row(&o);
+    let d = &o.doc;
+    let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let (error, edit) = refused.unwrap_or_else(|| {
+        let threshold = match d.get("threshold").and_then(Value::as_f64) {
+            Some(t) if t.fract() == 0.0 && t.abs() < 1e15 => format!("{}", t as i64),
+            Some(t) => t.to_string(),
+            None => String::new(),
+        };
+        let slack = d
+            .get("webhook")
+            .and_then(|w| w.get("slack"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        (
+            String::new(),
+            RuleForm::new(
+                s("name"),
+                s("type"),
+                s("comparison"),
+                threshold,
+                s("frequency"),
+                slack,
+            ),
+        )
+    });
     html(&AlertPage {
+        edit,
+        frequencies: &FREQUENCIES,
+        error,
         svg: chart_svg,
         legend,
         chart_note,
@@ -403,6 +491,72 @@ pub async fn detail(
         l,
         history,
     })
+}
+
+/// `POST /alerts/{id}/edit`: change a rule's name, condition, frequency
+/// or webhook; its query, state and history are kept.
+pub async fn edit(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: bytes::Bytes,
+) -> PageResult {
+    let (web, fields) = posted(&state, &headers, &body).await?;
+    let l = layout(&state, &web, field(&fields, "project"), "alerts").await?;
+    let f = |k: &str| field(&fields, k).unwrap_or("").trim().to_owned();
+    let mut change = serde_json::Map::new();
+    for k in ["name", "type", "comparison", "threshold", "frequency"] {
+        change.insert(k.into(), json!(f(k)));
+    }
+    // Serialised with evaluations, as the API's update is.
+    let _guard = state.alerts.lock.lock().await;
+    let (pid, key) = (l.project.id.clone(), id.clone());
+    let (o, evals) = state
+        .blocking(move |store| -> hive_store::Result<_> {
+            let Some(o) = store.objects().get(ALERT, Some(&pid), &key)? else {
+                return Ok(None);
+            };
+            let evals = store.objects().evaluations(&o.id, 200)?;
+            Ok(Some((o, evals)))
+        })
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such alert in this project".into()))?;
+    let current = o.doc.get("webhook").cloned().unwrap_or(Value::Null);
+    let webhook = if f("no_webhook") == "on" {
+        Value::Null
+    } else if !f("webhook").is_empty() {
+        json!({"url": f("webhook"), "slack": f("slack") == "on"})
+    } else if let Some(url) = current.get("url") {
+        json!({"url": url, "slack": f("slack") == "on"})
+    } else {
+        Value::Null
+    };
+    change.insert("webhook".into(), webhook);
+    let doc = match rule_doc(&change, Some(&o.doc), state.alerts.clock.now_ms()) {
+        Ok(d) => d,
+        Err(e) => {
+            drop(_guard);
+            let typed = RuleForm::new(
+                f("name"),
+                f("type"),
+                f("comparison"),
+                f("threshold"),
+                f("frequency"),
+                f("slack") == "on",
+            );
+            return render_detail(&state, l, o, evals, Some((e.to_string(), typed))).await;
+        }
+    };
+    let (pid, key) = (o.project_id.clone(), o.id.clone());
+    state
+        .blocking(move |store| store.objects().put(ALERT, &pid, &key, &doc))
+        .await?;
+    Ok(Redirect::to(&format!(
+        "/alerts/{}?project={}",
+        urlencode(&id),
+        urlencode(&l.project.name)
+    ))
+    .into_response())
 }
 
 /// `POST /alerts/{id}/{pause|resume|mute|unmute|delete}`

@@ -60,6 +60,7 @@ pub fn router() -> Router<SharedState> {
         .route("/charts/{chart_id}/delete", post(charts::delete))
         .route("/alerts", get(alerts::page).post(alerts::create))
         .route("/alerts/{alert_id}", get(alerts::detail))
+        .route("/alerts/{alert_id}/edit", post(alerts::edit))
         .route("/alerts/{alert_id}/{action}", post(alerts::act))
         .route("/static/hive.css", get(css))
         .route("/static/hive.js", get(js))
