@@ -121,6 +121,19 @@ test("a chart saved from the builder appears on the project dashboard", async ()
   assert.equal(saved.data[0].func, "sum");
   await card.scrollIntoViewIfNeeded();
   await shot(page, "charts-dashboard");
+  // Its title opens it in the builder, to change and update in place.
+  await Promise.all([page.waitForURL(/chart=/), card.locator("h2 a").click()]);
+  assert.equal(await page.inputValue("#update-chart input[name=name]"), "Cost per plan");
+  await Promise.all([page.waitForURL(/bucket=day/), page.selectOption("select[name=bucket]", "day")]);
+  assert.match(page.url(), /chart=/, "the builder keeps editing the saved chart");
+  await page.fill("#update-chart input[name=name]", "Cost per plan per day");
+  await Promise.all([page.waitForURL(/\/charts\?/), page.click("#update-chart button[type=submit]")]);
+  const updated = await api(hive, "GET", `/v1/charts?project=${P}`);
+  assert.equal(updated.data.length, 1, "updated, not added");
+  assert.equal(updated.data[0].name, "Cost per plan per day");
+  assert.equal(updated.data[0].bucketing, "day");
+  assert.equal(updated.data[0].id, saved.data[0].id);
+  await page.locator(".chartcard.saved", { hasText: "Cost per plan per day" }).waitFor();
 });
 
 test("an alert created in the page fires a webhook, shows its history, and can be muted", async () => {

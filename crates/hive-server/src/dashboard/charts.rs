@@ -27,6 +27,8 @@ pub struct ChartParams {
     pub range: String,
     /// (field, operator, value)
     pub filters: Vec<(String, String, String)>,
+    /// The saved chart being edited (its id), if any.
+    pub chart: String,
 }
 
 impl ChartParams {
@@ -49,6 +51,7 @@ impl ChartParams {
                 "group" => p.group = v,
                 "level" => p.level = v,
                 "range" => p.range = v,
+                "chart" => p.chart = v,
                 "ff" => ff.push(v),
                 "fo" => fo.push(v),
                 "fv" => fv.push(v),
@@ -146,6 +149,8 @@ struct ChartsPage {
     legend: String,
     summary: String,
     saved: Vec<SavedChart>,
+    /// The name of the saved chart being edited (`p.chart`), if it exists.
+    editing: Option<String>,
 }
 
 /// "avg of metrics.latency_ms by metadata.variant per hour".
@@ -204,6 +209,7 @@ fn params_of(doc: &Value) -> ChartParams {
                     .collect()
             })
             .unwrap_or_default(),
+        chart: String::new(),
     }
 }
 
@@ -256,7 +262,12 @@ pub async fn page(
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
-        let href = format!("/charts?{}&{}", l.pq(), params_of(&o.doc).qs());
+        let href = format!(
+            "/charts?{}&{}&chart={}",
+            l.pq(),
+            params_of(&o.doc).qs(),
+            urlencode(&o.id)
+        );
         let (svg, legend, summary_text) = match parse_chart(&o.doc) {
             Ok(q) => {
                 let s = summary(&q);
@@ -286,7 +297,12 @@ pub async fn page(
             .into(),
         ));
     }
+    let editing = saved
+        .iter()
+        .find(|c| !p.chart.is_empty() && c.id == p.chart)
+        .map(|c| c.name.clone());
     html(&ChartsPage {
+        editing,
         l,
         p,
         aggs: &Aggregation::NAMES,
@@ -332,6 +348,43 @@ pub async fn save(
         })
         .await?;
     Ok(Redirect::to(&format!("/charts?{}&{}", l.pq(), p.qs())).into_response())
+}
+
+/// `POST /charts/{id}/update`: replace a saved chart's query and name with
+/// the builder's.
+pub async fn update(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: bytes::Bytes,
+) -> PageResult {
+    let (web, fields) = posted(&state, &headers, &body).await?;
+    let l = layout(&state, &web, field(&fields, "project"), "charts").await?;
+    let p = ChartParams::parse(field(&fields, "query"));
+    let mut body = p.to_json().as_object().cloned().unwrap_or_default();
+    body.insert("name".into(), json!(field(&fields, "name").unwrap_or("")));
+    // The whole chart is the form's: nothing of the old query is kept.
+    let doc = chart_doc(&body, None)?;
+    let (pid, key) = (l.project.id.clone(), id.clone());
+    let found = state
+        .blocking(move |store| -> hive_store::Result<bool> {
+            if store.objects().get(CHART, Some(&pid), &key)?.is_none() {
+                return Ok(false);
+            }
+            store.objects().put(CHART, &pid, &key, &doc)?;
+            Ok(true)
+        })
+        .await?;
+    if !found {
+        return Err(ApiError::NotFound("no such chart in this project".into()).into());
+    }
+    Ok(Redirect::to(&format!(
+        "/charts?{}&{}&chart={}",
+        l.pq(),
+        p.qs(),
+        urlencode(&id)
+    ))
+    .into_response())
 }
 
 /// `POST /charts/{id}/delete`

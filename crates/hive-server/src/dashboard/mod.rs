@@ -58,6 +58,7 @@ pub fn router() -> Router<SharedState> {
         .route("/views/{view_id}/delete", post(views::delete))
         .route("/charts", get(charts::page).post(charts::save))
         .route("/charts/{chart_id}/delete", post(charts::delete))
+        .route("/charts/{chart_id}/update", post(charts::update))
         .route("/alerts", get(alerts::page).post(alerts::create))
         .route("/alerts/{alert_id}", get(alerts::detail))
         .route("/alerts/{alert_id}/edit", post(alerts::edit))
