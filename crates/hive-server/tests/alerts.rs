@@ -1164,6 +1164,35 @@ async fn webhooks_go_through_the_configured_proxy() {
     let h = f.history(&id).await;
     assert_eq!(h[0]["delivery"]["ok"], true, "{:?}", h[0]);
 
+    // HTTPS through the same proxy: the tunnel carries TLS end to end
+    // (the receiver's certificate is checked against the test CA).
+    let (tls_receiver, tls_base) = Receiver::start_tls();
+    let ca = WebhookCa::from_file(std::path::Path::new(&format!("{FIXTURES}/ca.pem"))).unwrap();
+    let mut f = fixture(AlertConfig {
+        webhook_proxy: Some(hive_server::webhook::WebhookProxy::parse(&with_creds).unwrap()),
+        webhook_ca: Some(ca),
+        ..quick()
+    })
+    .await;
+    let mut tls_rule = rule("/tls-via-proxy");
+    tls_rule["webhook"]["url"] = json!(format!("{tls_base}/tls-via-proxy"));
+    let id = f.create(tls_rule).await;
+    f.event(500.0).await;
+    assert_eq!(
+        f.evaluate().await,
+        vec![(id.clone(), AlertState::Triggered, Notify::Fired)]
+    );
+    assert_eq!(tls_receiver.bodies("/tls-via-proxy").len(), 1);
+    // Two tunnels: Mozilla's roots refuse the test CA's certificate, then
+    // the extra CA accepts it, each over its own connection.
+    let tunnels = proxy.seen.lock().unwrap().clone();
+    let tls_host = tls_base.trim_start_matches("https://");
+    assert_eq!(tunnels.len(), 3, "{tunnels:?}");
+    assert!(
+        tunnels[1..].iter().all(|(t, _)| t == tls_host),
+        "{tunnels:?}"
+    );
+
     // A proxy that refuses: each attempt fails, the history names the
     // proxy (never its credentials) and what it answered.
     let refusing = ConnectProxy::start(true);
