@@ -60,6 +60,7 @@ struct AlertsPage {
     alerts: Vec<AlertRow>,
     error: String,
     aggs: &'static [&'static str],
+    frequencies: &'static [(&'static str, &'static str)],
 }
 
 #[derive(Template)]
@@ -263,6 +264,7 @@ async fn render_list(state: &SharedState, l: Layout, error: String) -> PageResul
         alerts: list.iter().map(row).collect(),
         error,
         aggs: &hive_core::chart::Aggregation::NAMES,
+        frequencies: &FREQUENCIES,
     })
 }
 
