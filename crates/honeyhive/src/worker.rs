@@ -508,7 +508,14 @@ impl Worker {
         }
 
         let mut kept = Vec::new();
-        let entries = std::mem::take(&mut self.pending);
+        // While the session start waits for a retry, its enrichments wait
+        // too: sent now, one could reach a server that has just come back
+        // before the session exists there.
+        let entries = if transient.is_some() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.pending)
+        };
         let mut iter = entries.into_iter();
         for entry in iter.by_ref() {
             let mut body = Map::with_capacity(entry.patch.len() + 1);
@@ -530,7 +537,8 @@ impl Worker {
                 } => {
                     transient = Some((reason, retry_after));
                     kept.push(entry);
-                    // Session start failed too: do not hammer the server.
+                    // The server is failing: stop this round rather than
+                    // hammer it.
                     break;
                 }
                 Outcome::Permanent { reason } => {
@@ -541,7 +549,9 @@ impl Worker {
         }
         kept.extend(iter);
         // Anything enqueued meanwhile is not in `self.pending` yet (we hold it
-        // in this thread), so the kept entries simply become the pending list.
+        // in this thread), so the kept entries, or those not tried, are
+        // the pending list.
+        kept.append(&mut self.pending);
         self.pending = kept;
         self.index = self
             .pending
