@@ -99,6 +99,16 @@ test("while the next page is computed, the page says it is loading", async () =>
   });
   assert.deepEqual(style, { content: '"Loading…"', badge: "1", main: "0.55" });
   await shot(page, "charts-loading");
+  // A link to another page says so too (the test cancels the navigation
+  // after hive.js has seen the click); a new-tab click does not.
+  await page.evaluate(() => {
+    document.body.classList.remove("busy");
+    window.addEventListener("click", (e) => e.preventDefault());
+  });
+  await page.click("nav a[href^='/sessions']", { modifiers: ["Control"] });
+  assert.equal(await page.evaluate(() => document.body.classList.contains("busy")), false, "ctrl-click");
+  await page.click("nav a[href^='/sessions']");
+  assert.equal(await page.evaluate(() => document.body.classList.contains("busy")), true, "link");
   // The page that arrives is not busy.
   await Promise.all([page.waitForURL(/bucket=day/), page.evaluate(() => document.getElementById("chart-builder").requestSubmit())]);
   await page.locator("#preview svg.chart").waitFor();

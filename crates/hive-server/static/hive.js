@@ -60,6 +60,17 @@
   }
   // Forms' own handlers (data-confirm) run first and may cancel.
   document.addEventListener("submit", function (e) { if (!e.defaultPrevented) busy(); });
+  // So do links to other pages of the dashboard (a plain left click that
+  // nothing else handled; not new tabs, downloads or in-page anchors).
+  document.addEventListener("click", function (e) {
+    if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    var a = e.target.closest ? e.target.closest("a[href]") : null;
+    if (!a || a.target || a.hasAttribute("download")) return;
+    var url = new URL(a.href, location.href);
+    if (url.origin !== location.origin) return;
+    if (url.pathname === location.pathname && url.search === location.search && url.hash) return;
+    busy();
+  });
   // Coming back through the history shows the page as it was left.
   window.addEventListener("pageshow", idle);
 
