@@ -264,35 +264,27 @@ impl Client {
                 other => format!("TLS with {host} failed: {other}"),
             };
         }
-        if let Some(proxy) = &self.proxy {
-            return match e {
-                ureq::Error::Timeout(_) => format!(
-                    "webhook did not answer within {:?} (through the proxy {proxy})",
-                    self.timeout
-                ),
-                ureq::Error::ConnectProxyFailed(why) => {
-                    format!("the proxy {proxy} did not open a tunnel to {host}: {why}")
-                }
-                ureq::Error::HostNotFound => format!("cannot resolve the proxy {proxy}"),
-                ureq::Error::ConnectionFailed => format!("cannot connect to the proxy {proxy}"),
-                ureq::Error::Io(io) => {
-                    format!("cannot reach {host} through the proxy {proxy}: {io}")
-                }
-                ureq::Error::BadUri(u) => format!("bad webhook url: {u}"),
-                other => {
-                    format!("webhook request to {host} through the proxy {proxy} failed: {other}")
-                }
-            };
-        }
+        // What failed: the proxy itself, or the host through it.
+        let proxy = self.proxy.as_deref();
+        let via = proxy
+            .map(|p| format!(" through the proxy {p}"))
+            .unwrap_or_default();
+        let (target, what) = match proxy {
+            Some(p) => (p, "the proxy "),
+            None => (host, ""),
+        };
         match e {
             ureq::Error::Timeout(_) => {
-                format!("webhook did not answer within {:?}", self.timeout)
+                format!("webhook did not answer within {:?}{via}", self.timeout)
             }
-            ureq::Error::HostNotFound => format!("cannot resolve {host}"),
-            ureq::Error::ConnectionFailed => format!("cannot connect to {host}"),
-            ureq::Error::Io(io) => format!("cannot reach {host}: {io}"),
+            ureq::Error::ConnectProxyFailed(why) => {
+                format!("the proxy {target} did not open a tunnel to {host}: {why}")
+            }
+            ureq::Error::HostNotFound => format!("cannot resolve {what}{target}"),
+            ureq::Error::ConnectionFailed => format!("cannot connect to {what}{target}"),
+            ureq::Error::Io(io) => format!("cannot reach {host}{via}: {io}"),
             ureq::Error::BadUri(u) => format!("bad webhook url: {u}"),
-            other => format!("webhook request to {host} failed: {other}"),
+            other => format!("webhook request to {host}{via} failed: {other}"),
         }
     }
 }

@@ -33,6 +33,24 @@ struct Receiver {
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
+/// A whole request read into `buf` so far: its path, its head (lowercased)
+/// and its JSON body; `None` while it is incomplete.
+fn parse_request(buf: &[u8]) -> Option<(String, String, Value)> {
+    let i = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let text = String::from_utf8_lossy(&buf[..i]);
+    let head = text.to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:")?.trim().parse().ok())
+        .unwrap_or(0);
+    if buf.len() < i + 4 + len {
+        return None;
+    }
+    let path = text.split_whitespace().nth(1).unwrap_or("").to_owned();
+    let body = serde_json::from_slice(&buf[i + 4..i + 4 + len]).unwrap();
+    Some((path, head, body))
+}
+
 impl Receiver {
     async fn start() -> (Receiver, String) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -54,27 +72,10 @@ impl Receiver {
                             break;
                         }
                         buf.extend_from_slice(&chunk[..n]);
-                        let text = String::from_utf8_lossy(&buf).to_string();
-                        if let Some(i) = text.find("\r\n\r\n") {
-                            let len: usize = text[..i]
-                                .lines()
-                                .find_map(|l| {
-                                    l.to_ascii_lowercase()
-                                        .strip_prefix("content-length:")
-                                        .map(|v| v.trim().parse().unwrap())
-                                })
-                                .unwrap_or(0);
-                            if buf.len() >= i + 4 + len {
-                                let path = text.split_whitespace().nth(1).unwrap_or("").to_owned();
-                                let body: Value =
-                                    serde_json::from_slice(&buf[i + 4..i + 4 + len]).unwrap();
-                                rc.got.lock().unwrap().push((path, body));
-                                rc.heads
-                                    .lock()
-                                    .unwrap()
-                                    .push(text[..i].to_ascii_lowercase());
-                                break;
-                            }
+                        if let Some((path, head, body)) = parse_request(&buf) {
+                            rc.got.lock().unwrap().push((path, body));
+                            rc.heads.lock().unwrap().push(head);
+                            break;
                         }
                     }
                     let status = {
@@ -139,22 +140,8 @@ impl Receiver {
                         Ok(n) => n,
                     };
                     buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some(i) = text.find("\r\n\r\n") {
-                        let head = text[..i].to_ascii_lowercase();
-                        let len: usize = head
-                            .lines()
-                            .find_map(|l| {
-                                l.strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap())
-                            })
-                            .unwrap_or(0);
-                        if buf.len() >= i + 4 + len {
-                            let path = text.split_whitespace().nth(1).unwrap_or("").to_owned();
-                            let body: Value =
-                                serde_json::from_slice(&buf[i + 4..i + 4 + len]).unwrap();
-                            break Some((path, head, body));
-                        }
+                    if let Some(request) = parse_request(&buf) {
+                        break Some(request);
                     }
                 };
                 let Some((path, head, body)) = request else {
@@ -987,20 +974,8 @@ async fn slow_first_endpoint(hold: Duration) -> (String, Arc<std::sync::Mutex<Ve
                         return;
                     }
                     buf.extend_from_slice(&chunk[..k]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some(i) = text.find("\r\n\r\n") {
-                        let len: usize = text[..i]
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse().ok())?
-                            })
-                            .unwrap_or(0);
-                        if buf.len() >= i + 4 + len {
-                            break serde_json::from_slice::<Value>(&buf[i + 4..i + 4 + len])
-                                .unwrap();
-                        }
+                    if let Some((_, _, body)) = parse_request(&buf) {
+                        break body;
                     }
                 };
                 seen.lock().unwrap().push(body);

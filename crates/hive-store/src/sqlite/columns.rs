@@ -883,8 +883,8 @@ impl ColumnCache {
     /// the budget.
     fn evict(&self, projects: &[String], fields: &[FieldRef]) -> bool {
         let mut state = self.write_state();
+        let mut log = lock(&self.log);
         let mut total: usize = state.values().map(ProjectColumns::bytes).sum();
-        let mut dropped = Vec::new();
         while total > self.budget {
             let columns = state.iter().flat_map(|(name, p)| {
                 let ours = projects.contains(name);
@@ -894,10 +894,9 @@ impl ColumnCache {
                     .filter(move |(_, c)| !ours || !fields.contains(&c.field))
                     .map(move |(k, c)| (c.last_used.load(Ordering::Relaxed), 0, name, Some(k)))
             });
-            let loading = &lock(&self.log).loading;
             let bases = state
                 .iter()
-                .filter(|(name, _)| !projects.contains(name) && !loading.contains_key(*name))
+                .filter(|(name, _)| !projects.contains(name) && !log.loading.contains_key(*name))
                 .map(|(name, p)| (p.last_used.load(Ordering::Relaxed), 1, name, None));
             let Some((_, _, name, column)) = columns.chain(bases).min() else {
                 break;
@@ -914,15 +913,9 @@ impl ColumnCache {
                     if let Some(p) = state.remove(&name) {
                         total -= p.bytes();
                     }
-                    dropped.push(name);
+                    log.tracked.remove(&name);
+                    log.dirty.remove(&name);
                 }
-            }
-        }
-        if !dropped.is_empty() {
-            let mut log = lock(&self.log);
-            for name in dropped {
-                log.tracked.remove(&name);
-                log.dirty.remove(&name);
             }
         }
         total <= self.budget
