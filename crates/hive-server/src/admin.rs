@@ -27,13 +27,26 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
 /// `GET /v1/stats` (admin): the write path's counters.
 pub async fn stats(State(state): State<SharedState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     authenticate(&state, &headers)?.require_admin()?;
-    let s = &state.writer.stats;
+    let w = &state.writer;
+    let s = &w.stats;
+    let log = w.log();
     Ok(Json(json!({
-        "pending_ops": state.writer.pending(),
-        "committed_ops": s.committed_ops.load(Ordering::Relaxed),
+        "ingest_log": {
+            "durable_position": log.durable_end(),
+            "applied_position": log.applied(),
+            "lag": w.lag(),
+            "max_backlog_bytes": w.config().max_backlog_bytes,
+            "disk_full": log.disk_full.load(Ordering::Relaxed),
+            "applier_error": w.last_error(),
+        },
+        "logged_requests": s.logged_requests.load(Ordering::Relaxed),
+        "applied_ops": s.applied_ops.load(Ordering::Relaxed),
         "transactions": s.transactions.load(Ordering::Relaxed),
         "rejected_requests": s.rejected_requests.load(Ordering::Relaxed),
-        "failed_ops": s.failed_ops.load(Ordering::Relaxed),
+        "disk_full_requests": s.disk_full_requests.load(Ordering::Relaxed),
+        "read_timeouts": s.read_timeouts.load(Ordering::Relaxed),
+        "apply_retries": s.apply_retries.load(Ordering::Relaxed),
+        "set_aside_records": s.set_aside_records.load(Ordering::Relaxed),
     })))
 }
 

@@ -234,6 +234,10 @@ pub async fn evaluate_due(state: &SharedState) -> ApiResult<Vec<Outcome>> {
 /// to a minute) must not hold up other rules or a user pausing this one.
 /// A rule that cannot be evaluated is logged and skipped; the others go on.
 async fn decide_due(state: &SharedState) -> ApiResult<Vec<Decided>> {
+    // Rules read every write acknowledged before the evaluation; while the
+    // store is too far behind, the evaluation waits for the next round
+    // rather than judge a window with writes missing.
+    state.writer.wait_applied().await?;
     let rt = &state.alerts;
     let _guard = rt.lock.lock().await;
     let now = rt.clock.now_ms();

@@ -21,9 +21,16 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// The writer is behind: retry after the given seconds.
-    #[error("server busy: the write queue is full, retry after {0} s")]
-    Busy(u64),
+    /// Too much is waiting to be applied or read: retry after a second.
+    /// The message says what is full.
+    #[error("server busy: {0}; retry after 1 s")]
+    Busy(String),
+    /// A read waited too long for the writes acknowledged before it.
+    #[error("{0}")]
+    CatchingUp(String),
+    /// A write could not be logged for lack of disk space.
+    #[error("{0}")]
+    DiskFull(String),
     #[error("server is shutting down")]
     ShuttingDown,
     #[error("internal error")]
@@ -55,6 +62,8 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ApiError::CatchingUp(_) => (StatusCode::SERVICE_UNAVAILABLE, "catching_up"),
+            ApiError::DiskFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
             ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -100,10 +109,12 @@ impl IntoResponse for ApiError {
             "success": false,
         });
         let mut resp = (status, axum::Json(body)).into_response();
-        if let ApiError::Busy(secs) = self
-            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-        {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        if matches!(
+            self,
+            ApiError::Busy(_) | ApiError::CatchingUp(_) | ApiError::DiskFull(_)
+        ) {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         resp
     }

@@ -26,6 +26,7 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .route(EXPORT_PATH, post(export))
         .layer(axum::extract::DefaultBodyLimit::max(max))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), admit))
         .with_state(state)
 }
 
@@ -38,7 +39,8 @@ fn grpc_code(e: &ApiError) -> u32 {
         ApiError::NotFound(_) => 5,                       // NOT_FOUND
         ApiError::PayloadTooLarge(_) => 8,                // RESOURCE_EXHAUSTED
         ApiError::UnsupportedMediaType(_) => 3,           // INVALID_ARGUMENT
-        ApiError::Busy(_) | ApiError::ShuttingDown => 14, // UNAVAILABLE
+        ApiError::Busy(_) | ApiError::CatchingUp(_) | ApiError::ShuttingDown => 14, // UNAVAILABLE
+        ApiError::DiskFull(_) => 8,                       // RESOURCE_EXHAUSTED
         ApiError::Internal(_) => 13,                      // INTERNAL
     }
 }
@@ -53,6 +55,28 @@ fn percent_encode(msg: &str) -> String {
         }
     }
     out
+}
+
+/// Admits a call from its headers before its body is read (see
+/// [`crate::writer::WriteQueue::admit`]).
+async fn admit(
+    State(state): State<SharedState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let length = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    match state.writer.admit(length) {
+        Ok(admission) => {
+            let resp = next.run(req).await;
+            drop(admission);
+            resp
+        }
+        Err(e) => error_response(grpc_code(&e), &e.to_string()),
+    }
 }
 
 async fn export(State(state): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {

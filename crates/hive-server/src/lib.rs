@@ -1,17 +1,21 @@
 //! The Hive HTTP server: OTLP ingest (HTTP and gRPC), the HoneyHive REST
 //! API, the query API and auth, over any [`hive_store::Store`].
 //!
-//! Handlers decode and validate; writes go through the group-commit
-//! [`writer::WriteQueue`] and are acknowledged only once committed.
+//! Handlers decode and validate; writes are appended to the ingest log
+//! ([`writer::WriteQueue`]) and acknowledged once it is on disk, then
+//! applied to the store behind them. Reads wait for the writes
+//! acknowledged before them.
 
 pub mod admin;
 pub mod alerts;
+pub mod applier;
 pub mod auth;
 pub mod body;
 pub mod charts;
 pub mod dashboard;
 pub mod error;
 pub mod grpc;
+pub mod ingest_log;
 pub mod otlp;
 pub mod read;
 pub mod rest;
@@ -28,7 +32,7 @@ use hive_store::{Project, Store};
 
 pub use auth::Caller;
 pub use error::{ApiError, ApiResult};
-pub use writer::{WriteQueue, WriterConfig};
+pub use writer::{WriteQueue, WriterConfig, WriterThreads};
 
 /// Limits and settings of the HTTP API.
 #[derive(Debug, Clone)]
@@ -172,9 +176,74 @@ pub fn router(state: SharedState) -> Router {
         .merge(dashboard::router())
         .fallback(admin::not_found)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            write_path,
+        ))
         .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn(access_log))
         .with_state(state)
+}
+
+/// Whether a request writes through the ingest log.
+fn is_write(method: &axum::http::Method, path: &str) -> bool {
+    use axum::http::Method;
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match (method, segments.as_slice()) {
+        (&Method::PUT, ["", "events"]) | (&Method::PUT, ["", "v1", "events", _]) => true,
+        (&Method::POST, s) => matches!(
+            s,
+            ["", "events"]
+                | ["", "v1", "events"]
+                | ["", "events", "batch"]
+                | ["", "v1", "events", "batch"]
+                | ["", "session", "start"]
+                | ["", "v1", "sessions"]
+                | ["", "session", _, "traces"]
+                | ["", "v1", "sessions", _, "events", "batch"]
+                | ["", "opentelemetry", "v1", "traces"]
+                | ["", "v1", "traces"]
+        ),
+        _ => false,
+    }
+}
+
+/// Requests that neither write nor read events: they never wait.
+fn is_exempt(path: &str) -> bool {
+    path == "/healthz" || path == "/v1/stats" || path.starts_with("/static/")
+}
+
+/// The ingest log's side of every request. A write is admitted or refused
+/// (503, `Retry-After`) from its headers, before its body is read, and
+/// holds its share of the in-flight budget until answered. Any other
+/// request first waits until every write acknowledged before it arrived is
+/// applied (read-your-writes), or gets 503 saying the server is catching up.
+async fn write_path(
+    axum::extract::State(state): axum::extract::State<SharedState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if is_write(req.method(), req.uri().path()) {
+        let length = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let admission = match state.writer.admit(length) {
+            Ok(a) => a,
+            Err(e) => return e.into_response(),
+        };
+        let resp = next.run(req).await;
+        drop(admission);
+        resp
+    } else if is_exempt(req.uri().path()) {
+        next.run(req).await
+    } else {
+        if let Err(e) = state.writer.wait_applied().await {
+            return e.into_response();
+        }
+        next.run(req).await
+    }
 }
 
 /// Errors made outside the handlers (axum's own rejections: a body over

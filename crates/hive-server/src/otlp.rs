@@ -6,18 +6,19 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use hive_core::mapping::map_span;
+use hive_core::span::Span;
 use hive_otlp::Encoding;
 use hive_store::{PreparedEvent, WriteOp};
 
 use crate::SharedState;
-use crate::auth::{Caller, authenticate, project_for_write};
+use crate::auth::{Caller, authenticate};
+use crate::writer::OtlpHeader;
 use crate::body::decoded;
 use crate::error::{ApiError, ApiResult};
 
-/// Decode, map and commit one export request. Returns the span count.
-///
-/// The CPU work (decoding, mapping, serialising) runs on the blocking pool,
-/// in parallel with other requests; the writer only stores the result.
+/// Validate one export request (decode it, on the blocking pool) and log
+/// it; returns the span count. Mapping the spans to events happens behind
+/// the acknowledgement, in the applier ([`spans_to_ops`]).
 pub async fn ingest(
     state: &SharedState,
     caller: &Caller,
@@ -25,25 +26,36 @@ pub async fn ingest(
     encoding: Encoding,
     source: String,
 ) -> ApiResult<usize> {
-    let (state2, caller2) = (state.clone(), caller.clone());
-    let ops =
-        tokio::task::spawn_blocking(move || prepare(&state2, &caller2, &body, encoding, &source))
-            .await
-            .map_err(ApiError::internal)??;
-    let n = ops.len();
-    state.writer.submit(ops).await?;
+    let (body, n) = tokio::task::spawn_blocking(move || {
+        hive_otlp::decode_traces(&body, encoding)
+            .map(|spans| (body, spans.len()))
+            .map_err(|e| ApiError::bad(e.to_string()))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    if n == 0 {
+        return Ok(0);
+    }
+    let header = OtlpHeader {
+        key_project: caller.key.project_id.clone(),
+        default_project: state.default_project.id.clone(),
+        source,
+        json: encoding == Encoding::Json,
+        received_at_ms: crate::body::now_ms(),
+    };
+    state.writer.submit_otlp(header, &body).await?;
     Ok(n)
 }
 
-fn prepare(
-    state: &SharedState,
-    caller: &Caller,
-    body: &[u8],
-    encoding: Encoding,
+/// The writes of decoded spans: `admin` when the caller's key has no
+/// project (spans then go to the project they name, through `resolve`, or
+/// follow their session when they name none).
+pub fn spans_to_ops<E>(
+    spans: &[Span],
     source: &str,
-) -> ApiResult<Vec<WriteOp>> {
-    let spans =
-        hive_otlp::decode_traces(body, encoding).map_err(|e| ApiError::bad(e.to_string()))?;
+    admin: bool,
+    mut resolve: impl FnMut(Option<&str>) -> Result<String, E>,
+) -> Result<Vec<WriteOp>, E> {
     let mapped: Vec<_> = spans.iter().map(|span| map_span(span, source)).collect();
     // A span whose id was overridden (`honeyhive_event_id`) is still the
     // parent of its children: point them at the id it really has.
@@ -68,11 +80,11 @@ fn prepare(
             mapped.event.parent_id = Some(real.clone());
         }
         // A span of an admin key that names no project follows its session.
-        let floating = caller.key.project_id.is_none() && mapped.project.is_none();
+        let floating = admin && mapped.project.is_none();
         let project_id = match &last {
             Some((name, id)) if *name == mapped.project => id.clone(),
             _ => {
-                let id = project_for_write(state, caller, mapped.project.as_deref())?;
+                let id = resolve(mapped.project.as_deref())?;
                 last = Some((mapped.project.clone(), id.clone()));
                 id
             }

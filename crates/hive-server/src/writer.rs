@@ -1,210 +1,487 @@
-//! Group commit: request handlers hand batches of ops to one writer thread,
-//! which applies many requests in one transaction and answers each request
-//! once its data is committed. The queue is bounded by the number of ops
-//! waiting; beyond it requests are refused with 503 and `Retry-After`
-//! instead of growing memory.
+//! The write path (ADR 0006). Handlers decode and validate, append what the
+//! request decided to the [`IngestLog`], and are acknowledged once it is on
+//! disk. The applier drains the log into the store in large batches behind
+//! them, recording the position it applied in the same transaction, so a
+//! restart replays exactly what is missing.
+//!
+//! - **Back-pressure** is decided from the headers, before a body is read:
+//!   past `max_backlog_bytes` of log not yet applied, or when the bodies
+//!   being handled already hold `max_inflight_bytes`, a write gets `503`
+//!   with `Retry-After`.
+//! - **Read-your-writes**: a read first waits (at most `read_wait`) until
+//!   everything logged before it arrived is applied, else `503`.
+//! - A write that cannot be logged for lack of space gets `507`; nothing of
+//!   it stays in the log, and writes resume once space is freed.
 
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use hive_store::{Store, WriteOp};
-use tokio::sync::{mpsc, oneshot};
+use hive_core::model::Event;
+use hive_store::{PreparedEvent, Store, WriteOp};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
+use crate::ingest_log::{AppendError, IngestLog, LogConfig, LogReader, Recovered, Shared};
 
 /// Limits of the write path.
 #[derive(Debug, Clone, Copy)]
 pub struct WriterConfig {
-    /// Ops waiting (queued, not yet committed) before requests are refused.
-    pub max_pending_ops: usize,
-    /// Bytes held by waiting ops (estimated) before requests are refused.
-    pub max_pending_bytes: usize,
+    /// fsync the log before acknowledging (`--durability full`).
+    pub sync: bool,
+    /// Size of a log segment file.
+    pub segment_bytes: u64,
+    /// Log bytes not yet applied past which writes get 503.
+    pub max_backlog_bytes: u64,
+    /// Bytes of request bodies being handled at once (by their
+    /// Content-Length) past which writes get 503.
+    pub max_inflight_bytes: usize,
+    /// How long a read waits for the writes acknowledged before it.
+    pub read_wait: Duration,
     /// Ops applied in one transaction at most.
     pub max_batch_ops: usize,
+    /// Log bytes read into one transaction at most.
+    pub max_batch_bytes: usize,
 }
 
 impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
-            max_pending_ops: 200_000,
-            max_pending_bytes: 128 << 20,
-            max_batch_ops: 20_000,
+            sync: true,
+            segment_bytes: 64 << 20,
+            max_backlog_bytes: 256 << 20,
+            max_inflight_bytes: 64 << 20,
+            read_wait: Duration::from_secs(10),
+            max_batch_ops: 5_000,
+            max_batch_bytes: 8 << 20,
         }
     }
-}
-
-struct Job {
-    ops: Vec<WriteOp>,
-    reply: oneshot::Sender<Result<(), String>>,
 }
 
 /// Counters of the write path.
 #[derive(Debug, Default)]
 pub struct WriterStats {
-    pub committed_ops: AtomicU64,
+    pub logged_requests: AtomicU64,
+    pub applied_ops: AtomicU64,
     pub transactions: AtomicU64,
     pub rejected_requests: AtomicU64,
-    pub failed_ops: AtomicU64,
+    pub disk_full_requests: AtomicU64,
+    pub read_timeouts: AtomicU64,
+    /// Records that could not be applied and were set aside.
+    pub set_aside_records: AtomicU64,
+    pub apply_retries: AtomicU64,
 }
 
 /// The handle handlers use.
 #[derive(Clone)]
 pub struct WriteQueue {
-    tx: mpsc::UnboundedSender<Job>,
-    pending: Arc<AtomicUsize>,
-    pending_bytes: Arc<AtomicUsize>,
-    closed: Arc<AtomicBool>,
+    log: IngestLog,
+    inflight: Arc<Semaphore>,
     config: WriterConfig,
+    closed: Arc<AtomicBool>,
     pub stats: Arc<WriterStats>,
+    /// The applier's last error, for `/v1/stats` (cleared once it applies).
+    last_error: Arc<std::sync::Mutex<Option<String>>>,
 }
 
-/// Releases the pending count of a job however it ends.
-struct PendingGuard {
-    pending: Arc<AtomicUsize>,
-    n: usize,
-    pending_bytes: Arc<AtomicUsize>,
-    bytes: usize,
+/// The writer's threads; [`WriterThreads::join`] waits for them.
+pub struct WriterThreads {
+    handles: Vec<std::thread::JoinHandle<()>>,
 }
 
-impl Drop for PendingGuard {
-    fn drop(&mut self) {
-        self.pending.fetch_sub(self.n, Ordering::AcqRel);
-        self.pending_bytes.fetch_sub(self.bytes, Ordering::AcqRel);
+impl WriterThreads {
+    pub fn join(self) {
+        for h in self.handles {
+            let _ = h.join();
+        }
     }
 }
+
+/// A write admitted by [`WriteQueue::admit`]: holds its share of the
+/// in-flight budget until dropped.
+pub struct Admission {
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Units of the in-flight budget (a semaphore counts in `u32`).
+const BUDGET_UNIT: usize = 1024;
 
 impl WriteQueue {
-    /// Start the writer thread.
-    pub fn start(
+    /// Open the log in `dir` (recovering it against the store's applied
+    /// position) and start the appender and the applier.
+    pub fn open(
         store: Arc<dyn Store>,
+        dir: &Path,
         config: WriterConfig,
-    ) -> (WriteQueue, std::thread::JoinHandle<()>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let stats = Arc::new(WriterStats::default());
-        let thread_stats = stats.clone();
-        let handle = std::thread::Builder::new()
-            .name("hive-writer".into())
-            .spawn(move || run(store, rx, config, thread_stats))
-            .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
-        (
-            WriteQueue {
-                tx,
-                pending: Arc::new(AtomicUsize::new(0)),
-                pending_bytes: Arc::new(AtomicUsize::new(0)),
-                closed: Arc::new(AtomicBool::new(false)),
-                config,
-                stats,
+    ) -> Result<(WriteQueue, Recovered, WriterThreads), String> {
+        let applied = store
+            .log_position()
+            .map_err(|e| format!("cannot read the applied log position: {e}"))?;
+        let (log, recovered, appender) = IngestLog::open(
+            dir,
+            applied,
+            LogConfig {
+                sync: config.sync,
+                segment_bytes: config.segment_bytes,
+                ..LogConfig::default()
             },
-            handle,
         )
+        .map_err(|e| e.to_string())?;
+        if recovered.unapplied_records > 0 {
+            tracing::info!(
+                records = recovered.unapplied_records,
+                bytes = recovered.unapplied_bytes,
+                "applying the ingest log where the last run stopped"
+            );
+        }
+        let stats = Arc::new(WriterStats::default());
+        let closed = Arc::new(AtomicBool::new(false));
+        let last_error = Arc::new(std::sync::Mutex::new(None));
+        let applier = crate::applier::start(
+            store,
+            log.shared.clone(),
+            applied,
+            config,
+            stats.clone(),
+            last_error.clone(),
+        )
+        .map_err(|e| format!("cannot start the applier: {e}"))?;
+        let mut handles = vec![appender];
+        handles.extend(applier);
+        let units = (config.max_inflight_bytes / BUDGET_UNIT).clamp(1, u32::MAX as usize >> 4);
+        Ok((
+            WriteQueue {
+                log,
+                inflight: Arc::new(Semaphore::new(units)),
+                config,
+                closed,
+                stats,
+                last_error,
+            },
+            recovered,
+            WriterThreads { handles },
+        ))
     }
 
-    /// Ops waiting now.
-    pub fn pending(&self) -> usize {
-        self.pending.load(Ordering::Acquire)
+    pub fn log(&self) -> &Shared {
+        &self.log.shared
     }
 
-    /// Stop taking new writes; the writer finishes what it has and exits
-    /// once every handle is dropped.
+    pub fn config(&self) -> &WriterConfig {
+        &self.config
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Stop taking new writes; the applier finishes what is logged (or
+    /// stops at `drain`, leaving the rest to the next start).
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        self.log.close();
     }
 
-    /// Submit ops and wait until they are committed.
+    /// Decide, from the headers alone, whether a write of `content_length`
+    /// bytes (`None`: unknown) may be read.
+    pub fn admit(&self, content_length: Option<usize>) -> Result<Admission, ApiError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(ApiError::ShuttingDown);
+        }
+        let backlog = self.log.shared.backlog_bytes();
+        if backlog > self.config.max_backlog_bytes {
+            self.stats.rejected_requests.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::Busy(format!(
+                "{} MiB of acknowledged writes are waiting to be applied (--max-backlog-mb {})",
+                backlog >> 20,
+                self.config.max_backlog_bytes >> 20
+            )));
+        }
+        // A body of unknown length is charged as a large one; one larger than
+        // the whole budget takes all of it, so it is never refused forever.
+        let bytes = content_length.unwrap_or(1 << 20);
+        let total = self.config.max_inflight_bytes / BUDGET_UNIT;
+        let units = (bytes / BUDGET_UNIT + 1).clamp(1, total.max(1)) as u32;
+        match self.inflight.clone().try_acquire_many_owned(units) {
+            Ok(permit) => Ok(Admission {
+                _permit: Some(permit),
+            }),
+            Err(_) => {
+                self.stats.rejected_requests.fetch_add(1, Ordering::Relaxed);
+                Err(ApiError::Busy(format!(
+                    "the request bodies being handled already hold {} MiB (--max-inflight-mb)",
+                    self.config.max_inflight_bytes >> 20
+                )))
+            }
+        }
+    }
+
+    /// Log ops and wait until they are on disk.
     pub async fn submit(&self, ops: Vec<WriteOp>) -> Result<(), ApiError> {
         if ops.is_empty() {
             return Ok(());
         }
+        self.append(&encode_ops(&ops)).await
+    }
+
+    /// Log an OTLP export request (validated by the caller) and wait until
+    /// it is on disk.
+    pub async fn submit_otlp(&self, header: OtlpHeader, body: &[u8]) -> Result<(), ApiError> {
+        self.append(&encode_otlp(&header, body)).await
+    }
+
+    async fn append(&self, payload: &[u8]) -> Result<(), ApiError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(ApiError::ShuttingDown);
         }
-        let n = ops.len();
-        let bytes: usize = ops.iter().map(WriteOp::approx_bytes).sum();
-        let before = self.pending.fetch_add(n, Ordering::AcqRel);
-        let bytes_before = self.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
-        let guard = PendingGuard {
-            pending: self.pending.clone(),
-            n,
-            pending_bytes: self.pending_bytes.clone(),
-            bytes,
-        };
-        // A request larger than the whole budget is still taken when the
-        // queue is empty, so a big batch can never be refused forever.
-        let over = before + n > self.config.max_pending_ops
-            || bytes_before + bytes > self.config.max_pending_bytes;
-        if before > 0 && over {
-            self.stats.rejected_requests.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::Busy(1));
+        match self.log.append(payload).await {
+            Ok(_) => {
+                self.stats.logged_requests.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(AppendError::DiskFull(e)) => {
+                self.stats.disk_full_requests.fetch_add(1, Ordering::Relaxed);
+                Err(ApiError::DiskFull(format!(
+                    "the disk is full: the write was not stored ({e}); retry once space is freed"
+                )))
+            }
+            Err(AppendError::Closed) => Err(ApiError::ShuttingDown),
+            Err(AppendError::Io(e)) => Err(ApiError::Internal(format!("ingest log: {e}"))),
         }
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job { ops, reply })
-            .map_err(|_| ApiError::ShuttingDown)?;
-        let result = rx
-            .await
-            .map_err(|_| ApiError::internal("the writer stopped"))?;
-        drop(guard);
-        result.map_err(ApiError::Internal)
+    }
+
+    /// Wait until every write logged before now is applied (bounded by
+    /// `read_wait`).
+    pub async fn wait_applied(&self) -> Result<(), ApiError> {
+        let shared = &self.log.shared;
+        let target = shared.durable_end();
+        if shared.applied() >= target {
+            return Ok(());
+        }
+        let mut rx = shared.subscribe_applied();
+        match tokio::time::timeout(self.config.read_wait, rx.wait_for(|a| *a >= target)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(ApiError::ShuttingDown),
+            Err(_) => {
+                self.stats.read_timeouts.fetch_add(1, Ordering::Relaxed);
+                let behind = target.saturating_sub(shared.applied());
+                let why = self
+                    .last_error()
+                    .map(|e| format!(" (the store is failing: {e})"))
+                    .unwrap_or_default();
+                Err(ApiError::CatchingUp(format!(
+                    "the server is catching up: {} KiB of writes acknowledged before this read are \
+                     not applied yet after {} ms{why}; retry shortly",
+                    behind.div_ceil(1024),
+                    self.config.read_wait.as_millis()
+                )))
+            }
+        }
+    }
+
+    /// The lag of the applier.
+    pub fn lag(&self) -> Lag {
+        let s = &self.log.shared;
+        Lag {
+            records: s.backlog_records(),
+            bytes: s.backlog_bytes(),
+            seconds: s.lag().as_secs_f64(),
+        }
     }
 }
 
-fn run(
-    store: Arc<dyn Store>,
-    mut rx: mpsc::UnboundedReceiver<Job>,
-    config: WriterConfig,
-    stats: Arc<WriterStats>,
-) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut jobs = vec![first];
-        let mut n = jobs[0].ops.len();
-        while n < config.max_batch_ops {
-            match rx.try_recv() {
-                Ok(job) => {
-                    n += job.ops.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
-        commit(&*store, jobs, &stats);
-    }
-    tracing::debug!("writer drained and stopped");
+/// How far the applier is behind the log.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Lag {
+    pub records: u64,
+    pub bytes: u64,
+    pub seconds: f64,
 }
 
-fn commit(store: &dyn Store, mut jobs: Vec<Job>, stats: &WriterStats) {
-    let mut all: Vec<WriteOp> = Vec::with_capacity(jobs.iter().map(|j| j.ops.len()).sum());
-    let mut bounds = Vec::with_capacity(jobs.len());
-    for job in &mut jobs {
-        bounds.push(job.ops.len());
-        all.append(&mut job.ops);
+// ---- Records -------------------------------------------------------------
+
+const KIND_OPS: u8 = 1;
+const KIND_OTLP: u8 = 2;
+
+/// An op as logged (JSON): what [`WriteOp`] says, less what is derived.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum LoggedOp {
+    Event {
+        event: Event,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        raw: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_name: Option<String>,
+        #[serde(default)]
+        join: bool,
+        #[serde(default)]
+        floating: bool,
+    },
+    Enrich {
+        project_id: String,
+        #[serde(default)]
+        floating: bool,
+        event_id: String,
+        patch: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_id: Option<String>,
+        received_at_ms: i64,
+    },
+}
+
+/// Who sent an OTLP export request and how: what mapping its spans needs
+/// besides the body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OtlpHeader {
+    /// The project of the caller's key (`None`: an admin key).
+    pub key_project: Option<String>,
+    /// Where an admin key's spans go when they name no project.
+    pub default_project: String,
+    pub source: String,
+    /// JSON (else protobuf).
+    pub json: bool,
+    pub received_at_ms: i64,
+}
+
+fn encode_ops(ops: &[WriteOp]) -> Vec<u8> {
+    let logged: Vec<LoggedOp> = ops
+        .iter()
+        .map(|op| match op {
+            WriteOp::Event {
+                event,
+                raw,
+                session_name,
+                join,
+                floating,
+            } => LoggedOp::Event {
+                event: event.clone(),
+                raw: raw.clone(),
+                session_name: session_name.clone(),
+                join: *join,
+                floating: *floating,
+            },
+            WriteOp::Prepared(p) => LoggedOp::Event {
+                event: p.event.clone(),
+                raw: p
+                    .raw_text
+                    .as_deref()
+                    .and_then(|t| serde_json::from_str(t).ok()),
+                session_name: p.session_name.clone(),
+                join: p.join,
+                floating: p.floating,
+            },
+            WriteOp::Enrich {
+                project_id,
+                floating,
+                event_id,
+                patch,
+                key_id,
+                received_at_ms,
+            } => LoggedOp::Enrich {
+                project_id: project_id.clone(),
+                floating: *floating,
+                event_id: event_id.clone(),
+                patch: patch.clone(),
+                key_id: key_id.clone(),
+                received_at_ms: *received_at_ms,
+            },
+        })
+        .collect();
+    let mut out = vec![KIND_OPS];
+    // Serialising plain data into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, &logged);
+    out
+}
+
+fn encode_otlp(header: &OtlpHeader, body: &[u8]) -> Vec<u8> {
+    let h = serde_json::to_vec(header).unwrap_or_default();
+    let mut out = Vec::with_capacity(5 + h.len() + body.len());
+    out.push(KIND_OTLP);
+    out.extend_from_slice(&(h.len() as u32).to_le_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(body);
+    out
+}
+
+/// A logged record, decoded.
+pub enum Record<'a> {
+    Ops(Vec<WriteOp>),
+    Otlp(OtlpHeader, &'a [u8]),
+}
+
+/// Decode a record's payload.
+pub fn decode_record(payload: &[u8]) -> Result<Record<'_>, String> {
+    match payload.first() {
+        Some(&KIND_OPS) => {
+            let logged: Vec<LoggedOp> = serde_json::from_slice(&payload[1..])
+                .map_err(|e| format!("a record of ops does not decode: {e}"))?;
+            Ok(Record::Ops(
+                logged
+                    .into_iter()
+                    .map(|op| match op {
+                        LoggedOp::Event {
+                            event,
+                            raw,
+                            session_name,
+                            join,
+                            floating,
+                        } => WriteOp::Prepared(Box::new(PreparedEvent::new(
+                            event,
+                            raw.as_ref(),
+                            session_name,
+                            join,
+                            floating,
+                        ))),
+                        LoggedOp::Enrich {
+                            project_id,
+                            floating,
+                            event_id,
+                            patch,
+                            key_id,
+                            received_at_ms,
+                        } => WriteOp::Enrich {
+                            project_id,
+                            floating,
+                            event_id,
+                            patch,
+                            key_id,
+                            received_at_ms,
+                        },
+                    })
+                    .collect(),
+            ))
+        }
+        Some(&KIND_OTLP) => {
+            let short = || "an OTLP record is cut short".to_owned();
+            let len = payload.get(1..5).ok_or_else(short)?;
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let h = payload.get(5..5 + len).ok_or_else(short)?;
+            let header: OtlpHeader = serde_json::from_slice(h)
+                .map_err(|e| format!("an OTLP record's header does not decode: {e}"))?;
+            Ok(Record::Otlp(header, &payload[5 + len..]))
+        }
+        Some(other) => Err(format!("a record of unknown kind {other}")),
+        None => Err("an empty record".into()),
     }
-    match store.apply(&all) {
-        Ok(()) => {
-            stats.transactions.fetch_add(1, Ordering::Relaxed);
-            stats
-                .committed_ops
-                .fetch_add(all.len() as u64, Ordering::Relaxed);
-            for job in jobs {
-                let _ = job.reply.send(Ok(()));
-            }
-        }
-        Err(e) if jobs.len() > 1 => {
-            // Isolate the failing request: commit the others one by one.
-            tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed, retrying requests one by one");
-            let mut rest = all.into_iter();
-            for (mut job, n) in jobs.into_iter().zip(bounds) {
-                job.ops = rest.by_ref().take(n).collect();
-                commit(store, vec![job], stats);
-            }
-        }
-        Err(e) => {
-            stats
-                .failed_ops
-                .fetch_add(all.len() as u64, Ordering::Relaxed);
-            tracing::error!(error = %e, ops = all.len(), "write failed");
-            for job in jobs {
-                let _ = job.reply.send(Err(e.to_string()));
-            }
-        }
-    }
+}
+
+/// How long since `since`, for logs.
+pub(crate) fn ms_since(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
+}
+
+/// Read the record at `position` again (to set it aside).
+pub(crate) fn reread(shared: Arc<Shared>, position: u64) -> Option<Vec<u8>> {
+    LogReader::new(shared, position)
+        .next()
+        .ok()
+        .flatten()
+        .map(|(p, _)| p)
 }

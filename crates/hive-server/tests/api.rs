@@ -524,22 +524,13 @@ fn system_gzip(data: &[u8]) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn a_full_write_queue_answers_503_with_retry_after() {
-    // Bounded by ops waiting, then by the memory they hold.
-    for config in [
-        hive_server::WriterConfig {
-            max_pending_ops: 1,
-            max_batch_ops: 10,
-            ..Default::default()
-        },
-        hive_server::WriterConfig {
-            max_pending_bytes: 1500,
-            max_batch_ops: 10,
-            ..Default::default()
-        },
-    ] {
-        full_queue_refuses(config).await;
-    }
+async fn writes_beyond_the_in_flight_budget_answer_503_with_retry_after() {
+    // Room for one small body at a time.
+    full_queue_refuses(hive_server::WriterConfig {
+        max_inflight_bytes: 1024,
+        ..Default::default()
+    })
+    .await;
 }
 
 async fn full_queue_refuses(config: hive_server::WriterConfig) {
@@ -568,6 +559,11 @@ async fn full_queue_refuses(config: hive_server::WriterConfig) {
                 busy += 1;
                 assert_eq!(r.headers["retry-after"], "1");
                 assert_eq!(r.json()["error"]["code"], "busy");
+                assert!(
+                    r.json()["message"].as_str().unwrap().contains("--max-inflight-mb"),
+                    "{:?}",
+                    r.json()
+                );
             }
             other => panic!("unexpected {other}"),
         }
@@ -575,7 +571,7 @@ async fn full_queue_refuses(config: hive_server::WriterConfig) {
     assert!(ok >= 1);
     assert!(
         busy >= 1,
-        "with room for one op, some of 40 concurrent requests must be refused"
+        "with room for one body, some of 40 concurrent requests must be refused"
     );
 }
 

@@ -100,6 +100,27 @@ pub enum StoreError {
     NotFound(String),
 }
 
+impl StoreError {
+    /// Whether the failure is the environment's (disk full, I/O, a lock),
+    /// so the same write may succeed later, rather than the write's own.
+    pub fn is_transient(&self) -> bool {
+        use rusqlite::ffi::ErrorCode;
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                ErrorCode::DiskFull
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::OutOfMemory
+                    | ErrorCode::ReadOnly
+            ),
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Which rows a query reads.
@@ -174,6 +195,11 @@ pub struct FieldInfo {
 pub trait Store: Send + Sync + 'static {
     /// Apply a batch atomically and durably. Ops are applied in order.
     fn apply(&self, ops: &[WriteOp]) -> Result<()>;
+    /// [`Store::apply`] a batch read from the ingest log, recording in the
+    /// same transaction that the log is applied up to `position`.
+    fn apply_logged(&self, ops: &[WriteOp], position: u64) -> Result<()>;
+    /// The ingest-log position applied so far (0 when none).
+    fn log_position(&self) -> Result<u64>;
     /// One event by id (the current state).
     fn get_event(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>>;
     /// The raw span of an event, if it came from a span.

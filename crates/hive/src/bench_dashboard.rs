@@ -286,8 +286,13 @@ async fn run(a: DashboardArgs) -> Result<()> {
         eprintln!("reusing {}", path.display());
         "large-session".to_owned()
     };
-    let (writer, _writer_thread) =
-        WriteQueue::start(store.clone() as Arc<dyn Store>, WriterConfig::default());
+    let log_dir = path.with_extension("log");
+    let (writer, _recovered, _writer_threads) = WriteQueue::open(
+        store.clone() as Arc<dyn Store>,
+        &log_dir,
+        WriterConfig::default(),
+    )
+    .map_err(|e| anyhow!("{e}"))?;
     let state = Arc::new(
         AppState::new(
             store.clone() as Arc<dyn Store>,

@@ -34,13 +34,19 @@ pub struct ServeArgs {
     /// How hard commits wait for the disk.
     #[arg(long, env = "HIVE_DURABILITY", value_enum, default_value = "full")]
     pub durability: DurabilityArg,
-    /// Ops waiting for the writer before requests get 503 + Retry-After.
-    #[arg(long, env = "HIVE_MAX_PENDING_OPS", default_value_t = 200_000)]
-    pub max_pending_ops: usize,
-    /// Memory (MiB, estimated) held by writes waiting for the writer before
-    /// requests get 503 + Retry-After.
-    #[arg(long, env = "HIVE_MAX_PENDING_MB", default_value_t = 128)]
-    pub max_pending_mb: usize,
+    /// Acknowledged writes (MiB of ingest log, on disk) waiting to be
+    /// applied to the store, past which new writes get 503 + Retry-After
+    /// before their body is read.
+    #[arg(long, env = "HIVE_MAX_BACKLOG_MB", default_value_t = 256)]
+    pub max_backlog_mb: u64,
+    /// Memory (MiB, by Content-Length) of the write bodies being handled at
+    /// once, past which new writes get 503 + Retry-After.
+    #[arg(long, env = "HIVE_MAX_INFLIGHT_MB", default_value_t = 64)]
+    pub max_inflight_mb: usize,
+    /// How long (ms) a read waits for the writes acknowledged before it to
+    /// be applied, before it gets 503 ("catching up").
+    #[arg(long, env = "HIVE_READ_WAIT_MS", default_value_t = 10_000)]
+    pub read_wait_ms: u64,
     /// Largest request body in bytes.
     #[arg(long, env = "HIVE_MAX_BODY_BYTES", default_value_t = 16 << 20)]
     pub max_body_bytes: usize,
@@ -109,14 +115,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .auth()
         .bootstrap()
         .context("cannot create the first project and key")?;
-    let (writer, writer_thread) = WriteQueue::start(
+    let log_dir = args.data_dir.join("log");
+    let (writer, recovered, writer_threads) = WriteQueue::open(
         store.clone() as Arc<dyn Store>,
+        &log_dir,
         WriterConfig {
-            max_pending_ops: args.max_pending_ops,
-            max_pending_bytes: args.max_pending_mb << 20,
+            sync: matches!(durability, Durability::Full),
+            max_backlog_bytes: args.max_backlog_mb << 20,
+            max_inflight_bytes: args.max_inflight_mb << 20,
+            read_wait: std::time::Duration::from_millis(args.read_wait_ms),
             ..WriterConfig::default()
         },
-    );
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let state = Arc::new(
         AppState::new(
             store.clone() as Arc<dyn Store>,
@@ -164,6 +175,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
         args.data_dir.display(),
         args.durability
     );
+    if recovered.cut_bytes > 0 {
+        eprintln!(
+            "ingest log: cut a torn tail of {} bytes (writes that were never acknowledged)",
+            recovered.cut_bytes
+        );
+    }
+    if recovered.unapplied_records > 0 {
+        eprintln!(
+            "ingest log: applying {} writes ({} KiB) logged before the last stop",
+            recovered.unapplied_records,
+            recovered.unapplied_bytes.div_ceil(1024)
+        );
+    }
     if let Some(secret) = &first_key {
         eprintln!(
             "first start: created project \"default\" and an admin API key, shown only this once:"
@@ -251,12 +275,23 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(g) = grpc_task {
         let _ = g.await;
     }
-    // In-flight requests have been answered: stop the writer once it has
-    // committed everything it holds.
+    // In-flight requests have been answered: stop the log, and let the
+    // applier apply what it holds (for a while: whatever is left is applied
+    // at the next start).
     writer.close();
+    let lag = writer.lag();
     drop(state);
     drop(writer);
-    let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+    if lag.records > 0 {
+        tracing::info!(records = lag.records, "applying the rest of the ingest log");
+    }
+    let joined = tokio::task::spawn_blocking(move || writer_threads.join());
+    if tokio::time::timeout(std::time::Duration::from_secs(20), joined)
+        .await
+        .is_err()
+    {
+        tracing::warn!("stopping with writes left in the ingest log: they are applied at the next start");
+    }
     if let Err(e) = store.checkpoint() {
         tracing::warn!(error = %e, "final checkpoint failed (the WAL is replayed at the next start)");
     }

@@ -86,8 +86,76 @@ fn span_json(session: &str, client: usize, seq: usize) -> String {
     .to_string()
 }
 
+/// Pseudo-random milliseconds in `lo..hi` (the kill moments vary per run).
+fn jitter(state: &mut u64, lo: u64, hi: u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    lo + *state % (hi - lo)
+}
+
+/// Load the server at `addr` with spans and enrichments from 6 clients
+/// until `stop`; what was acknowledged goes into `spans` and `keys`.
+fn load(
+    addr: &str,
+    key: &str,
+    session: &'static str,
+    round: usize,
+    stop: Arc<AtomicBool>,
+    spans: Arc<Mutex<BTreeSet<(usize, usize)>>>,
+    keys: Arc<Mutex<BTreeSet<String>>>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..6)
+        .map(|c| {
+            let (stop, spans, keys, addr, key) = (
+                stop.clone(),
+                spans.clone(),
+                keys.clone(),
+                addr.to_owned(),
+                key.to_owned(),
+            );
+            std::thread::spawn(move || {
+                let mut seq = round * 1_000_000;
+                while !stop.load(Ordering::Relaxed) {
+                    seq += 1;
+                    if seq % 2 == 0 {
+                        if let Some((200, _)) = http(
+                            &addr,
+                            "POST",
+                            "/opentelemetry/v1/traces",
+                            &key,
+                            &span_json(session, c, seq),
+                        ) {
+                            spans.lock().unwrap().insert((c, seq));
+                        }
+                    } else {
+                        let body = json!({"event_id": session, "metadata": {format!("c{c}_{seq}"): seq}})
+                            .to_string();
+                        if let Some((200, _)) = http(&addr, "PUT", "/events", &key, &body) {
+                            keys.lock().unwrap().insert(format!("c{c}_{seq}"));
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// GET a path, retrying while the server starts (or catches up).
+fn get_ready(addr: &str, key: &str, path: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((200, v)) = http(addr, "GET", path, key, "") {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "restarted server does not answer {path}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
-fn every_acknowledged_write_survives_kill_9() {
+fn every_acknowledged_write_survives_repeated_kill_9() {
+    const ROUNDS: usize = 5;
     let dir = tempfile::tempdir().unwrap();
     let first = start(dir.path());
     let key = first.key.clone().expect("first start prints the admin key");
@@ -102,83 +170,49 @@ fn every_acknowledged_write_survives_kill_9() {
     .unwrap();
     assert_eq!(status, 200);
 
-    let stop = Arc::new(AtomicBool::new(false));
     let acked_spans = Arc::new(Mutex::new(BTreeSet::new()));
     let acked_keys = Arc::new(Mutex::new(BTreeSet::new()));
-    let mut clients = Vec::new();
-    for c in 0..6 {
-        let (stop, spans, keys, addr, key) = (
+    let mut rng = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut server = first;
+    for round in 0..ROUNDS {
+        if round > 0 {
+            server = start(dir.path());
+            assert!(server.key.is_none(), "a restart must not make a new admin key");
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = load(
+            &server.addr,
+            &key,
+            session,
+            round,
             stop.clone(),
             acked_spans.clone(),
             acked_keys.clone(),
-            first.addr.clone(),
-            key.clone(),
         );
-        clients.push(std::thread::spawn(move || {
-            let mut seq = 0;
-            while !stop.load(Ordering::Relaxed) {
-                seq += 1;
-                if seq % 2 == 0 {
-                    if let Some((200, _)) = http(
-                        &addr,
-                        "POST",
-                        "/opentelemetry/v1/traces",
-                        &key,
-                        &span_json(session, c, seq),
-                    ) {
-                        spans.lock().unwrap().insert((c, seq));
-                    }
-                } else {
-                    let body =
-                        json!({"event_id": session, "metadata": {format!("c{c}_{seq}"): seq}})
-                            .to_string();
-                    if let Some((200, _)) = http(&addr, "PUT", "/events", &key, &body) {
-                        keys.lock().unwrap().insert(format!("c{c}_{seq}"));
-                    }
-                }
-            }
-        }));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
-    let mut first = first;
-    first.child.kill().expect("kill -9");
-    let _ = first.child.wait();
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.join().unwrap();
+        // Kill at a random moment: mid-append, mid-apply, mid-replay.
+        std::thread::sleep(Duration::from_millis(jitter(&mut rng, 300, 1500)));
+        server.child.kill().expect("kill -9");
+        let _ = server.child.wait();
+        stop.store(true, Ordering::Relaxed);
+        for c in clients {
+            c.join().unwrap();
+        }
     }
     let spans = acked_spans.lock().unwrap().clone();
     let keys = acked_keys.lock().unwrap().clone();
     assert!(
         spans.len() > 20 && keys.len() > 20,
-        "too little load before the kill: {} spans, {} keys",
+        "too little load before the kills: {} spans, {} keys",
         spans.len(),
         keys.len()
     );
 
-    let mut second = start(dir.path());
-    assert!(
-        second.key.is_none(),
-        "a restart must not make a new admin key"
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (status, v) = loop {
-        if let Some(r) = http(
-            &second.addr,
-            "GET",
-            &format!("/v1/sessions/{session}"),
-            &key,
-            "",
-        ) {
-            break r;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "restarted server does not answer"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(status, 200, "{v}");
+    let mut last = start(dir.path());
+    let v = get_ready(&last.addr, &key, &format!("/v1/sessions/{session}"));
     let metadata = &v["session"]["metadata"];
     let missing: Vec<&String> = keys
         .iter()
@@ -190,7 +224,7 @@ fn every_acknowledged_write_survives_kill_9() {
         missing.len(),
         &missing[..missing.len().min(5)]
     );
-    let stored: BTreeSet<(usize, usize)> = v["session"]["children"]
+    let stored: Vec<(usize, usize)> = v["session"]["children"]
         .as_array()
         .unwrap()
         .iter()
@@ -201,7 +235,9 @@ fn every_acknowledged_write_survives_kill_9() {
             )
         })
         .collect();
-    let lost: Vec<_> = spans.difference(&stored).collect();
+    let distinct: BTreeSet<(usize, usize)> = stored.iter().copied().collect();
+    assert_eq!(distinct.len(), stored.len(), "a span is stored twice");
+    let lost: Vec<_> = spans.difference(&distinct).collect();
     assert!(
         lost.is_empty(),
         "{} acknowledged spans lost, e.g. {:?}",
@@ -212,6 +248,23 @@ fn every_acknowledged_write_survives_kill_9() {
         metadata["num_events"].as_u64().unwrap() as usize,
         stored.len()
     );
-    let _ = second.child.kill();
-    let _ = second.child.wait();
+    // Every enrichment is in the history exactly once: none was applied
+    // twice by a replay.
+    let history = get_ready(&last.addr, &key, &format!("/v1/events/{session}/history"));
+    let entries = history["history"]
+        .as_array()
+        .or_else(|| history.as_array())
+        .unwrap_or_else(|| panic!("history: {history}"));
+    let mut seen = BTreeSet::new();
+    for e in entries {
+        if let Some(m) = e["patch"]["metadata"].as_object() {
+            for k in m.keys() {
+                assert!(seen.insert(k.clone()), "enrichment {k} is in the history twice");
+            }
+        }
+    }
+    let unrecorded: Vec<&String> = keys.iter().filter(|k| !seen.contains(*k)).collect();
+    assert!(unrecorded.is_empty(), "acknowledged enrichments missing from the history: {unrecorded:?}");
+    let _ = last.child.kill();
+    let _ = last.child.wait();
 }

@@ -216,6 +216,15 @@ impl SqliteStore {
     }
 
     /// Where the database lives.
+    fn apply_at(&self, ops: &[WriteOp], position: Option<u64>) -> Result<()> {
+        let mut writer = lock(&self.writer);
+        let changed = writer.apply(ops, position)?;
+        // Published before the writer is released, so before the write is
+        // acknowledged: a chart that follows sees it.
+        self.columns.publish(changed);
+        Ok(())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -337,12 +346,22 @@ fn project_clause(project_id: Option<&str>) -> &'static str {
 
 impl Store for SqliteStore {
     fn apply(&self, ops: &[WriteOp]) -> Result<()> {
-        let mut writer = lock(&self.writer);
-        let changed = writer.apply(ops)?;
-        // Published before the writer is released, so before the write is
-        // acknowledged: a chart that follows sees it.
-        self.columns.publish(changed);
-        Ok(())
+        self.apply_at(ops, None)
+    }
+
+    fn apply_logged(&self, ops: &[WriteOp], position: u64) -> Result<()> {
+        self.apply_at(ops, Some(position))
+    }
+
+    fn log_position(&self) -> Result<u64> {
+        let writer = lock(&self.writer);
+        let p: Option<i64> = writer
+            .conn
+            .query_row("SELECT position FROM log_position WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(p.unwrap_or(0).max(0) as u64)
     }
 
     fn get_event(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>> {

@@ -109,6 +109,13 @@ CREATE TABLE IF NOT EXISTS fields (
     type        TEXT NOT NULL,
     PRIMARY KEY (project_id, path, type)
 ) WITHOUT ROWID;
+
+-- How far the ingest log has been applied: written in the same transaction
+-- as the data it applied (ADR 0006).
+CREATE TABLE IF NOT EXISTS log_position (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    position    INTEGER NOT NULL
+);
 "#;
 
 /// What earlier versions kept and this one no longer does: the session

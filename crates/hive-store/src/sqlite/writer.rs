@@ -157,8 +157,9 @@ impl Writer {
         })
     }
 
-    /// Apply `ops` in one transaction; the ids of the rows it wrote.
-    pub(super) fn apply(&mut self, ops: &[WriteOp]) -> Result<Changed> {
+    /// Apply `ops` in one transaction, with the ingest-log position they
+    /// reach when given; the ids of the rows it wrote.
+    pub(super) fn apply(&mut self, ops: &[WriteOp], position: Option<u64>) -> Result<Changed> {
         // The cache is lent to the batch and comes back only if the
         // transaction commits: after a failure it is dropped (cleared).
         let mut batch = Batch {
@@ -217,6 +218,13 @@ impl Writer {
             }
         }
         finish_sessions(&tx, &mut batch)?;
+        if let Some(position) = position {
+            tx.prepare_cached(
+                "INSERT INTO log_position (id, position) VALUES (1, ?1) \
+                 ON CONFLICT (id) DO UPDATE SET position = excluded.position",
+            )?
+            .execute(params![position as i64])?;
+        }
         tx.commit()?;
         self.floating = batch.floating;
         self.rows = std::mem::take(&mut batch.rows);

@@ -1,0 +1,314 @@
+//! The applier: drains the ingest log into the store (ADR 0006).
+//!
+//! Two threads form a pipeline. The reader reads records in order from the
+//! position the store applied, decodes them (OTLP records are decoded and
+//! mapped to events here, off the request path) into batches of thousands
+//! of ops; the applier applies each batch in one transaction that also
+//! records the log position it reaches. Failures the environment causes
+//! (disk full, I/O, locks) are retried with backoff and never skip
+//! anything; a record the store refuses for its content is set aside in
+//! `rejected/` beside the log, with the reason, and reported.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hive_store::{Store, StoreError, WriteOp};
+
+use crate::ingest_log::{LogReader, Shared};
+use crate::writer::{OtlpHeader, Record, WriterConfig, WriterStats, decode_record, reread};
+
+/// A batch of records, decoded.
+struct Batch {
+    ops: Vec<WriteOp>,
+    /// Per record: its start and end positions and where its ops end in
+    /// `ops`.
+    records: Vec<(u64, u64, usize)>,
+}
+
+/// Start the reader and applier threads from position `from`.
+pub fn start(
+    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
+    from: u64,
+    config: WriterConfig,
+    stats: Arc<WriterStats>,
+    last_error: Arc<Mutex<Option<String>>>,
+) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
+    let (tx, rx) = sync_channel::<Batch>(1);
+    let reader = {
+        let (store, shared, last_error) = (store.clone(), shared.clone(), last_error.clone());
+        std::thread::Builder::new()
+            .name("hive-log-read".into())
+            .spawn(move || read_loop(store, shared, from, config, tx, last_error))?
+    };
+    let applier = std::thread::Builder::new()
+        .name("hive-applier".into())
+        .spawn(move || apply_loop(store, shared, rx, stats, last_error))?;
+    Ok(vec![reader, applier])
+}
+
+fn set_error(last_error: &Mutex<Option<String>>, e: Option<String>) {
+    *last_error.lock().unwrap_or_else(|e| e.into_inner()) = e;
+}
+
+/// Why a record could not be turned into ops.
+enum Failure {
+    /// The store failed (retry later).
+    Transient(String),
+    /// The record itself is wrong (set it aside).
+    Permanent(String),
+}
+
+/// Projects named by spans of admin keys, resolved (and created) once.
+struct Projects {
+    store: Arc<dyn Store>,
+    by_name: HashMap<String, String>,
+}
+
+impl Projects {
+    fn resolve(&mut self, header: &OtlpHeader, named: Option<&str>) -> Result<String, StoreError> {
+        if let Some(p) = &header.key_project {
+            return Ok(p.clone());
+        }
+        match named.map(str::trim).filter(|n| !n.is_empty()) {
+            None => Ok(header.default_project.clone()),
+            Some(name) => {
+                if let Some(id) = self.by_name.get(name) {
+                    return Ok(id.clone());
+                }
+                let id = self.store.auth().ensure_project(name)?.id;
+                if self.by_name.len() > 10_000 {
+                    self.by_name.clear();
+                }
+                self.by_name.insert(name.to_owned(), id.clone());
+                Ok(id)
+            }
+        }
+    }
+}
+
+fn to_ops(payload: &[u8], projects: &mut Projects) -> Result<Vec<WriteOp>, Failure> {
+    match decode_record(payload).map_err(Failure::Permanent)? {
+        Record::Ops(ops) => Ok(ops),
+        Record::Otlp(header, body) => {
+            let encoding = if header.json {
+                hive_otlp::Encoding::Json
+            } else {
+                hive_otlp::Encoding::Protobuf
+            };
+            let spans = hive_otlp::decode_traces(body, encoding)
+                .map_err(|e| Failure::Permanent(format!("OTLP record: {e}")))?;
+            crate::otlp::spans_to_ops(&spans, &header.source, header.key_project.is_none(), |n| {
+                projects.resolve(&header, n)
+            })
+            .map_err(|e| {
+                if e.is_transient() {
+                    Failure::Transient(e.to_string())
+                } else {
+                    Failure::Permanent(e.to_string())
+                }
+            })
+        }
+    }
+}
+
+fn read_loop(
+    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
+    from: u64,
+    config: WriterConfig,
+    tx: SyncSender<Batch>,
+    last_error: Arc<Mutex<Option<String>>>,
+) {
+    let mut reader = LogReader::new(shared.clone(), from);
+    let mut projects = Projects {
+        store,
+        by_name: HashMap::new(),
+    };
+    let mut warned = Instant::now() - Duration::from_secs(60);
+    loop {
+        let mut batch = Batch {
+            ops: Vec::new(),
+            records: Vec::new(),
+        };
+        let mut bytes = 0usize;
+        while batch.ops.len() < config.max_batch_ops && bytes < config.max_batch_bytes {
+            let start = reader.position();
+            match reader.next() {
+                Ok(Some((payload, end))) => match to_ops(&payload, &mut projects) {
+                    Ok(ops) => {
+                        bytes += payload.len();
+                        batch.ops.extend(ops);
+                        batch.records.push((start, end, batch.ops.len()));
+                    }
+                    Err(Failure::Permanent(reason)) => {
+                        bytes += payload.len();
+                        set_aside(&shared, start, &payload, &reason);
+                        batch.records.push((start, end, batch.ops.len()));
+                    }
+                    Err(Failure::Transient(e)) => {
+                        if warned.elapsed() > Duration::from_secs(10) {
+                            tracing::warn!(error = %e, "cannot prepare logged writes, retrying");
+                            warned = Instant::now();
+                        }
+                        set_error(&last_error, Some(e));
+                        reader = LogReader::new(shared.clone(), start);
+                        if !batch.records.is_empty() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                },
+                Ok(None) => {
+                    if !batch.records.is_empty() {
+                        break;
+                    }
+                    if shared.is_closed() && reader.position() >= shared.durable_end() {
+                        return;
+                    }
+                    shared.wait_beyond(reader.position(), Duration::from_millis(200));
+                }
+                Err(e) => {
+                    if warned.elapsed() > Duration::from_secs(10) {
+                        tracing::error!(error = %e, "cannot read the ingest log, retrying");
+                        warned = Instant::now();
+                    }
+                    set_error(&last_error, Some(e.to_string()));
+                    reader = LogReader::new(shared.clone(), start);
+                    if !batch.records.is_empty() {
+                        break;
+                    }
+                    if shared.is_closed() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+        if tx.send(batch).is_err() {
+            return;
+        }
+    }
+}
+
+fn apply_loop(
+    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
+    rx: Receiver<Batch>,
+    stats: Arc<WriterStats>,
+    last_error: Arc<Mutex<Option<String>>>,
+) {
+    let applier = Applier {
+        store,
+        shared,
+        stats,
+        last_error,
+    };
+    for batch in rx {
+        if !applier.apply(&batch.ops, &batch.records) {
+            tracing::info!("the applier stopped with writes left in the log (applied at the next start)");
+            return;
+        }
+    }
+    tracing::debug!("applier drained and stopped");
+}
+
+struct Applier {
+    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
+    stats: Arc<WriterStats>,
+    last_error: Arc<Mutex<Option<String>>>,
+}
+
+impl Applier {
+    /// Apply records (their ops, in order) in one transaction; when the
+    /// store refuses the batch for its content, one record at a time.
+    /// False when it gave up because the server is stopping.
+    fn apply(&self, ops: &[WriteOp], records: &[(u64, u64, usize)]) -> bool {
+        let Some(&(_, end, _)) = records.last() else {
+            return true;
+        };
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(50);
+        let mut warned: Option<Instant> = None;
+        loop {
+            match self.store.apply_logged(ops, end) {
+                Ok(()) => {
+                    self.stats.transactions.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .applied_ops
+                        .fetch_add(ops.len() as u64, Ordering::Relaxed);
+                    self.shared.set_applied(end, records.len() as u64);
+                    if warned.is_some() {
+                        tracing::info!(ms = crate::writer::ms_since(started), "the store accepts writes again");
+                        set_error(&self.last_error, None);
+                    }
+                    return true;
+                }
+                Err(e) if e.is_transient() => {
+                    self.stats.apply_retries.fetch_add(1, Ordering::Relaxed);
+                    if warned.is_none_or(|w| w.elapsed() > Duration::from_secs(10)) {
+                        tracing::warn!(error = %e, "cannot apply logged writes to the store, retrying (they are safe in the log)");
+                        warned = Some(Instant::now());
+                    }
+                    set_error(&self.last_error, Some(e.to_string()));
+                    if self.shared.is_closed() && started.elapsed() > Duration::from_secs(5) {
+                        return false;
+                    }
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) if records.len() > 1 => {
+                    tracing::warn!(error = %e, records = records.len(), "a batch of logged writes failed, applying them one by one");
+                    let mut from = 0;
+                    for &(start, end, to) in records {
+                        if !self.apply(&ops[from..to], &[(start, end, to - from)]) {
+                            return false;
+                        }
+                        from = to;
+                    }
+                    return true;
+                }
+                Err(e) => {
+                    let (start, end, _) = records[0];
+                    let payload = reread(self.shared.clone(), start).unwrap_or_default();
+                    set_aside(&self.shared, start, &payload, &e.to_string());
+                    self.stats.set_aside_records.fetch_add(1, Ordering::Relaxed);
+                    // Record that it is dealt with.
+                    return self.apply(&[], &[(start, end, 0)]);
+                }
+            }
+        }
+    }
+}
+
+/// Keep a record the store cannot take in `rejected/` beside the log: the
+/// payload as logged and why.
+fn set_aside(shared: &Shared, position: u64, payload: &[u8], reason: &str) {
+    let dir = shared.dir().join("rejected");
+    let write = |dir: &Path| -> io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join(format!("{position:020}.record")), payload)?;
+        std::fs::write(dir.join(format!("{position:020}.reason.txt")), reason)?;
+        Ok(())
+    };
+    match write(&dir) {
+        Ok(()) => tracing::error!(
+            position,
+            %reason,
+            kept = %dir.display(),
+            "a logged write cannot be applied; it is kept aside"
+        ),
+        Err(e) => tracing::error!(
+            position,
+            %reason,
+            error = %e,
+            "a logged write cannot be applied, and cannot be kept aside either"
+        ),
+    }
+}
