@@ -27,6 +27,11 @@ enum BenchKind {
     Ingest(IngestArgs),
     /// `PUT /events` enrichments from many concurrent clients.
     Enrich(EnrichArgs),
+    /// Many senders of large OTLP batches far above capacity: how fast a
+    /// 503 is decided, how long accepted requests take, the server's peak
+    /// memory, and that nothing acknowledged is lost. Fails when a bound
+    /// given is exceeded.
+    Overload(OverloadArgs),
     /// Dashboard pages over 100,000 sessions and 1,000,000 events.
     Dashboard(crate::bench_dashboard::DashboardArgs),
     /// Chart queries grouped by a metadata field over 1,000,000 events.
@@ -65,6 +70,27 @@ struct IngestArgs {
 }
 
 #[derive(Args)]
+struct OverloadArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Concurrent senders, each with its own connection.
+    #[arg(long, default_value_t = 32)]
+    senders: usize,
+    /// Spans per request.
+    #[arg(long, default_value_t = 2000)]
+    batch: usize,
+    /// Fail when the server's peak RSS exceeds this many MiB.
+    #[arg(long)]
+    max_rss_mb: Option<f64>,
+    /// Fail when the p99 time to a 503 exceeds this many ms.
+    #[arg(long)]
+    max_refusal_p99_ms: Option<f64>,
+    /// Extra arguments for `hive serve` (e.g. "--max-backlog-mb 64").
+    #[arg(long, allow_hyphen_values = true)]
+    serve_args: Option<String>,
+}
+
+#[derive(Args)]
 struct EnrichArgs {
     #[command(flatten)]
     common: Common,
@@ -89,6 +115,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     match args.kind {
         BenchKind::Ingest(a) => rt.block_on(ingest(a)),
         BenchKind::Enrich(a) => rt.block_on(enrich(a)),
+        BenchKind::Overload(a) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?
+            .block_on(overload(a)),
         BenchKind::Dashboard(_) | BenchKind::Charts(_) => Ok(()),
     }
 }
@@ -103,6 +134,10 @@ struct Server {
 
 impl Server {
     fn start(durability: &str) -> Result<Server> {
+        Server::start_with(durability, &[])
+    }
+
+    fn start_with(durability: &str, extra: &[String]) -> Result<Server> {
         let dir = std::env::temp_dir().join(format!("hive-bench-{}", uuid::Uuid::new_v4()));
         let exe = std::env::current_exe()?;
         let mut child = Command::new(exe)
@@ -118,6 +153,7 @@ impl Server {
             .arg("--data-dir")
             .arg(&dir)
             .args(["--durability", durability])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -664,5 +700,181 @@ async fn enrich(a: EnrichArgs) -> Result<()> {
     );
     println!("  server RSS           peak {hwm:.0} MiB");
     print_cpu(&cpu_before, &cpu_after, lat.len() as u64, "enrichment");
+    Ok(())
+}
+
+/// One request on a fresh connection whose body is written while the
+/// answer is read, as a server may answer (503) before reading the body:
+/// (status, time to the status line).
+async fn request_early(addr: &str, key: &str, body: Vec<u8>) -> Result<(u16, Duration)> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut rd, mut wr) = stream.into_split();
+    let head = format!(
+        "POST /opentelemetry/v1/traces HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {key}\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let started = Instant::now();
+    let writer = tokio::spawn(async move {
+        // The server may close the connection after an early answer.
+        let _ = wr.write_all(head.as_bytes()).await;
+        let _ = wr.write_all(&body).await;
+        wr
+    });
+    let mut buf = Vec::with_capacity(256);
+    let status = loop {
+        let mut chunk = [0u8; 1024];
+        let n = rd.read(&mut chunk).await?;
+        if n == 0 {
+            bail!("connection closed before an answer");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(line_end) = find(&buf, b"\r\n") {
+            let line = String::from_utf8_lossy(&buf[..line_end]).to_string();
+            break line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse::<u16>().ok())
+                .ok_or_else(|| anyhow!("bad status line {line:?}"))?;
+        }
+    };
+    let elapsed = started.elapsed();
+    // Read the rest so the connection closes cleanly.
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), rd.read_to_end(&mut rest)).await;
+    let _ = writer.await;
+    Ok((status, elapsed))
+}
+
+async fn overload(a: OverloadArgs) -> Result<()> {
+    let template = Arc::new(Template::new(a.batch, 32)?);
+    let extra: Vec<String> = a
+        .serve_args
+        .as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let server = Server::start_with(&a.common.durability, &extra)?;
+    eprintln!(
+        "overload: {} senders of {} spans/request ({} KiB), {} s",
+        a.senders,
+        a.batch,
+        template.body.len() / 1024,
+        a.common.seconds
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..a.senders {
+        let (template, stop, counter) = (template.clone(), stop.clone(), counter.clone());
+        let (addr, key) = (server.addr.clone(), server.key.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut accepted, mut refused, mut errors) = (Vec::new(), Vec::new(), 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                match request_early(&addr, &key, template.instance(n)).await {
+                    Ok((200, t)) => accepted.push(t.as_micros() as u64),
+                    Ok((503, t)) => {
+                        refused.push(t.as_micros() as u64);
+                        // A hostile client retries at once.
+                        tokio::task::yield_now().await;
+                    }
+                    Ok((s, _)) => bail!("status {s}"),
+                    Err(_) => errors += 1,
+                }
+            }
+            Ok::<_, anyhow::Error>((accepted, refused, errors))
+        }));
+    }
+    let mut peak_sample = 0f64;
+    let deadline = started + Duration::from_secs_f64(a.common.seconds);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        peak_sample = peak_sample.max(server.rss_mib().1);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (mut accepted, mut refused, mut errors) = (Vec::new(), Vec::new(), 0);
+    for t in tasks {
+        let (ok, busy, e) = t.await??;
+        accepted.extend(ok);
+        refused.extend(busy);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    accepted.sort_unstable();
+    refused.sort_unstable();
+    let (hwm, _) = server.rss_mib();
+    let spans = accepted.len() as u64 * a.batch as u64;
+    // Drain: how long until every acknowledged span is applied.
+    let drain_started = Instant::now();
+    let mut conn = Conn::connect(&server.addr).await?;
+    let stored = loop {
+        let (status, resp) = conn
+            .request(
+                "POST",
+                "/v1/events/export",
+                &server.key,
+                "application/json",
+                br#"{"filters":[{"field":"event_type","operator":"is","value":"model","type":"string"}],"limit":1}"#,
+            )
+            .await?;
+        if status == 200 {
+            break serde_json::from_slice::<serde_json::Value>(&resp)
+                .ok()
+                .and_then(|v| v["totalEvents"].as_u64())
+                .unwrap_or(0);
+        }
+        if drain_started.elapsed() > Duration::from_secs(600) {
+            bail!("the server did not catch up in 10 minutes");
+        }
+    };
+    println!("overload results ({elapsed:.1} s)");
+    println!(
+        "  accepted             {} requests ({spans} spans, {:.0} spans/s), latency p50 {:.1} ms, p99 {:.1} ms",
+        accepted.len(),
+        spans as f64 / elapsed,
+        percentile(&accepted, 0.5),
+        percentile(&accepted, 0.99)
+    );
+    println!(
+        "  refused (503)        {} requests, time to the answer p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        refused.len(),
+        percentile(&refused, 0.5),
+        percentile(&refused, 0.99),
+        percentile(&refused, 1.0)
+    );
+    println!("  transport errors     {errors}");
+    println!(
+        "  server RSS           peak {hwm:.0} MiB (sampled max {peak_sample:.0} MiB)"
+    );
+    println!(
+        "  caught up after      {:.1} s; stored model events {stored}",
+        drain_started.elapsed().as_secs_f64()
+    );
+    let mut failures = Vec::new();
+    if stored < spans {
+        failures.push(format!("{} acknowledged spans are missing", spans - stored));
+    }
+    if let Some(max) = a.max_rss_mb
+        && hwm > max
+    {
+        failures.push(format!("peak RSS {hwm:.0} MiB is over {max} MiB"));
+    }
+    if let Some(max) = a.max_refusal_p99_ms
+        && percentile(&refused, 0.99) > max
+    {
+        failures.push(format!(
+            "p99 time to a 503 {:.1} ms is over {max} ms",
+            percentile(&refused, 0.99)
+        ));
+    }
+    if accepted.is_empty() {
+        failures.push("no request was accepted".into());
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
+    }
     Ok(())
 }

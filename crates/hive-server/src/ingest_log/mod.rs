@@ -511,7 +511,9 @@ impl Appender {
             let result = self.write(&jobs);
             match result {
                 Ok(()) => {
-                    self.shared.disk_full.store(false, Ordering::Relaxed);
+                    if self.shared.disk_full.swap(false, Ordering::Relaxed) {
+                        tracing::info!("the ingest log takes writes again (disk space freed)");
+                    }
                     let mut end = self.active_start + self.active_len - bytes as u64;
                     let records: u64 = jobs.iter().map(|j| j.records).sum();
                     self.shared
@@ -535,10 +537,11 @@ impl Appender {
                     }
                 }
                 Err(e) => {
-                    if matches!(e, AppendError::DiskFull(_)) {
-                        self.shared.disk_full.store(true, Ordering::Relaxed);
+                    // Said once per episode of a full disk; other errors each time.
+                    let full = matches!(e, AppendError::DiskFull(_));
+                    if !full || !self.shared.disk_full.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(error = %e, requests = jobs.len(), "cannot append to the ingest log");
                     }
-                    tracing::warn!(error = %e, requests = jobs.len(), "cannot append to the ingest log");
                     for job in jobs {
                         let _ = job.reply.send(Err(e.clone()));
                     }
