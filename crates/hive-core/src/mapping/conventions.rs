@@ -690,6 +690,15 @@ fn conversation(span: &Span, ev: &mut Event) {
     }
     put_outputs(output, &mut ev.outputs);
 
+    // OpenInference tools offered to the model.
+    let tools = flattened_values(span, "llm.tools.", "tool.json_schema");
+    if !tools.is_empty() {
+        put(
+            &mut ev.config,
+            "tools",
+            Value::Array(tools.iter().map(json_value).collect()),
+        );
+    }
     // OpenInference legacy completions.
     let prompts = flattened_values(span, "llm.prompts.", "prompt.text");
     match prompts.len() {
