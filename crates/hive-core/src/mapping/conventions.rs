@@ -279,7 +279,7 @@ const RULES: &[Rule] = &[
     rule(Outputs, "embedding", Json, &["ai.embedding"]),
     rule(Outputs, "embeddings", JsonEach, &["ai.embeddings"]),
     rule(Outputs, "ranking", Json, &["ai.ranking"]),
-    rule(Outputs, "object", Json, &["ai.response.object"]),
+    rule(Outputs, "object", Json, &["ai.response.object", "ai.result.object"]),
     rule(Outputs, "function_call", Json, &["llm.function_call"]),
     // Traceloop entities: `{"args": [...], "kwargs": {...}}` in, the return value out.
     rule(Inputs, "value", Spread, &["traceloop.entity.input"]),
@@ -873,11 +873,13 @@ fn ai_prompt(v: &Value) -> Vec<Value> {
 }
 
 /// The AI SDK's answer: `ai.response.text`, `ai.response.toolCalls`,
-/// `ai.response.reasoning`, `ai.response.finishReason` as one message.
+/// `ai.response.reasoning`, `ai.response.finishReason` (before AI SDK 4:
+/// `ai.result.text`, `ai.result.toolCalls`, `ai.finishReason`) as one
+/// message.
 fn ai_response(span: &Span) -> Option<Vec<Value>> {
-    let text = span.attr("ai.response.text").map(AttrValue::to_json);
-    let calls = span
-        .attr("ai.response.toolCalls")
+    let first = |keys: [&str; 2]| keys.iter().find_map(|k| span.attr(k));
+    let text = first(["ai.response.text", "ai.result.text"]).map(AttrValue::to_json);
+    let calls = first(["ai.response.toolCalls", "ai.result.toolCalls"])
         .map(|v| ai_sdk_tool_calls(&v.to_json()))
         .filter(|c| !c.is_empty());
     if text.is_none() && calls.is_none() {
@@ -892,7 +894,7 @@ fn ai_response(span: &Span) -> Option<Vec<Value>> {
     if let Some(calls) = calls {
         m.insert("tool_calls".into(), Value::Array(calls));
     }
-    if let Some(reason) = span.attr_str("ai.response.finishReason") {
+    if let Some(reason) = first(["ai.response.finishReason", "ai.finishReason"]).and_then(AttrValue::as_text) {
         m.insert("finish_reason".into(), Value::String(reason));
     }
     Some(vec![Value::Object(m)])
