@@ -63,7 +63,9 @@ fn attr_value(v: &Value) -> AttrValue {
 }
 
 fn attributes(m: &Map<String, Value>) -> Vec<KeyValue> {
-    m.iter().map(|(k, v)| KeyValue::new(k, attr_value(v))).collect()
+    m.iter()
+        .map(|(k, v)| KeyValue::new(k, attr_value(v)))
+        .collect()
 }
 
 fn object<'a>(v: &'a Value, key: &str) -> Map<String, Value> {
@@ -105,7 +107,10 @@ fn span_of(case: &Value) -> Span {
         events,
         status_code,
         status_message,
-        resource: Arc::new(vec![KeyValue::new("service.name", AttrValue::Str("golden".into()))]),
+        resource: Arc::new(vec![KeyValue::new(
+            "service.name",
+            AttrValue::Str("golden".into()),
+        )]),
         scope_name: "golden".into(),
         scope_version: String::new(),
     }
@@ -145,7 +150,12 @@ fn spans_map_to_the_expected_events() {
         }
     }
     assert!(cases > 0);
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn id<const N: usize>(hex: &str) -> [u8; N] {
@@ -194,5 +204,10 @@ fn genai_log_events_become_enrichment_patches() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

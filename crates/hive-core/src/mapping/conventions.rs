@@ -96,182 +96,61 @@ use Ns::{Config, Inputs, Metadata, Outputs, UserProperties};
 use Read::{Json, JsonEach, List, Number, Spread, Value as V};
 
 /// The plain attributes.
+#[rustfmt::skip]
 const RULES: &[Rule] = &[
     // Model and its settings.
-    rule(
-        Config,
-        "model",
-        V,
-        &[
-            "llm.model_name",
-            "gen_ai.request.model",
-            "llm.request.model_name",
-            "embedding.model_name",
-            "reranker.model_name",
-            "ai.model.id",
-            "gen_ai.response.model",
-            "llm.response.model_name",
-            "ai.response.model",
-        ],
-    ),
-    rule(
-        Config,
-        "provider",
-        V,
-        &[
-            "llm.provider",
-            "gen_ai.provider.name",
-            "gen_ai.system",
-            "llm.system",
-            "ai.model.provider",
-        ],
-    ),
-    rule(
-        Config,
-        "invocation_parameters",
-        Spread,
-        &[
-            "llm.invocation_parameters",
-            "embedding.invocation_parameters",
-        ],
-    ),
+    rule(Config, "model", V, &[
+        "llm.model_name", "gen_ai.request.model", "llm.request.model_name", "embedding.model_name",
+        "reranker.model_name", "ai.model.id", "gen_ai.response.model", "llm.response.model_name",
+        "ai.response.model",
+    ]),
+    rule(Config, "provider", V, &[
+        "llm.provider", "gen_ai.provider.name", "gen_ai.system", "llm.system", "ai.model.provider",
+    ]),
+    rule(Config, "invocation_parameters", Spread, &[
+        "llm.invocation_parameters", "embedding.invocation_parameters",
+    ]),
     rule(Config, "temperature", V, &["gen_ai.request.temperature"]),
     rule(Config, "max_tokens", V, &["gen_ai.request.max_tokens"]),
-    rule(
-        Config,
-        "max_completion_tokens",
-        V,
-        &["gen_ai.request.max_completion_tokens"],
-    ),
+    rule(Config, "max_completion_tokens", V, &["gen_ai.request.max_completion_tokens"]),
     rule(Config, "top_p", V, &["gen_ai.request.top_p"]),
-    rule(
-        Config,
-        "top_k",
-        V,
-        &["gen_ai.request.top_k", "reranker.top_k"],
-    ),
-    rule(
-        Config,
-        "frequency_penalty",
-        V,
-        &["gen_ai.request.frequency_penalty"],
-    ),
-    rule(
-        Config,
-        "presence_penalty",
-        V,
-        &["gen_ai.request.presence_penalty"],
-    ),
-    rule(
-        Config,
-        "seed",
-        V,
-        &["gen_ai.request.seed", "gen_ai.openai.request.seed"],
-    ),
-    rule(
-        Config,
-        "stop_sequences",
-        V,
-        &["gen_ai.request.stop_sequences"],
-    ),
+    rule(Config, "top_k", V, &["gen_ai.request.top_k", "reranker.top_k"]),
+    rule(Config, "frequency_penalty", V, &["gen_ai.request.frequency_penalty"]),
+    rule(Config, "presence_penalty", V, &["gen_ai.request.presence_penalty"]),
+    rule(Config, "seed", V, &["gen_ai.request.seed", "gen_ai.openai.request.seed"]),
+    rule(Config, "stop_sequences", V, &["gen_ai.request.stop_sequences"]),
     rule(Config, "choice_count", V, &["gen_ai.request.choice.count"]),
-    rule(
-        Config,
-        "stream",
-        V,
-        &[
-            "gen_ai.request.stream",
-            "gen_ai.is_streaming",
-            "llm.is_streaming",
-        ],
-    ),
+    rule(Config, "stream", V, &[
+        "gen_ai.request.stream", "gen_ai.is_streaming", "llm.is_streaming",
+    ]),
     rule(Config, "output_type", V, &["gen_ai.output.type"]),
-    rule(
-        Config,
-        "encoding_formats",
-        V,
-        &["gen_ai.request.encoding_formats"],
-    ),
-    rule(
-        Config,
-        "dimensions",
-        V,
-        &["gen_ai.embeddings.dimension.count"],
-    ),
-    rule(
-        Config,
-        "reasoning_effort",
-        V,
-        &["gen_ai.request.reasoning_effort"],
-    ),
-    rule(
-        Config,
-        "tools",
-        Json,
-        &["gen_ai.tool.definitions", "gen_ai.agent.tools"],
-    ),
+    rule(Config, "encoding_formats", V, &["gen_ai.request.encoding_formats"]),
+    rule(Config, "dimensions", V, &["gen_ai.embeddings.dimension.count"]),
+    rule(Config, "reasoning_effort", V, &["gen_ai.request.reasoning_effort"]),
+    rule(Config, "tools", Json, &["gen_ai.tool.definitions", "gen_ai.agent.tools"]),
     rule(Config, "tools", JsonEach, &["ai.prompt.tools"]),
     rule(Config, "tool_choice", Json, &["ai.prompt.toolChoice"]),
     rule(Config, "schema", Json, &["ai.schema"]),
     rule(Config, "schema_name", V, &["ai.schema.name"]),
     // Prompt templates.
-    rule(
-        Config,
-        "template",
-        V,
-        &["llm.prompt_template.template", "traceloop.prompt.template"],
-    ),
-    rule(
-        Config,
-        "template_version",
-        V,
-        &["llm.prompt_template.version", "traceloop.prompt.version"],
-    ),
-    rule(
-        Config,
-        "prompt_name",
-        V,
-        &["gen_ai.prompt.name", "traceloop.prompt.key"],
-    ),
-    rule(
-        Inputs,
-        "template_variables",
-        Spread,
-        &[
-            "llm.prompt_template.variables",
-            "traceloop.prompt.template_variables",
-        ],
-    ),
+    rule(Config, "template", V, &["llm.prompt_template.template", "traceloop.prompt.template"]),
+    rule(Config, "template_version", V, &[
+        "llm.prompt_template.version", "traceloop.prompt.version",
+    ]),
+    rule(Config, "prompt_name", V, &["gen_ai.prompt.name", "traceloop.prompt.key"]),
+    rule(Inputs, "template_variables", Spread, &[
+        "llm.prompt_template.variables", "traceloop.prompt.template_variables",
+    ]),
     // Tool, retrieval and embedding inputs and outputs.
-    rule(
-        Inputs,
-        "arguments",
-        Spread,
-        &[
-            "gen_ai.tool.call.arguments",
-            "ai.toolCall.args",
-            "tool_call.function.arguments",
-            "tool_arguments",
-            "gcp.vertex.agent.tool_call_args",
-        ],
-    ),
-    rule(
-        Outputs,
-        "result",
-        Spread,
-        &[
-            "gen_ai.tool.call.result",
-            "ai.toolCall.result",
-            "tool_response",
-            "gcp.vertex.agent.tool_response",
-        ],
-    ),
-    rule(
-        Inputs,
-        "query",
-        V,
-        &["gen_ai.retrieval.query.text", "reranker.query"],
-    ),
+    rule(Inputs, "arguments", Spread, &[
+        "gen_ai.tool.call.arguments", "ai.toolCall.args", "tool_call.function.arguments",
+        "tool_arguments", "gcp.vertex.agent.tool_call_args",
+    ]),
+    rule(Outputs, "result", Spread, &[
+        "gen_ai.tool.call.result", "ai.toolCall.result", "tool_response",
+        "gcp.vertex.agent.tool_response",
+    ]),
+    rule(Inputs, "query", V, &["gen_ai.retrieval.query.text", "reranker.query"]),
     rule(Outputs, "documents", Json, &["gen_ai.retrieval.documents"]),
     rule(Inputs, "value", Json, &["ai.value"]),
     rule(Inputs, "values", JsonEach, &["ai.values"]),
@@ -283,183 +162,69 @@ const RULES: &[Rule] = &[
     rule(Outputs, "function_call", Json, &["llm.function_call"]),
     // Traceloop entities: `{"args": [...], "kwargs": {...}}` in, the return value out.
     rule(Inputs, "value", Spread, &["traceloop.entity.input"]),
-    rule(
-        Outputs,
-        "value",
-        Spread,
-        &["traceloop.entity.output", "final_result"],
-    ),
+    rule(Outputs, "value", Spread, &["traceloop.entity.output", "final_result"]),
     // Response.
-    rule(
-        Metadata,
-        "response_id",
-        V,
-        &["gen_ai.response.id", "ai.response.id"],
-    ),
-    rule(
-        Metadata,
-        "response_model",
-        V,
-        &[
-            "gen_ai.response.model",
-            "ai.response.model",
-            "llm.response.model_name",
-        ],
-    ),
-    rule(
-        Metadata,
-        "finish_reasons",
-        V,
-        &["gen_ai.response.finish_reasons"],
-    ),
-    rule(
-        Metadata,
-        "finish_reasons",
-        List,
-        &[
-            "ai.response.finishReason",
-            "llm.finish_reason",
-            "gen_ai.response.finish_reason",
-        ],
-    ),
-    rule(
-        Metadata,
-        "cost",
-        Number,
-        &["llm.cost.total", "gen_ai.usage.cost"],
-    ),
+    rule(Metadata, "response_id", V, &["gen_ai.response.id", "ai.response.id"]),
+    rule(Metadata, "response_model", V, &[
+        "gen_ai.response.model", "ai.response.model", "llm.response.model_name",
+    ]),
+    rule(Metadata, "finish_reasons", V, &["gen_ai.response.finish_reasons"]),
+    rule(Metadata, "finish_reasons", List, &[
+        "ai.response.finishReason", "ai.finishReason", "llm.finish_reason", "gen_ai.response.finish_reason",
+    ]),
+    rule(Metadata, "cost", Number, &["llm.cost.total", "gen_ai.usage.cost"]),
     // Agents, workflows, tools.
-    rule(
-        Metadata,
-        "agent_name",
-        V,
-        &["gen_ai.agent.name", "agent.name", "agent_name"],
-    ),
+    rule(Metadata, "agent_name", V, &["gen_ai.agent.name", "agent.name", "agent_name"]),
     rule(Metadata, "agent_id", V, &["gen_ai.agent.id"]),
-    rule(
-        Metadata,
-        "agent_description",
-        V,
-        &["gen_ai.agent.description"],
-    ),
+    rule(Metadata, "agent_description", V, &["gen_ai.agent.description"]),
     rule(Metadata, "agent_version", V, &["gen_ai.agent.version"]),
-    rule(
-        Metadata,
-        "workflow_name",
-        V,
-        &["gen_ai.workflow.name", "traceloop.workflow.name"],
-    ),
+    rule(Metadata, "workflow_name", V, &["gen_ai.workflow.name", "traceloop.workflow.name"]),
     rule(Metadata, "entity_path", V, &["traceloop.entity.path"]),
     rule(Metadata, "entity_version", V, &["traceloop.entity.version"]),
-    rule(
-        Metadata,
-        "tool_name",
-        V,
-        &["gen_ai.tool.name", "ai.toolCall.name", "tool.name"],
-    ),
-    rule(
-        Metadata,
-        "tool_call_id",
-        V,
-        &[
-            "gen_ai.tool.call.id",
-            "ai.toolCall.id",
-            "tool_call.id",
-            "tool.id",
-        ],
-    ),
-    rule(
-        Metadata,
-        "tool_description",
-        V,
-        &["gen_ai.tool.description", "tool.description"],
-    ),
+    rule(Metadata, "tool_name", V, &["gen_ai.tool.name", "ai.toolCall.name", "tool.name"]),
+    rule(Metadata, "tool_call_id", V, &[
+        "gen_ai.tool.call.id", "ai.toolCall.id", "tool_call.id", "tool.id",
+    ]),
+    rule(Metadata, "tool_description", V, &["gen_ai.tool.description", "tool.description"]),
     rule(Metadata, "tool_type", V, &["gen_ai.tool.type"]),
-    rule(
-        Metadata,
-        "tool_parameters",
-        Json,
-        &["tool.parameters", "tool.json_schema"],
-    ),
+    rule(Metadata, "tool_parameters", Json, &["tool.parameters", "tool.json_schema"]),
     rule(Metadata, "tool_status", V, &["gen_ai.tool.status"]),
     rule(Metadata, "data_source_id", V, &["gen_ai.data_source.id"]),
     rule(Metadata, "function_id", V, &["ai.telemetry.functionId"]),
-    rule(
-        Metadata,
-        "invocation_id",
-        V,
-        &["gcp.vertex.agent.invocation_id"],
-    ),
+    rule(Metadata, "invocation_id", V, &["gcp.vertex.agent.invocation_id"]),
     rule(Metadata, "tags", V, &["tag.tags"]),
     rule(UserProperties, "user_id", V, &["user.id", "enduser.id"]),
     // Token counts (see `When::Tokens`).
-    tokens(
-        "prompt_tokens",
-        &[
-            "llm.token_count.prompt",
-            "gen_ai.usage.input_tokens",
-            "gen_ai.usage.prompt_tokens",
-            "llm.usage.prompt_tokens",
-            "ai.usage.inputTokens",
-            "ai.usage.promptTokens",
-            "ai.usage.tokens",
-            "gen_ai.aggregated_usage.input_tokens",
-        ],
-    ),
-    tokens(
-        "completion_tokens",
-        &[
-            "llm.token_count.completion",
-            "gen_ai.usage.output_tokens",
-            "gen_ai.usage.completion_tokens",
-            "llm.usage.completion_tokens",
-            "ai.usage.outputTokens",
-            "ai.usage.completionTokens",
-            "gen_ai.aggregated_usage.output_tokens",
-        ],
-    ),
-    tokens(
-        "total_tokens",
-        &[
-            "llm.token_count.total",
-            "llm.usage.total_tokens",
-            "gen_ai.usage.total_tokens",
-            "ai.usage.totalTokens",
-        ],
-    ),
-    tokens(
-        "cache_read_input_tokens",
-        &[
-            "gen_ai.usage.cache_read.input_tokens",
-            "llm.token_count.prompt_details.cache_read",
-            "gen_ai.usage.cache_read_input_tokens",
-            "ai.usage.inputTokenDetails.cacheReadTokens",
-            "ai.usage.cachedInputTokens",
-            "gen_ai.aggregated_usage.cache_read.input_tokens",
-        ],
-    ),
-    tokens(
-        "cache_creation_input_tokens",
-        &[
-            "gen_ai.usage.cache_creation.input_tokens",
-            "llm.token_count.prompt_details.cache_write",
-            "gen_ai.usage.cache_creation_input_tokens",
-            "gen_ai.usage.cache_write_input_tokens",
-            "ai.usage.inputTokenDetails.cacheWriteTokens",
-            "gen_ai.aggregated_usage.cache_creation.input_tokens",
-        ],
-    ),
-    tokens(
-        "reasoning_tokens",
-        &[
-            "gen_ai.usage.reasoning.output_tokens",
-            "llm.token_count.completion_details.reasoning",
-            "gen_ai.usage.reasoning_tokens",
-            "llm.usage.reasoning_tokens",
-            "ai.usage.reasoningTokens",
-            "ai.usage.outputTokenDetails.reasoningTokens",
-        ],
-    ),
+    tokens("prompt_tokens", &[
+        "llm.token_count.prompt", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
+        "llm.usage.prompt_tokens", "ai.usage.inputTokens", "ai.usage.promptTokens",
+        "ai.usage.tokens", "gen_ai.aggregated_usage.input_tokens",
+    ]),
+    tokens("completion_tokens", &[
+        "llm.token_count.completion", "gen_ai.usage.output_tokens",
+        "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens", "ai.usage.outputTokens",
+        "ai.usage.completionTokens", "gen_ai.aggregated_usage.output_tokens",
+    ]),
+    tokens("total_tokens", &[
+        "llm.token_count.total", "llm.usage.total_tokens", "gen_ai.usage.total_tokens",
+        "ai.usage.totalTokens",
+    ]),
+    tokens("cache_read_input_tokens", &[
+        "gen_ai.usage.cache_read.input_tokens", "llm.token_count.prompt_details.cache_read",
+        "gen_ai.usage.cache_read_input_tokens", "ai.usage.inputTokenDetails.cacheReadTokens",
+        "ai.usage.cachedInputTokens", "gen_ai.aggregated_usage.cache_read.input_tokens",
+    ]),
+    tokens("cache_creation_input_tokens", &[
+        "gen_ai.usage.cache_creation.input_tokens", "llm.token_count.prompt_details.cache_write",
+        "gen_ai.usage.cache_creation_input_tokens", "gen_ai.usage.cache_write_input_tokens",
+        "ai.usage.inputTokenDetails.cacheWriteTokens",
+        "gen_ai.aggregated_usage.cache_creation.input_tokens",
+    ]),
+    tokens("reasoning_tokens", &[
+        "gen_ai.usage.reasoning.output_tokens", "llm.token_count.completion_details.reasoning",
+        "gen_ai.usage.reasoning_tokens", "llm.usage.reasoning_tokens", "ai.usage.reasoningTokens",
+        "ai.usage.outputTokenDetails.reasoningTokens",
+    ]),
 ];
 
 /// Where the attributes under a prefix go: the rest of the key, as a
@@ -894,7 +659,9 @@ fn ai_response(span: &Span) -> Option<Vec<Value>> {
     if let Some(calls) = calls {
         m.insert("tool_calls".into(), Value::Array(calls));
     }
-    if let Some(reason) = first(["ai.response.finishReason", "ai.finishReason"]).and_then(AttrValue::as_text) {
+    if let Some(reason) =
+        first(["ai.response.finishReason", "ai.finishReason"]).and_then(AttrValue::as_text)
+    {
         m.insert("finish_reason".into(), Value::String(reason));
     }
     Some(vec![Value::Object(m)])
