@@ -1,10 +1,15 @@
 //! Span to event mapping.
 //!
-//! Understands the HoneyHive SDK's attributes (`honeyhive.session_id`,
-//! `honeyhive_<namespace>.<dotted.path>`, `honeyhive_event_type`, ...),
-//! OpenInference (`openinference.span.kind`, `llm.*`, `input.value`,
-//! `session.id`, `user.id`), OpenTelemetry GenAI (`gen_ai.*`) and Traceloop
-//! (`traceloop.*`). A span without a session id is grouped by its trace.
+//! The HoneyHive SDK's attributes (`honeyhive.session_id`,
+//! `honeyhive_<namespace>.<dotted.path>`, `honeyhive_event_type`, ...) are
+//! read here and always win. The other conventions (OpenTelemetry GenAI,
+//! current and previous, OpenInference, Traceloop, the Vercel AI SDK,
+//! Pydantic AI, Strands, Google ADK) are one table of rules in
+//! `mapping/conventions.rs`; their chat messages are brought to one shape
+//! in `mapping/messages.rs`, and GenAI content events (span events and log
+//! records, see [`log_enrichments`]) in `mapping/content_events.rs`. A
+//! span without a session id is grouped by its trace; every attribute stays
+//! in the raw span.
 
 use serde_json::{Map, Value};
 

@@ -68,7 +68,7 @@ fn attributes(m: &Map<String, Value>) -> Vec<KeyValue> {
         .collect()
 }
 
-fn object<'a>(v: &'a Value, key: &str) -> Map<String, Value> {
+fn object(v: &Value, key: &str) -> Map<String, Value> {
     v.get(key)
         .and_then(Value::as_object)
         .cloned()
