@@ -18,10 +18,11 @@ use crate::span::{AttrValue, KeyValue, Span, SpanKind, StatusCode, hex_lower};
 
 mod content_events;
 mod conventions;
+mod event_type;
 mod messages;
 
 pub use content_events::{CONTENT_EVENT_NAMES, LogEnrichment, log_enrichments};
-pub use conventions::infer_event_type;
+pub use event_type::infer_event_type;
 
 /// A span mapped to an event, with what the server needs to place it.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,7 +153,7 @@ pub fn map_span(span: &Span, default_source: &str) -> MappedSpan {
     ev.event_name = event_name
         .filter(|n| !n.is_empty())
         .or_else(|| span.attr_str("traceloop.entity.name"))
-        .or_else(|| conventions::specific_name(span, &event_type))
+        .or_else(|| event_type::specific_name(span, &event_type))
         .unwrap_or_else(|| span.name.clone());
     ev.event_type = event_type;
     ev.source = span
