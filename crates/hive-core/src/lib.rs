@@ -13,6 +13,7 @@
 pub mod alert;
 pub mod chart;
 pub mod filter;
+pub mod log;
 pub mod mapping;
 pub mod merge;
 pub mod model;

@@ -1,15 +1,28 @@
 //! Span to event mapping.
 //!
-//! Understands the HoneyHive SDK's attributes (`honeyhive.session_id`,
-//! `honeyhive_<namespace>.<dotted.path>`, `honeyhive_event_type`, ...),
-//! OpenInference (`openinference.span.kind`, `llm.*`, `input.value`,
-//! `session.id`, `user.id`), OpenTelemetry GenAI (`gen_ai.*`) and Traceloop
-//! (`traceloop.*`). A span without a session id is grouped by its trace.
+//! The HoneyHive SDK's attributes (`honeyhive.session_id`,
+//! `honeyhive_<namespace>.<dotted.path>`, `honeyhive_event_type`, ...) are
+//! read here and always win. The other conventions (OpenTelemetry GenAI,
+//! current and previous, OpenInference, Traceloop, the Vercel AI SDK,
+//! Pydantic AI, Strands, Google ADK) are one table of rules in
+//! `mapping/conventions.rs`; their chat messages are brought to one shape
+//! in `mapping/messages.rs`, and GenAI content events (span events and log
+//! records, see [`log_enrichments`]) in `mapping/content_events.rs`. A
+//! span without a session id is grouped by its trace; every attribute stays
+//! in the raw span.
 
 use serde_json::{Map, Value};
 
 use crate::model::{Event, NAMESPACES};
 use crate::span::{AttrValue, KeyValue, Span, SpanKind, StatusCode, hex_lower};
+
+mod content_events;
+mod conventions;
+mod event_type;
+mod messages;
+
+pub use content_events::{CONTENT_EVENT_NAMES, LogEnrichment, log_enrichments};
+pub use event_type::infer_event_type;
 
 /// A span mapped to an event, with what the server needs to place it.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,11 +65,14 @@ fn uuid_string(b: &[u8; 16]) -> String {
     )
 }
 
-const SESSION_ID_KEYS: [&str; 4] = [
+const SESSION_ID_KEYS: [&str; 5] = [
     "honeyhive.session_id",
     "traceloop.association.properties.session_id",
     "session.id",
     "gen_ai.conversation.id",
+    // Google ADK's model spans (its agent spans carry the same id as
+    // `gen_ai.conversation.id`).
+    "gcp.vertex.agent.session_id",
 ];
 
 /// Map one span. `default_source` comes from the request (`X-Source`).
@@ -116,7 +132,10 @@ pub fn map_span(span: &Span, default_source: &str) -> MappedSpan {
     ev.feedback = feedback;
     ev.user_properties = user_properties;
 
-    map_conventions(span, &mut ev);
+    let event_type = event_type
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| infer_event_type(span));
+    conventions::apply(span, &mut ev, &event_type);
 
     let session_id = SESSION_ID_KEYS
         .iter()
@@ -131,13 +150,12 @@ pub fn map_span(span: &Span, default_source: &str) -> MappedSpan {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| ev.session_id.clone()),
     });
-    ev.event_type = event_type
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| infer_event_type(span));
     ev.event_name = event_name
         .filter(|n| !n.is_empty())
         .or_else(|| span.attr_str("traceloop.entity.name"))
+        .or_else(|| event_type::specific_name(span, &event_type))
         .unwrap_or_else(|| span.name.clone());
+    ev.event_type = event_type;
     ev.source = span
         .attr_str("honeyhive.source")
         .or_else(|| span.attr_str("traceloop.association.properties.source"))
@@ -249,46 +267,6 @@ fn index_keys_to_array(value: Value) -> Value {
     }
 }
 
-/// The event type when the span does not state one (OpenInference span
-/// kind, GenAI operation, Traceloop span kind, model attributes).
-pub fn infer_event_type(span: &Span) -> String {
-    if let Some(op) = span.attr_str("gen_ai.operation.name") {
-        match op.as_str() {
-            "chat" | "text_completion" | "generate_content" | "embeddings" => {
-                return "model".into();
-            }
-            "invoke_agent" | "create_agent" | "invoke_workflow" => return "chain".into(),
-            "execute_tool" | "retrieval" => return "tool".into(),
-            _ => {}
-        }
-    }
-    if let Some(kind) = span.attr_str("openinference.span.kind") {
-        return match kind.to_ascii_uppercase().as_str() {
-            "LLM" | "EMBEDDING" => "model",
-            "CHAIN" | "AGENT" => "chain",
-            _ => "tool",
-        }
-        .into();
-    }
-    if let Some(kind) = span.attr_str("traceloop.span.kind") {
-        return match kind.as_str() {
-            "workflow" | "agent" => "chain",
-            _ => "tool",
-        }
-        .into();
-    }
-    const MODEL_KEYS: [&str; 4] = [
-        "gen_ai.request.model",
-        "llm.model_name",
-        "llm.request.type",
-        "gen_ai.system",
-    ];
-    if MODEL_KEYS.iter().any(|k| span.attr(k).is_some()) {
-        return "model".into();
-    }
-    "tool".into()
-}
-
 fn span_error(span: &Span) -> Option<String> {
     let exception = span.events.iter().find(|e| e.name == "exception").map(|e| {
         let get = |k: &str| {
@@ -311,185 +289,6 @@ fn span_error(span: &Span) -> Option<String> {
         return Some(exception.unwrap_or_else(|| "error".to_owned()));
     }
     exception
-}
-
-/// Fill namespaces from OpenInference, GenAI and Traceloop attributes,
-/// without overwriting what `honeyhive_*` attributes set.
-fn map_conventions(span: &Span, ev: &mut Event) {
-    fn set(ns: &mut Map<String, Value>, key: &str, value: Value) {
-        ns.entry(key.to_owned()).or_insert(value);
-    }
-    let num = |k: &str| span.attr(k).and_then(AttrValue::as_f64);
-    let json_num = |f: f64| {
-        if f.fract() == 0.0 && f.abs() < 9e15 {
-            Value::from(f as i64)
-        } else {
-            serde_json::Number::from_f64(f)
-                .map(Value::Number)
-                .unwrap_or(Value::Null)
-        }
-    };
-
-    // Model and provider.
-    for key in [
-        "llm.model_name",
-        "gen_ai.request.model",
-        "gen_ai.response.model",
-    ] {
-        if let Some(m) = span.attr_str(key) {
-            set(&mut ev.config, "model", Value::String(m));
-            break;
-        }
-    }
-    for key in [
-        "llm.provider",
-        "gen_ai.provider.name",
-        "gen_ai.system",
-        "llm.system",
-    ] {
-        if let Some(p) = span.attr_str(key) {
-            set(&mut ev.config, "provider", Value::String(p));
-            break;
-        }
-    }
-    if let Some(AttrValue::Str(s)) = span.attr("llm.invocation_parameters")
-        && let Ok(Value::Object(params)) = serde_json::from_str::<Value>(s)
-    {
-        for (k, v) in params {
-            set(&mut ev.config, &k, v);
-        }
-    }
-    for (attr, key) in [
-        ("gen_ai.request.temperature", "temperature"),
-        ("gen_ai.request.max_tokens", "max_tokens"),
-        ("gen_ai.request.top_p", "top_p"),
-    ] {
-        if let Some(v) = span.attr(attr) {
-            set(&mut ev.config, key, v.to_json());
-        }
-    }
-
-    // Token counts, as HoneyHive keeps them: in metadata.
-    let prompt = num("llm.token_count.prompt")
-        .or_else(|| num("gen_ai.usage.input_tokens"))
-        .or_else(|| num("gen_ai.usage.prompt_tokens"))
-        .or_else(|| num("llm.usage.prompt_tokens"));
-    let completion = num("llm.token_count.completion")
-        .or_else(|| num("gen_ai.usage.output_tokens"))
-        .or_else(|| num("gen_ai.usage.completion_tokens"))
-        .or_else(|| num("llm.usage.completion_tokens"));
-    let total = num("llm.token_count.total")
-        .or_else(|| num("llm.usage.total_tokens"))
-        .or_else(|| num("gen_ai.usage.total_tokens"))
-        .or(match (prompt, completion) {
-            (Some(p), Some(c)) => Some(p + c),
-            _ => None,
-        });
-    for (key, value) in [
-        ("prompt_tokens", prompt),
-        ("completion_tokens", completion),
-        ("total_tokens", total),
-    ] {
-        if let Some(v) = value {
-            set(&mut ev.metadata, key, json_num(v));
-        }
-    }
-    if let Some(c) = num("llm.cost.total").or_else(|| num("gen_ai.usage.cost")) {
-        set(&mut ev.metadata, "cost", json_num(c));
-    }
-
-    // Messages.
-    let input_messages = messages(span, &["llm.input_messages.", "gen_ai.prompt."]);
-    if !input_messages.is_empty() {
-        set(&mut ev.inputs, "chat_history", Value::Array(input_messages));
-    }
-    let mut output_messages = messages(span, &["llm.output_messages.", "gen_ai.completion."]);
-    if output_messages.len() == 1 {
-        if let Some(Value::Object(m)) = output_messages.pop() {
-            for (k, v) in m {
-                set(&mut ev.outputs, &k, v);
-            }
-        }
-    } else if !output_messages.is_empty() {
-        set(&mut ev.outputs, "messages", Value::Array(output_messages));
-    }
-
-    // Generic input/output values.
-    for (value_key, mime_key, ns_is_input) in [
-        ("input.value", "input.mime_type", true),
-        ("output.value", "output.mime_type", false),
-        ("traceloop.entity.input", "", true),
-        ("traceloop.entity.output", "", false),
-    ] {
-        let Some(text) = span.attr_str(value_key) else {
-            continue;
-        };
-        let ns = if ns_is_input {
-            &mut ev.inputs
-        } else {
-            &mut ev.outputs
-        };
-        if ns_is_input && ns.contains_key("chat_history")
-            || !ns_is_input && ns.contains_key("content")
-        {
-            continue;
-        }
-        let json_mime =
-            mime_key.is_empty() || span.attr_str(mime_key).is_some_and(|m| m.contains("json"));
-        match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(obj)) if json_mime => {
-                for (k, v) in obj {
-                    set(ns, &k, v);
-                }
-            }
-            _ => set(ns, "value", Value::String(text)),
-        }
-    }
-
-    // User identity and free-form metadata.
-    if let Some(user) = span
-        .attr_str("user.id")
-        .or_else(|| span.attr_str("enduser.id"))
-    {
-        set(&mut ev.user_properties, "user_id", Value::String(user));
-    }
-    if let Some(AttrValue::Str(s)) = span.attr("metadata")
-        && let Ok(Value::Object(m)) = serde_json::from_str::<Value>(s)
-    {
-        for (k, v) in m {
-            set(&mut ev.metadata, &k, v);
-        }
-    }
-    for kv in &span.attributes {
-        if let Some(name) = kv.key.strip_prefix("traceloop.association.properties.")
-            && !matches!(name, "session_id" | "project" | "source" | "parent_id")
-        {
-            set(&mut ev.metadata, name, kv.value.to_json());
-        }
-    }
-}
-
-/// Collect `<prefix><i>.(message.)?<field>` attributes into an array of
-/// message objects.
-fn messages(span: &Span, prefixes: &[&str]) -> Vec<Value> {
-    let mut tree = Map::new();
-    for kv in &span.attributes {
-        for prefix in prefixes {
-            if let Some(rest) = kv.key.strip_prefix(prefix) {
-                let rest = rest.replacen(".message.", ".", 1);
-                insert_path(&mut tree, &rest, kv.value.to_json());
-            }
-        }
-    }
-    if tree.is_empty() {
-        return Vec::new();
-    }
-    let mut indexed: Vec<(usize, Value)> = arrays_from_index_keys(tree)
-        .into_iter()
-        .filter_map(|(k, v)| k.parse::<usize>().ok().map(|i| (i, v)))
-        .collect();
-    indexed.sort_by_key(|(i, _)| *i);
-    indexed.into_iter().map(|(_, v)| v).collect()
 }
 
 fn kind_name(kind: SpanKind) -> &'static str {

@@ -19,7 +19,7 @@ use crate::path::Path;
 use crate::protobuf::{span_kind_from_i32, status_code_from_i32};
 use crate::{MAX_ANY_VALUE_DEPTH, OtlpError};
 
-type Object = Map<String, Value>;
+pub(crate) type Object = Map<String, Value>;
 type Result<T> = std::result::Result<T, OtlpError>;
 
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -45,14 +45,14 @@ pub(crate) fn decode(body: &[u8]) -> Result<Vec<Span>> {
     Ok(out)
 }
 
-fn error(path: &Path<'_>, message: impl Into<String>) -> OtlpError {
+pub(crate) fn error(path: &Path<'_>, message: impl Into<String>) -> OtlpError {
     OtlpError::JsonField {
         path: path.render(),
         message: message.into(),
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -63,7 +63,7 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn object(v: Value, path: &Path<'_>) -> Result<Object> {
+pub(crate) fn object(v: Value, path: &Path<'_>) -> Result<Object> {
     match v {
         Value::Object(o) => Ok(o),
         other => Err(error(
@@ -75,7 +75,7 @@ fn object(v: Value, path: &Path<'_>) -> Result<Object> {
 
 /// Takes the value of `camel` (or else `snake`) out of `obj`; `null` reads
 /// as absent.
-fn take(obj: &mut Object, camel: &'static str, snake: &'static str) -> Option<Value> {
+pub(crate) fn take(obj: &mut Object, camel: &'static str, snake: &'static str) -> Option<Value> {
     match obj.get_mut(camel) {
         Some(v) if !v.is_null() => return Some(v.take()),
         _ => {}
@@ -90,7 +90,7 @@ fn take(obj: &mut Object, camel: &'static str, snake: &'static str) -> Option<Va
 }
 
 /// An array field (absent or `null` → empty), with the key for error paths.
-fn take_array(
+pub(crate) fn take_array(
     obj: &mut Object,
     camel: &'static str,
     snake: &'static str,
@@ -106,7 +106,7 @@ fn take_array(
     }
 }
 
-fn take_string(
+pub(crate) fn take_string(
     obj: &mut Object,
     camel: &'static str,
     snake: &'static str,
@@ -273,7 +273,10 @@ fn required_id<const N: usize>(v: Option<Value>, path: &Path<'_>) -> Result<[u8;
 }
 
 /// An id from hex (or base64 as a fallback); absent, `null` and `""` give `None`.
-fn optional_id<const N: usize>(v: Option<Value>, path: &Path<'_>) -> Result<Option<[u8; N]>> {
+pub(crate) fn optional_id<const N: usize>(
+    v: Option<Value>,
+    path: &Path<'_>,
+) -> Result<Option<[u8; N]>> {
     let s = match v {
         None => return Ok(None),
         Some(Value::String(s)) => s,
@@ -330,7 +333,7 @@ fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
-fn truncate(s: &str) -> &str {
+pub(crate) fn truncate(s: &str) -> &str {
     match s.char_indices().nth(40) {
         Some((i, _)) => &s[..i],
         None => s,
@@ -339,7 +342,7 @@ fn truncate(s: &str) -> &str {
 
 // ----------------------------------------------------------- enums, numbers
 
-fn enum_name<'s>(s: &'s str, prefix: &str) -> &'s str {
+pub(crate) fn enum_name<'s>(s: &'s str, prefix: &str) -> &'s str {
     match s.get(..prefix.len()) {
         Some(p) if p.eq_ignore_ascii_case(prefix) => &s[prefix.len()..],
         _ => s,
@@ -406,7 +409,7 @@ fn status_code(v: Value, path: &Path<'_>) -> Result<StatusCode> {
 }
 
 /// A non-negative integer from a JSON number or a decimal string.
-fn uint64(v: Value, path: &Path<'_>) -> Result<u64> {
+pub(crate) fn uint64(v: Value, path: &Path<'_>) -> Result<u64> {
     let parsed = match &v {
         Value::Number(n) => n.as_u64().or_else(|| {
             // 1.7e18 style: accept when it is a non-negative whole number in range.
@@ -428,7 +431,7 @@ fn uint64(v: Value, path: &Path<'_>) -> Result<u64> {
 }
 
 /// A signed integer from a JSON number or a decimal string.
-fn int64(v: &Value) -> Option<i64> {
+pub(crate) fn int64(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64().or_else(|| {
             n.as_f64()
@@ -455,7 +458,7 @@ fn float64(v: &Value) -> Option<f64> {
     }
 }
 
-fn describe(v: &Value) -> String {
+pub(crate) fn describe(v: &Value) -> String {
     match v {
         Value::String(s) => format!("{:?}", truncate(s)),
         Value::Number(n) => n.to_string(),
@@ -465,7 +468,11 @@ fn describe(v: &Value) -> String {
 
 // --------------------------------------------------------------- AnyValue
 
-fn key_values(items: Vec<Value>, path: &Path<'_>, depth: usize) -> Result<Vec<KeyValue>> {
+pub(crate) fn key_values(
+    items: Vec<Value>,
+    path: &Path<'_>,
+    depth: usize,
+) -> Result<Vec<KeyValue>> {
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let kv_path = path.index(i);
@@ -480,7 +487,7 @@ fn key_values(items: Vec<Value>, path: &Path<'_>, depth: usize) -> Result<Vec<Ke
     Ok(out)
 }
 
-fn any_value(v: Value, path: &Path<'_>, depth: usize) -> Result<AttrValue> {
+pub(crate) fn any_value(v: Value, path: &Path<'_>, depth: usize) -> Result<AttrValue> {
     let o = match v {
         Value::Object(o) => o,
         Value::Null => return Ok(AttrValue::Empty),

@@ -1,6 +1,9 @@
-//! OTLP trace ingestion: decodes `ExportTraceServiceRequest` bodies (protobuf,
-//! OTLP/JSON and the HoneyHive Python SDK's JSON dialect, optionally gzipped
-//! or gRPC-framed) into protocol-neutral [`hive_core::span::Span`]s.
+//! OTLP decoding: `ExportTraceServiceRequest` bodies (protobuf, OTLP/JSON
+//! and the HoneyHive Python SDK's JSON dialect, optionally gzipped or
+//! gRPC-framed) into protocol-neutral [`hive_core::span::Span`]s,
+//! `ExportLogsServiceRequest` bodies into [`hive_core::log::LogRecord`]s
+//! ([`decode_logs`]), and the data points of `ExportMetricsServiceRequest`
+//! bodies counted ([`count_metric_points`]).
 //!
 //! ```
 //! use hive_otlp::{decode_traces, encode_traces_protobuf, Encoding};
@@ -28,10 +31,13 @@
 
 use std::io::Read;
 
+use hive_core::log::LogRecord;
 use hive_core::span::Span;
 
 mod grpc;
 mod json;
+mod logs;
+mod metrics;
 mod path;
 pub mod proto;
 mod protobuf;
@@ -75,7 +81,7 @@ pub const MAX_ANY_VALUE_DEPTH: usize = 32;
 /// Why an OTLP body could not be decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum OtlpError {
-    /// The bytes are not a valid protobuf `ExportTraceServiceRequest`.
+    /// The bytes are not a valid protobuf export request.
     #[error("invalid protobuf: {0}")]
     Protobuf(String),
     /// A protobuf field has an invalid value (for instance a span id that is
@@ -113,6 +119,116 @@ pub fn decode_traces(body: &[u8], encoding: Encoding) -> Result<Vec<Span>, OtlpE
         Encoding::Protobuf => protobuf::decode(body),
         Encoding::Json => json::decode(body),
     }
+}
+
+/// Decode an `ExportLogsServiceRequest` body (already decompressed and, for
+/// gRPC, unframed) into log records, in request order.
+///
+/// Each record keeps its times, severity, `trace_id`/`span_id` (`None` when
+/// absent or all zero), body (the `AnyValue` as JSON: a key-value list as
+/// an object, bytes as hex; `Null` when absent), attributes, flags, its
+/// resource's attributes and its scope. `event_name` is the record's
+/// `event_name` field, or else its `event.name` attribute (older SDKs),
+/// or else empty. The JSON encoding accepts the same dialects as
+/// [`decode_traces`], and severity numbers as numbers or enum names
+/// (`SEVERITY_NUMBER_WARN`). Errors and limits are those of
+/// [`decode_traces`].
+///
+/// ```
+/// use hive_otlp::{decode_logs, Encoding};
+///
+/// let body = br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{
+///     "timeUnixNano":"1700000000000000000","severityNumber":"SEVERITY_NUMBER_INFO",
+///     "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
+///     "eventName":"gen_ai.user.message","body":{"kvlistValue":{"values":[
+///         {"key":"content","value":{"stringValue":"Hello"}}]}}}]}]}]}"#;
+/// let records = decode_logs(body, Encoding::Json)?;
+/// assert_eq!(records[0].event_name, "gen_ai.user.message");
+/// assert_eq!(records[0].severity_number, 9);
+/// assert_eq!(records[0].body["content"], "Hello");
+/// # Ok::<(), hive_otlp::OtlpError>(())
+/// ```
+pub fn decode_logs(body: &[u8], encoding: Encoding) -> Result<Vec<LogRecord>, OtlpError> {
+    match encoding {
+        Encoding::Protobuf => logs::decode_protobuf(body),
+        Encoding::Json => logs::decode_json(body),
+    }
+}
+
+/// The number of data points in an `ExportMetricsServiceRequest` body
+/// (gauge, sum, histogram, exponential histogram and summary points), so a
+/// server that does not store metrics can answer with an OTLP partial
+/// success naming them as rejected ([`export_metrics_response`]). The
+/// points themselves are not decoded; a body that is not a metrics request
+/// is an error as in [`decode_traces`].
+pub fn count_metric_points(body: &[u8], encoding: Encoding) -> Result<u64, OtlpError> {
+    match encoding {
+        Encoding::Protobuf => metrics::count_protobuf(body),
+        Encoding::Json => metrics::count_json(body),
+    }
+}
+
+/// An `ExportLogsServiceResponse` in `encoding`: empty (`{}`) when
+/// `rejected` is 0 and `message` empty, else with `partial_success`
+/// (`rejected_log_records`, `error_message`).
+pub fn export_logs_response(encoding: Encoding, rejected: u64, message: &str) -> Vec<u8> {
+    use proto::collector::logs::v1 as pl;
+    let partial = (rejected > 0 || !message.is_empty()).then(|| pl::ExportLogsPartialSuccess {
+        rejected_log_records: i64::try_from(rejected).unwrap_or(i64::MAX),
+        error_message: message.to_owned(),
+    });
+    match encoding {
+        Encoding::Protobuf => {
+            use prost::Message;
+            pl::ExportLogsServiceResponse {
+                partial_success: partial,
+            }
+            .encode_to_vec()
+        }
+        Encoding::Json => partial_json("rejectedLogRecords", rejected, message),
+    }
+}
+
+/// An `ExportMetricsServiceResponse` in `encoding`: empty (`{}`) when
+/// `rejected` is 0 and `message` empty, else with `partial_success`
+/// (`rejected_data_points`, `error_message`).
+pub fn export_metrics_response(encoding: Encoding, rejected: u64, message: &str) -> Vec<u8> {
+    use proto::collector::metrics::v1 as pm;
+    let partial = (rejected > 0 || !message.is_empty()).then(|| pm::ExportMetricsPartialSuccess {
+        rejected_data_points: i64::try_from(rejected).unwrap_or(i64::MAX),
+        error_message: message.to_owned(),
+    });
+    match encoding {
+        Encoding::Protobuf => {
+            use prost::Message;
+            pm::ExportMetricsServiceResponse {
+                partial_success: partial,
+            }
+            .encode_to_vec()
+        }
+        Encoding::Json => partial_json("rejectedDataPoints", rejected, message),
+    }
+}
+
+/// OTLP/JSON: `{}` or `{"partialSuccess": {<count key>: "N", "errorMessage"}}`
+/// (64-bit integers as strings).
+fn partial_json(count_key: &str, rejected: u64, message: &str) -> Vec<u8> {
+    if rejected == 0 && message.is_empty() {
+        return b"{}".to_vec();
+    }
+    let mut partial = serde_json::Map::new();
+    if rejected > 0 {
+        partial.insert(
+            count_key.into(),
+            rejected.min(i64::MAX as u64).to_string().into(),
+        );
+    }
+    if !message.is_empty() {
+        partial.insert("errorMessage".into(), message.into());
+    }
+    serde_json::json!({ "partialSuccess": partial })
+        .to_string()
+        .into_bytes()
 }
 
 /// gunzip `body` (one or more concatenated gzip members), failing with

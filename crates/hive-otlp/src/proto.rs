@@ -1,9 +1,10 @@
 //! Hand-written prost messages for the subset of the OTLP protocol Hive reads.
 //!
 //! Field numbers and wire types follow the official `opentelemetry-proto`
-//! definitions (`collector/trace/v1/trace_service.proto`,
-//! `trace/v1/trace.proto`, `common/v1/common.proto`,
-//! `resource/v1/resource.proto`). Enum fields (`Span.kind`, `Status.code`)
+//! definitions (`collector/{trace,logs,metrics}/v1/*_service.proto`,
+//! `trace/v1/trace.proto`, `logs/v1/logs.proto`, `metrics/v1/metrics.proto`,
+//! `common/v1/common.proto`, `resource/v1/resource.proto`). Metrics are
+//! only counted: their data points are kept as undecoded bytes. Enum fields (`Span.kind`, `Status.code`)
 //! are declared as `int32`, which is wire-identical to a protobuf enum; the
 //! constants below name their values. Fields Hive does not use
 //! (`entity_refs`, ...) are left out: prost skips unknown fields.
@@ -33,6 +34,61 @@ pub mod collector {
             pub struct ExportTracePartialSuccess {
                 #[prost(int64, tag = "1")]
                 pub rejected_spans: i64,
+                #[prost(string, tag = "2")]
+                pub error_message: String,
+            }
+        }
+    }
+
+    pub mod logs {
+        pub mod v1 {
+            /// `opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest`
+            #[derive(Clone, PartialEq, prost::Message)]
+            pub struct ExportLogsServiceRequest {
+                #[prost(message, repeated, tag = "1")]
+                pub resource_logs: Vec<crate::proto::logs::v1::ResourceLogs>,
+            }
+
+            /// `opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse`
+            #[derive(Clone, PartialEq, prost::Message)]
+            pub struct ExportLogsServiceResponse {
+                #[prost(message, optional, tag = "1")]
+                pub partial_success: Option<ExportLogsPartialSuccess>,
+            }
+
+            /// `opentelemetry.proto.collector.logs.v1.ExportLogsPartialSuccess`
+            #[derive(Clone, PartialEq, prost::Message)]
+            pub struct ExportLogsPartialSuccess {
+                #[prost(int64, tag = "1")]
+                pub rejected_log_records: i64,
+                #[prost(string, tag = "2")]
+                pub error_message: String,
+            }
+        }
+    }
+
+    pub mod metrics {
+        pub mod v1 {
+            /// `opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest`
+            /// (data points left undecoded).
+            #[derive(Clone, PartialEq, prost::Message)]
+            pub struct ExportMetricsServiceRequest {
+                #[prost(message, repeated, tag = "1")]
+                pub resource_metrics: Vec<crate::proto::metrics::v1::ResourceMetrics>,
+            }
+
+            /// `opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse`
+            #[derive(Clone, PartialEq, prost::Message)]
+            pub struct ExportMetricsServiceResponse {
+                #[prost(message, optional, tag = "1")]
+                pub partial_success: Option<ExportMetricsPartialSuccess>,
+            }
+
+            /// `opentelemetry.proto.collector.metrics.v1.ExportMetricsPartialSuccess`
+            #[derive(Clone, PartialEq, prost::Message)]
+            pub struct ExportMetricsPartialSuccess {
+                #[prost(int64, tag = "1")]
+                pub rejected_data_points: i64,
                 #[prost(string, tag = "2")]
                 pub error_message: String,
             }
@@ -171,6 +227,127 @@ pub mod trace {
             pub const UNSET: i32 = 0;
             pub const OK: i32 = 1;
             pub const ERROR: i32 = 2;
+        }
+    }
+}
+
+pub mod logs {
+    pub mod v1 {
+        use crate::proto::common::v1::{AnyValue, InstrumentationScope, KeyValue};
+        use crate::proto::resource::v1::Resource;
+
+        /// `opentelemetry.proto.logs.v1.ResourceLogs`
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub struct ResourceLogs {
+            #[prost(message, optional, tag = "1")]
+            pub resource: Option<Resource>,
+            #[prost(message, repeated, tag = "2")]
+            pub scope_logs: Vec<ScopeLogs>,
+            #[prost(string, tag = "3")]
+            pub schema_url: String,
+        }
+
+        /// `opentelemetry.proto.logs.v1.ScopeLogs`
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub struct ScopeLogs {
+            #[prost(message, optional, tag = "1")]
+            pub scope: Option<InstrumentationScope>,
+            #[prost(message, repeated, tag = "2")]
+            pub log_records: Vec<LogRecord>,
+            #[prost(string, tag = "3")]
+            pub schema_url: String,
+        }
+
+        /// `opentelemetry.proto.logs.v1.LogRecord` (field 4 is reserved).
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub struct LogRecord {
+            #[prost(fixed64, tag = "1")]
+            pub time_unix_nano: u64,
+            #[prost(fixed64, tag = "11")]
+            pub observed_time_unix_nano: u64,
+            /// `SeverityNumber` (0 unspecified, 1-24 TRACE..FATAL4).
+            #[prost(int32, tag = "2")]
+            pub severity_number: i32,
+            #[prost(string, tag = "3")]
+            pub severity_text: String,
+            #[prost(message, optional, tag = "5")]
+            pub body: Option<AnyValue>,
+            #[prost(message, repeated, tag = "6")]
+            pub attributes: Vec<KeyValue>,
+            #[prost(uint32, tag = "7")]
+            pub dropped_attributes_count: u32,
+            #[prost(fixed32, tag = "8")]
+            pub flags: u32,
+            #[prost(bytes = "vec", tag = "9")]
+            pub trace_id: Vec<u8>,
+            #[prost(bytes = "vec", tag = "10")]
+            pub span_id: Vec<u8>,
+            #[prost(string, tag = "12")]
+            pub event_name: String,
+        }
+    }
+}
+
+pub mod metrics {
+    pub mod v1 {
+        use crate::proto::common::v1::InstrumentationScope;
+        use crate::proto::resource::v1::Resource;
+
+        /// `opentelemetry.proto.metrics.v1.ResourceMetrics`
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub struct ResourceMetrics {
+            #[prost(message, optional, tag = "1")]
+            pub resource: Option<Resource>,
+            #[prost(message, repeated, tag = "2")]
+            pub scope_metrics: Vec<ScopeMetrics>,
+            #[prost(string, tag = "3")]
+            pub schema_url: String,
+        }
+
+        /// `opentelemetry.proto.metrics.v1.ScopeMetrics`
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub struct ScopeMetrics {
+            #[prost(message, optional, tag = "1")]
+            pub scope: Option<InstrumentationScope>,
+            #[prost(message, repeated, tag = "2")]
+            pub metrics: Vec<Metric>,
+            #[prost(string, tag = "3")]
+            pub schema_url: String,
+        }
+
+        /// `opentelemetry.proto.metrics.v1.Metric`: name and data only.
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub struct Metric {
+            #[prost(string, tag = "1")]
+            pub name: String,
+            #[prost(oneof = "metric::Data", tags = "5, 7, 9, 10, 11")]
+            pub data: Option<metric::Data>,
+        }
+
+        pub mod metric {
+            /// The `data` oneof of `Metric`.
+            #[derive(Clone, PartialEq, prost::Oneof)]
+            pub enum Data {
+                #[prost(message, tag = "5")]
+                Gauge(super::DataPoints),
+                #[prost(message, tag = "7")]
+                Sum(super::DataPoints),
+                #[prost(message, tag = "9")]
+                Histogram(super::DataPoints),
+                #[prost(message, tag = "10")]
+                ExponentialHistogram(super::DataPoints),
+                #[prost(message, tag = "11")]
+                Summary(super::DataPoints),
+            }
+        }
+
+        /// `Gauge`, `Sum`, `Histogram`, `ExponentialHistogram` and `Summary`
+        /// all keep their data points in field 1; each point is left as its
+        /// encoded bytes (only counted).
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub struct DataPoints {
+            #[prost(bytes = "vec", repeated, tag = "1")]
+            pub data_points: Vec<Vec<u8>>,
         }
     }
 }

@@ -17,21 +17,24 @@ use crate::{MAX_ANY_VALUE_DEPTH, OtlpError};
 const PROST_RECURSION_LIMIT: usize = 100;
 
 pub(crate) fn decode(body: &[u8]) -> Result<Vec<Span>, OtlpError> {
-    let request = ExportTraceServiceRequest::decode(body).map_err(|e| {
-        let text = e.to_string();
-        if text.contains("recursion limit") {
-            OtlpError::NestingTooDeep {
-                path: "(protobuf message)".into(),
-                limit: PROST_RECURSION_LIMIT,
-            }
-        } else {
-            OtlpError::Protobuf(text)
-        }
-    })?;
+    let request = ExportTraceServiceRequest::decode(body).map_err(decode_error)?;
     convert_request(request)
 }
 
-fn field_error(path: &Path<'_>, message: impl Into<String>) -> OtlpError {
+/// A prost decoding error as an [`OtlpError`].
+pub(crate) fn decode_error(e: prost::DecodeError) -> OtlpError {
+    let text = e.to_string();
+    if text.contains("recursion limit") {
+        OtlpError::NestingTooDeep {
+            path: "(protobuf message)".into(),
+            limit: PROST_RECURSION_LIMIT,
+        }
+    } else {
+        OtlpError::Protobuf(text)
+    }
+}
+
+pub(crate) fn field_error(path: &Path<'_>, message: impl Into<String>) -> OtlpError {
     OtlpError::ProtobufField {
         path: path.render(),
         message: message.into(),
@@ -81,7 +84,10 @@ fn convert_request(request: ExportTraceServiceRequest) -> Result<Vec<Span>, Otlp
     Ok(out)
 }
 
-fn fixed_id<const N: usize>(bytes: &[u8], path: &Path<'_>) -> Result<[u8; N], OtlpError> {
+pub(crate) fn fixed_id<const N: usize>(
+    bytes: &[u8],
+    path: &Path<'_>,
+) -> Result<[u8; N], OtlpError> {
     <[u8; N]>::try_from(bytes).map_err(|_| {
         let what = if bytes.is_empty() {
             "missing".to_string()
@@ -180,7 +186,7 @@ fn status_code_to_i32(code: StatusCode) -> i32 {
     }
 }
 
-fn convert_kvs(
+pub(crate) fn convert_kvs(
     kvs: Vec<pc::KeyValue>,
     path: &Path<'_>,
     depth: usize,
@@ -199,7 +205,11 @@ fn convert_kvs(
     Ok(out)
 }
 
-fn convert_any(value: pc::AnyValue, path: &Path<'_>, depth: usize) -> Result<AttrValue, OtlpError> {
+pub(crate) fn convert_any(
+    value: pc::AnyValue,
+    path: &Path<'_>,
+    depth: usize,
+) -> Result<AttrValue, OtlpError> {
     use pc::any_value::Value as V;
     Ok(match value.value {
         None => AttrValue::Empty,

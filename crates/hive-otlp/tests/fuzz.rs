@@ -4,7 +4,8 @@ mod common;
 
 use common::{Rng, sample_spans};
 use hive_otlp::{
-    Encoding, decode_traces, encode_traces_protobuf, grpc_frame, grpc_unframe, gunzip,
+    Encoding, count_metric_points, decode_logs, decode_traces, encode_traces_protobuf, grpc_frame,
+    grpc_unframe, gunzip,
 };
 use serde_json::{Value, json};
 
@@ -178,10 +179,69 @@ fn random_bytes_never_panic() {
         let input = rng.bytes(n);
         let _ = decode_traces(&input, Encoding::Protobuf);
         let _ = decode_traces(&input, Encoding::Json);
+        let _ = decode_logs(&input, Encoding::Protobuf);
+        let _ = decode_logs(&input, Encoding::Json);
+        let _ = count_metric_points(&input, Encoding::Protobuf);
+        let _ = count_metric_points(&input, Encoding::Json);
         let _ = grpc_unframe(&input, Some("gzip"), 1 << 16);
         let _ = grpc_unframe(&input, None, 1 << 16);
         let _ = gunzip(&input, 1 << 16);
     }
+}
+
+#[test]
+fn logs_and_metrics_mutations_never_panic() {
+    let mut rng = Rng::new(0x5eed_0005);
+    let logs = json!({"resourceLogs": [{"resource": {"attributes": [
+    {"key": "service.name", "value": {"stringValue": "svc"}}]},
+    "scopeLogs": [{"scope": {"name": "s"}, "logRecords": [{
+        "timeUnixNano": "1700000000000000000", "severityNumber": "SEVERITY_NUMBER_INFO",
+        "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+        "eventName": "gen_ai.choice", "flags": 1,
+        "body": {"kvlistValue": {"values": [{"key": "index", "value": {"intValue": "0"}}]}},
+        "attributes": [{"key": "k", "value": {"arrayValue": {"values": [{"boolValue": true}]}}}]
+    }]}]}]});
+    let metrics = json!({"resourceMetrics": [{"scopeMetrics": [{"metrics": [
+        {"name": "g", "gauge": {"dataPoints": [{"asInt": "1"}]}},
+        {"name": "h", "histogram": {"dataPoints": [{"count": "2"}]}}]}]}]});
+    assert_eq!(
+        decode_logs(logs.to_string().as_bytes(), Encoding::Json)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        count_metric_points(metrics.to_string().as_bytes(), Encoding::Json).unwrap(),
+        2
+    );
+    let (mut ok, mut failed) = (0, 0);
+    for i in 0..ITERATIONS {
+        let seed = if i % 2 == 0 { &logs } else { &metrics };
+        let input = if i % 4 < 2 {
+            let mut value = seed.clone();
+            for _ in 0..=rng.below(3) {
+                mutate_json(&mut rng, &mut value);
+            }
+            serde_json::to_vec(&value).unwrap()
+        } else {
+            mutate(&mut rng, &serde_json::to_vec(seed).unwrap())
+        };
+        let outcome = if i % 2 == 0 {
+            decode_logs(&input, Encoding::Json).map(|_| ())
+        } else {
+            count_metric_points(&input, Encoding::Json).map(|_| ())
+        };
+        match outcome {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                failed += 1;
+            }
+        }
+        let _ = decode_logs(&input, Encoding::Protobuf);
+        let _ = count_metric_points(&input, Encoding::Protobuf);
+    }
+    assert!(ok > 0 && failed > 0, "ok={ok} failed={failed}");
 }
 
 #[test]
