@@ -96,6 +96,11 @@ impl FieldRef {
         if path.iter().any(|p| p.contains('"') || p.contains('\\')) {
             return Err(FilterError::UnknownField(field.to_owned()));
         }
+        // Stores turn the path into a query language's path literal (a NUL
+        // ends SQLite's); no key a client means holds a control character.
+        if field.chars().any(char::is_control) {
+            return Err(FilterError::ControlCharacter(field.to_owned()));
+        }
         Ok(FieldRef::Path {
             namespace: ns.to_owned(),
             path,
@@ -262,6 +267,8 @@ pub enum FilterError {
         "unknown filter field {0:?}: use a top-level field (event_name, session_id, ...) or a namespace path such as metadata.user_id"
     )]
     UnknownField(String),
+    #[error("filter field {0:?} holds a control character")]
+    ControlCharacter(String),
     #[error("unknown filter operator {0:?}")]
     UnknownOperator(String),
     #[error("unknown filter type {0:?}: use string, number, boolean or datetime")]

@@ -108,6 +108,7 @@ fn parse_query(
     };
     let offset = (page - 1)
         .checked_mul(limit)
+        .filter(|o| i64::try_from(*o).is_ok())
         .ok_or_else(|| ApiError::bad("page is too large"))?;
     Ok((
         EventQuery {

@@ -1,0 +1,156 @@
+//! Regression tests of issue 13 ("Hardening"): client mistakes are 4xx
+//! JSON errors that name the field, never a 5xx.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{Resp, TestServer, server};
+use serde_json::{Value, json};
+
+/// A 400 whose JSON error message contains `excerpt`.
+#[track_caller]
+fn assert_400(r: &Resp, excerpt: &str, what: &str) {
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "{what}: {}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let v = r.json();
+    let m = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(m.contains(excerpt), "{what}: {m:?} lacks {excerpt:?}");
+    assert_eq!(v["success"], false, "{what}");
+}
+
+async fn dashboard_cookie(s: &TestServer) -> String {
+    let url = hive_server::dashboard::login_url(s.store.as_ref(), "http://x").unwrap();
+    let token = url.split("token=").nth(1).unwrap().to_owned();
+    let r = s
+        .raw(
+            Request::builder()
+                .method("POST")
+                .uri("/login")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(format!("token={token}")))
+                .unwrap(),
+        )
+        .await;
+    let set = r.headers["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
+async fn page(s: &TestServer, cookie: &str, path: &str) -> Resp {
+    s.raw(
+        Request::builder()
+            .uri(path)
+            .header("cookie", cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
+/// Issue 13, item 1: a NUL in a field name reached SQLite's JSON path
+/// ("storage: bad JSON path") and answered 500.
+#[tokio::test]
+async fn a_nul_in_a_field_name_is_a_400_everywhere() {
+    let s = server();
+    let k = s.admin.clone();
+    // Some data, so that queries really run.
+    let r = s
+        .json(
+            "POST",
+            "/session/start",
+            &k,
+            json!({"session": {"session_id": "s1", "metadata": {"a": 1}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let fields = ["metadata.\u{0}", "metadata.a\u{0}b", "metrics.\u{0}.x"];
+    for field in fields {
+        for (op, value, ty) in [
+            ("is", json!("x"), "string"),
+            ("exists", Value::Null, "string"),
+            ("greater than", json!(1), "number"),
+            ("after", json!("2024-01-01T00:00:00Z"), "datetime"),
+        ] {
+            let f = json!([{"field": field, "operator": op, "value": value, "type": ty}]);
+            for level in ["event", "session"] {
+                let r = s
+                    .json(
+                        "POST",
+                        "/v1/events/export",
+                        &k,
+                        json!({"filters": f, "level": level}),
+                    )
+                    .await;
+                assert_400(&r, "filters[0]", &format!("export {field:?} {op}"));
+            }
+            let r = s
+                .json("POST", "/v1/events/chart", &k, json!({"filters": f}))
+                .await;
+            assert_400(&r, "filters[0]", &format!("chart filter {field:?} {op}"));
+        }
+        for key in ["metric", "groupBy"] {
+            let mut q = json!({"aggregation": "sum", "metric": "metrics.x"});
+            q[key] = json!(field);
+            let r = s.json("POST", "/v1/events/chart", &k, q.clone()).await;
+            assert_400(&r, key, &format!("chart {key} {field:?}"));
+            let mut saved = q.clone();
+            saved["name"] = json!("c");
+            let r = s.json("POST", "/v1/charts", &k, saved).await;
+            assert_400(&r, key, &format!("saved chart {key} {field:?}"));
+            let r = s
+                .json(
+                    "POST",
+                    "/v1/alerts",
+                    &k,
+                    json!({"name": "a", "threshold": 1, "query": q}),
+                )
+                .await;
+            assert_400(&r, key, &format!("alert {key} {field:?}"));
+        }
+        let qs: String = form_urlencode(&[("metric", field), ("aggregation", "sum")]);
+        let r = s.get(&format!("/v1/events/chart?{qs}"), &k).await;
+        assert_400(&r, "metric", &format!("chart GET {field:?}"));
+    }
+    // The dashboard shows the problem with the row and lists the rest.
+    let cookie = dashboard_cookie(&s).await;
+    for list in ["/sessions", "/events"] {
+        for op in ["is", "exists", "greater than"] {
+            let qs = form_urlencode(&[("ff", "metadata.\u{0}"), ("fo", op), ("fv", "1")]);
+            let r = page(&s, &cookie, &format!("{list}?{qs}")).await;
+            assert_eq!(r.status, StatusCode::OK, "{list} {op}");
+            let html = String::from_utf8_lossy(&r.bytes);
+            assert!(html.contains("control character"), "{list} {op}");
+        }
+    }
+    let qs = form_urlencode(&[("metric", "metrics.\u{0}"), ("aggregation", "sum")]);
+    let r = page(&s, &cookie, &format!("/charts?{qs}")).await;
+    assert!(r.status.as_u16() < 500, "/charts: {}", r.status);
+}
+
+fn form_urlencode(pairs: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+/// Pages far past the end: the offset overflowed SQLite's integers.
+#[tokio::test]
+async fn a_page_past_any_offset_is_a_400() {
+    let s = server();
+    let k = s.admin.clone();
+    let r = s
+        .json(
+            "POST",
+            "/v1/events/export",
+            &k,
+            json!({"limit": 1000, "page": 10_000_000_000_000_000u64}),
+        )
+        .await;
+    assert_400(&r, "page", "huge page");
+}
