@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod charts;
 pub mod dashboard;
+pub mod destination;
 pub mod error;
 pub mod grpc;
 pub mod otlp;

@@ -154,3 +154,81 @@ async fn a_page_past_any_offset_is_a_400() {
         .await;
     assert_400(&r, "page", "huge page");
 }
+
+/// Issue 13, item 2: webhooks to loopback, private, link-local (cloud
+/// metadata) and other non-public addresses are refused when the rule is
+/// saved, unless the server allows private destinations. Nothing is sent:
+/// the check is on the address.
+#[tokio::test]
+async fn private_webhook_destinations_are_refused_at_save_time() {
+    let s = server();
+    let k = s.admin.clone();
+    let refused = [
+        "http://10.0.0.1/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:9/hook",
+        "http://localhost:9/hook",
+        "http://[::1]:9/hook",
+        "http://[fd00::1]/hook",
+        "http://[fe80::1]/hook",
+        "http://[::ffff:169.254.169.254]/hook",
+        "http://100.64.0.1/hook",
+        "http://192.168.0.1/hook",
+        "http://172.16.0.1/hook",
+        "http://0.0.0.0/hook",
+        "http://224.0.0.1/hook",
+    ];
+    for url in refused {
+        let r = s
+            .json(
+                "POST",
+                "/v1/alerts",
+                &k,
+                json!({"name": "a", "threshold": 1, "webhook": {"url": url}}),
+            )
+            .await;
+        assert_400(&r, "webhook.url", url);
+    }
+    // An update is checked the same way.
+    let r = s
+        .json(
+            "POST",
+            "/v1/alerts",
+            &k,
+            json!({"name": "a", "threshold": 1, "webhook": {"url": "https://hooks.example.com/x"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    let id = r.json()["data"]["id"].as_str().unwrap().to_owned();
+    let r = s
+        .json(
+            "PATCH",
+            &format!("/v1/alerts/{id}"),
+            &k,
+            json!({"webhook": {"url": "http://169.254.169.254/"}}),
+        )
+        .await;
+    assert_400(&r, "webhook.url", "update");
+
+    // Allowed with --webhook-allow-private.
+    let open = common::server_with_alerts(
+        hive_server::WriterConfig::default(),
+        hive_server::ApiConfig::default(),
+        hive_server::alerts::AlertRuntime::new(
+            std::sync::Arc::new(hive_server::alerts::SystemClock),
+            hive_server::alerts::AlertConfig {
+                webhook_allow_private: true,
+                ..Default::default()
+            },
+        ),
+    );
+    let r = open
+        .json(
+            "POST",
+            "/v1/alerts",
+            &open.admin,
+            json!({"name": "a", "threshold": 1, "webhook": {"url": "http://127.0.0.1:9/hook"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+}

@@ -54,6 +54,11 @@ pub struct ServeArgs {
     /// the like are not used.
     #[arg(long, env = "HIVE_WEBHOOK_PROXY")]
     pub webhook_proxy: Option<String>,
+    /// Allow alert webhooks to loopback, private, link-local (cloud
+    /// metadata) and other non-public addresses. Refused by default, as
+    /// anyone who may save an alert chooses where its webhook goes.
+    #[arg(long, env = "HIVE_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
     /// Memory (MiB) for the in-memory columns that charts and filters over
     /// every event read; those whose columns do not fit read the documents
     /// (slower). 0 turns columns off.
@@ -133,6 +138,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             AlertConfig {
                 webhook_ca,
                 webhook_proxy,
+                webhook_allow_private: args.webhook_allow_private,
                 ..AlertConfig::default()
             },
         )),
