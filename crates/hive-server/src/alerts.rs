@@ -554,7 +554,7 @@ pub fn rule_doc(body: &Map<String, Value>, previous: Option<&Value>, now: i64) -
     let rule = AlertRule::from_json(&Value::Object(merged.clone()), now as f64)
         .map_err(|e| ApiError::bad(e.to_string()))?;
     let mut doc = rule.to_json().as_object().cloned().unwrap_or_default();
-    if let Some(d) = merged.get("description").and_then(Value::as_str) {
+    if let Some(d) = crate::body::text(&merged, "description")? {
         doc.insert("description".into(), json!(d));
     }
     for k in [
@@ -629,7 +629,11 @@ pub async fn create_alert(
 ) -> ApiResult<Json<Value>> {
     let (caller, obj) = crate::body::caller_and_body(&state, &headers, &body)?;
     caller.require_read()?;
-    let project = project_for_write(&state, &caller, obj.get("project").and_then(Value::as_str))?;
+    let project = project_for_write(
+        &state,
+        &caller,
+        crate::body::text(&obj, "project")?.as_deref(),
+    )?;
     let doc = checked_rule_doc(&state, &obj, None).await?;
     let saved = state
         .store

@@ -232,3 +232,105 @@ async fn private_webhook_destinations_are_refused_at_save_time() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json());
 }
+
+/// Issue 13, item 3: fields of the wrong type (or out of range) were
+/// accepted with a 200 and silently ignored or truncated.
+#[tokio::test]
+async fn wrong_types_are_400s_naming_the_field() {
+    let s = server();
+    let k = s.admin.clone();
+    let alert = |extra: Value| {
+        let mut a = json!({"name": "a", "threshold": 1});
+        for (key, v) in extra.as_object().unwrap() {
+            a[key] = v.clone();
+        }
+        a
+    };
+    let cases: Vec<(&str, &str, Value, &str)> = vec![
+        ("POST", "/v1/charts", json!({"name": "c", "metric": {"a": 1}}), "metric: invalid type: map"),
+        ("POST", "/v1/charts", json!({"name": "c", "metric": 5}), "metric: invalid type"),
+        ("POST", "/v1/charts", json!({"name": "c", "func": ["sum"]}), "func: invalid type"),
+        ("POST", "/v1/charts", json!({"name": "c", "groupBy": true}), "groupBy: invalid type"),
+        ("POST", "/v1/charts", json!({"name": {"x": 1}}), "name: invalid type"),
+        ("POST", "/v1/charts", json!({"name": "c", "description": 5}), "description: invalid type"),
+        ("POST", "/v1/charts", json!({"name": "c", "project": 5}), "project: invalid type"),
+        ("POST", "/v1/events/chart", json!({"metric": {"a": 1}}), "metric: invalid type"),
+        ("POST", "/v1/events/chart", json!({"project": ["p"]}), "project: invalid type"),
+        ("POST", "/v1/alerts", alert(json!({"webhook": {"url": 5}})), "webhook.url: invalid type: integer `5`"),
+        ("POST", "/v1/alerts", alert(json!({"webhook": {"url": "https://hooks.example.com/x", "slack": "yes"}})), "webhook.slack: invalid type"),
+        ("POST", "/v1/alerts", alert(json!({"webhook": 5})), "webhook must be"),
+        ("POST", "/v1/alerts", alert(json!({"frequency": "99999999999999999999m"})), "frequency"),
+        ("POST", "/v1/alerts", alert(json!({"frequency": "366d"})), "frequency"),
+        ("POST", "/v1/alerts", alert(json!({"frequency": 15})), "frequency: invalid type"),
+        ("POST", "/v1/alerts", alert(json!({"type": ["drift"]})), "type: invalid type"),
+        ("POST", "/v1/alerts", alert(json!({"comparison": 1})), "comparison: invalid type"),
+        ("POST", "/v1/alerts", alert(json!({"name": 5})), "name: invalid type"),
+        ("POST", "/v1/alerts", alert(json!({"description": {}})), "description: invalid type"),
+        ("POST", "/v1/alerts", alert(json!({"query": {"metric": {"a": 1}}})), "query: metric: invalid type"),
+        ("POST", "/session/start", json!({"session": {"event_type": 123}}), "event_type must be a string"),
+        ("POST", "/session/start", json!({"session": {"event_type": []}}), "event_type must be a string"),
+        ("POST", "/session/start", json!({"session": {"event_type": {}}}), "event_type must be a string"),
+        ("POST", "/session/start", json!({"session": {"project": 5}}), "project: invalid type"),
+        ("POST", "/session/start", json!({"session": {"org_id": 5}}), "org_id must be a string"),
+        ("PUT", "/events", json!({"event_id": "e", "session_id": 123}), "session_id must be a string"),
+        ("PUT", "/events", json!({"event_id": "e", "session_id": []}), "session_id must be a string"),
+        ("PUT", "/events", json!({"event_id": "e", "session_id": {}}), "session_id must be a string"),
+        ("PUT", "/events", json!({"event_id": "e", "session_id": true}), "session_id must be a string"),
+        ("PUT", "/events", json!({"event_id": "e", "parent_id": 1}), "parent_id must be a string"),
+        ("PUT", "/events", json!({"event_id": "e", "project": 1}), "project"),
+        ("POST", "/events/batch", json!({"events": [], "single_session": "yes"}), "single_session: invalid type"),
+        ("POST", "/events/batch", json!({"events": [], "single_session": true, "session_properties": 5}), "session_properties must be an object"),
+        ("POST", "/v1/events/export", json!({"project": 5}), "project: invalid type"),
+        ("POST", "/v1/events/export", json!({"level": 1}), "level: invalid type"),
+        ("POST", "/v1/events/export", json!({"order": true}), "order: invalid type"),
+        ("POST", "/v1/events/export", json!({"projections": "event_name"}), "projections: invalid type"),
+        ("POST", "/v1/events/export", json!({"projections": ["event_name", 5]}), "projections[1]: invalid type"),
+        ("POST", "/v1/events/export", json!({"filters": [{"field": 5, "operator": "is", "value": "x"}]}), "filters[0]: field: invalid type"),
+        ("POST", "/v1/events/export", json!({"filters": [{"field": "event_name", "operator": "~", "value": "x"}]}), "unknown filter operator"),
+        ("POST", "/v1/keys", json!({"name": 5, "scope": "admin"}), "name: invalid type"),
+        ("POST", "/v1/keys", json!({"scope": ["admin"]}), "scope: invalid type"),
+        ("POST", "/v1/projects", json!({"name": 5}), "name: invalid type"),
+    ];
+    for (method, path, body, excerpt) in cases {
+        let r = s.json(method, path, &k, body.clone()).await;
+        assert_400(&r, excerpt, &format!("{method} {path} {body}"));
+    }
+    // Nothing of the above was saved.
+    let charts = s.get("/v1/charts", &k).await.json();
+    assert_eq!(charts["data"], json!([]));
+    let alerts = s.get("/v1/alerts", &k).await.json();
+    assert_eq!(alerts["data"], json!([]));
+}
+
+/// The aliases of the operators (`=`, `!=`, `>`, ...) mean what they say.
+#[tokio::test]
+async fn operator_aliases_match() {
+    let s = server();
+    let k = s.admin.clone();
+    let r = s
+        .json(
+            "POST",
+            "/session/start",
+            &k,
+            json!({"session": {"session_id": "s1", "session_name": "n", "metadata": {"tenant": "acme", "n": 3}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    for (field, op, value, want) in [
+        ("metadata.tenant", "=", json!("acme"), 1),
+        ("metadata.tenant", "==", json!("acme"), 1),
+        ("metadata.tenant", "!=", json!("acme"), 0),
+        ("metadata.n", "=", json!(3), 1),
+        ("metadata.n", ">", json!(2), 1),
+        ("metadata.n", "<", json!(2), 0),
+        ("event_name", "=", json!("n"), 1),
+    ] {
+        let events = s
+            .export(
+                &k,
+                json!({"filters": [{"field": field, "operator": op, "value": value}]}),
+            )
+            .await;
+        assert_eq!(events.len(), want, "{field} {op} {value}");
+    }
+}
