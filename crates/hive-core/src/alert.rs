@@ -459,12 +459,8 @@ impl AlertRule {
             None | Some(Value::Null) => (None, false),
             Some(Value::String(s)) => (Some(s.trim().to_owned()), false),
             Some(w @ Value::Object(_)) => {
-                let w: Webhook =
-                    crate::fields::value(w, "webhook").map_err(AlertError::Invalid)?;
-                (
-                    w.url.map(|u| u.trim().to_owned()),
-                    w.slack.unwrap_or(false),
-                )
+                let w: Webhook = crate::fields::value(w, "webhook").map_err(AlertError::Invalid)?;
+                (w.url.map(|u| u.trim().to_owned()), w.slack.unwrap_or(false))
             }
             Some(_) => {
                 return Err(AlertError::Invalid(

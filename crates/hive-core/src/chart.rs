@@ -248,10 +248,11 @@ impl ChartQuery {
                 aggregation.name()
             )));
         }
-        let bucket = match text(obj, &["bucket", "bucketing", "interval", "granularity"])?.as_deref() {
-            Some(b) => Bucket::parse(b)?,
-            None => Bucket::Hour,
-        };
+        let bucket =
+            match text(obj, &["bucket", "bucketing", "interval", "granularity"])?.as_deref() {
+                Some(b) => Bucket::parse(b)?,
+                None => Bucket::Hour,
+            };
         let group_by = match text(obj, &["groupBy", "group_by"])?.as_deref() {
             None => None,
             Some(g) => Some(FieldRef::parse(g).map_err(|e| ChartError::GroupBy(e.to_string()))?),

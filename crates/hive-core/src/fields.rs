@@ -22,7 +22,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 /// The field `key` of `obj` as a `T`.
-pub fn field<T: DeserializeOwned>(obj: &Map<String, Value>, key: &str) -> Result<Option<T>, String> {
+pub fn field<T: DeserializeOwned>(
+    obj: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<T>, String> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => value(v, key).map(Some),

@@ -585,9 +585,7 @@ pub async fn checked_rule_doc(
         && !state.alerts.config.webhook_allow_private
     {
         let target = url.to_owned();
-        let lookup = tokio::task::spawn_blocking(move || {
-            crate::destination::check(&target, false)
-        });
+        let lookup = tokio::task::spawn_blocking(move || crate::destination::check(&target, false));
         // A lookup that hangs is left to the check at delivery.
         let check = tokio::time::timeout(Duration::from_secs(5), lookup).await;
         if let Ok(Ok(crate::destination::Check::Refused)) = check {

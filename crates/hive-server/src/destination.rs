@@ -60,7 +60,8 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
-    let embedded = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    let embedded =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
     if let Some(v4) = ip.to_ipv4_mapped() {
         return is_public_v4(v4);
     }
@@ -82,9 +83,12 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         [0x3fff, b, ..] if b < 0x1000 => false,
         // Unique local (fc00::/7), link-local (fe80::/10), the old
         // site-local (fec0::/10) and multicast (ff00::/8).
-        [first, ..] => !((first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
-            || (first & 0xffc0) == 0xfec0
-            || (first & 0xff00) == 0xff00),
+        [first, ..] => {
+            !((first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
+                || (first & 0xff00) == 0xff00)
+        }
     }
 }
 

@@ -27,8 +27,10 @@ fn header_source(headers: &HeaderMap) -> Option<String> {
 /// Whether events of this request follow their session's project (an admin
 /// key, no project named).
 fn floats(caller: &Caller, obj: &Map<String, Value>) -> ApiResult<bool> {
-    Ok(caller.key.project_id.is_none()
-        && text(obj, "project")?.is_none_or(|p| p.trim().is_empty()))
+    Ok(
+        caller.key.project_id.is_none()
+            && text(obj, "project")?.is_none_or(|p| p.trim().is_empty()),
+    )
 }
 
 fn defaults(

@@ -1161,7 +1161,12 @@ async fn webhooks_go_through_the_configured_proxy() {
         .json("POST", "/v1/alerts", &strict.key, rule("/private"))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.json()["message"].as_str().unwrap().starts_with("webhook.url: "));
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("webhook.url: ")
+    );
     let mut named = rule("/named");
     named["webhook"]["url"] = json!(format!(
         "{}/named",
