@@ -268,7 +268,15 @@ pub async fn history(
         &state,
         &headers,
         params.project.as_deref(),
-        move |store, project| Ok((store.history(project, &id)?, store.auth().keys()?)),
+        move |store, project| {
+            let history = store.history(project, &id)?;
+            // Like GET /v1/events/{id}: an event that is not there (and
+            // was never enriched) is a 404, not an empty history.
+            if history.is_empty() && store.get_event(project, &id)?.is_none() {
+                return Err(hive_store::StoreError::NotFound(format!("no event {id:?}")));
+            }
+            Ok((history, store.auth().keys()?))
+        },
     )
     .await?;
     let names: HashMap<&str, &str> = keys

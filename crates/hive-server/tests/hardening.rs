@@ -549,3 +549,82 @@ async fn operator_aliases_match() {
         assert_eq!(events.len(), want, "{field} {op} {value}");
     }
 }
+
+/// Issue 13, item 6: the history of an unknown event was a 200 with an
+/// empty list while the event itself was a 404.
+#[tokio::test]
+async fn history_of_an_unknown_event_is_a_404() {
+    let s = server();
+    let k = s.admin.clone();
+    let r = s.get("/v1/events/nope/history", &k).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.json());
+    assert_eq!(r.json()["error"]["code"], "not_found");
+    // An enrichment of an event not seen yet has a history.
+    let r = s
+        .json(
+            "PUT",
+            "/events",
+            &k,
+            json!({"event_id": "later", "metadata": {"a": 1}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = s.get("/v1/events/later/history", &k).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["history"].as_array().unwrap().len(), 1);
+}
+
+/// Issue 13, item 6: what the Authorization header may hold. The official
+/// SDK sends `Bearer <key>`; the scheme is case-insensitive; a bare key is
+/// accepted; another scheme is not a key.
+#[tokio::test]
+async fn authorization_header_forms() {
+    let s = server();
+    let k = s.admin.clone();
+    let with = |value: String| {
+        Request::builder()
+            .uri("/v1/events/schema")
+            .header("authorization", value)
+            .body(Body::empty())
+            .unwrap()
+    };
+    for value in [
+        format!("Bearer {k}"),
+        format!("bearer {k}"),
+        format!("BEARER  {k}"),
+        k.clone(),
+    ] {
+        assert_eq!(
+            s.raw(with(value.clone())).await.status,
+            StatusCode::OK,
+            "{value}"
+        );
+    }
+    for value in [format!("Basic {k}"), "Bearer ".into(), "Bearer None".into()] {
+        let r = s.raw(with(value.clone())).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{value}");
+        assert_eq!(r.json()["error"]["code"], "unauthorized");
+    }
+}
+
+/// Issue 13, item 6: an empty export body means no filters (every event of
+/// the key's projects), as `{}` does.
+#[tokio::test]
+async fn an_empty_export_body_means_no_filters() {
+    let s = server();
+    let k = s.admin.clone();
+    let r = s
+        .json(
+            "POST",
+            "/session/start",
+            &k,
+            json!({"session": {"session_id": "s1"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = s
+        .call("POST", "/v1/events/export", &k, "", "application/json")
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["totalEvents"], 1);
+}
