@@ -13,6 +13,7 @@ pub mod auth;
 pub mod body;
 pub mod charts;
 pub mod dashboard;
+pub mod destination;
 pub mod error;
 pub mod grpc;
 pub mod ingest_log;

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_charts;
 mod bench_dashboard;
+mod connections;
 mod serve;
 
 use std::path::PathBuf;
@@ -170,7 +171,12 @@ fn keys(data_dir: &std::path::Path, command: KeysCommand) -> Result<()> {
             if !auth.revoke_key(&id)? {
                 bail!("no live key with id or prefix {id:?} (see `hive keys list`)");
             }
-            eprintln!("revoked {id}; running servers stop accepting it within a few seconds");
+            // The server caches an authenticated key this long.
+            let cached = hive_server::ApiConfig::default().key_cache_secs;
+            eprintln!(
+                "revoked {id}; a running server refuses it within {cached} s \
+                 (it caches authenticated keys for {cached} s)"
+            );
         }
     }
     Ok(())

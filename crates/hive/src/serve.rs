@@ -60,11 +60,29 @@ pub struct ServeArgs {
     /// the like are not used.
     #[arg(long, env = "HIVE_WEBHOOK_PROXY")]
     pub webhook_proxy: Option<String>,
+    /// Allow alert webhooks to loopback, private, link-local (cloud
+    /// metadata) and other non-public addresses. Refused by default, as
+    /// anyone who may save an alert chooses where its webhook goes.
+    #[arg(long, env = "HIVE_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
     /// Memory (MiB) for the in-memory columns that charts and filters over
     /// every event read; those whose columns do not fit read the documents
     /// (slower). 0 turns columns off.
     #[arg(long, env = "HIVE_COLUMN_MEMORY_MB", default_value_t = 256)]
     pub column_memory_mb: usize,
+    /// Seconds a client has to send a request's head once it began (slow
+    /// clients are disconnected).
+    #[arg(long, env = "HIVE_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may pause before the request fails with 408.
+    #[arg(long, env = "HIVE_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+    /// Seconds a keep-alive connection may sit idle before it is closed.
+    #[arg(long, env = "HIVE_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+    /// HTTP connections open at once; more wait to be accepted.
+    #[arg(long, env = "HIVE_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
     /// Log filter (tracing syntax), e.g. info or hive_server=debug.
     #[arg(long, env = "HIVE_LOG", default_value = "info")]
     pub log: String,
@@ -144,6 +162,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             AlertConfig {
                 webhook_ca,
                 webhook_proxy,
+                webhook_allow_private: args.webhook_allow_private,
                 ..AlertConfig::default()
             },
         )),
@@ -246,15 +265,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tokio::pin!(shutdown);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let http = {
-        let mut rx = stop_rx.clone();
+        let limits = crate::connections::Limits {
+            header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
+            body_timeout: std::time::Duration::from_secs(args.body_timeout_secs.max(1)),
+            idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
+            max_connections: args.max_connections.max(1),
+        };
         let app = hive_server::router(state.clone());
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.changed().await;
-                })
-                .await
-        })
+        tokio::spawn(crate::connections::serve(
+            listener,
+            app,
+            limits,
+            stop_rx.clone(),
+        ))
     };
     let grpc_task = grpc.map(|l| {
         let mut rx = stop_rx.clone();
