@@ -39,7 +39,9 @@ pub fn start(
     stats: Arc<WriterStats>,
     last_error: Arc<Mutex<Option<String>>>,
 ) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
-    let (tx, rx) = sync_channel::<Batch>(1);
+    // A rendezvous: the reader prepares the next batch while the applier
+    // applies one, and no more are held (memory stays bounded).
+    let (tx, rx) = sync_channel::<Batch>(0);
     let reader = {
         let (store, shared, last_error) = (store.clone(), shared.clone(), last_error.clone());
         std::thread::Builder::new()

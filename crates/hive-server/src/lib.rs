@@ -66,6 +66,10 @@ pub struct AppState {
     pub projects: auth::ProjectCache,
     /// The alert evaluator's clock and settings.
     pub alerts: alerts::AlertRuntime,
+    /// OTLP bodies decoded (validated) at once: one per core. Decoding is
+    /// CPU-bound, so more at once would not go faster, and a decoded
+    /// request takes several times its body in memory.
+    pub decode_slots: tokio::sync::Semaphore,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -81,6 +85,9 @@ impl AppState {
             keys: auth::KeyCache::new(std::time::Duration::from_secs(config.key_cache_secs)),
             projects: auth::ProjectCache::default(),
             alerts: alerts::AlertRuntime::default(),
+            decode_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
             store,
             writer,
             default_project,

@@ -25,6 +25,7 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
+use crate::ingest_log::format::RecordBuf;
 use crate::ingest_log::{AppendError, IngestLog, LogConfig, LogReader, Recovered, Shared};
 
 /// Limits of the write path.
@@ -53,10 +54,10 @@ impl Default for WriterConfig {
             sync: true,
             segment_bytes: 64 << 20,
             max_backlog_bytes: 256 << 20,
-            max_inflight_bytes: 64 << 20,
+            max_inflight_bytes: 32 << 20,
             read_wait: Duration::from_secs(10),
-            max_batch_ops: 5_000,
-            max_batch_bytes: 8 << 20,
+            max_batch_ops: 1_000,
+            max_batch_bytes: 4 << 20,
         }
     }
 }
@@ -227,20 +228,23 @@ impl WriteQueue {
         if ops.is_empty() {
             return Ok(());
         }
-        self.append(&encode_ops(&ops)).await
+        self.append(encode_ops(&ops)).await
     }
 
     /// Log an OTLP export request (validated by the caller) and wait until
     /// it is on disk.
-    pub async fn submit_otlp(&self, header: OtlpHeader, body: &[u8]) -> Result<(), ApiError> {
-        self.append(&encode_otlp(&header, body)).await
+    pub async fn submit_otlp(&self, header: OtlpHeader, body: Vec<u8>) -> Result<(), ApiError> {
+        let record = encode_otlp(&header, &body);
+        // Only the record is held while the log writes it.
+        drop(body);
+        self.append(record).await
     }
 
-    async fn append(&self, payload: &[u8]) -> Result<(), ApiError> {
+    async fn append(&self, record: RecordBuf) -> Result<(), ApiError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(ApiError::ShuttingDown);
         }
-        match self.log.append(payload).await {
+        match self.log.append_record(record).await {
             Ok(_) => {
                 self.stats.logged_requests.fetch_add(1, Ordering::Relaxed);
                 Ok(())
@@ -350,7 +354,7 @@ pub struct OtlpHeader {
     pub received_at_ms: i64,
 }
 
-fn encode_ops(ops: &[WriteOp]) -> Vec<u8> {
+fn encode_ops(ops: &[WriteOp]) -> RecordBuf {
     let logged: Vec<LoggedOp> = ops
         .iter()
         .map(|op| match op {
@@ -394,20 +398,23 @@ fn encode_ops(ops: &[WriteOp]) -> Vec<u8> {
             },
         })
         .collect();
-    let mut out = vec![KIND_OPS];
+    let mut record = RecordBuf::with_capacity(256);
+    let out = record.payload();
+    out.push(KIND_OPS);
     // Serialising plain data into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut out, &logged);
-    out
+    let _ = serde_json::to_writer(&mut *out, &logged);
+    record
 }
 
-fn encode_otlp(header: &OtlpHeader, body: &[u8]) -> Vec<u8> {
+fn encode_otlp(header: &OtlpHeader, body: &[u8]) -> RecordBuf {
     let h = serde_json::to_vec(header).unwrap_or_default();
-    let mut out = Vec::with_capacity(5 + h.len() + body.len());
+    let mut record = RecordBuf::with_capacity(5 + h.len() + body.len());
+    let out = record.payload();
     out.push(KIND_OTLP);
     out.extend_from_slice(&(h.len() as u32).to_le_bytes());
     out.extend_from_slice(&h);
     out.extend_from_slice(body);
-    out
+    record
 }
 
 /// A logged record, decoded.

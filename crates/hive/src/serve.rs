@@ -41,7 +41,7 @@ pub struct ServeArgs {
     pub max_backlog_mb: u64,
     /// Memory (MiB, by Content-Length) of the write bodies being handled at
     /// once, past which new writes get 503 + Retry-After.
-    #[arg(long, env = "HIVE_MAX_INFLIGHT_MB", default_value_t = 64)]
+    #[arg(long, env = "HIVE_MAX_INFLIGHT_MB", default_value_t = 32)]
     pub max_inflight_mb: usize,
     /// How long (ms) a read waits for the writes acknowledged before it to
     /// be applied, before it gets 503 ("catching up").

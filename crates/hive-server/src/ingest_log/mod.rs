@@ -336,8 +336,14 @@ impl IngestLog {
     /// Append one record; resolves with the position after it once it is
     /// written (and fsynced when the log syncs).
     pub async fn append(&self, payload: &[u8]) -> Result<u64, AppendError> {
-        let mut framed = Vec::with_capacity(payload.len() + format::RECORD_HEADER);
-        format::frame(payload, &mut framed);
+        let mut record = format::RecordBuf::with_capacity(payload.len());
+        record.payload().extend_from_slice(payload);
+        self.append_record(record).await
+    }
+
+    /// [`IngestLog::append`] a record built in place.
+    pub async fn append_record(&self, record: format::RecordBuf) -> Result<u64, AppendError> {
+        let framed = record.finish();
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job {
