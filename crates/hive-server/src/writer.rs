@@ -204,9 +204,10 @@ impl WriteQueue {
                 self.config.max_backlog_bytes >> 20
             )));
         }
-        // A body of unknown length is charged as a large one; one larger than
-        // the whole budget takes all of it, so it is never refused forever.
-        let bytes = content_length.unwrap_or(1 << 20);
+        // A body of unknown length (chunked) is charged 256 KiB; one larger
+        // than the whole budget takes all of it, so it is never refused
+        // forever.
+        let bytes = content_length.unwrap_or(256 << 10);
         let total = self.config.max_inflight_bytes / BUDGET_UNIT;
         let units = (bytes / BUDGET_UNIT + 1).clamp(1, total.max(1)) as u32;
         match self.inflight.clone().try_acquire_many_owned(units) {
