@@ -450,11 +450,16 @@ impl Template {
             session_at: Vec::new(),
             body,
         };
+        // Spans are encoded in order: search each one's ids from the last.
+        let mut from = 0;
         for sp in &spans {
-            t.trace_at
-                .push(find(&t.body, &sp.trace_id).ok_or_else(|| anyhow!("trace id not found"))?);
-            t.span_at
-                .push(find(&t.body, &sp.span_id).ok_or_else(|| anyhow!("span id not found"))?);
+            let trace = from
+                + find(&t.body[from..], &sp.trace_id).ok_or_else(|| anyhow!("trace id not found"))?;
+            let span = from
+                + find(&t.body[from..], &sp.span_id).ok_or_else(|| anyhow!("span id not found"))?;
+            t.trace_at.push(trace);
+            t.span_at.push(span);
+            from = trace.min(span);
         }
         for k in 0..batch.div_ceil(per_session) {
             let needle = sentinel_session(k);
