@@ -246,6 +246,14 @@ async fn write_path(
         resp
     } else if is_exempt(req.uri().path()) {
         next.run(req).await
+    } else if !req.uri().path().starts_with("/v1/") {
+        // A dashboard page waits a little for recent writes, then shows
+        // what is applied, with a note of what is not (rather than a 503).
+        state
+            .writer
+            .wait_applied_for(std::time::Duration::from_secs(1))
+            .await;
+        next.run(req).await
     } else {
         if let Err(e) = state.writer.wait_applied().await {
             return e.into_response();

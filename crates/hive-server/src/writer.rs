@@ -261,6 +261,41 @@ impl WriteQueue {
         }
     }
 
+    /// Wait at most `limit` for every write logged before now to be
+    /// applied; whether it was.
+    pub async fn wait_applied_for(&self, limit: Duration) -> bool {
+        let shared = &self.log.shared;
+        let target = shared.durable_end();
+        let mut rx = shared.subscribe_applied();
+        matches!(
+            tokio::time::timeout(limit, rx.wait_for(|a| *a >= target)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// What the dashboard says of the write path, when anything: writes
+    /// waiting to be applied, a full disk, a failing store.
+    pub fn status_note(&self) -> Option<String> {
+        let shared = &self.log.shared;
+        if shared.disk_full.load(Ordering::Relaxed) {
+            return Some("The disk is full: new writes are refused (507) until space is freed.".into());
+        }
+        let lag = self.lag();
+        let failing = self
+            .last_error()
+            .map(|e| format!(" The store is failing: {e}."))
+            .unwrap_or_default();
+        if lag.records == 0 && failing.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "Applying {} acknowledged writes ({} KiB, {:.0} s behind): pages may not show them yet.{failing}",
+            lag.records,
+            lag.bytes.div_ceil(1024),
+            lag.seconds
+        ))
+    }
+
     /// Wait until every write logged before now is applied (bounded by
     /// `read_wait`).
     pub async fn wait_applied(&self) -> Result<(), ApiError> {
