@@ -8,6 +8,7 @@
 //! [`Store::apply`] returns.
 
 pub mod auth;
+pub mod clickhouse;
 pub mod conformance;
 pub mod objects;
 pub mod prepared;
@@ -98,6 +99,9 @@ pub enum StoreError {
     Invalid(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// A backend server that cannot be reached or is overloaded.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -116,6 +120,7 @@ impl StoreError {
                     | ErrorCode::OutOfMemory
                     | ErrorCode::ReadOnly
             ),
+            StoreError::Unavailable(_) => true,
             _ => false,
         }
     }
