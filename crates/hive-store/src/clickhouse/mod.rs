@@ -180,6 +180,10 @@ impl Store for ClickHouseStore {
         self.apply_ops(ops, &ids, Some(position))
     }
 
+    fn apply_log_records(&self, ops: &[WriteOp], records: &[(u64, u64, usize)]) -> Result<()> {
+        self.apply_records(ops, records)
+    }
+
     fn log_position(&self) -> Result<u64> {
         Ok(self
             .client
