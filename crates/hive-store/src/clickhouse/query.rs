@@ -49,8 +49,9 @@ impl ClickHouseStore {
         project_id: Option<&str>,
         filters: &[Filter],
         sessions_only: bool,
+        range: (Option<f64>, Option<f64>),
     ) -> Result<Vec<Folded>> {
-        let cond = self.candidate_sql(project_id, filters, sessions_only);
+        let cond = self.candidate_sql(project_id, filters, sessions_only, range);
         let folded = self.fold_where(&cond)?;
         self.with_rollups(folded)
     }
@@ -63,10 +64,11 @@ impl ClickHouseStore {
             };
             q.date_range.start_ms.is_none_or(|x| s >= x) && q.date_range.end_ms.is_none_or(|x| s <= x)
         };
+        let range = (q.date_range.start_ms, q.date_range.end_ms);
         let mut hits: Vec<Folded> = match q.level {
             Level::Event | Level::SessionEvent => {
                 let sessions_only = q.level == Level::SessionEvent;
-                self.candidates(project, &q.filters, sessions_only)?
+                self.candidates(project, &q.filters, sessions_only, range)?
                     .into_iter()
                     .filter(|f| !sessions_only || is_session_doc(&f.doc))
                     .filter(|f| in_range(&f.doc) && q.filters.iter().all(|x| x.matches(&f.doc)))
@@ -75,8 +77,9 @@ impl ClickHouseStore {
             Level::Session => {
                 // A session matches when, for every filter, the session or
                 // one of its events matches it.
+                let cond = self.session_candidate_sql(project, &q.filters, range);
                 let sessions: Vec<Folded> = self
-                    .candidates(project, &[], true)?
+                    .with_rollups(self.fold_where(&cond)?)?
                     .into_iter()
                     .filter(|f| is_session_doc(&f.doc) && in_range(&f.doc))
                     .collect();
@@ -161,7 +164,12 @@ impl ClickHouseStore {
     pub(super) fn run_chart(&self, project_id: Option<&str>, q: &ChartQuery) -> Result<Vec<Series>> {
         let sessions_only = q.level == ChartLevel::Session;
         let docs: Vec<Value> = self
-            .candidates(project_id, &q.filters, sessions_only)?
+            .candidates(
+                project_id,
+                &q.filters,
+                sessions_only,
+                (q.date_range.start_ms, q.date_range.end_ms),
+            )?
             .into_iter()
             .map(|f| f.doc)
             .collect();
