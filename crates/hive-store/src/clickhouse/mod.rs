@@ -122,6 +122,25 @@ impl ClickHouseStore {
         Ok((r["b"].as_u64().unwrap_or(0), r["n"].as_u64().unwrap_or(0)))
     }
 
+    /// The ids of the events the SQL of a filter selects, before the folded
+    /// documents decide (for tests: outside sessions it must be exact).
+    #[doc(hidden)]
+    pub fn sql_candidates(
+        &self,
+        project_id: &str,
+        filters: &[hive_core::filter::Filter],
+    ) -> Result<Vec<String>> {
+        let cond = self.candidate_sql(Some(project_id), filters, false, (None, None));
+        let mut ids: Vec<String> = self
+            .client
+            .rows(&format!("SELECT DISTINCT event_id FROM hive_writes WHERE {cond}"))?
+            .iter()
+            .map(|r| str_field(r, "event_id"))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
     fn direct_ids(&self, n: usize) -> write::Ids {
         let seq = self.direct.fetch_add(1, Ordering::Relaxed);
         (0..n).map(|i| (seq, i as u32)).collect()
