@@ -192,10 +192,17 @@ fn sql_resolution_equals_the_fold() {
         };
         for k in keys {
             if next() % 3 != 0 {
-                e.metadata.insert(k.into(), values[(next() % 10) as usize].clone());
+                e.metadata
+                    .insert(k.into(), values[(next() % 10) as usize].clone());
             }
         }
-        ops.push(WriteOp::Event { event: e, raw: None, session_name: None, join: false, floating: false });
+        ops.push(WriteOp::Event {
+            event: e,
+            raw: None,
+            session_name: None,
+            join: false,
+            floating: false,
+        });
     }
     store.apply(&ops).unwrap();
     // Patches: leaves, nested objects over scalars, nulls over objects.
@@ -225,42 +232,76 @@ fn sql_resolution_equals_the_fold() {
         store.apply(&ops).unwrap();
     }
     let docs = store
-        .query(&EventQuery { project_id: Some("p".into()), limit: 1000, ..EventQuery::default() })
+        .query(&EventQuery {
+            project_id: Some("p".into()),
+            limit: 1000,
+            ..EventQuery::default()
+        })
         .unwrap()
         .events;
     let mut tried = 0;
-    for field in ["metadata.tier", "metadata.cost", "metadata.user", "metadata.user.k", "metadata.user.n",
-                  "metadata.tags", "metadata.tags.1", "metadata.when", "metadata.round", "feedback.r"] {
-        for (op, value) in [("exists", json!(null)), ("not exists", json!(null)), ("is", json!("pro")),
-                            ("is", json!(3)), ("is not", json!("v1")), ("is", json!(true)),
-                            ("contains", json!("t2")), ("not contains", json!("PREM")),
-                            ("greater than", json!(2)), ("less than", json!(3)),
-                            ("after", json!("2024-01-01")), ("before", json!("2024-02-01"))] {
-            let f = Filter::from_json(&json!({"field": field, "operator": op, "value": value})).unwrap();
+    for field in [
+        "metadata.tier",
+        "metadata.cost",
+        "metadata.user",
+        "metadata.user.k",
+        "metadata.user.n",
+        "metadata.tags",
+        "metadata.tags.1",
+        "metadata.when",
+        "metadata.round",
+        "feedback.r",
+    ] {
+        for (op, value) in [
+            ("exists", json!(null)),
+            ("not exists", json!(null)),
+            ("is", json!("pro")),
+            ("is", json!(3)),
+            ("is not", json!("v1")),
+            ("is", json!(true)),
+            ("contains", json!("t2")),
+            ("not contains", json!("PREM")),
+            ("greater than", json!(2)),
+            ("less than", json!(3)),
+            ("after", json!("2024-01-01")),
+            ("before", json!("2024-02-01")),
+        ] {
+            let f = Filter::from_json(&json!({"field": field, "operator": op, "value": value}))
+                .unwrap();
             let mut want: Vec<String> = docs
                 .iter()
                 .filter(|d| d["event_type"] != "session" && f.matches(d))
                 .map(|d| d["event_id"].as_str().unwrap().to_owned())
                 .collect();
             want.sort();
-            let docs_by_id: std::collections::HashMap<&str, &serde_json::Value> =
-                docs.iter().map(|d| (d["event_id"].as_str().unwrap(), d)).collect();
+            let docs_by_id: std::collections::HashMap<&str, &serde_json::Value> = docs
+                .iter()
+                .map(|d| (d["event_id"].as_str().unwrap(), d))
+                .collect();
             let got: Vec<String> = store
-                .sql_candidates("p", &[f.clone()])
+                .sql_candidates("p", std::slice::from_ref(&f))
                 .unwrap()
                 .into_iter()
-                .filter(|id| docs_by_id.get(id.as_str()).is_some_and(|d| d["event_type"] != "session"))
+                .filter(|id| {
+                    docs_by_id
+                        .get(id.as_str())
+                        .is_some_and(|d| d["event_type"] != "session")
+                })
                 // contains on an object is left to the fold
                 .filter(|id| {
                     !(op.contains("contains")
-                        && f.field.lookup(docs_by_id[id.as_str()]).is_some_and(|v| v.is_object()))
+                        && f.field
+                            .lookup(docs_by_id[id.as_str()])
+                            .is_some_and(|v| v.is_object()))
                 })
                 .collect();
             let want: Vec<String> = want
                 .into_iter()
                 .filter(|id| {
                     !(op.contains("contains")
-                        && f.field.lookup(docs_by_id[id.as_str()]).is_some_and(|v| v.is_object()))
+                        && f.field
+                            .lookup(docs_by_id[id.as_str()])
+                            .is_some_and(|v| v.is_object()))
                 })
                 .collect();
             assert_eq!(got, want, "{field} {op} {value}");

@@ -63,7 +63,11 @@ fn num(x: f64) -> String {
     if x.is_nan() {
         "nan".to_owned()
     } else if x.is_infinite() {
-        if x > 0.0 { "inf".to_owned() } else { "-inf".to_owned() }
+        if x > 0.0 {
+            "inf".to_owned()
+        } else {
+            "-inf".to_owned()
+        }
     } else {
         format!("toFloat64({x:?})")
     }
@@ -91,7 +95,9 @@ impl Compiler {
         let p = lit(path);
         let below = lit(&format!("{path}."));
         let parts: Vec<&str> = path.split('.').collect();
-        let ancestors: Vec<String> = (1..parts.len()).map(|i| lit(&parts[..i].join("."))).collect();
+        let ancestors: Vec<String> = (1..parts.len())
+            .map(|i| lit(&parts[..i].join(".")))
+            .collect();
         let (cleared_above, array_above) = if ancestors.is_empty() {
             ("0".to_owned(), "0".to_owned())
         } else {
@@ -108,7 +114,11 @@ impl Compiler {
             "argMaxIf(multiIf({i} > 0, {at}, {cleared_above}, if(lossy AND {array_above}, {unk}, {absent}), \
              {written_below}, {obj}, {absent}), tuple(kind, ts, node, seq, idx), \
              kind < 2 OR {i} > 0 OR {cleared_above} OR {written_below})",
-            at = t(&format!("types[{i}]"), &format!("strs[{i}]"), &format!("nums[{i}]")),
+            at = t(
+                &format!("types[{i}]"),
+                &format!("strs[{i}]"),
+                &format!("nums[{i}]")
+            ),
             unk = t(&UNKNOWN.to_string(), "''", "0"),
             absent = t("0", "''", "0"),
             obj = t("5", "''", "0"),
@@ -186,9 +196,8 @@ impl ClickHouseStore {
         let et = c.resolve("event_type");
         let sid = c.resolve("session_id");
         let start = c.resolve("start_time");
-        let session = format!(
-            "(tupleElement({et}, 1) % 16 IN (1, 6) AND tupleElement({et}, 2) = 'session')"
-        );
+        let session =
+            format!("(tupleElement({et}, 1) % 16 IN (1, 6) AND tupleElement({et}, 2) = 'session')");
         let own_session = format!("({session} AND tupleElement({sid}, 2) = event_id)");
         let mut preds: Vec<String> = filters.iter().map(|f| c.maybe(f, &session)).collect();
         if sessions_only {
@@ -219,9 +228,8 @@ impl ClickHouseStore {
         let et = c.resolve("event_type");
         let sid = c.resolve("session_id");
         let start = c.resolve("start_time");
-        let session = format!(
-            "(tupleElement({et}, 1) % 16 IN (1, 6) AND tupleElement({et}, 2) = 'session')"
-        );
+        let session =
+            format!("(tupleElement({et}, 1) % 16 IN (1, 6) AND tupleElement({et}, 2) = 'session')");
         let mut own = vec![format!("{session} AND tupleElement({sid}, 2) = event_id")];
         own.extend(range_preds(&start, &session, range));
         let mut having = vec![format!("max(event_id = s AND {})", own.join(" AND "))];

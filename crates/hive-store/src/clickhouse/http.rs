@@ -103,7 +103,7 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
-            && i + 2 < bytes.len() + 0
+            && i + 2 < bytes.len()
             && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
         {
             out.push(b);
@@ -131,7 +131,6 @@ pub fn lit(s: &str) -> String {
     out.push('\'');
     out
 }
-
 
 /// The HTTP client.
 pub struct Client {
@@ -174,10 +173,9 @@ impl Client {
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a);
         }
-        let mut resp = req.send(&body[..]).map_err(|e| StoreError::Unavailable(format!(
-            "clickhouse at {}: {e}",
-            self.endpoint.base
-        )))?;
+        let mut resp = req.send(&body[..]).map_err(|e| {
+            StoreError::Unavailable(format!("clickhouse at {}: {e}", self.endpoint.base))
+        })?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
@@ -189,11 +187,13 @@ impl Client {
             let msg = text.trim().to_owned();
             // Authentication, a missing database and server overload are the
             // environment's; anything else is about the statement.
-            return Err(if status >= 500 && !msg.contains("Code: 62") && !msg.contains("Code: 47") {
-                StoreError::Unavailable(format!("clickhouse ({status}): {msg}"))
-            } else {
-                StoreError::Invalid(format!("clickhouse ({status}): {msg}"))
-            });
+            return Err(
+                if status >= 500 && !msg.contains("Code: 62") && !msg.contains("Code: 47") {
+                    StoreError::Unavailable(format!("clickhouse ({status}): {msg}"))
+                } else {
+                    StoreError::Invalid(format!("clickhouse ({status}): {msg}"))
+                },
+            );
         }
         Ok(text)
     }
@@ -210,9 +210,9 @@ impl Client {
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a);
         }
-        let mut resp = req
-            .send(sql.as_bytes())
-            .map_err(|e| StoreError::Unavailable(format!("clickhouse at {}: {e}", self.endpoint.base)))?;
+        let mut resp = req.send(sql.as_bytes()).map_err(|e| {
+            StoreError::Unavailable(format!("clickhouse at {}: {e}", self.endpoint.base))
+        })?;
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
         if status != 200 {
@@ -243,8 +243,7 @@ impl Client {
         }
         let mut body = Vec::with_capacity(rows.len() * 256);
         for r in rows {
-            serde_json::to_writer(&mut body, r)
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            serde_json::to_writer(&mut body, r).map_err(|e| StoreError::Invalid(e.to_string()))?;
             body.push(b'\n');
         }
         let q = format!("INSERT INTO {table} FORMAT JSONEachRow");
@@ -279,10 +278,18 @@ mod tests {
         let e = Endpoint::parse("http://127.0.0.1:8123").unwrap();
         assert_eq!((e.user, e.database.as_str()), (None, "hive"));
         let e = Endpoint::parse("http://127.0.0.1:8123/?database=x&user=u&password=p").unwrap();
-        assert_eq!((e.database.as_str(), e.password.as_deref()), ("x", Some("p")));
+        assert_eq!(
+            (e.database.as_str(), e.password.as_deref()),
+            ("x", Some("p"))
+        );
         assert!(Endpoint::parse("127.0.0.1:8123").is_err());
         assert!(Endpoint::parse("http://127.0.0.1:8123/a;b").is_err());
-        assert!(!Endpoint::parse("http://u:secret@h:1/d").unwrap().display().contains("secret"));
+        assert!(
+            !Endpoint::parse("http://u:secret@h:1/d")
+                .unwrap()
+                .display()
+                .contains("secret")
+        );
     }
 
     #[test]

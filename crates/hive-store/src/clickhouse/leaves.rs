@@ -146,7 +146,11 @@ fn value_leaf(path: String, v: &Value, derived: bool) -> Leaf {
         Value::Object(_) => Leaf {
             path,
             ty: OBJ + d,
-            s: if derived { v.to_string() } else { String::new() },
+            s: if derived {
+                v.to_string()
+            } else {
+                String::new()
+            },
             n: 0.0,
         },
     }
@@ -305,7 +309,10 @@ mod tests {
     #[test]
     fn rfc7396_cases_through_leaves() {
         let cases = [
-            (json!({"a": {"b": "c"}}), json!({"a": {"b": "d", "c": null}})),
+            (
+                json!({"a": {"b": "c"}}),
+                json!({"a": {"b": "d", "c": null}}),
+            ),
             (json!({"a": 5}), json!({"a": {"bb": {"ccc": null}}})),
             (json!({"a": [1]}), json!({"a": {}})),
             (json!({"a": {"x": 1}}), json!({"a": {}})),
@@ -314,7 +321,11 @@ mod tests {
         for (base, patch) in cases {
             let mut writes = flatten(&base, true).leaves;
             writes.extend(flatten(&patch, false).leaves);
-            assert_eq!(resolve(&writes), fold(base.clone(), [&patch]), "{base} {patch}");
+            assert_eq!(
+                resolve(&writes),
+                fold(base.clone(), [&patch]),
+                "{base} {patch}"
+            );
         }
     }
 

@@ -34,6 +34,7 @@ struct Current {
 }
 
 impl Meta {
+    #[allow(clippy::too_many_arguments)]
     fn put_row(
         &self,
         kind: &str,
@@ -94,7 +95,14 @@ impl Meta {
 pub(super) fn project_id_of(name: &str) -> String {
     let h = Sha256::digest(format!("hive-project\0{name}").as_bytes());
     let x = hex::encode(&h[..16]);
-    format!("{}-{}-{}-{}-{}", &x[..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
 }
 
 fn project_of(c: Current) -> Project {
@@ -205,7 +213,11 @@ impl AuthStore for Meta {
     }
 
     fn keys(&self) -> Result<Vec<ApiKey>> {
-        Ok(self.current("key", None, None)?.iter().map(key_of).collect())
+        Ok(self
+            .current("key", None, None)?
+            .iter()
+            .map(key_of)
+            .collect())
     }
 
     fn revoke_key(&self, id_or_prefix: &str) -> Result<bool> {
@@ -281,7 +293,16 @@ impl AuthStore for Meta {
         // Record this use; the first use recorded (lowest id) wins.
         let mine = format!("{hash}/{:020}/{}", next_version(), uuid::Uuid::new_v4());
         let now = now_ms();
-        self.put_row("login_use", &mine, "", &json!({}), now, now, next_version(), false)?;
+        self.put_row(
+            "login_use",
+            &mine,
+            "",
+            &json!({}),
+            now,
+            now,
+            next_version(),
+            false,
+        )?;
         let first = self.client.rows(&format!(
             "SELECT min(id) AS first FROM hive_meta WHERE kind = 'login_use' AND id > {} AND id < {}",
             lit(&format!("{hash}/")),
@@ -337,7 +358,13 @@ impl AuthStore for Meta {
         )
     }
 
-    fn save_view(&self, project_id: &str, name: &str, page: &str, query: &str) -> Result<SavedView> {
+    fn save_view(
+        &self,
+        project_id: &str,
+        name: &str,
+        page: &str,
+        query: &str,
+    ) -> Result<SavedView> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(StoreError::Invalid(
@@ -389,7 +416,16 @@ impl AuthStore for Meta {
         let Some(c) = self.one("view", id)?.filter(|c| c.project_id == project_id) else {
             return Ok(false);
         };
-        self.put_row("view", id, &c.project_id, &c.doc, c.created_at, now_ms(), next_version(), true)?;
+        self.put_row(
+            "view",
+            id,
+            &c.project_id,
+            &c.doc,
+            c.created_at,
+            now_ms(),
+            next_version(),
+            true,
+        )?;
         Ok(true)
     }
 }
@@ -448,7 +484,16 @@ impl ObjectStore for Meta {
             return Ok(false);
         };
         let cut = next_version();
-        self.put_row(&k, id, &c.project_id, &c.doc, c.created_at, now_ms(), cut, true)?;
+        self.put_row(
+            &k,
+            id,
+            &c.project_id,
+            &c.doc,
+            c.created_at,
+            now_ms(),
+            cut,
+            true,
+        )?;
         // Evaluations up to now are forgotten with the alert.
         self.put_row(
             "evaluations_cut",

@@ -93,7 +93,7 @@ impl ClickHouseStore {
             node: node.to_owned(),
             writer: Mutex::new(WriterState::default()),
             direct: AtomicU64::new(DIRECT | (next_version() << 8)),
-            })
+        })
     }
 
     /// Where the store is (without the password).
@@ -133,7 +133,9 @@ impl ClickHouseStore {
         let cond = self.candidate_sql(Some(project_id), filters, false, (None, None));
         let mut ids: Vec<String> = self
             .client
-            .rows(&format!("SELECT DISTINCT event_id FROM hive_writes WHERE {cond}"))?
+            .rows(&format!(
+                "SELECT DISTINCT event_id FROM hive_writes WHERE {cond}"
+            ))?
             .iter()
             .map(|r| str_field(r, "event_id"))
             .collect();

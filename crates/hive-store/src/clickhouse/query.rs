@@ -62,7 +62,8 @@ impl ClickHouseStore {
             let Some(s) = start_of(d) else {
                 return q.date_range.start_ms.is_none() && q.date_range.end_ms.is_none();
             };
-            q.date_range.start_ms.is_none_or(|x| s >= x) && q.date_range.end_ms.is_none_or(|x| s <= x)
+            q.date_range.start_ms.is_none_or(|x| s >= x)
+                && q.date_range.end_ms.is_none_or(|x| s <= x)
         };
         let range = (q.date_range.start_ms, q.date_range.end_ms);
         let mut hits: Vec<Folded> = match q.level {
@@ -108,9 +109,10 @@ impl ClickHouseStore {
                             .unwrap_or(&[]);
                         q.filters.iter().all(|f| {
                             f.matches(&s.doc)
-                                || events
-                                    .iter()
-                                    .any(|e| e.get("event_id") != Some(&Value::from(s.event_id.as_str())) && f.matches(e))
+                                || events.iter().any(|e| {
+                                    e.get("event_id") != Some(&Value::from(s.event_id.as_str()))
+                                        && f.matches(e)
+                                })
                         })
                     })
                     .map(|s| (s.project_id.clone(), s.event_id.clone()))
@@ -161,7 +163,11 @@ impl ClickHouseStore {
         Ok(EventPage { events, total })
     }
 
-    pub(super) fn run_chart(&self, project_id: Option<&str>, q: &ChartQuery) -> Result<Vec<Series>> {
+    pub(super) fn run_chart(
+        &self,
+        project_id: Option<&str>,
+        q: &ChartQuery,
+    ) -> Result<Vec<Series>> {
         let sessions_only = q.level == ChartLevel::Session;
         let docs: Vec<Value> = self
             .candidates(

@@ -63,7 +63,10 @@ impl ClickHouseStore {
             let p = str_field(&rows[i], "project_id");
             let e = str_field(&rows[i], "event_id");
             let mut j = i;
-            while j < rows.len() && rows[j]["project_id"] == p.as_str() && rows[j]["event_id"] == e.as_str() {
+            while j < rows.len()
+                && rows[j]["project_id"] == p.as_str()
+                && rows[j]["event_id"] == e.as_str()
+            {
                 j += 1;
             }
             out.push(fold_rows(p, e, &rows[i..j])?);

@@ -88,7 +88,12 @@ struct Known {
 
 impl ClickHouseStore {
     /// Apply `ops` with their write ids; then record `position` if given.
-    pub(super) fn apply_ops(&self, ops: &[WriteOp], ids: &Ids, position: Option<u64>) -> Result<()> {
+    pub(super) fn apply_ops(
+        &self,
+        ops: &[WriteOp],
+        ids: &Ids,
+        position: Option<u64>,
+    ) -> Result<()> {
         let mut state = super::lock(&self.writer);
         let prepared: Vec<PreparedOrEnrich> = ops.iter().map(PreparedOrEnrich::of).collect();
         let known = self.lookups(&state, &prepared)?;
@@ -163,18 +168,26 @@ impl ClickHouseStore {
                     if p.floating {
                         locate.insert(&e.session_id);
                     }
-                    if p.join && !state.based.contains(&(e.project_id.clone(), e.event_id.clone())) {
+                    if p.join
+                        && !state
+                            .based
+                            .contains(&(e.project_id.clone(), e.event_id.clone()))
+                    {
                         locate.insert(&e.event_id);
                     }
                     if !e.is_session()
-                        && !state.sessions.contains(&(e.project_id.clone(), e.session_id.clone()))
+                        && !state
+                            .sessions
+                            .contains(&(e.project_id.clone(), e.session_id.clone()))
                     {
                         locate.insert(&e.session_id);
                     }
                 }
                 PreparedOrEnrich::Enrich(e) => {
                     if e.floating
-                        || !state.based.contains(&(e.project_id.to_owned(), e.event_id.to_owned()))
+                        || !state
+                            .based
+                            .contains(&(e.project_id.to_owned(), e.event_id.to_owned()))
                     {
                         locate.insert(e.event_id);
                     }
@@ -293,8 +306,14 @@ impl ClickHouseStore {
         // Floating enrichments of this id in the database move here.
         if let Some(from) = known.floating.get(&e.event_id) {
             for f in from {
-                if !batch.adopt.iter().any(|(a, _, id)| a == f && id == &e.event_id) {
-                    batch.adopt.push((f.clone(), e.project_id.clone(), e.event_id.clone()));
+                if !batch
+                    .adopt
+                    .iter()
+                    .any(|(a, _, id)| a == f && id == &e.event_id)
+                {
+                    batch
+                        .adopt
+                        .push((f.clone(), e.project_id.clone(), e.event_id.clone()));
                 }
             }
         }
@@ -313,7 +332,9 @@ impl ClickHouseStore {
                 ph.event_name = name.clone();
             }
             ph.source = e.source.clone();
-            batch.rows.push(placeholder_row(&ph, -e.start_time, false, seq, idx));
+            batch
+                .rows
+                .push(placeholder_row(&ph, -e.start_time, false, seq, idx));
             batch.sessions.insert(skey);
         }
     }
@@ -455,6 +476,8 @@ fn join_patch(event: &Event) -> Value {
     Value::Object(patch)
 }
 
+// One per op of a batch, briefly: boxing would add an allocation per event.
+#[allow(clippy::large_enum_variant)]
 enum PreparedOrEnrich<'a> {
     Event(std::borrow::Cow<'a, PreparedEvent>),
     Enrich(EnrichRef<'a>),
@@ -515,5 +538,8 @@ pub(super) fn in_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
 }
 
 pub(super) fn str_field(r: &Value, k: &str) -> String {
-    r.get(k).and_then(Value::as_str).unwrap_or_default().to_owned()
+    r.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
