@@ -239,7 +239,7 @@ impl Applier {
         let mut delay = Duration::from_millis(50);
         let mut warned: Option<Instant> = None;
         loop {
-            match self.store.apply_logged(ops, end) {
+            match self.store.apply_log_records(ops, records) {
                 Ok(()) => {
                     self.stats.transactions.fetch_add(1, Ordering::Relaxed);
                     self.stats

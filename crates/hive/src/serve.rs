@@ -83,6 +83,12 @@ pub struct ServeArgs {
     /// HTTP connections open at once; more wait to be accepted.
     #[arg(long, env = "HIVE_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Keep events, keys and saved objects in ClickHouse instead of SQLite:
+    /// http://[user[:password]@]host:port[/database] (database `hive` by
+    /// default). Several nodes may share one server; each keeps its ingest
+    /// log in its own --data-dir.
+    #[arg(long = "clickhouse", env = "HIVE_CLICKHOUSE_URL")]
+    pub clickhouse: Option<String>,
     /// Log filter (tracing syntax), e.g. info or hive_server=debug.
     #[arg(long, env = "HIVE_LOG", default_value = "info")]
     pub log: String,
@@ -124,18 +130,30 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ),
         None => None,
     };
-    let store = Arc::new(crate::open_store(
-        &args.data_dir,
-        durability,
-        args.column_memory_mb.saturating_mul(1 << 20),
-    )?);
+    // SQLite by default; the SQLite-only chores (columns, checkpoints) use
+    // `sqlite`.
+    let (store, sqlite, backend): (Arc<dyn Store>, _, String) = match &args.clickhouse {
+        Some(url) => {
+            let ch = crate::open_clickhouse(url, &args.data_dir)?;
+            let backend = format!("ClickHouse {}", ch.describe());
+            (Arc::new(ch), None, backend)
+        }
+        None => {
+            let s = Arc::new(crate::open_store(
+                &args.data_dir,
+                durability,
+                args.column_memory_mb.saturating_mul(1 << 20),
+            )?);
+            (s.clone(), Some(s), "SQLite".to_owned())
+        }
+    };
     let first_key = store
         .auth()
         .bootstrap()
         .context("cannot create the first project and key")?;
     let log_dir = args.data_dir.join("log");
     let (writer, recovered, writer_threads) = WriteQueue::open(
-        store.clone() as Arc<dyn Store>,
+        store.clone(),
         &log_dir,
         WriterConfig {
             sync: matches!(durability, Durability::Full),
@@ -148,7 +166,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let state = Arc::new(
         AppState::new(
-            store.clone() as Arc<dyn Store>,
+            store.clone(),
             writer.clone(),
             ApiConfig {
                 max_body_bytes: args.max_body_bytes,
@@ -189,7 +207,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let grpc_addr = grpc.as_ref().and_then(|l| l.local_addr().ok());
 
     eprintln!(
-        "hive {}: data in {} (SQLite, durability {:?})",
+        "hive {}: data in {} ({backend}, durability {:?})",
         env!("CARGO_PKG_VERSION"),
         args.data_dir.display(),
         args.durability
@@ -238,10 +256,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
 
     state.alerts.set_public_url(&format!("http://{addr}"));
-    if args.column_memory_mb > 0 {
+    if let Some(store) = sqlite.clone().filter(|_| args.column_memory_mb > 0) {
         // Load, in the background, the columns the last run used and those
         // saved charts and alerts read.
-        let store = store.clone();
         tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
             let fields = store.warm_columns().unwrap_or_else(|e| {
@@ -315,7 +332,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     {
         tracing::warn!("stopping with writes left in the ingest log: they are applied at the next start");
     }
-    if let Err(e) = store.checkpoint() {
+    if let Some(Err(e)) = sqlite.map(|s| s.checkpoint()) {
         tracing::warn!(error = %e, "final checkpoint failed (the WAL is replayed at the next start)");
     }
     tracing::info!("stopped");
