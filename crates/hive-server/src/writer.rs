@@ -390,7 +390,7 @@ pub struct OtlpHeader {
     pub received_at_ms: i64,
 }
 
-fn encode_ops(ops: &[WriteOp]) -> RecordBuf {
+pub(crate) fn encode_ops(ops: &[WriteOp]) -> RecordBuf {
     let logged: Vec<LoggedOp> = ops
         .iter()
         .map(|op| match op {
