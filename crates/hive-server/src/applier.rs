@@ -214,10 +214,32 @@ fn apply_loop(
         stats,
         last_error,
     };
+    // Said in the log while the applier is far behind (at most once a
+    // minute), and once when it has caught up.
+    let mut behind_since: Option<Instant> = None;
+    let mut said = Instant::now() - Duration::from_secs(3600);
     for batch in rx {
         if !applier.apply(&batch.ops, &batch.records) {
             tracing::info!("the applier stopped with writes left in the log (applied at the next start)");
             return;
+        }
+        let lag = applier.shared.lag();
+        if lag >= Duration::from_secs(10) {
+            behind_since.get_or_insert_with(Instant::now);
+            if said.elapsed() >= Duration::from_secs(60) {
+                said = Instant::now();
+                tracing::warn!(
+                    seconds = lag.as_secs(),
+                    records = applier.shared.backlog_records(),
+                    mib = applier.shared.backlog_bytes() >> 20,
+                    "the store is behind the ingest log"
+                );
+            }
+        } else if lag < Duration::from_secs(1)
+            && let Some(since) = behind_since.take()
+            && said.elapsed() < Duration::from_secs(3600)
+        {
+            tracing::info!(after_s = since.elapsed().as_secs(), "the store has caught up with the ingest log");
         }
     }
     tracing::debug!("applier drained and stopped");
