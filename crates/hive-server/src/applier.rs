@@ -143,7 +143,7 @@ fn read_loop(
         let mut bytes = 0usize;
         while batch.ops.len() < config.max_batch_ops && bytes < config.max_batch_bytes {
             let start = reader.position();
-            match reader.next() {
+            match reader.next_record() {
                 Ok(Some((payload, end))) => match to_ops(&payload, &mut projects) {
                     Ok(ops) => {
                         bytes += payload.len();

@@ -352,6 +352,8 @@ const KIND_OTLP: u8 = 2;
 /// An op as logged (JSON): what [`WriteOp`] says, less what is derived.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
+// Lives only while a record is encoded or decoded.
+#[allow(clippy::large_enum_variant)]
 enum LoggedOp {
     Event {
         event: Event,
@@ -523,7 +525,7 @@ pub(crate) fn ms_since(since: Instant) -> u64 {
 /// Read the record at `position` again (to set it aside).
 pub(crate) fn reread(shared: Arc<Shared>, position: u64) -> Option<Vec<u8>> {
     LogReader::new(shared, position)
-        .next()
+        .next_record()
         .ok()
         .flatten()
         .map(|(p, _)| p)

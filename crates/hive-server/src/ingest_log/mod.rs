@@ -267,7 +267,7 @@ impl IngestLog {
                     format::segment_name(start)
                 )));
             }
-            let scan = scan_segment(dir, start, applied, last).map_err(|e| err(e))?;
+            let scan = scan_segment(dir, start, applied, last).map_err(&err)?;
             recovered.cut_bytes += scan.cut_bytes;
             recovered.unapplied_records += scan.records_after_applied;
             end = scan.end;
@@ -631,7 +631,7 @@ impl LogReader {
 
     /// The next record and the position after it, or `None` when nothing
     /// more is durable yet.
-    pub fn next(&mut self) -> io::Result<Option<(Vec<u8>, u64)>> {
+    pub fn next_record(&mut self) -> io::Result<Option<(Vec<u8>, u64)>> {
         let durable = self.shared.durable_end();
         if self.pos >= durable {
             return Ok(None);
