@@ -95,7 +95,7 @@ impl Projects {
     }
 }
 
-fn to_ops(payload: &[u8], projects: &mut Projects) -> Result<Vec<WriteOp>, Failure> {
+fn to_ops(payload: &[u8], projects: &mut ProjectsLock<'_>) -> Result<Vec<WriteOp>, Failure> {
     match decode_record(payload).map_err(Failure::Permanent)? {
         Record::Ops(ops) => Ok(ops),
         Record::Otlp(header, body) => {
@@ -130,47 +130,25 @@ fn read_loop(
     last_error: Arc<Mutex<Option<String>>>,
 ) {
     let mut reader = LogReader::new(shared.clone(), from);
-    let mut projects = Projects {
+    let projects = Mutex::new(Projects {
         store,
         by_name: HashMap::new(),
-    };
+    });
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
     let mut warned = Instant::now() - Duration::from_secs(60);
     loop {
-        let mut batch = Batch {
-            ops: Vec::new(),
-            records: Vec::new(),
-        };
+        // Read a batch of records (cheap)...
+        let mut raw: Vec<(u64, u64, Vec<u8>)> = Vec::new();
         let mut bytes = 0usize;
-        while batch.ops.len() < config.max_batch_ops && bytes < config.max_batch_bytes {
+        while raw.len() < config.max_batch_ops && bytes < config.max_batch_bytes {
             let start = reader.position();
             match reader.next_record() {
-                Ok(Some((payload, end))) => match to_ops(&payload, &mut projects) {
-                    Ok(ops) => {
-                        bytes += payload.len();
-                        batch.ops.extend(ops);
-                        batch.records.push((start, end, batch.ops.len()));
-                    }
-                    Err(Failure::Permanent(reason)) => {
-                        bytes += payload.len();
-                        set_aside(&shared, start, &payload, &reason);
-                        stats.set_aside_records.fetch_add(1, Ordering::Relaxed);
-                        batch.records.push((start, end, batch.ops.len()));
-                    }
-                    Err(Failure::Transient(e)) => {
-                        if warned.elapsed() > Duration::from_secs(10) {
-                            tracing::warn!(error = %e, "cannot prepare logged writes, retrying");
-                            warned = Instant::now();
-                        }
-                        set_error(&last_error, Some(e));
-                        reader = LogReader::new(shared.clone(), start);
-                        if !batch.records.is_empty() {
-                            break;
-                        }
-                        std::thread::sleep(Duration::from_millis(500));
-                    }
-                },
+                Ok(Some((payload, end))) => {
+                    bytes += payload.len();
+                    raw.push((start, end, payload));
+                }
                 Ok(None) => {
-                    if !batch.records.is_empty() {
+                    if !raw.is_empty() {
                         break;
                     }
                     if shared.is_closed() && reader.position() >= shared.durable_end() {
@@ -185,7 +163,7 @@ fn read_loop(
                     }
                     set_error(&last_error, Some(e.to_string()));
                     reader = LogReader::new(shared.clone(), start);
-                    if !batch.records.is_empty() {
+                    if !raw.is_empty() {
                         break;
                     }
                     if shared.is_closed() {
@@ -195,9 +173,99 @@ fn read_loop(
                 }
             }
         }
-        if tx.send(batch).is_err() {
+        // ...then decode and map them (OTLP mapping is most of the CPU of a
+        // span) on every core, and keep them in log order.
+        let prepared = prepare_all(&raw, &projects, workers);
+        let mut batch = Batch {
+            ops: Vec::new(),
+            records: Vec::new(),
+        };
+        for ((start, end, payload), result) in raw.iter().zip(prepared) {
+            match result {
+                Ok(ops) => {
+                    batch.ops.extend(ops);
+                    batch.records.push((*start, *end, batch.ops.len()));
+                }
+                Err(Failure::Permanent(reason)) => {
+                    set_aside(&shared, *start, payload, &reason);
+                    stats.set_aside_records.fetch_add(1, Ordering::Relaxed);
+                    batch.records.push((*start, *end, batch.ops.len()));
+                }
+                Err(Failure::Transient(e)) => {
+                    // This record and those after it are read again.
+                    if warned.elapsed() > Duration::from_secs(10) {
+                        tracing::warn!(error = %e, "cannot prepare logged writes, retrying");
+                        warned = Instant::now();
+                    }
+                    set_error(&last_error, Some(e));
+                    reader = LogReader::new(shared.clone(), *start);
+                    if batch.records.is_empty() {
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                    break;
+                }
+            }
+        }
+        if !batch.records.is_empty() && tx.send(batch).is_err() {
             return;
         }
+    }
+}
+
+/// [`to_ops`] of every record, on up to `workers` threads, in order.
+fn prepare_all(
+    raw: &[(u64, u64, Vec<u8>)],
+    projects: &Mutex<Projects>,
+    workers: usize,
+) -> Vec<Result<Vec<WriteOp>, Failure>> {
+    let one = |payload: &[u8]| {
+        // Projects are resolved under the lock; span mapping runs outside it.
+        to_ops(payload, &mut ProjectsLock(projects))
+    };
+    let big = raw.iter().filter(|r| r.2.len() >= 16 << 10).count();
+    if workers < 2 || big < 2 {
+        return raw.iter().map(|r| one(&r.2)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<(usize, Result<Vec<WriteOp>, Failure>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.min(raw.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(r) = raw.get(i) else { break };
+                        mine.push((i, one(&r.2)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec![(usize::MAX, Err(Failure::Transient("a mapping thread failed".into())))])
+            })
+            .collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    if out.len() != raw.len() || out.iter().enumerate().any(|(k, (i, _))| *i != k) {
+        // A worker died: prepare them here, in order.
+        return raw.iter().map(|r| one(&r.2)).collect();
+    }
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Resolves projects through the shared cache, one lookup at a time.
+struct ProjectsLock<'a>(&'a Mutex<Projects>);
+
+impl ProjectsLock<'_> {
+    fn resolve(&mut self, header: &OtlpHeader, named: Option<&str>) -> Result<String, StoreError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .resolve(header, named)
     }
 }
 

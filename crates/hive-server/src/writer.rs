@@ -42,7 +42,8 @@ pub struct WriterConfig {
     pub max_inflight_bytes: usize,
     /// How long a read waits for the writes acknowledged before it.
     pub read_wait: Duration,
-    /// Ops applied in one transaction at most.
+    /// Records (and so, for most records, ops) applied in one transaction
+    /// at most.
     pub max_batch_ops: usize,
     /// Log bytes read into one transaction at most.
     pub max_batch_bytes: usize,
@@ -57,7 +58,7 @@ impl Default for WriterConfig {
             max_inflight_bytes: 32 << 20,
             read_wait: Duration::from_secs(10),
             max_batch_ops: 1_000,
-            max_batch_bytes: 4 << 20,
+            max_batch_bytes: 2 << 20,
         }
     }
 }

@@ -33,12 +33,14 @@ impl PreparedEvent {
         join: bool,
         floating: bool,
     ) -> PreparedEvent {
-        let doc = event.to_json();
+        // Serialised from the event itself, not through a `Value` copy of
+        // it (the same text, without cloning the conversation).
+        let doc_text = serde_json::to_string(&event).unwrap_or_else(|_| "null".to_owned());
         PreparedEvent {
-            doc_text: to_text(&doc),
+            doc_text,
             raw_text: raw.map(to_text),
-            contribution: Contribution::of(&doc),
-            fields: leaf_fields(&doc),
+            contribution: Contribution::of(&rollup_view(&event)),
+            fields: event_fields(&event),
             event,
             session_name,
             join,
@@ -62,6 +64,41 @@ impl PreparedEvent {
             floating: false,
         }
     }
+}
+
+/// What [`Contribution::of`] reads of an event, without its inputs and
+/// outputs.
+fn rollup_view(event: &Event) -> Value {
+    let mut m = Map::new();
+    m.insert("event_type".into(), Value::String(event.event_type.clone()));
+    m.insert("start_time".into(), Value::from(event.start_time));
+    m.insert("end_time".into(), Value::from(event.end_time));
+    m.insert("metadata".into(), Value::Object(event.metadata.clone()));
+    m.insert("metrics".into(), Value::Object(event.metrics.clone()));
+    m.insert("feedback".into(), Value::Object(event.feedback.clone()));
+    m.insert(
+        "error".into(),
+        event.error.clone().map_or(Value::Null, Value::String),
+    );
+    Value::Object(m)
+}
+
+/// [`leaf_fields`] of an event's document, from the event itself.
+fn event_fields(event: &Event) -> Vec<(String, &'static str)> {
+    let mut found = Vec::new();
+    for (ns, m) in [
+        ("inputs", &event.inputs),
+        ("outputs", &event.outputs),
+        ("config", &event.config),
+        ("metadata", &event.metadata),
+        ("metrics", &event.metrics),
+        ("feedback", &event.feedback),
+        ("user_properties", &event.user_properties),
+    ] {
+        let mut prefix = String::from(ns);
+        walk(m, &mut prefix, &mut found, 0);
+    }
+    found
 }
 
 pub(crate) fn to_text(v: &Value) -> String {
@@ -104,5 +141,33 @@ fn walk(
             Value::Null => {}
         }
         prefix.truncate(len);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn prepared_from_the_event_equals_prepared_from_its_document() {
+        let doc = json!({
+            "event_id": "e", "session_id": "s", "project_id": "p", "event_type": "model",
+            "event_name": "chat", "start_time": 5, "end_time": 9, "duration": 4.0,
+            "error": "boom",
+            "inputs": {"chat_history": [{"role": "user", "content": "hi"}], "x": {"y": 1}},
+            "outputs": {"content": "hello", "empty": {}},
+            "config": {"model": "m"},
+            "metadata": {"cost": 0.5, "prompt_tokens": 3, "nested": {"a": true, "n": null}},
+            "metrics": {"completion_tokens": 4},
+            "feedback": {"rating": 5},
+            "user_properties": {"plan": "pro"}
+        });
+        let event: Event = serde_json::from_value(doc).unwrap();
+        let p = PreparedEvent::new(event.clone(), None, None, false, false);
+        let full = event.to_json();
+        assert_eq!(p.doc_text, to_text(&full));
+        assert_eq!(p.contribution, Contribution::of(&full));
+        assert_eq!(p.fields, leaf_fields(&full));
     }
 }
