@@ -134,7 +134,6 @@ fn read_loop(
         store,
         by_name: HashMap::new(),
     });
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
     let mut warned = Instant::now() - Duration::from_secs(60);
     loop {
         // Read a batch of records (cheap)...
@@ -174,8 +173,8 @@ fn read_loop(
             }
         }
         // ...then decode and map them (OTLP mapping is most of the CPU of a
-        // span) on every core, and keep them in log order.
-        let prepared = prepare_all(&raw, &projects, workers);
+        // span), in log order.
+        let prepared = prepare_all(&raw, &projects);
         let mut batch = Batch {
             ops: Vec::new(),
             records: Vec::new(),
@@ -212,49 +211,16 @@ fn read_loop(
     }
 }
 
-/// [`to_ops`] of every record, on up to `workers` threads, in order.
+/// [`to_ops`] of every record, in order. (Mapping on several threads was
+/// tried: no faster on two cores shared with the applier and the handlers,
+/// and 30-50 MiB more memory held.)
 fn prepare_all(
     raw: &[(u64, u64, Vec<u8>)],
     projects: &Mutex<Projects>,
-    workers: usize,
 ) -> Vec<Result<Vec<WriteOp>, Failure>> {
-    let one = |payload: &[u8]| {
-        // Projects are resolved under the lock; span mapping runs outside it.
-        to_ops(payload, &mut ProjectsLock(projects))
-    };
-    let big = raw.iter().filter(|r| r.2.len() >= 16 << 10).count();
-    if workers < 2 || big < 2 {
-        return raw.iter().map(|r| one(&r.2)).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut out: Vec<(usize, Result<Vec<WriteOp>, Failure>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers.min(raw.len()))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(r) = raw.get(i) else { break };
-                        mine.push((i, one(&r.2)));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| vec![(usize::MAX, Err(Failure::Transient("a mapping thread failed".into())))])
-            })
-            .collect()
-    });
-    out.sort_by_key(|(i, _)| *i);
-    if out.len() != raw.len() || out.iter().enumerate().any(|(k, (i, _))| *i != k) {
-        // A worker died: prepare them here, in order.
-        return raw.iter().map(|r| one(&r.2)).collect();
-    }
-    out.into_iter().map(|(_, r)| r).collect()
+    raw.iter()
+        .map(|r| to_ops(&r.2, &mut ProjectsLock(projects)))
+        .collect()
 }
 
 /// Resolves projects through the shared cache, one lookup at a time.

@@ -658,6 +658,9 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     print_cpu(&cpu_before, &cpu_after, spans, "span (during the load)");
     print_cpu(&cpu_before, &cpu_drained, spans, "span (until applied)");
     println!("  stored model events  {stored} (status {status})");
+    if status == 503 {
+        bail!("the server had not applied everything acknowledged {drained:.0} s after the load (still catching up)");
+    }
     if stored < spans {
         bail!(
             "{} acknowledged spans are missing from the store",
