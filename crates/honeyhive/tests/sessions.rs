@@ -241,3 +241,33 @@ fn a_scoped_session_survives_the_attribute_limit() {
     assert_eq!(session_of(span), "sess-scoped-full");
     assert_eq!(attributes(span)["honeyhive.source"], "dev");
 }
+
+#[tracing::instrument]
+fn traced_step(x: u32) -> u32 {
+    x + 1
+}
+
+#[test]
+fn tracing_spans_in_a_session_carry_it() {
+    use tracing_subscriber::prelude::*;
+    let (tracer, exporter) = setup("sess-tracing-own");
+    let subscriber = tracing_subscriber::registry().with(honeyhive::layer(&tracer));
+    let session = tracer
+        .create_session()
+        .with_session_id("sess-tracing-scoped")
+        .start();
+    tracing::subscriber::with_default(subscriber, || {
+        session.in_scope(|| traced_step(1));
+        traced_step(2);
+    });
+    let all = spans(&exporter);
+    // `tracing` records the argument as its Debug text.
+    let of = |x: &str| {
+        all.iter()
+            .find(|s| s.name == "traced_step" && attributes(s)["x"] == x)
+            .map(session_of)
+            .expect("a traced_step span")
+    };
+    assert_eq!(of("1"), "sess-tracing-scoped");
+    assert_eq!(of("2"), "sess-tracing-own");
+}
