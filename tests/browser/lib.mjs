@@ -47,7 +47,9 @@ export async function startHive() {
   const root = mkdtempSync(join(tmpdir(), "hive-browser-"));
   const proc = spawn(
     HIVE_BIN,
-    ["serve", "--data-dir", join(root, "data"), "--addr", "127.0.0.1:0", "--grpc-addr", "off"],
+    // Webhook receivers of the tests listen on 127.0.0.1.
+    ["serve", "--data-dir", join(root, "data"), "--addr", "127.0.0.1:0", "--grpc-addr", "off",
+     "--webhook-allow-private"],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   const lines = await waitLines(

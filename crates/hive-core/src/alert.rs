@@ -192,6 +192,9 @@ pub enum Condition {
     },
 }
 
+/// The longest interval a rule may be evaluated at: 365 days.
+pub const MAX_INTERVAL_MS: i64 = 365 * 86_400_000;
+
 /// How often a rule is evaluated; also its window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frequency {
@@ -212,8 +215,10 @@ impl Frequency {
             "weekly" => Some(Frequency::Weekly),
             "monthly" => Some(Frequency::Monthly),
             other => {
-                let ms = crate::time::parse_relative_ms(other)? as i64;
-                (ms >= 60_000).then_some(Frequency::Every(ms))
+                let ms = crate::time::parse_relative_ms(other)?;
+                (60_000.0..=MAX_INTERVAL_MS as f64)
+                    .contains(&ms)
+                    .then_some(Frequency::Every(ms as i64))
             }
         }
     }
@@ -394,9 +399,12 @@ impl AlertRule {
         let obj = v
             .as_object()
             .ok_or_else(|| AlertError::Invalid("an alert is a JSON object".into()))?;
-        let name = obj
-            .get("name")
-            .and_then(Value::as_str)
+        let typed = |key: &str| -> Result<Option<String>, AlertError> {
+            crate::fields::field::<String>(obj, key).map_err(AlertError::Invalid)
+        };
+        let name = typed("name")?;
+        let name = name
+            .as_deref()
             .map(str::trim)
             .filter(|n| !n.is_empty() && n.len() <= 200)
             .ok_or_else(|| {
@@ -409,7 +417,7 @@ impl AlertRule {
         let mut query = ChartQuery::from_json(&query_json, now_ms)
             .map_err(|e| AlertError::Invalid(format!("query: {e}")))?;
         query.bucket = Bucket::Total;
-        let comparison = match obj.get("comparison").and_then(Value::as_str) {
+        let comparison = match typed("comparison")?.as_deref() {
             None => Comparison::Above,
             Some(c) => Comparison::parse(c).ok_or_else(|| {
                 AlertError::Invalid(format!("comparison {c:?}: use above or below"))
@@ -418,11 +426,7 @@ impl AlertRule {
         let threshold = number(obj.get("threshold"))
             .filter(|t| t.is_finite())
             .ok_or_else(|| AlertError::Invalid("threshold must be a number".into()))?;
-        let condition = match obj
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("aggregate")
-        {
+        let condition = match typed("type")?.as_deref().unwrap_or("aggregate") {
             "aggregate" | "threshold" => Condition::Aggregate {
                 comparison,
                 threshold,
@@ -437,32 +441,37 @@ impl AlertRule {
                 )));
             }
         };
-        let frequency = match obj.get("frequency").and_then(Value::as_str) {
+        let frequency = match typed("frequency")?.as_deref() {
             None => Frequency::Hourly,
             Some(f) => Frequency::parse(f).ok_or_else(|| {
                 AlertError::Invalid(format!(
-                    "frequency {f:?}: use hourly, daily, weekly, monthly or an interval of at least 1m such as 15m"
+                    "frequency {f:?}: use hourly, daily, weekly, monthly or an interval from 1m to 365d such as 15m"
                 ))
             })?,
         };
-        let webhook = obj.get("webhook").filter(|w| !w.is_null());
-        let webhook_url = match webhook {
-            Some(Value::String(s)) => Some(s.trim().to_owned()),
-            Some(Value::Object(w)) => w
-                .get("url")
-                .and_then(Value::as_str)
-                .map(|s| s.trim().to_owned()),
-            Some(_) => return Err(AlertError::Invalid("webhook must be {url, slack}".into())),
-            None => None,
+        /// `webhook` as an object.
+        #[derive(serde::Deserialize)]
+        struct Webhook {
+            url: Option<String>,
+            slack: Option<bool>,
         }
-        .filter(|s| !s.is_empty());
+        let (webhook_url, slack) = match obj.get("webhook") {
+            None | Some(Value::Null) => (None, false),
+            Some(Value::String(s)) => (Some(s.trim().to_owned()), false),
+            Some(w @ Value::Object(_)) => {
+                let w: Webhook = crate::fields::value(w, "webhook").map_err(AlertError::Invalid)?;
+                (w.url.map(|u| u.trim().to_owned()), w.slack.unwrap_or(false))
+            }
+            Some(_) => {
+                return Err(AlertError::Invalid(
+                    "webhook must be {url, slack} or a URL".into(),
+                ));
+            }
+        };
+        let webhook_url = webhook_url.filter(|s| !s.is_empty());
         if let Some(url) = &webhook_url {
             check_webhook_url(url)?;
         }
-        let slack = webhook
-            .and_then(|w| w.get("slack"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
         Ok(AlertRule {
             name: name.to_owned(),
             query,

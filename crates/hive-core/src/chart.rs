@@ -219,11 +219,11 @@ pub enum ChartError {
     Shape(String),
 }
 
-fn text<'a>(obj: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a str> {
-    keys.iter()
-        .find_map(|k| obj.get(*k).and_then(Value::as_str))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+/// The first of `keys` present, a string (trimmed; empty is none); any
+/// other type is an error naming the key.
+fn text(obj: &Map<String, Value>, keys: &[&str]) -> Result<Option<String>, ChartError> {
+    let s: Option<String> = crate::fields::first(obj, keys).map_err(ChartError::Shape)?;
+    Ok(s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
 }
 
 impl ChartQuery {
@@ -234,11 +234,11 @@ impl ChartQuery {
         let obj = v
             .as_object()
             .ok_or_else(|| ChartError::Shape("a chart query is a JSON object".into()))?;
-        let aggregation = match text(obj, &["aggregation", "func", "agg"]) {
+        let aggregation = match text(obj, &["aggregation", "func", "agg"])?.as_deref() {
             Some(a) => Aggregation::parse(a)?,
             None => Aggregation::Count,
         };
-        let metric = match text(obj, &["metric", "field"]) {
+        let metric = match text(obj, &["metric", "field"])?.as_deref() {
             None | Some("count" | "events" | "event_count" | "sessions") => None,
             Some(m) => Some(FieldRef::parse(m).map_err(|e| ChartError::Metric(e.to_string()))?),
         };
@@ -248,11 +248,12 @@ impl ChartQuery {
                 aggregation.name()
             )));
         }
-        let bucket = match text(obj, &["bucket", "bucketing", "interval", "granularity"]) {
-            Some(b) => Bucket::parse(b)?,
-            None => Bucket::Hour,
-        };
-        let group_by = match text(obj, &["groupBy", "group_by"]) {
+        let bucket =
+            match text(obj, &["bucket", "bucketing", "interval", "granularity"])?.as_deref() {
+                Some(b) => Bucket::parse(b)?,
+                None => Bucket::Hour,
+            };
+        let group_by = match text(obj, &["groupBy", "group_by"])?.as_deref() {
             None => None,
             Some(g) => Some(FieldRef::parse(g).map_err(|e| ChartError::GroupBy(e.to_string()))?),
         };
@@ -285,7 +286,7 @@ impl ChartQuery {
             None => DateRange::default(),
             Some(v) => DateRange::from_json(&parse_embedded(v)?, now_ms)?,
         };
-        let level = match text(obj, &["level", "type"]) {
+        let level = match text(obj, &["level", "type"])?.as_deref() {
             None | Some("event" | "events") => ChartLevel::Event,
             Some("session" | "sessions") => ChartLevel::Session,
             Some(other) => {

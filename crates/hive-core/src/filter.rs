@@ -96,6 +96,11 @@ impl FieldRef {
         if path.iter().any(|p| p.contains('"') || p.contains('\\')) {
             return Err(FilterError::UnknownField(field.to_owned()));
         }
+        // Stores turn the path into a query language's path literal (a NUL
+        // ends SQLite's); no key a client means holds a control character.
+        if field.chars().any(char::is_control) {
+            return Err(FilterError::ControlCharacter(field.to_owned()));
+        }
         Ok(FieldRef::Path {
             namespace: ns.to_owned(),
             path,
@@ -262,6 +267,8 @@ pub enum FilterError {
         "unknown filter field {0:?}: use a top-level field (event_name, session_id, ...) or a namespace path such as metadata.user_id"
     )]
     UnknownField(String),
+    #[error("filter field {0:?} holds a control character")]
+    ControlCharacter(String),
     #[error("unknown filter operator {0:?}")]
     UnknownOperator(String),
     #[error("unknown filter type {0:?}: use string, number, boolean or datetime")]
@@ -270,6 +277,9 @@ pub enum FilterError {
     BadValue { field: String, message: String },
     #[error("filter is not an object with field, operator, value and type")]
     Shape,
+    /// A member of the wrong type (`field: invalid type: ...`).
+    #[error("{0}")]
+    Field(String),
     #[error("invalid dateRange: {0}")]
     DateRange(String),
 }
@@ -278,19 +288,15 @@ impl Filter {
     /// Parse a `{field, operator, value, type}` object.
     pub fn from_json(v: &Value) -> Result<Filter, FilterError> {
         let obj = v.as_object().ok_or(FilterError::Shape)?;
-        let field_name = obj
-            .get("field")
-            .and_then(Value::as_str)
-            .ok_or(FilterError::Shape)?;
-        let field = FieldRef::parse(field_name)?;
-        let operator = Operator::parse(
-            obj.get("operator")
-                .and_then(Value::as_str)
-                .ok_or(FilterError::Shape)?,
-        )?;
+        let typed = |key: &str| -> Result<Option<String>, FilterError> {
+            crate::fields::field::<String>(obj, key).map_err(FilterError::Field)
+        };
+        let field_name = typed("field")?.ok_or(FilterError::Shape)?;
+        let field = FieldRef::parse(&field_name)?;
+        let operator = Operator::parse(&typed("operator")?.ok_or(FilterError::Shape)?)?;
         let value = obj.get("value").unwrap_or(&Value::Null);
-        let ty = match obj.get("type").and_then(Value::as_str) {
-            Some(t) => FilterType::parse(t)?,
+        let ty = match typed("type")? {
+            Some(t) => FilterType::parse(&t)?,
             None => infer_type(&field, operator, value),
         };
         Filter::new(field, operator, ty, value)

@@ -12,6 +12,7 @@
 
 pub mod alert;
 pub mod chart;
+pub mod fields;
 pub mod filter;
 pub mod log;
 pub mod mapping;

@@ -174,7 +174,12 @@ pub fn enrichment_from_update(
             continue;
         }
         match key.as_str() {
-            k if IDENTITY_KEYS.contains(&k) => {}
+            // Ignored, but of the type they have everywhere else.
+            k if IDENTITY_KEYS.contains(&k) => {
+                if !matches!(value, Value::String(_) | Value::Null) {
+                    return Err(wrong(key.as_str(), "a string"));
+                }
+            }
             "duration" => {
                 patch.insert(key.clone(), number_or_null(key, value)?);
             }
@@ -246,7 +251,11 @@ pub fn event_from_json(
         ..Event::default()
     };
     ev.event_type = match forced_type {
-        Some(t) => t.to_owned(),
+        // A session start's own event_type is ignored, but must be a string.
+        Some(t) => match obj.get("event_type") {
+            None | Some(Value::Null | Value::String(_)) => t.to_owned(),
+            Some(_) => return Err(wrong("event_type", "a string")),
+        },
         None => match obj.get("event_type") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             None | Some(Value::Null) => return Err(ModelError::Missing("event_type".into())),
@@ -311,6 +320,10 @@ pub fn event_from_json(
                 Value::Null => {}
                 _ => return Err(wrong(key.as_str(), "an object")),
             }
+        } else if matches!(key.as_str(), "project_id" | "org_id" | "workspace_id")
+            && !matches!(value, Value::String(_) | Value::Null)
+        {
+            return Err(wrong(key.as_str(), "a string"));
         } else if !KNOWN_EVENT_KEYS.contains(&key.as_str()) && !value.is_null() {
             check_depth(key, value)?;
             extras.insert(key.clone(), value.clone());

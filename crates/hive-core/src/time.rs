@@ -87,7 +87,9 @@ pub fn parse_datetime_ms(s: &str) -> Option<f64> {
 /// `30s`, `15m`, `24h`, `7d`, `4w` → milliseconds.
 pub fn parse_relative_ms(s: &str) -> Option<f64> {
     let s = s.trim();
-    let (n, unit) = s.split_at(s.len().checked_sub(1)?);
+    // The unit is the last character, which may not be ASCII in bad input.
+    let (at, _) = s.char_indices().next_back()?;
+    let (n, unit) = s.split_at(at);
     let n: f64 = n.trim().parse().ok()?;
     let unit_ms = match unit {
         "s" => 1_000.0,
@@ -98,6 +100,14 @@ pub fn parse_relative_ms(s: &str) -> Option<f64> {
         _ => return None,
     };
     (n >= 0.0).then_some(n * unit_ms)
+}
+
+#[test]
+fn a_relative_range_ending_in_a_multibyte_character_is_refused_not_a_panic() {
+    // Regression: found by the dashboard URL property test (`¡` panicked).
+    assert_eq!(parse_relative_ms("¡"), None);
+    assert_eq!(parse_relative_ms("7¡"), None);
+    assert_eq!(parse_relative_ms("7d"), Some(7.0 * 86_400_000.0));
 }
 
 /// Epoch milliseconds as RFC 3339 UTC with milliseconds.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::SharedState;
 use crate::auth::authenticate;
-use crate::body::json_object;
+use crate::body::{json_object, text};
 use crate::error::{ApiError, ApiResult};
 
 /// `GET /healthz` (no auth).
@@ -72,11 +72,8 @@ pub async fn create_project(
 ) -> ApiResult<Json<Value>> {
     authenticate(&state, &headers)?.require_admin()?;
     let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
-    let name = obj
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::bad("name is required"))?;
-    let project = state.store.auth().ensure_project(name)?;
+    let name = text(&obj, "name")?.ok_or_else(|| ApiError::bad("name is required"))?;
+    let project = state.store.auth().ensure_project(&name)?;
     Ok(Json(json!({"project": project})))
 }
 
@@ -98,21 +95,15 @@ pub async fn create_key(
 ) -> ApiResult<Json<Value>> {
     authenticate(&state, &headers)?.require_admin()?;
     let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
-    let scope_name = obj
-        .get("scope")
-        .and_then(Value::as_str)
-        .unwrap_or("read_write");
+    let scope_name = text(&obj, "scope")?;
+    let scope_name = scope_name.as_deref().unwrap_or("read_write");
     let scope = KeyScope::parse(scope_name).ok_or_else(|| {
         ApiError::bad(format!(
             "scope {scope_name:?}: use ingest, read_write or admin"
         ))
     })?;
-    let name = obj
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("unnamed")
-        .to_owned();
-    let project_id = match (scope, obj.get("project").and_then(Value::as_str)) {
+    let name = text(&obj, "name")?.unwrap_or_else(|| "unnamed".to_owned());
+    let project_id = match (scope, text(&obj, "project")?.as_deref()) {
         (KeyScope::Admin, _) => None,
         (_, None) => {
             return Err(ApiError::bad(

@@ -88,6 +88,10 @@ pub struct AlertConfig {
     pub webhook_ca: Option<webhook::WebhookCa>,
     /// The HTTP proxy webhooks go through (`None`: straight to the host).
     pub webhook_proxy: Option<webhook::WebhookProxy>,
+    /// Allow webhooks to loopback, private, link-local and other
+    /// non-public addresses (`--webhook-allow-private`); refused otherwise,
+    /// see [`crate::destination`].
+    pub webhook_allow_private: bool,
 }
 
 impl Default for AlertConfig {
@@ -99,6 +103,7 @@ impl Default for AlertConfig {
             timeout: Duration::from_secs(10),
             webhook_ca: None,
             webhook_proxy: None,
+            webhook_allow_private: false,
         }
     }
 }
@@ -553,7 +558,7 @@ pub fn rule_doc(body: &Map<String, Value>, previous: Option<&Value>, now: i64) -
     let rule = AlertRule::from_json(&Value::Object(merged.clone()), now as f64)
         .map_err(|e| ApiError::bad(e.to_string()))?;
     let mut doc = rule.to_json().as_object().cloned().unwrap_or_default();
-    if let Some(d) = merged.get("description").and_then(Value::as_str) {
+    if let Some(d) = crate::body::text(&merged, "description")? {
         doc.insert("description".into(), json!(d));
     }
     for k in [
@@ -568,6 +573,30 @@ pub fn rule_doc(body: &Map<String, Value>, previous: Option<&Value>, now: i64) -
     }
     doc.entry("state").or_insert(json!("active"));
     Ok(Value::Object(doc))
+}
+
+/// [`rule_doc`], then the webhook's destination checked: unless private
+/// destinations are allowed, a host that is (or resolves to) a non-public
+/// address is a 400 naming `webhook.url` (see [`crate::destination`]).
+pub async fn checked_rule_doc(
+    state: &AppState,
+    body: &Map<String, Value>,
+    previous: Option<&Value>,
+) -> ApiResult<Value> {
+    let doc = rule_doc(body, previous, state.alerts.clock.now_ms())?;
+    let url = doc.pointer("/webhook/url").and_then(Value::as_str);
+    if let Some(url) = url
+        && !state.alerts.config.webhook_allow_private
+    {
+        let target = url.to_owned();
+        let lookup = tokio::task::spawn_blocking(move || crate::destination::check(&target, false));
+        // A lookup that hangs is left to the check at delivery.
+        let check = tokio::time::timeout(Duration::from_secs(5), lookup).await;
+        if let Ok(Ok(crate::destination::Check::Refused)) = check {
+            return Err(ApiError::bad(crate::destination::refusal(url)));
+        }
+    }
+    Ok(doc)
 }
 
 fn find(state: &SharedState, headers: &HeaderMap, id: &str) -> ApiResult<StoredObject> {
@@ -602,8 +631,12 @@ pub async fn create_alert(
 ) -> ApiResult<Json<Value>> {
     let (caller, obj) = crate::body::caller_and_body(&state, &headers, &body)?;
     caller.require_read()?;
-    let project = project_for_write(&state, &caller, obj.get("project").and_then(Value::as_str))?;
-    let doc = rule_doc(&obj, None, state.alerts.clock.now_ms())?;
+    let project = project_for_write(
+        &state,
+        &caller,
+        crate::body::text(&obj, "project")?.as_deref(),
+    )?;
+    let doc = checked_rule_doc(&state, &obj, None).await?;
     let saved = state
         .store
         .objects()
@@ -631,7 +664,7 @@ pub async fn update_alert(
     let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
     let _guard = state.alerts.lock.lock().await;
     let o = find(&state, &headers, &id)?;
-    let doc = rule_doc(&obj, Some(&o.doc), state.alerts.clock.now_ms())?;
+    let doc = checked_rule_doc(&state, &obj, Some(&o.doc)).await?;
     let saved = state.store.objects().put(ALERT, &o.project_id, &id, &doc)?;
     Ok(Json(json!({"success": true, "data": alert_json(&saved)})))
 }

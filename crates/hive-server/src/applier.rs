@@ -39,12 +39,15 @@ pub fn start(
     stats: Arc<WriterStats>,
     last_error: Arc<Mutex<Option<String>>>,
 ) -> io::Result<Vec<std::thread::JoinHandle<()>>> {
-    let (tx, rx) = sync_channel::<Batch>(1);
+    // A rendezvous: the reader prepares the next batch while the applier
+    // applies one, and no more are held (memory stays bounded).
+    let (tx, rx) = sync_channel::<Batch>(0);
     let reader = {
-        let (store, shared, last_error) = (store.clone(), shared.clone(), last_error.clone());
+        let (store, shared, stats, last_error) =
+            (store.clone(), shared.clone(), stats.clone(), last_error.clone());
         std::thread::Builder::new()
             .name("hive-log-read".into())
-            .spawn(move || read_loop(store, shared, from, config, tx, last_error))?
+            .spawn(move || read_loop(store, shared, from, config, tx, stats, last_error))?
     };
     let applier = std::thread::Builder::new()
         .name("hive-applier".into())
@@ -123,6 +126,7 @@ fn read_loop(
     from: u64,
     config: WriterConfig,
     tx: SyncSender<Batch>,
+    stats: Arc<WriterStats>,
     last_error: Arc<Mutex<Option<String>>>,
 ) {
     let mut reader = LogReader::new(shared.clone(), from);
@@ -139,7 +143,7 @@ fn read_loop(
         let mut bytes = 0usize;
         while batch.ops.len() < config.max_batch_ops && bytes < config.max_batch_bytes {
             let start = reader.position();
-            match reader.next() {
+            match reader.next_record() {
                 Ok(Some((payload, end))) => match to_ops(&payload, &mut projects) {
                     Ok(ops) => {
                         bytes += payload.len();
@@ -149,6 +153,7 @@ fn read_loop(
                     Err(Failure::Permanent(reason)) => {
                         bytes += payload.len();
                         set_aside(&shared, start, &payload, &reason);
+                        stats.set_aside_records.fetch_add(1, Ordering::Relaxed);
                         batch.records.push((start, end, batch.ops.len()));
                     }
                     Err(Failure::Transient(e)) => {
@@ -209,10 +214,32 @@ fn apply_loop(
         stats,
         last_error,
     };
+    // Said in the log while the applier is far behind (at most once a
+    // minute), and once when it has caught up.
+    let mut behind_since: Option<Instant> = None;
+    let mut said = Instant::now() - Duration::from_secs(3600);
     for batch in rx {
         if !applier.apply(&batch.ops, &batch.records) {
             tracing::info!("the applier stopped with writes left in the log (applied at the next start)");
             return;
+        }
+        let lag = applier.shared.lag();
+        if lag >= Duration::from_secs(10) {
+            behind_since.get_or_insert_with(Instant::now);
+            if said.elapsed() >= Duration::from_secs(60) {
+                said = Instant::now();
+                tracing::warn!(
+                    seconds = lag.as_secs(),
+                    records = applier.shared.backlog_records(),
+                    mib = applier.shared.backlog_bytes() >> 20,
+                    "the store is behind the ingest log"
+                );
+            }
+        } else if lag < Duration::from_secs(1)
+            && let Some(since) = behind_since.take()
+            && said.elapsed() < Duration::from_secs(3600)
+        {
+            tracing::info!(after_s = since.elapsed().as_secs(), "the store has caught up with the ingest log");
         }
     }
     tracing::debug!("applier drained and stopped");
@@ -237,7 +264,7 @@ impl Applier {
         let mut delay = Duration::from_millis(50);
         let mut warned: Option<Instant> = None;
         loop {
-            match self.store.apply_logged(ops, end) {
+            match self.store.apply_log_records(ops, records) {
                 Ok(()) => {
                     self.stats.transactions.fetch_add(1, Ordering::Relaxed);
                     self.stats
@@ -310,5 +337,84 @@ fn set_aside(shared: &Shared, position: u64, payload: &[u8], reason: &str) {
             error = %e,
             "a logged write cannot be applied, and cannot be kept aside either"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use hive_store::sqlite::{SqliteOptions, SqliteStore};
+    use hive_store::{Store, WriteOp};
+    use serde_json::json;
+
+    use crate::ingest_log::{IngestLog, LogConfig, format::RecordBuf};
+    use crate::writer::{WriterConfig, WriterStats, encode_ops};
+
+    fn enrich(key: &str) -> WriteOp {
+        WriteOp::Enrich {
+            project_id: "p".into(),
+            floating: false,
+            event_id: "e1".into(),
+            patch: json!({"metadata": {key: 1}}),
+            key_id: None,
+            received_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_applied_is_set_aside_and_the_rest_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(dir.path().join("hive.db"), SqliteOptions::default()).unwrap(),
+        );
+        let log_dir = dir.path().join("log");
+        let (log, _, appender) = IngestLog::open(&log_dir, 0, LogConfig::default()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            log.append_record(encode_ops(&[enrich("before")])).await.unwrap();
+            let mut bad = RecordBuf::with_capacity(8);
+            bad.payload().extend_from_slice(b"\x01not json");
+            log.append_record(bad).await.unwrap();
+            log.append_record(encode_ops(&[enrich("after")])).await.unwrap();
+        });
+        let stats = Arc::new(WriterStats::default());
+        let threads = super::start(
+            store.clone(),
+            log.shared.clone(),
+            0,
+            WriterConfig::default(),
+            stats.clone(),
+            Arc::new(std::sync::Mutex::new(None)),
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while log.shared.applied() < log.shared.durable_end() {
+            assert!(Instant::now() < deadline, "the applier did not pass the bad record");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let history = store.history(Some("p"), "e1").unwrap();
+        assert_eq!(history.len(), 2, "both good records applied: {history:?}");
+        assert_eq!(stats.set_aside_records.load(std::sync::atomic::Ordering::Relaxed), 1);
+        let kept: Vec<String> = std::fs::read_dir(log_dir.join("rejected"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        let reason = std::fs::read_to_string(
+            log_dir.join("rejected").join(kept.iter().find(|k| k.ends_with(".txt")).unwrap()),
+        )
+        .unwrap();
+        assert!(reason.contains("does not decode"), "{reason}");
+        log.close();
+        drop(log);
+        for t in threads {
+            t.join().unwrap();
+        }
+        appender.join().unwrap();
     }
 }

@@ -47,13 +47,17 @@ pub struct ProjectCache {
     map: Mutex<HashMap<String, String>>,
 }
 
+/// The key of `Authorization: Bearer <key>` (the scheme in any case, as
+/// RFC 7235 has it). A bare key, without a scheme, is accepted too: some
+/// OTLP exporters configured by hand send the header that way, and a key
+/// is as secret either way.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get("authorization")?.to_str().ok()?.trim();
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .unwrap_or(value)
-        .trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest,
+        _ => value,
+    }
+    .trim();
     (!token.is_empty() && token != "None").then_some(token)
 }
 

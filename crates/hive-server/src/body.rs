@@ -47,6 +47,12 @@ pub fn json_object(
     }
 }
 
+/// A string field of a request object (`None` when absent or null); any
+/// other type is a 400 naming the field.
+pub fn text(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    hive_core::fields::field(obj, key).map_err(ApiError::BadRequest)
+}
+
 pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",

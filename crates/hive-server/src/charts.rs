@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::SharedState;
 use crate::auth::{authenticate, project_for_read, project_for_write};
-use crate::body::{caller_and_body, json_object, new_id, now_ms};
+use crate::body::{caller_and_body, json_object, new_id, now_ms, text};
 use crate::error::{ApiError, ApiResult};
 
 /// Query-string parameters as a JSON object (values stay strings;
@@ -54,10 +54,10 @@ pub async fn run_chart(
     Ok(data)
 }
 
-fn named_project(v: &Value) -> Option<&str> {
-    v.get("project")
-        .or_else(|| v.get("project_id"))
-        .and_then(Value::as_str)
+fn named_project(v: &Value) -> ApiResult<Option<String>> {
+    let empty = Map::new();
+    hive_core::fields::first(v.as_object().unwrap_or(&empty), &["project", "project_id"])
+        .map_err(ApiError::BadRequest)
 }
 
 /// `GET /v1/events/chart?metric=&aggregation=&bucket=&groupBy=&filters=&dateRange=&level=&project=`
@@ -68,7 +68,7 @@ pub async fn chart_get(
 ) -> ApiResult<Json<Value>> {
     let caller = authenticate(&state, &headers)?;
     let v = params_object(&params);
-    let project = project_for_read(&state, &caller, named_project(&v))?;
+    let project = project_for_read(&state, &caller, named_project(&v)?.as_deref())?;
     let q = parse_chart(&v)?;
     let data = run_chart(&state, project, q).await?;
     Ok(Json(json!({"success": true, "data": data})))
@@ -86,7 +86,7 @@ pub async fn chart_post(
         &body,
         state.config.max_decompressed_bytes,
     )?);
-    let project = project_for_read(&state, &caller, named_project(&v))?;
+    let project = project_for_read(&state, &caller, named_project(&v)?.as_deref())?;
     let q = parse_chart(&v)?;
     let data = run_chart(&state, project, q).await?;
     Ok(Json(json!({"success": true, "data": data})))
@@ -103,9 +103,12 @@ pub fn chart_doc(body: &Map<String, Value>, previous: Option<&Value>) -> ApiResu
     }
     let merged = Value::Object(merged);
     let q = parse_chart(&merged)?;
-    let name = merged
-        .get("name")
-        .and_then(Value::as_str)
+    let merged_obj = merged.as_object().cloned().unwrap_or_default();
+    let name = text(&merged_obj, "name")?;
+    let description = text(&merged_obj, "description")?;
+    let owner_id = text(&merged_obj, "owner_id")?;
+    let name = name
+        .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .ok_or_else(|| ApiError::bad("a chart needs a name"))?;
@@ -121,7 +124,7 @@ pub fn chart_doc(body: &Map<String, Value>, previous: Option<&Value>) -> ApiResu
     };
     Ok(json!({
         "name": name,
-        "description": merged.get("description").and_then(Value::as_str),
+        "description": description,
         "metric": q.metric.as_ref().map(|m| m.dotted()).unwrap_or_else(|| "count".into()),
         "func": q.aggregation.name(),
         "groupBy": q.group_by.as_ref().map(|g| g.dotted()),
@@ -129,7 +132,7 @@ pub fn chart_doc(body: &Map<String, Value>, previous: Option<&Value>) -> ApiResu
         "level": match q.level { hive_core::chart::ChartLevel::Event => "event", _ => "session" },
         "dateRange": date_range,
         "query": q.filters.iter().map(filter_json).collect::<Vec<_>>(),
-        "owner_id": merged.get("owner_id").and_then(Value::as_str),
+        "owner_id": owner_id,
         "is_active": true,
     }))
 }
@@ -167,7 +170,7 @@ pub async fn create_chart(
 ) -> ApiResult<Json<Value>> {
     let (caller, obj) = caller_and_body(&state, &headers, &body)?;
     caller.require_read()?;
-    let project = project_for_write(&state, &caller, obj.get("project").and_then(Value::as_str))?;
+    let project = project_for_write(&state, &caller, text(&obj, "project")?.as_deref())?;
     let doc = chart_doc(&obj, None)?;
     let saved = state
         .store

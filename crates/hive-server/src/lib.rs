@@ -13,6 +13,7 @@ pub mod auth;
 pub mod body;
 pub mod charts;
 pub mod dashboard;
+pub mod destination;
 pub mod error;
 pub mod grpc;
 pub mod ingest_log;
@@ -66,6 +67,10 @@ pub struct AppState {
     pub projects: auth::ProjectCache,
     /// The alert evaluator's clock and settings.
     pub alerts: alerts::AlertRuntime,
+    /// OTLP bodies decoded (validated) at once: one per core. Decoding is
+    /// CPU-bound, so more at once would not go faster, and a decoded
+    /// request takes several times its body in memory.
+    pub decode_slots: tokio::sync::Semaphore,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -81,6 +86,9 @@ impl AppState {
             keys: auth::KeyCache::new(std::time::Duration::from_secs(config.key_cache_secs)),
             projects: auth::ProjectCache::default(),
             alerts: alerts::AlertRuntime::default(),
+            decode_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
             store,
             writer,
             default_project,
@@ -242,6 +250,14 @@ async fn write_path(
         drop(admission);
         resp
     } else if is_exempt(req.uri().path()) {
+        next.run(req).await
+    } else if !req.uri().path().starts_with("/v1/") {
+        // A dashboard page waits a little for recent writes, then shows
+        // what is applied, with a note of what is not (rather than a 503).
+        state
+            .writer
+            .wait_applied_for(std::time::Duration::from_secs(1))
+            .await;
         next.run(req).await
     } else {
         if let Err(e) = state.writer.wait_applied().await {

@@ -26,6 +26,11 @@ pub async fn ingest(
     encoding: Encoding,
     source: String,
 ) -> ApiResult<usize> {
+    let slot = state
+        .decode_slots
+        .acquire()
+        .await
+        .map_err(|_| ApiError::ShuttingDown)?;
     let (body, n) = tokio::task::spawn_blocking(move || {
         hive_otlp::decode_traces(&body, encoding)
             .map(|spans| (body, spans.len()))
@@ -33,6 +38,7 @@ pub async fn ingest(
     })
     .await
     .map_err(ApiError::internal)??;
+    drop(slot);
     if n == 0 {
         return Ok(0);
     }
@@ -43,7 +49,7 @@ pub async fn ingest(
         json: encoding == Encoding::Json,
         received_at_ms: crate::body::now_ms(),
     };
-    state.writer.submit_otlp(header, &body).await?;
+    state.writer.submit_otlp(header, body).await?;
     Ok(n)
 }
 

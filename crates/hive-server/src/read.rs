@@ -50,11 +50,11 @@ fn parse_query(
     } else {
         json_object(headers, body, state.config.max_decompressed_bytes)?
     };
-    let project = obj
-        .get("project")
-        .or_else(|| obj.get("project_id"))
-        .and_then(Value::as_str);
-    let project_id = project_for_read(state, &caller, project)?;
+    let typed = |keys: &[&str]| -> ApiResult<Option<String>> {
+        hive_core::fields::first(&obj, keys).map_err(ApiError::BadRequest)
+    };
+    let project = typed(&["project", "project_id"])?;
+    let project_id = project_for_read(state, &caller, project.as_deref())?;
     let filters = match obj.get("filters") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
@@ -80,7 +80,7 @@ fn parse_query(
         return Err(ApiError::bad(format!("limit must be at most {MAX_LIMIT}")));
     }
     let page = positive(&obj, "page", 1)?;
-    let level = match obj.get("level").and_then(Value::as_str) {
+    let level = match typed(&["level"])?.as_deref() {
         None | Some("event") | Some("events") => Level::Event,
         Some("session") | Some("sessions") => Level::Session,
         Some(other) => {
@@ -89,25 +89,17 @@ fn parse_query(
             )));
         }
     };
-    let order = match obj.get("order").and_then(Value::as_str) {
+    let order = match typed(&["order"])?.as_deref() {
         None | Some("asc") => Order::StartAsc,
         Some("desc") => Order::StartDesc,
         Some(other) => return Err(ApiError::bad(format!("order {other:?}: use asc or desc"))),
     };
-    let projections = match obj.get("projections") {
-        Some(Value::Array(p)) if !p.is_empty() => Some(
-            p.iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| ApiError::bad("projections must be strings"))
-                })
-                .collect::<ApiResult<Vec<_>>>()?,
-        ),
-        _ => None,
-    };
+    let projections: Option<Vec<String>> =
+        hive_core::fields::field(&obj, "projections").map_err(ApiError::BadRequest)?;
+    let projections = projections.filter(|p| !p.is_empty());
     let offset = (page - 1)
         .checked_mul(limit)
+        .filter(|o| i64::try_from(*o).is_ok())
         .ok_or_else(|| ApiError::bad("page is too large"))?;
     Ok((
         EventQuery {
@@ -276,7 +268,15 @@ pub async fn history(
         &state,
         &headers,
         params.project.as_deref(),
-        move |store, project| Ok((store.history(project, &id)?, store.auth().keys()?)),
+        move |store, project| {
+            let history = store.history(project, &id)?;
+            // Like GET /v1/events/{id}: an event that is not there (and
+            // was never enriched) is a 404, not an empty history.
+            if history.is_empty() && store.get_event(project, &id)?.is_none() {
+                return Err(hive_store::StoreError::NotFound(format!("no event {id:?}")));
+            }
+            Ok((history, store.auth().keys()?))
+        },
     )
     .await?;
     let names: HashMap<&str, &str> = keys

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::SharedState;
 use crate::auth::{Caller, project_for_write};
-use crate::body::{caller_and_body, new_id, now_ms, type_name};
+use crate::body::{caller_and_body, new_id, now_ms, text, type_name};
 use crate::error::{ApiError, ApiResult};
 
 /// `X-Source` header, the default source of what a request creates.
@@ -26,12 +26,11 @@ fn header_source(headers: &HeaderMap) -> Option<String> {
 
 /// Whether events of this request follow their session's project (an admin
 /// key, no project named).
-fn floats(caller: &Caller, obj: &Map<String, Value>) -> bool {
-    caller.key.project_id.is_none()
-        && obj
-            .get("project")
-            .and_then(Value::as_str)
-            .is_none_or(|p| p.trim().is_empty())
+fn floats(caller: &Caller, obj: &Map<String, Value>) -> ApiResult<bool> {
+    Ok(
+        caller.key.project_id.is_none()
+            && text(obj, "project")?.is_none_or(|p| p.trim().is_empty()),
+    )
 }
 
 fn defaults(
@@ -40,9 +39,9 @@ fn defaults(
     obj: &Map<String, Value>,
     headers: &HeaderMap,
 ) -> ApiResult<EventDefaults> {
-    let named = obj.get("project").and_then(Value::as_str);
+    let named = text(obj, "project")?;
     Ok(EventDefaults {
-        project_id: project_for_write(state, caller, named)?,
+        project_id: project_for_write(state, caller, named.as_deref())?,
         source: header_source(headers).unwrap_or_else(|| "unknown".to_owned()),
         now_ms: now_ms(),
     })
@@ -113,11 +112,8 @@ async fn enrich(
     path_id: Option<&str>,
 ) -> ApiResult<Json<Value>> {
     let enrichment = enrichment_from_update(obj, path_id)?;
-    let named = obj
-        .get("project")
-        .and_then(Value::as_str)
-        .filter(|p| !p.trim().is_empty());
-    let project_id = project_for_write(state, caller, named)?;
+    let named = text(obj, "project")?.filter(|p| !p.trim().is_empty());
+    let project_id = project_for_write(state, caller, named.as_deref())?;
     // PUT /events carries no project: with an admin key, the enrichment
     // follows its event into whichever project has it.
     let floating = caller.key.project_id.is_none() && named.is_none();
@@ -175,7 +171,7 @@ pub async fn create_event(
             raw: None,
             session_name: None,
             join: false,
-            floating: floats(&caller, obj),
+            floating: floats(&caller, obj)?,
         }])
         .await?;
     Ok(Json(json!({"success": true, "event_id": event_id})))
@@ -241,7 +237,10 @@ pub async fn create_event_batch(
     let defaults = defaults(&state, &caller, &root, &headers)?;
     let single = ["single_session", "is_single_session"]
         .iter()
-        .any(|k| root.get(*k).and_then(Value::as_bool).unwrap_or(false));
+        .map(|k| hive_core::fields::field::<bool>(&root, k).map_err(ApiError::BadRequest))
+        .collect::<ApiResult<Vec<_>>>()?
+        .into_iter()
+        .any(|b| b == Some(true));
     let mut ops = Vec::new();
     let mut session_id = None;
     if single {
@@ -250,7 +249,13 @@ pub async fn create_event_batch(
             .or_else(|| root.get("session"))
         {
             Some(Value::Object(m)) => m.clone(),
-            _ => Map::new(),
+            None | Some(Value::Null) => Map::new(),
+            Some(other) => {
+                return Err(ApiError::bad(format!(
+                    "session_properties must be an object, got {}",
+                    type_name(other)
+                )));
+            }
         };
         let session = event_from_json(&props, &defaults, Some("session"), &mut new_id)?;
         session_id = Some(session.session_id.clone());
@@ -266,7 +271,7 @@ pub async fn create_event_batch(
         events,
         &defaults,
         session_id.as_deref(),
-        !single && floats(&caller, &root),
+        !single && floats(&caller, &root)?,
     )?;
     ops.extend(event_ops);
     state.writer.submit(ops).await?;
@@ -288,7 +293,12 @@ pub async fn session_traces(
     let (caller, root) = caller_and_body(&state, &headers, &body)?;
     let events = events_array(&root)?;
     let defaults = defaults(&state, &caller, &root, &headers)?;
-    let (ops, ids) = batch_ops(events, &defaults, Some(&session_id), floats(&caller, &root))?;
+    let (ops, ids) = batch_ops(
+        events,
+        &defaults,
+        Some(&session_id),
+        floats(&caller, &root)?,
+    )?;
     state.writer.submit(ops).await?;
     Ok(Json(
         json!({"success": true, "event_ids": ids, "session_id": session_id}),

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use ureq::Agent;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use crate::alerts::AlertConfig;
 
@@ -133,10 +135,68 @@ pub struct Client {
     timeout: Duration,
     /// Where connections go through, if not straight to the host.
     proxy: Option<String>,
+    /// Whether loopback, private and other non-public destinations are
+    /// allowed.
+    allow_private: bool,
 }
 
-fn agent(timeout: Duration, roots: RootCerts, proxy: Option<&WebhookProxy>) -> Agent {
-    Agent::config_builder()
+/// Resolves hosts for webhook connections and refuses, unless private
+/// destinations are allowed, any host with a non-public address (see
+/// [`crate::destination`]). The proxy, an operator's choice, is resolved
+/// without the check.
+#[derive(Debug)]
+struct GuardedResolver {
+    allow_private: bool,
+    /// The proxy's host and port.
+    proxy: Option<(String, u16)>,
+}
+
+/// The error a refused destination becomes inside ureq.
+#[derive(Debug)]
+struct Refused;
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(crate::destination::REFUSED)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl Resolver for GuardedResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
+        let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+        let port = uri.port_u16();
+        let is_proxy = self
+            .proxy
+            .as_ref()
+            .is_some_and(|(h, p)| h.eq_ignore_ascii_case(host) && port.is_none_or(|x| x == *p));
+        if !self.allow_private
+            && !is_proxy
+            && addrs.iter().any(|a| !crate::destination::is_public(a.ip()))
+        {
+            return Err(ureq::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                Refused,
+            )));
+        }
+        Ok(addrs)
+    }
+}
+
+fn agent(
+    timeout: Duration,
+    roots: RootCerts,
+    proxy: Option<&WebhookProxy>,
+    allow_private: bool,
+) -> Agent {
+    let config = Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .proxy(proxy.map(|p| p.proxy.clone()))
@@ -148,19 +208,33 @@ fn agent(timeout: Duration, roots: RootCerts, proxy: Option<&WebhookProxy>) -> A
                 .root_certs(roots)
                 .build(),
         )
-        .build()
-        .new_agent()
+        .build();
+    let resolver = GuardedResolver {
+        allow_private,
+        proxy: proxy.map(|p| (p.proxy.host().to_owned(), p.proxy.port())),
+    };
+    Agent::with_parts(config, DefaultConnector::default(), resolver)
 }
 
 impl Client {
     pub fn new(config: &AlertConfig) -> Client {
         let proxy = config.webhook_proxy.as_ref();
         Client {
-            public: agent(config.timeout, RootCerts::WebPki, proxy),
-            private: config
-                .webhook_ca
-                .as_ref()
-                .map(|ca| agent(config.timeout, RootCerts::Specific(ca.certs.clone()), proxy)),
+            public: agent(
+                config.timeout,
+                RootCerts::WebPki,
+                proxy,
+                config.webhook_allow_private,
+            ),
+            private: config.webhook_ca.as_ref().map(|ca| {
+                agent(
+                    config.timeout,
+                    RootCerts::Specific(ca.certs.clone()),
+                    proxy,
+                    config.webhook_allow_private,
+                )
+            }),
+            allow_private: config.webhook_allow_private,
             retries: config.retries,
             backoff: config.backoff,
             timeout: config.timeout,
@@ -191,7 +265,8 @@ impl Client {
                 }
                 Err(e) => e,
             };
-            if attempts > self.retries {
+            // A refused destination stays refused: no retries.
+            if attempts > self.retries || error == crate::destination::REFUSED {
                 tracing::warn!(host = %host_of(url), attempts, %error, "webhook delivery failed");
                 return Delivery {
                     ok: false,
@@ -209,6 +284,15 @@ impl Client {
     /// trusted when either set of roots vouches for it.
     fn post(&self, url: &str, payload: &[u8]) -> Result<(), String> {
         hive_core::alert::check_webhook_url(url).map_err(|e| e.to_string())?;
+        // Through a proxy, ureq resolves only the proxy: check the webhook's
+        // own host here, as far as it resolves (without a proxy the
+        // resolver checks the addresses it connects to).
+        if self.proxy.is_some()
+            && crate::destination::check(url, self.allow_private)
+                == crate::destination::Check::Refused
+        {
+            return Err(crate::destination::REFUSED.to_owned());
+        }
         let deadline = Instant::now() + self.timeout;
         let result = match (
             send(&self.public, url, payload, self.timeout),
@@ -232,6 +316,11 @@ impl Client {
     }
 
     fn describe(&self, url: &str, e: ureq::Error) -> String {
+        if let ureq::Error::Io(io) = &e
+            && io.get_ref().is_some_and(|inner| inner.is::<Refused>())
+        {
+            return crate::destination::REFUSED.to_owned();
+        }
         let host = host_of(url);
         if let Some(tls) = rustls_error(&e) {
             return match tls {
@@ -370,6 +459,7 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::destination::REFUSED;
 
     #[test]
     fn proxy_urls_are_http_or_https_and_never_shown_with_credentials() {
@@ -456,6 +546,7 @@ mod tests {
         );
         let client = Client::new(&AlertConfig {
             retries: 0,
+            webhook_allow_private: true,
             ..AlertConfig::default()
         });
         let d = client.deliver(&url, &serde_json::json!({})).await;
@@ -465,6 +556,59 @@ mod tests {
             d.error.as_deref(),
             Some("webhook answered HTTP 302 (redirects are not followed): moved")
         );
+    }
+
+    /// Without --webhook-allow-private, a receiver on loopback gets
+    /// nothing, and the outcome says only that the address was refused
+    /// (not whether anything listens there).
+    #[tokio::test]
+    async fn private_destinations_are_refused_at_connect_time() {
+        let (url, hits) = counting();
+        let client = Client::new(&AlertConfig {
+            retries: 2,
+            backoff: Duration::from_millis(1),
+            ..AlertConfig::default()
+        });
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}/hook", l.local_addr().unwrap())
+        };
+        for target in [url.clone(), closed, url.replace("127.0.0.1", "localhost")] {
+            let d = client.deliver(&target, &serde_json::json!({})).await;
+            assert!(!d.ok);
+            assert_eq!(d.attempts, 1, "{target}: refusals are not retried");
+            assert_eq!(d.error.as_deref(), Some(REFUSED), "{target}");
+        }
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // The same receiver is reached when private destinations are allowed.
+        let allowed = Client::new(&AlertConfig {
+            retries: 0,
+            webhook_allow_private: true,
+            ..AlertConfig::default()
+        });
+        let d = allowed.deliver(&url, &serde_json::json!({})).await;
+        assert!(d.ok, "{:?}", d.error);
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    /// A receiver on 127.0.0.1 answering 200 and counting requests.
+    fn counting() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = hits.clone();
+        std::thread::spawn(move || {
+            for mut sock in listener.incoming().flatten() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf);
+                let _ = sock.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        (format!("http://{addr}/hook"), hits)
     }
 
     #[tokio::test]

@@ -25,6 +25,7 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
+use crate::ingest_log::format::RecordBuf;
 use crate::ingest_log::{AppendError, IngestLog, LogConfig, LogReader, Recovered, Shared};
 
 /// Limits of the write path.
@@ -53,10 +54,10 @@ impl Default for WriterConfig {
             sync: true,
             segment_bytes: 64 << 20,
             max_backlog_bytes: 256 << 20,
-            max_inflight_bytes: 64 << 20,
+            max_inflight_bytes: 32 << 20,
             read_wait: Duration::from_secs(10),
-            max_batch_ops: 5_000,
-            max_batch_bytes: 8 << 20,
+            max_batch_ops: 1_000,
+            max_batch_bytes: 4 << 20,
         }
     }
 }
@@ -203,9 +204,10 @@ impl WriteQueue {
                 self.config.max_backlog_bytes >> 20
             )));
         }
-        // A body of unknown length is charged as a large one; one larger than
-        // the whole budget takes all of it, so it is never refused forever.
-        let bytes = content_length.unwrap_or(1 << 20);
+        // A body of unknown length (chunked) is charged 256 KiB; one larger
+        // than the whole budget takes all of it, so it is never refused
+        // forever.
+        let bytes = content_length.unwrap_or(256 << 10);
         let total = self.config.max_inflight_bytes / BUDGET_UNIT;
         let units = (bytes / BUDGET_UNIT + 1).clamp(1, total.max(1)) as u32;
         match self.inflight.clone().try_acquire_many_owned(units) {
@@ -227,20 +229,23 @@ impl WriteQueue {
         if ops.is_empty() {
             return Ok(());
         }
-        self.append(&encode_ops(&ops)).await
+        self.append(encode_ops(&ops)).await
     }
 
     /// Log an OTLP export request (validated by the caller) and wait until
     /// it is on disk.
-    pub async fn submit_otlp(&self, header: OtlpHeader, body: &[u8]) -> Result<(), ApiError> {
-        self.append(&encode_otlp(&header, body)).await
+    pub async fn submit_otlp(&self, header: OtlpHeader, body: Vec<u8>) -> Result<(), ApiError> {
+        let record = encode_otlp(&header, &body);
+        // Only the record is held while the log writes it.
+        drop(body);
+        self.append(record).await
     }
 
-    async fn append(&self, payload: &[u8]) -> Result<(), ApiError> {
+    async fn append(&self, record: RecordBuf) -> Result<(), ApiError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(ApiError::ShuttingDown);
         }
-        match self.log.append(payload).await {
+        match self.log.append_record(record).await {
             Ok(_) => {
                 self.stats.logged_requests.fetch_add(1, Ordering::Relaxed);
                 Ok(())
@@ -254,6 +259,41 @@ impl WriteQueue {
             Err(AppendError::Closed) => Err(ApiError::ShuttingDown),
             Err(AppendError::Io(e)) => Err(ApiError::Internal(format!("ingest log: {e}"))),
         }
+    }
+
+    /// Wait at most `limit` for every write logged before now to be
+    /// applied; whether it was.
+    pub async fn wait_applied_for(&self, limit: Duration) -> bool {
+        let shared = &self.log.shared;
+        let target = shared.durable_end();
+        let mut rx = shared.subscribe_applied();
+        matches!(
+            tokio::time::timeout(limit, rx.wait_for(|a| *a >= target)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// What the dashboard says of the write path, when anything: writes
+    /// waiting to be applied, a full disk, a failing store.
+    pub fn status_note(&self) -> Option<String> {
+        let shared = &self.log.shared;
+        if shared.disk_full.load(Ordering::Relaxed) {
+            return Some("The disk is full: new writes are refused (507) until space is freed.".into());
+        }
+        let lag = self.lag();
+        let failing = self
+            .last_error()
+            .map(|e| format!(" The store is failing: {e}."))
+            .unwrap_or_default();
+        if lag.records == 0 && failing.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "Applying {} acknowledged writes ({} KiB, {:.0} s behind): pages may not show them yet.{failing}",
+            lag.records,
+            lag.bytes.div_ceil(1024),
+            lag.seconds
+        ))
     }
 
     /// Wait until every write logged before now is applied (bounded by
@@ -312,6 +352,8 @@ const KIND_OTLP: u8 = 2;
 /// An op as logged (JSON): what [`WriteOp`] says, less what is derived.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
+// Lives only while a record is encoded or decoded.
+#[allow(clippy::large_enum_variant)]
 enum LoggedOp {
     Event {
         event: Event,
@@ -350,7 +392,7 @@ pub struct OtlpHeader {
     pub received_at_ms: i64,
 }
 
-fn encode_ops(ops: &[WriteOp]) -> Vec<u8> {
+pub(crate) fn encode_ops(ops: &[WriteOp]) -> RecordBuf {
     let logged: Vec<LoggedOp> = ops
         .iter()
         .map(|op| match op {
@@ -394,20 +436,23 @@ fn encode_ops(ops: &[WriteOp]) -> Vec<u8> {
             },
         })
         .collect();
-    let mut out = vec![KIND_OPS];
+    let mut record = RecordBuf::with_capacity(256);
+    let out = record.payload();
+    out.push(KIND_OPS);
     // Serialising plain data into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut out, &logged);
-    out
+    let _ = serde_json::to_writer(&mut *out, &logged);
+    record
 }
 
-fn encode_otlp(header: &OtlpHeader, body: &[u8]) -> Vec<u8> {
+fn encode_otlp(header: &OtlpHeader, body: &[u8]) -> RecordBuf {
     let h = serde_json::to_vec(header).unwrap_or_default();
-    let mut out = Vec::with_capacity(5 + h.len() + body.len());
+    let mut record = RecordBuf::with_capacity(5 + h.len() + body.len());
+    let out = record.payload();
     out.push(KIND_OTLP);
     out.extend_from_slice(&(h.len() as u32).to_le_bytes());
     out.extend_from_slice(&h);
     out.extend_from_slice(body);
-    out
+    record
 }
 
 /// A logged record, decoded.
@@ -480,7 +525,7 @@ pub(crate) fn ms_since(since: Instant) -> u64 {
 /// Read the record at `position` again (to set it aside).
 pub(crate) fn reread(shared: Arc<Shared>, position: u64) -> Option<Vec<u8>> {
     LogReader::new(shared, position)
-        .next()
+        .next_record()
         .ok()
         .flatten()
         .map(|(p, _)| p)

@@ -244,6 +244,8 @@ async fn alert_fires_once_resolves_respects_mute_and_pause_and_retries() {
         retries: 3,
         backoff: Duration::from_millis(10),
         timeout: Duration::from_secs(5),
+        // Receivers listen on 127.0.0.1.
+        webhook_allow_private: true,
         ..AlertConfig::default()
     };
     let s = server_with_alerts(
@@ -493,6 +495,8 @@ fn quick() -> AlertConfig {
         retries: 1,
         backoff: Duration::from_millis(10),
         timeout: Duration::from_secs(5),
+        // Receivers listen on 127.0.0.1.
+        webhook_allow_private: true,
         ..AlertConfig::default()
     }
 }
@@ -870,6 +874,8 @@ async fn a_hanging_webhook_holds_up_neither_users_nor_other_rules() {
         retries: 1,
         backoff: Duration::from_millis(10),
         timeout: Duration::from_secs(3),
+        // Receivers listen on 127.0.0.1.
+        webhook_allow_private: true,
         ..AlertConfig::default()
     })
     .await;
@@ -1076,7 +1082,9 @@ impl ConnectProxy {
                             .write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
                         return;
                     }
-                    let Ok(mut upstream) = std::net::TcpStream::connect(&target) else {
+                    // A name only this proxy resolves.
+                    let upstream = target.replace("receiver.test", "127.0.0.1");
+                    let Ok(mut upstream) = std::net::TcpStream::connect(&upstream) else {
                         let _ = client
                             .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
                         return;
@@ -1138,6 +1146,40 @@ async fn webhooks_go_through_the_configured_proxy() {
     );
     let h = f.history(&id).await;
     assert_eq!(h[0]["delivery"]["ok"], true, "{:?}", h[0]);
+
+    // Without --webhook-allow-private the proxy (on loopback: the
+    // operator's choice) is still used, and a host that only the proxy
+    // resolves is delivered to; a private address is refused at save time.
+    let mut strict = fixture(AlertConfig {
+        webhook_proxy: Some(hive_server::webhook::WebhookProxy::parse(&proxy.url).unwrap()),
+        webhook_allow_private: false,
+        ..quick()
+    })
+    .await;
+    let r = strict
+        .s
+        .json("POST", "/v1/alerts", &strict.key, rule("/private"))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("webhook.url: ")
+    );
+    let mut named = rule("/named");
+    named["webhook"]["url"] = json!(format!(
+        "{}/named",
+        base.replace("127.0.0.1", "receiver.test")
+    ));
+    let id = strict.create(named).await;
+    strict.event(500.0).await;
+    strict.evaluate().await;
+    assert_eq!(receiver.bodies("/named").len(), 1);
+    let h = strict.history(&id).await;
+    assert_eq!(h[0]["delivery"]["ok"], true, "{:?}", h[0]);
+    let (tunnel, _) = proxy.seen.lock().unwrap().pop().unwrap();
+    assert!(tunnel.starts_with("receiver.test:"), "{tunnel}");
 
     // HTTPS through the same proxy: the tunnel carries TLS end to end
     // (the receiver's certificate is checked against the test CA).

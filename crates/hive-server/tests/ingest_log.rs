@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use hive_server::WriterConfig;
+use hive_store::Store;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,6 +28,7 @@ async fn a_stalled_store_fills_the_backlog_then_writes_get_503_and_reads_catchin
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(s.get(&format!("/v1/sessions/{session}"), &s.admin).await.status, StatusCode::OK);
 
+    let (cookie, _) = s.store.auth().create_web_session(60_000).unwrap();
     // Another connection holds SQLite's write lock: the applier waits.
     let lock = rusqlite::Connection::open(s.store.path()).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -65,6 +67,18 @@ async fn a_stalled_store_fills_the_backlog_then_writes_get_503_and_reads_catchin
     let stats = s.get("/v1/stats", &s.admin).await.json();
     assert!(stats["ingest_log"]["lag"]["records"].as_u64().unwrap() >= acked.len() as u64, "{stats}");
     assert!(stats["ingest_log"]["lag"]["bytes"].as_u64().unwrap() > 4096, "{stats}");
+
+    // A dashboard page does not fail: it shows what is applied and says
+    // what is not.
+    let req = axum::http::Request::builder()
+        .uri("/sessions")
+        .header("cookie", format!("hive_session={cookie}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let page = s.raw(req).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = String::from_utf8_lossy(&page.bytes);
+    assert!(html.contains("acknowledged writes"), "no note of the writes being applied");
 
     // The store takes writes again: everything acknowledged is applied.
     lock.execute_batch("ROLLBACK").unwrap();

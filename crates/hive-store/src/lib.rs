@@ -8,6 +8,7 @@
 //! [`Store::apply`] returns.
 
 pub mod auth;
+pub mod clickhouse;
 pub mod conformance;
 pub mod objects;
 pub mod prepared;
@@ -98,6 +99,9 @@ pub enum StoreError {
     Invalid(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// A backend server that cannot be reached or is overloaded.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
@@ -116,6 +120,7 @@ impl StoreError {
                     | ErrorCode::OutOfMemory
                     | ErrorCode::ReadOnly
             ),
+            StoreError::Unavailable(_) => true,
             _ => false,
         }
     }
@@ -198,6 +203,16 @@ pub trait Store: Send + Sync + 'static {
     /// [`Store::apply`] a batch read from the ingest log, recording in the
     /// same transaction that the log is applied up to `position`.
     fn apply_logged(&self, ops: &[WriteOp], position: u64) -> Result<()>;
+    /// [`Store::apply_logged`] knowing each record of the batch:
+    /// `(start, end, ops up to here)`, in order. A backend without
+    /// transactions uses the record positions to make a re-applied batch
+    /// collapse; by default the batch is applied up to the last record's end.
+    fn apply_log_records(&self, ops: &[WriteOp], records: &[(u64, u64, usize)]) -> Result<()> {
+        match records.last() {
+            Some(&(_, end, _)) => self.apply_logged(ops, end),
+            None => self.apply(ops),
+        }
+    }
     /// The ingest-log position applied so far (0 when none).
     fn log_position(&self) -> Result<u64>;
     /// One event by id (the current state).

@@ -72,7 +72,16 @@ pub(crate) fn to_text(v: &Value) -> String {
 /// to each entry (the server keeps OTLP log records under
 /// `metadata.otel_logs.<time>_<checksum>`), so listing them would add a
 /// field per record.
-const OPAQUE_PATHS: [&str; 1] = ["metadata.otel_logs"];
+pub const OPAQUE_PATHS: [&str; 1] = ["metadata.otel_logs"];
+
+/// The opaque path `field` is, or lies under (see [`OPAQUE_PATHS`]).
+pub fn opaque_prefix(field: &str) -> Option<&'static str> {
+    OPAQUE_PATHS.into_iter().find(|p| {
+        field
+            .strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    })
+}
 
 /// The namespace paths of an event document: leaves, with an array (or an
 /// empty object, or one of [`OPAQUE_PATHS`]) as one field. Bounded in depth

@@ -219,7 +219,8 @@ pub fn compile(q: &EventQuery) -> Compiled {
     Compiled {
         select_sql: format!(
             "SELECT e.doc FROM events e{where_sql} ORDER BY {order} LIMIT {limit} OFFSET {}",
-            q.offset
+            // SQLite's integers are i64: a larger offset is past any row.
+            q.offset.min(i64::MAX as usize)
         ),
         count_sql: format!("SELECT count(*) FROM events e{where_sql}"),
         params: b.params,

@@ -46,6 +46,22 @@ struct Common {
     /// Server durability (see `hive serve --help`).
     #[arg(long, default_value = "full")]
     durability: String,
+    /// Extra arguments for `hive serve` (e.g. "--max-backlog-mb 4096").
+    #[arg(long, allow_hyphen_values = true)]
+    serve_args: Option<String>,
+}
+
+impl Common {
+    fn start_server(&self) -> Result<Server> {
+        let extra: Vec<String> = self
+            .serve_args
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        Server::start_with(&self.durability, &extra)
+    }
 }
 
 #[derive(Args)]
@@ -85,9 +101,6 @@ struct OverloadArgs {
     /// Fail when the p99 time to a 503 exceeds this many ms.
     #[arg(long)]
     max_refusal_p99_ms: Option<f64>,
-    /// Extra arguments for `hive serve` (e.g. "--max-backlog-mb 64").
-    #[arg(long, allow_hyphen_values = true)]
-    serve_args: Option<String>,
 }
 
 #[derive(Args)]
@@ -133,10 +146,6 @@ struct Server {
 }
 
 impl Server {
-    fn start(durability: &str) -> Result<Server> {
-        Server::start_with(durability, &[])
-    }
-
     fn start_with(durability: &str, extra: &[String]) -> Result<Server> {
         let dir = std::env::temp_dir().join(format!("hive-bench-{}", uuid::Uuid::new_v4()));
         let exe = std::env::current_exe()?;
@@ -171,8 +180,16 @@ impl Server {
                 break;
             }
         }
-        // Keep draining the server's log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining the server's log so it never blocks on a full pipe
+        // (shown with HIVE_BENCH_SERVER_LOG=1).
+        let show = std::env::var_os("HIVE_BENCH_SERVER_LOG").is_some();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if show {
+                    eprintln!("server: {line}");
+                }
+            }
+        });
         match (addr, key) {
             (Some(addr), Some(key)) => Ok(Server {
                 child,
@@ -433,11 +450,16 @@ impl Template {
             session_at: Vec::new(),
             body,
         };
+        // Spans are encoded in order: search each one's ids from the last.
+        let mut from = 0;
         for sp in &spans {
-            t.trace_at
-                .push(find(&t.body, &sp.trace_id).ok_or_else(|| anyhow!("trace id not found"))?);
-            t.span_at
-                .push(find(&t.body, &sp.span_id).ok_or_else(|| anyhow!("span id not found"))?);
+            let trace = from
+                + find(&t.body[from..], &sp.trace_id).ok_or_else(|| anyhow!("trace id not found"))?;
+            let span = from
+                + find(&t.body[from..], &sp.span_id).ok_or_else(|| anyhow!("span id not found"))?;
+            t.trace_at.push(trace);
+            t.span_at.push(span);
+            from = trace.min(span);
         }
         for k in 0..batch.div_ceil(per_session) {
             let needle = sentinel_session(k);
@@ -470,7 +492,7 @@ impl Template {
 
 async fn ingest(a: IngestArgs) -> Result<()> {
     let template = Arc::new(Template::new(a.batch, a.spans_per_session)?);
-    let server = Server::start(&a.common.durability)?;
+    let server = a.common.start_server()?;
     eprintln!(
         "ingest: {} spans/request ({} bytes), {} connections, {} s, durability {}",
         a.batch,
@@ -495,7 +517,7 @@ async fn ingest(a: IngestArgs) -> Result<()> {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let body = template.instance(n);
                 let t = Instant::now();
-                let (status, resp) = conn
+                let answer = conn
                     .request(
                         "POST",
                         "/opentelemetry/v1/traces",
@@ -503,7 +525,18 @@ async fn ingest(a: IngestArgs) -> Result<()> {
                         "application/x-protobuf",
                         &body,
                     )
-                    .await?;
+                    .await;
+                let (status, resp) = match answer {
+                    Ok(a) => a,
+                    Err(_) => {
+                        // A refusal decided from the headers closes the
+                        // connection while the body is still being sent.
+                        busy += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        conn = Conn::connect(&addr).await?;
+                        continue;
+                    }
+                };
                 match status {
                     200 => {
                         ok += 1;
@@ -569,17 +602,26 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     lat.sort_unstable();
     let spans = ok * a.batch as u64;
     let (hwm, rss) = server.rss_mib();
-    // Every acknowledged span must be readable.
+    // Every acknowledged span must be readable: the read waits until the
+    // applier has applied them all (retried while it says it is catching up).
+    let drain_started = Instant::now();
     let mut conn = Conn::connect(&server.addr).await?;
-    let (status, resp) = conn
-        .request(
-            "POST",
-            "/v1/events/export",
-            &server.key,
-            "application/json",
-            br#"{"filters":[{"field":"event_type","operator":"is","value":"model","type":"string"}],"limit":1}"#,
-        )
-        .await?;
+    let (status, resp) = loop {
+        let (status, resp) = conn
+            .request(
+                "POST",
+                "/v1/events/export",
+                &server.key,
+                "application/json",
+                br#"{"filters":[{"field":"event_type","operator":"is","value":"model","type":"string"}],"limit":1}"#,
+            )
+            .await?;
+        if status != 503 || drain_started.elapsed() > Duration::from_secs(600) {
+            break (status, resp);
+        }
+    };
+    let drained = drain_started.elapsed().as_secs_f64();
+    let cpu_drained = server.cpu_by_thread();
     let stored = serde_json::from_slice::<serde_json::Value>(&resp)
         .ok()
         .and_then(|v| v["totalEvents"].as_u64())
@@ -608,7 +650,13 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     println!(
         "  server RSS           peak {hwm:.0} MiB (sampled max {peak_sample:.0} MiB, end {rss:.0} MiB)"
     );
-    print_cpu(&cpu_before, &cpu_after, spans, "span");
+    println!(
+        "  applied              all {:.1} s after the load ({:.0} spans/s from start to applied)",
+        drained,
+        spans as f64 / (elapsed + drained)
+    );
+    print_cpu(&cpu_before, &cpu_after, spans, "span (during the load)");
+    print_cpu(&cpu_before, &cpu_drained, spans, "span (until applied)");
     println!("  stored model events  {stored} (status {status})");
     if stored < spans {
         bail!(
@@ -620,7 +668,7 @@ async fn ingest(a: IngestArgs) -> Result<()> {
 }
 
 async fn enrich(a: EnrichArgs) -> Result<()> {
-    let server = Server::start(&a.common.durability)?;
+    let server = a.common.start_server()?;
     let sessions: Vec<String> = (0..a.sessions.max(1))
         .map(|_| uuid::Uuid::new_v4().to_string())
         .collect();
@@ -748,14 +796,7 @@ async fn request_early(addr: &str, key: &str, body: Vec<u8>) -> Result<(u16, Dur
 
 async fn overload(a: OverloadArgs) -> Result<()> {
     let template = Arc::new(Template::new(a.batch, 32)?);
-    let extra: Vec<String> = a
-        .serve_args
-        .as_deref()
-        .unwrap_or("")
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    let server = Server::start_with(&a.common.durability, &extra)?;
+    let server = a.common.start_server()?;
     eprintln!(
         "overload: {} senders of {} spans/request ({} KiB), {} s",
         a.senders,

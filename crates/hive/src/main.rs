@@ -4,6 +4,7 @@
 mod bench;
 mod bench_charts;
 mod bench_dashboard;
+mod connections;
 mod serve;
 
 use std::path::PathBuf;
@@ -100,6 +101,28 @@ pub fn open_store(
     .with_context(|| format!("cannot open the database {}", path.display()))
 }
 
+/// Open a ClickHouse store. The data directory keeps this node's name
+/// (each node sharing the cluster has its own ingest log and position).
+pub fn open_clickhouse(
+    url: &str,
+    data_dir: &std::path::Path,
+) -> Result<hive_store::clickhouse::ClickHouseStore> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let node_file = data_dir.join("clickhouse-node");
+    let node = match std::fs::read_to_string(&node_file) {
+        Ok(n) if !n.trim().is_empty() => n.trim().to_owned(),
+        _ => {
+            let n = uuid::Uuid::new_v4().to_string();
+            std::fs::write(&node_file, &n)
+                .with_context(|| format!("cannot write {}", node_file.display()))?;
+            n
+        }
+    };
+    hive_store::clickhouse::ClickHouseStore::open(url, &node)
+        .with_context(|| "cannot open the ClickHouse store".to_owned())
+}
+
 fn keys(data_dir: &std::path::Path, command: KeysCommand) -> Result<()> {
     if !data_dir.join("hive.db").exists() {
         bail!(
@@ -170,7 +193,12 @@ fn keys(data_dir: &std::path::Path, command: KeysCommand) -> Result<()> {
             if !auth.revoke_key(&id)? {
                 bail!("no live key with id or prefix {id:?} (see `hive keys list`)");
             }
-            eprintln!("revoked {id}; running servers stop accepting it within a few seconds");
+            // The server caches an authenticated key this long.
+            let cached = hive_server::ApiConfig::default().key_cache_secs;
+            eprintln!(
+                "revoked {id}; a running server refuses it within {cached} s \
+                 (it caches authenticated keys for {cached} s)"
+            );
         }
     }
     Ok(())

@@ -41,7 +41,7 @@ pub struct ServeArgs {
     pub max_backlog_mb: u64,
     /// Memory (MiB, by Content-Length) of the write bodies being handled at
     /// once, past which new writes get 503 + Retry-After.
-    #[arg(long, env = "HIVE_MAX_INFLIGHT_MB", default_value_t = 64)]
+    #[arg(long, env = "HIVE_MAX_INFLIGHT_MB", default_value_t = 32)]
     pub max_inflight_mb: usize,
     /// How long (ms) a read waits for the writes acknowledged before it to
     /// be applied, before it gets 503 ("catching up").
@@ -60,11 +60,35 @@ pub struct ServeArgs {
     /// the like are not used.
     #[arg(long, env = "HIVE_WEBHOOK_PROXY")]
     pub webhook_proxy: Option<String>,
+    /// Allow alert webhooks to loopback, private, link-local (cloud
+    /// metadata) and other non-public addresses. Refused by default, as
+    /// anyone who may save an alert chooses where its webhook goes.
+    #[arg(long, env = "HIVE_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
     /// Memory (MiB) for the in-memory columns that charts and filters over
     /// every event read; those whose columns do not fit read the documents
     /// (slower). 0 turns columns off.
     #[arg(long, env = "HIVE_COLUMN_MEMORY_MB", default_value_t = 256)]
     pub column_memory_mb: usize,
+    /// Seconds a client has to send a request's head once it began (slow
+    /// clients are disconnected).
+    #[arg(long, env = "HIVE_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may pause before the request fails with 408.
+    #[arg(long, env = "HIVE_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+    /// Seconds a keep-alive connection may sit idle before it is closed.
+    #[arg(long, env = "HIVE_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+    /// HTTP connections open at once; more wait to be accepted.
+    #[arg(long, env = "HIVE_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Keep events, keys and saved objects in ClickHouse instead of SQLite:
+    /// http://[user[:password]@]host:port[/database] (database `hive` by
+    /// default). Several nodes may share one server; each keeps its ingest
+    /// log in its own --data-dir.
+    #[arg(long = "clickhouse", env = "HIVE_CLICKHOUSE_URL")]
+    pub clickhouse: Option<String>,
     /// Log filter (tracing syntax), e.g. info or hive_server=debug.
     #[arg(long, env = "HIVE_LOG", default_value = "info")]
     pub log: String,
@@ -106,18 +130,30 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ),
         None => None,
     };
-    let store = Arc::new(crate::open_store(
-        &args.data_dir,
-        durability,
-        args.column_memory_mb.saturating_mul(1 << 20),
-    )?);
+    // SQLite by default; the SQLite-only chores (columns, checkpoints) use
+    // `sqlite`.
+    let (store, sqlite, backend): (Arc<dyn Store>, _, String) = match &args.clickhouse {
+        Some(url) => {
+            let ch = crate::open_clickhouse(url, &args.data_dir)?;
+            let backend = format!("ClickHouse {}", ch.describe());
+            (Arc::new(ch), None, backend)
+        }
+        None => {
+            let s = Arc::new(crate::open_store(
+                &args.data_dir,
+                durability,
+                args.column_memory_mb.saturating_mul(1 << 20),
+            )?);
+            (s.clone(), Some(s), "SQLite".to_owned())
+        }
+    };
     let first_key = store
         .auth()
         .bootstrap()
         .context("cannot create the first project and key")?;
     let log_dir = args.data_dir.join("log");
     let (writer, recovered, writer_threads) = WriteQueue::open(
-        store.clone() as Arc<dyn Store>,
+        store.clone(),
         &log_dir,
         WriterConfig {
             sync: matches!(durability, Durability::Full),
@@ -130,7 +166,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let state = Arc::new(
         AppState::new(
-            store.clone() as Arc<dyn Store>,
+            store.clone(),
             writer.clone(),
             ApiConfig {
                 max_body_bytes: args.max_body_bytes,
@@ -144,6 +180,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             AlertConfig {
                 webhook_ca,
                 webhook_proxy,
+                webhook_allow_private: args.webhook_allow_private,
                 ..AlertConfig::default()
             },
         )),
@@ -170,7 +207,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let grpc_addr = grpc.as_ref().and_then(|l| l.local_addr().ok());
 
     eprintln!(
-        "hive {}: data in {} (SQLite, durability {:?})",
+        "hive {}: data in {} ({backend}, durability {:?})",
         env!("CARGO_PKG_VERSION"),
         args.data_dir.display(),
         args.durability
@@ -219,10 +256,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
 
     state.alerts.set_public_url(&format!("http://{addr}"));
-    if args.column_memory_mb > 0 {
+    if let Some(store) = sqlite.clone().filter(|_| args.column_memory_mb > 0) {
         // Load, in the background, the columns the last run used and those
         // saved charts and alerts read.
-        let store = store.clone();
         tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
             let fields = store.warm_columns().unwrap_or_else(|e| {
@@ -246,15 +282,19 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tokio::pin!(shutdown);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let http = {
-        let mut rx = stop_rx.clone();
+        let limits = crate::connections::Limits {
+            header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
+            body_timeout: std::time::Duration::from_secs(args.body_timeout_secs.max(1)),
+            idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
+            max_connections: args.max_connections.max(1),
+        };
         let app = hive_server::router(state.clone());
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.changed().await;
-                })
-                .await
-        })
+        tokio::spawn(crate::connections::serve(
+            listener,
+            app,
+            limits,
+            stop_rx.clone(),
+        ))
     };
     let grpc_task = grpc.map(|l| {
         let mut rx = stop_rx.clone();
@@ -292,7 +332,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     {
         tracing::warn!("stopping with writes left in the ingest log: they are applied at the next start");
     }
-    if let Err(e) = store.checkpoint() {
+    if let Some(Err(e)) = sqlite.map(|s| s.checkpoint()) {
         tracing::warn!(error = %e, "final checkpoint failed (the WAL is replayed at the next start)");
     }
     tracing::info!("stopped");

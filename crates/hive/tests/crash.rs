@@ -118,7 +118,7 @@ fn load(
                 let mut seq = round * 1_000_000;
                 while !stop.load(Ordering::Relaxed) {
                     seq += 1;
-                    if seq % 2 == 0 {
+                    if seq.is_multiple_of(2) {
                         if let Some((200, _)) = http(
                             &addr,
                             "POST",

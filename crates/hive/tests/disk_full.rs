@@ -75,7 +75,7 @@ fn http(addr: &str, method: &str, path: &str, key: &str, body: &str) -> (u16, Va
 }
 
 /// A tmpfs of `mb` MiB mounted on a fresh directory, unmounted on drop.
-struct Tmpfs(PathBuf, tempfile::TempDir);
+struct Tmpfs(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
 impl Tmpfs {
     fn mount(mb: u32) -> Option<Tmpfs> {

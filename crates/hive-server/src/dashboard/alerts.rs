@@ -15,7 +15,7 @@ use super::charts::ChartParams;
 use super::format::{self, urlencode};
 use super::{Layout, PageResult, field, html, layout, posted, svg, web};
 use crate::SharedState;
-use crate::alerts::rule_doc;
+use crate::alerts::checked_rule_doc;
 use crate::error::ApiError;
 
 pub struct AlertRow {
@@ -309,7 +309,7 @@ pub async fn create(
         "threshold": f("threshold"), "frequency": f("frequency"), "webhook": webhook,
     });
     let obj = body.as_object().cloned().unwrap_or_default();
-    let doc = match rule_doc(&obj, None, state.alerts.clock.now_ms()) {
+    let doc = match checked_rule_doc(&state, &obj, None).await {
         Ok(d) => d,
         Err(e) => return render_list(&state, l, e.to_string()).await,
     };
@@ -534,7 +534,7 @@ pub async fn edit(
         Value::Null
     };
     change.insert("webhook".into(), webhook);
-    let doc = match rule_doc(&change, Some(&o.doc), state.alerts.clock.now_ms()) {
+    let doc = match checked_rule_doc(&state, &change, Some(&o.doc)).await {
         Ok(d) => d,
         Err(e) => {
             drop(_guard);

@@ -296,6 +296,8 @@ pub(crate) struct Layout {
     pub nav: &'static str,
     pub csrf: String,
     pub v: &'static str,
+    /// The write path's state when it is behind or failing.
+    pub ingest: Option<String>,
 }
 
 impl Layout {
@@ -354,6 +356,7 @@ pub(crate) async fn layout(
         nav,
         csrf: web.session.csrf.clone(),
         v: asset_version(),
+        ingest: state.writer.status_note(),
     })
 }
 

@@ -68,6 +68,32 @@ pub fn frame(payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
+/// A record written in place: the payload is appended to [`RecordBuf::payload`]
+/// after room for the header, which [`RecordBuf::finish`] fills (one copy of
+/// a large payload instead of two).
+pub struct RecordBuf(Vec<u8>);
+
+impl RecordBuf {
+    pub fn with_capacity(payload: usize) -> RecordBuf {
+        let mut v = Vec::with_capacity(RECORD_HEADER + payload);
+        v.extend_from_slice(&[0u8; RECORD_HEADER]);
+        RecordBuf(v)
+    }
+
+    pub fn payload(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+
+    /// The framed record.
+    pub fn finish(mut self) -> Vec<u8> {
+        let len = (self.0.len() - RECORD_HEADER) as u32;
+        let crc = crc32fast::hash(&self.0[RECORD_HEADER..]);
+        self.0[..4].copy_from_slice(&len.to_le_bytes());
+        self.0[4..8].copy_from_slice(&crc.to_le_bytes());
+        self.0
+    }
+}
+
 /// What reading one record found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next {
@@ -176,6 +202,13 @@ mod tests {
         // An absurd length is bad, not an allocation of 4 GiB.
         let mut r: &[u8] = &[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
         assert!(matches!(read_record(&mut r).unwrap(), Next::Bad(_)));
+    }
+
+    #[test]
+    fn a_record_written_in_place_equals_a_framed_one() {
+        let mut r = RecordBuf::with_capacity(5);
+        r.payload().extend_from_slice(b"hello");
+        assert_eq!(r.finish(), framed(&[b"hello"]));
     }
 
     #[test]

@@ -267,7 +267,7 @@ impl IngestLog {
                     format::segment_name(start)
                 )));
             }
-            let scan = scan_segment(dir, start, applied, last).map_err(|e| err(e))?;
+            let scan = scan_segment(dir, start, applied, last).map_err(&err)?;
             recovered.cut_bytes += scan.cut_bytes;
             recovered.unapplied_records += scan.records_after_applied;
             end = scan.end;
@@ -336,8 +336,14 @@ impl IngestLog {
     /// Append one record; resolves with the position after it once it is
     /// written (and fsynced when the log syncs).
     pub async fn append(&self, payload: &[u8]) -> Result<u64, AppendError> {
-        let mut framed = Vec::with_capacity(payload.len() + format::RECORD_HEADER);
-        format::frame(payload, &mut framed);
+        let mut record = format::RecordBuf::with_capacity(payload.len());
+        record.payload().extend_from_slice(payload);
+        self.append_record(record).await
+    }
+
+    /// [`IngestLog::append`] a record built in place.
+    pub async fn append_record(&self, record: format::RecordBuf) -> Result<u64, AppendError> {
+        let framed = record.finish();
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job {
@@ -625,7 +631,7 @@ impl LogReader {
 
     /// The next record and the position after it, or `None` when nothing
     /// more is durable yet.
-    pub fn next(&mut self) -> io::Result<Option<(Vec<u8>, u64)>> {
+    pub fn next_record(&mut self) -> io::Result<Option<(Vec<u8>, u64)>> {
         let durable = self.shared.durable_end();
         if self.pos >= durable {
             return Ok(None);

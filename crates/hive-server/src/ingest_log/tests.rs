@@ -38,7 +38,7 @@ fn append(dir: &Path, applied: u64, from: usize, n: usize, segment_bytes: u64) -
 fn read_all(shared: Arc<Shared>, from: u64) -> Vec<(Vec<u8>, u64)> {
     let mut r = LogReader::new(shared, from);
     let mut out = Vec::new();
-    while let Some(x) = r.next().unwrap() {
+    while let Some(x) = r.next_record().unwrap() {
         out.push(x);
     }
     out

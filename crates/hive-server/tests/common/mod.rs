@@ -106,13 +106,17 @@ impl TestServer {
         body: impl Into<Body>,
         content_type: &str,
     ) -> Resp {
-        let req = Request::builder()
+        let body: Body = body.into();
+        let mut req = Request::builder()
             .method(method)
             .uri(path)
             .header("authorization", format!("Bearer {key}"))
-            .header("content-type", content_type)
-            .body(body.into())
-            .expect("request");
+            .header("content-type", content_type);
+        // As an HTTP client sends it (the write path's admission reads it).
+        if let Some(n) = http_body::Body::size_hint(&body).exact() {
+            req = req.header("content-length", n);
+        }
+        let req = req.body(body).expect("request");
         self.raw(req).await
     }
 

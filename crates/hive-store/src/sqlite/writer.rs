@@ -38,7 +38,7 @@ pub(super) struct Writer {
 type RowCache = HashMap<(String, String), Row>;
 
 /// Rows kept in the cache at most (it is cleared when full).
-const ROW_CACHE_LIMIT: usize = 20_000;
+const ROW_CACHE_LIMIT: usize = 5_000;
 
 /// What a batch changed in one session.
 #[derive(Default)]

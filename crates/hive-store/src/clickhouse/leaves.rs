@@ -1,0 +1,406 @@
+//! Patches and documents flattened to leaf writes, and the last-writer-wins
+//! rule that makes them combine exactly like [`hive_core::merge::fold`].
+//!
+//! A leaf write is a path (segments joined by `.`, with `\` and `.` inside a
+//! segment escaped as `\\` and `\.`), a type and a value. An RFC 7396 patch
+//! becomes one write per leaf: a scalar or an array replaces, `null`
+//! deletes, `{}` makes an (empty) object. Writes combine per path, last
+//! writer wins, with one extra rule: a later scalar, array or `null` at a
+//! path clears every earlier write below it, and a later write below a
+//! path turns an earlier scalar there into an object. [`resolve`] implements
+//! it in Rust (for the property test that holds it equal to `fold`); the
+//! store's SQL implements the same rule per path with `argMax`.
+//!
+//! Arrays are leaves, but filters look inside them (`tags.1`): their
+//! elements are also written as *derived* leaves (type + [`DERIVED`]) that
+//! answer lookups and never count as writes.
+
+use serde_json::{Map, Value};
+
+use hive_core::time::parse_datetime_ms;
+
+/// `null` in a patch: deletes the key (a null inside a document base is
+/// [`PRESENT_NULL`]).
+pub const NULL: u8 = 0;
+pub const STR: u8 = 1;
+pub const NUM: u8 = 2;
+pub const BOOL: u8 = 3;
+/// An array (its JSON text in `s`).
+pub const ARR: u8 = 4;
+/// An object: `{}` written, or (derived) an object inside an array (its
+/// JSON text in `s`).
+pub const OBJ: u8 = 5;
+/// A string that reads as a date (its epoch milliseconds in `n`).
+pub const STR_DATE: u8 = 6;
+/// A key present with the value `null` in a document base.
+pub const PRESENT_NULL: u8 = 7;
+/// Added to the type of a leaf inside an array.
+pub const DERIVED: u8 = 16;
+
+/// Derived leaves kept per row at most; a row that has more is marked lossy
+/// (filters inside its arrays are then checked on the folded document).
+pub const MAX_DERIVED: usize = 256;
+const MAX_DERIVED_DEPTH: usize = 8;
+
+/// One leaf write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leaf {
+    pub path: String,
+    pub ty: u8,
+    pub s: String,
+    pub n: f64,
+}
+
+/// The leaves of a row, and whether derived leaves were left out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Leaves {
+    pub leaves: Vec<Leaf>,
+    pub lossy: bool,
+}
+
+/// Escape one key for a path.
+pub fn escape(seg: &str) -> String {
+    if !seg.contains(['\\', '.']) {
+        return seg.to_owned();
+    }
+    let mut out = String::with_capacity(seg.len() + 2);
+    for c in seg.chars() {
+        if c == '\\' || c == '.' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The keys of an escaped path.
+pub fn segments(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            '.' => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        escape(key)
+    } else {
+        format!("{prefix}.{}", escape(key))
+    }
+}
+
+/// A scalar or array leaf.
+fn value_leaf(path: String, v: &Value, derived: bool) -> Leaf {
+    let d = if derived { DERIVED } else { 0 };
+    match v {
+        Value::Null => Leaf {
+            path,
+            ty: if derived { DERIVED } else { PRESENT_NULL },
+            s: String::new(),
+            n: 0.0,
+        },
+        Value::String(s) => match parse_datetime_ms(s) {
+            Some(ms) if ms.is_finite() => Leaf {
+                path,
+                ty: STR_DATE + d,
+                s: s.clone(),
+                n: ms,
+            },
+            _ => Leaf {
+                path,
+                ty: STR + d,
+                s: s.clone(),
+                n: 0.0,
+            },
+        },
+        Value::Number(num) => Leaf {
+            path,
+            ty: NUM + d,
+            s: num.to_string(),
+            n: num.as_f64().unwrap_or(0.0),
+        },
+        Value::Bool(b) => Leaf {
+            path,
+            ty: BOOL + d,
+            s: b.to_string(),
+            n: f64::from(u8::from(*b)),
+        },
+        Value::Array(_) => Leaf {
+            path,
+            ty: ARR + d,
+            s: v.to_string(),
+            n: 0.0,
+        },
+        Value::Object(_) => Leaf {
+            path,
+            ty: OBJ + d,
+            s: if derived {
+                v.to_string()
+            } else {
+                String::new()
+            },
+            n: 0.0,
+        },
+    }
+}
+
+/// Derived leaves for what lies inside an array (or an object inside one).
+fn derive(prefix: &str, v: &Value, out: &mut Leaves, depth: usize, budget: &mut usize) {
+    let children: Vec<(String, &Value)> = match v {
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (join(prefix, &i.to_string()), item))
+            .collect(),
+        Value::Object(m) => m.iter().map(|(k, item)| (join(prefix, k), item)).collect(),
+        _ => return,
+    };
+    for (path, item) in children {
+        if *budget == 0 || depth > MAX_DERIVED_DEPTH {
+            out.lossy = true;
+            return;
+        }
+        *budget -= 1;
+        out.leaves.push(value_leaf(path.clone(), item, true));
+        if item.is_array() || item.is_object() {
+            derive(&path, item, out, depth + 1, budget);
+        }
+    }
+}
+
+/// The leaf writes of a patch (an object), or of a document base
+/// (`base`: a `null` value is a key present with `null`).
+pub fn flatten(v: &Value, base: bool) -> Leaves {
+    let mut out = Leaves::default();
+    let mut budget = MAX_DERIVED;
+    if let Value::Object(m) = v {
+        walk(m, "", base, &mut out, &mut budget);
+    }
+    out
+}
+
+fn walk(m: &Map<String, Value>, prefix: &str, base: bool, out: &mut Leaves, budget: &mut usize) {
+    for (k, v) in m {
+        let path = join(prefix, k);
+        match v {
+            Value::Object(child) if !child.is_empty() => walk(child, &path, base, out, budget),
+            Value::Null if !base => out.leaves.push(Leaf {
+                path,
+                ty: NULL,
+                s: String::new(),
+                n: 0.0,
+            }),
+            Value::Array(_) => {
+                out.leaves.push(value_leaf(path.clone(), v, false));
+                derive(&path, v, out, 0, budget);
+            }
+            _ => out.leaves.push(value_leaf(path, v, false)),
+        }
+    }
+}
+
+/// Whether `a` is a proper prefix (ancestor) of `b`.
+pub fn is_ancestor(a: &str, b: &str) -> bool {
+    b.len() > a.len() && b.starts_with(a) && b.as_bytes()[a.len()] == b'.' && {
+        // The '.' must be a separator, not an escaped one: count the
+        // backslashes that end `a`.
+        let trailing = a.bytes().rev().take_while(|&c| c == b'\\').count();
+        trailing % 2 == 0
+    }
+}
+
+fn terminal(ty: u8) -> bool {
+    ty != OBJ
+}
+
+/// The document that writes (in order) leave, by the last-writer-wins rule
+/// with "clears below". Derived leaves are ignored.
+pub fn resolve<'a>(writes: impl IntoIterator<Item = &'a Leaf>) -> Value {
+    let writes: Vec<&Leaf> = writes.into_iter().filter(|l| l.ty < DERIVED).collect();
+    let mut doc = Value::Object(Map::new());
+    for (i, w) in writes.iter().enumerate() {
+        let cleared = writes[i + 1..].iter().any(|y| {
+            y.path == w.path
+                || (is_ancestor(&y.path, &w.path) && terminal(y.ty))
+                || (is_ancestor(&w.path, &y.path) && terminal(w.ty))
+        });
+        if !cleared {
+            place(&mut doc, w);
+        }
+    }
+    doc
+}
+
+/// Put a surviving write into the document: its ancestors become objects.
+fn place(doc: &mut Value, w: &Leaf) {
+    let segs = segments(&w.path);
+    let (last, parents) = segs.split_last().expect("a path has a segment");
+    let mut node = doc;
+    for seg in parents {
+        let Value::Object(m) = node else { return };
+        let child = m
+            .entry(seg.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !child.is_object() {
+            *child = Value::Object(Map::new());
+        }
+        node = child;
+    }
+    let Value::Object(m) = node else { return };
+    match w.ty {
+        NULL => {
+            m.remove(last);
+        }
+        PRESENT_NULL => {
+            m.insert(last.clone(), Value::Null);
+        }
+        OBJ => {
+            let e = m
+                .entry(last.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !e.is_object() {
+                *e = Value::Object(Map::new());
+            }
+        }
+        STR | STR_DATE => {
+            m.insert(last.clone(), Value::String(w.s.clone()));
+        }
+        _ => {
+            // Numbers, booleans and arrays keep their JSON text.
+            m.insert(
+                last.clone(),
+                serde_json::from_str(&w.s).unwrap_or(Value::Null),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hive_core::merge::fold;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_escape_and_split() {
+        for key in ["a", "a.b", "a\\", "\\.", "", "é.x\\y"] {
+            let p = join("metadata", key);
+            assert_eq!(segments(&p), vec!["metadata".to_owned(), key.to_owned()]);
+        }
+        assert!(is_ancestor("a", "a.b"));
+        assert!(!is_ancestor("a", "ab"));
+        assert!(!is_ancestor("a", "a\\.b"));
+        assert!(is_ancestor("a\\\\", "a\\\\.b"));
+    }
+
+    #[test]
+    fn rfc7396_cases_through_leaves() {
+        let cases = [
+            (
+                json!({"a": {"b": "c"}}),
+                json!({"a": {"b": "d", "c": null}}),
+            ),
+            (json!({"a": 5}), json!({"a": {"bb": {"ccc": null}}})),
+            (json!({"a": [1]}), json!({"a": {}})),
+            (json!({"a": {"x": 1}}), json!({"a": {}})),
+            (json!({"e": null}), json!({"a": 1})),
+        ];
+        for (base, patch) in cases {
+            let mut writes = flatten(&base, true).leaves;
+            writes.extend(flatten(&patch, false).leaves);
+            assert_eq!(
+                resolve(&writes),
+                fold(base.clone(), [&patch]),
+                "{base} {patch}"
+            );
+        }
+    }
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (-5i64..5).prop_map(Value::from),
+            (-5.0f64..5.0).prop_map(|f| json!((f * 4.0).round() / 4.0)),
+            "[a-c]{0,2}".prop_map(Value::from),
+            Just(json!("2024-01-02T00:00:00Z")),
+            prop::collection::vec((0i64..3).prop_map(Value::from), 0..3).prop_map(Value::from),
+        ]
+    }
+
+    /// Keys from a small alphabet (with `.` and `\` to test escaping), so
+    /// patches collide often.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("a".to_owned()),
+            Just("b".to_owned()),
+            Just("a.b".to_owned()),
+            Just("c\\".to_owned()),
+            Just("0".to_owned()),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        scalar().prop_recursive(3, 24, 4, |inner| {
+            prop::collection::btree_map(key(), inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect()))
+        })
+    }
+
+    fn patch() -> impl Strategy<Value = Value> {
+        prop::collection::btree_map(key(), value(), 0..4)
+            .prop_map(|m| Value::Object(m.into_iter().collect()))
+    }
+
+    fn base() -> impl Strategy<Value = Value> {
+        // A base has no nulls to delete with, but may hold null values.
+        patch()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Flattening patches to leaf writes and keeping the last write per
+        /// path (a terminal write clears what lies below it) is the fold.
+        #[test]
+        fn last_writer_per_leaf_is_the_fold(base in base(), patches in prop::collection::vec(patch(), 0..6)) {
+            let mut writes = flatten(&base, true).leaves;
+            for p in &patches {
+                writes.extend(flatten(p, false).leaves);
+            }
+            let want = fold(base.clone(), patches.iter());
+            prop_assert_eq!(resolve(&writes), want);
+        }
+
+        /// Writes of one patch never conflict (no leaf of a patch lies
+        /// below another), so their order inside a row does not matter:
+        /// only the order of the rows does.
+        #[test]
+        fn order_inside_a_row_is_free(patches in prop::collection::vec(patch(), 1..6), seed in any::<u64>()) {
+            let mut rng = seed | 1;
+            let mut writes = Vec::new();
+            for p in &patches {
+                let mut flat = flatten(p, false).leaves;
+                for i in (1..flat.len()).rev() {
+                    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+                    flat.swap(i, (rng % (i as u64 + 1)) as usize);
+                }
+                writes.extend(flat);
+            }
+            prop_assert_eq!(resolve(&writes), fold(json!({}), patches.iter()));
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! Projects, keys, dashboard logins, saved views, saved charts and alert
+//! rules in ClickHouse, so several nodes share them. Each is a small
+//! document in `hive_meta`, versioned: a change or a deletion is a new
+//! version, the highest version of a (kind, id) is the current one.
+//!
+//! Identifiers that must agree between nodes without a lock are derived
+//! from content: a project's id from its name, a key's row from the hash of
+//! its secret. A login link is used by the first use recorded for it.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::http::{Client, lit};
+use super::{next_version, now_ms};
+use crate::auth::{
+    ApiKey, AuthStore, KeyScope, NewKey, Project, SavedView, WebSession, hash_secret, new_secret,
+};
+use crate::objects::{Evaluation, ObjectStore, StoredObject};
+use crate::{Result, StoreError};
+
+pub(super) struct Meta {
+    pub client: Arc<Client>,
+}
+
+/// The current version of a metadata row.
+struct Current {
+    id: String,
+    project_id: String,
+    doc: Value,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl Meta {
+    #[allow(clippy::too_many_arguments)]
+    fn put_row(
+        &self,
+        kind: &str,
+        id: &str,
+        project_id: &str,
+        doc: &Value,
+        created_at: i64,
+        updated_at: i64,
+        version: u64,
+        deleted: bool,
+    ) -> Result<()> {
+        self.client.insert(
+            "hive_meta",
+            &[json!({
+                "kind": kind, "id": id, "project_id": project_id, "doc": doc.to_string(),
+                "created_at": created_at, "updated_at": updated_at, "version": version,
+                "deleted": u8::from(deleted),
+            })],
+        )
+    }
+
+    /// Live rows of a kind (`id`, `project` narrow them), oldest first.
+    fn current(&self, kind: &str, id: Option<&str>, project: Option<&str>) -> Result<Vec<Current>> {
+        let mut cond = format!("kind = {}", lit(kind));
+        if let Some(id) = id {
+            cond.push_str(&format!(" AND id = {}", lit(id)));
+        }
+        let having = match project {
+            Some(p) => format!("del = 0 AND pid = {}", lit(p)),
+            None => "del = 0".to_owned(),
+        };
+        let rows = self.client.rows(&format!(
+            "SELECT id, argMax(project_id, version) AS pid, argMax(doc, version) AS d, \
+             argMax(created_at, version) AS c, argMax(updated_at, version) AS u, \
+             argMax(deleted, version) AS del FROM hive_meta WHERE {cond} \
+             GROUP BY id HAVING {having} ORDER BY c, id"
+        ))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Current {
+                    id: r["id"].as_str().unwrap_or_default().to_owned(),
+                    project_id: r["pid"].as_str().unwrap_or_default().to_owned(),
+                    doc: serde_json::from_str(r["d"].as_str().unwrap_or("null"))
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    created_at: r["c"].as_i64().unwrap_or(0),
+                    updated_at: r["u"].as_i64().unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    fn one(&self, kind: &str, id: &str) -> Result<Option<Current>> {
+        Ok(self.current(kind, Some(id), None)?.into_iter().next())
+    }
+}
+
+/// A project's id: the same on every node for the same name.
+pub(super) fn project_id_of(name: &str) -> String {
+    let h = Sha256::digest(format!("hive-project\0{name}").as_bytes());
+    let x = hex::encode(&h[..16]);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
+}
+
+fn project_of(c: Current) -> Project {
+    Project {
+        id: c.id,
+        name: c.doc["name"].as_str().unwrap_or_default().to_owned(),
+        created_at: c.created_at,
+    }
+}
+
+fn key_of(c: &Current) -> ApiKey {
+    let d = &c.doc;
+    ApiKey {
+        id: d["id"].as_str().unwrap_or_default().to_owned(),
+        name: d["name"].as_str().unwrap_or_default().to_owned(),
+        prefix: d["prefix"].as_str().unwrap_or_default().to_owned(),
+        scope: d["scope"]
+            .as_str()
+            .and_then(KeyScope::parse)
+            .unwrap_or(KeyScope::Ingest),
+        project_id: d["project_id"].as_str().map(str::to_owned),
+        created_at: c.created_at,
+        revoked_at: d["revoked_at"].as_i64(),
+    }
+}
+
+fn key_doc(k: &ApiKey) -> Value {
+    json!({"id": k.id, "name": k.name, "prefix": k.prefix, "scope": k.scope.name(),
+           "project_id": k.project_id, "revoked_at": k.revoked_at})
+}
+
+impl AuthStore for Meta {
+    fn ensure_project(&self, name: &str) -> Result<Project> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(StoreError::Invalid(
+                "project name must be 1 to 200 characters".into(),
+            ));
+        }
+        if let Some(p) = self.project_by_name(name)? {
+            return Ok(p);
+        }
+        let id = project_id_of(name);
+        let now = now_ms();
+        // The earliest creation wins: its version is the highest.
+        self.put_row(
+            "project",
+            &id,
+            "",
+            &json!({"name": name}),
+            now,
+            now,
+            u64::MAX - now.max(0) as u64,
+            false,
+        )?;
+        self.project_by_id(&id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("project {name:?} vanished")))
+    }
+
+    fn project_by_name(&self, name: &str) -> Result<Option<Project>> {
+        Ok(self
+            .project_by_id(&project_id_of(name.trim()))?
+            .filter(|p| p.name == name.trim()))
+    }
+
+    fn project_by_id(&self, id: &str) -> Result<Option<Project>> {
+        Ok(self.one("project", id)?.map(project_of))
+    }
+
+    fn projects(&self) -> Result<Vec<Project>> {
+        let mut v: Vec<Project> = self
+            .current("project", None, None)?
+            .into_iter()
+            .map(project_of)
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    fn create_key(&self, new: &NewKey) -> Result<(ApiKey, String)> {
+        let project_id = match new.scope {
+            KeyScope::Admin => None,
+            _ => Some(new.project_id.clone().ok_or_else(|| {
+                StoreError::Invalid(format!("a {} key needs a project", new.scope.name()))
+            })?),
+        };
+        let secret = new_secret("hh_");
+        let key = ApiKey {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: new.name.clone(),
+            prefix: secret.chars().take(10).collect(),
+            scope: new.scope,
+            project_id,
+            created_at: now_ms(),
+            revoked_at: None,
+        };
+        self.put_row(
+            "key",
+            &hash_secret(&secret),
+            key.project_id.as_deref().unwrap_or(""),
+            &key_doc(&key),
+            key.created_at,
+            key.created_at,
+            next_version(),
+            false,
+        )?;
+        Ok((key, secret))
+    }
+
+    fn keys(&self) -> Result<Vec<ApiKey>> {
+        Ok(self
+            .current("key", None, None)?
+            .iter()
+            .map(key_of)
+            .collect())
+    }
+
+    fn revoke_key(&self, id_or_prefix: &str) -> Result<bool> {
+        if id_or_prefix.len() < 6 {
+            return Ok(false);
+        }
+        let mut any = false;
+        for c in self.current("key", None, None)? {
+            let mut k = key_of(&c);
+            if k.revoked_at.is_none() && (k.id == id_or_prefix || k.prefix == id_or_prefix) {
+                k.revoked_at = Some(now_ms());
+                self.put_row(
+                    "key",
+                    &c.id,
+                    &c.project_id,
+                    &key_doc(&k),
+                    c.created_at,
+                    now_ms(),
+                    next_version(),
+                    false,
+                )?;
+                any = true;
+            }
+        }
+        Ok(any)
+    }
+
+    fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>> {
+        Ok(self
+            .one("key", &hash_secret(secret))?
+            .map(|c| key_of(&c))
+            .filter(|k| k.revoked_at.is_none()))
+    }
+
+    fn bootstrap(&self) -> Result<Option<String>> {
+        let has_keys = !self.current("key", None, None)?.is_empty();
+        self.ensure_project("default")?;
+        if has_keys {
+            return Ok(None);
+        }
+        let (_, secret) = self.create_key(&NewKey {
+            name: "admin (first start)".into(),
+            scope: KeyScope::Admin,
+            project_id: None,
+        })?;
+        Ok(Some(secret))
+    }
+
+    fn create_login_token(&self, ttl_ms: i64) -> Result<String> {
+        let token = new_secret("");
+        let now = now_ms();
+        self.put_row(
+            "login",
+            &hash_secret(&token),
+            "",
+            &json!({"expires_at": now + ttl_ms}),
+            now,
+            now,
+            next_version(),
+            false,
+        )?;
+        Ok(token)
+    }
+
+    fn consume_login_token(&self, token: &str) -> Result<bool> {
+        let hash = hash_secret(token);
+        let Some(c) = self.one("login", &hash)? else {
+            return Ok(false);
+        };
+        if c.doc["expires_at"].as_i64().unwrap_or(0) < now_ms() {
+            return Ok(false);
+        }
+        // Record this use; the first use recorded (lowest id) wins.
+        let mine = format!("{hash}/{:020}/{}", next_version(), uuid::Uuid::new_v4());
+        let now = now_ms();
+        self.put_row(
+            "login_use",
+            &mine,
+            "",
+            &json!({}),
+            now,
+            now,
+            next_version(),
+            false,
+        )?;
+        let first = self.client.rows(&format!(
+            "SELECT min(id) AS first FROM hive_meta WHERE kind = 'login_use' AND id > {} AND id < {}",
+            lit(&format!("{hash}/")),
+            lit(&format!("{hash}0"))
+        ))?;
+        Ok(first
+            .first()
+            .and_then(|r| r["first"].as_str())
+            .is_some_and(|f| f == mine))
+    }
+
+    fn create_web_session(&self, ttl_ms: i64) -> Result<(String, WebSession)> {
+        let token = new_secret("");
+        let session = WebSession {
+            csrf: new_secret(""),
+            expires_at: now_ms() + ttl_ms,
+        };
+        let now = now_ms();
+        self.put_row(
+            "web_session",
+            &hash_secret(&token),
+            "",
+            &json!({"csrf": session.csrf, "expires_at": session.expires_at}),
+            now,
+            now,
+            next_version(),
+            false,
+        )?;
+        Ok((token, session))
+    }
+
+    fn web_session(&self, token: &str) -> Result<Option<WebSession>> {
+        Ok(self
+            .one("web_session", &hash_secret(token))?
+            .map(|c| WebSession {
+                csrf: c.doc["csrf"].as_str().unwrap_or_default().to_owned(),
+                expires_at: c.doc["expires_at"].as_i64().unwrap_or(0),
+            })
+            .filter(|s| s.expires_at >= now_ms()))
+    }
+
+    fn delete_web_session(&self, token: &str) -> Result<()> {
+        let now = now_ms();
+        self.put_row(
+            "web_session",
+            &hash_secret(token),
+            "",
+            &json!({}),
+            now,
+            now,
+            next_version(),
+            true,
+        )
+    }
+
+    fn save_view(
+        &self,
+        project_id: &str,
+        name: &str,
+        page: &str,
+        query: &str,
+    ) -> Result<SavedView> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(StoreError::Invalid(
+                "a view name must be 1 to 200 characters".into(),
+            ));
+        }
+        if query.len() > 8192 {
+            return Err(StoreError::Invalid("the view's query is too long".into()));
+        }
+        let view = SavedView {
+            id: uuid::Uuid::new_v4().to_string(),
+            project_id: project_id.to_owned(),
+            name: name.to_owned(),
+            page: page.to_owned(),
+            query: query.to_owned(),
+            created_at: now_ms(),
+        };
+        self.put_row(
+            "view",
+            &view.id,
+            project_id,
+            &json!({"name": view.name, "page": view.page, "query": view.query}),
+            view.created_at,
+            view.created_at,
+            next_version(),
+            false,
+        )?;
+        Ok(view)
+    }
+
+    fn views(&self, project_id: &str) -> Result<Vec<SavedView>> {
+        let mut v: Vec<SavedView> = self
+            .current("view", None, Some(project_id))?
+            .into_iter()
+            .map(|c| SavedView {
+                id: c.id,
+                project_id: c.project_id,
+                name: c.doc["name"].as_str().unwrap_or_default().to_owned(),
+                page: c.doc["page"].as_str().unwrap_or_default().to_owned(),
+                query: c.doc["query"].as_str().unwrap_or_default().to_owned(),
+                created_at: c.created_at,
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name).then(a.created_at.cmp(&b.created_at)));
+        Ok(v)
+    }
+
+    fn delete_view(&self, project_id: &str, id: &str) -> Result<bool> {
+        let Some(c) = self.one("view", id)?.filter(|c| c.project_id == project_id) else {
+            return Ok(false);
+        };
+        self.put_row(
+            "view",
+            id,
+            &c.project_id,
+            &c.doc,
+            c.created_at,
+            now_ms(),
+            next_version(),
+            true,
+        )?;
+        Ok(true)
+    }
+}
+
+fn object_kind(kind: &str) -> String {
+    format!("object:{kind}")
+}
+
+fn stored(c: Current) -> StoredObject {
+    StoredObject {
+        id: c.id,
+        project_id: c.project_id,
+        doc: c.doc,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    }
+}
+
+impl ObjectStore for Meta {
+    fn put(&self, kind: &str, project_id: &str, id: &str, doc: &Value) -> Result<StoredObject> {
+        let k = object_kind(kind);
+        let now = now_ms();
+        let (project, created) = match self.one(&k, id)? {
+            Some(c) => (c.project_id, c.created_at),
+            None => (project_id.to_owned(), now),
+        };
+        self.put_row(&k, id, &project, doc, created, now, next_version(), false)?;
+        Ok(StoredObject {
+            id: id.to_owned(),
+            project_id: project,
+            doc: doc.clone(),
+            created_at: created,
+            updated_at: now,
+        })
+    }
+
+    fn get(&self, kind: &str, project_id: Option<&str>, id: &str) -> Result<Option<StoredObject>> {
+        Ok(self
+            .current(&object_kind(kind), Some(id), project_id)?
+            .into_iter()
+            .next()
+            .map(stored))
+    }
+
+    fn list(&self, kind: &str, project_id: Option<&str>) -> Result<Vec<StoredObject>> {
+        Ok(self
+            .current(&object_kind(kind), None, project_id)?
+            .into_iter()
+            .map(stored)
+            .collect())
+    }
+
+    fn delete(&self, kind: &str, project_id: Option<&str>, id: &str) -> Result<bool> {
+        let k = object_kind(kind);
+        let Some(c) = self.current(&k, Some(id), project_id)?.into_iter().next() else {
+            return Ok(false);
+        };
+        let cut = next_version();
+        self.put_row(
+            &k,
+            id,
+            &c.project_id,
+            &c.doc,
+            c.created_at,
+            now_ms(),
+            cut,
+            true,
+        )?;
+        // Evaluations up to now are forgotten with the alert.
+        self.put_row(
+            "evaluations_cut",
+            id,
+            "",
+            &json!({"seq": cut}),
+            now_ms(),
+            now_ms(),
+            cut,
+            false,
+        )?;
+        Ok(true)
+    }
+
+    fn add_evaluation(&self, alert_id: &str, at: i64, doc: &Value) -> Result<()> {
+        self.client.insert(
+            "hive_evaluations",
+            &[json!({"alert_id": alert_id, "seq": next_version() as i64, "at": at, "doc": doc.to_string()})],
+        )
+    }
+
+    fn evaluations(&self, alert_id: &str, limit: usize) -> Result<Vec<Evaluation>> {
+        let cut = self
+            .one("evaluations_cut", alert_id)?
+            .and_then(|c| c.doc["seq"].as_i64())
+            .unwrap_or(0);
+        let rows = self.client.rows(&format!(
+            "SELECT seq, at, doc FROM hive_evaluations WHERE alert_id = {} AND seq > {cut} \
+             ORDER BY seq DESC LIMIT {}",
+            lit(alert_id),
+            limit.min(1_000_000)
+        ))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Evaluation {
+                    seq: r["seq"].as_i64().unwrap_or(0),
+                    alert_id: alert_id.to_owned(),
+                    at: r["at"].as_i64().unwrap_or(0),
+                    doc: serde_json::from_str(r["doc"].as_str().unwrap_or("null"))
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,192 @@
+//! Reading events back: the rows of an event folded in their total order
+//! (the latest base, else the earliest placeholder, then every patch), and
+//! the session rollups computed from the current state of each session's
+//! events.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use hive_core::merge::merge_patch;
+use hive_core::model::Event;
+use hive_core::rollup::{Contribution, Rollup};
+use serde_json::Value;
+
+use super::ClickHouseStore;
+use super::http::lit;
+use super::write::{BASE, PATCH, PLACEHOLDER, in_list, str_field};
+use crate::{HistoryEntry, Result, StoreError};
+
+/// An event's current state.
+#[derive(Debug, Clone)]
+pub(super) struct Folded {
+    pub project_id: String,
+    pub event_id: String,
+    pub doc: Value,
+    /// Whether a patch set a (non-null) duration: the rollup then leaves
+    /// the session's duration alone.
+    pub duration_explicit: bool,
+    pub patches: Vec<HistoryEntry>,
+}
+
+impl Folded {
+    pub fn is_session(&self) -> bool {
+        self.doc.get("event_type").and_then(Value::as_str) == Some("session")
+    }
+
+    pub fn session_id(&self) -> &str {
+        self.doc
+            .get("session_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// Rows of the writes table that reads see: floating writes already moved
+/// to their event's project are hidden.
+pub(super) const VISIBLE: &str = "NOT (floating = 1 AND (project_id, event_id) IN \
+     (SELECT project_id, event_id FROM hive_adopted))";
+
+fn parse(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl ClickHouseStore {
+    /// Fold the events the condition selects (on `hive_writes`).
+    pub(super) fn fold_where(&self, cond: &str) -> Result<Vec<Folded>> {
+        let rows = self.client.rows(&format!(
+            "SELECT project_id, event_id, kind, ts, node, seq, idx, key_id, doc FROM hive_writes \
+             WHERE ({cond}) AND {VISIBLE} \
+             ORDER BY project_id, event_id, kind, ts, node, seq, idx"
+        ))?;
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < rows.len() {
+            let p = str_field(&rows[i], "project_id");
+            let e = str_field(&rows[i], "event_id");
+            let mut j = i;
+            while j < rows.len()
+                && rows[j]["project_id"] == p.as_str()
+                && rows[j]["event_id"] == e.as_str()
+            {
+                j += 1;
+            }
+            out.push(fold_rows(p, e, &rows[i..j])?);
+            i = j;
+        }
+        Ok(out)
+    }
+
+    /// Events of one or more projects by id.
+    pub(super) fn fold_ids(&self, project_id: Option<&str>, ids: &[&str]) -> Result<Vec<Folded>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = in_list(ids.iter().copied());
+        let cond = match project_id {
+            Some(p) => format!("project_id = {} AND event_id IN ({list})", lit(p)),
+            None => format!("event_id IN ({list})"),
+        };
+        self.fold_where(&cond)
+    }
+
+    /// Add the rollups to the session events among `events`, reading the
+    /// sessions' other events as needed.
+    pub(super) fn with_rollups(&self, mut events: Vec<Folded>) -> Result<Vec<Folded>> {
+        let sessions: Vec<(String, String)> = events
+            .iter()
+            .filter(|f| f.is_session())
+            .map(|f| (f.project_id.clone(), f.event_id.clone()))
+            .collect();
+        if sessions.is_empty() {
+            return Ok(events);
+        }
+        let members = self.session_members(&sessions)?;
+        let mut rollups: HashMap<(String, String), Rollup> = HashMap::new();
+        for m in &members {
+            let key = (m.project_id.clone(), m.session_id().to_owned());
+            rollups
+                .entry(key)
+                .or_default()
+                .update(None, &Contribution::of(&m.doc));
+        }
+        for f in events.iter_mut().filter(|f| f.is_session()) {
+            let r = rollups
+                .get(&(f.project_id.clone(), f.event_id.clone()))
+                .copied()
+                .unwrap_or_default();
+            r.apply_to_session(&mut f.doc, f.duration_explicit);
+        }
+        Ok(events)
+    }
+
+    /// The current events of these sessions (project, session id).
+    pub(super) fn session_members(&self, sessions: &[(String, String)]) -> Result<Vec<Folded>> {
+        let mut by_project: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (p, s) in sessions {
+            by_project.entry(p).or_default().push(s);
+        }
+        let mut out = Vec::new();
+        for (p, ss) in by_project {
+            let want: HashSet<&str> = ss.iter().copied().collect();
+            let list = in_list(ss.iter().copied());
+            let cond = format!(
+                "project_id = {p} AND event_id IN (SELECT event_id FROM hive_members \
+                 WHERE project_id = {p} AND session_id IN ({list}))",
+                p = lit(p)
+            );
+            for f in self.fold_where(&cond)? {
+                if want.contains(f.session_id()) {
+                    out.push(f);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Fold the rows of one event (sorted by kind, then their order).
+pub(super) fn fold_rows(project_id: String, event_id: String, rows: &[Value]) -> Result<Folded> {
+    let kind = |r: &Value| r["kind"].as_u64().unwrap_or(0) as u8;
+    // Rows are sorted: the last base is the latest; the last placeholder
+    // has the highest order, i.e. the earliest time.
+    let base = rows.iter().rev().find(|r| kind(r) == BASE);
+    let placeholder = rows.iter().rev().find(|r| kind(r) == PLACEHOLDER);
+    let mut seen = HashSet::new();
+    let patches: Vec<&Value> = rows
+        .iter()
+        .filter(|r| kind(r) == PATCH)
+        .filter(|r| {
+            seen.insert((
+                str_field(r, "node"),
+                r["seq"].as_u64().unwrap_or(0),
+                r["idx"].as_u64().unwrap_or(0),
+            ))
+        })
+        .collect();
+    let mut doc = match base.or(placeholder) {
+        Some(r) => parse(r["doc"].as_str().unwrap_or("null"))?,
+        None => {
+            let first = patches.first().and_then(|r| r["ts"].as_i64()).unwrap_or(0);
+            Event::placeholder_session(&event_id, &project_id, first).to_json()
+        }
+    };
+    let mut history = Vec::with_capacity(patches.len());
+    let mut duration_explicit = false;
+    for (i, r) in patches.iter().enumerate() {
+        let patch = parse(r["doc"].as_str().unwrap_or("null"))?;
+        duration_explicit |= patch.get("duration").is_some_and(|d| !d.is_null());
+        merge_patch(&mut doc, &patch);
+        history.push(HistoryEntry {
+            seq: i as i64 + 1,
+            received_at: r["ts"].as_i64().unwrap_or(0),
+            key_id: r["key_id"].as_str().map(str::to_owned),
+            patch,
+        });
+    }
+    Ok(Folded {
+        project_id,
+        event_id,
+        doc,
+        duration_explicit,
+        patches: history,
+    })
+}

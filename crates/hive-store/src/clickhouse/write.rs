@@ -1,0 +1,545 @@
+//! Applying a batch: every op becomes rows of `hive_writes` (append only;
+//! nothing is read back and rewritten), after at most two lookups per batch
+//! (where events live, which enrichments float).
+//!
+//! A write is identified by (node, seq, idx): for ops read from the ingest
+//! log, the log position of their record and their index in it, so a batch
+//! applied again after a crash inserts the same rows, which collapse.
+
+use std::collections::{HashMap, HashSet};
+
+use hive_core::model::{Event, NAMESPACES};
+use serde_json::{Value, json};
+
+use super::leaves::{Leaves, flatten};
+use super::{ClickHouseStore, http::lit, now_ms};
+use crate::prepared::PreparedEvent;
+use crate::{Result, WriteOp};
+
+pub(super) const PLACEHOLDER: u8 = 0;
+pub(super) const BASE: u8 = 1;
+pub(super) const PATCH: u8 = 2;
+
+/// Where each op lies in the log: `(seq, idx)` per op.
+pub(super) type Ids = Vec<(u64, u32)>;
+
+/// What the writer remembers between batches (only facts that are
+/// permanent: an event that has a base keeps one).
+#[derive(Default)]
+pub(super) struct WriterState {
+    /// (project, event) pairs known to have a real base.
+    based: HashSet<(String, String)>,
+    /// (project, session) pairs known to have a row (a base or placeholder).
+    sessions: HashSet<(String, String)>,
+}
+
+const CACHE_LIMIT: usize = 500_000;
+
+struct Row {
+    project_id: String,
+    event_id: String,
+    kind: u8,
+    ts: i64,
+    seq: u64,
+    idx: u32,
+    received: i64,
+    floating: bool,
+    session_id: String,
+    key_id: Option<String>,
+    doc: String,
+    raw: String,
+    leaves: Leaves,
+}
+
+impl Row {
+    fn to_json(&self, node: &str) -> Value {
+        let l = &self.leaves.leaves;
+        json!({
+            "project_id": self.project_id,
+            "event_id": self.event_id,
+            "kind": self.kind,
+            "ts": self.ts,
+            "node": node,
+            "seq": self.seq,
+            "idx": self.idx,
+            "received": self.received,
+            "floating": u8::from(self.floating),
+            "session_id": self.session_id,
+            "key_id": self.key_id,
+            "doc": self.doc,
+            "raw": self.raw,
+            "paths": l.iter().map(|x| x.path.as_str()).collect::<Vec<_>>(),
+            "types": l.iter().map(|x| x.ty).collect::<Vec<_>>(),
+            "strs": l.iter().map(|x| x.s.as_str()).collect::<Vec<_>>(),
+            "nums": l.iter().map(|x| if x.n.is_finite() { x.n } else { 0.0 }).collect::<Vec<_>>(),
+            "lossy": u8::from(self.leaves.lossy),
+        })
+    }
+}
+
+/// Lookups made once per batch.
+#[derive(Default)]
+struct Known {
+    /// event id -> projects where it has a base.
+    located: HashMap<String, Vec<String>>,
+    /// event id -> projects where floating enrichments of it wait.
+    floating: HashMap<String, Vec<String>>,
+}
+
+impl ClickHouseStore {
+    /// Apply `ops` with their write ids; then record `position` if given.
+    pub(super) fn apply_ops(
+        &self,
+        ops: &[WriteOp],
+        ids: &Ids,
+        position: Option<u64>,
+    ) -> Result<()> {
+        let mut state = super::lock(&self.writer);
+        let prepared: Vec<PreparedOrEnrich> = ops.iter().map(PreparedOrEnrich::of).collect();
+        let known = self.lookups(&state, &prepared)?;
+        let mut batch = BatchState {
+            based: HashSet::new(),
+            sessions: HashSet::new(),
+            rows: Vec::new(),
+            adopt: Vec::new(),
+        };
+        let now = now_ms();
+        for (i, op) in prepared.iter().enumerate() {
+            let (seq, idx) = ids[i];
+            match op {
+                PreparedOrEnrich::Event(p) => {
+                    self.event_rows(&state, &known, &mut batch, p, seq, idx, now)
+                }
+                PreparedOrEnrich::Enrich(e) => {
+                    self.enrich_rows(&state, &known, &mut batch, e, seq, idx, now)
+                }
+            }
+        }
+        // Floating enrichments adopted by events of this batch: copies in
+        // the event's project (same ids, so a replay collapses), then the
+        // marker that hides the originals.
+        let mut adopted_rows = Vec::new();
+        let mut markers = Vec::new();
+        for (from, to, event_id) in &batch.adopt {
+            let rows = self.client.rows(&format!(
+                "SELECT * FROM hive_writes WHERE project_id = {} AND event_id = {} \
+                 AND floating = 1 AND kind = {PATCH}",
+                lit(from),
+                lit(event_id)
+            ))?;
+            for mut r in rows {
+                r["project_id"] = json!(to);
+                r["floating"] = json!(0);
+                adopted_rows.push(r);
+            }
+            markers.push(json!({"project_id": from, "event_id": event_id, "at": now}));
+        }
+        let mut json_rows: Vec<Value> = batch.rows.iter().map(|r| r.to_json(&self.node)).collect();
+        json_rows.extend(adopted_rows);
+        self.client.insert("hive_writes", &json_rows)?;
+        self.client.insert("hive_adopted", &markers)?;
+        if let Some(position) = position {
+            self.client.insert(
+                "hive_log_positions",
+                &[json!({"node": self.node, "position": position})],
+            )?;
+        }
+        // Only facts the database now holds enter the caches.
+        if state.based.len() > CACHE_LIMIT {
+            state.based.clear();
+        }
+        if state.sessions.len() > CACHE_LIMIT {
+            state.sessions.clear();
+        }
+        state.based.extend(batch.based);
+        state.sessions.extend(batch.sessions);
+        Ok(())
+    }
+
+    /// Where the events the batch names live, and which float.
+    fn lookups(&self, state: &WriterState, ops: &[PreparedOrEnrich]) -> Result<Known> {
+        let mut locate: HashSet<&str> = HashSet::new();
+        let mut bases: HashSet<&str> = HashSet::new();
+        for op in ops {
+            match op {
+                PreparedOrEnrich::Event(p) => {
+                    let e = &p.event;
+                    bases.insert(&e.event_id);
+                    if p.floating {
+                        locate.insert(&e.session_id);
+                    }
+                    if p.join
+                        && !state
+                            .based
+                            .contains(&(e.project_id.clone(), e.event_id.clone()))
+                    {
+                        locate.insert(&e.event_id);
+                    }
+                    if !e.is_session()
+                        && !state
+                            .sessions
+                            .contains(&(e.project_id.clone(), e.session_id.clone()))
+                    {
+                        locate.insert(&e.session_id);
+                    }
+                }
+                PreparedOrEnrich::Enrich(e) => {
+                    if e.floating
+                        || !state
+                            .based
+                            .contains(&(e.project_id.to_owned(), e.event_id.to_owned()))
+                    {
+                        locate.insert(e.event_id);
+                    }
+                }
+            }
+        }
+        let mut known = Known::default();
+        if !locate.is_empty() {
+            let list = in_list(locate.iter().copied());
+            for r in self.client.rows(&format!(
+                "SELECT DISTINCT event_id, project_id FROM hive_locations WHERE event_id IN ({list}) \
+                 ORDER BY event_id, project_id"
+            ))? {
+                known
+                    .located
+                    .entry(str_field(&r, "event_id"))
+                    .or_default()
+                    .push(str_field(&r, "project_id"));
+            }
+        }
+        if !bases.is_empty() {
+            let list = in_list(bases.iter().copied());
+            for r in self.client.rows(&format!(
+                "SELECT DISTINCT event_id, project_id FROM hive_floating WHERE event_id IN ({list}) \
+                 AND (project_id, event_id) NOT IN (SELECT project_id, event_id FROM hive_adopted)"
+            ))? {
+                known
+                    .floating
+                    .entry(str_field(&r, "event_id"))
+                    .or_default()
+                    .push(str_field(&r, "project_id"));
+            }
+        }
+        Ok(known)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event_rows(
+        &self,
+        state: &WriterState,
+        known: &Known,
+        batch: &mut BatchState,
+        p: &PreparedEvent,
+        seq: u64,
+        idx: u32,
+        now: i64,
+    ) {
+        // A floating event goes to the project of its session, if any.
+        let relocated;
+        let p = match p
+            .floating
+            .then(|| batch.locate(known, &p.event.session_id))
+            .flatten()
+        {
+            Some(project) if project != p.event.project_id => {
+                relocated = p.relocated(&project);
+                &relocated
+            }
+            _ => p,
+        };
+        let e = &p.event;
+        let key = (e.project_id.clone(), e.event_id.clone());
+        let exists = state.based.contains(&key)
+            || batch.based.contains(&key)
+            || known
+                .located
+                .get(&e.event_id)
+                .is_some_and(|ps| ps.contains(&e.project_id));
+        if p.join && exists {
+            // A second start of a session that exists: its namespaces are
+            // an enrichment.
+            let patch = join_patch(e);
+            batch.rows.push(patch_row(
+                &e.project_id,
+                &e.event_id,
+                &patch,
+                None,
+                e.start_time,
+                false,
+                seq,
+                idx,
+            ));
+            return;
+        }
+        let doc: Value = serde_json::from_str(&p.doc_text).unwrap_or_else(|_| e.to_json());
+        batch.rows.push(Row {
+            project_id: e.project_id.clone(),
+            event_id: e.event_id.clone(),
+            kind: BASE,
+            ts: now,
+            seq,
+            idx,
+            received: now,
+            floating: false,
+            session_id: e.session_id.clone(),
+            key_id: None,
+            leaves: flatten(&doc, true),
+            doc: p.doc_text.clone(),
+            raw: p.raw_text.clone().unwrap_or_default(),
+        });
+        batch.based.insert(key.clone());
+        batch.sessions.insert(key);
+        // Floating enrichments of this id written earlier in this batch
+        // move here directly; their placeholder goes.
+        batch.rows.retain_mut(|r| {
+            if !r.floating || r.event_id != e.event_id {
+                return true;
+            }
+            if r.kind == PLACEHOLDER {
+                return false;
+            }
+            r.project_id = e.project_id.clone();
+            r.floating = false;
+            true
+        });
+        // Floating enrichments of this id in the database move here.
+        if let Some(from) = known.floating.get(&e.event_id) {
+            for f in from {
+                if !batch
+                    .adopt
+                    .iter()
+                    .any(|(a, _, id)| a == f && id == &e.event_id)
+                {
+                    batch
+                        .adopt
+                        .push((f.clone(), e.project_id.clone(), e.event_id.clone()));
+                }
+            }
+        }
+        // The session of a new event gets a placeholder when unknown.
+        let skey = (e.project_id.clone(), e.session_id.clone());
+        if !e.is_session()
+            && !state.sessions.contains(&skey)
+            && !batch.sessions.contains(&skey)
+            && !known
+                .located
+                .get(&e.session_id)
+                .is_some_and(|ps| ps.contains(&e.project_id))
+        {
+            let mut ph = Event::placeholder_session(&e.session_id, &e.project_id, e.start_time);
+            if let Some(name) = &p.session_name {
+                ph.event_name = name.clone();
+            }
+            ph.source = e.source.clone();
+            batch
+                .rows
+                .push(placeholder_row(&ph, -e.start_time, false, seq, idx));
+            batch.sessions.insert(skey);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn enrich_rows(
+        &self,
+        state: &WriterState,
+        known: &Known,
+        batch: &mut BatchState,
+        e: &EnrichRef<'_>,
+        seq: u64,
+        idx: u32,
+        now: i64,
+    ) {
+        let _ = now;
+        let (project_id, floating) = if e.floating {
+            match batch.locate(known, e.event_id) {
+                Some(p) => (p, false),
+                None => (e.project_id.to_owned(), true),
+            }
+        } else {
+            (e.project_id.to_owned(), false)
+        };
+        batch.rows.push(patch_row(
+            &project_id,
+            e.event_id,
+            e.patch,
+            e.key_id.map(str::to_owned),
+            e.received_at_ms,
+            floating,
+            seq,
+            idx,
+        ));
+        let key = (project_id.clone(), e.event_id.to_owned());
+        let has_base = state.based.contains(&key)
+            || batch.based.contains(&key)
+            || known
+                .located
+                .get(e.event_id)
+                .is_some_and(|ps| ps.contains(&project_id));
+        if !has_base && !batch.sessions.contains(&key) {
+            // Visible at once as a placeholder session (the earliest
+            // placeholder wins: its order is minus its time).
+            let ph = Event::placeholder_session(e.event_id, &project_id, e.received_at_ms);
+            batch
+                .rows
+                .push(placeholder_row(&ph, -e.received_at_ms, floating, seq, idx));
+            if !floating {
+                batch.sessions.insert(key);
+            }
+        }
+    }
+}
+
+struct BatchState {
+    based: HashSet<(String, String)>,
+    sessions: HashSet<(String, String)>,
+    rows: Vec<Row>,
+    /// (from project, to project, event id)
+    adopt: Vec<(String, String, String)>,
+}
+
+impl BatchState {
+    /// The project that has a base of `event_id` (this batch first).
+    fn locate(&self, known: &Known, event_id: &str) -> Option<String> {
+        if let Some(ps) = known.located.get(event_id) {
+            return ps.first().cloned();
+        }
+        self.based
+            .iter()
+            .find(|(_, e)| e == event_id)
+            .map(|(p, _)| p.clone())
+    }
+}
+
+fn placeholder_row(ph: &Event, ts: i64, floating: bool, seq: u64, idx: u32) -> Row {
+    let doc = ph.to_json();
+    Row {
+        project_id: ph.project_id.clone(),
+        event_id: ph.event_id.clone(),
+        kind: PLACEHOLDER,
+        ts,
+        seq,
+        idx,
+        received: now_ms(),
+        floating,
+        session_id: ph.session_id.clone(),
+        key_id: None,
+        leaves: flatten(&doc, true),
+        doc: doc.to_string(),
+        raw: String::new(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn patch_row(
+    project_id: &str,
+    event_id: &str,
+    patch: &Value,
+    key_id: Option<String>,
+    received_at: i64,
+    floating: bool,
+    seq: u64,
+    idx: u32,
+) -> Row {
+    Row {
+        project_id: project_id.to_owned(),
+        event_id: event_id.to_owned(),
+        kind: PATCH,
+        ts: received_at,
+        seq,
+        idx,
+        received: received_at,
+        floating,
+        session_id: patch
+            .get("session_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        key_id,
+        leaves: flatten(patch, false),
+        doc: patch.to_string(),
+        raw: String::new(),
+    }
+}
+
+/// The non-empty namespaces of an event, as a patch.
+fn join_patch(event: &Event) -> Value {
+    let doc = event.to_json();
+    let mut patch = serde_json::Map::new();
+    for ns in NAMESPACES {
+        if let Some(Value::Object(m)) = doc.get(ns)
+            && !m.is_empty()
+        {
+            patch.insert(ns.to_owned(), Value::Object(m.clone()));
+        }
+    }
+    Value::Object(patch)
+}
+
+// One per op of a batch, briefly: boxing would add an allocation per event.
+#[allow(clippy::large_enum_variant)]
+enum PreparedOrEnrich<'a> {
+    Event(std::borrow::Cow<'a, PreparedEvent>),
+    Enrich(EnrichRef<'a>),
+}
+
+struct EnrichRef<'a> {
+    project_id: &'a str,
+    floating: bool,
+    event_id: &'a str,
+    patch: &'a Value,
+    key_id: Option<&'a str>,
+    received_at_ms: i64,
+}
+
+impl<'a> PreparedOrEnrich<'a> {
+    fn of(op: &'a WriteOp) -> PreparedOrEnrich<'a> {
+        match op {
+            WriteOp::Event {
+                event,
+                raw,
+                session_name,
+                join,
+                floating,
+            } => PreparedOrEnrich::Event(std::borrow::Cow::Owned(PreparedEvent::new(
+                event.clone(),
+                raw.as_ref(),
+                session_name.clone(),
+                *join,
+                *floating,
+            ))),
+            WriteOp::Prepared(p) => PreparedOrEnrich::Event(std::borrow::Cow::Borrowed(p)),
+            WriteOp::Enrich {
+                project_id,
+                floating,
+                event_id,
+                patch,
+                key_id,
+                received_at_ms,
+            } => PreparedOrEnrich::Enrich(EnrichRef {
+                project_id,
+                floating: *floating,
+                event_id,
+                patch,
+                key_id: key_id.as_deref(),
+                received_at_ms: *received_at_ms,
+            }),
+        }
+    }
+}
+
+pub(super) fn in_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<String> = items.map(lit).collect();
+    if v.is_empty() {
+        "''".to_owned()
+    } else {
+        v.join(", ")
+    }
+}
+
+pub(super) fn str_field(r: &Value, k: &str) -> String {
+    r.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}

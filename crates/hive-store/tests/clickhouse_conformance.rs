@@ -1,0 +1,312 @@
+//! The conformance suite on the ClickHouse backend, against a real
+//! ClickHouse server this test starts (`/usr/sbin/clickhouse-server`,
+//! Debian's 18.16; `CLICKHOUSE_SERVER` names another binary), listening on
+//! 127.0.0.1 only, with its data in a temporary directory. Each case gets
+//! its own database. `HIVE_CLICKHOUSE_TEST_URL` uses a running server
+//! instead.
+//!
+//! Without a server the cases pass with a message saying they were skipped,
+//! unless `HIVE_E2E_REQUIRED` is set: then they fail.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hive_store::clickhouse::ClickHouseStore;
+
+struct Server {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn binary() -> PathBuf {
+    std::env::var_os("CLICKHOUSE_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/sbin/clickhouse-server"))
+}
+
+fn start() -> Result<Server, String> {
+    if let Ok(url) = std::env::var("HIVE_CLICKHOUSE_TEST_URL") {
+        return Ok(Server { url, _dir: None });
+    }
+    let bin = binary();
+    if !bin.exists() {
+        return Err(format!(
+            "{} is absent (scripts/clickhouse-test installs it)",
+            bin.display()
+        ));
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (http, tcp) = (free_port(), free_port());
+    let root = dir.path();
+    std::fs::write(
+        root.join("users.xml"),
+        r#"<?xml version="1.0"?>
+<yandex>
+  <profiles><default></default></profiles>
+  <users>
+    <default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default>
+    <hive><password>hive-test</password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></hive>
+  </users>
+  <quotas><default></default></quotas>
+</yandex>"#,
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(
+        root.join("config.xml"),
+        format!(
+            r#"<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><console>1</console></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>{http}</http_port>
+  <tcp_port>{tcp}</tcp_port>
+  <path>{data}/</path>
+  <tmp_path>{data}/tmp/</tmp_path>
+  <mark_cache_size>67108864</mark_cache_size>
+  <users_config>{users}</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+</yandex>"#,
+            data = root.join("data").display(),
+            users = root.join("users.xml").display(),
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    // A watchdog shell stops the server when this test process ends.
+    let script = format!(
+        "'{bin}' --config-file='{cfg}' >'{log}' 2>&1 & s=$!; \
+         while kill -0 {me} 2>/dev/null && kill -0 $s 2>/dev/null; do sleep 0.5; done; kill $s",
+        bin = bin.display(),
+        cfg = root.join("config.xml").display(),
+        log = root.join("server.log").display(),
+        me = std::process::id(),
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
+        if Instant::now() > deadline {
+            let log = std::fs::read_to_string(root.join("server.log")).unwrap_or_default();
+            return Err(format!("clickhouse-server did not start: {log}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(Server {
+        url: format!("http://hive:hive-test@127.0.0.1:{http}"),
+        _dir: Some(dir),
+    })
+}
+
+fn server() -> Option<&'static Server> {
+    static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+    match SERVER.get_or_init(start) {
+        Ok(s) => Some(s),
+        Err(e) if std::env::var_os("HIVE_E2E_REQUIRED").is_some() => {
+            panic!("ClickHouse is required (HIVE_E2E_REQUIRED): {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: no ClickHouse server: {e}");
+            None
+        }
+    }
+}
+
+/// A store on a new, empty database.
+fn fresh() -> Option<ClickHouseStore> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let s = server()?;
+    let db = format!(
+        "hive_test_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    Some(ClickHouseStore::open(&format!("{}/{db}", s.url), "test-node").expect("open"))
+}
+
+mod clickhouse {
+    use super::*;
+    hive_store::store_conformance_suite!(match fresh() {
+        Some(s) => Box::new(s),
+        None => return,
+    });
+}
+
+/// Outside sessions (whose rollups are computed on read), the SQL that
+/// narrows a query down is exact: argMax per leaf path agrees with the fold
+/// after enrichments that change, remove, retype and nest values.
+#[test]
+fn sql_resolution_equals_the_fold() {
+    use hive_core::filter::Filter;
+    use hive_core::model::Event;
+    use hive_store::{EventQuery, Store, WriteOp};
+    use serde_json::json;
+
+    let Some(store) = fresh() else { return };
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let values = [
+        json!("pro"),
+        json!("Premium plan"),
+        json!(3),
+        json!(2.5),
+        json!(true),
+        json!(null),
+        json!(["a", "t2"]),
+        json!({"k": "v1", "n": 4}),
+        json!({}),
+        json!("2024-01-05T00:00:00Z"),
+    ];
+    let keys = ["tier", "cost", "user", "tags", "when"];
+    let mut ops = vec![];
+    for i in 0..40 {
+        let mut e = Event {
+            event_id: format!("e{i}"),
+            session_id: "s1".into(),
+            parent_id: Some("s1".into()),
+            project_id: "p".into(),
+            event_type: "tool".into(),
+            event_name: format!("tool-{i}"),
+            start_time: 1000 + i,
+            end_time: 1010 + i,
+            ..Event::default()
+        };
+        for k in keys {
+            if next() % 3 != 0 {
+                e.metadata
+                    .insert(k.into(), values[(next() % 10) as usize].clone());
+            }
+        }
+        ops.push(WriteOp::Event {
+            event: e,
+            raw: None,
+            session_name: None,
+            join: false,
+            floating: false,
+        });
+    }
+    store.apply(&ops).unwrap();
+    // Patches: leaves, nested objects over scalars, nulls over objects.
+    for round in 0..4 {
+        let mut ops = vec![];
+        for i in 0..40 {
+            if next() % 2 == 0 {
+                continue;
+            }
+            let k = keys[(next() % 5) as usize];
+            let v = values[(next() % 10) as usize].clone();
+            let patch = match next() % 4 {
+                0 => json!({"metadata": {k: v}}),
+                1 => json!({"metadata": {k: {"k": v}}}),
+                2 => json!({"metadata": {k: null, "round": round}}),
+                _ => json!({"metadata": null, "feedback": {"r": round}}),
+            };
+            ops.push(WriteOp::Enrich {
+                project_id: "p".into(),
+                floating: false,
+                event_id: format!("e{i}"),
+                patch,
+                key_id: None,
+                received_at_ms: 2000 + round,
+            });
+        }
+        store.apply(&ops).unwrap();
+    }
+    let docs = store
+        .query(&EventQuery {
+            project_id: Some("p".into()),
+            limit: 1000,
+            ..EventQuery::default()
+        })
+        .unwrap()
+        .events;
+    let mut tried = 0;
+    for field in [
+        "metadata.tier",
+        "metadata.cost",
+        "metadata.user",
+        "metadata.user.k",
+        "metadata.user.n",
+        "metadata.tags",
+        "metadata.tags.1",
+        "metadata.when",
+        "metadata.round",
+        "feedback.r",
+    ] {
+        for (op, value) in [
+            ("exists", json!(null)),
+            ("not exists", json!(null)),
+            ("is", json!("pro")),
+            ("is", json!(3)),
+            ("is not", json!("v1")),
+            ("is", json!(true)),
+            ("contains", json!("t2")),
+            ("not contains", json!("PREM")),
+            ("greater than", json!(2)),
+            ("less than", json!(3)),
+            ("after", json!("2024-01-01")),
+            ("before", json!("2024-02-01")),
+        ] {
+            let f = Filter::from_json(&json!({"field": field, "operator": op, "value": value}))
+                .unwrap();
+            let mut want: Vec<String> = docs
+                .iter()
+                .filter(|d| d["event_type"] != "session" && f.matches(d))
+                .map(|d| d["event_id"].as_str().unwrap().to_owned())
+                .collect();
+            want.sort();
+            let docs_by_id: std::collections::HashMap<&str, &serde_json::Value> = docs
+                .iter()
+                .map(|d| (d["event_id"].as_str().unwrap(), d))
+                .collect();
+            let got: Vec<String> = store
+                .sql_candidates("p", std::slice::from_ref(&f))
+                .unwrap()
+                .into_iter()
+                .filter(|id| {
+                    docs_by_id
+                        .get(id.as_str())
+                        .is_some_and(|d| d["event_type"] != "session")
+                })
+                // contains on an object is left to the fold
+                .filter(|id| {
+                    !(op.contains("contains")
+                        && f.field
+                            .lookup(docs_by_id[id.as_str()])
+                            .is_some_and(|v| v.is_object()))
+                })
+                .collect();
+            let want: Vec<String> = want
+                .into_iter()
+                .filter(|id| {
+                    !(op.contains("contains")
+                        && f.field
+                            .lookup(docs_by_id[id.as_str()])
+                            .is_some_and(|v| v.is_object()))
+                })
+                .collect();
+            assert_eq!(got, want, "{field} {op} {value}");
+            tried += 1;
+        }
+    }
+    assert_eq!(tried, 120);
+}

@@ -1,0 +1,482 @@
+//! Serving HTTP connections with limits, so that slow or idle clients
+//! cannot hold the server's connections: a cap on open connections
+//! (accepting waits while it is reached), a time limit to send a request's
+//! head once its first byte came, a time limit between two pieces of a
+//! request body (408 then), and an idle time after which a keep-alive
+//! connection without a request is closed.
+//!
+//! hyper answers requests it cannot parse itself (431 for too large a head,
+//! 414 for too long a URI, 400 for garbage) with an empty body; those
+//! answers are rewritten on their way out into the API's JSON error shape.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use bytes::Bytes;
+use http_body::Frame;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt;
+
+/// The limits of HTTP connections (`hive serve` flags).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From the first byte of a request to the end of its head.
+    pub header_timeout: Duration,
+    /// Longest wait for the next piece of a request body.
+    pub body_timeout: Duration,
+    /// A keep-alive connection with no request in flight nor started is
+    /// closed after this long.
+    pub idle_timeout: Duration,
+    /// Connections open at once; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+/// Serve `app` on `listener` until `stop` turns true, then finish the
+/// requests in flight (idle connections close at once) and return.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut warned_full = false;
+    loop {
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if !warned_full {
+                    warned_full = true;
+                    tracing::warn!(
+                        max = limits.max_connections,
+                        "connection limit reached: new connections wait (--max-connections)"
+                    );
+                }
+                tokio::select! {
+                    p = permits.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                    _ = stop.changed() => break,
+                }
+            }
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => break,
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // Out of file descriptors and the like: wait and go on.
+                tracing::warn!(error = %e, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let stop = stop.clone();
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(async move {
+            connection(stream, app, limits, stop).await;
+            drop(permit);
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// What a connection's watchdog and its I/O share.
+#[derive(Default)]
+struct Activity {
+    /// Requests handed to the app whose response body is not done.
+    in_flight: AtomicUsize,
+    /// Requests handed to the app, ever.
+    dispatched: AtomicUsize,
+    /// Response heads written, ever.
+    heads: AtomicUsize,
+    /// Milliseconds (since the connection opened) of the last read or write.
+    last_io_ms: AtomicU64,
+    /// Milliseconds (since the connection opened, plus one) when the first
+    /// byte of a request head came; 0 while none is being received.
+    head_started_ms: AtomicU64,
+}
+
+impl Activity {
+    fn since(opened: Instant) -> u64 {
+        opened.elapsed().as_millis() as u64
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    app: Router,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let opened = Instant::now();
+    let activity = Arc::new(Activity::default());
+    let io = Watched {
+        inner: stream,
+        activity: activity.clone(),
+        opened,
+        rewrite: None,
+        swallow: false,
+    };
+    let service = {
+        let activity = activity.clone();
+        hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let activity = activity.clone();
+            activity.in_flight.fetch_add(1, Ordering::SeqCst);
+            activity.dispatched.fetch_add(1, Ordering::SeqCst);
+            activity.head_started_ms.store(0, Ordering::SeqCst);
+            let timed_out = Arc::new(AtomicBool::new(false));
+            let req = req.map(|b| {
+                Body::new(TimedBody {
+                    inner: b,
+                    timeout: limits.body_timeout,
+                    sleep: None,
+                    timed_out: timed_out.clone(),
+                })
+            });
+            let app = app.clone();
+            async move {
+                let resp = app.oneshot(req).await.unwrap_or_else(|e| match e {});
+                let resp = if timed_out.load(Ordering::SeqCst) {
+                    let mut r = json_error(
+                        408,
+                        &format!(
+                            "the request body stopped: nothing came for {} s",
+                            limits.body_timeout.as_secs_f64()
+                        ),
+                    );
+                    r.headers_mut().insert(
+                        axum::http::header::CONNECTION,
+                        axum::http::HeaderValue::from_static("close"),
+                    );
+                    r
+                } else {
+                    resp
+                };
+                // The request is in flight until its response body is done.
+                let guard = InFlight(activity);
+                let resp = resp.map(move |inner| {
+                    Body::new(Guarded {
+                        inner,
+                        _guard: guard,
+                    })
+                });
+                Ok::<_, std::convert::Infallible>(resp)
+            }
+        })
+    };
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = tick.tick() => {
+                if activity.in_flight.load(Ordering::SeqCst) > 0 {
+                    continue;
+                }
+                let now = Activity::since(opened);
+                let started = activity.head_started_ms.load(Ordering::SeqCst);
+                if started > 0 {
+                    if now + 1 - started > limits.header_timeout.as_millis() as u64 {
+                        tracing::debug!("closing a connection: request head not sent in time");
+                        return;
+                    }
+                } else if now - activity.last_io_ms.load(Ordering::SeqCst)
+                    > limits.idle_timeout.as_millis() as u64
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A response body that holds its request's [`InFlight`] until dropped.
+struct Guarded {
+    inner: Body,
+    _guard: InFlight,
+}
+
+impl http_body::Body for Guarded {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A request body that fails when no piece of it comes for `timeout`.
+struct TimedBody {
+    inner: hyper::body::Incoming,
+    timeout: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    timed_out: Arc<AtomicBool>,
+}
+
+#[derive(Debug)]
+struct BodyTimeout;
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body stopped coming")
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
+impl http_body::Body for TimedBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(r) => {
+                this.sleep = None;
+                Poll::Ready(r.map(|r| r.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let timeout = this.timeout;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                ready!(sleep.as_mut().poll(cx));
+                this.timed_out.store(true, Ordering::SeqCst);
+                Poll::Ready(Some(Err(Box::new(BodyTimeout))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The API's JSON error shape (see `hive_server`'s `ApiError`).
+fn json_error(status: u16, message: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let code = error_code(status);
+    let body = serde_json::json!({
+        "error": {"code": code, "message": message},
+        "message": message,
+        "errorCode": code,
+        "success": false,
+    });
+    let status =
+        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+    (status, axum::Json(body)).into_response()
+}
+
+fn error_code(status: u16) -> &'static str {
+    match status {
+        408 => "timeout",
+        414 => "uri_too_long",
+        431 => "headers_too_large",
+        400..=499 => "bad_request",
+        _ => "internal",
+    }
+}
+
+/// The JSON answer that replaces hyper's own bodiless error response, or
+/// `None` when `head` is not one.
+fn rewritten(head: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(head.get(..head.len().min(512))?).ok()?;
+    let rest = text
+        .strip_prefix("HTTP/1.1 ")
+        .or_else(|| text.strip_prefix("HTTP/1.0 "))?;
+    let status: u16 = rest.get(..3)?.parse().ok()?;
+    if !(400..600).contains(&status) || !text.to_ascii_lowercase().contains("content-length: 0\r\n")
+    {
+        return None;
+    }
+    let message = match status {
+        414 => "URI too long: at most 65534 bytes".to_owned(),
+        431 => "request header fields too large: at most 100 fields and about 400 KiB".to_owned(),
+        400 => "malformed HTTP request".to_owned(),
+        other => axum::http::StatusCode::from_u16(other)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("error")
+            .to_lowercase(),
+    };
+    let code = error_code(status);
+    let body = serde_json::json!({
+        "error": {"code": code, "message": message},
+        "message": message,
+        "errorCode": code,
+        "success": false,
+    })
+    .to_string();
+    let reason = axum::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    Some(
+        format!(
+            "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+/// The TCP stream, watched: when bytes move, when a request head starts,
+/// and hyper's own error answers rewritten.
+struct Watched {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+    opened: Instant,
+    /// A replacement being written: its bytes, how many are written, and
+    /// the length of what it replaces.
+    rewrite: Option<(Vec<u8>, usize, usize)>,
+    /// After a rewritten error hyper closes the connection: anything it
+    /// still writes is dropped.
+    swallow: bool,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            let now = Activity::since(this.opened);
+            let a = &this.activity;
+            a.last_io_ms.store(now, Ordering::SeqCst);
+            if a.in_flight.load(Ordering::SeqCst) == 0 {
+                let _ = a.head_started_ms.compare_exchange(
+                    0,
+                    now + 1,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+            }
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        this.activity
+            .last_io_ms
+            .store(Activity::since(this.opened), Ordering::SeqCst);
+        if this.swallow {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        if this.rewrite.is_none() && buf.starts_with(b"HTTP/1.") {
+            let a = &this.activity;
+            let heads = a.heads.fetch_add(1, Ordering::SeqCst) + 1;
+            // A head with no request handed to the app for it: hyper's own.
+            let own = heads > a.dispatched.load(Ordering::SeqCst)
+                && a.in_flight.load(Ordering::SeqCst) == 0;
+            if own && let Some(replacement) = rewritten(buf) {
+                this.rewrite = Some((replacement, 0, buf.len()));
+            }
+        }
+        if let Some((bytes, written, replaced)) = &mut this.rewrite {
+            while *written < bytes.len() {
+                let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &bytes[*written..]))?;
+                if n == 0 {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                *written += n;
+            }
+            let n = *replaced;
+            this.rewrite = None;
+            this.swallow = true;
+            return Poll::Ready(Ok(n));
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rewritten;
+
+    #[test]
+    fn hypers_bodiless_errors_get_the_json_shape() {
+        let out = rewritten(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n",
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"]["code"], "headers_too_large");
+        assert_eq!(v["success"], false);
+        // Answers with a body, and successes, are left alone.
+        assert!(rewritten(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none());
+        assert!(rewritten(b"HTTP/1.1 404 Not Found\r\ncontent-length: 12\r\n\r\n").is_none());
+    }
+}

@@ -1,0 +1,313 @@
+//! `hive serve` over real sockets on 127.0.0.1: slow and idle clients,
+//! the connection cap, errors of the HTTP layer in the JSON shape, and key
+//! revocation from the command line while the server runs (issue 13).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Server {
+    child: Child,
+    addr: String,
+    key: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(extra: &[&str]) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hive"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "off",
+            "--log",
+            "warn",
+        ])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start hive serve");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut key, mut addr) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(k) = line.trim().strip_prefix("HH_API_KEY=") {
+            key = Some(k.to_owned());
+        }
+        if let Some(rest) = line.strip_prefix("listening on http://") {
+            addr = rest.split_whitespace().next().map(str::to_owned);
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        addr: addr.expect("listening line"),
+        key: key.expect("first key"),
+        dir,
+    }
+}
+
+fn connect(addr: &str) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+}
+
+/// Read one response (status, JSON body) from a connection the server
+/// closes after it (or that is given `connection: close`).
+fn response(s: &mut TcpStream) -> (u16, Value) {
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no response: {text:?}"));
+    let body = text.split_once("\r\n\r\n").map(|b| b.1).unwrap_or_default();
+    let v = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+    (status, v)
+}
+
+fn request(addr: &str, method: &str, path: &str, key: &str, body: &str) -> (u16, Value) {
+    let mut s = connect(addr);
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nhost: t\r\nauthorization: Bearer {key}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    response(&mut s)
+}
+
+/// Whether the server closed the connection (EOF) within `within`.
+fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A client that sends half a head is disconnected after the header
+/// timeout (it stayed open for more than 75 s); a connection that sends
+/// nothing, or nothing after its last request, after the idle timeout.
+#[test]
+fn slow_heads_and_idle_connections_are_closed() {
+    let server = start(&["--header-timeout-secs", "1", "--idle-timeout-secs", "2"]);
+    let started = Instant::now();
+    let mut half = connect(&server.addr);
+    half.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n")
+        .unwrap();
+    // A byte now and then does not keep it open.
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = half.write_all(b"x");
+    assert!(closed_within(&mut half, Duration::from_secs(5)));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let started = Instant::now();
+    let mut idle = connect(&server.addr);
+    assert!(closed_within(&mut idle, Duration::from_secs(6)));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "{waited:?}: not before the idle timeout"
+    );
+
+    // Kept alive after a request, then closed when idle.
+    let mut kept = connect(&server.addr);
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = kept.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    assert!(closed_within(&mut kept, Duration::from_secs(6)));
+}
+
+/// A body that stops after 5 bytes is answered 408 in the JSON shape after
+/// the body timeout (it got no answer in 40 s).
+#[test]
+fn a_stalled_body_is_answered_408() {
+    let server = start(&["--body-timeout-secs", "1"]);
+    let mut s = connect(&server.addr);
+    let started = Instant::now();
+    write!(
+        s,
+        "POST /v1/events/export HTTP/1.1\r\nhost: t\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"fi",
+        server.key
+    )
+    .unwrap();
+    let (status, v) = response(&mut s);
+    assert_eq!(status, 408, "{v}");
+    assert_eq!(v["error"]["code"], "timeout");
+    assert_eq!(v["success"], false);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // A body that keeps coming, slowly, is read to its end.
+    let mut s = connect(&server.addr);
+    let body = br#"{"limit": 5}"#;
+    write!(
+        s,
+        "POST /v1/events/export HTTP/1.1\r\nhost: t\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        server.key,
+        body.len()
+    )
+    .unwrap();
+    for chunk in body.chunks(4) {
+        std::thread::sleep(Duration::from_millis(400));
+        s.write_all(chunk).unwrap();
+    }
+    let (status, v) = response(&mut s);
+    assert_eq!(status, 200, "{v}");
+}
+
+/// Past --max-connections, a new connection waits until one closes.
+#[test]
+fn connections_past_the_cap_wait() {
+    let server = start(&["--max-connections", "2", "--idle-timeout-secs", "30"]);
+    let first = connect(&server.addr);
+    let second = connect(&server.addr);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut third = connect(&server.addr);
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(800)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        third.read(&mut buf).is_err(),
+        "the third connection was served while two were open"
+    );
+    drop(first);
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut out = Vec::new();
+    third.read_to_end(&mut out).unwrap();
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
+    drop(second);
+}
+
+/// Errors the HTTP layer makes itself (431, 414, 400) carry the JSON error
+/// shape (they had an empty body).
+#[test]
+fn http_layer_errors_carry_the_json_shape() {
+    let server = start(&[]);
+    let big = "x".repeat(500 << 10);
+    let long = format!("/v1/events/{}", "a".repeat(70_000));
+    let cases = [
+        (
+            format!("GET /healthz HTTP/1.1\r\nhost: t\r\nx-big: {big}\r\n\r\n"),
+            431,
+            "headers_too_large",
+        ),
+        (
+            format!("GET {long} HTTP/1.1\r\nhost: t\r\n\r\n"),
+            414,
+            "uri_too_long",
+        ),
+        ("NOT HTTP\r\n\r\n".to_owned(), 400, "bad_request"),
+    ];
+    for (req, want, code) in cases {
+        let mut s = connect(&server.addr);
+        let _ = s.write_all(req.as_bytes());
+        let (status, v) = response(&mut s);
+        assert_eq!(status, want, "{v}");
+        assert_eq!(v["error"]["code"], code);
+        assert_eq!(v["errorCode"], code);
+        assert_eq!(v["success"], false);
+        assert!(!v["message"].as_str().unwrap().is_empty());
+    }
+    // A keep-alive connection that served requests gets the same shape.
+    let mut s = connect(&server.addr);
+    s.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    s.write_all(format!("GET {long} HTTP/1.1\r\nhost: t\r\n\r\n").as_bytes())
+        .unwrap();
+    let (status, v) = response(&mut s);
+    assert_eq!(status, 414, "{v}");
+    // The server still serves.
+    let (status, _) = request(&server.addr, "GET", "/healthz", &server.key, "");
+    assert_eq!(status, 200);
+}
+
+/// `hive keys revoke` says when a running server stops accepting the key,
+/// and it does by then.
+#[test]
+fn a_key_revoked_from_the_command_line_is_refused_within_the_time_said() {
+    let server = start(&[]);
+    let hive = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hive"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(server.dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (stdout, stderr) = hive(&["keys", "create", "--project", "p", "--scope", "read-write"]);
+    let all = format!("{stdout}{stderr}");
+    let secret = all
+        .split_whitespace()
+        .find(|w| w.starts_with("hh_"))
+        .unwrap_or_else(|| panic!("no secret in {all:?}"))
+        .to_owned();
+    let export = || request(&server.addr, "POST", "/v1/events/export", &secret, "{}").0;
+    assert_eq!(export(), 200);
+    let id = stderr
+        .strip_prefix("created key ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no key id in {stderr:?}"))
+        .to_owned();
+    let revoked_at = Instant::now();
+    let (_, said) = hive(&["keys", "revoke", &id]);
+    assert!(said.contains("within 2 s"), "{said}");
+    while export() != 401 {
+        assert!(
+            revoked_at.elapsed() < Duration::from_millis(2500),
+            "still accepted {:?} after the revocation",
+            revoked_at.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
