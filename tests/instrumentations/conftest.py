@@ -86,6 +86,22 @@ def post(hive: Dict[str, str], path: str, body: Any) -> Any:
         return json.load(resp)
 
 
+def get(hive: Dict[str, str], path: str) -> Any:
+    req = urllib.request.Request(hive["url"] + path, headers={"authorization": f"Bearer {hive['key']}"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.load(resp)
+
+
+@pytest.fixture
+def raw_span(hive: Dict[str, str]) -> Callable[[str], Dict[str, Any]]:
+    """The raw span of an event (`GET /v1/events/{id}?include=span`)."""
+    def read(event_id: str) -> Dict[str, Any]:
+        body = get(hive, f"/v1/events/{event_id}?include=span")
+        return body.get("span") or body.get("event", {}).get("span") or {}
+
+    return read
+
+
 @pytest.fixture
 def session_events(hive: Dict[str, str]) -> Callable[[str], List[Dict[str, Any]]]:
     def read(session_id: str) -> List[Dict[str, Any]]:

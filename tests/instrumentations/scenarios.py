@@ -215,10 +215,27 @@ def openinference(grpc: bool) -> Dict[str, Any]:
     return out
 
 
-def traceloop() -> Dict[str, Any]:
+def traceloop(events: bool = False) -> Dict[str, Any]:
+    """Traceloop's SDK. By default the conversation goes as span attributes
+    and Python `logging` records as OTLP logs; with `events` the
+    conversation goes as GenAI log events (gen_ai.user.message,
+    gen_ai.choice, ...) through the application's logger provider."""
     os.environ["TRACELOOP_TELEMETRY"] = "false"
-    # Python `logging` records as OTLP logs to /v1/logs (flushed at exit).
-    os.environ["TRACELOOP_LOGGING_ENABLED"] = "true"
+    logger_provider = None
+    if events:
+        from opentelemetry._logs import set_logger_provider
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+        logger_provider = LoggerProvider()
+        logger_provider.add_log_record_processor(
+            BatchLogRecordProcessor(OTLPLogExporter(endpoint=f"{HIVE_URL}/v1/logs", headers=AUTH))
+        )
+        set_logger_provider(logger_provider)
+    else:
+        # Python `logging` records as OTLP logs to /v1/logs (flushed at exit).
+        os.environ["TRACELOOP_LOGGING_ENABLED"] = "true"
     from traceloop.sdk import Traceloop
     from traceloop.sdk.decorators import tool, workflow
 
@@ -228,6 +245,7 @@ def traceloop() -> Dict[str, Any]:
         api_key=HIVE_KEY,
         disable_batch=True,
         telemetry_enabled=False,
+        use_attributes=not events,
     )
     Traceloop.set_association_properties({"session_id": SESSION_ID, "user_id": "user-7"})
 
@@ -249,6 +267,8 @@ def traceloop() -> Dict[str, Any]:
     from opentelemetry import trace
 
     trace.get_tracer_provider().shutdown()  # type: ignore[attr-defined]
+    if logger_provider is not None:
+        logger_provider.shutdown()
     return out
 
 
@@ -258,6 +278,7 @@ SCENARIOS: Dict[str, Callable[[], Dict[str, Any]]] = {
     "openinference_http": lambda: openinference(grpc=False),
     "openinference_grpc": lambda: openinference(grpc=True),
     "traceloop": traceloop,
+    "traceloop_events": lambda: traceloop(events=True),
 }
 
 if __name__ == "__main__":

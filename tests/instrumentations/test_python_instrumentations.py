@@ -30,7 +30,9 @@ def arguments(call: Dict[str, Any]) -> Dict[str, Any]:
     return json.loads(args) if isinstance(args, str) else args
 
 
-def assert_weather_run(events: List[Dict[str, Any]], session_id: str, *, tool_name: str) -> Dict[str, Any]:
+def assert_weather_run(
+    events: List[Dict[str, Any]], session_id: str, *, tool_name: str, tool_result_id: bool = True
+) -> Dict[str, Any]:
     """The run's events: one session, the agent under it, two model calls
     and the tool under the agent, with the conversation and tokens. Returns
     them by role."""
@@ -76,7 +78,8 @@ def assert_weather_run(events: List[Dict[str, Any]], session_id: str, *, tool_na
     history = second["inputs"]["chat_history"]
     assert [m["role"] for m in history] == ["system", "user", "assistant", "tool"], history
     assert history[2]["tool_calls"][0]["function"]["name"] == "get_weather"
-    assert history[3]["tool_call_id"] == standin.TOOL_CALL_ID
+    if tool_result_id:
+        assert history[3]["tool_call_id"] == standin.TOOL_CALL_ID
     assert history[3]["content"] == TOOL_RESULT
     assert second["outputs"]["role"] == "assistant"
     assert second["outputs"]["content"] == standin.FINAL_TEXT
@@ -146,3 +149,23 @@ def test_traceloop(run_scenario, session_events):
     assert warnings[0]["severity"] == "WARN"
     assert warnings[0]["scope"] == "weather"
     assert warnings[0]["attributes"]["code.function.name"] == "weather_tool"
+
+
+def test_traceloop_events(run_scenario, session_events, raw_span):
+    """Traceloop with `use_attributes=False`: the conversation as the older
+    GenAI log events (gen_ai.system.message, gen_ai.user.message,
+    gen_ai.assistant.message, gen_ai.tool.message, gen_ai.choice) through the
+    application's logger provider, folded into the model events."""
+    sid = str(uuid.uuid4())
+    result = run_scenario("traceloop_events", sid)
+    assert_ran(result)
+    # Its gen_ai.tool.message carries no id of the call it answers.
+    run = assert_weather_run(session_events(sid), sid, tool_name="get_weather", tool_result_id=False)
+    assert run["first"]["outputs"]["finish_reason"] == "tool_calls"
+    assert run["second"]["outputs"]["finish_reason"] == "stop"
+    for e in (run["first"], run["second"]):
+        assert "otel_logs" not in e["metadata"], e["metadata"]
+        # No content in the span's attributes: it all came as log records.
+        attributes = raw_span(e["event_id"])["attributes"]
+        assert attributes["gen_ai.request.model"] == "gpt-4o-mini", attributes
+        assert not [k for k in attributes if k.startswith(("gen_ai.input", "gen_ai.output", "gen_ai.prompt"))], attributes
