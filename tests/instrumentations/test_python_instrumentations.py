@@ -125,6 +125,9 @@ def test_openinference(transport, run_scenario, session_events):
         assert e["metadata"]["tenant"] == "acme", e["event_name"]
     assert run["first"]["config"]["tools"][0]["function"]["name"] == "get_weather"
     assert run["first"]["metadata"]["finish_reasons"] == ["tool_calls"]
+    # The answer is the message, not the raw response (`output.value`) again.
+    assert set(run["first"]["outputs"]) == {"role", "tool_calls"}, run["first"]["outputs"]
+    assert set(run["second"]["outputs"]) <= {"role", "content", "finish_reason"}, run["second"]["outputs"]
     assert run["tool"]["inputs"] == {"city": "Paris"}
 
 
