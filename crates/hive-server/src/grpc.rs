@@ -1,5 +1,5 @@
-//! OTLP/gRPC: the `TraceService/Export` method over HTTP/2 (h2c), served on
-//! its own port. Each call is one length-prefixed protobuf message; the
+//! OTLP/gRPC: the `Export` methods of `TraceService`, `LogsService` and
+//! `MetricsService` over HTTP/2 (h2c), served on its own port. Each call is one length-prefixed protobuf message; the
 //! answer carries `grpc-status` in trailers (or trailers-only on error).
 
 use std::pin::Pin;
@@ -18,13 +18,17 @@ use crate::SharedState;
 use crate::auth::authenticate;
 use crate::error::ApiError;
 
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+const METRICS_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 
 /// The gRPC router.
 pub fn router(state: SharedState) -> Router {
     let max = state.config.max_body_bytes;
     Router::new()
-        .route(EXPORT_PATH, post(export))
+        .route(TRACES_PATH, post(export_traces))
+        .route(LOGS_PATH, post(export_logs))
+        .route(METRICS_PATH, post(export_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(max))
         .layer(axum::middleware::from_fn_with_state(state.clone(), admit))
         .with_state(state)
@@ -33,15 +37,15 @@ pub fn router(state: SharedState) -> Router {
 /// gRPC status code of an API error.
 fn grpc_code(e: &ApiError) -> u32 {
     match e {
-        ApiError::BadRequest(_) => 3,                     // INVALID_ARGUMENT
-        ApiError::Unauthorized(_) => 16,                  // UNAUTHENTICATED
-        ApiError::Forbidden(_) => 7,                      // PERMISSION_DENIED
-        ApiError::NotFound(_) => 5,                       // NOT_FOUND
-        ApiError::PayloadTooLarge(_) => 8,                // RESOURCE_EXHAUSTED
-        ApiError::UnsupportedMediaType(_) => 3,           // INVALID_ARGUMENT
+        ApiError::BadRequest(_) => 3,           // INVALID_ARGUMENT
+        ApiError::Unauthorized(_) => 16,        // UNAUTHENTICATED
+        ApiError::Forbidden(_) => 7,            // PERMISSION_DENIED
+        ApiError::NotFound(_) => 5,             // NOT_FOUND
+        ApiError::PayloadTooLarge(_) => 8,      // RESOURCE_EXHAUSTED
+        ApiError::UnsupportedMediaType(_) => 3, // INVALID_ARGUMENT
         ApiError::Busy(_) | ApiError::CatchingUp(_) | ApiError::ShuttingDown => 14, // UNAVAILABLE
-        ApiError::DiskFull(_) => 8,                       // RESOURCE_EXHAUSTED
-        ApiError::Internal(_) => 13,                      // INTERNAL
+        ApiError::DiskFull(_) => 8,             // RESOURCE_EXHAUSTED
+        ApiError::Internal(_) => 13,            // INTERNAL
     }
 }
 
@@ -79,9 +83,34 @@ async fn admit(
     }
 }
 
-async fn export(State(state): State<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
-    match handle(&state, &headers, &body).await {
-        Ok(()) => ok_response(),
+async fn export_traces(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(handle_traces(&state, &headers, &body).await)
+}
+
+async fn export_logs(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(handle_logs(&state, &headers, &body).await)
+}
+
+async fn export_metrics(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(handle_metrics(&state, &headers, &body).await)
+}
+
+/// The answer of a call: its response message, or its error as a status.
+fn respond(result: Result<Vec<u8>, ApiError>) -> Response {
+    match result {
+        Ok(message) => ok_response(message),
         Err(e) => {
             if let ApiError::Internal(detail) = &e {
                 tracing::error!(error = %detail, "gRPC export failed");
@@ -91,11 +120,25 @@ async fn export(State(state): State<SharedState>, headers: HeaderMap, body: Byte
     }
 }
 
-async fn handle(state: &SharedState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+/// The caller and the request message of a call.
+fn unframe(
+    state: &SharedState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(crate::auth::Caller, Vec<u8>), ApiError> {
     let caller = authenticate(state, headers)?;
     let encoding = headers.get("grpc-encoding").and_then(|v| v.to_str().ok());
     let message = hive_otlp::grpc_unframe(body, encoding, state.config.max_decompressed_bytes)
         .map_err(|e| ApiError::bad(e.to_string()))?;
+    Ok((caller, message))
+}
+
+async fn handle_traces(
+    state: &SharedState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    let (caller, message) = unframe(state, headers, body)?;
     let source = headers
         .get("x-source")
         .and_then(|v| v.to_str().ok())
@@ -109,11 +152,46 @@ async fn handle(state: &SharedState, headers: &HeaderMap, body: &[u8]) -> Result
         source,
     )
     .await?;
-    Ok(())
+    Ok(hive_otlp::export_response_protobuf())
 }
 
-fn ok_response() -> Response {
-    let payload = hive_otlp::grpc_frame(&hive_otlp::export_response_protobuf());
+async fn handle_logs(
+    state: &SharedState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    let (caller, message) = unframe(state, headers, body)?;
+    let outcome =
+        crate::otlp_logs::ingest_logs(state, &caller, message, hive_otlp::Encoding::Protobuf)
+            .await?;
+    Ok(hive_otlp::export_logs_response(
+        hive_otlp::Encoding::Protobuf,
+        outcome.rejected,
+        &outcome.message,
+    ))
+}
+
+async fn handle_metrics(
+    state: &SharedState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    let (_caller, message) = unframe(state, headers, body)?;
+    let points = crate::otlp_logs::count_metrics(message, hive_otlp::Encoding::Protobuf).await?;
+    let text = if points > 0 {
+        crate::otlp_logs::metrics_message(points)
+    } else {
+        String::new()
+    };
+    Ok(hive_otlp::export_metrics_response(
+        hive_otlp::Encoding::Protobuf,
+        points,
+        &text,
+    ))
+}
+
+fn ok_response(message: Vec<u8>) -> Response {
+    let payload = hive_otlp::grpc_frame(&message);
     let mut trailers = HeaderMap::new();
     trailers.insert("grpc-status", HeaderValue::from_static("0"));
     let mut resp = Response::new(Body::new(WithTrailers {

@@ -18,6 +18,7 @@ pub mod error;
 pub mod grpc;
 pub mod ingest_log;
 pub mod otlp;
+pub mod otlp_logs;
 pub mod read;
 pub mod rest;
 pub mod webhook;
@@ -134,6 +135,10 @@ pub fn router(state: SharedState) -> Router {
         // OTLP/HTTP.
         .route("/opentelemetry/v1/traces", post(otlp::export_traces))
         .route("/v1/traces", post(otlp::export_traces))
+        .route("/opentelemetry/v1/logs", post(otlp_logs::export_logs))
+        .route("/v1/logs", post(otlp_logs::export_logs))
+        .route("/opentelemetry/v1/metrics", post(otlp_logs::export_metrics))
+        .route("/v1/metrics", post(otlp_logs::export_metrics))
         // Reads.
         .route("/v1/events/export", post(read::export))
         .route("/v1/events/search", post(read::search))
@@ -209,8 +214,8 @@ fn is_write(method: &axum::http::Method, path: &str) -> bool {
                 | ["", "v1", "sessions"]
                 | ["", "session", _, "traces"]
                 | ["", "v1", "sessions", _, "events", "batch"]
-                | ["", "opentelemetry", "v1", "traces"]
-                | ["", "v1", "traces"]
+                | ["", "opentelemetry", "v1", "traces" | "logs" | "metrics"]
+                | ["", "v1", "traces" | "logs" | "metrics"]
         ),
         _ => false,
     }

@@ -113,7 +113,7 @@ pub fn spans_to_ops<E>(
     Ok(ops)
 }
 
-fn encoding_of(headers: &HeaderMap) -> ApiResult<Encoding> {
+pub(crate) fn encoding_of(headers: &HeaderMap) -> ApiResult<Encoding> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -480,6 +480,32 @@ pub fn field_discovery(store: &dyn Store) {
         );
     }
     assert!(store.fields("proj-b").unwrap().is_empty());
+
+    // Entries keyed per record (OTLP log records) are one field, their
+    // container, whether they came with the event or in enrichments.
+    let mut e = event("s2", "s2", "session", 0);
+    e.metadata.insert(
+        "otel_logs".into(),
+        json!({"01_a": {"body": "one", "attributes": {"k": 1}}}),
+    );
+    store.apply(&[put(e)]).unwrap();
+    store
+        .apply(&[enrich(
+            "s2",
+            json!({"metadata": {"otel_logs": {"02_b": {"body": "two", "severity": "WARN"}}}}),
+        )])
+        .unwrap();
+    let logs: Vec<(String, String)> = store
+        .fields(P)
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.field.contains("otel_logs"))
+        .map(|f| (f.field, f.ty))
+        .collect();
+    assert_eq!(
+        logs,
+        [("metadata.otel_logs".to_owned(), "object".to_owned())]
+    );
 }
 
 pub fn redelivery_is_idempotent(store: &dyn Store) {

@@ -105,8 +105,24 @@ pub(crate) fn to_text(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
 }
 
+/// Paths discovery stops at: their members are keyed by something unique
+/// to each entry (the server keeps OTLP log records under
+/// `metadata.otel_logs.<time>_<checksum>`), so listing them would add a
+/// field per record.
+pub const OPAQUE_PATHS: [&str; 1] = ["metadata.otel_logs"];
+
+/// The opaque path `field` is, or lies under (see [`OPAQUE_PATHS`]).
+pub fn opaque_prefix(field: &str) -> Option<&'static str> {
+    OPAQUE_PATHS.into_iter().find(|p| {
+        field
+            .strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    })
+}
+
 /// The namespace paths of an event document: leaves, with an array (or an
-/// empty object) as one field. Bounded in depth and count.
+/// empty object, or one of [`OPAQUE_PATHS`]) as one field. Bounded in depth
+/// and count.
 pub fn leaf_fields(doc: &Value) -> Vec<(String, &'static str)> {
     let mut found = Vec::new();
     for ns in NAMESPACES {
@@ -132,6 +148,9 @@ fn walk(
         prefix.push('.');
         prefix.push_str(k);
         match v {
+            Value::Object(_) if OPAQUE_PATHS.contains(&prefix.as_str()) => {
+                out.push((prefix.clone(), "object"))
+            }
             Value::Object(child) if !child.is_empty() => walk(child, prefix, out, depth + 1),
             Value::Object(_) => out.push((prefix.clone(), "object")),
             Value::Array(_) => out.push((prefix.clone(), "array")),

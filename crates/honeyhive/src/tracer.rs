@@ -18,6 +18,7 @@ use crate::exporter::OtlpExporter;
 use crate::http::HttpClient;
 use crate::processor::HoneyHiveProcessor;
 use crate::record::Record;
+use crate::session::{ActiveSession, SessionBuilder};
 use crate::stats::{Counters, Limits, Stats};
 use crate::worker::{RecordedRequest, Target, Transport, WorkerConfig, WorkerHandle};
 
@@ -95,7 +96,7 @@ impl HoneyHiveTracer {
         TracerBuilder::default()
     }
 
-    /// The session this tracer records into. Known immediately: it is the id
+    /// The session this tracer records into (outside any [`Session`](crate::Session) scope). Known immediately: it is the id
     /// given to the builder, or a UUID v4 made locally, and it never changes.
     pub fn session_id(&self) -> &str {
         &self.inner.session_id
@@ -145,9 +146,16 @@ impl HoneyHiveTracer {
         let Record {
             body, session_id, ..
         } = record;
+        // A session of the current context (`create_session`) wins over
+        // the tracer's own.
         let target = match session_id {
             Some(id) => Target::Owned(id),
-            None => Target::Shared(self.inner.session_id.clone()),
+            None => {
+                match Context::map_current(|cx| ActiveSession::of(cx, &self.inner.session_id)) {
+                    Some(id) => Target::Shared(id),
+                    None => Target::Shared(self.inner.session_id.clone()),
+                }
+            }
         };
         self.inner.worker.enqueue(target, body, false);
     }
@@ -155,6 +163,23 @@ impl HoneyHiveTracer {
     /// Enriches the current span (see [`crate::enrich_span`]).
     pub fn enrich_span(&self, enrichment: impl Into<Enrichment>) -> bool {
         crate::span::enrich_span_record(Some(self), Record::from(enrichment.into()))
+    }
+
+    /// A session of its own, scoped to a context (Python's
+    /// `create_session`): spans started in [`Session::context`](crate::Session::context) carry its
+    /// id, and `enrich_session` there enriches it. Concurrent requests of
+    /// one process keep separate sessions this way. The session start is
+    /// queued when the builder's `start()` is called.
+    pub fn create_session(&self) -> SessionBuilder {
+        SessionBuilder::new(self.clone())
+    }
+
+    /// The session of the current context: a [`Session`](crate::Session) of this tracer in
+    /// scope, else the tracer's own.
+    pub fn current_session_id(&self) -> String {
+        Context::map_current(|cx| ActiveSession::of(cx, &self.inner.session_id))
+            .unwrap_or_else(|| self.inner.session_id.clone())
+            .to_string()
     }
 
     /// Makes this tracer the process default used by the global functions.

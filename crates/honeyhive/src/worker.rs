@@ -176,7 +176,7 @@ impl WorkerHandle {
                     counters: worker_counters,
                     limits,
                     config,
-                    start: None,
+                    starts: std::collections::VecDeque::new(),
                     pending: Vec::new(),
                     index: HashMap::new(),
                     waiters: Vec::new(),
@@ -325,7 +325,9 @@ struct Worker {
     counters: Arc<Counters>,
     limits: Arc<Limits>,
     config: WorkerConfig,
-    start: Option<Value>,
+    /// Session starts not yet delivered, in order (the tracer's own, and
+    /// those of `create_session`).
+    starts: std::collections::VecDeque<Value>,
     pending: Vec<Entry>,
     /// event id -> index in `pending` of its latest entry.
     index: HashMap<String, usize>,
@@ -388,7 +390,7 @@ impl Worker {
     }
 
     fn has_work(&self) -> bool {
-        self.start.is_some() || !self.pending.is_empty()
+        !self.starts.is_empty() || !self.pending.is_empty()
     }
 
     /// Handles everything queued. Returns how many commands there were and
@@ -435,7 +437,7 @@ impl Worker {
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::StartSession(body) => self.start = Some(body),
+            Command::StartSession(body) => self.starts.push_back(body),
             Command::Enrich {
                 target,
                 body,
@@ -488,7 +490,7 @@ impl Worker {
     fn round(&mut self) {
         let mut transient: Option<(String, Option<Duration>)> = None;
 
-        if let Some(body) = self.start.take() {
+        while let Some(body) = self.starts.pop_front() {
             match self.transport.send(Method::Post, "/session/start", &body) {
                 Outcome::Ok(response) => {
                     self.counters.session_started.store(1, Relaxed);
@@ -499,7 +501,8 @@ impl Worker {
                     retry_after,
                 } => {
                     transient = Some((reason, retry_after));
-                    self.start = Some(body);
+                    self.starts.push_front(body);
+                    break;
                 }
                 Outcome::Permanent { reason } => {
                     tracing::warn!(%reason, "honeyhive: session start rejected; spans and enrichments are still sent");
@@ -621,7 +624,7 @@ impl Worker {
                 _ => {}
             }
         }
-        let delivered = lost == 0 && self.start.is_none();
+        let delivered = lost == 0 && self.starts.is_empty();
         for waiter in self.waiters.drain(..) {
             let _ = waiter.send(delivered);
         }

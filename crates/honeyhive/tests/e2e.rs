@@ -712,3 +712,82 @@ fn putting_it_together_and_tracing_end_to_end() {
         Ok(())
     });
 }
+
+#[honeyhive::trace]
+fn answer_request(request: u32) -> String {
+    honeyhive::enrich_session!(metadata = {"request": request});
+    std::thread::sleep(Duration::from_millis(u64::from(20 - request * 5)));
+    honeyhive::enrich_span!(metrics = {"score": request});
+    format!("answer {request}")
+}
+
+#[test]
+fn concurrent_sessions_of_one_tracer_end_to_end() {
+    let Some(hive) = start_hive("scoped") else {
+        return;
+    };
+    let tracer = honeyhive::HoneyHiveTracer::builder()
+        .with_api_key(&hive.key)
+        .with_server_url(&hive.url)
+        .with_project("my-app")
+        .with_session_name("the server")
+        .with_set_default(false)
+        .build();
+    // Four requests served at once, each in a session of its own.
+    let threads: Vec<_> = (0..4u32)
+        .map(|request| {
+            let session = tracer
+                .create_session()
+                .with_session_name(format!("request {request}"))
+                .with_inputs(json!({"request": request}))
+                .start();
+            std::thread::spawn(move || {
+                let answer = session.in_scope(|| answer_request(request));
+                session.enrich(honeyhive::Enrichment::new().outputs(json!({"answer": answer})));
+                session.session_id().to_owned()
+            })
+        })
+        .collect();
+    let ids: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(tracer.flush(Duration::from_secs(15)));
+
+    for (request, sid) in ids.iter().enumerate() {
+        eventually(&hive, sid, "a request's own session", |ev| {
+            let session = session_event(ev, sid)?;
+            expect_eq(
+                &session["event_name"],
+                json!(format!("request {request}")),
+                "name",
+            )?;
+            expect_eq(&session["inputs"], json!({"request": request}), "inputs")?;
+            expect_eq(
+                &session["metadata"]["request"],
+                json!(request),
+                "enrich_session",
+            )?;
+            expect_eq(
+                &session["outputs"],
+                json!({"answer": format!("answer {request}")}),
+                "session.enrich",
+            )?;
+            let span = event_named(ev, "answer_request")?;
+            expect_eq(&span["parent_id"], json!(sid), "the span under its session")?;
+            expect_eq(&span["metrics"]["score"], json!(request), "enrich_span")?;
+            expect_eq(&span["inputs"]["request"], json!(request), "inputs")?;
+            if ev.len() != 2 {
+                return Err(format!(
+                    "{} events, expected the session and its span",
+                    ev.len()
+                ));
+            }
+            Ok(())
+        });
+    }
+    // The tracer's own session holds none of them.
+    let own = export(&hive, tracer.session_id());
+    assert!(
+        own.iter().all(|e| e["event_type"] == "session"),
+        "events in the tracer's own session: {own:?}"
+    );
+    tracer.shutdown(Duration::from_secs(5));
+}

@@ -557,8 +557,14 @@ fn generic_values(span: &Span, ev: &mut Event) {
         } else {
             &mut ev.outputs
         };
+        // An answer already spread into `outputs` (its content, its tool
+        // calls, several messages) is the output: the raw value would only
+        // repeat it (OpenInference's `output.value` is the whole response).
         if is_input && ns.contains_key("chat_history")
-            || !is_input && (ns.contains_key("content") || ns.contains_key("messages"))
+            || !is_input
+                && ["content", "messages", "tool_calls", "role"]
+                    .iter()
+                    .any(|k| ns.contains_key(*k))
         {
             continue;
         }

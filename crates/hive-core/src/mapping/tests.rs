@@ -188,6 +188,44 @@ fn openinference_llm_span() {
     assert_eq!(ev.user_properties["user_id"], json!("user-9"));
 }
 
+/// Regression (found by the OpenInference end-to-end test): an answer
+/// that is only a tool call has no `content`, and the whole response in
+/// `output.value` was spread into `outputs` next to it.
+#[test]
+fn openinference_tool_call_answer_is_not_repeated_from_output_value() {
+    let sp = span(vec![
+        kv("openinference.span.kind", s("LLM")),
+        kv("llm.model_name", s("gpt-4o-mini")),
+        kv("llm.output_messages.0.message.role", s("assistant")),
+        kv(
+            "llm.output_messages.0.message.tool_calls.0.tool_call.id",
+            s("call_1"),
+        ),
+        kv(
+            "llm.output_messages.0.message.tool_calls.0.tool_call.function.name",
+            s("get_weather"),
+        ),
+        kv(
+            "llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments",
+            s("{\"city\": \"Paris\"}"),
+        ),
+        kv(
+            "output.value",
+            s("{\"id\": \"chatcmpl-1\", \"choices\": [], \"usage\": {}}"),
+        ),
+        kv("output.mime_type", s("application/json")),
+    ]);
+    let ev = map_span(&sp, "dev").event;
+    assert_eq!(ev.outputs["role"], json!("assistant"));
+    assert_eq!(
+        ev.outputs["tool_calls"][0]["function"]["name"],
+        json!("get_weather")
+    );
+    for raw in ["id", "choices", "usage", "value"] {
+        assert!(!ev.outputs.contains_key(raw), "{raw} in {:?}", ev.outputs);
+    }
+}
+
 #[test]
 fn genai_and_traceloop_spans() {
     let sp = span(vec![

@@ -1,6 +1,7 @@
 //! One session: the event tree with a timeline, and the panels of the
 //! selected event (inputs and outputs, metadata, metrics, feedback, config,
-//! user properties, the raw span's attributes and the enrichment history).
+//! user properties, the OTLP log records kept on it, the raw span's
+//! attributes and the enrichment history).
 
 use std::collections::HashMap;
 
@@ -68,6 +69,9 @@ struct SessionPage {
     ev_model: String,
     io: String,
     panels: Vec<Panel>,
+    /// The Logs panel (OTLP log records kept on the event), and how many.
+    logs: String,
+    logs_count: usize,
     attributes: String,
     span: String,
     has_span: bool,
@@ -296,6 +300,13 @@ pub async fn page(
         }
         io.push_str("</section>");
     }
+    // Log records kept on the event have their own panel, not Metadata's.
+    let mut selected = selected;
+    let otel_logs = selected
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .and_then(|m| m.remove(crate::otlp_logs::LOGS_KEY));
+    let (logs, logs_count) = log_rows(otel_logs.as_ref());
     let count = |k: &str| {
         selected
             .get(k)
@@ -352,6 +363,9 @@ pub async fn page(
             patch: json_html::tree(&h.patch),
         })
         .collect();
+    if let (Some(logs), Some(Value::Object(m))) = (otel_logs, selected.get_mut("metadata")) {
+        m.insert(crate::otlp_logs::LOGS_KEY.into(), logs);
+    }
     let raw_json = serde_json::to_string_pretty(&selected).unwrap_or_default();
     let page = SessionPage {
         name: s(&session, "event_name"),
@@ -397,6 +411,8 @@ pub async fn page(
             .unwrap_or_default(),
         io,
         panels,
+        logs,
+        logs_count,
         attributes,
         span,
         has_span,
@@ -406,6 +422,58 @@ pub async fn page(
         l,
     };
     html(&page)
+}
+
+/// The log records kept on an event (`metadata.otel_logs`, keyed by time
+/// then checksum) as table rows in time order: time, severity, event name,
+/// body, and the attributes and scope to expand. Every value is escaped.
+fn log_rows(logs: Option<&Value>) -> (String, usize) {
+    let Some(Value::Object(logs)) = logs else {
+        return (String::new(), 0);
+    };
+    let mut keys: Vec<&String> = logs.keys().collect();
+    keys.sort();
+    let mut out = String::with_capacity(256 * keys.len());
+    for key in &keys {
+        let entry = &logs[key.as_str()];
+        let text = |k: &str| entry.get(k).and_then(Value::as_str).unwrap_or("");
+        out.push_str("<tr><td class=\"num\">");
+        out.push_str(&format::time(num(entry.get("time")).unwrap_or(0.0) as i64));
+        out.push_str("</td><td>");
+        let severity = text("severity");
+        let bad = num(entry.get("severity_number")).is_some_and(|n| n >= 17.0);
+        out.push_str(if bad {
+            "<span class=\"bad\">"
+        } else {
+            "<span>"
+        });
+        escape_into(severity, &mut out);
+        out.push_str("</span></td><td class=\"mono small\">");
+        escape_into(text("event_name"), &mut out);
+        out.push_str("</td><td class=\"name\">");
+        match entry.get("body") {
+            Some(Value::String(s)) => {
+                out.push_str("<pre class=\"j-str long\">");
+                escape_into(s, &mut out);
+                out.push_str("</pre>");
+            }
+            Some(v) => out.push_str(&json_html::tree(v)),
+            None => {}
+        }
+        let mut rest = serde_json::Map::new();
+        for k in ["attributes", "scope"] {
+            if let Some(v) = entry.get(k) {
+                rest.insert(k.into(), v.clone());
+            }
+        }
+        if !rest.is_empty() {
+            out.push_str("<details><summary class=\"muted small\">attributes</summary>");
+            out.push_str(&json_html::members(Some(&Value::Object(rest))));
+            out.push_str("</details>");
+        }
+        out.push_str("</td></tr>");
+    }
+    (out, keys.len())
 }
 
 /// The dotted leaf paths a patch touches (`metadata.user.tier`).

@@ -310,8 +310,17 @@ impl Store for ClickHouseStore {
                 leaves::OBJ => "object",
                 _ => continue,
             };
+            let field = segs.join(".");
+            // Keyed entries (OTLP log records) are listed as their container.
+            if let Some(opaque) = crate::prepared::opaque_prefix(&field) {
+                out.push(FieldInfo {
+                    field: opaque.to_owned(),
+                    ty: "object".to_owned(),
+                });
+                continue;
+            }
             out.push(FieldInfo {
-                field: segs.join("."),
+                field,
                 ty: ty.to_owned(),
             });
         }
