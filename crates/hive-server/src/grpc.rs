@@ -33,15 +33,18 @@ pub fn router(state: SharedState) -> Router {
 /// gRPC status code of an API error.
 fn grpc_code(e: &ApiError) -> u32 {
     match e {
-        ApiError::BadRequest(_) => 3,                     // INVALID_ARGUMENT
-        ApiError::Unauthorized(_) => 16,                  // UNAUTHENTICATED
-        ApiError::Forbidden(_) => 7,                      // PERMISSION_DENIED
-        ApiError::NotFound(_) => 5,                       // NOT_FOUND
-        ApiError::PayloadTooLarge(_) => 8,                // RESOURCE_EXHAUSTED
-        ApiError::UnsupportedMediaType(_) => 3,           // INVALID_ARGUMENT
-        ApiError::Busy(_) | ApiError::CatchingUp(_) | ApiError::ShuttingDown => 14, // UNAVAILABLE
-        ApiError::DiskFull(_) => 8,                       // RESOURCE_EXHAUSTED
-        ApiError::Internal(_) => 13,                      // INTERNAL
+        ApiError::BadRequest(_) => 3,           // INVALID_ARGUMENT
+        ApiError::Unauthorized(_) => 16,        // UNAUTHENTICATED
+        ApiError::Forbidden(_) => 7,            // PERMISSION_DENIED
+        ApiError::NotFound(_) => 5,             // NOT_FOUND
+        ApiError::PayloadTooLarge(_) => 8,      // RESOURCE_EXHAUSTED
+        ApiError::UnsupportedMediaType(_) => 3, // INVALID_ARGUMENT
+        ApiError::Busy(_)
+        | ApiError::CatchingUp(_)
+        | ApiError::StoreUnavailable(_)
+        | ApiError::ShuttingDown => 14, // UNAVAILABLE
+        ApiError::DiskFull(_) => 8,             // RESOURCE_EXHAUSTED
+        ApiError::Internal(_) => 13,            // INTERNAL
     }
 }
 
