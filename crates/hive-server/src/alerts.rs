@@ -246,7 +246,7 @@ async fn decide_due(state: &SharedState) -> ApiResult<Vec<Decided>> {
     let rt = &state.alerts;
     let _guard = rt.lock.lock().await;
     let now = rt.clock.now_ms();
-    let mut out = Vec::new();
+    let mut due = Vec::new();
     for obj in state.store.objects().list(ALERT, None)? {
         let current = state_of(&obj.doc);
         if current == AlertState::Paused {
@@ -263,6 +263,27 @@ async fn decide_due(state: &SharedState) -> ApiResult<Vec<Decided>> {
         if last.is_some_and(|l| now < l + rule.frequency.period_ms()) {
             continue;
         }
+        due.push((obj, rule, current, last));
+    }
+    // Nodes sharing a store evaluate each rule once per window: each due
+    // evaluation (the rule and the evaluation it follows) is claimed, and
+    // only the node that wins it evaluates and notifies.
+    let keys: Vec<String> = due
+        .iter()
+        .map(|(obj, _, _, last)| claim_key(&obj.id, *last))
+        .collect();
+    let won = if keys.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .blocking(move |store| store.objects().claim(&keys))
+            .await?
+    };
+    let mut out = Vec::new();
+    for ((obj, rule, current, _), won) in due.into_iter().zip(won) {
+        if !won {
+            continue;
+        }
         let id = obj.id.clone();
         match decide_one(state, obj, rule, current, now).await {
             Ok(d) => out.push(d),
@@ -270,6 +291,15 @@ async fn decide_due(state: &SharedState) -> ApiResult<Vec<Decided>> {
         }
     }
     Ok(out)
+}
+
+/// What an evaluation is claimed as: the rule and the evaluation it follows
+/// (its time; `first` for a rule never evaluated).
+fn claim_key(alert_id: &str, last_evaluated_at: Option<i64>) -> String {
+    match last_evaluated_at {
+        Some(t) => format!("alert:{alert_id}:after:{t}"),
+        None => format!("alert:{alert_id}:first"),
+    }
 }
 
 /// Send the notifications (concurrently, each with its retries), then

@@ -254,7 +254,9 @@ fn apply_loop(
     let mut said = Instant::now() - Duration::from_secs(3600);
     for batch in rx {
         if !applier.apply(&batch.ops, &batch.records) {
-            tracing::info!("the applier stopped with writes left in the log (applied at the next start)");
+            tracing::info!(
+                "the applier stopped with writes left in the log (applied at the next start)"
+            );
             return;
         }
         let lag = applier.shared.lag();
@@ -288,7 +290,8 @@ struct Applier {
 
 impl Applier {
     /// Apply records (their ops, in order) in one transaction; when the
-    /// store refuses the batch for its content, one record at a time.
+    /// store refuses the batch for its content, each half apart, down to
+    /// the record at fault, which is set aside.
     /// False when it gave up because the server is stopping.
     fn apply(&self, ops: &[WriteOp], records: &[(u64, u64, usize)]) -> bool {
         let Some(&(_, end, _)) = records.last() else {
@@ -306,9 +309,13 @@ impl Applier {
                         .fetch_add(ops.len() as u64, Ordering::Relaxed);
                     self.shared.set_applied(end, records.len() as u64);
                     if warned.is_some() {
-                        tracing::info!(ms = crate::writer::ms_since(started), "the store accepts writes again");
-                        set_error(&self.last_error, None);
+                        tracing::info!(
+                            ms = crate::writer::ms_since(started),
+                            "the store accepts writes again"
+                        );
                     }
+                    // Whatever failed before (here or in the reader) is over.
+                    set_error(&self.last_error, None);
                     return true;
                 }
                 Err(e) if e.is_transient() => {
@@ -325,15 +332,17 @@ impl Applier {
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
                 Err(e) if records.len() > 1 => {
-                    tracing::warn!(error = %e, records = records.len(), "a batch of logged writes failed, applying them one by one");
-                    let mut from = 0;
-                    for &(start, end, to) in records {
-                        if !self.apply(&ops[from..to], &[(start, end, to - from)]) {
-                            return false;
-                        }
-                        from = to;
-                    }
-                    return true;
+                    // Split in halves down to the record at fault: a few
+                    // statements per bad record rather than one per record.
+                    tracing::warn!(error = %e, records = records.len(), "the store refused a batch of logged writes for its content; splitting it");
+                    let half = records.len() / 2;
+                    let cut = records[half - 1].2;
+                    let first: Vec<(u64, u64, usize)> = records[..half].to_vec();
+                    let second: Vec<(u64, u64, usize)> = records[half..]
+                        .iter()
+                        .map(|&(s, e, upto)| (s, e, upto - cut))
+                        .collect();
+                    return self.apply(&ops[..cut], &first) && self.apply(&ops[cut..], &second);
                 }
                 Err(e) => {
                     let (start, end, _) = records[0];

@@ -25,6 +25,10 @@ pub struct Caller {
 pub struct KeyCache {
     ttl: Duration,
     map: Mutex<HashMap<String, (Instant, Option<ApiKey>)>>,
+    /// Until when the store is taken to be failing (its last key lookup
+    /// failed): meanwhile known keys keep their last answer without asking
+    /// it again, so requests do not each wait for its timeout.
+    failing_until: Mutex<Option<Instant>>,
 }
 
 impl KeyCache {
@@ -32,6 +36,7 @@ impl KeyCache {
         KeyCache {
             ttl,
             map: Mutex::new(HashMap::new()),
+            failing_until: Mutex::new(None),
         }
     }
 
@@ -67,18 +72,55 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Api
         ApiError::Unauthorized("missing API key: send it as 'Authorization: Bearer <key>'".into())
     })?;
     let hash = hive_store::auth::hash_secret(secret);
-    {
-        let map = state.keys.map.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, key)) = map.get(&hash)
-            && at.elapsed() < state.keys.ttl
-        {
-            return key
-                .clone()
-                .map(|key| Caller { key })
-                .ok_or_else(|| ApiError::Unauthorized("invalid or revoked API key".into()));
-        }
+    // While the store fails (the last lookup failed, or the applier cannot
+    // apply), a key this node checked before keeps its last answer, so
+    // writes go on being acknowledged into the ingest log. A revocation
+    // made meanwhile on another node takes effect once the store answers.
+    let failing = state
+        .keys
+        .failing_until
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some_and(|t| Instant::now() < t)
+        || state.writer.last_error().is_some();
+    let cached = |map: &HashMap<String, (Instant, Option<ApiKey>)>, any_age: bool| {
+        map.get(&hash)
+            .filter(|(at, _)| any_age || at.elapsed() < state.keys.ttl)
+            .map(|(_, key)| {
+                key.clone()
+                    .map(|key| Caller { key })
+                    .ok_or_else(|| ApiError::Unauthorized("invalid or revoked API key".into()))
+            })
+    };
+    if let Some(answer) = cached(
+        &state.keys.map.lock().unwrap_or_else(|e| e.into_inner()),
+        failing,
+    ) {
+        return answer;
     }
-    let key = state.store.auth().authenticate(secret)?;
+    let key = match state.store.auth().authenticate(secret) {
+        Ok(key) => {
+            *state
+                .keys
+                .failing_until
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = None;
+            key
+        }
+        Err(e) if e.is_transient() => {
+            *state
+                .keys
+                .failing_until
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + state.keys.ttl);
+            return cached(
+                &state.keys.map.lock().unwrap_or_else(|e| e.into_inner()),
+                true,
+            )
+            .unwrap_or_else(|| Err(e.into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
     {
         let mut map = state.keys.map.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() > 10_000 {

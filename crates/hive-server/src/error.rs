@@ -31,6 +31,11 @@ pub enum ApiError {
     /// A write could not be logged for lack of disk space.
     #[error("{0}")]
     DiskFull(String),
+    /// The store (ClickHouse) cannot be reached or fails: the message
+    /// names it and its error. Writes are still acknowledged into the
+    /// ingest log meanwhile.
+    #[error("{0}")]
+    StoreUnavailable(String),
     #[error("server is shutting down")]
     ShuttingDown,
     #[error("internal error")]
@@ -64,6 +69,7 @@ impl ApiError {
             ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::CatchingUp(_) => (StatusCode::SERVICE_UNAVAILABLE, "catching_up"),
             ApiError::DiskFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
+            ApiError::StoreUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -75,6 +81,9 @@ impl From<hive_store::StoreError> for ApiError {
         match e {
             hive_store::StoreError::Invalid(m) => ApiError::BadRequest(m),
             hive_store::StoreError::NotFound(m) => ApiError::NotFound(m),
+            hive_store::StoreError::Unavailable(m) => ApiError::StoreUnavailable(format!(
+                "the store is unavailable: {m}; retry shortly (writes are still accepted)"
+            )),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -111,7 +120,10 @@ impl IntoResponse for ApiError {
         let mut resp = (status, axum::Json(body)).into_response();
         if matches!(
             self,
-            ApiError::Busy(_) | ApiError::CatchingUp(_) | ApiError::DiskFull(_)
+            ApiError::Busy(_)
+                | ApiError::CatchingUp(_)
+                | ApiError::DiskFull(_)
+                | ApiError::StoreUnavailable(_)
         ) {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

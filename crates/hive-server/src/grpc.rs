@@ -43,7 +43,10 @@ fn grpc_code(e: &ApiError) -> u32 {
         ApiError::NotFound(_) => 5,             // NOT_FOUND
         ApiError::PayloadTooLarge(_) => 8,      // RESOURCE_EXHAUSTED
         ApiError::UnsupportedMediaType(_) => 3, // INVALID_ARGUMENT
-        ApiError::Busy(_) | ApiError::CatchingUp(_) | ApiError::ShuttingDown => 14, // UNAVAILABLE
+        ApiError::Busy(_)
+        | ApiError::CatchingUp(_)
+        | ApiError::StoreUnavailable(_)
+        | ApiError::ShuttingDown => 14, // UNAVAILABLE
         ApiError::DiskFull(_) => 8,             // RESOURCE_EXHAUSTED
         ApiError::Internal(_) => 13,            // INTERNAL
     }

@@ -252,7 +252,9 @@ impl WriteQueue {
                 Ok(())
             }
             Err(AppendError::DiskFull(e)) => {
-                self.stats.disk_full_requests.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .disk_full_requests
+                    .fetch_add(1, Ordering::Relaxed);
                 Err(ApiError::DiskFull(format!(
                     "the disk is full: the write was not stored ({e}); retry once space is freed"
                 )))
@@ -279,7 +281,9 @@ impl WriteQueue {
     pub fn status_note(&self) -> Option<String> {
         let shared = &self.log.shared;
         if shared.disk_full.load(Ordering::Relaxed) {
-            return Some("The disk is full: new writes are refused (507) until space is freed.".into());
+            return Some(
+                "The disk is full: new writes are refused (507) until space is freed.".into(),
+            );
         }
         let lag = self.lag();
         let failing = self
@@ -298,30 +302,47 @@ impl WriteQueue {
     }
 
     /// Wait until every write logged before now is applied (bounded by
-    /// `read_wait`).
+    /// `read_wait`). While the applier cannot apply (the store fails), a
+    /// read waits at most a second and gets `503 store_unavailable` naming
+    /// the store's error, rather than the whole `read_wait`.
     pub async fn wait_applied(&self) -> Result<(), ApiError> {
         let shared = &self.log.shared;
         let target = shared.durable_end();
         if shared.applied() >= target {
             return Ok(());
         }
+        let started = Instant::now();
+        let failing_limit = self.config.read_wait.min(Duration::from_secs(1));
         let mut rx = shared.subscribe_applied();
-        match tokio::time::timeout(self.config.read_wait, rx.wait_for(|a| *a >= target)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err(ApiError::ShuttingDown),
-            Err(_) => {
+        loop {
+            let waited = started.elapsed();
+            let failing = self.last_error();
+            let limit = if failing.is_some() {
+                failing_limit
+            } else {
+                self.config.read_wait
+            };
+            if waited >= limit {
                 self.stats.read_timeouts.fetch_add(1, Ordering::Relaxed);
-                let behind = target.saturating_sub(shared.applied());
-                let why = self
-                    .last_error()
-                    .map(|e| format!(" (the store is failing: {e})"))
-                    .unwrap_or_default();
-                Err(ApiError::CatchingUp(format!(
-                    "the server is catching up: {} KiB of writes acknowledged before this read are \
-                     not applied yet after {} ms{why}; retry shortly",
-                    behind.div_ceil(1024),
-                    self.config.read_wait.as_millis()
-                )))
+                let behind = target.saturating_sub(shared.applied()).div_ceil(1024);
+                return Err(match failing {
+                    Some(e) => ApiError::StoreUnavailable(format!(
+                        "the store is failing ({e}): {behind} KiB of writes acknowledged before \
+                         this read are safe in the ingest log and applied once it is back; retry shortly"
+                    )),
+                    None => ApiError::CatchingUp(format!(
+                        "the server is catching up: {behind} KiB of writes acknowledged before this \
+                         read are not applied yet after {} ms; retry shortly",
+                        self.config.read_wait.as_millis()
+                    )),
+                });
+            }
+            // Look at the applier's state again at least every 100 ms.
+            let slice = (limit - waited).min(Duration::from_millis(100));
+            match tokio::time::timeout(slice, rx.wait_for(|a| *a >= target)).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(_)) => return Err(ApiError::ShuttingDown),
+                Err(_) => {}
             }
         }
     }

@@ -128,6 +128,11 @@ fn server() -> Option<&'static Server> {
 
 /// A store on a new, empty database.
 fn fresh() -> Option<ClickHouseStore> {
+    fresh_db().map(|url| ClickHouseStore::open(&url, "test-node").expect("open"))
+}
+
+/// The URL of a new, empty database.
+fn fresh_db() -> Option<String> {
     static N: AtomicUsize = AtomicUsize::new(0);
     let s = server()?;
     let db = format!(
@@ -135,7 +140,46 @@ fn fresh() -> Option<ClickHouseStore> {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     );
-    Some(ClickHouseStore::open(&format!("{}/{db}", s.url), "test-node").expect("open"))
+    Some(format!("{}/{db}", s.url))
+}
+
+/// Nodes claiming the same alert evaluations at once: each key is won by
+/// exactly one node (the same for all), and a key claimed before is lost by
+/// whoever claims it later.
+#[test]
+fn one_node_wins_each_claim() {
+    use hive_store::Store;
+    let Some(url) = fresh_db() else { return };
+    let nodes: Vec<ClickHouseStore> = ["node-c", "node-a", "node-b"]
+        .iter()
+        .map(|n| ClickHouseStore::open(&url, n).expect("open"))
+        .collect();
+    let keys: Vec<String> = (0..20).map(|i| format!("alert:r{i}:first")).collect();
+    let won: Vec<Vec<bool>> = std::thread::scope(|s| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let keys = &keys;
+                s.spawn(move || {
+                    // Start a little apart, as nodes' evaluators do.
+                    std::thread::sleep(std::time::Duration::from_millis(150 * i as u64));
+                    n.objects().claim(keys).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for k in 0..keys.len() {
+        let winners = won.iter().filter(|w| w[k]).count();
+        assert_eq!(winners, 1, "{}: {won:?}", keys[k]);
+    }
+    // Later claims of the same keys lose, a new key is won.
+    let mut later = keys.clone();
+    later.push("alert:r0:after:1".into());
+    let again = nodes[1].objects().claim(&later).unwrap();
+    assert_eq!(again.iter().filter(|w| **w).count(), 1, "{again:?}");
+    assert!(again[keys.len()]);
 }
 
 mod clickhouse {

@@ -89,6 +89,9 @@ pub struct ServeArgs {
     /// log in its own --data-dir.
     #[arg(long = "clickhouse", env = "HIVE_CLICKHOUSE_URL")]
     pub clickhouse: Option<String>,
+    /// How often (ms) the alert evaluator looks for rules due.
+    #[arg(long, env = "HIVE_ALERT_TICK_MS", default_value_t = 15_000)]
+    pub alert_tick_ms: u64,
     /// Log filter (tracing syntax), e.g. info or hive_server=debug.
     #[arg(long, env = "HIVE_LOG", default_value = "info")]
     pub log: String,
@@ -181,6 +184,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 webhook_ca,
                 webhook_proxy,
                 webhook_allow_private: args.webhook_allow_private,
+                tick: std::time::Duration::from_millis(args.alert_tick_ms.max(10)),
                 ..AlertConfig::default()
             },
         )),
@@ -330,7 +334,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .is_err()
     {
-        tracing::warn!("stopping with writes left in the ingest log: they are applied at the next start");
+        tracing::warn!(
+            "stopping with writes left in the ingest log: they are applied at the next start"
+        );
     }
     if let Some(Err(e)) = sqlite.map(|s| s.checkpoint()) {
         tracing::warn!(error = %e, "final checkpoint failed (the WAL is replayed at the next start)");

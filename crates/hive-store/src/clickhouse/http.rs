@@ -16,12 +16,18 @@ pub struct Endpoint {
     pub user: Option<String>,
     pub password: Option<String>,
     pub database: String,
+    /// How long one statement may take (`?timeout=SECONDS`, 60 by
+    /// default); connecting may take at most 5 s of it.
+    pub timeout: Duration,
 }
+
+/// How long a statement may take unless the URL says (`?timeout=`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Endpoint {
     /// Parse `http://[user[:password]@]host:port[/database]`; the database
     /// defaults to `hive`. `?database=` and `?user=`/`?password=` are also
-    /// understood.
+    /// understood, and `?timeout=SECONDS` bounds each statement.
     pub fn parse(url: &str) -> Result<Endpoint> {
         let bad = |m: &str| StoreError::Invalid(format!("clickhouse url {url:?}: {m}"));
         let (scheme, rest) = url
@@ -50,6 +56,7 @@ impl Endpoint {
             user: None,
             password: None,
             database: "hive".to_owned(),
+            timeout: DEFAULT_TIMEOUT,
         };
         if let Some(c) = creds {
             let (u, p) = match c.split_once(':') {
@@ -69,6 +76,14 @@ impl Endpoint {
                 "database" => ep.database = percent_decode(v),
                 "user" => ep.user = Some(percent_decode(v)),
                 "password" => ep.password = Some(percent_decode(v)),
+                "timeout" => {
+                    let secs: f64 = v
+                        .parse()
+                        .ok()
+                        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+                        .ok_or_else(|| bad("timeout must be seconds, more than 0"))?;
+                    ep.timeout = Duration::from_secs_f64(secs);
+                }
                 _ => return Err(bad(&format!("unknown parameter {k:?}"))),
             }
         }
@@ -143,7 +158,8 @@ impl Client {
     pub fn new(endpoint: Endpoint) -> Client {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(300)))
+            .timeout_global(Some(endpoint.timeout))
+            .timeout_connect(Some(endpoint.timeout.min(Duration::from_secs(5))))
             .max_idle_connections_per_host(8)
             .build();
         let auth = endpoint.user.as_ref().map(|u| {
@@ -164,7 +180,16 @@ impl Client {
         &self.endpoint
     }
 
-    fn post(&self, params: &str, body: Vec<u8>) -> Result<String> {
+    /// "ClickHouse at http://host:port", for messages.
+    fn at(&self) -> String {
+        format!("ClickHouse at {}", self.endpoint.base)
+    }
+
+    fn unreachable(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Unavailable(format!("{} cannot be reached: {e}", self.at()))
+    }
+
+    fn post(&self, params: &str, body: &[u8]) -> Result<String> {
         let url = format!(
             "{}/?database={}&output_format_json_quote_64bit_integers=0{params}",
             self.endpoint.base, self.endpoint.database
@@ -173,34 +198,32 @@ impl Client {
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a);
         }
-        let mut resp = req.send(&body[..]).map_err(|e| {
-            StoreError::Unavailable(format!("clickhouse at {}: {e}", self.endpoint.base))
-        })?;
+        let mut resp = req.send(body).map_err(|e| self.unreachable(e))?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
             .with_config()
             .limit(4 << 30)
             .read_to_string()
-            .map_err(|e| StoreError::Unavailable(format!("clickhouse response: {e}")))?;
+            .map_err(|e| self.unreachable(format!("reading the response: {e}")))?;
         if status != 200 {
-            let msg = text.trim().to_owned();
-            // Authentication, a missing database and server overload are the
-            // environment's; anything else is about the statement.
-            return Err(
-                if status >= 500 && !msg.contains("Code: 62") && !msg.contains("Code: 47") {
-                    StoreError::Unavailable(format!("clickhouse ({status}): {msg}"))
-                } else {
-                    StoreError::Invalid(format!("clickhouse ({status}): {msg}"))
-                },
-            );
+            let msg = text.trim();
+            return Err(match fault(msg) {
+                Fault::Environment => {
+                    StoreError::Unavailable(format!("{} fails ({status}): {msg}", self.at()))
+                }
+                Fault::Statement => StoreError::Invalid(format!(
+                    "{} refused the statement ({status}): {msg}",
+                    self.at()
+                )),
+            });
         }
         Ok(text)
     }
 
     /// Run a statement without a result.
     pub fn exec(&self, sql: &str) -> Result<()> {
-        self.post("", sql.as_bytes().to_vec()).map(|_| ())
+        self.post("", sql.as_bytes()).map(|_| ())
     }
 
     /// Run a statement in the server's default database (to create ours).
@@ -210,14 +233,13 @@ impl Client {
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a);
         }
-        let mut resp = req.send(sql.as_bytes()).map_err(|e| {
-            StoreError::Unavailable(format!("clickhouse at {}: {e}", self.endpoint.base))
-        })?;
+        let mut resp = req.send(sql.as_bytes()).map_err(|e| self.unreachable(e))?;
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
         if status != 200 {
             return Err(StoreError::Unavailable(format!(
-                "clickhouse ({status}): {}",
+                "{} fails ({status}): {}",
+                self.at(),
                 text.trim()
             )));
         }
@@ -226,7 +248,7 @@ impl Client {
 
     /// Rows of a query, each a JSON object.
     pub fn rows(&self, sql: &str) -> Result<Vec<Value>> {
-        let text = self.post("", format!("{sql} FORMAT JSONEachRow").into_bytes())?;
+        let text = self.post("", format!("{sql} FORMAT JSONEachRow").as_bytes())?;
         text.lines()
             .filter(|l| !l.is_empty())
             .map(|l| {
@@ -248,7 +270,95 @@ impl Client {
         }
         let q = format!("INSERT INTO {table} FORMAT JSONEachRow");
         let params = format!("&query={}", url_encode(&q));
-        self.post(&params, body).map(|_| ())
+        match self.post(&params, &body) {
+            // A refusal counts as the rows' own only while the server
+            // answers otherwise: a server failing in a way that looks like
+            // a refusal must not get writes set aside.
+            Err(StoreError::Invalid(m)) => match self.post("", b"SELECT 1") {
+                Ok(_) => Err(StoreError::Invalid(m)),
+                Err(e) => Err(e),
+            },
+            other => other.map(|_| ()),
+        }
+    }
+}
+
+/// Whose fault a failed statement is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// The server's or the network's (down, overloaded, out of disk or
+    /// memory, a missing table, wrong credentials): the same statement may
+    /// succeed later, so writes are retried, never set aside.
+    Environment,
+    /// The statement's or its data's: it fails the same way every time
+    /// (a value the server cannot parse or refuses, a statement too large
+    /// for the per-query memory limit), so a batch is split to find the
+    /// record at fault.
+    Statement,
+}
+
+/// ClickHouse's error codes that blame the statement or its rows.
+const STATEMENT_CODES: &[u32] = &[
+    1,   // UNSUPPORTED_METHOD
+    6,   // CANNOT_PARSE_TEXT
+    8,   // THERE_IS_NO_COLUMN
+    10,  // NOT_FOUND_COLUMN_IN_BLOCK
+    16,  // NO_SUCH_COLUMN_IN_TABLE
+    20,  // NUMBER_OF_COLUMNS_DOESNT_MATCH
+    25,  // CANNOT_PARSE_ESCAPE_SEQUENCE
+    26,  // CANNOT_PARSE_QUOTED_STRING
+    27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+    36,  // BAD_ARGUMENTS
+    38,  // CANNOT_PARSE_DATE
+    41,  // CANNOT_PARSE_DATETIME
+    43,  // ILLEGAL_TYPE_OF_ARGUMENT
+    44,  // ILLEGAL_COLUMN
+    46,  // UNKNOWN_FUNCTION
+    47,  // UNKNOWN_IDENTIFIER
+    48,  // NOT_IMPLEMENTED
+    53,  // TYPE_MISMATCH
+    62,  // SYNTAX_ERROR
+    69,  // ARGUMENT_OUT_OF_BOUND
+    70,  // CANNOT_CONVERT_TYPE
+    72,  // CANNOT_PARSE_NUMBER
+    117, // INCORRECT_DATA
+    128, // TOO_LARGE_ARRAY_SIZE
+    131, // TOO_LARGE_STRING_SIZE
+    190, // SIZES_OF_ARRAYS_DOESNT_MATCH
+    349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+    395, // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO (a check written as throwIf)
+    469, // VIOLATED_CONSTRAINT
+];
+
+/// Classify a failed answer by ClickHouse's error code (`Code: N` in the
+/// body); anything without a code the list knows is the environment's.
+pub(crate) fn fault(body: &str) -> Fault {
+    let Some(code) = body
+        .find("Code: ")
+        .map(|i| &body[i + 6..])
+        .map(|r| {
+            r.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .and_then(|d| d.parse::<u32>().ok())
+    else {
+        return Fault::Environment;
+    };
+    // MEMORY_LIMIT_EXCEEDED for this query alone: the statement is too
+    // large (a smaller batch may pass); for the user or the server it is
+    // the load's.
+    if code == 241 {
+        return if body.contains("(for query)") {
+            Fault::Statement
+        } else {
+            Fault::Environment
+        };
+    }
+    if STATEMENT_CODES.contains(&code) {
+        Fault::Statement
+    } else {
+        Fault::Environment
     }
 }
 
@@ -290,6 +400,99 @@ mod tests {
                 .display()
                 .contains("secret")
         );
+    }
+
+    #[test]
+    fn faults_are_classified_by_code() {
+        let cases = [
+            (
+                500,
+                "Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected \" before: zz",
+                Fault::Statement,
+            ),
+            (
+                400,
+                "Code: 26, e.displayText() = DB::Exception: Cannot parse JSON string",
+                Fault::Statement,
+            ),
+            (
+                500,
+                "Code: 395, e.displayText() = DB::Exception: Value passed to 'throwIf' function is non zero",
+                Fault::Statement,
+            ),
+            (
+                400,
+                "Code: 469. DB::Exception: Constraint `c` for table t is violated. (VIOLATED_CONSTRAINT)",
+                Fault::Statement,
+            ),
+            (
+                400,
+                "Code: 62, e.displayText() = DB::Exception: Syntax error",
+                Fault::Statement,
+            ),
+            (
+                500,
+                "Code: 241, e.displayText() = DB::Exception: Memory limit (for query) exceeded",
+                Fault::Statement,
+            ),
+            (
+                500,
+                "Code: 241, e.displayText() = DB::Exception: Memory limit (total) exceeded",
+                Fault::Environment,
+            ),
+            (
+                401,
+                "Code: 192, e.displayText() = DB::Exception: Unknown user nobody",
+                Fault::Environment,
+            ),
+            (
+                516,
+                "Code: 516. DB::Exception: hive: Authentication failed",
+                Fault::Environment,
+            ),
+            (
+                404,
+                "Code: 60, e.displayText() = DB::Exception: Table hive.hive_writes doesn't exist.",
+                Fault::Environment,
+            ),
+            (
+                404,
+                "Code: 81, e.displayText() = DB::Exception: Database nodb doesn't exist",
+                Fault::Environment,
+            ),
+            (
+                500,
+                "Code: 252, e.displayText() = DB::Exception: Too many parts (300)",
+                Fault::Environment,
+            ),
+            (
+                500,
+                "Code: 243, e.displayText() = DB::Exception: Cannot reserve 1.00 MiB, not enough space",
+                Fault::Environment,
+            ),
+            (
+                503,
+                "Code: 202, e.displayText() = DB::Exception: Too many simultaneous queries",
+                Fault::Environment,
+            ),
+            (502, "<html>Bad Gateway</html>", Fault::Environment),
+            (500, "", Fault::Environment),
+        ];
+        for (status, body, want) in cases {
+            assert_eq!(fault(body), want, "{status} {body}");
+        }
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(
+            Endpoint::parse("http://h:1").unwrap().timeout,
+            DEFAULT_TIMEOUT
+        );
+        let e = Endpoint::parse("http://h:1/db?timeout=2.5").unwrap();
+        assert_eq!(e.timeout, Duration::from_millis(2500));
+        assert!(Endpoint::parse("http://h:1/db?timeout=0").is_err());
+        assert!(Endpoint::parse("http://h:1/db?timeout=x").is_err());
     }
 
     #[test]

@@ -22,7 +22,19 @@ use crate::{Result, StoreError};
 
 pub(super) struct Meta {
     pub client: Arc<Client>,
+    /// This node's name (claims).
+    pub node: String,
 }
+
+/// How long a claimant waits after its claim is in before it reads who won;
+/// a claim whose check and insert took more than half of it abstains.
+pub(super) const CLAIM_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long a round of claims stands: a key still claimed for after this
+/// (its winner failed or died before storing the evaluation) opens a new
+/// round. Longer than any evaluation takes (a few statements, each bounded
+/// by the statement timeout).
+pub(super) const CLAIM_GRACE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The current version of a metadata row.
 struct Current {
@@ -513,6 +525,99 @@ impl ObjectStore for Meta {
             "hive_evaluations",
             &[json!({"alert_id": alert_id, "seq": next_version() as i64, "at": at, "doc": doc.to_string()})],
         )
+    }
+
+    /// Claims without a transaction (ADR 0008, "Alerts on several
+    /// nodes"). A key is claimed in rounds: a key whose latest round has
+    /// claims is lost at once, unless that round is older than
+    /// [`CLAIM_GRACE`] (its winner failed or died: the next round opens).
+    /// Otherwise the claim is inserted and, after [`CLAIM_SETTLE`], the
+    /// smallest node name among the round's claims wins. A claim whose check
+    /// and insert took more than half the settle time abstains, so every
+    /// claimant that may win reads every other's claim: one winner per
+    /// round, the same for all.
+    fn claim(&self, keys: &[String]) -> Result<Vec<bool>> {
+        use std::collections::HashMap;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let started = std::time::Instant::now();
+        let list = super::write::in_list(keys.iter().map(String::as_str));
+        // The latest round of each key and when it was last claimed.
+        let mut latest: HashMap<String, (u64, i64)> = HashMap::new();
+        for r in self.client.rows(&format!(
+            "SELECT key, round, max(at) AS at FROM hive_claims WHERE key IN ({list}) \
+             GROUP BY key, round"
+        ))? {
+            let (round, at) = (
+                r["round"].as_u64().unwrap_or(0),
+                r["at"].as_i64().unwrap_or(0),
+            );
+            let e = latest
+                .entry(super::write::str_field(&r, "key"))
+                .or_insert((round, at));
+            if round >= e.0 {
+                *e = (round, at);
+            }
+        }
+        let now = now_ms();
+        let grace = CLAIM_GRACE.as_millis() as i64;
+        // (key, round) this node claims.
+        let mine: HashMap<&str, u64> = keys
+            .iter()
+            .filter_map(|k| match latest.get(k) {
+                None => Some((k.as_str(), 0)),
+                Some(&(round, at)) if at < now - grace => Some((k.as_str(), round + 1)),
+                Some(_) => None,
+            })
+            .collect();
+        if mine.is_empty() {
+            return Ok(vec![false; keys.len()]);
+        }
+        let rows: Vec<Value> = mine
+            .iter()
+            .map(|(k, round)| json!({"key": k, "round": round, "node": self.node, "at": now}))
+            .collect();
+        self.client.insert("hive_claims", &rows)?;
+        if started.elapsed() > CLAIM_SETTLE / 2 {
+            tracing::warn!(
+                ms = started.elapsed().as_millis() as u64,
+                claims = mine.len(),
+                "claiming alert evaluations took too long; this node abstains (another node may \
+                 win them, or they are claimed again after the grace time)"
+            );
+            return Ok(vec![false; keys.len()]);
+        }
+        std::thread::sleep(CLAIM_SETTLE);
+        let pairs: Vec<String> = mine
+            .iter()
+            .map(|(k, round)| format!("({}, {round})", lit(k)))
+            .collect();
+        let winners: HashMap<(String, u64), String> = self
+            .client
+            .rows(&format!(
+                "SELECT key, round, min(node) AS node FROM hive_claims \
+                 WHERE (key, round) IN ({}) GROUP BY key, round",
+                pairs.join(", ")
+            ))?
+            .iter()
+            .map(|r| {
+                (
+                    (
+                        super::write::str_field(r, "key"),
+                        r["round"].as_u64().unwrap_or(0),
+                    ),
+                    super::write::str_field(r, "node"),
+                )
+            })
+            .collect();
+        Ok(keys
+            .iter()
+            .map(|k| {
+                mine.get(k.as_str())
+                    .is_some_and(|round| winners.get(&(k.clone(), *round)) == Some(&self.node))
+            })
+            .collect())
     }
 
     fn evaluations(&self, alert_id: &str, limit: usize) -> Result<Vec<Evaluation>> {

@@ -88,6 +88,7 @@ impl ClickHouseStore {
         Ok(ClickHouseStore {
             meta: meta::Meta {
                 client: client.clone(),
+                node: node.to_owned(),
             },
             client,
             node: node.to_owned(),

@@ -91,6 +91,11 @@ pub const MIGRATIONS: &[&[&str]] = &[
             node String, position UInt64
         ) ENGINE = ReplacingMergeTree(position) ORDER BY node",
     ],
+    // 2: claims of alert evaluations by nodes (the smallest node name among
+    // a key's claims wins it; see `Meta::claim`).
+    &["CREATE TABLE IF NOT EXISTS hive_claims (
+            key String, round UInt32, node String, at Int64
+        ) ENGINE = MergeTree ORDER BY (key, round, node)"],
 ];
 
 /// Create the database and apply the migrations it lacks.

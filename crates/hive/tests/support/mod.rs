@@ -1,0 +1,496 @@
+//! What the ClickHouse end-to-end tests share: ClickHouse servers they
+//! start on 127.0.0.1 (Debian's `clickhouse-server`, 18.16; the
+//! `CLICKHOUSE_SERVER` variable names another binary) and can kill, pause
+//! and restart on the same data, `hive serve` processes, and a small
+//! HTTP/1.1 client.
+//!
+//! Without a ClickHouse binary the tests pass with a message saying they
+//! were skipped, unless `HIVE_E2E_REQUIRED` is set: then they fail.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn binary() -> PathBuf {
+    std::env::var_os("CLICKHOUSE_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/sbin/clickhouse-server"))
+}
+
+/// The user hive connects as, and its password.
+pub const USER: &str = "hive";
+pub const PASSWORD: &str = "hive-test";
+
+/// A ClickHouse server of the test's own, with its data in `root`.
+pub struct ClickHouse {
+    pub root: PathBuf,
+    pub http: u16,
+    pub tcp: u16,
+    /// Extra configuration (inside `<yandex>`), e.g. `remote_servers`.
+    extra: String,
+    pid: Option<u32>,
+}
+
+impl ClickHouse {
+    /// Whether the ClickHouse binary is there (`false`: skip the test;
+    /// panics under `HIVE_E2E_REQUIRED`).
+    pub fn available() -> bool {
+        let bin = binary();
+        if bin.exists() {
+            return true;
+        }
+        let why = format!(
+            "{} is absent (scripts/clickhouse-test installs it)",
+            bin.display()
+        );
+        if std::env::var_os("HIVE_E2E_REQUIRED").is_some() {
+            panic!("ClickHouse is required (HIVE_E2E_REQUIRED): {why}");
+        }
+        eprintln!("skipped: no ClickHouse server: {why}");
+        false
+    }
+
+    /// Start a server on fresh ports with its data under `root`.
+    pub fn start_new(root: &Path) -> ClickHouse {
+        let mut ch = ClickHouse::configure(root, free_port(), free_port(), "");
+        ch.start();
+        ch
+    }
+
+    /// A server not yet started. Ports are chosen by the caller, so
+    /// servers that name each other (a cluster) can be configured
+    /// together; `extra` goes inside `<yandex>` (e.g. `remote_servers`).
+    pub fn configure(root: &Path, http: u16, tcp: u16, extra: &str) -> ClickHouse {
+        let ch = ClickHouse {
+            root: root.to_owned(),
+            http,
+            tcp,
+            extra: extra.to_owned(),
+            pid: None,
+        };
+        ch.write_config();
+        ch
+    }
+
+    fn write_config(&self) {
+        std::fs::create_dir_all(&self.root).unwrap();
+        std::fs::write(
+            self.root.join("users.xml"),
+            format!(
+                r#"<?xml version="1.0"?>
+<yandex>
+  <profiles><default></default></profiles>
+  <users>
+    <default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default>
+    <{USER}><password>{PASSWORD}</password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></{USER}>
+  </users>
+  <quotas><default></default></quotas>
+</yandex>"#
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            self.root.join("config.xml"),
+            format!(
+                r#"<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><console>1</console></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>{http}</http_port>
+  <tcp_port>{tcp}</tcp_port>
+  <path>{data}/</path>
+  <tmp_path>{data}/tmp/</tmp_path>
+  <mark_cache_size>67108864</mark_cache_size>
+  <users_config>{users}</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  {extra}
+</yandex>"#,
+                http = self.http,
+                tcp = self.tcp,
+                data = self.root.join("data").display(),
+                users = self.root.join("users.xml").display(),
+                extra = self.extra,
+            ),
+        )
+        .unwrap();
+    }
+
+    /// Start the server (again, on the same data and ports) and wait until
+    /// it answers. A watchdog shell stops it when this test process ends.
+    pub fn start(&mut self) {
+        let pid_file = self.root.join("server.pid");
+        let _ = std::fs::remove_file(&pid_file);
+        let script = format!(
+            "'{bin}' --config-file='{cfg}' >>'{log}' 2>&1 & s=$!; echo $s >'{pid}'; \
+             while kill -0 {me} 2>/dev/null && kill -0 $s 2>/dev/null; do sleep 0.5; done; kill -9 $s 2>/dev/null",
+            bin = binary().display(),
+            cfg = self.root.join("config.xml").display(),
+            log = self.root.join("server.log").display(),
+            pid = pid_file.display(),
+            me = std::process::id(),
+        );
+        let mut shell = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start clickhouse-server");
+        std::thread::spawn(move || shell.wait());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if self.pid.is_none() {
+                self.pid = std::fs::read_to_string(&pid_file)
+                    .ok()
+                    .and_then(|p| p.trim().parse().ok());
+            }
+            if self.pid.is_some() && self.query("SELECT 1").is_ok() {
+                return;
+            }
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+                panic!("clickhouse-server did not start: {log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.pid.expect("the server runs");
+        let ok = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {pid}");
+    }
+
+    /// `kill -9` the server and wait until its port is closed.
+    pub fn kill(&mut self) {
+        self.signal("-KILL");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.http)).is_ok() {
+            assert!(Instant::now() < deadline, "clickhouse-server does not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.pid = None;
+    }
+
+    /// Freeze the server (SIGSTOP): connections are accepted by the kernel
+    /// and never answered, as with a server stuck or far too slow.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    /// The URL hive connects with, for `database`.
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "http://{USER}:{PASSWORD}@127.0.0.1:{}/{database}",
+            self.http
+        )
+    }
+
+    /// Run a statement as the default user; the body of the answer.
+    pub fn query(&self, sql: &str) -> Result<String, String> {
+        match request(
+            &format!("127.0.0.1:{}", self.http),
+            "POST",
+            "/",
+            &[],
+            sql.as_bytes(),
+            Duration::from_secs(30),
+        ) {
+            Some((200, body)) => Ok(body),
+            Some((status, body)) => Err(format!("{status}: {body}")),
+            None => Err("no answer".into()),
+        }
+    }
+}
+
+impl Drop for ClickHouse {
+    fn drop(&mut self) {
+        // SIGKILL stops a paused server too.
+        if let Some(pid) = self.pid {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// A `hive serve` process.
+pub struct Hive {
+    pub child: Child,
+    pub addr: String,
+    /// The admin key, printed on the first start of a data directory.
+    pub key: Option<String>,
+}
+
+impl Hive {
+    /// Start `hive serve` on `data_dir` with `extra` arguments; wait until
+    /// it listens.
+    /// `HIVE_TEST_SERVER_LOG=LEVEL` shows its log at that level.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Hive {
+        let level = std::env::var("HIVE_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hive"))
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--grpc-addr",
+                "off",
+                "--log",
+                &level,
+            ])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start hive serve");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (mut key, mut addr) = (None, None);
+        let mut seen = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(k) = line.trim().strip_prefix("HH_API_KEY=") {
+                key = Some(k.to_owned());
+            }
+            if let Some(rest) = line.strip_prefix("listening on http://") {
+                addr = rest.split_whitespace().next().map(str::to_owned);
+                break;
+            }
+            seen.push(line);
+        }
+        let verbose = std::env::var_os("HIVE_TEST_SERVER_LOG").is_some();
+        std::thread::spawn(move || {
+            for l in lines.map_while(Result::ok) {
+                if verbose {
+                    eprintln!("hive: {l}");
+                }
+            }
+        });
+        Hive {
+            child,
+            addr: addr.unwrap_or_else(|| panic!("hive serve did not start: {}", seen.join("\n"))),
+            key,
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Hive {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One HTTP/1.1 request on its own connection: (status, body); `None` on
+/// a transport error.
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    let text = String::from_utf8_lossy(&out);
+    let status: u16 = text.split_whitespace().nth(1)?.parse().ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Some((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A JSON request to hive with a bearer key: (status, JSON body).
+pub fn api(addr: &str, method: &str, path: &str, key: &str, body: &str) -> Option<(u16, Value)> {
+    let auth = format!("Bearer {key}");
+    let (status, text) = request(
+        addr,
+        method,
+        path,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        body.as_bytes(),
+        Duration::from_secs(30),
+    )?;
+    Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+/// GET until it answers 200 (the server starts or catches up), at most
+/// `within`.
+pub fn get_ready(addr: &str, key: &str, path: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let last = match api(addr, "GET", path, key, "") {
+            Some((200, v)) => return v,
+            other => other,
+        };
+        assert!(
+            Instant::now() < deadline,
+            "{path} does not answer 200 within {within:?}: {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// An OTLP/JSON export of one span of `session`, carrying
+/// `metadata.client` and `metadata.seq`.
+pub fn span_json(session: &str, client: usize, seq: usize) -> String {
+    let trace = format!("{:016x}{:016x}", client as u64 + 1, seq as u64);
+    let span = format!("{:016x}", ((client as u64) << 32) | seq as u64);
+    serde_json::json!({"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {"name": "e2e"}, "spans": [{
+        "traceId": trace, "spanId": span, "parentSpanId": null, "name": "work", "kind": "SPAN_KIND_INTERNAL",
+        "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000001000000",
+        "attributes": [
+            {"key": "honeyhive.session_id", "value": {"stringValue": session}},
+            {"key": "honeyhive_metadata.client", "value": {"intValue": client.to_string()}},
+            {"key": "honeyhive_metadata.seq", "value": {"intValue": seq.to_string()}}
+        ], "events": [], "status": {"code": "STATUS_CODE_UNSET"}}]}]}]})
+    .to_string()
+}
+
+/// Writes acknowledged by hive: spans by (client, seq), enrichment keys.
+#[derive(Default, Debug, Clone)]
+pub struct Acked {
+    pub spans: std::collections::BTreeSet<(usize, usize)>,
+    pub keys: std::collections::BTreeSet<String>,
+}
+
+/// Check that `session` on the hive at `addr` has every acknowledged span
+/// once, every acknowledged enrichment key in its metadata and once in its
+/// history. Returns how many spans it has.
+pub fn verify_session(addr: &str, key: &str, session: &str, acked: &Acked) -> usize {
+    use std::collections::BTreeSet;
+    let v = get_ready(
+        addr,
+        key,
+        &format!("/v1/sessions/{session}"),
+        Duration::from_secs(60),
+    );
+    let metadata = &v["session"]["metadata"];
+    let missing: Vec<&String> = acked
+        .keys
+        .iter()
+        .filter(|k| metadata.get(k.as_str()).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged enrichments lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let stored: Vec<(usize, usize)> = v["session"]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["metadata"]["client"].as_u64().unwrap() as usize,
+                e["metadata"]["seq"].as_u64().unwrap() as usize,
+            )
+        })
+        .collect();
+    let distinct: BTreeSet<(usize, usize)> = stored.iter().copied().collect();
+    assert_eq!(distinct.len(), stored.len(), "a span is stored twice");
+    let lost: Vec<_> = acked.spans.difference(&distinct).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged spans lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    assert_eq!(
+        metadata["num_events"].as_u64().unwrap() as usize,
+        stored.len()
+    );
+    // Every enrichment is in the history exactly once: none was applied
+    // twice by a retry or a replay.
+    let history = get_ready(
+        addr,
+        key,
+        &format!("/v1/events/{session}/history"),
+        Duration::from_secs(30),
+    );
+    let entries = history["history"]
+        .as_array()
+        .or_else(|| history.as_array())
+        .unwrap_or_else(|| panic!("history: {history}"));
+    let mut seen = BTreeSet::new();
+    for e in entries {
+        if let Some(m) = e["patch"]["metadata"].as_object() {
+            for k in m.keys() {
+                assert!(
+                    seen.insert(k.clone()),
+                    "enrichment {k} is in the history twice"
+                );
+            }
+        }
+    }
+    let unrecorded: Vec<&String> = acked.keys.iter().filter(|k| !seen.contains(*k)).collect();
+    assert!(
+        unrecorded.is_empty(),
+        "acknowledged enrichments missing from the history: {unrecorded:?}"
+    );
+    stored.len()
+}
