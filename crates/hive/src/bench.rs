@@ -559,6 +559,7 @@ async fn ingest(a: IngestArgs) -> Result<()> {
             let mut conn = Conn::connect(&addr).await?;
             let body = br#"{"project":"bench","metric":"metrics.latency_ms","aggregation":"avg","bucket":"hour","groupBy":"metadata.variant"}"#;
             let mut lat = Vec::new();
+            let mut caught_up_late = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
                 let (status, resp) = conn
@@ -568,11 +569,13 @@ async fn ingest(a: IngestArgs) -> Result<()> {
                     200 => lat.push(t.elapsed().as_micros() as u64),
                     // The project exists once its first spans are stored.
                     404 => {}
+                    // The read waited --read-wait-ms for the writes before it.
+                    503 => caught_up_late += 1,
                     _ => bail!("chart status {status}: {}", String::from_utf8_lossy(&resp)),
                 }
                 tokio::time::sleep(every.saturating_sub(t.elapsed())).await;
             }
-            Ok::<_, anyhow::Error>(lat)
+            Ok::<_, anyhow::Error>((lat, caught_up_late))
         })
     });
     let mut peak_sample = 0f64;
@@ -593,9 +596,9 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     let cpu_after = server.cpu_by_thread();
     let chart_lat = match charts {
         Some(t) => {
-            let mut l = t.await??;
+            let (mut l, late) = t.await??;
             l.sort_unstable();
-            Some(l)
+            Some((l, late))
         }
         None => None,
     };
@@ -639,9 +642,9 @@ async fn ingest(a: IngestArgs) -> Result<()> {
         ok,
         busy
     );
-    if let Some(l) = &chart_lat {
+    if let Some((l, late)) = &chart_lat {
         println!(
-            "  charts meanwhile     p50 {:.1} ms, p99 {:.1} ms ({} charts, the first loads its columns)",
+            "  charts meanwhile     p50 {:.1} ms, p99 {:.1} ms ({} charts, the first loads its columns; each waits for the writes acknowledged before it; {late} answered 503 after --read-wait-ms)",
             percentile(l, 0.5),
             percentile(l, 0.99),
             l.len()
