@@ -19,6 +19,15 @@ pub struct Endpoint {
     /// How long one statement may take (`?timeout=SECONDS`, 60 by
     /// default); connecting may take at most 5 s of it.
     pub timeout: Duration,
+    /// The cluster of `remote_servers` to shard over (`?cluster=NAME`):
+    /// tables are created on every server with `ON CLUSTER` (distributed
+    /// DDL needs ZooKeeper) and read and written through `Distributed`
+    /// tables.
+    pub cluster: Option<String>,
+    /// With a cluster, replicate every shard's tables
+    /// (`?replicated=true`: `Replicated*MergeTree`, the `{shard}` and
+    /// `{replica}` macros of each server).
+    pub replicated: bool,
 }
 
 /// How long a statement may take unless the URL says (`?timeout=`).
@@ -57,6 +66,8 @@ impl Endpoint {
             password: None,
             database: "hive".to_owned(),
             timeout: DEFAULT_TIMEOUT,
+            cluster: None,
+            replicated: false,
         };
         if let Some(c) = creds {
             let (u, p) = match c.split_once(':') {
@@ -76,6 +87,20 @@ impl Endpoint {
                 "database" => ep.database = percent_decode(v),
                 "user" => ep.user = Some(percent_decode(v)),
                 "password" => ep.password = Some(percent_decode(v)),
+                "cluster" => {
+                    let c = percent_decode(v);
+                    if c.is_empty() || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                        return Err(bad("the cluster name must be letters, digits and _"));
+                    }
+                    ep.cluster = Some(c);
+                }
+                "replicated" => {
+                    ep.replicated = match v {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(bad("replicated must be true or false")),
+                    }
+                }
                 "timeout" => {
                     let secs: f64 = v
                         .parse()
@@ -94,6 +119,9 @@ impl Endpoint {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
             return Err(bad("the database name must be letters, digits and _"));
+        }
+        if ep.replicated && ep.cluster.is_none() {
+            return Err(bad("replicated=true needs cluster=NAME"));
         }
         Ok(ep)
     }
@@ -190,8 +218,21 @@ impl Client {
     }
 
     fn post(&self, params: &str, body: &[u8]) -> Result<String> {
+        // On a cluster, inserts return once every shard has its rows (a
+        // write is applied when its position is recorded), and subqueries
+        // over Distributed tables run once, on this server (GLOBAL IN).
+        // With replicas, every node reads and writes the first healthy
+        // replica of a shard, so what one node inserted the others read
+        // (alert claims rely on it) while replication catches up.
+        let cluster = match (&self.endpoint.cluster, self.endpoint.replicated) {
+            (None, _) => "",
+            (Some(_), false) => "&insert_distributed_sync=1&distributed_product_mode=global",
+            (Some(_), true) => {
+                "&insert_distributed_sync=1&distributed_product_mode=global&load_balancing=in_order"
+            }
+        };
         let url = format!(
-            "{}/?database={}&output_format_json_quote_64bit_integers=0{params}",
+            "{}/?database={}&output_format_json_quote_64bit_integers=0{cluster}{params}",
             self.endpoint.base, self.endpoint.database
         );
         let mut req = self.agent.post(&url);
@@ -493,6 +534,10 @@ mod tests {
         assert_eq!(e.timeout, Duration::from_millis(2500));
         assert!(Endpoint::parse("http://h:1/db?timeout=0").is_err());
         assert!(Endpoint::parse("http://h:1/db?timeout=x").is_err());
+        let e = Endpoint::parse("http://h:1/db?cluster=hive&replicated=true").unwrap();
+        assert_eq!((e.cluster.as_deref(), e.replicated), (Some("hive"), true));
+        assert!(Endpoint::parse("http://h:1/db?replicated=true").is_err());
+        assert!(Endpoint::parse("http://h:1/db?cluster=a;b").is_err());
     }
 
     #[test]

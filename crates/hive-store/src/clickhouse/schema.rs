@@ -4,7 +4,7 @@
 //! Only what ClickHouse 18.16 has is used (no Map, JSON functions, skip
 //! indexes, TTL or DateTime64). See ADR 0008.
 
-use super::http::Client;
+use super::http::{Client, Endpoint};
 use crate::Result;
 
 /// The migrations, in order; a migration is its statements.
@@ -100,12 +100,21 @@ pub const MIGRATIONS: &[&[&str]] = &[
 
 /// Create the database and apply the migrations it lacks.
 pub fn migrate(client: &Client) -> Result<u32> {
-    let db = &client.endpoint().database;
-    client.exec_in_default(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
-    client.exec(
+    let ep = client.endpoint();
+    let db = &ep.database;
+    match &ep.cluster {
+        Some(c) => client.exec_in_default(&format!(
+            "CREATE DATABASE IF NOT EXISTS {db} ON CLUSTER {c}"
+        ))?,
+        None => client.exec_in_default(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?,
+    }
+    for s in expand(
         "CREATE TABLE IF NOT EXISTS hive_migrations (version UInt32, applied_at Int64) \
          ENGINE = ReplacingMergeTree ORDER BY version",
-    )?;
+        ep,
+    ) {
+        client.exec(&s)?;
+    }
     let applied = client
         .rows("SELECT max(version) AS v FROM hive_migrations")?
         .first()
@@ -113,7 +122,9 @@ pub fn migrate(client: &Client) -> Result<u32> {
         .unwrap_or(0) as usize;
     for (i, statements) in MIGRATIONS.iter().enumerate().skip(applied) {
         for s in *statements {
-            client.exec(s)?;
+            for s in expand(s, ep) {
+                client.exec(&s)?;
+            }
         }
         client.exec(&format!(
             "INSERT INTO hive_migrations (version, applied_at) VALUES ({}, {})",
@@ -123,4 +134,139 @@ pub fn migrate(client: &Client) -> Result<u32> {
         tracing::info!(version = i + 1, "clickhouse schema migrated");
     }
     Ok(MIGRATIONS.len() as u32)
+}
+
+/// How each table is sharded on a cluster: the rows that must meet on one
+/// shard (the versions of one key, the writes of one session) hash alike.
+fn sharding_key(table: &str) -> &'static str {
+    match table {
+        // A session's bases, placeholders and session-level patches
+        // together; a patch that names no session goes with its event.
+        "hive_writes" => "cityHash64(project_id, if(session_id = '', event_id, session_id))",
+        "hive_meta" => "cityHash64(kind, id)",
+        "hive_log_positions" => "cityHash64(node)",
+        "hive_claims" => "cityHash64(key)",
+        "hive_evaluations" => "cityHash64(alert_id)",
+        "hive_adopted" => "cityHash64(project_id, event_id)",
+        // Filled on each shard by materialised views, or tiny.
+        _ => "rand()",
+    }
+}
+
+/// A migration statement as run on the endpoint: as written for one
+/// server; on a cluster, a table becomes `<name>_local` on every server
+/// (`ON CLUSTER`, replicated if asked) plus `<name>`, a `Distributed` table
+/// over them, and a materialised view reads and fills the local tables.
+pub(crate) fn expand(statement: &str, ep: &Endpoint) -> Vec<String> {
+    let Some(c) = &ep.cluster else {
+        return vec![statement.to_owned()];
+    };
+    let db = &ep.database;
+    // One space between words (no literal of the schema holds two).
+    let s = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+    let s = s.as_str();
+    let name_and_rest = |prefix: &str| {
+        let rest = s[prefix.len()..].trim_start();
+        let end = rest
+            .find(|ch: char| ch.is_whitespace() || ch == '(')
+            .unwrap_or(rest.len());
+        (rest[..end].to_owned(), rest[end..].to_owned())
+    };
+    const TABLE: &str = "CREATE TABLE IF NOT EXISTS ";
+    const VIEW: &str = "CREATE MATERIALIZED VIEW IF NOT EXISTS ";
+    if s.starts_with(TABLE) {
+        let (name, rest) = name_and_rest(TABLE);
+        let rest = if ep.replicated {
+            replicated_engine(&rest, &format!("/clickhouse/tables/{{shard}}/{db}/{name}"))
+        } else {
+            rest
+        };
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {db}.{name}_local ON CLUSTER {c} {}",
+                rest.trim_start()
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {db}.{name} ON CLUSTER {c} AS {db}.{name}_local \
+                 ENGINE = Distributed({c}, {db}, {name}_local, {})",
+                sharding_key(&name)
+            ),
+        ]
+    } else if s.starts_with(VIEW) {
+        let (name, rest) = name_and_rest(VIEW);
+        let rest = rest.trim_start();
+        let (target, select) = rest
+            .strip_prefix("TO ")
+            .and_then(|r| r.split_once(" AS "))
+            .unwrap_or(("", rest));
+        let select = select.replace("FROM hive_writes", &format!("FROM {db}.hive_writes_local"));
+        vec![format!(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{name} ON CLUSTER {c} \
+             TO {db}.{}_local AS {select}",
+            target.trim()
+        )]
+    } else {
+        vec![statement.to_owned()]
+    }
+}
+
+/// `ENGINE = [Replacing]MergeTree[(version)]` made replicated at `path`.
+fn replicated_engine(rest: &str, path: &str) -> String {
+    let Some(at) = rest.find("ENGINE = ") else {
+        return rest.to_owned();
+    };
+    let (head, engine) = rest.split_at(at + "ENGINE = ".len());
+    let end = engine
+        .find(|ch: char| ch.is_whitespace())
+        .unwrap_or(engine.len());
+    let (name, tail) = engine.split_at(end);
+    let args = format!("'{path}', '{{replica}}'");
+    let replaced = match name.split_once('(') {
+        Some((base, version)) => format!("Replicated{base}({args}, {version}"),
+        None => format!("Replicated{name}({args})"),
+    };
+    format!("{head}{replaced}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_statements() {
+        let ep = Endpoint::parse("http://h:1/obs?cluster=c&replicated=true").unwrap();
+        let t = expand(
+            "CREATE TABLE IF NOT EXISTS hive_meta (kind String) \
+             ENGINE = ReplacingMergeTree(version) ORDER BY (kind, id)",
+            &ep,
+        );
+        assert_eq!(
+            t[0],
+            "CREATE TABLE IF NOT EXISTS obs.hive_meta_local ON CLUSTER c (kind String) \
+             ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/obs/hive_meta', \
+             '{replica}', version) ORDER BY (kind, id)"
+        );
+        assert_eq!(
+            t[1],
+            "CREATE TABLE IF NOT EXISTS obs.hive_meta ON CLUSTER c AS obs.hive_meta_local \
+             ENGINE = Distributed(c, obs, hive_meta_local, cityHash64(kind, id))"
+        );
+        let t = expand(
+            "CREATE TABLE IF NOT EXISTS hive_claims (key String) ENGINE = MergeTree ORDER BY key",
+            &ep,
+        );
+        assert!(t[0].contains("ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/obs/hive_claims', '{replica}') ORDER BY key"), "{}", t[0]);
+        let v = expand(MIGRATIONS[0][2], &ep);
+        assert_eq!(
+            v[0],
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS obs.hive_locations_mv ON CLUSTER c \
+             TO obs.hive_locations_local AS SELECT event_id, project_id FROM obs.hive_writes_local WHERE kind = 1"
+        );
+        // One server: as written.
+        let one = Endpoint::parse("http://h:1/obs").unwrap();
+        assert_eq!(
+            expand(MIGRATIONS[0][2], &one),
+            vec![MIGRATIONS[0][2].to_owned()]
+        );
+    }
 }

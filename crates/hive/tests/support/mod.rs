@@ -234,6 +234,113 @@ impl Drop for ClickHouse {
     }
 }
 
+/// A ZooKeeper server (Debian's `zookeeper` package) on 127.0.0.1, for
+/// ClickHouse's distributed DDL and replication. Stops with the test.
+pub struct ZooKeeper {
+    pub port: u16,
+    child: Child,
+}
+
+impl ZooKeeper {
+    /// The jar of Debian's package (`ZOOKEEPER_JAR` names another).
+    fn jar() -> PathBuf {
+        std::env::var_os("ZOOKEEPER_JAR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/usr/share/java/zookeeper.jar"))
+    }
+
+    /// Whether ZooKeeper and java are there (`false`: skip; panics under
+    /// `HIVE_E2E_REQUIRED`).
+    pub fn available() -> bool {
+        let java = Command::new("java")
+            .arg("-version")
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if java && Self::jar().exists() {
+            return true;
+        }
+        let why = format!(
+            "java or {} is absent (scripts/clickhouse-test installs zookeeper)",
+            Self::jar().display()
+        );
+        if std::env::var_os("HIVE_E2E_REQUIRED").is_some() {
+            panic!("ZooKeeper is required (HIVE_E2E_REQUIRED): {why}");
+        }
+        eprintln!("skipped: no ZooKeeper: {why}");
+        false
+    }
+
+    pub fn start(root: &Path) -> ZooKeeper {
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        let port = free_port();
+        let cfg = root.join("zoo.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+                 admin.enableServer=false\n4lw.commands.whitelist=srvr,ruok\n",
+                root.join("data").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(root.join("zookeeper.log")).unwrap();
+        let child = Command::new("java")
+            .args(["-Xmx128m", "-cp"])
+            .arg(Self::jar())
+            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start zookeeper");
+        // Serving sessions, not only answering: ClickHouse 18.16 whose
+        // first connection to a ZooKeeper still loading fails may crash on
+        // its distributed DDL. `srvr` says "Mode:" once it serves.
+        let serving = || -> Option<bool> {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+            s.write_all(b"srvr").ok()?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).ok()?;
+            Some(out.contains("Mode:"))
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while serving() != Some(true) {
+            assert!(Instant::now() < deadline, "zookeeper did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ZooKeeper { port, child }
+    }
+}
+
+impl Drop for ZooKeeper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The configuration (inside `<yandex>`) of one server of a cluster named
+/// `hive` whose shards are the servers at `shards` (TCP ports on
+/// 127.0.0.1), with distributed DDL through ZooKeeper at `zk`. The same as
+/// `deploy/clickhouse/cluster/` but for the ports.
+pub fn cluster_config(shards: &[u16], zk: u16, shard: usize) -> String {
+    let shards: String = shards
+        .iter()
+        .map(|p| {
+            format!("<shard><replica><host>127.0.0.1</host><port>{p}</port></replica></shard>")
+        })
+        .collect();
+    format!(
+        "<zookeeper><node><host>127.0.0.1</host><port>{zk}</port></node></zookeeper>\n\
+         <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>\n\
+         <remote_servers><hive>{shards}</hive></remote_servers>\n\
+         <macros><shard>{shard}</shard><replica>r1</replica></macros>"
+    )
+}
+
 /// A `hive serve` process.
 pub struct Hive {
     pub child: Child,

@@ -1,0 +1,160 @@
+//! Two ClickHouse 18.16 servers on 127.0.0.1 as a two-shard cluster
+//! (`remote_servers`, distributed DDL through a ZooKeeper on 127.0.0.1),
+//! and two `hive serve --clickhouse '...?cluster=hive'` nodes writing and
+//! reading through it (issue 10): hive creates every table on both servers
+//! (`ON CLUSTER`) behind `Distributed` tables sharded so a session's events
+//! stay together; spans and enrichments sent to both nodes are all there,
+//! read through either node, spread over both shards, each session on one.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::{
+    Acked, ClickHouse, Hive, ZooKeeper, api, cluster_config, free_port, get_ready, span_json,
+    verify_session,
+};
+
+fn wait_applied(addr: &str, key: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = get_ready(addr, key, "/v1/stats", Duration::from_secs(10));
+        let log = &s["ingest_log"];
+        if log["applied_position"] == log["durable_position"] {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the applier does not catch up: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn two_nodes_on_a_two_shard_cluster() {
+    if !ClickHouse::available() || !ZooKeeper::available() {
+        return;
+    }
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let zk = ZooKeeper::start(&tmp.path().join("zookeeper"));
+    let tcp = [free_port(), free_port()];
+    let mut shards: Vec<ClickHouse> = (0..2)
+        .map(|i| {
+            ClickHouse::configure(
+                &tmp.path().join(format!("shard{}", i + 1)),
+                free_port(),
+                tcp[i],
+                &cluster_config(&tcp, zk.port, i + 1),
+            )
+        })
+        .collect();
+    for s in &mut shards {
+        s.start();
+    }
+    let url = format!("{}?cluster=hive", shards[0].url("hive"));
+    let node1 = Hive::start(&tmp.path().join("node1"), &["--clickhouse", &url]);
+    let key = node1
+        .key
+        .clone()
+        .expect("the first node prints the admin key");
+    // The second node talks to the other server.
+    let url2 = format!("{}?cluster=hive", shards[1].url("hive"));
+    let node2 = Hive::start(&tmp.path().join("node2"), &["--clickhouse", &url2]);
+    assert!(node2.key.is_none(), "one admin key for the cluster");
+    let nodes = [node1.addr.clone(), node2.addr.clone()];
+    eprintln!("{:.1} s: cluster up", started.elapsed().as_secs_f64());
+
+    // 8 sessions, each written through both nodes: spans and enrichments.
+    let sessions: Vec<String> = (0..8)
+        .map(|i| format!("eeeeeeee-0000-4000-8000-{i:012}"))
+        .collect();
+    let mut acked = vec![Acked::default(); sessions.len()];
+    for (i, session) in sessions.iter().enumerate() {
+        let (status, body) = api(
+            &nodes[i % 2],
+            "POST",
+            "/session/start",
+            &key,
+            &json!({"session": {"session_id": session}}).to_string(),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    let threads: Vec<_> = (0..4)
+        .map(|c| {
+            let (nodes, key, sessions) = (nodes.clone(), key.clone(), sessions.clone());
+            std::thread::spawn(move || {
+                let mut acked = vec![Acked::default(); sessions.len()];
+                for seq in 1..=40 {
+                    let s = (seq + c) % sessions.len();
+                    let addr = &nodes[(seq + c) % 2];
+                    if seq % 2 == 0 {
+                        let (status, body) = api(
+                            addr,
+                            "POST",
+                            "/opentelemetry/v1/traces",
+                            &key,
+                            &span_json(&sessions[s], c, seq),
+                        )
+                        .unwrap();
+                        assert_eq!(status, 200, "{body}");
+                        acked[s].spans.insert((c, seq));
+                    } else {
+                        let k = format!("c{c}_{seq}");
+                        let body = json!({"event_id": sessions[s], "metadata": {&k: seq}});
+                        let (status, body) =
+                            api(addr, "PUT", "/events", &key, &body.to_string()).unwrap();
+                        assert_eq!(status, 200, "{body}");
+                        acked[s].keys.insert(k);
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    for t in threads {
+        for (i, a) in t.join().unwrap().into_iter().enumerate() {
+            acked[i].spans.extend(a.spans);
+            acked[i].keys.extend(a.keys);
+        }
+    }
+    for addr in &nodes {
+        wait_applied(addr, &key);
+    }
+    for (i, session) in sessions.iter().enumerate() {
+        for addr in &nodes {
+            verify_session(addr, &key, session, &acked[i]);
+        }
+    }
+    eprintln!("{:.1} s: sessions checked", started.elapsed().as_secs_f64());
+
+    // The writes are spread over both shards, and a session's spans (its
+    // bases) all live on one.
+    let mut on_shard: Vec<BTreeSet<String>> = Vec::new();
+    for s in &shards {
+        let text = s
+            .query(
+                "SELECT DISTINCT session_id FROM hive.hive_writes_local \
+                 WHERE kind = 1 AND session_id LIKE 'eeeeeeee-%' FORMAT TSV",
+            )
+            .unwrap();
+        on_shard.push(text.lines().map(str::to_owned).collect());
+    }
+    assert!(
+        !on_shard[0].is_empty() && !on_shard[1].is_empty(),
+        "one shard holds every session: {on_shard:?}"
+    );
+    assert!(
+        on_shard[0].is_disjoint(&on_shard[1]),
+        "a session's events are split over shards: {on_shard:?}"
+    );
+    assert_eq!(on_shard[0].len() + on_shard[1].len(), sessions.len());
+    eprintln!(
+        "two nodes on a two-shard cluster: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
