@@ -18,7 +18,7 @@ log="$data/server.log"
 "$VENV/bin/python" tests/clickhouse_http/chdb_server.py --path "$data/engine" --port 0 \
   --user hive --password hive-test >"$log" 2>&1 &
 server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$data"' EXIT
+trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
 url=""
 for _ in $(seq 1 200); do
   url=$(sed -n 's|^listening on http://||p' "$log")
