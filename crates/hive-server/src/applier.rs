@@ -43,8 +43,12 @@ pub fn start(
     // applies one, and no more are held (memory stays bounded).
     let (tx, rx) = sync_channel::<Batch>(0);
     let reader = {
-        let (store, shared, stats, last_error) =
-            (store.clone(), shared.clone(), stats.clone(), last_error.clone());
+        let (store, shared, stats, last_error) = (
+            store.clone(),
+            shared.clone(),
+            stats.clone(),
+            last_error.clone(),
+        );
         std::thread::Builder::new()
             .name("hive-log-read".into())
             .spawn(move || read_loop(store, shared, from, config, tx, stats, last_error))?
@@ -275,7 +279,10 @@ fn apply_loop(
             && let Some(since) = behind_since.take()
             && said.elapsed() < Duration::from_secs(3600)
         {
-            tracing::info!(after_s = since.elapsed().as_secs(), "the store has caught up with the ingest log");
+            tracing::info!(
+                after_s = since.elapsed().as_secs(),
+                "the store has caught up with the ingest log"
+            );
         }
     }
     tracing::debug!("applier drained and stopped");
@@ -419,11 +426,15 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            log.append_record(encode_ops(&[enrich("before")])).await.unwrap();
+            log.append_record(encode_ops(&[enrich("before")]))
+                .await
+                .unwrap();
             let mut bad = RecordBuf::with_capacity(8);
             bad.payload().extend_from_slice(b"\x01not json");
             log.append_record(bad).await.unwrap();
-            log.append_record(encode_ops(&[enrich("after")])).await.unwrap();
+            log.append_record(encode_ops(&[enrich("after")]))
+                .await
+                .unwrap();
         });
         let stats = Arc::new(WriterStats::default());
         let threads = super::start(
@@ -437,19 +448,29 @@ mod tests {
         .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while log.shared.applied() < log.shared.durable_end() {
-            assert!(Instant::now() < deadline, "the applier did not pass the bad record");
+            assert!(
+                Instant::now() < deadline,
+                "the applier did not pass the bad record"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         let history = store.history(Some("p"), "e1").unwrap();
         assert_eq!(history.len(), 2, "both good records applied: {history:?}");
-        assert_eq!(stats.set_aside_records.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(
+            stats
+                .set_aside_records
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
         let kept: Vec<String> = std::fs::read_dir(log_dir.join("rejected"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(kept.len(), 2, "{kept:?}");
         let reason = std::fs::read_to_string(
-            log_dir.join("rejected").join(kept.iter().find(|k| k.ends_with(".txt")).unwrap()),
+            log_dir
+                .join("rejected")
+                .join(kept.iter().find(|k| k.ends_with(".txt")).unwrap()),
         )
         .unwrap();
         assert!(reason.contains("does not decode"), "{reason}");

@@ -12,9 +12,9 @@ use hive_store::{PreparedEvent, WriteOp};
 
 use crate::SharedState;
 use crate::auth::{Caller, authenticate};
-use crate::writer::OtlpHeader;
 use crate::body::decoded;
 use crate::error::{ApiError, ApiResult};
+use crate::writer::OtlpHeader;
 
 /// Validate one export request (decode it, on the blocking pool) and log
 /// it; returns the span count. Mapping the spans to events happens behind

@@ -560,7 +560,10 @@ async fn full_queue_refuses(config: hive_server::WriterConfig) {
                 assert_eq!(r.headers["retry-after"], "1");
                 assert_eq!(r.json()["error"]["code"], "busy");
                 assert!(
-                    r.json()["message"].as_str().unwrap().contains("--max-inflight-mb"),
+                    r.json()["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("--max-inflight-mb"),
                     "{:?}",
                     r.json()
                 );

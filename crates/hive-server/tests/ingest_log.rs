@@ -23,10 +23,20 @@ async fn a_stalled_store_fills_the_backlog_then_writes_get_503_and_reads_catchin
     );
     let session = "b0c10600-0000-4000-8000-000000000001";
     let r = s
-        .json("POST", "/session/start", &s.admin, json!({"session": {"session_id": session}}))
+        .json(
+            "POST",
+            "/session/start",
+            &s.admin,
+            json!({"session": {"session_id": session}}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(s.get(&format!("/v1/sessions/{session}"), &s.admin).await.status, StatusCode::OK);
+    assert_eq!(
+        s.get(&format!("/v1/sessions/{session}"), &s.admin)
+            .await
+            .status,
+        StatusCode::OK
+    );
 
     let (cookie, _) = s.store.auth().create_web_session(60_000).unwrap();
     // Another connection holds SQLite's write lock: the applier waits.
@@ -38,7 +48,12 @@ async fn a_stalled_store_fills_the_backlog_then_writes_get_503_and_reads_catchin
     for i in 0..200 {
         let k = format!("k{i}");
         let r = s
-            .json("PUT", "/events", &s.admin, json!({"event_id": session, "metadata": {&k: i}}))
+            .json(
+                "PUT",
+                "/events",
+                &s.admin,
+                json!({"event_id": session, "metadata": {&k: i}}),
+            )
             .await;
         match r.status {
             StatusCode::OK => acked.push(k),
@@ -53,7 +68,13 @@ async fn a_stalled_store_fills_the_backlog_then_writes_get_503_and_reads_catchin
     assert_eq!(refused.headers["retry-after"], "1");
     let v = refused.json();
     assert_eq!(v["error"]["code"], "busy");
-    assert!(v["message"].as_str().unwrap().contains("waiting to be applied"), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("waiting to be applied"),
+        "{v}"
+    );
     assert!(!acked.is_empty());
 
     // A read waits for the writes acknowledged before it, then says why.
@@ -63,10 +84,19 @@ async fn a_stalled_store_fills_the_backlog_then_writes_get_503_and_reads_catchin
     assert!(started.elapsed() >= Duration::from_millis(250));
     let v = r.json();
     assert_eq!(v["error"]["code"], "catching_up", "{v}");
-    assert!(v["message"].as_str().unwrap().contains("catching up"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("catching up"),
+        "{v}"
+    );
     let stats = s.get("/v1/stats", &s.admin).await.json();
-    assert!(stats["ingest_log"]["lag"]["records"].as_u64().unwrap() >= acked.len() as u64, "{stats}");
-    assert!(stats["ingest_log"]["lag"]["bytes"].as_u64().unwrap() > 4096, "{stats}");
+    assert!(
+        stats["ingest_log"]["lag"]["records"].as_u64().unwrap() >= acked.len() as u64,
+        "{stats}"
+    );
+    assert!(
+        stats["ingest_log"]["lag"]["bytes"].as_u64().unwrap() > 4096,
+        "{stats}"
+    );
 
     // A dashboard page does not fail: it shows what is applied and says
     // what is not.
@@ -78,7 +108,10 @@ async fn a_stalled_store_fills_the_backlog_then_writes_get_503_and_reads_catchin
     let page = s.raw(req).await;
     assert_eq!(page.status, StatusCode::OK);
     let html = String::from_utf8_lossy(&page.bytes);
-    assert!(html.contains("acknowledged writes"), "no note of the writes being applied");
+    assert!(
+        html.contains("acknowledged writes"),
+        "no note of the writes being applied"
+    );
 
     // The store takes writes again: everything acknowledged is applied.
     lock.execute_batch("ROLLBACK").unwrap();
@@ -95,11 +128,25 @@ async fn a_stalled_store_fills_the_backlog_then_writes_get_503_and_reads_catchin
         assert!(metadata.get(k).is_some(), "{k} lost");
     }
     let r = s
-        .json("PUT", "/events", &s.admin, json!({"event_id": session, "metadata": {"after": 1}}))
+        .json(
+            "PUT",
+            "/events",
+            &s.admin,
+            json!({"event_id": session, "metadata": {"after": 1}}),
+        )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "writes resume once the backlog is applied");
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "writes resume once the backlog is applied"
+    );
     // A read waits for it; then nothing is left to apply.
-    assert_eq!(s.get(&format!("/v1/sessions/{session}"), &s.admin).await.status, StatusCode::OK);
+    assert_eq!(
+        s.get(&format!("/v1/sessions/{session}"), &s.admin)
+            .await
+            .status,
+        StatusCode::OK
+    );
     let stats = s.get("/v1/stats", &s.admin).await.json();
     assert_eq!(stats["ingest_log"]["lag"]["records"], 0, "{stats}");
 }
@@ -110,18 +157,32 @@ async fn a_read_sees_every_write_acknowledged_before_it() {
     for i in 0..50 {
         let session = format!("00000000-0000-4000-8000-{i:012}");
         let r = s
-            .json("POST", "/session/start", &s.admin, json!({"session": {"session_id": session}}))
+            .json(
+                "POST",
+                "/session/start",
+                &s.admin,
+                json!({"session": {"session_id": session}}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK);
         let r = s
-            .json("PUT", "/events", &s.admin, json!({"event_id": session, "metadata": {"n": i}}))
+            .json(
+                "PUT",
+                "/events",
+                &s.admin,
+                json!({"event_id": session, "metadata": {"n": i}}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK);
         // Read at once: the enrichment acknowledged just now is there.
         let r = s.get(&format!("/v1/events/{session}"), &s.admin).await;
         assert_eq!(r.status, StatusCode::OK);
         let v = r.json();
-        let event = if v.get("event").is_some() { &v["event"] } else { &v };
+        let event = if v.get("event").is_some() {
+            &v["event"]
+        } else {
+            &v
+        };
         assert_eq!(event["metadata"]["n"], i, "{v}");
     }
 }

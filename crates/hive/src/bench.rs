@@ -454,7 +454,8 @@ impl Template {
         let mut from = 0;
         for sp in &spans {
             let trace = from
-                + find(&t.body[from..], &sp.trace_id).ok_or_else(|| anyhow!("trace id not found"))?;
+                + find(&t.body[from..], &sp.trace_id)
+                    .ok_or_else(|| anyhow!("trace id not found"))?;
             let span = from
                 + find(&t.body[from..], &sp.span_id).ok_or_else(|| anyhow!("span id not found"))?;
             t.trace_at.push(trace);
@@ -662,7 +663,9 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     print_cpu(&cpu_before, &cpu_drained, spans, "span (until applied)");
     println!("  stored model events  {stored} (status {status})");
     if status == 503 {
-        bail!("the server had not applied everything acknowledged {drained:.0} s after the load (still catching up)");
+        bail!(
+            "the server had not applied everything acknowledged {drained:.0} s after the load (still catching up)"
+        );
     }
     if stored < spans {
         bail!(
@@ -893,9 +896,7 @@ async fn overload(a: OverloadArgs) -> Result<()> {
         percentile(&refused, 1.0)
     );
     println!("  transport errors     {errors}");
-    println!(
-        "  server RSS           peak {hwm:.0} MiB (sampled max {peak_sample:.0} MiB)"
-    );
+    println!("  server RSS           peak {hwm:.0} MiB (sampled max {peak_sample:.0} MiB)");
     println!(
         "  caught up after      {:.1} s; stored model events {stored}",
         drain_started.elapsed().as_secs_f64()

@@ -129,8 +129,9 @@ fn load(
                             spans.lock().unwrap().insert((c, seq));
                         }
                     } else {
-                        let body = json!({"event_id": session, "metadata": {format!("c{c}_{seq}"): seq}})
-                            .to_string();
+                        let body =
+                            json!({"event_id": session, "metadata": {format!("c{c}_{seq}"): seq}})
+                                .to_string();
                         if let Some((200, _)) = http(&addr, "PUT", "/events", &key, &body) {
                             keys.lock().unwrap().insert(format!("c{c}_{seq}"));
                         }
@@ -148,7 +149,10 @@ fn get_ready(addr: &str, key: &str, path: &str) -> Value {
         if let Some((200, v)) = http(addr, "GET", path, key, "") {
             return v;
         }
-        assert!(Instant::now() < deadline, "restarted server does not answer {path}");
+        assert!(
+            Instant::now() < deadline,
+            "restarted server does not answer {path}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -181,7 +185,10 @@ fn every_acknowledged_write_survives_repeated_kill_9() {
     for round in 0..ROUNDS {
         if round > 0 {
             server = start(dir.path());
-            assert!(server.key.is_none(), "a restart must not make a new admin key");
+            assert!(
+                server.key.is_none(),
+                "a restart must not make a new admin key"
+            );
         }
         let stop = Arc::new(AtomicBool::new(false));
         let clients = load(
@@ -259,12 +266,18 @@ fn every_acknowledged_write_survives_repeated_kill_9() {
     for e in entries {
         if let Some(m) = e["patch"]["metadata"].as_object() {
             for k in m.keys() {
-                assert!(seen.insert(k.clone()), "enrichment {k} is in the history twice");
+                assert!(
+                    seen.insert(k.clone()),
+                    "enrichment {k} is in the history twice"
+                );
             }
         }
     }
     let unrecorded: Vec<&String> = keys.iter().filter(|k| !seen.contains(*k)).collect();
-    assert!(unrecorded.is_empty(), "acknowledged enrichments missing from the history: {unrecorded:?}");
+    assert!(
+        unrecorded.is_empty(),
+        "acknowledged enrichments missing from the history: {unrecorded:?}"
+    );
     let _ = last.child.kill();
     let _ = last.child.wait();
 }

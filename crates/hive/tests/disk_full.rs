@@ -26,7 +26,15 @@ impl Drop for Server {
 
 fn start(dir: &Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hive"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--grpc-addr", "off", "--log", "warn"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "off",
+            "--log",
+            "warn",
+        ])
         .arg("--data-dir")
         .arg(dir)
         .args(["--read-wait-ms", "3000", "--column-memory-mb", "0"])
@@ -131,7 +139,13 @@ fn a_full_disk_answers_507_and_writes_resume_once_space_is_freed() {
     let mut acked = Vec::new();
     for i in 0..20 {
         let k = format!("before_{i}");
-        let (status, v) = http(&addr, "PUT", "/events", &key, &json!({"event_id": session, "metadata": {&k: i}}).to_string());
+        let (status, v) = http(
+            &addr,
+            "PUT",
+            "/events",
+            &key,
+            &json!({"event_id": session, "metadata": {&k: i}}).to_string(),
+        );
         assert_eq!(status, 200, "{v}");
         acked.push(k);
     }
@@ -169,12 +183,21 @@ fn a_full_disk_answers_507_and_writes_resume_once_space_is_freed() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let k = format!("after_{}", acked.len());
-        let (status, v) = http(&addr, "PUT", "/events", &key, &json!({"event_id": session, "metadata": {&k: 1}}).to_string());
+        let (status, v) = http(
+            &addr,
+            "PUT",
+            "/events",
+            &key,
+            &json!({"event_id": session, "metadata": {&k: 1}}).to_string(),
+        );
         if status == 200 {
             acked.push(k);
             break;
         }
-        assert!(Instant::now() < deadline, "writes did not resume: {status} {v}");
+        assert!(
+            Instant::now() < deadline,
+            "writes did not resume: {status} {v}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // Nothing acknowledged is lost, and the server still answers reads.
@@ -184,10 +207,16 @@ fn a_full_disk_answers_507_and_writes_resume_once_space_is_freed() {
         if status == 200 {
             break v["session"]["metadata"].clone();
         }
-        assert!(Instant::now() < deadline, "reads did not recover: {status} {v}");
+        assert!(
+            Instant::now() < deadline,
+            "reads did not recover: {status} {v}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
-    let lost: Vec<&String> = acked.iter().filter(|k| metadata.get(k.as_str()).is_none()).collect();
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|k| metadata.get(k.as_str()).is_none())
+        .collect();
     assert!(lost.is_empty(), "acknowledged enrichments lost: {lost:?}");
     drop(server);
     drop(fs);

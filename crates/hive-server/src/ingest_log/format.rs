@@ -137,7 +137,9 @@ pub fn read_record(r: &mut impl Read) -> io::Result<Next> {
         )));
     }
     if crc32fast::hash(&payload) != crc {
-        return Ok(Next::Bad(format!("a record of {len} bytes failing its checksum")));
+        return Ok(Next::Bad(format!(
+            "a record of {len} bytes failing its checksum"
+        )));
     }
     Ok(Next::Record(payload))
 }
@@ -174,7 +176,10 @@ mod tests {
         let mut r = &bytes[..];
         assert_eq!(read_record(&mut r).unwrap(), Next::Record(b"one".to_vec()));
         assert_eq!(read_record(&mut r).unwrap(), Next::Record(Vec::new()));
-        assert_eq!(read_record(&mut r).unwrap(), Next::Record(b"three".to_vec()));
+        assert_eq!(
+            read_record(&mut r).unwrap(),
+            Next::Record(b"three".to_vec())
+        );
         assert_eq!(read_record(&mut r).unwrap(), Next::End);
     }
 
@@ -196,7 +201,10 @@ mod tests {
         for i in RECORD_HEADER..bytes.len() {
             bytes[i] ^= 0x10;
             let mut r = &bytes[..];
-            assert!(matches!(read_record(&mut r).unwrap(), Next::Bad(_)), "byte {i}");
+            assert!(
+                matches!(read_record(&mut r).unwrap(), Next::Bad(_)),
+                "byte {i}"
+            );
             bytes[i] ^= 0x10;
         }
         // An absurd length is bad, not an allocation of 4 GiB.

@@ -367,7 +367,11 @@ fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     let mut found = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        if let Some(start) = entry.file_name().to_str().and_then(format::parse_segment_name) {
+        if let Some(start) = entry
+            .file_name()
+            .to_str()
+            .and_then(format::parse_segment_name)
+        {
             found.push(start);
         }
     }
@@ -441,7 +445,9 @@ fn scan_segment(dir: &Path, start: u64, applied: u64, last: bool) -> Result<Scan
     let mut pos = start;
     let mut records = 0u64;
     loop {
-        match format::read_record(&mut reader).map_err(|e| format!("cannot read segment {name}: {e}"))? {
+        match format::read_record(&mut reader)
+            .map_err(|e| format!("cannot read segment {name}: {e}"))?
+        {
             Next::Record(payload) => {
                 if pos >= applied {
                     records += 1;
@@ -678,7 +684,9 @@ impl LogReader {
         file.read_exact_at(&mut payload, offset + format::RECORD_HEADER as u64)
             .map_err(|e| corrupt(format!("cannot read a record: {e}")))?;
         if crc32fast::hash(&payload) != crc {
-            return Err(corrupt(format!("a record of {len} bytes fails its checksum")));
+            return Err(corrupt(format!(
+                "a record of {len} bytes fails its checksum"
+            )));
         }
         self.pos = end;
         Ok(Some((payload, end)))

@@ -143,9 +143,14 @@ fn a_corrupt_tail_record_is_cut_but_corruption_in_an_earlier_segment_is_refused(
     let mut bytes = fs::read(&first).unwrap();
     bytes[30] ^= 1;
     fs::write(&first, &bytes).unwrap();
-    let err = IngestLog::open(dir.path(), 0, config(300)).err().expect("refused");
+    let err = IngestLog::open(dir.path(), 0, config(300))
+        .err()
+        .expect("refused");
     assert!(err.message.contains("corrupt"), "{err}");
-    assert!(err.message.contains(&format::segment_name(segs[0])), "{err}");
+    assert!(
+        err.message.contains(&format::segment_name(segs[0])),
+        "{err}"
+    );
 }
 
 #[test]
@@ -154,18 +159,27 @@ fn a_segment_deleted_before_it_was_applied_is_refused_with_a_clear_error() {
     let ends = append(dir.path(), 0, 0, 40, 300);
     let segs = segments(dir.path());
     fs::remove_file(dir.path().join(format::segment_name(segs[0]))).unwrap();
-    let err = IngestLog::open(dir.path(), 0, config(300)).err().expect("refused");
-    assert!(err.message.contains("deleted before they were applied"), "{err}");
+    let err = IngestLog::open(dir.path(), 0, config(300))
+        .err()
+        .expect("refused");
+    assert!(
+        err.message.contains("deleted before they were applied"),
+        "{err}"
+    );
     // A segment in the middle is a gap.
     let dir = tempfile::tempdir().unwrap();
     append(dir.path(), 0, 0, 40, 300);
     let segs = segments(dir.path());
     fs::remove_file(dir.path().join(format::segment_name(segs[1]))).unwrap();
-    let err = IngestLog::open(dir.path(), 0, config(300)).err().expect("refused");
+    let err = IngestLog::open(dir.path(), 0, config(300))
+        .err()
+        .expect("refused");
     assert!(err.message.contains("ends at"), "{err}");
     // No log at all for a store that applied some.
     let dir = tempfile::tempdir().unwrap();
-    let err = IngestLog::open(dir.path(), ends[3], config(300)).err().expect("refused");
+    let err = IngestLog::open(dir.path(), ends[3], config(300))
+        .err()
+        .expect("refused");
     assert!(err.message.contains("has no segment"), "{err}");
 }
 

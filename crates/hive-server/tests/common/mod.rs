@@ -45,9 +45,12 @@ pub fn server_with_alerts(
         .bootstrap()
         .expect("bootstrap")
         .expect("admin key");
-    let (queue, _recovered, _threads) =
-        WriteQueue::open(store.clone() as Arc<dyn Store>, &dir.path().join("log"), writer)
-            .expect("open the ingest log");
+    let (queue, _recovered, _threads) = WriteQueue::open(
+        store.clone() as Arc<dyn Store>,
+        &dir.path().join("log"),
+        writer,
+    )
+    .expect("open the ingest log");
     let state = Arc::new(
         AppState::new(store.clone() as Arc<dyn Store>, queue, api)
             .expect("state")
