@@ -3,83 +3,18 @@
 //! reads go on, writes resume by themselves once space is freed, and
 //! nothing acknowledged is lost.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod support;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-struct Server {
-    child: Child,
-    addr: String,
-    key: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hive"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--grpc-addr",
-            "off",
-            "--log",
-            "warn",
-        ])
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--read-wait-ms", "3000", "--column-memory-mb", "0"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start hive serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut key, mut addr) = (None, None);
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(k) = line.trim().strip_prefix("HH_API_KEY=") {
-            key = Some(k.to_owned());
-        }
-        if let Some(rest) = line.strip_prefix("listening on http://") {
-            addr = rest.split_whitespace().next().map(str::to_owned);
-            break;
-        }
-    }
-    std::thread::spawn(move || {
-        for l in lines.map_while(Result::ok) {
-            eprintln!("server: {l}");
-        }
-    });
-    Server {
-        child,
-        addr: addr.expect("listening line"),
-        key: key.expect("admin key"),
-    }
-}
+use support::{Hive, api};
 
 fn http(addr: &str, method: &str, path: &str, key: &str, body: &str) -> (u16, Value) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: t\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let text = String::from_utf8_lossy(&out);
-    let status: u16 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    api(addr, method, path, key, body).expect("the server answers")
 }
 
 /// A tmpfs of `mb` MiB mounted on a fresh directory, unmounted on drop.
@@ -125,8 +60,11 @@ fn a_full_disk_answers_507_and_writes_resume_once_space_is_freed() {
         return;
     };
     let data = fs.0.join("data");
-    let server = start(&data);
-    let (addr, key) = (server.addr.clone(), server.key.clone());
+    let server = Hive::start(
+        &data,
+        &["--read-wait-ms", "3000", "--column-memory-mb", "0"],
+    );
+    let (addr, key) = (server.addr.clone(), server.key.clone().expect("admin key"));
     let session = "d15cf011-0000-4000-8000-000000000001";
     let (status, v) = http(
         &addr,
