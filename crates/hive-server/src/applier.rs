@@ -99,7 +99,7 @@ impl Projects {
     }
 }
 
-fn to_ops(payload: &[u8], projects: &mut ProjectsLock<'_>) -> Result<Vec<WriteOp>, Failure> {
+fn to_ops(payload: &[u8], projects: &mut Projects) -> Result<Vec<WriteOp>, Failure> {
     match decode_record(payload).map_err(Failure::Permanent)? {
         Record::Ops(ops) => Ok(ops),
         Record::Otlp(header, body) => {
@@ -134,10 +134,10 @@ fn read_loop(
     last_error: Arc<Mutex<Option<String>>>,
 ) {
     let mut reader = LogReader::new(shared.clone(), from);
-    let projects = Mutex::new(Projects {
+    let mut projects = Projects {
         store,
         by_name: HashMap::new(),
-    });
+    };
     let mut warned = Instant::now() - Duration::from_secs(60);
     loop {
         // Read a batch of records (cheap)...
@@ -178,7 +178,7 @@ fn read_loop(
         }
         // ...then decode and map them (OTLP mapping is most of the CPU of a
         // span), in log order.
-        let prepared = prepare_all(&raw, &projects);
+        let prepared = prepare_all(&raw, &mut projects);
         let mut batch = Batch {
             ops: Vec::new(),
             records: Vec::new(),
@@ -220,23 +220,9 @@ fn read_loop(
 /// and 30-50 MiB more memory held.)
 fn prepare_all(
     raw: &[(u64, u64, Vec<u8>)],
-    projects: &Mutex<Projects>,
+    projects: &mut Projects,
 ) -> Vec<Result<Vec<WriteOp>, Failure>> {
-    raw.iter()
-        .map(|r| to_ops(&r.2, &mut ProjectsLock(projects)))
-        .collect()
-}
-
-/// Resolves projects through the shared cache, one lookup at a time.
-struct ProjectsLock<'a>(&'a Mutex<Projects>);
-
-impl ProjectsLock<'_> {
-    fn resolve(&mut self, header: &OtlpHeader, named: Option<&str>) -> Result<String, StoreError> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .resolve(header, named)
-    }
+    raw.iter().map(|r| to_ops(&r.2, projects)).collect()
 }
 
 fn apply_loop(
