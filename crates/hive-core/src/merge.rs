@@ -41,29 +41,6 @@ pub fn fold<'a>(base: Value, patches: impl IntoIterator<Item = &'a Value>) -> Va
     doc
 }
 
-/// Combine two patches into one with the same effect as applying `first`
-/// then `second` (used to coalesce queued patches).
-///
-/// Nulls in `second` are kept (so they still delete in the target), and
-/// objects combine key by key.
-pub fn compose(first: &mut Value, second: &Value) {
-    match (first, second) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (key, value) in b {
-                match (a.get_mut(key), value) {
-                    (Some(existing @ Value::Object(_)), Value::Object(_)) => {
-                        compose(existing, value)
-                    }
-                    _ => {
-                        a.insert(key.clone(), value.clone());
-                    }
-                }
-            }
-        }
-        (a, b) => *a = b.clone(),
-    }
-}
-
 /// The nesting depth of a JSON value (a scalar is 0, `{}` or `[]` is 1).
 pub fn depth(value: &Value) -> usize {
     match value {
@@ -115,17 +92,6 @@ mod tests {
             merge_patch(&mut doc, &patch);
             assert_eq!(doc, expected, "case {i}");
         }
-    }
-
-    #[test]
-    fn compose_equals_sequential_application() {
-        let base = json!({"m": {"a": 1, "b": {"c": 2, "d": 3}}, "x": [1]});
-        let p1 = json!({"m": {"a": 5, "b": {"c": null}}, "y": {"k": 1}});
-        let p2 = json!({"m": {"b": {"e": 4}, "z": null}, "x": null, "y": {"k": null}});
-        let sequential = fold(base.clone(), [&p1, &p2]);
-        let mut composed = p1.clone();
-        compose(&mut composed, &p2);
-        assert_eq!(fold(base, [&composed]), sequential);
     }
 
     #[test]
