@@ -47,7 +47,8 @@ fn project_param(query: Option<&str>) -> Option<String> {
 }
 
 fn saved_param(query: Option<&str>) -> bool {
-    form_urlencoded::parse(query.unwrap_or_default().as_bytes()).any(|(k, v)| k == "saved" && v == "1")
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .any(|(k, v)| k == "saved" && v == "1")
 }
 
 fn render(
@@ -104,7 +105,13 @@ pub async fn page(
     RawQuery(query): RawQuery,
 ) -> PageResult {
     let web = web(&state, &headers).await?;
-    let l = layout(&state, &web, project_param(query.as_deref()).as_deref(), "redaction").await?;
+    let l = layout(
+        &state,
+        &web,
+        project_param(query.as_deref()).as_deref(),
+        "redaction",
+    )
+    .await?;
     let project_id = l.project.id.clone();
     let settings = state
         .blocking(move |store| load_settings(store, &project_id))
