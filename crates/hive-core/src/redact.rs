@@ -373,7 +373,7 @@ fn luhn_ok(s: &str) -> bool {
         .rev()
         .enumerate()
         .map(|(i, &d)| {
-            if i % 2 == 1 {
+            if !i.is_multiple_of(2) {
                 let d = d * 2;
                 if d > 9 { d - 9 } else { d }
             } else {
@@ -381,7 +381,7 @@ fn luhn_ok(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 struct KeyRule {

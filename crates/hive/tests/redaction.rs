@@ -18,16 +18,16 @@ use support::{Hive, api, get_ready, request};
 
 /// Values that must not survive, each as it would be stored verbatim.
 const SECRETS: &[&str] = &[
-    "lovelace.7f3",                 // an email's local part
-    "4111111111111111",             // a card number, unspaced
-    "4111 1111 1111 1111",          // and spaced
-    "tok9Zq7Xw2Lp4Vn8Rb3",          // a bearer token
-    "R3dact3dS3cr3tK3yValue01",     // an sk- API key
-    "AKIAREDACTTEST000001",         // an AWS access key id
-    "hunter2-pw-9c1e",              // a value under `password`
-    "ORD-482913",                   // a custom pattern
-    "078-05-1120",                  // a value under a custom key (`ssn`)
-    "cookie-val-55aa",              // a value under `cookie`
+    "lovelace.7f3",             // an email's local part
+    "4111111111111111",         // a card number, unspaced
+    "4111 1111 1111 1111",      // and spaced
+    "tok9Zq7Xw2Lp4Vn8Rb3",      // a bearer token
+    "R3dact3dS3cr3tK3yValue01", // an sk- API key
+    "AKIAREDACTTEST000001",     // an AWS access key id
+    "hunter2-pw-9c1e",          // a value under `password`
+    "ORD-482913",               // a custom pattern
+    "078-05-1120",              // a value under a custom key (`ssn`)
+    "cookie-val-55aa",          // a value under `cookie`
 ];
 /// Sent to the project that does not redact: must be found.
 const VISIBLE: &[&str] = &["grace.hopper.9d1", "plain-password-7e2"];
@@ -69,8 +69,14 @@ fn secret_span(session: &str, span_id: u8) -> Span {
             kv("honeyhive.session_id", session),
             kv("honeyhive_event_type", "tool"),
             kv("honeyhive_inputs.password", "hunter2-pw-9c1e"),
-            kv("honeyhive_inputs.question", "mail ada.lovelace.7f3@example.com please"),
-            kv("honeyhive_config.api_key", "sk-proj-R3dact3dS3cr3tK3yValue01"),
+            kv(
+                "honeyhive_inputs.question",
+                "mail ada.lovelace.7f3@example.com please",
+            ),
+            kv(
+                "honeyhive_config.api_key",
+                "sk-proj-R3dact3dS3cr3tK3yValue01",
+            ),
             kv("honeyhive_metadata.card", "4111 1111 1111 1111"),
             kv(
                 "traceloop.entity.input",
@@ -95,7 +101,8 @@ fn secret_span(session: &str, span_id: u8) -> Span {
 }
 
 fn span_json(session: &str, span_id: &str, attrs: Value) -> Vec<u8> {
-    let mut attributes = vec![json!({"key": "honeyhive.session_id", "value": {"stringValue": session}})];
+    let mut attributes =
+        vec![json!({"key": "honeyhive.session_id", "value": {"stringValue": session}})];
     for (k, v) in attrs.as_object().unwrap() {
         attributes.push(json!({"key": k, "value": {"stringValue": v}}));
     }
@@ -131,7 +138,10 @@ fn grep(dir: &Path, needles: &[&str]) -> Vec<(String, String)> {
             }
         }
     }
-    assert!(files >= 3, "the data directory holds the database and the log");
+    assert!(
+        files >= 3,
+        "the data directory holds the database and the log"
+    );
     found
 }
 
@@ -144,7 +154,13 @@ fn nothing_of_a_secret_survives_in_any_file_of_the_data_directory() {
     let admin = hive.key.clone().unwrap();
 
     let key = |scope: &str, project: &str| {
-        http(&addr, "POST", "/v1/keys", &admin, json!({"name": "t", "scope": scope, "project": project}))["secret"]
+        http(
+            &addr,
+            "POST",
+            "/v1/keys",
+            &admin,
+            json!({"name": "t", "scope": scope, "project": project}),
+        )["secret"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -163,7 +179,13 @@ fn nothing_of_a_secret_survives_in_any_file_of_the_data_directory() {
     // OTLP/HTTP protobuf (a project key) and JSON (an ingest key), and an
     // admin key's span naming the project.
     let pb = hive_otlp::encode_traces_protobuf(&[secret_span("s-secure", 1)]);
-    otlp(&addr, &rw, "/opentelemetry/v1/traces", "application/x-protobuf", &pb);
+    otlp(
+        &addr,
+        &rw,
+        "/opentelemetry/v1/traces",
+        "application/x-protobuf",
+        &pb,
+    );
     let js = span_json(
         "s-secure",
         "0b0b0b0b0b0b0b0b",
@@ -172,7 +194,9 @@ fn nothing_of_a_secret_survives_in_any_file_of_the_data_directory() {
     );
     otlp(&addr, &ingest, "/v1/traces", "application/json", &js);
     let mut admin_span = secret_span("s-secure", 2);
-    admin_span.attributes.push(kv("honeyhive.project", "secure"));
+    admin_span
+        .attributes
+        .push(kv("honeyhive.project", "secure"));
     otlp(
         &addr,
         &admin,
@@ -186,7 +210,13 @@ fn nothing_of_a_secret_survives_in_any_file_of_the_data_directory() {
         "traceId": "07070707070707070707070707070707", "spanId": "0101010101010101",
         "body": {"stringValue": "retrying with card 4111111111111111"},
         "attributes": [{"key": "password", "value": {"stringValue": "hunter2-pw-9c1e"}}]}]}]}]});
-    otlp(&addr, &rw, "/v1/logs", "application/json", logs.to_string().as_bytes());
+    otlp(
+        &addr,
+        &rw,
+        "/v1/logs",
+        "application/json",
+        logs.to_string().as_bytes(),
+    );
 
     // REST: session start, events, a batch, enrichments.
     let started = http(
@@ -263,13 +293,32 @@ fn nothing_of_a_secret_survives_in_any_file_of_the_data_directory() {
     assert_eq!(sdk["config"]["api_key"], "[REDACTED:api_key]");
     assert_eq!(sdk["metadata"]["card"], "[REDACTED:credit_card]");
     let event_id = sdk["event_id"].as_str().unwrap();
-    let raw = get_ready(&addr, &rw, &format!("/v1/events/{event_id}?include=span"), Duration::from_secs(5));
+    let raw = get_ready(
+        &addr,
+        &rw,
+        &format!("/v1/events/{event_id}?include=span"),
+        Duration::from_secs(5),
+    );
     let raw_text = raw.to_string();
-    assert!(raw_text.contains("[REDACTED:cookie]") && raw_text.contains("[REDACTED:aws_access_key]"), "{raw_text}");
+    assert!(
+        raw_text.contains("[REDACTED:cookie]") && raw_text.contains("[REDACTED:aws_access_key]"),
+        "{raw_text}"
+    );
     let rest = get_ready(&addr, &rw, "/v1/sessions/s-rest", Duration::from_secs(5));
-    assert_eq!(rest["session"]["feedback"]["comment"], "charge [REDACTED:credit_card] again");
-    assert_eq!(rest["session"]["metadata"]["headers"]["Cookie"], "[REDACTED:cookie]");
-    let history = get_ready(&addr, &rw, "/v1/events/s-rest/history", Duration::from_secs(5));
+    assert_eq!(
+        rest["session"]["feedback"]["comment"],
+        "charge [REDACTED:credit_card] again"
+    );
+    assert_eq!(
+        rest["session"]["metadata"]["headers"]["Cookie"],
+        "[REDACTED:cookie]"
+    );
+    let history = get_ready(
+        &addr,
+        &rw,
+        "/v1/events/s-rest/history",
+        Duration::from_secs(5),
+    );
     assert!(history.to_string().contains("[REDACTED:credit_card]"));
 
     // Counted.
@@ -281,8 +330,22 @@ fn nothing_of_a_secret_survives_in_any_file_of_the_data_directory() {
         .find(|p| p["name"] == "secure")
         .expect("the project's counts")
         .clone();
-    for rule in ["email", "password", "api_key", "credit_card", "bearer_token", "aws_access_key", "ssn", "order_ref", "cookie", "token"] {
-        assert!(secure["redacted"][rule].as_u64().unwrap_or(0) >= 1, "{rule}: {secure}");
+    for rule in [
+        "email",
+        "password",
+        "api_key",
+        "credit_card",
+        "bearer_token",
+        "aws_access_key",
+        "ssn",
+        "order_ref",
+        "cookie",
+        "token",
+    ] {
+        assert!(
+            secure["redacted"][rule].as_u64().unwrap_or(0) >= 1,
+            "{rule}: {secure}"
+        );
     }
 
     // Nothing of a secret in any file, while the server runs (the WAL, the
@@ -291,7 +354,10 @@ fn nothing_of_a_secret_survives_in_any_file_of_the_data_directory() {
     assert!(found.is_empty(), "secrets survive: {found:?}");
     let visible: Vec<String> = grep(&data, VISIBLE).into_iter().map(|(_, n)| n).collect();
     for v in VISIBLE {
-        assert!(visible.iter().any(|n| n == v), "{v} was not found: the search is blind");
+        assert!(
+            visible.iter().any(|n| n == v),
+            "{v} was not found: the search is blind"
+        );
     }
     let mut hive = hive;
     hive.kill();
