@@ -18,6 +18,7 @@ pub mod log;
 pub mod mapping;
 pub mod merge;
 pub mod model;
+pub mod redact;
 pub mod rollup;
 pub mod span;
 pub mod time;

@@ -65,7 +65,7 @@ fn uuid_string(b: &[u8; 16]) -> String {
     )
 }
 
-const SESSION_ID_KEYS: [&str; 5] = [
+pub(crate) const SESSION_ID_KEYS: [&str; 5] = [
     "honeyhive.session_id",
     "traceloop.association.properties.session_id",
     "session.id",

@@ -20,6 +20,7 @@ pub mod ingest_log;
 pub mod otlp;
 pub mod otlp_logs;
 pub mod read;
+pub mod redaction;
 pub mod rest;
 pub mod webhook;
 pub mod writer;
@@ -71,6 +72,8 @@ pub struct AppState {
     /// CPU-bound, so more at once would not go faster, and a decoded
     /// request takes several times its body in memory.
     pub decode_slots: tokio::sync::Semaphore,
+    /// Each project's redaction rules and what they replaced.
+    pub redaction: Arc<redaction::RedactionRuntime>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -82,7 +85,10 @@ impl AppState {
         config: ApiConfig,
     ) -> Result<AppState, ApiError> {
         let default_project = store.auth().ensure_project("default")?;
+        let redaction = Arc::new(redaction::RedactionRuntime::default());
+        redaction.load(&*store)?;
         Ok(AppState {
+            redaction,
             keys: auth::KeyCache::new(std::time::Duration::from_secs(config.key_cache_secs)),
             projects: auth::ProjectCache::default(),
             alerts: alerts::AlertRuntime::default(),
@@ -100,6 +106,21 @@ impl AppState {
     pub fn with_alerts(mut self, alerts: alerts::AlertRuntime) -> AppState {
         self.alerts = alerts;
         self
+    }
+
+    /// Redact ops with their projects' rules (before they are logged) and
+    /// count what was redacted.
+    pub async fn redact(&self, ops: &mut [hive_store::WriteOp]) {
+        let snap = self.redaction.snapshot(&self.store).await;
+        if !snap.is_empty() {
+            self.redaction.record(redaction::redact_ops(&snap, ops));
+        }
+    }
+
+    /// Redact ops, then log them (see [`WriteQueue::submit`]).
+    pub async fn submit(&self, mut ops: Vec<hive_store::WriteOp>) -> Result<(), ApiError> {
+        self.redact(&mut ops).await;
+        self.writer.submit(ops).await
     }
 
     /// Run store work on the blocking pool (SQLite calls block), as every
@@ -185,6 +206,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/keys", get(admin::list_keys).post(admin::create_key))
         .route("/v1/keys/{key_id}", delete(admin::revoke_key))
         .route("/v1/stats", get(admin::stats))
+        .route(
+            "/v1/redaction",
+            get(redaction::get_settings).put(redaction::put_settings),
+        )
         // The dashboard (cookie sessions, HTML pages).
         .merge(dashboard::router())
         .fallback(admin::not_found)

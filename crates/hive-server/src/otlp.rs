@@ -14,6 +14,7 @@ use crate::SharedState;
 use crate::auth::{Caller, authenticate};
 use crate::body::decoded;
 use crate::error::{ApiError, ApiResult};
+use crate::redaction::{self, SpanOwner};
 use crate::writer::OtlpHeader;
 
 /// Validate one export request (decode it, on the blocking pool) and log
@@ -26,27 +27,48 @@ pub async fn ingest(
     encoding: Encoding,
     source: String,
 ) -> ApiResult<usize> {
+    let snap = state.redaction.snapshot(&state.store).await;
+    let key_project = caller.key.project_id.clone();
+    let default_project = state.default_project.id.clone();
     let slot = state
         .decode_slots
         .acquire()
         .await
         .map_err(|_| ApiError::ShuttingDown)?;
-    let (body, n) = tokio::task::spawn_blocking(move || {
-        hive_otlp::decode_traces(&body, encoding)
-            .map(|spans| (body, spans.len()))
-            .map_err(|e| ApiError::bad(e.to_string()))
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let (body, n, redacted, counts) = {
+        let key_project = key_project.clone();
+        let default_project = default_project.clone();
+        tokio::task::spawn_blocking(move || -> ApiResult<_> {
+            let mut spans = hive_otlp::decode_traces(&body, encoding)
+                .map_err(|e| ApiError::bad(e.to_string()))?;
+            let owner = SpanOwner {
+                key_project: key_project.as_deref(),
+                default_project: &default_project,
+            };
+            if redaction::spans_may_need(&snap, &owner) {
+                // Redacted spans are logged re-encoded (as protobuf), so
+                // nothing of what the rules replaced reaches the log.
+                let (changed, counts) = redaction::redact_spans(&snap, &owner, &mut spans);
+                if changed {
+                    let n = spans.len();
+                    return Ok((hive_otlp::encode_traces_protobuf(&spans), n, true, counts));
+                }
+            }
+            Ok((body, spans.len(), false, Default::default()))
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }?;
     drop(slot);
     if n == 0 {
         return Ok(0);
     }
+    state.redaction.record(counts);
     let header = OtlpHeader {
-        key_project: caller.key.project_id.clone(),
-        default_project: state.default_project.id.clone(),
+        key_project,
+        default_project,
         source,
-        json: encoding == Encoding::Json,
+        json: encoding == Encoding::Json && !redacted,
         received_at_ms: crate::body::now_ms(),
     };
     state.writer.submit_otlp(header, body).await?;

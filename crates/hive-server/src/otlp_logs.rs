@@ -230,13 +230,19 @@ pub async fn ingest_logs(
         key_id: Some(caller.key.id.clone()),
         received_at_ms: now_ms(),
     };
-    let (ops, outcome) = tokio::task::spawn_blocking(move || {
+    let snap = state.redaction.snapshot(&state.store).await;
+    let (ops, outcome, counts) = tokio::task::spawn_blocking(move || {
         hive_otlp::decode_logs(&body, encoding)
-            .map(|records| log_ops(&records, &target))
+            .map(|records| {
+                let (mut ops, outcome) = log_ops(&records, &target);
+                let counts = crate::redaction::redact_ops(&snap, &mut ops);
+                (ops, outcome, counts)
+            })
             .map_err(|e| ApiError::bad(e.to_string()))
     })
     .await
     .map_err(ApiError::internal)??;
+    state.redaction.record(counts);
     state.writer.submit(ops).await?;
     if outcome.rejected > 0 {
         tracing::info!(

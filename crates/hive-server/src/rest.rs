@@ -91,16 +91,22 @@ pub async fn session_start(
     let session = wrapped(&root, "session")?;
     let defaults = defaults(&state, &caller, session, &headers)?;
     let event = event_from_json(session, &defaults, Some("session"), &mut new_id)?;
-    state
-        .writer
-        .submit(vec![WriteOp::Event {
-            event: event.clone(),
-            raw: None,
-            session_name: None,
-            join: true,
-            floating: false,
-        }])
-        .await?;
+    let mut ops = vec![WriteOp::Event {
+        event,
+        raw: None,
+        session_name: None,
+        join: true,
+        floating: false,
+    }];
+    // The answer shows the session as stored: redacted.
+    state.redact(&mut ops).await;
+    let Some(WriteOp::Event { event, .. }) = ops.first() else {
+        return Err(ApiError::Internal(
+            "a session start without its event".into(),
+        ));
+    };
+    let event = event.clone();
+    state.writer.submit(ops).await?;
     tracing::debug!(session_id = %event.session_id, project_id = %event.project_id, "session started");
     Ok(Json(session_response(&event)))
 }
@@ -119,7 +125,6 @@ async fn enrich(
     let floating = caller.key.project_id.is_none() && named.is_none();
     let event_id = enrichment.event_id.clone();
     state
-        .writer
         .submit(vec![WriteOp::Enrich {
             project_id,
             floating,
@@ -165,7 +170,6 @@ pub async fn create_event(
     let event = event_from_json(obj, &defaults, None, &mut new_id)?;
     let event_id = event.event_id.clone();
     state
-        .writer
         .submit(vec![WriteOp::Event {
             event,
             raw: None,
@@ -274,7 +278,7 @@ pub async fn create_event_batch(
         !single && floats(&caller, &root)?,
     )?;
     ops.extend(event_ops);
-    state.writer.submit(ops).await?;
+    state.submit(ops).await?;
     let mut resp = json!({"success": true, "event_ids": ids});
     if let Some(sid) = session_id {
         resp["session_id"] = json!(sid);
@@ -299,7 +303,7 @@ pub async fn session_traces(
         Some(&session_id),
         floats(&caller, &root)?,
     )?;
-    state.writer.submit(ops).await?;
+    state.submit(ops).await?;
     Ok(Json(
         json!({"success": true, "event_ids": ids, "session_id": session_id}),
     ))

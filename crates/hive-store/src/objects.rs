@@ -1,5 +1,5 @@
-//! Saved charts and alert rules (JSON documents per project) and the
-//! history of alert evaluations.
+//! Saved charts, alert rules and redaction settings (JSON documents per
+//! project) and the history of alert evaluations.
 
 use serde_json::Value;
 
@@ -8,6 +8,8 @@ use crate::Result;
 /// Kinds of saved objects.
 pub const CHART: &str = "chart";
 pub const ALERT: &str = "alert";
+/// A project's redaction settings (one per project, its id the project's).
+pub const REDACTION: &str = "redaction";
 
 /// A saved object.
 #[derive(Debug, Clone, PartialEq)]

@@ -83,6 +83,12 @@ struct IngestArgs {
     /// ingest, and how fast charts answer while it runs. 0: no charts.
     #[arg(long, default_value_t = 0)]
     chart_every_ms: u64,
+    /// Redaction of the ingested project: `off`; `scan` (the default
+    /// rules but email: every value is searched, nothing matches, bodies
+    /// are logged as they came); `rewrite` (the default rules: every span's
+    /// answer holds an email, so every request is redacted and re-encoded).
+    #[arg(long, default_value = "off", value_parser = ["off", "scan", "rewrite"])]
+    redaction: String,
 }
 
 #[derive(Args)]
@@ -502,6 +508,30 @@ async fn ingest(a: IngestArgs) -> Result<()> {
         a.common.seconds,
         a.common.durability
     );
+    if a.redaction != "off" {
+        let settings = if a.redaction == "scan" {
+            r#"{"project":"bench","enabled":true,"disabled_defaults":["email"]}"#
+        } else {
+            r#"{"project":"bench","enabled":true}"#
+        };
+        let mut conn = Conn::connect(&server.addr).await?;
+        let (status, resp) = conn
+            .request(
+                "PUT",
+                "/v1/redaction",
+                &server.key,
+                "application/json",
+                settings.as_bytes(),
+            )
+            .await?;
+        if status != 200 {
+            bail!(
+                "redaction settings: {status} {}",
+                String::from_utf8_lossy(&resp)
+            );
+        }
+        eprintln!("redaction: {}", a.redaction);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let counter = Arc::new(AtomicU64::new(0));
     let cpu_before = server.cpu_by_thread();
@@ -662,6 +692,16 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     print_cpu(&cpu_before, &cpu_after, spans, "span (during the load)");
     print_cpu(&cpu_before, &cpu_drained, spans, "span (until applied)");
     println!("  stored model events  {stored} (status {status})");
+    if a.redaction != "off" {
+        let (_, resp) = conn
+            .request("GET", "/v1/stats", &server.key, "application/json", b"")
+            .await?;
+        let total = serde_json::from_slice::<serde_json::Value>(&resp)
+            .ok()
+            .and_then(|v| v["redaction"]["redacted_total"].as_u64())
+            .unwrap_or(0);
+        println!("  values redacted      {total}");
+    }
     if status == 503 {
         bail!(
             "the server had not applied everything acknowledged {drained:.0} s after the load (still catching up)"

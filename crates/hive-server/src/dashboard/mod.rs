@@ -16,6 +16,7 @@ mod format;
 mod json_html;
 mod keys;
 mod list;
+mod redaction;
 mod session;
 mod svg;
 mod views;
@@ -55,6 +56,7 @@ pub fn router() -> Router<SharedState> {
         .route("/keys", get(keys::page).post(keys::create))
         .route("/keys/{key_id}/revoke", post(keys::revoke))
         .route("/views", get(views::page).post(views::create))
+        .route("/redaction", get(redaction::page).post(redaction::save))
         .route("/views/{view_id}/delete", post(views::delete))
         .route("/charts", get(charts::page).post(charts::save))
         .route("/charts/{chart_id}/delete", post(charts::delete))

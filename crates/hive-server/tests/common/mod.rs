@@ -83,6 +83,11 @@ impl Resp {
 }
 
 impl TestServer {
+    /// The data directory (the SQLite file, the ingest log in `log/`).
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub async fn raw(&self, req: Request<Body>) -> Resp {
         let resp = self.router.clone().oneshot(req).await.expect("infallible");
         let status = resp.status();
