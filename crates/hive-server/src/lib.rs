@@ -17,6 +17,9 @@ pub mod destination;
 pub mod error;
 pub mod grpc;
 pub mod ingest_log;
+pub mod metered;
+pub mod metrics;
+pub mod openapi;
 pub mod otlp;
 pub mod otlp_logs;
 pub mod read;
@@ -71,7 +74,17 @@ pub struct AppState {
     /// CPU-bound, so more at once would not go faster, and a decoded
     /// request takes several times its body in memory.
     pub decode_slots: tokio::sync::Semaphore,
+    /// The in-memory columns' (bytes held, budget), for `/metrics`, when
+    /// the store has them.
+    pub column_memory: Option<ColumnMemory>,
+    /// `/readyz`'s store check in flight: when it began (ms since the
+    /// epoch; 0 when none), so a store that hangs holds one blocking
+    /// thread, not one per probe.
+    pub(crate) ping_since_ms: std::sync::atomic::AtomicI64,
 }
+
+/// What reports the in-memory columns' (bytes held, budget).
+pub type ColumnMemory = Arc<dyn Fn() -> (usize, usize) + Send + Sync>;
 
 pub type SharedState = Arc<AppState>;
 
@@ -89,11 +102,19 @@ impl AppState {
             decode_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
+            column_memory: None,
+            ping_since_ms: std::sync::atomic::AtomicI64::new(0),
             store,
             writer,
             default_project,
             config,
         })
+    }
+
+    /// Report the in-memory columns' (bytes held, budget) in `/metrics`.
+    pub fn with_column_memory(mut self, f: ColumnMemory) -> AppState {
+        self.column_memory = Some(f);
+        self
     }
 
     /// Use this alert runtime (a manual clock in tests).
@@ -120,6 +141,9 @@ pub fn router(state: SharedState) -> Router {
     let max_body = state.config.max_body_bytes;
     Router::new()
         .route("/healthz", get(admin::healthz))
+        .route("/readyz", get(admin::readyz))
+        .route("/metrics", get(admin::metrics))
+        .route("/openapi.json", get(openapi::serve))
         // HoneyHive REST: sessions and events.
         .route("/session/start", post(rest::session_start))
         .route("/v1/sessions", post(rest::session_start))
@@ -198,6 +222,18 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
+/// The separate listener of `hive serve --metrics-addr`: `/metrics`
+/// without a key, and the health checks. Meant for a loopback or private
+/// address that only the scraper reaches.
+pub fn metrics_router(state: SharedState) -> Router {
+    Router::new()
+        .route("/metrics", get(admin::metrics_open))
+        .route("/healthz", get(admin::healthz))
+        .route("/readyz", get(admin::readyz))
+        .fallback(admin::not_found)
+        .with_state(state)
+}
+
 /// Whether a request writes through the ingest log.
 fn is_write(method: &axum::http::Method, path: &str) -> bool {
     use axum::http::Method;
@@ -223,7 +259,10 @@ fn is_write(method: &axum::http::Method, path: &str) -> bool {
 
 /// Requests that neither write nor read events: they never wait.
 fn is_exempt(path: &str) -> bool {
-    path == "/healthz" || path == "/v1/stats" || path.starts_with("/static/")
+    matches!(
+        path,
+        "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/v1/stats"
+    ) || path.starts_with("/static/")
 }
 
 /// The ingest log's side of every request. A write is admitted or refused
@@ -318,18 +357,46 @@ async fn json_errors(
     out
 }
 
+/// Count a request in `/metrics` (the gRPC listener's; the HTTP API's are
+/// counted by [`access_log`]).
+pub(crate) async fn count_requests(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    crate::metrics::request(
+        route.as_deref(),
+        &method,
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
+    resp
+}
+
 /// One structured log line per request: method, path (never the query,
 /// which may carry a login token), status and milliseconds. Client errors
-/// at info, server errors at warn, the rest at debug.
+/// at info, server errors at warn, the rest at debug. Counted in
+/// `/metrics` by route template (never the path itself).
 async fn access_log(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned());
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
+    crate::metrics::request(route.as_deref(), &method, status, started.elapsed());
     let ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
     match status {
         500.. => tracing::warn!(%method, %path, status, ms, "request"),

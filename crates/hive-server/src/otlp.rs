@@ -50,6 +50,7 @@ pub async fn ingest(
         received_at_ms: crate::body::now_ms(),
     };
     state.writer.submit_otlp(header, body).await?;
+    crate::metrics::ingested_spans(n);
     Ok(n)
 }
 
