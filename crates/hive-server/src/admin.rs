@@ -17,6 +17,13 @@ use crate::body::{json_object, text};
 use crate::error::{ApiError, ApiResult};
 
 /// `GET /healthz` (no auth): the process is up and answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "The process is up", body = crate::openapi::Health))
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
@@ -28,6 +35,13 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// (within 2 s), the ingest backlog is under `--max-backlog-mb` and the
 /// server is not stopping. `200 {"status": "ok", "checks": ...}`, else
 /// `503 {"status": "unavailable", "not_ready": [names], "checks": ...}`.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "Ready: the store answers and the backlog is under its bound", body = crate::openapi::Readiness), (status = 503, description = "Not ready; `not_ready` names what", body = crate::openapi::Readiness))
+)]
 pub async fn readyz(State(state): State<SharedState>) -> Response {
     let store = ping_store(&state).await;
     let lag = state.writer.lag();
@@ -120,6 +134,12 @@ async fn ping_store(state: &SharedState) -> Result<f64, String> {
 }
 
 /// `GET /metrics` on the main port (admin key): Prometheus text.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition (admin key; without a key on `--metrics-addr`)", body = String, content_type = "text/plain; version=0.0.4"), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
+)]
 pub async fn metrics(State(state): State<SharedState>, headers: HeaderMap) -> ApiResult<Response> {
     authenticate(&state, &headers)?.require_admin()?;
     Ok(metrics_text(&state))
@@ -147,6 +167,12 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
 }
 
 /// `GET /v1/stats` (admin): the write path's counters.
+#[utoipa::path(
+    get,
+    path = "/v1/stats",
+    tag = "admin",
+    responses((status = 200, description = "The write path's counters and the ingest log's lag", body = Object), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
+)]
 pub async fn stats(State(state): State<SharedState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     authenticate(&state, &headers)?.require_admin()?;
     let w = &state.writer;
@@ -173,6 +199,12 @@ pub async fn stats(State(state): State<SharedState>, headers: HeaderMap) -> ApiR
 }
 
 /// `GET /v1/projects`: every project for admins, the key's own otherwise.
+#[utoipa::path(
+    get,
+    path = "/v1/projects",
+    tag = "admin",
+    responses((status = 200, description = "`{\"projects\": [Project]}`: every project for admin keys, the key's own otherwise", body = Object), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody))
+)]
 pub async fn list_projects(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -187,6 +219,13 @@ pub async fn list_projects(
 }
 
 /// `POST /v1/projects` (admin): `{"name"}`.
+#[utoipa::path(
+    post,
+    path = "/v1/projects",
+    tag = "admin",
+    request_body(content = crate::openapi::NewProjectBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "`{\"project\": Project}` (created, or the existing one of that name)", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
+)]
 pub async fn create_project(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -200,6 +239,12 @@ pub async fn create_project(
 }
 
 /// `GET /v1/keys` (admin): keys without their secrets.
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "admin",
+    responses((status = 200, description = "`{\"keys\": [ApiKey]}`, never their secrets", body = Object), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
+)]
 pub async fn list_keys(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -210,6 +255,13 @@ pub async fn list_keys(
 
 /// `POST /v1/keys` (admin): `{"name", "scope": "ingest"|"read_write"|"admin",
 /// "project"}`. The secret is in the answer, once.
+#[utoipa::path(
+    post,
+    path = "/v1/keys",
+    tag = "admin",
+    request_body(content = crate::openapi::NewKeyBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "The key and its secret, shown only here", body = crate::openapi::KeyCreated), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
+)]
 pub async fn create_key(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -243,6 +295,13 @@ pub async fn create_key(
 }
 
 /// `DELETE /v1/keys/{key_id}` (admin).
+#[utoipa::path(
+    delete,
+    path = "/v1/keys/{key_id}",
+    tag = "admin",
+    params(("key_id" = String, Path, description = "The key id")),
+    responses((status = 200, description = "`{\"success\": true}`", body = Object), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody))
+)]
 pub async fn revoke_key(
     State(state): State<SharedState>,
     Path(key_id): Path<String>,

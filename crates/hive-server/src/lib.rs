@@ -32,7 +32,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use hive_store::{Project, Store};
 
 pub use auth::Caller;
@@ -136,79 +136,116 @@ impl AppState {
     }
 }
 
+/// The routes of the HTTP API (not the dashboard's pages), each
+/// registered once, here: [`ApiRoutes::paths`] lists their templates, and
+/// a test checks that each, with every method it answers, is in the
+/// OpenAPI document ([`openapi::document`]).
+pub struct ApiRoutes {
+    router: Router<SharedState>,
+    paths: Vec<&'static str>,
+}
+
+impl ApiRoutes {
+    fn route(mut self, path: &'static str, methods: MethodRouter<SharedState>) -> ApiRoutes {
+        self.paths.push(path);
+        self.router = self.router.route(path, methods);
+        self
+    }
+
+    /// The route templates, in registration order.
+    pub fn paths(&self) -> &[&'static str] {
+        &self.paths
+    }
+
+    /// The routes alone (no middleware, no fallback), e.g. to ask a route
+    /// which methods it answers.
+    pub fn into_router(self) -> Router<SharedState> {
+        self.router
+    }
+}
+
+/// Every route of the HTTP API.
+pub fn api_routes() -> ApiRoutes {
+    ApiRoutes {
+        router: Router::new(),
+        paths: Vec::new(),
+    }
+    .route("/healthz", get(admin::healthz))
+    .route("/readyz", get(admin::readyz))
+    .route("/metrics", get(admin::metrics))
+    .route("/openapi.json", get(openapi::serve))
+    // HoneyHive REST: sessions and events.
+    .route("/session/start", post(rest::session_start))
+    .route("/v1/sessions", post(rest::session_start))
+    .route("/events", put(rest::update_event).post(rest::create_event))
+    .route("/v1/events", post(rest::create_event))
+    .route("/events/batch", post(rest::create_event_batch))
+    .route("/v1/events/batch", post(rest::create_event_batch))
+    .route("/session/{session_id}/traces", post(rest::session_traces))
+    .route(
+        "/v1/sessions/{session_id}/events/batch",
+        post(rest::session_traces),
+    )
+    // OTLP/HTTP.
+    .route("/opentelemetry/v1/traces", post(otlp::export_traces))
+    .route("/v1/traces", post(otlp::export_traces))
+    .route("/opentelemetry/v1/logs", post(otlp_logs::export_logs))
+    .route("/v1/logs", post(otlp_logs::export_logs))
+    .route("/opentelemetry/v1/metrics", post(otlp_logs::export_metrics))
+    .route("/v1/metrics", post(otlp_logs::export_metrics))
+    // Reads.
+    .route("/v1/events/export", post(read::export))
+    .route("/v1/events/search", post(read::search))
+    .route("/v1/events/schema", get(read::schema))
+    .route(
+        "/v1/events/chart",
+        get(charts::chart_get).post(charts::chart_post),
+    )
+    .route(
+        "/v1/charts",
+        get(charts::list_charts).post(charts::create_chart),
+    )
+    .route(
+        "/v1/charts/{chart_id}",
+        get(charts::get_chart)
+            .put(charts::update_chart)
+            .patch(charts::update_chart)
+            .delete(charts::delete_chart),
+    )
+    .route(
+        "/v1/events/{event_id}",
+        get(read::get_event).put(rest::update_event_by_path),
+    )
+    .route("/v1/events/{event_id}/history", get(read::history))
+    .route("/v1/sessions/{session_id}", get(read::get_session))
+    .route(
+        "/v1/alerts",
+        get(alerts::list_alerts).post(alerts::create_alert),
+    )
+    .route(
+        "/v1/alerts/{alert_id}",
+        get(alerts::get_alert)
+            .put(alerts::update_alert)
+            .patch(alerts::update_alert)
+            .delete(alerts::delete_alert),
+    )
+    .route("/v1/alerts/{alert_id}/history", get(alerts::alert_history))
+    .route("/v1/alerts/{alert_id}/{action}", post(alerts::alert_action))
+    // Administration.
+    .route(
+        "/v1/projects",
+        get(admin::list_projects).post(admin::create_project),
+    )
+    .route("/v1/keys", get(admin::list_keys).post(admin::create_key))
+    .route("/v1/keys/{key_id}", delete(admin::revoke_key))
+    .route("/v1/stats", get(admin::stats))
+}
+
 /// The HTTP API router.
 pub fn router(state: SharedState) -> Router {
     let max_body = state.config.max_body_bytes;
-    Router::new()
-        .route("/healthz", get(admin::healthz))
-        .route("/readyz", get(admin::readyz))
-        .route("/metrics", get(admin::metrics))
-        .route("/openapi.json", get(openapi::serve))
-        // HoneyHive REST: sessions and events.
-        .route("/session/start", post(rest::session_start))
-        .route("/v1/sessions", post(rest::session_start))
-        .route("/events", put(rest::update_event).post(rest::create_event))
-        .route("/v1/events", post(rest::create_event))
-        .route("/events/batch", post(rest::create_event_batch))
-        .route("/v1/events/batch", post(rest::create_event_batch))
-        .route("/session/{session_id}/traces", post(rest::session_traces))
-        .route(
-            "/v1/sessions/{session_id}/events/batch",
-            post(rest::session_traces),
-        )
-        // OTLP/HTTP.
-        .route("/opentelemetry/v1/traces", post(otlp::export_traces))
-        .route("/v1/traces", post(otlp::export_traces))
-        .route("/opentelemetry/v1/logs", post(otlp_logs::export_logs))
-        .route("/v1/logs", post(otlp_logs::export_logs))
-        .route("/opentelemetry/v1/metrics", post(otlp_logs::export_metrics))
-        .route("/v1/metrics", post(otlp_logs::export_metrics))
-        // Reads.
-        .route("/v1/events/export", post(read::export))
-        .route("/v1/events/search", post(read::search))
-        .route("/v1/events/schema", get(read::schema))
-        .route(
-            "/v1/events/chart",
-            get(charts::chart_get).post(charts::chart_post),
-        )
-        .route(
-            "/v1/charts",
-            get(charts::list_charts).post(charts::create_chart),
-        )
-        .route(
-            "/v1/charts/{chart_id}",
-            get(charts::get_chart)
-                .put(charts::update_chart)
-                .patch(charts::update_chart)
-                .delete(charts::delete_chart),
-        )
-        .route(
-            "/v1/events/{event_id}",
-            get(read::get_event).put(rest::update_event_by_path),
-        )
-        .route("/v1/events/{event_id}/history", get(read::history))
-        .route("/v1/sessions/{session_id}", get(read::get_session))
-        .route(
-            "/v1/alerts",
-            get(alerts::list_alerts).post(alerts::create_alert),
-        )
-        .route(
-            "/v1/alerts/{alert_id}",
-            get(alerts::get_alert)
-                .put(alerts::update_alert)
-                .patch(alerts::update_alert)
-                .delete(alerts::delete_alert),
-        )
-        .route("/v1/alerts/{alert_id}/history", get(alerts::alert_history))
-        .route("/v1/alerts/{alert_id}/{action}", post(alerts::alert_action))
-        // Administration.
-        .route(
-            "/v1/projects",
-            get(admin::list_projects).post(admin::create_project),
-        )
-        .route("/v1/keys", get(admin::list_keys).post(admin::create_key))
-        .route("/v1/keys/{key_id}", delete(admin::revoke_key))
-        .route("/v1/stats", get(admin::stats))
+    api_routes()
+        .into_router()
         // The dashboard (cookie sessions, HTML pages).
         .merge(dashboard::router())
         .fallback(admin::not_found)
