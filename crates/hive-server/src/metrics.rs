@@ -427,3 +427,68 @@ pub fn deletion_deleted_events(n: u64) {
 pub fn deletion_completed() {
     ::metrics::counter!("hive_deletion_completed_total").increment(1);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::NAMES;
+
+    /// The `hive_*` names in `text`, histogram series folded into their
+    /// family.
+    fn names_in(text: &str) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("hive_") {
+            let before = rest[..i].chars().last();
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(tail.len());
+            if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                let name = &tail[..end];
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .unwrap_or(name);
+                out.insert(family.to_owned());
+            }
+            rest = &tail[end..];
+        }
+        out
+    }
+
+    fn exported() -> std::collections::BTreeSet<String> {
+        NAMES.iter().map(|(n, _, _)| n.to_string()).collect()
+    }
+
+    #[test]
+    fn the_grafana_dashboard_uses_only_exported_metrics() {
+        let dashboard = include_str!("../../../deploy/grafana/hive-dashboard.json");
+        let used = names_in(dashboard);
+        assert!(used.len() > 20, "{used:?}");
+        let unknown: Vec<_> = used.difference(&exported()).collect();
+        assert!(unknown.is_empty(), "not exported: {unknown:?}");
+    }
+
+    #[test]
+    fn every_metric_is_documented_in_the_readme() {
+        let readme = include_str!("../../../README.md");
+        let section = &readme[readme.find("### Metrics").expect("a Metrics section")..];
+        let documented = names_in(section);
+        let missing: Vec<_> = exported().difference(&documented).cloned().collect();
+        assert!(missing.is_empty(), "not in the README: {missing:?}");
+    }
+
+    #[test]
+    fn names_kinds_and_help_are_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for (name, kind, help) in NAMES {
+            assert!(seen.insert(name), "{name} twice");
+            assert!(["counter", "gauge", "histogram"].contains(kind), "{name}");
+            assert_eq!(kind == &"counter", name.ends_with("_total"), "{name}");
+            if *kind == "histogram" {
+                assert!(name.ends_with("_seconds"), "{name}: gets latency buckets");
+            }
+            assert!(!help.is_empty());
+        }
+    }
+}

@@ -362,6 +362,21 @@ fn metrics_health_and_openapi_of_a_running_server() {
     let (s, main_text) = scrape(addr, &[("authorization", &format!("Bearer {key}"))]);
     assert_eq!(s, 200);
     parse_exposition(&main_text).unwrap_or_else(|e| panic!("main port /metrics: {e}"));
+    // Every family exported is a documented one, with its help and type.
+    for line in main_text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let mut words = line.split_whitespace().skip(2);
+        let (name, kind) = (words.next().unwrap(), words.next().unwrap());
+        assert!(
+            hive_server::metrics::NAMES
+                .iter()
+                .any(|(n, k, _)| *n == name && *k == kind),
+            "{name} ({kind}) is not in hive_server::metrics::NAMES"
+        );
+        assert!(
+            main_text.contains(&format!("# HELP {name} ")),
+            "{name} has help"
+        );
+    }
 
     // The separate listener: no key, the same metrics, and nothing else.
     let after = scrape_parsed(&metrics_addr);
