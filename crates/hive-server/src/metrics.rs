@@ -465,7 +465,7 @@ mod tests {
         let dashboard = include_str!("../../../deploy/grafana/hive-dashboard.json");
         let used = names_in(dashboard);
         assert!(used.len() > 20, "{used:?}");
-        let unknown: Vec<_> = used.difference(&exported()).collect();
+        let unknown: Vec<_> = used.difference(&exported()).cloned().collect();
         assert!(unknown.is_empty(), "not exported: {unknown:?}");
     }
 
