@@ -27,7 +27,7 @@ pub fn is_namespace(name: &str) -> bool {
 
 /// An event. A session is the event with `event_type == "session"` and
 /// `event_id == session_id`. Times are epoch milliseconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Event {
     pub event_id: String,
@@ -42,12 +42,19 @@ pub struct Event {
     pub end_time: i64,
     pub duration: f64,
     pub error: Option<String>,
+    #[schema(value_type = Object)]
     pub inputs: Map<String, Value>,
+    #[schema(value_type = Object)]
     pub outputs: Map<String, Value>,
+    #[schema(value_type = Object)]
     pub config: Map<String, Value>,
+    #[schema(value_type = Object)]
     pub metadata: Map<String, Value>,
+    #[schema(value_type = Object)]
     pub metrics: Map<String, Value>,
+    #[schema(value_type = Object)]
     pub feedback: Map<String, Value>,
+    #[schema(value_type = Object)]
     pub user_properties: Map<String, Value>,
 }
 

@@ -1,10 +1,12 @@
-//! Health, statistics, projects and API keys.
+//! Health, readiness, metrics, statistics, projects and API keys.
 
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use hive_store::{KeyScope, NewKey};
 use serde_json::{Value, json};
@@ -14,9 +16,149 @@ use crate::auth::authenticate;
 use crate::body::{json_object, text};
 use crate::error::{ApiError, ApiResult};
 
-/// `GET /healthz` (no auth).
+/// `GET /healthz` (no auth): the process is up and answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "The process is up", body = crate::openapi::Health))
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
+}
+
+/// How long `/readyz` waits for the store to answer.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /readyz` (no auth): ready to take traffic when the store answers
+/// (within 2 s), the ingest backlog is under `--max-backlog-mb` and the
+/// server is not stopping. `200 {"status": "ok", "checks": ...}`, else
+/// `503 {"status": "unavailable", "not_ready": [names], "checks": ...}`.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "Ready: the store answers and the backlog is under its bound", body = crate::openapi::Readiness), (status = 503, description = "Not ready; `not_ready` names what", body = crate::openapi::Readiness))
+)]
+pub async fn readyz(State(state): State<SharedState>) -> Response {
+    let store = ping_store(&state).await;
+    let lag = state.writer.lag();
+    let limit = state.writer.config().max_backlog_bytes;
+    let backlog_ok = lag.bytes <= limit;
+    let stopping = state.writer.is_closed();
+    let mut not_ready = Vec::new();
+    let store_check = match &store {
+        Ok(ms) => json!({"ok": true, "ms": ms}),
+        Err(e) => {
+            not_ready.push("store");
+            json!({"ok": false, "error": e})
+        }
+    };
+    if !backlog_ok {
+        not_ready.push("backlog");
+    }
+    if stopping {
+        not_ready.push("shutting_down");
+    }
+    let checks = json!({
+        "store": store_check,
+        "backlog": {
+            "ok": backlog_ok,
+            "bytes": lag.bytes,
+            "records": lag.records,
+            "lag_seconds": lag.seconds,
+            "limit_bytes": limit,
+        },
+        "shutting_down": stopping,
+    });
+    if not_ready.is_empty() {
+        (
+            StatusCode::OK,
+            Json(json!({"status": "ok", "checks": checks})),
+        )
+            .into_response()
+    } else {
+        let message = format!("not ready: {}", not_ready.join(", "));
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "unavailable",
+                "not_ready": not_ready,
+                "message": message,
+                "checks": checks,
+            })),
+        )
+            .into_response()
+    }
+}
+
+/// Ask the store for something cheap (the applied log position: one row
+/// on SQLite and on ClickHouse); its milliseconds, or why it failed. One
+/// check at a time: while one hangs, others report it rather than start
+/// another.
+async fn ping_store(state: &SharedState) -> Result<f64, String> {
+    let now = crate::body::now_ms();
+    if let Err(since) =
+        state
+            .ping_since_ms
+            .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire)
+    {
+        return Err(format!(
+            "the store has not answered a check for {} ms",
+            now.saturating_sub(since)
+        ));
+    }
+    let started = Instant::now();
+    let task = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || {
+            let r = state.store.log_position();
+            state.ping_since_ms.store(0, Ordering::Release);
+            r
+        })
+    };
+    match tokio::time::timeout(PING_TIMEOUT, task).await {
+        Ok(Ok(Ok(_))) => Ok((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0),
+        Ok(Ok(Err(e))) => Err(e.to_string()),
+        Ok(Err(e)) => {
+            state.ping_since_ms.store(0, Ordering::Release);
+            Err(format!("the store check failed: {e}"))
+        }
+        Err(_) => Err(format!(
+            "the store did not answer within {} s",
+            PING_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// `GET /metrics` on the main port (admin key): Prometheus text.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition (admin key; without a key on `--metrics-addr`)", body = String, content_type = "text/plain; version=0.0.4"), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
+)]
+pub async fn metrics(State(state): State<SharedState>, headers: HeaderMap) -> ApiResult<Response> {
+    authenticate(&state, &headers)?.require_admin()?;
+    Ok(metrics_text(&state))
+}
+
+/// `GET /metrics` on `--metrics-addr` (no key: that listener is for the
+/// scraper alone).
+pub async fn metrics_open(State(state): State<SharedState>) -> Response {
+    metrics_text(&state)
+}
+
+fn metrics_text(state: &SharedState) -> Response {
+    let body = crate::metrics::render(state);
+    let mut resp = body.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
 }
 
 /// Unknown routes: a JSON 404 naming the path.
@@ -25,6 +167,12 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
 }
 
 /// `GET /v1/stats` (admin): the write path's counters.
+#[utoipa::path(
+    get,
+    path = "/v1/stats",
+    tag = "admin",
+    responses((status = 200, description = "The write path's counters and the ingest log's lag", body = Object), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
+)]
 pub async fn stats(State(state): State<SharedState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     authenticate(&state, &headers)?.require_admin()?;
     let w = &state.writer;
@@ -52,6 +200,12 @@ pub async fn stats(State(state): State<SharedState>, headers: HeaderMap) -> ApiR
 }
 
 /// `GET /v1/projects`: every project for admins, the key's own otherwise.
+#[utoipa::path(
+    get,
+    path = "/v1/projects",
+    tag = "admin",
+    responses((status = 200, description = "`{\"projects\": [Project]}`: every project for admin keys, the key's own otherwise", body = Object), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody))
+)]
 pub async fn list_projects(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -66,6 +220,13 @@ pub async fn list_projects(
 }
 
 /// `POST /v1/projects` (admin): `{"name"}`.
+#[utoipa::path(
+    post,
+    path = "/v1/projects",
+    tag = "admin",
+    request_body(content = crate::openapi::NewProjectBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "`{\"project\": Project}` (created, or the existing one of that name)", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
+)]
 pub async fn create_project(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -79,6 +240,12 @@ pub async fn create_project(
 }
 
 /// `GET /v1/keys` (admin): keys without their secrets.
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "admin",
+    responses((status = 200, description = "`{\"keys\": [ApiKey]}`, never their secrets", body = Object), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
+)]
 pub async fn list_keys(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -89,6 +256,13 @@ pub async fn list_keys(
 
 /// `POST /v1/keys` (admin): `{"name", "scope": "ingest"|"read_write"|"admin",
 /// "project"}`. The secret is in the answer, once.
+#[utoipa::path(
+    post,
+    path = "/v1/keys",
+    tag = "admin",
+    request_body(content = crate::openapi::NewKeyBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "The key and its secret, shown only here", body = crate::openapi::KeyCreated), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
+)]
 pub async fn create_key(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -122,6 +296,13 @@ pub async fn create_key(
 }
 
 /// `DELETE /v1/keys/{key_id}` (admin).
+#[utoipa::path(
+    delete,
+    path = "/v1/keys/{key_id}",
+    tag = "admin",
+    params(("key_id" = String, Path, description = "The key id")),
+    responses((status = 200, description = "`{\"success\": true}`", body = Object), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody))
+)]
 pub async fn revoke_key(
     State(state): State<SharedState>,
     Path(key_id): Path<String>,

@@ -640,6 +640,13 @@ fn find(state: &SharedState, headers: &HeaderMap, id: &str) -> ApiResult<StoredO
 }
 
 /// `GET /v1/alerts[?project=]`
+#[utoipa::path(
+    get,
+    path = "/v1/alerts",
+    tag = "alerts",
+    params(("project" = Option<String>, Query, description = "Project name (admin keys)")),
+    responses((status = 200, description = "Alert rules", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn list_alerts(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -654,6 +661,13 @@ pub async fn list_alerts(
 }
 
 /// `POST /v1/alerts`
+#[utoipa::path(
+    post,
+    path = "/v1/alerts",
+    tag = "alerts",
+    request_body(content = crate::openapi::AlertBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "The rule", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn create_alert(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -675,6 +689,13 @@ pub async fn create_alert(
 }
 
 /// `GET /v1/alerts/{id}`
+#[utoipa::path(
+    get,
+    path = "/v1/alerts/{alert_id}",
+    tag = "alerts",
+    params(("alert_id" = String, Path, description = "The alert id")),
+    responses((status = 200, description = "The rule and its state", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn get_alert(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -685,6 +706,14 @@ pub async fn get_alert(
 }
 
 /// `PUT|PATCH /v1/alerts/{id}`
+#[utoipa::path(
+    method(put, patch),
+    path = "/v1/alerts/{alert_id}",
+    tag = "alerts",
+    params(("alert_id" = String, Path, description = "The alert id")),
+    request_body(content = crate::openapi::AlertBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "The rule; the fields given replace the saved ones", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn update_alert(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -700,6 +729,13 @@ pub async fn update_alert(
 }
 
 /// `DELETE /v1/alerts/{id}`
+#[utoipa::path(
+    delete,
+    path = "/v1/alerts/{alert_id}",
+    tag = "alerts",
+    params(("alert_id" = String, Path, description = "The alert id")),
+    responses((status = 200, description = "Deleted", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn delete_alert(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -734,6 +770,13 @@ pub async fn act(state: &SharedState, o: StoredObject, action: Action) -> ApiRes
 }
 
 /// `POST /v1/alerts/{id}/{pause|resume|mute|unmute}`
+#[utoipa::path(
+    post,
+    path = "/v1/alerts/{alert_id}/{action}",
+    tag = "alerts",
+    params(("alert_id" = String, Path, description = "The alert id"), ("action" = String, Path, description = "`pause`, `resume`, `mute` or `unmute`")),
+    responses((status = 200, description = "The rule in its new state", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn alert_action(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -752,6 +795,13 @@ pub async fn alert_action(
 }
 
 /// `GET /v1/alerts/{id}/history[?limit=]`: evaluations, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/alerts/{alert_id}/history",
+    tag = "alerts",
+    params(("alert_id" = String, Path, description = "The alert id"), ("limit" = Option<usize>, Query, description = "Evaluations returned")),
+    responses((status = 200, description = "Evaluations, newest first", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn alert_history(
     State(state): State<SharedState>,
     headers: HeaderMap,

@@ -61,6 +61,13 @@ fn named_project(v: &Value) -> ApiResult<Option<String>> {
 }
 
 /// `GET /v1/events/chart?metric=&aggregation=&bucket=&groupBy=&filters=&dateRange=&level=&project=`
+#[utoipa::path(
+    get,
+    path = "/v1/events/chart",
+    tag = "charts",
+    params(("metric" = Option<String>, Query, description = "See ChartBody"), ("aggregation" = Option<String>, Query, description = "See ChartBody"), ("bucket" = Option<String>, Query, description = "See ChartBody"), ("groupBy" = Option<String>, Query, description = "See ChartBody"), ("filters" = Option<String>, Query, description = "See ChartBody"), ("dateRange" = Option<String>, Query, description = "See ChartBody"), ("level" = Option<String>, Query, description = "See ChartBody"), ("project" = Option<String>, Query, description = "See ChartBody")),
+    responses((status = 200, description = "`{\"success\", \"data\": {..., \"series\": [{\"group\", \"points\": [{\"bucket\", \"timestamp\", \"value\", \"count\"}]}]}}`", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn chart_get(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -75,6 +82,13 @@ pub async fn chart_get(
 }
 
 /// `POST /v1/events/chart` with the same fields as a JSON body.
+#[utoipa::path(
+    post,
+    path = "/v1/events/chart",
+    tag = "charts",
+    request_body(content = crate::openapi::ChartBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "The series, as for GET", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn chart_post(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -149,6 +163,13 @@ pub fn object_json(o: &StoredObject) -> Value {
 }
 
 /// `GET /v1/charts[?project=]`
+#[utoipa::path(
+    get,
+    path = "/v1/charts",
+    tag = "charts",
+    params(("project" = Option<String>, Query, description = "Project name (admin keys)")),
+    responses((status = 200, description = "Saved charts", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn list_charts(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -163,6 +184,13 @@ pub async fn list_charts(
 }
 
 /// `POST /v1/charts`
+#[utoipa::path(
+    post,
+    path = "/v1/charts",
+    tag = "charts",
+    request_body(content = crate::openapi::SavedChartBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "The saved chart", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn create_chart(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -180,6 +208,13 @@ pub async fn create_chart(
 }
 
 /// `GET /v1/charts/{id}`
+#[utoipa::path(
+    get,
+    path = "/v1/charts/{chart_id}",
+    tag = "charts",
+    params(("chart_id" = String, Path, description = "The chart id")),
+    responses((status = 200, description = "The saved chart", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn get_chart(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -196,6 +231,14 @@ pub async fn get_chart(
 }
 
 /// `PUT|PATCH /v1/charts/{id}`: the fields given replace the saved ones.
+#[utoipa::path(
+    method(put, patch),
+    path = "/v1/charts/{chart_id}",
+    tag = "charts",
+    params(("chart_id" = String, Path, description = "The chart id")),
+    request_body(content = crate::openapi::SavedChartBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "The chart; the fields given replace the saved ones", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn update_chart(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -216,6 +259,13 @@ pub async fn update_chart(
 }
 
 /// `DELETE /v1/charts/{id}`
+#[utoipa::path(
+    delete,
+    path = "/v1/charts/{chart_id}",
+    tag = "charts",
+    params(("chart_id" = String, Path, description = "The chart id")),
+    responses((status = 200, description = "Deleted", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn delete_chart(
     State(state): State<SharedState>,
     headers: HeaderMap,

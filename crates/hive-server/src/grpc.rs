@@ -31,6 +31,7 @@ pub fn router(state: SharedState) -> Router {
         .route(METRICS_PATH, post(export_metrics))
         .layer(axum::extract::DefaultBodyLimit::max(max))
         .layer(axum::middleware::from_fn_with_state(state.clone(), admit))
+        .layer(axum::middleware::from_fn(crate::count_requests))
         .with_state(state)
 }
 

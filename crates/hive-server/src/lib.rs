@@ -17,6 +17,9 @@ pub mod destination;
 pub mod error;
 pub mod grpc;
 pub mod ingest_log;
+pub mod metered;
+pub mod metrics;
+pub mod openapi;
 pub mod otlp;
 pub mod otlp_logs;
 pub mod read;
@@ -30,7 +33,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use hive_store::{Project, Store};
 
 pub use auth::Caller;
@@ -74,7 +77,17 @@ pub struct AppState {
     pub decode_slots: tokio::sync::Semaphore,
     /// Each project's redaction rules and what they replaced.
     pub redaction: Arc<redaction::RedactionRuntime>,
+    /// The in-memory columns' (bytes held, budget), for `/metrics`, when
+    /// the store has them.
+    pub column_memory: Option<ColumnMemory>,
+    /// `/readyz`'s store check in flight: when it began (ms since the
+    /// epoch; 0 when none), so a store that hangs holds one blocking
+    /// thread, not one per probe.
+    pub(crate) ping_since_ms: std::sync::atomic::AtomicI64,
 }
+
+/// What reports the in-memory columns' (bytes held, budget).
+pub type ColumnMemory = Arc<dyn Fn() -> (usize, usize) + Send + Sync>;
 
 pub type SharedState = Arc<AppState>;
 
@@ -95,11 +108,19 @@ impl AppState {
             decode_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
+            column_memory: None,
+            ping_since_ms: std::sync::atomic::AtomicI64::new(0),
             store,
             writer,
             default_project,
             config,
         })
+    }
+
+    /// Report the in-memory columns' (bytes held, budget) in `/metrics`.
+    pub fn with_column_memory(mut self, f: ColumnMemory) -> AppState {
+        self.column_memory = Some(f);
+        self
     }
 
     /// Use this alert runtime (a manual clock in tests).
@@ -136,80 +157,120 @@ impl AppState {
     }
 }
 
+/// The routes of the HTTP API (not the dashboard's pages), each
+/// registered once, here: [`ApiRoutes::paths`] lists their templates, and
+/// a test checks that each, with every method it answers, is in the
+/// OpenAPI document ([`openapi::document`]).
+pub struct ApiRoutes {
+    router: Router<SharedState>,
+    paths: Vec<&'static str>,
+}
+
+impl ApiRoutes {
+    fn route(mut self, path: &'static str, methods: MethodRouter<SharedState>) -> ApiRoutes {
+        self.paths.push(path);
+        self.router = self.router.route(path, methods);
+        self
+    }
+
+    /// The route templates, in registration order.
+    pub fn paths(&self) -> &[&'static str] {
+        &self.paths
+    }
+
+    /// The routes alone (no middleware, no fallback), e.g. to ask a route
+    /// which methods it answers.
+    pub fn into_router(self) -> Router<SharedState> {
+        self.router
+    }
+}
+
+/// Every route of the HTTP API.
+pub fn api_routes() -> ApiRoutes {
+    ApiRoutes {
+        router: Router::new(),
+        paths: Vec::new(),
+    }
+    .route("/healthz", get(admin::healthz))
+    .route("/readyz", get(admin::readyz))
+    .route("/metrics", get(admin::metrics))
+    .route("/openapi.json", get(openapi::serve))
+    // HoneyHive REST: sessions and events.
+    .route("/session/start", post(rest::session_start))
+    .route("/v1/sessions", post(rest::session_start))
+    .route("/events", put(rest::update_event).post(rest::create_event))
+    .route("/v1/events", post(rest::create_event))
+    .route("/events/batch", post(rest::create_event_batch))
+    .route("/v1/events/batch", post(rest::create_event_batch))
+    .route("/session/{session_id}/traces", post(rest::session_traces))
+    .route(
+        "/v1/sessions/{session_id}/events/batch",
+        post(rest::session_traces),
+    )
+    // OTLP/HTTP.
+    .route("/opentelemetry/v1/traces", post(otlp::export_traces))
+    .route("/v1/traces", post(otlp::export_traces))
+    .route("/opentelemetry/v1/logs", post(otlp_logs::export_logs))
+    .route("/v1/logs", post(otlp_logs::export_logs))
+    .route("/opentelemetry/v1/metrics", post(otlp_logs::export_metrics))
+    .route("/v1/metrics", post(otlp_logs::export_metrics))
+    // Reads.
+    .route("/v1/events/export", post(read::export))
+    .route("/v1/events/search", post(read::search))
+    .route("/v1/events/schema", get(read::schema))
+    .route(
+        "/v1/events/chart",
+        get(charts::chart_get).post(charts::chart_post),
+    )
+    .route(
+        "/v1/charts",
+        get(charts::list_charts).post(charts::create_chart),
+    )
+    .route(
+        "/v1/charts/{chart_id}",
+        get(charts::get_chart)
+            .put(charts::update_chart)
+            .patch(charts::update_chart)
+            .delete(charts::delete_chart),
+    )
+    .route(
+        "/v1/events/{event_id}",
+        get(read::get_event).put(rest::update_event_by_path),
+    )
+    .route("/v1/events/{event_id}/history", get(read::history))
+    .route("/v1/sessions/{session_id}", get(read::get_session))
+    .route(
+        "/v1/alerts",
+        get(alerts::list_alerts).post(alerts::create_alert),
+    )
+    .route(
+        "/v1/alerts/{alert_id}",
+        get(alerts::get_alert)
+            .put(alerts::update_alert)
+            .patch(alerts::update_alert)
+            .delete(alerts::delete_alert),
+    )
+    .route("/v1/alerts/{alert_id}/history", get(alerts::alert_history))
+    .route("/v1/alerts/{alert_id}/{action}", post(alerts::alert_action))
+    // Administration.
+    .route(
+        "/v1/projects",
+        get(admin::list_projects).post(admin::create_project),
+    )
+    .route("/v1/keys", get(admin::list_keys).post(admin::create_key))
+    .route("/v1/keys/{key_id}", delete(admin::revoke_key))
+    .route("/v1/stats", get(admin::stats))
+    .route(
+        "/v1/redaction",
+        get(redaction::get_settings).put(redaction::put_settings),
+    )
+}
+
 /// The HTTP API router.
 pub fn router(state: SharedState) -> Router {
     let max_body = state.config.max_body_bytes;
-    Router::new()
-        .route("/healthz", get(admin::healthz))
-        // HoneyHive REST: sessions and events.
-        .route("/session/start", post(rest::session_start))
-        .route("/v1/sessions", post(rest::session_start))
-        .route("/events", put(rest::update_event).post(rest::create_event))
-        .route("/v1/events", post(rest::create_event))
-        .route("/events/batch", post(rest::create_event_batch))
-        .route("/v1/events/batch", post(rest::create_event_batch))
-        .route("/session/{session_id}/traces", post(rest::session_traces))
-        .route(
-            "/v1/sessions/{session_id}/events/batch",
-            post(rest::session_traces),
-        )
-        // OTLP/HTTP.
-        .route("/opentelemetry/v1/traces", post(otlp::export_traces))
-        .route("/v1/traces", post(otlp::export_traces))
-        .route("/opentelemetry/v1/logs", post(otlp_logs::export_logs))
-        .route("/v1/logs", post(otlp_logs::export_logs))
-        .route("/opentelemetry/v1/metrics", post(otlp_logs::export_metrics))
-        .route("/v1/metrics", post(otlp_logs::export_metrics))
-        // Reads.
-        .route("/v1/events/export", post(read::export))
-        .route("/v1/events/search", post(read::search))
-        .route("/v1/events/schema", get(read::schema))
-        .route(
-            "/v1/events/chart",
-            get(charts::chart_get).post(charts::chart_post),
-        )
-        .route(
-            "/v1/charts",
-            get(charts::list_charts).post(charts::create_chart),
-        )
-        .route(
-            "/v1/charts/{chart_id}",
-            get(charts::get_chart)
-                .put(charts::update_chart)
-                .patch(charts::update_chart)
-                .delete(charts::delete_chart),
-        )
-        .route(
-            "/v1/events/{event_id}",
-            get(read::get_event).put(rest::update_event_by_path),
-        )
-        .route("/v1/events/{event_id}/history", get(read::history))
-        .route("/v1/sessions/{session_id}", get(read::get_session))
-        .route(
-            "/v1/alerts",
-            get(alerts::list_alerts).post(alerts::create_alert),
-        )
-        .route(
-            "/v1/alerts/{alert_id}",
-            get(alerts::get_alert)
-                .put(alerts::update_alert)
-                .patch(alerts::update_alert)
-                .delete(alerts::delete_alert),
-        )
-        .route("/v1/alerts/{alert_id}/history", get(alerts::alert_history))
-        .route("/v1/alerts/{alert_id}/{action}", post(alerts::alert_action))
-        // Administration.
-        .route(
-            "/v1/projects",
-            get(admin::list_projects).post(admin::create_project),
-        )
-        .route("/v1/keys", get(admin::list_keys).post(admin::create_key))
-        .route("/v1/keys/{key_id}", delete(admin::revoke_key))
-        .route("/v1/stats", get(admin::stats))
-        .route(
-            "/v1/redaction",
-            get(redaction::get_settings).put(redaction::put_settings),
-        )
+    api_routes()
+        .into_router()
         // The dashboard (cookie sessions, HTML pages).
         .merge(dashboard::router())
         .fallback(admin::not_found)
@@ -220,6 +281,18 @@ pub fn router(state: SharedState) -> Router {
         ))
         .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn(access_log))
+        .with_state(state)
+}
+
+/// The separate listener of `hive serve --metrics-addr`: `/metrics`
+/// without a key, and the health checks. Meant for a loopback or private
+/// address that only the scraper reaches.
+pub fn metrics_router(state: SharedState) -> Router {
+    Router::new()
+        .route("/metrics", get(admin::metrics_open))
+        .route("/healthz", get(admin::healthz))
+        .route("/readyz", get(admin::readyz))
+        .fallback(admin::not_found)
         .with_state(state)
 }
 
@@ -248,7 +321,10 @@ fn is_write(method: &axum::http::Method, path: &str) -> bool {
 
 /// Requests that neither write nor read events: they never wait.
 fn is_exempt(path: &str) -> bool {
-    path == "/healthz" || path == "/v1/stats" || path.starts_with("/static/")
+    matches!(
+        path,
+        "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/v1/stats"
+    ) || path.starts_with("/static/")
 }
 
 /// The ingest log's side of every request. A write is admitted or refused
@@ -343,18 +419,46 @@ async fn json_errors(
     out
 }
 
+/// Count a request in `/metrics` (the gRPC listener's; the HTTP API's are
+/// counted by [`access_log`]).
+pub(crate) async fn count_requests(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    crate::metrics::request(
+        route.as_deref(),
+        &method,
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
+    resp
+}
+
 /// One structured log line per request: method, path (never the query,
 /// which may carry a login token), status and milliseconds. Client errors
-/// at info, server errors at warn, the rest at debug.
+/// at info, server errors at warn, the rest at debug. Counted in
+/// `/metrics` by route template (never the path itself).
 async fn access_log(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned());
     let started = std::time::Instant::now();
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
+    crate::metrics::request(route.as_deref(), &method, status, started.elapsed());
     let ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
     match status {
         500.. => tracing::warn!(%method, %path, status, ms, "request"),

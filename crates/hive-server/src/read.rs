@@ -167,6 +167,13 @@ async fn run_query(
 }
 
 /// `POST /v1/events/export`: `{"events", "totalEvents", "count"}`.
+#[utoipa::path(
+    post,
+    path = "/v1/events/export",
+    tag = "query",
+    request_body(content = crate::openapi::ExportBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "A page of events", body = crate::openapi::ExportPage), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn export(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -183,6 +190,13 @@ pub async fn export(
 }
 
 /// `POST /v1/events/search`: `{"events", "count"}`.
+#[utoipa::path(
+    post,
+    path = "/v1/events/search",
+    tag = "query",
+    request_body(content = crate::openapi::ExportBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "`{\"events\", \"count\"}`", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn search(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -221,6 +235,13 @@ pub const SESSION_LIMIT_MAX: usize = 50_000;
 
 /// `GET /v1/events/{event_id}`: `{"event": ...}`; with `?include=span`
 /// also the raw span (`"span"`).
+#[utoipa::path(
+    get,
+    path = "/v1/events/{event_id}",
+    tag = "query",
+    params(("event_id" = String, Path, description = "The event id"), ("project" = Option<String>, Query, description = "Project name (admin keys)"), ("include" = Option<String>, Query, description = "`span` adds the raw span")),
+    responses((status = 200, description = "`{\"event\": Event}` (and `span`)", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn get_event(
     State(state): State<SharedState>,
     Path(event_id): Path<String>,
@@ -257,6 +278,13 @@ pub async fn get_event(
 
 /// `GET /v1/events/{event_id}/history`: every enrichment, oldest first,
 /// with the name of the key that sent it.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{event_id}/history",
+    tag = "query",
+    params(("event_id" = String, Path, description = "The event id"), ("project" = Option<String>, Query, description = "Project name (admin keys)")),
+    responses((status = 200, description = "`{\"event_id\", \"history\": [{\"seq\", \"received_at\", \"key_id\", \"key_name\", \"keys\", \"patch\"}]}`, oldest first", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn history(
     State(state): State<SharedState>,
     Path(event_id): Path<String>,
@@ -379,6 +407,13 @@ pub fn session_tree(events: Vec<Value>) -> Option<Value> {
 /// first `limit` events by start time (10 000 unless asked, at most
 /// 50 000), `truncated` when the session has more, `num_events` all of
 /// them.
+#[utoipa::path(
+    get,
+    path = "/v1/sessions/{session_id}",
+    tag = "query",
+    params(("session_id" = String, Path, description = "The session id"), ("project" = Option<String>, Query, description = "Project name (admin keys)"), ("limit" = Option<usize>, Query, description = "Events returned, 10 000 by default, at most 50 000")),
+    responses((status = 200, description = "`{\"session\": Event with `children`, \"num_events\", \"truncated\"}`", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn get_session(
     State(state): State<SharedState>,
     Path(session_id): Path<String>,
@@ -425,6 +460,13 @@ pub async fn get_session(
 
 /// `GET /v1/events/schema`: the fields a project has (top-level fields,
 /// session rollups and every namespace path seen, with value types).
+#[utoipa::path(
+    get,
+    path = "/v1/events/schema",
+    tag = "query",
+    params(("project" = Option<String>, Query, description = "Project name (admin keys)")),
+    responses((status = 200, description = "`{\"fields\": [{\"field\", \"name\", \"type\", \"namespace\"}]}`: every field and namespace path seen, with types", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
 pub async fn schema(
     State(state): State<SharedState>,
     Query(params): Query<EventParams>,

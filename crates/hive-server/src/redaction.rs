@@ -500,6 +500,13 @@ fn settings_json(state: &SharedState, project: &Project, settings: &RedactionSet
 
 /// `GET /v1/redaction[?project=NAME]`: a project's settings, the default
 /// set and what was redacted since the server started.
+#[utoipa::path(
+    get,
+    path = "/v1/redaction",
+    tag = "admin",
+    params(("project" = Option<String>, Query, description = "The project (admin keys; a project key always reads its own)")),
+    responses((status = 200, description = "The project's redaction settings, the default rules with their expressions, and what each rule replaced since the server started", body = Object), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "No such project", body = crate::openapi::ErrorBody))
+)]
 pub async fn get_settings(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -519,6 +526,13 @@ pub async fn get_settings(
 /// `PUT /v1/redaction`: replace a project's settings (`enabled`,
 /// `defaults`, `disabled_defaults`, `keys`, `patterns`; `project` for an
 /// admin key). Invalid rules get a 400 naming the field.
+#[utoipa::path(
+    put,
+    path = "/v1/redaction",
+    tag = "admin",
+    request_body(content = Object, description = "`enabled`, `defaults`, `disabled_defaults`, `keys`, `patterns` (`[{name, regex}]`), and `project` for an admin key", content_type = "application/json"),
+    responses((status = 200, description = "The settings saved", body = Object), (status = 400, description = "An invalid rule; the message names the field", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
+)]
 pub async fn put_settings(
     State(state): State<SharedState>,
     headers: HeaderMap,

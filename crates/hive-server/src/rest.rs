@@ -82,6 +82,13 @@ fn session_response(event: &Event) -> Value {
 /// `POST /session/start` (`{"session": {...}}`) and `POST /v1/sessions`
 /// (the bare session). A client-chosen `session_id` is honoured; starting
 /// a session that exists joins it (its namespaces merge in).
+#[utoipa::path(
+    post,
+    path = "/session/start",
+    tag = "ingest",
+    request_body(content = crate::openapi::SessionStartBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "The session started (or joined)", body = crate::openapi::SessionStarted), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody), (status = 507, description = "Disk full: the write was not stored", body = crate::openapi::ErrorBody))
+)]
 pub async fn session_start(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -138,6 +145,13 @@ async fn enrich(
 }
 
 /// `PUT /events`: enrich an event (RFC 7396 merge, kept in the history).
+#[utoipa::path(
+    put,
+    path = "/events",
+    tag = "ingest",
+    request_body(content = crate::openapi::EnrichBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "Acknowledged", body = crate::openapi::WriteAck), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody), (status = 507, description = "Disk full: the write was not stored", body = crate::openapi::ErrorBody))
+)]
 pub async fn update_event(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -148,6 +162,14 @@ pub async fn update_event(
 }
 
 /// `PUT /v1/events/{event_id}`.
+#[utoipa::path(
+    put,
+    path = "/v1/events/{event_id}",
+    tag = "ingest",
+    params(("event_id" = String, Path, description = "The event id")),
+    request_body(content = crate::openapi::EnrichBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "Acknowledged", body = crate::openapi::WriteAck), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody), (status = 507, description = "Disk full: the write was not stored", body = crate::openapi::ErrorBody))
+)]
 pub async fn update_event_by_path(
     State(state): State<SharedState>,
     Path(event_id): Path<String>,
@@ -159,6 +181,13 @@ pub async fn update_event_by_path(
 }
 
 /// `POST /events` (`{"event": {...}}`) and `POST /v1/events` (bare).
+#[utoipa::path(
+    post,
+    path = "/events",
+    tag = "ingest",
+    request_body(content = crate::openapi::CreateEventBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "Acknowledged", body = crate::openapi::WriteAck), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody), (status = 507, description = "Disk full: the write was not stored", body = crate::openapi::ErrorBody))
+)]
 pub async fn create_event(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -231,6 +260,13 @@ fn batch_ops(
 /// `POST /events/batch` and `POST /v1/events/batch`. With
 /// `single_session` (or `is_single_session`), a session is made from
 /// `session_properties` (or `session`) and holds every event.
+#[utoipa::path(
+    post,
+    path = "/events/batch",
+    tag = "ingest",
+    request_body(content = crate::openapi::BatchBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "Acknowledged", body = crate::openapi::WriteAck), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody), (status = 507, description = "Disk full: the write was not stored", body = crate::openapi::ErrorBody))
+)]
 pub async fn create_event_batch(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -288,6 +324,14 @@ pub async fn create_event_batch(
 
 /// `POST /session/{session_id}/traces` and
 /// `POST /v1/sessions/{session_id}/events/batch`.
+#[utoipa::path(
+    post,
+    path = "/session/{session_id}/traces",
+    tag = "ingest",
+    params(("session_id" = String, Path, description = "The session id")),
+    request_body(content = crate::openapi::SessionTracesBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "Acknowledged", body = crate::openapi::WriteAck), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody), (status = 507, description = "Disk full: the write was not stored", body = crate::openapi::ErrorBody))
+)]
 pub async fn session_traces(
     State(state): State<SharedState>,
     Path(session_id): Path<String>,

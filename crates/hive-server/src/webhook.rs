@@ -257,6 +257,7 @@ impl Client {
                 .unwrap_or_else(|e| Err(format!("webhook delivery crashed: {e}")));
             let error = match result {
                 Ok(()) => {
+                    crate::metrics::webhook_delivery("delivered", attempts);
                     return Delivery {
                         ok: true,
                         attempts,
@@ -268,6 +269,12 @@ impl Client {
             // A refused destination stays refused: no retries.
             if attempts > self.retries || error == crate::destination::REFUSED {
                 tracing::warn!(host = %host_of(url), attempts, %error, "webhook delivery failed");
+                let result = if error == crate::destination::REFUSED {
+                    "refused"
+                } else {
+                    "failed"
+                };
+                crate::metrics::webhook_delivery(result, attempts);
                 return Delivery {
                     ok: false,
                     attempts,

@@ -183,6 +183,11 @@ impl WriteQueue {
             .clone()
     }
 
+    /// Whether [`WriteQueue::close`] was called (the server is stopping).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     /// Stop taking new writes; the applier finishes what is logged (or
     /// stops at `drain`, leaving the rest to the next start).
     pub fn close(&self) {
@@ -230,7 +235,13 @@ impl WriteQueue {
         if ops.is_empty() {
             return Ok(());
         }
-        self.append(encode_ops(&ops)).await
+        self.append(encode_ops(&ops)).await?;
+        let enrichments = ops
+            .iter()
+            .filter(|op| matches!(op, WriteOp::Enrich { .. }))
+            .count();
+        crate::metrics::ingested_ops(ops.len() - enrichments, enrichments);
+        Ok(())
     }
 
     /// Log an OTLP export request (validated by the caller) and wait until

@@ -92,6 +92,12 @@ pub struct ServeArgs {
     /// How often (ms) the alert evaluator looks for rules due.
     #[arg(long, env = "HIVE_ALERT_TICK_MS", default_value_t = 15_000)]
     pub alert_tick_ms: u64,
+    /// A separate address serving /metrics (Prometheus text) without a key,
+    /// with /healthz and /readyz, e.g. 127.0.0.1:9464. Without it, /metrics
+    /// is on the main address and needs an admin key. Give it a loopback or
+    /// private address that only the scraper reaches.
+    #[arg(long, env = "HIVE_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Log filter (tracing syntax), e.g. info or hive_server=debug.
     #[arg(long, env = "HIVE_LOG", default_value = "info")]
     pub log: String,
@@ -150,6 +156,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
             (s.clone(), Some(s), "SQLite".to_owned())
         }
     };
+    // Every store call is timed for /metrics.
+    hive_server::metrics::install();
+    hive_server::metrics::spawn_upkeep();
+    let store: Arc<dyn Store> = Arc::new(hive_server::metered::MeteredStore::new(store));
     let first_key = store
         .auth()
         .bootstrap()
@@ -167,28 +177,34 @@ async fn serve(args: ServeArgs) -> Result<()> {
         },
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let state = Arc::new(
-        AppState::new(
-            store.clone(),
-            writer.clone(),
-            ApiConfig {
-                max_body_bytes: args.max_body_bytes,
-                max_decompressed_bytes: args.max_body_bytes.saturating_mul(4),
-                ..ApiConfig::default()
-            },
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .with_alerts(AlertRuntime::new(
-            Arc::new(SystemClock),
-            AlertConfig {
-                webhook_ca,
-                webhook_proxy,
-                webhook_allow_private: args.webhook_allow_private,
-                tick: std::time::Duration::from_millis(args.alert_tick_ms.max(10)),
-                ..AlertConfig::default()
-            },
-        )),
-    );
+    let column_memory: Option<hive_server::ColumnMemory> = sqlite.clone().map(|s| {
+        let budget = args.column_memory_mb.saturating_mul(1 << 20);
+        Arc::new(move || (s.column_memory_used(), budget)) as hive_server::ColumnMemory
+    });
+    let mut state = AppState::new(
+        store.clone(),
+        writer.clone(),
+        ApiConfig {
+            max_body_bytes: args.max_body_bytes,
+            max_decompressed_bytes: args.max_body_bytes.saturating_mul(4),
+            ..ApiConfig::default()
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?
+    .with_alerts(AlertRuntime::new(
+        Arc::new(SystemClock),
+        AlertConfig {
+            webhook_ca,
+            webhook_proxy,
+            webhook_allow_private: args.webhook_allow_private,
+            tick: std::time::Duration::from_millis(args.alert_tick_ms.max(10)),
+            ..AlertConfig::default()
+        },
+    ));
+    if let Some(f) = column_memory {
+        state = state.with_column_memory(f);
+    }
+    let state = Arc::new(state);
     let listener = TcpListener::bind(args.addr).await.with_context(|| {
         format!(
             "cannot listen on {} (is another server running? try --addr)",
@@ -209,6 +225,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }
     };
     let grpc_addr = grpc.as_ref().and_then(|l| l.local_addr().ok());
+    let metrics_listener = match args.metrics_addr {
+        None => None,
+        Some(a) => {
+            let l = TcpListener::bind(a)
+                .await
+                .with_context(|| format!("cannot listen on {a} for /metrics (--metrics-addr)"))?;
+            Some(l)
+        }
+    };
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
 
     eprintln!(
         "hive {}: data in {} ({backend}, durability {:?})",
@@ -253,6 +279,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     if let Some(proxy) = &state.alerts.config.webhook_proxy {
         eprintln!("alert webhooks go through the proxy {}", proxy.shown);
+    }
+    match metrics_addr {
+        Some(m) if !m.ip().is_loopback() => eprintln!(
+            "metrics: http://{m}/metrics (no key: make sure only the scraper reaches {m})"
+        ),
+        Some(m) => eprintln!("metrics: http://{m}/metrics"),
+        None => {}
     }
     match grpc_addr {
         Some(g) => eprintln!("listening on http://{addr} (OTLP/gRPC on {g})"),
@@ -311,6 +344,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 .await
         })
     });
+    let metrics_task = metrics_listener.map(|l| {
+        let mut rx = stop_rx.clone();
+        let app = hive_server::metrics_router(state.clone());
+        tokio::spawn(async move {
+            axum::serve(l, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.changed().await;
+                })
+                .await
+        })
+    });
     shutdown.await;
     tracing::info!("shutting down: finishing requests in flight");
     evaluator.abort();
@@ -318,6 +362,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let _ = http.await;
     if let Some(g) = grpc_task {
         let _ = g.await;
+    }
+    if let Some(m) = metrics_task {
+        let _ = m.await;
     }
     // In-flight requests have been answered: stop the log, and let the
     // applier apply what it holds (for a while: whatever is left is applied

@@ -1,0 +1,104 @@
+//! [`MeteredStore`]: any [`Store`] with the latency of its calls recorded
+//! (`hive_store_commit_seconds`, `hive_store_query_seconds{op}`,
+//! `hive_store_errors_total{op}`). `hive serve` wraps its store in it, so
+//! the applier's commits and every read are measured whatever the backend.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hive_core::chart::{ChartQuery, Series};
+use hive_store::{
+    EventPage, EventQuery, FieldInfo, HistoryEntry, Result, Store, WriteOp, auth, objects,
+};
+use serde_json::Value;
+
+use crate::metrics::{store_commit, timed};
+
+/// A store whose calls are timed.
+pub struct MeteredStore {
+    inner: Arc<dyn Store>,
+}
+
+impl MeteredStore {
+    pub fn new(inner: Arc<dyn Store>) -> MeteredStore {
+        MeteredStore { inner }
+    }
+}
+
+fn commit<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let started = Instant::now();
+    let r = f();
+    store_commit(started.elapsed(), r.is_ok());
+    r
+}
+
+impl Store for MeteredStore {
+    fn apply(&self, ops: &[WriteOp]) -> Result<()> {
+        commit(|| self.inner.apply(ops))
+    }
+
+    fn apply_logged(&self, ops: &[WriteOp], position: u64) -> Result<()> {
+        commit(|| self.inner.apply_logged(ops, position))
+    }
+
+    fn apply_log_records(&self, ops: &[WriteOp], records: &[(u64, u64, usize)]) -> Result<()> {
+        commit(|| self.inner.apply_log_records(ops, records))
+    }
+
+    fn log_position(&self) -> Result<u64> {
+        timed("log_position", || self.inner.log_position())
+    }
+
+    fn get_event(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>> {
+        timed("get_event", || self.inner.get_event(project_id, event_id))
+    }
+
+    fn get_raw(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>> {
+        timed("get_raw", || self.inner.get_raw(project_id, event_id))
+    }
+
+    fn session_events(
+        &self,
+        project_id: Option<&str>,
+        session_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Value>> {
+        timed("session_events", || {
+            self.inner.session_events(project_id, session_id, limit)
+        })
+    }
+
+    fn query(&self, q: &EventQuery) -> Result<EventPage> {
+        timed("query", || self.inner.query(q))
+    }
+
+    fn history(&self, project_id: Option<&str>, event_id: &str) -> Result<Vec<HistoryEntry>> {
+        timed("history", || self.inner.history(project_id, event_id))
+    }
+
+    fn fields(&self, project_id: &str) -> Result<Vec<FieldInfo>> {
+        timed("fields", || self.inner.fields(project_id))
+    }
+
+    fn session_errors(
+        &self,
+        project_id: &str,
+        session_ids: &[String],
+    ) -> Result<Vec<(String, i64)>> {
+        timed("session_errors", || {
+            self.inner.session_errors(project_id, session_ids)
+        })
+    }
+
+    fn chart(&self, project_id: Option<&str>, q: &ChartQuery) -> Result<Vec<Series>> {
+        timed("chart", || self.inner.chart(project_id, q))
+    }
+
+    fn auth(&self) -> &dyn auth::AuthStore {
+        self.inner.auth()
+    }
+
+    fn objects(&self) -> &dyn objects::ObjectStore {
+        self.inner.objects()
+    }
+}

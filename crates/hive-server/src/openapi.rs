@@ -1,0 +1,505 @@
+//! The OpenAPI 3.1 document of the HTTP API (`GET /openapi.json`), made by
+//! `utoipa` from the handlers' `#[utoipa::path]` annotations and the types
+//! the API answers with ([`Event`], [`Project`], [`ApiKey`]).
+//!
+//! Most handlers read their body as JSON text and validate it field by
+//! field (so a wrong type is a 400 naming the field); the shapes they
+//! accept are described here by the `*Body` types, which only document.
+//! Routes that are aliases of another (`/v1/sessions` of
+//! `/session/start`, ...) share its operation ([`ALIASES`]). A test checks
+//! that every route of [`crate::api_routes`], with each of its methods, is
+//! in the document and the reverse.
+//!
+//! [`Event`]: hive_core::model::Event
+//! [`Project`]: hive_store::Project
+//! [`ApiKey`]: hive_store::ApiKey
+
+use std::sync::OnceLock;
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// Routes served by the same handler as another: (alias, route).
+pub const ALIASES: &[(&str, &str)] = &[
+    ("/v1/sessions", "/session/start"),
+    ("/v1/events/batch", "/events/batch"),
+    (
+        "/v1/sessions/{session_id}/events/batch",
+        "/session/{session_id}/traces",
+    ),
+    ("/v1/traces", "/opentelemetry/v1/traces"),
+    ("/v1/logs", "/opentelemetry/v1/logs"),
+    ("/v1/metrics", "/opentelemetry/v1/metrics"),
+];
+
+/// `POST /v1/events` is `POST /events` (its `PUT` is not).
+pub const POST_ALIASES: &[(&str, &str)] = &[("/v1/events", "/events")];
+
+/// Every error: `{"error": {"code", "message"}, "message", "errorCode",
+/// "success": false}`. A client's mistake is a 4xx whose message names the
+/// field at fault; 5xx details are logged, not sent.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+    /// The same message (what the official SDK shows).
+    message: String,
+    /// The same code.
+    #[schema(rename = "errorCode")]
+    error_code: String,
+    success: bool,
+}
+
+/// An error's code and message.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    /// One of `bad_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `payload_too_large`, `unsupported_media_type`, `method_not_allowed`,
+    /// `busy`, `catching_up`, `disk_full`, `store_unavailable`,
+    /// `shutting_down`, `internal`.
+    code: String,
+    message: String,
+}
+
+/// The namespaces and fields of an event as sent. Any other top-level key
+/// lands in `metadata`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct EventFields {
+    event_id: Option<String>,
+    session_id: Option<String>,
+    parent_id: Option<String>,
+    /// `model`, `tool`, `chain` or a custom value.
+    event_type: Option<String>,
+    event_name: Option<String>,
+    source: Option<String>,
+    /// Project name (admin keys; a project key always writes its own).
+    project: Option<String>,
+    /// Epoch milliseconds.
+    start_time: Option<i64>,
+    end_time: Option<i64>,
+    /// Milliseconds.
+    duration: Option<f64>,
+    error: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    inputs: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    outputs: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    config: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    metrics: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    feedback: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    user_properties: Option<Value>,
+}
+
+/// `POST /session/start`: `{"session": {...}}`; `POST /v1/sessions`: the
+/// session's fields bare. `session_name` names it; a `session_id` is kept.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SessionStartBody {
+    session: Option<EventFields>,
+    session_name: Option<String>,
+}
+
+/// The session event, with the ids the official SDK reads.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SessionStarted {
+    #[schema(inline)]
+    event: hive_core::model::Event,
+    org_id: String,
+    workspace_id: String,
+}
+
+/// An enrichment: a patch per namespace (RFC 7396: objects merge, `null`
+/// removes a key, later patches win), kept in the event's history.
+/// Unknown top-level keys land in `metadata`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct EnrichBody {
+    /// The event or session (`PUT /events`; the path names it in
+    /// `PUT /v1/events/{event_id}`).
+    event_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    inputs: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    outputs: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    config: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    metrics: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    feedback: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    user_properties: Option<Value>,
+}
+
+/// `POST /events`: `{"event": {...}}`; `POST /v1/events`: the event bare.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CreateEventBody {
+    event: Option<EventFields>,
+}
+
+/// A batch of events, optionally in one new session.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct BatchBody {
+    events: Vec<EventFields>,
+    /// Make a session from `session_properties` holding every event.
+    single_session: Option<bool>,
+    is_single_session: Option<bool>,
+    session_properties: Option<EventFields>,
+}
+
+/// Events of one session (`POST /session/{session_id}/traces`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SessionTracesBody {
+    /// Also accepted as `events`.
+    logs: Option<Vec<EventFields>>,
+    events: Option<Vec<EventFields>>,
+}
+
+/// A write acknowledged (in the ingest log; readable once applied).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct WriteAck {
+    success: bool,
+    event_id: Option<String>,
+    event_ids: Option<Vec<String>>,
+    session_id: Option<String>,
+}
+
+/// A HoneyHive filter.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct FilterBody {
+    /// A top-level field (`event_type`, `duration`, ...) or a dotted
+    /// namespace path (`metadata.user.tier`).
+    field: String,
+    /// `is`, `is not`, `contains`, `not contains`, `exists`, `not exists`,
+    /// `greater than`, `less than`, `after`, `before`.
+    operator: String,
+    #[schema(value_type = Option<Object>)]
+    value: Option<Value>,
+    /// `string`, `number`, `boolean`, `datetime`.
+    #[schema(rename = "type")]
+    ty: Option<String>,
+}
+
+/// The body of `POST /v1/events/export` and `/v1/events/search` (empty
+/// means no filters).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ExportBody {
+    /// Project name (admin keys; a project key reads its own).
+    project: Option<String>,
+    filters: Option<Vec<FilterBody>>,
+    /// `{"$gte", "$lte"}` (ISO or epoch ms) or `{"relative": "24h"}`.
+    #[schema(rename = "dateRange", value_type = Option<Object>)]
+    date_range: Option<Value>,
+    /// At most 7 500 (default 1 000).
+    limit: Option<u32>,
+    /// 1-based.
+    page: Option<u32>,
+    /// Fields to keep (dotted paths allowed).
+    projections: Option<Vec<String>>,
+    /// `event` (default), `session` (a session matches when it or any of
+    /// its events does), `session_event`.
+    level: Option<String>,
+}
+
+/// A page of events.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ExportPage {
+    events: Vec<hive_core::model::Event>,
+    #[schema(rename = "totalEvents")]
+    total_events: u64,
+    count: u64,
+    page: Option<u32>,
+    limit: Option<u32>,
+}
+
+/// A chart query (`POST /v1/events/chart`; the same fields as a query
+/// string for `GET`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ChartBody {
+    project: Option<String>,
+    /// Any numeric field or path; omitted for `count`.
+    metric: Option<String>,
+    /// `count`, `sum`, `avg`, `min`, `max`, `median`, `p50`, `p75`, `p90`,
+    /// `p95`, `p99`.
+    aggregation: Option<String>,
+    /// `minute`, `hour`, `day`, `week`, `month`, `total`.
+    bucket: Option<String>,
+    #[schema(rename = "groupBy")]
+    group_by: Option<String>,
+    filters: Option<Vec<FilterBody>>,
+    #[schema(rename = "dateRange", value_type = Option<Object>)]
+    date_range: Option<Value>,
+    /// `event` or `session`.
+    level: Option<String>,
+}
+
+/// A saved chart (HoneyHive's shape).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SavedChartBody {
+    name: String,
+    description: Option<String>,
+    metric: Option<String>,
+    func: Option<String>,
+    #[schema(rename = "groupBy")]
+    group_by: Option<String>,
+    bucketing: Option<String>,
+    #[schema(rename = "dateRange", value_type = Option<Object>)]
+    date_range: Option<Value>,
+    query: Option<Vec<FilterBody>>,
+    project: Option<String>,
+}
+
+/// An alert rule.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct AlertBody {
+    name: String,
+    /// `aggregate` or `drift`.
+    #[schema(rename = "type")]
+    ty: String,
+    /// `above` or `below`.
+    comparison: Option<String>,
+    threshold: f64,
+    /// `hourly`, `daily`, `weekly`, `monthly` or an interval (`15m`).
+    frequency: String,
+    /// A chart query (see `ChartBody`).
+    query: ChartBody,
+    /// `{"url", "slack"}`: http(s) to a public address unless the server
+    /// allows private ones.
+    #[schema(value_type = Option<Object>)]
+    webhook: Option<Value>,
+    project: Option<String>,
+}
+
+/// `{"success": true, "data": ...}`: a saved chart, an alert, or a list.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DataEnvelope {
+    success: bool,
+    #[schema(value_type = Object)]
+    data: Value,
+}
+
+/// `POST /v1/projects`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NewProjectBody {
+    name: String,
+}
+
+/// `POST /v1/keys`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NewKeyBody {
+    name: Option<String>,
+    /// `ingest`, `read_write` (default) or `admin`.
+    scope: Option<String>,
+    /// Project name; required unless `admin`.
+    project: Option<String>,
+}
+
+/// A new key: its secret is shown only here.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct KeyCreated {
+    key: hive_store::ApiKey,
+    secret: String,
+}
+
+/// `GET /readyz`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Readiness {
+    /// `ok` or `unavailable`.
+    status: String,
+    /// What is not ready: `store`, `backlog`, `shutting_down`.
+    not_ready: Option<Vec<String>>,
+    message: Option<String>,
+    /// `store` (`ok`, `ms` or `error`), `backlog` (`ok`, `bytes`,
+    /// `records`, `lag_seconds`, `limit_bytes`), `shutting_down`.
+    #[schema(value_type = Object)]
+    checks: Value,
+}
+
+/// `GET /healthz`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Health {
+    /// `ok`.
+    status: String,
+}
+
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("hh_...")
+                    .description(Some(
+                        "An API key: `Authorization: Bearer hh_...` (ingest, read_write or admin scope)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Hive",
+        description = "Self-hosted, HoneyHive-compatible LLM observability: OTLP ingest, \
+                       the HoneyHive REST API, queries, charts, alerts and administration. \
+                       Every error is `ErrorBody`.",
+    ),
+    modifiers(&BearerKey),
+    security(("api_key" = [])),
+    paths(
+        crate::admin::healthz,
+        crate::admin::readyz,
+        crate::admin::metrics,
+        serve,
+        crate::rest::session_start,
+        crate::rest::update_event,
+        crate::rest::create_event,
+        crate::rest::create_event_batch,
+        crate::rest::session_traces,
+        crate::rest::update_event_by_path,
+        crate::otlp::export_traces,
+        crate::otlp_logs::export_logs,
+        crate::otlp_logs::export_metrics,
+        crate::read::export,
+        crate::read::search,
+        crate::read::schema,
+        crate::read::get_event,
+        crate::read::history,
+        crate::read::get_session,
+        crate::charts::chart_get,
+        crate::charts::chart_post,
+        crate::charts::list_charts,
+        crate::charts::create_chart,
+        crate::charts::get_chart,
+        crate::charts::update_chart,
+        crate::charts::delete_chart,
+        crate::alerts::list_alerts,
+        crate::alerts::create_alert,
+        crate::alerts::get_alert,
+        crate::alerts::update_alert,
+        crate::alerts::delete_alert,
+        crate::alerts::alert_history,
+        crate::alerts::alert_action,
+        crate::admin::list_projects,
+        crate::admin::create_project,
+        crate::admin::list_keys,
+        crate::admin::create_key,
+        crate::admin::revoke_key,
+        crate::admin::stats,
+        crate::redaction::get_settings,
+        crate::redaction::put_settings,
+    ),
+    components(schemas(ErrorBody, hive_core::model::Event, hive_store::Project, hive_store::ApiKey)),
+    tags(
+        (name = "ingest", description = "Sessions, events, enrichments and OTLP"),
+        (name = "query", description = "Events, sessions, history, key discovery"),
+        (name = "charts", description = "Chart queries and saved charts"),
+        (name = "alerts", description = "Alert rules and their history"),
+        (name = "admin", description = "Projects, keys and statistics (admin keys)"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    )
+)]
+struct ApiDoc;
+
+/// The document, with the aliases added.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let paths = &mut doc.paths.paths;
+    for (alias, route) in ALIASES {
+        if let Some(item) = paths.get(*route).cloned() {
+            paths.insert((*alias).to_owned(), item);
+        }
+    }
+    for (alias, route) in POST_ALIASES {
+        if let Some(post) = paths.get(*route).and_then(|i| i.post.clone()) {
+            let mut item = utoipa::openapi::PathItem::default();
+            item.post = Some(post);
+            paths.insert((*alias).to_owned(), item);
+        }
+    }
+    // Operation ids must be unique: a second use of one (an alias, or a
+    // handler that answers PUT and PATCH) gets the method, then the path.
+    let mut seen = std::collections::HashSet::new();
+    for (path, item) in paths.iter_mut() {
+        let ops = [
+            ("get", &mut item.get),
+            ("post", &mut item.post),
+            ("put", &mut item.put),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
+        ];
+        for (method, op) in ops {
+            let Some(op) = op else { continue };
+            let Some(id) = op.operation_id.clone() else {
+                continue;
+            };
+            let mut unique = id.clone();
+            if seen.contains(&unique) {
+                unique = format!("{id}_{method}");
+            }
+            if seen.contains(&unique) {
+                let slug = path.trim_matches('/').replace(['/', '{', '}', '.'], "_");
+                unique = format!("{id}_{method}_{slug}");
+            }
+            seen.insert(unique.clone());
+            op.operation_id = Some(unique);
+        }
+    }
+    doc
+}
+
+/// `GET /openapi.json` (no key: it describes the API, not its data).
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object))
+)]
+pub async fn serve() -> Response {
+    static JSON: OnceLock<String> = OnceLock::new();
+    let body = JSON.get_or_init(|| document().to_json().unwrap_or_else(|_| "{}".into()));
+    let mut resp = body.clone().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
