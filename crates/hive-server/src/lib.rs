@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod destination;
 pub mod error;
 pub mod grpc;
+pub mod import;
 pub mod ingest_log;
 pub mod otlp;
 pub mod otlp_logs;
@@ -185,6 +186,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/keys", get(admin::list_keys).post(admin::create_key))
         .route("/v1/keys/{key_id}", delete(admin::revoke_key))
         .route("/v1/stats", get(admin::stats))
+        .route("/v1/import", post(import::import))
         // The dashboard (cookie sessions, HTML pages).
         .merge(dashboard::router())
         .fallback(admin::not_found)
@@ -216,6 +218,7 @@ fn is_write(method: &axum::http::Method, path: &str) -> bool {
                 | ["", "v1", "sessions", _, "events", "batch"]
                 | ["", "opentelemetry", "v1", "traces" | "logs" | "metrics"]
                 | ["", "v1", "traces" | "logs" | "metrics"]
+                | ["", "v1", "import"]
         ),
         _ => false,
     }

@@ -7,6 +7,7 @@ mod bench;
 mod bench_charts;
 mod bench_dashboard;
 mod connections;
+mod export;
 mod serve;
 
 use std::path::PathBuf;
@@ -59,6 +60,12 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Make a data directory from a backup file (checked first).
     Restore(backup::RestoreArgs),
+    /// Write a project's events, with their spans and enrichment history,
+    /// to a JSON Lines file (through a running server's API).
+    Export(export::ExportArgs),
+    /// Recreate the events of a `hive export` file, with their history, in
+    /// a project of a running server (admin key).
+    Import(export::ImportArgs),
     /// Load tests against a server of its own (started and stopped by it).
     Bench(bench::BenchArgs),
 }
@@ -239,6 +246,8 @@ fn main() -> Result<()> {
         Command::Login { data_dir, addr } => login(&data_dir, &addr),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
+        Command::Export(args) => export::export(args),
+        Command::Import(args) => export::import(args),
         Command::Bench(args) => bench::run(args),
     }
 }
