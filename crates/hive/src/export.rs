@@ -471,6 +471,14 @@ fn check_file(path: &Path) -> Result<Checked> {
             sessions += 1;
         }
         Ok(true)
+    })
+    .map_err(|e| {
+        let text = e.to_string();
+        if text.contains(nothing) {
+            e
+        } else {
+            anyhow!("{text}; {nothing}")
+        }
     })?;
     let header = header.ok_or_else(|| anyhow!("{} is empty; {nothing}", path.display()))?;
     let Some((end_line, end)) = end else {

@@ -3,7 +3,8 @@
 //! history (when, which key, what) come back the same. Then what goes
 //! wrong: a filter, a project that already has events, a file cut short
 //! mid-line or at a line boundary, a line of the wrong types, a damaged
-//! gzip stream, and the import endpoint's own refusals.
+//! gzip stream, and the import endpoint's own refusals. Last, the same
+//! round trip into a server on ClickHouse (18.16) and back out of it.
 
 mod support;
 
@@ -13,7 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Hive, api, get_ready};
+use support::{ClickHouse, Hive, api, get_ready};
 
 /// Run the hive binary against `addr` with `key`: (success, stderr).
 fn hive(addr: &str, key: &str, args: &[&str]) -> (bool, String) {
@@ -403,4 +404,54 @@ fn export_then_import_into_another_server_keeps_every_field_and_the_history() {
     assert_eq!(status, 400, "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("records[1]"));
     assert_eq!(count(&target.addr, &tkey, "broken"), 0);
+
+    // The same file into a server on ClickHouse: the same events, spans
+    // and histories; and out of it again, the same file.
+    if !ClickHouse::available() {
+        return;
+    }
+    let ch = ClickHouse::start_new(&dir.path().join("clickhouse"));
+    let on_ch = Hive::start(
+        &dir.path().join("on-clickhouse"),
+        &["--clickhouse", &ch.url("hive")],
+    );
+    let ckey = on_ch.key.clone().unwrap();
+    let (done, out) = hive(
+        &on_ch.addr,
+        &ckey,
+        &["import", "--from", file.to_str().unwrap(), "--project", "restored"],
+    );
+    assert!(done, "{out}");
+    let on_clickhouse = snapshot(&on_ch.addr, &ckey, "restored");
+    assert_eq!(
+        on_clickhouse.keys().collect::<Vec<_>>(),
+        original.keys().collect::<Vec<_>>()
+    );
+    for (id, (event, span, history)) in &original {
+        let (e2, s2, h2) = &on_clickhouse[id];
+        assert_eq!(event, e2, "event {id} differs on ClickHouse");
+        assert_eq!(span, s2, "the span of {id} differs on ClickHouse");
+        assert_eq!(history, h2, "the history of {id} differs on ClickHouse");
+    }
+    eprintln!(
+        "compared {} events imported into ClickHouse",
+        on_clickhouse.len()
+    );
+    let from_ch = dir.path().join("from-clickhouse.jsonl");
+    let (done, out) = hive(
+        &on_ch.addr,
+        &ckey,
+        &["export", "--project", "restored", "--to", from_ch.to_str().unwrap()],
+    );
+    assert!(done, "{out}");
+    let c = lines(&from_ch);
+    assert_eq!(a.len(), c.len());
+    let by_id = |ls: &[String]| -> BTreeMap<String, Value> {
+        ls[1..ls.len() - 1]
+            .iter()
+            .map(|l| strip(l))
+            .map(|v| (v["event"]["event_id"].as_str().unwrap().to_owned(), v))
+            .collect()
+    };
+    assert_eq!(by_id(&a), by_id(&c));
 }
