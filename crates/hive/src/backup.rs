@@ -388,8 +388,8 @@ fn snapshot(src: &Path, dst: &Path) -> Result<()> {
     .with_context(|| format!("cannot open the database {}", src.display()))?;
     from.busy_timeout(Duration::from_secs(10))?;
     from.pragma_update(None, "query_only", true)?;
-    let mut to = Connection::open(dst)
-        .with_context(|| format!("cannot create {}", dst.display()))?;
+    let mut to =
+        Connection::open(dst).with_context(|| format!("cannot create {}", dst.display()))?;
     let deadline = Instant::now() + Duration::from_secs(60);
     {
         let backup = rusqlite::backup::Backup::new(&from, &mut to)?;
@@ -617,9 +617,7 @@ fn extract(file: &Path, dir: &Path) -> Result<Manifest> {
                 format!("{} does not match its checksum", entry.path),
             ));
         }
-        out.into_inner()
-            .map_err(|e| e.into_error())?
-            .sync_all()?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     }
     let digest = std::mem::take(&mut r.hash).finalize();
     let mut trailer = vec![0u8; TRAILER.len() + 32];
@@ -736,7 +734,11 @@ fn log_tail_bytes(log: &Path, position: u64) -> Result<u64> {
     let mut end = position;
     for entry in fs::read_dir(log)? {
         let entry = entry?;
-        if let Some(start) = entry.file_name().to_str().and_then(format::parse_segment_name) {
+        if let Some(start) = entry
+            .file_name()
+            .to_str()
+            .and_then(format::parse_segment_name)
+        {
             let mut f = File::open(entry.path())?;
             let len = f.seek(SeekFrom::End(0))?;
             end = end.max(start + len.saturating_sub(format::SEGMENT_HEADER));

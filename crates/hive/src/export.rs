@@ -218,7 +218,8 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 }
 
 fn is_gz(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
 }
 
 /// A writer that counts bytes.
@@ -254,8 +255,8 @@ pub fn export(args: ExportArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let api = Api::new(&args.server);
     let partial = PathBuf::from(format!("{}.partial", args.to.display()));
-    let file = File::create(&partial)
-        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let file =
+        File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
     let sink: Box<dyn Write> = if is_gz(&args.to) {
         Box::new(flate2::write::GzEncoder::new(
             BufWriter::new(file),
@@ -291,12 +292,10 @@ pub fn export(args: ExportArgs) -> Result<()> {
                 "order": "asc",
                 "include": ["history", "span"],
             });
-            let (status, v) = api.post_patiently("/v1/events/export", body.to_string().as_bytes())?;
+            let (status, v) =
+                api.post_patiently("/v1/events/export", body.to_string().as_bytes())?;
             if status != 200 {
-                bail!(
-                    "the server refused the export ({status}): {}",
-                    message(&v)
-                );
+                bail!("the server refused the export ({status}): {}", message(&v));
             }
             if page == 1 {
                 bar.set_length(v["totalEvents"].as_u64().unwrap_or(0));
@@ -383,10 +382,7 @@ fn open_lines(path: &Path) -> Result<Box<dyn BufRead>> {
 
 /// Each line of an export file in turn: (line number, text). A line that
 /// cannot be read (a damaged gzip stream, not UTF-8) is an error naming it.
-fn for_each_line(
-    path: &Path,
-    mut f: impl FnMut(usize, &str) -> Result<bool>,
-) -> Result<()> {
+fn for_each_line(path: &Path, mut f: impl FnMut(usize, &str) -> Result<bool>) -> Result<()> {
     let mut reader = open_lines(path)?;
     let mut line = String::new();
     for n in 1.. {

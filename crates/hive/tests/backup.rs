@@ -228,7 +228,11 @@ fn backup_under_load_restores_everything_acknowledged_before_it() {
             "{}: {out}",
             bad.display()
         );
-        assert!(!target.exists(), "a refused restore created {}", target.display());
+        assert!(
+            !target.exists(),
+            "a refused restore created {}",
+            target.display()
+        );
     }
     let leftovers: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()

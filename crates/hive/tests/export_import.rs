@@ -74,8 +74,10 @@ fn populate(addr: &str, key: &str, project: &str) {
              "event_name": "late", "start_time": 1700000005000i64, "end_time": 1700000006000i64},
         ]}),
     );
-    put(json!({"event_id": "s-1", "metadata": {"variant": "b", "nested": {"x": 1, "y": [1, 2]}},
-        "feedback": {"rating": 5, "comment": "great"}}));
+    put(
+        json!({"event_id": "s-1", "metadata": {"variant": "b", "nested": {"x": 1, "y": [1, 2]}},
+        "feedback": {"rating": 5, "comment": "great"}}),
+    );
     put(json!({"event_id": "s-1", "metadata": {"nested": {"x": null, "z": true}, "tags": ["c"]}}));
     put(json!({"event_id": "e-1", "metrics": {"score": 0.9}, "duration": 1234}));
     put(json!({"event_id": "e-2", "metadata": {"attempt": null}, "outputs": {"hits": 3}}));
@@ -180,7 +182,13 @@ fn export_then_import_into_another_server_keeps_every_field_and_the_history() {
     let (done, out) = hive(
         &source.addr,
         &rw,
-        &["export", "--project", "shop", "--to", file.to_str().unwrap()],
+        &[
+            "export",
+            "--project",
+            "shop",
+            "--to",
+            file.to_str().unwrap(),
+        ],
     );
     assert!(done, "{out}");
     assert!(
@@ -196,17 +204,29 @@ fn export_then_import_into_another_server_keeps_every_field_and_the_history() {
     let (done, out) = hive(
         &target.addr,
         &tkey,
-        &["import", "--from", file.to_str().unwrap(), "--project", "restored"],
+        &[
+            "import",
+            "--from",
+            file.to_str().unwrap(),
+            "--project",
+            "restored",
+        ],
     );
     assert!(done, "{out}");
     assert!(out.contains("imported 6 events (2 sessions, "), "{out}");
     let copy = snapshot(&target.addr, &tkey, "restored");
-    assert_eq!(copy.keys().collect::<Vec<_>>(), original.keys().collect::<Vec<_>>());
+    assert_eq!(
+        copy.keys().collect::<Vec<_>>(),
+        original.keys().collect::<Vec<_>>()
+    );
     for (id, (event, span, history)) in &original {
         let (e2, s2, h2) = &copy[id];
         assert_eq!(event, e2, "event {id} differs after the round trip");
         assert_eq!(span, s2, "the span of {id} differs after the round trip");
-        assert_eq!(history, h2, "the history of {id} differs after the round trip");
+        assert_eq!(
+            history, h2,
+            "the history of {id} differs after the round trip"
+        );
     }
     // And the imported project exports the same file again (but its
     // header and project ids).
@@ -214,16 +234,18 @@ fn export_then_import_into_another_server_keeps_every_field_and_the_history() {
     let (done, out) = hive(
         &target.addr,
         &tkey,
-        &["export", "--project", "restored", "--to", again.to_str().unwrap()],
+        &[
+            "export",
+            "--project",
+            "restored",
+            "--to",
+            again.to_str().unwrap(),
+        ],
     );
     assert!(done, "{out}");
     let plain = dir.path().join("shop.jsonl");
     let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut flate2::read::GzDecoder::new(&raw[..]),
-        &mut text,
-    )
-    .unwrap();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&raw[..]), &mut text).unwrap();
     std::fs::write(&plain, &text).unwrap();
     let strip = |l: &str| -> Value {
         let mut v: Value = serde_json::from_str(l).unwrap();
@@ -258,7 +280,13 @@ fn export_then_import_into_another_server_keeps_every_field_and_the_history() {
     let (done, out) = hive(
         &target.addr,
         &tkey,
-        &["import", "--from", file.to_str().unwrap(), "--project", "restored"],
+        &[
+            "import",
+            "--from",
+            file.to_str().unwrap(),
+            "--project",
+            "restored",
+        ],
     );
     assert!(!done && out.contains("already has 6 events"), "{out}");
     assert_eq!(snapshot(&target.addr, &tkey, "restored"), copy);
@@ -288,7 +316,15 @@ fn export_then_import_into_another_server_keeps_every_field_and_the_history() {
     let (done, out) = hive(
         &source.addr,
         &skey,
-        &["export", "--project", "shop", "--filter", "metadata.tenant frobs x", "--to", "x"],
+        &[
+            "export",
+            "--project",
+            "shop",
+            "--filter",
+            "metadata.tenant frobs x",
+            "--to",
+            "x",
+        ],
     );
     assert!(!done && out.contains("no operator"), "{out}");
 
@@ -353,7 +389,13 @@ fn export_then_import_into_another_server_keeps_every_field_and_the_history() {
         let (done, out) = hive(
             &target.addr,
             &tkey,
-            &["import", "--from", bad.to_str().unwrap(), "--project", "broken"],
+            &[
+                "import",
+                "--from",
+                bad.to_str().unwrap(),
+                "--project",
+                "broken",
+            ],
         );
         assert!(!done, "{what}: imported: {out}");
         assert!(
@@ -402,7 +444,12 @@ fn export_then_import_into_another_server_keeps_every_field_and_the_history() {
     )
     .unwrap();
     assert_eq!(status, 400, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("records[1]"));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("records[1]")
+    );
     assert_eq!(count(&target.addr, &tkey, "broken"), 0);
 
     // The same file into a server on ClickHouse: the same events, spans
@@ -419,7 +466,13 @@ fn export_then_import_into_another_server_keeps_every_field_and_the_history() {
     let (done, out) = hive(
         &on_ch.addr,
         &ckey,
-        &["import", "--from", file.to_str().unwrap(), "--project", "restored"],
+        &[
+            "import",
+            "--from",
+            file.to_str().unwrap(),
+            "--project",
+            "restored",
+        ],
     );
     assert!(done, "{out}");
     let on_clickhouse = snapshot(&on_ch.addr, &ckey, "restored");
@@ -441,7 +494,13 @@ fn export_then_import_into_another_server_keeps_every_field_and_the_history() {
     let (done, out) = hive(
         &on_ch.addr,
         &ckey,
-        &["export", "--project", "restored", "--to", from_ch.to_str().unwrap()],
+        &[
+            "export",
+            "--project",
+            "restored",
+            "--to",
+            from_ch.to_str().unwrap(),
+        ],
     );
     assert!(done, "{out}");
     let c = lines(&from_ch);
