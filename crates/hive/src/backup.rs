@@ -697,14 +697,20 @@ pub fn restore(args: RestoreArgs) -> Result<()> {
         fs::remove_dir(target)
             .with_context(|| format!("cannot replace the empty {}", target.display()))?;
     }
-    let restored = staging.keep();
-    fs::rename(&restored, target).with_context(|| {
-        format!(
-            "cannot move the restored files from {} to {}",
-            restored.display(),
-            target.display()
-        )
-    })?;
+    if let Err(e) = fs::rename(&staging.0, target) {
+        // Put back what was there; the staging directory is removed.
+        if let Some(aside) = &moved_aside {
+            let _ = fs::rename(aside, target);
+        }
+        return Err(e).with_context(|| {
+            format!(
+                "cannot move the restored files from {} to {}; nothing was restored",
+                staging.0.display(),
+                target.display()
+            )
+        });
+    }
+    staging.keep();
     sync_parent(target);
     let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
     let log_tail = log_tail_bytes(&target.join("log"), position)?;
