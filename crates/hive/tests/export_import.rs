@@ -513,4 +513,9 @@ fn export_then_import_into_another_server_keeps_every_field_and_the_history() {
             .collect()
     };
     assert_eq!(by_id(&a), by_id(&c));
+    // Stop ClickHouse and let its watchdog shell notice, so that no
+    // process of the test outlives it.
+    drop(on_ch);
+    drop(ch);
+    std::thread::sleep(Duration::from_millis(700));
 }
