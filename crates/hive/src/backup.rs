@@ -37,6 +37,15 @@ const TRAILER: &[u8] = b"HIVEEND1";
 const FORMAT: u32 = 1;
 /// Longest manifest line read (a backup lists a few hundred files at most).
 const MAX_MANIFEST: usize = 16 << 20;
+/// What a data directory of hive holds (anything else is left out).
+const KNOWN: [&str; 6] = [
+    "hive.db",
+    "hive.db-wal",
+    "hive.db-shm",
+    "hive.columns.json",
+    "clickhouse-node",
+    "log",
+];
 /// Where the README explains how to back up a ClickHouse store.
 const CLICKHOUSE_DOCS: &str = "README.md, \"Operating Hive\" → \"Backup and restore\"";
 
@@ -166,11 +175,16 @@ pub fn backup(args: BackupArgs) -> Result<()> {
             }
         }
     }
-    if copy_if_present(
-        &data.join("hive.columns.json"),
-        &dir.join("hive.columns.json"),
-    )? {
-        others.push("hive.columns.json".into());
+    for name in ["hive.columns.json", "clickhouse-node"] {
+        if copy_if_present(&data.join(name), &dir.join(name))? {
+            others.push(name.into());
+        }
+    }
+    for entry in fs::read_dir(data)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if !KNOWN.contains(&name.as_str()) {
+            eprintln!("not in the backup: {name} (not a file of hive's)");
+        }
     }
 
     // 3. The database as of one moment, after the log was copied: its
@@ -536,6 +550,7 @@ fn safe_path(p: &str) -> Result<PathBuf> {
         && path.components().all(|c| matches!(c, Component::Normal(_)))
         && (p == "hive.db"
             || p == "hive.columns.json"
+            || p == "clickhouse-node"
             || p.strip_prefix("log/")
                 .is_some_and(|s| format::parse_segment_name(s).is_some())
             || p.strip_prefix("log/rejected/")
