@@ -4,6 +4,7 @@
 
 mod backup;
 mod bench;
+mod bench_backup;
 mod bench_charts;
 mod bench_dashboard;
 mod connections;
