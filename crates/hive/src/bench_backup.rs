@@ -76,7 +76,7 @@ fn session_batch(s: usize, events: usize) -> String {
         "project": "bench",
         "single_session": true,
         "session_properties": {"session_id": sid, "session_name": "support chat",
-            "user_properties": {"plan": if s % 3 == 0 { "pro" } else { "free" }}},
+            "user_properties": {"plan": if s.is_multiple_of(3) { "pro" } else { "free" }}},
         "events": evs
     })
     .to_string()

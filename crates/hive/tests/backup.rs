@@ -43,10 +43,10 @@ fn load(
             let (stop, acked, addr, key) =
                 (stop.clone(), acked.clone(), addr.to_owned(), key.to_owned());
             std::thread::spawn(move || {
-                let mut seq = 0;
+                let mut seq: usize = 0;
                 while !stop.load(Ordering::Relaxed) {
                     seq += 1;
-                    if seq % 2 == 0 {
+                    if seq.is_multiple_of(2) {
                         let body = span_json(session, c, seq);
                         if let Some((200, _)) =
                             api(&addr, "POST", "/opentelemetry/v1/traces", &key, &body)
