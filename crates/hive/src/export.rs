@@ -210,7 +210,7 @@ fn progress(len: u64, what: &str) -> ProgressBar {
     // Drawn on stderr, and not at all when it is not a terminal.
     let bar = ProgressBar::new(len);
     if let Ok(style) = ProgressStyle::with_template(&format!(
-        "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} events ({{per_sec}}, {{eta}} left) {{msg}}"
+        "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} events, {{elapsed}} ({{eta}} left)"
     )) {
         bar.set_style(style.progress_chars("=> "));
     }
