@@ -245,3 +245,6 @@ pub async fn import(
         "history": history,
     })))
 }
+
+#[cfg(test)]
+mod tests;
