@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod destination;
 pub mod error;
 pub mod grpc;
+pub mod import;
 pub mod ingest_log;
 pub mod metered;
 pub mod metrics;
@@ -264,6 +265,7 @@ pub fn api_routes() -> ApiRoutes {
         "/v1/redaction",
         get(redaction::get_settings).put(redaction::put_settings),
     )
+    .route("/v1/import", post(import::import))
 }
 
 /// The HTTP API router.
@@ -314,6 +316,7 @@ fn is_write(method: &axum::http::Method, path: &str) -> bool {
                 | ["", "v1", "sessions", _, "events", "batch"]
                 | ["", "opentelemetry", "v1", "traces" | "logs" | "metrics"]
                 | ["", "v1", "traces" | "logs" | "metrics"]
+                | ["", "v1", "import"]
         ),
         _ => false,
     }

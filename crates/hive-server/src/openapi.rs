@@ -219,6 +219,9 @@ pub struct ExportBody {
     /// `event` (default), `session` (a session matches when it or any of
     /// its events does), `session_event`.
     level: Option<String>,
+    /// `history` and/or `span`: also answer `history` and `spans`, each an
+    /// object by event id (what `hive export` uses).
+    include: Option<Vec<String>>,
 }
 
 /// A page of events.
@@ -231,6 +234,12 @@ pub struct ExportPage {
     count: u64,
     page: Option<u32>,
     limit: Option<u32>,
+    /// With `include: ["history"]`: each event's enrichment history, by id.
+    #[schema(value_type = Option<Object>)]
+    history: Option<Value>,
+    /// With `include: ["span"]`: each event's raw span, by id.
+    #[schema(value_type = Option<Object>)]
+    spans: Option<Value>,
 }
 
 /// A chart query (`POST /v1/events/chart`; the same fields as a query
@@ -424,6 +433,7 @@ impl Modify for BearerKey {
         crate::admin::stats,
         crate::redaction::get_settings,
         crate::redaction::put_settings,
+        crate::import::import,
     ),
     components(schemas(ErrorBody, hive_core::model::Event, hive_store::Project, hive_store::ApiKey)),
     tags(

@@ -38,12 +38,20 @@ fn positive(obj: &Map<String, Value>, key: &str, default: usize) -> ApiResult<us
     }
 }
 
+/// What an export adds to each event besides its state (a Hive extension:
+/// `"include": ["history", "span"]`, what `hive export` asks for).
+#[derive(Debug, Clone, Copy, Default)]
+struct Include {
+    history: bool,
+    span: bool,
+}
+
 /// Parse the body shared by export and search.
 fn parse_query(
     state: &SharedState,
     headers: &HeaderMap,
     body: &[u8],
-) -> ApiResult<(EventQuery, Option<Vec<String>>, usize)> {
+) -> ApiResult<(EventQuery, Option<Vec<String>>, usize, Include)> {
     let caller = authenticate(state, headers)?;
     let obj = if body.iter().all(u8::is_ascii_whitespace) {
         Map::new()
@@ -97,6 +105,20 @@ fn parse_query(
     let projections: Option<Vec<String>> =
         hive_core::fields::field(&obj, "projections").map_err(ApiError::BadRequest)?;
     let projections = projections.filter(|p| !p.is_empty());
+    let mut include = Include::default();
+    let names: Option<Vec<String>> =
+        hive_core::fields::field(&obj, "include").map_err(ApiError::BadRequest)?;
+    for name in names.unwrap_or_default() {
+        match name.as_str() {
+            "history" => include.history = true,
+            "span" => include.span = true,
+            other => {
+                return Err(ApiError::bad(format!(
+                    "include {other:?}: use \"history\" or \"span\""
+                )));
+            }
+        }
+    }
     let offset = (page - 1)
         .checked_mul(limit)
         .filter(|o| i64::try_from(*o).is_ok())
@@ -113,6 +135,7 @@ fn parse_query(
         },
         projections,
         page,
+        include,
     ))
 }
 
@@ -147,14 +170,56 @@ fn project_fields(event: Value, projections: &[String]) -> Value {
     Value::Object(out)
 }
 
+/// An export page's histories and spans, by event id.
+#[derive(Default)]
+struct Extras {
+    history: Map<String, Value>,
+    spans: Map<String, Value>,
+}
+
 async fn run_query(
     state: SharedState,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<(Vec<Value>, u64, usize, usize)> {
-    let (query, projections, page) = parse_query(&state, &headers, &body)?;
+) -> ApiResult<(Vec<Value>, u64, usize, usize, Option<Extras>)> {
+    let (query, projections, page, include) = parse_query(&state, &headers, &body)?;
     let limit = query.limit;
-    let result = state.blocking(move |store| store.query(&query)).await?;
+    let (result, extras) = state
+        .blocking(move |store| {
+            let result = store.query(&query)?;
+            if !include.history && !include.span {
+                return Ok((result, None));
+            }
+            let project = query.project_id.as_deref();
+            let mut extras = Extras::default();
+            for e in &result.events {
+                let Some(id) = e.get("event_id").and_then(Value::as_str) else {
+                    continue;
+                };
+                if include.history {
+                    let entries: Vec<Value> = store
+                        .history(project, id)?
+                        .into_iter()
+                        .map(|h| {
+                            json!({
+                                "seq": h.seq,
+                                "received_at": h.received_at,
+                                "key_id": h.key_id,
+                                "patch": h.patch,
+                            })
+                        })
+                        .collect();
+                    extras.history.insert(id.to_owned(), Value::Array(entries));
+                }
+                if include.span
+                    && let Some(span) = store.get_raw(project, id)?
+                {
+                    extras.spans.insert(id.to_owned(), span);
+                }
+            }
+            Ok((result, Some(extras)))
+        })
+        .await?;
     let events = match projections {
         Some(p) => result
             .events
@@ -163,10 +228,13 @@ async fn run_query(
             .collect(),
         None => result.events,
     };
-    Ok((events, result.total, page, limit))
+    Ok((events, result.total, page, limit, extras))
 }
 
-/// `POST /v1/events/export`: `{"events", "totalEvents", "count"}`.
+/// `POST /v1/events/export`: `{"events", "totalEvents", "count"}`; with
+/// `"include": ["history", "span"]` also `"history"` and `"spans"`, each
+/// an object by event id (an event without a span is left out of
+/// `spans`).
 #[utoipa::path(
     post,
     path = "/v1/events/export",
@@ -179,14 +247,19 @@ pub async fn export(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let (events, total, page, limit) = run_query(state, headers, body).await?;
-    Ok(Json(json!({
+    let (events, total, page, limit, extras) = run_query(state, headers, body).await?;
+    let mut out = json!({
         "events": events,
         "totalEvents": total,
         "count": total,
         "page": page,
         "limit": limit,
-    })))
+    });
+    if let Some(extras) = extras {
+        out["history"] = Value::Object(extras.history);
+        out["spans"] = Value::Object(extras.spans);
+    }
+    Ok(Json(out))
 }
 
 /// `POST /v1/events/search`: `{"events", "count"}`.
@@ -202,7 +275,7 @@ pub async fn search(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let (events, total, _, _) = run_query(state, headers, body).await?;
+    let (events, total, _, _, _) = run_query(state, headers, body).await?;
     Ok(Json(json!({"events": events, "count": total})))
 }
 

@@ -36,6 +36,9 @@ enum BenchKind {
     Dashboard(crate::bench_dashboard::DashboardArgs),
     /// Chart queries grouped by a metadata field over 1,000,000 events.
     Charts(crate::bench_charts::ChartsArgs),
+    /// `hive backup`, `restore`, `export` and `import` of a project of
+    /// LLM-like sessions (the backups while clients enrich).
+    Backup(crate::bench_backup::BackupBenchArgs),
 }
 
 #[derive(Args, Clone)]
@@ -128,6 +131,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if let BenchKind::Charts(a) = args.kind {
         return crate::bench_charts::main(a);
     }
+    if let BenchKind::Backup(a) = args.kind {
+        return crate::bench_backup::main(a);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -139,20 +145,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .enable_all()
             .build()?
             .block_on(overload(a)),
-        BenchKind::Dashboard(_) | BenchKind::Charts(_) => Ok(()),
+        BenchKind::Dashboard(_) | BenchKind::Charts(_) | BenchKind::Backup(_) => Ok(()),
     }
 }
 
 /// A `hive serve` child on a temporary directory.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: String,
-    key: String,
-    dir: std::path::PathBuf,
+    pub(crate) addr: String,
+    pub(crate) key: String,
+    pub(crate) dir: std::path::PathBuf,
 }
 
 impl Server {
-    fn start_with(durability: &str, extra: &[String]) -> Result<Server> {
+    pub(crate) fn start_with(durability: &str, extra: &[String]) -> Result<Server> {
         let dir = std::env::temp_dir().join(format!("hive-bench-{}", uuid::Uuid::new_v4()));
         let exe = std::env::current_exe()?;
         let mut child = Command::new(exe)

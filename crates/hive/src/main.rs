@@ -1,10 +1,14 @@
 //! `hive`: the server (`serve`), key management (`keys`), dashboard login
-//! links (`login`) and the load tool (`bench`).
+//! links (`login`), backups (`backup`, `restore`), moving a project between
+//! servers (`export`, `import`) and the load tool (`bench`).
 
+mod backup;
 mod bench;
+mod bench_backup;
 mod bench_charts;
 mod bench_dashboard;
 mod connections;
+mod export;
 mod serve;
 
 use std::path::PathBuf;
@@ -52,6 +56,17 @@ enum Command {
         #[arg(long, env = "HIVE_ADDR", default_value = "127.0.0.1:8080")]
         addr: String,
     },
+    /// Copy a SQLite data directory into one backup file, consistently,
+    /// while the server runs (not for ClickHouse: see the README).
+    Backup(backup::BackupArgs),
+    /// Make a data directory from a backup file (checked first).
+    Restore(backup::RestoreArgs),
+    /// Write a project's events, with their spans and enrichment history,
+    /// to a JSON Lines file (through a running server's API).
+    Export(export::ExportArgs),
+    /// Recreate the events of a `hive export` file, with their history, in
+    /// a project of a running server (admin key).
+    Import(export::ImportArgs),
     /// Load tests against a server of its own (started and stopped by it).
     Bench(bench::BenchArgs),
 }
@@ -230,6 +245,10 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Keys { command, data_dir } => keys(&data_dir, command),
         Command::Login { data_dir, addr } => login(&data_dir, &addr),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
+        Command::Export(args) => export::export(args),
+        Command::Import(args) => export::import(args),
         Command::Bench(args) => bench::run(args),
     }
 }

@@ -1,0 +1,521 @@
+//! `hive export` of a project and `hive import` into a project of another
+//! server: every field of every event, its raw span and its enrichment
+//! history (when, which key, what) come back the same. Then what goes
+//! wrong: a filter, a project that already has events, a file cut short
+//! mid-line or at a line boundary, a line of the wrong types, a damaged
+//! gzip stream, and the import endpoint's own refusals. Last, the same
+//! round trip into a server on ClickHouse (18.16) and back out of it.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{ClickHouse, Hive, api, get_ready};
+
+/// Run the hive binary against `addr` with `key`: (success, stderr).
+fn hive(addr: &str, key: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hive"))
+        .args(args)
+        .env("HH_API_URL", format!("http://{addr}"))
+        .env("HH_API_KEY", key)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run hive");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(call: Option<(u16, Value)>) -> Value {
+    match call {
+        Some((200, v)) => v,
+        other => panic!("request failed: {other:?}"),
+    }
+}
+
+/// A project with a bit of everything: session starts with every
+/// namespace, events posted with errors and nested values, a span (raw
+/// span kept), enrichments that add, nest, remove (null), replace arrays
+/// and set durations, one sent before its event arrived, and feedback.
+fn populate(addr: &str, key: &str, project: &str) {
+    let post = |path: &str, body: Value| ok(api(addr, "POST", path, key, &body.to_string()));
+    let put = |body: Value| ok(api(addr, "PUT", "/events", key, &body.to_string()));
+    post(
+        "/session/start",
+        json!({"session": {"session_id": "s-1", "project": project, "session_name": "checkout",
+            "source": "prod", "inputs": {"question": "where is my order?"},
+            "config": {"model": "gpt", "temperature": 0.2},
+            "metadata": {"tenant": "acme", "tags": ["a", "b"]},
+            "user_properties": {"plan": "pro", "user": {"id": 7}}}}),
+    );
+    post(
+        "/session/start",
+        json!({"session": {"session_id": "s-2", "project": project, "metadata": {"tenant": "globex"}}}),
+    );
+    // An enrichment of an event that does not exist yet (out of order).
+    put(json!({"event_id": "e-late", "project": project, "feedback": {"rating": 2}}));
+    post(
+        "/events/batch",
+        json!({"project": project, "events": [
+            {"event_id": "e-1", "session_id": "s-1", "event_type": "model", "event_name": "llm",
+             "start_time": 1700000000000i64, "end_time": 1700000001500i64,
+             "inputs": {"chat_history": [{"role": "user", "content": "hi <b>"}]},
+             "outputs": {"content": "hello"}, "metrics": {"cost": 0.25, "total_tokens": 30,
+             "prompt_tokens": 20, "completion_tokens": 10}, "config": {"model": "gpt"}},
+            {"event_id": "e-2", "session_id": "s-1", "parent_id": "e-1", "event_type": "tool",
+             "event_name": "search", "start_time": 1700000000100i64, "duration": 42.5,
+             "error": "timeout after 3 s", "metadata": {"attempt": 2}},
+            {"event_id": "e-late", "session_id": "s-2", "event_type": "chain",
+             "event_name": "late", "start_time": 1700000005000i64, "end_time": 1700000006000i64},
+        ]}),
+    );
+    put(
+        json!({"event_id": "s-1", "metadata": {"variant": "b", "nested": {"x": 1, "y": [1, 2]}},
+        "feedback": {"rating": 5, "comment": "great"}}),
+    );
+    put(json!({"event_id": "s-1", "metadata": {"nested": {"x": null, "z": true}, "tags": ["c"]}}));
+    put(json!({"event_id": "e-1", "metrics": {"score": 0.9}, "duration": 1234}));
+    put(json!({"event_id": "e-2", "metadata": {"attempt": null}, "outputs": {"hits": 3}}));
+    let span = support::span_json("s-2", 3, 9);
+    let span: Value = serde_json::from_str(&span).unwrap();
+    let mut span = span;
+    span["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"key": "honeyhive.project", "value": {"stringValue": project}}));
+    post("/opentelemetry/v1/traces", span);
+}
+
+/// Every event of `project` by id: the event (without its project id),
+/// its raw span, and its history as (received_at, key_id, patch).
+fn snapshot(addr: &str, key: &str, project: &str) -> BTreeMap<String, (Value, Value, Vec<Value>)> {
+    let page = get_ready_post(addr, key, project);
+    let mut out = BTreeMap::new();
+    for e in page["events"].as_array().unwrap() {
+        let id = e["event_id"].as_str().unwrap().to_owned();
+        let one = get_ready(
+            addr,
+            key,
+            &format!("/v1/events/{id}?project={project}&include=span"),
+            Duration::from_secs(30),
+        );
+        let mut event = one["event"].clone();
+        event.as_object_mut().unwrap().remove("project_id");
+        let history = get_ready(
+            addr,
+            key,
+            &format!("/v1/events/{id}/history?project={project}"),
+            Duration::from_secs(30),
+        );
+        let history: Vec<Value> = history["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| json!([h["received_at"], h["key_id"], h["patch"]]))
+            .collect();
+        out.insert(id, (event, one["span"].clone(), history));
+    }
+    out
+}
+
+fn get_ready_post(addr: &str, key: &str, project: &str) -> Value {
+    ok(api(
+        addr,
+        "POST",
+        "/v1/events/export",
+        key,
+        &json!({"project": project, "limit": 7500}).to_string(),
+    ))
+}
+
+fn count(addr: &str, key: &str, project: &str) -> u64 {
+    match api(
+        addr,
+        "POST",
+        "/v1/events/export",
+        key,
+        &json!({"project": project, "limit": 1}).to_string(),
+    ) {
+        Some((200, v)) => v["totalEvents"].as_u64().unwrap(),
+        Some((404, _)) => 0,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn export_then_import_into_another_server_keeps_every_field_and_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Hive::start(&dir.path().join("source"), &[]);
+    let skey = source.key.clone().unwrap();
+    populate(&source.addr, &skey, "shop");
+    populate(&source.addr, &skey, "elsewhere");
+    let original = snapshot(&source.addr, &skey, "shop");
+    assert_eq!(original.len(), 6, "{:?}", original.keys());
+    assert!(original.values().any(|(_, span, _)| !span.is_null()));
+    assert!(original["s-1"].2.len() >= 2);
+
+    // Export with a project key (read_write) of the project, gzip.
+    let (status, k) = api(
+        &source.addr,
+        "POST",
+        "/v1/keys",
+        &skey,
+        &json!({"name": "shop rw", "scope": "read_write", "project": "shop"}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{k}");
+    let rw = k["secret"].as_str().unwrap().to_owned();
+    let file = dir.path().join("shop.jsonl.gz");
+    let (done, out) = hive(
+        &source.addr,
+        &rw,
+        &[
+            "export",
+            "--project",
+            "shop",
+            "--to",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(done, "{out}");
+    assert!(
+        out.contains("exported 6 events (2 sessions, ") && out.contains(" spans)"),
+        "{out}"
+    );
+    let raw = std::fs::read(&file).unwrap();
+    assert_eq!(&raw[..2], &[0x1f, 0x8b], "a .gz export is gzip");
+
+    // Import into another server (a project of another name).
+    let target = Hive::start(&dir.path().join("target"), &[]);
+    let tkey = target.key.clone().unwrap();
+    let (done, out) = hive(
+        &target.addr,
+        &tkey,
+        &[
+            "import",
+            "--from",
+            file.to_str().unwrap(),
+            "--project",
+            "restored",
+        ],
+    );
+    assert!(done, "{out}");
+    assert!(out.contains("imported 6 events (2 sessions, "), "{out}");
+    let copy = snapshot(&target.addr, &tkey, "restored");
+    assert_eq!(
+        copy.keys().collect::<Vec<_>>(),
+        original.keys().collect::<Vec<_>>()
+    );
+    for (id, (event, span, history)) in &original {
+        let (e2, s2, h2) = &copy[id];
+        assert_eq!(event, e2, "event {id} differs after the round trip");
+        assert_eq!(span, s2, "the span of {id} differs after the round trip");
+        assert_eq!(
+            history, h2,
+            "the history of {id} differs after the round trip"
+        );
+    }
+    // And the imported project exports the same file again (but its
+    // header and project ids).
+    let again = dir.path().join("again.jsonl");
+    let (done, out) = hive(
+        &target.addr,
+        &tkey,
+        &[
+            "export",
+            "--project",
+            "restored",
+            "--to",
+            again.to_str().unwrap(),
+        ],
+    );
+    assert!(done, "{out}");
+    let plain = dir.path().join("shop.jsonl");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&raw[..]), &mut text).unwrap();
+    std::fs::write(&plain, &text).unwrap();
+    let strip = |l: &str| -> Value {
+        let mut v: Value = serde_json::from_str(l).unwrap();
+        if let Some(e) = v.get_mut("event").and_then(Value::as_object_mut) {
+            e.remove("project_id");
+        }
+        if let Some(h) = v.get_mut("history").and_then(Value::as_array_mut) {
+            for e in h {
+                e.as_object_mut().unwrap().remove("seq");
+            }
+        }
+        v
+    };
+    let (a, b) = (lines(&plain), lines(&again));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a[1..].iter().zip(&b[1..]) {
+        assert_eq!(strip(x), strip(y));
+    }
+
+    // An import key must be an admin key: the history names other keys.
+    let (status, v) = api(
+        &source.addr,
+        "POST",
+        "/v1/import",
+        &rw,
+        &json!({"project": "shop", "records": []}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(status, 403, "{v}");
+
+    // A project that already has events: refused unless --force.
+    let (done, out) = hive(
+        &target.addr,
+        &tkey,
+        &[
+            "import",
+            "--from",
+            file.to_str().unwrap(),
+            "--project",
+            "restored",
+        ],
+    );
+    assert!(!done && out.contains("already has 6 events"), "{out}");
+    assert_eq!(snapshot(&target.addr, &tkey, "restored"), copy);
+
+    // A filter: only the matching events.
+    let filtered = dir.path().join("acme.jsonl");
+    let (done, out) = hive(
+        &source.addr,
+        &skey,
+        &[
+            "export",
+            "--project",
+            "shop",
+            "--filter",
+            "metadata.tenant is acme",
+            "--to",
+            filtered.to_str().unwrap(),
+        ],
+    );
+    assert!(done, "{out}");
+    let ids: Vec<String> = lines(&filtered)[1..]
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["event"]["event_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(ids, vec!["s-1".to_owned()], "{out}");
+    let (done, out) = hive(
+        &source.addr,
+        &skey,
+        &[
+            "export",
+            "--project",
+            "shop",
+            "--filter",
+            "metadata.tenant frobs x",
+            "--to",
+            "x",
+        ],
+    );
+    assert!(!done && out.contains("no operator"), "{out}");
+
+    // Damaged files: nothing imported, the line named.
+    let records = lines(&plain);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "cut mid-line",
+            {
+                let mut t = records[..3].join("\n");
+                t.push('\n');
+                t.push_str(&records[3][..records[3].len() / 2]);
+                t.into_bytes()
+            },
+            "line 4 is not valid JSON",
+        ),
+        (
+            "cut at a line boundary",
+            (records[..4].join("\n") + "\n").into_bytes(),
+            "cut short",
+        ),
+        (
+            "a wrongly typed field",
+            {
+                let mut r = records.clone();
+                let mut v: Value = serde_json::from_str(&r[2]).unwrap();
+                v["event"]["start_time"] = json!("yesterday");
+                r[2] = v.to_string();
+                (r.join("\n") + "\n").into_bytes()
+            },
+            "line 3: event.start_time must be a number",
+        ),
+        (
+            "a wrongly typed history entry",
+            {
+                let mut r = records.clone();
+                let line = r
+                    .iter()
+                    .position(|l| l.contains("\"received_at\""))
+                    .unwrap();
+                let mut v: Value = serde_json::from_str(&r[line]).unwrap();
+                v["history"][0]["received_at"] = json!("noon");
+                r[line] = v.to_string();
+                (r.join("\n") + "\n").into_bytes()
+            },
+            ": history[0].received_at must be a whole number",
+        ),
+        (
+            "a damaged gzip stream",
+            {
+                let mut g = raw.clone();
+                let n = g.len();
+                g[n / 2] ^= 0xff;
+                g
+            },
+            "nothing was imported",
+        ),
+    ];
+    for (what, bytes, expected) in cases {
+        let bad = dir.path().join("bad.jsonl");
+        std::fs::write(&bad, bytes).unwrap();
+        let (done, out) = hive(
+            &target.addr,
+            &tkey,
+            &[
+                "import",
+                "--from",
+                bad.to_str().unwrap(),
+                "--project",
+                "broken",
+            ],
+        );
+        assert!(!done, "{what}: imported: {out}");
+        assert!(
+            out.contains(expected) && out.contains("nothing was imported"),
+            "{what}: {out}"
+        );
+        assert_eq!(count(&target.addr, &tkey, "broken"), 0, "{what}");
+    }
+
+    // The endpoint's own checks name the field; nothing is written.
+    let mut record: Value = serde_json::from_str(&records[1]).unwrap();
+    record["history"] = json!([{"received_at": 1, "key_id": 5, "patch": {}}]);
+    let (status, v) = api(
+        &target.addr,
+        "POST",
+        "/v1/import",
+        &tkey,
+        &json!({"project": "broken", "records": [record]}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("records[0]: history[0].key_id must be a string"),
+        "{v}"
+    );
+    let (status, v) = api(
+        &target.addr,
+        "POST",
+        "/v1/import",
+        &tkey,
+        &json!({"records": []}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("project"));
+    let one: Value = serde_json::from_str(&records[1]).unwrap();
+    let (status, v) = api(
+        &target.addr,
+        "POST",
+        "/v1/import",
+        &tkey,
+        &json!({"project": "broken", "records": [one, one]}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("records[1]")
+    );
+    assert_eq!(count(&target.addr, &tkey, "broken"), 0);
+
+    // The same file into a server on ClickHouse: the same events, spans
+    // and histories; and out of it again, the same file.
+    if !ClickHouse::available() {
+        return;
+    }
+    let ch = ClickHouse::start_new(&dir.path().join("clickhouse"));
+    let on_ch = Hive::start(
+        &dir.path().join("on-clickhouse"),
+        &["--clickhouse", &ch.url("hive")],
+    );
+    let ckey = on_ch.key.clone().unwrap();
+    let (done, out) = hive(
+        &on_ch.addr,
+        &ckey,
+        &[
+            "import",
+            "--from",
+            file.to_str().unwrap(),
+            "--project",
+            "restored",
+        ],
+    );
+    assert!(done, "{out}");
+    let on_clickhouse = snapshot(&on_ch.addr, &ckey, "restored");
+    assert_eq!(
+        on_clickhouse.keys().collect::<Vec<_>>(),
+        original.keys().collect::<Vec<_>>()
+    );
+    for (id, (event, span, history)) in &original {
+        let (e2, s2, h2) = &on_clickhouse[id];
+        assert_eq!(event, e2, "event {id} differs on ClickHouse");
+        assert_eq!(span, s2, "the span of {id} differs on ClickHouse");
+        assert_eq!(history, h2, "the history of {id} differs on ClickHouse");
+    }
+    eprintln!(
+        "compared {} events imported into ClickHouse",
+        on_clickhouse.len()
+    );
+    let from_ch = dir.path().join("from-clickhouse.jsonl");
+    let (done, out) = hive(
+        &on_ch.addr,
+        &ckey,
+        &[
+            "export",
+            "--project",
+            "restored",
+            "--to",
+            from_ch.to_str().unwrap(),
+        ],
+    );
+    assert!(done, "{out}");
+    let c = lines(&from_ch);
+    assert_eq!(a.len(), c.len());
+    let by_id = |ls: &[String]| -> BTreeMap<String, Value> {
+        ls[1..ls.len() - 1]
+            .iter()
+            .map(|l| strip(l))
+            .map(|v| (v["event"]["event_id"].as_str().unwrap().to_owned(), v))
+            .collect()
+    };
+    assert_eq!(by_id(&a), by_id(&c));
+    // Stop ClickHouse and let its watchdog shell notice, so that no
+    // process of the test outlives it.
+    drop(on_ch);
+    drop(ch);
+    std::thread::sleep(Duration::from_millis(700));
+}
