@@ -215,6 +215,30 @@ test("a 100 KB payload renders as a bounded, expandable tree", async () => {
 });
 
 
+test("Redaction: turned on in its page, it applies to the next writes and counts them", async () => {
+  await page.goto(`${hive.url}/redaction?project=compat`);
+  assert.equal(await page.isChecked("input[name=enabled]"), false, "off by default");
+  await page.check("input[name=enabled]");
+  await page.fill("textarea[name=keys]", "ssn");
+  await Promise.all([page.waitForURL(/saved=1/), page.click("form.redaction button.primary")]);
+  assert.match(await page.textContent("main"), /Saved\./);
+  const started = await api(hive, "POST", "/session/start", {
+    session: { project: "compat", session_name: "redacted", metadata: { ssn: "078-05-1120", contact: "ada@example.com" } },
+  });
+  assert.deepEqual(started.metadata, { ssn: "[REDACTED:ssn]", contact: "[REDACTED:email]" });
+  await page.goto(`${hive.url}/redaction?project=compat`);
+  const counts = await page.locator("table.counts td.mono").allTextContents();
+  assert.deepEqual(counts, ["email", "ssn"]);
+  await shot(page, "redaction", { fullPage: true });
+  // Off again: later writes are kept as sent.
+  await page.uncheck("input[name=enabled]");
+  await Promise.all([page.waitForURL(/saved=1/), page.click("form.redaction button.primary")]);
+  const plain = await api(hive, "POST", "/session/start", {
+    session: { project: "compat", session_name: "plain", metadata: { contact: "ada@example.com" } },
+  });
+  assert.equal(plain.metadata.contact, "ada@example.com");
+});
+
 test("project switcher and logout", async () => {
   await page.goto(`${hive.url}/sessions?project=compat`);
   await Promise.all([page.waitForURL(/project=default/), page.selectOption("#project-select", "default")]);
