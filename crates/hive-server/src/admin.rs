@@ -47,6 +47,7 @@ pub async fn stats(State(state): State<SharedState>, headers: HeaderMap) -> ApiR
         "read_timeouts": s.read_timeouts.load(Ordering::Relaxed),
         "apply_retries": s.apply_retries.load(Ordering::Relaxed),
         "set_aside_records": s.set_aside_records.load(Ordering::Relaxed),
+        "maintenance": state.maintenance.snapshot(),
     })))
 }
 

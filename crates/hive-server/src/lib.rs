@@ -13,6 +13,7 @@ pub mod auth;
 pub mod body;
 pub mod charts;
 pub mod dashboard;
+pub mod deletion;
 pub mod destination;
 pub mod error;
 pub mod grpc;
@@ -21,6 +22,7 @@ pub mod otlp;
 pub mod otlp_logs;
 pub mod read;
 pub mod rest;
+pub mod retention;
 pub mod webhook;
 pub mod writer;
 
@@ -71,6 +73,8 @@ pub struct AppState {
     /// CPU-bound, so more at once would not go faster, and a decoded
     /// request takes several times its body in memory.
     pub decode_slots: tokio::sync::Semaphore,
+    /// Retention and deletions in the background.
+    pub maintenance: retention::Maintenance,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -89,11 +93,18 @@ impl AppState {
             decode_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
+            maintenance: retention::Maintenance::default(),
             store,
             writer,
             default_project,
             config,
         })
+    }
+
+    /// Use these retention settings.
+    pub fn with_retention(mut self, config: retention::RetentionConfig) -> AppState {
+        self.maintenance = retention::Maintenance::new(config);
+        self
     }
 
     /// Use this alert runtime (a manual clock in tests).
@@ -158,12 +169,20 @@ pub fn router(state: SharedState) -> Router {
                 .patch(charts::update_chart)
                 .delete(charts::delete_chart),
         )
+        .route("/v1/events/delete", post(deletion::delete_by_filter))
         .route(
             "/v1/events/{event_id}",
-            get(read::get_event).put(rest::update_event_by_path),
+            get(read::get_event)
+                .put(rest::update_event_by_path)
+                .delete(deletion::delete_event),
         )
         .route("/v1/events/{event_id}/history", get(read::history))
-        .route("/v1/sessions/{session_id}", get(read::get_session))
+        .route(
+            "/v1/sessions/{session_id}",
+            get(read::get_session).delete(deletion::delete_session),
+        )
+        .route("/v1/deletions", get(deletion::list_deletions))
+        .route("/v1/deletions/{deletion_id}", get(deletion::get_deletion))
         .route(
             "/v1/alerts",
             get(alerts::list_alerts).post(alerts::create_alert),
@@ -181,6 +200,10 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/v1/projects",
             get(admin::list_projects).post(admin::create_project),
+        )
+        .route(
+            "/v1/projects/{name}",
+            get(deletion::get_project).put(deletion::update_project),
         )
         .route("/v1/keys", get(admin::list_keys).post(admin::create_key))
         .route("/v1/keys/{key_id}", delete(admin::revoke_key))

@@ -39,7 +39,7 @@ fn positive(obj: &Map<String, Value>, key: &str, default: usize) -> ApiResult<us
 }
 
 /// Parse the body shared by export and search.
-fn parse_query(
+pub(crate) fn parse_query(
     state: &SharedState,
     headers: &HeaderMap,
     body: &[u8],

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use hive_server::alerts::{AlertConfig, AlertRuntime, SystemClock};
+use hive_server::retention::RetentionConfig;
 use hive_server::{ApiConfig, AppState, WriteQueue, WriterConfig};
 use hive_store::Store;
 use hive_store::sqlite::Durability;
@@ -92,9 +93,36 @@ pub struct ServeArgs {
     /// How often (ms) the alert evaluator looks for rules due.
     #[arg(long, env = "HIVE_ALERT_TICK_MS", default_value_t = 15_000)]
     pub alert_tick_ms: u64,
+    /// Days of data kept in projects that set no retention of their own
+    /// (`off`: kept forever). Sessions that started earlier are deleted
+    /// in the background with their events, history and raw spans, and
+    /// alert evaluations older than that too; saved charts, views and
+    /// rules stay.
+    #[arg(long, env = "HIVE_RETENTION_DAYS", default_value = "off", value_parser = parse_days)]
+    pub retention_days: RetentionDays,
+    /// How often (ms) retention, deletions by filter and space reclaiming
+    /// run in the background.
+    #[arg(long, env = "HIVE_RETENTION_INTERVAL_MS", default_value_t = 60_000)]
+    pub retention_interval_ms: u64,
     /// Log filter (tracing syntax), e.g. info or hive_server=debug.
     #[arg(long, env = "HIVE_LOG", default_value = "info")]
     pub log: String,
+}
+
+/// `--retention-days`: a number of days or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct RetentionDays(pub Option<u32>);
+
+fn parse_days(s: &str) -> std::result::Result<RetentionDays, String> {
+    match s.trim() {
+        "off" | "" => Ok(RetentionDays(None)),
+        t => match t.parse::<u32>() {
+            Ok(d) if (1..=36_500).contains(&d) => Ok(RetentionDays(Some(d))),
+            _ => Err(format!(
+                "{s:?}: a whole number of days from 1 to 36500, or off"
+            )),
+        },
+    }
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -187,7 +215,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 tick: std::time::Duration::from_millis(args.alert_tick_ms.max(10)),
                 ..AlertConfig::default()
             },
-        )),
+        ))
+        .with_retention(RetentionConfig {
+            default_days: args.retention_days.0,
+            interval: std::time::Duration::from_millis(args.retention_interval_ms.max(10)),
+            ..RetentionConfig::default()
+        }),
     );
     let listener = TcpListener::bind(args.addr).await.with_context(|| {
         format!(
@@ -281,6 +314,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         });
     }
     let evaluator = hive_server::alerts::spawn_evaluator(state.clone());
+    let maintenance = hive_server::retention::spawn(state.clone());
 
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -314,6 +348,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     shutdown.await;
     tracing::info!("shutting down: finishing requests in flight");
     evaluator.abort();
+    maintenance.abort();
     let _ = stop_tx.send(true);
     let _ = http.await;
     if let Some(g) = grpc_task {

@@ -1,0 +1,384 @@
+//! Deleting data and setting retention (ADR 0009):
+//!
+//! - `DELETE /v1/sessions/{id}`: the session, its events and their history;
+//! - `DELETE /v1/events/{id}`: one event (a session event: its session);
+//! - `POST /v1/events/delete`: by filter (the export API's filters), a dry
+//!   run (`"dry_run": true`, the default) answering the count, else a
+//!   deletion carried out in the background ([`crate::retention`]);
+//! - `GET /v1/deletions[/{id}]`: the audit trail (who, when, what, how many);
+//! - `GET`/`PUT /v1/projects/{name}`: a project and its retention.
+//!
+//! Deletions are writes through the ingest log: they apply after every
+//! write acknowledged before them, survive a crash, and a read after the
+//! answer does not see what was deleted. Ingest-only keys cannot delete;
+//! project keys delete only in their project.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use bytes::Bytes;
+use hive_store::{DeleteTarget, WriteOp};
+use serde_json::{Value, json};
+
+use crate::SharedState;
+use crate::auth::{Caller, authenticate};
+use crate::body::{json_object, new_id, now_ms};
+use crate::error::{ApiError, ApiResult};
+use crate::retention::{DELETION, SETTINGS, effective_days, parse_retention};
+
+#[derive(serde::Deserialize, Default)]
+pub struct ProjectParam {
+    project: Option<String>,
+}
+
+/// Who asked, for the audit trail.
+pub fn who(caller: &Caller) -> String {
+    format!("key {} ({})", caller.key.id, caller.key.name)
+}
+
+fn require_delete(state: &SharedState, headers: &HeaderMap) -> ApiResult<Caller> {
+    let caller = authenticate(state, headers)?;
+    if !caller.key.scope.can_read() {
+        return Err(ApiError::Forbidden(
+            "this key is ingest-only and cannot delete".into(),
+        ));
+    }
+    Ok(caller)
+}
+
+/// The event to delete and its project: a project key looks in its
+/// project, an admin key in the project named (`?project=`) or wherever
+/// the event is.
+async fn find(
+    state: &SharedState,
+    caller: &Caller,
+    named: Option<&str>,
+    id: &str,
+) -> ApiResult<Value> {
+    let project = crate::auth::project_for_read(state, caller, named)?;
+    let id = id.to_owned();
+    state
+        .blocking(move |s| {
+            s.get_event(project.as_deref(), &id)?
+                .ok_or_else(|| hive_store::StoreError::NotFound(format!("no event {id:?}")))
+        })
+        .await
+}
+
+/// Log a deletion, then record it in the audit trail.
+pub async fn delete_logged(
+    state: &SharedState,
+    requested_by: String,
+    project_id: String,
+    target: DeleteTarget,
+    deleted: u64,
+) -> ApiResult<Value> {
+    state
+        .writer
+        .submit(vec![WriteOp::Delete {
+            project_id: project_id.clone(),
+            target: target.clone(),
+        }])
+        .await?;
+    let (kind, id) = match &target {
+        DeleteTarget::Session(s) => ("session", s),
+        DeleteTarget::Event(e) => ("event", e),
+    };
+    let now = now_ms();
+    let record = json!({
+        "id": new_id(),
+        "kind": kind,
+        "target": id,
+        "project_id": project_id,
+        "requested_by": requested_by,
+        "requested_at": now,
+        "matched": deleted,
+        "deleted": deleted,
+        "state": "done",
+        "finished_at": now,
+    });
+    let (p, doc) = (project_id, record.clone());
+    state
+        .blocking(move |s| {
+            s.objects()
+                .put(DELETION, &p, doc["id"].as_str().unwrap_or_default(), &doc)
+                .map(|_| ())
+        })
+        .await?;
+    state.maintenance.update_deleted(deleted);
+    Ok(record)
+}
+
+/// `DELETE /v1/sessions/{session_id}`.
+pub async fn delete_session(
+    State(state): State<SharedState>,
+    Path(session_id): Path<String>,
+    Query(params): Query<ProjectParam>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let caller = require_delete(&state, &headers)?;
+    let event = find(&state, &caller, params.project.as_deref(), &session_id)
+        .await
+        .map_err(|e| match e {
+            ApiError::NotFound(_) => ApiError::NotFound(format!("no session {session_id:?}")),
+            e => e,
+        })?;
+    if event["event_type"] != "session" || event["session_id"] != session_id.as_str() {
+        return Err(ApiError::NotFound(format!(
+            "no session {session_id:?} (it is an event: DELETE /v1/events/{session_id})"
+        )));
+    }
+    let project_id = event["project_id"].as_str().unwrap_or_default().to_owned();
+    let events = event
+        .pointer("/metadata/num_events")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        + 1;
+    let record = delete_logged(
+        &state,
+        who(&caller),
+        project_id,
+        DeleteTarget::Session(session_id.clone()),
+        events,
+    )
+    .await?;
+    Ok(Json(json!({
+        "success": true,
+        "deleted": session_id,
+        "deleted_events": events,
+        "deletion": record,
+    })))
+}
+
+/// `DELETE /v1/events/{event_id}`.
+pub async fn delete_event(
+    State(state): State<SharedState>,
+    Path(event_id): Path<String>,
+    Query(params): Query<ProjectParam>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let caller = require_delete(&state, &headers)?;
+    let event = find(&state, &caller, params.project.as_deref(), &event_id).await?;
+    let project_id = event["project_id"].as_str().unwrap_or_default().to_owned();
+    let is_session = event["event_type"] == "session" && event["session_id"] == event_id.as_str();
+    let events = if is_session {
+        event
+            .pointer("/metadata/num_events")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            + 1
+    } else {
+        1
+    };
+    let record = delete_logged(
+        &state,
+        who(&caller),
+        project_id,
+        DeleteTarget::Event(event_id.clone()),
+        events,
+    )
+    .await?;
+    Ok(Json(json!({
+        "success": true,
+        "deleted": event_id,
+        "deleted_events": events,
+        "deletion": record,
+    })))
+}
+
+/// Start a deletion by filter (or count it): shared by the API and the
+/// dashboard. `query` is the export API's query; the record keeps the
+/// filters as sent. The deletion covers what matches among events that
+/// started before now.
+pub async fn start_filter_deletion(
+    state: &SharedState,
+    requested_by: String,
+    query: hive_store::EventQuery,
+    filters: Value,
+    dry_run: bool,
+) -> ApiResult<Value> {
+    let Some(project_id) = query.project_id.clone() else {
+        return Err(ApiError::bad(
+            "project is required to delete by filter (an admin key names one)",
+        ));
+    };
+    let mut count_q = query.clone();
+    count_q.limit = 1;
+    count_q.offset = 0;
+    let matched = state.blocking(move |s| s.query(&count_q)).await?.total;
+    let level = if query.level == hive_store::Level::Event {
+        "event"
+    } else {
+        "session"
+    };
+    if dry_run {
+        return Ok(json!({"dry_run": true, "matched": matched, "level": level}));
+    }
+    let now = now_ms();
+    let end = query
+        .date_range
+        .end_ms
+        .map_or(now as f64, |e| e.min(now as f64));
+    let id = new_id();
+    let doc = json!({
+        "id": id,
+        "kind": "filter",
+        "project_id": project_id,
+        "filters": filters,
+        "level": level,
+        "start_ms": query.date_range.start_ms,
+        "end_ms": end,
+        "requested_by": requested_by,
+        "requested_at": now,
+        "matched": matched,
+        "deleted": 0,
+        "state": "running",
+    });
+    let (p, d) = (project_id.clone(), doc.clone());
+    // Recorded before it is acknowledged: a crash from here on resumes it.
+    state
+        .blocking(move |s| s.objects().put(DELETION, &p, &id, &d).map(|_| ()))
+        .await?;
+    state.maintenance.wake();
+    Ok(json!({"dry_run": false, "matched": matched, "level": level, "deletion": doc}))
+}
+
+/// `POST /v1/events/delete`: `{"project", "filters", "dateRange", "level":
+/// "event"|"session", "dry_run": true}`.
+pub async fn delete_by_filter(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let caller = require_delete(&state, &headers)?;
+    let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    let dry_run = match obj.get("dry_run").or_else(|| obj.get("dryRun")) {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(ApiError::bad(format!(
+                "dry_run must be a boolean, got {}",
+                crate::body::type_name(other)
+            )));
+        }
+    };
+    let filters = obj.get("filters").cloned().unwrap_or(json!([]));
+    let (query, _, _) = crate::read::parse_query(&state, &headers, &body)?;
+    let out = start_filter_deletion(&state, who(&caller), query, filters, dry_run).await?;
+    let status = if dry_run {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, Json(out)))
+}
+
+/// `GET /v1/deletions`: the audit trail of a project (admins: every
+/// project, or `?project=`), newest first.
+pub async fn list_deletions(
+    State(state): State<SharedState>,
+    Query(params): Query<ProjectParam>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let project = crate::auth::project_for_read(&state, &caller, params.project.as_deref())?;
+    let mut list = state
+        .blocking(move |s| s.objects().list(DELETION, project.as_deref()))
+        .await?;
+    list.reverse();
+    let docs: Vec<Value> = list.into_iter().map(|o| o.doc).collect();
+    Ok(Json(json!({"deletions": docs})))
+}
+
+/// `GET /v1/deletions/{id}`.
+pub async fn get_deletion(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let project = crate::auth::project_for_read(&state, &caller, None)?;
+    let found = state
+        .blocking(move |s| s.objects().get(DELETION, project.as_deref(), &id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such deletion".into()))?;
+    Ok(Json(json!({"deletion": found.doc})))
+}
+
+async fn project_view(state: &SharedState, name: &str) -> ApiResult<Value> {
+    let auth = state.store.auth();
+    let project = match auth.project_by_name(name)? {
+        Some(p) => p,
+        None => auth
+            .project_by_id(name)?
+            .ok_or_else(|| ApiError::NotFound(format!("no project named {name:?}")))?,
+    };
+    let id = project.id.clone();
+    let settings = state
+        .blocking(move |s| s.objects().get(SETTINGS, Some(&id), &id))
+        .await?
+        .map(|o| o.doc);
+    let own = settings
+        .as_ref()
+        .and_then(|s| s.get("retention_days"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let default = state.maintenance.config.default_days;
+    Ok(json!({
+        "project": project,
+        "retention_days": own,
+        "default_retention_days": default,
+        "effective_retention_days": effective_days(settings.as_ref(), default),
+    }))
+}
+
+/// `GET /v1/projects/{name}`: the project and its retention.
+pub async fn get_project(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    let view = project_view(&state, &name).await?;
+    if !caller.is_admin() && caller.key.project_id.as_deref() != view["project"]["id"].as_str() {
+        return Err(ApiError::NotFound(format!("no project named {name:?}")));
+    }
+    Ok(Json(view))
+}
+
+/// `PUT /v1/projects/{name}` (admin): `{"retention_days": N | "off" |
+/// null}` (null: the server's default).
+pub async fn update_project(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    authenticate(&state, &headers)?.require_admin()?;
+    let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    let Some(v) = obj.get("retention_days") else {
+        return Err(ApiError::bad("retention_days is required"));
+    };
+    let value = parse_retention(v).map_err(ApiError::BadRequest)?;
+    let view = project_view(&state, &name).await?;
+    let id = view["project"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    set_retention(&state, &id, value).await?;
+    Ok(Json(project_view(&state, &name).await?))
+}
+
+/// Store a project's retention setting (a value from [`parse_retention`]).
+pub async fn set_retention(state: &SharedState, project_id: &str, value: Value) -> ApiResult<()> {
+    let id = project_id.to_owned();
+    state
+        .blocking(move |s| {
+            s.objects()
+                .put(SETTINGS, &id, &id, &json!({"retention_days": value}))
+                .map(|_| ())
+        })
+        .await?;
+    state.maintenance.wake();
+    Ok(())
+}
