@@ -31,8 +31,6 @@ pub const SETTINGS: &str = "project_settings";
 pub const DELETION: &str = "deletion";
 
 const DAY_MS: i64 = 86_400_000;
-/// Matches deleted per ingest-log record by a deletion by filter.
-const PAGE: usize = 500;
 /// Steps of space reclaiming per round at most (each frees up to 8 MiB).
 const RECLAIM_STEPS: usize = 512;
 
@@ -45,6 +43,8 @@ pub struct RetentionConfig {
     pub interval: Duration,
     /// Pause between two steps, so the applier and readers take turns.
     pub pause: Duration,
+    /// Matches deleted per ingest-log record by a deletion by filter.
+    pub page: usize,
 }
 
 impl Default for RetentionConfig {
@@ -53,6 +53,7 @@ impl Default for RetentionConfig {
             default_days: None,
             interval: Duration::from_secs(60),
             pause: Duration::from_millis(5),
+            page: 500,
         }
     }
 }
@@ -270,7 +271,7 @@ pub async fn round(state: &SharedState) -> Result<(), ApiError> {
 }
 
 /// The query a deletion by filter runs, from its record.
-pub fn deletion_query(project_id: &str, doc: &Value) -> Result<EventQuery, String> {
+pub fn deletion_query(project_id: &str, doc: &Value, page: usize) -> Result<EventQuery, String> {
     let filters = doc["filters"]
         .as_array()
         .map(|fs| {
@@ -294,7 +295,7 @@ pub fn deletion_query(project_id: &str, doc: &Value) -> Result<EventQuery, Strin
             Level::Event
         },
         order: Order::StartAsc,
-        limit: PAGE,
+        limit: page.clamp(1, hive_store::query::MAX_LIMIT),
         offset: 0,
     })
 }
@@ -310,7 +311,7 @@ async fn run_deletion(
     let id = doc["id"].as_str().unwrap_or_default().to_owned();
     let m = &state.maintenance;
     m.update(|s| s.active = Some(format!("deletion {id}")));
-    let q = match deletion_query(&project_id, &doc) {
+    let q = match deletion_query(&project_id, &doc, m.config.page) {
         Ok(q) => q,
         Err(e) => {
             doc["state"] = json!("failed");

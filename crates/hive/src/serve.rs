@@ -104,6 +104,10 @@ pub struct ServeArgs {
     /// run in the background.
     #[arg(long, env = "HIVE_RETENTION_INTERVAL_MS", default_value_t = 60_000)]
     pub retention_interval_ms: u64,
+    /// Sessions or events a deletion by filter removes per ingest-log
+    /// record (and transaction).
+    #[arg(long, env = "HIVE_DELETION_PAGE", default_value_t = 500, hide = true)]
+    pub deletion_page: usize,
     /// Log filter (tracing syntax), e.g. info or hive_server=debug.
     #[arg(long, env = "HIVE_LOG", default_value = "info")]
     pub log: String,
@@ -219,6 +223,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .with_retention(RetentionConfig {
             default_days: args.retention_days.0,
             interval: std::time::Duration::from_millis(args.retention_interval_ms.max(10)),
+            page: args.deletion_page.max(1),
             ..RetentionConfig::default()
         }),
     );
