@@ -271,11 +271,15 @@ fn enable_incremental_vacuum(conn: &Connection, path: &Path) -> Result<()> {
         return Ok(());
     }
     conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+    // Once in WAL mode the setting takes a VACUUM even on a new, empty
+    // database (instant then).
     let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
     if tables > 0 {
         tracing::info!(path = %path.display(), "converting the database to incremental vacuum (once)");
-        let started = std::time::Instant::now();
-        conn.execute_batch("VACUUM")?;
+    }
+    let started = std::time::Instant::now();
+    conn.execute_batch("VACUUM")?;
+    if tables > 0 {
         tracing::info!(
             ms = started.elapsed().as_millis() as u64,
             "database converted to incremental vacuum"
@@ -422,9 +426,14 @@ impl Store for SqliteStore {
         if free == 0 {
             return Ok(0);
         }
-        writer
-            .conn
-            .execute_batch(&format!("PRAGMA incremental_vacuum({RECLAIM_PAGES})"))?;
+        // The pragma frees one page per step of its statement.
+        {
+            let mut stmt = writer
+                .conn
+                .prepare(&format!("PRAGMA incremental_vacuum({RECLAIM_PAGES})"))?;
+            let mut rows = stmt.query([])?;
+            while rows.next()?.is_some() {}
+        }
         let free: i64 = writer
             .conn
             .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
