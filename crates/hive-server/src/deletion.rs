@@ -187,14 +187,14 @@ pub async fn delete_event(
 }
 
 /// Start a deletion by filter (or count it): shared by the API and the
-/// dashboard. `query` is the export API's query; the record keeps the
-/// filters as sent. The deletion covers what matches among events that
-/// started before now.
+/// dashboard. `query` is what matches; `source` is how the record keeps it
+/// (`filters` as the API received them, or the dashboard's `list_query`).
+/// The deletion covers what matches among events that started before now.
 pub async fn start_filter_deletion(
     state: &SharedState,
     requested_by: String,
     query: hive_store::EventQuery,
-    filters: Value,
+    source: serde_json::Map<String, Value>,
     dry_run: bool,
 ) -> ApiResult<Value> {
     let Some(project_id) = query.project_id.clone() else {
@@ -206,10 +206,10 @@ pub async fn start_filter_deletion(
     count_q.limit = 1;
     count_q.offset = 0;
     let matched = state.blocking(move |s| s.query(&count_q)).await?.total;
-    let level = if query.level == hive_store::Level::Event {
-        "event"
-    } else {
-        "session"
+    let level = match query.level {
+        hive_store::Level::Event => "event",
+        hive_store::Level::Session => "session",
+        hive_store::Level::SessionEvent => "session_event",
     };
     if dry_run {
         return Ok(json!({"dry_run": true, "matched": matched, "level": level}));
@@ -220,11 +220,10 @@ pub async fn start_filter_deletion(
         .end_ms
         .map_or(now as f64, |e| e.min(now as f64));
     let id = new_id();
-    let doc = json!({
+    let mut doc = json!({
         "id": id,
         "kind": "filter",
         "project_id": project_id,
-        "filters": filters,
         "level": level,
         "start_ms": query.date_range.start_ms,
         "end_ms": end,
@@ -234,6 +233,9 @@ pub async fn start_filter_deletion(
         "deleted": 0,
         "state": "running",
     });
+    for (k, v) in source {
+        doc[k] = v;
+    }
     let (p, d) = (project_id.clone(), doc.clone());
     // Recorded before it is acknowledged: a crash from here on resumes it.
     state
@@ -262,9 +264,13 @@ pub async fn delete_by_filter(
             )));
         }
     };
-    let filters = obj.get("filters").cloned().unwrap_or(json!([]));
+    let mut source = serde_json::Map::new();
+    source.insert(
+        "filters".into(),
+        obj.get("filters").cloned().unwrap_or(json!([])),
+    );
     let (query, _, _) = crate::read::parse_query(&state, &headers, &body)?;
-    let out = start_filter_deletion(&state, who(&caller), query, filters, dry_run).await?;
+    let out = start_filter_deletion(&state, who(&caller), query, source, dry_run).await?;
     let status = if dry_run {
         StatusCode::OK
     } else {

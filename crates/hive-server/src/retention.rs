@@ -270,18 +270,41 @@ pub async fn round(state: &SharedState) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The query a deletion by filter runs, from its record.
-pub fn deletion_query(project_id: &str, doc: &Value, page: usize) -> Result<EventQuery, String> {
-    let filters = doc["filters"]
-        .as_array()
-        .map(|fs| {
-            fs.iter()
-                .map(Filter::from_json)
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()
-        .map_err(|e| e.to_string())?
-        .unwrap_or_default();
+/// The query a deletion by filter runs, from its record: the API's
+/// `filters`, or the dashboard's `list_query`; the time range as fixed
+/// when it was asked for.
+pub fn deletion_query(
+    store: &dyn hive_store::Store,
+    project_id: &str,
+    doc: &Value,
+    page: usize,
+) -> Result<EventQuery, String> {
+    let level = match doc["level"].as_str() {
+        Some("session") => Level::Session,
+        Some("session_event") => Level::SessionEvent,
+        _ => Level::Event,
+    };
+    let filters = match doc["list_query"].as_str() {
+        Some(qs) => {
+            let fields = store.fields(project_id).map_err(|e| e.to_string())?;
+            let params = crate::dashboard::filters::ListParams::parse(Some(qs));
+            let (q, problems) = params.query(project_id, &fields, level, 1, 0);
+            if !problems.is_empty() {
+                return Err(problems.join("; "));
+            }
+            q.filters
+        }
+        None => doc["filters"]
+            .as_array()
+            .map(|fs| {
+                fs.iter()
+                    .map(Filter::from_json)
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default(),
+    };
     Ok(EventQuery {
         project_id: Some(project_id.to_owned()),
         filters,
@@ -289,11 +312,7 @@ pub fn deletion_query(project_id: &str, doc: &Value, page: usize) -> Result<Even
             start_ms: doc["start_ms"].as_f64(),
             end_ms: doc["end_ms"].as_f64(),
         },
-        level: if doc["level"] == "session" {
-            Level::Session
-        } else {
-            Level::Event
-        },
+        level,
         order: Order::StartAsc,
         limit: page.clamp(1, hive_store::query::MAX_LIMIT),
         offset: 0,
@@ -311,7 +330,11 @@ async fn run_deletion(
     let id = doc["id"].as_str().unwrap_or_default().to_owned();
     let m = &state.maintenance;
     m.update(|s| s.active = Some(format!("deletion {id}")));
-    let q = match deletion_query(&project_id, &doc, m.config.page) {
+    let (p, d, page) = (project_id.clone(), doc.clone(), m.config.page);
+    let q = match state
+        .blocking(move |s| Ok(deletion_query(s, &p, &d, page)))
+        .await?
+    {
         Ok(q) => q,
         Err(e) => {
             doc["state"] = json!("failed");
@@ -319,7 +342,7 @@ async fn run_deletion(
             return save(state, &project_id, &id, doc).await;
         }
     };
-    let by_session = q.level == Level::Session;
+    let by_session = q.level != Level::Event;
     loop {
         // The deletions logged by the last page are applied before the
         // next page is read.
