@@ -4,6 +4,7 @@
 mod bench;
 mod bench_charts;
 mod bench_dashboard;
+mod bench_purge;
 mod connections;
 mod serve;
 
