@@ -80,6 +80,11 @@ pub async fn delete_logged(
             target: target.clone(),
         }])
         .await?;
+    // Answer once it is applied where possible, so that other nodes sharing
+    // the store no longer show it either; it is durable already, so a slow
+    // applier only delays the answer by at most the read wait.
+    let wait = state.writer.config().read_wait;
+    state.writer.wait_applied_for(wait).await;
     let (kind, id) = match &target {
         DeleteTarget::Session(s) => ("session", s),
         DeleteTarget::Event(e) => ("event", e),
