@@ -196,6 +196,7 @@ pub async fn stats(State(state): State<SharedState>, headers: HeaderMap) -> ApiR
         "apply_retries": s.apply_retries.load(Ordering::Relaxed),
         "set_aside_records": s.set_aside_records.load(Ordering::Relaxed),
         "redaction": crate::redaction::stats_json(&state),
+        "maintenance": state.maintenance.snapshot(),
     })))
 }
 

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod body;
 pub mod charts;
 pub mod dashboard;
+pub mod deletion;
 pub mod destination;
 pub mod error;
 pub mod grpc;
@@ -26,6 +27,7 @@ pub mod otlp_logs;
 pub mod read;
 pub mod redaction;
 pub mod rest;
+pub mod retention;
 pub mod webhook;
 pub mod writer;
 
@@ -85,6 +87,8 @@ pub struct AppState {
     /// epoch; 0 when none), so a store that hangs holds one blocking
     /// thread, not one per probe.
     pub(crate) ping_since_ms: std::sync::atomic::AtomicI64,
+    /// Retention and deletions in the background.
+    pub maintenance: retention::Maintenance,
 }
 
 /// What reports the in-memory columns' (bytes held, budget).
@@ -111,6 +115,7 @@ impl AppState {
             ),
             column_memory: None,
             ping_since_ms: std::sync::atomic::AtomicI64::new(0),
+            maintenance: retention::Maintenance::default(),
             store,
             writer,
             default_project,
@@ -121,6 +126,12 @@ impl AppState {
     /// Report the in-memory columns' (bytes held, budget) in `/metrics`.
     pub fn with_column_memory(mut self, f: ColumnMemory) -> AppState {
         self.column_memory = Some(f);
+        self
+    }
+
+    /// Use these retention settings.
+    pub fn with_retention(mut self, config: retention::RetentionConfig) -> AppState {
+        self.maintenance = retention::Maintenance::new(config);
         self
     }
 
@@ -234,12 +245,20 @@ pub fn api_routes() -> ApiRoutes {
             .patch(charts::update_chart)
             .delete(charts::delete_chart),
     )
+    .route("/v1/events/delete", post(deletion::delete_by_filter))
     .route(
         "/v1/events/{event_id}",
-        get(read::get_event).put(rest::update_event_by_path),
+        get(read::get_event)
+            .put(rest::update_event_by_path)
+            .delete(deletion::delete_event),
     )
     .route("/v1/events/{event_id}/history", get(read::history))
-    .route("/v1/sessions/{session_id}", get(read::get_session))
+    .route(
+        "/v1/sessions/{session_id}",
+        get(read::get_session).delete(deletion::delete_session),
+    )
+    .route("/v1/deletions", get(deletion::list_deletions))
+    .route("/v1/deletions/{deletion_id}", get(deletion::get_deletion))
     .route(
         "/v1/alerts",
         get(alerts::list_alerts).post(alerts::create_alert),
@@ -257,6 +276,10 @@ pub fn api_routes() -> ApiRoutes {
     .route(
         "/v1/projects",
         get(admin::list_projects).post(admin::create_project),
+    )
+    .route(
+        "/v1/projects/{name}",
+        get(deletion::get_project).put(deletion::update_project),
     )
     .route("/v1/keys", get(admin::list_keys).post(admin::create_key))
     .route("/v1/keys/{key_id}", delete(admin::revoke_key))

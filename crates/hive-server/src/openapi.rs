@@ -434,6 +434,13 @@ impl Modify for BearerKey {
         crate::redaction::get_settings,
         crate::redaction::put_settings,
         crate::import::import,
+        crate::deletion::delete_session,
+        crate::deletion::delete_event,
+        crate::deletion::delete_by_filter,
+        crate::deletion::list_deletions,
+        crate::deletion::get_deletion,
+        crate::deletion::get_project,
+        crate::deletion::update_project,
     ),
     components(schemas(ErrorBody, hive_core::model::Event, hive_store::Project, hive_store::ApiKey)),
     tags(

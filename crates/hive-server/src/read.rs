@@ -47,7 +47,7 @@ struct Include {
 }
 
 /// Parse the body shared by export and search.
-fn parse_query(
+pub(crate) fn parse_query(
     state: &SharedState,
     headers: &HeaderMap,
     body: &[u8],

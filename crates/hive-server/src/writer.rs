@@ -409,6 +409,10 @@ enum LoggedOp {
         key_id: Option<String>,
         received_at_ms: i64,
     },
+    Delete {
+        project_id: String,
+        target: hive_store::DeleteTarget,
+    },
 }
 
 /// Who sent an OTLP export request and how: what mapping its spans needs
@@ -466,6 +470,10 @@ pub(crate) fn encode_ops(ops: &[WriteOp]) -> RecordBuf {
                 patch: patch.clone(),
                 key_id: key_id.clone(),
                 received_at_ms: *received_at_ms,
+            },
+            WriteOp::Delete { project_id, target } => LoggedOp::Delete {
+                project_id: project_id.clone(),
+                target: target.clone(),
             },
         })
         .collect();
@@ -532,6 +540,9 @@ pub fn decode_record(payload: &[u8]) -> Result<Record<'_>, String> {
                             key_id,
                             received_at_ms,
                         },
+                        LoggedOp::Delete { project_id, target } => {
+                            WriteOp::Delete { project_id, target }
+                        }
                     })
                     .collect(),
             ))

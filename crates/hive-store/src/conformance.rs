@@ -13,8 +13,10 @@ use crate::{EventQuery, Level, Order, Store, WriteOp};
 
 mod charts;
 mod dashboard;
+mod deletion;
 pub use charts::{charts_agree_with_reference, saved_objects};
 pub use dashboard::{dashboard_sessions_and_views, filters_follow_enrichment};
+pub use deletion::{deletes_sessions_and_events, retention_expires_old_sessions};
 
 /// Generate one `#[test]` per conformance case for a backend.
 #[macro_export]
@@ -27,7 +29,8 @@ macro_rules! store_conformance_suite {
             session_level_filters, paging_total_and_date_range, field_discovery,
             redelivery_is_idempotent, second_start_joins_the_session, floating_enrichment_follows_its_event, keys_and_scopes, user_properties_stay_separate,
             many_small_batches_keep_every_key, filters_follow_enrichment,
-            dashboard_sessions_and_views, charts_agree_with_reference, saved_objects);
+            dashboard_sessions_and_views, charts_agree_with_reference, saved_objects,
+            deletes_sessions_and_events, retention_expires_old_sessions);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(

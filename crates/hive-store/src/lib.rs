@@ -23,6 +23,9 @@ use serde_json::Value;
 pub use auth::{ApiKey, KeyScope, NewKey, Project, SavedView, WebSession};
 pub use prepared::PreparedEvent;
 
+/// Sessions (or events) deleted by one retention step at most.
+pub const EXPIRE_BATCH: usize = 500;
+
 /// One write.
 #[derive(Debug, Clone)]
 // Ops live briefly, in one Vec per request: boxing the large variant would
@@ -64,6 +67,24 @@ pub enum WriteOp {
         key_id: Option<String>,
         received_at_ms: i64,
     },
+    /// Delete what `target` names in `project_id`: the events, their
+    /// enrichment history and raw spans. What is gone stays gone: a later
+    /// write of the same ids starts afresh. Deleting something unknown
+    /// does nothing.
+    Delete {
+        project_id: String,
+        target: DeleteTarget,
+    },
+}
+
+/// What a [`WriteOp::Delete`] removes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteTarget {
+    /// A session: the session event and every event of the session.
+    Session(String),
+    /// One event; when it is a session event, the whole session.
+    Event(String),
 }
 
 impl WriteOp {
@@ -76,6 +97,7 @@ impl WriteOp {
             }
             WriteOp::Event { .. } => 2048,
             WriteOp::Enrich { .. } => 1024,
+            WriteOp::Delete { .. } => 256,
         }
     }
 
@@ -84,6 +106,7 @@ impl WriteOp {
             WriteOp::Event { event, .. } => &event.project_id,
             WriteOp::Prepared(p) => &p.event.project_id,
             WriteOp::Enrich { project_id, .. } => project_id,
+            WriteOp::Delete { project_id, .. } => project_id,
         }
     }
 }
@@ -244,6 +267,28 @@ pub trait Store: Send + Sync + 'static {
     /// Aggregate a chart query (semantics: [`hive_core::chart::reference`]);
     /// `project_id` `None` reads every project.
     fn chart(&self, project_id: Option<&str>, q: &ChartQuery) -> Result<Vec<Series>>;
+
+    /// Retention: delete, with all their events, at most `limit` sessions
+    /// of a project that started before `before_ms`; how many events (or,
+    /// on a backend that expires writes, rows) were removed. Zero when
+    /// nothing is left to expire.
+    fn expire(&self, project_id: &str, before_ms: i64, limit: usize) -> Result<u64>;
+    /// Retention over every project at once: drop whole time partitions
+    /// that hold only writes from before `before_ms` (a backend without
+    /// partitions does nothing); how many were dropped.
+    fn expire_partitions(&self, _before_ms: i64) -> Result<u64> {
+        Ok(0)
+    }
+    /// Give space freed by deletions back to the file system, one bounded
+    /// step; how many bytes are still free inside the store (0 when there
+    /// is nothing to give back).
+    fn reclaim_space(&self) -> Result<u64> {
+        Ok(0)
+    }
+    /// Bytes the store takes on disk.
+    fn disk_bytes(&self) -> Result<u64> {
+        Ok(0)
+    }
 
     /// Projects and keys.
     fn auth(&self) -> &dyn auth::AuthStore;

@@ -39,6 +39,8 @@ enum BenchKind {
     /// `hive backup`, `restore`, `export` and `import` of a project of
     /// LLM-like sessions (the backups while clients enrich).
     Backup(crate::bench_backup::BackupBenchArgs),
+    /// What a retention purge of 1,000,000 events costs ingest meanwhile.
+    Purge(crate::bench_purge::PurgeArgs),
 }
 
 #[derive(Args, Clone)]
@@ -134,6 +136,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if let BenchKind::Backup(a) = args.kind {
         return crate::bench_backup::main(a);
     }
+    if let BenchKind::Purge(a) = args.kind {
+        return crate::bench_purge::main(a);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -145,7 +150,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .enable_all()
             .build()?
             .block_on(overload(a)),
-        BenchKind::Dashboard(_) | BenchKind::Charts(_) | BenchKind::Backup(_) => Ok(()),
+        BenchKind::Dashboard(_)
+        | BenchKind::Charts(_)
+        | BenchKind::Backup(_)
+        | BenchKind::Purge(_) => Ok(()),
     }
 }
 
@@ -160,6 +168,15 @@ pub(crate) struct Server {
 impl Server {
     pub(crate) fn start_with(durability: &str, extra: &[String]) -> Result<Server> {
         let dir = std::env::temp_dir().join(format!("hive-bench-{}", uuid::Uuid::new_v4()));
+        Server::start_in(dir, durability, extra)
+    }
+
+    /// Start on `dir` (removed when the server is dropped).
+    pub(crate) fn start_in(
+        dir: std::path::PathBuf,
+        durability: &str,
+        extra: &[String],
+    ) -> Result<Server> {
         let exe = std::env::current_exe()?;
         let mut child = Command::new(exe)
             .args([
@@ -218,7 +235,7 @@ impl Server {
 
     /// CPU seconds used so far by the server's threads, by thread name
     /// (from /proc; robust to other load on the machine, unlike wall time).
-    fn cpu_by_thread(&self) -> std::collections::BTreeMap<String, f64> {
+    pub(crate) fn cpu_by_thread(&self) -> std::collections::BTreeMap<String, f64> {
         let mut out = std::collections::BTreeMap::new();
         let tick = 100.0; // USER_HZ on Linux
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else {
@@ -269,13 +286,13 @@ impl Drop for Server {
 }
 
 /// A minimal HTTP/1.1 keep-alive client (requests to our own server only).
-struct Conn {
+pub(crate) struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
 }
 
 impl Conn {
-    async fn connect(addr: &str) -> Result<Conn> {
+    pub(crate) async fn connect(addr: &str) -> Result<Conn> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(Conn {
@@ -285,7 +302,7 @@ impl Conn {
     }
 
     /// Send a request, return (status, body).
-    async fn request(
+    pub(crate) async fn request(
         &mut self,
         method: &str,
         path: &str,
@@ -369,7 +386,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -432,10 +449,10 @@ fn llm_span(trace: [u8; 16], span: [u8; 8], session: &str, i: usize) -> Span {
 
 /// A request body whose ids can be rewritten in place: offsets of every
 /// trace id, span id and session id in the encoded template.
-struct Template {
-    body: Vec<u8>,
+pub(crate) struct Template {
+    pub(crate) body: Vec<u8>,
     trace_at: Vec<usize>,
-    span_at: Vec<usize>,
+    pub(crate) span_at: Vec<usize>,
     session_at: Vec<usize>,
 }
 
@@ -445,6 +462,15 @@ fn sentinel_session(k: usize) -> String {
 
 impl Template {
     fn new(batch: usize, per_session: usize) -> Result<Template> {
+        Template::starting(batch, per_session, None)
+    }
+
+    /// Spans that start at `start_ns` (else a fixed time in 2026).
+    pub(crate) fn starting(
+        batch: usize,
+        per_session: usize,
+        start_ns: Option<u64>,
+    ) -> Result<Template> {
         let per_session = per_session.max(1);
         let spans: Vec<Span> = (0..batch)
             .map(|i| {
@@ -452,7 +478,13 @@ impl Template {
                 trace[8..].copy_from_slice(&(i as u64).to_be_bytes());
                 let mut span = [0xB3u8; 8];
                 span[4..].copy_from_slice(&(i as u32).to_be_bytes());
-                llm_span(trace, span, &sentinel_session(i / per_session), i)
+                let mut s = llm_span(trace, span, &sentinel_session(i / per_session), i);
+                if let Some(t) = start_ns {
+                    let d = s.end_time_unix_nano - s.start_time_unix_nano;
+                    s.start_time_unix_nano = t + i as u64 * 1_000_000;
+                    s.end_time_unix_nano = s.start_time_unix_nano + d;
+                }
+                s
             })
             .collect();
         let body = hive_otlp::encode_traces_protobuf(&spans);
@@ -486,7 +518,7 @@ impl Template {
     }
 
     /// A copy with ids unique to request number `n`.
-    fn instance(&self, n: u64) -> Vec<u8> {
+    pub(crate) fn instance(&self, n: u64) -> Vec<u8> {
         let mut body = self.body.clone();
         let tag = n.to_be_bytes();
         for &at in &self.trace_at {

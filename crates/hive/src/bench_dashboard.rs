@@ -48,7 +48,7 @@ fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
-fn session_event(project_id: &str, i: usize) -> Event {
+pub(crate) fn session_event(project_id: &str, i: usize) -> Event {
     let id = format!("sess-{i:07}");
     Event {
         event_id: id.clone(),
@@ -70,7 +70,13 @@ fn session_event(project_id: &str, i: usize) -> Event {
     }
 }
 
-fn child_event(project_id: &str, session: &str, start: i64, i: usize, j: usize) -> Event {
+pub(crate) fn child_event(
+    project_id: &str,
+    session: &str,
+    start: i64,
+    i: usize,
+    j: usize,
+) -> Event {
     let model = j.is_multiple_of(2);
     Event {
         event_id: format!("{session}-e{j:04}"),
@@ -106,7 +112,7 @@ fn child_event(project_id: &str, session: &str, start: i64, i: usize, j: usize) 
     }
 }
 
-fn op(e: Event) -> WriteOp {
+pub(crate) fn op(e: Event) -> WriteOp {
     WriteOp::Prepared(Box::new(PreparedEvent::new(e, None, None, false, false)))
 }
 

@@ -7,6 +7,7 @@ mod bench;
 mod bench_backup;
 mod bench_charts;
 mod bench_dashboard;
+mod bench_purge;
 mod connections;
 mod export;
 mod serve;
@@ -46,6 +47,14 @@ enum Command {
         #[arg(long, env = "HIVE_DATA_DIR", default_value = ".hive", global = true)]
         data_dir: PathBuf,
     },
+    /// List projects and set their retention (works while the server runs).
+    Projects {
+        #[command(subcommand)]
+        command: ProjectsCommand,
+        /// Data directory of the server.
+        #[arg(long, env = "HIVE_DATA_DIR", default_value = ".hive", global = true)]
+        data_dir: PathBuf,
+    },
     /// Print a one-time login link for the dashboard (works while the
     /// server runs).
     Login {
@@ -69,6 +78,19 @@ enum Command {
     Import(export::ImportArgs),
     /// Load tests against a server of its own (started and stopped by it).
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ProjectsCommand {
+    /// Every project with its retention.
+    List,
+    /// Set how many days a project keeps its data: a number of days,
+    /// `off` (forever) or `default` (the server's --retention-days).
+    Retention {
+        /// The project's name.
+        project: String,
+        days: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -219,6 +241,58 @@ fn keys(data_dir: &std::path::Path, command: KeysCommand) -> Result<()> {
     Ok(())
 }
 
+fn projects(data_dir: &std::path::Path, command: ProjectsCommand) -> Result<()> {
+    use hive_server::retention::{SETTINGS, parse_retention};
+    if !data_dir.join("hive.db").exists() {
+        bail!(
+            "no database in {}: start the server once with `hive serve --data-dir {}` (or pass --data-dir)",
+            data_dir.display(),
+            data_dir.display()
+        );
+    }
+    let store = open_store(data_dir, Durability::Full, 0)?;
+    let objects = store.objects();
+    match command {
+        ProjectsCommand::List => {
+            println!("{:<36}  {:<24}  RETENTION", "ID", "NAME");
+            for p in store.auth().projects()? {
+                let own = objects
+                    .get(SETTINGS, Some(&p.id), &p.id)?
+                    .and_then(|o| o.doc.get("retention_days").cloned())
+                    .unwrap_or(serde_json::Value::Null);
+                let shown = match own {
+                    serde_json::Value::Null => "default".to_owned(),
+                    serde_json::Value::String(s) => s,
+                    n => format!("{n} days"),
+                };
+                println!("{:<36}  {:<24}  {shown}", p.id, p.name);
+            }
+        }
+        ProjectsCommand::Retention { project, days } => {
+            let Some(p) = store.auth().project_by_name(&project)? else {
+                bail!("no project named {project:?} (see `hive projects list`)");
+            };
+            let value = parse_retention(&serde_json::Value::String(days))
+                .map_err(|e| anyhow::anyhow!("{}", e.replace("retention_days", "the retention")))?;
+            objects.put(
+                SETTINGS,
+                &p.id,
+                &p.id,
+                &serde_json::json!({"retention_days": value}),
+            )?;
+            eprintln!(
+                "project {project}: retention {}; a running server applies it at its next round",
+                match &value {
+                    serde_json::Value::Null => "follows the server's default".to_owned(),
+                    serde_json::Value::String(s) => s.clone(),
+                    n => format!("{n} days"),
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
 fn login(data_dir: &std::path::Path, addr: &str) -> Result<()> {
     if !data_dir.join("hive.db").exists() {
         bail!(
@@ -244,6 +318,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Keys { command, data_dir } => keys(&data_dir, command),
+        Command::Projects { command, data_dir } => projects(&data_dir, command),
         Command::Login { data_dir, addr } => login(&data_dir, &addr),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),

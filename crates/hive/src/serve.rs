@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use hive_server::alerts::{AlertConfig, AlertRuntime, SystemClock};
+use hive_server::retention::RetentionConfig;
 use hive_server::{ApiConfig, AppState, WriteQueue, WriterConfig};
 use hive_store::Store;
 use hive_store::sqlite::Durability;
@@ -98,9 +99,40 @@ pub struct ServeArgs {
     /// private address that only the scraper reaches.
     #[arg(long, env = "HIVE_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Days of data kept in projects that set no retention of their own
+    /// (`off`: kept forever). Sessions that started earlier are deleted
+    /// in the background with their events, history and raw spans, and
+    /// alert evaluations older than that too; saved charts, views and
+    /// rules stay.
+    #[arg(long, env = "HIVE_RETENTION_DAYS", default_value = "off", value_parser = parse_days)]
+    pub retention_days: RetentionDays,
+    /// How often (ms) retention, deletions by filter and space reclaiming
+    /// run in the background.
+    #[arg(long, env = "HIVE_RETENTION_INTERVAL_MS", default_value_t = 60_000)]
+    pub retention_interval_ms: u64,
+    /// Sessions or events a deletion by filter removes per ingest-log
+    /// record (and transaction).
+    #[arg(long, env = "HIVE_DELETION_PAGE", default_value_t = 500, hide = true)]
+    pub deletion_page: usize,
     /// Log filter (tracing syntax), e.g. info or hive_server=debug.
     #[arg(long, env = "HIVE_LOG", default_value = "info")]
     pub log: String,
+}
+
+/// `--retention-days`: a number of days or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct RetentionDays(pub Option<u32>);
+
+fn parse_days(s: &str) -> std::result::Result<RetentionDays, String> {
+    match s.trim() {
+        "off" | "" => Ok(RetentionDays(None)),
+        t => match t.parse::<u32>() {
+            Ok(d) if (1..=36_500).contains(&d) => Ok(RetentionDays(Some(d))),
+            _ => Err(format!(
+                "{s:?}: a whole number of days from 1 to 36500, or off"
+            )),
+        },
+    }
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
@@ -200,7 +232,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
             tick: std::time::Duration::from_millis(args.alert_tick_ms.max(10)),
             ..AlertConfig::default()
         },
-    ));
+    ))
+    .with_retention(RetentionConfig {
+        default_days: args.retention_days.0,
+        interval: std::time::Duration::from_millis(args.retention_interval_ms.max(10)),
+        page: args.deletion_page.max(1),
+        ..RetentionConfig::default()
+    });
     if let Some(f) = column_memory {
         state = state.with_column_memory(f);
     }
@@ -314,6 +352,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         });
     }
     let evaluator = hive_server::alerts::spawn_evaluator(state.clone());
+    let maintenance = hive_server::retention::spawn(state.clone());
 
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -358,6 +397,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     shutdown.await;
     tracing::info!("shutting down: finishing requests in flight");
     evaluator.abort();
+    maintenance.abort();
     let _ = stop_tx.send(true);
     let _ = http.await;
     if let Some(g) = grpc_task {

@@ -342,6 +342,69 @@ fn two_nodes_share_one_clickhouse() {
     wait_applied(&node2.addr, &key, Duration::from_secs(60));
     // Read through the other node.
     verify_session(&nodes[0], &key, spans_session, &acked);
+
+    // A deletion through one node is seen by the other (ADR 0009).
+    let (status, v) = api(
+        &node2.addr,
+        "DELETE",
+        &format!("/v1/sessions/{spans_session}"),
+        &key,
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{v}");
+    let (status, _) = api(
+        &nodes[0],
+        "GET",
+        &format!("/v1/sessions/{spans_session}"),
+        &key,
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 404, "deleted through node 2, gone on node 1");
+    let by_id =
+        json!([{"field": "event_id", "operator": "is", "value": session, "type": "string"}]);
+    let body =
+        json!({"project": "default", "filters": by_id, "level": "session", "dry_run": false});
+    let (status, v) = api(
+        &nodes[0],
+        "POST",
+        "/v1/events/delete",
+        &key,
+        &body.to_string(),
+    )
+    .unwrap();
+    assert_eq!((status, v["matched"].as_u64()), (202, Some(1)), "{v}");
+    let id = v["deletion"]["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = get_ready(
+            &node2.addr,
+            &key,
+            &format!("/v1/deletions/{id}"),
+            Duration::from_secs(10),
+        );
+        if d["deletion"]["state"] == "done" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deletion by filter not done: {d}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, _) = api(
+        &node2.addr,
+        "GET",
+        &format!("/v1/sessions/{session}"),
+        &key,
+        "",
+    )
+    .unwrap();
+    assert_eq!(
+        status, 404,
+        "deleted by filter through node 1, gone on node 2"
+    );
     eprintln!(
         "two nodes on one clickhouse: {:.1} s",
         started.elapsed().as_secs_f64()

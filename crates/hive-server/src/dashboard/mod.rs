@@ -11,13 +11,14 @@
 
 mod alerts;
 mod charts;
-mod filters;
+pub(crate) mod filters;
 mod format;
 mod json_html;
 mod keys;
 mod list;
 mod redaction;
 mod session;
+mod settings;
 mod svg;
 mod views;
 
@@ -52,6 +53,16 @@ pub fn router() -> Router<SharedState> {
         .route("/logout", post(logout))
         .route("/sessions", get(list::sessions))
         .route("/sessions/{session_id}", get(session::page))
+        .route(
+            "/sessions/{session_id}/delete",
+            get(settings::confirm_session).post(settings::delete_session),
+        )
+        .route(
+            "/delete",
+            get(settings::confirm_filter).post(settings::delete_filter),
+        )
+        .route("/settings", get(settings::page))
+        .route("/settings/retention", post(settings::save_retention))
         .route("/events", get(list::events))
         .route("/keys", get(keys::page).post(keys::create))
         .route("/keys/{key_id}/revoke", post(keys::revoke))

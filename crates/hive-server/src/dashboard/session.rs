@@ -48,6 +48,8 @@ struct SessionPage {
     l: Layout,
     name: String,
     session_id: String,
+    /// The confirmation page of deleting this session.
+    delete_href: String,
     start: String,
     duration: String,
     num_events: usize,
@@ -369,6 +371,7 @@ pub async fn page(
     let raw_json = serde_json::to_string_pretty(&selected).unwrap_or_default();
     let page = SessionPage {
         name: s(&session, "event_name"),
+        delete_href: format!("/sessions/{}/delete", super::format::urlencode(&session_id)),
         session_id: session_id.clone(),
         start: format::time(start_of(&session) as i64),
         duration: format::duration(num(session.get("duration")).unwrap_or(t1 - t0)),

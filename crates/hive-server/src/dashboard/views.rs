@@ -27,7 +27,7 @@ struct ViewsPage {
 }
 
 /// A short description of a view's query: its filters and range.
-fn summary(query: &str) -> String {
+pub(crate) fn summary(query: &str) -> String {
     let p = ListParams::parse(Some(query));
     let mut parts: Vec<String> = p
         .rows

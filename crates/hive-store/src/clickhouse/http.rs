@@ -287,6 +287,45 @@ impl Client {
         Ok(())
     }
 
+    /// Delete the rows of `table` that match `condition` (an `ALTER TABLE
+    /// … DELETE` mutation, on every server of a cluster) and wait until the
+    /// server has carried it out, at most the statement timeout. Rows
+    /// inserted after the mutation was made are never touched by it.
+    pub fn mutate_delete(&self, table: &str, condition: &str) -> Result<()> {
+        let (target, on_cluster) = match &self.endpoint.cluster {
+            Some(c) => (format!("{table}_local"), format!(" ON CLUSTER {c}")),
+            None => (table.to_owned(), String::new()),
+        };
+        let db = &self.endpoint.database;
+        self.exec(&format!(
+            "ALTER TABLE {db}.{target}{on_cluster} DELETE WHERE {condition}"
+        ))?;
+        let started = std::time::Instant::now();
+        loop {
+            let pending = self
+                .rows(&format!(
+                    "SELECT count() AS n FROM system.mutations WHERE database = {} \
+                     AND table = {} AND is_done = 0",
+                    lit(db),
+                    lit(&target)
+                ))?
+                .first()
+                .and_then(|r| r["n"].as_u64())
+                .unwrap_or(0);
+            if pending == 0 {
+                return Ok(());
+            }
+            if started.elapsed() > self.endpoint.timeout {
+                return Err(StoreError::Unavailable(format!(
+                    "{} has not finished deleting from {table} after {} s",
+                    self.at(),
+                    self.endpoint.timeout.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Rows of a query, each a JSON object.
     pub fn rows(&self, sql: &str) -> Result<Vec<Value>> {
         let text = self.post("", format!("{sql} FORMAT JSONEachRow").as_bytes())?;

@@ -520,6 +520,22 @@ impl ObjectStore for Meta {
         Ok(true)
     }
 
+    fn delete_evaluations_before(&self, alert_id: &str, before_ms: i64) -> Result<u64> {
+        let cond = format!("alert_id = {} AND at < {before_ms}", lit(alert_id));
+        let n = self
+            .client
+            .rows(&format!(
+                "SELECT count() AS n FROM hive_evaluations WHERE {cond}"
+            ))?
+            .first()
+            .and_then(|r| r["n"].as_u64())
+            .unwrap_or(0);
+        if n > 0 {
+            self.client.mutate_delete("hive_evaluations", &cond)?;
+        }
+        Ok(n)
+    }
+
     fn add_evaluation(&self, alert_id: &str, at: i64, doc: &Value) -> Result<()> {
         self.client.insert(
             "hive_evaluations",

@@ -218,6 +218,83 @@ impl Store for ClickHouseStore {
             .unwrap_or(0))
     }
 
+    fn expire(&self, project_id: &str, before_ms: i64, _limit: usize) -> Result<u64> {
+        // Writes expire by the time they were received (what partitions
+        // are made of): one mutation per project and step, only when it
+        // has something to remove (a mutation rewrites the parts it
+        // touches). ADR 0009.
+        let cond = format!(
+            "project_id = {} AND received < {before_ms}",
+            lit(project_id)
+        );
+        let n = self
+            .client
+            .rows(&format!(
+                "SELECT count() AS n FROM hive_writes WHERE {cond}"
+            ))?
+            .first()
+            .and_then(|r| r["n"].as_u64())
+            .unwrap_or(0);
+        if n > 0 {
+            self.client.mutate_delete("hive_writes", &cond)?;
+        }
+        Ok(n)
+    }
+
+    fn expire_partitions(&self, before_ms: i64) -> Result<u64> {
+        // A month partition goes whole once its newest write is older than
+        // every project's retention.
+        let ep = self.client.endpoint();
+        let table = if ep.cluster.is_some() {
+            "hive_writes_local"
+        } else {
+            "hive_writes"
+        };
+        let parts = self.client.rows(&format!(
+            "SELECT partition FROM system.parts WHERE active AND database = {} AND table = {} \
+             GROUP BY partition",
+            lit(&ep.database),
+            lit(table)
+        ))?;
+        let mut dropped = 0;
+        for p in parts {
+            let partition = match &p["partition"] {
+                Value::String(s) => s.trim_matches('\'').to_owned(),
+                other => other.to_string(),
+            };
+            let Ok(month) = partition.parse::<i64>() else {
+                continue;
+            };
+            let newest = self
+                .client
+                .rows(&format!(
+                    "SELECT max(received) AS m FROM hive_writes \
+                     WHERE toYYYYMM(toDate(toDateTime(intDiv(received, 1000)))) = {month}"
+                ))?
+                .first()
+                .and_then(|r| r["m"].as_i64())
+                .unwrap_or(i64::MAX);
+            if newest >= before_ms {
+                continue;
+            }
+            let on_cluster = ep
+                .cluster
+                .as_ref()
+                .map(|c| format!(" ON CLUSTER {c}"))
+                .unwrap_or_default();
+            self.client.exec(&format!(
+                "ALTER TABLE {}.{table}{on_cluster} DROP PARTITION {month}",
+                ep.database
+            ))?;
+            dropped += 1;
+        }
+        Ok(dropped)
+    }
+
+    fn disk_bytes(&self) -> Result<u64> {
+        Ok(self.disk_usage()?.0)
+    }
+
     fn get_event(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>> {
         let project = match project_id {
             Some(p) => p.to_owned(),

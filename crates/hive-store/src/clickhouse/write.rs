@@ -88,10 +88,89 @@ struct Known {
 
 impl ClickHouseStore {
     /// Apply `ops` with their write ids; then record `position` if given.
+    /// A deletion is carried out where it stands: the writes before it are
+    /// inserted first, those after it once it is done (a mutation never
+    /// touches rows inserted after it), so applying the batch again after
+    /// a crash gives the same result.
     pub(super) fn apply_ops(
         &self,
         ops: &[WriteOp],
         ids: &Ids,
+        position: Option<u64>,
+    ) -> Result<()> {
+        let mut from = 0;
+        for (i, op) in ops.iter().enumerate() {
+            if let WriteOp::Delete { project_id, target } = op {
+                if from < i {
+                    self.apply_writes(&ops[from..i], &ids[from..i], None)?;
+                }
+                self.delete_events(project_id, target)?;
+                from = i + 1;
+            }
+        }
+        self.apply_writes(&ops[from..], &ids[from..], position)
+    }
+
+    /// Delete a session or an event (with its session when it is one):
+    /// every write of the events, and their lookups.
+    pub(super) fn delete_events(
+        &self,
+        project_id: &str,
+        target: &crate::DeleteTarget,
+    ) -> Result<()> {
+        let (crate::DeleteTarget::Session(id) | crate::DeleteTarget::Event(id)) = target;
+        // A session's events named it; an event that is no session is named
+        // by none, so both targets are the id and what names it.
+        let mut ids: Vec<String> = self
+            .client
+            .rows(&format!(
+                "SELECT DISTINCT event_id FROM hive_members WHERE project_id = {} \
+                 AND session_id = {}",
+                lit(project_id),
+                lit(id)
+            ))?
+            .iter()
+            .map(|r| str_field(r, "event_id"))
+            .collect();
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+        let present = self
+            .client
+            .rows(&format!(
+                "SELECT count() AS n FROM hive_writes WHERE project_id = {} AND event_id IN ({})",
+                lit(project_id),
+                in_list(ids.iter().map(String::as_str))
+            ))?
+            .first()
+            .and_then(|r| r["n"].as_u64())
+            .unwrap_or(0);
+        // The caches may say these sessions and events exist.
+        {
+            let mut state = super::lock(&self.writer);
+            state.based.clear();
+            state.sessions.clear();
+        }
+        if present == 0 {
+            return Ok(());
+        }
+        for chunk in ids.chunks(5_000) {
+            let cond = format!(
+                "project_id = {} AND event_id IN ({})",
+                lit(project_id),
+                in_list(chunk.iter().map(String::as_str))
+            );
+            self.client.mutate_delete("hive_writes", &cond)?;
+            self.client.mutate_delete("hive_members", &cond)?;
+            self.client.mutate_delete("hive_locations", &cond)?;
+        }
+        Ok(())
+    }
+
+    fn apply_writes(
+        &self,
+        ops: &[WriteOp],
+        ids: &[(u64, u32)],
         position: Option<u64>,
     ) -> Result<()> {
         let mut state = super::lock(&self.writer);
@@ -113,6 +192,7 @@ impl ClickHouseStore {
                 PreparedOrEnrich::Enrich(e) => {
                     self.enrich_rows(&state, &known, &mut batch, e, seq, idx, now)
                 }
+                PreparedOrEnrich::Delete => {}
             }
         }
         // Floating enrichments adopted by events of this batch: copies in
@@ -192,6 +272,7 @@ impl ClickHouseStore {
                         locate.insert(e.event_id);
                     }
                 }
+                PreparedOrEnrich::Delete => {}
             }
         }
         let mut known = Known::default();
@@ -481,6 +562,8 @@ fn join_patch(event: &Event) -> Value {
 enum PreparedOrEnrich<'a> {
     Event(std::borrow::Cow<'a, PreparedEvent>),
     Enrich(EnrichRef<'a>),
+    /// Carried out apart ([`ClickHouseStore::apply_ops`]).
+    Delete,
 }
 
 struct EnrichRef<'a> {
@@ -524,6 +607,7 @@ impl<'a> PreparedOrEnrich<'a> {
                 key_id: key_id.as_deref(),
                 received_at_ms: *received_at_ms,
             }),
+            WriteOp::Delete { .. } => PreparedOrEnrich::Delete,
         }
     }
 }

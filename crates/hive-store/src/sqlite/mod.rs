@@ -44,6 +44,10 @@ pub struct SqliteOptions {
 
 pub use columns::SPLIT_SCANS_FROM;
 
+/// Pages one step of [`Store::reclaim_space`] gives back (8 MiB of 4 KiB
+/// pages).
+pub const RECLAIM_PAGES: i64 = 2048;
+
 /// The default memory for columns: 256 MiB.
 pub const DEFAULT_COLUMN_MEMORY: usize = 256 << 20;
 
@@ -118,6 +122,7 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
         let conn = open_conn(&path, options.durability)?;
+        enable_incremental_vacuum(&conn, &path)?;
         conn.execute_batch(schema::SCHEMA)?;
         conn.execute_batch(schema::RETIRED)?;
         // The writer never checkpoints: a background thread does, on the
@@ -254,6 +259,35 @@ impl SqliteStore {
     }
 }
 
+/// Make deleted pages returnable to the file system (`auto_vacuum =
+/// INCREMENTAL`, then `PRAGMA incremental_vacuum` in steps: see
+/// [`Store::reclaim_space`]). A new database takes the setting before its
+/// first table; a database made by an earlier version is converted once by
+/// a `VACUUM` (it rewrites the file: about the time to copy it, and as much
+/// free disk again while it runs).
+fn enable_incremental_vacuum(conn: &Connection, path: &Path) -> Result<()> {
+    let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if mode == 2 {
+        return Ok(());
+    }
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+    // Once in WAL mode the setting takes a VACUUM even on a new, empty
+    // database (instant then).
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    if tables > 0 {
+        tracing::info!(path = %path.display(), "converting the database to incremental vacuum (once)");
+    }
+    let started = std::time::Instant::now();
+    conn.execute_batch("VACUUM")?;
+    if tables > 0 {
+        tracing::info!(
+            ms = started.elapsed().as_millis() as u64,
+            "database converted to incremental vacuum"
+        );
+    }
+    Ok(())
+}
+
 /// A background thread that runs a task every `period_ms` until dropped.
 struct Periodic {
     stop: std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>,
@@ -351,6 +385,68 @@ impl Store for SqliteStore {
 
     fn apply_logged(&self, ops: &[WriteOp], position: u64) -> Result<()> {
         self.apply_at(ops, Some(position))
+    }
+
+    fn expire(&self, project_id: &str, before_ms: i64, limit: usize) -> Result<u64> {
+        // Sessions in time order (the partial index of session events).
+        let sessions: Vec<String> = self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT event_id FROM events WHERE project_id = ?1 AND start_time < ?2 \
+                 AND event_type = 'session' AND event_id = session_id ORDER BY start_time LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![project_id, before_ms, limit as i64], |r| {
+                r.get::<_, String>(0)
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?;
+        if sessions.is_empty() {
+            return Ok(0);
+        }
+        let ops: Vec<WriteOp> = sessions
+            .into_iter()
+            .map(|s| WriteOp::Delete {
+                project_id: project_id.to_owned(),
+                target: crate::DeleteTarget::Session(s),
+            })
+            .collect();
+        let mut writer = lock(&self.writer);
+        let before = writer.deleted_events;
+        let changed = writer.apply(&ops, None)?;
+        self.columns.publish(changed);
+        Ok((writer.deleted_events - before).max(1))
+    }
+
+    fn reclaim_space(&self) -> Result<u64> {
+        // Small steps under the writer lock: a step moves at most
+        // RECLAIM_PAGES pages, so ingest waits for it a few milliseconds.
+        let writer = lock(&self.writer);
+        let free: i64 = writer
+            .conn
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        if free == 0 {
+            return Ok(0);
+        }
+        // The pragma frees one page per step of its statement.
+        {
+            let mut stmt = writer
+                .conn
+                .prepare(&format!("PRAGMA incremental_vacuum({RECLAIM_PAGES})"))?;
+            let mut rows = stmt.query([])?;
+            while rows.next()?.is_some() {}
+        }
+        let free: i64 = writer
+            .conn
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let page: i64 = writer
+            .conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok((free * page).max(0) as u64)
+    }
+
+    fn disk_bytes(&self) -> Result<u64> {
+        let file = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+        Ok(file(&self.path) + file(&wal))
     }
 
     fn log_position(&self) -> Result<u64> {

@@ -128,6 +128,14 @@ impl ObjectStore for SqliteObjects {
         Ok(n > 0)
     }
 
+    fn delete_evaluations_before(&self, alert_id: &str, before_ms: i64) -> Result<u64> {
+        let n = lock(&self.conn).execute(
+            "DELETE FROM alert_evaluations WHERE alert_id = ?1 AND at < ?2",
+            params![alert_id, before_ms],
+        )?;
+        Ok(n as u64)
+    }
+
     fn add_evaluation(&self, alert_id: &str, at: i64, doc: &Value) -> Result<()> {
         lock(&self.conn).execute(
             "INSERT INTO alert_evaluations (alert_id, at, doc) VALUES (?1, ?2, ?3)",

@@ -33,6 +33,8 @@ pub(super) struct Writer {
     /// through [`store_row`], which keeps it current; a failed transaction
     /// drops it.
     rows: RowCache,
+    /// Events deleted since the store opened.
+    pub(super) deleted_events: u64,
 }
 
 type RowCache = HashMap<(String, String), Row>;
@@ -85,6 +87,10 @@ struct Batch {
     rows: RowCache,
     /// Ids of the rows inserted, updated or deleted, per project.
     changed: Changed,
+    /// Sessions deleted by this batch: no longer known to exist.
+    deleted_sessions: HashSet<(String, String)>,
+    /// Events deleted by this batch.
+    deleted_events: u64,
 }
 
 /// Ids of written rows per project (what in-memory columns re-read).
@@ -154,6 +160,7 @@ impl Writer {
             known_fields: HashSet::new(),
             floating,
             rows: HashMap::new(),
+            deleted_events: 0,
         })
     }
 
@@ -215,6 +222,9 @@ impl Writer {
                     key_id.as_deref(),
                     *received_at_ms,
                 )?,
+                WriteOp::Delete { project_id, target } => {
+                    apply_delete(&tx, &mut batch, project_id, target)?
+                }
             }
         }
         finish_sessions(&tx, &mut batch)?;
@@ -235,7 +245,11 @@ impl Writer {
         if self.known_fields.len() > CACHE_LIMIT {
             self.known_fields.clear();
         }
+        for s in &batch.deleted_sessions {
+            self.known_sessions.remove(s);
+        }
         self.known_sessions.extend(batch.new_sessions);
+        self.deleted_events += batch.deleted_events;
         for (p, path, ty) in batch.new_fields {
             self.known_fields.insert(format!("{p}\0{path}\0{ty}"));
         }
@@ -476,7 +490,7 @@ fn ensure_session(
     let project_id = event.project_id.as_str();
     let session_key = (project_id.to_owned(), event.session_id.clone());
     if !event.is_session()
-        && !known_sessions.contains(&session_key)
+        && (!known_sessions.contains(&session_key) || batch.deleted_sessions.contains(&session_key))
         && !batch.new_sessions.contains(&session_key)
     {
         let session_name = p.session_name.as_deref();
@@ -660,6 +674,90 @@ fn adopt_floating(
         .execute(params![event_id, project_id])?;
     batch.floating -= moved as i64;
     Ok(true)
+}
+
+/// Delete a session, or one event (a session event: its whole session),
+/// with the enrichment history and raw spans; the session rollup of a
+/// deleted event is updated.
+fn apply_delete(
+    tx: &Connection,
+    batch: &mut Batch,
+    project_id: &str,
+    target: &crate::DeleteTarget,
+) -> Result<()> {
+    let event_id = match target {
+        crate::DeleteTarget::Session(s) => return delete_session(tx, batch, project_id, s),
+        crate::DeleteTarget::Event(e) => e,
+    };
+    let Some(row) = take_row(tx, batch, project_id, event_id)? else {
+        return Ok(());
+    };
+    let session = str_of(&row.doc, "session_id").to_owned();
+    if session == *event_id || str_of(&row.doc, "event_type") == "session" && session.is_empty() {
+        return delete_session(tx, batch, project_id, event_id);
+    }
+    delete_rows(tx, batch, project_id, &[(row.id, event_id.clone())])?;
+    let delta = batch
+        .sessions
+        .entry((project_id.to_owned(), session))
+        .or_default();
+    delta.old.push(Contribution::of(&row.doc));
+    delta.apply = true;
+    Ok(())
+}
+
+fn delete_session(
+    tx: &Connection,
+    batch: &mut Batch,
+    project_id: &str,
+    session_id: &str,
+) -> Result<()> {
+    let rows: Vec<(i64, String)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, event_id FROM events WHERE project_id = ?1 AND session_id = ?2              UNION SELECT id, event_id FROM events WHERE project_id = ?1 AND event_id = ?2",
+        )?;
+        let rows = stmt.query_map(params![project_id, session_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    delete_rows(tx, batch, project_id, &rows)?;
+    tx.prepare_cached("DELETE FROM sessions WHERE project_id = ?1 AND session_id = ?2")?
+        .execute(params![project_id, session_id])?;
+    let key = (project_id.to_owned(), session_id.to_owned());
+    batch.sessions.remove(&key);
+    batch.new_sessions.remove(&key);
+    batch.deleted_sessions.insert(key);
+    Ok(())
+}
+
+/// Delete event rows (by row id and event id) and their patches.
+fn delete_rows(
+    tx: &Connection,
+    batch: &mut Batch,
+    project_id: &str,
+    rows: &[(i64, String)],
+) -> Result<()> {
+    for (id, event_id) in rows {
+        if batch.floating > 0 {
+            let floating: i64 = tx
+                .prepare_cached(
+                    "SELECT count(*) FROM patches WHERE project_id = ?1 AND event_id = ?2                      AND floating = 1",
+                )?
+                .query_row(params![project_id, event_id], |r| r.get(0))?;
+            batch.floating -= floating;
+        }
+        tx.prepare_cached("DELETE FROM patches WHERE project_id = ?1 AND event_id = ?2")?
+            .execute(params![project_id, event_id])?;
+        tx.prepare_cached("DELETE FROM events WHERE id = ?1")?
+            .execute(params![id])?;
+        batch
+            .rows
+            .remove(&(project_id.to_owned(), event_id.clone()));
+        batch.touched(project_id, *id);
+        batch.deleted_events += 1;
+    }
+    Ok(())
 }
 
 /// Write a row (its doc, indexed columns and counters) and keep it in the

@@ -1,0 +1,189 @@
+//! Deletion and retention: what a delete removes (the events, their
+//! enrichment history, raw spans, rollups), what it leaves (other sessions,
+//! other projects), and that the same ids may be written again afterwards.
+
+use serde_json::json;
+
+use super::{P, all, enrich, event, get, put};
+use crate::objects::ALERT;
+use crate::{DeleteTarget, Level, Store, WriteOp};
+
+fn delete_session(id: &str) -> WriteOp {
+    WriteOp::Delete {
+        project_id: P.into(),
+        target: DeleteTarget::Session(id.into()),
+    }
+}
+
+fn delete_event(id: &str) -> WriteOp {
+    WriteOp::Delete {
+        project_id: P.into(),
+        target: DeleteTarget::Event(id.into()),
+    }
+}
+
+fn missing(store: &dyn Store, id: &str) -> bool {
+    store.get_event(Some(P), id).expect("get_event").is_none()
+}
+
+pub fn deletes_sessions_and_events(store: &dyn Store) {
+    let mut model = event("m1", "s1", "model", 120);
+    model.metadata.insert("cost".into(), json!(0.25));
+    let mut raw_tool = event("t1", "s1", "tool", 130);
+    raw_tool.metadata.insert("cost".into(), json!(1.0));
+    let mut other = event("s1", "s1", "session", 100);
+    other.project_id = "proj-b".into();
+    store
+        .apply(&[
+            put(event("s1", "s1", "session", 100)),
+            put(model),
+            WriteOp::Event {
+                event: raw_tool,
+                raw: Some(json!({"name": "span"})),
+                session_name: None,
+                join: false,
+                floating: false,
+            },
+            put(event("s2", "s2", "session", 200)),
+            put(event("e2", "s2", "tool", 210)),
+            put(other),
+        ])
+        .unwrap();
+    store
+        .apply(&[enrich("m1", json!({"feedback": {"rating": 5}}))])
+        .unwrap();
+    assert_eq!(get(store, "s1")["metadata"]["num_events"], 2);
+
+    // One event: gone with its history; the session's rollup follows.
+    store.apply(&[delete_event("m1")]).unwrap();
+    assert!(missing(store, "m1"));
+    assert!(store.history(Some(P), "m1").unwrap().is_empty());
+    let s1 = get(store, "s1");
+    assert_eq!(s1["metadata"]["num_events"], 1);
+    assert_eq!(s1["metadata"]["cost"], 1.0);
+    assert_eq!(s1["metadata"]["has_feedback"], false);
+    assert_eq!(store.session_events(Some(P), "s1", 100).unwrap().len(), 2);
+
+    // A session: every event, raw spans, history; nothing else.
+    store.apply(&[delete_session("s1")]).unwrap();
+    assert!(missing(store, "s1"));
+    assert!(missing(store, "t1"));
+    assert!(store.get_raw(Some(P), "t1").unwrap().is_none());
+    assert!(store.session_events(Some(P), "s1", 100).unwrap().is_empty());
+    let left: Vec<String> = all(store, vec![], Level::Event)
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.contains(&"s2".to_owned()) && left.contains(&"e2".to_owned()));
+    assert!(
+        store.get_event(Some("proj-b"), "s1").unwrap().is_some(),
+        "another project's session of the same id is kept"
+    );
+
+    // Deleting a session event by its id deletes the session; deleting
+    // something unknown does nothing.
+    store
+        .apply(&[
+            delete_event("s2"),
+            delete_event("nope"),
+            delete_session("nope"),
+        ])
+        .unwrap();
+    assert!(missing(store, "s2") && missing(store, "e2"));
+    assert!(all(store, vec![], Level::Session).is_empty());
+
+    // The same ids written again, in the batch of the delete and after:
+    // they start afresh (a placeholder session, no old history).
+    store
+        .apply(&[
+            put(event("s3", "s3", "session", 300)),
+            put(event("e3", "s3", "tool", 310)),
+        ])
+        .unwrap();
+    store
+        .apply(&[delete_session("s3"), put(event("e3", "s3", "tool", 320))])
+        .unwrap();
+    let e3 = get(store, "e3");
+    assert_eq!(e3["start_time"], 320);
+    let s3 = get(store, "s3");
+    assert_eq!(s3["metadata"]["num_events"], 1);
+    store.apply(&[put(event("t1", "s1", "tool", 400))]).unwrap();
+    assert_eq!(get(store, "t1")["metadata"].get("cost"), None);
+    assert!(store.get_raw(Some(P), "t1").unwrap().is_none());
+    assert_eq!(get(store, "s1")["metadata"]["num_events"], 1);
+    assert_eq!(get(store, "s1")["metadata"]["cost"], 0);
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub fn retention_expires_old_sessions(store: &dyn Store) {
+    const DAY: i64 = 86_400_000;
+    let old = now_ms() - 10 * DAY;
+    store
+        .apply(&[
+            put(event("old1", "old1", "session", old)),
+            put(event("o1", "old1", "model", old + 5)),
+            put(event("old2", "old2", "session", old + 10)),
+        ])
+        .unwrap();
+    store
+        .apply(&[enrich("o1", json!({"metadata": {"x": 1}}))])
+        .unwrap();
+    // Retention cuts by when a session started (SQLite) or when a write
+    // was received (ClickHouse): the cut-off lies after every old write
+    // on both counts and before every new one.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let cutoff = now_ms();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let new = now_ms();
+    store
+        .apply(&[
+            put(event("new1", "new1", "session", new)),
+            put(event("n1", "new1", "tool", new + 1)),
+        ])
+        .unwrap();
+    let mut removed = 0;
+    for _ in 0..10 {
+        let n = store.expire(P, cutoff, 1).unwrap();
+        if n == 0 {
+            break;
+        }
+        removed += n;
+    }
+    assert!(removed >= 3, "removed {removed}");
+    assert_eq!(store.expire(P, cutoff, 1).unwrap(), 0);
+    for id in ["old1", "o1", "old2"] {
+        assert!(missing(store, id), "{id} expired");
+    }
+    assert!(store.history(Some(P), "o1").unwrap().is_empty());
+    assert_eq!(get(store, "n1")["start_time"], new + 1);
+    assert_eq!(get(store, "new1")["metadata"]["num_events"], 1);
+    assert_eq!(all(store, vec![], Level::Session).len(), 1);
+    // Nothing in other projects is touched by a project's retention.
+    assert_eq!(store.expire("proj-b", cutoff, 10).unwrap(), 0);
+
+    // Alert history expires; the rule stays.
+    let objects = store.objects();
+    objects
+        .put(ALERT, P, "a1", &json!({"name": "rule"}))
+        .unwrap();
+    objects.add_evaluation("a1", old, &json!({"v": 1})).unwrap();
+    objects.add_evaluation("a1", new, &json!({"v": 2})).unwrap();
+    assert_eq!(objects.delete_evaluations_before("a1", cutoff).unwrap(), 1);
+    let evals = objects.evaluations("a1", 10).unwrap();
+    assert_eq!(evals.len(), 1);
+    assert_eq!(evals[0].doc["v"], 2);
+    assert!(objects.get(ALERT, Some(P), "a1").unwrap().is_some());
+    // Space freed by deletions can be given back (a no-op where the
+    // backend does it by itself); it never fails.
+    for _ in 0..100 {
+        if store.reclaim_space().unwrap() == 0 {
+            break;
+        }
+    }
+}
