@@ -111,6 +111,8 @@ pub async fn delete_logged(
         })
         .await?;
     state.maintenance.update_deleted(deleted);
+    crate::metrics::deletion_deleted_events(deleted);
+    crate::metrics::deletion_completed();
     Ok(record)
 }
 
@@ -271,7 +273,7 @@ pub async fn start_filter_deletion(
     path = "/v1/events/delete",
     tag = "ingest",
     request_body(content = Object, description = "`{\"project\", \"filters\", \"dateRange\", \"level\": \"event\"|\"session\", \"dry_run\": true}` (the export API's filters)", content_type = "application/json"),
-    responses((status = 200, description = "A dry run's count, or the deletion started (its audit record)", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "A dry run: how many would be deleted", body = Object), (status = 202, description = "The deletion started in the background (its audit record)", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
 )]
 pub async fn delete_by_filter(
     State(state): State<SharedState>,
@@ -295,7 +297,7 @@ pub async fn delete_by_filter(
         "filters".into(),
         obj.get("filters").cloned().unwrap_or(json!([])),
     );
-    let (query, _, _) = crate::read::parse_query(&state, &headers, &body)?;
+    let (query, _, _, _) = crate::read::parse_query(&state, &headers, &body)?;
     let out = start_filter_deletion(&state, who(&caller), query, source, dry_run).await?;
     let status = if dry_run {
         StatusCode::OK

@@ -244,7 +244,8 @@ pub async fn import(
         history += record.history.len();
         record.into_ops(&mut ops);
     }
-    state.writer.submit(ops).await?;
+    // Imported events get their project's redaction rules like any write.
+    state.submit(ops).await?;
     Ok(Json(json!({
         "success": true,
         "project_id": project_id,

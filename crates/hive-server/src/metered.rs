@@ -94,6 +94,26 @@ impl Store for MeteredStore {
         timed("chart", || self.inner.chart(project_id, q))
     }
 
+    // Every method is forwarded, those with a default too: a default
+    // here would hide what the store does.
+    fn expire(&self, project_id: &str, before_ms: i64, limit: usize) -> Result<u64> {
+        timed("expire", || self.inner.expire(project_id, before_ms, limit))
+    }
+
+    fn expire_partitions(&self, before_ms: i64) -> Result<u64> {
+        timed("expire_partitions", || {
+            self.inner.expire_partitions(before_ms)
+        })
+    }
+
+    fn reclaim_space(&self) -> Result<u64> {
+        timed("reclaim_space", || self.inner.reclaim_space())
+    }
+
+    fn disk_bytes(&self) -> Result<u64> {
+        timed("disk_bytes", || self.inner.disk_bytes())
+    }
+
     fn auth(&self) -> &dyn auth::AuthStore {
         self.inner.auth()
     }

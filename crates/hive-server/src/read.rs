@@ -41,7 +41,7 @@ fn positive(obj: &Map<String, Value>, key: &str, default: usize) -> ApiResult<us
 /// What an export adds to each event besides its state (a Hive extension:
 /// `"include": ["history", "span"]`, what `hive export` asks for).
 #[derive(Debug, Clone, Copy, Default)]
-struct Include {
+pub(crate) struct Include {
     history: bool,
     span: bool,
 }

@@ -279,6 +279,8 @@ pub fn redact_ops(snap: &Snapshot, ops: &mut [WriteOp]) -> HashMap<String, Count
             WriteOp::Event { event, .. } => event.project_id.clone(),
             WriteOp::Prepared(p) => p.event.project_id.clone(),
             WriteOp::Enrich { project_id, .. } => project_id.clone(),
+            // A deletion carries ids only.
+            WriteOp::Delete { .. } => continue,
         };
         let Some(rules) = snap.rules(&project) else {
             continue;
@@ -321,6 +323,7 @@ pub fn redact_ops(snap: &Snapshot, ops: &mut [WriteOp]) -> HashMap<String, Count
             WriteOp::Enrich { patch, .. } => {
                 r.redact_patch(patch, &mut counts);
             }
+            WriteOp::Delete { .. } => {}
         }
         if !counts.is_empty() {
             add(&mut out, &project, counts);

@@ -205,9 +205,12 @@ pub async fn round(state: &SharedState) -> Result<(), ApiError> {
         .filter(|j| j.doc["state"] == "running")
         .collect();
     m.update(|s| s.deletions_pending = pending.len() as u64);
+    crate::metrics::deletion_pending(pending.len() as u64);
     for job in pending {
         run_deletion(state, job.project_id, job.doc).await?;
         m.update(|s| s.deletions_pending = s.deletions_pending.saturating_sub(1));
+        crate::metrics::deletion_pending(m.snapshot().deletions_pending);
+        crate::metrics::deletion_completed();
     }
     // 2. Retention per project.
     let projects = state.blocking(|s| s.auth().projects()).await?;
@@ -231,6 +234,7 @@ pub async fn round(state: &SharedState) -> Result<(), ApiError> {
                 break;
             }
             m.update(|s| s.expired += n);
+            crate::metrics::retention_deleted_events(n);
             tokio::time::sleep(pause).await;
         }
         let id = p.id.clone();
@@ -267,6 +271,7 @@ pub async fn round(state: &SharedState) -> Result<(), ApiError> {
         s.last_round_at = Some(now_ms());
         s.last_error = None;
     });
+    crate::metrics::retention_run_completed();
     Ok(())
 }
 
@@ -369,6 +374,7 @@ async fn run_deletion(
         state.writer.submit(ops).await?;
         doc["deleted"] = json!(doc["deleted"].as_u64().unwrap_or(0) + n);
         m.update(|s| s.deleted_by_request += n);
+        crate::metrics::deletion_deleted_events(n);
         save(state, &project_id, &id, doc.clone()).await?;
         tokio::time::sleep(m.config.pause).await;
     }
