@@ -370,3 +370,69 @@ async fn the_dashboard_page_saves_settings_with_its_csrf_token_and_escapes_what_
     );
     assert!(html.contains("member_id"));
 }
+
+#[tokio::test]
+async fn an_admin_keys_spans_follow_the_rules_of_the_project_each_names() {
+    use hive_core::span::{AttrValue, KeyValue, Span};
+    let s = server();
+    let admin = s.admin.clone();
+    let r = s
+        .json(
+            "PUT",
+            "/v1/redaction",
+            &admin,
+            json!({"project": "secure", "enabled": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    // Two spans of one request share a resource; one names a project that
+    // redacts, the other one that does not.
+    let resource = Arc::new(vec![KeyValue::new(
+        "user.email",
+        AttrValue::Str("ada@example.com".into()),
+    )]);
+    let span = |id: u8, project: &str| Span {
+        trace_id: [9; 16],
+        span_id: [id; 8],
+        name: "work".into(),
+        start_time_unix_nano: 1_700_000_000_000_000_000,
+        end_time_unix_nano: 1_700_000_000_100_000_000,
+        attributes: vec![
+            KeyValue::new(
+                "honeyhive.session_id",
+                AttrValue::Str(format!("s-{project}")),
+            ),
+            KeyValue::new("honeyhive.project", AttrValue::Str(project.into())),
+            KeyValue::new(
+                "honeyhive_inputs.password",
+                AttrValue::Str("hunter2".into()),
+            ),
+        ],
+        resource: resource.clone(),
+        ..Span::default()
+    };
+    let body = hive_otlp::encode_traces_protobuf(&[span(1, "secure"), span(2, "plain")]);
+    let r = s
+        .call("POST", "/v1/traces", &admin, body, "application/x-protobuf")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    let path = |id: u8| {
+        let event_id = hive_core::mapping::span_event_id(&[9; 16], &[id; 8]);
+        format!("/v1/events/{event_id}?include=span")
+    };
+    let secure = s.get(&path(1), &admin).await.json();
+    assert_eq!(
+        secure["event"]["inputs"]["password"], "[REDACTED:password]",
+        "{secure}"
+    );
+    assert_eq!(
+        secure["span"]["resource"]["user.email"], "[REDACTED:email]",
+        "{secure}"
+    );
+    let plain = s.get(&path(2), &admin).await.json();
+    assert_eq!(plain["event"]["inputs"]["password"], "hunter2", "{plain}");
+    assert_eq!(
+        plain["span"]["resource"]["user.email"], "ada@example.com",
+        "{plain}"
+    );
+}
