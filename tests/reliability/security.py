@@ -11,7 +11,7 @@ import time
 import uuid
 
 from corpus import snapshot
-from lib import Hive, api, expect, is_json_error, ok_json, otlp_span, request, span_ids, wait_for
+from lib import Hive, api, expect, is_json_error, ok_json, otlp_span, request, span_ids
 
 # --- isolation -------------------------------------------------------------
 
@@ -253,14 +253,8 @@ def revoked_from_the_cli(hive: Hive):
     kid = err.split()[2]
     expect(api(hive.addr, "POST", "/v1/events/export", secret, {}).status == 200, "the new key works")
     _, said = hive.cli("keys", "revoke", kid)
-    started = time.monotonic()
     r = api(hive.addr, "POST", "/v1/events/export", secret, {})
-    if r.status == 401:
-        return "refused at once"
-    expect("within" in said, f"the CLI does not say when: {said}")
-    wait_for(lambda: api(hive.addr, "POST", "/v1/events/export", secret, {}).status == 401, 3,
-             "the revoked key to be refused")
-    return f"refused after {time.monotonic() - started:.1f} s"
+    expect(r.status == 401, f"a key revoked with hive keys revoke still works: {r.status} ({said.strip()})")
 
 
 def dashboard_without_login(hive: Hive):
@@ -564,7 +558,7 @@ def run(report):
         report.check("auth: no, bad, revoked and malformed keys get 401 on every route",
                      refused_without_a_valid_key, hive, revoked or "hh_x")
         report.check("auth: Bearer in any case and a bare key", key_forms, hive)
-        report.check("auth: a key revoked with hive keys revoke", revoked_from_the_cli, hive)
+        report.check("auth: a key revoked with hive keys revoke is refused at once", revoked_from_the_cli, hive)
         report.check("auth: dashboard pages need a session", dashboard_without_login, hive)
         report.check("auth: login links work once, cookies HttpOnly and SameSite=Strict", login_links, hive)
         report.check("csrf: forms without, with a wrong or another session's token, or cross-site",

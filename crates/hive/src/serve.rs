@@ -178,6 +178,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             ApiConfig {
                 max_body_bytes: args.max_body_bytes,
                 max_decompressed_bytes: args.max_body_bytes.saturating_mul(4),
+                revocations: Some(hive_server::auth::revocation_file(&args.data_dir)),
                 ..ApiConfig::default()
             },
         )

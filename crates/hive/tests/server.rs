@@ -278,10 +278,11 @@ fn http_layer_errors_carry_the_json_shape() {
     assert_eq!(status, 200);
 }
 
-/// `hive keys revoke` says when a running server stops accepting the key,
-/// and it does by then.
+/// A key revoked with `hive keys revoke` is refused by the running server
+/// as soon as the command returns (it was accepted for up to 2 s more, the
+/// time keys stay cached).
 #[test]
-fn a_key_revoked_from_the_command_line_is_refused_within_the_time_said() {
+fn a_key_revoked_from_the_command_line_is_refused_at_once() {
     let server = start(&[]);
     let hive = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_hive"))
@@ -310,17 +311,11 @@ fn a_key_revoked_from_the_command_line_is_refused_within_the_time_said() {
         .and_then(|r| r.split_whitespace().next())
         .unwrap_or_else(|| panic!("no key id in {stderr:?}"))
         .to_owned();
-    let revoked_at = Instant::now();
+    // Cached now (it was just used).
+    assert_eq!(export(), 200);
     let (_, said) = hive(&["keys", "revoke", &id]);
-    assert!(said.contains("within 2 s"), "{said}");
-    while export() != 401 {
-        assert!(
-            revoked_at.elapsed() < Duration::from_millis(2500),
-            "still accepted {:?} after the revocation",
-            revoked_at.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(said.contains("refuses it from now on"), "{said}");
+    assert_eq!(export(), 401, "the revoked key is still accepted");
 }
 
 const TRACE_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
