@@ -273,12 +273,12 @@ fn number(v: Option<&Value>) -> Option<f64> {
 pub fn check_webhook_url(url: &str) -> Result<(), AlertError> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(AlertError::Invalid(format!(
-            "webhook url {url:?} is not a URL: use http://host/path or https://host/path"
+            "webhook.url: {url:?} is not a URL: use http://host/path or https://host/path"
         )));
     };
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return Err(AlertError::Invalid(format!(
-            "webhook url {url:?}: the scheme {scheme:?} is not supported, use http:// or https://"
+            "webhook.url: {url:?}: the scheme {scheme:?} is not supported, use http:// or https://"
         )));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -298,7 +298,7 @@ pub fn check_webhook_url(url: &str) -> Result<(), AlertError> {
         || !port_ok
     {
         return Err(AlertError::Invalid(format!(
-            "webhook url {url:?} has no valid host (and port)"
+            "webhook.url: {url:?} has no valid host (and port)"
         )));
     }
     Ok(())

@@ -487,7 +487,9 @@ impl DateRange {
         };
         if let Some(rel) = obj.get("relative").and_then(Value::as_str) {
             let ms = crate::time::parse_relative_ms(rel).ok_or_else(|| {
-                FilterError::DateRange(format!("relative {rel:?}: use e.g. 30m, 24h, 7d, 4w"))
+                FilterError::DateRange(format!(
+                    "relative {rel:?}: use e.g. 30m, 24h, 7d, 4w (at most 100 years)"
+                ))
             })?;
             range.start_ms = Some(now_ms - ms);
             range.end_ms = None;

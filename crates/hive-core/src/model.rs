@@ -287,7 +287,8 @@ pub fn event_from_json(
         None if is_session => None,
         None => Some(ev.session_id.clone()),
     };
-    for (field, id) in [("event_id", &ev.event_id), ("session_id", &ev.session_id)] {
+    // A session's event id is its session id: name the field it came as.
+    for (field, id) in [("session_id", &ev.session_id), ("event_id", &ev.event_id)] {
         check_id(field, id)?;
     }
     if let Some(p) = &ev.parent_id {

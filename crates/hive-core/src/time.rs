@@ -99,8 +99,14 @@ pub fn parse_relative_ms(s: &str) -> Option<f64> {
         "w" => 604_800_000.0,
         _ => return None,
     };
-    (n >= 0.0).then_some(n * unit_ms)
+    // At most a century: more overflows a date (it was taken as "since
+    // the dawn of time" for 99999999999999999999d).
+    let ms = n * unit_ms;
+    (n >= 0.0 && ms <= MAX_RELATIVE_MS).then_some(ms)
 }
+
+/// The longest relative range: 100 years.
+pub const MAX_RELATIVE_MS: f64 = 100.0 * 365.25 * 86_400_000.0;
 
 #[test]
 fn a_relative_range_ending_in_a_multibyte_character_is_refused_not_a_panic() {
@@ -108,6 +114,17 @@ fn a_relative_range_ending_in_a_multibyte_character_is_refused_not_a_panic() {
     assert_eq!(parse_relative_ms("¡"), None);
     assert_eq!(parse_relative_ms("7¡"), None);
     assert_eq!(parse_relative_ms("7d"), Some(7.0 * 86_400_000.0));
+}
+
+#[test]
+fn a_relative_range_past_a_century_is_refused() {
+    // Regression: the reliability suite's corpus (`99999999999999999999d`
+    // and `infd` were accepted as ranges reaching before any date).
+    assert_eq!(parse_relative_ms("99999999999999999999d"), None);
+    assert_eq!(parse_relative_ms("infd"), None);
+    assert_eq!(parse_relative_ms("NaNd"), None);
+    assert_eq!(parse_relative_ms("5200w"), Some(5200.0 * 604_800_000.0));
+    assert_eq!(parse_relative_ms("5300w"), None);
 }
 
 /// Epoch milliseconds as RFC 3339 UTC with milliseconds.

@@ -675,12 +675,10 @@ pub async fn create_alert(
 ) -> ApiResult<Json<Value>> {
     let (caller, obj) = crate::body::caller_and_body(&state, &headers, &body)?;
     caller.require_read()?;
-    let project = project_for_write(
-        &state,
-        &caller,
-        crate::body::text(&obj, "project")?.as_deref(),
-    )?;
+    let named = crate::body::text(&obj, "project")?;
     let doc = checked_rule_doc(&state, &obj, None).await?;
+    // Only a valid rule may create the project it names.
+    let project = project_for_write(&state, &caller, named.as_deref())?;
     let saved = state
         .store
         .objects()

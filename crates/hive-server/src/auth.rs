@@ -6,8 +6,9 @@
 //! use) or the default project, and reads one named project or all.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::http::HeaderMap;
 use hive_store::{ApiKey, KeyScope};
@@ -25,6 +26,10 @@ pub struct Caller {
 pub struct KeyCache {
     ttl: Duration,
     map: Mutex<HashMap<String, (Instant, Option<ApiKey>)>>,
+    /// A file that `hive keys revoke` rewrites after revoking a key, and
+    /// when it was last seen changed: a change empties the cache, so a key
+    /// revoked from the command line is refused at once.
+    revocations: Option<(PathBuf, Mutex<Option<SystemTime>>)>,
     /// Until when the store is taken to be failing (its last key lookup
     /// failed): meanwhile known keys keep their last answer without asking
     /// it again, so requests do not each wait for its timeout.
@@ -36,7 +41,30 @@ impl KeyCache {
         KeyCache {
             ttl,
             map: Mutex::new(HashMap::new()),
+            revocations: None,
             failing_until: Mutex::new(None),
+        }
+    }
+
+    /// Watch `path` (see [`revocation_file`]): when it changes, forget
+    /// every cached key.
+    pub fn watching(mut self, path: PathBuf) -> KeyCache {
+        let seen = modified(&path);
+        self.revocations = Some((path, Mutex::new(seen)));
+        self
+    }
+
+    /// Empty the cache if the revocation file changed since last seen (one
+    /// `stat` per authenticated request).
+    fn check_revocations(&self) {
+        let Some((path, seen)) = &self.revocations else {
+            return;
+        };
+        let now = modified(path);
+        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        if *seen != now {
+            *seen = now;
+            self.clear();
         }
     }
 
@@ -44,6 +72,26 @@ impl KeyCache {
     pub fn clear(&self) {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The file in a data directory that `hive keys revoke` rewrites after a
+/// revocation, and a server on that directory watches.
+pub fn revocation_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("keys-revoked")
+}
+
+/// Tell a server running on `data_dir` that a key was revoked: it empties
+/// its key cache before its next authentication.
+pub fn signal_revocation(data_dir: &Path) -> std::io::Result<()> {
+    let stamp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    std::fs::write(revocation_file(data_dir), format!("{stamp}\n"))
 }
 
 /// Project name → id, for names seen in requests.
@@ -72,6 +120,7 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Api
         ApiError::Unauthorized("missing API key: send it as 'Authorization: Bearer <key>'".into())
     })?;
     let hash = hive_store::auth::hash_secret(secret);
+    state.keys.check_revocations();
     // While the store fails (the last lookup failed, or the applier cannot
     // apply), a key this node checked before keeps its last answer, so
     // writes go on being acknowledged into the ingest log. A revocation

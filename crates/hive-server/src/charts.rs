@@ -198,8 +198,10 @@ pub async fn create_chart(
 ) -> ApiResult<Json<Value>> {
     let (caller, obj) = caller_and_body(&state, &headers, &body)?;
     caller.require_read()?;
-    let project = project_for_write(&state, &caller, text(&obj, "project")?.as_deref())?;
+    let named = text(&obj, "project")?;
     let doc = chart_doc(&obj, None)?;
+    // Only a valid chart may create the project it names.
+    let project = project_for_write(&state, &caller, named.as_deref())?;
     let saved = state
         .store
         .objects()

@@ -208,6 +208,12 @@ fn ok_response(message: Vec<u8>) -> Response {
     resp
 }
 
+/// A trailers-only answer with gRPC status `code` and `message` (also for
+/// failures outside the handlers, such as a stalled request body).
+pub fn status_response(code: u32, message: &str) -> Response {
+    error_response(code, message)
+}
+
 fn error_response(code: u32, message: &str) -> Response {
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::OK;

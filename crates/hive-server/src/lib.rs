@@ -50,8 +50,12 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Largest body after decompression.
     pub max_decompressed_bytes: usize,
-    /// Seconds an authenticated key stays cached (revocation delay).
+    /// Seconds an authenticated key stays cached (revocation delay on
+    /// other nodes of a ClickHouse store).
     pub key_cache_secs: u64,
+    /// The data directory's revocation file ([`auth::revocation_file`]):
+    /// keys revoked from the command line are refused at once.
+    pub revocations: Option<std::path::PathBuf>,
 }
 
 impl Default for ApiConfig {
@@ -60,6 +64,7 @@ impl Default for ApiConfig {
             max_body_bytes: 16 << 20,
             max_decompressed_bytes: 64 << 20,
             key_cache_secs: 2,
+            revocations: None,
         }
     }
 }
@@ -107,7 +112,14 @@ impl AppState {
         redaction.load(&*store)?;
         Ok(AppState {
             redaction,
-            keys: auth::KeyCache::new(std::time::Duration::from_secs(config.key_cache_secs)),
+            keys: {
+                let cache =
+                    auth::KeyCache::new(std::time::Duration::from_secs(config.key_cache_secs));
+                match &config.revocations {
+                    Some(path) => cache.watching(path.clone()),
+                    None => cache,
+                }
+            },
             projects: auth::ProjectCache::default(),
             alerts: alerts::AlertRuntime::default(),
             decode_slots: tokio::sync::Semaphore::new(

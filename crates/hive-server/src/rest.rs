@@ -33,18 +33,34 @@ fn floats(caller: &Caller, obj: &Map<String, Value>) -> ApiResult<bool> {
     )
 }
 
-fn defaults(
+/// What a request's events get unless they say otherwise. The project is
+/// left empty: it is resolved by [`assign_project`] once the events are
+/// valid, as an admin key naming a new project creates it (a refused
+/// request created its project).
+fn defaults(headers: &HeaderMap) -> EventDefaults {
+    EventDefaults {
+        project_id: String::new(),
+        source: header_source(headers).unwrap_or_else(|| "unknown".to_owned()),
+        now_ms: now_ms(),
+    }
+}
+
+/// Put the request's project (`obj`'s `project` for an admin key, else
+/// the key's) on its validated events.
+fn assign_project(
     state: &SharedState,
     caller: &Caller,
     obj: &Map<String, Value>,
-    headers: &HeaderMap,
-) -> ApiResult<EventDefaults> {
+    ops: &mut [WriteOp],
+) -> ApiResult<()> {
     let named = text(obj, "project")?;
-    Ok(EventDefaults {
-        project_id: project_for_write(state, caller, named.as_deref())?,
-        source: header_source(headers).unwrap_or_else(|| "unknown".to_owned()),
-        now_ms: now_ms(),
-    })
+    let project_id = project_for_write(state, caller, named.as_deref())?;
+    for op in ops {
+        if let WriteOp::Event { event, .. } = op {
+            event.project_id.clone_from(&project_id);
+        }
+    }
+    Ok(())
 }
 
 fn object_field<'a>(obj: &'a Map<String, Value>, field: &str) -> ApiResult<&'a Map<String, Value>> {
@@ -96,8 +112,7 @@ pub async fn session_start(
 ) -> ApiResult<Json<Value>> {
     let (caller, root) = caller_and_body(&state, &headers, &body)?;
     let session = wrapped(&root, "session")?;
-    let defaults = defaults(&state, &caller, session, &headers)?;
-    let event = event_from_json(session, &defaults, Some("session"), &mut new_id)?;
+    let event = event_from_json(session, &defaults(&headers), Some("session"), &mut new_id)?;
     let mut ops = vec![WriteOp::Event {
         event,
         raw: None,
@@ -105,6 +120,7 @@ pub async fn session_start(
         join: true,
         floating: false,
     }];
+    assign_project(&state, &caller, session, &mut ops)?;
     // The answer shows the session as stored: redacted.
     state.redact(&mut ops).await;
     let Some(WriteOp::Event { event, .. }) = ops.first() else {
@@ -195,27 +211,31 @@ pub async fn create_event(
 ) -> ApiResult<Json<Value>> {
     let (caller, root) = caller_and_body(&state, &headers, &body)?;
     let obj = wrapped(&root, "event")?;
-    let defaults = defaults(&state, &caller, obj, &headers)?;
-    let event = event_from_json(obj, &defaults, None, &mut new_id)?;
+    let event = event_from_json(obj, &defaults(&headers), None, &mut new_id)?;
     let event_id = event.event_id.clone();
-    state
-        .submit(vec![WriteOp::Event {
-            event,
-            raw: None,
-            session_name: None,
-            join: false,
-            floating: floats(&caller, obj)?,
-        }])
-        .await?;
+    let mut ops = vec![WriteOp::Event {
+        event,
+        raw: None,
+        session_name: None,
+        join: false,
+        floating: floats(&caller, obj)?,
+    }];
+    assign_project(&state, &caller, obj, &mut ops)?;
+    state.submit(ops).await?;
     Ok(Json(json!({"success": true, "event_id": event_id})))
 }
 
 fn events_array(obj: &Map<String, Value>) -> ApiResult<&Vec<Value>> {
-    match obj.get("events").or_else(|| obj.get("logs")) {
+    let key = if obj.contains_key("events") {
+        "events"
+    } else {
+        "logs"
+    };
+    match obj.get(key) {
         Some(Value::Array(a)) => Ok(a),
         None | Some(Value::Null) => Err(ApiError::bad("events is required (an array of events)")),
         Some(other) => Err(ApiError::bad(format!(
-            "events must be an array, got {}",
+            "{key} must be an array, got {}",
             type_name(other)
         ))),
     }
@@ -274,7 +294,7 @@ pub async fn create_event_batch(
 ) -> ApiResult<Json<Value>> {
     let (caller, root) = caller_and_body(&state, &headers, &body)?;
     let events = events_array(&root)?;
-    let defaults = defaults(&state, &caller, &root, &headers)?;
+    let defaults = defaults(&headers);
     let single = ["single_session", "is_single_session"]
         .iter()
         .map(|k| hive_core::fields::field::<bool>(&root, k).map_err(ApiError::BadRequest))
@@ -314,6 +334,7 @@ pub async fn create_event_batch(
         !single && floats(&caller, &root)?,
     )?;
     ops.extend(event_ops);
+    assign_project(&state, &caller, &root, &mut ops)?;
     state.submit(ops).await?;
     let mut resp = json!({"success": true, "event_ids": ids});
     if let Some(sid) = session_id {
@@ -340,13 +361,14 @@ pub async fn session_traces(
 ) -> ApiResult<Json<Value>> {
     let (caller, root) = caller_and_body(&state, &headers, &body)?;
     let events = events_array(&root)?;
-    let defaults = defaults(&state, &caller, &root, &headers)?;
-    let (ops, ids) = batch_ops(
+    let defaults = defaults(&headers);
+    let (mut ops, ids) = batch_ops(
         events,
         &defaults,
         Some(&session_id),
         floats(&caller, &root)?,
     )?;
+    assign_project(&state, &caller, &root, &mut ops)?;
     state.submit(ops).await?;
     Ok(Json(
         json!({"success": true, "event_ids": ids, "session_id": session_id}),

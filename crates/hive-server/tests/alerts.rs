@@ -644,7 +644,7 @@ async fn webhook_urls_must_be_http_or_https() {
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{url}");
         let msg = r.json().to_string();
-        assert!(msg.contains("webhook url"), "{url}: {msg}");
+        assert!(msg.contains("webhook.url: "), "{url}: {msg}");
     }
     let r =
         f.s.json(

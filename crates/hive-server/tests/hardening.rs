@@ -628,3 +628,113 @@ async fn an_empty_export_body_means_no_filters() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["totalEvents"], 1);
 }
+
+/// Found by the reliability suite's corpus (tests/reliability): errors that
+/// named another field, a relative range past any date, a project name with
+/// a NUL, and projects created by requests that were then refused.
+#[tokio::test]
+async fn reliability_suite_findings() {
+    let s = server();
+    let k = s.admin.clone();
+    let long = "x".repeat(300);
+    let r = s
+        .json(
+            "POST",
+            "/session/start",
+            &k,
+            json!({"session": {"session_id": long}}),
+        )
+        .await;
+    assert_400(&r, "session_id is longer than 256", "a long session id");
+    let r = s
+        .json("POST", "/session/s/traces", &k, json!({"logs": {"a": 1}}))
+        .await;
+    assert_400(&r, "logs must be an array", "logs of the wrong type");
+    let r = s
+        .json(
+            "POST",
+            "/v1/events/export",
+            &k,
+            json!({"dateRange": {"relative": "99999999999999999999d"}}),
+        )
+        .await;
+    assert_400(&r, "dateRange", "a relative range of 10^20 days");
+    let r = s
+        .json(
+            "POST",
+            "/v1/alerts",
+            &k,
+            json!({"name": "a", "threshold": 1, "webhook": {"url": "ftp://x"}}),
+        )
+        .await;
+    assert_400(&r, "webhook.url", "an ftp webhook");
+    let r = s
+        .json("POST", "/v1/projects", &k, json!({"name": "p\u{0}q"}))
+        .await;
+    assert_400(&r, "project", "a project name with a NUL");
+    let r = s
+        .json(
+            "POST",
+            "/session/start",
+            &k,
+            json!({"session": {"session_id": "s", "project": "line\nbreak"}}),
+        )
+        .await;
+    assert_400(&r, "project", "a project name with a newline");
+
+    let refused = [
+        (
+            "POST",
+            "/v1/sessions",
+            json!({"session_id": [], "project": "new-1"}),
+        ),
+        (
+            "POST",
+            "/events",
+            json!({"event": {"session_id": "s", "event_type": []}, "project": "new-2"}),
+        ),
+        (
+            "POST",
+            "/events/batch",
+            json!({"events": [{"event_type": 5}], "project": "new-3"}),
+        ),
+        (
+            "POST",
+            "/session/s/traces",
+            json!({"events": [{"event_type": 5}], "project": "new-4"}),
+        ),
+        (
+            "POST",
+            "/v1/charts",
+            json!({"name": "c", "metric": {"a": 1}, "project": "new-5"}),
+        ),
+        (
+            "POST",
+            "/v1/alerts",
+            json!({"name": "a", "threshold": "x", "project": "new-6"}),
+        ),
+    ];
+    for (method, path, body) in refused {
+        let r = s.json(method, path, &k, body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path} {body}");
+    }
+    let projects = s.get("/v1/projects", &k).await.json();
+    let names: Vec<&str> = projects["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default"], "refused requests created projects");
+    // A valid one still creates its project.
+    let r = s
+        .json(
+            "POST",
+            "/session/start",
+            &k,
+            json!({"session": {"session_id": "s2", "project": "new-ok"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["project_id"].as_str().map(str::len), Some(36));
+}

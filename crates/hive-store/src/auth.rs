@@ -5,7 +5,7 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::Result;
+use crate::{Result, StoreError};
 
 /// A project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -75,6 +75,8 @@ pub struct NewKey {
 /// Storage of projects, keys and dashboard login tokens.
 pub trait AuthStore: Send + Sync {
     /// The project with this name, created if missing.
+    /// The project of this name (trimmed; see [`project_name`]), created
+    /// when absent.
     fn ensure_project(&self, name: &str) -> Result<Project>;
     fn project_by_name(&self, name: &str) -> Result<Option<Project>>;
     fn project_by_id(&self, id: &str) -> Result<Option<Project>>;
@@ -154,4 +156,16 @@ pub fn new_secret(prefix: &str) -> String {
         out.push(ALPHABET[(b & 63) as usize] as char);
     }
     out
+}
+
+/// A project name as kept: trimmed, 1 to 200 bytes, no control character
+/// (a NUL or a newline would reach URLs, logs and the command line's list).
+pub fn project_name(name: &str) -> Result<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(
+            "project: a name is 1 to 200 characters without control characters".into(),
+        ));
+    }
+    Ok(name)
 }

@@ -9,7 +9,7 @@ use hive_core::model::Event;
 use serde_json::{Value, json};
 
 use crate::auth::{KeyScope, NewKey};
-use crate::{EventQuery, Level, Order, Store, WriteOp};
+use crate::{EventQuery, Level, Order, Store, StoreError, WriteOp};
 
 mod charts;
 mod dashboard;
@@ -537,6 +537,21 @@ pub fn keys_and_scopes(store: &dyn Store) {
     assert_eq!(key.scope, KeyScope::Admin);
     let project = auth.ensure_project("team-a").unwrap();
     assert_eq!(auth.ensure_project("team-a").unwrap(), project);
+    assert_eq!(auth.ensure_project(" team-a ").unwrap(), project);
+    // Regression (reliability suite): a name with a NUL was created.
+    for bad in [
+        "",
+        "  ",
+        "p\u{0}q",
+        "line\nbreak",
+        "tab\there",
+        &"x".repeat(201),
+    ] {
+        assert!(
+            matches!(auth.ensure_project(bad), Err(StoreError::Invalid(_))),
+            "{bad:?}"
+        );
+    }
     let (k, secret) = auth
         .create_key(&NewKey {
             name: "ingest".into(),

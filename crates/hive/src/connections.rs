@@ -8,6 +8,15 @@
 //! hyper answers requests it cannot parse itself (431 for too large a head,
 //! 414 for too long a URI, 400 for garbage) with an empty body; those
 //! answers are rewritten on their way out into the API's JSON error shape.
+//!
+//! The OTLP/gRPC port ([`Protocol::Grpc`]) has the same cap and body
+//! timeout, but its clients keep HTTP/2 connections open between calls and
+//! ping them, so bytes moving do not make it busy: a connection whose first
+//! call has not come within the header timeout of its opening, or that has
+//! had no call in flight for the idle timeout since its last one, is told
+//! to go away (GOAWAY, which gRPC clients answer by reconnecting when they
+//! next call) and closed a second later. A stalled request body fails the
+//! call with `DEADLINE_EXCEEDED`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,12 +49,25 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
+/// What a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 and h2c: the API and the dashboard.
+    Http,
+    /// OTLP/gRPC: HTTP/2 only, gRPC statuses, idleness counted in calls.
+    Grpc,
+}
+
+/// How long a gRPC connection told to go away may take to close.
+const GOAWAY_GRACE: Duration = Duration::from_secs(1);
+
 /// Serve `app` on `listener` until `stop` turns true, then finish the
 /// requests in flight (idle connections close at once) and return.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    protocol: Protocol,
     mut stop: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -59,6 +81,7 @@ pub async fn serve(
                     warned_full = true;
                     tracing::warn!(
                         max = limits.max_connections,
+                        port = ?protocol,
                         "connection limit reached: new connections wait (--max-connections)"
                     );
                 }
@@ -89,7 +112,7 @@ pub async fn serve(
         let stop = stop.clone();
         while tasks.try_join_next().is_some() {}
         tasks.spawn(async move {
-            connection(stream, app, limits, stop).await;
+            connection(stream, app, limits, protocol, stop).await;
             drop(permit);
         });
     }
@@ -97,8 +120,9 @@ pub async fn serve(
 }
 
 /// What a connection's watchdog and its I/O share.
-#[derive(Default)]
 struct Activity {
+    /// When the connection opened.
+    opened: Instant,
     /// Requests handed to the app whose response body is not done.
     in_flight: AtomicUsize,
     /// Requests handed to the app, ever.
@@ -110,11 +134,46 @@ struct Activity {
     /// Milliseconds (since the connection opened, plus one) when the first
     /// byte of a request head came; 0 while none is being received.
     head_started_ms: AtomicU64,
+    /// Milliseconds (since the connection opened) when the last request in
+    /// flight was done (its response body dropped).
+    last_done_ms: AtomicU64,
 }
 
 impl Activity {
+    fn new(opened: Instant) -> Activity {
+        Activity {
+            opened,
+            in_flight: AtomicUsize::new(0),
+            dispatched: AtomicUsize::new(0),
+            heads: AtomicUsize::new(0),
+            last_io_ms: AtomicU64::new(0),
+            head_started_ms: AtomicU64::new(0),
+            last_done_ms: AtomicU64::new(0),
+        }
+    }
+
     fn since(opened: Instant) -> u64 {
         opened.elapsed().as_millis() as u64
+    }
+}
+
+/// The answer to a request whose body stopped coming.
+fn body_timeout_response(protocol: Protocol, timeout: Duration) -> axum::response::Response {
+    let message = format!(
+        "the request body stopped: nothing came for {} s",
+        timeout.as_secs_f64()
+    );
+    match protocol {
+        Protocol::Http => {
+            let mut r = json_error(408, &message);
+            r.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            r
+        }
+        // DEADLINE_EXCEEDED
+        Protocol::Grpc => hive_server::grpc::status_response(4, &message),
     }
 }
 
@@ -122,10 +181,11 @@ async fn connection(
     stream: TcpStream,
     app: Router,
     limits: Limits,
+    protocol: Protocol,
     mut stop: watch::Receiver<bool>,
 ) {
     let opened = Instant::now();
-    let activity = Arc::new(Activity::default());
+    let activity = Arc::new(Activity::new(opened));
     let io = Watched {
         inner: stream,
         activity: activity.clone(),
@@ -153,18 +213,7 @@ async fn connection(
             async move {
                 let resp = app.oneshot(req).await.unwrap_or_else(|e| match e {});
                 let resp = if timed_out.load(Ordering::SeqCst) {
-                    let mut r = json_error(
-                        408,
-                        &format!(
-                            "the request body stopped: nothing came for {} s",
-                            limits.body_timeout.as_secs_f64()
-                        ),
-                    );
-                    r.headers_mut().insert(
-                        axum::http::header::CONNECTION,
-                        axum::http::HeaderValue::from_static("close"),
-                    );
-                    r
+                    body_timeout_response(protocol, limits.body_timeout)
                 } else {
                     resp
                 };
@@ -180,11 +229,16 @@ async fn connection(
             }
         })
     };
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if protocol == Protocol::Grpc {
+        builder = builder.http2_only();
+    }
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut stopping = false;
+    // When a gRPC connection told to go away is closed regardless.
+    let mut going_away: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = conn.as_mut() => return,
@@ -193,10 +247,34 @@ async fn connection(
                 conn.as_mut().graceful_shutdown();
             }
             _ = tick.tick() => {
+                if let Some(deadline) = going_away {
+                    if Instant::now() >= deadline {
+                        tracing::debug!("closing a gRPC connection: it did not go away");
+                        return;
+                    }
+                    continue;
+                }
                 if activity.in_flight.load(Ordering::SeqCst) > 0 {
                     continue;
                 }
                 let now = Activity::since(opened);
+                if protocol == Protocol::Grpc {
+                    // Idleness counts calls, not bytes (clients ping idle
+                    // connections): the first call is due within the header
+                    // timeout, the next within the idle timeout of the last.
+                    let limit = if activity.dispatched.load(Ordering::SeqCst) == 0 {
+                        limits.header_timeout
+                    } else {
+                        limits.idle_timeout
+                    };
+                    let quiet = now.saturating_sub(activity.last_done_ms.load(Ordering::SeqCst));
+                    if quiet > limit.as_millis() as u64 {
+                        tracing::debug!("closing a gRPC connection: no call in time");
+                        conn.as_mut().graceful_shutdown();
+                        going_away = Some(Instant::now() + GOAWAY_GRACE);
+                    }
+                    continue;
+                }
                 let started = activity.head_started_ms.load(Ordering::SeqCst);
                 if started > 0 {
                     if now + 1 - started > limits.header_timeout.as_millis() as u64 {
@@ -217,7 +295,10 @@ struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let a = &self.0;
+        a.last_done_ms
+            .store(Activity::since(a.opened), Ordering::SeqCst);
+        a.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

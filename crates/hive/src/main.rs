@@ -230,12 +230,20 @@ fn keys(data_dir: &std::path::Path, command: KeysCommand) -> Result<()> {
             if !auth.revoke_key(&id)? {
                 bail!("no live key with id or prefix {id:?} (see `hive keys list`)");
             }
-            // The server caches an authenticated key this long.
-            let cached = hive_server::ApiConfig::default().key_cache_secs;
-            eprintln!(
-                "revoked {id}; a running server refuses it within {cached} s \
-                 (it caches authenticated keys for {cached} s)"
-            );
+            // A server on this data directory watches this file and
+            // forgets the keys it cached when it changes.
+            match hive_server::auth::signal_revocation(data_dir) {
+                Ok(()) => eprintln!(
+                    "revoked {id}; a server running on this data directory refuses it from now on"
+                ),
+                Err(e) => {
+                    let cached = hive_server::ApiConfig::default().key_cache_secs;
+                    eprintln!(
+                        "revoked {id}; a running server refuses it within {cached} s \
+                         (cannot tell it at once: {e})"
+                    );
+                }
+            }
         }
     }
     Ok(())

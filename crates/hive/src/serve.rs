@@ -72,16 +72,20 @@ pub struct ServeArgs {
     #[arg(long, env = "HIVE_COLUMN_MEMORY_MB", default_value_t = 256)]
     pub column_memory_mb: usize,
     /// Seconds a client has to send a request's head once it began (slow
-    /// clients are disconnected).
+    /// clients are disconnected); on the gRPC port, its first call once
+    /// connected.
     #[arg(long, env = "HIVE_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub header_timeout_secs: u64,
-    /// Seconds a request body may pause before the request fails with 408.
+    /// Seconds a request body may pause before the request fails with 408
+    /// (gRPC: DEADLINE_EXCEEDED).
     #[arg(long, env = "HIVE_BODY_TIMEOUT_SECS", default_value_t = 30)]
     pub body_timeout_secs: u64,
-    /// Seconds a keep-alive connection may sit idle before it is closed.
+    /// Seconds a keep-alive connection may sit idle before it is closed (on
+    /// the gRPC port: without a call, pings aside; closed with GOAWAY).
     #[arg(long, env = "HIVE_IDLE_TIMEOUT_SECS", default_value_t = 60)]
     pub idle_timeout_secs: u64,
-    /// HTTP connections open at once; more wait to be accepted.
+    /// Connections open at once on each port (HTTP, gRPC); more wait to be
+    /// accepted.
     #[arg(long, env = "HIVE_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
     /// Keep events, keys and saved objects in ClickHouse instead of SQLite:
@@ -219,6 +223,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ApiConfig {
             max_body_bytes: args.max_body_bytes,
             max_decompressed_bytes: args.max_body_bytes.saturating_mul(4),
+            revocations: Some(hive_server::auth::revocation_file(&args.data_dir)),
             ..ApiConfig::default()
         },
     )
@@ -357,31 +362,28 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let http = {
-        let limits = crate::connections::Limits {
-            header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
-            body_timeout: std::time::Duration::from_secs(args.body_timeout_secs.max(1)),
-            idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
-            max_connections: args.max_connections.max(1),
-        };
-        let app = hive_server::router(state.clone());
+    // The same limits on both ports, each with its own connection cap.
+    let limits = crate::connections::Limits {
+        header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
+        body_timeout: std::time::Duration::from_secs(args.body_timeout_secs.max(1)),
+        idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
+        max_connections: args.max_connections.max(1),
+    };
+    let http = tokio::spawn(crate::connections::serve(
+        listener,
+        hive_server::router(state.clone()),
+        limits,
+        crate::connections::Protocol::Http,
+        stop_rx.clone(),
+    ));
+    let grpc_task = grpc.map(|l| {
         tokio::spawn(crate::connections::serve(
-            listener,
-            app,
+            l,
+            hive_server::grpc::router(state.clone()),
             limits,
+            crate::connections::Protocol::Grpc,
             stop_rx.clone(),
         ))
-    };
-    let grpc_task = grpc.map(|l| {
-        let mut rx = stop_rx.clone();
-        let app = hive_server::grpc::router(state.clone());
-        tokio::spawn(async move {
-            axum::serve(l, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.changed().await;
-                })
-                .await
-        })
     });
     let metrics_task = metrics_listener.map(|l| {
         let mut rx = stop_rx.clone();

@@ -1,6 +1,7 @@
 //! `hive serve` over real sockets on 127.0.0.1: slow and idle clients,
-//! the connection cap, errors of the HTTP layer in the JSON shape, and key
-//! revocation from the command line while the server runs (issue 13).
+//! the connection cap (on the HTTP and the OTLP/gRPC port), errors of the
+//! HTTP layer in the JSON shape, and key revocation from the command line
+//! while the server runs (issue 13).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -12,6 +13,8 @@ use serde_json::Value;
 struct Server {
     child: Child,
     addr: String,
+    /// The OTLP/gRPC address, when started with one.
+    grpc: Option<String>,
     key: String,
     dir: tempfile::TempDir,
 }
@@ -24,6 +27,10 @@ impl Drop for Server {
 }
 
 fn start(extra: &[&str]) -> Server {
+    start_with_grpc(extra, "off")
+}
+
+fn start_with_grpc(extra: &[&str], grpc: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_hive"))
         .args([
@@ -31,7 +38,7 @@ fn start(extra: &[&str]) -> Server {
             "--addr",
             "127.0.0.1:0",
             "--grpc-addr",
-            "off",
+            grpc,
             "--log",
             "warn",
         ])
@@ -43,7 +50,7 @@ fn start(extra: &[&str]) -> Server {
         .spawn()
         .expect("start hive serve");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut key, mut addr) = (None, None);
+    let (mut key, mut addr, mut grpc) = (None, None, None);
     for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(k) = line.trim().strip_prefix("HH_API_KEY=") {
@@ -51,6 +58,9 @@ fn start(extra: &[&str]) -> Server {
         }
         if let Some(rest) = line.strip_prefix("listening on http://") {
             addr = rest.split_whitespace().next().map(str::to_owned);
+            grpc = rest
+                .split_once("(OTLP/gRPC on ")
+                .map(|(_, g)| g.trim_end_matches(')').to_owned());
             break;
         }
     }
@@ -58,6 +68,7 @@ fn start(extra: &[&str]) -> Server {
     Server {
         child,
         addr: addr.expect("listening line"),
+        grpc,
         key: key.expect("first key"),
         dir,
     }
@@ -267,10 +278,11 @@ fn http_layer_errors_carry_the_json_shape() {
     assert_eq!(status, 200);
 }
 
-/// `hive keys revoke` says when a running server stops accepting the key,
-/// and it does by then.
+/// A key revoked with `hive keys revoke` is refused by the running server
+/// as soon as the command returns (it was accepted for up to 2 s more, the
+/// time keys stay cached).
 #[test]
-fn a_key_revoked_from_the_command_line_is_refused_within_the_time_said() {
+fn a_key_revoked_from_the_command_line_is_refused_at_once() {
     let server = start(&[]);
     let hive = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_hive"))
@@ -299,15 +311,175 @@ fn a_key_revoked_from_the_command_line_is_refused_within_the_time_said() {
         .and_then(|r| r.split_whitespace().next())
         .unwrap_or_else(|| panic!("no key id in {stderr:?}"))
         .to_owned();
-    let revoked_at = Instant::now();
+    // Cached now (it was just used).
+    assert_eq!(export(), 200);
     let (_, said) = hive(&["keys", "revoke", &id]);
-    assert!(said.contains("within 2 s"), "{said}");
-    while export() != 401 {
-        assert!(
-            revoked_at.elapsed() < Duration::from_millis(2500),
-            "still accepted {:?} after the revocation",
-            revoked_at.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    assert!(said.contains("refuses it from now on"), "{said}");
+    assert_eq!(export(), 401, "the revoked key is still accepted");
+}
+
+const TRACE_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// An HTTP/2 connection to the gRPC port: the handle to send calls on, and
+/// the task driving the connection (done when the server closes it).
+async fn h2_connect(
+    addr: &str,
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+    (client, tokio::spawn(conn))
+}
+
+/// Start a `TraceService/Export` call sending `body` (ending the stream
+/// when `end`); the call's grpc-status, from the trailers or a
+/// trailers-only answer.
+async fn grpc_call(
+    client: &mut h2::client::SendRequest<bytes::Bytes>,
+    addr: &str,
+    key: &str,
+    body: &[u8],
+    end: bool,
+) -> (String, Option<h2::SendStream<bytes::Bytes>>) {
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}{TRACE_EXPORT}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("authorization", format!("Bearer {key}"))
+        .body(())
+        .unwrap();
+    let mut ready = client.clone().ready().await.unwrap();
+    let (resp, mut stream) = ready.send_request(req, false).unwrap();
+    stream
+        .send_data(bytes::Bytes::copy_from_slice(body), end)
+        .unwrap();
+    *client = ready;
+    let resp = resp.await.unwrap();
+    let (parts, mut body) = resp.into_parts();
+    if let Some(s) = parts.headers.get("grpc-status") {
+        return (s.to_str().unwrap().to_owned(), Some(stream));
     }
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        let _ = body.flow_control().release_capacity(chunk.len());
+    }
+    let trailers = body.trailers().await.unwrap().expect("trailers");
+    let status = trailers["grpc-status"].to_str().unwrap().to_owned();
+    (status, Some(stream))
+}
+
+/// The OTLP/gRPC port has the HTTP port's protection (it had none): a
+/// connection that never makes a call is closed after the header timeout,
+/// one idle after its calls after the idle timeout (with GOAWAY), and a
+/// call whose body stalls fails with DEADLINE_EXCEEDED after the body
+/// timeout.
+#[test]
+fn grpc_slow_and_idle_connections_are_closed() {
+    let server = start_with_grpc(
+        &[
+            "--header-timeout-secs",
+            "1",
+            "--idle-timeout-secs",
+            "2",
+            "--body-timeout-secs",
+            "1",
+        ],
+        "127.0.0.1:0",
+    );
+    let addr = server.grpc.clone().expect("a gRPC address");
+
+    // Half the HTTP/2 preface, then nothing.
+    let started = Instant::now();
+    let mut half = connect(&addr);
+    half.write_all(b"PRI * HTTP/2.0\r\n").unwrap();
+    assert!(closed_within(&mut half, Duration::from_secs(8)));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // A call (an empty request is a valid one), then idle: the server
+        // says GOAWAY and closes after the idle timeout.
+        let (mut client, conn) = h2_connect(&addr).await;
+        let (status, _) = grpc_call(&mut client, &addr, &server.key, &[0; 5], true).await;
+        assert_eq!(status, "0");
+        let idle_from = Instant::now();
+        let closed = tokio::time::timeout(Duration::from_secs(8), conn).await;
+        assert!(closed.is_ok(), "the idle connection is still open");
+        let waited = idle_from.elapsed();
+        assert!(
+            waited >= Duration::from_millis(1900),
+            "{waited:?}: closed before the idle timeout"
+        );
+        drop(client);
+
+        // A body that stops after 5 bytes of a 100-byte message.
+        let (mut client, _conn) = h2_connect(&addr).await;
+        let started = Instant::now();
+        let (status, _stream) = grpc_call(
+            &mut client,
+            &addr,
+            &server.key,
+            &[0, 0, 0, 0, 100, 1, 2, 3, 4, 5],
+            false,
+        )
+        .await;
+        assert_eq!(status, "4", "DEADLINE_EXCEEDED");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+    });
+}
+
+/// Past --max-connections, a new gRPC connection waits until one closes.
+#[test]
+fn grpc_connections_past_the_cap_wait() {
+    let server = start_with_grpc(
+        &[
+            "--max-connections",
+            "2",
+            "--header-timeout-secs",
+            "30",
+            "--idle-timeout-secs",
+            "30",
+        ],
+        "127.0.0.1:0",
+    );
+    let addr = server.grpc.clone().expect("a gRPC address");
+    let first = connect(&addr);
+    let second = connect(&addr);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut third = connect(&addr);
+    // The preface and an empty SETTINGS frame: a served connection answers
+    // with the server's SETTINGS.
+    third
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(800)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        third.read(&mut buf).is_err(),
+        "the third connection was served while two were open"
+    );
+    drop(first);
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let n = third.read(&mut buf).unwrap();
+    assert!(
+        n >= 9 && buf[3] == 0x04,
+        "a SETTINGS frame: {:?}",
+        &buf[..n]
+    );
+    drop(second);
 }

@@ -250,9 +250,40 @@ pub(crate) async fn posted(
     body: &[u8],
 ) -> Result<(Web, Vec<(String, String)>), PageError> {
     let web = web(state, headers).await?;
+    same_origin(headers)?;
     let fields = form_fields(body);
     web.check_csrf(field(&fields, "csrf"))?;
     Ok((web, fields))
+}
+
+/// Refuse a form posted from another site, besides its CSRF token: by
+/// `Sec-Fetch-Site` when the browser sends it (a proxy leaves it alone),
+/// else by `Origin` against the host the request was sent to. Requests
+/// with neither (not from a browser) still need the cookie and the token.
+pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), PageError> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let refused = || {
+        PageError::Api(ApiError::Forbidden(
+            "this form was sent from another site: open the dashboard itself and try again".into(),
+        ))
+    };
+    if let Some(site) = get("sec-fetch-site") {
+        return match site {
+            "same-origin" | "none" => Ok(()),
+            _ => Err(refused()),
+        };
+    }
+    let Some(origin) = get(header::ORIGIN.as_str()) else {
+        return Ok(());
+    };
+    let host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    let sent_to = [get("x-forwarded-host"), get(header::HOST.as_str())];
+    match host {
+        Some(h) if sent_to.iter().flatten().any(|s| s.eq_ignore_ascii_case(h)) => Ok(()),
+        _ => Err(refused()),
+    }
 }
 
 pub(crate) async fn web(state: &SharedState, headers: &HeaderMap) -> Result<Web, PageError> {
@@ -406,7 +437,12 @@ async fn login_page(Query(params): Query<LoginParams>) -> PageResult {
 
 /// `POST /login` (form field `token`): uses up the one-time token and
 /// starts a cookie session.
-async fn login(State(state): State<SharedState>, body: bytes::Bytes) -> PageResult {
+async fn login(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> PageResult {
+    same_origin(&headers)?;
     let fields = form_fields(&body);
     let Some(token) = field(&fields, "token")
         .map(str::to_owned)
@@ -475,4 +511,69 @@ pub fn login_url(store: &dyn hive_store::Store, base: &str) -> hive_store::Resul
         "{}/login?token={token}",
         base.trim_end_matches('/')
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    /// Regression (reliability suite): a form posted from another site with
+    /// the session's cookie and token was accepted.
+    #[test]
+    fn forms_from_another_site_are_refused() {
+        let ok = [
+            vec![],
+            vec![("host", "127.0.0.1:8080")],
+            vec![("sec-fetch-site", "same-origin")],
+            vec![("sec-fetch-site", "none")],
+            vec![
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://127.0.0.1:8080"),
+            ],
+            vec![
+                ("host", "10.0.0.5:8080"),
+                ("origin", "https://hive.example"),
+                ("x-forwarded-host", "hive.example"),
+            ],
+            // Behind a proxy that rewrites Host, the browser's word decides.
+            vec![
+                ("host", "127.0.0.1:8080"),
+                ("origin", "https://hive.example"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+        ];
+        for h in ok {
+            assert!(same_origin(&headers(&h)).is_ok(), "{h:?}");
+        }
+        let refused = [
+            vec![("sec-fetch-site", "cross-site")],
+            vec![("sec-fetch-site", "same-site")],
+            vec![
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "http://127.0.0.1:8080"),
+                ("host", "127.0.0.1:8080"),
+            ],
+            vec![
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://evil.example"),
+            ],
+            vec![("host", "127.0.0.1:8080"), ("origin", "null")],
+            vec![
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://127.0.0.1:8081"),
+            ],
+        ];
+        for h in refused {
+            assert!(same_origin(&headers(&h)).is_err(), "{h:?}");
+        }
+    }
 }

@@ -93,11 +93,14 @@ pub fn segments(path: &str) -> Vec<String> {
     out
 }
 
-fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        escape(key)
-    } else {
-        format!("{prefix}.{}", escape(key))
+/// The path of `key` below `prefix` (`None`: the document's root). The
+/// root is not the empty path: that is the path of a top-level key `""`,
+/// whose children are `.child` (the fuzz target merge_fold found `{"":
+/// {"x": 1}}` flattened as `{"x": 1}`).
+fn join(prefix: Option<&str>, key: &str) -> String {
+    match prefix {
+        None => escape(key),
+        Some(prefix) => format!("{prefix}.{}", escape(key)),
     }
 }
 
@@ -162,9 +165,12 @@ fn derive(prefix: &str, v: &Value, out: &mut Leaves, depth: usize, budget: &mut 
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(i, item)| (join(prefix, &i.to_string()), item))
+            .map(|(i, item)| (join(Some(prefix), &i.to_string()), item))
             .collect(),
-        Value::Object(m) => m.iter().map(|(k, item)| (join(prefix, k), item)).collect(),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, item)| (join(Some(prefix), k), item))
+            .collect(),
         _ => return,
     };
     for (path, item) in children {
@@ -186,16 +192,24 @@ pub fn flatten(v: &Value, base: bool) -> Leaves {
     let mut out = Leaves::default();
     let mut budget = MAX_DERIVED;
     if let Value::Object(m) = v {
-        walk(m, "", base, &mut out, &mut budget);
+        walk(m, None, base, &mut out, &mut budget);
     }
     out
 }
 
-fn walk(m: &Map<String, Value>, prefix: &str, base: bool, out: &mut Leaves, budget: &mut usize) {
+fn walk(
+    m: &Map<String, Value>,
+    prefix: Option<&str>,
+    base: bool,
+    out: &mut Leaves,
+    budget: &mut usize,
+) {
     for (k, v) in m {
         let path = join(prefix, k);
         match v {
-            Value::Object(child) if !child.is_empty() => walk(child, &path, base, out, budget),
+            Value::Object(child) if !child.is_empty() => {
+                walk(child, Some(&path), base, out, budget)
+            }
             Value::Null if !base => out.leaves.push(Leaf {
                 path,
                 ty: NULL,
@@ -297,7 +311,7 @@ mod tests {
     #[test]
     fn paths_escape_and_split() {
         for key in ["a", "a.b", "a\\", "\\.", "", "é.x\\y"] {
-            let p = join("metadata", key);
+            let p = join(Some("metadata"), key);
             assert_eq!(segments(&p), vec!["metadata".to_owned(), key.to_owned()]);
         }
         assert!(is_ancestor("a", "a.b"));
@@ -368,6 +382,25 @@ mod tests {
     fn base() -> impl Strategy<Value = Value> {
         // A base has no nulls to delete with, but may hold null values.
         patch()
+    }
+
+    /// Regression (fuzz target merge_fold): a top-level key `""` had the
+    /// root's empty path, so its children read back one level up.
+    #[test]
+    fn an_empty_key_at_the_root_keeps_its_level() {
+        for doc in [
+            json!({"": {"a.b": -8, "0": "x"}, "a": false}),
+            json!({"": {"": {"x": 1}}, "x": 2}),
+            json!({"": [1, {"y": 2}]}),
+        ] {
+            assert_eq!(resolve(&flatten(&doc, true).leaves), doc, "{doc}");
+        }
+        let patches = [json!({"": {"x": 1}}), json!({"x": 2, "": {"y": null}})];
+        let mut writes = Vec::new();
+        for p in &patches {
+            writes.extend(flatten(p, false).leaves);
+        }
+        assert_eq!(resolve(&writes), fold(json!({}), patches.iter()));
     }
 
     proptest! {

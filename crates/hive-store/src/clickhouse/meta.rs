@@ -148,12 +148,7 @@ fn key_doc(k: &ApiKey) -> Value {
 
 impl AuthStore for Meta {
     fn ensure_project(&self, name: &str) -> Result<Project> {
-        let name = name.trim();
-        if name.is_empty() || name.len() > 200 {
-            return Err(StoreError::Invalid(
-                "project name must be 1 to 200 characters".into(),
-            ));
-        }
+        let name = crate::auth::project_name(name)?;
         if let Some(p) = self.project_by_name(name)? {
             return Ok(p);
         }

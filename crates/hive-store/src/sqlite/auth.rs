@@ -55,12 +55,7 @@ fn project_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Project> {
 
 impl AuthStore for SqliteAuth {
     fn ensure_project(&self, name: &str) -> Result<Project> {
-        let name = name.trim();
-        if name.is_empty() || name.len() > 200 {
-            return Err(StoreError::Invalid(
-                "project name must be 1 to 200 characters".into(),
-            ));
-        }
+        let name = crate::auth::project_name(name)?;
         let c = lock(&self.conn);
         c.execute(
             "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
