@@ -82,7 +82,23 @@ impl AppState {
         config: ApiConfig,
     ) -> Result<AppState, ApiError> {
         let default_project = store.auth().ensure_project("default")?;
-        Ok(AppState {
+        Ok(Self::with_default_project(
+            store,
+            writer,
+            config,
+            default_project,
+        ))
+    }
+
+    /// [`AppState::new`] with the default project known already (a store
+    /// that derives project ids from names, while it cannot be reached).
+    pub fn with_default_project(
+        store: Arc<dyn Store>,
+        writer: WriteQueue,
+        config: ApiConfig,
+        default_project: Project,
+    ) -> AppState {
+        AppState {
             keys: auth::KeyCache::new(std::time::Duration::from_secs(config.key_cache_secs)),
             projects: auth::ProjectCache::default(),
             alerts: alerts::AlertRuntime::default(),
@@ -93,7 +109,17 @@ impl AppState {
             writer,
             default_project,
             config,
-        })
+        }
+    }
+
+    /// Keep the live keys this node checked in `path` ([`auth::KeyCache::persistent`]),
+    /// so they are accepted while the store fails, after a restart too.
+    pub fn with_known_keys(mut self, path: &std::path::Path) -> AppState {
+        self.keys = auth::KeyCache::persistent(
+            std::time::Duration::from_secs(self.config.key_cache_secs),
+            path,
+        );
+        self
     }
 
     /// Use this alert runtime (a manual clock in tests).
