@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod two_nodes;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
