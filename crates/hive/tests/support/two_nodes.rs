@@ -135,7 +135,7 @@ pub fn exercise(
         &nodes[0],
         "POST",
         "/session/start",
-        &key,
+        key,
         &json!({"session": {"session_id": session}}).to_string(),
     )
     .unwrap();
