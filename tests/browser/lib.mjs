@@ -10,7 +10,7 @@ import { chromium } from "playwright-core";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO = join(HERE, "..", "..");
-export const ARTIFACTS = join(HERE, "artifacts");
+export const ARTIFACTS = join(HERE, process.env.HIVE_BROWSER_ARTIFACTS || "artifacts");
 const EXAMPLES = join(REPO, "tests", "compat", "examples");
 
 export const HIVE_BIN = process.env.HIVE_BIN || join(REPO, "target", "debug", "hive");
@@ -42,14 +42,22 @@ function waitLines(stream, done, timeoutMs, what) {
   });
 }
 
-/** Start `hive serve` on a temporary data directory and a free port. */
+/** A ClickHouse server (no database) to keep each hive's data in, or "" (SQLite). */
+export const CLICKHOUSE = (process.env.HIVE_TEST_CLICKHOUSE || "").replace(/\/+$/, "");
+let databases = 0;
+
+/** Start `hive serve` on a temporary data directory and a free port (its
+ * data in a ClickHouse database of its own under HIVE_TEST_CLICKHOUSE). */
 export async function startHive() {
   const root = mkdtempSync(join(tmpdir(), "hive-browser-"));
+  const store = CLICKHOUSE
+    ? ["--clickhouse", `${CLICKHOUSE}/browser_${process.pid}_${++databases}`]
+    : [];
   const proc = spawn(
     HIVE_BIN,
     // Webhook receivers of the tests listen on 127.0.0.1.
     ["serve", "--data-dir", join(root, "data"), "--addr", "127.0.0.1:0", "--grpc-addr", "off",
-     "--webhook-allow-private"],
+     "--webhook-allow-private", ...store],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   const lines = await waitLines(

@@ -3,6 +3,9 @@
 * ``fake_openai``: one deterministic OpenAI stand-in for the whole run.
 * ``hive``: a fresh ``hive serve`` (own data dir, free port, gRPC off) per test,
   stopped with SIGTERM afterwards; exposes a small client for the read API.
+  With ``HIVE_TEST_CLICKHOUSE=http://user:password@host:port`` (set by
+  ``run.sh --clickhouse``) it keeps its data in ClickHouse instead, in a
+  database of its own.
 * ``run_example``: runs ``examples/<name>.py`` in a fresh interpreter with the
   official SDK pointed at that server and returns the parsed EXAMPLE_RESULT.
 """
@@ -37,6 +40,8 @@ HIVE_BIN = os.environ.get("HIVE_BIN") or str(REPO / "target" / "debug" / "hive")
 PYTHON = os.environ.get("COMPAT_PYTHON") or sys.executable
 EXAMPLE_TIMEOUT = 60
 START_TIMEOUT = 30
+# A ClickHouse server (no database) to keep each test's data in, or "".
+CLICKHOUSE = os.environ.get("HIVE_TEST_CLICKHOUSE", "").rstrip("/")
 BINARY_WAIT = 180  # the binary may be briefly missing while it is rebuilt
 
 KEY_LINE = re.compile(r"^\s+HH_API_KEY=(\S+)\s*$")
@@ -65,8 +70,16 @@ def _wait_for_binary() -> str:
 class HiveServer:
     """One ``hive serve`` process and a client for its HTTP API."""
 
+    _databases = 0
+
     def __init__(self, data_dir: Path):
         self.data_dir = data_dir
+        self.store_args: List[str] = []
+        if CLICKHOUSE:
+            # A database per server: tests share the ClickHouse server only.
+            HiveServer._databases += 1
+            db = f"compat_{os.getpid()}_{HiveServer._databases}"
+            self.store_args = ["--clickhouse", f"{CLICKHOUSE}/{db}"]
         self.url: str = ""
         self.grpc_addr: str = ""
         self.admin_key: str = ""
@@ -83,7 +96,7 @@ class HiveServer:
             try:
                 self._proc = subprocess.Popen(
                     [binary, "serve", "--data-dir", str(self.data_dir),
-                     "--addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"],
+                     "--addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", *self.store_args],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE,

@@ -34,7 +34,16 @@ pub struct KeyCache {
     /// failed): meanwhile known keys keep their last answer without asking
     /// it again, so requests do not each wait for its timeout.
     failing_until: Mutex<Option<Instant>>,
+    /// Live keys this node has checked, by secret hash, kept in a file of
+    /// its data directory ([`KeyCache::persistent`]): while the store fails,
+    /// they are accepted after a restart too (a node started while
+    /// ClickHouse is down logs their writes).
+    known: Mutex<HashMap<String, ApiKey>>,
+    file: Option<PathBuf>,
 }
+
+/// Most keys the file of known keys holds.
+const KNOWN_MAX: usize = 10_000;
 
 impl KeyCache {
     pub fn new(ttl: Duration) -> KeyCache {
@@ -43,6 +52,47 @@ impl KeyCache {
             map: Mutex::new(HashMap::new()),
             revocations: None,
             failing_until: Mutex::new(None),
+            known: Mutex::new(HashMap::new()),
+            file: None,
+        }
+    }
+
+    /// A cache that also keeps the live keys it checked in `path` (their
+    /// secrets' hashes, scopes and projects; never a secret), read back
+    /// here.
+    pub fn persistent(ttl: Duration, path: &Path) -> KeyCache {
+        let known = match std::fs::read(path) {
+            Ok(bytes) => parse_known(&bytes).unwrap_or_else(|| {
+                tracing::warn!(path = %path.display(), "ignoring an unreadable file of known keys");
+                HashMap::new()
+            }),
+            Err(_) => HashMap::new(),
+        };
+        KeyCache {
+            known: Mutex::new(known),
+            file: Some(path.to_owned()),
+            ..KeyCache::new(ttl)
+        }
+    }
+
+    /// Record the store's answer for a secret hash in the known keys (and
+    /// their file, when it changed them).
+    fn learn(&self, hash: &str, key: Option<&ApiKey>) {
+        let Some(path) = &self.file else { return };
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = match key {
+            Some(k) if known.get(hash) != Some(k) => {
+                if known.len() >= KNOWN_MAX {
+                    known.clear();
+                }
+                known.insert(hash.to_owned(), k.clone());
+                true
+            }
+            None => known.remove(hash).is_some(),
+            Some(_) => false,
+        };
+        if changed && let Err(e) = write_known(path, &known) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot save the known keys");
         }
     }
 
@@ -71,6 +121,13 @@ impl KeyCache {
     /// Forget every cached key (after a revocation through the API).
     pub fn clear(&self) {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        if let Some(path) = &self.file {
+            let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            known.clear();
+            if let Err(e) = write_known(path, &known) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot save the known keys");
+            }
+        }
     }
 }
 
@@ -141,10 +198,16 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Api
                     .ok_or_else(|| ApiError::Unauthorized("invalid or revoked API key".into()))
             })
     };
+    let known = || {
+        let known = state.keys.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(&hash).map(|key| Ok(Caller { key: key.clone() }))
+    };
     if let Some(answer) = cached(
         &state.keys.map.lock().unwrap_or_else(|e| e.into_inner()),
         failing,
-    ) {
+    )
+    .or_else(|| if failing { known() } else { None })
+    {
         return answer;
     }
     let key = match state.store.auth().authenticate(secret) {
@@ -166,10 +229,12 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Api
                 &state.keys.map.lock().unwrap_or_else(|e| e.into_inner()),
                 true,
             )
+            .or_else(known)
             .unwrap_or_else(|| Err(e.into()));
         }
         Err(e) => return Err(e.into()),
     };
+    state.keys.learn(&hash, key.as_ref());
     {
         let mut map = state.keys.map.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() > 10_000 {
@@ -179,6 +244,46 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Api
     }
     key.map(|key| Caller { key })
         .ok_or_else(|| ApiError::Unauthorized("invalid or revoked API key".into()))
+}
+
+fn parse_known(bytes: &[u8]) -> Option<HashMap<String, ApiKey>> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let mut out = HashMap::new();
+    for (hash, k) in v.as_object()? {
+        let text = |f: &str| k[f].as_str().map(str::to_owned);
+        out.insert(
+            hash.clone(),
+            ApiKey {
+                id: text("id")?,
+                name: text("name")?,
+                prefix: text("prefix")?,
+                scope: KeyScope::parse(k["scope"].as_str()?)?,
+                project_id: text("project_id"),
+                created_at: k["created_at"].as_i64()?,
+                revoked_at: None,
+            },
+        );
+    }
+    Some(out)
+}
+
+fn write_known(path: &Path, known: &HashMap<String, ApiKey>) -> std::io::Result<()> {
+    let doc: serde_json::Map<String, serde_json::Value> = known
+        .iter()
+        .map(|(h, k)| (h.clone(), serde_json::to_value(k).unwrap_or_default()))
+        .collect();
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&tmp)?;
+    std::io::Write::write_all(
+        &mut f,
+        serde_json::Value::Object(doc).to_string().as_bytes(),
+    )?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 impl Caller {

@@ -108,18 +108,24 @@ impl AppState {
         config: ApiConfig,
     ) -> Result<AppState, ApiError> {
         let default_project = store.auth().ensure_project("default")?;
-        let redaction = Arc::new(redaction::RedactionRuntime::default());
-        redaction.load(&*store)?;
-        Ok(AppState {
-            redaction,
-            keys: {
-                let cache =
-                    auth::KeyCache::new(std::time::Duration::from_secs(config.key_cache_secs));
-                match &config.revocations {
-                    Some(path) => cache.watching(path.clone()),
-                    None => cache,
-                }
-            },
+        let state = Self::with_default_project(store, writer, config, default_project);
+        state.redaction.load(&*state.store)?;
+        Ok(state)
+    }
+
+    /// [`AppState::new`] with the default project known already (a store
+    /// that derives project ids from names, while it cannot be reached).
+    /// The redaction rules are loaded at the first write that finds the
+    /// store answering.
+    pub fn with_default_project(
+        store: Arc<dyn Store>,
+        writer: WriteQueue,
+        config: ApiConfig,
+        default_project: Project,
+    ) -> AppState {
+        AppState {
+            redaction: Arc::new(redaction::RedactionRuntime::default()),
+            keys: Self::key_cache(&config, None),
             projects: auth::ProjectCache::default(),
             alerts: alerts::AlertRuntime::default(),
             decode_slots: tokio::sync::Semaphore::new(
@@ -132,7 +138,28 @@ impl AppState {
             writer,
             default_project,
             config,
-        })
+        }
+    }
+
+    /// Keep the live keys this node checked in `path` ([`auth::KeyCache::persistent`]),
+    /// so they are accepted while the store fails, after a restart too.
+    pub fn with_known_keys(mut self, path: &std::path::Path) -> AppState {
+        self.keys = Self::key_cache(&self.config, Some(path));
+        self
+    }
+
+    /// The key cache: persistent in `known` when given, and watching the
+    /// CLI's revocations when configured.
+    fn key_cache(config: &ApiConfig, known: Option<&std::path::Path>) -> auth::KeyCache {
+        let ttl = std::time::Duration::from_secs(config.key_cache_secs);
+        let cache = match known {
+            Some(path) => auth::KeyCache::persistent(ttl, path),
+            None => auth::KeyCache::new(ttl),
+        };
+        match &config.revocations {
+            Some(path) => cache.watching(path.clone()),
+            None => cache,
+        }
     }
 
     /// Report the in-memory columns' (bytes held, budget) in `/metrics`.

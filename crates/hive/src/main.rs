@@ -46,6 +46,10 @@ enum Command {
         /// Data directory of the server.
         #[arg(long, env = "HIVE_DATA_DIR", default_value = ".hive", global = true)]
         data_dir: PathBuf,
+        /// The server's ClickHouse (as `hive serve --clickhouse`): keys live
+        /// there, and --data-dir is not used.
+        #[arg(long = "clickhouse", env = "HIVE_CLICKHOUSE_URL", global = true)]
+        clickhouse: Option<String>,
     },
     /// List projects and set their retention (works while the server runs).
     Projects {
@@ -61,6 +65,10 @@ enum Command {
         /// Data directory of the server.
         #[arg(long, env = "HIVE_DATA_DIR", default_value = ".hive")]
         data_dir: PathBuf,
+        /// The server's ClickHouse (as `hive serve --clickhouse`): dashboard
+        /// logins live there, and --data-dir is not used.
+        #[arg(long = "clickhouse", env = "HIVE_CLICKHOUSE_URL")]
+        clickhouse: Option<String>,
         /// Address the server listens on (for the link).
         #[arg(long, env = "HIVE_ADDR", default_value = "127.0.0.1:8080")]
         addr: String,
@@ -138,37 +146,72 @@ pub fn open_store(
     .with_context(|| format!("cannot open the database {}", path.display()))
 }
 
-/// Open a ClickHouse store. The data directory keeps this node's name
-/// (each node sharing the cluster has its own ingest log and position).
+/// Connect to a ClickHouse store. The data directory keeps this node's
+/// name (each node sharing the cluster has its own ingest log and
+/// position) and a copy of its applied log position, so the node starts
+/// while ClickHouse is down (`connect`; [`ClickHouseStore::connect`]).
+///
+/// [`ClickHouseStore::connect`]: hive_store::clickhouse::ClickHouseStore::connect
 pub fn open_clickhouse(
     url: &str,
     data_dir: &std::path::Path,
+    connect: bool,
 ) -> Result<hive_store::clickhouse::ClickHouseStore> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let node_file = data_dir.join("clickhouse-node");
+    let position_file = data_dir.join("clickhouse-position");
     let node = match std::fs::read_to_string(&node_file) {
         Ok(n) if !n.trim().is_empty() => n.trim().to_owned(),
         _ => {
+            // A new node: nothing of its log is applied yet.
+            hive_store::clickhouse::write_position(&position_file, 0)
+                .with_context(|| format!("cannot write {}", position_file.display()))?;
             let n = uuid::Uuid::new_v4().to_string();
             std::fs::write(&node_file, &n)
                 .with_context(|| format!("cannot write {}", node_file.display()))?;
             n
         }
     };
-    hive_store::clickhouse::ClickHouseStore::open(url, &node)
-        .with_context(|| "cannot open the ClickHouse store".to_owned())
+    let store = if connect {
+        hive_store::clickhouse::ClickHouseStore::connect(url, &node)
+    } else {
+        hive_store::clickhouse::ClickHouseStore::open(url, &node)
+    };
+    Ok(store
+        .with_context(|| "cannot open the ClickHouse store".to_owned())?
+        .with_position_file(position_file))
 }
 
-fn keys(data_dir: &std::path::Path, command: KeysCommand) -> Result<()> {
+/// The store the CLI works on: the data directory's SQLite database, or
+/// ClickHouse (`--clickhouse`), where keys and logins live then.
+fn cli_store(data_dir: &std::path::Path, clickhouse: Option<&str>) -> Result<Box<dyn Store>> {
+    if let Some(url) = clickhouse {
+        // The CLI is no node: it writes no event and claims nothing, so it
+        // takes a name of its own and leaves the data directory alone.
+        let node = format!("cli-{}", uuid::Uuid::new_v4());
+        let store = hive_store::clickhouse::ClickHouseStore::open(url, &node)
+            .context("cannot open the ClickHouse store")?;
+        if store.auth().projects()?.is_empty() {
+            bail!(
+                "no hive data in ClickHouse at {}: start the server once with `hive serve --clickhouse URL`",
+                store.describe()
+            );
+        }
+        return Ok(Box::new(store));
+    }
     if !data_dir.join("hive.db").exists() {
         bail!(
-            "no database in {}: start the server once with `hive serve --data-dir {}` (or pass --data-dir)",
+            "no database in {}: start the server once with `hive serve --data-dir {}` (or pass --data-dir, or --clickhouse)",
             data_dir.display(),
             data_dir.display()
         );
     }
-    let store = open_store(data_dir, Durability::Full, 0)?;
+    Ok(Box::new(open_store(data_dir, Durability::Full, 0)?))
+}
+
+fn keys(data_dir: &std::path::Path, clickhouse: Option<&str>, command: KeysCommand) -> Result<()> {
+    let store = cli_store(data_dir, clickhouse)?;
     let auth = store.auth();
     match command {
         KeysCommand::Create {
@@ -301,21 +344,14 @@ fn projects(data_dir: &std::path::Path, command: ProjectsCommand) -> Result<()> 
     Ok(())
 }
 
-fn login(data_dir: &std::path::Path, addr: &str) -> Result<()> {
-    if !data_dir.join("hive.db").exists() {
-        bail!(
-            "no database in {}: start the server once with `hive serve --data-dir {}` (or pass --data-dir)",
-            data_dir.display(),
-            data_dir.display()
-        );
-    }
-    let store = open_store(data_dir, Durability::Full, 0)?;
+fn login(data_dir: &std::path::Path, clickhouse: Option<&str>, addr: &str) -> Result<()> {
+    let store = cli_store(data_dir, clickhouse)?;
     let base = if addr.contains("://") {
         addr.to_owned()
     } else {
         format!("http://{addr}")
     };
-    let url = hive_server::dashboard::login_url(&store, &base)?;
+    let url = hive_server::dashboard::login_url(store.as_ref(), &base)?;
     eprintln!("open this link to log in (it works once and expires in 24 hours):");
     println!("{url}");
     Ok(())
@@ -325,9 +361,17 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(args),
-        Command::Keys { command, data_dir } => keys(&data_dir, command),
+        Command::Keys {
+            command,
+            data_dir,
+            clickhouse,
+        } => keys(&data_dir, clickhouse.as_deref(), command),
+        Command::Login {
+            data_dir,
+            clickhouse,
+            addr,
+        } => login(&data_dir, clickhouse.as_deref(), &addr),
         Command::Projects { command, data_dir } => projects(&data_dir, command),
-        Command::Login { data_dir, addr } => login(&data_dir, &addr),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
         Command::Export(args) => export::export(args),

@@ -177,29 +177,37 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     // SQLite by default; the SQLite-only chores (columns, checkpoints) use
     // `sqlite`.
-    let (store, sqlite, backend): (Arc<dyn Store>, _, String) = match &args.clickhouse {
-        Some(url) => {
-            let ch = crate::open_clickhouse(url, &args.data_dir)?;
-            let backend = format!("ClickHouse {}", ch.describe());
-            (Arc::new(ch), None, backend)
-        }
-        None => {
-            let s = Arc::new(crate::open_store(
-                &args.data_dir,
-                durability,
-                args.column_memory_mb.saturating_mul(1 << 20),
-            )?);
-            (s.clone(), Some(s), "SQLite".to_owned())
-        }
+    type Clickhouse = Arc<hive_store::clickhouse::ClickHouseStore>;
+    let (store, sqlite, clickhouse, backend): (Arc<dyn Store>, _, Option<Clickhouse>, String) =
+        match &args.clickhouse {
+            Some(url) => {
+                let ch = Arc::new(crate::open_clickhouse(url, &args.data_dir, true)?);
+                let backend = format!("ClickHouse {}", ch.describe());
+                (ch.clone(), None, Some(ch), backend)
+            }
+            None => {
+                let s = Arc::new(crate::open_store(
+                    &args.data_dir,
+                    durability,
+                    args.column_memory_mb.saturating_mul(1 << 20),
+                )?);
+                (s.clone(), Some(s), None, "SQLite".to_owned())
+            }
+        };
+    // A ClickHouse that cannot be reached is waited for in the background:
+    // writes are acknowledged into the ingest log meanwhile.
+    let waiting = clickhouse.as_ref().and_then(|ch| ch.unavailable());
+    let first_key = match waiting {
+        Some(_) => None,
+        None => store
+            .auth()
+            .bootstrap()
+            .context("cannot create the first project and key")?,
     };
     // Every store call is timed for /metrics.
     hive_server::metrics::install();
     hive_server::metrics::spawn_upkeep();
     let store: Arc<dyn Store> = Arc::new(hive_server::metered::MeteredStore::new(store));
-    let first_key = store
-        .auth()
-        .bootstrap()
-        .context("cannot create the first project and key")?;
     let log_dir = args.data_dir.join("log");
     let (writer, recovered, writer_threads) = WriteQueue::open(
         store.clone(),
@@ -217,18 +225,30 @@ async fn serve(args: ServeArgs) -> Result<()> {
         let budget = args.column_memory_mb.saturating_mul(1 << 20);
         Arc::new(move || (s.column_memory_used(), budget)) as hive_server::ColumnMemory
     });
-    let mut state = AppState::new(
-        store.clone(),
-        writer.clone(),
-        ApiConfig {
-            max_body_bytes: args.max_body_bytes,
-            max_decompressed_bytes: args.max_body_bytes.saturating_mul(4),
-            revocations: Some(hive_server::auth::revocation_file(&args.data_dir)),
-            ..ApiConfig::default()
-        },
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?
-    .with_alerts(AlertRuntime::new(
+    let config = ApiConfig {
+        max_body_bytes: args.max_body_bytes,
+        max_decompressed_bytes: args.max_body_bytes.saturating_mul(4),
+        revocations: Some(hive_server::auth::revocation_file(&args.data_dir)),
+        ..ApiConfig::default()
+    };
+    let state = match waiting {
+        None => AppState::new(store.clone(), writer.clone(), config)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        // Project ids on ClickHouse are derived from names.
+        Some(_) => AppState::with_default_project(
+            store.clone(),
+            writer.clone(),
+            config,
+            hive_store::clickhouse::ClickHouseStore::project_named("default"),
+        ),
+    };
+    // On ClickHouse, keys checked before are accepted while it cannot be
+    // reached, after a restart too (writes go on into the ingest log).
+    let state = match &args.clickhouse {
+        Some(_) => state.with_known_keys(&args.data_dir.join("known-keys.json")),
+        None => state,
+    };
+    let mut state = state.with_alerts(AlertRuntime::new(
         Arc::new(SystemClock),
         AlertConfig {
             webhook_ca,
@@ -298,21 +318,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
             recovered.unapplied_bytes.div_ceil(1024)
         );
     }
-    if let Some(secret) = &first_key {
-        eprintln!(
-            "first start: created project \"default\" and an admin API key, shown only this once:"
-        );
-        eprintln!();
-        eprintln!("    HH_API_KEY={secret}");
-        eprintln!();
-        eprintln!("point the HoneyHive SDK at this server with:");
-        eprintln!("    export HH_API_URL=http://{addr} HH_API_KEY={secret}");
-        eprintln!("more keys: hive keys create --project NAME --scope ingest|read-write|admin");
+    match &waiting {
+        None => announce(store.as_ref(), first_key.as_deref(), addr)?,
+        Some(why) => eprintln!(
+            "{why}\nstarting without it: writes are acknowledged into the ingest log and applied \
+             once it answers, reads answer 503 until then; trying again every second"
+        ),
     }
-    let login = hive_server::dashboard::login_url(store.as_ref(), &format!("http://{addr}"))
-        .context("cannot create a dashboard login link")?;
-    eprintln!("dashboard: {login}");
-    eprintln!("  (one-time link, valid 24 h; `hive login` prints a new one)");
     if let Some(ca) = &state.alerts.config.webhook_ca {
         eprintln!(
             "alert webhooks over https trust {} CA certificate(s) from {} besides Mozilla's roots",
@@ -353,6 +365,20 @@ async fn serve(args: ServeArgs) -> Result<()> {
                     ms = started.elapsed().as_millis() as u64,
                     "in-memory columns loaded"
                 );
+            }
+        });
+    }
+    if let (Some(_), Some(ch)) = (&waiting, clickhouse) {
+        let store = store.clone();
+        tokio::spawn(async move {
+            wait_for_clickhouse(ch).await;
+            let announced = tokio::task::spawn_blocking(move || {
+                let first_key = store.auth().bootstrap()?;
+                announce(store.as_ref(), first_key.as_deref(), addr)
+            })
+            .await;
+            if let Ok(Err(e)) = announced {
+                tracing::warn!(error = %e, "cannot create the first key or a login link");
             }
         });
     }
@@ -432,6 +458,55 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Print the first admin key (when this start created it) and a dashboard
+/// login link.
+fn announce(store: &dyn Store, first_key: Option<&str>, addr: SocketAddr) -> Result<()> {
+    if let Some(secret) = first_key {
+        eprintln!(
+            "first start: created project \"default\" and an admin API key, shown only this once:"
+        );
+        eprintln!();
+        eprintln!("    HH_API_KEY={secret}");
+        eprintln!();
+        eprintln!("point the HoneyHive SDK at this server with:");
+        eprintln!("    export HH_API_URL=http://{addr} HH_API_KEY={secret}");
+        eprintln!("more keys: hive keys create --project NAME --scope ingest|read-write|admin");
+    }
+    let login = hive_server::dashboard::login_url(store, &format!("http://{addr}"))
+        .context("cannot create a dashboard login link")?;
+    eprintln!("dashboard: {login}");
+    eprintln!("  (one-time link, valid 24 h; `hive login` prints a new one)");
+    Ok(())
+}
+
+/// Until ClickHouse answers (and hive's schema is in place there): a
+/// warning every 10 s saying why and that writes wait in the ingest log.
+async fn wait_for_clickhouse(ch: Arc<hive_store::clickhouse::ClickHouseStore>) {
+    let started = std::time::Instant::now();
+    let mut warned: Option<std::time::Instant> = None;
+    loop {
+        let probe = ch.clone();
+        let why = tokio::task::spawn_blocking(move || probe.unavailable())
+            .await
+            .unwrap_or(None);
+        let Some(why) = why else {
+            tracing::info!(
+                waited_s = started.elapsed().as_secs(),
+                "ClickHouse answers: applying the writes logged meanwhile"
+            );
+            return;
+        };
+        if warned.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(10)) {
+            tracing::warn!(
+                waited_s = started.elapsed().as_secs(),
+                "{why}; writes wait in the ingest log, reads answer 503; trying again every second"
+            );
+            warned = Some(std::time::Instant::now());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 async fn shutdown_signal() {

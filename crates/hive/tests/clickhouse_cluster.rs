@@ -5,6 +5,9 @@
 //! (`ON CLUSTER`) behind `Distributed` tables sharded so a session's events
 //! stay together; spans and enrichments sent to both nodes are all there,
 //! read through either node, spread over both shards, each session on one.
+//! Then the two-node scenario of `support::two_nodes` over the cluster: 60
+//! enrichers across both nodes, alerts evaluated and notified once, a node
+//! killed mid-ingest and restarted.
 
 mod support;
 
@@ -13,25 +16,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::{
-    Acked, ClickHouse, Hive, ZooKeeper, api, cluster_config, free_port, get_ready, span_json,
+    Acked, ClickHouse, Hive, ZooKeeper, api, cluster_config, free_port, span_json, two_nodes,
     verify_session,
 };
-
-fn wait_applied(addr: &str, key: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = get_ready(addr, key, "/v1/stats", Duration::from_secs(10));
-        let log = &s["ingest_log"];
-        if log["applied_position"] == log["durable_position"] {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the applier does not catch up: {s}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn two_nodes_on_a_two_shard_cluster() {
@@ -56,14 +43,18 @@ fn two_nodes_on_a_two_shard_cluster() {
         s.start();
     }
     let url = format!("{}?cluster=hive", shards[0].url("hive"));
-    let node1 = Hive::start(&tmp.path().join("node1"), &["--clickhouse", &url]);
+    let mut args1 = vec!["--clickhouse", &url];
+    args1.extend(two_nodes::ARGS);
+    let node1 = Hive::start(&tmp.path().join("node1"), &args1);
     let key = node1
         .key
         .clone()
         .expect("the first node prints the admin key");
     // The second node talks to the other server.
     let url2 = format!("{}?cluster=hive", shards[1].url("hive"));
-    let node2 = Hive::start(&tmp.path().join("node2"), &["--clickhouse", &url2]);
+    let mut args2 = vec!["--clickhouse", &url2];
+    args2.extend(two_nodes::ARGS);
+    let node2 = Hive::start(&tmp.path().join("node2"), &args2);
     assert!(node2.key.is_none(), "one admin key for the cluster");
     let nodes = [node1.addr.clone(), node2.addr.clone()];
     eprintln!("{:.1} s: cluster up", started.elapsed().as_secs_f64());
@@ -123,7 +114,7 @@ fn two_nodes_on_a_two_shard_cluster() {
         }
     }
     for addr in &nodes {
-        wait_applied(addr, &key);
+        two_nodes::wait_applied(addr, &key, Duration::from_secs(60));
     }
     for (i, session) in sessions.iter().enumerate() {
         for addr in &nodes {
@@ -153,6 +144,16 @@ fn two_nodes_on_a_two_shard_cluster() {
         "a session's events are split over shards: {on_shard:?}"
     );
     assert_eq!(on_shard[0].len() + on_shard[1].len(), sessions.len());
+    eprintln!("{:.1} s: shards checked", started.elapsed().as_secs_f64());
+
+    two_nodes::exercise(
+        started,
+        &key,
+        &node1,
+        node2,
+        &tmp.path().join("node2"),
+        &args2,
+    );
     eprintln!(
         "two nodes on a two-shard cluster: {:.1} s",
         started.elapsed().as_secs_f64()

@@ -182,6 +182,12 @@ pub async fn page(
     Query(params): Query<SessionParams>,
 ) -> PageResult {
     let web = web(&state, &headers).await?;
+    // One session, likely just written (a link the SDK or a list gave):
+    // unlike lists, which show what is applied after a second, this page
+    // waits for the writes acknowledged before it as the API's reads do
+    // (`--read-wait-ms`, a second while the store fails), then shows what
+    // is applied, with the note of what is not.
+    let _ = state.writer.wait_applied().await;
     let l = layout(&state, &web, params.project.as_deref(), "sessions").await?;
     let started = std::time::Instant::now();
     let project_id = l.project.id.clone();

@@ -175,11 +175,16 @@ pub fn lit(s: &str) -> String {
     out
 }
 
+/// What must hold before a statement is sent (the schema is in place); its
+/// error is the statement's.
+pub type Gate = Box<dyn Fn() -> Result<()> + Send + Sync>;
+
 /// The HTTP client.
 pub struct Client {
     agent: ureq::Agent,
     endpoint: Endpoint,
     auth: Option<String>,
+    gate: Option<Gate>,
 }
 
 impl Client {
@@ -201,6 +206,20 @@ impl Client {
             agent: ureq::Agent::new_with_config(config),
             endpoint,
             auth,
+            gate: None,
+        }
+    }
+
+    /// Check `gate` before every statement.
+    pub fn with_gate(mut self, gate: Gate) -> Client {
+        self.gate = Some(gate);
+        self
+    }
+
+    fn pass_gate(&self) -> Result<()> {
+        match &self.gate {
+            Some(g) => g(),
+            None => Ok(()),
         }
     }
 
@@ -218,6 +237,7 @@ impl Client {
     }
 
     fn post(&self, params: &str, body: &[u8]) -> Result<String> {
+        self.pass_gate()?;
         // On a cluster, inserts return once every shard has its rows (a
         // write is applied when its position is recorded), and subqueries
         // over Distributed tables run once, on this server (GLOBAL IN).
@@ -269,6 +289,7 @@ impl Client {
 
     /// Run a statement in the server's default database (to create ours).
     pub fn exec_in_default(&self, sql: &str) -> Result<()> {
+        self.pass_gate()?;
         let url = format!("{}/", self.endpoint.base);
         let mut req = self.agent.post(&url);
         if let Some(a) = &self.auth {

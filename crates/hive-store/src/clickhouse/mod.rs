@@ -18,8 +18,10 @@ mod read;
 mod schema;
 mod write;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use hive_core::chart::{ChartQuery, Series};
 use serde_json::Value;
@@ -35,9 +37,57 @@ use crate::{EventPage, EventQuery, FieldInfo, HistoryEntry, Result, Store, Write
 /// log's positions stay far below it).
 const DIRECT: u64 = 1 << 62;
 
+/// How often statements try again to create the schema while ClickHouse
+/// cannot be reached (meanwhile they fail at once with the last error).
+const SCHEMA_RETRY: Duration = Duration::from_secs(1);
+
+/// The schema, created (migrations applied) once ClickHouse answers, so a
+/// node can start while ClickHouse is down: its writes wait in its ingest
+/// log, every statement fails `Unavailable` naming ClickHouse until then.
+struct Schema {
+    /// The client the migrations run on (the store's own checks this first).
+    client: Client,
+    ready: AtomicBool,
+    /// The last failed attempt: when, and why.
+    failed: Mutex<Option<(Instant, String)>>,
+}
+
+impl Schema {
+    fn ensure(&self) -> Result<()> {
+        if self.ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut failed = lock(&self.failed);
+        if self.ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if let Some((at, why)) = &*failed
+            && at.elapsed() < SCHEMA_RETRY
+        {
+            return Err(crate::StoreError::Unavailable(why.clone()));
+        }
+        match schema::migrate(&self.client) {
+            Ok(_) => {
+                self.ready.store(true, Ordering::Release);
+                *failed = None;
+                Ok(())
+            }
+            Err(crate::StoreError::Unavailable(why)) => {
+                *failed = Some((Instant::now(), why.clone()));
+                Err(crate::StoreError::Unavailable(why))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// The ClickHouse store.
 pub struct ClickHouseStore {
     client: Arc<Client>,
+    schema: Arc<Schema>,
+    /// Where this node keeps a copy of its applied log position, read when
+    /// ClickHouse cannot be reached at start.
+    position_file: Option<PathBuf>,
     /// This node's name: ids of its writes and its ingest-log position.
     node: String,
     writer: Mutex<WriterState>,
@@ -80,12 +130,35 @@ impl ClickHouseStore {
     /// create the database and apply the schema's migrations. `node` names
     /// this hive node: every node sharing the cluster needs its own.
     pub fn open(url: &str, node: &str) -> Result<ClickHouseStore> {
+        let store = Self::connect(url, node)?;
+        store.schema.ensure()?;
+        Ok(store)
+    }
+
+    /// [`ClickHouseStore::open`], but a ClickHouse that cannot be reached
+    /// is no error: the schema is created once it answers, and until then
+    /// every call fails [`crate::StoreError::Unavailable`] naming it (see
+    /// [`ClickHouseStore::unavailable`]). Other errors (a wrong URL, a
+    /// statement refused) still fail.
+    pub fn connect(url: &str, node: &str) -> Result<ClickHouseStore> {
         if node.is_empty() {
             return Err(crate::StoreError::Invalid("a node name is required".into()));
         }
-        let client = Arc::new(Client::new(Endpoint::parse(url)?));
-        schema::migrate(&client)?;
+        let endpoint = Endpoint::parse(url)?;
+        let schema = Arc::new(Schema {
+            client: Client::new(endpoint.clone()),
+            ready: AtomicBool::new(false),
+            failed: Mutex::new(None),
+        });
+        let gate = schema.clone();
+        let client = Arc::new(Client::new(endpoint).with_gate(Box::new(move || gate.ensure())));
+        match schema.ensure() {
+            Ok(()) | Err(crate::StoreError::Unavailable(_)) => {}
+            Err(e) => return Err(e),
+        }
         Ok(ClickHouseStore {
+            schema,
+            position_file: None,
             meta: meta::Meta {
                 client: client.clone(),
                 node: node.to_owned(),
@@ -95,6 +168,43 @@ impl ClickHouseStore {
             writer: Mutex::new(WriterState::default()),
             direct: AtomicU64::new(DIRECT | (next_version() << 8)),
         })
+    }
+
+    /// Keep a copy of this node's applied log position in `path` (written
+    /// after each batch is recorded in ClickHouse), and answer
+    /// [`Store::log_position`] from it while ClickHouse cannot be reached,
+    /// so the node starts and logs writes meanwhile. The copy is never
+    /// ahead of ClickHouse's, and a batch applied again collapses (its rows
+    /// keep their identities), so a copy behind only costs a replay.
+    pub fn with_position_file(mut self, path: PathBuf) -> ClickHouseStore {
+        self.position_file = Some(path);
+        self
+    }
+
+    /// The project named `name` as every node names it (its id is derived
+    /// from the name), without asking ClickHouse.
+    pub fn project_named(name: &str) -> crate::Project {
+        crate::Project {
+            id: meta::project_id_of(name),
+            name: name.to_owned(),
+            created_at: now_ms(),
+        }
+    }
+
+    /// `None` once ClickHouse answers and the schema is in place; until
+    /// then why not (the message names ClickHouse). Tries again at most
+    /// once a second.
+    pub fn unavailable(&self) -> Option<String> {
+        self.schema.ensure().err().map(|e| e.to_string())
+    }
+
+    fn record_position(&self, position: u64) {
+        let Some(path) = &self.position_file else {
+            return;
+        };
+        if let Err(e) = write_position(path, position) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot keep a copy of the applied log position");
+        }
     }
 
     /// Where the store is (without the password).
@@ -168,7 +278,11 @@ impl ClickHouseStore {
         let extra = ops.len().saturating_sub(ids.len());
         ids.extend(self.direct_ids(extra));
         let position = records.last().map(|r| r.1);
-        self.apply_ops(ops, &ids, position)
+        self.apply_ops(ops, &ids, position)?;
+        if let Some(p) = position {
+            self.record_position(p);
+        }
+        Ok(())
     }
 
     fn project_cond(project_id: Option<&str>) -> String {
@@ -189,6 +303,21 @@ impl ClickHouseStore {
     }
 }
 
+/// The position copied in `path`, if it holds one.
+fn read_position(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Replace the copy of the position in `path` (whole, synced).
+pub fn write_position(path: &Path, position: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(format!("{position}\n").as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 impl Store for ClickHouseStore {
     fn apply(&self, ops: &[WriteOp]) -> Result<()> {
         let ids = self.direct_ids(ops.len());
@@ -199,7 +328,9 @@ impl Store for ClickHouseStore {
         // Without the records, the batch is taken as one record that ends at
         // `position` (the applier calls `apply_records`).
         let ids = (0..ops.len()).map(|i| (position, i as u32)).collect();
-        self.apply_ops(ops, &ids, Some(position))
+        self.apply_ops(ops, &ids, Some(position))?;
+        self.record_position(position);
+        Ok(())
     }
 
     fn apply_log_records(&self, ops: &[WriteOp], records: &[(u64, u64, usize)]) -> Result<()> {
@@ -207,15 +338,31 @@ impl Store for ClickHouseStore {
     }
 
     fn log_position(&self) -> Result<u64> {
-        Ok(self
-            .client
-            .rows(&format!(
-                "SELECT max(position) AS p FROM hive_log_positions WHERE node = {}",
-                lit(&self.node)
-            ))?
-            .first()
-            .and_then(|r| r["p"].as_u64())
-            .unwrap_or(0))
+        let answer = self.client.rows(&format!(
+            "SELECT max(position) AS p FROM hive_log_positions WHERE node = {}",
+            lit(&self.node)
+        ));
+        match (answer, &self.position_file) {
+            (Ok(rows), _) => {
+                let p = rows.first().and_then(|r| r["p"].as_u64()).unwrap_or(0);
+                self.record_position(p);
+                Ok(p)
+            }
+            (Err(crate::StoreError::Unavailable(why)), Some(path)) => match read_position(path) {
+                Some(p) => {
+                    tracing::warn!(
+                        position = p,
+                        "{why}; the ingest log is applied from the position this node recorded last"
+                    );
+                    Ok(p)
+                }
+                None => Err(crate::StoreError::Unavailable(format!(
+                    "{why} (and {} holds no copy of this node's applied position)",
+                    path.display()
+                ))),
+            },
+            (Err(e), _) => Err(e),
+        }
     }
 
     fn expire(&self, project_id: &str, before_ms: i64, _limit: usize) -> Result<u64> {

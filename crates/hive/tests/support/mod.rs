@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod two_nodes;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -347,6 +349,8 @@ pub struct Hive {
     pub addr: String,
     /// The admin key, printed on the first start of a data directory.
     pub key: Option<String>,
+    /// Every line it wrote to stderr so far.
+    pub output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Hive {
@@ -387,18 +391,28 @@ impl Hive {
             seen.push(line);
         }
         let verbose = std::env::var_os("HIVE_TEST_SERVER_LOG").is_some();
+        let addr = addr.unwrap_or_else(|| panic!("hive serve did not start: {}", seen.join("\n")));
+        let output = std::sync::Arc::new(std::sync::Mutex::new(seen));
+        let sink = output.clone();
         std::thread::spawn(move || {
             for l in lines.map_while(Result::ok) {
                 if verbose {
                     eprintln!("hive: {l}");
                 }
+                sink.lock().unwrap().push(l);
             }
         });
         Hive {
             child,
-            addr: addr.unwrap_or_else(|| panic!("hive serve did not start: {}", seen.join("\n"))),
+            addr,
             key,
+            output,
         }
+    }
+
+    /// Whether a line of its stderr so far contains `text`.
+    pub fn said(&self, text: &str) -> bool {
+        self.output.lock().unwrap().iter().any(|l| l.contains(text))
     }
 
     /// `kill -9`.
@@ -424,6 +438,18 @@ pub fn request(
     body: &[u8],
     timeout: Duration,
 ) -> Option<(u16, String)> {
+    request_with_head(addr, method, path, headers, body, timeout).map(|(s, _, b)| (s, b))
+}
+
+/// [`request`], with the response's head too: (status, head, body).
+pub fn request_with_head(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Option<(u16, String, String)> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(timeout)).ok()?;
     let mut head = format!(
@@ -449,7 +475,7 @@ pub fn request(
     } else {
         body.to_owned()
     };
-    Some((status, body))
+    Some((status, head.to_owned(), body))
 }
 
 fn dechunk(mut s: &str) -> String {
