@@ -385,10 +385,42 @@ fn cover_position(log: &Path, segments: Vec<String>, position: u64) -> Result<Ve
         fs::remove_file(log.join(format::segment_name(starts[0])))?;
         starts.remove(0);
     }
+    // The records of the first segment before the position are applied:
+    // the segment is rewritten to begin there (a record boundary).
+    if starts[0] < position && trim_segment(log, starts[0], position)? {
+        starts[0] = position;
+    }
     Ok(starts
         .into_iter()
         .map(|s| format!("log/{}", format::segment_name(s)))
         .collect())
+}
+
+/// Rewrite the copied segment starting at `start` as one starting at
+/// `position`, when a record begins there; whether it was.
+fn trim_segment(log: &Path, start: u64, position: u64) -> Result<bool> {
+    let from = log.join(format::segment_name(start));
+    let file = File::open(&from)?;
+    let mut reader = BufReader::with_capacity(1 << 20, &file);
+    reader.seek(SeekFrom::Start(format::SEGMENT_HEADER))?;
+    let mut pos = start;
+    while pos < position {
+        match format::read_record(&mut reader)? {
+            format::Next::Record(payload) => pos += (format::RECORD_HEADER + payload.len()) as u64,
+            _ => return Ok(false),
+        }
+    }
+    if pos != position {
+        return Ok(false);
+    }
+    let to = log.join(format::segment_name(position));
+    let mut out = BufWriter::new(File::create(&to)?);
+    out.write_all(&format::segment_header(position))?;
+    io::copy(&mut reader, &mut out)?;
+    out.into_inner().map_err(|e| e.into_error())?;
+    drop(reader);
+    fs::remove_file(&from)?;
+    Ok(true)
 }
 
 /// Copy the database at `src` (in use by a server, maybe) to `dst` with
