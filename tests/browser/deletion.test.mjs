@@ -80,7 +80,7 @@ test("the sessions a filter matches are counted, confirmed, deleted and audited"
   const rows = await page.locator("#deletions tbody tr").allTextContents();
   assert.equal(rows.length, 2, rows.join("\n"));
   assert.match(rows[0], /dashboard login/);
-  assert.match(rows[0], /user_properties\.user_id is u1/);
+  assert.match(rows[0], /sessions where user_properties\.user_id is u1/);
   assert.match(rows[0], /done/);
   assert.match(rows[1], /session del-s0/);
   await shot(page, "settings-deletions", { fullPage: true });

@@ -116,7 +116,7 @@ async fn ingest(
             while !stop.load(Ordering::Relaxed) {
                 let body = template.instance(counter.fetch_add(1, Ordering::Relaxed));
                 let t = Instant::now();
-                let (status, resp) = conn
+                let answer = conn
                     .request(
                         "POST",
                         "/opentelemetry/v1/traces",
@@ -124,7 +124,14 @@ async fn ingest(
                         "application/x-protobuf",
                         &body,
                     )
-                    .await?;
+                    .await;
+                let Ok((status, resp)) = answer else {
+                    // A refusal decided from the headers (backlog full)
+                    // closes the connection while the body is being sent.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    conn = Conn::connect(&addr).await?;
+                    continue;
+                };
                 match status {
                     200 => lat.push(t.elapsed().as_micros() as u64),
                     503 => tokio::time::sleep(Duration::from_millis(50)).await,

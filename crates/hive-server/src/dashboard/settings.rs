@@ -71,10 +71,12 @@ fn row(doc: &Value) -> DeletionRow {
                 Some(q) => super::views::summary(q),
                 None => doc["filters"].to_string(),
             };
-            format!(
-                "{} where {filters}",
-                doc["level"].as_str().unwrap_or("event")
-            )
+            let what = if doc["level"] == "event" {
+                "events"
+            } else {
+                "sessions"
+            };
+            format!("{what} where {filters}")
         }
     };
     DeletionRow {
