@@ -92,14 +92,23 @@ fuzz_target!(|data: &[u8]| {
     let folded = fold(base.clone(), patches.iter());
     assert_eq!(folded, expected);
 
-    // Coalesced patches have the effect of the patches in turn.
+    // Patches coalesced where one patch can say both have the effect of
+    // the patches in turn; a refused composition leaves the first as it was.
     if let Some((first, rest)) = patches.split_first() {
+        let mut groups = Vec::new();
         let mut coalesced = first.clone();
         for p in rest {
-            compose(&mut coalesced, p);
+            let before = coalesced.clone();
+            if !compose(&mut coalesced, p) {
+                assert_eq!(coalesced, before);
+                groups.push(std::mem::replace(&mut coalesced, p.clone()));
+            }
         }
+        groups.push(coalesced);
         let mut once = base.clone();
-        merge_patch(&mut once, &coalesced);
+        for g in &groups {
+            merge_patch(&mut once, g);
+        }
         assert_eq!(once, folded);
     }
 

@@ -41,6 +41,55 @@ pub fn fold<'a>(base: Value, patches: impl IntoIterator<Item = &'a Value>) -> Va
     doc
 }
 
+/// Combine two patches into one with the same effect as applying `first`
+/// then `second` (to coalesce queued patches). Returns `false`, leaving
+/// `first` as it was, when no single patch has that effect: `second`
+/// merges an object into a key that `first` removes or sets to something
+/// else than an object (applied in turn, the object replaces what the
+/// target held there; in one patch it would merge into it).
+///
+/// Nulls in `second` are kept (so they still delete in the target), and
+/// objects combine key by key.
+pub fn compose(first: &mut Value, second: &Value) -> bool {
+    if !composable(first, second) {
+        return false;
+    }
+    compose_checked(first, second);
+    true
+}
+
+fn composable(first: &Value, second: &Value) -> bool {
+    match (first, second) {
+        (Value::Object(a), Value::Object(b)) => b.iter().all(|(key, value)| match a.get(key) {
+            Some(existing @ Value::Object(_)) => composable(existing, value),
+            Some(_) => !value.is_object(),
+            None => true,
+        }),
+        // A patch that is not an object replaces the whole target, then
+        // an object patch merges into an empty one.
+        (_, Value::Object(_)) => false,
+        _ => true,
+    }
+}
+
+fn compose_checked(first: &mut Value, second: &Value) {
+    match (first, second) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, value) in b {
+                match (a.get_mut(key), value) {
+                    (Some(existing @ Value::Object(_)), Value::Object(_)) => {
+                        compose_checked(existing, value)
+                    }
+                    _ => {
+                        a.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (a, b) => *a = b.clone(),
+    }
+}
+
 /// The nesting depth of a JSON value (a scalar is 0, `{}` or `[]` is 1).
 pub fn depth(value: &Value) -> usize {
     match value {
@@ -92,6 +141,43 @@ mod tests {
             merge_patch(&mut doc, &patch);
             assert_eq!(doc, expected, "case {i}");
         }
+    }
+
+    #[test]
+    fn compose_equals_sequential_application() {
+        let base = json!({"m": {"a": 1, "b": {"c": 2, "d": 3}}, "x": [1]});
+        let p1 = json!({"m": {"a": 5, "b": {"c": null}}, "y": {"k": 1}});
+        let p2 = json!({"m": {"b": {"e": 4}, "z": null}, "x": null, "y": {"k": null}});
+        let sequential = fold(base.clone(), [&p1, &p2]);
+        let mut composed = p1.clone();
+        assert!(compose(&mut composed, &p2));
+        assert_eq!(fold(base, [&composed]), sequential);
+    }
+
+    /// Regression (fuzz target merge_fold): an object merged into a key the
+    /// first patch removed or set to a scalar was composed into a patch that
+    /// merged it into the target's object instead of replacing it.
+    #[test]
+    fn compose_refuses_what_one_patch_cannot_say() {
+        let base = json!({"m": {"a": {"old": 1}}});
+        for (p1, p2) in [
+            (json!({"m": {"a": "x"}}), json!({"m": {"a": {"new": 2}}})),
+            (json!({"m": {"a": null}}), json!({"m": {"a": {"new": 2}}})),
+            (json!({"m": [1]}), json!({"m": {"a": {"new": 2}}})),
+            (json!("whole"), json!({"m": {}})),
+        ] {
+            let mut composed = p1.clone();
+            assert!(!compose(&mut composed, &p2), "{p1} then {p2}");
+            assert_eq!(composed, p1, "left as it was");
+        }
+        // Applied in turn, the object replaces what the target held.
+        assert_eq!(
+            fold(
+                base,
+                [&json!({"m": {"a": "x"}}), &json!({"m": {"a": {"new": 2}}})]
+            ),
+            json!({"m": {"a": {"new": 2}}})
+        );
     }
 
     #[test]
