@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_charts;
+mod bench_clickhouse;
 mod bench_dashboard;
 mod connections;
 mod serve;
