@@ -428,7 +428,11 @@ fn sql_reads_equal_the_fold() {
             _ => json!({"metadata": {"variant": {"x": 1}}}),
         };
         let s = i / 6;
-        let id = if i % 6 == 0 { format!("s{s}") } else { format!("e{i}") };
+        let id = if i % 6 == 0 {
+            format!("s{s}")
+        } else {
+            format!("e{i}")
+        };
         ops.push(WriteOp::Enrich {
             project_id: if s % 4 == 3 { "q" } else { "p" }.into(),
             floating: false,
@@ -467,9 +471,32 @@ fn sql_reads_equal_the_fold() {
         for (j, &(lo, hi)) in ranges.iter().enumerate() {
             // All projects on every other case.
             let project = if (i + j) % 2 == 0 { Some("p") } else { None };
-            for level in [Level::Event, Level::SessionEvent] {
-                for order in [Order::StartDesc, Order::StartAsc] {
-                    let (offset, limit) = if order == Order::StartAsc { (3, 50) } else { (0, 5) };
+            // Each level in each order, over the filters and ranges.
+            let swap = (i + j) % 2 == 1;
+            for (level, order) in [
+                (
+                    Level::Event,
+                    if swap {
+                        Order::StartAsc
+                    } else {
+                        Order::StartDesc
+                    },
+                ),
+                (
+                    Level::SessionEvent,
+                    if swap {
+                        Order::StartDesc
+                    } else {
+                        Order::StartAsc
+                    },
+                ),
+            ] {
+                {
+                    let (offset, limit) = if order == Order::StartAsc {
+                        (3, 50)
+                    } else {
+                        (0, 5)
+                    };
                     let mut q = EventQuery {
                         project_id: project.map(str::to_owned),
                         filters: filters.clone(),
@@ -518,8 +545,10 @@ fn sql_reads_equal_the_fold() {
     let q = EventQuery {
         project_id: Some("p".into()),
         filters: vec![
-            Filter::from_json(&json!({"field": "metadata.tenant", "operator": "is", "value": "t1"}))
-                .unwrap(),
+            Filter::from_json(
+                &json!({"field": "metadata.tenant", "operator": "is", "value": "t1"}),
+            )
+            .unwrap(),
         ],
         level: Level::SessionEvent,
         order: Order::StartDesc,

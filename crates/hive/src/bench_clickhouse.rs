@@ -184,12 +184,10 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
         limit: 50,
         ..EventQuery::default()
     };
-    let chart = |v: serde_json::Value| {
-        ChartQuery::from_json(&v, 0.0).map_err(|e| anyhow::anyhow!("{e}"))
-    };
-    let count_chart = chart(
-        json!({"aggregation": "count", "bucket": "hour", "groupBy": "metadata.variant"}),
-    )?;
+    let chart =
+        |v: serde_json::Value| ChartQuery::from_json(&v, 0.0).map_err(|e| anyhow::anyhow!("{e}"));
+    let count_chart =
+        chart(json!({"aggregation": "count", "bucket": "hour", "groupBy": "metadata.variant"}))?;
     let avg_chart = chart(json!({"metric": "metrics.latency_ms", "aggregation": "avg",
         "bucket": "hour", "groupBy": "metadata.variant"}))?;
     type Read<'a> = Box<dyn Fn() -> Result<String> + 'a>;
@@ -212,10 +210,22 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
         })
     };
     let reads: Vec<(&str, Read<'_>)> = vec![
-        ("session list, metadata.tenant is tenant-7, newest 50", list(sessions)),
-        ("events list, metrics.latency_ms > 1100, newest 50", list(events_list)),
-        ("chart: count by metadata.variant per hour", plot(count_chart)),
-        ("chart: avg metrics.latency_ms by metadata.variant per hour", plot(avg_chart)),
+        (
+            "session list, metadata.tenant is tenant-7, newest 50",
+            list(sessions),
+        ),
+        (
+            "events list, metrics.latency_ms > 1100, newest 50",
+            list(events_list),
+        ),
+        (
+            "chart: count by metadata.variant per hour",
+            plot(count_chart),
+        ),
+        (
+            "chart: avg metrics.latency_ms by metadata.variant per hour",
+            plot(avg_chart),
+        ),
     ];
     println!(
         "{} runs each; cold = ClickHouse's mark and uncompressed caches dropped before each \

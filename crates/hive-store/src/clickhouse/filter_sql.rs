@@ -191,7 +191,10 @@ impl Compiler {
         if !canonical_indices(&path) {
             undecided.push("1".to_owned());
         }
-        (format!("({exact})"), format!("({})", undecided.join(" OR ")))
+        (
+            format!("({exact})"),
+            format!("({})", undecided.join(" OR ")),
+        )
     }
 }
 

@@ -181,9 +181,8 @@ fn effective_start(s: &Scan, for_list: bool) -> (String, String, String) {
     let st_st = s.at("st_st");
     let st_int = s.at("st_int");
     let st_i = s.at("st_i");
-    let session_start = format!(
-        "if({st_int}, if(has_ms, least({st_i}, ms), {st_i}), if(has_ms, ms, toInt64(0)))"
-    );
+    let session_start =
+        format!("if({st_int}, if(has_ms, least({st_i}, ms), {st_i}), if(has_ms, ms, toInt64(0)))");
     let value = format!(
         "if({typed}, toFloat64({session_start}), if({st_st} = 2, {}, toFloat64(0)))",
         s.at("st_n")
@@ -195,7 +194,10 @@ fn effective_start(s: &Scan, for_list: bool) -> (String, String, String) {
     } else {
         format!("{st_st} = {UNKNOWN}")
     };
-    let und = format!("(({typed} AND {}) OR (NOT {typed} AND {own_und}))", s.at("st_int_und"));
+    let und = format!(
+        "(({typed} AND {}) OR (NOT {typed} AND {own_und}))",
+        s.at("st_int_und")
+    );
     (number, value, und)
 }
 

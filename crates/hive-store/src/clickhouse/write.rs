@@ -276,7 +276,8 @@ impl ClickHouseStore {
         let leaves = flatten(&doc, true);
         // A base its leaves spell exactly is not stored twice: its `doc` is
         // left empty and read back from the leaves (ADR 0012).
-        let doc_text = if rebuild(&leaves.leaves).to_string() == p.doc_text {
+        let rebuilt = serde_json::to_string(&rebuild(&leaves.leaves)).unwrap_or_default();
+        let doc_text = if rebuilt == p.doc_text {
             String::new()
         } else {
             p.doc_text.clone()
