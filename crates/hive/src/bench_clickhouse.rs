@@ -95,8 +95,9 @@ fn disk(store: &ClickHouseStore) -> Result<Vec<(String, u64)>> {
 
 /// SQLite's bytes per event for the first `n` events of the same load.
 fn sqlite_bytes(n: usize) -> Result<f64> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("hive.db");
+    let dir = std::env::temp_dir().join(format!("hive-bench-sqlite-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("hive.db");
     let store = SqliteStore::open(
         &path,
         SqliteOptions {
@@ -122,9 +123,10 @@ fn sqlite_bytes(n: usize) -> Result<f64> {
     store.checkpoint()?;
     drop(store);
     let mut bytes = 0;
-    for e in std::fs::read_dir(dir.path())? {
+    for e in std::fs::read_dir(&dir)? {
         bytes += e?.metadata()?.len();
     }
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(bytes as f64 / n as f64)
 }
 
