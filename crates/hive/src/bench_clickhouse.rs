@@ -57,13 +57,14 @@ fn load(store: &ClickHouseStore, seed: usize, total: usize) -> Result<()> {
     let ids = "['event_id', 'session_id', 'parent_id']";
     for c0 in (1..copies).step_by(10) {
         let c1 = (c0 + 10).min(copies);
+        let n = c1 - c0;
         store.sql(&format!(
             "INSERT INTO hive_writes (project_id, event_id, kind, ts, node, seq, idx, received, \
              floating, session_id, key_id, doc, raw, paths, types, strs, nums, lossy) \
              SELECT project_id, concat(event_id, '-c', toString(c)), kind, ts, node, seq, idx, \
              received, floating, concat(session_id, '-c', toString(c)), key_id, doc, raw, paths, \
              types, arrayMap((p, x) -> if(has({ids}, p), concat(x, '-c', toString(c)), x), paths, strs), \
-             nums, lossy FROM hive_writes ARRAY JOIN range({c0}, {c1}) AS c \
+             nums, lossy FROM hive_writes ARRAY JOIN arrayMap(i -> i + {c0}, range({n})) AS c \
              WHERE project_id = '{PROJECT}' AND position(event_id, '-c') = 0"
         ))?;
         eprintln!(
