@@ -248,22 +248,23 @@ async fn serve(args: ServeArgs) -> Result<()> {
         Some(_) => state.with_known_keys(&args.data_dir.join("known-keys.json")),
         None => state,
     };
-    let mut state = state.with_alerts(AlertRuntime::new(
-        Arc::new(SystemClock),
-        AlertConfig {
-            webhook_ca,
-            webhook_proxy,
-            webhook_allow_private: args.webhook_allow_private,
-            tick: std::time::Duration::from_millis(args.alert_tick_ms.max(10)),
-            ..AlertConfig::default()
-        },
-    ))
-    .with_retention(RetentionConfig {
-        default_days: args.retention_days.0,
-        interval: std::time::Duration::from_millis(args.retention_interval_ms.max(10)),
-        page: args.deletion_page.max(1),
-        ..RetentionConfig::default()
-    });
+    let mut state = state
+        .with_alerts(AlertRuntime::new(
+            Arc::new(SystemClock),
+            AlertConfig {
+                webhook_ca,
+                webhook_proxy,
+                webhook_allow_private: args.webhook_allow_private,
+                tick: std::time::Duration::from_millis(args.alert_tick_ms.max(10)),
+                ..AlertConfig::default()
+            },
+        ))
+        .with_retention(RetentionConfig {
+            default_days: args.retention_days.0,
+            interval: std::time::Duration::from_millis(args.retention_interval_ms.max(10)),
+            page: args.deletion_page.max(1),
+            ..RetentionConfig::default()
+        });
     if let Some(f) = column_memory {
         state = state.with_column_memory(f);
     }
