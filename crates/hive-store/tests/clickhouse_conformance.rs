@@ -355,25 +355,6 @@ fn sql_resolution_equals_the_fold() {
     assert_eq!(tried, 120);
 }
 
-/// Retention on ClickHouse really removes rows from the parts (a mutation),
-/// and a month partition older than every cut-off goes whole.
-#[test]
-fn retention_removes_rows_then_partitions() {
-    use hive_core::model::Event;
-    use hive_store::{Store, WriteOp};
-    let Some(store) = fresh() else { return };
-    let ops: Vec<WriteOp> = (0..300)
-        .map(|i| WriteOp::Event {
-            event: Event {
-                event_id: format!("e{i}"),
-                session_id: format!("s{}", i / 10),
-                project_id: if i < 200 { "old" } else { "kept" }.into(),
-                event_type: "tool".into(),
-                event_name: "t".into(),
-                start_time: 1_000,
-                end_time: 1_001,
-                ..Event::default()
-            },
 /// Lists and charts decided in SQL equal the same read folded in Rust, on
 /// sessions whose events start before them (the rollup widens their
 /// start), enrichments that change, retype and remove values, placeholder
@@ -432,28 +413,6 @@ fn sql_reads_equal_the_fold() {
             session_name: None,
             join: false,
             floating: false,
-        })
-        .collect();
-    store.apply(&ops).unwrap();
-    let (_, rows) = store.disk_usage().unwrap();
-    // 300 events and the 30 placeholder sessions they made.
-    assert_eq!(rows, 330);
-    let later = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        + 1_000;
-    assert_eq!(store.expire("old", later, 500).unwrap(), 220);
-    assert_eq!(store.expire("old", later, 500).unwrap(), 0);
-    let (bytes, rows) = store.disk_usage().unwrap();
-    assert_eq!(rows, 110, "rows left in the active parts");
-    assert!(bytes > 0);
-    assert!(store.get_event(Some("kept"), "e250").unwrap().is_some());
-    // Every project's cut-off past this month's newest write: the
-    // partition is dropped whole.
-    assert_eq!(store.expire_partitions(later).unwrap(), 1);
-    assert_eq!(store.disk_usage().unwrap(), (0, 0));
-    assert!(store.get_event(Some("kept"), "e250").unwrap().is_none());
         });
     }
     store.apply(&ops).unwrap();
@@ -603,4 +562,51 @@ fn sql_reads_equal_the_fold() {
     )
     .unwrap();
     assert!(store.chart_both(Some("p"), &q).unwrap().0.is_some());
+}
+
+/// Retention on ClickHouse really removes rows from the parts (a mutation),
+/// and a month partition older than every cut-off goes whole.
+#[test]
+fn retention_removes_rows_then_partitions() {
+    use hive_core::model::Event;
+    use hive_store::{Store, WriteOp};
+    let Some(store) = fresh() else { return };
+    let ops: Vec<WriteOp> = (0..300)
+        .map(|i| WriteOp::Event {
+            event: Event {
+                event_id: format!("e{i}"),
+                session_id: format!("s{}", i / 10),
+                project_id: if i < 200 { "old" } else { "kept" }.into(),
+                event_type: "tool".into(),
+                event_name: "t".into(),
+                start_time: 1_000,
+                end_time: 1_001,
+                ..Event::default()
+            },
+            raw: None,
+            session_name: None,
+            join: false,
+            floating: false,
+        })
+        .collect();
+    store.apply(&ops).unwrap();
+    let (_, rows) = store.disk_usage().unwrap();
+    // 300 events and the 30 placeholder sessions they made.
+    assert_eq!(rows, 330);
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 1_000;
+    assert_eq!(store.expire("old", later, 500).unwrap(), 220);
+    assert_eq!(store.expire("old", later, 500).unwrap(), 0);
+    let (bytes, rows) = store.disk_usage().unwrap();
+    assert_eq!(rows, 110, "rows left in the active parts");
+    assert!(bytes > 0);
+    assert!(store.get_event(Some("kept"), "e250").unwrap().is_some());
+    // Every project's cut-off past this month's newest write: the
+    // partition is dropped whole.
+    assert_eq!(store.expire_partitions(later).unwrap(), 1);
+    assert_eq!(store.disk_usage().unwrap(), (0, 0));
+    assert!(store.get_event(Some("kept"), "e250").unwrap().is_none());
 }
