@@ -18,10 +18,10 @@ use serde_json::{Map, Value, json};
 pub struct ChartsArgs {
     /// Events to load (sessions of 10 events, the session event included).
     #[arg(long, default_value_t = 1_000_000)]
-    pub(crate) events: usize,
+    events: usize,
     /// Runs per measured query.
     #[arg(long, default_value_t = 10)]
-    pub(crate) runs: usize,
+    runs: usize,
     /// Also time each query read from the documents with SQL (what charts
     /// fall back to when their columns do not fit in memory).
     #[arg(long)]
@@ -30,21 +30,9 @@ pub struct ChartsArgs {
     /// (reused when it exists).
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
-    /// Run against ClickHouse at this URL instead (its database is created
-    /// and loaded when it has no events; reused otherwise): times the
-    /// session list with a metadata filter, the events list with a filter
-    /// and charts grouped by a metadata field, cold and warm, and reports
-    /// the bytes per event on disk beside SQLite's for the same events.
-    #[arg(long, env = "HIVE_BENCH_CLICKHOUSE")]
-    clickhouse: Option<String>,
-    /// With `--clickhouse`: events loaded through the store's write path;
-    /// the rest of `--events` are copies of them made in ClickHouse with
-    /// new ids (the rows the write path would make for those ids).
-    #[arg(long, default_value_t = 100_000)]
-    pub(crate) seed_events: usize,
 }
 
-pub(crate) const PROJECT: &str = "bench";
+const PROJECT: &str = "bench";
 /// 2024-01-01T00:00:00Z; events spread over 30 days.
 const START: i64 = 1_704_067_200_000;
 const SPAN_MS: i64 = 30 * 86_400_000;
@@ -56,7 +44,7 @@ fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
-pub(crate) fn event(project_id: &str, n: usize, total: usize) -> Event {
+fn event(project_id: &str, n: usize, total: usize) -> Event {
     let session = n / 10;
     let sid = format!("sess-{session:07}");
     let is_session = n.is_multiple_of(10);
@@ -121,15 +109,12 @@ fn load(store: &SqliteStore, project_id: &str, total: usize) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn pct(sorted: &[f64], p: f64) -> f64 {
+fn pct(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
 
 pub fn main(a: ChartsArgs) -> Result<()> {
-    if let Some(url) = a.clickhouse.clone() {
-        return super::bench_clickhouse::main(&a, &url);
-    }
     let tmp = std::env::temp_dir().join(format!("hive-bench-charts-{}", uuid::Uuid::new_v4()));
     let dir = a.data_dir.clone().unwrap_or_else(|| tmp.clone());
     std::fs::create_dir_all(&dir)?;

@@ -34,10 +34,10 @@ const ROLLUP_PATHS: [&str; 10] = [
 ];
 
 /// The verdict state of an unknown value (the folded document decides).
-pub(super) const UNKNOWN: u8 = 8;
+const UNKNOWN: u8 = 8;
 
 /// A path as the leaves spell it.
-pub(super) fn path_of(f: &FieldRef) -> String {
+fn path_of(f: &FieldRef) -> String {
     match f {
         FieldRef::Top(t) => t.name().to_owned(),
         // Filter paths hold no `.` or `\` inside a key: no escaping needed.
@@ -45,21 +45,21 @@ pub(super) fn path_of(f: &FieldRef) -> String {
     }
 }
 
-pub(super) fn rollup_owned(path: &str) -> bool {
+fn rollup_owned(path: &str) -> bool {
     ROLLUP_PATHS
         .iter()
         .any(|r| path == *r || (path.starts_with(r) && path.as_bytes().get(r.len()) == Some(&b'.')))
 }
 
 /// Whether an array index in the path is written as the leaves write it.
-pub(super) fn canonical_indices(path: &str) -> bool {
+fn canonical_indices(path: &str) -> bool {
     path.split('.').all(|seg| {
         !seg.bytes().all(|b| b.is_ascii_digit() || b == b'+')
             || seg.parse::<usize>().is_ok_and(|n| n.to_string() == seg)
     })
 }
 
-pub(super) fn num(x: f64) -> String {
+fn num(x: f64) -> String {
     if x.is_nan() {
         "nan".to_owned()
     } else if x.is_infinite() {
@@ -74,8 +74,7 @@ pub(super) fn num(x: f64) -> String {
 }
 
 /// SQL for the aggregates and predicates of one query.
-#[derive(Default)]
-pub(super) struct Compiler {
+struct Compiler {
     /// Aggregate expressions, `rN`, one per distinct path.
     aggs: Vec<(String, String)>,
 }
@@ -83,7 +82,7 @@ pub(super) struct Compiler {
 impl Compiler {
     /// The aggregate column holding the value of a path: a tuple (state,
     /// text, number).
-    pub(super) fn resolve(&mut self, path: &str) -> String {
+    fn resolve(&mut self, path: &str) -> String {
         if let Some((_, name)) = self.aggs.iter().find(|(p, _)| p == path) {
             return name.clone();
         }
@@ -129,21 +128,6 @@ impl Compiler {
     /// A predicate that holds for every event the filter matches (and
     /// perhaps a few more).
     fn maybe(&mut self, f: &Filter, session: &str) -> String {
-        let (exact, undecided) = self.parts(f);
-        let path = path_of(&f.field);
-        let mut any = vec![exact, undecided];
-        if rollup_owned(&path) {
-            any.push(session.to_owned());
-        }
-        format!("({})", any.join(" OR "))
-    }
-
-    /// The filter as two predicates on an event's resolved values: what it
-    /// decides when the values are known, and when they are not (an
-    /// unknown value, `contains` on an object built by several writes, an
-    /// index the leaves do not spell). A session's rollup paths are left
-    /// to the caller.
-    pub(super) fn parts(&mut self, f: &Filter) -> (String, String) {
         let path = path_of(&f.field);
         let r = self.resolve(&path);
         let st = format!("(tupleElement({r}, 1) % 16)");
@@ -179,22 +163,19 @@ impl Compiler {
             Operator::NotExists => format!("NOT {present}"),
             Operator::Is => eq,
             Operator::IsNot => format!("NOT {eq}"),
-            Operator::Contains => contains,
-            Operator::NotContains => format!("NOT {contains}"),
+            Operator::Contains => format!("({contains} OR {opaque_object})"),
+            Operator::NotContains => format!("(NOT {contains} OR {opaque_object})"),
             Operator::GreaterThan | Operator::After => cmp(">"),
             Operator::LessThan | Operator::Before => cmp("<"),
         };
-        let mut undecided = vec![unknown];
-        if matches!(f.operator, Operator::Contains | Operator::NotContains) {
-            undecided.push(opaque_object);
+        let mut any = vec![exact, unknown];
+        if rollup_owned(&path) {
+            any.push(session.to_owned());
         }
         if !canonical_indices(&path) {
-            undecided.push("1".to_owned());
+            any.push("1".to_owned());
         }
-        (
-            format!("({exact})"),
-            format!("({})", undecided.join(" OR ")),
-        )
+        format!("({})", any.join(" OR "))
     }
 }
 
@@ -264,7 +245,7 @@ impl ClickHouseStore {
     }
 }
 
-pub(super) fn inner(scope: &str, c: &Compiler) -> String {
+fn inner(scope: &str, c: &Compiler) -> String {
     let aggs: Vec<String> = c
         .aggs
         .iter()

@@ -359,20 +359,6 @@ impl Client {
             .collect()
     }
 
-    /// Rows of a query with a `LIMIT`, and how many rows there were before
-    /// the limit (when the server reports it).
-    pub fn rows_and_total(&self, sql: &str) -> Result<(Vec<Value>, Option<u64>)> {
-        let text = self.post("", format!("{sql} FORMAT JSON").as_bytes())?;
-        let mut v: Value = serde_json::from_str(&text)
-            .map_err(|e| StoreError::Corrupt(format!("clickhouse result: {e}")))?;
-        let rows = match v.get_mut("data").map(Value::take) {
-            Some(Value::Array(rows)) => rows,
-            _ => Vec::new(),
-        };
-        let total = v.get("rows_before_limit_at_least").and_then(Value::as_u64);
-        Ok((rows, total))
-    }
-
     /// Insert rows (JSON objects) into a table in one statement.
     pub fn insert(&self, table: &str, rows: &[Value]) -> Result<()> {
         if rows.is_empty() {

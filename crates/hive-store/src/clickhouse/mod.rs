@@ -16,7 +16,6 @@ mod meta;
 mod query;
 mod read;
 mod schema;
-mod sql_read;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -253,55 +252,6 @@ impl ClickHouseStore {
             .collect();
         ids.sort();
         Ok(ids)
-    }
-
-    /// A statement's rows, for the benchmark's loader and cache control.
-    #[doc(hidden)]
-    pub fn sql(&self, statement: &str) -> Result<Vec<Value>> {
-        let trimmed = statement.trim_start();
-        if trimmed.starts_with("SELECT") || trimmed.starts_with("WITH") {
-            self.client.rows(statement)
-        } else {
-            self.client.exec(statement).map(|_| Vec::new())
-        }
-    }
-
-    /// A query decided in SQL only (`None` when the SQL leaves it to the
-    /// fold), for the benchmark: it must not fall back unnoticed.
-    #[doc(hidden)]
-    pub fn sql_query_only(&self, q: &EventQuery) -> Result<Option<EventPage>> {
-        self.sql_query(q)
-    }
-
-    /// A chart aggregated in SQL only (`None` when left to the fold).
-    #[doc(hidden)]
-    pub fn sql_chart_only(
-        &self,
-        project_id: Option<&str>,
-        q: &ChartQuery,
-    ) -> Result<Option<Vec<Series>>> {
-        self.sql_chart(project_id, q)
-    }
-
-    /// A query decided in SQL (`None` when the SQL leaves it to the fold)
-    /// and by folding the candidates, for tests: both must agree.
-    #[doc(hidden)]
-    pub fn query_both(&self, q: &EventQuery) -> Result<(Option<EventPage>, EventPage)> {
-        Ok((self.sql_query(q)?, self.folded_query(q)?))
-    }
-
-    /// A chart aggregated in SQL (`None` when the SQL leaves it to the
-    /// fold) and from the folded candidates, for tests.
-    #[doc(hidden)]
-    pub fn chart_both(
-        &self,
-        project_id: Option<&str>,
-        q: &ChartQuery,
-    ) -> Result<(Option<Vec<Series>>, Vec<Series>)> {
-        Ok((
-            self.sql_chart(project_id, q)?,
-            self.folded_chart(project_id, q)?,
-        ))
     }
 
     fn direct_ids(&self, n: usize) -> write::Ids {

@@ -57,14 +57,6 @@ impl ClickHouseStore {
     }
 
     pub(super) fn run_query(&self, q: &EventQuery) -> Result<EventPage> {
-        if let Some(page) = self.sql_query(q)? {
-            return Ok(page);
-        }
-        self.folded_query(q)
-    }
-
-    /// The query decided on the folded candidates (exact for every case).
-    pub(super) fn folded_query(&self, q: &EventQuery) -> Result<EventPage> {
         let project = q.project_id.as_deref();
         let in_range = |d: &Value| {
             let Some(s) = start_of(d) else {
@@ -172,18 +164,6 @@ impl ClickHouseStore {
     }
 
     pub(super) fn run_chart(
-        &self,
-        project_id: Option<&str>,
-        q: &ChartQuery,
-    ) -> Result<Vec<Series>> {
-        if let Some(series) = self.sql_chart(project_id, q)? {
-            return Ok(series);
-        }
-        self.folded_chart(project_id, q)
-    }
-
-    /// The chart of the folded candidates (exact for every case).
-    pub(super) fn folded_chart(
         &self,
         project_id: Option<&str>,
         q: &ChartQuery,
