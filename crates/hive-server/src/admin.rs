@@ -114,7 +114,7 @@ async fn ping_store(state: &SharedState) -> Result<f64, String> {
     let task = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || {
-            let r = state.store.log_position();
+            let r = state.store.ping();
             state.ping_since_ms.store(0, Ordering::Release);
             r
         })

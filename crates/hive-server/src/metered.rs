@@ -49,6 +49,10 @@ impl Store for MeteredStore {
         timed("log_position", || self.inner.log_position())
     }
 
+    fn ping(&self) -> Result<()> {
+        timed("ping", || self.inner.ping())
+    }
+
     fn get_event(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>> {
         timed("get_event", || self.inner.get_event(project_id, event_id))
     }

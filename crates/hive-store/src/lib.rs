@@ -238,6 +238,11 @@ pub trait Store: Send + Sync + 'static {
     }
     /// The ingest-log position applied so far (0 when none).
     fn log_position(&self) -> Result<u64>;
+    /// A cheap round trip to the store's server (readiness checks):
+    /// `Ok` when it answers now.
+    fn ping(&self) -> Result<()> {
+        self.log_position().map(|_| ())
+    }
     /// One event by id (the current state).
     fn get_event(&self, project_id: Option<&str>, event_id: &str) -> Result<Option<Value>>;
     /// The raw span of an event, if it came from a span.

@@ -337,6 +337,12 @@ impl Store for ClickHouseStore {
         self.apply_records(ops, records)
     }
 
+    fn ping(&self) -> Result<()> {
+        // Not `log_position`: that falls back to this node's copy of its
+        // position while ClickHouse is down.
+        self.client.rows("SELECT 1 AS one").map(|_| ())
+    }
+
     fn log_position(&self) -> Result<u64> {
         let answer = self.client.rows(&format!(
             "SELECT max(position) AS p FROM hive_log_positions WHERE node = {}",
