@@ -389,7 +389,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    // The same limits on both ports, each with its own connection cap.
+    // The same limits on every port, each with its own connection cap.
     let limits = crate::connections::Limits {
         header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
         body_timeout: std::time::Duration::from_secs(args.body_timeout_secs.max(1)),
@@ -413,15 +413,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ))
     });
     let metrics_task = metrics_listener.map(|l| {
-        let mut rx = stop_rx.clone();
-        let app = hive_server::metrics_router(state.clone());
-        tokio::spawn(async move {
-            axum::serve(l, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.changed().await;
-                })
-                .await
-        })
+        tokio::spawn(crate::connections::serve(
+            l,
+            hive_server::metrics_router(state.clone()),
+            limits,
+            crate::connections::Protocol::Http,
+            stop_rx.clone(),
+        ))
     });
     shutdown.await;
     tracing::info!("shutting down: finishing requests in flight");
