@@ -401,3 +401,63 @@ fn retention_removes_rows_then_partitions() {
     assert_eq!(store.disk_usage().unwrap(), (0, 0));
     assert!(store.get_event(Some("kept"), "e250").unwrap().is_none());
 }
+
+/// A database migrated by a newer hive is refused at start with a message
+/// that says so, rather than read with rules this node does not know.
+#[test]
+fn a_newer_schema_is_refused() {
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node").expect("open");
+    store
+        .sql_exec("INSERT INTO hive_migrations (version, applied_at) VALUES (999, 0)")
+        .unwrap();
+    let err = ClickHouseStore::open(&url, "test-node-2")
+        .err()
+        .expect("a newer schema must be refused")
+        .to_string();
+    assert!(
+        err.contains("schema version 999") && err.contains("newer hive"),
+        "{err}"
+    );
+}
+
+/// Bases the leaves spell exactly are stored without their document and
+/// read back the same.
+#[test]
+fn bases_are_stored_once() {
+    use hive_core::model::Event;
+    use hive_store::{Store, WriteOp};
+    let Some(store) = fresh() else { return };
+    let p = ClickHouseStore::project_named("p").id;
+    let mut plain = Event {
+        event_id: "e1".into(),
+        session_id: "s1".into(),
+        project_id: p.clone(),
+        event_type: "model".into(),
+        event_name: "chat".into(),
+        start_time: 1_700_000_000_000,
+        ..Event::default()
+    };
+    plain.metadata.insert(
+        "nested".into(),
+        serde_json::json!({"a.b": [1, {"c": null}], "e\\f": "x", "n": 1.5e300, "empty": {}}),
+    );
+    let op = |e: &Event| WriteOp::Event {
+        event: e.clone(),
+        raw: None,
+        session_name: None,
+        join: false,
+        floating: false,
+    };
+    store.apply(&[op(&plain)]).unwrap();
+    let stored = store
+        .sql_rows(&format!(
+            "SELECT doc FROM hive_writes WHERE project_id = '{p}' AND event_id = 'e1' AND kind = 1"
+        ))
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["doc"], "", "the leaves spell this base");
+    let read = store.get_event(Some(&p), "e1").unwrap().expect("read back");
+    assert_eq!(read["metadata"], plain.to_json()["metadata"]);
+    assert_eq!(read["event_name"], "chat");
+}

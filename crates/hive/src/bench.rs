@@ -94,6 +94,14 @@ struct IngestArgs {
     /// answer holds an email, so every request is redacted and re-encoded).
     #[arg(long, default_value = "off", value_parser = ["off", "scan", "rewrite"])]
     redaction: String,
+    /// Serve from ClickHouse (URL as for `hive serve --clickhouse`; a fresh
+    /// database) instead of SQLite, and report its bytes on disk per span.
+    #[arg(long)]
+    clickhouse: Option<String>,
+    /// With `--clickhouse`: how many `hive serve` nodes share it (the
+    /// connections are spread over them).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 #[derive(Args)]
@@ -177,6 +185,17 @@ impl Server {
         durability: &str,
         extra: &[String],
     ) -> Result<Server> {
+        Server::start_node(dir, durability, extra, None)
+    }
+
+    /// Start on `dir`; `key`: the key to use when the server prints none
+    /// (a node joining a store whose first key another node created).
+    pub(crate) fn start_node(
+        dir: std::path::PathBuf,
+        durability: &str,
+        extra: &[String],
+        key: Option<String>,
+    ) -> Result<Server> {
         let exe = std::env::current_exe()?;
         let mut child = Command::new(exe)
             .args([
@@ -198,7 +217,7 @@ impl Server {
             .context("cannot start `hive serve`")?;
         let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
         let mut lines = BufReader::new(stderr).lines();
-        let (mut key, mut addr) = (None, None);
+        let (mut key, mut addr) = (key, None);
         for line in lines.by_ref() {
             let line = line?;
             if let Some(k) = line.trim().strip_prefix("HH_API_KEY=") {
@@ -231,6 +250,23 @@ impl Server {
                 bail!("the server did not start (no address or key in its output)")
             }
         }
+    }
+
+    /// Stop the server as an operator would (SIGTERM) and wait for it.
+    pub(crate) fn stop(&self, within: Duration) -> Result<()> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let deadline = Instant::now() + within;
+        while std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+        {
+            if Instant::now() > deadline {
+                bail!("the server did not stop within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
     }
 
     /// CPU seconds used so far by the server's threads, by thread name
@@ -537,14 +573,44 @@ impl Template {
 
 async fn ingest(a: IngestArgs) -> Result<()> {
     let template = Arc::new(Template::new(a.batch, a.spans_per_session)?);
-    let server = a.common.start_server()?;
+    let servers = match &a.clickhouse {
+        None => {
+            if a.nodes != 1 {
+                bail!("--nodes needs --clickhouse (SQLite is one node)");
+            }
+            vec![a.common.start_server()?]
+        }
+        Some(url) => {
+            let mut servers: Vec<Server> = Vec::new();
+            for _ in 0..a.nodes.max(1) {
+                let mut extra = vec!["--clickhouse".to_owned(), url.clone()];
+                extra.extend(
+                    a.common
+                        .serve_args
+                        .as_deref()
+                        .unwrap_or("")
+                        .split_whitespace()
+                        .map(str::to_owned),
+                );
+                let dir = std::env::temp_dir().join(format!("hive-bench-{}", uuid::Uuid::new_v4()));
+                let key = servers.first().map(|s| s.key.clone());
+                servers.push(Server::start_node(dir, &a.common.durability, &extra, key)?);
+            }
+            servers
+        }
+    };
+    let server = &servers[0];
     eprintln!(
-        "ingest: {} spans/request ({} bytes), {} connections, {} s, durability {}",
+        "ingest: {} spans/request ({} bytes), {} connections, {} s, durability {}, {}",
         a.batch,
         template.body.len(),
         a.concurrency,
         a.common.seconds,
-        a.common.durability
+        a.common.durability,
+        match &a.clickhouse {
+            Some(_) => format!("{} node(s) on ClickHouse", servers.len()),
+            None => "SQLite".to_owned(),
+        }
     );
     if a.redaction != "off" {
         let settings = if a.redaction == "scan" {
@@ -572,12 +638,22 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let counter = Arc::new(AtomicU64::new(0));
-    let cpu_before = server.cpu_by_thread();
+    let cpu = || {
+        let mut all = std::collections::BTreeMap::new();
+        for s in &servers {
+            for (name, t) in s.cpu_by_thread() {
+                *all.entry(name).or_insert(0.0) += t;
+            }
+        }
+        all
+    };
+    let cpu_before = cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..a.concurrency {
+    for i in 0..a.concurrency {
         let (template, stop, counter) = (template.clone(), stop.clone(), counter.clone());
-        let (addr, key) = (server.addr.clone(), server.key.clone());
+        let node = &servers[i % servers.len()];
+        let (addr, key) = (node.addr.clone(), server.key.clone());
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::connect(&addr).await?;
             let mut lat = Vec::new();
@@ -662,7 +738,7 @@ async fn ingest(a: IngestArgs) -> Result<()> {
         lat.extend(l);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu_after = server.cpu_by_thread();
+    let cpu_after = cpu();
     let chart_lat = match charts {
         Some(t) => {
             let (mut l, late) = t.await??;
@@ -676,24 +752,31 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     let (hwm, rss) = server.rss_mib();
     // Every acknowledged span must be readable: the read waits until the
     // applier has applied them all (retried while it says it is catching up).
+    // With several nodes, each node's reads wait for its own writes: ask
+    // every node in turn, the first last.
     let drain_started = Instant::now();
+    let mut answer = None;
+    for node in servers.iter().rev() {
+        let mut conn = Conn::connect(&node.addr).await?;
+        answer = Some(loop {
+            let (status, resp) = conn
+                .request(
+                    "POST",
+                    "/v1/events/export",
+                    &server.key,
+                    "application/json",
+                    br#"{"filters":[{"field":"event_type","operator":"is","value":"model","type":"string"}],"limit":1}"#,
+                )
+                .await?;
+            if status != 503 || drain_started.elapsed() > Duration::from_secs(600) {
+                break (status, resp);
+            }
+        });
+    }
+    let (status, resp) = answer.ok_or_else(|| anyhow!("no server"))?;
     let mut conn = Conn::connect(&server.addr).await?;
-    let (status, resp) = loop {
-        let (status, resp) = conn
-            .request(
-                "POST",
-                "/v1/events/export",
-                &server.key,
-                "application/json",
-                br#"{"filters":[{"field":"event_type","operator":"is","value":"model","type":"string"}],"limit":1}"#,
-            )
-            .await?;
-        if status != 503 || drain_started.elapsed() > Duration::from_secs(600) {
-            break (status, resp);
-        }
-    };
     let drained = drain_started.elapsed().as_secs_f64();
-    let cpu_drained = server.cpu_by_thread();
+    let cpu_drained = cpu();
     let stored = serde_json::from_slice::<serde_json::Value>(&resp)
         .ok()
         .and_then(|v| v["totalEvents"].as_u64())
@@ -730,6 +813,35 @@ async fn ingest(a: IngestArgs) -> Result<()> {
     print_cpu(&cpu_before, &cpu_after, spans, "span (during the load)");
     print_cpu(&cpu_before, &cpu_drained, spans, "span (until applied)");
     println!("  stored model events  {stored} (status {status})");
+    if stored > 0 {
+        let bytes = match &a.clickhouse {
+            Some(url) => {
+                let store = hive_store::clickhouse::ClickHouseStore::open(url, "bench-probe")?;
+                store.sql_exec("OPTIMIZE TABLE hive_writes FINAL")?;
+                store.sql_rows(
+                    "SELECT sum(bytes_on_disk) AS n FROM system.parts \
+                     WHERE active AND database = currentDatabase()",
+                )?[0]["n"]
+                    .as_u64()
+                    .unwrap_or(0)
+            }
+            None => {
+                // Stopped as an operator would (SIGTERM): the final
+                // checkpoint moves the WAL into the database.
+                server.stop(Duration::from_secs(120))?;
+                ["hive.db", "hive.db-wal"]
+                    .iter()
+                    .filter_map(|f| std::fs::metadata(server.dir.join(f)).ok())
+                    .map(|m| m.len())
+                    .sum()
+            }
+        };
+        println!(
+            "  on disk              {:.0} bytes/span ({:.1} MiB; every span repeats one template's texts with new ids)",
+            bytes as f64 / spans as f64,
+            bytes as f64 / (1 << 20) as f64
+        );
+    }
     if a.redaction != "off" {
         let (_, resp) = conn
             .request("GET", "/v1/stats", &server.key, "application/json", b"")

@@ -18,10 +18,10 @@ use serde_json::{Map, Value, json};
 pub struct ChartsArgs {
     /// Events to load (sessions of 10 events, the session event included).
     #[arg(long, default_value_t = 1_000_000)]
-    events: usize,
+    pub(crate) events: usize,
     /// Runs per measured query.
     #[arg(long, default_value_t = 10)]
-    runs: usize,
+    pub(crate) runs: usize,
     /// Also time each query read from the documents with SQL (what charts
     /// fall back to when their columns do not fit in memory).
     #[arg(long)]
@@ -30,9 +30,24 @@ pub struct ChartsArgs {
     /// (reused when it exists).
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
+    /// Time the reads on a ClickHouse store instead (URL as for `hive serve
+    /// --clickhouse`, a database of its own; reused when it holds the
+    /// events already): the session list and the events list with a filter,
+    /// and charts grouped by a metadata field, cold and warm.
+    #[arg(long)]
+    pub(crate) clickhouse: Option<String>,
+    /// With `--clickhouse`: events loaded through the store's write path;
+    /// the rest up to `--events` are copies of their rows made inside
+    /// ClickHouse with new ids. Bytes per event are measured on these.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) seed_events: usize,
+    /// With `--clickhouse`: stop timing a read after a run that took longer
+    /// than this (the read itself is abandoned when the bench exits).
+    #[arg(long, default_value_t = 120.0)]
+    pub(crate) max_read_seconds: f64,
 }
 
-const PROJECT: &str = "bench";
+pub(crate) const PROJECT: &str = "bench";
 /// 2024-01-01T00:00:00Z; events spread over 30 days.
 const START: i64 = 1_704_067_200_000;
 const SPAN_MS: i64 = 30 * 86_400_000;
@@ -44,7 +59,7 @@ fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
-fn event(project_id: &str, n: usize, total: usize) -> Event {
+pub(crate) fn event(project_id: &str, n: usize, total: usize) -> Event {
     let session = n / 10;
     let sid = format!("sess-{session:07}");
     let is_session = n.is_multiple_of(10);
@@ -109,12 +124,15 @@ fn load(store: &SqliteStore, project_id: &str, total: usize) -> Result<()> {
     Ok(())
 }
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn pct(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
 
 pub fn main(a: ChartsArgs) -> Result<()> {
+    if let Some(url) = a.clickhouse.clone() {
+        return crate::bench_clickhouse::main(&a, &url);
+    }
     let tmp = std::env::temp_dir().join(format!("hive-bench-charts-{}", uuid::Uuid::new_v4()));
     let dir = a.data_dir.clone().unwrap_or_else(|| tmp.clone());
     std::fs::create_dir_all(&dir)?;

@@ -6,6 +6,7 @@ mod backup;
 mod bench;
 mod bench_backup;
 mod bench_charts;
+mod bench_clickhouse;
 mod bench_dashboard;
 mod bench_purge;
 mod connections;

@@ -257,6 +257,16 @@ pub fn resolve<'a>(writes: impl IntoIterator<Item = &'a Leaf>) -> Value {
     doc
 }
 
+/// The document a base's leaves spell, in their order (a base has no leaf
+/// below another, so nothing clears anything). Derived leaves are ignored.
+pub fn rebuild<'a>(leaves: impl IntoIterator<Item = &'a Leaf>) -> Value {
+    let mut doc = Value::Object(Map::new());
+    for l in leaves.into_iter().filter(|l| l.ty < DERIVED) {
+        place(&mut doc, l);
+    }
+    doc
+}
+
 /// Put a surviving write into the document: its ancestors become objects.
 fn place(doc: &mut Value, w: &Leaf) {
     let segs = segments(&w.path);
@@ -416,6 +426,13 @@ mod tests {
             }
             let want = fold(base.clone(), patches.iter());
             prop_assert_eq!(resolve(&writes), want);
+        }
+
+        /// A base is rebuilt from its leaves, to the byte.
+        #[test]
+        fn a_base_is_its_leaves(base in base()) {
+            let text = base.to_string();
+            prop_assert_eq!(rebuild(&flatten(&base, true).leaves).to_string(), text);
         }
 
         /// Writes of one patch never conflict (no leaf of a patch lies

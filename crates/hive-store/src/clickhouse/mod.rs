@@ -151,7 +151,15 @@ impl ClickHouseStore {
             failed: Mutex::new(None),
         });
         let gate = schema.clone();
-        let client = Arc::new(Client::new(endpoint).with_gate(Box::new(move || gate.ensure())));
+        // Once running, a schema this node cannot use (a newer hive migrated
+        // it meanwhile) makes the store unavailable, naming why, rather than
+        // refusing writes as if for their content.
+        let client = Arc::new(Client::new(endpoint).with_gate(Box::new(move || {
+            gate.ensure().map_err(|e| match e {
+                crate::StoreError::Invalid(why) => crate::StoreError::Unavailable(why),
+                e => e,
+            })
+        })));
         match schema.ensure() {
             Ok(()) | Err(crate::StoreError::Unavailable(_)) => {}
             Err(e) => return Err(e),
@@ -220,6 +228,19 @@ impl ClickHouseStore {
             .first()
             .map(|r| str_field(r, "v"))
             .unwrap_or_default())
+    }
+
+    /// The rows a query answers, as JSON objects (for tools and benchmarks;
+    /// the product's reads go through [`Store`]).
+    #[doc(hidden)]
+    pub fn sql_rows(&self, statement: &str) -> Result<Vec<serde_json::Value>> {
+        self.client.rows(statement)
+    }
+
+    /// Run a statement that answers no rows (for tools and benchmarks).
+    #[doc(hidden)]
+    pub fn sql_exec(&self, statement: &str) -> Result<()> {
+        self.client.exec(statement)
     }
 
     /// Bytes the event tables take on disk (compressed) and their rows.

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::ClickHouseStore;
 use super::http::lit;
+use super::leaves::{Leaf, rebuild};
 use super::write::{BASE, PATCH, PLACEHOLDER, in_list, str_field};
 use crate::{HistoryEntry, Result, StoreError};
 
@@ -53,7 +54,10 @@ impl ClickHouseStore {
     /// Fold the events the condition selects (on `hive_writes`).
     pub(super) fn fold_where(&self, cond: &str) -> Result<Vec<Folded>> {
         let rows = self.client.rows(&format!(
-            "SELECT project_id, event_id, kind, ts, node, seq, idx, key_id, doc FROM hive_writes \
+            "SELECT project_id, event_id, kind, ts, node, seq, idx, key_id, doc, \
+             if(doc = '', paths, emptyArrayString()) AS lpaths, \
+             if(doc = '', types, emptyArrayUInt8()) AS ltypes, \
+             if(doc = '', strs, emptyArrayString()) AS lstrs FROM hive_writes \
              WHERE ({cond}) AND {VISIBLE} \
              ORDER BY project_id, event_id, kind, ts, node, seq, idx"
         ))?;
@@ -143,6 +147,23 @@ impl ClickHouseStore {
     }
 }
 
+/// A base stored as its leaves only (its `doc` left empty).
+fn base_of_leaves(r: &Value) -> Value {
+    let arr = |k: &str| r[k].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let leaves: Vec<Leaf> = arr("lpaths")
+        .iter()
+        .zip(arr("ltypes"))
+        .zip(arr("lstrs"))
+        .map(|((p, t), s)| Leaf {
+            path: p.as_str().unwrap_or_default().to_owned(),
+            ty: t.as_u64().unwrap_or(0) as u8,
+            s: s.as_str().unwrap_or_default().to_owned(),
+            n: 0.0,
+        })
+        .collect();
+    rebuild(&leaves)
+}
+
 /// Fold the rows of one event (sorted by kind, then their order).
 pub(super) fn fold_rows(project_id: String, event_id: String, rows: &[Value]) -> Result<Folded> {
     let kind = |r: &Value| r["kind"].as_u64().unwrap_or(0) as u8;
@@ -163,6 +184,7 @@ pub(super) fn fold_rows(project_id: String, event_id: String, rows: &[Value]) ->
         })
         .collect();
     let mut doc = match base.or(placeholder) {
+        Some(r) if r["doc"].as_str() == Some("") => base_of_leaves(r),
         Some(r) => parse(r["doc"].as_str().unwrap_or("null"))?,
         None => {
             let first = patches.first().and_then(|r| r["ts"].as_i64()).unwrap_or(0);

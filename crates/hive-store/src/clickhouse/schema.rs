@@ -96,6 +96,11 @@ pub const MIGRATIONS: &[&[&str]] = &[
     &["CREATE TABLE IF NOT EXISTS hive_claims (
             key String, round UInt32, node String, at Int64
         ) ENGINE = MergeTree ORDER BY (key, round, node)"],
+    // 3: a base whose leaves spell its document to the byte is stored as
+    // its leaves only (`doc` left empty) and rebuilt on read. No table
+    // changes; the version tells nodes that predate it (which would read
+    // such a base as empty) to stay off this database.
+    &["SELECT 1"],
 ];
 
 /// Create the database and apply the migrations it lacks.
@@ -120,6 +125,13 @@ pub fn migrate(client: &Client) -> Result<u32> {
         .first()
         .and_then(|r| r["v"].as_u64())
         .unwrap_or(0) as usize;
+    if applied > MIGRATIONS.len() {
+        return Err(crate::StoreError::Invalid(format!(
+            "the ClickHouse database {db} has schema version {applied}, newer than this hive \
+             knows ({}): it was migrated by a newer hive; run that version (or newer) on every node",
+            MIGRATIONS.len()
+        )));
+    }
     for (i, statements) in MIGRATIONS.iter().enumerate().skip(applied) {
         for s in *statements {
             for s in expand(s, ep) {

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use hive_core::model::{Event, NAMESPACES};
 use serde_json::{Value, json};
 
-use super::leaves::{Leaves, flatten};
+use super::leaves::{Leaves, flatten, rebuild};
 use super::{ClickHouseStore, http::lit, now_ms};
 use crate::prepared::PreparedEvent;
 use crate::{Result, WriteOp};
@@ -354,6 +354,14 @@ impl ClickHouseStore {
             return;
         }
         let doc: Value = serde_json::from_str(&p.doc_text).unwrap_or_else(|_| e.to_json());
+        let leaves = flatten(&doc, true);
+        // A base its leaves spell exactly is not stored twice: its `doc` is
+        // left empty and read back from the leaves (ADR 0012).
+        let doc_text = if rebuild(&leaves.leaves).to_string() == p.doc_text {
+            String::new()
+        } else {
+            p.doc_text.clone()
+        };
         batch.rows.push(Row {
             project_id: e.project_id.clone(),
             event_id: e.event_id.clone(),
@@ -365,8 +373,8 @@ impl ClickHouseStore {
             floating: false,
             session_id: e.session_id.clone(),
             key_id: None,
-            leaves: flatten(&doc, true),
-            doc: p.doc_text.clone(),
+            leaves,
+            doc: doc_text,
             raw: p.raw_text.clone().unwrap_or_default(),
         });
         batch.based.insert(key.clone());

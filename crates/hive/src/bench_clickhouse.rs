@@ -1,0 +1,326 @@
+//! `hive bench charts --clickhouse URL`: the reads issue 10 names (the
+//! session list with a metadata filter, the events list with a filter,
+//! charts grouped by a metadata field) on the ClickHouse store at millions
+//! of events, cold and warm, through the store's own read path
+//! ([`Store::query`], [`Store::chart`]), and the bytes per event on disk
+//! beside SQLite's for the same events.
+//!
+//! Loading: `--seed-events` events go through the store's write path
+//! (`Store::apply`, batches of 5 000); the rest are copies of their rows
+//! made inside ClickHouse, each with new event and session ids in every
+//! place the write path puts them (the id columns, the `event_id`,
+//! `session_id` and `parent_id` leaves, and the document), so they are the
+//! rows the write path would make for those events; the side tables fill
+//! from the same materialised views. Copies compress better than real
+//! events (they differ from their seed only by the ids), so bytes per event
+//! are measured on the seed alone.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use hive_core::chart::ChartQuery;
+use hive_core::filter::Filter;
+use hive_store::clickhouse::ClickHouseStore;
+use hive_store::prepared::PreparedEvent;
+use hive_store::sqlite::{Durability, SqliteOptions, SqliteStore};
+use hive_store::{EventQuery, Level, Order, Store, WriteOp};
+use serde_json::json;
+
+use crate::bench_charts::{ChartsArgs, PROJECT, event, pct};
+
+fn ops(project_id: &str, from: usize, to: usize, total: usize) -> Vec<WriteOp> {
+    (from..to)
+        .map(|n| {
+            WriteOp::Prepared(Box::new(PreparedEvent::new(
+                event(project_id, n, total),
+                None,
+                None,
+                false,
+                false,
+            )))
+        })
+        .collect()
+}
+
+fn count(store: &ClickHouseStore, sql: &str) -> Result<u64> {
+    Ok(store
+        .sql_rows(sql)?
+        .first()
+        .and_then(|r| r["n"].as_u64())
+        .unwrap_or(0))
+}
+
+/// Bytes on disk of every table of the store's database.
+fn disk_bytes(store: &ClickHouseStore) -> Result<u64> {
+    count(
+        store,
+        "SELECT sum(bytes_on_disk) AS n FROM system.parts \
+         WHERE active AND database = currentDatabase()",
+    )
+}
+
+fn load(store: &ClickHouseStore, project_id: &str, seed: usize, total: usize) -> Result<f64> {
+    let t = Instant::now();
+    for from in (0..seed).step_by(5000) {
+        store.apply(&ops(project_id, from, (from + 5000).min(seed), total))?;
+    }
+    eprintln!(
+        "  {seed} events through the write path in {:.1} s ({:.0} events/s)",
+        t.elapsed().as_secs_f64(),
+        seed as f64 / t.elapsed().as_secs_f64()
+    );
+    store.sql_exec("OPTIMIZE TABLE hive_writes FINAL")?;
+    let per_event = disk_bytes(store)? as f64 / seed as f64;
+    let copies = total.div_ceil(seed);
+    let t = Instant::now();
+    let ids = "['event_id', 'session_id', 'parent_id']";
+    for c in 1..copies {
+        // The generator's ids are `sess-NNNNNNN` and `sess-NNNNNNN-eN`.
+        let tag = format!("-c{c}");
+        store.sql_exec(&format!(
+            "INSERT INTO hive_writes (project_id, event_id, kind, ts, node, seq, idx, received, \
+             floating, session_id, key_id, doc, raw, paths, types, strs, nums, lossy) \
+             SELECT project_id, concat(event_id, '{tag}'), kind, ts, node, seq, idx, received, \
+             floating, if(session_id = '', '', concat(session_id, '{tag}')), key_id, \
+             replaceRegexpAll(doc, '\"(sess-[0-9]+(-e[0-9]+)?)\"', '\"\\\\1{tag}\"'), \
+             raw, paths, types, \
+             arrayMap((p, x) -> if(has({ids}, p), concat(x, '{tag}'), x), paths, strs), \
+             nums, lossy FROM hive_writes \
+             WHERE project_id = '{project_id}' AND position(event_id, '-c') = 0"
+        ))?;
+        if c % 10 == 9 || c + 1 == copies {
+            eprintln!(
+                "  {} events ({:.0} s)",
+                seed * (c + 1),
+                t.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(per_event)
+}
+
+/// SQLite's bytes per event for the same `n` events (database and WAL
+/// after a checkpoint).
+fn sqlite_bytes(n: usize) -> Result<f64> {
+    let dir = std::env::temp_dir().join(format!("hive-bench-sqlite-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let store = SqliteStore::open(
+        &dir.join("hive.db"),
+        SqliteOptions {
+            durability: Durability::Normal,
+            ..SqliteOptions::default()
+        },
+    )?;
+    let project = store.auth().ensure_project(PROJECT)?;
+    for from in (0..n).step_by(5000) {
+        store.apply(&ops(&project.id, from, (from + 5000).min(n), n))?;
+    }
+    store.checkpoint()?;
+    drop(store);
+    let mut bytes = 0;
+    for e in std::fs::read_dir(&dir)? {
+        bytes += e?.metadata()?.len();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(bytes as f64 / n as f64)
+}
+
+/// Drop ClickHouse's mark and uncompressed caches, and the OS page cache
+/// when this process may (root); says which.
+fn drop_caches(store: &ClickHouseStore) -> Result<&'static str> {
+    store.sql_exec("SYSTEM DROP MARK CACHE")?;
+    store.sql_exec("SYSTEM DROP UNCOMPRESSED CACHE")?;
+    let os = std::process::Command::new("sync").status().is_ok()
+        && std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok();
+    Ok(if os {
+        "ClickHouse's mark and uncompressed caches and the OS page cache"
+    } else {
+        "ClickHouse's mark and uncompressed caches (not the OS page cache: not root)"
+    })
+}
+
+type Read = Box<dyn Fn(&ClickHouseStore) -> Result<String> + Send + Sync>;
+
+fn reads(project_id: &str) -> Result<Vec<(&'static str, Read)>> {
+    let filter = |v: serde_json::Value| Filter::from_json(&v).map_err(|e| anyhow::anyhow!("{e}"));
+    let chart =
+        |v: serde_json::Value| ChartQuery::from_json(&v, 0.0).map_err(|e| anyhow::anyhow!("{e}"));
+    let list = |q: EventQuery| -> Read {
+        Box::new(move |store| {
+            let page = store.query(&q)?;
+            Ok(format!("{} of {} matched", page.events.len(), page.total))
+        })
+    };
+    let plot = |q: ChartQuery, project: String| -> Read {
+        Box::new(move |store| {
+            let s = store.chart(Some(&project), &q)?;
+            Ok(format!(
+                "{} series, {} points",
+                s.len(),
+                s.iter().map(|x| x.points.len()).sum::<usize>()
+            ))
+        })
+    };
+    Ok(vec![
+        (
+            "session list, metadata.tenant is tenant-7, newest 50",
+            list(EventQuery {
+                project_id: Some(project_id.into()),
+                filters: vec![filter(
+                    json!({"field": "metadata.tenant", "operator": "is", "value": "tenant-7"}),
+                )?],
+                level: Level::SessionEvent,
+                order: Order::StartDesc,
+                limit: 50,
+                ..EventQuery::default()
+            }),
+        ),
+        (
+            "events list, metrics.latency_ms > 1100, newest 50",
+            list(EventQuery {
+                project_id: Some(project_id.into()),
+                filters: vec![filter(
+                    json!({"field": "metrics.latency_ms", "operator": "greater than", "value": 1100}),
+                )?],
+                level: Level::Event,
+                order: Order::StartDesc,
+                limit: 50,
+                ..EventQuery::default()
+            }),
+        ),
+        (
+            "chart: count by metadata.variant per hour",
+            plot(
+                chart(
+                    json!({"aggregation": "count", "bucket": "hour", "groupBy": "metadata.variant"}),
+                )?,
+                project_id.into(),
+            ),
+        ),
+        (
+            "chart: avg metrics.latency_ms by metadata.variant per hour",
+            plot(
+                chart(json!({"metric": "metrics.latency_ms", "aggregation": "avg",
+                    "bucket": "hour", "groupBy": "metadata.variant"}))?,
+                project_id.into(),
+            ),
+        ),
+    ])
+}
+
+pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
+    let store =
+        std::sync::Arc::new(ClickHouseStore::open(url, "bench").context("cannot open ClickHouse")?);
+    let version = store.server_version()?;
+    let project_id = ClickHouseStore::project_named(PROJECT).id;
+    let have = count(
+        &store,
+        &format!(
+            "SELECT count() AS n FROM hive_writes WHERE project_id = '{project_id}' AND kind = 1"
+        ),
+    )? as usize;
+    let seed = a.seed_events.min(a.events).max(10) / 10 * 10;
+    if have == 0 {
+        eprintln!("loading {} events into {}", a.events, store.describe());
+        let per_event = load(&store, &project_id, seed, a.events)?;
+        let sqlite = sqlite_bytes(seed)?;
+        println!(
+            "bytes per event on disk, the {seed} events loaded through the write path: \
+             ClickHouse {version} {per_event:.1} (every table), SQLite {sqlite:.1} \
+             (database and WAL after a checkpoint): {:.1}x fewer",
+            sqlite / per_event
+        );
+    } else {
+        eprintln!("reusing {have} events in {}", store.describe());
+    }
+    let events = count(
+        &store,
+        &format!("SELECT count() AS n FROM hive_locations WHERE project_id = '{project_id}'"),
+    )?;
+    println!(
+        "ClickHouse {version}: {events} events, {:.1} MiB on disk (with the copies)",
+        disk_bytes(&store)? as f64 / (1 << 20) as f64
+    );
+    let limit = Duration::from_secs_f64(a.max_read_seconds);
+    let mut cold_what = "";
+    for (name, read) in reads(&project_id)? {
+        let read = std::sync::Arc::new(read);
+        // One run in a thread of its own, so a read slower than the limit
+        // is reported instead of waited for.
+        let run = |store: &std::sync::Arc<ClickHouseStore>| -> Result<Option<(f64, String)>> {
+            let (tx, rx) = mpsc::channel();
+            let (store, read) = (store.clone(), read.clone());
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                let out = read(&store);
+                let _ = tx.send(out.map(|w| (t.elapsed().as_secs_f64() * 1000.0, w)));
+            });
+            match rx.recv_timeout(limit) {
+                Ok(r) => Ok(Some(r?)),
+                Err(_) => Ok(None),
+            }
+        };
+        let (mut cold, mut warm, mut what) = (Vec::new(), Vec::new(), String::new());
+        let mut abandoned = false;
+        for _ in 0..a.runs.max(1) {
+            cold_what = drop_caches(&store)?;
+            let answer = match run(&store) {
+                Ok(answer) => answer,
+                Err(e) => {
+                    println!("{name:<58} failed: {e}");
+                    break;
+                }
+            };
+            match answer {
+                Some((ms, w)) => {
+                    cold.push(ms);
+                    what = w;
+                }
+                None => {
+                    abandoned = true;
+                    break;
+                }
+            }
+        }
+        if cold.is_empty() && !abandoned {
+            continue;
+        }
+        if !abandoned {
+            for _ in 0..a.runs.max(1) {
+                match run(&store)? {
+                    Some((ms, _)) => warm.push(ms),
+                    None => {
+                        abandoned = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if abandoned {
+            println!(
+                "{name:<58} more than {:.0} s (abandoned; the reads after it are not run, since \
+                 it would still use the machine)",
+                a.max_read_seconds
+            );
+            return Ok(());
+        }
+        cold.sort_by(f64::total_cmp);
+        warm.sort_by(f64::total_cmp);
+        println!(
+            "{name:<58} cold p50 {:>8.0} ms p99 {:>8.0} ms   warm p50 {:>8.0} ms p99 {:>8.0} ms   ({what})",
+            pct(&cold, 0.5),
+            pct(&cold, 0.99),
+            pct(&warm, 0.5),
+            pct(&warm, 0.99),
+        );
+    }
+    println!(
+        "{} runs each; cold: {cold_what} dropped before each run",
+        a.runs
+    );
+    if events == 0 {
+        bail!("no events loaded");
+    }
+    Ok(())
+}
