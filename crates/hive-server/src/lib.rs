@@ -141,6 +141,14 @@ impl AppState {
         }
     }
 
+    /// Keep a copy of the redaction rules this node loads from the store in
+    /// `path`, and start with it while the store cannot be reached
+    /// ([`redaction::RedactionRuntime::keep_copy`]).
+    pub fn with_redaction_copy(self, path: &std::path::Path) -> AppState {
+        self.redaction.keep_copy(path);
+        self
+    }
+
     /// Keep the live keys this node checked in `path` ([`auth::KeyCache::persistent`]),
     /// so they are accepted while the store fails, after a restart too.
     pub fn with_known_keys(mut self, path: &std::path::Path) -> AppState {
@@ -181,17 +189,19 @@ impl AppState {
     }
 
     /// Redact ops with their projects' rules (before they are logged) and
-    /// count what was redacted.
-    pub async fn redact(&self, ops: &mut [hive_store::WriteOp]) {
-        let snap = self.redaction.snapshot(&self.store).await;
+    /// count what was redacted; 503 when this node knows no rules yet
+    /// ([`redaction::RedactionRuntime::snapshot`]).
+    pub async fn redact(&self, ops: &mut [hive_store::WriteOp]) -> Result<(), ApiError> {
+        let snap = self.redaction.snapshot(&self.store).await?;
         if !snap.is_empty() {
             self.redaction.record(redaction::redact_ops(&snap, ops));
         }
+        Ok(())
     }
 
     /// Redact ops, then log them (see [`WriteQueue::submit`]).
     pub async fn submit(&self, mut ops: Vec<hive_store::WriteOp>) -> Result<(), ApiError> {
-        self.redact(&mut ops).await;
+        self.redact(&mut ops).await?;
         self.writer.submit(ops).await
     }
 

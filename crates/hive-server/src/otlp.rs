@@ -27,7 +27,7 @@ pub async fn ingest(
     encoding: Encoding,
     source: String,
 ) -> ApiResult<usize> {
-    let snap = state.redaction.snapshot(&state.store).await;
+    let snap = state.redaction.snapshot(&state.store).await?;
     let key_project = caller.key.project_id.clone();
     let default_project = state.default_project.id.clone();
     let slot = state

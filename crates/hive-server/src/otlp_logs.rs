@@ -230,7 +230,7 @@ pub async fn ingest_logs(
         key_id: Some(caller.key.id.clone()),
         received_at_ms: now_ms(),
     };
-    let snap = state.redaction.snapshot(&state.store).await;
+    let snap = state.redaction.snapshot(&state.store).await?;
     let (ops, outcome, counts) = tokio::task::spawn_blocking(move || {
         hive_otlp::decode_logs(&body, encoding)
             .map(|records| {

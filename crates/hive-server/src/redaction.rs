@@ -17,8 +17,14 @@
 //! - What each rule replaced is counted per project
 //!   ([`RedactionRuntime::counts`], in `/v1/stats` and on the settings
 //!   page), since this server started.
+//! - A node on ClickHouse keeps a copy of the rules it last loaded in its
+//!   data directory ([`RedactionRuntime::keep_copy`]) and starts with it
+//!   while ClickHouse cannot be reached; a node that knows no rules at
+//!   all (no copy, the store failing) refuses writes with 503 rather than
+//!   log them unredacted.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -52,10 +58,35 @@ pub struct ProjectRules {
     pub redactor: Redactor,
 }
 
+/// Where a node's rules come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RulesSource {
+    /// None loaded yet: which projects redact is unknown, so writes are
+    /// refused (503) until the store answers.
+    #[default]
+    Unknown,
+    /// The node's copy of the rules it last loaded (the store has not
+    /// answered since it started).
+    Copy,
+    /// The store.
+    Store,
+}
+
+impl RulesSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            RulesSource::Unknown => "unknown",
+            RulesSource::Copy => "copy",
+            RulesSource::Store => "store",
+        }
+    }
+}
+
 /// The rules of every enabled project, as loaded at one time.
 #[derive(Default)]
 pub struct Snapshot {
     loaded_at: Option<Instant>,
+    source: RulesSource,
     by_project: HashMap<String, Arc<ProjectRules>>,
     /// Names of the enabled projects (spans of admin keys name theirs).
     by_name: HashMap<String, String>,
@@ -87,6 +118,16 @@ pub struct RedactionRuntime {
     reloading: tokio::sync::Mutex<()>,
     counts: Mutex<HashMap<String, Counts>>,
     last_error: Mutex<Option<String>>,
+    /// The copy of the rules in the data directory, when kept; held while
+    /// a snapshot is installed, so the file follows the snapshots' order.
+    copy: Mutex<Option<RulesCopy>>,
+}
+
+/// A file holding the rules a node last loaded from the store.
+struct RulesCopy {
+    path: PathBuf,
+    /// What the file holds (a load that finds the same rewrites nothing).
+    written: Option<String>,
 }
 
 impl Default for RedactionRuntime {
@@ -96,6 +137,7 @@ impl Default for RedactionRuntime {
             reloading: tokio::sync::Mutex::new(()),
             counts: Mutex::new(HashMap::new()),
             last_error: Mutex::new(None),
+            copy: Mutex::new(None),
         }
     }
 }
@@ -115,11 +157,11 @@ impl RedactionRuntime {
     }
 
     /// Load every project's settings from the store (blocking), reusing
-    /// the compiled rules of settings that did not change.
+    /// the compiled rules of settings that did not change, and keep the
+    /// copy (when kept) in step.
     pub fn load(&self, store: &dyn Store) -> hive_store::Result<()> {
-        let previous = self.current();
         let objects = store.objects().list(REDACTION, None)?;
-        let mut by_project = HashMap::new();
+        let mut enabled = Vec::new();
         for o in objects {
             if o.doc.get("enabled") != Some(&Value::Bool(true)) {
                 continue;
@@ -131,55 +173,92 @@ impl RedactionRuntime {
                     RedactionSettings::default_set()
                 }
             };
-            let rules = match previous.by_project.get(&o.project_id) {
-                Some(p) if p.settings == settings => p.clone(),
-                _ => match settings.compile() {
-                    Ok(redactor) => Arc::new(ProjectRules {
-                        project_id: o.project_id.clone(),
-                        settings,
-                        redactor,
-                    }),
-                    Err(e) => {
-                        tracing::error!(project_id = %o.project_id, error = %e, "redaction rules do not compile; the default set applies");
-                        let settings = RedactionSettings::default_set();
-                        Arc::new(ProjectRules {
-                            project_id: o.project_id.clone(),
-                            redactor: settings
-                                .compile()
-                                .map_err(|e| hive_store::StoreError::Corrupt(e.0))?,
-                            settings,
-                        })
-                    }
-                },
-            };
-            by_project.insert(o.project_id, rules);
+            enabled.push((o.project_id, settings));
         }
-        let by_name = if by_project.is_empty() {
+        let by_name = if enabled.is_empty() {
             HashMap::new()
         } else {
             store
                 .auth()
                 .projects()?
                 .into_iter()
-                .filter(|p| by_project.contains_key(&p.id))
+                .filter(|p| enabled.iter().any(|(id, _)| *id == p.id))
                 .map(|p| (p.name, p.id))
                 .collect()
         };
-        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Snapshot {
+        let mut copy = self.copy.lock().unwrap_or_else(|e| e.into_inner());
+        let by_project = compile_all(&self.current(), enabled)?;
+        let snapshot = Snapshot {
             loaded_at: Some(Instant::now()),
+            source: RulesSource::Store,
             by_project,
             by_name,
-        });
+        };
+        if let Some(copy) = copy.as_mut() {
+            copy.save(&snapshot);
+        }
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(())
     }
 
+    /// Keep a copy of the rules in `path` (a file of the data directory):
+    /// rewritten, whole and synced, whenever a load from the store changes
+    /// them. When none were loaded from the store yet (it cannot be
+    /// reached at start), the copy's rules apply until it answers; with no
+    /// copy either, writes are refused ([`RedactionRuntime::snapshot`]).
+    pub fn keep_copy(&self, path: &Path) {
+        let mut copy = self.copy.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = RulesCopy {
+            path: path.to_owned(),
+            written: None,
+        };
+        let current = self.current();
+        if current.source == RulesSource::Store {
+            kept.save(&current);
+        } else {
+            match read_copy(path) {
+                Ok(None) => {
+                    tracing::info!(path = %path.display(), "no copy of the redaction rules: writes are refused until the store answers");
+                }
+                Ok(Some((text, enabled, by_name))) => match compile_all(&current, enabled) {
+                    Ok(by_project) => {
+                        tracing::info!(path = %path.display(), projects = by_project.len(), "redaction rules from this node's copy apply until the store answers");
+                        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) =
+                            Arc::new(Snapshot {
+                                // The first write asks the store.
+                                loaded_at: None,
+                                source: RulesSource::Copy,
+                                by_project,
+                                by_name,
+                            });
+                        kept.written = Some(text);
+                    }
+                    Err(e) => {
+                        tracing::error!(path = %path.display(), error = %e, "the copy of the redaction rules does not compile: writes are refused until the store answers");
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(path = %path.display(), error = %e, "the copy of the redaction rules cannot be read: writes are refused until the store answers");
+                }
+            }
+        }
+        *copy = Some(kept);
+    }
+
+    /// Where the rules in use come from.
+    pub fn source(&self) -> RulesSource {
+        self.current().source
+    }
+
     /// The rules to apply to a write arriving now: reloaded first when
-    /// older than [`REFRESH`] (waiting at most [`RELOAD_WAIT`]).
-    pub async fn snapshot(self: &Arc<Self>, store: &Arc<dyn Store>) -> Arc<Snapshot> {
+    /// older than [`REFRESH`] (waiting at most [`RELOAD_WAIT`]). An error
+    /// (503) when no rules are known at all: none loaded from the store
+    /// since this node started, and no copy of them.
+    pub async fn snapshot(self: &Arc<Self>, store: &Arc<dyn Store>) -> ApiResult<Arc<Snapshot>> {
         let snap = self.current();
         if snap.loaded_at.is_some_and(|at| at.elapsed() < REFRESH) {
-            return snap;
+            return self.known(snap);
         }
         let reload = {
             let this = self.clone();
@@ -208,6 +287,7 @@ impl RedactionRuntime {
                 let old = s.clone();
                 *s = Arc::new(Snapshot {
                     loaded_at: Some(Instant::now()),
+                    source: old.source,
                     by_project: old.by_project.clone(),
                     by_name: old.by_name.clone(),
                 });
@@ -216,7 +296,23 @@ impl RedactionRuntime {
         // The reload goes on behind a write that stops waiting for it.
         let task = tokio::spawn(reload);
         let _ = tokio::time::timeout(RELOAD_WAIT, task).await;
-        self.current()
+        self.known(self.current())
+    }
+
+    /// `snap`, unless it knows no rules: which projects redact cannot be
+    /// told, and a write logged now could keep what their rules replace.
+    fn known(&self, snap: Arc<Snapshot>) -> ApiResult<Arc<Snapshot>> {
+        if snap.source != RulesSource::Unknown {
+            return Ok(snap);
+        }
+        let why = self
+            .last_error()
+            .unwrap_or_else(|| "the store has not answered yet".to_owned());
+        Err(ApiError::StoreUnavailable(format!(
+            "this node does not know the projects' redaction rules yet (none loaded since it \
+             started, and it keeps no copy of them), so it cannot log writes without risking \
+             unredacted secrets: {why}; retry shortly"
+        )))
     }
 
     /// Add what a write redacted to the counters.
@@ -263,6 +359,127 @@ impl RedactionRuntime {
     pub fn enabled_projects(&self) -> Vec<String> {
         self.current().by_project.keys().cloned().collect()
     }
+}
+
+/// Compile each project's settings, reusing `previous`'s rules where the
+/// settings did not change; settings that do not compile get the default
+/// set (a project that redacts is never left without rules).
+fn compile_all(
+    previous: &Snapshot,
+    enabled: Vec<(String, RedactionSettings)>,
+) -> hive_store::Result<HashMap<String, Arc<ProjectRules>>> {
+    let mut by_project = HashMap::new();
+    for (project_id, settings) in enabled {
+        let rules = match previous.by_project.get(&project_id) {
+            Some(p) if p.settings == settings => p.clone(),
+            _ => match settings.compile() {
+                Ok(redactor) => Arc::new(ProjectRules {
+                    project_id: project_id.clone(),
+                    settings,
+                    redactor,
+                }),
+                Err(e) => {
+                    tracing::error!(project_id = %project_id, error = %e, "redaction rules do not compile; the default set applies");
+                    let settings = RedactionSettings::default_set();
+                    Arc::new(ProjectRules {
+                        project_id: project_id.clone(),
+                        redactor: settings
+                            .compile()
+                            .map_err(|e| hive_store::StoreError::Corrupt(e.0))?,
+                        settings,
+                    })
+                }
+            },
+        };
+        by_project.insert(project_id, rules);
+    }
+    Ok(by_project)
+}
+
+impl RulesCopy {
+    /// Write `snap`'s rules to the file when they differ from what it
+    /// holds. A failure is logged: the rules in memory still apply.
+    fn save(&mut self, snap: &Snapshot) {
+        let names: HashMap<&str, &str> = snap
+            .by_name
+            .iter()
+            .map(|(name, id)| (id.as_str(), name.as_str()))
+            .collect();
+        let projects: BTreeMap<&str, Value> = snap
+            .by_project
+            .iter()
+            .map(|(id, rules)| {
+                (
+                    id.as_str(),
+                    json!({"name": names.get(id.as_str()), "settings": rules.settings}),
+                )
+            })
+            .collect();
+        let text = json!({"version": 1, "projects": projects}).to_string();
+        if self.written.as_deref() == Some(text.as_str()) {
+            return;
+        }
+        match write_synced(&self.path, text.as_bytes()) {
+            Ok(()) => self.written = Some(text),
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot save the copy of the redaction rules");
+            }
+        }
+    }
+}
+
+/// What a copy holds: its text, the enabled projects' settings and their
+/// names (`None`: there is no copy).
+type CopyContents = (
+    String,
+    Vec<(String, RedactionSettings)>,
+    HashMap<String, String>,
+);
+
+fn read_copy(path: &Path) -> Result<Option<CopyContents>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let doc: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    if doc["version"] != 1 {
+        return Err(format!("unknown version {}", doc["version"]));
+    }
+    let projects = doc["projects"]
+        .as_object()
+        .ok_or("projects: not an object")?;
+    let mut enabled = Vec::new();
+    let mut by_name = HashMap::new();
+    for (id, p) in projects {
+        let settings = RedactionSettings::from_json(&p["settings"])
+            .map_err(|e| format!("projects.{id}.settings.{}", e.0))?;
+        if let Some(name) = p["name"].as_str() {
+            by_name.insert(name.to_owned(), id.clone());
+        }
+        enabled.push((id.clone(), settings));
+    }
+    Ok(Some((text, enabled, by_name)))
+}
+
+/// Replace `path` whole: a temporary file, synced, renamed over it, and
+/// the directory synced (readable by this user only).
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 // ---- Applying the rules --------------------------------------------------
@@ -593,5 +810,6 @@ pub fn stats_json(state: &SharedState) -> Value {
         "projects": projects,
         "redacted_total": counts.values().map(Counts::total).sum::<u64>(),
         "reload_error": state.redaction.last_error(),
+        "rules_from": state.redaction.source().name(),
     })
 }

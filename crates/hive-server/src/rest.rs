@@ -122,7 +122,7 @@ pub async fn session_start(
     }];
     assign_project(&state, &caller, session, &mut ops)?;
     // The answer shows the session as stored: redacted.
-    state.redact(&mut ops).await;
+    state.redact(&mut ops).await?;
     let Some(WriteOp::Event { event, .. }) = ops.first() else {
         return Err(ApiError::Internal(
             "a session start without its event".into(),

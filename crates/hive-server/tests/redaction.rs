@@ -224,14 +224,17 @@ async fn another_node_sees_a_change_within_the_refresh_time() {
     // A second node on the same store: its own copy of the rules.
     let other = Arc::new(RedactionRuntime::default());
     other.load(&*store).unwrap();
-    assert!(other.snapshot(&store).await.is_empty());
+    assert!(other.snapshot(&store).await.unwrap().is_empty());
     enable(&s, &s.admin.clone(), json!({})).await;
     // This node applies it at once; the other within REFRESH.
-    assert!(!s.state.redaction.snapshot(&store).await.is_empty());
+    assert!(!s.state.redaction.snapshot(&store).await.unwrap().is_empty());
     let changed_at = std::time::Instant::now();
-    assert!(other.snapshot(&store).await.is_empty(), "its copy is fresh");
+    assert!(
+        other.snapshot(&store).await.unwrap().is_empty(),
+        "its copy is fresh"
+    );
     loop {
-        if !other.snapshot(&store).await.is_empty() {
+        if !other.snapshot(&store).await.unwrap().is_empty() {
             break;
         }
         assert!(
@@ -241,7 +244,91 @@ async fn another_node_sees_a_change_within_the_refresh_time() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let default_id = s.state.default_project.id.clone();
-    assert!(other.snapshot(&store).await.rules(&default_id).is_some());
+    assert!(
+        other
+            .snapshot(&store)
+            .await
+            .unwrap()
+            .rules(&default_id)
+            .is_some()
+    );
+}
+
+/// The copy of the rules a ClickHouse node keeps (ADR 0010): written when
+/// they are loaded or change, read back at start (the store unreachable
+/// then is `crates/hive/tests/clickhouse_down.rs`), refused when it cannot
+/// be trusted.
+#[tokio::test]
+async fn a_node_keeps_a_copy_of_the_rules_it_loaded() {
+    use hive_server::redaction::RulesSource;
+    let s = server();
+    let store = s.store.clone() as Arc<dyn Store>;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("redaction-rules.json");
+    enable(
+        &s,
+        &s.admin.clone(),
+        json!({"keys": ["customer_ref"], "patterns": [{"name": "order_ref", "regex": "ORD-[0-9]{6}"}]}),
+    )
+    .await;
+    let default_id = s.state.default_project.id.clone();
+
+    // No copy and nothing loaded: no rules are known.
+    let node = RedactionRuntime::default();
+    node.keep_copy(&path);
+    assert_eq!(node.source(), RulesSource::Unknown);
+    assert!(!path.exists());
+    // Loaded from the store: the copy is written, readable by its owner only.
+    node.load(&*store).unwrap();
+    assert_eq!(node.source(), RulesSource::Store);
+    let copy: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let saved = &copy["projects"][&default_id];
+    assert_eq!(saved["name"], "default", "{copy}");
+    assert_eq!(saved["settings"]["keys"], json!(["customer_ref"]), "{copy}");
+    assert_eq!(saved["settings"]["patterns"][0]["name"], "order_ref");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The same rules loaded again do not rewrite it.
+    let written = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    node.load(&*store).unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        written
+    );
+
+    // A node started with the copy uses its rules before asking the store.
+    let restarted = RedactionRuntime::default();
+    restarted.keep_copy(&path);
+    assert_eq!(restarted.source(), RulesSource::Copy);
+    assert_eq!(restarted.enabled_projects(), vec![default_id.clone()]);
+
+    // A change is copied: a project that stops redacting leaves it.
+    let r = s
+        .json("PUT", "/v1/redaction", &s.admin, json!({"enabled": false}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    node.load(&*store).unwrap();
+    let copy: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(copy["projects"], json!({}), "{copy}");
+    let restarted = RedactionRuntime::default();
+    restarted.keep_copy(&path);
+    assert_eq!(restarted.source(), RulesSource::Copy);
+    assert!(restarted.enabled_projects().is_empty());
+
+    // A copy that does not parse is not trusted: no rules are known.
+    std::fs::write(
+        &path,
+        b"{\"version\": 1, \"projects\": {\"p\": {\"settings\": {\"enabled\": \"yes\"}}}}",
+    )
+    .unwrap();
+    let broken = RedactionRuntime::default();
+    broken.keep_copy(&path);
+    assert_eq!(broken.source(), RulesSource::Unknown);
 }
 
 async fn web_cookie(s: &TestServer) -> String {

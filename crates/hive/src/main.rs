@@ -59,6 +59,10 @@ enum Command {
         /// Data directory of the server.
         #[arg(long, env = "HIVE_DATA_DIR", default_value = ".hive", global = true)]
         data_dir: PathBuf,
+        /// The server's ClickHouse (as `hive serve --clickhouse`): projects
+        /// and their settings live there, and --data-dir is not used.
+        #[arg(long = "clickhouse", env = "HIVE_CLICKHOUSE_URL", global = true)]
+        clickhouse: Option<String>,
     },
     /// Print a one-time login link for the dashboard (works while the
     /// server runs).
@@ -293,16 +297,13 @@ fn keys(data_dir: &std::path::Path, clickhouse: Option<&str>, command: KeysComma
     Ok(())
 }
 
-fn projects(data_dir: &std::path::Path, command: ProjectsCommand) -> Result<()> {
+fn projects(
+    data_dir: &std::path::Path,
+    clickhouse: Option<&str>,
+    command: ProjectsCommand,
+) -> Result<()> {
     use hive_server::retention::{SETTINGS, parse_retention};
-    if !data_dir.join("hive.db").exists() {
-        bail!(
-            "no database in {}: start the server once with `hive serve --data-dir {}` (or pass --data-dir)",
-            data_dir.display(),
-            data_dir.display()
-        );
-    }
-    let store = open_store(data_dir, Durability::Full, 0)?;
+    let store = cli_store(data_dir, clickhouse)?;
     let objects = store.objects();
     match command {
         ProjectsCommand::List => {
@@ -372,7 +373,11 @@ fn main() -> Result<()> {
             clickhouse,
             addr,
         } => login(&data_dir, clickhouse.as_deref(), &addr),
-        Command::Projects { command, data_dir } => projects(&data_dir, command),
+        Command::Projects {
+            command,
+            data_dir,
+            clickhouse,
+        } => projects(&data_dir, clickhouse.as_deref(), command),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
         Command::Export(args) => export::export(args),

@@ -243,9 +243,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ),
     };
     // On ClickHouse, keys checked before are accepted while it cannot be
-    // reached, after a restart too (writes go on into the ingest log).
+    // reached, after a restart too (writes go on into the ingest log), and
+    // redacted with the rules loaded last (ADR 0010).
     let state = match &args.clickhouse {
-        Some(_) => state.with_known_keys(&args.data_dir.join("known-keys.json")),
+        Some(_) => state
+            .with_known_keys(&args.data_dir.join("known-keys.json"))
+            .with_redaction_copy(&args.data_dir.join("redaction-rules.json")),
         None => state,
     };
     let mut state = state
@@ -321,10 +324,23 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     match &waiting {
         None => announce(store.as_ref(), first_key.as_deref(), addr)?,
-        Some(why) => eprintln!(
-            "{why}\nstarting without it: writes are acknowledged into the ingest log and applied \
-             once it answers, reads answer 503 until then; trying again every second"
-        ),
+        Some(why) => {
+            eprintln!(
+                "{why}\nstarting without it: writes are acknowledged into the ingest log and applied \
+                 once it answers, reads answer 503 until then; trying again every second"
+            );
+            match state.redaction.source() {
+                hive_server::redaction::RulesSource::Copy => eprintln!(
+                    "redaction: the rules this node loaded last (its copy in the data directory) \
+                     apply until ClickHouse answers"
+                ),
+                hive_server::redaction::RulesSource::Unknown => eprintln!(
+                    "redaction: this node keeps no copy of the rules, so writes are refused (503) \
+                     until ClickHouse answers"
+                ),
+                hive_server::redaction::RulesSource::Store => {}
+            }
+        }
     }
     if let Some(ca) = &state.alerts.config.webhook_ca {
         eprintln!(

@@ -38,7 +38,9 @@ impl Endpoint {
     /// defaults to `hive`. `?database=` and `?user=`/`?password=` are also
     /// understood, and `?timeout=SECONDS` bounds each statement.
     pub fn parse(url: &str) -> Result<Endpoint> {
-        let bad = |m: &str| StoreError::Invalid(format!("clickhouse url {url:?}: {m}"));
+        let bad = |m: &str| {
+            StoreError::Invalid(format!("clickhouse url {:?}: {m}", without_password(url)))
+        };
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| bad("expected http://host:port"))?;
@@ -140,6 +142,42 @@ impl Endpoint {
     }
 }
 
+/// `url` with its password (`user:password@`, `password=`) shown as
+/// `***`, for messages.
+fn without_password(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(end);
+            let authority = match authority.rsplit_once('@') {
+                Some((creds, host)) => match creds.split_once(':') {
+                    Some((user, _)) => format!("{user}:***@{host}"),
+                    None => authority.to_owned(),
+                },
+                None => authority.to_owned(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => head.to_owned(),
+    };
+    if let Some(q) = query {
+        let pairs: Vec<String> = q
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some(("password", _)) => "password=***".to_owned(),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -236,6 +274,37 @@ impl Client {
         StoreError::Unavailable(format!("{} cannot be reached: {e}", self.at()))
     }
 
+    /// A failed answer (`status`, `body`) as an error. Refused credentials
+    /// say so, naming the user (never the password): still the
+    /// environment's, as a password being rotated is, but
+    /// [`ClickHouseStore::connect`](super::ClickHouseStore::connect) stops
+    /// on them at first contact.
+    fn failed(&self, status: u16, body: &str) -> StoreError {
+        let msg = body.trim();
+        if error_code(msg).is_some_and(|c| AUTHENTICATION_CODES.contains(&c)) {
+            let mut msg = msg.to_owned();
+            if let Some(p) = self.endpoint.password.as_deref().filter(|p| !p.is_empty()) {
+                // ClickHouse does not repeat the password; should one ever
+                // do, it is not shown.
+                msg = msg.replace(p, "***");
+            }
+            return StoreError::Unavailable(format!(
+                "{} refuses user {:?}: {REFUSED_CREDENTIALS} ({status}: {msg})",
+                self.at(),
+                self.endpoint.user.as_deref().unwrap_or("default"),
+            ));
+        }
+        match fault(msg) {
+            Fault::Environment => {
+                StoreError::Unavailable(format!("{} fails ({status}): {msg}", self.at()))
+            }
+            Fault::Statement => StoreError::Invalid(format!(
+                "{} refused the statement ({status}): {msg}",
+                self.at()
+            )),
+        }
+    }
+
     fn post(&self, params: &str, body: &[u8]) -> Result<String> {
         self.pass_gate()?;
         // On a cluster, inserts return once every shard has its rows (a
@@ -268,16 +337,7 @@ impl Client {
             .read_to_string()
             .map_err(|e| self.unreachable(format!("reading the response: {e}")))?;
         if status != 200 {
-            let msg = text.trim();
-            return Err(match fault(msg) {
-                Fault::Environment => {
-                    StoreError::Unavailable(format!("{} fails ({status}): {msg}", self.at()))
-                }
-                Fault::Statement => StoreError::Invalid(format!(
-                    "{} refused the statement ({status}): {msg}",
-                    self.at()
-                )),
-            });
+            return Err(self.failed(status, &text));
         }
         Ok(text)
     }
@@ -299,11 +359,11 @@ impl Client {
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
         if status != 200 {
-            return Err(StoreError::Unavailable(format!(
-                "{} fails ({status}): {}",
-                self.at(),
-                text.trim()
-            )));
+            // Whatever the code, creating the database is retried.
+            return Err(match self.failed(status, &text) {
+                StoreError::Invalid(m) => StoreError::Unavailable(m),
+                e => e,
+            });
         }
         Ok(())
     }
@@ -431,11 +491,24 @@ const STATEMENT_CODES: &[u32] = &[
     469, // VIOLATED_CONSTRAINT
 ];
 
-/// Classify a failed answer by ClickHouse's error code (`Code: N` in the
-/// body); anything without a code the list knows is the environment's.
-pub(crate) fn fault(body: &str) -> Fault {
-    let Some(code) = body
-        .find("Code: ")
+/// ClickHouse's codes for credentials it refuses: UNKNOWN_USER (192),
+/// WRONG_PASSWORD (193) and REQUIRED_PASSWORD (194) on 18.16 (HTTP 401),
+/// AUTHENTICATION_FAILED (516) on newer servers.
+const AUTHENTICATION_CODES: &[u32] = &[192, 193, 194, 516];
+
+/// What an error for refused credentials says (and how it is told apart).
+const REFUSED_CREDENTIALS: &str =
+    "a wrong password, or no such user (check the user and password in the ClickHouse URL)";
+
+/// Whether `message` (a store error's) says ClickHouse refused the
+/// credentials.
+pub(crate) fn refused_credentials(message: &str) -> bool {
+    message.contains(REFUSED_CREDENTIALS)
+}
+
+/// ClickHouse's error code in a failed answer (`Code: N`).
+fn error_code(body: &str) -> Option<u32> {
+    body.find("Code: ")
         .map(|i| &body[i + 6..])
         .map(|r| {
             r.chars()
@@ -443,7 +516,12 @@ pub(crate) fn fault(body: &str) -> Fault {
                 .collect::<String>()
         })
         .and_then(|d| d.parse::<u32>().ok())
-    else {
+}
+
+/// Classify a failed answer by ClickHouse's error code (`Code: N` in the
+/// body); anything without a code the list knows is the environment's.
+pub(crate) fn fault(body: &str) -> Fault {
+    let Some(code) = error_code(body) else {
         return Fault::Environment;
     };
     // MEMORY_LIMIT_EXCEEDED for this query alone: the statement is too
@@ -582,6 +660,54 @@ mod tests {
         for (status, body, want) in cases {
             assert_eq!(fault(body), want, "{status} {body}");
         }
+    }
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        for url in [
+            "http://hive:s3cret@127.0.0.1:8123/a;b",
+            "http://hive:s3cret@127.0.0.1:8123/db?user=u&password=s3cret&nope=1",
+            "ftp://hive:s3cret@h/db",
+        ] {
+            let e = Endpoint::parse(url).unwrap_err().to_string();
+            assert!(!e.contains("s3cret") && e.contains("hive:***@"), "{e}");
+        }
+        let client = Client::new(Endpoint::parse("http://hive:s3cret@127.0.0.1:1/db").unwrap());
+        for (status, body) in [
+            (
+                401,
+                "Code: 193, e.displayText() = DB::Exception: Wrong password for user hive, e.what() = DB::Exception",
+            ),
+            (
+                401,
+                "Code: 192, e.displayText() = DB::Exception: Unknown user hive, e.what() = DB::Exception",
+            ),
+            (
+                401,
+                "Code: 194, e.displayText() = DB::Exception: Password required for user hive",
+            ),
+            (
+                516,
+                "Code: 516. DB::Exception: hive: Authentication failed: password s3cret is incorrect",
+            ),
+        ] {
+            let e = client.failed(status, body);
+            assert!(e.is_transient(), "{e}");
+            let m = e.to_string();
+            assert!(refused_credentials(&m), "{m}");
+            assert!(
+                m.contains("ClickHouse at http://127.0.0.1:1")
+                    && m.contains("user \"hive\"")
+                    && m.contains("password")
+                    && !m.contains("s3cret"),
+                "{m}"
+            );
+        }
+        let m = client.failed(
+            404,
+            "Code: 60, e.displayText() = DB::Exception: Table hive.x doesn't exist.",
+        );
+        assert!(!refused_credentials(&m.to_string()), "{m}");
     }
 
     #[test]

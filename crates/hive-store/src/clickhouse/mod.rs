@@ -139,7 +139,12 @@ impl ClickHouseStore {
     /// is no error: the schema is created once it answers, and until then
     /// every call fails [`crate::StoreError::Unavailable`] naming it (see
     /// [`ClickHouseStore::unavailable`]). Other errors (a wrong URL, a
-    /// statement refused) still fail.
+    /// statement refused) still fail, and so do credentials ClickHouse
+    /// refuses at this first contact ([`crate::StoreError::Invalid`] naming
+    /// ClickHouse, the user and the password, never the password itself):
+    /// a mistyped password is no outage to wait out. Refused later (a
+    /// password being rotated), they are [`crate::StoreError::Unavailable`]
+    /// like any fault of the environment, and retried.
     pub fn connect(url: &str, node: &str) -> Result<ClickHouseStore> {
         if node.is_empty() {
             return Err(crate::StoreError::Invalid("a node name is required".into()));
@@ -161,6 +166,9 @@ impl ClickHouseStore {
             })
         })));
         match schema.ensure() {
+            Err(crate::StoreError::Unavailable(why)) if http::refused_credentials(&why) => {
+                return Err(crate::StoreError::Invalid(why));
+            }
             Ok(()) | Err(crate::StoreError::Unavailable(_)) => {}
             Err(e) => return Err(e),
         }

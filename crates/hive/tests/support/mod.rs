@@ -87,23 +87,52 @@ impl ClickHouse {
         ch
     }
 
-    fn write_config(&self) {
-        std::fs::create_dir_all(&self.root).unwrap();
+    /// Give the user hive connects as another password (the server reads
+    /// its users' file again within about 2 s).
+    pub fn set_password(&self, password: &str) {
+        self.write_users(password);
+    }
+
+    /// Run a statement as hive's user with `password`: whether it is
+    /// accepted.
+    pub fn accepts_password(&self, password: &str) -> bool {
+        matches!(
+            request(
+                &format!("127.0.0.1:{}", self.http),
+                "POST",
+                &format!("/?user={USER}&password={password}"),
+                &[],
+                b"SELECT 1",
+                Duration::from_secs(10),
+            ),
+            Some((200, _))
+        )
+    }
+
+    fn write_users(&self, password: &str) {
+        // Whole (renamed into place): the server may read it at any time.
+        let tmp = self.root.join("users.xml.tmp");
         std::fs::write(
-            self.root.join("users.xml"),
+            &tmp,
             format!(
                 r#"<?xml version="1.0"?>
 <yandex>
   <profiles><default></default></profiles>
   <users>
     <default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default>
-    <{USER}><password>{PASSWORD}</password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></{USER}>
+    <{USER}><password>{password}</password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></{USER}>
   </users>
   <quotas><default></default></quotas>
 </yandex>"#
             ),
         )
         .unwrap();
+        std::fs::rename(&tmp, self.root.join("users.xml")).unwrap();
+    }
+
+    fn write_config(&self) {
+        std::fs::create_dir_all(&self.root).unwrap();
+        self.write_users(PASSWORD);
         std::fs::write(
             self.root.join("config.xml"),
             format!(
