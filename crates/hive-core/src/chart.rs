@@ -462,23 +462,38 @@ pub fn finish(mut series: Vec<Series>) -> Vec<Series> {
 /// The reference semantics over events as JSON, which stores are tested
 /// against (it reads every value into memory).
 pub fn reference(q: &ChartQuery, events: &[Value]) -> Vec<Series> {
-    let mut cells: BTreeMap<(Option<String>, i64), Vec<f64>> = BTreeMap::new();
+    let mut cells = Cells::default();
     for e in events {
+        cells.add(q, e);
+    }
+    cells.finish(q)
+}
+
+/// A chart's cells filled one event at a time: [`reference`] without
+/// holding the events (each adds one number to its cell).
+#[derive(Debug, Default)]
+pub struct Cells {
+    cells: BTreeMap<(Option<String>, i64), Vec<f64>>,
+}
+
+impl Cells {
+    /// Add an event (its current state, with rollups for sessions).
+    pub fn add(&mut self, q: &ChartQuery, e: &Value) {
         let is_session = e.get("event_type").and_then(Value::as_str) == Some("session")
             && e.get("event_id") == e.get("session_id");
         if q.level == ChartLevel::Session && !is_session {
-            continue;
+            return;
         }
         let Some(start) = e.get("start_time").and_then(Value::as_f64) else {
-            continue;
+            return;
         };
         if q.date_range.start_ms.is_some_and(|s| start < s)
             || q.date_range.end_ms.is_some_and(|x| start > x)
         {
-            continue;
+            return;
         }
         if !q.filters.iter().all(|f| f.matches(e)) {
-            continue;
+            return;
         }
         let value = match &q.metric {
             None => Some(1.0),
@@ -487,30 +502,34 @@ pub fn reference(q: &ChartQuery, events: &[Value]) -> Vec<Series> {
                 .filter(|v| v.is_number())
                 .and_then(Value::as_f64),
         };
-        let Some(value) = value else { continue };
+        let Some(value) = value else { return };
         let group = q.group_by.as_ref().and_then(|g| group_key(g.lookup(e)));
-        cells
+        self.cells
             .entry((group, q.bucket.floor(start as i64)))
             .or_default()
             .push(value);
     }
-    let mut by_group: BTreeMap<Option<String>, Vec<Point>> = BTreeMap::new();
-    for ((group, bucket), mut values) in cells {
-        let count = values.len() as u64;
-        if let Some(value) = aggregate(q.aggregation, &mut values) {
-            by_group.entry(group).or_default().push(Point {
-                bucket,
-                value,
-                count,
-            });
+
+    /// The series.
+    pub fn finish(self, q: &ChartQuery) -> Vec<Series> {
+        let mut by_group: BTreeMap<Option<String>, Vec<Point>> = BTreeMap::new();
+        for ((group, bucket), mut values) in self.cells {
+            let count = values.len() as u64;
+            if let Some(value) = aggregate(q.aggregation, &mut values) {
+                by_group.entry(group).or_default().push(Point {
+                    bucket,
+                    value,
+                    count,
+                });
+            }
         }
+        finish(
+            by_group
+                .into_iter()
+                .map(|(group, points)| Series { group, points })
+                .collect(),
+        )
     }
-    finish(
-        by_group
-            .into_iter()
-            .map(|(group, points)| Series { group, points })
-            .collect(),
-    )
 }
 
 #[cfg(test)]

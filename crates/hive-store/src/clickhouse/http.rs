@@ -342,6 +342,59 @@ impl Client {
         Ok(text)
     }
 
+    /// The rows of a query as `JSONEachRow` lines, handed to `f` one at a
+    /// time as they arrive (a large answer is never held whole). An error
+    /// the server reports after the first rows ends the stream with it.
+    pub fn each_line(&self, sql: &str, mut f: impl FnMut(&str) -> Result<()>) -> Result<()> {
+        use std::io::BufRead;
+        self.pass_gate()?;
+        let url = format!(
+            "{}/?database={}&output_format_json_quote_64bit_integers=0{}",
+            self.endpoint.base,
+            self.endpoint.database,
+            match &self.endpoint.cluster {
+                None => "",
+                Some(_) => "&distributed_product_mode=global",
+            }
+        );
+        let mut req = self.agent.post(&url);
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        let mut resp = req
+            .send(format!("{sql} FORMAT JSONEachRow").as_bytes())
+            .map_err(|e| self.unreachable(e))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let text = resp.body_mut().read_to_string().unwrap_or_default();
+            return Err(self.failed(status, &text));
+        }
+        let reader = resp.body_mut().with_config().limit(u64::MAX).reader();
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = reader
+                .read_line(&mut line)
+                .map_err(|e| self.unreachable(format!("reading the response: {e}")))?;
+            if n == 0 {
+                return Ok(());
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                continue;
+            }
+            if !l.starts_with('{') {
+                // ClickHouse writes an error that happens mid-answer into
+                // the body; the rest of it is that message.
+                let mut rest = String::new();
+                let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+                return Err(self.failed(500, &format!("{l}\n{rest}")));
+            }
+            f(l)?;
+        }
+    }
+
     /// Run a statement without a result.
     pub fn exec(&self, sql: &str) -> Result<()> {
         self.post("", sql.as_bytes()).map(|_| ())

@@ -13,6 +13,7 @@ mod filter_sql;
 mod http;
 pub mod leaves;
 mod meta;
+mod partial;
 mod query;
 mod read;
 mod schema;

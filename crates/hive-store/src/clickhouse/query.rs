@@ -6,7 +6,7 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
-use hive_core::chart::{ChartLevel, ChartQuery, Series, reference};
+use hive_core::chart::{ChartQuery, Series};
 use hive_core::filter::Filter;
 use serde_json::Value;
 
@@ -168,17 +168,6 @@ impl ClickHouseStore {
         project_id: Option<&str>,
         q: &ChartQuery,
     ) -> Result<Vec<Series>> {
-        let sessions_only = q.level == ChartLevel::Session;
-        let docs: Vec<Value> = self
-            .candidates(
-                project_id,
-                &q.filters,
-                sessions_only,
-                (q.date_range.start_ms, q.date_range.end_ms),
-            )?
-            .into_iter()
-            .map(|f| f.doc)
-            .collect();
-        Ok(reference(q, &docs))
+        self.stream_chart(project_id, q)
     }
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::ClickHouseStore;
 use super::http::lit;
 use super::leaves::{Leaf, rebuild};
-use super::write::{BASE, PATCH, PLACEHOLDER, in_list, str_field};
+use super::write::{BASE, PATCH, PLACEHOLDER, in_lists, str_field};
 use crate::{HistoryEntry, Result, StoreError};
 
 /// An event's current state.
@@ -84,12 +84,15 @@ impl ClickHouseStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let list = in_list(ids.iter().copied());
-        let cond = match project_id {
-            Some(p) => format!("project_id = {} AND event_id IN ({list})", lit(p)),
-            None => format!("event_id IN ({list})"),
-        };
-        self.fold_where(&cond)
+        let mut out = Vec::new();
+        for list in in_lists(ids.iter().copied()) {
+            let cond = match project_id {
+                Some(p) => format!("project_id = {} AND event_id IN ({list})", lit(p)),
+                None => format!("event_id IN ({list})"),
+            };
+            out.extend(self.fold_where(&cond)?);
+        }
+        Ok(out)
     }
 
     /// Add the rollups to the session events among `events`, reading the
@@ -131,15 +134,16 @@ impl ClickHouseStore {
         let mut out = Vec::new();
         for (p, ss) in by_project {
             let want: HashSet<&str> = ss.iter().copied().collect();
-            let list = in_list(ss.iter().copied());
-            let cond = format!(
-                "project_id = {p} AND event_id IN (SELECT event_id FROM hive_members \
-                 WHERE project_id = {p} AND session_id IN ({list}))",
-                p = lit(p)
-            );
-            for f in self.fold_where(&cond)? {
-                if want.contains(f.session_id()) {
-                    out.push(f);
+            for list in in_lists(ss.iter().copied()) {
+                let cond = format!(
+                    "project_id = {p} AND event_id IN (SELECT event_id FROM hive_members \
+                     WHERE project_id = {p} AND session_id IN ({list}))",
+                    p = lit(p)
+                );
+                for f in self.fold_where(&cond)? {
+                    if want.contains(f.session_id()) {
+                        out.push(f);
+                    }
                 }
             }
         }

@@ -135,16 +135,19 @@ impl ClickHouseStore {
         if !ids.contains(id) {
             ids.push(id.clone());
         }
-        let present = self
-            .client
-            .rows(&format!(
-                "SELECT count() AS n FROM hive_writes WHERE project_id = {} AND event_id IN ({})",
-                lit(project_id),
-                in_list(ids.iter().map(String::as_str))
-            ))?
-            .first()
-            .and_then(|r| r["n"].as_u64())
-            .unwrap_or(0);
+        let lists = in_lists(ids.iter().map(String::as_str));
+        let mut present = 0;
+        for list in &lists {
+            present += self
+                .client
+                .rows(&format!(
+                    "SELECT count() AS n FROM hive_writes WHERE project_id = {} AND event_id IN ({list})",
+                    lit(project_id),
+                ))?
+                .first()
+                .and_then(|r| r["n"].as_u64())
+                .unwrap_or(0);
+        }
         // The caches may say these sessions and events exist.
         {
             let mut state = super::lock(&self.writer);
@@ -154,12 +157,8 @@ impl ClickHouseStore {
         if present == 0 {
             return Ok(());
         }
-        for chunk in ids.chunks(5_000) {
-            let cond = format!(
-                "project_id = {} AND event_id IN ({})",
-                lit(project_id),
-                in_list(chunk.iter().map(String::as_str))
-            );
+        for list in &lists {
+            let cond = format!("project_id = {} AND event_id IN ({list})", lit(project_id));
             self.client.mutate_delete("hive_writes", &cond)?;
             self.client.mutate_delete("hive_members", &cond)?;
             self.client.mutate_delete("hive_locations", &cond)?;
@@ -627,6 +626,28 @@ pub(super) fn in_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
     } else {
         v.join(", ")
     }
+}
+
+/// [`in_list`]s of at most about `LIST_BYTES` each, so a statement naming
+/// many ids stays under the server's `max_query_size` (256 KiB by default).
+pub(super) fn in_lists<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
+    const LIST_BYTES: usize = 96 << 10;
+    let mut lists = Vec::new();
+    let mut cur = String::new();
+    for item in items {
+        let l = lit(item);
+        if !cur.is_empty() && cur.len() + l.len() + 2 > LIST_BYTES {
+            lists.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push_str(", ");
+        }
+        cur.push_str(&l);
+    }
+    if !cur.is_empty() {
+        lists.push(cur);
+    }
+    lists
 }
 
 pub(super) fn str_field(r: &Value, k: &str) -> String {
