@@ -319,6 +319,19 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
         "{} runs each; cold: {cold_what} dropped before each run",
         a.runs
     );
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .unwrap_or(f64::NAN);
+    println!(
+        "peak memory of the reading process (what a hive node would hold): {:.0} MiB",
+        hwm / 1024.0
+    );
     if events == 0 {
         bail!("no events loaded");
     }
