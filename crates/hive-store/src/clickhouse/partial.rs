@@ -10,6 +10,7 @@
 //! clear a write above the path only where that write already hid the path.
 //! So the leaves kept are those at, above or below a needed path.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use hive_core::chart::{Cells, ChartLevel, ChartQuery, Series};
@@ -21,10 +22,12 @@ use serde_json::Value;
 
 use super::ClickHouseStore;
 use super::http::lit;
+use super::query::sql_order;
 use super::leaves::{self, DERIVED, Leaf, NULL, flatten, is_ancestor};
 use super::read::VISIBLE;
 use super::write::{BASE, PATCH, PLACEHOLDER};
-use crate::{Result, StoreError};
+use crate::query::MAX_LIMIT;
+use crate::{EventPage, EventQuery, Level, Order, Result, StoreError};
 
 /// What a session's rollup reads of its events, and what it writes into the
 /// session (besides the `metadata` keys it owns).
@@ -76,24 +79,19 @@ impl Paths {
             .any(|n| n == path || is_ancestor(path, n) || is_ancestor(n, path))
     }
 
-    /// The same, in SQL over a leaf path `k` (a superset: `relevant` then
-    /// decides exactly).
-    fn sql(&self) -> String {
-        let mut exact: Vec<String> = Vec::new();
+    /// The needed paths and their ancestors: the leaves that can decide
+    /// them, besides those below them.
+    fn at_and_above(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
         for n in &self.needed {
             let parts: Vec<&str> = n.split('.').collect();
             for i in 1..=parts.len() {
-                exact.push(lit(&parts[..i].join(".")));
+                out.push(parts[..i].join("."));
             }
         }
-        exact.sort();
-        exact.dedup();
-        let below: Vec<String> = self.needed.iter().map(|n| lit(&format!("{n}."))).collect();
-        format!(
-            "(has([{}], k) OR arrayExists(d -> startsWith(k, d), [{}]))",
-            exact.join(", "),
-            below.join(", ")
-        )
+        out.sort();
+        out.dedup();
+        out
     }
 }
 
@@ -185,40 +183,90 @@ fn resolve_rows(rows: &[Row], paths: &Paths) -> Partial {
 }
 
 impl ClickHouseStore {
-    /// Every event the condition selects, resolved on `paths`, in order of
-    /// (project, event id), one at a time.
+    /// The leaf paths below the needed ones that exist in the scope (field
+    /// discovery, `hive_fields`, knows every path written).
+    fn below(&self, project_id: Option<&str>, paths: &Paths) -> Result<Vec<String>> {
+        let prefixes: Vec<String> = paths
+            .needed
+            .iter()
+            .map(|n| format!("startsWith(path, {})", lit(&format!("{n}."))))
+            .collect();
+        let mut out: Vec<String> = self
+            .client
+            .rows(&format!(
+                "SELECT DISTINCT path FROM hive_fields WHERE {} AND ({})",
+                Self::project_cond(project_id),
+                prefixes.join(" OR ")
+            ))?
+            .iter()
+            .filter_map(|r| r["path"].as_str().map(str::to_owned))
+            .filter(|p| paths.relevant(p))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every event of the scope resolved on `paths`, in order of (project,
+    /// event id), one at a time (`Some`). When a path below a needed one
+    /// was first written while the events streamed, `f` gets `None` (start
+    /// over) and every event again.
     pub(super) fn each_partial(
         &self,
-        cond: &str,
+        project_id: Option<&str>,
         paths: &Paths,
-        mut f: impl FnMut(Partial) -> Result<()>,
+        mut f: impl FnMut(Option<Partial>) -> Result<()>,
     ) -> Result<()> {
-        let keep = paths.sql();
-        let sql = format!(
-            "SELECT project_id, event_id, kind, ts, node, seq, idx, \
-             arrayFilter((k, y) -> y < 16 AND {keep}, paths, types) AS lp, \
-             arrayFilter((y, k) -> y < 16 AND {keep}, types, paths) AS lt, \
-             arrayFilter((s, k, y) -> y < 16 AND {keep}, strs, paths, types) AS ls \
-             FROM hive_writes WHERE ({cond}) AND {VISIBLE} \
-             ORDER BY project_id, event_id, kind, ts, node, seq, idx"
-        );
-        let mut rows: Vec<Row> = Vec::new();
-        self.client.each_line(&sql, |line| {
-            let row: Row = serde_json::from_str(line)
-                .map_err(|e| StoreError::Corrupt(format!("clickhouse row: {e}")))?;
-            if let Some(last) = rows.last()
-                && (last.project_id != row.project_id || last.event_id != row.event_id)
-            {
-                f(resolve_rows(&rows, paths))?;
-                rows.clear();
+        let mut below = self.below(project_id, paths)?;
+        for _ in 0..3 {
+            // Leaves are kept by a set lookup (`IN`), which ClickHouse
+            // does far faster than prefix tests on every leaf.
+            let keep: Vec<String> = paths
+                .at_and_above()
+                .iter()
+                .chain(&below)
+                .map(|p| lit(p))
+                .collect();
+            let sql = format!(
+                "SELECT project_id, event_id, kind, ts, node, seq, idx, \
+                 arrayFilter((x, b) -> b, paths, m) AS lp, \
+                 arrayFilter((x, b) -> b, types, m) AS lt, \
+                 arrayFilter((x, b) -> b, strs, m) AS ls \
+                 FROM (SELECT project_id, event_id, kind, ts, node, seq, idx, paths, types, strs, \
+                 arrayMap((k, y) -> y < 16 AND k IN ({}), paths, types) AS m \
+                 FROM hive_writes WHERE {} AND {VISIBLE}) \
+                 ORDER BY project_id, event_id, kind, ts, node, seq, idx",
+                keep.join(", "),
+                Self::project_cond(project_id),
+            );
+            let mut rows: Vec<Row> = Vec::new();
+            self.client.each_line(&sql, |line| {
+                let row: Row = serde_json::from_str(line)
+                    .map_err(|e| StoreError::Corrupt(format!("clickhouse row: {e}")))?;
+                if let Some(last) = rows.last()
+                    && (last.project_id != row.project_id || last.event_id != row.event_id)
+                {
+                    f(Some(resolve_rows(&rows, paths)))?;
+                    rows.clear();
+                }
+                rows.push(row);
+                Ok(())
+            })?;
+            if !rows.is_empty() {
+                f(Some(resolve_rows(&rows, paths)))?;
             }
-            rows.push(row);
-            Ok(())
-        })?;
-        if !rows.is_empty() {
-            f(resolve_rows(&rows, paths))?;
+            // A path first written meanwhile: its leaves may have been left
+            // out of rows that were read. Read again with it.
+            let now = self.below(project_id, paths)?;
+            if now == below {
+                return Ok(());
+            }
+            below = now;
+            f(None)?;
         }
-        Ok(())
+        Err(StoreError::Unavailable(
+            "ClickHouse: new fields kept appearing while a chart or list was read; try again"
+                .into(),
+        ))
     }
 
     /// A chart, streamed: every event of the scope resolved on the paths
@@ -237,7 +285,13 @@ impl ClickHouseStore {
         let mut cells = Cells::default();
         let mut sessions: Vec<Partial> = Vec::new();
         let mut rollups: HashMap<(String, String), Rollup> = HashMap::new();
-        self.each_partial(&Self::project_cond(project_id), &paths, |e| {
+        self.each_partial(project_id, &paths, |e| {
+            let Some(e) = e else {
+                cells = Cells::default();
+                sessions.clear();
+                rollups.clear();
+                return Ok(());
+            };
             if e.is_session() {
                 // Sessions contribute nothing to rollups.
                 sessions.push(e);
@@ -262,5 +316,205 @@ impl ClickHouseStore {
             cells.add(q, &s.doc);
         }
         Ok(cells.finish(q))
+    }
+}
+
+/// A list hit: the value it is ordered by and its identity.
+struct Hit {
+    key: Option<Value>,
+    project_id: String,
+    event_id: String,
+}
+
+/// The order of a list (as `query::run_query` sorts folded documents).
+fn compare(order: Order, a: &Hit, b: &Hit) -> Ordering {
+    let asc = sql_order(a.key.as_ref(), b.key.as_ref())
+        .then_with(|| a.project_id.cmp(&b.project_id))
+        .then_with(|| a.event_id.cmp(&b.event_id));
+    match order {
+        Order::StartAsc => asc,
+        _ => asc.reverse(),
+    }
+}
+
+/// The path a list is ordered by.
+fn order_path(order: Order) -> &'static str {
+    match order {
+        Order::StartAsc | Order::StartDesc => "start_time",
+        Order::DurationDesc => "duration",
+        Order::CostDesc => "metadata.cost",
+        Order::TokensDesc => "metadata.total_tokens",
+        Order::EventsDesc => "metadata.num_events",
+    }
+}
+
+fn order_key(order: Order, doc: &Value) -> Option<Value> {
+    match order_path(order) {
+        "start_time" => doc.get("start_time").cloned(),
+        "duration" => doc.get("duration").cloned(),
+        p => doc
+            .get("metadata")
+            .and_then(|m| m.get(&p["metadata.".len()..]))
+            .cloned(),
+    }
+}
+
+/// The first `keep` hits in order, holding at most about twice that many.
+struct Top {
+    order: Order,
+    keep: usize,
+    hits: Vec<Hit>,
+    /// Every hit pushed.
+    total: u64,
+}
+
+impl Top {
+    fn push(&mut self, h: Hit) {
+        self.total += 1;
+        self.hits.push(h);
+        if self.hits.len() >= self.keep.saturating_mul(2).saturating_add(1024) {
+            self.settle();
+        }
+    }
+
+    fn settle(&mut self) {
+        let order = self.order;
+        self.hits.sort_by(|a, b| compare(order, a, b));
+        self.hits.truncate(self.keep);
+    }
+}
+
+impl ClickHouseStore {
+    /// A list, streamed: every event of the scope resolved on the paths the
+    /// filters and the order read (and its sessions' rollup inputs), the
+    /// first `offset + limit` hits kept in order with the count of all, and
+    /// only the page folded whole. `None`: more filters than a session-level
+    /// read tracks per session (the caller folds instead).
+    pub(super) fn stream_query(&self, q: &EventQuery) -> Result<Option<EventPage>> {
+        const MAX_MASKED: usize = 64;
+        if q.level == Level::Session && q.filters.len() > MAX_MASKED {
+            return Ok(None);
+        }
+        let mut needed: Vec<String> = ROLLUP_INPUTS.iter().map(|p| (*p).to_owned()).collect();
+        needed.extend(q.filters.iter().map(|f| path_of(&f.field)));
+        needed.push(order_path(q.order).to_owned());
+        let paths = Paths::new(needed);
+        let limit = q.limit.clamp(1, MAX_LIMIT);
+        let mut top = Top {
+            order: q.order,
+            keep: q.offset.saturating_add(limit),
+            hits: Vec::new(),
+            total: 0,
+        };
+        let in_range = |d: &Value| {
+            let Some(s) = d.get("start_time").and_then(Value::as_f64) else {
+                return q.date_range.start_ms.is_none() && q.date_range.end_ms.is_none();
+            };
+            q.date_range.start_ms.is_none_or(|x| s >= x)
+                && q.date_range.end_ms.is_none_or(|x| s <= x)
+        };
+        let matches_all = |d: &Value| q.filters.iter().all(|f| f.matches(d));
+        let mask_of = |d: &Value| {
+            q.filters
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.matches(d))
+                .fold(0u64, |m, (i, _)| m | (1 << i))
+        };
+        let mut sessions: Vec<Partial> = Vec::new();
+        let mut rollups: HashMap<(String, String), Rollup> = HashMap::new();
+        // Level::Session: which filters some event of each session matches.
+        let mut masks: HashMap<(String, String), u64> = HashMap::new();
+        let hit = |doc: &Value, project_id: &str, top: &mut Top| {
+            top.push(Hit {
+                key: order_key(q.order, doc),
+                project_id: project_id.to_owned(),
+                event_id: doc
+                    .get("event_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            });
+        };
+        let project = q.project_id.as_deref();
+        self.each_partial(project, &paths, |e| {
+            let Some(e) = e else {
+                top.hits.clear();
+                top.total = 0;
+                sessions.clear();
+                rollups.clear();
+                masks.clear();
+                return Ok(());
+            };
+            let session = (e.project_id.clone(), e.field("session_id").to_owned());
+            if q.level == Level::Session && !q.filters.is_empty() {
+                // A session's other events count as it (the session
+                // events among them as stored, without their rollups).
+                if e.field("event_id") != e.field("session_id") {
+                    let m = mask_of(&e.doc);
+                    if m != 0 {
+                        *masks.entry(session.clone()).or_default() |= m;
+                    }
+                }
+            }
+            if e.is_session() {
+                sessions.push(e);
+                return Ok(());
+            }
+            rollups
+                .entry(session)
+                .or_default()
+                .update(None, &Contribution::of(&e.doc));
+            if q.level == Level::Event && in_range(&e.doc) && matches_all(&e.doc) {
+                hit(&e.doc, &e.project_id, &mut top);
+            }
+            Ok(())
+        })?;
+        let all = if q.filters.len() == 64 {
+            u64::MAX
+        } else {
+            (1u64 << q.filters.len()) - 1
+        };
+        for mut s in sessions {
+            let key = (s.project_id.clone(), s.field("event_id").to_owned());
+            let r = rollups.get(&key).copied().unwrap_or_default();
+            r.apply_to_session(&mut s.doc, s.duration_explicit);
+            let own = s.field("event_id") == s.field("session_id");
+            let matched = match q.level {
+                Level::Event => in_range(&s.doc) && matches_all(&s.doc),
+                Level::SessionEvent => own && in_range(&s.doc) && matches_all(&s.doc),
+                Level::Session => {
+                    own && in_range(&s.doc)
+                        && (mask_of(&s.doc) | masks.get(&key).copied().unwrap_or(0)) == all
+                }
+            };
+            if matched {
+                hit(&s.doc, &s.project_id, &mut top);
+            }
+        }
+        top.settle();
+        let page: Vec<&Hit> = top.hits.iter().skip(q.offset).collect();
+        // The page, folded whole (with rollups), in the order found.
+        let mut by_project: HashMap<&str, Vec<&str>> = HashMap::new();
+        for h in &page {
+            by_project
+                .entry(h.project_id.as_str())
+                .or_default()
+                .push(h.event_id.as_str());
+        }
+        let mut docs: HashMap<(String, String), Value> = HashMap::new();
+        for (p, ids) in by_project {
+            for f in self.with_rollups(self.fold_ids(Some(p), &ids)?)? {
+                docs.insert((f.project_id, f.event_id), f.doc);
+            }
+        }
+        let events = page
+            .iter()
+            .filter_map(|h| docs.remove(&(h.project_id.clone(), h.event_id.clone())))
+            .collect();
+        Ok(Some(EventPage {
+            events,
+            total: top.total,
+        }))
     }
 }

@@ -25,7 +25,7 @@ fn start_of(d: &Value) -> Option<f64> {
 }
 
 /// SQLite's order of values: null, numbers, then text.
-fn sql_order(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+pub(super) fn sql_order(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     fn class(v: Option<&Value>) -> (u8, f64, String) {
         match v {
             None | Some(Value::Null) => (0, 0.0, String::new()),
@@ -57,6 +57,9 @@ impl ClickHouseStore {
     }
 
     pub(super) fn run_query(&self, q: &EventQuery) -> Result<EventPage> {
+        if let Some(page) = self.stream_query(q)? {
+            return Ok(page);
+        }
         let project = q.project_id.as_deref();
         let in_range = |d: &Value| {
             let Some(s) = start_of(d) else {
