@@ -75,6 +75,9 @@ pub fn escape(seg: &str) -> String {
 
 /// The keys of an escaped path.
 pub fn segments(path: &str) -> Vec<String> {
+    if !path.contains('\\') {
+        return path.split('.').map(str::to_owned).collect();
+    }
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut chars = path.chars();
@@ -269,13 +272,13 @@ pub fn rebuild<'a>(leaves: impl IntoIterator<Item = &'a Leaf>) -> Value {
 
 /// Put a surviving write into the document: its ancestors become objects.
 fn place(doc: &mut Value, w: &Leaf) {
-    let segs = segments(&w.path);
-    let (last, parents) = segs.split_last().expect("a path has a segment");
+    let mut segs = segments(&w.path);
+    let last = segs.pop().expect("a path has a segment");
     let mut node = doc;
-    for seg in parents {
+    for seg in segs {
         let Value::Object(m) = node else { return };
         let child = m
-            .entry(seg.clone())
+            .entry(seg)
             .or_insert_with(|| Value::Object(Map::new()));
         if !child.is_object() {
             *child = Value::Object(Map::new());
@@ -285,26 +288,26 @@ fn place(doc: &mut Value, w: &Leaf) {
     let Value::Object(m) = node else { return };
     match w.ty {
         NULL => {
-            m.remove(last);
+            m.remove(&last);
         }
         PRESENT_NULL => {
-            m.insert(last.clone(), Value::Null);
+            m.insert(last, Value::Null);
         }
         OBJ => {
             let e = m
-                .entry(last.clone())
+                .entry(last)
                 .or_insert_with(|| Value::Object(Map::new()));
             if !e.is_object() {
                 *e = Value::Object(Map::new());
             }
         }
         STR | STR_DATE => {
-            m.insert(last.clone(), Value::String(w.s.clone()));
+            m.insert(last, Value::String(w.s.clone()));
         }
         _ => {
             // Numbers, booleans and arrays keep their JSON text.
             m.insert(
-                last.clone(),
+                last,
                 serde_json::from_str(&w.s).unwrap_or(Value::Null),
             );
         }

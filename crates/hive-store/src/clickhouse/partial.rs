@@ -129,37 +129,52 @@ impl Partial {
     }
 }
 
-fn leaves_of(r: &Row, paths: &Paths) -> Vec<Leaf> {
-    r.lp.iter()
-        .zip(&r.lt)
-        .zip(&r.ls)
-        .filter(|((p, t), _)| **t < DERIVED && paths.relevant(p))
-        .map(|((p, t), s)| Leaf {
-            path: p.clone(),
-            ty: *t,
-            s: s.clone(),
-            n: 0.0,
-        })
+/// A row's leaves (the SQL kept only those that can decide a needed path),
+/// moved out of it.
+fn leaves_of(r: &mut Row) -> Vec<Leaf> {
+    let (lp, lt, ls) = (
+        std::mem::take(&mut r.lp),
+        std::mem::take(&mut r.lt),
+        std::mem::take(&mut r.ls),
+    );
+    lp.into_iter()
+        .zip(lt)
+        .zip(ls)
+        .filter(|((_, t), _)| *t < DERIVED)
+        .map(|((path, ty), s)| Leaf { path, ty, s, n: 0.0 })
         .collect()
 }
 
 /// Resolve one event from its rows (sorted by kind, then their order), as
 /// `read::fold_rows` folds it: the latest base, else the earliest
 /// placeholder, else a placeholder session; then every patch once.
-fn resolve_rows(rows: &[Row], paths: &Paths) -> Partial {
-    let base = rows.iter().rev().find(|r| r.kind == BASE);
-    let placeholder = rows.iter().rev().find(|r| r.kind == PLACEHOLDER);
-    let mut seen = std::collections::HashSet::new();
-    let patches: Vec<&Row> = rows
+fn resolve_rows(rows: &mut [Row], paths: &Paths) -> Partial {
+    let project_id = std::mem::take(&mut rows[0].project_id);
+    let base = rows
         .iter()
-        .filter(|r| r.kind == PATCH && seen.insert((r.node.as_str(), r.seq, r.idx)))
+        .rposition(|r| r.kind == BASE)
+        .or_else(|| rows.iter().rposition(|r| r.kind == PLACEHOLDER));
+    let mut seen = std::collections::HashSet::new();
+    let patches: Vec<usize> = (0..rows.len())
+        .filter(|&i| {
+            let r = &rows[i];
+            r.kind == PATCH && seen.insert((r.node.clone(), r.seq, r.idx))
+        })
         .collect();
-    let first = &rows[0];
-    let mut writes = match base.or(placeholder) {
-        Some(r) => leaves_of(r, paths),
+    let mut writes = match base {
+        // A base alone: its leaves never conflict.
+        Some(b) if patches.is_empty() => {
+            return Partial {
+                doc: leaves::rebuild(&leaves_of(&mut rows[b])),
+                project_id,
+                duration_explicit: false,
+            };
+        }
+        Some(b) => leaves_of(&mut rows[b]),
         None => {
-            let at = patches.first().map_or(0, |r| r.ts);
-            let doc = Event::placeholder_session(&first.event_id, &first.project_id, at).to_json();
+            let at = patches.first().map_or(0, |&i| rows[i].ts);
+            let doc =
+                Event::placeholder_session(&rows[0].event_id, &project_id, at).to_json();
             flatten(&doc, true)
                 .leaves
                 .into_iter()
@@ -168,15 +183,15 @@ fn resolve_rows(rows: &[Row], paths: &Paths) -> Partial {
         }
     };
     let mut duration_explicit = false;
-    for r in patches {
-        let mut ls = leaves_of(r, paths);
+    for i in patches {
+        let mut ls = leaves_of(&mut rows[i]);
         duration_explicit |= ls.iter().any(|l| {
             (l.path == "duration" && l.ty != NULL) || is_ancestor("duration", &l.path)
         });
         writes.append(&mut ls);
     }
     Partial {
-        project_id: first.project_id.clone(),
+        project_id,
         doc: leaves::resolve(&writes),
         duration_explicit,
     }
@@ -245,14 +260,14 @@ impl ClickHouseStore {
                 if let Some(last) = rows.last()
                     && (last.project_id != row.project_id || last.event_id != row.event_id)
                 {
-                    f(Some(resolve_rows(&rows, paths)))?;
+                    f(Some(resolve_rows(&mut rows, paths)))?;
                     rows.clear();
                 }
                 rows.push(row);
                 Ok(())
             })?;
             if !rows.is_empty() {
-                f(Some(resolve_rows(&rows, paths)))?;
+                f(Some(resolve_rows(&mut rows, paths)))?;
             }
             // A path first written meanwhile: its leaves may have been left
             // out of rows that were read. Read again with it.
