@@ -385,7 +385,11 @@ fn sql_resolution_equals_the_fold() {
                 })
                 .unwrap();
             let any = docs.iter().any(|d| f.matches(d));
-            assert_eq!(sessions.total, u64::from(any), "{field} {op} {value}: sessions");
+            assert_eq!(
+                sessions.total,
+                u64::from(any),
+                "{field} {op} {value}: sessions"
+            );
             // Charts read every event resolved on the paths they need
             // (streamed, never the documents): the same as the reference
             // over the folded documents, at both levels, grouped by the
@@ -405,7 +409,10 @@ fn sql_resolution_equals_the_fold() {
                 for (g, w) in got.iter().zip(&want) {
                     assert_eq!(g.group, w.group, "{q:?}");
                     let pts = |s: &hive_core::chart::Series| {
-                        s.points.iter().map(|p| (p.bucket, p.count)).collect::<Vec<_>>()
+                        s.points
+                            .iter()
+                            .map(|p| (p.bucket, p.count))
+                            .collect::<Vec<_>>()
                     };
                     assert_eq!(pts(g), pts(w), "{q:?}");
                     for (a, b) in g.points.iter().zip(&w.points) {

@@ -106,7 +106,7 @@ fn sqlite_bytes(n: usize) -> Result<f64> {
     let dir = std::env::temp_dir().join(format!("hive-bench-sqlite-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir)?;
     let store = SqliteStore::open(
-        &dir.join("hive.db"),
+        dir.join("hive.db"),
         SqliteOptions {
             durability: Durability::Normal,
             ..SqliteOptions::default()

@@ -277,9 +277,7 @@ fn place(doc: &mut Value, w: &Leaf) {
     let mut node = doc;
     for seg in segs {
         let Value::Object(m) = node else { return };
-        let child = m
-            .entry(seg)
-            .or_insert_with(|| Value::Object(Map::new()));
+        let child = m.entry(seg).or_insert_with(|| Value::Object(Map::new()));
         if !child.is_object() {
             *child = Value::Object(Map::new());
         }
@@ -294,9 +292,7 @@ fn place(doc: &mut Value, w: &Leaf) {
             m.insert(last, Value::Null);
         }
         OBJ => {
-            let e = m
-                .entry(last)
-                .or_insert_with(|| Value::Object(Map::new()));
+            let e = m.entry(last).or_insert_with(|| Value::Object(Map::new()));
             if !e.is_object() {
                 *e = Value::Object(Map::new());
             }
@@ -306,10 +302,7 @@ fn place(doc: &mut Value, w: &Leaf) {
         }
         _ => {
             // Numbers, booleans and arrays keep their JSON text.
-            m.insert(
-                last,
-                serde_json::from_str(&w.s).unwrap_or(Value::Null),
-            );
+            m.insert(last, serde_json::from_str(&w.s).unwrap_or(Value::Null));
         }
     }
 }

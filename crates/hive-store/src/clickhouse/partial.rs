@@ -22,8 +22,8 @@ use serde_json::Value;
 
 use super::ClickHouseStore;
 use super::http::lit;
-use super::query::sql_order;
 use super::leaves::{self, DERIVED, Leaf, NULL, flatten, is_ancestor};
+use super::query::sql_order;
 use super::read::VISIBLE;
 use super::write::{BASE, PATCH, PLACEHOLDER};
 use crate::query::MAX_LIMIT;
@@ -141,7 +141,12 @@ fn leaves_of(r: &mut Row) -> Vec<Leaf> {
         .zip(lt)
         .zip(ls)
         .filter(|((_, t), _)| *t < DERIVED)
-        .map(|((path, ty), s)| Leaf { path, ty, s, n: 0.0 })
+        .map(|((path, ty), s)| Leaf {
+            path,
+            ty,
+            s,
+            n: 0.0,
+        })
         .collect()
 }
 
@@ -173,8 +178,7 @@ fn resolve_rows(rows: &mut [Row], paths: &Paths) -> Partial {
         Some(b) => leaves_of(&mut rows[b]),
         None => {
             let at = patches.first().map_or(0, |&i| rows[i].ts);
-            let doc =
-                Event::placeholder_session(&rows[0].event_id, &project_id, at).to_json();
+            let doc = Event::placeholder_session(&rows[0].event_id, &project_id, at).to_json();
             flatten(&doc, true)
                 .leaves
                 .into_iter()
@@ -185,9 +189,9 @@ fn resolve_rows(rows: &mut [Row], paths: &Paths) -> Partial {
     let mut duration_explicit = false;
     for i in patches {
         let mut ls = leaves_of(&mut rows[i]);
-        duration_explicit |= ls.iter().any(|l| {
-            (l.path == "duration" && l.ty != NULL) || is_ancestor("duration", &l.path)
-        });
+        duration_explicit |= ls
+            .iter()
+            .any(|l| (l.path == "duration" && l.ty != NULL) || is_ancestor("duration", &l.path));
         writes.append(&mut ls);
     }
     Partial {

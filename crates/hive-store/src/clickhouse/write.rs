@@ -356,11 +356,12 @@ impl ClickHouseStore {
         let leaves = flatten(&doc, true);
         // A base its leaves spell exactly is not stored twice: its `doc` is
         // left empty and read back from the leaves (ADR 0012).
-        let doc_text = if rebuild(&leaves.leaves).to_string() == p.doc_text {
-            String::new()
-        } else {
-            p.doc_text.clone()
-        };
+        let doc_text =
+            if serde_json::to_string(&rebuild(&leaves.leaves)).is_ok_and(|t| t == p.doc_text) {
+                String::new()
+            } else {
+                p.doc_text.clone()
+            };
         batch.rows.push(Row {
             project_id: e.project_id.clone(),
             event_id: e.event_id.clone(),
