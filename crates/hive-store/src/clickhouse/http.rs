@@ -305,8 +305,8 @@ impl Client {
         }
     }
 
-    fn post(&self, params: &str, body: &[u8]) -> Result<String> {
-        self.pass_gate()?;
+    /// The URL of a statement, with the settings every statement gets.
+    fn url(&self) -> String {
         // On a cluster, inserts return once every shard has its rows (a
         // write is applied when its position is recorded), and subqueries
         // over Distributed tables run once, on this server (GLOBAL IN).
@@ -320,10 +320,15 @@ impl Client {
                 "&insert_distributed_sync=1&distributed_product_mode=global&load_balancing=in_order"
             }
         };
-        let url = format!(
-            "{}/?database={}&output_format_json_quote_64bit_integers=0{cluster}{params}",
+        format!(
+            "{}/?database={}&output_format_json_quote_64bit_integers=0{cluster}",
             self.endpoint.base, self.endpoint.database
-        );
+        )
+    }
+
+    fn post(&self, params: &str, body: &[u8]) -> Result<String> {
+        self.pass_gate()?;
+        let url = format!("{}{params}", self.url());
         let mut req = self.agent.post(&url);
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a);
@@ -348,15 +353,7 @@ impl Client {
     pub fn each_line(&self, sql: &str, mut f: impl FnMut(&str) -> Result<()>) -> Result<()> {
         use std::io::BufRead;
         self.pass_gate()?;
-        let url = format!(
-            "{}/?database={}&output_format_json_quote_64bit_integers=0{}",
-            self.endpoint.base,
-            self.endpoint.database,
-            match &self.endpoint.cluster {
-                None => "",
-                Some(_) => "&distributed_product_mode=global",
-            }
-        );
+        let url = self.url();
         let mut req = self.agent.post(&url);
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a);

@@ -1,4 +1,4 @@
-//! Reads that need a few paths of every event in scope (charts): the rows
+//! Lists and charts, which need a few paths of every event in scope: the rows
 //! of each event are streamed with only the leaves that decide those paths
 //! and resolved by the last-writer-wins rule ([`leaves::resolve`], held
 //! equal to the fold by a property test), one event at a time. A chart over
@@ -28,6 +28,11 @@ use super::read::VISIBLE;
 use super::write::{BASE, PATCH, PLACEHOLDER};
 use crate::query::MAX_LIMIT;
 use crate::{EventPage, EventQuery, Level, Order, Result, StoreError};
+
+/// Bytes a read's sort may hold in ClickHouse's memory before it spills to
+/// disk (a project's rows sorted by event would otherwise need memory in
+/// proportion to the project, and fail past the server's per-query limit).
+const SORT_IN_MEMORY: u64 = 1 << 30;
 
 /// What a session's rollup reads of its events, and what it writes into the
 /// session (besides the `metadata` keys it owns).
@@ -115,6 +120,33 @@ pub(super) struct Partial {
     pub doc: Value,
     /// Whether a patch set the duration (the rollup then leaves it alone).
     pub duration_explicit: bool,
+}
+
+/// A session event held until the stream has given its rollup: its
+/// document as text (a tenth of the memory of the parsed value).
+struct Held {
+    project_id: String,
+    doc: Box<str>,
+    duration_explicit: bool,
+}
+
+impl Held {
+    fn of(p: Partial) -> Held {
+        Held {
+            doc: p.doc.to_string().into_boxed_str(),
+            project_id: p.project_id,
+            duration_explicit: p.duration_explicit,
+        }
+    }
+
+    fn into_partial(self) -> Result<Partial> {
+        Ok(Partial {
+            doc: serde_json::from_str(&self.doc)
+                .map_err(|e| StoreError::Corrupt(format!("a held session: {e}")))?,
+            project_id: self.project_id,
+            duration_explicit: self.duration_explicit,
+        })
+    }
 }
 
 impl Partial {
@@ -253,7 +285,8 @@ impl ClickHouseStore {
                  FROM (SELECT project_id, event_id, kind, ts, node, seq, idx, paths, types, strs, \
                  arrayMap((k, y) -> y < 16 AND k IN ({}), paths, types) AS m \
                  FROM hive_writes WHERE {} AND {VISIBLE}) \
-                 ORDER BY project_id, event_id, kind, ts, node, seq, idx",
+                 ORDER BY project_id, event_id, kind, ts, node, seq, idx \
+                 SETTINGS max_bytes_before_external_sort = {SORT_IN_MEMORY}",
                 keep.join(", "),
                 Self::project_cond(project_id),
             );
@@ -302,7 +335,7 @@ impl ClickHouseStore {
         needed.extend(q.group_by.iter().map(path_of));
         let paths = Paths::new(needed);
         let mut cells = Cells::default();
-        let mut sessions: Vec<Partial> = Vec::new();
+        let mut sessions: Vec<Held> = Vec::new();
         let mut rollups: HashMap<(String, String), Rollup> = HashMap::new();
         self.each_partial(project_id, &paths, |e| {
             let Some(e) = e else {
@@ -313,7 +346,7 @@ impl ClickHouseStore {
             };
             if e.is_session() {
                 // Sessions contribute nothing to rollups.
-                sessions.push(e);
+                sessions.push(Held::of(e));
                 return Ok(());
             }
             let c = Contribution::of(&e.doc);
@@ -326,7 +359,8 @@ impl ClickHouseStore {
             }
             Ok(())
         })?;
-        for mut s in sessions {
+        for s in sessions {
+            let mut s = s.into_partial()?;
             let r = rollups
                 .get(&(s.project_id.clone(), s.field("event_id").to_owned()))
                 .copied()
@@ -440,7 +474,7 @@ impl ClickHouseStore {
                 .filter(|(_, f)| f.matches(d))
                 .fold(0u64, |m, (i, _)| m | (1 << i))
         };
-        let mut sessions: Vec<Partial> = Vec::new();
+        let mut sessions: Vec<Held> = Vec::new();
         let mut rollups: HashMap<(String, String), Rollup> = HashMap::new();
         // Level::Session: which filters some event of each session matches.
         let mut masks: HashMap<(String, String), u64> = HashMap::new();
@@ -477,7 +511,7 @@ impl ClickHouseStore {
                 }
             }
             if e.is_session() {
-                sessions.push(e);
+                sessions.push(Held::of(e));
                 return Ok(());
             }
             rollups
@@ -494,7 +528,8 @@ impl ClickHouseStore {
         } else {
             (1u64 << q.filters.len()) - 1
         };
-        for mut s in sessions {
+        for s in sessions {
+            let mut s = s.into_partial()?;
             let key = (s.project_id.clone(), s.field("event_id").to_owned());
             let r = rollups.get(&key).copied().unwrap_or_default();
             r.apply_to_session(&mut s.doc, s.duration_explicit);
