@@ -531,3 +531,79 @@ fn bases_are_stored_once() {
     assert_eq!(read["metadata"], plain.to_json()["metadata"]);
     assert_eq!(read["event_name"], "chat");
 }
+
+/// A session-level list with more filters than the stream tracks per
+/// session goes to the fold, with the same answer.
+#[test]
+fn many_session_filters_fold() {
+    use hive_core::filter::Filter;
+    use hive_core::model::Event;
+    use hive_store::{EventQuery, Level, Store, WriteOp};
+    let Some(store) = fresh() else { return };
+    let p = ClickHouseStore::project_named("p").id;
+    let mut ops = Vec::new();
+    for s in 0..3 {
+        let sid = format!("s{s}");
+        ops.push(WriteOp::Event {
+            event: Event {
+                event_id: sid.clone(),
+                session_id: sid.clone(),
+                project_id: p.clone(),
+                event_type: "session".into(),
+                start_time: 1000 + s,
+                ..Event::default()
+            },
+            raw: None,
+            session_name: None,
+            join: false,
+            floating: false,
+        });
+        let mut e = Event {
+            event_id: format!("e{s}"),
+            session_id: sid.clone(),
+            project_id: p.clone(),
+            event_type: "model".into(),
+            start_time: 1001 + s,
+            ..Event::default()
+        };
+        e.metadata.insert(
+            "tier".into(),
+            serde_json::json!(if s == 1 { "pro" } else { "free" }),
+        );
+        ops.push(WriteOp::Event {
+            event: e,
+            raw: None,
+            session_name: None,
+            join: false,
+            floating: false,
+        });
+    }
+    store.apply(&ops).unwrap();
+    let tier = Filter::from_json(
+        &serde_json::json!({"field": "metadata.tier", "operator": "is", "value": "pro"}),
+    )
+    .unwrap();
+    let exists = Filter::from_json(
+        &serde_json::json!({"field": "event_type", "operator": "exists", "value": null}),
+    )
+    .unwrap();
+    let query = |filters: Vec<Filter>| {
+        store
+            .query(&EventQuery {
+                project_id: Some(p.clone()),
+                filters,
+                level: Level::Session,
+                limit: 10,
+                ..EventQuery::default()
+            })
+            .unwrap()
+    };
+    let few = query(vec![tier.clone(), exists.clone()]);
+    let mut many = vec![tier];
+    many.extend(std::iter::repeat_n(exists, 70));
+    let folded = query(many);
+    assert_eq!(few.total, 1);
+    assert_eq!(folded.total, 1);
+    assert_eq!(few.events, folded.events);
+    assert_eq!(few.events[0]["event_id"], "s1");
+}

@@ -1,7 +1,10 @@
-//! Event queries and charts: ClickHouse narrows the events down to a
-//! superset of the answer (see [`super::filter_sql`]), the candidates are
-//! folded, and the exact semantics ([`Filter::matches`], the chart
-//! reference) decide, order and page.
+//! Event queries and charts. Both stream the events of their scope
+//! resolved on the paths they read ([`super::partial`], ADR 0013); what is
+//! left here is the older path, kept for a session-level list with more
+//! filters than the stream tracks per session: ClickHouse narrows the events
+//! down to a superset of the answer (see [`super::filter_sql`]), the
+//! candidates are folded, and the exact semantics ([`Filter::matches`])
+//! decide, order and page.
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
