@@ -45,6 +45,10 @@ pub struct ChartsArgs {
     /// than this (the read itself is abandoned when the bench exits).
     #[arg(long, default_value_t = 120.0)]
     pub(crate) max_read_seconds: f64,
+    /// With `--clickhouse`: before each cold run also drop the operating
+    /// system's page cache (needs root; affects the whole machine).
+    #[arg(long)]
+    pub(crate) drop_os_cache: bool,
 }
 
 pub(crate) const PROJECT: &str = "bench";

@@ -127,13 +127,16 @@ fn sqlite_bytes(n: usize) -> Result<f64> {
 }
 
 /// Drop ClickHouse's mark and uncompressed caches, and the OS page cache
-/// when this process may (root); says which.
-fn drop_caches(store: &ClickHouseStore) -> Result<&'static str> {
+/// if asked and this process may (root); says which.
+fn drop_caches(store: &ClickHouseStore, os: bool) -> Result<&'static str> {
     store.sql_exec("SYSTEM DROP MARK CACHE")?;
     store.sql_exec("SYSTEM DROP UNCOMPRESSED CACHE")?;
-    let os = std::process::Command::new("sync").status().is_ok()
+    if !os {
+        return Ok("ClickHouse's mark and uncompressed caches");
+    }
+    let dropped = std::process::Command::new("sync").status().is_ok()
         && std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok();
-    Ok(if os {
+    Ok(if dropped {
         "ClickHouse's mark and uncompressed caches and the OS page cache"
     } else {
         "ClickHouse's mark and uncompressed caches (not the OS page cache: not root)"
@@ -264,7 +267,7 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
         let (mut cold, mut warm, mut what) = (Vec::new(), Vec::new(), String::new());
         let mut abandoned = false;
         for _ in 0..a.runs.max(1) {
-            cold_what = drop_caches(&store)?;
+            cold_what = drop_caches(&store, a.drop_os_cache)?;
             let answer = match run(&store) {
                 Ok(answer) => answer,
                 Err(e) => {
