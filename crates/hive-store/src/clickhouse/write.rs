@@ -355,7 +355,7 @@ impl ClickHouseStore {
         let doc: Value = serde_json::from_str(&p.doc_text).unwrap_or_else(|_| e.to_json());
         let leaves = flatten(&doc, true);
         // A base its leaves spell exactly is not stored twice: its `doc` is
-        // left empty and read back from the leaves (ADR 0012).
+        // left empty and read back from the leaves (ADR 0008, migration 3).
         let doc_text =
             if serde_json::to_string(&rebuild(&leaves.leaves)).is_ok_and(|t| t == p.doc_text) {
                 String::new()
