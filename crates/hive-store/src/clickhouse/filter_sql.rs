@@ -37,7 +37,7 @@ const ROLLUP_PATHS: [&str; 10] = [
 const UNKNOWN: u8 = 8;
 
 /// A path as the leaves spell it.
-fn path_of(f: &FieldRef) -> String {
+pub(super) fn path_of(f: &FieldRef) -> String {
     match f {
         FieldRef::Top(t) => t.name().to_owned(),
         // Filter paths hold no `.` or `\` inside a key: no escaping needed.

@@ -305,6 +305,15 @@ impl Client {
         }
     }
 
+    /// POST `body` to `url` with the credentials; no answer is an error.
+    fn send(&self, url: &str, body: &[u8]) -> Result<ureq::http::Response<ureq::Body>> {
+        let mut req = self.agent.post(url);
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        req.send(body).map_err(|e| self.unreachable(e))
+    }
+
     /// The URL of a statement, with the settings every statement gets.
     fn url(&self) -> String {
         // On a cluster, inserts return once every shard has its rows (a
@@ -329,11 +338,7 @@ impl Client {
     fn post(&self, params: &str, body: &[u8]) -> Result<String> {
         self.pass_gate()?;
         let url = format!("{}{params}", self.url());
-        let mut req = self.agent.post(&url);
-        if let Some(a) = &self.auth {
-            req = req.header("Authorization", a);
-        }
-        let mut resp = req.send(body).map_err(|e| self.unreachable(e))?;
+        let mut resp = self.send(&url, body)?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
@@ -354,13 +359,7 @@ impl Client {
         use std::io::BufRead;
         self.pass_gate()?;
         let url = self.url();
-        let mut req = self.agent.post(&url);
-        if let Some(a) = &self.auth {
-            req = req.header("Authorization", a);
-        }
-        let mut resp = req
-            .send(format!("{sql} FORMAT JSONEachRow").as_bytes())
-            .map_err(|e| self.unreachable(e))?;
+        let mut resp = self.send(&url, format!("{sql} FORMAT JSONEachRow").as_bytes())?;
         let status = resp.status().as_u16();
         if status != 200 {
             let text = resp.body_mut().read_to_string().unwrap_or_default();
@@ -401,11 +400,7 @@ impl Client {
     pub fn exec_in_default(&self, sql: &str) -> Result<()> {
         self.pass_gate()?;
         let url = format!("{}/", self.endpoint.base);
-        let mut req = self.agent.post(&url);
-        if let Some(a) = &self.auth {
-            req = req.header("Authorization", a);
-        }
-        let mut resp = req.send(sql.as_bytes()).map_err(|e| self.unreachable(e))?;
+        let mut resp = self.send(&url, sql.as_bytes())?;
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
         if status != 200 {

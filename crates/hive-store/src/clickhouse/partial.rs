@@ -14,16 +14,17 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use hive_core::chart::{Cells, ChartLevel, ChartQuery, Series};
-use hive_core::filter::{FieldRef, Filter};
+use hive_core::filter::Filter;
 use hive_core::model::Event;
 use hive_core::rollup::{Contribution, Rollup};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::ClickHouseStore;
+use super::filter_sql::path_of;
 use super::http::lit;
 use super::leaves::{self, DERIVED, Leaf, NULL, flatten, is_ancestor};
-use super::query::sql_order;
+use super::query::{in_range, sql_order};
 use super::read::VISIBLE;
 use super::write::{BASE, PATCH, PLACEHOLDER};
 use crate::query::MAX_LIMIT;
@@ -54,15 +55,6 @@ const ROLLUP_INPUTS: [&str; 16] = [
     "metrics.completion_tokens",
     "metrics.total_tokens",
 ];
-
-/// A path as the leaves spell it (filter paths hold no `.` or `\` inside a
-/// key, so no escaping is needed).
-fn path_of(f: &FieldRef) -> String {
-    match f {
-        FieldRef::Top(t) => t.name().to_owned(),
-        FieldRef::Path { namespace, path } => format!("{namespace}.{}", path.join(".")),
-    }
-}
 
 /// The paths a read needs.
 pub(super) struct Paths {
@@ -459,13 +451,7 @@ impl ClickHouseStore {
             hits: Vec::new(),
             total: 0,
         };
-        let in_range = |d: &Value| {
-            let Some(s) = d.get("start_time").and_then(Value::as_f64) else {
-                return q.date_range.start_ms.is_none() && q.date_range.end_ms.is_none();
-            };
-            q.date_range.start_ms.is_none_or(|x| s >= x)
-                && q.date_range.end_ms.is_none_or(|x| s <= x)
-        };
+        let in_range = |d: &Value| in_range(q, d);
         let matches_all = |d: &Value| q.filters.iter().all(|f| f.matches(d));
         let mask_of = |d: &Value| {
             q.filters

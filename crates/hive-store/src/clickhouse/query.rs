@@ -27,6 +27,15 @@ fn start_of(d: &Value) -> Option<f64> {
     d.get("start_time").and_then(Value::as_f64)
 }
 
+/// Whether a document's start lies in the query's date range (one without
+/// a start only when there is no range).
+pub(super) fn in_range(q: &EventQuery, d: &Value) -> bool {
+    let Some(s) = start_of(d) else {
+        return q.date_range.start_ms.is_none() && q.date_range.end_ms.is_none();
+    };
+    q.date_range.start_ms.is_none_or(|x| s >= x) && q.date_range.end_ms.is_none_or(|x| s <= x)
+}
+
 /// SQLite's order of values: null, numbers, then text.
 pub(super) fn sql_order(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     fn class(v: Option<&Value>) -> (u8, f64, String) {
@@ -64,13 +73,7 @@ impl ClickHouseStore {
             return Ok(page);
         }
         let project = q.project_id.as_deref();
-        let in_range = |d: &Value| {
-            let Some(s) = start_of(d) else {
-                return q.date_range.start_ms.is_none() && q.date_range.end_ms.is_none();
-            };
-            q.date_range.start_ms.is_none_or(|x| s >= x)
-                && q.date_range.end_ms.is_none_or(|x| s <= x)
-        };
+        let in_range = |d: &Value| in_range(q, d);
         let range = (q.date_range.start_ms, q.date_range.end_ms);
         let mut hits: Vec<Folded> = match q.level {
             Level::Event | Level::SessionEvent => {
