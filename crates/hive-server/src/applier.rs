@@ -17,7 +17,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hive_store::{Store, StoreError, WriteOp};
+use hive_store::{LogRecord, Store, StoreError, WriteOp};
 
 use crate::ingest_log::{LogReader, Shared};
 use crate::writer::{OtlpHeader, Record, WriterConfig, WriterStats, decode_record, reread};
@@ -25,9 +25,9 @@ use crate::writer::{OtlpHeader, Record, WriterConfig, WriterStats, decode_record
 /// A batch of records, decoded.
 struct Batch {
     ops: Vec<WriteOp>,
-    /// Per record: its start and end positions and where its ops end in
-    /// `ops`.
-    records: Vec<(u64, u64, usize)>,
+    /// Per record: its start and end positions, where its ops end in `ops`
+    /// and when it was received.
+    records: Vec<LogRecord>,
 }
 
 /// Start the reader and applier threads from position `from`.
@@ -99,9 +99,12 @@ impl Projects {
     }
 }
 
-fn to_ops(payload: &[u8], projects: &mut Projects) -> Result<Vec<WriteOp>, Failure> {
+/// A record's ops, and when it was received.
+type Prepared = (Vec<WriteOp>, Option<i64>);
+
+fn to_ops(payload: &[u8], projects: &mut Projects) -> Result<Prepared, Failure> {
     match decode_record(payload).map_err(Failure::Permanent)? {
-        Record::Ops(ops) => Ok(ops),
+        Record::Ops(ops, at) => Ok((ops, at)),
         Record::Otlp(header, body) => {
             let encoding = if header.json {
                 hive_otlp::Encoding::Json
@@ -113,6 +116,7 @@ fn to_ops(payload: &[u8], projects: &mut Projects) -> Result<Vec<WriteOp>, Failu
             crate::otlp::spans_to_ops(&spans, &header.source, header.key_project.is_none(), |n| {
                 projects.resolve(&header, n)
             })
+            .map(|ops| (ops, Some(header.received_at_ms)))
             .map_err(|e| {
                 if e.is_transient() {
                     Failure::Transient(e.to_string())
@@ -184,15 +188,21 @@ fn read_loop(
             records: Vec::new(),
         };
         for ((start, end, payload), result) in raw.iter().zip(prepared) {
+            let record = |upto, received_at_ms| LogRecord {
+                start: *start,
+                end: *end,
+                upto,
+                received_at_ms,
+            };
             match result {
-                Ok(ops) => {
+                Ok((ops, at)) => {
                     batch.ops.extend(ops);
-                    batch.records.push((*start, *end, batch.ops.len()));
+                    batch.records.push(record(batch.ops.len(), at));
                 }
                 Err(Failure::Permanent(reason)) => {
                     set_aside(&shared, *start, payload, &reason);
                     stats.set_aside_records.fetch_add(1, Ordering::Relaxed);
-                    batch.records.push((*start, *end, batch.ops.len()));
+                    batch.records.push(record(batch.ops.len(), None));
                 }
                 Err(Failure::Transient(e)) => {
                     // This record and those after it are read again.
@@ -221,7 +231,7 @@ fn read_loop(
 fn prepare_all(
     raw: &[(u64, u64, Vec<u8>)],
     projects: &mut Projects,
-) -> Vec<Result<Vec<WriteOp>, Failure>> {
+) -> Vec<Result<Prepared, Failure>> {
     raw.iter().map(|r| to_ops(&r.2, projects)).collect()
 }
 
@@ -286,8 +296,8 @@ impl Applier {
     /// store refuses the batch for its content, each half apart, down to
     /// the record at fault, which is set aside.
     /// False when it gave up because the server is stopping.
-    fn apply(&self, ops: &[WriteOp], records: &[(u64, u64, usize)]) -> bool {
-        let Some(&(_, end, _)) = records.last() else {
+    fn apply(&self, ops: &[WriteOp], records: &[LogRecord]) -> bool {
+        let Some(end) = records.last().map(|r| r.end) else {
             return true;
         };
         let started = Instant::now();
@@ -329,21 +339,24 @@ impl Applier {
                     // statements per bad record rather than one per record.
                     tracing::warn!(error = %e, records = records.len(), "the store refused a batch of logged writes for its content; splitting it");
                     let half = records.len() / 2;
-                    let cut = records[half - 1].2;
-                    let first: Vec<(u64, u64, usize)> = records[..half].to_vec();
-                    let second: Vec<(u64, u64, usize)> = records[half..]
+                    let cut = records[half - 1].upto;
+                    let first: Vec<LogRecord> = records[..half].to_vec();
+                    let second: Vec<LogRecord> = records[half..]
                         .iter()
-                        .map(|&(s, e, upto)| (s, e, upto - cut))
+                        .map(|r| LogRecord {
+                            upto: r.upto - cut,
+                            ..*r
+                        })
                         .collect();
                     return self.apply(&ops[..cut], &first) && self.apply(&ops[cut..], &second);
                 }
                 Err(e) => {
-                    let (start, end, _) = records[0];
-                    let payload = reread(self.shared.clone(), start).unwrap_or_default();
-                    set_aside(&self.shared, start, &payload, &e.to_string());
+                    let r = records[0];
+                    let payload = reread(self.shared.clone(), r.start).unwrap_or_default();
+                    set_aside(&self.shared, r.start, &payload, &e.to_string());
                     self.stats.set_aside_records.fetch_add(1, Ordering::Relaxed);
                     // Record that it is dealt with.
-                    return self.apply(&[], &[(start, end, 0)]);
+                    return self.apply(&[], &[LogRecord { upto: 0, ..r }]);
                 }
             }
         }

@@ -41,7 +41,7 @@ impl Store for MeteredStore {
         commit(|| self.inner.apply_logged(ops, position))
     }
 
-    fn apply_log_records(&self, ops: &[WriteOp], records: &[(u64, u64, usize)]) -> Result<()> {
+    fn apply_log_records(&self, ops: &[WriteOp], records: &[hive_store::LogRecord]) -> Result<()> {
         commit(|| self.inner.apply_log_records(ops, records))
     }
 

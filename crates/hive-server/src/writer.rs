@@ -379,8 +379,11 @@ pub struct Lag {
 
 // ---- Records -------------------------------------------------------------
 
+/// Ops as JSON (logged by hives before records carried their time).
 const KIND_OPS: u8 = 1;
 const KIND_OTLP: u8 = 2;
+/// Ops as JSON after the time they were received (`i64` ms, little-endian).
+const KIND_OPS_AT: u8 = 3;
 
 /// An op as logged (JSON): what [`WriteOp`] says, less what is derived.
 #[derive(Serialize, Deserialize)]
@@ -479,7 +482,8 @@ pub(crate) fn encode_ops(ops: &[WriteOp]) -> RecordBuf {
         .collect();
     let mut record = RecordBuf::with_capacity(256);
     let out = record.payload();
-    out.push(KIND_OPS);
+    out.push(KIND_OPS_AT);
+    out.extend_from_slice(&crate::body::now_ms().to_le_bytes());
     // Serialising plain data into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, &logged);
     record
@@ -498,15 +502,27 @@ fn encode_otlp(header: &OtlpHeader, body: &[u8]) -> RecordBuf {
 
 /// A logged record, decoded.
 pub enum Record<'a> {
-    Ops(Vec<WriteOp>),
+    /// The ops, and when they were received (`None`: logged by an older
+    /// hive, which did not say).
+    Ops(Vec<WriteOp>, Option<i64>),
     Otlp(OtlpHeader, &'a [u8]),
 }
 
 /// Decode a record's payload.
 pub fn decode_record(payload: &[u8]) -> Result<Record<'_>, String> {
     match payload.first() {
-        Some(&KIND_OPS) => {
-            let logged: Vec<LoggedOp> = serde_json::from_slice(&payload[1..])
+        Some(&kind @ (KIND_OPS | KIND_OPS_AT)) => {
+            let (at, json) = if kind == KIND_OPS_AT {
+                let at = payload
+                    .get(1..9)
+                    .ok_or_else(|| "a record of ops is cut short".to_owned())?;
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(at);
+                (Some(i64::from_le_bytes(bytes)), &payload[9..])
+            } else {
+                (None, &payload[1..])
+            };
+            let logged: Vec<LoggedOp> = serde_json::from_slice(json)
                 .map_err(|e| format!("a record of ops does not decode: {e}"))?;
             Ok(Record::Ops(
                 logged
@@ -545,6 +561,7 @@ pub fn decode_record(payload: &[u8]) -> Result<Record<'_>, String> {
                         }
                     })
                     .collect(),
+                at,
             ))
         }
         Some(&KIND_OTLP) => {
@@ -573,4 +590,45 @@ pub(crate) fn reread(shared: Arc<Shared>, position: u64) -> Option<Vec<u8>> {
         .ok()
         .flatten()
         .map(|(p, _)| p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enrich() -> WriteOp {
+        WriteOp::Enrich {
+            project_id: "p".into(),
+            floating: false,
+            event_id: "e".into(),
+            patch: serde_json::json!({"metadata": {"k": 1}}),
+            key_id: None,
+            received_at_ms: 7,
+        }
+    }
+
+    /// Records of ops carry when they were received; those an older hive
+    /// logged (without it) still decode.
+    #[test]
+    fn records_of_ops_say_when_they_were_received() {
+        let before = crate::body::now_ms();
+        let framed = encode_ops(&[enrich()]).finish();
+        let payload = framed[crate::ingest_log::format::RECORD_HEADER..].to_vec();
+        let after = crate::body::now_ms();
+        match decode_record(&payload).unwrap() {
+            Record::Ops(ops, Some(at)) => {
+                assert_eq!(ops.len(), 1);
+                assert!(before <= at && at <= after, "{before} {at} {after}");
+            }
+            _ => panic!("ops with their time"),
+        }
+        // As an older hive logged it: the kind, then the JSON.
+        let mut old = vec![KIND_OPS];
+        old.extend_from_slice(&payload[9..]);
+        match decode_record(&old).unwrap() {
+            Record::Ops(ops, None) => assert!(matches!(ops[0], WriteOp::Enrich { .. })),
+            _ => panic!("ops without a time"),
+        }
+        assert!(decode_record(&[KIND_OPS_AT, 1, 2]).is_err());
+    }
 }

@@ -219,6 +219,20 @@ pub struct FieldInfo {
     pub ty: String,
 }
 
+/// One record of the ingest log in a batch handed to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogRecord {
+    /// Where the record starts in the log.
+    pub start: u64,
+    /// Where it ends: the log is applied up to here once it is.
+    pub end: u64,
+    /// How many ops of the batch there are up to the end of this record.
+    pub upto: usize,
+    /// When the node received the record, decided before it was logged
+    /// (so a replay has the same); `None` for a record an older hive logged.
+    pub received_at_ms: Option<i64>,
+}
+
 /// What the server needs from a storage backend.
 pub trait Store: Send + Sync + 'static {
     /// Apply a batch atomically and durably. Ops are applied in order.
@@ -226,13 +240,14 @@ pub trait Store: Send + Sync + 'static {
     /// [`Store::apply`] a batch read from the ingest log, recording in the
     /// same transaction that the log is applied up to `position`.
     fn apply_logged(&self, ops: &[WriteOp], position: u64) -> Result<()>;
-    /// [`Store::apply_logged`] knowing each record of the batch:
-    /// `(start, end, ops up to here)`, in order. A backend without
-    /// transactions uses the record positions to make a re-applied batch
-    /// collapse; by default the batch is applied up to the last record's end.
-    fn apply_log_records(&self, ops: &[WriteOp], records: &[(u64, u64, usize)]) -> Result<()> {
+    /// [`Store::apply_logged`] knowing each record of the batch, in order.
+    /// A backend without transactions uses the record positions to make a
+    /// re-applied batch collapse, and their received times to order what
+    /// they write the same way each time; by default the batch is applied
+    /// up to the last record's end.
+    fn apply_log_records(&self, ops: &[WriteOp], records: &[LogRecord]) -> Result<()> {
         match records.last() {
-            Some(&(_, end, _)) => self.apply_logged(ops, end),
+            Some(r) => self.apply_logged(ops, r.end),
             None => self.apply(ops),
         }
     }

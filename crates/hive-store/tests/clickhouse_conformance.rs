@@ -607,3 +607,62 @@ fn many_session_filters_fold() {
     assert_eq!(few.events, folded.events);
     assert_eq!(few.events[0]["event_id"], "s1");
 }
+
+/// A base is ordered by when its record was received, which a replay of the
+/// ingest log repeats: a node that applies a batch again after a crash
+/// (between the insert and the position) does not make its older base beat
+/// a newer one another node applied meanwhile.
+#[test]
+fn a_replayed_base_keeps_its_place() {
+    use hive_core::model::Event;
+    use hive_store::{LogRecord, Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let a = ClickHouseStore::open(&url, "node-a").expect("open");
+    let b = ClickHouseStore::open(&url, "node-b").expect("open");
+    let base = |variant: &str| WriteOp::Event {
+        event: Event {
+            event_id: "e1".into(),
+            session_id: "s1".into(),
+            project_id: "p".into(),
+            event_type: "model".into(),
+            event_name: "chat".into(),
+            start_time: 1_000,
+            end_time: 1_001,
+            metadata: serde_json::json!({"variant": variant})
+                .as_object()
+                .unwrap()
+                .clone(),
+            ..Event::default()
+        },
+        raw: None,
+        session_name: None,
+        join: false,
+        floating: false,
+    };
+    let record = |start, received| LogRecord {
+        start,
+        end: start + 10,
+        upto: 1,
+        received_at_ms: Some(received),
+    };
+    let variant = |s: &ClickHouseStore| {
+        s.get_event(Some("p"), "e1").unwrap().expect("the event")["metadata"]["variant"].clone()
+    };
+    let old = [base("old")];
+    a.apply_log_records(&old, &[record(100, 5_000)]).unwrap();
+    b.apply_log_records(&[base("new")], &[record(40, 6_000)])
+        .unwrap();
+    assert_eq!(variant(&a), "new");
+    // Node a applies its record again, later.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    a.apply_log_records(&old, &[record(100, 5_000)]).unwrap();
+    assert_eq!(variant(&a), "new");
+    assert_eq!(variant(&b), "new");
+    // Merged, the replay collapses with the first application.
+    a.sql_exec("OPTIMIZE TABLE hive_writes FINAL").unwrap();
+    assert_eq!(variant(&a), "new");
+    let rows = a
+        .sql_rows("SELECT count() AS n FROM hive_writes WHERE event_id = 'e1' AND kind = 1")
+        .unwrap();
+    assert_eq!(rows[0]["n"].as_u64(), Some(2), "{rows:?}");
+}

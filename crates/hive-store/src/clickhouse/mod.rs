@@ -286,7 +286,7 @@ impl ClickHouseStore {
 
     fn direct_ids(&self, n: usize) -> write::Ids {
         let seq = self.direct.fetch_add(1, Ordering::Relaxed);
-        (0..n).map(|i| (seq, i as u32)).collect()
+        (0..n).map(|i| (seq, i as u32, None)).collect()
     }
 
     /// [`Store::apply_logged`] knowing where every op lies in the log:
@@ -295,19 +295,21 @@ impl ClickHouseStore {
     /// in the record, so applying the same records again (after a crash
     /// between the insert and the position) inserts the same rows, which
     /// collapse: exactly once without a transaction.
-    pub fn apply_records(&self, ops: &[WriteOp], records: &[(u64, u64, usize)]) -> Result<()> {
+    /// A base is ordered by its record's received time, which a replay
+    /// repeats (by when it is applied only for records of older hives).
+    pub fn apply_records(&self, ops: &[WriteOp], records: &[crate::LogRecord]) -> Result<()> {
         let mut ids = Vec::with_capacity(ops.len());
         let mut from = 0usize;
-        for &(start, _, upto) in records {
-            for i in from..upto.min(ops.len()) {
-                ids.push((start, (i - from) as u32));
+        for r in records {
+            for i in from..r.upto.min(ops.len()) {
+                ids.push((r.start, (i - from) as u32, r.received_at_ms));
             }
-            from = upto;
+            from = r.upto;
         }
         // Ops past the last record (none when called by the applier).
         let extra = ops.len().saturating_sub(ids.len());
         ids.extend(self.direct_ids(extra));
-        let position = records.last().map(|r| r.1);
+        let position = records.last().map(|r| r.end);
         self.apply_ops(ops, &ids, position)?;
         if let Some(p) = position {
             self.record_position(p);
@@ -357,13 +359,13 @@ impl Store for ClickHouseStore {
     fn apply_logged(&self, ops: &[WriteOp], position: u64) -> Result<()> {
         // Without the records, the batch is taken as one record that ends at
         // `position` (the applier calls `apply_records`).
-        let ids = (0..ops.len()).map(|i| (position, i as u32)).collect();
+        let ids = (0..ops.len()).map(|i| (position, i as u32, None)).collect();
         self.apply_ops(ops, &ids, Some(position))?;
         self.record_position(position);
         Ok(())
     }
 
-    fn apply_log_records(&self, ops: &[WriteOp], records: &[(u64, u64, usize)]) -> Result<()> {
+    fn apply_log_records(&self, ops: &[WriteOp], records: &[crate::LogRecord]) -> Result<()> {
         self.apply_records(ops, records)
     }
 

@@ -20,8 +20,9 @@ pub(super) const PLACEHOLDER: u8 = 0;
 pub(super) const BASE: u8 = 1;
 pub(super) const PATCH: u8 = 2;
 
-/// Where each op lies in the log: `(seq, idx)` per op.
-pub(super) type Ids = Vec<(u64, u32)>;
+/// Where each op lies in the log and when its record was received:
+/// `(seq, idx, received)` per op (`None`: not known, taken as now).
+pub(super) type Ids = Vec<(u64, u32, Option<i64>)>;
 
 /// What the writer remembers between batches (only facts that are
 /// permanent: an event that has a base keeps one).
@@ -169,7 +170,7 @@ impl ClickHouseStore {
     fn apply_writes(
         &self,
         ops: &[WriteOp],
-        ids: &[(u64, u32)],
+        ids: &[(u64, u32, Option<i64>)],
         position: Option<u64>,
     ) -> Result<()> {
         let mut state = super::lock(&self.writer);
@@ -183,11 +184,17 @@ impl ClickHouseStore {
         };
         let now = now_ms();
         for (i, op) in prepared.iter().enumerate() {
-            let (seq, idx) = ids[i];
+            let (seq, idx, received) = ids[i];
             match op {
-                PreparedOrEnrich::Event(p) => {
-                    self.event_rows(&state, &known, &mut batch, p, seq, idx, now)
-                }
+                PreparedOrEnrich::Event(p) => self.event_rows(
+                    &state,
+                    &known,
+                    &mut batch,
+                    p,
+                    seq,
+                    idx,
+                    received.unwrap_or(now),
+                ),
                 PreparedOrEnrich::Enrich(e) => {
                     self.enrich_rows(&state, &known, &mut batch, e, seq, idx, now)
                 }
@@ -313,7 +320,7 @@ impl ClickHouseStore {
         p: &PreparedEvent,
         seq: u64,
         idx: u32,
-        now: i64,
+        received: i64,
     ) {
         // A floating event goes to the project of its session, if any.
         let relocated;
@@ -366,10 +373,10 @@ impl ClickHouseStore {
             project_id: e.project_id.clone(),
             event_id: e.event_id.clone(),
             kind: BASE,
-            ts: now,
+            ts: received,
             seq,
             idx,
-            received: now,
+            received,
             floating: false,
             session_id: e.session_id.clone(),
             key_id: None,
