@@ -201,6 +201,9 @@ fn sql_resolution_equals_the_fold() {
     use serde_json::json;
 
     let Some(store) = fresh() else { return };
+    // Lists and charts read their events in ranges of ids: here of about
+    // ten events each, so a session's events lie in many ranges.
+    let store = store.with_read_ranges(1, 10);
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         rng ^= rng << 13;
@@ -665,4 +668,26 @@ fn a_replayed_base_keeps_its_place() {
         .sql_rows("SELECT count() AS n FROM hive_writes WHERE event_id = 'e1' AND kind = 1")
         .unwrap();
     assert_eq!(rows[0]["n"].as_u64(), Some(2), "{rows:?}");
+}
+
+/// Streamed reads take rows in ClickHouse's binary format. An error the
+/// server writes after the first rows (here `throwIf` past row 50 000, with
+/// small blocks so rows are sent before it) ends the read with that error,
+/// never read as rows.
+#[test]
+fn an_error_mid_answer_ends_a_binary_read() {
+    let Some(store) = fresh() else { return };
+    let all = store
+        .sql_binary_u64s("SELECT number FROM system.numbers LIMIT 100000")
+        .unwrap();
+    assert_eq!(all.len(), 100_000);
+    assert_eq!(all[99_999], 99_999);
+    let err = store
+        .sql_binary_u64s(
+            "SELECT number + throwIf(number = 50000) FROM system.numbers LIMIT 100000 \
+             SETTINGS max_block_size = 1000",
+        )
+        .expect_err("the server's error, not rows")
+        .to_string();
+    assert!(err.contains("throwIf"), "{err}");
 }

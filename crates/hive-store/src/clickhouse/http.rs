@@ -352,14 +352,25 @@ impl Client {
         Ok(text)
     }
 
-    /// The rows of a query as `JSONEachRow` lines, handed to `f` one at a
-    /// time as they arrive (a large answer is never held whole). An error
-    /// the server reports after the first rows ends the stream with it.
-    pub fn each_line(&self, sql: &str, mut f: impl FnMut(&str) -> Result<()>) -> Result<()> {
+    /// The rows of a query (`sql` starts with `SELECT `) in ClickHouse's
+    /// `RowBinary` format, each handed to `decode` as it arrives, which
+    /// reads exactly that row's columns ([`binary`]). Each row is preceded
+    /// by a marker column, so an error ClickHouse writes mid-answer (text,
+    /// in place of the next row) ends the stream with that error rather
+    /// than being read as data.
+    pub fn each_binary_row(
+        &self,
+        sql: &str,
+        mut decode: impl FnMut(&mut dyn std::io::BufRead) -> Result<()>,
+    ) -> Result<()> {
         use std::io::BufRead;
+        let columns = sql
+            .strip_prefix("SELECT ")
+            .ok_or_else(|| StoreError::Invalid("a binary read must be a SELECT".into()))?;
         self.pass_gate()?;
         let url = self.url();
-        let mut resp = self.send(&url, format!("{sql} FORMAT JSONEachRow").as_bytes())?;
+        let statement = format!("SELECT toUInt32({ROW_MARK}), {columns} FORMAT RowBinary");
+        let mut resp = self.send(&url, statement.as_bytes())?;
         let status = resp.status().as_u16();
         if status != 200 {
             let text = resp.body_mut().read_to_string().unwrap_or_default();
@@ -367,27 +378,21 @@ impl Client {
         }
         let reader = resp.body_mut().with_config().limit(u64::MAX).reader();
         let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
-        let mut line = String::new();
+        let reading = |e: std::io::Error| self.unreachable(format!("reading the response: {e}"));
         loop {
-            line.clear();
-            let n = reader
-                .read_line(&mut line)
-                .map_err(|e| self.unreachable(format!("reading the response: {e}")))?;
-            if n == 0 {
+            if reader.fill_buf().map_err(reading)?.is_empty() {
                 return Ok(());
             }
-            let l = line.trim_end();
-            if l.is_empty() {
-                continue;
+            let mut mark = [0u8; 4];
+            let got = read_up_to(&mut reader, &mut mark).map_err(reading)?;
+            if got < 4 || u32::from_le_bytes(mark) != ROW_MARK {
+                let mut rest = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut reader, &mut rest);
+                let mut text = mark[..got].to_vec();
+                text.extend(rest);
+                return Err(self.failed(500, &String::from_utf8_lossy(&text)));
             }
-            if !l.starts_with('{') {
-                // ClickHouse writes an error that happens mid-answer into
-                // the body; the rest of it is that message.
-                let mut rest = String::new();
-                let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
-                return Err(self.failed(500, &format!("{l}\n{rest}")));
-            }
-            f(l)?;
+            decode(&mut reader)?;
         }
     }
 
@@ -486,6 +491,101 @@ impl Client {
             },
             other => other.map(|_| ()),
         }
+    }
+}
+
+/// What precedes every row of [`Client::each_binary_row`]: no error text
+/// ClickHouse writes starts with these bytes.
+const ROW_MARK: u32 = 0x5EED_F00D;
+
+/// Read into `buf` until it is full or the stream ends; how much was read.
+fn read_up_to(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Decoding `RowBinary` columns (strings and arrays carry a LEB128 length).
+pub mod binary {
+    use std::io::Read;
+
+    use crate::{Result, StoreError};
+
+    fn cut(e: std::io::Error) -> StoreError {
+        StoreError::Corrupt(format!("a ClickHouse row is cut short: {e}"))
+    }
+
+    fn bytes<const N: usize>(r: &mut dyn Read) -> Result<[u8; N]> {
+        let mut b = [0u8; N];
+        r.read_exact(&mut b).map_err(cut)?;
+        Ok(b)
+    }
+
+    pub fn u8(r: &mut dyn Read) -> Result<u8> {
+        Ok(bytes::<1>(r)?[0])
+    }
+
+    pub fn u16(r: &mut dyn Read) -> Result<u16> {
+        Ok(u16::from_le_bytes(bytes(r)?))
+    }
+
+    pub fn u32(r: &mut dyn Read) -> Result<u32> {
+        Ok(u32::from_le_bytes(bytes(r)?))
+    }
+
+    pub fn u64(r: &mut dyn Read) -> Result<u64> {
+        Ok(u64::from_le_bytes(bytes(r)?))
+    }
+
+    pub fn i64(r: &mut dyn Read) -> Result<i64> {
+        Ok(i64::from_le_bytes(bytes(r)?))
+    }
+
+    /// A length (of a string or an array).
+    pub fn len(r: &mut dyn Read) -> Result<usize> {
+        let mut n: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = u8(r)?;
+            n |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return usize::try_from(n)
+                    .map_err(|_| StoreError::Corrupt("a ClickHouse length is too large".into()));
+            }
+        }
+        Err(StoreError::Corrupt(
+            "a ClickHouse length does not end".into(),
+        ))
+    }
+
+    pub fn string(r: &mut dyn Read) -> Result<String> {
+        let n = len(r)?;
+        if n > 1 << 30 {
+            return Err(StoreError::Corrupt(format!(
+                "a ClickHouse string of {n} bytes (past 1 GiB)"
+            )));
+        }
+        let mut v = vec![0u8; n];
+        r.read_exact(&mut v).map_err(cut)?;
+        String::from_utf8(v)
+            .map_err(|_| StoreError::Corrupt("a ClickHouse string is not UTF-8".into()))
+    }
+
+    /// An array, each element read by `item`.
+    pub fn array<T>(r: &mut dyn Read, item: impl Fn(&mut dyn Read) -> Result<T>) -> Result<Vec<T>> {
+        let n = len(r)?;
+        // The length is the server's; the vector grows as elements arrive.
+        let mut out = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            out.push(item(r)?);
+        }
+        Ok(out)
     }
 }
 

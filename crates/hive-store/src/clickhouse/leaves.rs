@@ -270,39 +270,65 @@ pub fn rebuild<'a>(leaves: impl IntoIterator<Item = &'a Leaf>) -> Value {
     doc
 }
 
+/// [`rebuild`] from leaves given as the keys of their path, their type
+/// and their text (a read that knows its paths' keys already).
+pub fn rebuild_parts<'a>(leaves: impl IntoIterator<Item = (&'a [String], u8, String)>) -> Value {
+    // An event's top-level keys are about this many.
+    let mut doc = Value::Object(Map::with_capacity(16));
+    for (keys, ty, s) in leaves {
+        if ty < DERIVED {
+            place_at(&mut doc, keys, ty, s);
+        }
+    }
+    doc
+}
+
 /// Put a surviving write into the document: its ancestors become objects.
 fn place(doc: &mut Value, w: &Leaf) {
-    let mut segs = segments(&w.path);
-    let last = segs.pop().expect("a path has a segment");
+    place_at(doc, &segments(&w.path), w.ty, w.s.clone());
+}
+
+/// [`place`] a write of type `ty` and text `s` at the path of `keys`.
+fn place_at(doc: &mut Value, keys: &[String], ty: u8, s: String) {
+    let Some((last, parents)) = keys.split_last() else {
+        return;
+    };
     let mut node = doc;
-    for seg in segs {
+    for seg in parents {
         let Value::Object(m) = node else { return };
-        let child = m.entry(seg).or_insert_with(|| Value::Object(Map::new()));
+        if !m.contains_key(seg.as_str()) {
+            m.insert(seg.clone(), Value::Object(Map::new()));
+        }
+        let child = m.get_mut(seg.as_str()).expect("present");
         if !child.is_object() {
             *child = Value::Object(Map::new());
         }
         node = child;
     }
     let Value::Object(m) = node else { return };
-    match w.ty {
+    match ty {
         NULL => {
-            m.remove(&last);
+            m.remove(last.as_str());
         }
         PRESENT_NULL => {
-            m.insert(last, Value::Null);
+            m.insert(last.clone(), Value::Null);
         }
-        OBJ => {
-            let e = m.entry(last).or_insert_with(|| Value::Object(Map::new()));
-            if !e.is_object() {
-                *e = Value::Object(Map::new());
+        OBJ => match m.get_mut(last.as_str()) {
+            Some(e) if e.is_object() => {}
+            Some(e) => *e = Value::Object(Map::new()),
+            None => {
+                m.insert(last.clone(), Value::Object(Map::new()));
             }
-        }
+        },
         STR | STR_DATE => {
-            m.insert(last, Value::String(w.s.clone()));
+            m.insert(last.clone(), Value::String(s));
         }
         _ => {
             // Numbers, booleans and arrays keep their JSON text.
-            m.insert(last, serde_json::from_str(&w.s).unwrap_or(Value::Null));
+            m.insert(
+                last.clone(),
+                serde_json::from_str(&s).unwrap_or(Value::Null),
+            );
         }
     }
 }

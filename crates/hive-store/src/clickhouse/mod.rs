@@ -95,6 +95,8 @@ pub struct ClickHouseStore {
     /// The next write id for ops applied without a log position.
     direct: AtomicU64,
     meta: meta::Meta,
+    /// How streamed reads cut a project into ranges of events.
+    ranges: partial::Ranges,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -184,7 +186,20 @@ impl ClickHouseStore {
             node: node.to_owned(),
             writer: Mutex::new(WriterState::default()),
             direct: AtomicU64::new(DIRECT | (next_version() << 8)),
+            ranges: partial::Ranges::default(),
         })
+    }
+
+    /// Cut streamed reads into ranges of about `events` events each, with
+    /// bounds from one event id in `sample_one_in` (tests make many small
+    /// ranges of a few events).
+    #[doc(hidden)]
+    pub fn with_read_ranges(mut self, sample_one_in: usize, events: usize) -> ClickHouseStore {
+        self.ranges = partial::Ranges {
+            sample_one_in: sample_one_in.max(1),
+            events: events.max(1),
+        };
+        self
     }
 
     /// Keep a copy of this node's applied log position in `path` (written
@@ -250,6 +265,18 @@ impl ClickHouseStore {
     #[doc(hidden)]
     pub fn sql_exec(&self, statement: &str) -> Result<()> {
         self.client.exec(statement)
+    }
+
+    /// The `UInt64` values of a one-column `SELECT`, read as streamed reads
+    /// read their rows (`RowBinary`, one at a time).
+    #[doc(hidden)]
+    pub fn sql_binary_u64s(&self, statement: &str) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        self.client.each_binary_row(statement, |r| {
+            out.push(http::binary::u64(r)?);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Bytes the event tables take on disk (compressed) and their rows.

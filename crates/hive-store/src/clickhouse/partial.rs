@@ -17,7 +17,6 @@ use hive_core::chart::{Cells, ChartLevel, ChartQuery, Series};
 use hive_core::filter::Filter;
 use hive_core::model::Event;
 use hive_core::rollup::{Contribution, Rollup};
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::ClickHouseStore;
@@ -34,6 +33,51 @@ use crate::{EventPage, EventQuery, Level, Order, Result, StoreError};
 /// disk (a project's rows sorted by event would otherwise need memory in
 /// proportion to the project, and fail past the server's per-query limit).
 const SORT_IN_MEMORY: u64 = 1 << 30;
+
+/// How a streamed read cuts its events into ranges.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ranges {
+    /// The bounds come from one event id in this many.
+    pub sample_one_in: usize,
+    /// About how many events a range holds.
+    pub events: usize,
+}
+
+impl Default for Ranges {
+    fn default() -> Ranges {
+        Ranges {
+            sample_one_in: 1024,
+            events: 131_072,
+        }
+    }
+}
+
+/// The statements of one streamed read, one per range.
+struct Ranged<'a> {
+    count: usize,
+    sql: &'a (dyn Fn(usize) -> String + Sync),
+    deadline: std::time::Instant,
+    limit: std::time::Duration,
+}
+
+impl Ranged<'_> {
+    /// An error once the read has taken longer than the statement timeout.
+    fn check(&self) -> Result<()> {
+        if std::time::Instant::now() > self.deadline {
+            return Err(StoreError::Unavailable(format!(
+                "ClickHouse: a list or chart took longer than {} s (the statement timeout, \
+                 ?timeout= in the URL) reading every event of the project",
+                self.limit.as_secs_f64()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Ranges read at once: ClickHouse prepares one while another is read.
+const READERS: usize = 2;
+/// Events a reader resolves before handing them over.
+const BATCH_EVENTS: usize = 512;
 
 /// What a session's rollup reads of its events, and what it writes into the
 /// session (besides the `metadata` keys it owns).
@@ -92,7 +136,8 @@ impl Paths {
     }
 }
 
-#[derive(Deserialize)]
+/// A row of a streamed read, its leaves restricted to those that can
+/// decide a needed path.
 struct Row {
     project_id: String,
     event_id: String,
@@ -101,9 +146,54 @@ struct Row {
     node: String,
     seq: u64,
     idx: u32,
-    lp: Vec<String>,
+    /// Each leaf's path, as its place in [`Keys`] (counted from 1).
+    lk: Vec<u16>,
     lt: Vec<u8>,
     ls: Vec<String>,
+}
+
+impl Row {
+    fn decode(r: &mut dyn std::io::Read) -> Result<Row> {
+        use super::http::binary as b;
+        Ok(Row {
+            project_id: b::string(r)?,
+            event_id: b::string(r)?,
+            kind: b::u8(r)?,
+            ts: b::i64(r)?,
+            node: b::string(r)?,
+            seq: b::u64(r)?,
+            idx: b::u32(r)?,
+            lk: b::array(r, b::u16)?,
+            lt: b::array(r, b::u8)?,
+            ls: b::array(r, b::string)?,
+        })
+    }
+}
+
+/// The paths whose leaves a read keeps, with their keys.
+struct Keys {
+    paths: Vec<String>,
+    segments: Vec<Vec<String>>,
+}
+
+impl Keys {
+    fn new(paths: Vec<String>) -> Keys {
+        let segments = paths.iter().map(|p| leaves::segments(p)).collect();
+        Keys { paths, segments }
+    }
+
+    /// The path of the `k`th key (counted from 1), as the SQL numbered it.
+    fn path(&self, k: u16) -> Option<&str> {
+        self.paths
+            .get(usize::from(k).checked_sub(1)?)
+            .map(String::as_str)
+    }
+
+    fn segments(&self, k: u16) -> Option<&[String]> {
+        self.segments
+            .get(usize::from(k).checked_sub(1)?)
+            .map(Vec::as_slice)
+    }
 }
 
 /// An event's current state restricted to the needed paths.
@@ -155,21 +245,23 @@ impl Partial {
 
 /// A row's leaves (the SQL kept only those that can decide a needed path),
 /// moved out of it.
-fn leaves_of(r: &mut Row) -> Vec<Leaf> {
-    let (lp, lt, ls) = (
-        std::mem::take(&mut r.lp),
+fn leaves_of(r: &mut Row, keys: &Keys) -> Vec<Leaf> {
+    let (lk, lt, ls) = (
+        std::mem::take(&mut r.lk),
         std::mem::take(&mut r.lt),
         std::mem::take(&mut r.ls),
     );
-    lp.into_iter()
+    lk.into_iter()
         .zip(lt)
         .zip(ls)
         .filter(|((_, t), _)| *t < DERIVED)
-        .map(|((path, ty), s)| Leaf {
-            path,
-            ty,
-            s,
-            n: 0.0,
+        .filter_map(|((k, ty), s)| {
+            Some(Leaf {
+                path: keys.path(k)?.to_owned(),
+                ty,
+                s,
+                n: 0.0,
+            })
         })
         .collect()
 }
@@ -177,7 +269,7 @@ fn leaves_of(r: &mut Row) -> Vec<Leaf> {
 /// Resolve one event from its rows (sorted by kind, then their order), as
 /// `read::fold_rows` folds it: the latest base, else the earliest
 /// placeholder, else a placeholder session; then every patch once.
-fn resolve_rows(rows: &mut [Row], paths: &Paths) -> Partial {
+fn resolve_rows(rows: &mut [Row], paths: &Paths, keys: &Keys) -> Partial {
     let project_id = std::mem::take(&mut rows[0].project_id);
     let base = rows
         .iter()
@@ -193,13 +285,24 @@ fn resolve_rows(rows: &mut [Row], paths: &Paths) -> Partial {
     let mut writes = match base {
         // A base alone: its leaves never conflict.
         Some(b) if patches.is_empty() => {
+            let r = &mut rows[b];
+            let (lk, lt, ls) = (
+                std::mem::take(&mut r.lk),
+                std::mem::take(&mut r.lt),
+                std::mem::take(&mut r.ls),
+            );
+            let leaves = lk
+                .into_iter()
+                .zip(lt)
+                .zip(ls)
+                .filter_map(|((k, ty), s)| Some((keys.segments(k)?, ty, s)));
             return Partial {
-                doc: leaves::rebuild(&leaves_of(&mut rows[b])),
+                doc: leaves::rebuild_parts(leaves),
                 project_id,
                 duration_explicit: false,
             };
         }
-        Some(b) => leaves_of(&mut rows[b]),
+        Some(b) => leaves_of(&mut rows[b], keys),
         None => {
             let at = patches.first().map_or(0, |&i| rows[i].ts);
             let doc = Event::placeholder_session(&rows[0].event_id, &project_id, at).to_json();
@@ -212,7 +315,7 @@ fn resolve_rows(rows: &mut [Row], paths: &Paths) -> Partial {
     };
     let mut duration_explicit = false;
     for i in patches {
-        let mut ls = leaves_of(&mut rows[i]);
+        let mut ls = leaves_of(&mut rows[i], keys);
         duration_explicit |= ls
             .iter()
             .any(|l| (l.path == "duration" && l.ty != NULL) || is_ancestor("duration", &l.path));
@@ -249,55 +352,101 @@ impl ClickHouseStore {
         Ok(out)
     }
 
-    /// Every event of the scope resolved on `paths`, in order of (project,
-    /// event id), one at a time (`Some`). When a path below a needed one
-    /// was first written while the events streamed, `f` gets `None` (start
-    /// over) and every event again.
+    /// Bounds that cut the scope's events into ranges of about
+    /// [`Ranges::events`] each, by event id (the table's key after the
+    /// project, so each range reads only its own granules), from a sample
+    /// of the ids. Empty: one range.
+    fn ranges(&self, project_id: Option<&str>) -> Result<Vec<String>> {
+        let Ranges {
+            sample_one_in,
+            events,
+        } = self.ranges;
+        let sample: Vec<String> = self
+            .client
+            .rows(&format!(
+                "SELECT DISTINCT event_id FROM hive_writes WHERE {} \
+                 AND cityHash64(event_id) % {sample_one_in} = 0 ORDER BY event_id",
+                Self::project_cond(project_id),
+            ))?
+            .iter()
+            .filter_map(|r| r["event_id"].as_str().map(str::to_owned))
+            .collect();
+        let step = (events / sample_one_in).max(1);
+        Ok(sample.into_iter().skip(step).step_by(step).collect())
+    }
+
+    /// Every event of the scope resolved on `paths`, one at a time (`Some`),
+    /// in no particular order. When a path below a needed one was first
+    /// written while the events streamed, `f` gets `None` (start over) and
+    /// every event again.
+    ///
+    /// The events are read in ranges of event ids, [`READERS`] at a time:
+    /// while one range's rows are decoded and resolved here, ClickHouse
+    /// filters and sorts the next (each range's statement sorts only its
+    /// own rows, so none needs memory in proportion to the project).
     pub(super) fn each_partial(
         &self,
         project_id: Option<&str>,
         paths: &Paths,
         mut f: impl FnMut(Option<Partial>) -> Result<()>,
     ) -> Result<()> {
+        // A read is many statements: as a whole, it is bounded by the
+        // statement timeout as one statement was.
+        let limit = self.client.endpoint().timeout;
+        let deadline = std::time::Instant::now() + limit;
         let mut below = self.below(project_id, paths)?;
+        let bounds = self.ranges(project_id)?;
         for _ in 0..3 {
             // Leaves are kept by a set lookup (`IN`), which ClickHouse
             // does far faster than prefix tests on every leaf.
-            let keep: Vec<String> = paths
-                .at_and_above()
-                .iter()
-                .chain(&below)
-                .map(|p| lit(p))
-                .collect();
-            let sql = format!(
-                "SELECT project_id, event_id, kind, ts, node, seq, idx, \
-                 arrayFilter((x, b) -> b, paths, m) AS lp, \
-                 arrayFilter((x, b) -> b, types, m) AS lt, \
-                 arrayFilter((x, b) -> b, strs, m) AS ls \
-                 FROM (SELECT project_id, event_id, kind, ts, node, seq, idx, paths, types, strs, \
-                 arrayMap((k, y) -> y < 16 AND k IN ({}), paths, types) AS m \
-                 FROM hive_writes WHERE {} AND {VISIBLE}) \
-                 ORDER BY project_id, event_id, kind, ts, node, seq, idx \
-                 SETTINGS max_bytes_before_external_sort = {SORT_IN_MEMORY}",
-                keep.join(", "),
-                Self::project_cond(project_id),
+            let keys = Keys::new(
+                paths
+                    .at_and_above()
+                    .into_iter()
+                    .chain(below.clone())
+                    .collect(),
             );
-            let mut rows: Vec<Row> = Vec::new();
-            self.client.each_line(&sql, |line| {
-                let row: Row = serde_json::from_str(line)
-                    .map_err(|e| StoreError::Corrupt(format!("clickhouse row: {e}")))?;
-                if let Some(last) = rows.last()
-                    && (last.project_id != row.project_id || last.event_id != row.event_id)
-                {
-                    f(Some(resolve_rows(&mut rows, paths)))?;
-                    rows.clear();
+            let keep: Vec<String> = keys.paths.iter().map(|p| lit(p)).collect();
+            let keep = keep.join(", ");
+            let numbers: Vec<String> = (1..=keys.paths.len()).map(|i| i.to_string()).collect();
+            let numbers = numbers.join(", ");
+            // One project: its id is not sent with every row.
+            let project = match project_id {
+                Some(_) => "''",
+                None => "project_id",
+            };
+            let range_sql = |i: usize| {
+                let mut cond = Self::project_cond(project_id);
+                if let Some(from) = i.checked_sub(1).and_then(|j| bounds.get(j)) {
+                    cond.push_str(&format!(" AND event_id >= {}", lit(from)));
                 }
-                rows.push(row);
-                Ok(())
-            })?;
-            if !rows.is_empty() {
-                f(Some(resolve_rows(&mut rows, paths)))?;
-            }
+                if let Some(to) = bounds.get(i) {
+                    cond.push_str(&format!(" AND event_id < {}", lit(to)));
+                }
+                // Paths go as their number in `keys` (`transform` looks
+                // them up in a hash table).
+                // (The columns in the order `Row::decode` reads them.)
+                format!(
+                    "SELECT {project} AS project_id, event_id, kind, ts, node, seq, idx, \
+                     arrayMap(k -> transform(k, [{keep}], CAST([{numbers}] AS Array(UInt16)), \
+                     toUInt16(0)), arrayFilter((x, b) -> b, paths, m)) AS lk, \
+                     arrayFilter((x, b) -> b, types, m) AS lt, \
+                     arrayFilter((x, b) -> b, strs, m) AS ls \
+                     FROM (SELECT project_id, event_id, kind, ts, node, seq, idx, paths, types, strs, \
+                     arrayMap((k, y) -> y < 16 AND k IN ({keep}), paths, types) AS m \
+                     FROM hive_writes WHERE {cond} AND {VISIBLE}) \
+                     ORDER BY project_id, event_id, kind, ts, node, seq, idx \
+                     SETTINGS max_bytes_before_external_sort = {SORT_IN_MEMORY}"
+                )
+            };
+            let project = project_id.unwrap_or_default();
+            let ranges = Ranged {
+                count: bounds.len() + 1,
+                sql: &range_sql,
+                deadline,
+                limit,
+            };
+            self.each_range(&ranges, project, paths, &keys, &mut f)?;
             // A path first written meanwhile: its leaves may have been left
             // out of rows that were read. Read again with it.
             let now = self.below(project_id, paths)?;
@@ -311,6 +460,89 @@ impl ClickHouseStore {
             "ClickHouse: new fields kept appearing while a chart or list was read; try again"
                 .into(),
         ))
+    }
+
+    /// Read `ranges` statements (`sql(i)`) on [`READERS`] threads, which
+    /// decode and resolve their events and hand them here in batches; `f`
+    /// gets every event. The first error (a reader's or `f`'s) ends it.
+    fn each_range(
+        &self,
+        ranged: &Ranged<'_>,
+        project_id: &str,
+        paths: &Paths,
+        keys: &Keys,
+        f: &mut dyn FnMut(Option<Partial>) -> Result<()>,
+    ) -> Result<()> {
+        use std::sync::atomic::{AtomicUsize, Ordering as Atomic};
+        use std::sync::mpsc::sync_channel;
+        let ranges = ranged.count;
+        let sql = ranged.sql;
+        let next = AtomicUsize::new(0);
+        let (tx, rx) = sync_channel::<Result<Vec<Partial>>>(2 * READERS);
+        std::thread::scope(|scope| {
+            for _ in 0..READERS.min(ranges) {
+                let tx = tx.clone();
+                let next = &next;
+                scope.spawn(move || {
+                    loop {
+                        let i = next.fetch_add(1, Atomic::Relaxed);
+                        if i >= ranges {
+                            return;
+                        }
+                        if let Err(e) = ranged.check() {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                        let mut rows: Vec<Row> = Vec::new();
+                        let mut batch: Vec<Partial> = Vec::new();
+                        let read = self.client.each_binary_row(&sql(i), |r| {
+                            let mut row = Row::decode(r)?;
+                            if row.project_id.is_empty() {
+                                row.project_id = project_id.to_owned();
+                            }
+                            if let Some(last) = rows.last()
+                                && (last.project_id != row.project_id
+                                    || last.event_id != row.event_id)
+                            {
+                                batch.push(resolve_rows(&mut rows, paths, keys));
+                                rows.clear();
+                                if batch.len() >= BATCH_EVENTS {
+                                    // The receiver gone: the read ended.
+                                    tx.send(Ok(std::mem::take(&mut batch))).map_err(|_| {
+                                        StoreError::Unavailable("the read ended".into())
+                                    })?;
+                                }
+                            }
+                            rows.push(row);
+                            Ok(())
+                        });
+                        let sent = match read {
+                            Ok(()) => {
+                                if !rows.is_empty() {
+                                    batch.push(resolve_rows(&mut rows, paths, keys));
+                                }
+                                tx.send(Ok(batch))
+                            }
+                            Err(e) => tx.send(Err(e)),
+                        };
+                        if sent.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            // Every reader's batches until all are done; on the first
+            // error, stop taking them (the readers then stop at their next
+            // send) and return it.
+            for batch in rx {
+                for p in batch? {
+                    f(Some(p))?;
+                }
+                ranged.check()?;
+            }
+            Ok(())
+        })
     }
 
     /// A chart, streamed: every event of the scope resolved on the paths
