@@ -469,8 +469,9 @@ impl Client {
             .collect()
     }
 
-    /// Insert rows (JSON objects) into a table in one statement.
-    pub fn insert(&self, table: &str, rows: &[Value]) -> Result<()> {
+    /// Insert rows (each serialised as a JSON object) into a table in one
+    /// statement.
+    pub fn insert<R: serde::Serialize>(&self, table: &str, rows: &[R]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use hive_core::model::{Event, NAMESPACES};
 use serde_json::{Value, json};
 
-use super::leaves::{Leaves, flatten, rebuild};
+use super::leaves::{Leaf, Leaves, flatten, rebuild};
 use super::{ClickHouseStore, http::lit, now_ms};
 use crate::prepared::PreparedEvent;
 use crate::{Result, WriteOp};
@@ -53,28 +53,57 @@ struct Row {
 }
 
 impl Row {
-    fn to_json(&self, node: &str) -> Value {
-        let l = &self.leaves.leaves;
-        json!({
-            "project_id": self.project_id,
-            "event_id": self.event_id,
-            "kind": self.kind,
-            "ts": self.ts,
-            "node": node,
-            "seq": self.seq,
-            "idx": self.idx,
-            "received": self.received,
-            "floating": u8::from(self.floating),
-            "session_id": self.session_id,
-            "key_id": self.key_id,
-            "doc": self.doc,
-            "raw": self.raw,
-            "paths": l.iter().map(|x| x.path.as_str()).collect::<Vec<_>>(),
-            "types": l.iter().map(|x| x.ty).collect::<Vec<_>>(),
-            "strs": l.iter().map(|x| x.s.as_str()).collect::<Vec<_>>(),
-            "nums": l.iter().map(|x| if x.n.is_finite() { x.n } else { 0.0 }).collect::<Vec<_>>(),
-            "lossy": u8::from(self.leaves.lossy),
-        })
+    /// The row as inserted: its columns, borrowed.
+    fn out<'a>(&'a self, node: &'a str) -> RowOut<'a> {
+        RowOut { row: self, node }
+    }
+}
+
+/// A [`Row`] as `hive_writes` takes it (serialised straight from the row,
+/// with no JSON value built in between).
+struct RowOut<'a> {
+    row: &'a Row,
+    node: &'a str,
+}
+
+impl serde::Serialize for RowOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        /// A column of the leaves: one field of each.
+        struct Column<'a, T, F: Fn(&'a Leaf) -> T>(&'a [Leaf], F);
+        impl<'a, T: serde::Serialize, F: Fn(&'a Leaf) -> T> serde::Serialize for Column<'a, T, F> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().map(&self.1))
+            }
+        }
+        let r = self.row;
+        let l = r.leaves.leaves.as_slice();
+        let mut m = s.serialize_map(Some(18))?;
+        m.serialize_entry("project_id", &r.project_id)?;
+        m.serialize_entry("event_id", &r.event_id)?;
+        m.serialize_entry("kind", &r.kind)?;
+        m.serialize_entry("ts", &r.ts)?;
+        m.serialize_entry("node", self.node)?;
+        m.serialize_entry("seq", &r.seq)?;
+        m.serialize_entry("idx", &r.idx)?;
+        m.serialize_entry("received", &r.received)?;
+        m.serialize_entry("floating", &u8::from(r.floating))?;
+        m.serialize_entry("session_id", &r.session_id)?;
+        m.serialize_entry("key_id", &r.key_id)?;
+        m.serialize_entry("doc", &r.doc)?;
+        m.serialize_entry("raw", &r.raw)?;
+        m.serialize_entry("paths", &Column(l, |x: &Leaf| x.path.as_str()))?;
+        m.serialize_entry("types", &Column(l, |x: &Leaf| x.ty))?;
+        m.serialize_entry("strs", &Column(l, |x: &Leaf| x.s.as_str()))?;
+        m.serialize_entry(
+            "nums",
+            &Column(l, |x: &Leaf| if x.n.is_finite() { x.n } else { 0.0 }),
+        )?;
+        m.serialize_entry("lossy", &u8::from(r.leaves.lossy))?;
+        m.end()
     }
 }
 
@@ -220,9 +249,9 @@ impl ClickHouseStore {
             }
             markers.push(json!({"project_id": from, "event_id": event_id, "at": now}));
         }
-        let mut json_rows: Vec<Value> = batch.rows.iter().map(|r| r.to_json(&self.node)).collect();
-        json_rows.extend(adopted_rows);
-        self.client.insert("hive_writes", &json_rows)?;
+        let rows: Vec<RowOut> = batch.rows.iter().map(|r| r.out(&self.node)).collect();
+        self.client.insert("hive_writes", &rows)?;
+        self.client.insert("hive_writes", &adopted_rows)?;
         self.client.insert("hive_adopted", &markers)?;
         if let Some(position) = position {
             self.client.insert(
