@@ -533,10 +533,6 @@ pub mod binary {
         Ok(bytes::<1>(r)?[0])
     }
 
-    pub fn u16(r: &mut dyn Read) -> Result<u16> {
-        Ok(u16::from_le_bytes(bytes(r)?))
-    }
-
     pub fn u32(r: &mut dyn Read) -> Result<u32> {
         Ok(u32::from_le_bytes(bytes(r)?))
     }

@@ -147,7 +147,7 @@ struct Row {
     seq: u64,
     idx: u32,
     /// Each leaf's path, as its place in [`Keys`] (counted from 1).
-    lk: Vec<u16>,
+    lk: Vec<u32>,
     lt: Vec<u8>,
     ls: Vec<String>,
 }
@@ -163,7 +163,7 @@ impl Row {
             node: b::string(r)?,
             seq: b::u64(r)?,
             idx: b::u32(r)?,
-            lk: b::array(r, b::u16)?,
+            lk: b::array(r, b::u32)?,
             lt: b::array(r, b::u8)?,
             ls: b::array(r, b::string)?,
         })
@@ -183,15 +183,15 @@ impl Keys {
     }
 
     /// The path of the `k`th key (counted from 1), as the SQL numbered it.
-    fn path(&self, k: u16) -> Option<&str> {
+    fn path(&self, k: u32) -> Option<&str> {
         self.paths
-            .get(usize::from(k).checked_sub(1)?)
+            .get((k as usize).checked_sub(1)?)
             .map(String::as_str)
     }
 
-    fn segments(&self, k: u16) -> Option<&[String]> {
+    fn segments(&self, k: u32) -> Option<&[String]> {
         self.segments
-            .get(usize::from(k).checked_sub(1)?)
+            .get((k as usize).checked_sub(1)?)
             .map(Vec::as_slice)
     }
 }
@@ -397,8 +397,10 @@ impl ClickHouseStore {
         let mut below = self.below(project_id, paths)?;
         let bounds = self.ranges(project_id)?;
         for _ in 0..3 {
-            // Leaves are kept by a set lookup (`IN`), which ClickHouse
-            // does far faster than prefix tests on every leaf.
+            // Leaves are kept by a lookup of their path in a set
+            // (`transform`, a hash table), which ClickHouse does far faster
+            // than prefix tests on every leaf; the path then travels as its
+            // number in `keys`, counted from 1 (0: not kept).
             let keys = Keys::new(
                 paths
                     .at_and_above()
@@ -423,18 +425,18 @@ impl ClickHouseStore {
                 if let Some(to) = bounds.get(i) {
                     cond.push_str(&format!(" AND event_id < {}", lit(to)));
                 }
-                // Paths go as their number in `keys` (`transform` looks
-                // them up in a hash table).
                 // (The columns in the order `Row::decode` reads them.)
                 format!(
                     "SELECT {project} AS project_id, event_id, kind, ts, node, seq, idx, \
-                     arrayMap(k -> transform(k, [{keep}], CAST([{numbers}] AS Array(UInt16)), \
-                     toUInt16(0)), arrayFilter((x, b) -> b, paths, m)) AS lk, \
+                     arrayFilter((x, b) -> b, ks, m) AS lk, \
                      arrayFilter((x, b) -> b, types, m) AS lt, \
                      arrayFilter((x, b) -> b, strs, m) AS ls \
-                     FROM (SELECT project_id, event_id, kind, ts, node, seq, idx, paths, types, strs, \
-                     arrayMap((k, y) -> y < 16 AND k IN ({keep}), paths, types) AS m \
-                     FROM hive_writes WHERE {cond} AND {VISIBLE}) \
+                     FROM (SELECT project_id, event_id, kind, ts, node, seq, idx, types, strs, ks, \
+                     arrayMap((k, y) -> y < 16 AND k != 0, ks, types) AS m \
+                     FROM (SELECT project_id, event_id, kind, ts, node, seq, idx, types, strs, \
+                     arrayMap(p -> transform(p, [{keep}], CAST([{numbers}] AS Array(UInt32)), \
+                     toUInt32(0)), paths) AS ks \
+                     FROM hive_writes WHERE {cond} AND {VISIBLE})) \
                      ORDER BY project_id, event_id, kind, ts, node, seq, idx \
                      SETTINGS max_bytes_before_external_sort = {SORT_IN_MEMORY}"
                 )
