@@ -325,11 +325,27 @@ fn place_at(doc: &mut Value, keys: &[String], ty: u8, s: String) {
         }
         _ => {
             // Numbers, booleans and arrays keep their JSON text.
-            m.insert(
-                last.clone(),
-                serde_json::from_str(&s).unwrap_or(Value::Null),
-            );
+            m.insert(last.clone(), json_of(ty, &s));
         }
+    }
+}
+
+/// The value of a number's, a boolean's or an array's JSON text, as
+/// `serde_json` reads it (integers, the common case, without its parser).
+fn json_of(ty: u8, s: &str) -> Value {
+    match ty {
+        NUM if !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && (s == "0" || !s.starts_with('0')) =>
+        {
+            s.parse::<u64>().map_or_else(
+                |_| serde_json::from_str(s).unwrap_or(Value::Null),
+                Value::from,
+            )
+        }
+        BOOL if s == "true" => Value::Bool(true),
+        BOOL if s == "false" => Value::Bool(false),
+        _ => serde_json::from_str(s).unwrap_or(Value::Null),
     }
 }
 
@@ -339,6 +355,31 @@ mod tests {
     use hive_core::merge::fold;
     use proptest::prelude::*;
     use serde_json::json;
+
+    /// Numbers and booleans read back as `serde_json` reads their text.
+    #[test]
+    fn leaf_texts_read_as_json() {
+        for (ty, text) in [
+            (NUM, "0"),
+            (NUM, "42"),
+            (NUM, "007"),
+            (NUM, "18446744073709551615"),
+            (NUM, "18446744073709551616"),
+            (NUM, "-3"),
+            (NUM, "2.50"),
+            (NUM, "1e3"),
+            (NUM, ""),
+            (BOOL, "true"),
+            (BOOL, "false"),
+            (ARR, "[1,\"a\"]"),
+        ] {
+            assert_eq!(
+                json_of(ty, text),
+                serde_json::from_str::<Value>(text).unwrap_or(Value::Null),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn paths_escape_and_split() {
