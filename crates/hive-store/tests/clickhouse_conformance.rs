@@ -691,3 +691,26 @@ fn an_error_mid_answer_ends_a_binary_read() {
         .to_string();
     assert!(err.contains("throwIf"), "{err}");
 }
+
+/// An answer cut short (here by the statement timeout, in the middle of an
+/// answer that takes 1 s to stream, so most often in the middle of a row)
+/// is ClickHouse being unavailable, never bad data: reads
+/// answer 503 naming it.
+#[test]
+fn an_answer_cut_short_is_unavailable() {
+    let Some(url) = fresh_db() else { return };
+    // Created with the default timeout, then read with a short one.
+    drop(ClickHouseStore::open(&url, "test-node").expect("open"));
+    let store = ClickHouseStore::open(&format!("{url}?timeout=0.3"), "test-node").expect("open");
+    let err = store
+        .sql_binary_u64s(
+            "SELECT number + sleepEachRow(0.0000005) FROM system.numbers LIMIT 2000000 \
+             SETTINGS max_block_size = 20000",
+        )
+        .expect_err("cut short by the timeout");
+    assert!(
+        matches!(err, hive_store::StoreError::Unavailable(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("ClickHouse"), "{err}");
+}

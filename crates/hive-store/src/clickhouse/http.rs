@@ -392,7 +392,12 @@ impl Client {
                 text.extend(rest);
                 return Err(self.failed(500, &String::from_utf8_lossy(&text)));
             }
-            decode(&mut reader)?;
+            // A row cut short is an answer that ended early (the server
+            // or the connection went away), not bad data.
+            decode(&mut reader).map_err(|e| match e {
+                StoreError::Corrupt(m) => self.unreachable(format!("reading the response: {m}")),
+                other => other,
+            })?;
         }
     }
 
