@@ -66,13 +66,7 @@ fn event(id: &str, session: &str, ty: &str, start: i64) -> Event {
 }
 
 fn put(e: Event) -> WriteOp {
-    WriteOp::Event {
-        event: e,
-        raw: None,
-        session_name: None,
-        join: false,
-        floating: false,
-    }
+    WriteOp::event(e)
 }
 
 fn enrich(id: &str, patch: Value) -> WriteOp {

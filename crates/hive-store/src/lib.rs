@@ -88,6 +88,18 @@ pub enum DeleteTarget {
 }
 
 impl WriteOp {
+    /// `event` as ingested on its own: no raw span, no session name, not
+    /// joining a session, in its own project.
+    pub fn event(event: Event) -> WriteOp {
+        WriteOp::Event {
+            event,
+            raw: None,
+            session_name: None,
+            join: false,
+            floating: false,
+        }
+    }
+
     /// A cheap estimate of the memory the op holds while it waits for the
     /// writer (for back-pressure; exact for prepared events, rough otherwise).
     pub fn approx_bytes(&self) -> usize {

@@ -243,13 +243,7 @@ fn sql_resolution_equals_the_fold() {
                     .insert(k.into(), values[(next() % 10) as usize].clone());
             }
         }
-        ops.push(WriteOp::Event {
-            event: e,
-            raw: None,
-            session_name: None,
-            join: false,
-            floating: false,
-        });
+        ops.push(WriteOp::event(e));
     }
     store.apply(&ops).unwrap();
     // Patches: leaves, nested objects over scalars, nulls over objects.
@@ -436,8 +430,8 @@ fn retention_removes_rows_then_partitions() {
     use hive_store::{Store, WriteOp};
     let Some(store) = fresh() else { return };
     let ops: Vec<WriteOp> = (0..300)
-        .map(|i| WriteOp::Event {
-            event: Event {
+        .map(|i| {
+            WriteOp::event(Event {
                 event_id: format!("e{i}"),
                 session_id: format!("s{}", i / 10),
                 project_id: if i < 200 { "old" } else { "kept" }.into(),
@@ -446,11 +440,7 @@ fn retention_removes_rows_then_partitions() {
                 start_time: 1_000,
                 end_time: 1_001,
                 ..Event::default()
-            },
-            raw: None,
-            session_name: None,
-            join: false,
-            floating: false,
+            })
         })
         .collect();
     store.apply(&ops).unwrap();
@@ -515,13 +505,7 @@ fn bases_are_stored_once() {
         "nested".into(),
         serde_json::json!({"a.b": [1, {"c": null}], "e\\f": "x", "n": 1.5e300, "empty": {}}),
     );
-    let op = |e: &Event| WriteOp::Event {
-        event: e.clone(),
-        raw: None,
-        session_name: None,
-        join: false,
-        floating: false,
-    };
+    let op = |e: &Event| WriteOp::event(e.clone());
     store.apply(&[op(&plain)]).unwrap();
     let stored = store
         .sql_rows(&format!(
@@ -547,20 +531,14 @@ fn many_session_filters_fold() {
     let mut ops = Vec::new();
     for s in 0..3 {
         let sid = format!("s{s}");
-        ops.push(WriteOp::Event {
-            event: Event {
-                event_id: sid.clone(),
-                session_id: sid.clone(),
-                project_id: p.clone(),
-                event_type: "session".into(),
-                start_time: 1000 + s,
-                ..Event::default()
-            },
-            raw: None,
-            session_name: None,
-            join: false,
-            floating: false,
-        });
+        ops.push(WriteOp::event(Event {
+            event_id: sid.clone(),
+            session_id: sid.clone(),
+            project_id: p.clone(),
+            event_type: "session".into(),
+            start_time: 1000 + s,
+            ..Event::default()
+        }));
         let mut e = Event {
             event_id: format!("e{s}"),
             session_id: sid.clone(),
@@ -573,13 +551,7 @@ fn many_session_filters_fold() {
             "tier".into(),
             serde_json::json!(if s == 1 { "pro" } else { "free" }),
         );
-        ops.push(WriteOp::Event {
-            event: e,
-            raw: None,
-            session_name: None,
-            join: false,
-            floating: false,
-        });
+        ops.push(WriteOp::event(e));
     }
     store.apply(&ops).unwrap();
     let tier = Filter::from_json(
@@ -622,8 +594,8 @@ fn a_replayed_base_keeps_its_place() {
     let Some(url) = fresh_db() else { return };
     let a = ClickHouseStore::open(&url, "node-a").expect("open");
     let b = ClickHouseStore::open(&url, "node-b").expect("open");
-    let base = |variant: &str| WriteOp::Event {
-        event: Event {
+    let base = |variant: &str| {
+        WriteOp::event(Event {
             event_id: "e1".into(),
             session_id: "s1".into(),
             project_id: "p".into(),
@@ -636,11 +608,7 @@ fn a_replayed_base_keeps_its_place() {
                 .unwrap()
                 .clone(),
             ..Event::default()
-        },
-        raw: None,
-        session_name: None,
-        join: false,
-        floating: false,
+        })
     };
     let record = |start, received| LogRecord {
         start,

@@ -33,13 +33,7 @@ fn event(project: &str, id: &str, session: &str, ty: &str, minute: i64) -> Event
 }
 
 fn put(e: Event) -> WriteOp {
-    WriteOp::Event {
-        event: e,
-        raw: None,
-        session_name: None,
-        join: false,
-        floating: false,
-    }
+    WriteOp::event(e)
 }
 
 fn enrich(project: &str, id: &str, patch: Value, floating: bool) -> WriteOp {

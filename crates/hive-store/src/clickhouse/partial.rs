@@ -53,14 +53,14 @@ impl Default for Ranges {
 }
 
 /// The statements of one streamed read, one per range.
-struct Ranged<'a> {
+struct RangeReads<'a> {
     count: usize,
     sql: &'a (dyn Fn(usize) -> String + Sync),
     deadline: std::time::Instant,
     limit: std::time::Duration,
 }
 
-impl Ranged<'_> {
+impl RangeReads<'_> {
     /// An error once the read has taken longer than the statement timeout.
     fn check(&self) -> Result<()> {
         if std::time::Instant::now() > self.deadline {
@@ -170,6 +170,21 @@ impl Row {
     }
 }
 
+impl Row {
+    /// The row's leaves, moved out of it: (path number, type, text).
+    fn take_leaves(&mut self) -> impl Iterator<Item = (u32, u8, String)> + use<> {
+        let (lk, lt, ls) = (
+            std::mem::take(&mut self.lk),
+            std::mem::take(&mut self.lt),
+            std::mem::take(&mut self.ls),
+        );
+        lk.into_iter()
+            .zip(lt)
+            .zip(ls)
+            .map(|((k, ty), s)| (k, ty, s))
+    }
+}
+
 /// The paths whose leaves a read keeps, with their keys.
 struct Keys {
     paths: Vec<String>,
@@ -246,16 +261,9 @@ impl Partial {
 /// A row's leaves (the SQL kept only those that can decide a needed path),
 /// moved out of it.
 fn leaves_of(r: &mut Row, keys: &Keys) -> Vec<Leaf> {
-    let (lk, lt, ls) = (
-        std::mem::take(&mut r.lk),
-        std::mem::take(&mut r.lt),
-        std::mem::take(&mut r.ls),
-    );
-    lk.into_iter()
-        .zip(lt)
-        .zip(ls)
-        .filter(|((_, t), _)| *t < DERIVED)
-        .filter_map(|((k, ty), s)| {
+    r.take_leaves()
+        .filter(|(_, t, _)| *t < DERIVED)
+        .filter_map(|(k, ty, s)| {
             Some(Leaf {
                 path: keys.path(k)?.to_owned(),
                 ty,
@@ -269,8 +277,12 @@ fn leaves_of(r: &mut Row, keys: &Keys) -> Vec<Leaf> {
 /// Resolve one event from its rows (sorted by kind, then their order), as
 /// `read::fold_rows` folds it: the latest base, else the earliest
 /// placeholder, else a placeholder session; then every patch once.
-fn resolve_rows(rows: &mut [Row], paths: &Paths, keys: &Keys) -> Partial {
-    let project_id = std::mem::take(&mut rows[0].project_id);
+/// `scope`: the read's project, for rows that do not carry theirs.
+fn resolve_rows(rows: &mut [Row], paths: &Paths, keys: &Keys, scope: &str) -> Partial {
+    let project_id = match std::mem::take(&mut rows[0].project_id) {
+        p if p.is_empty() => scope.to_owned(),
+        p => p,
+    };
     let base = rows
         .iter()
         .rposition(|r| r.kind == BASE)
@@ -285,17 +297,9 @@ fn resolve_rows(rows: &mut [Row], paths: &Paths, keys: &Keys) -> Partial {
     let mut writes = match base {
         // A base alone: its leaves never conflict.
         Some(b) if patches.is_empty() => {
-            let r = &mut rows[b];
-            let (lk, lt, ls) = (
-                std::mem::take(&mut r.lk),
-                std::mem::take(&mut r.lt),
-                std::mem::take(&mut r.ls),
-            );
-            let leaves = lk
-                .into_iter()
-                .zip(lt)
-                .zip(ls)
-                .filter_map(|((k, ty), s)| Some((keys.segments(k)?, ty, s)));
+            let leaves = rows[b]
+                .take_leaves()
+                .filter_map(|(k, ty, s)| Some((keys.segments(k)?, ty, s)));
             return Partial {
                 doc: leaves::rebuild_parts(leaves),
                 project_id,
@@ -413,7 +417,7 @@ impl ClickHouseStore {
             let numbers: Vec<String> = (1..=keys.paths.len()).map(|i| i.to_string()).collect();
             let numbers = numbers.join(", ");
             // One project: its id is not sent with every row.
-            let project = match project_id {
+            let project_column = match project_id {
                 Some(_) => "''",
                 None => "project_id",
             };
@@ -427,7 +431,7 @@ impl ClickHouseStore {
                 }
                 // (The columns in the order `Row::decode` reads them.)
                 format!(
-                    "SELECT {project} AS project_id, event_id, kind, ts, node, seq, idx, \
+                    "SELECT {project_column} AS project_id, event_id, kind, ts, node, seq, idx, \
                      arrayFilter((x, b) -> b, ks, m) AS lk, \
                      arrayFilter((x, b) -> b, types, m) AS lt, \
                      arrayFilter((x, b) -> b, strs, m) AS ls \
@@ -441,14 +445,14 @@ impl ClickHouseStore {
                      SETTINGS max_bytes_before_external_sort = {SORT_IN_MEMORY}"
                 )
             };
-            let project = project_id.unwrap_or_default();
-            let ranges = Ranged {
+            let scope = project_id.unwrap_or_default();
+            let ranges = RangeReads {
                 count: bounds.len() + 1,
                 sql: &range_sql,
                 deadline,
                 limit,
             };
-            self.each_range(&ranges, project, paths, &keys, &mut f)?;
+            self.each_range(&ranges, scope, paths, &keys, &mut f)?;
             // A path first written meanwhile: its leaves may have been left
             // out of rows that were read. Read again with it.
             let now = self.below(project_id, paths)?;
@@ -469,7 +473,7 @@ impl ClickHouseStore {
     /// gets every event. The first error (a reader's or `f`'s) ends it.
     fn each_range(
         &self,
-        ranged: &Ranged<'_>,
+        ranged: &RangeReads<'_>,
         project_id: &str,
         paths: &Paths,
         keys: &Keys,
@@ -498,15 +502,12 @@ impl ClickHouseStore {
                         let mut rows: Vec<Row> = Vec::new();
                         let mut batch: Vec<Partial> = Vec::new();
                         let read = self.client.each_binary_row(&sql(i), |r| {
-                            let mut row = Row::decode(r)?;
-                            if row.project_id.is_empty() {
-                                row.project_id = project_id.to_owned();
-                            }
+                            let row = Row::decode(r)?;
                             if let Some(last) = rows.last()
                                 && (last.project_id != row.project_id
                                     || last.event_id != row.event_id)
                             {
-                                batch.push(resolve_rows(&mut rows, paths, keys));
+                                batch.push(resolve_rows(&mut rows, paths, keys, project_id));
                                 rows.clear();
                                 if batch.len() >= BATCH_EVENTS {
                                     // The receiver gone: the read ended.
@@ -521,7 +522,7 @@ impl ClickHouseStore {
                         let sent = match read {
                             Ok(()) => {
                                 if !rows.is_empty() {
-                                    batch.push(resolve_rows(&mut rows, paths, keys));
+                                    batch.push(resolve_rows(&mut rows, paths, keys, project_id));
                                 }
                                 tx.send(Ok(batch))
                             }
