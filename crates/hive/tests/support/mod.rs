@@ -127,7 +127,19 @@ impl ClickHouse {
             ),
         )
         .unwrap();
-        std::fs::rename(&tmp, self.root.join("users.xml")).unwrap();
+        // ClickHouse notices a changed file by its modification time, in
+        // whole seconds: a rewrite within the second of the last write
+        // would go unseen, so the new file is dated past the old one.
+        let path = self.root.join("users.xml");
+        if let Ok(old) = std::fs::metadata(&path).and_then(|m| m.modified()) {
+            let later = std::time::SystemTime::now().max(old + Duration::from_secs(2));
+            std::fs::File::options()
+                .write(true)
+                .open(&tmp)
+                .and_then(|f| f.set_modified(later))
+                .unwrap();
+        }
+        std::fs::rename(&tmp, path).unwrap();
     }
 
     fn write_config(&self) {
