@@ -484,6 +484,79 @@ fn a_newer_schema_is_refused() {
     );
 }
 
+/// A database of schema 3 moves to field discovery by distinct fields:
+/// the old view (a row per leaf) is gone, the new one writes each field of
+/// an insert once, and fields written before and after are all found.
+#[test]
+fn schema_3_moves_to_distinct_fields() {
+    use hive_core::model::Event;
+    use hive_store::{Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node").expect("open");
+    // Back to schema 3: its view of the fields, and its version.
+    store
+        .sql_exec("DROP TABLE hive_fields_distinct_mv")
+        .unwrap();
+    store
+        .sql_exec(
+            "CREATE MATERIALIZED VIEW hive_fields_mv TO hive_fields AS \
+             SELECT project_id, path, type FROM hive_writes \
+             ARRAY JOIN paths AS path, types AS type WHERE type < 16 AND kind > 0",
+        )
+        .unwrap();
+    store.sql_exec("TRUNCATE TABLE hive_migrations").unwrap();
+    store
+        .sql_exec("INSERT INTO hive_migrations (version, applied_at) VALUES (1, 0), (2, 0), (3, 0)")
+        .unwrap();
+    let p = ClickHouseStore::project_named("p").id;
+    let event = |id: &str, key: &str| {
+        let mut e = Event {
+            event_id: id.into(),
+            session_id: id.into(),
+            project_id: p.clone(),
+            event_type: "session".into(),
+            event_name: "chat".into(),
+            start_time: 1_700_000_000_000,
+            ..Event::default()
+        };
+        e.metadata.insert(key.into(), serde_json::json!("v"));
+        WriteOp::event(e)
+    };
+    store.apply(&[event("e1", "before")]).unwrap();
+    let store = ClickHouseStore::open(&url, "test-node").expect("migrate to 4");
+    store
+        .apply(&[event("e2", "after"), event("e3", "after")])
+        .unwrap();
+    let views = store
+        .sql_rows(
+            "SELECT name FROM system.tables WHERE database = currentDatabase() \
+             AND name LIKE 'hive_fields%' ORDER BY name",
+        )
+        .unwrap();
+    let names: Vec<&str> = views.iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(names, ["hive_fields", "hive_fields_distinct_mv"]);
+    // One row for the field two events of one insert wrote.
+    let rows = store
+        .sql_rows(&format!(
+            "SELECT count() AS n FROM hive_fields WHERE project_id = '{p}' AND path = 'metadata.after'"
+        ))
+        .unwrap();
+    assert_eq!(
+        rows[0]["n"]
+            .as_u64()
+            .or_else(|| rows[0]["n"].as_str()?.parse().ok()),
+        Some(1)
+    );
+    let fields = store.fields(&p).unwrap();
+    let paths: Vec<String> = fields.iter().map(|f| f.field.clone()).collect();
+    for want in ["metadata.before", "metadata.after"] {
+        assert!(
+            paths.iter().any(|x| x == want),
+            "{want} missing from {paths:?}"
+        );
+    }
+}
+
 /// Bases the leaves spell exactly are stored without their document and
 /// read back the same.
 #[test]

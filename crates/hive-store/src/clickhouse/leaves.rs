@@ -270,6 +270,30 @@ pub fn rebuild<'a>(leaves: impl IntoIterator<Item = &'a Leaf>) -> Value {
     doc
 }
 
+/// Whether `a` and `b` serialise to the same JSON text: equal values with
+/// their keys in the same order and their numbers of the same kind and bits
+/// (`Value`'s own equality ignores key order and takes `0.0` for `-0.0`).
+pub fn same_text(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| ka == kb && same_text(va, vb))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(va, vb)| same_text(va, vb))
+        }
+        (Value::Number(x), Value::Number(y)) => {
+            x.as_u64() == y.as_u64()
+                && x.as_i64() == y.as_i64()
+                && x.is_f64() == y.is_f64()
+                && x.as_f64().map(f64::to_bits) == y.as_f64().map(f64::to_bits)
+        }
+        _ => a == b,
+    }
+}
+
 /// [`rebuild`] from leaves given as the keys of their path, their type
 /// and their text (a read that knows its paths' keys already).
 pub fn rebuild_parts<'a>(leaves: impl IntoIterator<Item = (&'a [String], u8, String)>) -> Value {
@@ -355,6 +379,22 @@ mod tests {
     use hive_core::merge::fold;
     use proptest::prelude::*;
     use serde_json::json;
+
+    /// Key order, number kinds and the sign of zero tell texts apart.
+    #[test]
+    fn same_text_sees_what_serialises_apart() {
+        let t = |a: Value, b: Value| same_text(&a, &b);
+        assert!(t(
+            json!({"a": 1, "b": [1.5, "x", null]}),
+            json!({"a": 1, "b": [1.5, "x", null]})
+        ));
+        assert!(!t(json!({"a": 1, "b": 2}), json!({"b": 2, "a": 1})));
+        assert!(!t(json!({"a": 1}), json!({"a": 1.0})));
+        assert!(!t(json!({"a": 0.0}), json!({"a": -0.0})));
+        assert!(!t(json!({"a": -1}), json!({"a": 18446744073709551615u64})));
+        assert!(!t(json!({"a": [1]}), json!({"a": [1, 2]})));
+        assert!(!t(json!({"a": {}}), json!({"a": null})));
+    }
 
     /// Numbers and booleans read back as `serde_json` reads their text.
     #[test]
@@ -496,6 +536,16 @@ mod tests {
         fn a_base_is_its_leaves(base in base()) {
             let text = base.to_string();
             prop_assert_eq!(rebuild(&flatten(&base, true).leaves).to_string(), text);
+        }
+
+        /// `same_text` is equality of the JSON texts, for any two values
+        /// (a base against its rebuilt leaves, or against another base).
+        #[test]
+        fn same_text_is_equal_text(a in base(), b in base()) {
+            let rebuilt = rebuild(&flatten(&a, true).leaves);
+            prop_assert!(same_text(&rebuilt, &a));
+            let (ta, tb) = (a.to_string(), b.to_string());
+            prop_assert_eq!(same_text(&a, &b), ta == tb);
         }
 
         /// Writes of one patch never conflict (no leaf of a patch lies

@@ -101,6 +101,18 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // changes; the version tells nodes that predate it (which would read
     // such a base as empty) to stay off this database.
     &["SELECT 1"],
+    // 4: field discovery keeps each block's distinct fields only. The view
+    // of migration 1 wrote a row per leaf (about 30 an event) for the
+    // table's merges to collapse, which tripled what an insert cost the
+    // server (50 000 events: 2.6–3.2 s with it, 1.5 s with this one). The
+    // new view is created before the old one goes, so no insert between
+    // the two statements misses its fields.
+    &[
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS hive_fields_distinct_mv TO hive_fields AS
+            SELECT DISTINCT project_id, path, type FROM hive_writes
+            ARRAY JOIN paths AS path, types AS type WHERE type < 16 AND kind > 0",
+        "DROP TABLE IF EXISTS hive_fields_mv",
+    ],
 ];
 
 /// Create the database and apply the migrations it lacks.
@@ -217,6 +229,11 @@ pub(crate) fn expand(statement: &str, ep: &Endpoint) -> Vec<String> {
              TO {db}.{}_local AS {select}",
             target.trim()
         )]
+    } else if let Some(name) = s.strip_prefix("DROP TABLE IF EXISTS ") {
+        vec![format!(
+            "DROP TABLE IF EXISTS {db}.{} ON CLUSTER {c}",
+            name.trim()
+        )]
     } else {
         vec![statement.to_owned()]
     }
@@ -273,6 +290,20 @@ mod tests {
             v[0],
             "CREATE MATERIALIZED VIEW IF NOT EXISTS obs.hive_locations_mv ON CLUSTER c \
              TO obs.hive_locations_local AS SELECT event_id, project_id FROM obs.hive_writes_local WHERE kind = 1"
+        );
+        assert_eq!(
+            expand("DROP TABLE IF EXISTS hive_fields_mv", &ep),
+            vec!["DROP TABLE IF EXISTS obs.hive_fields_mv ON CLUSTER c".to_owned()]
+        );
+        let v = expand(MIGRATIONS[3][0], &ep);
+        assert!(
+            v[0].starts_with(
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS obs.hive_fields_distinct_mv ON CLUSTER c \
+                 TO obs.hive_fields_local AS SELECT DISTINCT project_id, path, type \
+                 FROM obs.hive_writes_local ARRAY JOIN"
+            ),
+            "{}",
+            v[0]
         );
         // One server: as written.
         let one = Endpoint::parse("http://h:1/obs").unwrap();

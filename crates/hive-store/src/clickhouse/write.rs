@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use hive_core::model::{Event, NAMESPACES};
 use serde_json::{Value, json};
 
-use super::leaves::{Leaf, Leaves, flatten, rebuild};
+use super::leaves::{Leaf, Leaves, flatten, rebuild, same_text};
 use super::{ClickHouseStore, http::lit, now_ms};
 use crate::prepared::PreparedEvent;
 use crate::{Result, WriteOp};
@@ -210,6 +210,7 @@ impl ClickHouseStore {
             sessions: HashSet::new(),
             rows: Vec::new(),
             adopt: Vec::new(),
+            floating: HashSet::new(),
         };
         let now = now_ms();
         for (i, op) in prepared.iter().enumerate() {
@@ -376,7 +377,7 @@ impl ClickHouseStore {
             // A second start of a session that exists: its namespaces are
             // an enrichment.
             let patch = join_patch(e);
-            batch.rows.push(patch_row(
+            batch.push(patch_row(
                 &e.project_id,
                 &e.event_id,
                 &patch,
@@ -388,17 +389,18 @@ impl ClickHouseStore {
             ));
             return;
         }
-        let doc: Value = serde_json::from_str(&p.doc_text).unwrap_or_else(|_| e.to_json());
+        // The event as a value, built from it directly (the same value
+        // `doc_text` parses to, without the parse).
+        let doc = e.to_json();
         let leaves = flatten(&doc, true);
         // A base its leaves spell exactly is not stored twice: its `doc` is
         // left empty and read back from the leaves (ADR 0008, migration 3).
-        let doc_text =
-            if serde_json::to_string(&rebuild(&leaves.leaves)).is_ok_and(|t| t == p.doc_text) {
-                String::new()
-            } else {
-                p.doc_text.clone()
-            };
-        batch.rows.push(Row {
+        let doc_text = if same_text(&rebuild(&leaves.leaves), &doc) {
+            String::new()
+        } else {
+            p.doc_text.clone()
+        };
+        batch.push(Row {
             project_id: e.project_id.clone(),
             event_id: e.event_id.clone(),
             kind: BASE,
@@ -417,17 +419,19 @@ impl ClickHouseStore {
         batch.sessions.insert(key);
         // Floating enrichments of this id written earlier in this batch
         // move here directly; their placeholder goes.
-        batch.rows.retain_mut(|r| {
-            if !r.floating || r.event_id != e.event_id {
-                return true;
-            }
-            if r.kind == PLACEHOLDER {
-                return false;
-            }
-            r.project_id = e.project_id.clone();
-            r.floating = false;
-            true
-        });
+        if batch.floating.contains(&e.event_id) {
+            batch.rows.retain_mut(|r| {
+                if !r.floating || r.event_id != e.event_id {
+                    return true;
+                }
+                if r.kind == PLACEHOLDER {
+                    return false;
+                }
+                r.project_id = e.project_id.clone();
+                r.floating = false;
+                true
+            });
+        }
         // Floating enrichments of this id in the database move here.
         if let Some(from) = known.floating.get(&e.event_id) {
             for f in from {
@@ -457,9 +461,7 @@ impl ClickHouseStore {
                 ph.event_name = name.clone();
             }
             ph.source = e.source.clone();
-            batch
-                .rows
-                .push(placeholder_row(&ph, -e.start_time, false, seq, idx));
+            batch.push(placeholder_row(&ph, -e.start_time, false, seq, idx));
             batch.sessions.insert(skey);
         }
     }
@@ -484,7 +486,7 @@ impl ClickHouseStore {
         } else {
             (e.project_id.to_owned(), false)
         };
-        batch.rows.push(patch_row(
+        batch.push(patch_row(
             &project_id,
             e.event_id,
             e.patch,
@@ -505,9 +507,7 @@ impl ClickHouseStore {
             // Visible at once as a placeholder session (the earliest
             // placeholder wins: its order is minus its time).
             let ph = Event::placeholder_session(e.event_id, &project_id, e.received_at_ms);
-            batch
-                .rows
-                .push(placeholder_row(&ph, -e.received_at_ms, floating, seq, idx));
+            batch.push(placeholder_row(&ph, -e.received_at_ms, floating, seq, idx));
             if !floating {
                 batch.sessions.insert(key);
             }
@@ -521,9 +521,19 @@ struct BatchState {
     rows: Vec<Row>,
     /// (from project, to project, event id)
     adopt: Vec<(String, String, String)>,
+    /// The ids of the floating rows pushed (some may have been adopted
+    /// since), so a base looks for its floating rows only when it has any.
+    floating: HashSet<String>,
 }
 
 impl BatchState {
+    fn push(&mut self, row: Row) {
+        if row.floating {
+            self.floating.insert(row.event_id.clone());
+        }
+        self.rows.push(row);
+    }
+
     /// The project that has a base of `event_id` (this batch first).
     fn locate(&self, known: &Known, event_id: &str) -> Option<String> {
         if let Some(ps) = known.located.get(event_id) {
