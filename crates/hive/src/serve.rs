@@ -48,6 +48,12 @@ pub struct ServeArgs {
     /// be applied, before it gets 503 ("catching up").
     #[arg(long, env = "HIVE_READ_WAIT_MS", default_value_t = 10_000)]
     pub read_wait_ms: u64,
+    /// Ingest-log bytes (MiB) the applier reads, maps and writes as one
+    /// batch: 2 on SQLite (one transaction, which reads wait behind), 8 on
+    /// ClickHouse (one insert per table; larger inserts leave ClickHouse
+    /// fewer parts to merge, for more memory while a batch is held).
+    #[arg(long, env = "HIVE_APPLY_BATCH_MB", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub apply_batch_mb: Option<u64>,
     /// Largest request body in bytes.
     #[arg(long, env = "HIVE_MAX_BODY_BYTES", default_value_t = 16 << 20)]
     pub max_body_bytes: usize,
@@ -217,6 +223,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
             max_backlog_bytes: args.max_backlog_mb << 20,
             max_inflight_bytes: args.max_inflight_mb << 20,
             read_wait: std::time::Duration::from_millis(args.read_wait_ms),
+            max_batch_bytes: (args
+                .apply_batch_mb
+                .unwrap_or(if sqlite.is_some() { 2 } else { 8 })
+                << 20) as usize,
             ..WriterConfig::default()
         },
     )
