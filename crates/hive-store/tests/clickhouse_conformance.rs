@@ -484,6 +484,117 @@ fn a_newer_schema_is_refused() {
     );
 }
 
+/// A read that touches nothing a rollup writes but the start reads only
+/// the sessions' starts of their events: a session started after its events
+/// is still charted, listed and bounded at its events' first start, as the
+/// folded documents say, while a read of a rolled-up field (cost, counts,
+/// duration) gets them all.
+#[test]
+fn a_sessions_start_comes_from_its_events_in_every_read() {
+    use hive_core::chart::{ChartQuery, reference};
+    use hive_core::filter::DateRange;
+    use hive_core::model::Event;
+    use hive_store::{EventQuery, Level, Store, WriteOp};
+    let Some(store) = fresh() else { return };
+    let hour = 3_600_000;
+    let mut ops = vec![];
+    for s in 0..3 {
+        let sid = format!("s{s}");
+        let mut session = Event {
+            event_id: sid.clone(),
+            session_id: sid.clone(),
+            project_id: "p".into(),
+            event_type: "session".into(),
+            event_name: "chat".into(),
+            // Started (as sent) hours after its events.
+            start_time: 10 * hour + s,
+            end_time: 10 * hour + s,
+            ..Event::default()
+        };
+        session
+            .metadata
+            .insert("tier".into(), serde_json::json!(format!("t{s}")));
+        ops.push(WriteOp::event(session));
+        for i in 0..3 {
+            let mut e = Event {
+                event_id: format!("s{s}-e{i}"),
+                session_id: sid.clone(),
+                parent_id: Some(sid.clone()),
+                project_id: "p".into(),
+                event_type: "model".into(),
+                event_name: "llm".into(),
+                start_time: (s + i) * hour + 5,
+                end_time: (s + i) * hour + 500,
+                ..Event::default()
+            };
+            e.metadata
+                .insert("tier".into(), serde_json::json!(format!("t{i}")));
+            e.metadata
+                .insert("cost".into(), serde_json::json!(0.5 + i as f64));
+            ops.push(WriteOp::event(e));
+        }
+    }
+    store.apply(&ops).unwrap();
+    let docs = store
+        .query(&EventQuery {
+            project_id: Some("p".into()),
+            limit: 1000,
+            ..EventQuery::default()
+        })
+        .unwrap()
+        .events;
+    let s0 = docs.iter().find(|d| d["event_id"] == "s0").unwrap();
+    assert_eq!(
+        s0["start_time"], 5,
+        "the folded session starts with its events"
+    );
+    for q in [
+        serde_json::json!({"aggregation": "count", "bucket": "hour", "groupBy": "metadata.tier", "level": "session"}),
+        serde_json::json!({"aggregation": "count", "bucket": "hour", "groupBy": "metadata.tier"}),
+        serde_json::json!({"metric": "metadata.cost", "aggregation": "sum", "bucket": "hour", "groupBy": "metadata.tier", "level": "session"}),
+        serde_json::json!({"metric": "duration", "aggregation": "max", "bucket": "hour", "level": "session"}),
+        serde_json::json!({"metric": "metadata.num_events", "aggregation": "sum", "bucket": "day"}),
+    ] {
+        let q = ChartQuery::from_json(&q, 0.0).unwrap();
+        let got = store.chart(Some("p"), &q).unwrap();
+        let want = reference(&q, &docs);
+        assert_eq!(format!("{got:?}"), format!("{want:?}"), "{q:?}");
+    }
+    // Sessions within the first two hours: s0 and s1 by their events'
+    // starts (none by the start they were sent with).
+    for level in [Level::Session, Level::SessionEvent, Level::Event] {
+        let page = store
+            .query(&EventQuery {
+                project_id: Some("p".into()),
+                date_range: DateRange {
+                    start_ms: Some(0.0),
+                    end_ms: Some((2 * hour) as f64),
+                },
+                level,
+                limit: 100,
+                ..EventQuery::default()
+            })
+            .unwrap();
+        let want: Vec<&serde_json::Value> = docs
+            .iter()
+            .filter(|d| {
+                d["start_time"].as_i64().unwrap() <= 2 * hour
+                    && (level == Level::Event || d["event_type"] == "session")
+            })
+            .collect();
+        assert_eq!(page.total as usize, want.len(), "{level:?}");
+        let mut got: Vec<String> = page
+            .events
+            .iter()
+            .map(|d| d["event_id"].to_string())
+            .collect();
+        let mut want: Vec<String> = want.iter().map(|d| d["event_id"].to_string()).collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{level:?}");
+    }
+}
+
 /// A database of schema 3 moves to field discovery by distinct fields:
 /// the old view (a row per leaf) is gone, the new one writes each field of
 /// an insert once, and fields written before and after are all found.

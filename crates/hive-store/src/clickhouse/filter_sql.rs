@@ -20,7 +20,7 @@ use super::http::lit;
 use super::read::VISIBLE;
 
 /// Paths a session's rollup writes on read (and everything below them).
-const ROLLUP_PATHS: [&str; 10] = [
+pub(super) const ROLLUP_PATHS: [&str; 10] = [
     "metadata.num_events",
     "metadata.num_model_events",
     "metadata.has_feedback",

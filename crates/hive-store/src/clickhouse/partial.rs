@@ -20,7 +20,7 @@ use hive_core::rollup::{Contribution, Rollup};
 use serde_json::Value;
 
 use super::ClickHouseStore;
-use super::filter_sql::path_of;
+use super::filter_sql::{ROLLUP_PATHS, path_of};
 use super::http::lit;
 use super::leaves::{self, DERIVED, Leaf, NULL, flatten, is_ancestor};
 use super::query::{in_range, sql_order};
@@ -99,6 +99,29 @@ const ROLLUP_INPUTS: [&str; 16] = [
     "metrics.completion_tokens",
     "metrics.total_tokens",
 ];
+
+/// What of [`ROLLUP_INPUTS`] a read of the paths `read` needs (besides
+/// the start, which every read buckets, orders or bounds by). A session's
+/// rollup writes its start from its events' starts alone; what else it
+/// writes (its end, duration, counts, cost and tokens:
+/// [`ROLLUP_PATHS`]) matters only to a read of those paths or of a path
+/// above or below one of them, which then needs every input. Any other
+/// read reads events for their sessions' starts only, and rolls up just
+/// those.
+fn rollup_inputs(read: &[String]) -> Vec<String> {
+    let touches = |p: &String| {
+        ROLLUP_PATHS
+            .iter()
+            .filter(|o| **o != "start_time")
+            .any(|o| p == o || is_ancestor(p, o) || is_ancestor(o, p))
+    };
+    let inputs: &[&str] = if read.iter().any(touches) {
+        &ROLLUP_INPUTS
+    } else {
+        &["event_type", "event_id", "session_id", "start_time"]
+    };
+    inputs.iter().map(|p| (*p).to_owned()).collect()
+}
 
 /// The paths a read needs.
 pub(super) struct Paths {
@@ -556,10 +579,14 @@ impl ClickHouseStore {
         project_id: Option<&str>,
         q: &ChartQuery,
     ) -> Result<Vec<Series>> {
-        let mut needed: Vec<String> = ROLLUP_INPUTS.iter().map(|p| (*p).to_owned()).collect();
-        needed.extend(q.filters.iter().map(|f: &Filter| path_of(&f.field)));
+        let mut needed: Vec<String> = q
+            .filters
+            .iter()
+            .map(|f: &Filter| path_of(&f.field))
+            .collect();
         needed.extend(q.metric.iter().map(path_of));
         needed.extend(q.group_by.iter().map(path_of));
+        needed.extend(rollup_inputs(&needed));
         let paths = Paths::new(needed);
         let mut cells = Cells::default();
         let mut sessions: Vec<Held> = Vec::new();
@@ -675,9 +702,9 @@ impl ClickHouseStore {
         if q.level == Level::Session && q.filters.len() > MAX_MASKED {
             return Ok(None);
         }
-        let mut needed: Vec<String> = ROLLUP_INPUTS.iter().map(|p| (*p).to_owned()).collect();
-        needed.extend(q.filters.iter().map(|f| path_of(&f.field)));
+        let mut needed: Vec<String> = q.filters.iter().map(|f| path_of(&f.field)).collect();
         needed.push(order_path(q.order).to_owned());
+        needed.extend(rollup_inputs(&needed));
         let paths = Paths::new(needed);
         let limit = q.limit.clamp(1, MAX_LIMIT);
         let mut top = Top {
