@@ -13,9 +13,11 @@ use crate::{EventQuery, Level, Order, Store, StoreError, WriteOp};
 
 mod charts;
 mod dashboard;
+mod dated;
 mod deletion;
 pub use charts::{charts_agree_with_reference, saved_objects, session_start_comes_from_its_events};
 pub use dashboard::{dashboard_sessions_and_views, filters_follow_enrichment};
+pub use dated::dated_reads_see_every_event_they_need;
 pub use deletion::{deletes_sessions_and_events, retention_expires_old_sessions};
 
 /// Generate one `#[test]` per conformance case for a backend.
@@ -30,7 +32,7 @@ macro_rules! store_conformance_suite {
             redelivery_is_idempotent, second_start_joins_the_session, floating_enrichment_follows_its_event, keys_and_scopes, user_properties_stay_separate,
             many_small_batches_keep_every_key, filters_follow_enrichment,
             dashboard_sessions_and_views, charts_agree_with_reference, saved_objects,
-            session_start_comes_from_its_events,
+            session_start_comes_from_its_events, dated_reads_see_every_event_they_need,
             deletes_sessions_and_events, retention_expires_old_sessions);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -458,10 +458,24 @@ fn retention_removes_rows_then_partitions() {
     assert_eq!(rows, 110, "rows left in the active parts");
     assert!(bytes > 0);
     assert!(store.get_event(Some("kept"), "e250").unwrap().is_some());
+    // The index of their starts (for reads bounded by dates) goes with
+    // their partition.
+    let starts = |project: &str| {
+        let r = store
+            .sql_rows(&format!(
+                "SELECT count() AS n FROM hive_starts WHERE project_id = '{project}'"
+            ))
+            .unwrap();
+        r[0]["n"]
+            .as_u64()
+            .or_else(|| r[0]["n"].as_str()?.parse().ok())
+    };
+    assert_eq!(starts("kept"), Some(10), "a row per session and minute");
     // Every project's cut-off past this month's newest write: the
     // partition is dropped whole.
     assert_eq!(store.expire_partitions(later).unwrap(), 1);
     assert_eq!(store.disk_usage().unwrap(), (0, 0));
+    assert_eq!(starts("kept"), Some(0));
     assert!(store.get_event(Some("kept"), "e250").unwrap().is_none());
 }
 
@@ -555,6 +569,128 @@ fn schema_3_moves_to_distinct_fields() {
             "{want} missing from {paths:?}"
         );
     }
+}
+
+/// A read bounded by dates reads the events that can start in its range
+/// and every event of their sessions, not the project; writes from before
+/// schema 5 are indexed by the migration, and deleted events leave the
+/// index.
+#[test]
+fn dated_reads_read_their_events_only() {
+    use hive_core::chart::{ChartQuery, reference};
+    use hive_core::model::Event;
+    use hive_store::{DeleteTarget, EventQuery, Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node").expect("open");
+    let p = ClickHouseStore::project_named("p").id;
+    const H: i64 = 3_600_000;
+    const T0: i64 = 1_704_067_200_000;
+    let event = |id: &str, session: &str, hours: i64| {
+        WriteOp::event(Event {
+            event_id: id.into(),
+            session_id: session.into(),
+            project_id: p.clone(),
+            event_type: if id == session { "session" } else { "tool" }.into(),
+            event_name: "e".into(),
+            start_time: T0 + hours * H,
+            end_time: T0 + hours * H + 5,
+            ..Event::default()
+        })
+    };
+    store
+        .apply(&[
+            event("s1", "s1", 1),
+            event("e1", "s1", 1),
+            event("e2", "s1", 50),
+            event("s2", "s2", 50),
+            event("e3", "s2", 50),
+            event("s3", "s3", 60),
+            event("e4", "s3", 1),
+        ])
+        .unwrap();
+    let dated = |store: &ClickHouseStore, from: Option<i64>, to: Option<i64>| {
+        store
+            .dated_events(
+                Some(&p),
+                from.map(|h| (T0 + h * H) as f64),
+                to.map(|h| (T0 + h * H) as f64),
+            )
+            .unwrap()
+    };
+    // s1, e1 and e4 start in the first two hours; with them, every event of
+    // s1 and s3. Not s2 or e3.
+    assert_eq!(dated(&store, Some(0), Some(2)), Some(5));
+    assert_eq!(dated(&store, Some(100), Some(200)), Some(0));
+    // No lower bound: a session with no start at all starts at 0.
+    assert_eq!(dated(&store, None, Some(2)), None);
+    // Back to schema 4, with the writes made so far: migration 5 indexes
+    // them.
+    store.sql_exec("DROP TABLE hive_starts_mv").unwrap();
+    store.sql_exec("DROP TABLE hive_starts").unwrap();
+    store.sql_exec("TRUNCATE TABLE hive_migrations").unwrap();
+    store
+        .sql_exec(
+            "INSERT INTO hive_migrations (version, applied_at) VALUES (1, 0), (2, 0), (3, 0), (4, 0)",
+        )
+        .unwrap();
+    let store = ClickHouseStore::open(&url, "test-node").expect("migrate to 5");
+    assert_eq!(dated(&store, Some(0), Some(2)), Some(5));
+    // A node that predates schema 5 inserts as it always did; the view
+    // indexes its writes. Its event starts in the window, and so s2 now.
+    store
+        .sql_exec(&format!(
+            "INSERT INTO hive_writes FORMAT JSONEachRow {}",
+            serde_json::json!({
+                "project_id": p, "event_id": "old", "kind": 1, "ts": T0, "node": "old-node",
+                "seq": 1, "idx": 0, "received": T0, "floating": 0, "session_id": "s2",
+                "key_id": null, "doc": "", "raw": "",
+                "paths": ["event_id", "event_name", "event_type", "session_id", "start_time"],
+                "types": [1, 1, 1, 1, 2],
+                "strs": ["old", "e", "tool", "s2", (T0 + H).to_string()],
+                "nums": [0.0, 0.0, 0.0, 0.0, (T0 + H) as f64],
+                "lossy": 0
+            })
+        ))
+        .unwrap();
+    assert_eq!(dated(&store, Some(0), Some(2)), Some(8));
+    let docs = store
+        .query(&EventQuery {
+            project_id: Some(p.clone()),
+            limit: 100,
+            ..EventQuery::default()
+        })
+        .unwrap()
+        .events;
+    assert!(docs.iter().any(|d| d["event_id"] == "old"), "{docs:?}");
+    for level in ["event", "session"] {
+        let mut q = ChartQuery::from_json(
+            &serde_json::json!({"aggregation": "count", "bucket": "hour", "groupBy": "event_id",
+                                "level": level}),
+            0.0,
+        )
+        .unwrap();
+        q.date_range.start_ms = Some((T0 + H / 2) as f64);
+        q.date_range.end_ms = Some((T0 + 2 * H) as f64);
+        let got = store.chart(Some(&p), &q).unwrap();
+        let want = reference(&q, &docs);
+        assert_eq!(format!("{got:?}"), format!("{want:?}"), "{level}");
+        assert!(format!("{got:?}").contains("\"s2\""), "{level}: {got:?}");
+    }
+    // A deleted session leaves the index with its events.
+    store
+        .apply(&[WriteOp::Delete {
+            project_id: p.clone(),
+            target: DeleteTarget::Session("s3".into()),
+        }])
+        .unwrap();
+    assert_eq!(dated(&store, Some(0), Some(2)), Some(6));
+    let left = store
+        .sql_rows("SELECT count() AS n FROM hive_starts WHERE key IN ('s3', 'e4')")
+        .unwrap();
+    let n = left[0]["n"]
+        .as_u64()
+        .or_else(|| left[0]["n"].as_str()?.parse().ok());
+    assert_eq!(n, Some(0), "{left:?}");
 }
 
 /// Bases the leaves spell exactly are stored without their document and

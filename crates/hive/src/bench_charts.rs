@@ -49,12 +49,16 @@ pub struct ChartsArgs {
     /// system's page cache (needs root; affects the whole machine).
     #[arg(long)]
     pub(crate) drop_os_cache: bool,
+    /// With `--clickhouse`: time only the reads whose name holds this text
+    /// (for example `last`: those bounded by dates).
+    #[arg(long)]
+    pub(crate) only: Option<String>,
 }
 
 pub(crate) const PROJECT: &str = "bench";
 /// 2024-01-01T00:00:00Z; events spread over 30 days.
-const START: i64 = 1_704_067_200_000;
-const SPAN_MS: i64 = 30 * 86_400_000;
+pub(crate) const START: i64 = 1_704_067_200_000;
+pub(crate) const SPAN_MS: i64 = 30 * 86_400_000;
 
 fn obj(v: Value) -> Map<String, Value> {
     match v {
@@ -63,9 +67,18 @@ fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
+/// A bijective mix of `x` (SplitMix64's finaliser).
+fn scatter(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
 pub(crate) fn event(project_id: &str, n: usize, total: usize) -> Event {
     let session = n / 10;
-    let sid = format!("sess-{session:07}");
+    // Ids in no order of time, as UUIDs are: a time range's sessions lie
+    // all over the id order, not in one run of it.
+    let sid = format!("{:016x}-sess-{session:07}", scatter(session as u64));
     let is_session = n.is_multiple_of(10);
     let start = START + (n as i64 * SPAN_MS) / total.max(1) as i64;
     Event {

@@ -20,14 +20,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hive_core::chart::ChartQuery;
-use hive_core::filter::Filter;
+use hive_core::filter::{DateRange, Filter};
 use hive_store::clickhouse::ClickHouseStore;
 use hive_store::prepared::PreparedEvent;
 use hive_store::sqlite::{Durability, SqliteOptions, SqliteStore};
 use hive_store::{EventQuery, Level, Order, Store, WriteOp};
 use serde_json::json;
 
-use crate::bench_charts::{ChartsArgs, PROJECT, event, pct};
+use crate::bench_charts::{ChartsArgs, PROJECT, SPAN_MS, START, event, pct};
 
 fn ops(project_id: &str, from: usize, to: usize, total: usize) -> Vec<WriteOp> {
     (from..to)
@@ -62,8 +62,10 @@ fn disk_bytes(store: &ClickHouseStore) -> Result<u64> {
 
 fn load(store: &ClickHouseStore, project_id: &str, seed: usize, total: usize) -> Result<f64> {
     let t = Instant::now();
+    // The seed starts across the 30 days, and each copy when its seed
+    // does: so many events an hour as `total` over 30 days makes.
     for from in (0..seed).step_by(5000) {
-        store.apply(&ops(project_id, from, (from + 5000).min(seed), total))?;
+        store.apply(&ops(project_id, from, (from + 5000).min(seed), seed))?;
     }
     eprintln!(
         "  {seed} events through the write path in {:.1} s ({:.0} events/s)",
@@ -76,18 +78,22 @@ fn load(store: &ClickHouseStore, project_id: &str, seed: usize, total: usize) ->
     let t = Instant::now();
     let ids = "['event_id', 'session_id', 'parent_id']";
     for c in 1..copies {
-        // The generator's ids are `sess-NNNNNNN` and `sess-NNNNNNN-eN`.
-        let tag = format!("-c{c}");
+        // The generator's ids are `HHHHHHHHHHHHHHHH-sess-NNNNNNN` and
+        // `HHHHHHHHHHHHHHHH-sess-NNNNNNN-eN`.
+        // A copy's ids start with its tag, so the copies of one session
+        // lie apart in the id order (each copy's sessions in their own
+        // scattered order), as distinct sessions' UUIDs would.
+        let tag = format!("x{c}-");
         store.sql_exec(&format!(
             "INSERT INTO hive_writes (project_id, event_id, kind, ts, node, seq, idx, received, \
              floating, session_id, key_id, doc, raw, paths, types, strs, nums, lossy) \
-             SELECT project_id, concat(event_id, '{tag}'), kind, ts, node, seq, idx, received, \
-             floating, if(session_id = '', '', concat(session_id, '{tag}')), key_id, \
-             replaceRegexpAll(doc, '\"(sess-[0-9]+(-e[0-9]+)?)\"', '\"\\\\1{tag}\"'), \
+             SELECT project_id, concat('{tag}', event_id), kind, ts, node, seq, idx, received, \
+             floating, if(session_id = '', '', concat('{tag}', session_id)), key_id, \
+             replaceRegexpAll(doc, '\"([0-9a-f]{{16}}-sess-[0-9]+(-e[0-9]+)?)\"', '\"{tag}\\\\1\"'), \
              raw, paths, types, \
-             arrayMap((p, x) -> if(has({ids}, p), concat(x, '{tag}'), x), paths, strs), \
+             arrayMap((p, x) -> if(has({ids}, p), concat('{tag}', x), x), paths, strs), \
              nums, lossy FROM hive_writes \
-             WHERE project_id = '{project_id}' AND position(event_id, '-c') = 0"
+             WHERE project_id = '{project_id}' AND NOT startsWith(event_id, 'x')"
         ))?;
         if c % 10 == 9 || c + 1 == copies {
             eprintln!(
@@ -145,7 +151,8 @@ fn drop_caches(store: &ClickHouseStore, os: bool) -> Result<&'static str> {
 
 type Read = Box<dyn Fn(&ClickHouseStore) -> Result<String> + Send + Sync>;
 
-fn reads(project_id: &str) -> Result<Vec<(&'static str, Read)>> {
+/// `end`: the latest start loaded (dated reads cover the hours before it).
+fn reads(project_id: &str, end: i64) -> Result<Vec<(&'static str, Read)>> {
     let filter = |v: serde_json::Value| Filter::from_json(&v).map_err(|e| anyhow::anyhow!("{e}"));
     let chart =
         |v: serde_json::Value| ChartQuery::from_json(&v, 0.0).map_err(|e| anyhow::anyhow!("{e}"));
@@ -209,7 +216,59 @@ fn reads(project_id: &str) -> Result<Vec<(&'static str, Read)>> {
                 project_id.into(),
             ),
         ),
+        // Bounded by dates, as the dashboard's time ranges and alert windows
+        // are: the last hour and the last 24 hours of the 30 days loaded.
+        (
+            "alert window: count in the last hour",
+            plot(
+                dated(
+                    chart(json!({"aggregation": "count", "bucket": "total"}))?,
+                    end,
+                    1,
+                ),
+                project_id.into(),
+            ),
+        ),
+        (
+            "chart: count by metadata.variant per hour, last 24 hours",
+            plot(
+                dated(
+                    chart(json!({"aggregation": "count", "bucket": "hour",
+                        "groupBy": "metadata.variant"}))?,
+                    end,
+                    24,
+                ),
+                project_id.into(),
+            ),
+        ),
+        (
+            "session list, metadata.tenant is tenant-7, last hour",
+            list(EventQuery {
+                project_id: Some(project_id.into()),
+                filters: vec![filter(
+                    json!({"field": "metadata.tenant", "operator": "is", "value": "tenant-7"}),
+                )?],
+                level: Level::SessionEvent,
+                order: Order::StartDesc,
+                limit: 50,
+                date_range: last_hours(end, 1),
+                ..EventQuery::default()
+            }),
+        ),
     ])
+}
+
+/// The `hours` up to `end`.
+fn last_hours(end: i64, hours: i64) -> DateRange {
+    DateRange {
+        start_ms: Some((end - hours * 3_600_000) as f64),
+        end_ms: Some(end as f64),
+    }
+}
+
+fn dated(mut q: ChartQuery, end: i64, hours: i64) -> ChartQuery {
+    q.date_range = last_hours(end, hours);
+    q
 }
 
 pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
@@ -247,7 +306,11 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
     );
     let limit = Duration::from_secs_f64(a.max_read_seconds);
     let mut cold_what = "";
-    for (name, read) in reads(&project_id)? {
+    let end = START + SPAN_MS;
+    for (name, read) in reads(&project_id, end)? {
+        if a.only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
+            continue;
+        }
         let read = std::sync::Arc::new(read);
         // One run in a thread of its own, so a read slower than the limit
         // is reported instead of waited for.

@@ -25,6 +25,7 @@ use super::http::lit;
 use super::leaves::{self, DERIVED, Leaf, NULL, flatten, is_ancestor};
 use super::query::{in_range, sql_order};
 use super::read::VISIBLE;
+use super::schema::{ALWAYS, minute_sql};
 use super::write::{BASE, PATCH, PLACEHOLDER};
 use crate::query::MAX_LIMIT;
 use crate::{EventPage, EventQuery, Level, Order, Result, StoreError};
@@ -50,6 +51,19 @@ impl Default for Ranges {
             events: 131_072,
         }
     }
+}
+
+/// Most events a read bounded by dates reads as a selection; past this it
+/// reads the whole scope in ranges (the selection's set would be large and
+/// its statements would sort as many events as the ranges do).
+pub(super) const MAX_DATED: usize = 200_000;
+
+/// Which events a streamed read reads.
+pub(super) enum Scope {
+    /// Every event of the project (or of every project).
+    All,
+    /// The events whose ids a subquery selects (about `events` of them).
+    Selected { ids: String, events: usize },
 }
 
 /// The statements of one streamed read, one per range.
@@ -379,6 +393,94 @@ impl ClickHouseStore {
         Ok(out)
     }
 
+    /// The events a read bounded by dates (`from`, `to`, inclusive) can
+    /// need (ADR 0014): from the index of starts (`hive_starts`, ordered by
+    /// minute, so only the range is read), the sessions and events keyed
+    /// in the range's minutes (K), and every event of K and of the sessions
+    /// that K's events name. `Scope::All` when the range holds no start
+    /// above 0, or there are more than [`MAX_DATED`] such events.
+    ///
+    /// Every event that starts in the range is among them:
+    /// - an event's start is the `start_time` some write of it sets (a
+    ///   base, a placeholder or a patch), or, for an event no base or
+    ///   placeholder starts, its earliest patch's time; that write keys the
+    ///   session it names (which the event then is an event of) or the
+    ///   event;
+    /// - a session that starts in the range has its own start there, or an
+    ///   event that starts there and names it (through the write that
+    ///   starts it, a base; or, started by a patch that names no session,
+    ///   through its bases, hence K's events' sessions; a patch that names
+    ///   one keys it in every range), and it is read with all its events,
+    ///   which its rollup needs; one that has neither starts outside the
+    ///   range whatever its rollup, or at 0 (hence the lower bound above 0).
+    ///
+    /// The reads still decide by the events' resolved starts.
+    pub(super) fn dated_scope(
+        &self,
+        project_id: Option<&str>,
+        (from, to): (Option<f64>, Option<f64>),
+    ) -> Result<Scope> {
+        let Some(from) = from.filter(|f| f.is_finite() && *f > 0.0) else {
+            return Ok(Scope::All);
+        };
+        if to.is_some_and(|t| !t.is_finite()) {
+            return Ok(Scope::All);
+        }
+        let pc = Self::project_cond(project_id);
+        let mut minutes = format!("minute >= {}", minute_sql(&format!("{from:?}")));
+        if let Some(t) = to {
+            minutes.push_str(&format!(" AND minute <= {}", minute_sql(&format!("{t:?}"))));
+        }
+        let keys = format!(
+            "SELECT key AS id FROM hive_starts WHERE {pc} AND (minute = {ALWAYS} OR ({minutes}))"
+        );
+        // K, and the sessions K's events name: only those a patch keyed
+        // can name sessions K lacks (a base keys its session), so the
+        // sessions are looked up only when a patch is keyed in the range.
+        let by_patch =
+            format!("SELECT key FROM hive_starts WHERE {pc} AND by_patch = 1 AND {minutes}");
+        let patched = self
+            .client
+            .rows(&format!("SELECT count() AS n FROM ({by_patch})"))?
+            .first()
+            .and_then(|r| r["n"].as_u64().or_else(|| r["n"].as_str()?.parse().ok()))
+            .unwrap_or(1);
+        let sessions = if patched == 0 {
+            keys.clone()
+        } else {
+            format!(
+                "SELECT session_id AS id FROM hive_members WHERE {pc} AND event_id IN ({by_patch}) \
+                 UNION ALL {keys}"
+            )
+        };
+        // Every event of those sessions, and K (an event of no session is
+        // in K itself; the sessions are events of themselves). The reads
+        // select them by this subquery, which ClickHouse evaluates once per
+        // statement, rather than by lists of ids: a range's events lie all
+        // over the id order, so a list would not narrow what a statement
+        // reads, and many lists would each read the whole project.
+        let ids = format!(
+            "SELECT id FROM ({keys} UNION ALL SELECT event_id AS id FROM hive_members \
+             WHERE {pc} AND session_id IN ({sessions}))"
+        );
+        let events = self
+            .client
+            .rows(&format!(
+                "SELECT count() AS n FROM (SELECT DISTINCT id FROM ({ids}) LIMIT {})",
+                MAX_DATED + 1
+            ))?
+            .first()
+            .and_then(|r| r["n"].as_u64().or_else(|| r["n"].as_str()?.parse().ok()))
+            .unwrap_or(u64::MAX);
+        if events > MAX_DATED as u64 {
+            return Ok(Scope::All);
+        }
+        Ok(Scope::Selected {
+            ids,
+            events: events as usize,
+        })
+    }
+
     /// Bounds that cut the scope's events into ranges of about
     /// [`Ranges::events`] each, by event id (the table's key after the
     /// project, so each range reads only its own granules), from a sample
@@ -414,6 +516,7 @@ impl ClickHouseStore {
     pub(super) fn each_partial(
         &self,
         project_id: Option<&str>,
+        scope: &Scope,
         paths: &Paths,
         mut f: impl FnMut(Option<Partial>) -> Result<()>,
     ) -> Result<()> {
@@ -422,7 +525,16 @@ impl ClickHouseStore {
         let limit = self.client.endpoint().timeout;
         let deadline = std::time::Instant::now() + limit;
         let mut below = self.below(project_id, paths)?;
-        let bounds = self.ranges(project_id)?;
+        // Selected events are read in one statement, or two past a range's
+        // worth (cut at the middle of the project's ids).
+        let bounds = match scope {
+            Scope::All => self.ranges(project_id)?,
+            Scope::Selected { events, .. } if *events > self.ranges.events => {
+                let all = self.ranges(project_id)?;
+                all.get(all.len() / 2).cloned().into_iter().collect()
+            }
+            Scope::Selected { .. } => Vec::new(),
+        };
         for _ in 0..3 {
             // Leaves are kept by a lookup of their path in a set
             // (`transform`, a hash table), which ClickHouse does far faster
@@ -446,6 +558,12 @@ impl ClickHouseStore {
             };
             let range_sql = |i: usize| {
                 let mut cond = Self::project_cond(project_id);
+                // A selection filters first (its events are a few in
+                // every granule, so only the filtered rows are worked on).
+                let prewhere = match scope {
+                    Scope::Selected { ids, .. } => format!("PREWHERE event_id IN ({ids}) "),
+                    Scope::All => String::new(),
+                };
                 if let Some(from) = i.checked_sub(1).and_then(|j| bounds.get(j)) {
                     cond.push_str(&format!(" AND event_id >= {}", lit(from)));
                 }
@@ -463,19 +581,19 @@ impl ClickHouseStore {
                      FROM (SELECT project_id, event_id, kind, ts, node, seq, idx, types, strs, \
                      arrayMap(p -> transform(p, [{keep}], CAST([{numbers}] AS Array(UInt32)), \
                      toUInt32(0)), paths) AS ks \
-                     FROM hive_writes WHERE {cond} AND {VISIBLE})) \
+                     FROM hive_writes {prewhere}WHERE {cond} AND {VISIBLE})) \
                      ORDER BY project_id, event_id, kind, ts, node, seq, idx \
                      SETTINGS max_bytes_before_external_sort = {SORT_IN_MEMORY}"
                 )
             };
-            let scope = project_id.unwrap_or_default();
+            let project = project_id.unwrap_or_default();
             let ranges = RangeReads {
                 count: bounds.len() + 1,
                 sql: &range_sql,
                 deadline,
                 limit,
             };
-            self.each_range(&ranges, scope, paths, &keys, &mut f)?;
+            self.each_range(&ranges, project, paths, &keys, &mut f)?;
             // A path first written meanwhile: its leaves may have been left
             // out of rows that were read. Read again with it.
             let now = self.below(project_id, paths)?;
@@ -588,10 +706,11 @@ impl ClickHouseStore {
         needed.extend(q.group_by.iter().map(path_of));
         needed.extend(rollup_inputs(&needed));
         let paths = Paths::new(needed);
+        let scope = self.dated_scope(project_id, (q.date_range.start_ms, q.date_range.end_ms))?;
         let mut cells = Cells::default();
         let mut sessions: Vec<Held> = Vec::new();
         let mut rollups: HashMap<(String, String), Rollup> = HashMap::new();
-        self.each_partial(project_id, &paths, |e| {
+        self.each_partial(project_id, &scope, &paths, |e| {
             let Some(e) = e else {
                 cells = Cells::default();
                 sessions.clear();
@@ -738,7 +857,8 @@ impl ClickHouseStore {
             });
         };
         let project = q.project_id.as_deref();
-        self.each_partial(project, &paths, |e| {
+        let scope = self.dated_scope(project, (q.date_range.start_ms, q.date_range.end_ms))?;
+        self.each_partial(project, &scope, &paths, |e| {
             let Some(e) = e else {
                 top.hits.clear();
                 top.total = 0;

@@ -113,7 +113,52 @@ pub const MIGRATIONS: &[&[&str]] = &[
             ARRAY JOIN paths AS path, types AS type WHERE type < 16 AND kind > 0",
         "DROP TABLE IF EXISTS hive_fields_mv",
     ],
+    // 5: when events start, by minute, so a read bounded by dates finds
+    // the events it can need without reading every write (ADR 0014). A
+    // row per minute a write can start its event in (the `start_time` it
+    // sets; a patch's time, as an event only patches made starts then),
+    // keyed by the session the write names, else by its event (`by_patch`
+    // when a patch's): a session's events that start in one minute share a
+    // row. A patch that names a session (none made through the API does)
+    // makes its session read by every dated read (`ALWAYS`). Partitioned
+    // by the month received, as the writes, so their partitions go
+    // together. Writes from before are indexed once the view is in place
+    // (`backfill_starts`).
+    &[
+        "CREATE TABLE IF NOT EXISTS hive_starts (
+            project_id String,
+            minute Int64,
+            key String,
+            by_patch UInt8,
+            month UInt32
+        ) ENGINE = ReplacingMergeTree PARTITION BY month
+        ORDER BY (project_id, minute, key, by_patch)",
+        STARTS_VIEW,
+    ],
 ];
+
+/// The minute of migration 5's index that every dated read reads.
+pub(super) const ALWAYS: i64 = -(1 << 62);
+
+/// The minute of a start in milliseconds, as migration 5 indexes it
+/// (monotonic, so a range of starts lies in the range of their minutes).
+pub(super) fn minute_sql(ms: &str) -> String {
+    format!("toInt64(floor(greatest(-1e15, least(1e15, {ms})) / 60000))")
+}
+
+/// The view of migration 5: the minutes each write can start its event in.
+const STARTS_VIEW: &str = "CREATE MATERIALIZED VIEW IF NOT EXISTS hive_starts_mv TO hive_starts AS
+    SELECT DISTINCT project_id, e.2 AS minute, e.3 AS key,
+        toUInt8(kind = 2 AND session_id = '') AS by_patch,
+        toYYYYMM(toDate(toDateTime(intDiv(received, 1000)))) AS month
+    FROM hive_writes ARRAY JOIN arrayFilter(x -> x.1 = 1, [
+        (toUInt8(indexOf(paths, 'start_time') > 0 AND types[indexOf(paths, 'start_time')] = 2),
+         toInt64(floor(greatest(-1e15, least(1e15, nums[indexOf(paths, 'start_time')])) / 60000)),
+         if(session_id = '', event_id, session_id)),
+        (toUInt8(kind = 2),
+         toInt64(floor(greatest(-1e15, least(1e15, toFloat64(ts))) / 60000)),
+         if(session_id = '', event_id, session_id)),
+        (toUInt8(kind = 2 AND session_id != ''), toInt64(-4611686018427387904), session_id)]) AS e";
 
 /// Create the database and apply the migrations it lacks.
 pub fn migrate(client: &Client) -> Result<u32> {
@@ -150,6 +195,9 @@ pub fn migrate(client: &Client) -> Result<u32> {
                 client.exec(&s)?;
             }
         }
+        if i + 1 == 5 {
+            backfill_starts(client)?;
+        }
         client.exec(&format!(
             "INSERT INTO hive_migrations (version, applied_at) VALUES ({}, {})",
             i + 1,
@@ -158,6 +206,53 @@ pub fn migrate(client: &Client) -> Result<u32> {
         tracing::info!(version = i + 1, "clickhouse schema migrated");
     }
     Ok(MIGRATIONS.len() as u32)
+}
+
+/// Index the starts of the writes made before migration 5 (the view sees
+/// only later ones), a range of about 131 000 events per statement, so
+/// no statement takes long however large the database. A write made
+/// meanwhile may be indexed twice: the same row, which merges collapse.
+fn backfill_starts(client: &Client) -> Result<()> {
+    let select = STARTS_VIEW
+        .split_once(" AS\n")
+        .map(|(_, s)| s)
+        .unwrap_or_default();
+    let started = std::time::Instant::now();
+    let bounds: Vec<String> = client
+        .rows(
+            "SELECT DISTINCT event_id FROM hive_writes WHERE cityHash64(event_id) % 1024 = 0 \
+             ORDER BY event_id",
+        )?
+        .iter()
+        .filter_map(|r| r["event_id"].as_str().map(str::to_owned))
+        .step_by(128)
+        .skip(1)
+        .collect();
+    for i in 0..=bounds.len() {
+        let mut cond = Vec::new();
+        if let Some(from) = i.checked_sub(1).and_then(|j| bounds.get(j)) {
+            cond.push(format!("event_id >= {}", super::http::lit(from)));
+        }
+        if let Some(to) = bounds.get(i) {
+            cond.push(format!("event_id < {}", super::http::lit(to)));
+        }
+        let cond = if cond.is_empty() {
+            "1".to_owned()
+        } else {
+            cond.join(" AND ")
+        };
+        // (The view's statement ends with `FROM hive_writes ARRAY JOIN ...`.)
+        client.exec(&format!(
+            "INSERT INTO hive_starts {} WHERE {cond}",
+            select.trim_start()
+        ))?;
+    }
+    tracing::info!(
+        statements = bounds.len() + 1,
+        seconds = started.elapsed().as_secs_f64(),
+        "the starts of earlier events are indexed"
+    );
+    Ok(())
 }
 
 /// How each table is sharded on a cluster: the rows that must meet on one
@@ -301,6 +396,18 @@ mod tests {
                 "CREATE MATERIALIZED VIEW IF NOT EXISTS obs.hive_fields_distinct_mv ON CLUSTER c \
                  TO obs.hive_fields_local AS SELECT DISTINCT project_id, path, type \
                  FROM obs.hive_writes_local ARRAY JOIN"
+            ),
+            "{}",
+            v[0]
+        );
+        assert_eq!(ALWAYS, -4611686018427387904, "as the view writes it");
+        assert!(STARTS_VIEW.contains(&minute_sql("nums[indexOf(paths, 'start_time')]")));
+        assert!(STARTS_VIEW.contains(&minute_sql("toFloat64(ts)")));
+        let v = expand(MIGRATIONS[4][1], &ep);
+        assert!(
+            v[0].starts_with(
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS obs.hive_starts_mv ON CLUSTER c \
+                 TO obs.hive_starts_local AS SELECT DISTINCT project_id, e.2 AS minute"
             ),
             "{}",
             v[0]

@@ -192,6 +192,11 @@ impl ClickHouseStore {
             self.client.mutate_delete("hive_writes", &cond)?;
             self.client.mutate_delete("hive_members", &cond)?;
             self.client.mutate_delete("hive_locations", &cond)?;
+            // (The starts are keyed by the sessions and events.)
+            self.client.mutate_delete(
+                "hive_starts",
+                &format!("project_id = {} AND key IN ({list})", lit(project_id)),
+            )?;
         }
         Ok(())
     }
