@@ -633,7 +633,10 @@ fn dated_reads_read_their_events_only() {
             "INSERT INTO hive_migrations (version, applied_at) VALUES (1, 0), (2, 0), (3, 0), (4, 0)",
         )
         .unwrap();
-    let store = ClickHouseStore::open(&url, "test-node").expect("migrate to 5");
+    // (Reading two events per statement, so a dated read takes several.)
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("migrate to 5")
+        .with_read_ranges(1, 2);
     assert_eq!(dated(&store, Some(0), Some(2)), Some(5));
     // A node that predates schema 5 inserts as it always did; the view
     // indexes its writes. Its event starts in the window, and so s2 now.

@@ -368,7 +368,9 @@ impl Client {
             .strip_prefix("SELECT ")
             .ok_or_else(|| StoreError::Invalid("a binary read must be a SELECT".into()))?;
         self.pass_gate()?;
-        let url = self.url();
+        // Streamed reads may name a read's events (ADR 0014): up to a few
+        // MiB of ids.
+        let url = format!("{}&max_query_size={}", self.url(), 64 << 20);
         let statement = format!("SELECT toUInt32({ROW_MARK}), {columns} FORMAT RowBinary");
         let mut resp = self.send(&url, statement.as_bytes())?;
         let status = resp.status().as_u16();

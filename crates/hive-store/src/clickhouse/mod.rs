@@ -322,7 +322,7 @@ impl ClickHouseStore {
     ) -> Result<Option<usize>> {
         Ok(match self.dated_scope(project_id, (from, to))? {
             partial::Scope::All => None,
-            partial::Scope::Selected { events, .. } => Some(events),
+            partial::Scope::Ids(ids) => Some(ids.len()),
         })
     }
 

@@ -53,17 +53,17 @@ impl Default for Ranges {
     }
 }
 
-/// Most events a read bounded by dates reads as a selection; past this it
-/// reads the whole scope in ranges (the selection's set would be large and
-/// its statements would sort as many events as the ranges do).
-pub(super) const MAX_DATED: usize = 200_000;
+/// Most events a read bounded by dates reads by their ids; past this it
+/// reads the whole scope in ranges, as before (naming a million ids takes
+/// about 45 MB of statements).
+pub(super) const MAX_DATED: usize = 1_000_000;
 
 /// Which events a streamed read reads.
 pub(super) enum Scope {
     /// Every event of the project (or of every project).
     All,
-    /// The events whose ids a subquery selects (about `events` of them).
-    Selected { ids: String, events: usize },
+    /// These events (their ids sorted).
+    Ids(Vec<String>),
 }
 
 /// The statements of one streamed read, one per range.
@@ -454,31 +454,24 @@ impl ClickHouseStore {
             )
         };
         // Every event of those sessions, and K (an event of no session is
-        // in K itself; the sessions are events of themselves). The reads
-        // select them by this subquery, which ClickHouse evaluates once per
-        // statement, rather than by lists of ids: a range's events lie all
-        // over the id order, so a list would not narrow what a statement
-        // reads, and many lists would each read the whole project.
-        let ids = format!(
-            "SELECT id FROM ({keys} UNION ALL SELECT event_id AS id FROM hive_members \
-             WHERE {pc} AND session_id IN ({sessions}))"
-        );
-        let events = self
-            .client
-            .rows(&format!(
-                "SELECT count() AS n FROM (SELECT DISTINCT id FROM ({ids}) LIMIT {})",
+        // in K itself; the sessions are events of themselves).
+        let mut ids = Vec::new();
+        self.client.each_binary_row(
+            &format!(
+                "SELECT id FROM (SELECT DISTINCT id FROM ({keys} \
+                 UNION ALL SELECT event_id AS id FROM hive_members WHERE {pc} \
+                 AND session_id IN ({sessions}))) ORDER BY id LIMIT {}",
                 MAX_DATED + 1
-            ))?
-            .first()
-            .and_then(|r| r["n"].as_u64().or_else(|| r["n"].as_str()?.parse().ok()))
-            .unwrap_or(u64::MAX);
-        if events > MAX_DATED as u64 {
+            ),
+            |r| {
+                ids.push(super::http::binary::string(r)?);
+                Ok(())
+            },
+        )?;
+        if ids.len() > MAX_DATED {
             return Ok(Scope::All);
         }
-        Ok(Scope::Selected {
-            ids,
-            events: events as usize,
-        })
+        Ok(Scope::Ids(ids))
     }
 
     /// Bounds that cut the scope's events into ranges of about
@@ -525,15 +518,17 @@ impl ClickHouseStore {
         let limit = self.client.endpoint().timeout;
         let deadline = std::time::Instant::now() + limit;
         let mut below = self.below(project_id, paths)?;
-        // Selected events are read in one statement, or two past a range's
-        // worth (cut at the middle of the project's ids).
-        let bounds = match scope {
-            Scope::All => self.ranges(project_id)?,
-            Scope::Selected { events, .. } if *events > self.ranges.events => {
-                let all = self.ranges(project_id)?;
-                all.get(all.len() / 2).cloned().into_iter().collect()
+        // Selected events are read a range's worth per statement, each
+        // bounded by its first id and the next statement's (so each reads
+        // only its share of the project's granules).
+        let (bounds, lists) = match scope {
+            Scope::All => (self.ranges(project_id)?, Vec::new()),
+            Scope::Ids(ids) if ids.is_empty() => (Vec::new(), vec![ids.as_slice()]),
+            Scope::Ids(ids) => {
+                let lists: Vec<&[String]> = ids.chunks(self.ranges.events).collect();
+                let bounds = lists[1..].iter().map(|l| l[0].clone()).collect();
+                (bounds, lists)
             }
-            Scope::Selected { .. } => Vec::new(),
         };
         for _ in 0..3 {
             // Leaves are kept by a lookup of their path in a set
@@ -558,11 +553,16 @@ impl ClickHouseStore {
             };
             let range_sql = |i: usize| {
                 let mut cond = Self::project_cond(project_id);
-                // A selection filters first (its events are a few in
-                // every granule, so only the filtered rows are worked on).
-                let prewhere = match scope {
-                    Scope::Selected { ids, .. } => format!("PREWHERE event_id IN ({ids}) "),
-                    Scope::All => String::new(),
+                // Selected events are filtered first (they are a few in
+                // most granules: only their rows are worked on), and by the
+                // key (ClickHouse skips the granules that hold none).
+                let prewhere = match lists.get(i) {
+                    Some(ids) if !ids.is_empty() => format!(
+                        "PREWHERE event_id IN ({}) ",
+                        ids.iter().map(|id| lit(id)).collect::<Vec<_>>().join(", ")
+                    ),
+                    Some(_) => "PREWHERE 0 ".to_owned(),
+                    None => String::new(),
                 };
                 if let Some(from) = i.checked_sub(1).and_then(|j| bounds.get(j)) {
                     cond.push_str(&format!(" AND event_id >= {}", lit(from)));
