@@ -53,6 +53,10 @@ impl Default for Ranges {
     }
 }
 
+/// Most ids a statement names (ClickHouse parses each as an element of
+/// the statement, 50 000 at most by default).
+const IDS_PER_STATEMENT: usize = 40_000;
+
 /// Most events a read bounded by dates reads by their ids; past this it
 /// reads the whole scope in ranges, as before (naming a million ids takes
 /// about 45 MB of statements).
@@ -518,14 +522,15 @@ impl ClickHouseStore {
         let limit = self.client.endpoint().timeout;
         let deadline = std::time::Instant::now() + limit;
         let mut below = self.below(project_id, paths)?;
-        // Selected events are read a range's worth per statement, each
-        // bounded by its first id and the next statement's (so each reads
-        // only its share of the project's granules).
+        // Selected events are read a range's worth per statement (at most
+        // `IDS_PER_STATEMENT`), each bounded by its first id and the next
+        // statement's, so each reads only its share of the granules.
         let (bounds, lists) = match scope {
             Scope::All => (self.ranges(project_id)?, Vec::new()),
             Scope::Ids(ids) if ids.is_empty() => (Vec::new(), vec![ids.as_slice()]),
             Scope::Ids(ids) => {
-                let lists: Vec<&[String]> = ids.chunks(self.ranges.events).collect();
+                let per = self.ranges.events.min(IDS_PER_STATEMENT);
+                let lists: Vec<&[String]> = ids.chunks(per).collect();
                 let bounds = lists[1..].iter().map(|l| l[0].clone()).collect();
                 (bounds, lists)
             }
