@@ -84,7 +84,7 @@ impl RangeReads<'_> {
         if std::time::Instant::now() > self.deadline {
             return Err(StoreError::Unavailable(format!(
                 "ClickHouse: a list or chart took longer than {} s (the statement timeout, \
-                 ?timeout= in the URL) reading every event of the project",
+                 ?timeout= in the URL) reading the events of the project it needs",
                 self.limit.as_secs_f64()
             )));
         }

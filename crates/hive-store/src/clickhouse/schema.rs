@@ -218,6 +218,7 @@ fn backfill_starts(client: &Client) -> Result<()> {
         .map(|(_, s)| s)
         .unwrap_or_default();
     let started = std::time::Instant::now();
+    let mut reported = started;
     let bounds: Vec<String> = client
         .rows(
             "SELECT DISTINCT event_id FROM hive_writes WHERE cityHash64(event_id) % 1024 = 0 \
@@ -246,6 +247,16 @@ fn backfill_starts(client: &Client) -> Result<()> {
             "INSERT INTO hive_starts {} WHERE {cond}",
             select.trim_start()
         ))?;
+        // A large database takes minutes (about 1.5 s per million events
+        // on two cores): say how far it is.
+        if reported.elapsed() >= std::time::Duration::from_secs(10) {
+            reported = std::time::Instant::now();
+            tracing::info!(
+                done = i + 1,
+                of = bounds.len() + 1,
+                "indexing the starts of earlier events (schema 5)"
+            );
+        }
     }
     tracing::info!(
         statements = bounds.len() + 1,
