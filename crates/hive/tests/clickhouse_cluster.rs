@@ -5,10 +5,10 @@
 //! (`ON CLUSTER`) behind `Distributed` tables sharded so a session's events
 //! stay together; spans and enrichments sent to both nodes are all there,
 //! read through either node, spread over both shards, each session on one.
-//! Then the two-node scenario of `support::two_nodes` over the cluster: 60
-//! enrichers across both nodes, alerts evaluated and notified once, a node
-//! killed mid-ingest and restarted. Then every migration again on the
-//! cluster, indexing the starts already written.
+//! Every migration then runs again on the cluster, indexing the starts
+//! already written. Then the two-node scenario of `support::two_nodes` over
+//! the cluster: 60 enrichers across both nodes, alerts evaluated and
+//! notified once, a node killed mid-ingest and restarted.
 
 mod support;
 
