@@ -172,19 +172,24 @@ fn reads(project_id: &str, end: i64) -> Result<Vec<(&'static str, Read)>> {
             ))
         })
     };
+    // The newest 50 sessions of tenant-7 in a date range.
+    let tenant_sessions = |date_range: DateRange| -> Result<Read> {
+        Ok(list(EventQuery {
+            project_id: Some(project_id.into()),
+            filters: vec![filter(
+                json!({"field": "metadata.tenant", "operator": "is", "value": "tenant-7"}),
+            )?],
+            level: Level::SessionEvent,
+            order: Order::StartDesc,
+            limit: 50,
+            date_range,
+            ..EventQuery::default()
+        }))
+    };
     Ok(vec![
         (
             "session list, metadata.tenant is tenant-7, newest 50",
-            list(EventQuery {
-                project_id: Some(project_id.into()),
-                filters: vec![filter(
-                    json!({"field": "metadata.tenant", "operator": "is", "value": "tenant-7"}),
-                )?],
-                level: Level::SessionEvent,
-                order: Order::StartDesc,
-                limit: 50,
-                ..EventQuery::default()
-            }),
+            tenant_sessions(DateRange::default())?,
         ),
         (
             "events list, metrics.latency_ms > 1100, newest 50",
@@ -243,17 +248,7 @@ fn reads(project_id: &str, end: i64) -> Result<Vec<(&'static str, Read)>> {
         ),
         (
             "session list, metadata.tenant is tenant-7, last hour",
-            list(EventQuery {
-                project_id: Some(project_id.into()),
-                filters: vec![filter(
-                    json!({"field": "metadata.tenant", "operator": "is", "value": "tenant-7"}),
-                )?],
-                level: Level::SessionEvent,
-                order: Order::StartDesc,
-                limit: 50,
-                date_range: last_hours(end, 1),
-                ..EventQuery::default()
-            }),
+            tenant_sessions(last_hours(end, 1))?,
         ),
     ])
 }

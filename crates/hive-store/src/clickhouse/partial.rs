@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::ClickHouseStore;
 use super::filter_sql::{ROLLUP_PATHS, path_of};
-use super::http::lit;
+use super::http::{Client, lit};
 use super::leaves::{self, DERIVED, Leaf, NULL, flatten, is_ancestor};
 use super::query::{in_range, sql_order};
 use super::read::VISIBLE;
@@ -68,6 +68,40 @@ pub(super) enum Scope {
     All,
     /// These events (their ids sorted).
     Ids(Vec<String>),
+}
+
+/// Bounds that cut the events `cond` selects into ranges of about
+/// `r.events` each, by event id, from a sample of one id in
+/// `r.sample_one_in`. Empty: one range.
+pub(super) fn id_bounds(client: &Client, cond: &str, r: Ranges) -> Result<Vec<String>> {
+    let sample: Vec<String> = client
+        .rows(&format!(
+            "SELECT DISTINCT event_id FROM hive_writes WHERE {cond} \
+             AND cityHash64(event_id) % {} = 0 ORDER BY event_id",
+            r.sample_one_in
+        ))?
+        .iter()
+        .filter_map(|r| r["event_id"].as_str().map(str::to_owned))
+        .collect();
+    let step = (r.events / r.sample_one_in).max(1);
+    Ok(sample.into_iter().skip(step).step_by(step).collect())
+}
+
+/// The condition on `event_id` of the `i`th range between `bounds` (`1`
+/// for a single range).
+pub(super) fn range_cond(bounds: &[String], i: usize) -> String {
+    let mut cond = Vec::new();
+    if let Some(from) = i.checked_sub(1).and_then(|j| bounds.get(j)) {
+        cond.push(format!("event_id >= {}", lit(from)));
+    }
+    if let Some(to) = bounds.get(i) {
+        cond.push(format!("event_id < {}", lit(to)));
+    }
+    if cond.is_empty() {
+        "1".to_owned()
+    } else {
+        cond.join(" AND ")
+    }
 }
 
 /// The statements of one streamed read, one per range.
@@ -447,7 +481,7 @@ impl ClickHouseStore {
             .client
             .rows(&format!("SELECT count() AS n FROM ({by_patch})"))?
             .first()
-            .and_then(|r| r["n"].as_u64().or_else(|| r["n"].as_str()?.parse().ok()))
+            .and_then(|r| r["n"].as_u64())
             .unwrap_or(1);
         let sessions = if patched == 0 {
             keys.clone()
@@ -483,22 +517,7 @@ impl ClickHouseStore {
     /// project, so each range reads only its own granules), from a sample
     /// of the ids. Empty: one range.
     fn ranges(&self, project_id: Option<&str>) -> Result<Vec<String>> {
-        let Ranges {
-            sample_one_in,
-            events,
-        } = self.ranges;
-        let sample: Vec<String> = self
-            .client
-            .rows(&format!(
-                "SELECT DISTINCT event_id FROM hive_writes WHERE {} \
-                 AND cityHash64(event_id) % {sample_one_in} = 0 ORDER BY event_id",
-                Self::project_cond(project_id),
-            ))?
-            .iter()
-            .filter_map(|r| r["event_id"].as_str().map(str::to_owned))
-            .collect();
-        let step = (events / sample_one_in).max(1);
-        Ok(sample.into_iter().skip(step).step_by(step).collect())
+        id_bounds(&self.client, &Self::project_cond(project_id), self.ranges)
     }
 
     /// Every event of the scope resolved on `paths`, one at a time (`Some`),
@@ -569,12 +588,7 @@ impl ClickHouseStore {
                     Some(_) => "PREWHERE 0 ".to_owned(),
                     None => String::new(),
                 };
-                if let Some(from) = i.checked_sub(1).and_then(|j| bounds.get(j)) {
-                    cond.push_str(&format!(" AND event_id >= {}", lit(from)));
-                }
-                if let Some(to) = bounds.get(i) {
-                    cond.push_str(&format!(" AND event_id < {}", lit(to)));
-                }
+                cond.push_str(&format!(" AND {}", range_cond(&bounds, i)));
                 // (The columns in the order `Row::decode` reads them.)
                 format!(
                     "SELECT {project_column} AS project_id, event_id, kind, ts, node, seq, idx, \

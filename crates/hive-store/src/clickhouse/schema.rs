@@ -209,7 +209,8 @@ pub fn migrate(client: &Client) -> Result<u32> {
 }
 
 /// Index the starts of the writes made before migration 5 (the view sees
-/// only later ones), a range of about 131 000 events per statement, so
+/// only later ones), a range of streamed reads' size (about 131 000
+/// events) per statement, so
 /// no statement takes long however large the database. A write made
 /// meanwhile may be indexed twice: the same row, which merges collapse.
 fn backfill_starts(client: &Client) -> Result<()> {
@@ -219,29 +220,9 @@ fn backfill_starts(client: &Client) -> Result<()> {
         .unwrap_or_default();
     let started = std::time::Instant::now();
     let mut reported = started;
-    let bounds: Vec<String> = client
-        .rows(
-            "SELECT DISTINCT event_id FROM hive_writes WHERE cityHash64(event_id) % 1024 = 0 \
-             ORDER BY event_id",
-        )?
-        .iter()
-        .filter_map(|r| r["event_id"].as_str().map(str::to_owned))
-        .step_by(128)
-        .skip(1)
-        .collect();
+    let bounds = super::partial::id_bounds(client, "1", super::partial::Ranges::default())?;
     for i in 0..=bounds.len() {
-        let mut cond = Vec::new();
-        if let Some(from) = i.checked_sub(1).and_then(|j| bounds.get(j)) {
-            cond.push(format!("event_id >= {}", super::http::lit(from)));
-        }
-        if let Some(to) = bounds.get(i) {
-            cond.push(format!("event_id < {}", super::http::lit(to)));
-        }
-        let cond = if cond.is_empty() {
-            "1".to_owned()
-        } else {
-            cond.join(" AND ")
-        };
+        let cond = super::partial::range_cond(&bounds, i);
         // (The view's statement ends with `FROM hive_writes ARRAY JOIN ...`.)
         client.exec(&format!(
             "INSERT INTO hive_starts {} WHERE {cond}",
