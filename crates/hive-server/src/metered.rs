@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use hive_core::chart::{ChartQuery, Series};
 use hive_store::{
-    EventPage, EventQuery, FieldInfo, HistoryEntry, Result, Store, WriteOp, auth, objects,
+    EventPage, EventQuery, FieldInfo, HistoryEntry, Page, Result, Store, WriteOp, auth, objects,
 };
 use serde_json::Value;
 
@@ -74,6 +74,10 @@ impl Store for MeteredStore {
 
     fn query(&self, q: &EventQuery) -> Result<EventPage> {
         timed("query", || self.inner.query(q))
+    }
+
+    fn query_page(&self, q: &EventQuery) -> Result<Page> {
+        timed("query_page", || self.inner.query_page(q))
     }
 
     fn history(&self, project_id: Option<&str>, event_id: &str) -> Result<Vec<HistoryEntry>> {

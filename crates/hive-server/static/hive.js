@@ -117,6 +117,27 @@
       });
     });
 
+    // A list whose page was found without counting every match: count
+    // apart (the same page with count=1) and show the total when it comes.
+    var counter = document.querySelector("#list-count a[data-count]");
+    if (counter && window.fetch && window.DOMParser) {
+      counter.textContent = "counting…";
+      fetch(counter.href, { credentials: "same-origin" })
+        .then(function (r) {
+          if (!r.ok) throw new Error(r.status);
+          return r.text();
+        })
+        .then(function (text) {
+          var got = new DOMParser().parseFromString(text, "text/html").getElementById("list-count");
+          var here = document.getElementById("list-count");
+          if (!got || !here || got.querySelector("a[data-count]")) throw new Error("no count");
+          here.replaceWith(document.adoptNode(got));
+        })
+        .catch(function () {
+          counter.textContent = "many (count again)";
+        });
+    }
+
     // Keep the selected event in view in long trees.
     var sel = document.querySelector("#tree .sel");
     if (sel && sel.scrollIntoView) sel.scrollIntoView({ block: "nearest" });

@@ -15,10 +15,12 @@ mod charts;
 mod dashboard;
 mod dated;
 mod deletion;
+mod newest;
 pub use charts::{charts_agree_with_reference, saved_objects, session_start_comes_from_its_events};
 pub use dashboard::{dashboard_sessions_and_views, filters_follow_enrichment};
 pub use dated::dated_reads_see_every_event_they_need;
 pub use deletion::{deletes_sessions_and_events, retention_expires_old_sessions};
+pub use newest::pages_without_their_count;
 
 /// Generate one `#[test]` per conformance case for a backend.
 #[macro_export]
@@ -33,6 +35,7 @@ macro_rules! store_conformance_suite {
             many_small_batches_keep_every_key, filters_follow_enrichment,
             dashboard_sessions_and_views, charts_agree_with_reference, saved_objects,
             session_start_comes_from_its_events, dated_reads_see_every_event_they_need,
+            pages_without_their_count,
             deletes_sessions_and_events, retention_expires_old_sessions);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -74,18 +74,32 @@ fn scatter(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// A version-4 UUID made from `x` (the same `x`, the same UUID).
+fn uuid(x: u64) -> String {
+    let (a, b) = (scatter(x), scatter(x ^ 0x9e37_79b9_7f4a_7c15));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | ((b >> 48) & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
+}
+
 pub(crate) fn event(project_id: &str, n: usize, total: usize) -> Event {
     let session = n / 10;
-    // Ids in no order of time, as UUIDs are: a time range's sessions lie
-    // all over the id order, not in one run of it.
-    let sid = format!("{:016x}-sess-{session:07}", scatter(session as u64));
+    // UUIDs, as the SDKs send: a time range's sessions lie all over the id
+    // order, and so do a session's events; and ids compress as little as
+    // real ones do.
+    let sid = uuid(2 * session as u64);
     let is_session = n.is_multiple_of(10);
     let start = START + (n as i64 * SPAN_MS) / total.max(1) as i64;
     Event {
         event_id: if is_session {
             sid.clone()
         } else {
-            format!("{sid}-e{n}")
+            uuid(2 * n as u64 + 1)
         },
         session_id: sid.clone(),
         parent_id: (!is_session).then(|| sid.clone()),

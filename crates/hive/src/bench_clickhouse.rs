@@ -78,8 +78,7 @@ fn load(store: &ClickHouseStore, project_id: &str, seed: usize, total: usize) ->
     let t = Instant::now();
     let ids = "['event_id', 'session_id', 'parent_id']";
     for c in 1..copies {
-        // The generator's ids are `HHHHHHHHHHHHHHHH-sess-NNNNNNN` and
-        // `HHHHHHHHHHHHHHHH-sess-NNNNNNN-eN`.
+        // The generator's ids are UUIDs (version 4).
         // A copy's ids start with its tag, so the copies of one session
         // lie apart in the id order (each copy's sessions in their own
         // scattered order), as distinct sessions' UUIDs would.
@@ -89,9 +88,9 @@ fn load(store: &ClickHouseStore, project_id: &str, seed: usize, total: usize) ->
              floating, session_id, key_id, doc, raw, paths, types, strs, nums, lossy) \
              SELECT project_id, concat('{tag}', event_id), kind, ts, node, seq, idx, received, \
              floating, if(session_id = '', '', concat('{tag}', session_id)), key_id, \
-             replaceRegexpAll(doc, '\"([0-9a-f]{{16}}-sess-[0-9]+(-e[0-9]+)?)\"', '\"{tag}\\\\1\"'), \
+             replaceRegexpAll(doc, '\"([0-9a-f]{{8}}-[0-9a-f]{{4}}-4[0-9a-f]{{3}}-[0-9a-f]{{4}}-[0-9a-f]{{12}})\"', '\"{tag}\\\\1\"'), \
              raw, paths, types, \
-             arrayMap((p, x) -> if(has({ids}, p), concat('{tag}', x), x), paths, strs), \
+             arrayMap((p, x) -> if(has({ids}, p) AND x != '', concat('{tag}', x), x), paths, strs), \
              nums, lossy FROM hive_writes \
              WHERE project_id = '{project_id}' AND NOT startsWith(event_id, 'x')"
         ))?;
@@ -162,6 +161,20 @@ fn reads(project_id: &str, end: i64) -> Result<Vec<(&'static str, Read)>> {
             Ok(format!("{} of {} matched", page.events.len(), page.total))
         })
     };
+    // The page alone, as the dashboard's lists first show it (ADR 0015).
+    let page = |q: EventQuery| -> Read {
+        Box::new(move |store| {
+            let page = store.query_page(&q)?;
+            Ok(format!(
+                "{} shown, {}",
+                page.events.len(),
+                match page.total {
+                    Some(n) => format!("{n} matched"),
+                    None => format!("more: {}, not counted", page.more),
+                }
+            ))
+        })
+    };
     let plot = |q: ChartQuery, project: String| -> Read {
         Box::new(move |store| {
             let s = store.chart(Some(&project), &q)?;
@@ -173,8 +186,8 @@ fn reads(project_id: &str, end: i64) -> Result<Vec<(&'static str, Read)>> {
         })
     };
     // The newest 50 sessions of tenant-7 in a date range.
-    let tenant_sessions = |date_range: DateRange| -> Result<Read> {
-        Ok(list(EventQuery {
+    let tenant_sessions = |date_range: DateRange| -> Result<EventQuery> {
+        Ok(EventQuery {
             project_id: Some(project_id.into()),
             filters: vec![filter(
                 json!({"field": "metadata.tenant", "operator": "is", "value": "tenant-7"}),
@@ -184,25 +197,34 @@ fn reads(project_id: &str, end: i64) -> Result<Vec<(&'static str, Read)>> {
             limit: 50,
             date_range,
             ..EventQuery::default()
-        }))
+        })
+    };
+    let slow_events = EventQuery {
+        project_id: Some(project_id.into()),
+        filters: vec![filter(
+            json!({"field": "metrics.latency_ms", "operator": "greater than", "value": 1100}),
+        )?],
+        level: Level::Event,
+        order: Order::StartDesc,
+        limit: 50,
+        ..EventQuery::default()
     };
     Ok(vec![
         (
             "session list, metadata.tenant is tenant-7, newest 50",
-            tenant_sessions(DateRange::default())?,
+            list(tenant_sessions(DateRange::default())?),
         ),
         (
             "events list, metrics.latency_ms > 1100, newest 50",
-            list(EventQuery {
-                project_id: Some(project_id.into()),
-                filters: vec![filter(
-                    json!({"field": "metrics.latency_ms", "operator": "greater than", "value": 1100}),
-                )?],
-                level: Level::Event,
-                order: Order::StartDesc,
-                limit: 50,
-                ..EventQuery::default()
-            }),
+            list(slow_events.clone()),
+        ),
+        (
+            "session list page, tenant-7, newest 50, not counted",
+            page(tenant_sessions(DateRange::default())?),
+        ),
+        (
+            "events list page, latency_ms > 1100, newest 50, not counted",
+            page(slow_events),
         ),
         (
             "chart: count by metadata.variant per hour",
@@ -248,7 +270,7 @@ fn reads(project_id: &str, end: i64) -> Result<Vec<(&'static str, Read)>> {
         ),
         (
             "session list, metadata.tenant is tenant-7, last hour",
-            tenant_sessions(last_hours(end, 1))?,
+            list(tenant_sessions(last_hours(end, 1))?),
         ),
     ])
 }

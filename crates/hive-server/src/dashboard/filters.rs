@@ -53,6 +53,9 @@ pub struct ListParams {
     pub range: String,
     pub sort: String,
     pub page: usize,
+    /// `count=1`: count every match, even where the page alone is found
+    /// faster (never carried into links).
+    pub count: bool,
 }
 
 impl ListParams {
@@ -75,6 +78,7 @@ impl ListParams {
                 "range" if RANGES.iter().any(|r| r.0 == v) => p.range = v.into_owned(),
                 "sort" if SORTS.iter().any(|s| s.0 == v) => p.sort = v.into_owned(),
                 "page" => p.page = v.parse().unwrap_or(1).clamp(1, 1_000_000),
+                "count" => p.count = v == "1",
                 _ => {}
             }
         }

@@ -50,7 +50,10 @@ struct ListPage {
     operators: Vec<&'static str>,
     errors: Vec<String>,
     table: Vec<Row>,
-    total: u64,
+    /// `None`: the page was found without counting every match.
+    total: Option<u64>,
+    /// This page, counting every match.
+    count_href: String,
     first: u64,
     last: u64,
     prev: Option<String>,
@@ -196,7 +199,14 @@ async fn list(
                 Level::Event
             };
             let (q, problems) = p.query(&project_id, &fields, level, PAGE_SIZE, now_ms());
-            let page = store.query(&q)?;
+            // Counting every match can cost a pass over the whole project
+            // (ClickHouse) where the page alone does not: the count is
+            // then asked apart (`count=1`, which the page's script fetches).
+            let page = if p.count {
+                hive_store::Page::counted(store.query(&q)?, &q)
+            } else {
+                store.query_page(&q)?
+            };
             let errors = if sessions {
                 let ids: Vec<String> = page
                     .events
@@ -224,7 +234,7 @@ async fn list(
             params.qs(&[("page", &(params.page - 1).to_string())])
         )
     });
-    let next = (offset + (table.len() as u64) < page.total).then(|| {
+    let next = page.more.then(|| {
         format!(
             "{base}?{}",
             params.qs(&[("page", &(params.page + 1).to_string())])
@@ -254,6 +264,7 @@ async fn list(
         first: if table.is_empty() { 0 } else { offset + 1 },
         last: offset + table.len() as u64,
         total: page.total,
+        count_href: format!("{base}?{}&count=1", params.qs(&[])),
         table,
         prev,
         next,

@@ -18,6 +18,7 @@ use hive_core::filter::{FieldRef, Filter, Operand, Operator};
 use super::ClickHouseStore;
 use super::http::lit;
 use super::read::VISIBLE;
+use super::write::own_id_sql;
 
 /// Paths a session's rollup writes on read (and everything below them).
 pub(super) const ROLLUP_PATHS: [&str; 10] = [
@@ -116,7 +117,7 @@ impl Compiler {
              kind < 2 OR {i} > 0 OR {cleared_above} OR {written_below})",
             at = t(
                 &format!("types[{i}]"),
-                &format!("strs[{i}]"),
+                &own_id_sql(&p, &format!("types[{i}]"), &format!("strs[{i}]")),
                 &format!("nums[{i}]")
             ),
             unk = t(&UNKNOWN.to_string(), "''", "0"),

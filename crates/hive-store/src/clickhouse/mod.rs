@@ -13,6 +13,7 @@ mod filter_sql;
 mod http;
 pub mod leaves;
 mod meta;
+mod newest;
 mod partial;
 mod query;
 mod read;
@@ -587,6 +588,13 @@ impl Store for ClickHouseStore {
 
     fn query(&self, q: &EventQuery) -> Result<EventPage> {
         self.run_query(q)
+    }
+
+    fn query_page(&self, q: &EventQuery) -> Result<crate::Page> {
+        match self.newest_page(q)? {
+            Some(page) => Ok(page),
+            None => Ok(crate::Page::counted(self.run_query(q)?, q)),
+        }
     }
 
     fn history(&self, project_id: Option<&str>, event_id: &str) -> Result<Vec<HistoryEntry>> {

@@ -26,7 +26,7 @@ use super::leaves::{self, DERIVED, Leaf, NULL, flatten, is_ancestor};
 use super::query::{in_range, sql_order};
 use super::read::VISIBLE;
 use super::schema::{ALWAYS, minute_sql};
-use super::write::{BASE, PATCH, PLACEHOLDER};
+use super::write::{BASE, PATCH, PLACEHOLDER, own_ids_sql};
 use crate::query::MAX_LIMIT;
 use crate::{EventPage, EventQuery, Level, Order, Result, StoreError};
 
@@ -570,6 +570,19 @@ impl ClickHouseStore {
             let keep = keep.join(", ");
             let numbers: Vec<String> = (1..=keys.paths.len()).map(|i| i.to_string()).collect();
             let numbers = numbers.join(", ");
+            // A base's own ids, left out of its leaves (schema 6), put back
+            // where the read keeps their paths (by their numbers).
+            let number_of = |path: &str| {
+                keys.paths
+                    .iter()
+                    .position(|p| p == path)
+                    .map_or(0, |i| i + 1)
+            };
+            let kept = "arrayFilter((x, b) -> b, strs, m)";
+            let strings = match (number_of("event_id"), number_of("session_id")) {
+                (0, 0) => kept.to_owned(),
+                (e, s) => own_ids_sql("lk", "lt", kept, (&e.to_string(), &s.to_string())),
+            };
             // One project: its id is not sent with every row.
             let project_column = match project_id {
                 Some(_) => "''",
@@ -594,10 +607,11 @@ impl ClickHouseStore {
                     "SELECT {project_column} AS project_id, event_id, kind, ts, node, seq, idx, \
                      arrayFilter((x, b) -> b, ks, m) AS lk, \
                      arrayFilter((x, b) -> b, types, m) AS lt, \
-                     arrayFilter((x, b) -> b, strs, m) AS ls \
-                     FROM (SELECT project_id, event_id, kind, ts, node, seq, idx, types, strs, ks, \
-                     arrayMap((k, y) -> y < 16 AND k != 0, ks, types) AS m \
-                     FROM (SELECT project_id, event_id, kind, ts, node, seq, idx, types, strs, \
+                     {strings} AS ls \
+                     FROM (SELECT project_id, event_id, session_id, kind, ts, node, seq, idx, \
+                     types, strs, ks, arrayMap((k, y) -> y < 16 AND k != 0, ks, types) AS m \
+                     FROM (SELECT project_id, event_id, session_id, kind, ts, node, seq, idx, \
+                     types, strs, \
                      arrayMap(p -> transform(p, [{keep}], CAST([{numbers}] AS Array(UInt32)), \
                      toUInt32(0)), paths) AS ks \
                      FROM hive_writes {prewhere}WHERE {cond} AND {VISIBLE})) \
@@ -836,10 +850,20 @@ impl ClickHouseStore {
     /// only the page folded whole. `None`: more filters than a session-level
     /// read tracks per session (the caller folds instead).
     pub(super) fn stream_query(&self, q: &EventQuery) -> Result<Option<EventPage>> {
-        const MAX_MASKED: usize = 64;
-        if q.level == Level::Session && q.filters.len() > MAX_MASKED {
+        if !streams(q) {
             return Ok(None);
         }
+        let scope = self.dated_scope(
+            q.project_id.as_deref(),
+            (q.date_range.start_ms, q.date_range.end_ms),
+        )?;
+        self.stream_query_in(q, &scope).map(Some)
+    }
+
+    /// [`ClickHouseStore::stream_query`] over the events of `scope` (which
+    /// must hold every event the query can need), for a query that
+    /// [`streams`].
+    pub(super) fn stream_query_in(&self, q: &EventQuery, scope: &Scope) -> Result<EventPage> {
         let mut needed: Vec<String> = q.filters.iter().map(|f| path_of(&f.field)).collect();
         needed.push(order_path(q.order).to_owned());
         needed.extend(rollup_inputs(&needed));
@@ -876,8 +900,7 @@ impl ClickHouseStore {
             });
         };
         let project = q.project_id.as_deref();
-        let scope = self.dated_scope(project, (q.date_range.start_ms, q.date_range.end_ms))?;
-        self.each_partial(project, &scope, &paths, |e| {
+        self.each_partial(project, scope, &paths, |e| {
             let Some(e) = e else {
                 top.hits.clear();
                 top.total = 0;
@@ -953,9 +976,17 @@ impl ClickHouseStore {
             .iter()
             .filter_map(|h| docs.remove(&(h.project_id.clone(), h.event_id.clone())))
             .collect();
-        Ok(Some(EventPage {
+        Ok(EventPage {
             events,
             total: top.total,
-        }))
+        })
     }
+}
+
+/// Whether a list streams: a session-level one tracks which of its
+/// filters each session's events match in a bit per filter, so at most 64
+/// (more are folded instead).
+pub(super) fn streams(q: &EventQuery) -> bool {
+    const MAX_MASKED: usize = 64;
+    q.level != Level::Session || q.filters.len() <= MAX_MASKED
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::ClickHouseStore;
 use super::http::lit;
 use super::leaves::{Leaf, rebuild};
-use super::write::{BASE, PATCH, PLACEHOLDER, in_lists, str_field};
+use super::write::{BASE, PATCH, PLACEHOLDER, in_lists, own_ids_sql, str_field};
 use crate::{HistoryEntry, Result, StoreError};
 
 /// An event's current state.
@@ -57,9 +57,10 @@ impl ClickHouseStore {
             "SELECT project_id, event_id, kind, ts, node, seq, idx, key_id, doc, \
              if(doc = '', paths, emptyArrayString()) AS lpaths, \
              if(doc = '', types, emptyArrayUInt8()) AS ltypes, \
-             if(doc = '', strs, emptyArrayString()) AS lstrs FROM hive_writes \
+             if(doc = '', {}, emptyArrayString()) AS lstrs FROM hive_writes \
              WHERE ({cond}) AND {VISIBLE} \
-             ORDER BY project_id, event_id, kind, ts, node, seq, idx"
+             ORDER BY project_id, event_id, kind, ts, node, seq, idx",
+            own_ids_sql("paths", "types", "strs", ("'event_id'", "'session_id'"))
         ))?;
         let mut out = Vec::new();
         let mut i = 0;

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use hive_core::model::{Event, NAMESPACES};
 use serde_json::{Value, json};
 
-use super::leaves::{Leaf, Leaves, flatten, rebuild, same_text};
+use super::leaves::{Leaf, Leaves, STR, flatten, rebuild, same_text};
 use super::{ClickHouseStore, http::lit, now_ms};
 use crate::prepared::PreparedEvent;
 use crate::{Result, WriteOp};
@@ -97,7 +97,19 @@ impl serde::Serialize for RowOut<'_> {
         m.serialize_entry("raw", &r.raw)?;
         m.serialize_entry("paths", &Column(l, |x: &Leaf| x.path.as_str()))?;
         m.serialize_entry("types", &Column(l, |x: &Leaf| x.ty))?;
-        m.serialize_entry("strs", &Column(l, |x: &Leaf| x.s.as_str()))?;
+        // A base's own ids are its columns' (schema 6): not repeated in
+        // its leaves, where they would be most of what cannot compress.
+        let elide = r.kind < PATCH;
+        m.serialize_entry(
+            "strs",
+            &Column(l, |x: &Leaf| {
+                if elide && x.ty == STR && own_id(&x.path, &x.s, &r.event_id, &r.session_id) {
+                    ""
+                } else {
+                    x.s.as_str()
+                }
+            }),
+        )?;
         m.serialize_entry(
             "nums",
             &Column(l, |x: &Leaf| if x.n.is_finite() { x.n } else { 0.0 }),
@@ -105,6 +117,39 @@ impl serde::Serialize for RowOut<'_> {
         m.serialize_entry("lossy", &u8::from(r.leaves.lossy))?;
         m.end()
     }
+}
+
+/// Whether a base's string leaf at `path` is one of its own ids, which
+/// schema 6 leaves out of `strs` (read back by [`own_ids_sql`]). A base's
+/// `event_id` and `session_id` leaves always are: the row's columns come
+/// from the same event.
+fn own_id(path: &str, s: &str, event_id: &str, session_id: &str) -> bool {
+    (path == "event_id" && s == event_id) || (path == "session_id" && s == session_id)
+}
+
+/// A leaf's string as written (schema 6): `s` at `path` (SQL over a row of
+/// `hive_writes`, the leaf's type `y`), its base's own id where that was
+/// left out. An empty string read there is always one: a base's
+/// `event_id` and `session_id` leaves are its columns'.
+pub(super) fn own_id_sql(path: &str, y: &str, s: &str) -> String {
+    format!(
+        "if(kind < {PATCH} AND {y} = {STR} AND {s} = '' AND {path} IN ('event_id', 'session_id'), \
+         if({path} = 'event_id', event_id, session_id), {s})"
+    )
+}
+
+/// [`own_id_sql`] over a row's arrays of leaves: `keys` (their paths, or
+/// numbers standing for them: `event_id` and `session_id` those given),
+/// `types` and `strs`. (A lambda of ClickHouse 18.16 sees only its
+/// arguments, so the row's ids come in as arrays of their own.)
+pub(super) fn own_ids_sql(keys: &str, types: &str, strs: &str, ids: (&str, &str)) -> String {
+    let (e, i) = ids;
+    format!(
+        "if(kind < {PATCH}, arrayMap((k, y, s, e, i) -> \
+         if(y = {STR} AND s = '' AND k IN ({e}, {i}), if(k = {e}, e, i), s), \
+         {keys}, {types}, {strs}, replicate(event_id, {strs}), replicate(session_id, {strs})), \
+         {strs})"
+    )
 }
 
 /// Lookups made once per batch.
