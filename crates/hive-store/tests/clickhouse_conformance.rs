@@ -74,6 +74,8 @@ fn start() -> Result<Server, String> {
   <path>{data}/</path>
   <tmp_path>{data}/tmp/</tmp_path>
   <mark_cache_size>67108864</mark_cache_size>
+  <!-- As deploy/clickhouse/ recommends (ADR 0015). -->
+  <compression><case><min_part_size>0</min_part_size><min_part_size_ratio>0</min_part_size_ratio><method>zstd</method></case></compression>
   <users_config>{users}</users_config>
   <default_profile>default</default_profile>
   <default_database>default</default_database>
@@ -724,6 +726,7 @@ fn bases_are_stored_once() {
     let mut plain = Event {
         event_id: "e1".into(),
         session_id: "s1".into(),
+        parent_id: Some("s1".into()),
         project_id: p.clone(),
         event_type: "model".into(),
         event_name: "chat".into(),
@@ -735,26 +738,38 @@ fn bases_are_stored_once() {
         serde_json::json!({"a.b": [1, {"c": null}], "e\\f": "x", "n": 1.5e300, "empty": {}}),
     );
     let op = |e: &Event| WriteOp::event(e.clone());
-    store.apply(&[op(&plain)]).unwrap();
+    let child = Event {
+        event_id: "e2".into(),
+        parent_id: Some("e1".into()),
+        ..plain.clone()
+    };
+    store.apply(&[op(&plain), op(&child)]).unwrap();
     let stored = store
         .sql_rows(&format!(
             "SELECT doc, strs[indexOf(paths, 'event_id')] AS e, \
              strs[indexOf(paths, 'session_id')] AS s, \
+             strs[indexOf(paths, 'parent_id')] AS pa, \
              strs[indexOf(paths, 'event_name')] AS n \
-             FROM hive_writes WHERE project_id = '{p}' AND event_id = 'e1' AND kind = 1"
+             FROM hive_writes WHERE project_id = '{p}' AND event_id IN ('e1', 'e2') AND kind = 1 \
+             ORDER BY event_id"
         ))
         .unwrap();
-    assert_eq!(stored.len(), 1);
+    assert_eq!(stored.len(), 2);
     assert_eq!(stored[0]["doc"], "", "the leaves spell this base");
-    // Its own ids are its columns' (schema 6), not repeated in its leaves.
-    assert_eq!((&stored[0]["e"], &stored[0]["s"]), (&json!(""), &json!("")));
+    // Its own ids are its columns' (schema 6), not repeated in its leaves;
+    // a parent that is not its session is.
+    let ids = |r: &serde_json::Value| (r["e"].clone(), r["s"].clone(), r["pa"].clone());
+    assert_eq!(ids(&stored[0]), (json!(""), json!(""), json!("")));
+    assert_eq!(ids(&stored[1]), (json!(""), json!(""), json!("e1")));
     assert_eq!(stored[0]["n"], "chat");
+    let e2 = store.get_event(Some(&p), "e2").unwrap().expect("e2");
+    assert_eq!(e2["parent_id"], "e1");
     let read = store.get_event(Some(&p), "e1").unwrap().expect("read back");
     assert_eq!(read["metadata"], plain.to_json()["metadata"]);
     assert_eq!(read["event_name"], "chat");
     assert_eq!(
-        (&read["event_id"], &read["session_id"]),
-        (&json!("e1"), &json!("s1"))
+        (&read["event_id"], &read["session_id"], &read["parent_id"]),
+        (&json!("e1"), &json!("s1"), &json!("s1"))
     );
     // Lists and charts read them back too, and filter on them.
     let on = |field: &str, value: &str| EventQuery {
@@ -769,7 +784,12 @@ fn bases_are_stored_once() {
         ..EventQuery::default()
     };
     // (Session s1 exists as a placeholder, its own session.)
-    for (field, value, n) in [("event_id", "e1", 1), ("session_id", "s1", 2)] {
+    for (field, value, n) in [
+        ("event_id", "e1", 1),
+        ("session_id", "s1", 3),
+        ("parent_id", "s1", 1),
+        ("parent_id", "e1", 1),
+    ] {
         let page = store.query(&on(field, value)).unwrap();
         assert_eq!(page.total, n, "{field}");
         assert!(page.events.iter().all(|e| e[field] == value), "{page:?}");

@@ -18,7 +18,7 @@ use hive_core::filter::{FieldRef, Filter, Operand, Operator};
 use super::ClickHouseStore;
 use super::http::lit;
 use super::read::VISIBLE;
-use super::write::own_id_sql;
+use super::write::{own_id_num_sql, own_id_sql};
 
 /// Paths a session's rollup writes on read (and everything below them).
 pub(super) const ROLLUP_PATHS: [&str; 10] = [
@@ -117,8 +117,17 @@ impl Compiler {
              kind < 2 OR {i} > 0 OR {cleared_above} OR {written_below})",
             at = t(
                 &format!("types[{i}]"),
-                &own_id_sql(&p, &format!("types[{i}]"), &format!("strs[{i}]")),
-                &format!("nums[{i}]")
+                &own_id_sql(
+                    &p,
+                    &format!("types[{i}]"),
+                    &format!("strs[{i}]"),
+                    &format!("nums[{i}]")
+                ),
+                &own_id_num_sql(
+                    &format!("types[{i}]"),
+                    &format!("strs[{i}]"),
+                    &format!("nums[{i}]")
+                )
             ),
             unk = t(&UNKNOWN.to_string(), "''", "0"),
             absent = t("0", "''", "0"),

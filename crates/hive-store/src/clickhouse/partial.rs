@@ -579,9 +579,19 @@ impl ClickHouseStore {
                     .map_or(0, |i| i + 1)
             };
             let kept = "arrayFilter((x, b) -> b, strs, m)";
-            let strings = match (number_of("event_id"), number_of("session_id")) {
-                (0, 0) => kept.to_owned(),
-                (e, s) => own_ids_sql("lk", "lt", kept, (&e.to_string(), &s.to_string())),
+            let strings = match (
+                number_of("event_id"),
+                number_of("session_id"),
+                number_of("parent_id"),
+            ) {
+                (0, 0, 0) => kept.to_owned(),
+                (e, s, p) => own_ids_sql(
+                    "lk",
+                    "lt",
+                    kept,
+                    "arrayFilter((x, b) -> b, nums, m)",
+                    (&e.to_string(), &s.to_string(), &p.to_string()),
+                ),
             };
             // One project: its id is not sent with every row.
             let project_column = match project_id {
@@ -609,9 +619,9 @@ impl ClickHouseStore {
                      arrayFilter((x, b) -> b, types, m) AS lt, \
                      {strings} AS ls \
                      FROM (SELECT project_id, event_id, session_id, kind, ts, node, seq, idx, \
-                     types, strs, ks, arrayMap((k, y) -> y < 16 AND k != 0, ks, types) AS m \
+                     types, strs, nums, ks, arrayMap((k, y) -> y < 16 AND k != 0, ks, types) AS m \
                      FROM (SELECT project_id, event_id, session_id, kind, ts, node, seq, idx, \
-                     types, strs, \
+                     types, strs, nums, \
                      arrayMap(p -> transform(p, [{keep}], CAST([{numbers}] AS Array(UInt32)), \
                      toUInt32(0)), paths) AS ks \
                      FROM hive_writes {prewhere}WHERE {cond} AND {VISIBLE})) \

@@ -60,7 +60,13 @@ impl ClickHouseStore {
              if(doc = '', {}, emptyArrayString()) AS lstrs FROM hive_writes \
              WHERE ({cond}) AND {VISIBLE} \
              ORDER BY project_id, event_id, kind, ts, node, seq, idx",
-            own_ids_sql("paths", "types", "strs", ("'event_id'", "'session_id'"))
+            own_ids_sql(
+                "paths",
+                "types",
+                "strs",
+                "nums",
+                ("'event_id'", "'session_id'", "'parent_id'")
+            )
         ))?;
         let mut out = Vec::new();
         let mut i = 0;

@@ -99,56 +99,76 @@ impl serde::Serialize for RowOut<'_> {
         m.serialize_entry("types", &Column(l, |x: &Leaf| x.ty))?;
         // A base's own ids are its columns' (schema 6): not repeated in
         // its leaves, where they would be most of what cannot compress.
-        let elide = r.kind < PATCH;
+        let own = |x: &Leaf| r.kind < PATCH && own_id(x, &r.event_id, &r.session_id);
         m.serialize_entry(
             "strs",
-            &Column(l, |x: &Leaf| {
-                if elide && x.ty == STR && own_id(&x.path, &x.s, &r.event_id, &r.session_id) {
-                    ""
-                } else {
-                    x.s.as_str()
-                }
-            }),
+            &Column(l, |x: &Leaf| if own(x) { "" } else { x.s.as_str() }),
         )?;
         m.serialize_entry(
             "nums",
-            &Column(l, |x: &Leaf| if x.n.is_finite() { x.n } else { 0.0 }),
+            &Column(l, |x: &Leaf| {
+                if own(x) {
+                    1.0
+                } else if x.n.is_finite() {
+                    x.n
+                } else {
+                    0.0
+                }
+            }),
         )?;
         m.serialize_entry("lossy", &u8::from(r.leaves.lossy))?;
         m.end()
     }
 }
 
-/// Whether a base's string leaf at `path` is one of its own ids, which
-/// schema 6 leaves out of `strs` (read back by [`own_ids_sql`]). A base's
-/// `event_id` and `session_id` leaves always are: the row's columns come
-/// from the same event.
-fn own_id(path: &str, s: &str, event_id: &str, session_id: &str) -> bool {
-    (path == "event_id" && s == event_id) || (path == "session_id" && s == session_id)
+/// Whether a base's leaf is one of its own ids, which schema 6 leaves out
+/// of `strs`: its `event_id`, its `session_id`, and a `parent_id` that is
+/// its session. Such a leaf is written as the empty string with the number
+/// 1 (a string leaf's number is otherwise 0), and read back by
+/// [`own_id_sql`] from the row's columns.
+fn own_id(x: &Leaf, event_id: &str, session_id: &str) -> bool {
+    x.ty == STR
+        && !x.s.is_empty()
+        && match x.path.as_str() {
+            "event_id" => x.s == event_id,
+            "session_id" | "parent_id" => x.s == session_id,
+            _ => false,
+        }
 }
 
 /// A leaf's string as written (schema 6): `s` at `path` (SQL over a row of
-/// `hive_writes`, the leaf's type `y`), its base's own id where that was
-/// left out. An empty string read there is always one: a base's
-/// `event_id` and `session_id` leaves are its columns'.
-pub(super) fn own_id_sql(path: &str, y: &str, s: &str) -> String {
+/// `hive_writes`, the leaf's type `y` and number `n`), or the base's own
+/// id it stands for.
+pub(super) fn own_id_sql(path: &str, y: &str, s: &str, n: &str) -> String {
     format!(
-        "if(kind < {PATCH} AND {y} = {STR} AND {s} = '' AND {path} IN ('event_id', 'session_id'), \
+        "if(kind < {PATCH} AND {y} = {STR} AND {s} = '' AND {n} = 1 \
+         AND {path} IN ('event_id', 'session_id', 'parent_id'), \
          if({path} = 'event_id', event_id, session_id), {s})"
     )
 }
 
+/// A leaf's number as written (schema 6): 0 where it marks an own id.
+pub(super) fn own_id_num_sql(y: &str, s: &str, n: &str) -> String {
+    format!("if(kind < {PATCH} AND {y} = {STR} AND {s} = '', 0, {n})")
+}
+
 /// [`own_id_sql`] over a row's arrays of leaves: `keys` (their paths, or
-/// numbers standing for them: `event_id` and `session_id` those given),
-/// `types` and `strs`. (A lambda of ClickHouse 18.16 sees only its
-/// arguments, so the row's ids come in as arrays of their own.)
-pub(super) fn own_ids_sql(keys: &str, types: &str, strs: &str, ids: (&str, &str)) -> String {
-    let (e, i) = ids;
+/// numbers standing for them: those of `event_id`, `session_id` and
+/// `parent_id` given), `types`, `strs` and `nums`. (A lambda of ClickHouse
+/// 18.16 sees only its arguments, so the row's ids come in as arrays.)
+pub(super) fn own_ids_sql(
+    keys: &str,
+    types: &str,
+    strs: &str,
+    nums: &str,
+    ids: (&str, &str, &str),
+) -> String {
+    let (e, i, p) = ids;
     format!(
-        "if(kind < {PATCH}, arrayMap((k, y, s, e, i) -> \
-         if(y = {STR} AND s = '' AND k IN ({e}, {i}), if(k = {e}, e, i), s), \
-         {keys}, {types}, {strs}, replicate(event_id, {strs}), replicate(session_id, {strs})), \
-         {strs})"
+        "if(kind < {PATCH}, arrayMap((k, y, s, n, e, i) -> \
+         if(y = {STR} AND s = '' AND n = 1 AND k IN ({e}, {i}, {p}), if(k = {e}, e, i), s), \
+         {keys}, {types}, {strs}, {nums}, \
+         replicate(event_id, {strs}), replicate(session_id, {strs})), {strs})"
     )
 }
 
