@@ -296,7 +296,7 @@ impl ClickHouseStore {
                     received.unwrap_or(now),
                 ),
                 PreparedOrEnrich::Enrich(e) => {
-                    self.enrich_rows(&state, &known, &mut batch, e, seq, idx, now)
+                    self.enrich_rows(&state, &known, &mut batch, e, seq, idx)
                 }
                 PreparedOrEnrich::Delete => {}
             }
@@ -545,9 +545,7 @@ impl ClickHouseStore {
         e: &EnrichRef<'_>,
         seq: u64,
         idx: u32,
-        now: i64,
     ) {
-        let _ = now;
         let (project_id, floating) = if e.floating {
             match batch.locate(known, e.event_id) {
                 Some(p) => (p, false),
