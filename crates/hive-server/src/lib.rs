@@ -94,6 +94,8 @@ pub struct AppState {
     pub(crate) ping_since_ms: std::sync::atomic::AtomicI64,
     /// Retention and deletions in the background.
     pub maintenance: retention::Maintenance,
+    /// The dashboard lists' recent counts, and the one count at a time.
+    pub(crate) list_counts: dashboard::ListCounts,
 }
 
 /// What reports the in-memory columns' (bytes held, budget).
@@ -134,6 +136,7 @@ impl AppState {
             column_memory: None,
             ping_since_ms: std::sync::atomic::AtomicI64::new(0),
             maintenance: retention::Maintenance::default(),
+            list_counts: dashboard::ListCounts::default(),
             store,
             writer,
             default_project,

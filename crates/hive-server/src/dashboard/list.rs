@@ -18,6 +18,52 @@ use crate::error::ApiError;
 
 const PAGE_SIZE: usize = 50;
 
+/// How long a list's count is shown again without counting (paging
+/// through a list, or coming back to it).
+const COUNT_FRESH: std::time::Duration = std::time::Duration::from_secs(60);
+/// Counts kept at most.
+const COUNTS_KEPT: usize = 256;
+
+/// The dashboard lists' recent counts. Where a page comes without its count
+/// (ClickHouse), counting is a pass over the whole project: paging through
+/// a list counts it once a minute, not once a page, and a node counts one
+/// list at a time (a count asked meanwhile waits, and costs nothing if its
+/// page is left first).
+pub struct ListCounts {
+    recent: std::sync::Mutex<HashMap<String, (std::time::Instant, u64)>>,
+    one_at_a_time: tokio::sync::Semaphore,
+}
+
+impl Default for ListCounts {
+    fn default() -> ListCounts {
+        ListCounts {
+            recent: std::sync::Mutex::new(HashMap::new()),
+            one_at_a_time: tokio::sync::Semaphore::new(1),
+        }
+    }
+}
+
+impl ListCounts {
+    fn get(&self, key: &str) -> Option<u64> {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < COUNT_FRESH)
+            .map(|(_, n)| *n)
+    }
+
+    fn put(&self, key: String, total: u64) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() >= COUNTS_KEPT {
+            recent.retain(|_, (at, _)| at.elapsed() < COUNT_FRESH);
+            if recent.len() >= COUNTS_KEPT {
+                recent.clear();
+            }
+        }
+        recent.insert(key, (std::time::Instant::now(), total));
+    }
+}
+
 /// One table row, ready to print (the template escapes every string).
 pub struct Row {
     pub href: String,
@@ -190,6 +236,22 @@ async fn list(
     let store = state.store.clone();
     let project_id = l.project.id.clone();
     let p = params.clone();
+    // The list's count, whatever its page.
+    let count_key = format!(
+        "{}\n{sessions}\n{}",
+        l.project.id,
+        params.qs(&[("page", "1")])
+    );
+    let mut known = state.list_counts.get(&count_key);
+    let _counting = if params.count && known.is_none() {
+        let permit = state.list_counts.one_at_a_time.acquire().await;
+        // Counted meanwhile, perhaps.
+        known = state.list_counts.get(&count_key);
+        Some(permit)
+    } else {
+        None
+    };
+    let counts = state.clone();
     let (fields, page, errors, problems) =
         tokio::task::spawn_blocking(move || -> Result<_, super::PageError> {
             let fields = store.fields(&project_id)?;
@@ -202,11 +264,22 @@ async fn list(
             // Counting every match can cost a pass over the whole project
             // (ClickHouse) where the page alone does not: the count is
             // then asked apart (`count=1`, which the page's script fetches).
-            let page = if p.count {
+            let mut page = if p.count && known.is_none() {
                 hive_store::Page::counted(store.query(&q)?, &q)
             } else {
                 store.query_page(&q)?
             };
+            match (page.total, known) {
+                (Some(total), _) => counts.list_counts.put(count_key, total),
+                // A recent count, where it agrees with the page.
+                (None, Some(total)) => {
+                    let shown = q.offset as u64 + page.events.len() as u64;
+                    if page.more == (shown < total) && shown <= total {
+                        page.total = Some(total);
+                    }
+                }
+                (None, None) => {}
+            }
             let errors = if sessions {
                 let ids: Vec<String> = page
                     .events

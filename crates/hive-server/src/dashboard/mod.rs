@@ -16,6 +16,7 @@ mod format;
 mod json_html;
 mod keys;
 mod list;
+pub(crate) use list::ListCounts;
 mod redaction;
 mod session;
 mod settings;
