@@ -264,21 +264,33 @@ async fn list(
             // Counting every match can cost a pass over the whole project
             // (ClickHouse) where the page alone does not: the count is
             // then asked apart (`count=1`, which the page's script fetches).
+            let count = || -> Result<_, super::PageError> {
+                let page = hive_store::Page::counted(store.query(&q)?, &q);
+                if let Some(total) = page.total {
+                    counts.list_counts.put(count_key.clone(), total);
+                }
+                Ok(page)
+            };
             let mut page = if p.count && known.is_none() {
-                hive_store::Page::counted(store.query(&q)?, &q)
+                count()?
             } else {
                 store.query_page(&q)?
             };
-            match (page.total, known) {
-                (Some(total), _) => counts.list_counts.put(count_key, total),
-                // A recent count, where it agrees with the page.
-                (None, Some(total)) => {
-                    let shown = q.offset as u64 + page.events.len() as u64;
-                    if page.more == (shown < total) && shown <= total {
+            if let Some(total) = page.total {
+                if known.is_none() {
+                    counts.list_counts.put(count_key.clone(), total);
+                }
+            } else {
+                // A recent count, where it agrees with the page; else, when
+                // asked, a new one.
+                let shown = q.offset as u64 + page.events.len() as u64;
+                match known {
+                    Some(total) if page.more == (shown < total) && shown <= total => {
                         page.total = Some(total);
                     }
+                    _ if p.count => page = count()?,
+                    _ => {}
                 }
-                (None, None) => {}
             }
             let errors = if sessions {
                 let ids: Vec<String> = page
