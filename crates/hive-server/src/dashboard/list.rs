@@ -265,32 +265,29 @@ async fn list(
             // (ClickHouse) where the page alone does not: the count is
             // then asked apart (`count=1`, which the page's script fetches).
             let count = || -> Result<_, super::PageError> {
-                let page = hive_store::Page::counted(store.query(&q)?, &q);
-                if let Some(total) = page.total {
-                    counts.list_counts.put(count_key.clone(), total);
-                }
-                Ok(page)
+                Ok(hive_store::Page::counted(store.query(&q)?, &q))
             };
             let mut page = if p.count && known.is_none() {
                 count()?
             } else {
                 store.query_page(&q)?
             };
-            if let Some(total) = page.total {
-                if known.is_none() {
-                    counts.list_counts.put(count_key.clone(), total);
-                }
-            } else {
-                // A recent count, where it agrees with the page; else, when
-                // asked, a new one.
+            // A recent count, where it agrees with the page; else, when
+            // asked, a new one. A count made here is remembered.
+            let mut remembered = false;
+            if page.total.is_none() {
                 let shown = q.offset as u64 + page.events.len() as u64;
                 match known {
                     Some(total) if page.more == (shown < total) && shown <= total => {
                         page.total = Some(total);
+                        remembered = true;
                     }
                     _ if p.count => page = count()?,
                     _ => {}
                 }
+            }
+            if let (Some(total), false) = (page.total, remembered) {
+                counts.list_counts.put(count_key, total);
             }
             let errors = if sessions {
                 let ids: Vec<String> = page
