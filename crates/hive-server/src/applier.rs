@@ -183,6 +183,15 @@ fn read_loop(
         // ...then decode and map them (OTLP mapping is most of the CPU of a
         // span), in log order.
         let prepared = prepare_all(&raw, &mut projects);
+        if projects.store.derives_ahead() {
+            for ops in prepared.iter().flatten() {
+                for op in &ops.0 {
+                    if let WriteOp::Prepared(p) = op {
+                        p.prepare();
+                    }
+                }
+            }
+        }
         let mut batch = Batch {
             ops: Vec::new(),
             records: Vec::new(),

@@ -76,6 +76,10 @@ impl Store for MeteredStore {
         timed("query", || self.inner.query(q))
     }
 
+    fn derives_ahead(&self) -> bool {
+        self.inner.derives_ahead()
+    }
+
     fn query_page(&self, q: &EventQuery) -> Result<Page> {
         timed("query_page", || self.inner.query_page(q))
     }

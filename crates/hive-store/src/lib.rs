@@ -105,7 +105,9 @@ impl WriteOp {
     pub fn approx_bytes(&self) -> usize {
         match self {
             WriteOp::Prepared(p) => {
-                512 + p.doc_text.len() + p.raw_text.as_ref().map_or(0, String::len)
+                let raw = p.raw_text.as_ref().map_or(0, String::len);
+                // (The document is about the raw span's size until derived.)
+                512 + p.doc_text_len().unwrap_or(raw.max(1536)) + raw
             }
             WriteOp::Event { .. } => 2048,
             WriteOp::Enrich { .. } => 1024,
@@ -272,6 +274,12 @@ pub struct LogRecord {
 pub trait Store: Send + Sync + 'static {
     /// Apply a batch atomically and durably. Ops are applied in order.
     fn apply(&self, ops: &[WriteOp]) -> Result<()>;
+    /// Whether [`Store::apply`] uses everything a [`PreparedEvent`]
+    /// derives, so it is best derived before, on the thread that maps the
+    /// writes (the writer derives what it needs otherwise, when it needs it).
+    fn derives_ahead(&self) -> bool {
+        true
+    }
     /// [`Store::apply`] a batch read from the ingest log, recording in the
     /// same transaction that the log is applied up to `position`.
     fn apply_logged(&self, ops: &[WriteOp], position: u64) -> Result<()>;

@@ -6,23 +6,27 @@
 use hive_core::model::{Event, NAMESPACES};
 use hive_core::rollup::Contribution;
 use serde_json::{Map, Value};
+use std::sync::OnceLock;
 
 /// An event write ready for the writer.
+///
+/// What is derived from the event (its JSON text, its rollup contribution,
+/// its fields) is computed once, when first asked for, or up front by
+/// [`PreparedEvent::prepare`] on a thread other than the writer's. A store
+/// that rarely needs them (ClickHouse keeps leaves, and rolls up on read)
+/// never pays for them.
 #[derive(Debug, Clone)]
 pub struct PreparedEvent {
     pub event: Event,
-    /// `event` as JSON text.
-    pub doc_text: String,
     /// The raw span as JSON text.
     pub raw_text: Option<String>,
-    /// What the event adds to its session's rollup.
-    pub contribution: Contribution,
-    /// Its namespace paths with their value types.
-    pub fields: Vec<(String, &'static str)>,
     /// See [`crate::WriteOp::Event`].
     pub session_name: Option<String>,
     pub join: bool,
     pub floating: bool,
+    doc_text: OnceLock<String>,
+    contribution: OnceLock<Contribution>,
+    fields: OnceLock<Vec<(String, &'static str)>>,
 }
 
 impl PreparedEvent {
@@ -33,19 +37,49 @@ impl PreparedEvent {
         join: bool,
         floating: bool,
     ) -> PreparedEvent {
-        // Serialised from the event itself, not through a `Value` copy of
-        // it (the same text, without cloning the conversation).
-        let doc_text = serde_json::to_string(&event).unwrap_or_else(|_| "null".to_owned());
         PreparedEvent {
-            doc_text,
             raw_text: raw.map(to_text),
-            contribution: Contribution::of(&rollup_view(&event)),
-            fields: event_fields(&event),
             event,
             session_name,
             join,
             floating,
+            doc_text: OnceLock::new(),
+            contribution: OnceLock::new(),
+            fields: OnceLock::new(),
         }
+    }
+
+    /// Derive everything now (on a thread other than the writer's).
+    pub fn prepare(&self) {
+        self.doc_text();
+        self.contribution();
+        self.fields();
+    }
+
+    /// `event` as JSON text.
+    pub fn doc_text(&self) -> &str {
+        // Serialised from the event itself, not through a `Value` copy of
+        // it (the same text, without cloning the conversation).
+        self.doc_text.get_or_init(|| {
+            serde_json::to_string(&self.event).unwrap_or_else(|_| "null".to_owned())
+        })
+    }
+
+    /// What the event adds to its session's rollup.
+    pub fn contribution(&self) -> Contribution {
+        *self
+            .contribution
+            .get_or_init(|| Contribution::of(&rollup_view(&self.event)))
+    }
+
+    /// Its namespace paths with their value types.
+    pub fn fields(&self) -> &[(String, &'static str)] {
+        self.fields.get_or_init(|| event_fields(&self.event))
+    }
+
+    /// The length of [`Self::doc_text`] if it was derived.
+    pub fn doc_text_len(&self) -> Option<usize> {
+        self.doc_text.get().map(String::len)
     }
 
     /// The same write in another project (a floating event that follows
@@ -53,16 +87,20 @@ impl PreparedEvent {
     pub fn relocated(&self, project_id: &str) -> PreparedEvent {
         let mut event = self.event.clone();
         event.project_id = project_id.to_owned();
-        PreparedEvent {
-            doc_text: to_text(&event.to_json()),
+        let p = PreparedEvent {
             event,
             raw_text: self.raw_text.clone(),
-            contribution: self.contribution,
-            fields: self.fields.clone(),
             session_name: self.session_name.clone(),
             join: self.join,
             floating: false,
+            doc_text: OnceLock::new(),
+            contribution: self.contribution.clone(),
+            fields: self.fields.clone(),
+        };
+        if self.doc_text.get().is_some() {
+            p.doc_text();
         }
+        p
     }
 }
 
@@ -185,8 +223,15 @@ mod tests {
         let event: Event = serde_json::from_value(doc).unwrap();
         let p = PreparedEvent::new(event.clone(), None, None, false, false);
         let full = event.to_json();
-        assert_eq!(p.doc_text, to_text(&full));
-        assert_eq!(p.contribution, Contribution::of(&full));
-        assert_eq!(p.fields, leaf_fields(&full));
+        assert_eq!(p.doc_text_len(), None, "derived when asked for");
+        assert_eq!(p.doc_text(), to_text(&full));
+        assert_eq!(p.contribution(), Contribution::of(&full));
+        assert_eq!(p.fields(), leaf_fields(&full));
+        // Relocated: the text is the new project's.
+        let moved = p.relocated("q");
+        let mut other = full.clone();
+        other["project_id"] = "q".into();
+        assert_eq!(moved.doc_text(), to_text(&other));
+        assert_eq!(moved.contribution(), p.contribution());
     }
 }

@@ -744,6 +744,32 @@ fn bases_are_stored_once() {
         ..plain.clone()
     };
     store.apply(&[op(&plain), op(&child)]).unwrap();
+    // Its text is never derived for it (nor, by the node's mapping thread,
+    // before: `derives_ahead`).
+    assert!(!store.derives_ahead());
+    let third = vec![WriteOp::Prepared(Box::new(
+        hive_store::prepared::PreparedEvent::new(
+            Event {
+                event_id: "e3".into(),
+                session_id: "s9".into(),
+                parent_id: None,
+                ..plain.clone()
+            },
+            None,
+            None,
+            false,
+            false,
+        ),
+    ))];
+    store.apply(&third).unwrap();
+    let WriteOp::Prepared(applied) = &third[0] else {
+        unreachable!()
+    };
+    assert_eq!(applied.doc_text_len(), None, "derived for nothing");
+    assert_eq!(
+        store.get_event(Some(&p), "e3").unwrap().expect("e3")["metadata"],
+        plain.to_json()["metadata"]
+    );
     let stored = store
         .sql_rows(&format!(
             "SELECT doc, strs[indexOf(paths, 'event_id')] AS e, \

@@ -590,6 +590,13 @@ impl Store for ClickHouseStore {
         self.run_query(q)
     }
 
+    /// Bases are stored as their leaves, their text only when the leaves do
+    /// not spell it, and sessions roll up on read: nothing else derived
+    /// is used.
+    fn derives_ahead(&self) -> bool {
+        false
+    }
+
     fn query_page(&self, q: &EventQuery) -> Result<crate::Page> {
         match self.newest_page(q)? {
             Some(page) => Ok(page),

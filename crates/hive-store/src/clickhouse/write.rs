@@ -468,7 +468,7 @@ impl ClickHouseStore {
         let doc_text = if same_text(&rebuild(&leaves.leaves), &doc) {
             String::new()
         } else {
-            p.doc_text.clone()
+            p.doc_text().to_owned()
         };
         batch.push(Row {
             project_id: e.project_id.clone(),

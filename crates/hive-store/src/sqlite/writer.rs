@@ -408,7 +408,7 @@ fn apply_event(
             event.event_type,
             event.event_name,
             event.start_time,
-            p.doc_text,
+            p.doc_text(),
             raw_text,
         ])? == 1
     };
@@ -427,9 +427,9 @@ fn apply_event(
             .sessions
             .entry((project_id.to_owned(), event.session_id.clone()))
             .or_default();
-        delta.new.push(p.contribution);
+        delta.new.push(p.contribution());
         delta.apply = true;
-        return record_field_list(tx, batch, known_fields, project_id, &p.fields);
+        return record_field_list(tx, batch, known_fields, project_id, p.fields());
     }
     let base = event.to_json();
     let doc = {
