@@ -52,6 +52,25 @@ impl ListCounts {
             .map(|(_, n)| *n)
     }
 
+    /// A list's recent count; else, when `count` is asked, the turn to
+    /// count it. A node counts one list at a time: this waits while another
+    /// is counted, then looks again (that one may have been this list).
+    async fn count_or_turn(
+        &self,
+        key: &str,
+        count: bool,
+    ) -> (Option<u64>, Option<tokio::sync::SemaphorePermit<'_>>) {
+        let known = self.get(key);
+        if !count || known.is_some() {
+            return (known, None);
+        }
+        let turn = self.one_at_a_time.acquire().await.ok();
+        match self.get(key) {
+            Some(total) => (Some(total), None),
+            None => (None, turn),
+        }
+    }
+
     fn put(&self, key: String, total: u64) {
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         if recent.len() >= COUNTS_KEPT {
@@ -242,15 +261,10 @@ async fn list(
         l.project.id,
         params.qs(&[("page", "1")])
     );
-    let mut known = state.list_counts.get(&count_key);
-    let _counting = if params.count && known.is_none() {
-        let permit = state.list_counts.one_at_a_time.acquire().await;
-        // Counted meanwhile, perhaps.
-        known = state.list_counts.get(&count_key);
-        Some(permit)
-    } else {
-        None
-    };
+    let (known, _turn) = state
+        .list_counts
+        .count_or_turn(&count_key, params.count)
+        .await;
     let counts = state.clone();
     let (fields, page, errors, problems) =
         tokio::task::spawn_blocking(move || -> Result<_, super::PageError> {
@@ -357,4 +371,42 @@ async fn list(
         took_ms,
     };
     html(&page_view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ListCounts;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_node_counts_one_list_at_a_time() {
+        let counts = Arc::new(ListCounts::default());
+        let (known, first) = counts.count_or_turn("a", true).await;
+        assert!(known.is_none() && first.is_some());
+        // A page that does not ask for its count never waits.
+        assert_eq!(counts.count_or_turn("b", false).await.0, None);
+        // Another list's count waits for its turn, and so does the same
+        // list's.
+        let turn = |key: &'static str| {
+            let counts = counts.clone();
+            tokio::spawn(async move {
+                let (known, turn) = counts.count_or_turn(key, true).await;
+                (known, turn.is_some())
+            })
+        };
+        let other = turn("b");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let same = turn("a");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!other.is_finished() && !same.is_finished());
+        counts.put("a".into(), 7);
+        drop(first);
+        // The other list is counted next; the same list's count is the one
+        // just made, with no turn taken.
+        assert_eq!(other.await.unwrap(), (None, true));
+        assert_eq!(same.await.unwrap(), (Some(7), false));
+        // A remembered count comes at once.
+        assert_eq!(counts.count_or_turn("a", true).await.0, Some(7));
+    }
 }
