@@ -1,7 +1,9 @@
-//! Event writes prepared off the writer thread: the serialised document and
-//! raw span, the rollup contribution and the namespace paths are computed
-//! by the request handlers (in parallel), so the single writer only binds
-//! values and runs SQL.
+//! Event writes prepared off the writer thread: the raw span's text is
+//! made with the write, and the serialised document, the rollup
+//! contribution and the namespace paths on the thread that maps the ingest
+//! log's records, for a store that uses them ([`crate::Store::derives_ahead`]),
+//! so SQLite's single writer only binds values and runs SQL. A store that
+//! does not asks for what it needs, when it needs it.
 
 use hive_core::model::{Event, NAMESPACES};
 use hive_core::rollup::Contribution;
