@@ -566,7 +566,14 @@ impl ClickHouseStore {
                     .chain(below.clone())
                     .collect(),
             );
-            let keep: Vec<String> = keys.paths.iter().map(|p| lit(p)).collect();
+            // Looked up by their hashes (schema 7), which decompress to
+            // 8 bytes a leaf where the paths take about 15 (two paths of a
+            // project sharing a 64-bit hash is not a practical concern).
+            let keep: Vec<String> = keys
+                .paths
+                .iter()
+                .map(|p| format!("cityHash64({})", lit(p)))
+                .collect();
             let keep = keep.join(", ");
             let numbers: Vec<String> = (1..=keys.paths.len()).map(|i| i.to_string()).collect();
             let numbers = numbers.join(", ");
@@ -622,8 +629,8 @@ impl ClickHouseStore {
                      types, strs, nums, ks, arrayMap((k, y) -> y < 16 AND k != 0, ks, types) AS m \
                      FROM (SELECT project_id, event_id, session_id, kind, ts, node, seq, idx, \
                      types, strs, nums, \
-                     arrayMap(p -> transform(p, [{keep}], CAST([{numbers}] AS Array(UInt32)), \
-                     toUInt32(0)), paths) AS ks \
+                     arrayMap(h -> transform(h, [{keep}], CAST([{numbers}] AS Array(UInt32)), \
+                     toUInt32(0)), hashes) AS ks \
                      FROM hive_writes {prewhere}WHERE {cond} AND {VISIBLE})) \
                      ORDER BY project_id, event_id, kind, ts, node, seq, idx \
                      SETTINGS max_bytes_before_external_sort = {SORT_IN_MEMORY}"

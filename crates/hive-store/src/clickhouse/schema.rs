@@ -142,7 +142,21 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // tells nodes that predate it (which would read those ids as empty) to
     // stay off this database.
     &["SELECT 1"],
+    // 7: each leaf's path also as its 64-bit hash (`hashes`), which the
+    // streamed reads look up instead of the path's text: the text
+    // decompresses to about 15 bytes a leaf, and was the largest column
+    // a read decompresses (ADR 0017). A column `ALTER … ADD`s
+    // (`add_path_hashes`; ClickHouse 18.16 has no `ADD COLUMN IF NOT
+    // EXISTS`). `MATERIALIZED`, so every insert computes it whatever its
+    // format (18.16 fills a `DEFAULT` column left out of `JSONEachRow` with
+    // an empty array), and parts written before compute it on read until
+    // they merge.
+    &[],
 ];
+
+/// Migration 7's column.
+pub(super) const HASHES_COLUMN: &str =
+    "hashes Array(UInt64) MATERIALIZED arrayMap(p -> cityHash64(p), paths)";
 
 /// The minute of migration 5's index that every dated read reads.
 pub(super) const ALWAYS: i64 = -(1 << 62);
@@ -205,6 +219,9 @@ pub fn migrate(client: &Client) -> Result<u32> {
         if i + 1 == 5 {
             backfill_starts(client)?;
         }
+        if i + 1 == 7 {
+            add_path_hashes(client)?;
+        }
         client.exec(&format!(
             "INSERT INTO hive_migrations (version, applied_at) VALUES ({}, {})",
             i + 1,
@@ -213,6 +230,45 @@ pub fn migrate(client: &Client) -> Result<u32> {
         tracing::info!(version = i + 1, "clickhouse schema migrated");
     }
     Ok(MIGRATIONS.len() as u32)
+}
+
+/// Migration 7: add [`HASHES_COLUMN`] to the writes (on a cluster, to
+/// every server's local table and to the distributed one). A column added
+/// meanwhile by a node migrating at the same time is as good.
+fn add_path_hashes(client: &Client) -> Result<()> {
+    let ep = client.endpoint();
+    let db = &ep.database;
+    let (tables, on) = match &ep.cluster {
+        None => (vec!["hive_writes"], String::new()),
+        Some(c) => (
+            vec!["hive_writes_local", "hive_writes"],
+            format!(" ON CLUSTER {c}"),
+        ),
+    };
+    let has = |table: &str| -> Result<bool> {
+        Ok(client
+            .rows(&format!(
+                "SELECT count() AS n FROM system.columns WHERE database = '{db}' \
+                 AND table = '{table}' AND name = 'hashes'"
+            ))?
+            .first()
+            .and_then(|r| r["n"].as_u64().or_else(|| r["n"].as_str()?.parse().ok()))
+            .unwrap_or(0)
+            > 0)
+    };
+    for table in tables {
+        if has(table)? {
+            continue;
+        }
+        if let Err(e) = client.exec(&format!(
+            "ALTER TABLE {db}.{table}{on} ADD COLUMN {HASHES_COLUMN}"
+        )) {
+            if !has(table)? {
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Index the starts of the writes made before migration 5 (the view sees

@@ -308,7 +308,9 @@ impl ClickHouseStore {
         let mut markers = Vec::new();
         for (from, to, event_id) in &batch.adopt {
             let rows = self.client.rows(&format!(
-                "SELECT * FROM hive_writes WHERE project_id = {} AND event_id = {} \
+                "SELECT project_id, event_id, kind, ts, node, seq, idx, received, floating, \
+                 session_id, key_id, doc, raw, paths, types, strs, nums, lossy \
+                 FROM hive_writes WHERE project_id = {} AND event_id = {} \
                  AND floating = 1 AND kind = {PATCH}",
                 lit(from),
                 lit(event_id)
