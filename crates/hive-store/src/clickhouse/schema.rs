@@ -260,9 +260,15 @@ fn add_path_hashes(client: &Client) -> Result<()> {
         if has(table)? {
             continue;
         }
-        if let Err(e) = client.exec(&format!(
-            "ALTER TABLE {db}.{table}{on} ADD COLUMN {HASHES_COLUMN}"
-        )) {
+        // A distributed table computes nothing itself: it forwards inserts
+        // with their columns (which a local table refuses for a
+        // materialised one) and reads by name (each server reads its own).
+        let column = if table == "hive_writes_local" || ep.cluster.is_none() {
+            HASHES_COLUMN.to_owned()
+        } else {
+            HASHES_COLUMN.replace(" MATERIALIZED ", " ALIAS ")
+        };
+        if let Err(e) = client.exec(&format!("ALTER TABLE {db}.{table}{on} ADD COLUMN {column}")) {
             if !has(table)? {
                 return Err(e);
             }
