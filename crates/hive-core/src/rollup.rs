@@ -59,10 +59,17 @@ impl Contribution {
             prompt_tokens: prompt,
             completion_tokens: completion,
             total_tokens: total,
-            start_time: event.get("start_time").and_then(Value::as_i64),
-            end_time: event.get("end_time").and_then(Value::as_i64),
+            start_time: whole_ms(event.get("start_time")),
+            end_time: whole_ms(event.get("end_time")),
         }
     }
+}
+
+/// A time in whole milliseconds: an integer as it is, a fraction rounded
+/// down (a float's `as` saturates at the ends of `i64`).
+fn whole_ms(v: Option<&Value>) -> Option<i64> {
+    let v = v?;
+    v.as_i64().or_else(|| v.as_f64().map(|f| f.floor() as i64))
 }
 
 /// The running totals of a session.
@@ -151,23 +158,28 @@ impl Rollup {
                 m.insert(k.to_owned(), v);
             }
         }
-        let start = doc.get("start_time").and_then(Value::as_i64);
-        let end = doc.get("end_time").and_then(Value::as_i64);
-        let new_start = match (start, self.min_start) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b).unwrap_or(0),
+        // The session's own times as written (a fraction of a millisecond
+        // kept), widened to its events'.
+        let own = |k: &str| {
+            doc.get(k)
+                .filter(|v| v.is_number())
+                .and_then(|v| Some((v.as_f64()?, v.clone())))
         };
-        let new_end = match (end, self.max_end) {
-            (Some(a), Some(b)) => a.max(b),
-            (a, b) => a.or(b).unwrap_or(new_start),
+        let events = |t: Option<i64>| t.map(|t| (t as f64, Value::from(t)));
+        let widest = |a: Option<(f64, Value)>, b: Option<(f64, Value)>, earliest: bool| match (a, b)
+        {
+            (Some(a), Some(b)) => Some(if (b.0 < a.0) == earliest { b } else { a }),
+            (a, b) => a.or(b),
         };
-        doc.insert("start_time".into(), Value::from(new_start));
-        doc.insert("end_time".into(), Value::from(new_end));
+        let start = widest(own("start_time"), events(self.min_start), true)
+            .unwrap_or((0.0, Value::from(0)));
+        let end =
+            widest(own("end_time"), events(self.max_end), false).unwrap_or_else(|| start.clone());
+        let duration = (end.0 - start.0).max(0.0);
+        doc.insert("start_time".into(), start.1);
+        doc.insert("end_time".into(), end.1);
         if !duration_explicit {
-            doc.insert(
-                "duration".into(),
-                Value::from((new_end - new_start).max(0) as f64),
-            );
+            doc.insert("duration".into(), Value::from(duration));
         }
     }
 }

@@ -35,7 +35,7 @@ macro_rules! store_conformance_suite {
             many_small_batches_keep_every_key, filters_follow_enrichment,
             dashboard_sessions_and_views, charts_agree_with_reference, saved_objects,
             session_start_comes_from_its_events, dated_reads_see_every_event_they_need,
-            pages_without_their_count,
+            pages_without_their_count, fractional_starts_order_and_range,
             deletes_sessions_and_events, retention_expires_old_sessions);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -454,6 +454,53 @@ pub fn paging_total_and_date_range(store: &dyn Store) {
         },
     );
     assert_eq!(page.total, 5);
+}
+
+/// A start an enrichment sets to a fraction of a millisecond (or that makes
+/// a session of an enrichment alone) orders and bounds its event as that
+/// time, as the reference does.
+pub fn fractional_starts_order_and_range(store: &dyn Store) {
+    let ops: Vec<WriteOp> = [("s1", 100), ("s2", 200), ("s3", 300)]
+        .into_iter()
+        .map(|(id, start)| put(event(id, id, "session", start)))
+        .collect();
+    store.apply(&ops).unwrap();
+    store
+        .apply(&[
+            enrich("s2", json!({"start_time": 350.5})),
+            enrich("s4", json!({"start_time": 120.25})),
+        ])
+        .unwrap();
+    let ids = |range: DateRange| -> Vec<Value> {
+        store
+            .query(&EventQuery {
+                project_id: Some(P.into()),
+                limit: 10,
+                order: Order::StartDesc,
+                date_range: range,
+                ..EventQuery::default()
+            })
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| e["event_id"].clone())
+            .collect()
+    };
+    let range = |from: f64, to: f64| DateRange {
+        start_ms: Some(from),
+        end_ms: Some(to),
+    };
+    assert_eq!(
+        ids(DateRange::default()),
+        vec![json!("s2"), json!("s3"), json!("s4"), json!("s1")]
+    );
+    assert_eq!(ids(range(350.0, 400.0)), vec![json!("s2")]);
+    assert_eq!(ids(range(120.0, 121.0)), vec![json!("s4")]);
+    assert_eq!(
+        ids(range(100.0, 300.0)),
+        vec![json!("s3"), json!("s4"), json!("s1")]
+    );
+    assert_eq!(get(store, "s2")["start_time"], json!(350.5));
 }
 
 pub fn field_discovery(store: &dyn Store) {

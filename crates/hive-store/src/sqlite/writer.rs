@@ -139,9 +139,18 @@ impl Columns {
                 .map(str::to_owned),
             event_type: str_of(doc, "event_type").to_owned(),
             event_name: str_of(doc, "event_name").to_owned(),
-            start_time: doc.get("start_time").and_then(Value::as_i64).unwrap_or(0),
+            start_time: start_ms(doc).unwrap_or(0),
         }
     }
+}
+
+/// A document's numeric `start_time` as the indexed column holds it: whole
+/// milliseconds, rounded down (so it compares with whole-millisecond bounds
+/// as the time itself does).
+fn start_ms(doc: &Value) -> Option<i64> {
+    let v = doc.get("start_time")?;
+    // (A float's `as` saturates at the ends of `i64`.)
+    v.as_i64().or_else(|| v.as_f64().map(|f| f.floor() as i64))
 }
 
 fn str_of<'a>(doc: &'a Value, key: &str) -> &'a str {
@@ -597,7 +606,7 @@ fn apply_enrich(
                 project_id,
                 event_id,
                 str_of(&doc, "event_name"),
-                doc.get("start_time").and_then(Value::as_i64).unwrap_or(received_at),
+                start_ms(&doc).unwrap_or(received_at),
                 sets_duration,
                 to_text(&doc)
             ])?;
