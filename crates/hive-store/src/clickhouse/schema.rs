@@ -268,10 +268,10 @@ fn add_path_hashes(client: &Client) -> Result<()> {
         } else {
             HASHES_COLUMN.replace(" MATERIALIZED ", " ALIAS ")
         };
-        if let Err(e) = client.exec(&format!("ALTER TABLE {db}.{table}{on} ADD COLUMN {column}")) {
-            if !has(table)? {
-                return Err(e);
-            }
+        if let Err(e) = client.exec(&format!("ALTER TABLE {db}.{table}{on} ADD COLUMN {column}"))
+            && !has(table)?
+        {
+            return Err(e);
         }
     }
     Ok(())
