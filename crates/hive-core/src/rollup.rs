@@ -66,8 +66,9 @@ impl Contribution {
 }
 
 /// A time in whole milliseconds: an integer as it is, a fraction rounded
-/// down (a float's `as` saturates at the ends of `i64`).
-fn whole_ms(v: Option<&Value>) -> Option<i64> {
+/// down (a float's `as` saturates at the ends of `i64`); `None` for
+/// anything but a number.
+pub fn whole_ms(v: Option<&Value>) -> Option<i64> {
     let v = v?;
     v.as_i64().or_else(|| v.as_f64().map(|f| f.floor() as i64))
 }
@@ -160,11 +161,7 @@ impl Rollup {
         }
         // The session's own times as written (a fraction of a millisecond
         // kept), widened to its events'.
-        let own = |k: &str| {
-            doc.get(k)
-                .filter(|v| v.is_number())
-                .and_then(|v| Some((v.as_f64()?, v.clone())))
-        };
+        let own = |k: &str| doc.get(k).and_then(|v| Some((v.as_f64()?, v.clone())));
         let events = |t: Option<i64>| t.map(|t| (t as f64, Value::from(t)));
         let widest = |a: Option<(f64, Value)>, b: Option<(f64, Value)>, earliest: bool| match (a, b)
         {

@@ -4,7 +4,7 @@
 //! Only what ClickHouse 18.16 has is used (no Map, JSON functions, skip
 //! indexes, TTL or DateTime64). See ADR 0008.
 
-use super::http::{Client, Endpoint};
+use super::http::{Client, Endpoint, lit};
 use crate::Result;
 
 /// The migrations, in order; a migration is its statements.
@@ -248,11 +248,13 @@ fn add_path_hashes(client: &Client) -> Result<()> {
     let has = |table: &str| -> Result<bool> {
         Ok(client
             .rows(&format!(
-                "SELECT count() AS n FROM system.columns WHERE database = '{db}' \
-                 AND table = '{table}' AND name = 'hashes'"
+                "SELECT count() AS n FROM system.columns WHERE database = {} \
+                 AND table = {} AND name = 'hashes'",
+                lit(db),
+                lit(table)
             ))?
             .first()
-            .and_then(|r| r["n"].as_u64().or_else(|| r["n"].as_str()?.parse().ok()))
+            .and_then(|r| r["n"].as_u64())
             .unwrap_or(0)
             > 0)
     };

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use hive_core::merge::{fold, merge_patch};
 use hive_core::model::{Event, NAMESPACES};
-use hive_core::rollup::{Contribution, Rollup};
+use hive_core::rollup::{Contribution, Rollup, whole_ms};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 
@@ -139,18 +139,11 @@ impl Columns {
                 .map(str::to_owned),
             event_type: str_of(doc, "event_type").to_owned(),
             event_name: str_of(doc, "event_name").to_owned(),
-            start_time: start_ms(doc).unwrap_or(0),
+            // Whole milliseconds, rounded down: compared with
+            // whole-millisecond bounds as the time itself would be.
+            start_time: whole_ms(doc.get("start_time")).unwrap_or(0),
         }
     }
-}
-
-/// A document's numeric `start_time` as the indexed column holds it: whole
-/// milliseconds, rounded down (so it compares with whole-millisecond bounds
-/// as the time itself does).
-fn start_ms(doc: &Value) -> Option<i64> {
-    let v = doc.get("start_time")?;
-    // (A float's `as` saturates at the ends of `i64`.)
-    v.as_i64().or_else(|| v.as_f64().map(|f| f.floor() as i64))
 }
 
 fn str_of<'a>(doc: &'a Value, key: &str) -> &'a str {
@@ -606,7 +599,7 @@ fn apply_enrich(
                 project_id,
                 event_id,
                 str_of(&doc, "event_name"),
-                start_ms(&doc).unwrap_or(received_at),
+                whole_ms(doc.get("start_time")).unwrap_or(received_at),
                 sets_duration,
                 to_text(&doc)
             ])?;
