@@ -100,21 +100,6 @@ impl WriteOp {
         }
     }
 
-    /// A cheap estimate of the memory the op holds while it waits for the
-    /// writer (for back-pressure; exact for prepared events, rough otherwise).
-    pub fn approx_bytes(&self) -> usize {
-        match self {
-            WriteOp::Prepared(p) => {
-                let raw = p.raw_text.as_ref().map_or(0, String::len);
-                // (The document is about the raw span's size until derived.)
-                512 + p.doc_text_len().unwrap_or(raw.max(1536)) + raw
-            }
-            WriteOp::Event { .. } => 2048,
-            WriteOp::Enrich { .. } => 1024,
-            WriteOp::Delete { .. } => 256,
-        }
-    }
-
     pub fn project_id(&self) -> &str {
         match self {
             WriteOp::Event { event, .. } => &event.project_id,
