@@ -260,11 +260,17 @@ fn sql_resolution_equals_the_fold() {
                 e.metadata
                     .insert(k.into(), values[(next() % 10) as usize].clone());
             }
+            // Content (stored apart, schema 8) alike.
+            if next() % 3 != 0 {
+                e.inputs
+                    .insert(k.into(), values[(next() % 10) as usize].clone());
+            }
         }
         ops.push(WriteOp::event(e));
     }
     store.apply(&ops).unwrap();
-    // Patches: leaves, nested objects over scalars, nulls over objects.
+    // Patches: leaves, nested objects over scalars, nulls over objects, in
+    // metadata and in content.
     for round in 0..4 {
         let mut ops = vec![];
         for i in 0..40 {
@@ -273,11 +279,13 @@ fn sql_resolution_equals_the_fold() {
             }
             let k = keys[(next() % 5) as usize];
             let v = values[(next() % 10) as usize].clone();
-            let patch = match next() % 4 {
-                0 => json!({"metadata": {k: v}}),
-                1 => json!({"metadata": {k: {"k": v}}}),
-                2 => json!({"metadata": {k: null, "round": round}}),
-                _ => json!({"metadata": null, "feedback": {"r": round}}),
+            let ns = ["metadata", "inputs"][(next() % 2) as usize];
+            let patch = match next() % 5 {
+                0 => json!({ns: {k: v}}),
+                1 => json!({ns: {k: {"k": v}}}),
+                2 => json!({ns: {k: null, "round": round}}),
+                3 => json!({"inputs": v, "outputs": {"round": round}}),
+                _ => json!({ns: null, "feedback": {"r": round}}),
             };
             ops.push(WriteOp::Enrich {
                 project_id: "p".into(),
@@ -310,6 +318,11 @@ fn sql_resolution_equals_the_fold() {
         "metadata.when",
         "metadata.round",
         "feedback.r",
+        "inputs.tier",
+        "inputs.user.k",
+        "inputs.tags.1",
+        "inputs.when",
+        "outputs.round",
     ] {
         for (op, value) in [
             ("exists", json!(null)),
@@ -437,7 +450,7 @@ fn sql_resolution_equals_the_fold() {
             }
         }
     }
-    assert_eq!(tried, 120);
+    assert_eq!(tried, 180);
 }
 
 /// Retention on ClickHouse really removes rows from the parts (a mutation),
@@ -566,7 +579,14 @@ fn schema_3_moves_to_distinct_fields() {
         )
         .unwrap();
     let names: Vec<&str> = views.iter().filter_map(|r| r["name"].as_str()).collect();
-    assert_eq!(names, ["hive_fields", "hive_fields_distinct_mv"]);
+    assert_eq!(
+        names,
+        [
+            "hive_fields",
+            "hive_fields_distinct_mv",
+            "hive_fields_io_mv"
+        ]
+    );
     // One row for the field two events of one insert wrote.
     let rows = store
         .sql_rows(&format!(
@@ -1077,5 +1097,200 @@ fn path_hashes_come_to_earlier_writes() {
     assert_eq!(read(&store), before);
     store.sql_exec("OPTIMIZE TABLE hive_writes FINAL").unwrap();
     assert!(["0", "\"0\""].contains(&wrong(&store).as_str()));
+    assert_eq!(read(&store), before);
+}
+
+/// Content (the leaves at and below `inputs` and `outputs`) lies in
+/// columns of its own (schema 8) and reads back in its place, to the byte.
+/// Writes from before schema 8, which hold it among the other leaves, read
+/// the same: lists and charts over content and over the rest, documents,
+/// fields and the SQL of filters.
+#[test]
+fn content_lies_apart_and_earlier_writes_read_the_same() {
+    use hive_core::chart::ChartQuery;
+    use hive_core::filter::Filter;
+    use hive_core::model::Event;
+    use hive_store::{EventQuery, Store, WriteOp};
+    use serde_json::json;
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node").expect("open");
+    let p = ClickHouseStore::project_named("p").id;
+    let mut ops = Vec::new();
+    let mut written = Vec::new();
+    for i in 0..30_i64 {
+        let mut e = Event {
+            event_id: format!("e{i}"),
+            session_id: format!("s{}", i % 3),
+            project_id: p.clone(),
+            event_type: "model".into(),
+            event_name: "chat".into(),
+            start_time: 1_700_000_000_000 + i * 60_000,
+            ..Event::default()
+        };
+        e.inputs.insert(
+            "chat_history".into(),
+            json!([{"role": "user", "content": format!("question {i}")}]),
+        );
+        e.outputs
+            .insert("content".into(), json!(format!("answer {i}")));
+        e.outputs.insert("role".into(), json!("assistant"));
+        e.metadata
+            .insert("variant".into(), json!(["a", "b", "c"][i as usize % 3]));
+        written.push(e.to_json());
+        ops.push(WriteOp::event(e));
+    }
+    store.apply(&ops).unwrap();
+    let enrich = |id: &str, patch: serde_json::Value| WriteOp::Enrich {
+        project_id: p.clone(),
+        floating: false,
+        event_id: id.into(),
+        patch,
+        key_id: None,
+        received_at_ms: 1_700_000_000_000,
+    };
+    store
+        .apply(&[
+            enrich(
+                "e4",
+                json!({"outputs": {"content": "patched"}, "metadata": {"variant": "z"}}),
+            ),
+            enrich("e5", json!({"inputs": null})),
+        ])
+        .unwrap();
+    let count = |store: &ClickHouseStore, sql: &str| -> u64 {
+        let v = &store.sql_rows(sql).unwrap()[0]["n"];
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .unwrap()
+    };
+    // Stored apart: no content among the other leaves; every base, the
+    // three sessions' placeholders (their empty `inputs` and `outputs`)
+    // and both patches hold some in theirs, with its hashes.
+    let content_among_the_rest = "SELECT count() AS n FROM hive_writes WHERE arrayExists(x -> \
+         x = 'inputs' OR startsWith(x, 'inputs.') OR x = 'outputs' OR startsWith(x, 'outputs.'), paths)";
+    assert_eq!(count(&store, content_among_the_rest), 0);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count() AS n FROM hive_writes WHERE length(io_paths) > 0 \
+             AND length(io_at) = length(io_paths) \
+             AND io_hashes = arrayMap(x -> cityHash64(x), io_paths)"
+        ),
+        35
+    );
+    // In its place, to the byte.
+    for (i, want) in written.iter().enumerate() {
+        if i == 4 || i == 5 {
+            continue;
+        }
+        let got = store
+            .get_event(Some(&p), &format!("e{i}"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.to_string(), want.to_string());
+    }
+    let filter = |f: serde_json::Value| Filter::from_json(&f).unwrap();
+    let lists = [
+        filter(json!({"field": "outputs.content", "operator": "contains", "value": "answer 1"})),
+        filter(json!({"field": "outputs.content", "operator": "is", "value": "patched"})),
+        filter(json!({"field": "inputs.chat_history", "operator": "exists", "value": null})),
+        filter(json!({"field": "metadata.variant", "operator": "is", "value": "a"})),
+    ];
+    let charts = [
+        json!({"aggregation": "count", "bucket": "hour", "groupBy": "outputs.content"}),
+        json!({"aggregation": "count", "bucket": "hour", "groupBy": "metadata.variant",
+               "filters": [{"field": "inputs.chat_history.0.content", "operator": "contains",
+                            "value": "question 2"}]}),
+    ];
+    let read = |store: &ClickHouseStore| {
+        let mut out = Vec::new();
+        for f in &lists {
+            let page = store
+                .query(&EventQuery {
+                    project_id: Some(p.clone()),
+                    filters: vec![f.clone()],
+                    limit: 100,
+                    ..EventQuery::default()
+                })
+                .unwrap();
+            let mut ids: Vec<String> = page
+                .events
+                .iter()
+                .map(|e| e["event_id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            out.push(format!("{ids:?}"));
+            let mut sql = store.sql_candidates(&p, std::slice::from_ref(f)).unwrap();
+            sql.retain(|id| id.starts_with('e'));
+            out.push(format!("{sql:?}"));
+        }
+        for c in &charts {
+            let q = ChartQuery::from_json(c, 0.0).unwrap();
+            out.push(format!("{:?}", store.chart(Some(&p), &q).unwrap()));
+        }
+        let all = store
+            .query(&EventQuery {
+                project_id: Some(p.clone()),
+                limit: 100,
+                ..EventQuery::default()
+            })
+            .unwrap()
+            .events;
+        let mut fields: Vec<String> = store
+            .fields(&p)
+            .unwrap()
+            .into_iter()
+            .map(|f| format!("{} {}", f.field, f.ty))
+            .collect();
+        fields.sort();
+        (out, all, fields)
+    };
+    let before = read(&store);
+    let e = |ids: &[&str]| format!("{ids:?}");
+    assert_eq!(
+        before.0[0],
+        e(&[
+            "e1", "e10", "e11", "e12", "e13", "e14", "e15", "e16", "e17", "e18", "e19"
+        ])
+    );
+    assert_eq!(before.0[1], before.0[0]);
+    assert_eq!(before.0[2], e(&["e4"]));
+    assert_eq!(before.0[4].matches("e").count(), 29, "{}", before.0[4]);
+    assert!(!before.0[4].contains("\"e5\""));
+    assert!(before.0[8].contains("\"patched\""), "{}", before.0[8]);
+    assert!(
+        before.2.iter().any(|f| f.starts_with("outputs.content")),
+        "{:?}",
+        before.2
+    );
+    assert!(
+        before
+            .2
+            .iter()
+            .any(|f| f.starts_with("inputs.chat_history")),
+        "{:?}",
+        before.2
+    );
+    // The earlier layout: each write again, its content among the other
+    // leaves and none apart, replacing the one before (a later `received`).
+    store
+        .sql_exec(
+            "INSERT INTO hive_writes (project_id, event_id, kind, ts, node, seq, idx, received, \
+             floating, session_id, key_id, doc, raw, paths, types, strs, nums, lossy) \
+             SELECT project_id, event_id, kind, ts, node, seq, idx, received + 1, floating, \
+             session_id, key_id, doc, raw, arrayConcat(paths, io_paths), \
+             arrayConcat(types, io_types), arrayConcat(strs, io_strs), \
+             arrayConcat(nums, io_nums), lossy FROM hive_writes",
+        )
+        .unwrap();
+    store.sql_exec("OPTIMIZE TABLE hive_writes FINAL").unwrap();
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count() AS n FROM hive_writes WHERE length(io_paths) > 0"
+        ),
+        0
+    );
+    assert_eq!(count(&store, content_among_the_rest), 35);
     assert_eq!(read(&store), before);
 }

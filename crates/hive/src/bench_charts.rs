@@ -53,6 +53,12 @@ pub struct ChartsArgs {
     /// (for example `last`: those bounded by dates).
     #[arg(long)]
     pub(crate) only: Option<String>,
+    /// About this many bytes of content (prompt and answer) per model event,
+    /// as real chats carry: a system prompt shared by every event and a
+    /// question in `inputs.chat_history`, an answer in `outputs.content`.
+    /// 0: a few words each.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) content_bytes: usize,
 }
 
 pub(crate) const PROJECT: &str = "bench";
@@ -87,7 +93,34 @@ fn uuid(x: u64) -> String {
     )
 }
 
+/// About `bytes` of text drawn by `seed`: words of two or three of 16
+/// syllables (about 4 000 words), so it compresses about as prose does, not
+/// as one repeated word.
+fn prose(seed: u64, bytes: usize) -> String {
+    const SYLLABLES: [&str; 16] = [
+        "ta", "ren", "mo", "qui", "sel", "an", "dor", "lu", "vex", "po", "ith", "cal", "ne", "bru",
+        "os", "fe",
+    ];
+    let mut out = String::with_capacity(bytes + 16);
+    let mut x = seed;
+    while out.len() < bytes {
+        x = scatter(x.wrapping_add(0x9e37_79b9_7f4a_7c15));
+        for i in 0..2 + (x >> 60) % 2 {
+            out.push_str(SYLLABLES[((x >> (4 * i)) % 16) as usize]);
+        }
+        out.push(if x.is_multiple_of(11) { '.' } else { ' ' });
+    }
+    out
+}
+
 pub(crate) fn event(project_id: &str, n: usize, total: usize) -> Event {
+    event_with(project_id, n, total, 0)
+}
+
+/// [`event`] with about `content` bytes of prompt and answer in a model
+/// event (half a system prompt every event shares, a quarter each the
+/// question and the answer).
+pub(crate) fn event_with(project_id: &str, n: usize, total: usize, content: usize) -> Event {
     let session = n / 10;
     // UUIDs, as the SDKs send: a time range's sessions lie all over the id
     // order, and so do a session's events; and ids compress as little as
@@ -110,12 +143,19 @@ pub(crate) fn event(project_id: &str, n: usize, total: usize) -> Event {
         start_time: start,
         end_time: start + 400,
         duration: 400.0,
-        inputs: obj(
-            json!({"chat_history": [{"role": "user", "content": format!("question {n}")}]}),
-        ),
-        outputs: obj(
-            json!({"role": "assistant", "content": "an answer of some length for realism"}),
-        ),
+        inputs: obj(if content == 0 || is_session {
+            json!({"chat_history": [{"role": "user", "content": format!("question {n}")}]})
+        } else {
+            json!({"chat_history": [
+                {"role": "system", "content": prose(0, content / 2)},
+                {"role": "user", "content": format!("question {n}: {}", prose(2 * n as u64 + 1, content / 4))},
+            ]})
+        }),
+        outputs: obj(if content == 0 || is_session {
+            json!({"role": "assistant", "content": "an answer of some length for realism"})
+        } else {
+            json!({"role": "assistant", "content": prose(2 * n as u64 + 2, content / 4)})
+        }),
         config: obj(json!({"model": "gpt-4o-mini", "temperature": 0.2})),
         metadata: obj(json!({
             "variant": (["a", "b", "c", "d"][session % 4]),

@@ -27,13 +27,13 @@ use hive_store::sqlite::{Durability, SqliteOptions, SqliteStore};
 use hive_store::{EventQuery, Level, Order, Store, WriteOp};
 use serde_json::json;
 
-use crate::bench_charts::{ChartsArgs, PROJECT, SPAN_MS, START, event, pct};
+use crate::bench_charts::{ChartsArgs, PROJECT, SPAN_MS, START, event_with, pct};
 
-fn ops(project_id: &str, from: usize, to: usize, total: usize) -> Vec<WriteOp> {
+fn ops(project_id: &str, from: usize, to: usize, total: usize, content: usize) -> Vec<WriteOp> {
     (from..to)
         .map(|n| {
             WriteOp::Prepared(Box::new(PreparedEvent::new(
-                event(project_id, n, total),
+                event_with(project_id, n, total, content),
                 None,
                 None,
                 false,
@@ -60,12 +60,24 @@ fn disk_bytes(store: &ClickHouseStore) -> Result<u64> {
     )
 }
 
-fn load(store: &ClickHouseStore, project_id: &str, seed: usize, total: usize) -> Result<f64> {
+fn load(
+    store: &ClickHouseStore,
+    project_id: &str,
+    seed: usize,
+    total: usize,
+    content: usize,
+) -> Result<f64> {
     let t = Instant::now();
     // The seed starts across the 30 days, and each copy when its seed
     // does: so many events an hour as `total` over 30 days makes.
     for from in (0..seed).step_by(5000) {
-        store.apply(&ops(project_id, from, (from + 5000).min(seed), seed))?;
+        store.apply(&ops(
+            project_id,
+            from,
+            (from + 5000).min(seed),
+            seed,
+            content,
+        ))?;
     }
     eprintln!(
         "  {seed} events through the write path in {:.1} s ({:.0} events/s)",
@@ -85,13 +97,14 @@ fn load(store: &ClickHouseStore, project_id: &str, seed: usize, total: usize) ->
         let tag = format!("x{c}-");
         store.sql_exec(&format!(
             "INSERT INTO hive_writes (project_id, event_id, kind, ts, node, seq, idx, received, \
-             floating, session_id, key_id, doc, raw, paths, types, strs, nums, lossy) \
+             floating, session_id, key_id, doc, raw, paths, types, strs, nums, lossy, \
+             io_paths, io_types, io_strs, io_nums, io_at) \
              SELECT project_id, concat('{tag}', event_id), kind, ts, node, seq, idx, received, \
              floating, if(session_id = '', '', concat('{tag}', session_id)), key_id, \
              replaceRegexpAll(doc, '\"([0-9a-f]{{8}}-[0-9a-f]{{4}}-4[0-9a-f]{{3}}-[0-9a-f]{{4}}-[0-9a-f]{{12}})\"', '\"{tag}\\\\1\"'), \
              raw, paths, types, \
              arrayMap((p, x) -> if(has({ids}, p) AND x != '', concat('{tag}', x), x), paths, strs), \
-             nums, lossy FROM hive_writes \
+             nums, lossy, io_paths, io_types, io_strs, io_nums, io_at FROM hive_writes \
              WHERE project_id = '{project_id}' AND NOT startsWith(event_id, 'x')"
         ))?;
         if c % 10 == 9 || c + 1 == copies {
@@ -107,7 +120,7 @@ fn load(store: &ClickHouseStore, project_id: &str, seed: usize, total: usize) ->
 
 /// SQLite's bytes per event for the same `n` events (database and WAL
 /// after a checkpoint).
-fn sqlite_bytes(n: usize) -> Result<f64> {
+fn sqlite_bytes(n: usize, content: usize) -> Result<f64> {
     let dir = std::env::temp_dir().join(format!("hive-bench-sqlite-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir)?;
     let store = SqliteStore::open(
@@ -119,7 +132,7 @@ fn sqlite_bytes(n: usize) -> Result<f64> {
     )?;
     let project = store.auth().ensure_project(PROJECT)?;
     for from in (0..n).step_by(5000) {
-        store.apply(&ops(&project.id, from, (from + 5000).min(n), n))?;
+        store.apply(&ops(&project.id, from, (from + 5000).min(n), n, content))?;
     }
     store.checkpoint()?;
     drop(store);
@@ -302,8 +315,8 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
     let seed = a.seed_events.min(a.events).max(10) / 10 * 10;
     if have == 0 {
         eprintln!("loading {} events into {}", a.events, store.describe());
-        let per_event = load(&store, &project_id, seed, a.events)?;
-        let sqlite = sqlite_bytes(seed)?;
+        let per_event = load(&store, &project_id, seed, a.events, a.content_bytes)?;
+        let sqlite = sqlite_bytes(seed, a.content_bytes)?;
         println!(
             "bytes per event on disk, the {seed} events loaded through the write path: \
              ClickHouse {version} {per_event:.1} (every table), SQLite {sqlite:.1} \

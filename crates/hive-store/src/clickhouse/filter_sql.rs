@@ -17,6 +17,7 @@ use hive_core::filter::{FieldRef, Filter, Operand, Operator};
 
 use super::ClickHouseStore;
 use super::http::lit;
+use super::leaves::is_content;
 use super::read::VISIBLE;
 use super::write::{own_id_num_sql, own_id_sql};
 
@@ -93,6 +94,19 @@ impl Compiler {
     }
 
     fn agg_sql(path: &str) -> String {
+        // Content (schema 8) lies in columns of its own: a content path is
+        // decided by those and the others (where earlier writes hold it);
+        // any other path by the others alone.
+        let (paths, types, strs, nums) = if is_content(path) {
+            (
+                "arrayConcat(paths, io_paths)",
+                "arrayConcat(types, io_types)",
+                "arrayConcat(strs, io_strs)",
+                "arrayConcat(nums, io_nums)",
+            )
+        } else {
+            ("paths", "types", "strs", "nums")
+        };
         let p = lit(path);
         let below = lit(&format!("{path}."));
         let parts: Vec<&str> = path.split('.').collect();
@@ -104,29 +118,31 @@ impl Compiler {
         } else {
             let a = ancestors.join(", ");
             (
-                format!("arrayExists((k, y) -> has([{a}], k) AND y < 16 AND y != 5, paths, types)"),
-                format!("arrayExists((k, y) -> has([{a}], k) AND y = 4, paths, types)"),
+                format!(
+                    "arrayExists((k, y) -> has([{a}], k) AND y < 16 AND y != 5, {paths}, {types})"
+                ),
+                format!("arrayExists((k, y) -> has([{a}], k) AND y = 4, {paths}, {types})"),
             )
         };
-        let written_below = format!("arrayExists(k -> startsWith(k, {below}), paths)");
-        let i = format!("indexOf(paths, {p})");
+        let written_below = format!("arrayExists(k -> startsWith(k, {below}), {paths})");
+        let i = format!("indexOf({paths}, {p})");
         let t = |s: &str, x: &str, n: &str| format!("tuple(toUInt8({s}), {x}, toFloat64({n}))");
         format!(
             "argMaxIf(multiIf({i} > 0, {at}, {cleared_above}, if(lossy AND {array_above}, {unk}, {absent}), \
              {written_below}, {obj}, {absent}), tuple(kind, ts, node, seq, idx), \
              kind < 2 OR {i} > 0 OR {cleared_above} OR {written_below})",
             at = t(
-                &format!("types[{i}]"),
+                &format!("{types}[{i}]"),
                 &own_id_sql(
                     &p,
-                    &format!("types[{i}]"),
-                    &format!("strs[{i}]"),
-                    &format!("nums[{i}]")
+                    &format!("{types}[{i}]"),
+                    &format!("{strs}[{i}]"),
+                    &format!("{nums}[{i}]")
                 ),
                 &own_id_num_sql(
-                    &format!("types[{i}]"),
-                    &format!("strs[{i}]"),
-                    &format!("nums[{i}]")
+                    &format!("{types}[{i}]"),
+                    &format!("{strs}[{i}]"),
+                    &format!("{nums}[{i}]")
                 )
             ),
             unk = t(&UNKNOWN.to_string(), "''", "0"),

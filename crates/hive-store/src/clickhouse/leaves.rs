@@ -58,6 +58,51 @@ pub struct Leaves {
     pub lossy: bool,
 }
 
+/// The top-level keys that hold an event's content (prompts, messages,
+/// completions): their leaves are stored in columns of their own (schema
+/// 8, ADR 0018), so reads that need none of them never decompress them.
+pub const CONTENT: [&str; 2] = ["inputs", "outputs"];
+
+/// Whether the leaf at `path` is content: at or below a key of
+/// [`CONTENT`] (an escaped `.` inside the top-level key, as in
+/// `inputs\.x`, is another key).
+pub fn is_content(path: &str) -> bool {
+    CONTENT.iter().any(|c| {
+        path.strip_prefix(c)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    })
+}
+
+/// A row's leaves back in their written order, from the leaves stored
+/// apart: `main` (in order), and `content` (in order) with `at`, the
+/// place each content leaf had among all. Places out of order or out of
+/// range (which no writer makes) put the leaf where it then fits.
+pub fn interleave(main: Vec<Leaf>, content: Vec<Leaf>, at: &[u32]) -> Vec<Leaf> {
+    let mut out = Vec::with_capacity(main.len() + content.len());
+    let mut main = main.into_iter();
+    let mut content = content
+        .into_iter()
+        .zip(
+            at.iter()
+                .map(|&a| a as usize)
+                .chain(std::iter::repeat(usize::MAX)),
+        )
+        .peekable();
+    loop {
+        let here = out.len();
+        match content.next_if(|(_, a)| *a <= here) {
+            Some((l, _)) => out.push(l),
+            None => match main.next() {
+                Some(l) => out.push(l),
+                None => {
+                    out.extend(content.map(|(l, _)| l));
+                    return out;
+                }
+            },
+        }
+    }
+}
+
 /// Escape one key for a path.
 pub fn escape(seg: &str) -> String {
     if !seg.contains(['\\', '.']) {
@@ -497,6 +542,79 @@ mod tests {
         patch()
     }
 
+    #[test]
+    fn content_is_inputs_and_outputs_and_below() {
+        for p in [
+            "inputs",
+            "inputs.chat_history",
+            "outputs.content",
+            "outputs.0",
+        ] {
+            assert!(is_content(p), "{p}");
+        }
+        for p in [
+            "input",
+            "inputsx",
+            "inputs\\.x",
+            "inputs\\",
+            "metadata.inputs",
+            "output",
+        ] {
+            assert!(!is_content(p), "{p}");
+        }
+    }
+
+    /// Content stored apart reads back in the order it was written.
+    fn split(leaves: &[Leaf]) -> (Vec<Leaf>, Vec<Leaf>, Vec<u32>) {
+        let (mut main, mut content, mut at) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, l) in leaves.iter().enumerate() {
+            if is_content(&l.path) {
+                content.push(l.clone());
+                at.push(i as u32);
+            } else {
+                main.push(l.clone());
+            }
+        }
+        (main, content, at)
+    }
+
+    #[test]
+    fn interleave_tolerates_places_no_writer_makes() {
+        let leaf = |p: &str| Leaf {
+            path: p.to_owned(),
+            ty: STR,
+            s: String::new(),
+            n: 0.0,
+        };
+        let paths = |v: Vec<Leaf>| v.into_iter().map(|l| l.path).collect::<Vec<_>>();
+        // Out of range: after the rest.
+        let got = interleave(vec![leaf("a"), leaf("b")], vec![leaf("inputs")], &[9]);
+        assert_eq!(paths(got), ["a", "b", "inputs"]);
+        // Missing places: at the end; out of order: as soon as passed.
+        let got = interleave(
+            vec![leaf("a")],
+            vec![leaf("inputs.x"), leaf("inputs.y"), leaf("outputs")],
+            &[2, 0],
+        );
+        assert_eq!(paths(got), ["a", "inputs.x", "inputs.y", "outputs"]);
+    }
+
+    fn content_key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("inputs".to_owned()),
+            Just("outputs".to_owned()),
+            Just("inputs.x".to_owned()),
+            Just("inputsx".to_owned()),
+            Just("a".to_owned()),
+            Just("0".to_owned()),
+        ]
+    }
+
+    fn content_doc() -> impl Strategy<Value = Value> {
+        prop::collection::btree_map(content_key(), value(), 0..5)
+            .prop_map(|m| Value::Object(m.into_iter().collect()))
+    }
+
     /// Regression (fuzz target merge_fold): a top-level key `""` had the
     /// root's empty path, so its children read back one level up.
     #[test]
@@ -529,6 +647,19 @@ mod tests {
             }
             let want = fold(base.clone(), patches.iter());
             prop_assert_eq!(resolve(&writes), want);
+        }
+
+        /// A row's leaves split into content and the rest, and put back
+        /// together, are the leaves as written, derived ones too (so a
+        /// base still rebuilds to the byte).
+        #[test]
+        fn content_apart_reads_back_whole(base in content_doc(), patch in content_doc()) {
+            for (doc, is_base) in [(&base, true), (&patch, false)] {
+                let leaves = flatten(doc, is_base).leaves;
+                let (main, content, at) = split(&leaves);
+                let back = interleave(main, content, &at);
+                prop_assert_eq!(&back, &leaves);
+            }
         }
 
         /// A base is rebuilt from its leaves, to the byte.

@@ -22,7 +22,7 @@ use serde_json::Value;
 use super::ClickHouseStore;
 use super::filter_sql::{ROLLUP_PATHS, path_of};
 use super::http::{Client, lit};
-use super::leaves::{self, DERIVED, Leaf, NULL, flatten, is_ancestor};
+use super::leaves::{self, DERIVED, Leaf, NULL, flatten, is_ancestor, is_content};
 use super::query::{in_range, sql_order};
 use super::read::VISIBLE;
 use super::schema::{ALWAYS, minute_sql};
@@ -585,7 +585,20 @@ impl ClickHouseStore {
                     .position(|p| p == path)
                     .map_or(0, |i| i + 1)
             };
-            let kept = "arrayFilter((x, b) -> b, strs, m)";
+            // Content (schema 8) is read only when a kept path is
+            // content: then its leaves join the others (earlier writes
+            // hold theirs among the others).
+            let (types, strs, nums, hashes) = if keys.paths.iter().any(|p| is_content(p)) {
+                (
+                    "arrayConcat(types, io_types)",
+                    "arrayConcat(strs, io_strs)",
+                    "arrayConcat(nums, io_nums)",
+                    "arrayConcat(hashes, io_hashes)",
+                )
+            } else {
+                ("types", "strs", "nums", "hashes")
+            };
+            let kept = "arrayFilter((x, b) -> b, s_, m)";
             let strings = match (
                 number_of("event_id"),
                 number_of("session_id"),
@@ -596,7 +609,7 @@ impl ClickHouseStore {
                     "lk",
                     "lt",
                     kept,
-                    "arrayFilter((x, b) -> b, nums, m)",
+                    "arrayFilter((x, b) -> b, n_, m)",
                     (&e.to_string(), &s.to_string(), &p.to_string()),
                 ),
             };
@@ -623,14 +636,14 @@ impl ClickHouseStore {
                 format!(
                     "SELECT {project_column} AS project_id, event_id, kind, ts, node, seq, idx, \
                      arrayFilter((x, b) -> b, ks, m) AS lk, \
-                     arrayFilter((x, b) -> b, types, m) AS lt, \
+                     arrayFilter((x, b) -> b, t_, m) AS lt, \
                      {strings} AS ls \
                      FROM (SELECT project_id, event_id, session_id, kind, ts, node, seq, idx, \
-                     types, strs, nums, ks, arrayMap((k, y) -> y < 16 AND k != 0, ks, types) AS m \
+                     t_, s_, n_, ks, arrayMap((k, y) -> y < 16 AND k != 0, ks, t_) AS m \
                      FROM (SELECT project_id, event_id, session_id, kind, ts, node, seq, idx, \
-                     types, strs, nums, \
+                     {types} AS t_, {strs} AS s_, {nums} AS n_, \
                      arrayMap(h -> transform(h, [{keep}], CAST([{numbers}] AS Array(UInt32)), \
-                     toUInt32(0)), hashes) AS ks \
+                     toUInt32(0)), {hashes}) AS ks \
                      FROM hive_writes {prewhere}WHERE {cond} AND {VISIBLE})) \
                      ORDER BY project_id, event_id, kind, ts, node, seq, idx \
                      SETTINGS max_bytes_before_external_sort = {SORT_IN_MEMORY}"
@@ -792,6 +805,57 @@ impl ClickHouseStore {
             cells.add(q, &s.doc);
         }
         Ok(cells.finish(q))
+    }
+
+    /// The rollups of these sessions (project, session id): their events
+    /// read on what a rollup reads of them ([`ROLLUP_INPUTS`]), never whole
+    /// (a page's 50 sessions have hundreds of events, whose content may be
+    /// most of what they hold).
+    pub(super) fn rollups_of(
+        &self,
+        sessions: &[(String, String)],
+    ) -> Result<HashMap<(String, String), Rollup>> {
+        let mut by_project: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (p, s) in sessions {
+            by_project.entry(p).or_default().push(s);
+        }
+        let paths = Paths::new(ROLLUP_INPUTS.iter().map(|p| (*p).to_owned()));
+        let mut rollups: HashMap<(String, String), Rollup> = HashMap::new();
+        for (project, ids) in by_project {
+            let mut events = Vec::new();
+            for list in super::write::in_lists(ids.iter().copied()) {
+                self.client.each_binary_row(
+                    &format!(
+                        "SELECT event_id FROM (SELECT DISTINCT event_id FROM hive_members \
+                         WHERE project_id = {} AND session_id IN ({list}))",
+                        lit(project)
+                    ),
+                    |r| {
+                        events.push(super::http::binary::string(r)?);
+                        Ok(())
+                    },
+                )?;
+            }
+            events.sort();
+            events.dedup();
+            let mut found: HashMap<(String, String), Rollup> = HashMap::new();
+            self.each_partial(Some(project), &Scope::Ids(events), &paths, |e| {
+                let Some(e) = e else {
+                    found.clear();
+                    return Ok(());
+                };
+                // Sessions contribute nothing to rollups.
+                if !e.is_session() {
+                    found
+                        .entry((e.project_id.clone(), e.field("session_id").to_owned()))
+                        .or_default()
+                        .update(None, &Contribution::of(&e.doc));
+                }
+                Ok(())
+            })?;
+            rollups.extend(found);
+        }
+        Ok(rollups)
     }
 }
 

@@ -3,16 +3,15 @@
 //! the session rollups computed from the current state of each session's
 //! events.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use hive_core::merge::merge_patch;
 use hive_core::model::Event;
-use hive_core::rollup::{Contribution, Rollup};
 use serde_json::Value;
 
 use super::ClickHouseStore;
 use super::http::lit;
-use super::leaves::{Leaf, rebuild};
+use super::leaves::{Leaf, interleave, rebuild};
 use super::write::{BASE, PATCH, PLACEHOLDER, in_lists, own_ids_sql, str_field};
 use crate::{HistoryEntry, Result, StoreError};
 
@@ -57,7 +56,11 @@ impl ClickHouseStore {
             "SELECT project_id, event_id, kind, ts, node, seq, idx, key_id, doc, \
              if(doc = '', paths, emptyArrayString()) AS lpaths, \
              if(doc = '', types, emptyArrayUInt8()) AS ltypes, \
-             if(doc = '', {}, emptyArrayString()) AS lstrs FROM hive_writes \
+             if(doc = '', {}, emptyArrayString()) AS lstrs, \
+             if(doc = '', io_paths, emptyArrayString()) AS iopaths, \
+             if(doc = '', io_types, emptyArrayUInt8()) AS iotypes, \
+             if(doc = '', io_strs, emptyArrayString()) AS iostrs, \
+             if(doc = '', io_at, emptyArrayUInt32()) AS ioat FROM hive_writes \
              WHERE ({cond}) AND {VISIBLE} \
              ORDER BY project_id, event_id, kind, ts, node, seq, idx",
             own_ids_sql(
@@ -113,15 +116,7 @@ impl ClickHouseStore {
         if sessions.is_empty() {
             return Ok(events);
         }
-        let members = self.session_members(&sessions)?;
-        let mut rollups: HashMap<(String, String), Rollup> = HashMap::new();
-        for m in &members {
-            let key = (m.project_id.clone(), m.session_id().to_owned());
-            rollups
-                .entry(key)
-                .or_default()
-                .update(None, &Contribution::of(&m.doc));
-        }
+        let rollups = self.rollups_of(&sessions)?;
         for f in events.iter_mut().filter(|f| f.is_session()) {
             let r = rollups
                 .get(&(f.project_id.clone(), f.event_id.clone()))
@@ -158,21 +153,32 @@ impl ClickHouseStore {
     }
 }
 
-/// A base stored as its leaves only (its `doc` left empty).
+/// A base stored as its leaves only (its `doc` left empty): its content
+/// (schema 8) put back in its places among the others.
 fn base_of_leaves(r: &Value) -> Value {
     let arr = |k: &str| r[k].as_array().map(Vec::as_slice).unwrap_or(&[]);
-    let leaves: Vec<Leaf> = arr("lpaths")
+    let leaves = |paths: &str, types: &str, strs: &str| -> Vec<Leaf> {
+        arr(paths)
+            .iter()
+            .zip(arr(types))
+            .zip(arr(strs))
+            .map(|((p, t), s)| Leaf {
+                path: p.as_str().unwrap_or_default().to_owned(),
+                ty: t.as_u64().unwrap_or(0) as u8,
+                s: s.as_str().unwrap_or_default().to_owned(),
+                n: 0.0,
+            })
+            .collect()
+    };
+    let at: Vec<u32> = arr("ioat")
         .iter()
-        .zip(arr("ltypes"))
-        .zip(arr("lstrs"))
-        .map(|((p, t), s)| Leaf {
-            path: p.as_str().unwrap_or_default().to_owned(),
-            ty: t.as_u64().unwrap_or(0) as u8,
-            s: s.as_str().unwrap_or_default().to_owned(),
-            n: 0.0,
-        })
+        .map(|a| a.as_u64().unwrap_or(u64::MAX).min(u64::from(u32::MAX)) as u32)
         .collect();
-    rebuild(&leaves)
+    rebuild(&interleave(
+        leaves("lpaths", "ltypes", "lstrs"),
+        leaves("iopaths", "iotypes", "iostrs"),
+        &at,
+    ))
 }
 
 /// Fold the rows of one event (sorted by kind, then their order).

@@ -146,17 +146,40 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // streamed reads look up instead of the path's text: the text
     // decompresses to about 15 bytes a leaf, and was the largest column
     // a read decompresses (ADR 0017). A column `ALTER … ADD`s
-    // (`add_path_hashes`; ClickHouse 18.16 has no `ADD COLUMN IF NOT
+    // (`add_columns`; ClickHouse 18.16 has no `ADD COLUMN IF NOT
     // EXISTS`). `MATERIALIZED`, so every insert computes it whatever its
     // format (18.16 fills a `DEFAULT` column left out of `JSONEachRow` with
     // an empty array), and parts written before compute it on read until
     // they merge.
     &[],
+    // 8: an event's content (the leaves at and below `inputs` and
+    // `outputs`) in columns of its own, `io_*`, with each leaf's place
+    // among the row's leaves (`io_at`), so lists and charts that need no
+    // content (nearly all) never decompress it (ADR 0018). The columns are
+    // added first (`add_columns`); field discovery then also reads them.
+    // Writes from before keep their content among the other leaves, where
+    // every read still finds it.
+    &[
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS hive_fields_io_mv TO hive_fields AS
+            SELECT DISTINCT project_id, path, type FROM hive_writes
+            ARRAY JOIN io_paths AS path, io_types AS type WHERE type < 16 AND kind > 0",
+    ],
 ];
 
 /// Migration 7's column.
 pub(super) const HASHES_COLUMN: &str =
     "hashes Array(UInt64) MATERIALIZED arrayMap(p -> cityHash64(p), paths)";
+
+/// Migration 8's columns: content's leaves, their places, and their paths'
+/// hashes.
+pub(super) const CONTENT_COLUMNS: [&str; 6] = [
+    "io_paths Array(String)",
+    "io_types Array(UInt8)",
+    "io_strs Array(String)",
+    "io_nums Array(Float64)",
+    "io_at Array(UInt32)",
+    "io_hashes Array(UInt64) MATERIALIZED arrayMap(p -> cityHash64(p), io_paths)",
+];
 
 /// The minute of migration 5's index that every dated read reads.
 pub(super) const ALWAYS: i64 = -(1 << 62);
@@ -211,6 +234,11 @@ pub fn migrate(client: &Client) -> Result<u32> {
         )));
     }
     for (i, statements) in MIGRATIONS.iter().enumerate().skip(applied) {
+        match i + 1 {
+            7 => add_columns(client, &[HASHES_COLUMN])?,
+            8 => add_columns(client, &CONTENT_COLUMNS)?,
+            _ => {}
+        }
         for s in *statements {
             for s in expand(s, ep) {
                 client.exec(&s)?;
@@ -218,9 +246,6 @@ pub fn migrate(client: &Client) -> Result<u32> {
         }
         if i + 1 == 5 {
             backfill_starts(client)?;
-        }
-        if i + 1 == 7 {
-            add_path_hashes(client)?;
         }
         client.exec(&format!(
             "INSERT INTO hive_migrations (version, applied_at) VALUES ({}, {})",
@@ -232,10 +257,11 @@ pub fn migrate(client: &Client) -> Result<u32> {
     Ok(MIGRATIONS.len() as u32)
 }
 
-/// Migration 7: add [`HASHES_COLUMN`] to the writes (on a cluster, to
-/// every server's local table and to the distributed one). A column added
-/// meanwhile by a node migrating at the same time is as good.
-fn add_path_hashes(client: &Client) -> Result<()> {
+/// Add `columns` (definitions) to the writes that lack them (on a
+/// cluster, to every server's local table and to the distributed one). A
+/// column added meanwhile by a node migrating at the same time is as good.
+/// ClickHouse 18.16 has no `ADD COLUMN IF NOT EXISTS`.
+fn add_columns(client: &Client, columns: &[&str]) -> Result<()> {
     let ep = client.endpoint();
     let db = &ep.database;
     let (tables, on) = match &ep.cluster {
@@ -245,13 +271,14 @@ fn add_path_hashes(client: &Client) -> Result<()> {
             format!(" ON CLUSTER {c}"),
         ),
     };
-    let has = |table: &str| -> Result<bool> {
+    let has = |table: &str, name: &str| -> Result<bool> {
         Ok(client
             .rows(&format!(
                 "SELECT count() AS n FROM system.columns WHERE database = {} \
-                 AND table = {} AND name = 'hashes'",
+                 AND table = {} AND name = {}",
                 lit(db),
-                lit(table)
+                lit(table),
+                lit(name)
             ))?
             .first()
             .and_then(|r| r["n"].as_u64())
@@ -259,21 +286,26 @@ fn add_path_hashes(client: &Client) -> Result<()> {
             > 0)
     };
     for table in tables {
-        if has(table)? {
-            continue;
-        }
-        // A distributed table computes nothing itself: it forwards inserts
-        // with their columns (which a local table refuses for a
-        // materialised one) and reads by name (each server reads its own).
-        let column = if table == "hive_writes_local" || ep.cluster.is_none() {
-            HASHES_COLUMN.to_owned()
-        } else {
-            HASHES_COLUMN.replace(" MATERIALIZED ", " ALIAS ")
-        };
-        if let Err(e) = client.exec(&format!("ALTER TABLE {db}.{table}{on} ADD COLUMN {column}"))
-            && !has(table)?
-        {
-            return Err(e);
+        for column in columns {
+            let name = column.split_whitespace().next().unwrap_or_default();
+            if has(table, name)? {
+                continue;
+            }
+            // A distributed table computes nothing itself: it forwards
+            // inserts with their columns (which a local table refuses for
+            // a materialised one) and reads by name (each server reads its
+            // own).
+            let column = if table == "hive_writes_local" || ep.cluster.is_none() {
+                (*column).to_owned()
+            } else {
+                column.replace(" MATERIALIZED ", " ALIAS ")
+            };
+            if let Err(e) =
+                client.exec(&format!("ALTER TABLE {db}.{table}{on} ADD COLUMN {column}"))
+                && !has(table, name)?
+            {
+                return Err(e);
+            }
         }
     }
     Ok(())

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use hive_core::model::{Event, NAMESPACES};
 use serde_json::{Value, json};
 
-use super::leaves::{Leaf, Leaves, STR, flatten, rebuild, same_text};
+use super::leaves::{Leaf, Leaves, STR, flatten, is_content, rebuild, same_text};
 use super::{ClickHouseStore, http::lit, now_ms};
 use crate::prepared::PreparedEvent;
 use crate::{Result, WriteOp};
@@ -69,19 +69,41 @@ struct RowOut<'a> {
 impl serde::Serialize for RowOut<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        /// A column of the leaves: one field of each.
-        struct Column<'a, T, F: Fn(&'a Leaf) -> T>(&'a [Leaf], F);
+        /// A column of the leaves: one field of each leaf that is content
+        /// (`.1`), or of each that is not.
+        struct Column<'a, T, F: Fn(&'a Leaf) -> T>(&'a [Leaf], bool, F);
         impl<'a, T: serde::Serialize, F: Fn(&'a Leaf) -> T> serde::Serialize for Column<'a, T, F> {
             fn serialize<S: serde::Serializer>(
                 &self,
                 s: S,
             ) -> std::result::Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.iter().map(&self.1))
+                s.collect_seq(
+                    self.0
+                        .iter()
+                        .filter(|x| is_content(&x.path) == self.1)
+                        .map(&self.2),
+                )
+            }
+        }
+        /// Where each content leaf lies among all the row's leaves.
+        struct Places<'a>(&'a [Leaf]);
+        impl serde::Serialize for Places<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_seq(
+                    self.0
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, x)| is_content(&x.path))
+                        .map(|(i, _)| i as u32),
+                )
             }
         }
         let r = self.row;
         let l = r.leaves.leaves.as_slice();
-        let mut m = s.serialize_map(Some(18))?;
+        let mut m = s.serialize_map(Some(23))?;
         m.serialize_entry("project_id", &r.project_id)?;
         m.serialize_entry("event_id", &r.event_id)?;
         m.serialize_entry("kind", &r.kind)?;
@@ -95,26 +117,26 @@ impl serde::Serialize for RowOut<'_> {
         m.serialize_entry("key_id", &r.key_id)?;
         m.serialize_entry("doc", &r.doc)?;
         m.serialize_entry("raw", &r.raw)?;
-        m.serialize_entry("paths", &Column(l, |x: &Leaf| x.path.as_str()))?;
-        m.serialize_entry("types", &Column(l, |x: &Leaf| x.ty))?;
+        // A number as stored: ClickHouse's JSON has no NaN or infinity.
+        let finite = |n: f64| if n.is_finite() { n } else { 0.0 };
+        // Content (schema 8) in columns of its own, with its places.
+        m.serialize_entry("io_paths", &Column(l, true, |x: &Leaf| x.path.as_str()))?;
+        m.serialize_entry("io_types", &Column(l, true, |x: &Leaf| x.ty))?;
+        m.serialize_entry("io_strs", &Column(l, true, |x: &Leaf| x.s.as_str()))?;
+        m.serialize_entry("io_nums", &Column(l, true, |x: &Leaf| finite(x.n)))?;
+        m.serialize_entry("io_at", &Places(l))?;
+        m.serialize_entry("paths", &Column(l, false, |x: &Leaf| x.path.as_str()))?;
+        m.serialize_entry("types", &Column(l, false, |x: &Leaf| x.ty))?;
         // A base's own ids are its columns' (schema 6): not repeated in
         // its leaves, where they would be most of what cannot compress.
         let own = |x: &Leaf| r.kind < PATCH && own_id(x, &r.event_id, &r.session_id);
         m.serialize_entry(
             "strs",
-            &Column(l, |x: &Leaf| if own(x) { "" } else { x.s.as_str() }),
+            &Column(l, false, |x: &Leaf| if own(x) { "" } else { x.s.as_str() }),
         )?;
         m.serialize_entry(
             "nums",
-            &Column(l, |x: &Leaf| {
-                if own(x) {
-                    1.0
-                } else if x.n.is_finite() {
-                    x.n
-                } else {
-                    0.0
-                }
-            }),
+            &Column(l, false, |x: &Leaf| if own(x) { 1.0 } else { finite(x.n) }),
         )?;
         m.serialize_entry("lossy", &u8::from(r.leaves.lossy))?;
         m.end()
@@ -309,7 +331,8 @@ impl ClickHouseStore {
         for (from, to, event_id) in &batch.adopt {
             let rows = self.client.rows(&format!(
                 "SELECT project_id, event_id, kind, ts, node, seq, idx, received, floating, \
-                 session_id, key_id, doc, raw, paths, types, strs, nums, lossy \
+                 session_id, key_id, doc, raw, paths, types, strs, nums, lossy, \
+                 io_paths, io_types, io_strs, io_nums, io_at \
                  FROM hive_writes WHERE project_id = {} AND event_id = {} \
                  AND floating = 1 AND kind = {PATCH}",
                 lit(from),
