@@ -376,7 +376,35 @@ fn sql_resolution_equals_the_fold() {
                             .is_some_and(|v| v.is_object()))
                 })
                 .collect();
-            assert_eq!(got, want, "{field} {op} {value}");
+            if field.starts_with("inputs") || field.starts_with("outputs") {
+                // Content's arrays have no derived leaves (schema 8): a
+                // path inside one is left to the folded documents, so the
+                // SQL may select more, those events only.
+                let array_above = |d: &serde_json::Value| {
+                    let mut v = d;
+                    for seg in field.split('.') {
+                        if v.is_array() {
+                            return true;
+                        }
+                        match v.get(seg) {
+                            Some(next) => v = next,
+                            None => return false,
+                        }
+                    }
+                    false
+                };
+                for id in &want {
+                    assert!(got.contains(id), "{field} {op} {value}: {id} missing");
+                }
+                for id in got.iter().filter(|id| !want.contains(id)) {
+                    assert!(
+                        array_above(docs_by_id[id.as_str()]),
+                        "{field} {op} {value}: {id} selected with no array above"
+                    );
+                }
+            } else {
+                assert_eq!(got, want, "{field} {op} {value}");
+            }
             tried += 1;
             // Lists too: the events the filter matches in the folded
             // documents, in order, and sessions matched by an event.

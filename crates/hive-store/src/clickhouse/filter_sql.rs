@@ -97,7 +97,8 @@ impl Compiler {
         // Content (schema 8) lies in columns of its own: a content path is
         // decided by those and the others (where earlier writes hold it);
         // any other path by the others alone.
-        let (paths, types, strs, nums) = if is_content(path) {
+        let content = is_content(path);
+        let (paths, types, strs, nums) = if content {
             (
                 "arrayConcat(paths, io_paths)",
                 "arrayConcat(types, io_types)",
@@ -128,7 +129,7 @@ impl Compiler {
         let i = format!("indexOf({paths}, {p})");
         let t = |s: &str, x: &str, n: &str| format!("tuple(toUInt8({s}), {x}, toFloat64({n}))");
         format!(
-            "argMaxIf(multiIf({i} > 0, {at}, {cleared_above}, if(lossy AND {array_above}, {unk}, {absent}), \
+            "argMaxIf(multiIf({i} > 0, {at}, {cleared_above}, if({lossy} AND {array_above}, {unk}, {absent}), \
              {written_below}, {obj}, {absent}), tuple(kind, ts, node, seq, idx), \
              kind < 2 OR {i} > 0 OR {cleared_above} OR {written_below})",
             at = t(
@@ -145,6 +146,9 @@ impl Compiler {
                     &format!("{nums}[{i}]")
                 )
             ),
+            // Inside an array whose elements are not derived (too many,
+            // or content's), the folded document decides.
+            lossy = if content { "1" } else { "lossy" },
             unk = t(&UNKNOWN.to_string(), "''", "0"),
             absent = t("0", "''", "0"),
             obj = t("5", "''", "0"),

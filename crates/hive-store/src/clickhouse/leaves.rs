@@ -13,7 +13,8 @@
 //!
 //! Arrays are leaves, but filters look inside them (`tags.1`): their
 //! elements are also written as *derived* leaves (type + [`DERIVED`]) that
-//! answer lookups and never count as writes.
+//! answer lookups and never count as writes. Content's arrays
+//! ([`is_content`]) are not derived (schema 8).
 
 use serde_json::{Map, Value};
 
@@ -266,7 +267,13 @@ fn walk(
             }),
             Value::Array(_) => {
                 out.leaves.push(value_leaf(path.clone(), v, false));
-                derive(&path, v, out, 0, budget);
+                // Content's arrays (a chat's messages) are not derived:
+                // their elements would repeat the text two more times, and
+                // only the SQL of filters reads derived leaves, which
+                // leaves paths inside them to the folded documents.
+                if !is_content(&path) {
+                    derive(&path, v, out, 0, budget);
+                }
             }
             _ => out.leaves.push(value_leaf(path, v, false)),
         }
