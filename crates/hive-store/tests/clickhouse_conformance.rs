@@ -1036,6 +1036,20 @@ fn an_answer_cut_short_is_unavailable() {
     assert!(err.to_string().contains("ClickHouse"), "{err}");
 }
 
+/// The `i`th of the model events of project `p`, in `sessions` sessions,
+/// a minute apart.
+fn model_event(p: &str, i: i64, sessions: i64) -> hive_core::model::Event {
+    hive_core::model::Event {
+        event_id: format!("e{i}"),
+        session_id: format!("s{}", i % sessions),
+        project_id: p.to_owned(),
+        event_type: "model".into(),
+        event_name: "chat".into(),
+        start_time: 1_700_000_000_000 + i * 60_000,
+        ..hive_core::model::Event::default()
+    }
+}
+
 /// Schema 7 on a database written before it: the path hashes are added,
 /// the earlier writes' are computed from their paths (on read, then as
 /// their parts merge), and lists and charts read the same.
@@ -1043,7 +1057,6 @@ fn an_answer_cut_short_is_unavailable() {
 fn path_hashes_come_to_earlier_writes() {
     use hive_core::chart::ChartQuery;
     use hive_core::filter::Filter;
-    use hive_core::model::Event;
     use hive_store::{EventQuery, Store, WriteOp};
     use serde_json::json;
     let Some(url) = fresh_db() else { return };
@@ -1051,15 +1064,7 @@ fn path_hashes_come_to_earlier_writes() {
     let p = ClickHouseStore::project_named("p").id;
     let mut ops = Vec::new();
     for i in 0..40_i64 {
-        let mut e = Event {
-            event_id: format!("e{i}"),
-            session_id: format!("s{}", i % 4),
-            project_id: p.clone(),
-            event_type: "model".into(),
-            event_name: "chat".into(),
-            start_time: 1_700_000_000_000 + i * 60_000,
-            ..Event::default()
-        };
+        let mut e = model_event(&p, i, 4);
         e.metadata
             .insert("variant".into(), json!(["a", "b", "c"][i as usize % 3]));
         e.metrics.insert("latency_ms".into(), json!(i * 10));
@@ -1137,7 +1142,6 @@ fn path_hashes_come_to_earlier_writes() {
 fn content_lies_apart_and_earlier_writes_read_the_same() {
     use hive_core::chart::ChartQuery;
     use hive_core::filter::Filter;
-    use hive_core::model::Event;
     use hive_store::{EventQuery, Store, WriteOp};
     use serde_json::json;
     let Some(url) = fresh_db() else { return };
@@ -1146,15 +1150,7 @@ fn content_lies_apart_and_earlier_writes_read_the_same() {
     let mut ops = Vec::new();
     let mut written = Vec::new();
     for i in 0..30_i64 {
-        let mut e = Event {
-            event_id: format!("e{i}"),
-            session_id: format!("s{}", i % 3),
-            project_id: p.clone(),
-            event_type: "model".into(),
-            event_name: "chat".into(),
-            start_time: 1_700_000_000_000 + i * 60_000,
-            ..Event::default()
-        };
+        let mut e = model_event(&p, i, 3);
         e.inputs.insert(
             "chat_history".into(),
             json!([{"role": "user", "content": format!("question {i}")}]),

@@ -539,9 +539,14 @@ mod tests {
         })
     }
 
-    fn patch() -> impl Strategy<Value = Value> {
-        prop::collection::btree_map(key(), value(), 0..4)
+    /// Objects of fewer than `most` of these keys.
+    fn object(keys: impl Strategy<Value = String>, most: usize) -> impl Strategy<Value = Value> {
+        prop::collection::btree_map(keys, value(), 0..most)
             .prop_map(|m| Value::Object(m.into_iter().collect()))
+    }
+
+    fn patch() -> impl Strategy<Value = Value> {
+        object(key(), 4)
     }
 
     fn base() -> impl Strategy<Value = Value> {
@@ -618,8 +623,7 @@ mod tests {
     }
 
     fn content_doc() -> impl Strategy<Value = Value> {
-        prop::collection::btree_map(content_key(), value(), 0..5)
-            .prop_map(|m| Value::Object(m.into_iter().collect()))
+        object(content_key(), 5)
     }
 
     /// Regression (fuzz target merge_fold): a top-level key `""` had the

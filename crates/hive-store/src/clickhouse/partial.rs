@@ -815,13 +815,9 @@ impl ClickHouseStore {
         &self,
         sessions: &[(String, String)],
     ) -> Result<HashMap<(String, String), Rollup>> {
-        let mut by_project: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-        for (p, s) in sessions {
-            by_project.entry(p).or_default().push(s);
-        }
         let paths = Paths::new(ROLLUP_INPUTS.iter().map(|p| (*p).to_owned()));
         let mut rollups: HashMap<(String, String), Rollup> = HashMap::new();
-        for (project, ids) in by_project {
+        for (project, ids) in super::read::by_project(sessions) {
             let mut events = Vec::new();
             for list in super::write::in_lists(ids.iter().copied()) {
                 self.client.each_binary_row(

@@ -129,12 +129,8 @@ impl ClickHouseStore {
 
     /// The current events of these sessions (project, session id).
     pub(super) fn session_members(&self, sessions: &[(String, String)]) -> Result<Vec<Folded>> {
-        let mut by_project: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for (p, s) in sessions {
-            by_project.entry(p).or_default().push(s);
-        }
         let mut out = Vec::new();
-        for (p, ss) in by_project {
+        for (p, ss) in by_project(sessions) {
             let want: HashSet<&str> = ss.iter().copied().collect();
             for list in in_lists(ss.iter().copied()) {
                 let cond = format!(
@@ -151,6 +147,15 @@ impl ClickHouseStore {
         }
         Ok(out)
     }
+}
+
+/// (project, id) pairs as each project's ids, projects in order.
+pub(super) fn by_project(pairs: &[(String, String)]) -> BTreeMap<&str, Vec<&str>> {
+    let mut out: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (p, id) in pairs {
+        out.entry(p).or_default().push(id);
+    }
+    out
 }
 
 /// A base stored as its leaves only (its `doc` left empty): its content

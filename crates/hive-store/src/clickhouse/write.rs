@@ -69,25 +69,11 @@ struct RowOut<'a> {
 impl serde::Serialize for RowOut<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        /// A column of the leaves: one field of each leaf that is content
-        /// (`.1`), or of each that is not.
-        struct Column<'a, T, F: Fn(&'a Leaf) -> T>(&'a [Leaf], bool, F);
-        impl<'a, T: serde::Serialize, F: Fn(&'a Leaf) -> T> serde::Serialize for Column<'a, T, F> {
-            fn serialize<S: serde::Serializer>(
-                &self,
-                s: S,
-            ) -> std::result::Result<S::Ok, S::Error> {
-                s.collect_seq(
-                    self.0
-                        .iter()
-                        .filter(|x| is_content(&x.path) == self.1)
-                        .map(&self.2),
-                )
-            }
-        }
-        /// Where each content leaf lies among all the row's leaves.
-        struct Places<'a>(&'a [Leaf]);
-        impl serde::Serialize for Places<'_> {
+        /// A column of the leaves: a field of each leaf that is content
+        /// (`.1`), or of each that is not, given the leaf and its place
+        /// among all the row's leaves.
+        struct Column<'a, T, F: Fn(usize, &'a Leaf) -> T>(&'a [Leaf], bool, F);
+        impl<'a, T: serde::Serialize, F: Fn(usize, &'a Leaf) -> T> serde::Serialize for Column<'a, T, F> {
             fn serialize<S: serde::Serializer>(
                 &self,
                 s: S,
@@ -96,8 +82,8 @@ impl serde::Serialize for RowOut<'_> {
                     self.0
                         .iter()
                         .enumerate()
-                        .filter(|(_, x)| is_content(&x.path))
-                        .map(|(i, _)| i as u32),
+                        .filter(|(_, x)| is_content(&x.path) == self.1)
+                        .map(|(i, x)| (self.2)(i, x)),
                 )
             }
         }
@@ -120,23 +106,31 @@ impl serde::Serialize for RowOut<'_> {
         // A number as stored: ClickHouse's JSON has no NaN or infinity.
         let finite = |n: f64| if n.is_finite() { n } else { 0.0 };
         // Content (schema 8) in columns of its own, with its places.
-        m.serialize_entry("io_paths", &Column(l, true, |x: &Leaf| x.path.as_str()))?;
-        m.serialize_entry("io_types", &Column(l, true, |x: &Leaf| x.ty))?;
-        m.serialize_entry("io_strs", &Column(l, true, |x: &Leaf| x.s.as_str()))?;
-        m.serialize_entry("io_nums", &Column(l, true, |x: &Leaf| finite(x.n)))?;
-        m.serialize_entry("io_at", &Places(l))?;
-        m.serialize_entry("paths", &Column(l, false, |x: &Leaf| x.path.as_str()))?;
-        m.serialize_entry("types", &Column(l, false, |x: &Leaf| x.ty))?;
+        m.serialize_entry("io_paths", &Column(l, true, |_, x: &Leaf| x.path.as_str()))?;
+        m.serialize_entry("io_types", &Column(l, true, |_, x: &Leaf| x.ty))?;
+        m.serialize_entry("io_strs", &Column(l, true, |_, x: &Leaf| x.s.as_str()))?;
+        m.serialize_entry("io_nums", &Column(l, true, |_, x: &Leaf| finite(x.n)))?;
+        m.serialize_entry("io_at", &Column(l, true, |i, _| i as u32))?;
+        m.serialize_entry("paths", &Column(l, false, |_, x: &Leaf| x.path.as_str()))?;
+        m.serialize_entry("types", &Column(l, false, |_, x: &Leaf| x.ty))?;
         // A base's own ids are its columns' (schema 6): not repeated in
         // its leaves, where they would be most of what cannot compress.
         let own = |x: &Leaf| r.kind < PATCH && own_id(x, &r.event_id, &r.session_id);
         m.serialize_entry(
             "strs",
-            &Column(l, false, |x: &Leaf| if own(x) { "" } else { x.s.as_str() }),
+            &Column(
+                l,
+                false,
+                |_, x: &Leaf| if own(x) { "" } else { x.s.as_str() },
+            ),
         )?;
         m.serialize_entry(
             "nums",
-            &Column(l, false, |x: &Leaf| if own(x) { 1.0 } else { finite(x.n) }),
+            &Column(
+                l,
+                false,
+                |_, x: &Leaf| if own(x) { 1.0 } else { finite(x.n) },
+            ),
         )?;
         m.serialize_entry("lossy", &u8::from(r.leaves.lossy))?;
         m.end()
