@@ -476,38 +476,50 @@ pub struct Cells {
     cells: BTreeMap<(Option<String>, i64), Vec<f64>>,
 }
 
+/// Where an event counts in a chart, and with what number: its cell (its
+/// group and bucket) and value. [`Cells::cell`] finds it; [`Cells::push`]
+/// adds it, so a reader can find an event's cell where the event is, and
+/// hand on only that.
+pub type Cell = ((Option<String>, i64), f64);
+
 impl Cells {
     /// Add an event (its current state, with rollups for sessions).
     pub fn add(&mut self, q: &ChartQuery, e: &Value) {
+        if let Some(c) = Cells::cell(q, e) {
+            self.push(c);
+        }
+    }
+
+    /// Add a cell's value, as [`Cells::add`] adds the event it is of.
+    pub fn push(&mut self, (key, value): Cell) {
+        self.cells.entry(key).or_default().push(value);
+    }
+
+    /// The cell an event adds to, if it counts in the chart.
+    pub fn cell(q: &ChartQuery, e: &Value) -> Option<Cell> {
         let is_session = e.get("event_type").and_then(Value::as_str) == Some("session")
             && e.get("event_id") == e.get("session_id");
         if q.level == ChartLevel::Session && !is_session {
-            return;
+            return None;
         }
-        let Some(start) = e.get("start_time").and_then(Value::as_f64) else {
-            return;
-        };
+        let start = e.get("start_time").and_then(Value::as_f64)?;
         if q.date_range.start_ms.is_some_and(|s| start < s)
             || q.date_range.end_ms.is_some_and(|x| start > x)
         {
-            return;
+            return None;
         }
         if !q.filters.iter().all(|f| f.matches(e)) {
-            return;
+            return None;
         }
         let value = match &q.metric {
-            None => Some(1.0),
+            None => 1.0,
             Some(m) => m
                 .lookup(e)
                 .filter(|v| v.is_number())
-                .and_then(Value::as_f64),
+                .and_then(Value::as_f64)?,
         };
-        let Some(value) = value else { return };
         let group = q.group_by.as_ref().and_then(|g| group_key(g.lookup(e)));
-        self.cells
-            .entry((group, q.bucket.floor(start as i64)))
-            .or_default()
-            .push(value);
+        Some(((group, q.bucket.floor(start as i64)), value))
     }
 
     /// The series.

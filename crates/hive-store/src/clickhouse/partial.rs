@@ -13,7 +13,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use hive_core::chart::{Cells, ChartLevel, ChartQuery, Series};
+use hive_core::chart::{Cell, Cells, ChartLevel, ChartQuery, Series};
 use hive_core::filter::Filter;
 use hive_core::model::Event;
 use hive_core::rollup::{Contribution, Rollup};
@@ -175,6 +175,11 @@ fn rollup_inputs(read: &[String]) -> Vec<String> {
     inputs.iter().map(|p| (*p).to_owned()).collect()
 }
 
+/// Per session (project, session id): what a read keeps of each, filled
+/// once per event it reads. foldhash, randomly seeded: SipHash was most of
+/// what a chart over a million events spent here.
+pub(super) type BySession<V> = foldhash::HashMap<(String, String), V>;
+
 /// The paths a read needs.
 pub(super) struct Paths {
     needed: Vec<String>,
@@ -331,6 +336,25 @@ impl Partial {
     fn field(&self, k: &str) -> &str {
         self.doc.get(k).and_then(Value::as_str).unwrap_or_default()
     }
+
+    /// The event's session: its project and session id, moved out of it.
+    fn session(self) -> (String, String) {
+        let session = self.field("session_id").to_owned();
+        (self.project_id, session)
+    }
+}
+
+/// What a chart needs of an event, found by the reader that resolved it.
+enum Seen {
+    /// A session event, held until its rollup is known.
+    Session(Held),
+    /// Another event: its session, what it adds to the session's rollup,
+    /// and where it counts in an event-level chart.
+    Event {
+        session: (String, String),
+        contribution: Contribution,
+        cell: Option<Cell>,
+    },
 }
 
 /// A row's leaves (the SQL kept only those that can decide a needed path),
@@ -525,16 +549,23 @@ impl ClickHouseStore {
     /// written while the events streamed, `f` gets `None` (start over) and
     /// every event again.
     ///
+    /// `f` gets each event as `map` makes it of the resolved event. The
+    /// readers call `map` as they resolve the events, so what a read
+    /// needs of each event (its cell in a chart, its contribution to its
+    /// session, whether it is a hit) is found by the reader that has the
+    /// event at hand, and only that is handed on to `f` (one thread).
+    ///
     /// The events are read in ranges of event ids, [`READERS`] at a time:
     /// while one range's rows are decoded and resolved here, ClickHouse
     /// filters and sorts the next (each range's statement sorts only its
     /// own rows, so none needs memory in proportion to the project).
-    pub(super) fn each_partial(
+    pub(super) fn each_partial<T: Send>(
         &self,
         project_id: Option<&str>,
         scope: &Scope,
         paths: &Paths,
-        mut f: impl FnMut(Option<Partial>) -> Result<()>,
+        map: &(dyn Fn(Partial) -> T + Sync),
+        mut f: impl FnMut(Option<T>) -> Result<()>,
     ) -> Result<()> {
         // A read is many statements: as a whole, it is bounded by the
         // statement timeout as one statement was.
@@ -656,7 +687,8 @@ impl ClickHouseStore {
                 deadline,
                 limit,
             };
-            self.each_range(&ranges, project, paths, &keys, &mut f)?;
+            let resolve = |rows: &mut [Row]| map(resolve_rows(rows, paths, &keys, project));
+            self.each_range(&ranges, &resolve, &mut f)?;
             // A path first written meanwhile: its leaves may have been left
             // out of rows that were read. Read again with it.
             let now = self.below(project_id, paths)?;
@@ -673,22 +705,21 @@ impl ClickHouseStore {
     }
 
     /// Read `ranges` statements (`sql(i)`) on [`READERS`] threads, which
-    /// decode and resolve their events and hand them here in batches; `f`
-    /// gets every event. The first error (a reader's or `f`'s) ends it.
-    fn each_range(
+    /// decode their rows and `resolve` each event's (sorted by kind, then
+    /// their order) and hand the results here in batches; `f` gets every
+    /// event's. The first error (a reader's or `f`'s) ends it.
+    fn each_range<T: Send>(
         &self,
         ranged: &RangeReads<'_>,
-        project_id: &str,
-        paths: &Paths,
-        keys: &Keys,
-        f: &mut dyn FnMut(Option<Partial>) -> Result<()>,
+        resolve: &(dyn Fn(&mut [Row]) -> T + Sync),
+        f: &mut dyn FnMut(Option<T>) -> Result<()>,
     ) -> Result<()> {
         use std::sync::atomic::{AtomicUsize, Ordering as Atomic};
         use std::sync::mpsc::sync_channel;
         let ranges = ranged.count;
         let sql = ranged.sql;
         let next = AtomicUsize::new(0);
-        let (tx, rx) = sync_channel::<Result<Vec<Partial>>>(2 * READERS);
+        let (tx, rx) = sync_channel::<Result<Vec<T>>>(2 * READERS);
         std::thread::scope(|scope| {
             for _ in 0..READERS.min(ranges) {
                 let tx = tx.clone();
@@ -704,14 +735,14 @@ impl ClickHouseStore {
                             return;
                         }
                         let mut rows: Vec<Row> = Vec::new();
-                        let mut batch: Vec<Partial> = Vec::new();
+                        let mut batch: Vec<T> = Vec::new();
                         let read = self.client.each_binary_row(&sql(i), |r| {
                             let row = Row::decode(r)?;
                             if let Some(last) = rows.last()
                                 && (last.project_id != row.project_id
                                     || last.event_id != row.event_id)
                             {
-                                batch.push(resolve_rows(&mut rows, paths, keys, project_id));
+                                batch.push(resolve(&mut rows));
                                 rows.clear();
                                 if batch.len() >= BATCH_EVENTS {
                                     // The receiver gone: the read ended.
@@ -726,7 +757,7 @@ impl ClickHouseStore {
                         let sent = match read {
                             Ok(()) => {
                                 if !rows.is_empty() {
-                                    batch.push(resolve_rows(&mut rows, paths, keys, project_id));
+                                    batch.push(resolve(&mut rows));
                                 }
                                 tx.send(Ok(batch))
                             }
@@ -772,26 +803,42 @@ impl ClickHouseStore {
         let scope = self.dated_scope(project_id, (q.date_range.start_ms, q.date_range.end_ms))?;
         let mut cells = Cells::default();
         let mut sessions: Vec<Held> = Vec::new();
-        let mut rollups: HashMap<(String, String), Rollup> = HashMap::new();
-        self.each_partial(project_id, &scope, &paths, |e| {
-            let Some(e) = e else {
-                cells = Cells::default();
-                sessions.clear();
-                rollups.clear();
-                return Ok(());
-            };
+        let mut rollups: BySession<Rollup> = BySession::default();
+        let seen = |e: Partial| {
             if e.is_session() {
                 // Sessions contribute nothing to rollups.
-                sessions.push(Held::of(e));
-                return Ok(());
+                return Seen::Session(Held::of(e));
             }
-            let c = Contribution::of(&e.doc);
-            rollups
-                .entry((e.project_id.clone(), e.field("session_id").to_owned()))
-                .or_default()
-                .update(None, &c);
-            if q.level == ChartLevel::Event {
-                cells.add(q, &e.doc);
+            Seen::Event {
+                contribution: Contribution::of(&e.doc),
+                cell: match q.level {
+                    ChartLevel::Event => Cells::cell(q, &e.doc),
+                    ChartLevel::Session => None,
+                },
+                session: e.session(),
+            }
+        };
+        self.each_partial(project_id, &scope, &paths, &seen, |e| {
+            match e {
+                None => {
+                    cells = Cells::default();
+                    sessions.clear();
+                    rollups.clear();
+                }
+                Some(Seen::Session(s)) => sessions.push(s),
+                Some(Seen::Event {
+                    session,
+                    contribution,
+                    cell,
+                }) => {
+                    rollups
+                        .entry(session)
+                        .or_default()
+                        .update(None, &contribution);
+                    if let Some(c) = cell {
+                        cells.push(c);
+                    }
+                }
             }
             Ok(())
         })?;
@@ -811,12 +858,9 @@ impl ClickHouseStore {
     /// read on what a rollup reads of them ([`ROLLUP_INPUTS`]), never whole
     /// (a page's 50 sessions have hundreds of events, whose content may be
     /// most of what they hold).
-    pub(super) fn rollups_of(
-        &self,
-        sessions: &[(String, String)],
-    ) -> Result<HashMap<(String, String), Rollup>> {
+    pub(super) fn rollups_of(&self, sessions: &[(String, String)]) -> Result<BySession<Rollup>> {
         let paths = Paths::new(ROLLUP_INPUTS.iter().map(|p| (*p).to_owned()));
-        let mut rollups: HashMap<(String, String), Rollup> = HashMap::new();
+        let mut rollups: BySession<Rollup> = BySession::default();
         for (project, ids) in super::read::by_project(sessions) {
             let mut events = Vec::new();
             for list in super::write::in_lists(ids.iter().copied()) {
@@ -834,18 +878,15 @@ impl ClickHouseStore {
             }
             events.sort();
             events.dedup();
-            let mut found: HashMap<(String, String), Rollup> = HashMap::new();
-            self.each_partial(Some(project), &Scope::Ids(events), &paths, |e| {
-                let Some(e) = e else {
-                    found.clear();
-                    return Ok(());
-                };
-                // Sessions contribute nothing to rollups.
-                if !e.is_session() {
-                    found
-                        .entry((e.project_id.clone(), e.field("session_id").to_owned()))
-                        .or_default()
-                        .update(None, &Contribution::of(&e.doc));
+            let mut found: BySession<Rollup> = BySession::default();
+            // Sessions contribute nothing to rollups.
+            let seen =
+                |e: Partial| (!e.is_session()).then(|| (Contribution::of(&e.doc), e.session()));
+            self.each_partial(Some(project), &Scope::Ids(events), &paths, &seen, |e| {
+                match e {
+                    None => found.clear(),
+                    Some(None) => {}
+                    Some(Some((c, session))) => found.entry(session).or_default().update(None, &c),
                 }
                 Ok(())
             })?;
@@ -853,6 +894,27 @@ impl ClickHouseStore {
         }
         Ok(rollups)
     }
+}
+
+/// What a list needs of an event, found by the reader that resolved it.
+struct Listed {
+    /// The event's project and session.
+    session: (String, String),
+    /// At session level, the filters the event matches as one of its
+    /// session's other events (a bit each).
+    mask: u64,
+    what: ListedAs,
+}
+
+enum ListedAs {
+    /// A session event, held until its rollup is known.
+    Session(Held),
+    /// Another event: what it adds to its session's rollup, and whether
+    /// it is a hit of an event-level list.
+    Event {
+        contribution: Contribution,
+        hit: Option<Hit>,
+    },
 }
 
 /// A list hit: the value it is ordered by and its identity.
@@ -962,22 +1024,48 @@ impl ClickHouseStore {
                 .fold(0u64, |m, (i, _)| m | (1 << i))
         };
         let mut sessions: Vec<Held> = Vec::new();
-        let mut rollups: HashMap<(String, String), Rollup> = HashMap::new();
+        let mut rollups: BySession<Rollup> = BySession::default();
         // Level::Session: which filters some event of each session matches.
-        let mut masks: HashMap<(String, String), u64> = HashMap::new();
-        let hit = |doc: &Value, project_id: &str, top: &mut Top| {
-            top.push(Hit {
-                key: order_key(q.order, doc),
-                project_id: project_id.to_owned(),
-                event_id: doc
-                    .get("event_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-            });
+        let mut masks: BySession<u64> = BySession::default();
+        let hit = |doc: &Value, project_id: &str| Hit {
+            key: order_key(q.order, doc),
+            project_id: project_id.to_owned(),
+            event_id: doc
+                .get("event_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        let seen = |e: Partial| {
+            // A session's other events count as it at session level (the
+            // session events among them as stored, without their rollups).
+            let mask = if q.level == Level::Session
+                && !q.filters.is_empty()
+                && e.field("event_id") != e.field("session_id")
+            {
+                mask_of(&e.doc)
+            } else {
+                0
+            };
+            if e.is_session() {
+                let session = (e.project_id.clone(), e.field("session_id").to_owned());
+                return Listed {
+                    session,
+                    mask,
+                    what: ListedAs::Session(Held::of(e)),
+                };
+            }
+            let contribution = Contribution::of(&e.doc);
+            let hit = (q.level == Level::Event && in_range(&e.doc) && matches_all(&e.doc))
+                .then(|| hit(&e.doc, &e.project_id));
+            Listed {
+                session: e.session(),
+                mask,
+                what: ListedAs::Event { contribution, hit },
+            }
         };
         let project = q.project_id.as_deref();
-        self.each_partial(project, scope, &paths, |e| {
+        self.each_partial(project, scope, &paths, &seen, |e| {
             let Some(e) = e else {
                 top.hits.clear();
                 top.total = 0;
@@ -986,27 +1074,20 @@ impl ClickHouseStore {
                 masks.clear();
                 return Ok(());
             };
-            let session = (e.project_id.clone(), e.field("session_id").to_owned());
-            if q.level == Level::Session && !q.filters.is_empty() {
-                // A session's other events count as it (the session
-                // events among them as stored, without their rollups).
-                if e.field("event_id") != e.field("session_id") {
-                    let m = mask_of(&e.doc);
-                    if m != 0 {
-                        *masks.entry(session.clone()).or_default() |= m;
+            if e.mask != 0 {
+                *masks.entry(e.session.clone()).or_default() |= e.mask;
+            }
+            match e.what {
+                ListedAs::Session(s) => sessions.push(s),
+                ListedAs::Event { contribution, hit } => {
+                    rollups
+                        .entry(e.session)
+                        .or_default()
+                        .update(None, &contribution);
+                    if let Some(h) = hit {
+                        top.push(h);
                     }
                 }
-            }
-            if e.is_session() {
-                sessions.push(Held::of(e));
-                return Ok(());
-            }
-            rollups
-                .entry(session)
-                .or_default()
-                .update(None, &Contribution::of(&e.doc));
-            if q.level == Level::Event && in_range(&e.doc) && matches_all(&e.doc) {
-                hit(&e.doc, &e.project_id, &mut top);
             }
             Ok(())
         })?;
@@ -1030,7 +1111,7 @@ impl ClickHouseStore {
                 }
             };
             if matched {
-                hit(&s.doc, &s.project_id, &mut top);
+                top.push(hit(&s.doc, &s.project_id));
             }
         }
         top.settle();
