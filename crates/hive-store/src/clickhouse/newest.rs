@@ -104,17 +104,18 @@ impl ClickHouseStore {
             }
             let mut window = q.clone();
             window.date_range.start_ms = Some(from);
-            let page = self.stream_query_in(&window, &scope)?;
-            if page.total > need as u64 {
+            // The page is folded only once a window holds it.
+            let found = self.stream_found(&window, &scope)?;
+            if found.total > need as u64 {
                 return Ok(Some(Page {
-                    events: page.events,
+                    events: self.fold_found(found)?.events,
                     total: None,
                     more: true,
                 }));
             }
             // Too few: widen by what this window found (twice what it
             // suggests, between 2 and 16 times).
-            let grow = match page.total {
+            let grow = match found.total {
                 0 => 16,
                 n => (2 * (need as u64 + 1)).div_ceil(n).clamp(2, 16),
             };

@@ -917,6 +917,13 @@ enum ListedAs {
     },
 }
 
+/// A list's page as a streamed read finds it (the hits after its offset,
+/// in order) and the count of all its matches.
+pub(super) struct Found {
+    page: Vec<Hit>,
+    pub total: u64,
+}
+
 /// A list hit: the value it is ordered by and its identity.
 struct Hit {
     key: Option<Value>,
@@ -1003,6 +1010,13 @@ impl ClickHouseStore {
     /// must hold every event the query can need), for a query that
     /// [`streams`].
     pub(super) fn stream_query_in(&self, q: &EventQuery, scope: &Scope) -> Result<EventPage> {
+        self.fold_found(self.stream_found(q, scope)?)
+    }
+
+    /// The page of a list that [`streams`] over the events of `scope`, as
+    /// [`ClickHouseStore::stream_query_in`] finds it, and the count of
+    /// all its matches, without folding the page.
+    pub(super) fn stream_found(&self, q: &EventQuery, scope: &Scope) -> Result<Found> {
         let mut needed: Vec<String> = q.filters.iter().map(|f| path_of(&f.field)).collect();
         needed.push(order_path(q.order).to_owned());
         needed.extend(rollup_inputs(&needed));
@@ -1115,10 +1129,19 @@ impl ClickHouseStore {
             }
         }
         top.settle();
-        let page: Vec<&Hit> = top.hits.iter().skip(q.offset).collect();
-        // The page, folded whole (with rollups), in the order found.
+        top.hits.drain(..q.offset.min(top.hits.len()));
+        Ok(Found {
+            page: top.hits,
+            total: top.total,
+        })
+    }
+
+    /// The events of a page found by [`ClickHouseStore::stream_found`],
+    /// folded whole (with their rollups), in its order.
+    pub(super) fn fold_found(&self, found: Found) -> Result<EventPage> {
+        let page = &found.page;
         let mut by_project: HashMap<&str, Vec<&str>> = HashMap::new();
-        for h in &page {
+        for h in page {
             by_project
                 .entry(h.project_id.as_str())
                 .or_default()
@@ -1136,7 +1159,7 @@ impl ClickHouseStore {
             .collect();
         Ok(EventPage {
             events,
-            total: top.total,
+            total: found.total,
         })
     }
 }
