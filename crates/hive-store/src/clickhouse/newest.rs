@@ -105,7 +105,7 @@ impl ClickHouseStore {
             let mut window = q.clone();
             window.date_range.start_ms = Some(from);
             // The page is folded only once a window holds it.
-            let found = self.stream_found(&window, &scope)?;
+            let found = self.stream_found(&window, &scope, true)?;
             if found.total > need as u64 {
                 return Ok(Some(Page {
                     events: self.fold_found(found)?.events,

@@ -305,12 +305,16 @@ struct Held {
     project_id: String,
     doc: Box<str>,
     duration_explicit: bool,
+    /// Its id, when it names another session than itself.
+    nested: Option<Box<str>>,
 }
 
 impl Held {
     fn of(p: Partial) -> Held {
+        let (id, session) = (p.field("event_id"), p.field("session_id"));
         Held {
             doc: p.doc.to_string().into_boxed_str(),
+            nested: (!session.is_empty() && id != session).then(|| id.into()),
             project_id: p.project_id,
             duration_explicit: p.duration_explicit,
         }
@@ -534,6 +538,61 @@ impl ClickHouseStore {
             return Ok(Scope::All);
         }
         Ok(Scope::Ids(ids))
+    }
+
+    /// `scope` with every event of the sessions among `held` that name
+    /// another session than themselves, when it lacks some; `None` when
+    /// it has them all.
+    ///
+    /// A dated scope holds every event of the sessions it holds: a session
+    /// is keyed in the index of starts by the writes that name it, and its
+    /// other events are read with it. A session event that names another
+    /// session is keyed as that one's; it is read as its event, but the
+    /// events that name it are not, and its rollup (its start among them)
+    /// needs them. Those are found only when such a session is held, and
+    /// the read is made again over the wider scope.
+    fn widened(&self, scope: &Scope, held: &[Held]) -> Result<Option<Scope>> {
+        let Scope::Ids(ids) = scope else {
+            return Ok(None);
+        };
+        let nested: Vec<(String, String)> = held
+            .iter()
+            .filter_map(|h| Some((h.project_id.clone(), h.nested.as_deref()?.to_owned())))
+            .collect();
+        if nested.is_empty() {
+            return Ok(None);
+        }
+        let have: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut extra = std::collections::BTreeSet::new();
+        for (project, sessions) in super::read::by_project(&nested) {
+            for list in super::write::in_lists(sessions.iter().copied()) {
+                self.client.each_binary_row(
+                    &format!(
+                        "SELECT event_id FROM hive_members \
+                         WHERE project_id = {} AND session_id IN ({list})",
+                        lit(project)
+                    ),
+                    |r| {
+                        let e = super::http::binary::string(r)?;
+                        if !have.contains(e.as_str()) {
+                            extra.insert(e);
+                        }
+                        Ok(())
+                    },
+                )?;
+            }
+        }
+        if extra.is_empty() {
+            return Ok(None);
+        }
+        let mut all: Vec<String> = ids.iter().cloned().chain(extra).collect();
+        all.sort();
+        all.dedup();
+        Ok(Some(if all.len() > MAX_DATED {
+            Scope::All
+        } else {
+            Scope::Ids(all)
+        }))
     }
 
     /// Bounds that cut the scope's events into ranges of about
@@ -800,58 +859,65 @@ impl ClickHouseStore {
         needed.extend(q.group_by.iter().map(path_of));
         needed.extend(rollup_inputs(&needed));
         let paths = Paths::new(needed);
-        let scope = self.dated_scope(project_id, (q.date_range.start_ms, q.date_range.end_ms))?;
-        let mut cells = Cells::default();
-        let mut sessions: Vec<Held> = Vec::new();
-        let mut rollups: BySession<Rollup> = BySession::default();
-        let seen = |e: Partial| {
-            if e.is_session() {
-                // Sessions contribute nothing to rollups.
-                return Seen::Session(Held::of(e));
-            }
-            Seen::Event {
-                contribution: Contribution::of(&e.doc),
-                cell: match q.level {
-                    ChartLevel::Event => Cells::cell(q, &e.doc),
-                    ChartLevel::Session => None,
-                },
-                session: e.session(),
-            }
-        };
-        self.each_partial(project_id, &scope, &paths, &seen, |e| {
-            match e {
-                None => {
-                    cells = Cells::default();
-                    sessions.clear();
-                    rollups.clear();
+        let mut scope =
+            self.dated_scope(project_id, (q.date_range.start_ms, q.date_range.end_ms))?;
+        loop {
+            let mut cells = Cells::default();
+            let mut sessions: Vec<Held> = Vec::new();
+            let mut rollups: BySession<Rollup> = BySession::default();
+            let seen = |e: Partial| {
+                if e.is_session() {
+                    // Sessions contribute nothing to rollups.
+                    return Seen::Session(Held::of(e));
                 }
-                Some(Seen::Session(s)) => sessions.push(s),
-                Some(Seen::Event {
-                    session,
-                    contribution,
-                    cell,
-                }) => {
-                    rollups
-                        .entry(session)
-                        .or_default()
-                        .update(None, &contribution);
-                    if let Some(c) = cell {
-                        cells.push(c);
+                Seen::Event {
+                    contribution: Contribution::of(&e.doc),
+                    cell: match q.level {
+                        ChartLevel::Event => Cells::cell(q, &e.doc),
+                        ChartLevel::Session => None,
+                    },
+                    session: e.session(),
+                }
+            };
+            self.each_partial(project_id, &scope, &paths, &seen, |e| {
+                match e {
+                    None => {
+                        cells = Cells::default();
+                        sessions.clear();
+                        rollups.clear();
+                    }
+                    Some(Seen::Session(s)) => sessions.push(s),
+                    Some(Seen::Event {
+                        session,
+                        contribution,
+                        cell,
+                    }) => {
+                        rollups
+                            .entry(session)
+                            .or_default()
+                            .update(None, &contribution);
+                        if let Some(c) = cell {
+                            cells.push(c);
+                        }
                     }
                 }
+                Ok(())
+            })?;
+            if let Some(wider) = self.widened(&scope, &sessions)? {
+                scope = wider;
+                continue;
             }
-            Ok(())
-        })?;
-        for s in sessions {
-            let mut s = s.into_partial()?;
-            let r = rollups
-                .get(&(s.project_id.clone(), s.field("event_id").to_owned()))
-                .copied()
-                .unwrap_or_default();
-            r.apply_to_session(&mut s.doc, s.duration_explicit);
-            cells.add(q, &s.doc);
+            for s in sessions {
+                let mut s = s.into_partial()?;
+                let r = rollups
+                    .get(&(s.project_id.clone(), s.field("event_id").to_owned()))
+                    .copied()
+                    .unwrap_or_default();
+                r.apply_to_session(&mut s.doc, s.duration_explicit);
+                cells.add(q, &s.doc);
+            }
+            return Ok(cells.finish(q));
         }
-        Ok(cells.finish(q))
     }
 
     /// The rollups of these sessions (project, session id): their events
@@ -922,6 +988,9 @@ enum ListedAs {
 pub(super) struct Found {
     page: Vec<Hit>,
     pub total: u64,
+    /// The rollups of the page's sessions that the read had every event
+    /// of, with every rollup input (the fold need not read them again).
+    rollups: BySession<Rollup>,
 }
 
 /// A list hit: the value it is ordered by and its identity.
@@ -1010,16 +1079,29 @@ impl ClickHouseStore {
     /// must hold every event the query can need), for a query that
     /// [`streams`].
     pub(super) fn stream_query_in(&self, q: &EventQuery, scope: &Scope) -> Result<EventPage> {
-        self.fold_found(self.stream_found(q, scope)?)
+        self.fold_found(self.stream_found(q, scope, false)?)
     }
 
     /// The page of a list that [`streams`] over the events of `scope`, as
     /// [`ClickHouseStore::stream_query_in`] finds it, and the count of
-    /// all its matches, without folding the page.
-    pub(super) fn stream_found(&self, q: &EventQuery, scope: &Scope) -> Result<Found> {
+    /// all its matches, without folding the page. With `rollups`, every
+    /// rollup input is read, and the rollups of the page's sessions whose
+    /// every event is in `scope` come with the page (a small scope's read
+    /// costs about the same with them, and its page's fold then need not
+    /// read those sessions' events again; a whole project's costs more).
+    pub(super) fn stream_found(
+        &self,
+        q: &EventQuery,
+        scope: &Scope,
+        rollups_too: bool,
+    ) -> Result<Found> {
         let mut needed: Vec<String> = q.filters.iter().map(|f| path_of(&f.field)).collect();
         needed.push(order_path(q.order).to_owned());
-        needed.extend(rollup_inputs(&needed));
+        if rollups_too {
+            needed.extend(ROLLUP_INPUTS.iter().map(|p| (*p).to_owned()));
+        } else {
+            needed.extend(rollup_inputs(&needed));
+        }
         let paths = Paths::new(needed);
         let limit = q.limit.clamp(1, MAX_LIMIT);
         let mut top = Top {
@@ -1105,11 +1187,15 @@ impl ClickHouseStore {
             }
             Ok(())
         })?;
+        if let Some(wider) = self.widened(scope, &sessions)? {
+            return self.stream_found(q, &wider, rollups_too);
+        }
         let all = if q.filters.len() == 64 {
             u64::MAX
         } else {
             (1u64 << q.filters.len()) - 1
         };
+        let mut session_hits: Vec<(String, String)> = Vec::new();
         for s in sessions {
             let mut s = s.into_partial()?;
             let key = (s.project_id.clone(), s.field("event_id").to_owned());
@@ -1126,13 +1212,33 @@ impl ClickHouseStore {
             };
             if matched {
                 top.push(hit(&s.doc, &s.project_id));
+                if rollups_too {
+                    session_hits.push(key);
+                }
             }
         }
         top.settle();
         top.hits.drain(..q.offset.min(top.hits.len()));
+        // The scope holds every event of the sessions it holds (whole,
+        // or closed by `widened`), so their rollups here are whole.
+        let mut known = BySession::default();
+        if rollups_too {
+            let on_page: std::collections::HashSet<(&str, &str)> = top
+                .hits
+                .iter()
+                .map(|h| (h.project_id.as_str(), h.event_id.as_str()))
+                .collect();
+            for key in session_hits {
+                if on_page.contains(&(key.0.as_str(), key.1.as_str())) {
+                    let r = rollups.get(&key).copied().unwrap_or_default();
+                    known.insert(key, r);
+                }
+            }
+        }
         Ok(Found {
             page: top.hits,
             total: top.total,
+            rollups: known,
         })
     }
 
@@ -1149,7 +1255,8 @@ impl ClickHouseStore {
         }
         let mut docs: HashMap<(String, String), Value> = HashMap::new();
         for (p, ids) in by_project {
-            for f in self.with_rollups(self.fold_ids(Some(p), &ids)?)? {
+            let folded = self.fold_ids(Some(p), &ids)?;
+            for f in self.with_known_rollups(folded, &found.rollups)? {
                 docs.insert((f.project_id, f.event_id), f.doc);
             }
         }

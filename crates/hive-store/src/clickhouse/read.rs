@@ -7,11 +7,13 @@ use std::collections::{BTreeMap, HashSet};
 
 use hive_core::merge::merge_patch;
 use hive_core::model::Event;
+use hive_core::rollup::Rollup;
 use serde_json::Value;
 
 use super::ClickHouseStore;
 use super::http::lit;
 use super::leaves::{Leaf, interleave, rebuild};
+use super::partial::BySession;
 use super::write::{BASE, PATCH, PLACEHOLDER, in_lists, own_ids_sql, str_field};
 use crate::{HistoryEntry, Result, StoreError};
 
@@ -107,16 +109,33 @@ impl ClickHouseStore {
 
     /// Add the rollups to the session events among `events`, reading the
     /// sessions' other events as needed.
-    pub(super) fn with_rollups(&self, mut events: Vec<Folded>) -> Result<Vec<Folded>> {
+    pub(super) fn with_rollups(&self, events: Vec<Folded>) -> Result<Vec<Folded>> {
+        self.with_known_rollups(events, &BySession::default())
+    }
+
+    /// [`ClickHouseStore::with_rollups`], where the sessions in `known`
+    /// have the rollups given there (read whole by the caller) and only
+    /// the others' events are read.
+    pub(super) fn with_known_rollups(
+        &self,
+        mut events: Vec<Folded>,
+        known: &BySession<Rollup>,
+    ) -> Result<Vec<Folded>> {
         let sessions: Vec<(String, String)> = events
             .iter()
             .filter(|f| f.is_session())
             .map(|f| (f.project_id.clone(), f.event_id.clone()))
+            .filter(|s| !known.contains_key(s))
             .collect();
-        if sessions.is_empty() {
+        if !events.iter().any(Folded::is_session) {
             return Ok(events);
         }
-        let rollups = self.rollups_of(&sessions)?;
+        let mut rollups = if sessions.is_empty() {
+            BySession::default()
+        } else {
+            self.rollups_of(&sessions)?
+        };
+        rollups.extend(known.iter().map(|(k, r)| (k.clone(), *r)));
         for f in events.iter_mut().filter(|f| f.is_session()) {
             let r = rollups
                 .get(&(f.project_id.clone(), f.event_id.clone()))

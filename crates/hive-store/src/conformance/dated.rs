@@ -53,6 +53,10 @@ fn load(store: &dyn Store) {
         session("i", 60.0),
         member("m1", "i", 1.8, "x"),
         session("j", 70.0),
+        // k is a session within session c that starts in the window, but
+        // its own event k1 starts before it, and so does k.
+        put(event("k", "c", "session", at(1.9))),
+        member("k1", "k", 0.1, "x"),
     ];
     store.apply(&ops).expect("apply");
     // Events far from the window.
@@ -114,6 +118,7 @@ pub fn dated_reads_see_every_event_they_need(store: &dyn Store) {
     assert_eq!(start("j"), at(1.8) as f64);
     assert_eq!(start("h1"), at(1.7) as f64);
     assert_eq!(start("h"), at(1.7) as f64);
+    assert_eq!(start("k"), at(0.1) as f64);
     let range = |from: Option<f64>, to: Option<f64>| DateRange {
         start_ms: from.map(|h| at(h) as f64),
         end_ms: to.map(|h| at(h) as f64),

@@ -57,6 +57,11 @@ fn load(store: &dyn Store) {
             // A session made by an enrichment alone (it starts when that
             // arrived, far in the past here).
             enrich("lonely", json!({"metadata": {"k": "rare"}})),
+            // A session within another session: its own start is the
+            // newest of all, but an old event of its own makes it start
+            // early.
+            put(event("nested", "s100", "session", at(450.0))),
+            put(event("nested-1", "nested", "model", at(2.5))),
         ])
         .expect("enrich");
 }
