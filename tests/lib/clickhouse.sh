@@ -66,7 +66,7 @@ XML
   <tmp_path>$_ch_root/data/tmp/</tmp_path>
   <mark_cache_size>67108864</mark_cache_size>
   <!-- As deploy/clickhouse/ recommends (ADR 0015). -->
-  <compression><case><min_part_size>0</min_part_size><min_part_size_ratio>0</min_part_size_ratio><method>zstd</method></case></compression>
+  <compression><case><min_part_size>0</min_part_size><min_part_size_ratio>0</min_part_size_ratio><method>zstd</method><level>3</level></case></compression>
   <users_config>$_ch_root/users.xml</users_config>
   <default_profile>default</default_profile>
   <default_database>default</default_database>
