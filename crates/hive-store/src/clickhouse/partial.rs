@@ -988,8 +988,9 @@ enum ListedAs {
 pub(super) struct Found {
     page: Vec<Hit>,
     pub total: u64,
-    /// The rollups of the page's sessions that the read had every event
-    /// of, with every rollup input (the fold need not read them again).
+    /// With `rollups_too`, the rollups of the page's sessions, from every
+    /// event of theirs and every rollup input (the fold need not read them
+    /// again); empty otherwise.
     rollups: BySession<Rollup>,
 }
 
@@ -1084,11 +1085,13 @@ impl ClickHouseStore {
 
     /// The page of a list that [`streams`] over the events of `scope`, as
     /// [`ClickHouseStore::stream_query_in`] finds it, and the count of
-    /// all its matches, without folding the page. With `rollups`, every
-    /// rollup input is read, and the rollups of the page's sessions whose
-    /// every event is in `scope` come with the page (a small scope's read
-    /// costs about the same with them, and its page's fold then need not
-    /// read those sessions' events again; a whole project's costs more).
+    /// all its matches, without folding the page. With `rollups_too`,
+    /// every rollup input is read, and the rollups of the page's sessions
+    /// come with the page: the scope holds every event of the sessions it
+    /// holds (ADR 0014, and `widened`), so the fold need
+    /// not read them again. A small scope's read costs about the same with
+    /// every input; a whole project's costs more, and reads only those its
+    /// paths need.
     pub(super) fn stream_found(
         &self,
         q: &EventQuery,
