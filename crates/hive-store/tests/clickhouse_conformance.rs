@@ -536,6 +536,16 @@ fn retention_removes_rows_then_partitions() {
     assert_eq!(store.disk_usage().unwrap(), (0, 0));
     assert_eq!(starts("kept"), Some(0));
     assert!(store.get_event(Some("kept"), "e250").unwrap().is_none());
+    // So do the lookups of its events, which are not partitioned.
+    for table in ["hive_members", "hive_locations"] {
+        let r = store
+            .sql_rows(&format!("SELECT count() AS n FROM {table}"))
+            .unwrap();
+        let n = r[0]["n"]
+            .as_u64()
+            .or_else(|| r[0]["n"].as_str()?.parse().ok());
+        assert_eq!(n, Some(0), "{table}");
+    }
 }
 
 /// A database migrated by a newer hive is refused at start with a message
@@ -760,6 +770,103 @@ fn dated_reads_read_their_events_only() {
         .as_u64()
         .or_else(|| left[0]["n"].as_str()?.parse().ok());
     assert_eq!(n, Some(0), "{left:?}");
+}
+
+/// Retention removes the lookups of the events it removes whole (else
+/// they would grow for ever under a retention), and keeps those of events
+/// that are left with a write.
+#[test]
+fn retention_sweeps_the_lookups_of_what_it_removes() {
+    use hive_core::model::Event;
+    use hive_store::{Store, WriteOp};
+    let Some(store) = fresh() else { return };
+    let p = ClickHouseStore::project_named("p").id;
+    let event = |id: &str, session: &str| {
+        WriteOp::event(Event {
+            event_id: id.into(),
+            session_id: session.into(),
+            project_id: p.clone(),
+            event_type: if id == session { "session" } else { "tool" }.into(),
+            event_name: "e".into(),
+            start_time: 1_704_067_200_000,
+            end_time: 1_704_067_200_005,
+            ..Event::default()
+        })
+    };
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    store
+        .apply(&[
+            event("old", "old"),
+            event("o1", "old"),
+            event("o2", "old"),
+            event("alone", "alone"),
+        ])
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let cutoff = now();
+    std::thread::sleep(Duration::from_millis(20));
+    // Received after the cut-off: a new session, an event of the old one
+    // (which keeps the old session's id alive) and a late enrichment.
+    store
+        .apply(&[
+            event("new", "new"),
+            event("n1", "new"),
+            event("o3", "old"),
+            WriteOp::Enrich {
+                project_id: p.clone(),
+                event_id: "o2".into(),
+                patch: serde_json::json!({"metadata": {"late": true}}),
+                key_id: None,
+                received_at_ms: now(),
+                floating: false,
+            },
+        ])
+        .unwrap();
+    // A second project with the same ids, not expired.
+    let q = ClickHouseStore::project_named("q").id;
+    store
+        .apply(&[WriteOp::event(Event {
+            event_id: "o1".into(),
+            session_id: "old".into(),
+            project_id: q.clone(),
+            event_type: "tool".into(),
+            event_name: "e".into(),
+            start_time: 1_704_067_200_000,
+            ..Event::default()
+        })])
+        .unwrap();
+    assert!(store.expire(&p, cutoff, 500).unwrap() > 0);
+    let ids = |table: &str, column: &str, project: &str| -> Vec<String> {
+        let rows = store
+            .sql_rows(&format!(
+                "SELECT DISTINCT {column} AS k FROM {table} WHERE project_id = '{project}' ORDER BY k"
+            ))
+            .unwrap();
+        rows.iter()
+            .map(|r| r["k"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // o1 and alone are gone whole; o2 keeps its late patch (no base: no
+    // location); o3 names "old", which keeps its starts.
+    assert_eq!(
+        ids("hive_members", "event_id", &p),
+        ["n1", "new", "o2", "o3"]
+    );
+    assert_eq!(ids("hive_locations", "event_id", &p), ["n1", "new", "o3"]);
+    assert_eq!(ids("hive_starts", "key", &p), ["new", "o2", "old"]);
+    // Another project's lookups are its own.
+    assert_eq!(ids("hive_members", "event_id", &q), ["o1", "old"]);
+    assert_eq!(ids("hive_locations", "event_id", &q), ["o1"]);
+    // What is left reads as before.
+    let o3 = store.get_event(Some(&p), "o3").unwrap().expect("o3");
+    assert_eq!(o3["session_id"], "old");
+    assert!(store.get_event(Some(&p), "o1").unwrap().is_none());
+    assert!(store.get_event(Some(&p), "alone").unwrap().is_none());
 }
 
 /// Bases the leaves spell exactly are stored without their document and

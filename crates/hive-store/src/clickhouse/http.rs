@@ -429,6 +429,16 @@ impl Client {
     /// … DELETE` mutation, on every server of a cluster) and wait until the
     /// server has carried it out, at most the statement timeout. Rows
     /// inserted after the mutation was made are never touched by it.
+    /// `db.table` as a statement run on each server names it: the server's
+    /// own `<table>_local` on a cluster (where a mutation runs).
+    pub fn local_table(&self, table: &str) -> String {
+        let db = &self.endpoint.database;
+        match &self.endpoint.cluster {
+            Some(_) => format!("{db}.{table}_local"),
+            None => format!("{db}.{table}"),
+        }
+    }
+
     pub fn mutate_delete(&self, table: &str, condition: &str) -> Result<()> {
         let (target, on_cluster) = match &self.endpoint.cluster {
             Some(c) => (format!("{table}_local"), format!(" ON CLUSTER {c}")),

@@ -20,6 +20,7 @@ mod read;
 mod schema;
 mod write;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,10 @@ const DIRECT: u64 = 1 << 62;
 /// How often statements try again to create the schema while ClickHouse
 /// cannot be reached (meanwhile they fail at once with the last error).
 const SCHEMA_RETRY: Duration = Duration::from_secs(1);
+
+/// How often a node sweeps a project's lookups of the events its retention
+/// removed (each sweep rewrites the lookup tables; ADR 0009).
+const SWEEP_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// The schema, created (migrations applied) once ClickHouse answers, so a
 /// node can start while ClickHouse is down: its writes wait in its ingest
@@ -98,6 +103,9 @@ pub struct ClickHouseStore {
     meta: meta::Meta,
     /// How streamed reads cut a project into ranges of events.
     ranges: partial::Ranges,
+    /// When this node last swept each project's lookups of expired events
+    /// (`sweep_lookups`).
+    swept: Mutex<HashMap<String, Instant>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -188,6 +196,7 @@ impl ClickHouseStore {
             writer: Mutex::new(WriterState::default()),
             direct: AtomicU64::new(DIRECT | (next_version() << 8)),
             ranges: partial::Ranges::default(),
+            swept: Mutex::new(HashMap::new()),
         })
     }
 
@@ -465,6 +474,13 @@ impl Store for ClickHouseStore {
             .unwrap_or(0);
         if n > 0 {
             self.client.mutate_delete("hive_writes", &cond)?;
+            let due = lock(&self.swept)
+                .get(project_id)
+                .is_none_or(|at| at.elapsed() >= SWEEP_EVERY);
+            if due {
+                lock(&self.swept).insert(project_id.to_owned(), Instant::now());
+                self.sweep_lookups(Some(project_id))?;
+            }
         }
         Ok(n)
     }
@@ -511,8 +527,7 @@ impl Store for ClickHouseStore {
                 .map(|c| format!(" ON CLUSTER {c}"))
                 .unwrap_or_default();
             // The index of those writes' starts is partitioned alike (ADR
-            // 0014; until then what is left of it only names events that
-            // are gone, which dated reads then find no writes of).
+            // 0014).
             let starts = table.replace("hive_writes", "hive_starts");
             for t in [table, starts.as_str()] {
                 self.client.exec(&format!(
@@ -521,6 +536,11 @@ impl Store for ClickHouseStore {
                 ))?;
             }
             dropped += 1;
+        }
+        if dropped > 0 {
+            // The lookups that are not partitioned name the events that
+            // went with the partitions.
+            self.sweep_lookups(None)?;
         }
         Ok(dropped)
     }
