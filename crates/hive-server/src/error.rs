@@ -84,6 +84,10 @@ impl From<hive_store::StoreError> for ApiError {
             hive_store::StoreError::Unavailable(m) => ApiError::StoreUnavailable(format!(
                 "the store is unavailable: {m}; retry shortly (writes are still accepted)"
             )),
+            // Only a dropped request cancels, so no one reads this.
+            hive_store::StoreError::Cancelled => {
+                ApiError::StoreUnavailable("the read was abandoned by its caller".into())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

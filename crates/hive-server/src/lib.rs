@@ -209,16 +209,39 @@ impl AppState {
     }
 
     /// Run store work on the blocking pool (SQLite calls block), as every
-    /// handler does.
+    /// handler does. If the request is dropped first (its client went
+    /// away), a read stops at its next statement, row or batch instead of
+    /// running to an answer no one will read ([`cancellable`]).
     pub async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&dyn Store) -> hive_store::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let store = self.store.clone();
-        Ok(tokio::task::spawn_blocking(move || f(&*store))
+        Ok(cancellable(move || f(&*store))
             .await
             .map_err(ApiError::internal)??)
     }
+}
+
+/// Run `f` on the blocking pool inside a [`hive_store::cancel`] token that
+/// is cancelled if this future is dropped before `f` is done.
+pub async fn cancellable<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    /// Cancels its token when dropped before the work is done.
+    struct OnDrop(Option<hive_store::cancel::Cancel>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            if let Some(token) = self.0.take() {
+                token.cancel();
+            }
+        }
+    }
+    let token = hive_store::cancel::Cancel::new();
+    let mut guard = OnDrop(Some(token.clone()));
+    let out = tokio::task::spawn_blocking(move || token.scope(f)).await;
+    guard.0 = None;
+    out
 }
 
 /// The routes of the HTTP API (not the dashboard's pages), each
@@ -544,4 +567,38 @@ async fn access_log(
         _ => tracing::debug!(%method, %path, status, ms, "request"),
     }
     resp
+}
+
+#[cfg(test)]
+mod cancel_tests {
+    use std::time::{Duration, Instant};
+
+    /// Work whose request is dropped sees its token cancelled; work that
+    /// ends first never does.
+    #[tokio::test]
+    async fn a_dropped_request_cancels_its_work() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let work = super::cancellable(move || {
+            let started = Instant::now();
+            while !hive_store::cancel::is_cancelled() && started.elapsed() < Duration::from_secs(10)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            tx.send(hive_store::cancel::check().is_err()).unwrap();
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), work)
+                .await
+                .is_err()
+        );
+        let seen = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert_eq!(seen, Ok(true));
+        let token = super::cancellable(hive_store::cancel::current)
+            .await
+            .unwrap()
+            .expect("a token");
+        assert!(!token.is_cancelled());
+    }
 }

@@ -8,6 +8,7 @@
 //! [`Store::apply`] returns.
 
 pub mod auth;
+pub mod cancel;
 pub mod clickhouse;
 pub mod conformance;
 pub mod objects;
@@ -124,6 +125,9 @@ pub enum StoreError {
     /// A backend server that cannot be reached or is overloaded.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The caller abandoned the read ([`cancel`]).
+    #[error("the read was abandoned by its caller")]
+    Cancelled,
 }
 
 impl StoreError {

@@ -869,6 +869,75 @@ fn retention_sweeps_the_lookups_of_what_it_removes() {
     assert!(store.get_event(Some(&p), "alone").unwrap().is_none());
 }
 
+/// A read its caller abandons stops: before its first streamed statement
+/// when abandoned before it starts, and at its next statement, row or batch
+/// when abandoned while it runs.
+#[test]
+fn an_abandoned_read_stops() {
+    use hive_core::model::Event;
+    use hive_store::cancel::Cancel;
+    use hive_store::{EventQuery, Store, StoreError, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    // Ranges of about two events: a read over every event is hundreds of
+    // statements.
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_read_ranges(1, 2);
+    let p = ClickHouseStore::project_named("p").id;
+    let ops: Vec<WriteOp> = (0..600)
+        .map(|i| {
+            WriteOp::event(Event {
+                event_id: format!("e{i:04}"),
+                session_id: format!("s{}", i / 3),
+                project_id: p.clone(),
+                event_type: "tool".into(),
+                event_name: "t".into(),
+                start_time: 1_000 + i,
+                ..Event::default()
+            })
+        })
+        .collect();
+    store.apply(&ops).unwrap();
+    let q = EventQuery {
+        project_id: Some(p.clone()),
+        limit: 10,
+        ..EventQuery::default()
+    };
+    let started = Instant::now();
+    let whole = store.query(&q).unwrap();
+    let full = started.elapsed();
+    // The events and the placeholders of their sessions.
+    assert_eq!(whole.total, 800);
+    // Abandoned before it starts.
+    let token = Cancel::new();
+    token.cancel();
+    assert!(matches!(
+        token.scope(|| store.query(&q)),
+        Err(StoreError::Cancelled)
+    ));
+    // Abandoned a tenth of the way in.
+    let token = Cancel::new();
+    let canceller = {
+        let token = token.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(full / 10);
+            token.cancel();
+        })
+    };
+    let started = Instant::now();
+    let got = token.scope(|| store.query(&q));
+    let took = started.elapsed();
+    canceller.join().unwrap();
+    assert!(
+        matches!(got, Err(StoreError::Cancelled)),
+        "{:?}",
+        got.map(|p| p.total)
+    );
+    assert!(took < full / 2, "stopped after {took:?} of {full:?}");
+    // Nothing is left behind: the next read is whole.
+    assert_eq!(store.query(&q).unwrap().total, 800);
+}
+
 /// Bases the leaves spell exactly are stored without their document and
 /// read back the same.
 #[test]

@@ -368,6 +368,7 @@ impl Client {
             .strip_prefix("SELECT ")
             .ok_or_else(|| StoreError::Invalid("a binary read must be a SELECT".into()))?;
         self.pass_gate()?;
+        crate::cancel::check()?;
         // Streamed reads may name a read's events (ADR 0014): up to a few
         // MiB of ids.
         let url = format!("{}&max_query_size={}", self.url(), 64 << 20);
@@ -381,7 +382,17 @@ impl Client {
         let reader = resp.body_mut().with_config().limit(u64::MAX).reader();
         let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
         let reading = |e: std::io::Error| self.unreachable(format!("reading the response: {e}"));
+        // A read its caller abandoned stops here (only streamed reads are
+        // cut short, never work that writes). Dropping the answer unread
+        // closes the connection, which stops the statement in ClickHouse.
+        let token = crate::cancel::current();
         loop {
+            if token
+                .as_ref()
+                .is_some_and(crate::cancel::Cancel::is_cancelled)
+            {
+                return Err(StoreError::Cancelled);
+            }
             if reader.fill_buf().map_err(reading)?.is_empty() {
                 return Ok(());
             }

@@ -779,53 +779,58 @@ impl ClickHouseStore {
         let sql = ranged.sql;
         let next = AtomicUsize::new(0);
         let (tx, rx) = sync_channel::<Result<Vec<T>>>(2 * READERS);
+        // The readers stop with the read when its caller abandons it.
+        let token = crate::cancel::current();
         std::thread::scope(|scope| {
             for _ in 0..READERS.min(ranges) {
                 let tx = tx.clone();
                 let next = &next;
+                let token = token.clone();
                 scope.spawn(move || {
-                    loop {
-                        let i = next.fetch_add(1, Atomic::Relaxed);
-                        if i >= ranges {
-                            return;
-                        }
-                        if let Err(e) = ranged.check() {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                        let mut rows: Vec<Row> = Vec::new();
-                        let mut batch: Vec<T> = Vec::new();
-                        let read = self.client.each_binary_row(&sql(i), |r| {
-                            let row = Row::decode(r)?;
-                            if let Some(last) = rows.last()
-                                && (last.project_id != row.project_id
-                                    || last.event_id != row.event_id)
-                            {
-                                batch.push(resolve(&mut rows));
-                                rows.clear();
-                                if batch.len() >= BATCH_EVENTS {
-                                    // The receiver gone: the read ended.
-                                    tx.send(Ok(std::mem::take(&mut batch))).map_err(|_| {
-                                        StoreError::Unavailable("the read ended".into())
-                                    })?;
-                                }
+                    crate::cancel::scope(token, || {
+                        loop {
+                            let i = next.fetch_add(1, Atomic::Relaxed);
+                            if i >= ranges {
+                                return;
                             }
-                            rows.push(row);
-                            Ok(())
-                        });
-                        let sent = match read {
-                            Ok(()) => {
-                                if !rows.is_empty() {
+                            if let Err(e) = ranged.check() {
+                                let _ = tx.send(Err(e));
+                                return;
+                            }
+                            let mut rows: Vec<Row> = Vec::new();
+                            let mut batch: Vec<T> = Vec::new();
+                            let read = self.client.each_binary_row(&sql(i), |r| {
+                                let row = Row::decode(r)?;
+                                if let Some(last) = rows.last()
+                                    && (last.project_id != row.project_id
+                                        || last.event_id != row.event_id)
+                                {
                                     batch.push(resolve(&mut rows));
+                                    rows.clear();
+                                    if batch.len() >= BATCH_EVENTS {
+                                        // The receiver gone: the read ended.
+                                        tx.send(Ok(std::mem::take(&mut batch))).map_err(|_| {
+                                            StoreError::Unavailable("the read ended".into())
+                                        })?;
+                                    }
                                 }
-                                tx.send(Ok(batch))
+                                rows.push(row);
+                                Ok(())
+                            });
+                            let sent = match read {
+                                Ok(()) => {
+                                    if !rows.is_empty() {
+                                        batch.push(resolve(&mut rows));
+                                    }
+                                    tx.send(Ok(batch))
+                                }
+                                Err(e) => tx.send(Err(e)),
+                            };
+                            if sent.is_err() {
+                                return;
                             }
-                            Err(e) => tx.send(Err(e)),
-                        };
-                        if sent.is_err() {
-                            return;
                         }
-                    }
+                    })
                 });
             }
             drop(tx);
@@ -837,6 +842,7 @@ impl ClickHouseStore {
                     f(Some(p))?;
                 }
                 ranged.check()?;
+                crate::cancel::check()?;
             }
             Ok(())
         })
