@@ -112,6 +112,10 @@ impl Store for MeteredStore {
         timed("expire", || self.inner.expire(project_id, before_ms, limit))
     }
 
+    fn expire_step_ms(&self) -> i64 {
+        self.inner.expire_step_ms()
+    }
+
     fn expire_partitions(&self, before_ms: i64) -> Result<u64> {
         timed("expire_partitions", || {
             self.inner.expire_partitions(before_ms)

@@ -194,6 +194,15 @@ pub fn spawn(state: SharedState) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// Where a retention of `days` cuts at `now`: rounded down to a multiple
+/// of the store's `step` ([`hive_store::Store::expire_step_ms`]), so on a
+/// store that removes a step's worth at a time the cut-off stays put, and
+/// the rounds remove nothing, until the next step.
+fn cut_off(now: i64, days: u32, step: i64) -> i64 {
+    let step = step.max(1);
+    (now - i64::from(days) * DAY_MS).div_euclid(step) * step
+}
+
 /// One round: deletions by filter, retention, space.
 pub async fn round(state: &SharedState) -> Result<(), ApiError> {
     let m = &state.maintenance;
@@ -215,6 +224,7 @@ pub async fn round(state: &SharedState) -> Result<(), ApiError> {
     // 2. Retention per project.
     let projects = state.blocking(|s| s.auth().projects()).await?;
     let now = now_ms();
+    let step = state.store.expire_step_ms();
     let mut every_project_expires = !projects.is_empty();
     let mut oldest_kept = i64::MAX;
     for p in projects {
@@ -222,7 +232,7 @@ pub async fn round(state: &SharedState) -> Result<(), ApiError> {
             every_project_expires = false;
             continue;
         };
-        let cutoff = now - days as i64 * DAY_MS;
+        let cutoff = cut_off(now, days, step);
         oldest_kept = oldest_kept.min(cutoff);
         m.update(|s| s.active = Some(format!("retention {}", p.name)));
         loop {
@@ -389,4 +399,24 @@ async fn save(state: &SharedState, project_id: &str, id: &str, doc: Value) -> Re
     state
         .blocking(move |s| s.objects().put(DELETION, &p, &i, &doc).map(|_| ()))
         .await
+}
+
+#[cfg(test)]
+mod cut_off_tests {
+    use super::{DAY_MS, cut_off};
+
+    #[test]
+    fn a_cut_off_moves_by_the_stores_step() {
+        const H: i64 = 3_600_000;
+        let t = 1_764_000_000_000 + 17 * 60_000 + 5; // 17 min past an hour
+        // Every round (SQLite).
+        assert_eq!(cut_off(t, 30, 1), t - 30 * DAY_MS);
+        assert_eq!(cut_off(t, 30, 0), t - 30 * DAY_MS);
+        // An hour (ClickHouse): the same cut-off for the whole hour.
+        let base = cut_off(t, 30, H);
+        assert_eq!(base % H, 0);
+        assert!(t - 30 * DAY_MS - base < H && base <= t - 30 * DAY_MS);
+        assert_eq!(cut_off(t + 40 * 60_000, 30, H), base);
+        assert_eq!(cut_off(t + 43 * 60_000, 30, H), base + H);
+    }
 }

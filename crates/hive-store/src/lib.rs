@@ -333,6 +333,14 @@ pub trait Store: Send + Sync + 'static {
     /// on a backend that expires writes, rows) were removed. Zero when
     /// nothing is left to expire.
     fn expire(&self, project_id: &str, before_ms: i64, limit: usize) -> Result<u64>;
+    /// The step retention's cut-offs move by, in milliseconds: they are
+    /// rounded down to a multiple of it, so a backend whose deletions cost
+    /// the same whatever they remove (a ClickHouse mutation rewrites the
+    /// parts it touches) removes a step's worth at a time rather than a
+    /// little at every round. 1 (every round) unless a backend says.
+    fn expire_step_ms(&self) -> i64 {
+        1
+    }
     /// Retention over every project at once: drop whole time partitions
     /// that hold only writes from before `before_ms` (a backend without
     /// partitions does nothing); how many were dropped.
