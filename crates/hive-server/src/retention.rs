@@ -227,15 +227,32 @@ pub async fn round(state: &SharedState) -> Result<(), ApiError> {
     let step = state.store.expire_step_ms();
     let mut every_project_expires = !projects.is_empty();
     let mut oldest_kept = i64::MAX;
+    let mut expiring = Vec::new();
     for p in projects {
-        let Some(days) = retention_days(state, &p.id)? else {
-            every_project_expires = false;
-            continue;
-        };
-        let cutoff = cut_off(now, days, step);
+        match retention_days(state, &p.id)? {
+            Some(days) => expiring.push((p, cut_off(now, days, step))),
+            None => every_project_expires = false,
+        }
+    }
+    // Nodes sharing a store each run these rounds: one of them removes
+    // each project's writes for each cut-off (on ClickHouse a removal
+    // rewrites the table, and a sweep of its lookups follows; ADR 0009),
+    // claimed as alert evaluations are. A store no other node shares wins
+    // every claim; one whose winner died opens the claim again later.
+    let keys: Vec<String> = expiring
+        .iter()
+        .map(|(p, cutoff)| format!("retention:{}:{cutoff}", p.id))
+        .collect();
+    let won = if step > 1 && !keys.is_empty() {
+        state.blocking(move |s| s.objects().claim(&keys)).await?
+    } else {
+        vec![true; keys.len()]
+    };
+    for ((p, cutoff), won) in expiring.into_iter().zip(won) {
+        let cutoff: i64 = cutoff;
         oldest_kept = oldest_kept.min(cutoff);
         m.update(|s| s.active = Some(format!("retention {}", p.name)));
-        loop {
+        while won {
             let id = p.id.clone();
             let n = state
                 .blocking(move |s| s.expire(&id, cutoff, hive_store::EXPIRE_BATCH))

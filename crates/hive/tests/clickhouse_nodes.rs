@@ -39,6 +39,7 @@ fn two_nodes_share_one_clickhouse() {
     let nodes = [node1.addr.clone(), node2.addr.clone()];
     redaction_reaches_the_other_node(&nodes, &key);
     deletions_reach_the_other_node(&nodes, &key);
+    retention_runs_on_one_node(&nodes, &key, &ch);
     two_nodes::exercise(
         started,
         &key,
@@ -51,6 +52,98 @@ fn two_nodes_share_one_clickhouse() {
         "two nodes on one clickhouse: {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Retention woken on both nodes: the project's old writes go, removed by
+/// the one node that claimed the cut-off (a removal rewrites the table on
+/// ClickHouse; two nodes doing it would rewrite it twice).
+fn retention_runs_on_one_node(nodes: &[String; 2], key: &str, ch: &ClickHouse) {
+    const HOUR: i64 = 3_600_000;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    // Away from an hour's end, so both nodes cut in the same hour.
+    let into_hour = now() % HOUR;
+    if into_hour > HOUR - 30_000 {
+        std::thread::sleep(Duration::from_millis((HOUR - into_hour + 1_000) as u64));
+    }
+    let (status, v) = api(&nodes[0], "GET", "/v1/projects/default", key, "").unwrap();
+    assert_eq!(status, 200, "{v}");
+    let project = v["project"]["id"].as_str().unwrap().to_owned();
+    // Writes as a node makes them, received 25 hours ago: past a retention
+    // of a day.
+    let received = now() - 25 * HOUR;
+    let rows: Vec<String> = (0..5)
+        .map(|i| {
+            json!({
+                "project_id": project, "event_id": format!("old-{i}"), "kind": 1,
+                "ts": received, "node": "old-node", "seq": i, "idx": 0, "received": received,
+                "floating": 0, "session_id": "", "key_id": null, "doc": "", "raw": "",
+                "paths": ["event_id", "event_name", "event_type", "start_time"],
+                "types": [1, 1, 1, 2],
+                "strs": [format!("old-{i}"), "e", "tool", received.to_string()],
+                "nums": [0.0, 0.0, 0.0, received as f64],
+                "lossy": 0
+            })
+            .to_string()
+        })
+        .collect();
+    ch.query(&format!(
+        "INSERT INTO hive.hive_writes FORMAT JSONEachRow {}",
+        rows.join("\n")
+    ))
+    .unwrap();
+    let left = || {
+        ch.query("SELECT count() FROM hive.hive_writes WHERE event_id LIKE 'old-%'")
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(left(), "5");
+    // Setting a retention wakes the node's retention at once: both.
+    for node in nodes {
+        let (status, v) = api(
+            node,
+            "PUT",
+            "/v1/projects/default",
+            key,
+            &json!({"retention_days": 1}).to_string(),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{v}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while left() != "0" {
+        assert!(Instant::now() < deadline, "old writes still there");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let claims = ch
+        .query("SELECT count() FROM hive.hive_claims WHERE key LIKE 'retention:%'")
+        .unwrap();
+    assert_ne!(claims.trim(), "0", "the cut-off was claimed");
+    // One removal (none when the month's partition went whole).
+    let removals = ch
+        .query(
+            "SELECT count() FROM system.mutations WHERE database = 'hive' \
+             AND table = 'hive_writes' AND command LIKE '%received <%'",
+        )
+        .unwrap();
+    assert!(
+        matches!(removals.trim(), "0" | "1"),
+        "{removals} removals of one cut-off"
+    );
+    let (status, v) = api(
+        &nodes[0],
+        "PUT",
+        "/v1/projects/default",
+        key,
+        &json!({"retention_days": null}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{v}");
 }
 
 /// Redaction turned on through node 1 applies on node 2 within the
