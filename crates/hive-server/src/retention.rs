@@ -249,20 +249,22 @@ pub async fn round(state: &SharedState) -> Result<(), ApiError> {
         vec![true; keys.len()]
     };
     for ((p, cutoff), won) in expiring.into_iter().zip(won) {
-        let cutoff: i64 = cutoff;
         oldest_kept = oldest_kept.min(cutoff);
         m.update(|s| s.active = Some(format!("retention {}", p.name)));
-        while won {
-            let id = p.id.clone();
-            let n = state
-                .blocking(move |s| s.expire(&id, cutoff, hive_store::EXPIRE_BATCH))
-                .await?;
-            if n == 0 {
-                break;
+        // Unless another node claimed this cut-off: it removes the writes.
+        if won {
+            loop {
+                let id = p.id.clone();
+                let n = state
+                    .blocking(move |s| s.expire(&id, cutoff, hive_store::EXPIRE_BATCH))
+                    .await?;
+                if n == 0 {
+                    break;
+                }
+                m.update(|s| s.expired += n);
+                crate::metrics::retention_deleted_events(n);
+                tokio::time::sleep(pause).await;
             }
-            m.update(|s| s.expired += n);
-            crate::metrics::retention_deleted_events(n);
-            tokio::time::sleep(pause).await;
         }
         let id = p.id.clone();
         let n = state
