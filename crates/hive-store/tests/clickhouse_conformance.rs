@@ -938,6 +938,75 @@ fn an_abandoned_read_stops() {
     assert_eq!(store.query(&q).unwrap().total, 800);
 }
 
+/// A page of deletions (what a deletion by filter logs) is carried out
+/// together: one mutation per table, not one per session, since each
+/// rewrites the table whatever it removes.
+#[test]
+fn a_page_of_deletions_is_one_mutation_per_table() {
+    use hive_core::model::Event;
+    use hive_store::{DeleteTarget, EventQuery, Store, WriteOp};
+    let Some(store) = fresh() else { return };
+    let p = ClickHouseStore::project_named("p").id;
+    let event = |id: String, session: String| {
+        WriteOp::event(Event {
+            event_type: if id == session { "session" } else { "tool" }.into(),
+            event_id: id,
+            session_id: session,
+            project_id: p.clone(),
+            event_name: "e".into(),
+            start_time: 1_000,
+            ..Event::default()
+        })
+    };
+    let mut ops = Vec::new();
+    for s in 0..200 {
+        let sid = format!("s{s:03}");
+        ops.push(event(sid.clone(), sid.clone()));
+        ops.push(event(format!("e{s:03}"), sid));
+    }
+    store.apply(&ops).unwrap();
+    let count = |sql: &str| {
+        let r = store.sql_rows(sql).unwrap();
+        r[0]["n"]
+            .as_u64()
+            .or_else(|| r[0]["n"].as_str()?.parse().ok())
+            .unwrap()
+    };
+    let mutations = || {
+        count(
+            "SELECT count() AS n FROM system.mutations WHERE database = currentDatabase() \
+             AND table = 'hive_writes'",
+        )
+    };
+    let before = mutations();
+    // Every session but the last, then a write, then the last.
+    let mut page: Vec<WriteOp> = (0..199)
+        .map(|s| WriteOp::Delete {
+            project_id: p.clone(),
+            target: DeleteTarget::Session(format!("s{s:03}")),
+        })
+        .collect();
+    page.push(event("late".into(), "s199".into()));
+    page.push(WriteOp::Delete {
+        project_id: p.clone(),
+        target: DeleteTarget::Event("s199".into()),
+    });
+    let started = Instant::now();
+    store.apply(&page).unwrap();
+    eprintln!("200 deletions applied in {:?}", started.elapsed());
+    assert_eq!(mutations() - before, 2, "a mutation per run of deletions");
+    let left = store
+        .query(&EventQuery {
+            project_id: Some(p.clone()),
+            limit: 10,
+            ..EventQuery::default()
+        })
+        .unwrap();
+    assert_eq!(left.total, 0, "{:?}", left.events);
+    assert_eq!(count("SELECT count() AS n FROM hive_members"), 0);
+    assert_eq!(count("SELECT count() AS n FROM hive_starts"), 0);
+}
+
 /// Bases the leaves spell exactly are stored without their document and
 /// read back the same.
 #[test]

@@ -202,7 +202,10 @@ impl ClickHouseStore {
     /// A deletion is carried out where it stands: the writes before it are
     /// inserted first, those after it once it is done (a mutation never
     /// touches rows inserted after it), so applying the batch again after
-    /// a crash gives the same result.
+    /// a crash gives the same result. Deletions with no write between them
+    /// (a page of a deletion by filter) are carried out together: a
+    /// mutation rewrites the parts it touches whatever it removes, so one
+    /// per table for the run rather than one per table for each.
     pub(super) fn apply_ops(
         &self,
         ops: &[WriteOp],
@@ -210,54 +213,37 @@ impl ClickHouseStore {
         position: Option<u64>,
     ) -> Result<()> {
         let mut from = 0;
-        for (i, op) in ops.iter().enumerate() {
-            if let WriteOp::Delete { project_id, target } = op {
-                if from < i {
-                    self.apply_writes(&ops[from..i], &ids[from..i], None)?;
-                }
-                self.delete_events(project_id, target)?;
-                from = i + 1;
+        let mut i = 0;
+        while i < ops.len() {
+            if !matches!(ops[i], WriteOp::Delete { .. }) {
+                i += 1;
+                continue;
             }
+            if from < i {
+                self.apply_writes(&ops[from..i], &ids[from..i], None)?;
+            }
+            let mut run = Vec::new();
+            while let Some(WriteOp::Delete { project_id, target }) = ops.get(i) {
+                run.push((project_id.as_str(), target));
+                i += 1;
+            }
+            self.delete_events(&run)?;
+            from = i;
         }
         self.apply_writes(&ops[from..], &ids[from..], position)
     }
 
-    /// Delete a session or an event (with its session when it is one):
-    /// every write of the events, and their lookups.
-    pub(super) fn delete_events(
-        &self,
-        project_id: &str,
-        target: &crate::DeleteTarget,
-    ) -> Result<()> {
-        let (crate::DeleteTarget::Session(id) | crate::DeleteTarget::Event(id)) = target;
-        // A session's events named it; an event that is no session is named
-        // by none, so both targets are the id and what names it.
-        let mut ids: Vec<String> = self
-            .client
-            .rows(&format!(
-                "SELECT DISTINCT event_id FROM hive_members WHERE project_id = {} \
-                 AND session_id = {}",
-                lit(project_id),
-                lit(id)
-            ))?
-            .iter()
-            .map(|r| str_field(r, "event_id"))
-            .collect();
-        if !ids.contains(id) {
-            ids.push(id.clone());
-        }
-        let lists = in_lists(ids.iter().map(String::as_str));
-        let mut present = 0;
-        for list in &lists {
-            present += self
-                .client
-                .rows(&format!(
-                    "SELECT count() AS n FROM hive_writes WHERE project_id = {} AND event_id IN ({list})",
-                    lit(project_id),
-                ))?
-                .first()
-                .and_then(|r| r["n"].as_u64())
-                .unwrap_or(0);
+    /// Delete sessions and events (an event with its session when it is
+    /// one): every write of the events, and their lookups.
+    pub(super) fn delete_events(&self, targets: &[(&str, &crate::DeleteTarget)]) -> Result<()> {
+        // By project, in the order first named.
+        let mut projects: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (project_id, target) in targets {
+            let (crate::DeleteTarget::Session(id) | crate::DeleteTarget::Event(id)) = target;
+            match projects.iter_mut().find(|(p, _)| p == project_id) {
+                Some((_, named)) => named.push(id),
+                None => projects.push((project_id, vec![id])),
+            }
         }
         // The caches may say these sessions and events exist.
         {
@@ -265,19 +251,52 @@ impl ClickHouseStore {
             state.based.clear();
             state.sessions.clear();
         }
-        if present == 0 {
-            return Ok(());
-        }
-        for list in &lists {
-            let cond = format!("project_id = {} AND event_id IN ({list})", lit(project_id));
-            self.client.mutate_delete("hive_writes", &cond)?;
-            self.client.mutate_delete("hive_members", &cond)?;
-            self.client.mutate_delete("hive_locations", &cond)?;
-            // (The starts are keyed by the sessions and events.)
-            self.client.mutate_delete(
-                "hive_starts",
-                &format!("project_id = {} AND key IN ({list})", lit(project_id)),
-            )?;
+        for (project_id, named) in projects {
+            // A session's events named it; an event that is no session is
+            // named by none, so both targets are the id and what names it.
+            let mut ids: Vec<String> = Vec::new();
+            for list in in_lists(named.iter().copied()) {
+                ids.extend(
+                    self.client
+                        .rows(&format!(
+                            "SELECT DISTINCT event_id FROM hive_members WHERE project_id = {} \
+                             AND session_id IN ({list})",
+                            lit(project_id),
+                        ))?
+                        .iter()
+                        .map(|r| str_field(r, "event_id")),
+                );
+            }
+            ids.extend(named.iter().map(|id| (*id).to_owned()));
+            ids.sort_unstable();
+            ids.dedup();
+            let lists = in_lists(ids.iter().map(String::as_str));
+            let mut present = 0;
+            for list in &lists {
+                present += self
+                    .client
+                    .rows(&format!(
+                        "SELECT count() AS n FROM hive_writes WHERE project_id = {} AND event_id IN ({list})",
+                        lit(project_id),
+                    ))?
+                    .first()
+                    .and_then(|r| r["n"].as_u64())
+                    .unwrap_or(0);
+            }
+            if present == 0 {
+                continue;
+            }
+            for list in &lists {
+                let cond = format!("project_id = {} AND event_id IN ({list})", lit(project_id));
+                self.client.mutate_delete("hive_writes", &cond)?;
+                self.client.mutate_delete("hive_members", &cond)?;
+                self.client.mutate_delete("hive_locations", &cond)?;
+                // (The starts are keyed by the sessions and events.)
+                self.client.mutate_delete(
+                    "hive_starts",
+                    &format!("project_id = {} AND key IN ({list})", lit(project_id)),
+                )?;
+            }
         }
         Ok(())
     }
