@@ -436,10 +436,6 @@ impl Client {
         Ok(())
     }
 
-    /// Delete the rows of `table` that match `condition` (an `ALTER TABLE
-    /// … DELETE` mutation, on every server of a cluster) and wait until the
-    /// server has carried it out, at most the statement timeout. Rows
-    /// inserted after the mutation was made are never touched by it.
     /// `db.table` as a statement run on each server names it: the server's
     /// own `<table>_local` on a cluster (where a mutation runs).
     pub fn local_table(&self, table: &str) -> String {
@@ -450,6 +446,10 @@ impl Client {
         }
     }
 
+    /// Delete the rows of `table` that match `condition` (an `ALTER TABLE
+    /// … DELETE` mutation, on every server of a cluster) and wait until the
+    /// server has carried it out, at most the statement timeout. Rows
+    /// inserted after the mutation was made are never touched by it.
     pub fn mutate_delete(&self, table: &str, condition: &str) -> Result<()> {
         let (target, on_cluster) = match &self.endpoint.cluster {
             Some(c) => (format!("{table}_local"), format!(" ON CLUSTER {c}")),
