@@ -251,7 +251,8 @@ pub async fn round(state: &SharedState) -> Result<(), ApiError> {
     for ((p, cutoff), won) in expiring.into_iter().zip(won) {
         oldest_kept = oldest_kept.min(cutoff);
         m.update(|s| s.active = Some(format!("retention {}", p.name)));
-        // Unless another node claimed this cut-off: it removes the writes.
+        // Unless another node claimed this cut-off: it removes the writes
+        // and evaluations.
         if won {
             loop {
                 let id = p.id.clone();
@@ -265,18 +266,21 @@ pub async fn round(state: &SharedState) -> Result<(), ApiError> {
                 crate::metrics::retention_deleted_events(n);
                 tokio::time::sleep(pause).await;
             }
+            // The project's alert evaluations, all rules at once.
+            let id = p.id.clone();
+            let n = state
+                .blocking(move |s| {
+                    let rules: Vec<String> = s
+                        .objects()
+                        .list(ALERT, Some(&id))?
+                        .into_iter()
+                        .map(|rule| rule.id)
+                        .collect();
+                    s.objects().delete_evaluations_before(&rules, cutoff)
+                })
+                .await?;
+            m.update(|s| s.evaluations_expired += n);
         }
-        let id = p.id.clone();
-        let n = state
-            .blocking(move |s| {
-                let mut n = 0;
-                for rule in s.objects().list(ALERT, Some(&id))? {
-                    n += s.objects().delete_evaluations_before(&rule.id, cutoff)?;
-                }
-                Ok(n)
-            })
-            .await?;
-        m.update(|s| s.evaluations_expired += n);
     }
     if every_project_expires {
         state

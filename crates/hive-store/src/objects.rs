@@ -44,9 +44,10 @@ pub trait ObjectStore: Send + Sync {
     fn add_evaluation(&self, alert_id: &str, at: i64, doc: &Value) -> Result<()>;
     /// The latest evaluations of an alert, newest first.
     fn evaluations(&self, alert_id: &str, limit: usize) -> Result<Vec<Evaluation>>;
-    /// Forget the evaluations of an alert made before `before_ms`
-    /// (retention); how many went.
-    fn delete_evaluations_before(&self, alert_id: &str, before_ms: i64) -> Result<u64>;
+    /// Forget the evaluations of these alerts made before `before_ms`
+    /// (retention); how many went. All at once: on ClickHouse one deletion
+    /// rewrites the table whatever it removes.
+    fn delete_evaluations_before(&self, alert_ids: &[String], before_ms: i64) -> Result<u64>;
     /// Claim each of `keys` (an alert evaluation: the rule and the
     /// evaluation it follows) for this node; which claims it won. Of all the
     /// nodes sharing the store that claim a key, at most one wins it, ever.

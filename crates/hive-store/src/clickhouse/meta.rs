@@ -515,20 +515,25 @@ impl ObjectStore for Meta {
         Ok(true)
     }
 
-    fn delete_evaluations_before(&self, alert_id: &str, before_ms: i64) -> Result<u64> {
-        let cond = format!("alert_id = {} AND at < {before_ms}", lit(alert_id));
-        let n = self
-            .client
-            .rows(&format!(
-                "SELECT count() AS n FROM hive_evaluations WHERE {cond}"
-            ))?
-            .first()
-            .and_then(|r| r["n"].as_u64())
-            .unwrap_or(0);
-        if n > 0 {
-            self.client.mutate_delete("hive_evaluations", &cond)?;
+    fn delete_evaluations_before(&self, alert_ids: &[String], before_ms: i64) -> Result<u64> {
+        let mut removed = 0;
+        // A mutation per list of ids (at most 96 KiB each), not per alert.
+        for list in super::write::in_lists(alert_ids.iter().map(String::as_str)) {
+            let cond = format!("alert_id IN ({list}) AND at < {before_ms}");
+            let n = self
+                .client
+                .rows(&format!(
+                    "SELECT count() AS n FROM hive_evaluations WHERE {cond}"
+                ))?
+                .first()
+                .and_then(|r| r["n"].as_u64())
+                .unwrap_or(0);
+            if n > 0 {
+                self.client.mutate_delete("hive_evaluations", &cond)?;
+            }
+            removed += n;
         }
-        Ok(n)
+        Ok(removed)
     }
 
     fn add_evaluation(&self, alert_id: &str, at: i64, doc: &Value) -> Result<()> {

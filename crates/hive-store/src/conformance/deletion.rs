@@ -174,7 +174,12 @@ pub fn retention_expires_old_sessions(store: &dyn Store) {
         .unwrap();
     objects.add_evaluation("a1", old, &json!({"v": 1})).unwrap();
     objects.add_evaluation("a1", new, &json!({"v": 2})).unwrap();
-    assert_eq!(objects.delete_evaluations_before("a1", cutoff).unwrap(), 1);
+    assert_eq!(
+        objects
+            .delete_evaluations_before(&["a1".into(), "none".into()], cutoff)
+            .unwrap(),
+        1
+    );
     let evals = objects.evaluations("a1", 10).unwrap();
     assert_eq!(evals.len(), 1);
     assert_eq!(evals[0].doc["v"], 2);

@@ -128,11 +128,15 @@ impl ObjectStore for SqliteObjects {
         Ok(n > 0)
     }
 
-    fn delete_evaluations_before(&self, alert_id: &str, before_ms: i64) -> Result<u64> {
-        let n = lock(&self.conn).execute(
-            "DELETE FROM alert_evaluations WHERE alert_id = ?1 AND at < ?2",
-            params![alert_id, before_ms],
-        )?;
+    fn delete_evaluations_before(&self, alert_ids: &[String], before_ms: i64) -> Result<u64> {
+        let conn = lock(&self.conn);
+        let mut n = 0;
+        for alert_id in alert_ids {
+            n += conn.execute(
+                "DELETE FROM alert_evaluations WHERE alert_id = ?1 AND at < ?2",
+                params![alert_id, before_ms],
+            )?;
+        }
         Ok(n as u64)
     }
 
