@@ -133,6 +133,16 @@ fn fresh() -> Option<ClickHouseStore> {
     fresh_db().map(|url| ClickHouseStore::open(&url, "test-node").expect("open"))
 }
 
+/// The one number a `SELECT count() AS n …` answers (a string or a number,
+/// as the server formats it).
+fn count(store: &ClickHouseStore, sql: &str) -> u64 {
+    let r = store.sql_rows(sql).unwrap();
+    r[0]["n"]
+        .as_u64()
+        .or_else(|| r[0]["n"].as_str()?.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {r:?}"))
+}
+
 /// The URL of a new, empty database.
 fn fresh_db() -> Option<String> {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -520,31 +530,22 @@ fn retention_removes_rows_then_partitions() {
     // The index of their starts (for reads bounded by dates) goes with
     // their partition.
     let starts = |project: &str| {
-        let r = store
-            .sql_rows(&format!(
-                "SELECT count() AS n FROM hive_starts WHERE project_id = '{project}'"
-            ))
-            .unwrap();
-        r[0]["n"]
-            .as_u64()
-            .or_else(|| r[0]["n"].as_str()?.parse().ok())
+        count(
+            &store,
+            &format!("SELECT count() AS n FROM hive_starts WHERE project_id = '{project}'"),
+        )
     };
-    assert_eq!(starts("kept"), Some(10), "a row per session and minute");
+    assert_eq!(starts("kept"), 10, "a row per session and minute");
     // Every project's cut-off past this month's newest write: the
     // partition is dropped whole.
     assert_eq!(store.expire_partitions(later).unwrap(), 1);
     assert_eq!(store.disk_usage().unwrap(), (0, 0));
-    assert_eq!(starts("kept"), Some(0));
+    assert_eq!(starts("kept"), 0);
     assert!(store.get_event(Some("kept"), "e250").unwrap().is_none());
     // So do the lookups of its events, which are not partitioned.
     for table in ["hive_members", "hive_locations"] {
-        let r = store
-            .sql_rows(&format!("SELECT count() AS n FROM {table}"))
-            .unwrap();
-        let n = r[0]["n"]
-            .as_u64()
-            .or_else(|| r[0]["n"].as_str()?.parse().ok());
-        assert_eq!(n, Some(0), "{table}");
+        let n = count(&store, &format!("SELECT count() AS n FROM {table}"));
+        assert_eq!(n, 0, "{table}");
     }
 }
 
@@ -763,13 +764,11 @@ fn dated_reads_read_their_events_only() {
         }])
         .unwrap();
     assert_eq!(dated(&store, Some(0), Some(2)), Some(6));
-    let left = store
-        .sql_rows("SELECT count() AS n FROM hive_starts WHERE key IN ('s3', 'e4')")
-        .unwrap();
-    let n = left[0]["n"]
-        .as_u64()
-        .or_else(|| left[0]["n"].as_str()?.parse().ok());
-    assert_eq!(n, Some(0), "{left:?}");
+    let left = count(
+        &store,
+        "SELECT count() AS n FROM hive_starts WHERE key IN ('s3', 'e4')",
+    );
+    assert_eq!(left, 0);
 }
 
 /// Retention removes the lookups of the events it removes whole (else
@@ -965,15 +964,9 @@ fn a_page_of_deletions_is_one_mutation_per_table() {
         ops.push(event(format!("e{s:03}"), sid));
     }
     store.apply(&ops).unwrap();
-    let count = |sql: &str| {
-        let r = store.sql_rows(sql).unwrap();
-        r[0]["n"]
-            .as_u64()
-            .or_else(|| r[0]["n"].as_str()?.parse().ok())
-            .unwrap()
-    };
     let mutations = || {
         count(
+            &store,
             "SELECT count() AS n FROM system.mutations WHERE database = currentDatabase() \
              AND table = 'hive_writes'",
         )
@@ -1003,8 +996,8 @@ fn a_page_of_deletions_is_one_mutation_per_table() {
         })
         .unwrap();
     assert_eq!(left.total, 0, "{:?}", left.events);
-    assert_eq!(count("SELECT count() AS n FROM hive_members"), 0);
-    assert_eq!(count("SELECT count() AS n FROM hive_starts"), 0);
+    assert_eq!(count(&store, "SELECT count() AS n FROM hive_members"), 0);
+    assert_eq!(count(&store, "SELECT count() AS n FROM hive_starts"), 0);
 }
 
 /// Bases the leaves spell exactly are stored without their document and

@@ -446,6 +446,27 @@ impl Client {
         }
     }
 
+    /// How many rows of `table` match `condition`.
+    pub fn count(&self, table: &str, condition: &str) -> Result<u64> {
+        Ok(self
+            .rows(&format!(
+                "SELECT count() AS n FROM {table} WHERE {condition}"
+            ))?
+            .first()
+            .and_then(|r| r["n"].as_u64())
+            .unwrap_or(0))
+    }
+
+    /// [`Client::mutate_delete`] when some row matches (a mutation rewrites
+    /// the parts it touches even to remove nothing); how many matched.
+    pub fn delete_any(&self, table: &str, condition: &str) -> Result<u64> {
+        let n = self.count(table, condition)?;
+        if n > 0 {
+            self.mutate_delete(table, condition)?;
+        }
+        Ok(n)
+    }
+
     /// Delete the rows of `table` that match `condition` (an `ALTER TABLE
     /// … DELETE` mutation, on every server of a cluster) and wait until the
     /// server has carried it out, at most the statement timeout. Rows

@@ -520,18 +520,7 @@ impl ObjectStore for Meta {
         // A mutation per list of ids (at most 96 KiB each), not per alert.
         for list in super::write::in_lists(alert_ids.iter().map(String::as_str)) {
             let cond = format!("alert_id IN ({list}) AND at < {before_ms}");
-            let n = self
-                .client
-                .rows(&format!(
-                    "SELECT count() AS n FROM hive_evaluations WHERE {cond}"
-                ))?
-                .first()
-                .and_then(|r| r["n"].as_u64())
-                .unwrap_or(0);
-            if n > 0 {
-                self.client.mutate_delete("hive_evaluations", &cond)?;
-            }
-            removed += n;
+            removed += self.client.delete_any("hive_evaluations", &cond)?;
         }
         Ok(removed)
     }

@@ -464,21 +464,19 @@ impl Store for ClickHouseStore {
             "project_id = {} AND received < {before_ms}",
             lit(project_id)
         );
-        let n = self
-            .client
-            .rows(&format!(
-                "SELECT count() AS n FROM hive_writes WHERE {cond}"
-            ))?
-            .first()
-            .and_then(|r| r["n"].as_u64())
-            .unwrap_or(0);
+        let n = self.client.delete_any("hive_writes", &cond)?;
         if n > 0 {
-            self.client.mutate_delete("hive_writes", &cond)?;
-            let due = lock(&self.swept)
-                .get(project_id)
-                .is_none_or(|at| at.elapsed() >= SWEEP_EVERY);
+            let due = {
+                let mut swept = lock(&self.swept);
+                let due = swept
+                    .get(project_id)
+                    .is_none_or(|at| at.elapsed() >= SWEEP_EVERY);
+                if due {
+                    swept.insert(project_id.to_owned(), Instant::now());
+                }
+                due
+            };
             if due {
-                lock(&self.swept).insert(project_id.to_owned(), Instant::now());
                 self.sweep_lookups(Some(project_id))?;
             }
         }

@@ -273,15 +273,10 @@ impl ClickHouseStore {
             let lists = in_lists(ids.iter().map(String::as_str));
             let mut present = 0;
             for list in &lists {
-                present += self
-                    .client
-                    .rows(&format!(
-                        "SELECT count() AS n FROM hive_writes WHERE project_id = {} AND event_id IN ({list})",
-                        lit(project_id),
-                    ))?
-                    .first()
-                    .and_then(|r| r["n"].as_u64())
-                    .unwrap_or(0);
+                present += self.client.count(
+                    "hive_writes",
+                    &format!("project_id = {} AND event_id IN ({list})", lit(project_id)),
+                )?;
             }
             if present == 0 {
                 continue;
