@@ -130,6 +130,10 @@ impl Store for MeteredStore {
         timed("disk_bytes", || self.inner.disk_bytes())
     }
 
+    fn active_projects(&self) -> Result<Vec<String>> {
+        timed("active_projects", || self.inner.active_projects())
+    }
+
     fn auth(&self) -> &dyn auth::AuthStore {
         self.inner.auth()
     }

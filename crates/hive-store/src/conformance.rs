@@ -292,6 +292,17 @@ pub fn project_isolation(store: &dyn Store) {
             .len(),
         1
     );
+
+    // The dashboard opens on the most recently active project.
+    let newest = || store.active_projects().unwrap().first().cloned();
+    let mut b = event("s2", "s2", "session", 200);
+    b.project_id = "proj-b".into();
+    store.apply(&[put(b)]).unwrap();
+    assert_eq!(newest().as_deref(), Some("proj-b"));
+    store
+        .apply(&[put(event("s3", "s3", "session", 300))])
+        .unwrap();
+    assert_eq!(newest().as_deref(), Some(P));
 }
 
 /// Deterministic pseudo-random events, then every filter in a table is run

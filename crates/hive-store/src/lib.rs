@@ -357,6 +357,26 @@ pub trait Store: Send + Sync + 'static {
     fn disk_bytes(&self) -> Result<u64> {
         Ok(0)
     }
+    /// Project ids, the most recently active first: the dashboard opens on
+    /// the first it knows. A backend judges activity by what it reads
+    /// cheaply, and may name only the most active. By default, the project
+    /// of the session that starts last.
+    fn active_projects(&self) -> Result<Vec<String>> {
+        let newest = self.query_page(&EventQuery {
+            project_id: None,
+            level: Level::Session,
+            order: Order::StartDesc,
+            limit: 1,
+            ..EventQuery::default()
+        })?;
+        Ok(newest
+            .events
+            .first()
+            .and_then(|e| e.get("project_id"))
+            .and_then(|v| v.as_str())
+            .map(|id| vec![id.to_owned()])
+            .unwrap_or_default())
+    }
 
     /// Projects and keys.
     fn auth(&self) -> &dyn auth::AuthStore;

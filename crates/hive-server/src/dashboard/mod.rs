@@ -352,8 +352,9 @@ impl Layout {
     }
 }
 
-/// The project a page shows: the one named in `?project=`, else the one
-/// with the newest session, else `default`.
+/// The project a page shows: the one named in `?project=`, else the most
+/// recently active one the store names (`Store::active_projects`), else
+/// `default`.
 pub(crate) async fn layout(
     state: &SharedState,
     web: &Web,
@@ -373,23 +374,11 @@ pub(crate) async fn layout(
                     return Err(ApiError::NotFound(format!("no project named {name:?}")).into());
                 }
             },
-            None => {
-                let newest = store.query(&hive_store::EventQuery {
-                    project_id: None,
-                    level: hive_store::Level::Session,
-                    order: hive_store::Order::StartDesc,
-                    limit: 1,
-                    ..hive_store::EventQuery::default()
-                })?;
-                let id = newest
-                    .events
-                    .first()
-                    .and_then(|e| e.get("project_id"))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned);
-                id.and_then(|id| projects.iter().find(|p| p.id == id).cloned())
-                    .unwrap_or(default_project)
-            }
+            None => store
+                .active_projects()?
+                .iter()
+                .find_map(|id| projects.iter().find(|p| &p.id == id).cloned())
+                .unwrap_or(default_project),
         };
         Ok((project, projects))
     })
