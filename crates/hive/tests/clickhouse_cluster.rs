@@ -15,10 +15,9 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use support::{
-    Acked, ClickHouse, Hive, ZooKeeper, api, cluster_config, free_port, span_json, two_nodes,
-    verify_session,
+    ClickHouse, Hive, ZooKeeper, cluster_config, free_port, two_nodes, verify_session,
+    write_through,
 };
 
 #[test]
@@ -64,56 +63,7 @@ fn two_nodes_on_a_two_shard_cluster() {
     let sessions: Vec<String> = (0..8)
         .map(|i| format!("eeeeeeee-0000-4000-8000-{i:012}"))
         .collect();
-    let mut acked = vec![Acked::default(); sessions.len()];
-    for (i, session) in sessions.iter().enumerate() {
-        let (status, body) = api(
-            &nodes[i % 2],
-            "POST",
-            "/session/start",
-            &key,
-            &json!({"session": {"session_id": session}}).to_string(),
-        )
-        .unwrap();
-        assert_eq!(status, 200, "{body}");
-    }
-    let threads: Vec<_> = (0..4)
-        .map(|c| {
-            let (nodes, key, sessions) = (nodes.clone(), key.clone(), sessions.clone());
-            std::thread::spawn(move || {
-                let mut acked = vec![Acked::default(); sessions.len()];
-                for seq in 1..=40 {
-                    let s = (seq + c) % sessions.len();
-                    let addr = &nodes[(seq + c) % 2];
-                    if seq % 2 == 0 {
-                        let (status, body) = api(
-                            addr,
-                            "POST",
-                            "/opentelemetry/v1/traces",
-                            &key,
-                            &span_json(&sessions[s], c, seq),
-                        )
-                        .unwrap();
-                        assert_eq!(status, 200, "{body}");
-                        acked[s].spans.insert((c, seq));
-                    } else {
-                        let k = format!("c{c}_{seq}");
-                        let body = json!({"event_id": sessions[s], "metadata": {&k: seq}});
-                        let (status, body) =
-                            api(addr, "PUT", "/events", &key, &body.to_string()).unwrap();
-                        assert_eq!(status, 200, "{body}");
-                        acked[s].keys.insert(k);
-                    }
-                }
-                acked
-            })
-        })
-        .collect();
-    for t in threads {
-        for (i, a) in t.join().unwrap().into_iter().enumerate() {
-            acked[i].spans.extend(a.spans);
-            acked[i].keys.extend(a.keys);
-        }
-    }
+    let acked = write_through(&nodes, &key, &sessions, 0..4, 40);
     for addr in &nodes {
         two_nodes::wait_applied(addr, &key, Duration::from_secs(60));
     }

@@ -13,42 +13,10 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{Acked, ClickHouse, Hive, PASSWORD, USER, api, get_ready, span_json};
-
-/// Run `hive ARGS` and wait (at most 20 s) for it to end: (exit code,
-/// stderr, how long it ran).
-fn run_hive(args: &[&str], data_dir: &std::path::Path) -> (Option<i32>, String, Duration) {
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hive"))
-        .args(args)
-        .env_remove("HIVE_CLICKHOUSE_URL")
-        .env("HIVE_DATA_DIR", data_dir)
-        .env_remove("RUST_BACKTRACE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run hive");
-    let deadline = started + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("hive {args:?} still runs after 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    (status.code(), stderr, started.elapsed())
-}
+use support::{Acked, ClickHouse, Hive, PASSWORD, USER, api, get_ready, run_hive, span_json};
 
 #[test]
 fn refused_credentials_stop_a_start_but_not_a_running_node() {

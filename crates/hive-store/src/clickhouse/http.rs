@@ -266,7 +266,7 @@ impl Client {
     }
 
     /// "ClickHouse at http://host:port", for messages.
-    fn at(&self) -> String {
+    pub(crate) fn at(&self) -> String {
         format!("ClickHouse at {}", self.endpoint.base)
     }
 
@@ -321,12 +321,15 @@ impl Client {
         // over Distributed tables run once, on this server (GLOBAL IN).
         // With replicas, every node reads and writes the first healthy
         // replica of a shard, so what one node inserted the others read
-        // (alert claims rely on it) while replication catches up.
+        // (alert claims rely on it) while replication catches up: not the
+        // replica on the server it talks to, which ClickHouse prefers
+        // otherwise (`prefer_localhost_replica`).
         let cluster = match (&self.endpoint.cluster, self.endpoint.replicated) {
             (None, _) => "",
             (Some(_), false) => "&insert_distributed_sync=1&distributed_product_mode=global",
             (Some(_), true) => {
-                "&insert_distributed_sync=1&distributed_product_mode=global&load_balancing=in_order"
+                "&insert_distributed_sync=1&distributed_product_mode=global&load_balancing=in_order\
+                 &prefer_localhost_replica=0"
             }
         };
         format!(

@@ -214,6 +214,9 @@ pub fn migrate(client: &Client) -> Result<u32> {
         ))?,
         None => client.exec_in_default(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?,
     }
+    if let Some(c) = &ep.cluster {
+        check_cluster(client, c)?;
+    }
     for s in expand(
         "CREATE TABLE IF NOT EXISTS hive_migrations (version UInt32, applied_at Int64) \
          ENGINE = ReplacingMergeTree ORDER BY version",
@@ -286,6 +289,20 @@ fn add_columns(client: &Client, columns: &[&str]) -> Result<()> {
             > 0)
     };
     for table in tables {
+        if table == "hive_writes" && ep.replicated {
+            // ClickHouse 18.16 refuses an `ALTER … ON CLUSTER` of a
+            // distributed table when the cluster's shards are replicated
+            // ("isn't replicated, but shard #1 is replicated"): it is made
+            // again from the local table's columns instead.
+            let lacks = columns.iter().any(|c| {
+                let name = c.split_whitespace().next().unwrap_or_default();
+                !has(table, name).unwrap_or(false)
+            });
+            if lacks {
+                rebuild_distributed(client, "hive_writes")?;
+            }
+            continue;
+        }
         for column in columns {
             let name = column.split_whitespace().next().unwrap_or_default();
             if has(table, name)? {
@@ -309,6 +326,104 @@ fn add_columns(client: &Client, columns: &[&str]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuse a cluster whose statements would read the wrong database: a
+/// statement through a `Distributed` table names other tables in its
+/// subqueries without their database, and ClickHouse rewrites them to run
+/// on this server (`GLOBAL IN`) only when the cluster has several shards;
+/// with one shard the statement goes as it is to a replica (every time
+/// with replicas, which every node reads through the first of), which
+/// reads them in its connection's default database. So each replica of a
+/// one-shard or replicated cluster must name hive's database as that.
+fn check_cluster(client: &Client, cluster: &str) -> Result<()> {
+    let ep = client.endpoint();
+    let db = &ep.database;
+    let replicas = client.rows(&format!(
+        "SELECT shard_num, host_name, port, default_database FROM system.clusters \
+         WHERE cluster = {}",
+        lit(cluster)
+    ))?;
+    if replicas.is_empty() {
+        return Err(crate::StoreError::Invalid(format!(
+            "{} has no cluster named {cluster} in its remote_servers",
+            client.at()
+        )));
+    }
+    let shards: std::collections::BTreeSet<u64> = replicas
+        .iter()
+        .filter_map(|r| r["shard_num"].as_u64())
+        .collect();
+    if !ep.replicated && shards.len() > 1 {
+        return Ok(());
+    }
+    let wrong: Vec<String> = replicas
+        .iter()
+        .filter(|r| r["default_database"].as_str() != Some(db.as_str()))
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r["host_name"].as_str().unwrap_or_default(),
+                r["port"]
+            )
+        })
+        .collect();
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    Err(crate::StoreError::Invalid(format!(
+        "cluster {cluster} on {}: give each replica <default_database>{db}</default_database> \
+         in remote_servers (missing for {}): with {}, statements reach replicas that must \
+         read hive's tables by their names alone (deploy/clickhouse/replicated/)",
+        client.at(),
+        wrong.join(", "),
+        if ep.replicated {
+            "replicas"
+        } else {
+            "one shard"
+        }
+    )))
+}
+
+/// Make the distributed table `table` again over `{table}_local` on every
+/// server of the cluster, with the local table's columns, where a
+/// materialised one is an alias (a distributed table computes nothing
+/// itself: it forwards inserts with their columns, which a local table
+/// refuses for a materialised one, and reads by name). It holds no rows
+/// (inserts are synchronous): statements that meet it gone meanwhile fail
+/// as ClickHouse being unavailable, and are tried again.
+fn rebuild_distributed(client: &Client, table: &str) -> Result<()> {
+    let ep = client.endpoint();
+    let (db, Some(c)) = (&ep.database, &ep.cluster) else {
+        return Ok(());
+    };
+    let columns: Vec<String> = client
+        .rows(&format!("DESCRIBE TABLE {db}.{table}_local"))?
+        .iter()
+        .map(|r| {
+            let field = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            let (name, ty, kind) = (field("name"), field("type"), field("default_type"));
+            match kind.as_str() {
+                "MATERIALIZED" | "ALIAS" => {
+                    format!("{name} {ty} ALIAS {}", field("default_expression"))
+                }
+                _ => format!("{name} {ty}"),
+            }
+        })
+        .collect();
+    if columns.is_empty() {
+        return Err(crate::StoreError::Unavailable(format!(
+            "{db}.{table}_local has no columns on {}",
+            client.at()
+        )));
+    }
+    client.exec(&format!("DROP TABLE IF EXISTS {db}.{table} ON CLUSTER {c}"))?;
+    client.exec(&format!(
+        "CREATE TABLE IF NOT EXISTS {db}.{table} ON CLUSTER {c} ({}) \
+         ENGINE = Distributed({c}, {db}, {table}_local, {})",
+        columns.join(", "),
+        sharding_key(table)
+    ))
 }
 
 /// Index the starts of the writes made before migration 5 (the view sees

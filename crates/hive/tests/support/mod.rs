@@ -386,6 +386,133 @@ pub fn cluster_config(shards: &[u16], zk: u16, shard: usize) -> String {
     )
 }
 
+/// The configuration (inside `<yandex>`) of replica `replica` (1-based) of
+/// a cluster named `hive` of one shard whose replicas are the servers at
+/// `replicas` (TCP ports on 127.0.0.1), as `deploy/clickhouse/replicated/`
+/// has it: replicas fetch parts from each other at `interserver`, and
+/// ZooKeeper at `zk` gives up on a dead replica's session after 4 s. The
+/// same replicas are also a cluster `hive_no_database` that does not give
+/// them hive's database as their default, as hive requires.
+pub fn replica_config(replicas: &[u16], zk: u16, replica: usize, interserver: u16) -> String {
+    let list = |database: &str| -> String {
+        replicas
+            .iter()
+            .map(|p| format!("<replica><host>127.0.0.1</host><port>{p}</port>{database}</replica>"))
+            .collect()
+    };
+    let (replicas, bare) = (list("<default_database>hive</default_database>"), list(""));
+    format!(
+        "<zookeeper><node><host>127.0.0.1</host><port>{zk}</port></node>\
+         <session_timeout_ms>4000</session_timeout_ms></zookeeper>\n\
+         <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>\n\
+         <interserver_http_port>{interserver}</interserver_http_port>\n\
+         <interserver_http_host>127.0.0.1</interserver_http_host>\n\
+         <remote_servers><hive><shard><internal_replication>true</internal_replication>\
+         {replicas}</shard></hive><hive_no_database><shard>\
+         <internal_replication>true</internal_replication>{bare}</shard></hive_no_database>\
+         </remote_servers>\n\
+         <macros><shard>1</shard><replica>r{replica}</replica></macros>"
+    )
+}
+
+/// Start `sessions`, then send them spans and session enrichments from
+/// the clients numbered `clients` (a span's id is made of its client's
+/// number and its place: calls that must not write the same spans take
+/// other numbers), `ops` requests each, spread over `nodes`; what was
+/// acknowledged, per session.
+pub fn write_through(
+    nodes: &[String],
+    key: &str,
+    sessions: &[String],
+    clients: std::ops::Range<usize>,
+    ops: usize,
+) -> Vec<Acked> {
+    for (i, session) in sessions.iter().enumerate() {
+        let body = serde_json::json!({"session": {"session_id": session}}).to_string();
+        let (status, body) = api(
+            &nodes[i % nodes.len()],
+            "POST",
+            "/session/start",
+            key,
+            &body,
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    let threads: Vec<_> = clients
+        .map(|c| {
+            let (nodes, key, sessions) = (nodes.to_vec(), key.to_owned(), sessions.to_vec());
+            std::thread::spawn(move || {
+                let mut acked = vec![Acked::default(); sessions.len()];
+                for seq in 1..=ops {
+                    let s = (seq + c) % sessions.len();
+                    let addr = &nodes[(seq + c) % nodes.len()];
+                    if seq % 2 == 0 {
+                        let (status, body) = api(
+                            addr,
+                            "POST",
+                            "/opentelemetry/v1/traces",
+                            &key,
+                            &span_json(&sessions[s], c, seq),
+                        )
+                        .unwrap();
+                        assert_eq!(status, 200, "{body}");
+                        acked[s].spans.insert((c, seq));
+                    } else {
+                        let k = format!("c{c}_{seq}");
+                        let body =
+                            serde_json::json!({"event_id": sessions[s], "metadata": {&k: seq}});
+                        let (status, body) =
+                            api(addr, "PUT", "/events", &key, &body.to_string()).unwrap();
+                        assert_eq!(status, 200, "{body}");
+                        acked[s].keys.insert(k);
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    let mut acked = vec![Acked::default(); sessions.len()];
+    for t in threads {
+        for (i, a) in t.join().unwrap().into_iter().enumerate() {
+            acked[i].spans.extend(a.spans);
+            acked[i].keys.extend(a.keys);
+        }
+    }
+    acked
+}
+
+/// Run `hive ARGS` and wait (at most 20 s) for it to end: (exit code,
+/// stderr, how long it ran).
+pub fn run_hive(args: &[&str], data_dir: &std::path::Path) -> (Option<i32>, String, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hive"))
+        .args(args)
+        .env_remove("HIVE_CLICKHOUSE_URL")
+        .env("HIVE_DATA_DIR", data_dir)
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run hive");
+    let deadline = started + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hive {args:?} still runs after 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status.code(), stderr, started.elapsed())
+}
+
 /// A `hive serve` process.
 pub struct Hive {
     pub child: Child,

@@ -1,0 +1,260 @@
+//! Two ClickHouse 18.16 servers on 127.0.0.1 as one shard of two replicas
+//! (`ReplicatedMergeTree` through a ZooKeeper on 127.0.0.1, the
+//! configuration of `deploy/clickhouse/replicated/`), and two `hive serve
+//! --clickhouse '...?cluster=hive&replicated=true'` nodes, one on each
+//! (issue 10):
+//!
+//! - spans and enrichments sent through both nodes are all there once, read
+//!   through either node, and both replicas hold every write;
+//! - retention's mutations (the writes, then the lookups they leave, whose
+//!   condition reads the writes) run on replicated tables;
+//! - the two-node scenario of `support::two_nodes`: alerts evaluated and
+//!   notified once, though each node talks to its own replica; 60 enrichers;
+//!   a node killed mid-ingest and restarted;
+//! - with the first replica killed, the node on the second goes on writing
+//!   and reading; the node on the dead one acknowledges into its log and
+//!   answers reads 503; once the replica is back, every write is applied
+//!   once and both replicas hold the same rows.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use hive_store::Store;
+use hive_store::clickhouse::ClickHouseStore;
+use support::{
+    ClickHouse, Hive, ZooKeeper, api, free_port, replica_config, run_hive, two_nodes,
+    verify_session, write_through,
+};
+
+fn as_strs(a: &[String]) -> Vec<&str> {
+    a.iter().map(String::as_str).collect()
+}
+
+/// How many rows `table` holds on `server`'s own replica.
+fn local_rows(server: &ClickHouse, table: &str, cond: &str) -> u64 {
+    server
+        .query(&format!(
+            "SELECT count() FROM hive.{table}_local WHERE {cond}"
+        ))
+        .unwrap_or_else(|e| panic!("count {table}: {e}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Wait until both replicas hold the same rows of `table` that match
+/// `cond`, and that many are at least `at_least`; how many.
+fn converge(replicas: &[ClickHouse], table: &str, cond: &str, at_least: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n: Vec<u64> = replicas
+            .iter()
+            .map(|r| local_rows(r, table, cond))
+            .collect();
+        if n[0] == n[1] && n[0] >= at_least {
+            return n[0];
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replicas of {table} do not converge: {n:?} rows where {cond}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn two_nodes_on_two_replicas() {
+    if !ClickHouse::available() || !ZooKeeper::available() {
+        return;
+    }
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let zk = ZooKeeper::start(&tmp.path().join("zookeeper"));
+    let tcp = [free_port(), free_port()];
+    let mut replicas: Vec<ClickHouse> = (0..2)
+        .map(|i| {
+            ClickHouse::configure(
+                &tmp.path().join(format!("replica{}", i + 1)),
+                free_port(),
+                tcp[i],
+                &replica_config(&tcp, zk.port, i + 1, free_port()),
+            )
+        })
+        .collect();
+    for r in &mut replicas {
+        r.start();
+    }
+    // Replicas that read hive's tables in another database are refused at
+    // start, with what to configure.
+    let bare = format!(
+        "{}?cluster=hive_no_database&replicated=true",
+        replicas[0].url("hive")
+    );
+    let (code, stderr, _) = run_hive(
+        &[
+            "serve",
+            "--clickhouse",
+            &bare,
+            "--addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "off",
+        ],
+        &tmp.path().join("refused"),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("<default_database>hive</default_database>"),
+        "{stderr}"
+    );
+    let urls: Vec<String> = replicas
+        .iter()
+        .map(|r| format!("{}?cluster=hive&replicated=true", r.url("hive")))
+        .collect();
+    let args = |url: &str| {
+        let mut a = vec!["--clickhouse".to_owned(), url.to_owned()];
+        a.extend(two_nodes::ARGS.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    let (args1, args2) = (args(&urls[0]), args(&urls[1]));
+    let node1 = Hive::start(&tmp.path().join("node1"), &as_strs(&args1));
+    let key = node1.key.clone().unwrap_or_else(|| {
+        panic!(
+            "the first node prints the admin key: {:?}",
+            node1.output.lock().unwrap()
+        )
+    });
+    let node2 = Hive::start(&tmp.path().join("node2"), &as_strs(&args2));
+    assert!(node2.key.is_none(), "one admin key for the cluster");
+    let nodes = [node1.addr.clone(), node2.addr.clone()];
+    eprintln!("{:.1} s: replicas up", started.elapsed().as_secs_f64());
+
+    // Writes through both nodes: all there, through either, on both replicas.
+    let sessions: Vec<String> = (0..6)
+        .map(|i| format!("cccccccc-0000-4000-8000-{i:012}"))
+        .collect();
+    let acked = write_through(&nodes, &key, &sessions, 0..4, 30);
+    for addr in &nodes {
+        two_nodes::wait_applied(addr, &key, Duration::from_secs(60));
+    }
+    for (i, session) in sessions.iter().enumerate() {
+        for addr in &nodes {
+            verify_session(addr, &key, session, &acked[i]);
+        }
+    }
+    let writes = converge(&replicas, "hive_writes", "1", 6 * 30 / 2);
+    eprintln!(
+        "{:.1} s: sessions checked, {writes} writes on each replica",
+        started.elapsed().as_secs_f64()
+    );
+
+    // Retention on replicated tables: a project's writes go, then the
+    // lookups they leave (mutations whose condition reads the writes).
+    let store = ClickHouseStore::open(&urls[1], "retention").unwrap();
+    let old = "project-retired";
+    let events: Vec<hive_store::WriteOp> = (0..3)
+        .map(|i| {
+            let mut e = hive_core::model::Event {
+                event_id: format!("bbbbbbbb-0000-4000-8000-{i:012}"),
+                session_id: "bbbbbbbb-0000-4000-8000-000000000000".into(),
+                project_id: old.into(),
+                event_type: if i == 0 { "session" } else { "model" }.into(),
+                event_name: "retired".into(),
+                start_time: 1_000 + i,
+                ..hive_core::model::Event::default()
+            };
+            e.end_time = e.start_time + 1;
+            hive_store::WriteOp::event(e)
+        })
+        .collect();
+    store.apply(&events).unwrap();
+    let this = format!("project_id = '{old}'");
+    converge(&replicas, "hive_members", &this, 3);
+    converge(&replicas, "hive_locations", &this, 3);
+    let kept = converge(&replicas, "hive_members", "1", 3 + 6);
+    let removed = store.expire(old, i64::MAX / 2, 0).unwrap();
+    assert_eq!(removed, 3, "the retired project's writes");
+    for table in [
+        "hive_writes",
+        "hive_members",
+        "hive_locations",
+        "hive_starts",
+    ] {
+        assert_eq!(
+            converge(&replicas, table, &this, 0),
+            0,
+            "{table} keeps {old}"
+        );
+    }
+    assert_eq!(
+        converge(&replicas, "hive_members", "1", 0),
+        kept - 3,
+        "another project's lookups were swept"
+    );
+    eprintln!(
+        "{:.1} s: retention checked",
+        started.elapsed().as_secs_f64()
+    );
+
+    // Alerts once, 60 enrichers, a node killed mid-ingest: each node talks
+    // to its own replica, and both read and write the first one.
+    two_nodes::exercise(
+        started,
+        &key,
+        &node1,
+        node2,
+        &tmp.path().join("node2"),
+        &as_strs(&args2),
+    );
+    eprintln!(
+        "{:.1} s: two-node scenario",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The first replica dies: the node on the second goes on; the node on
+    // the first acknowledges into its log, and its reads answer 503.
+    let node2 = Hive::start(&tmp.path().join("node2"), &as_strs(&args2));
+    replicas[0].kill();
+    let more: Vec<String> = vec!["cccccccc-0000-4000-8000-0000000000aa".into()];
+    let through2 = write_through(std::slice::from_ref(&node2.addr), &key, &more, 100..102, 10);
+    two_nodes::wait_applied(&node2.addr, &key, Duration::from_secs(60));
+    verify_session(&node2.addr, &key, &more[0], &through2[0]);
+    let waiting: Vec<String> = vec!["cccccccc-0000-4000-8000-0000000000bb".into()];
+    let through1 = write_through(
+        std::slice::from_ref(&node1.addr),
+        &key,
+        &waiting,
+        200..201,
+        6,
+    );
+    let (status, body) = api(
+        &node1.addr,
+        "GET",
+        &format!("/v1/sessions/{}", more[0]),
+        &key,
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.to_string().contains("ClickHouse"), "{body}");
+    eprintln!(
+        "{:.1} s: first replica down",
+        started.elapsed().as_secs_f64()
+    );
+
+    replicas[0].start();
+    two_nodes::wait_applied(&node1.addr, &key, Duration::from_secs(90));
+    // Replication is asynchronous: the first replica catches up with what
+    // the second took meanwhile, then either node reads everything.
+    let all = converge(&replicas, "hive_writes", "1", writes);
+    converge(&replicas, "hive_members", "1", 0);
+    for addr in [&node1.addr, &node2.addr] {
+        verify_session(addr, &key, &more[0], &through2[0]);
+        verify_session(addr, &key, &waiting[0], &through1[0]);
+    }
+    eprintln!(
+        "two nodes on two replicas: {:.1} s, {all} writes on each replica",
+        started.elapsed().as_secs_f64()
+    );
+}
