@@ -124,6 +124,9 @@ test("a chart saved from the builder appears on the project dashboard", async ()
   await Promise.all([page.waitForURL(/\/charts\?/), page.click("#preview button[type=submit]")]);
   const card = page.locator(".chartcard.saved", { hasText: "Cost per plan" });
   await card.waitFor();
+  // The page answers first; the chart is drawn into its card after.
+  await card.locator("svg.chart").waitFor();
+  assert.equal(await card.locator("[aria-busy]").count(), 0);
   assert.ok((await card.locator("svg.chart circle").count()) > 0);
   assert.deepEqual(await card.locator(".legend li").allTextContents(), ["free", "pro"]);
   const saved = await api(hive, "GET", `/v1/charts?project=${P}`);

@@ -169,4 +169,13 @@ test("alert names, conditions and chart groups are escaped, in the list, the pag
   await Promise.all([page.waitForURL(/\/edit$/), page.click("#edit-alert button[type=submit]")]);
   await inert("refused edit");
   assert.equal(await page.locator("#edit-alert input[name=threshold]").inputValue(), P.script);
+  // A saved chart with a hostile name, grouped by the hostile event names,
+  // drawn into the dashboard page once the page is shown.
+  await api(hive, "POST", "/v1/charts", { project: P.img, name: P.img, groupBy: "event_name", dateRange: { relative: "30d" } });
+  await page.goto(`${hive.url}/charts?project=${project}`);
+  const card = page.locator(".chartcard.saved");
+  await card.locator("svg.chart").waitFor();
+  await inert("saved chart");
+  assert.equal(await card.locator("h2 a").textContent(), P.img);
+  assert.ok((await card.locator(".legend li").allTextContents()).includes(P.script));
 });

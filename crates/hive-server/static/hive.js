@@ -138,6 +138,35 @@
         });
     }
 
+    // Saved charts are drawn apart, one after another in page order, so
+    // the page answers at once and each chart shows when it is ready.
+    // Without scripts, each card links to its chart in the builder.
+    var charts = document.querySelectorAll("[data-draw]");
+    if (charts.length && window.fetch && window.DOMParser) {
+      var next = Promise.resolve();
+      charts.forEach(function (box) {
+        box.setAttribute("aria-busy", "true");
+        box.firstElementChild.textContent = "Drawing…";
+        next = next.then(function () {
+          return fetch(box.getAttribute("data-draw"), { credentials: "same-origin" })
+            .then(function (r) {
+              if (!r.ok) throw new Error(r.status);
+              return r.text();
+            })
+            .then(function (text) {
+              var got = new DOMParser().parseFromString(text, "text/html").getElementById("drawn");
+              if (!got) throw new Error("no chart");
+              got.removeAttribute("id");
+              box.replaceWith(document.adoptNode(got));
+            })
+            .catch(function () {
+              box.removeAttribute("aria-busy");
+              box.firstElementChild.textContent = "This chart could not be drawn now: reload the page to try again.";
+            });
+        });
+      });
+    }
+
     // Keep the selected event in view in long trees.
     var sel = document.querySelector("#tree .sel");
     if (sel && sel.scrollIntoView) sel.scrollIntoView({ block: "nearest" });

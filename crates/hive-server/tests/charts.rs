@@ -261,3 +261,88 @@ async fn saved_charts_and_alerts_warm_up_their_columns() {
     assert_eq!(ran, 1);
     assert!(s.store.column_memory_used() > 0, "no columns loaded");
 }
+
+/// The dashboard page of saved charts answers without drawing them: each
+/// card names where its chart is drawn (`GET /charts/{id}/draw`), which
+/// answers the chart's SVG and legend, in its project only.
+#[tokio::test]
+async fn saved_charts_are_drawn_apart_from_their_page() {
+    let s = server();
+    let a = s.key("read_write", "team-a").await;
+    s.key("read_write", "team-b").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for (i, plan) in ["free", "pro", "free"].iter().enumerate() {
+        let r = s
+            .json(
+                "POST",
+                "/events",
+                &a,
+                json!({"event": {"event_type": "model", "event_name": "m",
+                    "start_time": now - 60_000 * i as i64, "end_time": now,
+                    "metadata": {"cost": 1.5}, "user_properties": {"plan": plan}}}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.bytes)
+        );
+    }
+    let r = s
+        .json(
+            "POST",
+            "/v1/charts",
+            &a,
+            json!({"name": "cost <per> plan", "metric": "metadata.cost", "func": "sum",
+                   "groupBy": "user_properties.plan", "bucketing": "hour",
+                   "dateRange": {"relative": "24h"}}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let id = r.json()["data"]["id"].as_str().unwrap().to_owned();
+    let cookie = common::dashboard_cookie(&s).await;
+    let body = |r: &common::Resp| String::from_utf8_lossy(&r.bytes).into_owned();
+
+    let r = common::page(&s, &cookie, "/charts?project=team-a").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let html = body(&r);
+    let draw = format!("/charts/{id}/draw?project=team-a");
+    assert!(html.contains(&format!("data-draw=\"{draw}\"")), "{html}");
+    assert!(
+        html.contains("cost &#60;per&#62; plan") && !html.contains("<per>"),
+        "the name is escaped"
+    );
+    let card = &html[html.find("chartcard saved").unwrap()..];
+    assert!(
+        !card.contains("<svg"),
+        "the page draws no saved chart itself"
+    );
+
+    let r = common::page(&s, &cookie, &draw).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    let drawn = body(&r);
+    assert!(drawn.contains("id=\"drawn\""), "{drawn}");
+    assert!(drawn.contains("<svg"), "{drawn}");
+    assert!(
+        drawn.contains("free") && drawn.contains("pro"),
+        "the legend: {drawn}"
+    );
+
+    // Another project, an unknown chart, no login.
+    let r = common::page(&s, &cookie, &format!("/charts/{id}/draw?project=team-b")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", body(&r));
+    let r = common::page(&s, &cookie, "/charts/nope/draw?project=team-a").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", body(&r));
+    let r = common::page(&s, "hive_session=nope", &draw).await;
+    assert_ne!(r.status, StatusCode::OK, "{}", body(&r));
+    assert!(!body(&r).contains("<svg"));
+}

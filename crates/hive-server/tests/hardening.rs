@@ -5,7 +5,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{Resp, TestServer, server};
+use common::{Resp, dashboard_cookie, page, server};
 use serde_json::{Value, json};
 
 /// A 400 whose JSON error message contains `excerpt`.
@@ -21,34 +21,6 @@ fn assert_400(r: &Resp, excerpt: &str, what: &str) {
     let m = v["error"]["message"].as_str().unwrap_or_default();
     assert!(m.contains(excerpt), "{what}: {m:?} lacks {excerpt:?}");
     assert_eq!(v["success"], false, "{what}");
-}
-
-async fn dashboard_cookie(s: &TestServer) -> String {
-    let url = hive_server::dashboard::login_url(s.store.as_ref(), "http://x").unwrap();
-    let token = url.split("token=").nth(1).unwrap().to_owned();
-    let r = s
-        .raw(
-            Request::builder()
-                .method("POST")
-                .uri("/login")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from(format!("token={token}")))
-                .unwrap(),
-        )
-        .await;
-    let set = r.headers["set-cookie"].to_str().unwrap();
-    set.split(';').next().unwrap().to_owned()
-}
-
-async fn page(s: &TestServer, cookie: &str, path: &str) -> Resp {
-    s.raw(
-        Request::builder()
-            .uri(path)
-            .header("cookie", cookie)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
 }
 
 /// Issue 13, item 1: a NUL in a field name reached SQLite's JSON path

@@ -129,9 +129,22 @@ pub struct SavedChart {
     pub id: String,
     pub name: String,
     pub summary: String,
-    pub svg: String,
-    pub legend: String,
+    /// Where the page fetches the chart drawn (`GET /charts/{id}/draw`);
+    /// empty for a chart that cannot be drawn (its summary says why).
+    pub draw: String,
     pub href: String,
+}
+
+/// One saved chart drawn, for the dashboard to put in its card.
+#[derive(Template)]
+#[template(
+    source = r#"<!doctype html><div class="chartbody" id="drawn">{% if error.is_empty() %}{{ svg|safe }}{{ legend|safe }}{% else %}<p class="alert" role="alert">{{ error }}</p>{% endif %}</div>"#,
+    ext = "html"
+)]
+struct DrawnChart {
+    svg: String,
+    legend: String,
+    error: String,
 }
 
 #[derive(Template)]
@@ -268,20 +281,20 @@ pub async fn page(
             params_of(&o.doc).qs(),
             urlencode(&o.id)
         );
-        let (svg, legend, summary_text) = match parse_chart(&o.doc) {
-            Ok(q) => {
-                let s = summary(&q);
-                let (svg, legend) = draw(&state, &l.project.id, q, &name).await?;
-                (svg, legend, s)
-            }
-            Err(e) => (String::new(), String::new(), e.to_string()),
+        // Drawn apart, each when the page asks (one after another): a
+        // page of saved charts answers at once however long they take.
+        let (summary_text, draw) = match parse_chart(&o.doc) {
+            Ok(q) => (
+                summary(&q),
+                format!("/charts/{}/draw?{}", urlencode(&o.id), l.pq()),
+            ),
+            Err(e) => (e.to_string(), String::new()),
         };
         saved.push(SavedChart {
+            draw,
             id: o.id,
             name,
             summary: summary_text,
-            svg,
-            legend,
             href,
         });
     }
@@ -325,6 +338,36 @@ pub async fn page(
         summary: summary_text,
         saved,
     })
+}
+
+/// `GET /charts/{id}/draw?project=NAME`: a saved chart drawn (its SVG and
+/// legend), for the dashboard page to put in its card; a chart that cannot
+/// be drawn says why in its place.
+pub async fn draw_saved(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let p = ChartParams::parse(query.as_deref());
+    let l = layout(&state, &web, p.project.as_deref(), "charts").await?;
+    let pid = l.project.id.clone();
+    let Some(o) = state
+        .blocking(move |store| store.objects().get(CHART, Some(&pid), &id))
+        .await?
+    else {
+        return Err(ApiError::NotFound("no such chart in this project".into()).into());
+    };
+    let name = o.doc.get("name").and_then(Value::as_str).unwrap_or("");
+    let (svg, legend, error) = match parse_chart(&o.doc) {
+        Ok(q) => {
+            let (svg, legend) = draw(&state, &l.project.id, q, name).await?;
+            (svg, legend, String::new())
+        }
+        Err(e) => (String::new(), String::new(), e.to_string()),
+    };
+    html(&DrawnChart { svg, legend, error })
 }
 
 /// `POST /charts`: save the builder's chart to the project dashboard.

@@ -179,3 +179,33 @@ impl TestServer {
         r.json()["secret"].as_str().expect("secret").to_owned()
     }
 }
+
+/// A dashboard session's cookie, logged in with a fresh login link.
+pub async fn dashboard_cookie(s: &TestServer) -> String {
+    let url = hive_server::dashboard::login_url(s.store.as_ref(), "http://x").unwrap();
+    let token = url.split("token=").nth(1).unwrap().to_owned();
+    let r = s
+        .raw(
+            Request::builder()
+                .method("POST")
+                .uri("/login")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(format!("token={token}")))
+                .unwrap(),
+        )
+        .await;
+    let set = r.headers["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// `GET path` as the dashboard user of `cookie`.
+pub async fn page(s: &TestServer, cookie: &str, path: &str) -> Resp {
+    s.raw(
+        Request::builder()
+            .uri(path)
+            .header("cookie", cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
