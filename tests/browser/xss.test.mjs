@@ -156,6 +156,7 @@ test("alert names, conditions and chart groups are escaped, in the list, the pag
   await inert("alerts list");
   assert.ok((await page.textContent("table.alerts")).includes(P.attr));
   await page.goto(`${hive.url}/alerts/${id}?project=${project}`);
+  await page.locator(".recent svg.chart").waitFor();
   await inert("alert page");
   assert.equal(await page.locator("h1").evaluate((h) => h.firstChild.textContent.trim()), P.attr);
   assert.equal(await page.locator("#edit-alert input[name=name]").inputValue(), P.attr);

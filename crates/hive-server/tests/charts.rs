@@ -346,3 +346,72 @@ async fn saved_charts_are_drawn_apart_from_their_page() {
     assert_ne!(r.status, StatusCode::OK, "{}", body(&r));
     assert!(!body(&r).contains("<svg"));
 }
+
+/// An alert rule's page answers without reading its recent values: they
+/// are drawn apart (`GET /alerts/{id}/recent`), in its project only.
+#[tokio::test]
+async fn an_alerts_recent_values_are_drawn_apart_from_its_page() {
+    let s = server();
+    let a = s.key("read_write", "team-a").await;
+    s.key("read_write", "team-b").await;
+    let r = s
+        .json(
+            "POST",
+            "/events",
+            &a,
+            json!({"event": {"event_type": "model", "event_name": "m",
+                "metrics": {"latency_ms": 250}}}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let r = s
+        .json(
+            "POST",
+            "/v1/alerts",
+            &a,
+            json!({"name": "slow", "type": "aggregate", "comparison": "above", "threshold": 100,
+                   "frequency": "hourly",
+                   "query": {"aggregation": "avg", "metric": "metrics.latency_ms"}}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let v = r.json();
+    let id = v["data"]["id"]
+        .as_str()
+        .or_else(|| v["id"].as_str())
+        .unwrap()
+        .to_owned();
+    let cookie = common::dashboard_cookie(&s).await;
+    let body = |r: &common::Resp| String::from_utf8_lossy(&r.bytes).into_owned();
+
+    let r = common::page(&s, &cookie, &format!("/alerts/{id}?project=team-a")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    let html = body(&r);
+    let recent = format!("/alerts/{id}/recent?project=team-a");
+    assert!(html.contains(&format!("data-draw=\"{recent}\"")), "{html}");
+    assert!(!html.contains("<svg"), "the page reads no values itself");
+
+    let r = common::page(&s, &cookie, &recent).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    let drawn = body(&r);
+    assert!(
+        drawn.contains("id=\"drawn\"") && drawn.contains("<svg"),
+        "{drawn}"
+    );
+    assert!(drawn.contains("threshold 100"), "{drawn}");
+
+    let r = common::page(&s, &cookie, &format!("/alerts/{id}/recent?project=team-b")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", body(&r));
+    let r = common::page(&s, &cookie, "/alerts/nope/recent?project=team-a").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", body(&r));
+}

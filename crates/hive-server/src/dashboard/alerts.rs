@@ -77,10 +77,9 @@ struct AlertPage {
     frequencies: &'static [(&'static str, &'static str)],
     /// Why an edit was refused.
     error: String,
-    /// The rule's query over recent windows (SVG and legend), and what it
-    /// shows.
-    svg: String,
-    legend: String,
+    /// Where the page fetches the rule's query over recent windows drawn
+    /// (empty when the rule cannot be charted), and what it shows.
+    draw: String,
     chart_note: String,
 }
 
@@ -354,6 +353,61 @@ pub async fn detail(
     render_detail(&state, l, o, evals, None).await
 }
 
+/// `GET /alerts/{id}/recent?project=NAME`: the rule's query over recent
+/// windows drawn (SVG, legend, the threshold), for its page to show.
+pub async fn recent_values(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let Some(o) = state
+        .blocking(move |store| store.objects().get(ALERT, None, &id))
+        .await?
+    else {
+        return Err(ApiError::NotFound("no such alert".into()).into());
+    };
+    let named = ChartParams::parse(query.as_deref())
+        .project
+        .unwrap_or(o.project_id.clone());
+    let l = layout(&state, &web, Some(&named), "alerts").await?;
+    if l.project.id != o.project_id {
+        return Err(ApiError::NotFound("no such alert in this project".into()).into());
+    }
+    let now = state.alerts.clock.now_ms();
+    let drawn = match AlertRule::from_json(&o.doc, now as f64) {
+        Ok(rule) => {
+            let (q, _) = recent(&rule, now);
+            let threshold = match rule.condition {
+                Condition::Aggregate { threshold, .. } => Some(threshold),
+                Condition::Drift { .. } => None,
+            };
+            let bucket = q.bucket;
+            let pid = o.project_id.clone();
+            let series = state
+                .blocking(move |store| store.chart(Some(&pid), &q))
+                .await?;
+            let legend = if series.iter().any(|s| s.group.is_some()) {
+                svg::legend(&series)
+            } else {
+                String::new()
+            };
+            super::charts::DrawnChart {
+                svg: svg::chart_with(&series, bucket, &rule.name, threshold),
+                legend,
+                error: String::new(),
+            }
+        }
+        Err(e) => super::charts::DrawnChart {
+            svg: String::new(),
+            legend: String::new(),
+            error: format!("This rule cannot be charted: {e}"),
+        },
+    };
+    html(&drawn)
+}
+
 /// The rule's page; `refused`: an edit that was refused, why, and the
 /// values to show again in its form.
 async fn render_detail(
@@ -422,36 +476,15 @@ async fn render_detail(
             }
         })
         .collect();
-    // What the rule watches, recently.
+    // What the rule watches, recently: drawn apart (`GET
+    // /alerts/{id}/recent`), so the page answers before that read.
     let now = state.alerts.clock.now_ms();
-    let (chart_svg, legend, chart_note) = match AlertRule::from_json(&o.doc, now as f64) {
-        Ok(rule) => {
-            let (q, note) = recent(&rule, now);
-            let threshold = match rule.condition {
-                Condition::Aggregate { threshold, .. } => Some(threshold),
-                Condition::Drift { .. } => None,
-            };
-            let bucket = q.bucket;
-            let pid = o.project_id.clone();
-            let series = state
-                .blocking(move |store| store.chart(Some(&pid), &q))
-                .await?;
-            let legend = if series.iter().any(|s| s.group.is_some()) {
-                svg::legend(&series)
-            } else {
-                String::new()
-            };
-            (
-                svg::chart_with(&series, bucket, &rule.name, threshold),
-                legend,
-                note,
-            )
-        }
-        Err(e) => (
-            String::new(),
-            String::new(),
-            format!("This rule cannot be charted: {e}"),
+    let (draw, chart_note) = match AlertRule::from_json(&o.doc, now as f64) {
+        Ok(rule) => (
+            format!("/alerts/{}/recent?{}", urlencode(&o.id), l.pq()),
+            recent(&rule, now).1,
         ),
+        Err(e) => (String::new(), format!("This rule cannot be charted: {e}")),
     };
     let a = row(&o);
     let d = &o.doc;
@@ -483,8 +516,7 @@ async fn render_detail(
         edit,
         frequencies: &FREQUENCIES,
         error,
-        svg: chart_svg,
-        legend,
+        draw,
         chart_note,
         grouped: !a.group_by.is_empty() || evals.iter().any(|e| e.doc.get("group_by").is_some()),
         a,

@@ -141,10 +141,10 @@ pub struct SavedChart {
     source = r#"<!doctype html><div class="chartbody" id="drawn">{% if error.is_empty() %}{{ svg|safe }}{{ legend|safe }}{% else %}<p class="alert" role="alert">{{ error }}</p>{% endif %}</div>"#,
     ext = "html"
 )]
-struct DrawnChart {
-    svg: String,
-    legend: String,
-    error: String,
+pub(crate) struct DrawnChart {
+    pub svg: String,
+    pub legend: String,
+    pub error: String,
 }
 
 #[derive(Template)]

@@ -76,6 +76,7 @@ pub fn router() -> Router<SharedState> {
         .route("/charts/{chart_id}/update", post(charts::update))
         .route("/alerts", get(alerts::page).post(alerts::create))
         .route("/alerts/{alert_id}", get(alerts::detail))
+        .route("/alerts/{alert_id}/recent", get(alerts::recent_values))
         .route("/alerts/{alert_id}/edit", post(alerts::edit))
         .route("/alerts/{alert_id}/{action}", post(alerts::act))
         .route("/static/hive.css", get(css))
