@@ -254,11 +254,23 @@ impl SqliteStore {
         out
     }
 
-    /// Checkpoint the WAL into the main file (on shutdown).
+    /// Checkpoint the WAL into the main file, and truncate both (on
+    /// shutdown, and before measuring the file). A reader in the middle of
+    /// a read keeps the checkpoint from finishing (SQLite answers "busy"
+    /// rather than an error), so it is tried again until it finishes, for
+    /// at most two seconds; after that what was copied stays copied.
     pub fn checkpoint(&self) -> Result<()> {
         let w = lock(&self.writer);
-        w.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
-        Ok(())
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let busy: i64 = w
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy == 0 || std::time::Instant::now() >= deadline {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 }
 
