@@ -138,9 +138,10 @@
         });
     }
 
-    // Saved charts are drawn apart, one after another in page order, so
-    // the page answers at once and each chart shows when it is ready.
-    // Without scripts, each card links to its chart in the builder.
+    // Charts drawn apart (saved charts, an alert's recent values), one
+    // after another in page order, so the page answers at once and each
+    // chart shows when it is ready. Without scripts, each placeholder
+    // links to what it would draw.
     var charts = document.querySelectorAll("[data-draw]");
     if (charts.length && window.fetch && window.DOMParser) {
       var next = Promise.resolve();
