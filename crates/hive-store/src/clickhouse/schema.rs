@@ -328,19 +328,20 @@ fn add_columns(client: &Client, columns: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Refuse a cluster whose statements would read the wrong database: a
-/// statement through a `Distributed` table names other tables in its
-/// subqueries without their database, and ClickHouse rewrites them to run
-/// on this server (`GLOBAL IN`) only when the cluster has several shards;
-/// with one shard the statement goes as it is to a replica (every time
-/// with replicas, which every node reads through the first of), which
+/// Refuse a replicated cluster whose statements would read the wrong
+/// database: a statement through a `Distributed` table names other tables
+/// in its subqueries without their database, and ClickHouse rewrites them
+/// to run on this server (`GLOBAL IN`) only when the cluster has several
+/// shards; with one shard the statement goes as it is to the replica every
+/// node reads through (the first, `prefer_localhost_replica=0`), which
 /// reads them in its connection's default database. So each replica of a
-/// one-shard or replicated cluster must name hive's database as that.
+/// replicated cluster must name hive's database as that. (A cluster without
+/// replicas reads its one shard on the server a node talks to.)
 fn check_cluster(client: &Client, cluster: &str) -> Result<()> {
     let ep = client.endpoint();
     let db = &ep.database;
     let replicas = client.rows(&format!(
-        "SELECT shard_num, host_name, port, default_database FROM system.clusters \
+        "SELECT host_name, port, default_database FROM system.clusters \
          WHERE cluster = {}",
         lit(cluster)
     ))?;
@@ -350,11 +351,7 @@ fn check_cluster(client: &Client, cluster: &str) -> Result<()> {
             client.at()
         )));
     }
-    let shards: std::collections::BTreeSet<u64> = replicas
-        .iter()
-        .filter_map(|r| r["shard_num"].as_u64())
-        .collect();
-    if !ep.replicated && shards.len() > 1 {
+    if !ep.replicated {
         return Ok(());
     }
     let wrong: Vec<String> = replicas
@@ -373,15 +370,11 @@ fn check_cluster(client: &Client, cluster: &str) -> Result<()> {
     }
     Err(crate::StoreError::Invalid(format!(
         "cluster {cluster} on {}: give each replica <default_database>{db}</default_database> \
-         in remote_servers (missing for {}): with {}, statements reach replicas that must \
-         read hive's tables by their names alone (deploy/clickhouse/replicated/)",
+         in remote_servers (missing for {}): statements reach the replicas over ClickHouse's \
+         own connections, which must read hive's tables by their names alone \
+         (deploy/clickhouse/replicated/)",
         client.at(),
-        wrong.join(", "),
-        if ep.replicated {
-            "replicas"
-        } else {
-            "one shard"
-        }
+        wrong.join(", ")
     )))
 }
 
