@@ -197,6 +197,8 @@ DASHBOARD_GETS = [
     "/charts?chart=%00", "/charts?filters=%5B", "/alerts/%00", "/alerts?project=%FF", "/views?x=%00",
     "/keys?project=%00", "/login?token=%00", "/login?token=" + "x" * 5000, "/static/../../etc/passwd",
     "/static/hive.css?%00",
+    "/charts/%00/draw", "/charts/CHART/draw?project=%00", "/charts/" + "x" * 300 + "/draw",
+    "/alerts/%00/recent", "/alerts/ALERT/recent?project=%FF", "/alerts/ALERT/recent?project=scratch",
 ]
 
 
