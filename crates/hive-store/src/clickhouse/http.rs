@@ -460,6 +460,18 @@ impl Client {
             .unwrap_or(0))
     }
 
+    /// How many distinct values of `column` the rows of `table` that match
+    /// `condition` hold (exactly).
+    pub fn count_distinct(&self, table: &str, column: &str, condition: &str) -> Result<u64> {
+        Ok(self
+            .rows(&format!(
+                "SELECT uniqExact({column}) AS n FROM {table} WHERE {condition}"
+            ))?
+            .first()
+            .and_then(|r| r["n"].as_u64())
+            .unwrap_or(0))
+    }
+
     /// [`Client::mutate_delete`] when some row matches (a mutation rewrites
     /// the parts it touches even to remove nothing); how many matched.
     pub fn delete_any(&self, table: &str, condition: &str) -> Result<u64> {

@@ -148,5 +148,45 @@ pub fn pages_without_their_count(store: &dyn Store) -> usize {
         ..EventQuery::default()
     };
     assert!(!same_page(store, &q), "a text start: counted");
+
+    // Every event of a project over all time, unfiltered (the dashboard's
+    // events list, the export API's default), counted as a filter that
+    // every event matches counts them: a backend may count the ids alone.
+    // Here with an event deleted, another project's events with the same
+    // ids, an event made by an enrichment alone and events moved between
+    // sessions (`load`).
+    store
+        .apply(&[WriteOp::Delete {
+            project_id: P.into(),
+            target: crate::DeleteTarget::Event("s7-1".into()),
+        }])
+        .expect("delete");
+    let mut ops = Vec::new();
+    for id in ["s7-2", "s8-1", "lonely"] {
+        let mut e = event(id, "s8", "model", at(3.0));
+        e.project_id = "proj-same-ids".into();
+        ops.push(put(e));
+    }
+    store.apply(&ops).expect("apply");
+    for (project, limit, offset) in [(P, 5, 0), (P, 20, 40), ("proj-same-ids", 2, 1)] {
+        let every = EventQuery {
+            project_id: Some(project.into()),
+            level: Level::Event,
+            order: Order::StartDesc,
+            limit,
+            offset,
+            ..EventQuery::default()
+        };
+        let all_match = EventQuery {
+            filters: vec![filter(json!({"field": "event_id", "operator": "exists"}))],
+            ..every.clone()
+        };
+        let (fast, streamed) = (
+            store.query(&every).expect("query"),
+            store.query(&all_match).expect("query"),
+        );
+        assert_eq!(fast.total, streamed.total, "{every:?}");
+        assert_eq!(fast.events, streamed.events, "{every:?}");
+    }
     uncounted
 }
