@@ -625,10 +625,10 @@ impl Store for ClickHouseStore {
     }
 
     fn query(&self, q: &EventQuery) -> Result<EventPage> {
-        // Every event of a project over all time, unfiltered (the
-        // dashboard's events list, the export API's default): the page
-        // from the newest hours (ADR 0015) and the count from the ids
-        // alone, not a pass that resolves every event.
+        // Every event of a project over all time, unfiltered, newest first
+        // (the dashboard's events list and its count, the export API with
+        // `order: desc`): the page from the newest hours (ADR 0015) and the
+        // count from the ids alone, not a pass that resolves every event.
         let everything = q.level == crate::Level::Event
             && q.filters.is_empty()
             && q.date_range.start_ms.is_none()

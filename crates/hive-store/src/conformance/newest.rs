@@ -149,8 +149,8 @@ pub fn pages_without_their_count(store: &dyn Store) -> usize {
     };
     assert!(!same_page(store, &q), "a text start: counted");
 
-    // Every event of a project over all time, unfiltered (the dashboard's
-    // events list, the export API's default), counted as a filter that
+    // Every event of a project over all time, unfiltered, newest first
+    // (the dashboard's events list and its count), counted as a filter that
     // every event matches counts them: a backend may count the ids alone.
     // Here with an event deleted, another project's events with the same
     // ids, an event made by an enrichment alone and events moved between
