@@ -524,21 +524,7 @@ impl Fixture {
 
     /// A dashboard cookie (through a one-time login link).
     async fn web_cookie(&self) -> String {
-        let url = hive_server::dashboard::login_url(self.s.store.as_ref(), "http://x").unwrap();
-        let token = url.split("token=").nth(1).unwrap().to_owned();
-        let r = self
-            .s
-            .raw(
-                axum::http::Request::builder()
-                    .method("POST")
-                    .uri("/login")
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(axum::body::Body::from(format!("token={token}")))
-                    .unwrap(),
-            )
-            .await;
-        let set = r.headers["set-cookie"].to_str().unwrap();
-        set.split(';').next().unwrap().to_owned()
+        common::dashboard_cookie(&self.s).await
     }
 
     async fn page(&self, cookie: &str, path: &str) -> String {

@@ -285,12 +285,7 @@ async fn saved_charts_are_drawn_apart_from_their_page() {
                     "metadata": {"cost": 1.5}, "user_properties": {"plan": plan}}}),
             )
             .await;
-        assert_eq!(
-            r.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&r.bytes)
-        );
+        r.expect_ok();
     }
     let r = s
         .json(
@@ -302,19 +297,13 @@ async fn saved_charts_are_drawn_apart_from_their_page() {
                    "dateRange": {"relative": "24h"}}),
         )
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.bytes)
-    );
+    r.expect_ok();
     let id = r.json()["data"]["id"].as_str().unwrap().to_owned();
     let cookie = common::dashboard_cookie(&s).await;
     let body = |r: &common::Resp| String::from_utf8_lossy(&r.bytes).into_owned();
 
     let r = common::page(&s, &cookie, "/charts?project=team-a").await;
-    assert_eq!(r.status, StatusCode::OK);
-    let html = body(&r);
+    let html = body(r.expect_ok());
     let draw = format!("/charts/{id}/draw?project=team-a");
     assert!(html.contains(&format!("data-draw=\"{draw}\"")), "{html}");
     assert!(
@@ -328,7 +317,7 @@ async fn saved_charts_are_drawn_apart_from_their_page() {
     );
 
     let r = common::page(&s, &cookie, &draw).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    r.expect_ok();
     let drawn = body(&r);
     assert!(drawn.contains("id=\"drawn\""), "{drawn}");
     assert!(drawn.contains("<svg"), "{drawn}");
@@ -363,12 +352,7 @@ async fn an_alerts_recent_values_are_drawn_apart_from_its_page() {
                 "metrics": {"latency_ms": 250}}}),
         )
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.bytes)
-    );
+    r.expect_ok();
     let r = s
         .json(
             "POST",
@@ -379,12 +363,7 @@ async fn an_alerts_recent_values_are_drawn_apart_from_its_page() {
                    "query": {"aggregation": "avg", "metric": "metrics.latency_ms"}}),
         )
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.bytes)
-    );
+    r.expect_ok();
     let v = r.json();
     let id = v["data"]["id"]
         .as_str()
@@ -395,14 +374,14 @@ async fn an_alerts_recent_values_are_drawn_apart_from_its_page() {
     let body = |r: &common::Resp| String::from_utf8_lossy(&r.bytes).into_owned();
 
     let r = common::page(&s, &cookie, &format!("/alerts/{id}?project=team-a")).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    r.expect_ok();
     let html = body(&r);
     let recent = format!("/alerts/{id}/recent?project=team-a");
     assert!(html.contains(&format!("data-draw=\"{recent}\"")), "{html}");
     assert!(!html.contains("<svg"), "the page reads no values itself");
 
     let r = common::page(&s, &cookie, &recent).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", body(&r));
+    r.expect_ok();
     let drawn = body(&r);
     assert!(
         drawn.contains("id=\"drawn\"") && drawn.contains("<svg"),

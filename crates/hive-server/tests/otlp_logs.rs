@@ -559,25 +559,7 @@ async fn the_session_view_shows_log_records_in_a_logs_panel() {
     );
     r["severityNumber"] = json!(17);
     post_logs(&s, "/v1/logs", logs_body(vec![r])).await;
-    let url = hive_server::dashboard::login_url(s.store.as_ref(), "http://x").unwrap();
-    let token = url.split("token=").nth(1).unwrap().to_owned();
-    let login = s
-        .raw(
-            Request::builder()
-                .method("POST")
-                .uri("/login")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from(format!("token={token}")))
-                .unwrap(),
-        )
-        .await;
-    let cookie = login.headers["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = common::dashboard_cookie(&s).await;
     let page = s
         .raw(
             Request::builder()

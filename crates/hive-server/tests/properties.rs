@@ -42,20 +42,7 @@ fn fixture() -> &'static Fixture {
                     .await;
                 assert!(r.status.is_success());
             }
-            let url = hive_server::dashboard::login_url(s.store.as_ref(), "http://x").unwrap();
-            let token = url.split("token=").nth(1).unwrap().to_owned();
-            let r = s
-                .raw(
-                    Request::builder()
-                        .method("POST")
-                        .uri("/login")
-                        .header("content-type", "application/x-www-form-urlencoded")
-                        .body(Body::from(format!("token={token}")))
-                        .unwrap(),
-                )
-                .await;
-            let set = r.headers["set-cookie"].to_str().unwrap();
-            set.split(';').next().unwrap().to_owned()
+            common::dashboard_cookie(&s).await
         });
         Fixture { rt, s, cookie }
     })

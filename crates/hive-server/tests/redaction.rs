@@ -331,23 +331,6 @@ async fn a_node_keeps_a_copy_of_the_rules_it_loaded() {
     assert_eq!(broken.source(), RulesSource::Unknown);
 }
 
-async fn web_cookie(s: &TestServer) -> String {
-    let url = hive_server::dashboard::login_url(s.store.as_ref(), "http://x").unwrap();
-    let token = url.split("token=").nth(1).unwrap().to_owned();
-    let r = s
-        .raw(
-            Request::builder()
-                .method("POST")
-                .uri("/login")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from(format!("token={token}")))
-                .unwrap(),
-        )
-        .await;
-    let set = r.headers["set-cookie"].to_str().unwrap();
-    set.split(';').next().unwrap().to_owned()
-}
-
 async fn page(s: &TestServer, cookie: &str, method: &str, path: &str, form: &str) -> common::Resp {
     s.raw(
         Request::builder()
@@ -370,7 +353,7 @@ fn form(fields: &[(&str, &str)]) -> String {
 #[tokio::test]
 async fn the_dashboard_page_saves_settings_with_its_csrf_token_and_escapes_what_it_shows() {
     let s = server();
-    let cookie = web_cookie(&s).await;
+    let cookie = common::dashboard_cookie(&s).await;
     let r = page(&s, &cookie, "GET", "/redaction?project=default", "").await;
     assert_eq!(r.status, StatusCode::OK);
     let html = text(&r);

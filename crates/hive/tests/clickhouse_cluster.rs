@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use support::{
-    ClickHouse, Hive, ZooKeeper, cluster_config, free_port, two_nodes, verify_session,
+    ClickHouse, Hive, ZooKeeper, cluster_config, start_pair, two_nodes, verify_session,
     write_through,
 };
 
@@ -28,20 +28,9 @@ fn two_nodes_on_a_two_shard_cluster() {
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
     let zk = ZooKeeper::start(&tmp.path().join("zookeeper"));
-    let tcp = [free_port(), free_port()];
-    let mut shards: Vec<ClickHouse> = (0..2)
-        .map(|i| {
-            ClickHouse::configure(
-                &tmp.path().join(format!("shard{}", i + 1)),
-                free_port(),
-                tcp[i],
-                &cluster_config(&tcp, zk.port, i + 1),
-            )
-        })
-        .collect();
-    for s in &mut shards {
-        s.start();
-    }
+    let shards = start_pair(tmp.path(), "shard", |tcp, n| {
+        cluster_config(tcp, zk.port, n)
+    });
     let url = format!("{}?cluster=hive", shards[0].url("hive"));
     let mut args1 = vec!["--clickhouse", &url];
     args1.extend(two_nodes::ARGS);

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use hive_store::Store;
 use hive_store::clickhouse::ClickHouseStore;
 use support::{
-    ClickHouse, Hive, ZooKeeper, api, free_port, replica_config, run_hive, two_nodes,
+    ClickHouse, Hive, ZooKeeper, api, free_port, replica_config, run_hive, start_pair, two_nodes,
     verify_session, write_through,
 };
 
@@ -71,20 +71,9 @@ fn two_nodes_on_two_replicas() {
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
     let zk = ZooKeeper::start(&tmp.path().join("zookeeper"));
-    let tcp = [free_port(), free_port()];
-    let mut replicas: Vec<ClickHouse> = (0..2)
-        .map(|i| {
-            ClickHouse::configure(
-                &tmp.path().join(format!("replica{}", i + 1)),
-                free_port(),
-                tcp[i],
-                &replica_config(&tcp, zk.port, i + 1, free_port()),
-            )
-        })
-        .collect();
-    for r in &mut replicas {
-        r.start();
-    }
+    let mut replicas = start_pair(tmp.path(), "replica", |tcp, n| {
+        replica_config(tcp, zk.port, n, free_port())
+    });
     // Replicas that read hive's tables in another database are refused at
     // start, with what to configure.
     let bare = format!(

@@ -72,6 +72,18 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// Assert a 200, showing the body when it is not.
+    #[track_caller]
+    pub fn expect_ok(&self) -> &Resp {
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&self.bytes)
+        );
+        self
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.bytes).unwrap_or_else(|e| {
             panic!(
@@ -140,14 +152,11 @@ impl TestServer {
 
     /// Export with filters; returns the events.
     pub async fn export(&self, key: &str, body: Value) -> Vec<Value> {
-        let r = self.json("POST", "/v1/events/export", key, body).await;
-        assert_eq!(
-            r.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&r.bytes)
-        );
-        let v = r.json();
+        let v = self
+            .json("POST", "/v1/events/export", key, body)
+            .await
+            .expect_ok()
+            .json();
         assert_eq!(v["totalEvents"], v["count"]);
         v["events"].as_array().cloned().unwrap_or_default()
     }
@@ -170,13 +179,10 @@ impl TestServer {
                 serde_json::json!({"name": "t", "scope": scope, "project": project}),
             )
             .await;
-        assert_eq!(
-            r.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&r.bytes)
-        );
-        r.json()["secret"].as_str().expect("secret").to_owned()
+        r.expect_ok().json()["secret"]
+            .as_str()
+            .expect("secret")
+            .to_owned()
     }
 }
 

@@ -386,6 +386,31 @@ pub fn cluster_config(shards: &[u16], zk: u16, shard: usize) -> String {
     )
 }
 
+/// Two ClickHouse servers of one cluster under `root` (`{name}1`,
+/// `{name}2`), started: `config(tcp_ports, n)` is server `n`'s (1-based)
+/// configuration, given both servers' TCP ports.
+pub fn start_pair(
+    root: &Path,
+    name: &str,
+    config: impl Fn(&[u16], usize) -> String,
+) -> Vec<ClickHouse> {
+    let tcp = [free_port(), free_port()];
+    let mut servers: Vec<ClickHouse> = (0..2)
+        .map(|i| {
+            ClickHouse::configure(
+                &root.join(format!("{name}{}", i + 1)),
+                free_port(),
+                tcp[i],
+                &config(&tcp, i + 1),
+            )
+        })
+        .collect();
+    for s in &mut servers {
+        s.start();
+    }
+    servers
+}
+
 /// The configuration (inside `<yandex>`) of replica `replica` (1-based) of
 /// a cluster named `hive` of one shard whose replicas are the servers at
 /// `replicas` (TCP ports on 127.0.0.1), as `deploy/clickhouse/replicated/`
