@@ -19,7 +19,10 @@ mod newest;
 pub use charts::{charts_agree_with_reference, saved_objects, session_start_comes_from_its_events};
 pub use dashboard::{dashboard_sessions_and_views, filters_follow_enrichment};
 pub use dated::dated_reads_see_every_event_they_need;
-pub use deletion::{deletes_sessions_and_events, retention_expires_old_sessions};
+pub use deletion::{
+    deletes_sessions_and_events, deleting_an_adopted_event_forgets_its_enrichments,
+    retention_expires_old_sessions,
+};
 pub use newest::pages_without_their_count;
 
 /// Generate one `#[test]` per conformance case for a backend.
@@ -36,7 +39,8 @@ macro_rules! store_conformance_suite {
             dashboard_sessions_and_views, charts_agree_with_reference, saved_objects,
             session_start_comes_from_its_events, dated_reads_see_every_event_they_need,
             pages_without_their_count, fractional_starts_order_and_range,
-            deletes_sessions_and_events, retention_expires_old_sessions);
+            deletes_sessions_and_events, retention_expires_old_sessions,
+            deleting_an_adopted_event_forgets_its_enrichments);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(

@@ -464,7 +464,11 @@ impl Store for ClickHouseStore {
             "project_id = {} AND received < {before_ms}",
             lit(project_id)
         );
+        // Enrichments adopted into the project expire with their copies
+        // here, wherever they floated (found before the copies go).
+        let originals = self.adopted_originals(project_id, &format!("received < {before_ms}"))?;
         let n = self.client.delete_any("hive_writes", &cond)?;
+        self.delete_originals(&originals, Some(before_ms))?;
         if n > 0 {
             let due = {
                 let mut swept = lock(&self.swept);
@@ -625,17 +629,18 @@ impl Store for ClickHouseStore {
     }
 
     fn query(&self, q: &EventQuery) -> Result<EventPage> {
-        // Every event of a project over all time, unfiltered, newest first
-        // (the dashboard's events list and its count, the export API with
-        // `order: desc`): the page from the newest hours (ADR 0015) and the
-        // count from the ids alone, not a pass that resolves every event.
+        // Every event of a project over all time, unfiltered, newest or
+        // oldest first (the dashboard's events list and its count, the
+        // export API's default): the page from the newest or oldest hours
+        // (ADR 0015) and the count from the ids alone, not a pass that
+        // resolves every event.
         let everything = q.level == crate::Level::Event
             && q.filters.is_empty()
             && q.date_range.start_ms.is_none()
             && q.date_range.end_ms.is_none();
         if everything
             && let Some(project) = q.project_id.as_deref()
-            && let Some(page) = self.newest_page(q)?
+            && let Some(page) = self.edge_page(q)?
         {
             let total = self.client.count_distinct(
                 "hive_writes",
@@ -658,7 +663,7 @@ impl Store for ClickHouseStore {
     }
 
     fn query_page(&self, q: &EventQuery) -> Result<crate::Page> {
-        match self.newest_page(q)? {
+        match self.edge_page(q)? {
             Some(page) => Ok(page),
             None => Ok(crate::Page::counted(self.run_query(q)?, q)),
         }

@@ -1,12 +1,13 @@
-//! A list's page, newest first, without reading the whole project
-//! (ADR 0015): the dashboard's lists open newest first over all time, and
-//! counting every match of a ten-million-event project takes a pass over
-//! all of it, where the page alone lies in the last hours.
+//! A list's page, newest or oldest first, without reading the whole
+//! project (ADR 0015): the dashboard's lists open newest first over all
+//! time, the export API pages oldest first by default, and counting every
+//! match of a ten-million-event project takes a pass over all of it, where
+//! the page alone lies in the last (or first) hours.
 
 use super::ClickHouseStore;
-use super::leaves::{ARR, OBJ, STR, STR_DATE};
+use super::leaves::{ARR, BOOL, NULL, OBJ, PRESENT_NULL, STR, STR_DATE};
 use super::partial::{Scope, streams};
-use super::schema::minute_sql;
+use super::schema::{ALWAYS, minute_sql};
 use crate::query::MAX_LIMIT;
 use crate::{EventQuery, Order, Page, Result};
 
@@ -17,30 +18,38 @@ const MAX_WINDOWS: usize = 4;
 const HOUR_MS: i64 = 3_600_000;
 
 impl ClickHouseStore {
-    /// The page of a list newest first, found in the newest hours alone
-    /// when they hold it; `None` when it is not (the caller counts).
+    /// The page of a list newest or oldest first, found in the newest (or
+    /// oldest) hours alone when they hold it; `None` when they do not (the
+    /// caller counts).
     ///
-    /// A window `[from, end]` is read as a dated read (ADR 0014), exact for
-    /// the matches that start in it. Newest first, every match that starts
-    /// before `from` comes after every match in the window, so once the
-    /// window holds more than `offset + limit` matches, its first
-    /// `offset + limit` are the query's, and a match follows the page. The
-    /// window grows from the newest hours of the index of starts, by what
-    /// the last one found, and gives up (counting instead) when it would
-    /// reach the oldest start, cover the query's own range, or need more
-    /// events than a dated read selects.
+    /// A window is read as a dated read (ADR 0014), exact for the matches
+    /// that start in it. Newest first the window is `[from, end]`, and
+    /// every match that starts before `from` comes after every match in it;
+    /// oldest first it is `[floor, to]`, and every match that starts after
+    /// `to` comes after. So once the window holds more than
+    /// `offset + limit` matches, its first `offset + limit` are the
+    /// query's, and a match follows the page. The window grows from the
+    /// newest (oldest) hours of the index of starts, by what the last one
+    /// found, and gives up (counting instead) when it would reach the other
+    /// end of the starts, cover the query's own range, or need more events
+    /// than a dated read selects.
     ///
-    /// Newest first, a start that is text (or an object or array) sorts
-    /// before every number, and no window holds it: a project where one
-    /// was ever written is counted.
-    pub(super) fn newest_page(&self, q: &EventQuery) -> Result<Option<Page>> {
+    /// A start that no window holds but that sorts before the numbers (text,
+    /// an object or an array newest first; null or a boolean oldest first)
+    /// makes its project counted, as does a start at or before the epoch's
+    /// first hour oldest first (a dated read's bound is after it).
+    pub(super) fn edge_page(&self, q: &EventQuery) -> Result<Option<Page>> {
         let Some(project) = q.project_id.as_deref() else {
             return Ok(None);
         };
+        let newest = match q.order {
+            Order::StartDesc => true,
+            Order::StartAsc => false,
+            _ => return Ok(None),
+        };
         let need = q.offset.saturating_add(q.limit.clamp(1, MAX_LIMIT));
         let (floor, end) = (q.date_range.start_ms, q.date_range.end_ms);
-        if q.order != Order::StartDesc
-            || !streams(q)
+        if !streams(q)
             || need > MAX_NEED
             || floor.is_some_and(|f| !f.is_finite())
             || end.is_some_and(|e| !e.is_finite())
@@ -48,11 +57,16 @@ impl ClickHouseStore {
             return Ok(None);
         }
         let pc = Self::project_cond(Some(project));
+        let odd_types = if newest {
+            format!("{STR}, {ARR}, {OBJ}, {STR_DATE}")
+        } else {
+            format!("{NULL}, {BOOL}, {PRESENT_NULL}")
+        };
         let odd = self
             .client
             .rows(&format!(
                 "SELECT count() AS n FROM hive_fields WHERE {pc} AND \
-                 ((path = 'start_time' AND type IN ({STR}, {ARR}, {OBJ}, {STR_DATE})) \
+                 ((path = 'start_time' AND type IN ({odd_types})) \
                  OR startsWith(path, 'start_time.'))"
             ))?
             .first()
@@ -62,48 +76,74 @@ impl ClickHouseStore {
             return Ok(None);
         }
         // How many keys (a session's or an event's starts in a minute)
-        // each hour holds, newest first: what a window's read costs.
+        // each hour holds, from the edge the list starts at: what a
+        // window's read costs.
         let mut hours_sql = format!(
             "SELECT intDiv(minute, 60) AS h, count() AS n FROM hive_starts \
-             WHERE {pc} AND minute >= 60"
+             WHERE {pc} AND minute != {ALWAYS}"
         );
+        if let Some(f) = floor {
+            hours_sql.push_str(&format!(" AND minute >= {}", minute_sql(&format!("{f:?}"))));
+        }
         if let Some(e) = end {
             hours_sql.push_str(&format!(" AND minute <= {}", minute_sql(&format!("{e:?}"))));
         }
-        hours_sql.push_str(" GROUP BY h ORDER BY h DESC");
+        hours_sql.push_str(if newest {
+            " GROUP BY h ORDER BY h DESC"
+        } else {
+            " GROUP BY h ORDER BY h"
+        });
         let hours: Vec<(i64, u64)> = self
             .client
             .rows(&hours_sql)?
             .iter()
             .filter_map(|r| Some((r["h"].as_i64()?, r["n"].as_u64()?)))
             .collect();
+        let Some(&(first_hour, _)) = hours.first() else {
+            return Ok(None);
+        };
         let mut target = (need as u64 + 1).saturating_mul(4);
         for _ in 0..MAX_WINDOWS {
             let mut keys = 0u64;
-            let mut from_hour = None;
+            let mut edge_hour = None;
             for &(h, n) in &hours {
                 keys += n;
                 if keys >= target {
-                    from_hour = Some(h);
+                    edge_hour = Some(h);
                     break;
                 }
             }
             // The window would hold every start: the whole read costs no
             // more, and counts.
-            let Some(h) = from_hour else {
+            let Some(h) = edge_hour else {
                 return Ok(None);
             };
-            let from = h.saturating_mul(HOUR_MS) as f64;
-            // The query's own range is no wider: it is a dated read already.
-            if floor.is_some_and(|f| f >= from) {
-                return Ok(None);
-            }
-            let scope = self.dated_scope(Some(project), (Some(from), end))?;
+            let range = if newest {
+                let from = h.saturating_mul(HOUR_MS) as f64;
+                // The query's own range is no wider: it is a dated read
+                // already.
+                if floor.is_some_and(|f| f >= from) {
+                    return Ok(None);
+                }
+                (Some(from), end)
+            } else {
+                // Hours hold their minutes' starts, so the oldest hour's
+                // start is at or before every start (and a dated read
+                // needs it after the epoch).
+                let from = floor.unwrap_or(first_hour.saturating_mul(HOUR_MS) as f64);
+                let to = h.saturating_add(1).saturating_mul(HOUR_MS) as f64;
+                if end.is_some_and(|e| e <= to) {
+                    return Ok(None);
+                }
+                (Some(from), Some(to))
+            };
+            let scope = self.dated_scope(Some(project), range)?;
             if matches!(scope, Scope::All) {
                 return Ok(None);
             }
             let mut window = q.clone();
-            window.date_range.start_ms = Some(from);
+            window.date_range.start_ms = range.0;
+            window.date_range.end_ms = range.1;
             // The page is folded only once a window holds it.
             let found = self.stream_found(&window, &scope, true)?;
             if found.total > need as u64 {

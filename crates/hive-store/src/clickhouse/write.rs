@@ -281,6 +281,14 @@ impl ClickHouseStore {
             if present == 0 {
                 continue;
             }
+            // Enrichments that floated before these events arrived, hidden
+            // where they floated since their copies came here: they go with
+            // their copies (found before the copies go).
+            let mut originals = Vec::new();
+            for list in &lists {
+                originals
+                    .extend(self.adopted_originals(project_id, &format!("event_id IN ({list})"))?);
+            }
             for list in &lists {
                 let cond = format!("project_id = {} AND event_id IN ({list})", lit(project_id));
                 self.client.mutate_delete("hive_writes", &cond)?;
@@ -291,6 +299,119 @@ impl ClickHouseStore {
                     "hive_starts",
                     &format!("project_id = {} AND key IN ({list})", lit(project_id)),
                 )?;
+            }
+            self.delete_originals(&originals, None)?;
+        }
+        Ok(())
+    }
+
+    /// The floating enrichments adopted into `project_id` (copied there
+    /// when their event arrived, and hidden where they floated by a
+    /// marker in `hive_adopted`) whose copies match `copies`, a condition
+    /// on the project's writes: each as the project it floated in and its
+    /// event. An original belongs to the project that adopted it, and goes
+    /// when its copy goes (a deletion, retention), as SQLite, which moves
+    /// the enrichment, removes it. Adoptions are rare: without a marker
+    /// this reads nothing else.
+    pub(super) fn adopted_originals(
+        &self,
+        project_id: &str,
+        copies: &str,
+    ) -> Result<Vec<(String, String)>> {
+        if self
+            .client
+            .rows("SELECT 1 AS one FROM hive_adopted LIMIT 1")?
+            .is_empty()
+        {
+            return Ok(Vec::new());
+        }
+        // A copy is its original with the project changed: the same event,
+        // node, sequence and index.
+        let rows = self.client.rows(&format!(
+            "SELECT DISTINCT project_id, event_id FROM hive_writes \
+             WHERE floating = 1 AND kind = {PATCH} AND (event_id, node, seq, idx) IN \
+             (SELECT event_id, node, seq, idx FROM hive_writes WHERE project_id = {} \
+              AND floating = 0 AND kind = {PATCH} AND ({copies}) \
+              AND event_id IN (SELECT event_id FROM hive_adopted)) \
+             ORDER BY project_id, event_id",
+            lit(project_id)
+        ))?;
+        Ok(rows
+            .iter()
+            .map(|r| (str_field(r, "project_id"), str_field(r, "event_id")))
+            .collect())
+    }
+
+    /// Delete adopted originals ([`Self::adopted_originals`]): with
+    /// `received_before`, those received before it (retention; a marker
+    /// and lookup left without originals go at the next sweep); without,
+    /// all of them, and their markers and lookups.
+    pub(super) fn delete_originals(
+        &self,
+        originals: &[(String, String)],
+        received_before: Option<i64>,
+    ) -> Result<()> {
+        let mut by_project: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (from, event_id) in originals {
+            match by_project.iter_mut().find(|(p, _)| p == from) {
+                Some((_, ids)) => ids.push(event_id),
+                None => by_project.push((from, vec![event_id])),
+            }
+        }
+        for (from, ids) in by_project {
+            for list in in_lists(ids.into_iter()) {
+                let cond = format!("project_id = {} AND event_id IN ({list})", lit(from));
+                match received_before {
+                    Some(before) => {
+                        self.client.mutate_delete(
+                            "hive_writes",
+                            &format!("{cond} AND floating = 1 AND received < {before}"),
+                        )?;
+                    }
+                    None => {
+                        self.client
+                            .mutate_delete("hive_writes", &format!("{cond} AND floating = 1"))?;
+                        self.client.mutate_delete("hive_floating", &cond)?;
+                        self.client.mutate_delete("hive_adopted", &cond)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove the markers and lookups of floating enrichments (in every
+    /// project) that have no floating write left, as retention and
+    /// deletions leave them. Both tables are small (enrichments sent
+    /// before their event, by keys of no project), and the markers lie on
+    /// a cluster's shards apart from their writes, so what goes is found
+    /// through the whole cluster and named.
+    fn sweep_floating(&self) -> Result<()> {
+        for table in ["hive_floating", "hive_adopted"] {
+            let rows = self.client.rows(&format!(
+                "SELECT DISTINCT project_id, event_id FROM {table} \
+                 WHERE (project_id, event_id) NOT IN \
+                 (SELECT project_id, event_id FROM hive_writes WHERE floating = 1) \
+                 ORDER BY project_id, event_id"
+            ))?;
+            let gone: Vec<(String, String)> = rows
+                .iter()
+                .map(|r| (str_field(r, "project_id"), str_field(r, "event_id")))
+                .collect();
+            let mut by_project: Vec<(&str, Vec<&str>)> = Vec::new();
+            for (p, e) in &gone {
+                match by_project.iter_mut().find(|(q, _)| q == p) {
+                    Some((_, ids)) => ids.push(e),
+                    None => by_project.push((p, vec![e])),
+                }
+            }
+            for (p, ids) in by_project {
+                for list in in_lists(ids.into_iter()) {
+                    self.client.mutate_delete(
+                        table,
+                        &format!("project_id = {} AND event_id IN ({list})", lit(p)),
+                    )?;
+                }
             }
         }
         Ok(())
@@ -327,7 +448,10 @@ impl ClickHouseStore {
         self.client.mutate_delete(
             "hive_starts",
             &gone("key", "arrayJoin([event_id, session_id])", "1"),
-        )
+        )?;
+        // Floating enrichments' markers and lookups, of every project (an
+        // adopted original lies in the project it floated in).
+        self.sweep_floating()
     }
 
     fn apply_writes(

@@ -115,6 +115,55 @@ pub fn deletes_sessions_and_events(store: &dyn Store) {
     assert_eq!(get(store, "s1")["metadata"]["cost"], 0);
 }
 
+/// An enrichment that floated before its event arrived (an admin key's,
+/// naming no project) is the event's once adopted: deleting the event
+/// deletes it, and the same id enriched again afterwards floats afresh,
+/// visible where it floats, and joins a new event without the old
+/// enrichment.
+pub fn deleting_an_adopted_event_forgets_its_enrichments(store: &dyn Store) {
+    let floating = |patch: serde_json::Value| WriteOp::Enrich {
+        project_id: "default".into(),
+        floating: true,
+        event_id: "s5".into(),
+        patch,
+        key_id: None,
+        received_at_ms: now_ms(),
+    };
+    store
+        .apply(&[floating(json!({"metadata": {"old": "secret"}}))])
+        .unwrap();
+    store
+        .apply(&[put(event("s5", "s5", "session", 500))])
+        .unwrap();
+    assert_eq!(get(store, "s5")["metadata"]["old"], "secret");
+    assert!(store.get_event(Some("default"), "s5").unwrap().is_none());
+
+    store.apply(&[delete_session("s5")]).unwrap();
+    assert!(missing(store, "s5"));
+    assert!(store.history(None, "s5").unwrap().is_empty());
+    assert!(store.get_event(Some("default"), "s5").unwrap().is_none());
+
+    // Enriched again: it floats, visible where it waits, without what
+    // the deleted event had.
+    store
+        .apply(&[floating(json!({"metadata": {"new": 1}}))])
+        .unwrap();
+    let waiting = store
+        .get_event(Some("default"), "s5")
+        .unwrap()
+        .expect("a new floating enrichment is visible where it waits");
+    assert_eq!(waiting["metadata"]["new"], 1);
+    assert_eq!(waiting["metadata"].get("old"), None);
+    // And it joins the event when it comes again.
+    store
+        .apply(&[put(event("s5", "s5", "session", 600))])
+        .unwrap();
+    let s5 = get(store, "s5");
+    assert_eq!(s5["metadata"]["new"], 1);
+    assert_eq!(s5["metadata"].get("old"), None, "{s5}");
+    assert_eq!(store.history(Some(P), "s5").unwrap().len(), 1);
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

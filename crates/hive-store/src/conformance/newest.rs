@@ -6,7 +6,7 @@
 use hive_core::filter::{DateRange, Filter};
 use serde_json::{Value, json};
 
-use super::{P, enrich, enrich_in, event, put};
+use super::{P, enrich_in, event, put};
 use crate::{EventQuery, Level, Order, Store, WriteOp};
 
 const H: i64 = 3_600_000;
@@ -17,6 +17,19 @@ const HOURS: i64 = 240;
 
 fn at(hours: f64) -> i64 {
     T0 + (hours * H as f64) as i64
+}
+
+/// An enrichment received after every start here (an enrichment is
+/// indexed at the time it arrived, as the start of an event it makes).
+fn enrich_later(id: &str, patch: Value) -> WriteOp {
+    WriteOp::Enrich {
+        project_id: P.into(),
+        floating: false,
+        event_id: id.into(),
+        patch,
+        key_id: None,
+        received_at_ms: at(600.0),
+    }
 }
 
 fn load(store: &dyn Store) {
@@ -47,16 +60,23 @@ fn load(store: &dyn Store) {
         .apply(&[
             // An old event moved to be the newest of all, and a new one
             // moved among the oldest.
-            enrich("s5-1", json!({"start_time": at(500.0)})),
-            enrich("s238-2", json!({"start_time": at(1.5)})),
+            enrich_later("s5-1", json!({"start_time": at(500.0)})),
+            enrich_later("s238-2", json!({"start_time": at(1.5)})),
             // A session whose own start is late, but whose event is old.
             put(event("late", "late", "session", at(400.0))),
             put(event("late-1", "late", "model", at(100.05))),
             // An event that moves to another session.
-            enrich("s230-3", json!({"session_id": "s12"})),
+            enrich_later("s230-3", json!({"session_id": "s12"})),
             // A session made by an enrichment alone (it starts when that
-            // arrived, far in the past here).
-            enrich("lonely", json!({"metadata": {"k": "rare"}})),
+            // arrived, before every other start here).
+            WriteOp::Enrich {
+                project_id: P.into(),
+                floating: false,
+                event_id: "lonely".into(),
+                patch: json!({"metadata": {"k": "rare"}}),
+                key_id: None,
+                received_at_ms: at(-5.0),
+            },
             // A session within another session: its own start is the
             // newest of all, but an old event of its own makes it start
             // early.
@@ -104,32 +124,32 @@ pub fn pages_without_their_count(store: &dyn Store) -> usize {
                 range(Some(20.0), Some(120.0)),
             ] {
                 for (limit, offset) in [(1, 0), (5, 3), (20, 40)] {
-                    let q = EventQuery {
-                        project_id: Some(P.into()),
-                        filters: filters.clone(),
-                        date_range,
-                        level,
-                        order: Order::StartDesc,
-                        limit,
-                        offset,
-                    };
-                    if same_page(store, &q) {
-                        uncounted += 1;
+                    for order in [Order::StartDesc, Order::StartAsc] {
+                        let q = EventQuery {
+                            project_id: Some(P.into()),
+                            filters: filters.clone(),
+                            date_range,
+                            level,
+                            order,
+                            limit,
+                            offset,
+                        };
+                        if same_page(store, &q) {
+                            uncounted += 1;
+                        }
                     }
                 }
             }
         }
     }
-    // Other orders, and every project at once: counted, and the same.
-    for order in [Order::StartAsc, Order::DurationDesc] {
-        let q = EventQuery {
-            project_id: Some(P.into()),
-            order,
-            limit: 5,
-            ..EventQuery::default()
-        };
-        assert!(!same_page(store, &q));
-    }
+    // Another order: counted, and the same.
+    let q = EventQuery {
+        project_id: Some(P.into()),
+        order: Order::DurationDesc,
+        limit: 5,
+        ..EventQuery::default()
+    };
+    assert!(!same_page(store, &q));
     // A start written as text sorts before every number newest first: the
     // page of its project holds it, as `query`'s does.
     let other = "proj-text-start";
@@ -148,9 +168,27 @@ pub fn pages_without_their_count(store: &dyn Store) -> usize {
         ..EventQuery::default()
     };
     assert!(!same_page(store, &q), "a text start: counted");
+    // Oldest first it sorts after every number, where no page reaches.
+    same_page(
+        store,
+        &EventQuery {
+            order: Order::StartAsc,
+            ..q.clone()
+        },
+    );
+    // A start removed sorts before every number oldest first: counted.
+    store
+        .apply(&[enrich_in(other, "o40", json!({"start_time": null}))])
+        .expect("apply");
+    let q = EventQuery {
+        order: Order::StartAsc,
+        ..q
+    };
+    assert!(!same_page(store, &q), "a start removed: counted");
 
-    // Every event of a project over all time, unfiltered, newest first
-    // (the dashboard's events list and its count), counted as a filter that
+    // Every event of a project over all time, unfiltered, newest or oldest
+    // first (the dashboard's events list and its count, the export API's
+    // default), counted as a filter that
     // every event matches counts them: a backend may count the ids alone.
     // Here with an event deleted, another project's events with the same
     // ids, an event made by an enrichment alone and events moved between
@@ -168,11 +206,15 @@ pub fn pages_without_their_count(store: &dyn Store) -> usize {
         ops.push(put(e));
     }
     store.apply(&ops).expect("apply");
-    for (project, limit, offset) in [(P, 5, 0), (P, 20, 40), ("proj-same-ids", 2, 1)] {
+    let cases = [(P, 5, 0), (P, 20, 40), ("proj-same-ids", 2, 1)];
+    for ((project, limit, offset), order) in cases
+        .into_iter()
+        .flat_map(|c| [(c, Order::StartDesc), (c, Order::StartAsc)])
+    {
         let every = EventQuery {
             project_id: Some(project.into()),
             level: Level::Event,
-            order: Order::StartDesc,
+            order,
             limit,
             offset,
             ..EventQuery::default()
