@@ -25,7 +25,7 @@ use bytes::Bytes;
 use hive_core::alert::{
     Action, AlertRule, AlertState, Evaluation, GroupOutcome, GroupValue, Input, Notify, next,
 };
-use hive_core::chart::ChartQuery;
+use hive_core::chart::{ChartQuery, Series};
 use hive_core::filter::DateRange;
 use hive_core::time::format_rfc3339_ms;
 use hive_store::objects::{ALERT, StoredObject};
@@ -180,25 +180,21 @@ pub struct Outcome {
     pub crossing: Vec<GroupOutcome>,
 }
 
-/// The value of every group of the window (one, group `None`, without a
-/// group-by; a `count` without events is 0 then).
-async fn window_values(
-    state: &AppState,
-    project: &str,
-    q: &ChartQuery,
-    (start, end): (i64, i64),
-) -> ApiResult<Vec<GroupValue>> {
+/// The chart a rule reads for a window.
+fn window_query(q: &ChartQuery, (start, end): (i64, i64)) -> ChartQuery {
     let mut q = q.clone();
     q.date_range = DateRange {
         start_ms: Some(start as f64),
         end_ms: Some(end as f64),
     };
-    let project = project.to_owned();
+    q
+}
+
+/// The value of every group of a window, from its chart (one, group
+/// `None`, without a group-by; a `count` without events is 0 then).
+fn group_values(q: &ChartQuery, series: Vec<Series>) -> Vec<GroupValue> {
     let zero_if_empty =
         q.aggregation == hive_core::chart::Aggregation::Count && q.group_by.is_none();
-    let series = state
-        .blocking(move |store| store.chart(Some(&project), &q))
-        .await?;
     let values: Vec<GroupValue> = series
         .into_iter()
         .filter_map(|s| {
@@ -210,12 +206,75 @@ async fn window_values(
         })
         .collect();
     if values.is_empty() && zero_if_empty {
-        return Ok(vec![GroupValue {
+        return vec![GroupValue {
             group: None,
             value: 0.0,
-        }]);
+        }];
     }
-    Ok(values)
+    values
+}
+
+/// A rule to evaluate: its project, the rule, its window and, when it
+/// reads it, the window before.
+type RuleWindows<'a> = (&'a str, &'a AlertRule, (i64, i64), Option<(i64, i64)>);
+
+/// What a rule's windows hold: the values of its window and of the window
+/// before (empty when it reads none), or why its project's read failed.
+type WindowValues = Result<(Vec<GroupValue>, Vec<GroupValue>), String>;
+
+/// The windows of rules (a project's rule, its window and, for a change
+/// rule, the window before), each project's read together
+/// (`Store::charts`: one pass over their events where each rule alone
+/// would read them again). Per rule, its window's values and the previous
+/// window's (empty when it has none), or why its project's read failed.
+async fn windows_values(state: &AppState, rules: &[RuleWindows<'_>]) -> Vec<WindowValues> {
+    let mut out: Vec<WindowValues> = rules.iter().map(|_| Ok((Vec::new(), Vec::new()))).collect();
+    let mut projects: Vec<&str> = rules.iter().map(|(p, ..)| *p).collect();
+    projects.sort_unstable();
+    projects.dedup();
+    for project in projects {
+        // The charts of the project's rules, and whose window each is.
+        let mut qs = Vec::new();
+        let mut whose: Vec<(usize, bool)> = Vec::new();
+        for (i, (p, rule, window, previous)) in rules.iter().enumerate() {
+            if *p != project {
+                continue;
+            }
+            qs.push(window_query(&rule.query, *window));
+            whose.push((i, false));
+            if let Some(w) = previous {
+                qs.push(window_query(&rule.query, *w));
+                whose.push((i, true));
+            }
+        }
+        let read = {
+            let (project, qs) = (project.to_owned(), qs.clone());
+            state
+                .blocking(move |store| store.charts(Some(&project), &qs))
+                .await
+        };
+        match read {
+            Ok(charts) => {
+                for ((i, previous), (q, series)) in whose.into_iter().zip(qs.iter().zip(charts)) {
+                    let values = group_values(q, series);
+                    if let Ok((now, before)) = &mut out[i] {
+                        if previous {
+                            *before = values;
+                        } else {
+                            *now = values;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                let why = e.to_string();
+                for (i, _) in whose {
+                    out[i] = Err(why.clone());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// An evaluation decided and its rule updated, with its notification
@@ -279,13 +338,32 @@ async fn decide_due(state: &SharedState) -> ApiResult<Vec<Decided>> {
             .blocking(move |store| store.objects().claim(&keys))
             .await?
     };
+    let won: Vec<(StoredObject, AlertRule, AlertState)> = due
+        .into_iter()
+        .zip(won)
+        .filter(|(_, won)| *won)
+        .map(|((obj, rule, current, _), _)| (obj, rule, current))
+        .collect();
+    let windows: Vec<_> = won
+        .iter()
+        .map(|(obj, rule, _)| {
+            let (window, previous) = rule.windows(now);
+            (
+                obj.project_id.as_str(),
+                rule,
+                window,
+                rule.needs_previous().then_some(previous),
+            )
+        })
+        .collect();
+    let values = windows_values(state, &windows).await;
     let mut out = Vec::new();
-    for ((obj, rule, current, _), won) in due.into_iter().zip(won) {
-        if !won {
-            continue;
-        }
+    for ((obj, rule, current), values) in won.into_iter().zip(values) {
         let id = obj.id.clone();
-        match decide_one(state, obj, rule, current, now).await {
+        let decided = values.and_then(|values| {
+            decide_one(state, obj, rule, current, now, values).map_err(|e| e.to_string())
+        });
+        match decided {
             Ok(d) => out.push(d),
             Err(e) => tracing::warn!(alert = %id, error = %e, "alert evaluation failed"),
         }
@@ -338,20 +416,17 @@ async fn deliver_and_record(state: &SharedState, decided: Vec<Decided>) -> Vec<O
     outcomes.into_iter().map(|(_, o)| o).collect()
 }
 
-async fn decide_one(
+/// Decide a rule from its window's values (and, for a change rule, the
+/// previous window's), and store its new state.
+fn decide_one(
     state: &SharedState,
     obj: StoredObject,
     rule: AlertRule,
     current: AlertState,
     now: i64,
+    (values, previous): (Vec<GroupValue>, Vec<GroupValue>),
 ) -> ApiResult<Decided> {
-    let (window, previous_window) = rule.windows(now);
-    let values = window_values(state, &obj.project_id, &rule.query, window).await?;
-    let previous = if rule.needs_previous() {
-        window_values(state, &obj.project_id, &rule.query, previous_window).await?
-    } else {
-        Vec::new()
-    };
+    let (window, _) = rule.windows(now);
     let eval = rule.evaluate(&values, &previous);
     let crossed = eval.crossed;
     let value = eval.value();

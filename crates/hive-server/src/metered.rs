@@ -106,6 +106,10 @@ impl Store for MeteredStore {
         timed("chart", || self.inner.chart(project_id, q))
     }
 
+    fn charts(&self, project_id: Option<&str>, qs: &[ChartQuery]) -> Result<Vec<Vec<Series>>> {
+        timed("charts", || self.inner.charts(project_id, qs))
+    }
+
     // Every method is forwarded, those with a default too: a default
     // here would hide what the store does.
     fn expire(&self, project_id: &str, before_ms: i64, limit: usize) -> Result<u64> {

@@ -1247,3 +1247,126 @@ async fn webhooks_go_through_the_configured_proxy() {
     let error = h[0]["delivery"]["error"].as_str().unwrap();
     assert!(error.contains(&format!("the proxy {down}")), "{error}");
 }
+
+/// Rules of several projects, of several kinds (a filtered average, a
+/// drift that reads the window before, a grouped count, which also reads
+/// it, and another project's rule), due in the same round: each project's
+/// windows are read together, and each rule records what its own windows
+/// hold, counted by hand here.
+#[tokio::test]
+async fn rules_due_together_each_read_their_own_windows() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let s = server_with_alerts(
+        WriterConfig::default(),
+        ApiConfig::default(),
+        AlertRuntime::new(clock.clone(), quick()),
+    );
+    let a = s.key("read_write", "team-a").await;
+    let b = s.key("read_write", "team-b").await;
+    let mut n = 0;
+    let mut send = async |key: &str, at: i64, variant: &str, latency: f64| {
+        n += 1;
+        let r = s
+            .json(
+                "POST",
+                "/v1/events",
+                key,
+                json!({"event": {"event_id": format!("00000000-0000-4000-8000-{n:012}"),
+                       "session_id": format!("00000000-0000-4000-8000-9999999999{}", &key[3..5]),
+                       "event_type": "model", "event_name": "llm", "source": "test",
+                       "start_time": at, "end_time": at + 10,
+                       "metadata": {"variant": variant}, "metrics": {"latency_ms": latency}}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    };
+    let create = async |key: &str, rule: Value| -> String {
+        let r = s.json("POST", "/v1/alerts", key, rule).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.bytes)
+        );
+        r.json()["data"]["id"].as_str().unwrap().to_owned()
+    };
+    let avg_a = create(
+        &a,
+        json!({"name": "slow a", "threshold": 150, "frequency": "hourly",
+               "query": {"metric": "metrics.latency_ms", "aggregation": "avg",
+                         "filters": [{"field": "metadata.variant", "operator": "is",
+                                      "value": "a", "type": "string"}]}}),
+    )
+    .await;
+    let drift = create(
+        &a,
+        json!({"name": "more events", "type": "drift", "threshold": 40, "frequency": "hourly",
+               "query": {"aggregation": "count",
+                         "filters": [{"field": "event_type", "operator": "is",
+                                      "value": "model", "type": "string"}]}}),
+    )
+    .await;
+    let grouped = create(
+        &a,
+        json!({"name": "quiet variant", "comparison": "below", "threshold": 1,
+               "frequency": "hourly",
+               "query": {"aggregation": "count", "groupBy": "metadata.variant",
+                         "filters": [{"field": "event_type", "operator": "is",
+                                      "value": "model", "type": "string"}]}}),
+    )
+    .await;
+    let avg_b = create(
+        &b,
+        json!({"name": "slow b", "threshold": 500, "frequency": "hourly",
+               "query": {"metric": "metrics.latency_ms", "aggregation": "avg"}}),
+    )
+    .await;
+    // Hour 0: a: 100 (a), 300 (a), 50 (b); b: 1000.
+    for (key, v, ms) in [
+        (&a, "a", 100.0),
+        (&a, "a", 300.0),
+        (&a, "b", 50.0),
+        (&b, "a", 1000.0),
+    ] {
+        send(key, T0 + 10 * 60_000, v, ms).await;
+    }
+    clock.advance(H);
+    let first = evaluate_due(&s.state).await.unwrap();
+    assert_eq!(first.len(), 4, "every rule evaluated in the round");
+    let history = async |key: &str, id: &str| -> Value {
+        let h = s.get(&format!("/v1/alerts/{id}/history"), key).await.json();
+        h["data"][0].clone()
+    };
+    assert_eq!(history(&a, &avg_a).await["value"], 200.0);
+    assert_eq!(history(&a, &drift).await["value"], 3.0);
+    assert_eq!(history(&a, &grouped).await["groups_evaluated"], 2);
+    assert_eq!(history(&b, &avg_b).await["value"], 1000.0);
+    assert_eq!(history(&b, &avg_b).await["crossed"], true);
+    // Hour 1: a: 400 (a), 20 (a), 30 (a), 40 (a); variant b stops; b: 100.
+    for (key, v, ms) in [
+        (&a, "a", 400.0),
+        (&a, "a", 20.0),
+        (&a, "a", 30.0),
+        (&a, "a", 40.0),
+        (&b, "a", 100.0),
+    ] {
+        send(key, T0 + H + 10 * 60_000, v, ms).await;
+    }
+    clock.advance(H);
+    assert_eq!(evaluate_due(&s.state).await.unwrap().len(), 4);
+    assert_eq!(history(&a, &avg_a).await["value"], 122.5);
+    let d = history(&a, &drift).await;
+    assert_eq!(
+        (d["value"].clone(), d["previous"].clone()),
+        (json!(4.0), json!(3.0))
+    );
+    assert_eq!(d["crossed"], false, "{d}");
+    let g = history(&a, &grouped).await;
+    assert_eq!(g["crossed"], true, "variant b stopped: {g}");
+    assert_eq!(g["groups"][0]["group"], "b", "{g}");
+    let h = history(&b, &avg_b).await;
+    assert_eq!(
+        (h["value"].clone(), h["crossed"].clone()),
+        (json!(100.0), json!(false))
+    );
+}

@@ -16,7 +16,10 @@ mod dashboard;
 mod dated;
 mod deletion;
 mod newest;
-pub use charts::{charts_agree_with_reference, saved_objects, session_start_comes_from_its_events};
+pub use charts::{
+    charts_agree_with_reference, charts_together_as_apart, saved_objects,
+    session_start_comes_from_its_events,
+};
 pub use dashboard::{dashboard_sessions_and_views, filters_follow_enrichment};
 pub use dated::dated_reads_see_every_event_they_need;
 pub use deletion::{
@@ -36,7 +39,7 @@ macro_rules! store_conformance_suite {
             session_level_filters, paging_total_and_date_range, field_discovery,
             redelivery_is_idempotent, second_start_joins_the_session, floating_enrichment_follows_its_event, keys_and_scopes, user_properties_stay_separate,
             many_small_batches_keep_every_key, filters_follow_enrichment,
-            dashboard_sessions_and_views, charts_agree_with_reference, saved_objects,
+            dashboard_sessions_and_views, charts_agree_with_reference, charts_together_as_apart, saved_objects,
             session_start_comes_from_its_events, dated_reads_see_every_event_they_need,
             pages_without_their_count, fractional_starts_order_and_range,
             deletes_sessions_and_events, retention_expires_old_sessions,

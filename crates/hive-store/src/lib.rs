@@ -327,6 +327,13 @@ pub trait Store: Send + Sync + 'static {
     /// Aggregate a chart query (semantics: [`hive_core::chart::reference`]);
     /// `project_id` `None` reads every project.
     fn chart(&self, project_id: Option<&str>, q: &ChartQuery) -> Result<Vec<Series>>;
+    /// Several charts of one project (or of every project) at once, each
+    /// as [`Store::chart`] answers it: what alert rules evaluate together.
+    /// A backend whose chart reads every event of its scope can read them
+    /// once for all.
+    fn charts(&self, project_id: Option<&str>, qs: &[ChartQuery]) -> Result<Vec<Vec<Series>>> {
+        qs.iter().map(|q| self.chart(project_id, q)).collect()
+    }
 
     /// Retention: delete, with all their events, at most `limit` sessions
     /// of a project that started before `before_ms`; how many events (or,

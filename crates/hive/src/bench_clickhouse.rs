@@ -269,6 +269,18 @@ fn reads(project_id: &str, end: i64) -> Result<Vec<(&'static str, Read)>> {
                 project_id.into(),
             ),
         ),
+        // An alert round: five hourly rules of one project due together
+        // (a count, a filtered average, a p95, a grouped count, which also
+        // reads the hour before, and a drift), their windows read apart as
+        // each rule alone would, then together (`Store::charts`).
+        (
+            "alert round: 5 rules' windows, read apart",
+            rounds(alert_round(&chart, end)?, project_id.into(), false),
+        ),
+        (
+            "alert round: 5 rules' windows, read together",
+            rounds(alert_round(&chart, end)?, project_id.into(), true),
+        ),
         (
             "chart: count by metadata.variant per hour, last 24 hours",
             plot(
@@ -286,6 +298,60 @@ fn reads(project_id: &str, end: i64) -> Result<Vec<(&'static str, Read)>> {
             list(tenant_sessions(last_hours(end, 1))?),
         ),
     ])
+}
+
+/// The windows an alert round of five hourly rules reads (the last hour,
+/// and the hour before for the grouped count and the drift).
+fn alert_round(
+    chart: &dyn Fn(serde_json::Value) -> Result<ChartQuery>,
+    end: i64,
+) -> Result<Vec<ChartQuery>> {
+    let tenant = json!([{"field": "metadata.tenant", "operator": "is", "value": "tenant-7"}]);
+    let rules = [
+        json!({"aggregation": "count", "bucket": "total"}),
+        json!({"metric": "metrics.latency_ms", "aggregation": "avg", "bucket": "total",
+               "filters": tenant}),
+        json!({"metric": "metrics.latency_ms", "aggregation": "p95", "bucket": "total"}),
+        json!({"aggregation": "count", "bucket": "total", "groupBy": "metadata.variant"}),
+        json!({"aggregation": "count", "bucket": "total", "level": "session"}),
+    ];
+    let mut qs = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let q = chart(r.clone())?;
+        qs.push(dated(q.clone(), end, 1));
+        // The grouped count and the drift also read the hour before.
+        if i >= 3 {
+            let mut before = q;
+            before.date_range = DateRange {
+                start_ms: Some((end - 2 * 3_600_000) as f64),
+                end_ms: Some((end - 3_600_000 - 1) as f64),
+            };
+            qs.push(before);
+        }
+    }
+    Ok(qs)
+}
+
+/// An alert round's charts, read one by one or together.
+fn rounds(qs: Vec<ChartQuery>, project: String, together: bool) -> Read {
+    Box::new(move |store| {
+        let charts = if together {
+            store.charts(Some(&project), &qs)?
+        } else {
+            qs.iter()
+                .map(|q| store.chart(Some(&project), q))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        Ok(format!(
+            "{} charts, {} points",
+            charts.len(),
+            charts
+                .iter()
+                .flatten()
+                .map(|x| x.points.len())
+                .sum::<usize>()
+        ))
+    })
 }
 
 /// The `hours` up to `end`.

@@ -122,6 +122,12 @@ fn two_nodes_on_a_two_shard_cluster() {
         started.elapsed().as_secs_f64()
     );
 
+    floating_on_the_cluster(&store);
+    eprintln!(
+        "{:.1} s: floating enrichments checked",
+        started.elapsed().as_secs_f64()
+    );
+
     two_nodes::exercise(
         started,
         &key,
@@ -134,4 +140,87 @@ fn two_nodes_on_a_two_shard_cluster() {
         "two nodes on a two-shard cluster: {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Enrichments sent before their events (by a key of no project) on the
+/// cluster: adopted where the events arrive, on either shard; deleting an
+/// event removes its hidden originals, their markers and lookups, and the
+/// adopting project's retention and sweep remove the rest.
+fn floating_on_the_cluster(store: &hive_store::clickhouse::ClickHouseStore) {
+    use hive_store::clickhouse::ClickHouseStore;
+    use hive_store::{DeleteTarget, Store, WriteOp};
+    let p = ClickHouseStore::project_named("floaters").id;
+    let fallback = ClickHouseStore::project_named("floaters-fallback").id;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let ids: Vec<String> = (0..6)
+        .map(|i| format!("ffffffff-0000-4000-8000-{i:012}"))
+        .collect();
+    let floating: Vec<WriteOp> = ids
+        .iter()
+        .map(|id| WriteOp::Enrich {
+            project_id: fallback.clone(),
+            event_id: id.clone(),
+            patch: serde_json::json!({"metadata": {"early": id}}),
+            key_id: None,
+            received_at_ms: now(),
+            floating: true,
+        })
+        .collect();
+    store.apply(&floating).unwrap();
+    let bases: Vec<WriteOp> = ids
+        .iter()
+        .map(|id| {
+            WriteOp::event(hive_core::model::Event {
+                event_id: id.clone(),
+                session_id: id.clone(),
+                project_id: p.clone(),
+                event_type: "session".into(),
+                event_name: "s".into(),
+                start_time: now(),
+                ..hive_core::model::Event::default()
+            })
+        })
+        .collect();
+    store.apply(&bases).unwrap();
+    for id in &ids {
+        let e = store.get_event(Some(&p), id).unwrap().expect("adopted");
+        assert_eq!(e["metadata"]["early"], id.as_str());
+    }
+    let count = |table: &str, which: &[String]| -> u64 {
+        let list: Vec<String> = which.iter().map(|id| format!("'{id}'")).collect();
+        let rows = store
+            .sql_rows(&format!(
+                "SELECT count() AS n FROM hive.{table} WHERE event_id IN ({})",
+                list.join(", ")
+            ))
+            .unwrap();
+        rows[0]["n"]
+            .as_u64()
+            .or_else(|| rows[0]["n"].as_str()?.parse().ok())
+            .unwrap()
+    };
+    assert_eq!(count("hive_adopted", &ids), ids.len() as u64);
+    let (gone, kept) = ids.split_at(3);
+    let deletes: Vec<WriteOp> = gone
+        .iter()
+        .map(|id| WriteOp::Delete {
+            project_id: p.clone(),
+            target: DeleteTarget::Session(id.clone()),
+        })
+        .collect();
+    store.apply(&deletes).unwrap();
+    for table in ["hive_writes", "hive_adopted", "hive_floating"] {
+        assert_eq!(count(table, gone), 0, "{table} after the deletes");
+    }
+    assert!(count("hive_writes", kept) > 0);
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(store.expire(&p, now(), 500).unwrap() > 0);
+    for table in ["hive_writes", "hive_adopted", "hive_floating"] {
+        assert_eq!(count(table, kept), 0, "{table} after retention");
+    }
 }

@@ -353,11 +353,12 @@ enum Seen {
     /// A session event, held until its rollup is known.
     Session(Held),
     /// Another event: its session, what it adds to the session's rollup,
-    /// and where it counts in an event-level chart.
+    /// and where it counts in the event-level charts (by the chart's
+    /// place among those read together).
     Event {
         session: (String, String),
         contribution: Contribution,
-        cell: Option<Cell>,
+        cells: Vec<(usize, Cell)>,
     },
 }
 
@@ -848,27 +849,43 @@ impl ClickHouseStore {
         })
     }
 
-    /// A chart, streamed: every event of the scope resolved on the paths
-    /// the chart reads (and its sessions' rollup inputs), added to the
-    /// cells one at a time; session events once their rollups are known.
-    pub(super) fn stream_chart(
+    /// Charts, streamed together: every event of their scopes resolved once
+    /// on the paths any of them reads (and its sessions' rollup inputs),
+    /// added to each chart's cells; session events once their rollups are
+    /// known. The scope is the dated read of the ranges' union (every event
+    /// when one chart has no range); each chart keeps the events in its own
+    /// range ([`Cells::cell`]), so each answers as it would alone.
+    pub(super) fn stream_charts(
         &self,
         project_id: Option<&str>,
-        q: &ChartQuery,
-    ) -> Result<Vec<Series>> {
-        let mut needed: Vec<String> = q
-            .filters
-            .iter()
-            .map(|f: &Filter| path_of(&f.field))
-            .collect();
-        needed.extend(q.metric.iter().map(path_of));
-        needed.extend(q.group_by.iter().map(path_of));
+        qs: &[ChartQuery],
+    ) -> Result<Vec<Vec<Series>>> {
+        if qs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut needed: Vec<String> = Vec::new();
+        for q in qs {
+            needed.extend(q.filters.iter().map(|f: &Filter| path_of(&f.field)));
+            needed.extend(q.metric.iter().map(path_of));
+            needed.extend(q.group_by.iter().map(path_of));
+        }
+        needed.sort_unstable();
+        needed.dedup();
         needed.extend(rollup_inputs(&needed));
         let paths = Paths::new(needed);
-        let mut scope =
-            self.dated_scope(project_id, (q.date_range.start_ms, q.date_range.end_ms))?;
+        // The union of the ranges: open where any is open.
+        let from = qs
+            .iter()
+            .map(|q| q.date_range.start_ms)
+            .try_fold(f64::INFINITY, |m, s| s.map(|s| m.min(s)));
+        let to = qs
+            .iter()
+            .map(|q| q.date_range.end_ms)
+            .try_fold(f64::NEG_INFINITY, |m, e| e.map(|e| m.max(e)));
+        let mut scope = self.dated_scope(project_id, (from, to))?;
+        let event_level = qs.iter().any(|q| q.level == ChartLevel::Event);
         loop {
-            let mut cells = Cells::default();
+            let mut cells: Vec<Cells> = qs.iter().map(|_| Cells::default()).collect();
             let mut sessions: Vec<Held> = Vec::new();
             let mut rollups: BySession<Rollup> = BySession::default();
             let seen = |e: Partial| {
@@ -878,9 +895,14 @@ impl ClickHouseStore {
                 }
                 Seen::Event {
                     contribution: Contribution::of(&e.doc),
-                    cell: match q.level {
-                        ChartLevel::Event => Cells::cell(q, &e.doc),
-                        ChartLevel::Session => None,
+                    cells: if event_level {
+                        qs.iter()
+                            .enumerate()
+                            .filter(|(_, q)| q.level == ChartLevel::Event)
+                            .filter_map(|(i, q)| Some((i, Cells::cell(q, &e.doc)?)))
+                            .collect()
+                    } else {
+                        Vec::new()
                     },
                     session: e.session(),
                 }
@@ -888,7 +910,9 @@ impl ClickHouseStore {
             self.each_partial(project_id, &scope, &paths, &seen, |e| {
                 match e {
                     None => {
-                        cells = Cells::default();
+                        for c in &mut cells {
+                            *c = Cells::default();
+                        }
                         sessions.clear();
                         rollups.clear();
                     }
@@ -896,14 +920,14 @@ impl ClickHouseStore {
                     Some(Seen::Event {
                         session,
                         contribution,
-                        cell,
+                        cells: found,
                     }) => {
                         rollups
                             .entry(session)
                             .or_default()
                             .update(None, &contribution);
-                        if let Some(c) = cell {
-                            cells.push(c);
+                        for (i, c) in found {
+                            cells[i].push(c);
                         }
                     }
                 }
@@ -920,9 +944,11 @@ impl ClickHouseStore {
                     .copied()
                     .unwrap_or_default();
                 r.apply_to_session(&mut s.doc, s.duration_explicit);
-                cells.add(q, &s.doc);
+                for (q, c) in qs.iter().zip(&mut cells) {
+                    c.add(q, &s.doc);
+                }
             }
-            return Ok(cells.finish(q));
+            return Ok(qs.iter().zip(cells).map(|(q, c)| c.finish(q)).collect());
         }
     }
 

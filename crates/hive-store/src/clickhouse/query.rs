@@ -177,6 +177,9 @@ impl ClickHouseStore {
         project_id: Option<&str>,
         q: &ChartQuery,
     ) -> Result<Vec<Series>> {
-        self.stream_chart(project_id, q)
+        Ok(self
+            .stream_charts(project_id, std::slice::from_ref(q))?
+            .pop()
+            .unwrap_or_default())
     }
 }

@@ -161,6 +161,75 @@ pub fn charts_agree_with_reference(store: &dyn Store) {
     assert!(store.chart(Some("proj-b"), &q).unwrap().is_empty());
 }
 
+/// Several charts asked together ([`Store::charts`], as alert rules are
+/// evaluated) answer each as it answers alone and as the reference does,
+/// whatever their ranges (disjoint, nested, open), levels, filters and
+/// groups.
+pub fn charts_together_as_apart(store: &dyn Store) {
+    load(store);
+    assert!(store.charts(Some(P), &[]).unwrap().is_empty());
+    let docs = all(store, vec![], Level::Event);
+    let range = |from: i64, to: i64| json!({"$gte": T0 + from, "$lte": T0 + to});
+    let qs: Vec<ChartQuery> = [
+        json!({"aggregation": "count", "bucket": "total", "dateRange": range(0, H - 1)}),
+        json!({"aggregation": "count", "bucket": "total", "dateRange": range(H, 2 * H - 1)}),
+        json!({"metric": "metrics.latency_ms", "aggregation": "avg", "bucket": "hour",
+               "groupBy": "metadata.variant"}),
+        json!({"metric": "metrics.latency_ms", "aggregation": "p90", "bucket": "total",
+               "groupBy": "user_properties.plan", "dateRange": range(0, 40 * 24 * H)}),
+        json!({"metric": "metadata.cost", "aggregation": "sum", "bucket": "day",
+               "level": "session", "dateRange": range(0, 2 * H)}),
+        json!({"aggregation": "count", "bucket": "total",
+               "filters": [{"field": "metadata.variant", "operator": "is", "value": "b",
+                            "type": "string"}],
+               "dateRange": range(30 * 60_000, 31 * 24 * H)}),
+        json!({"aggregation": "count", "bucket": "total", "dateRange": range(-10 * H, -H)}),
+    ]
+    .iter()
+    .map(|q| ChartQuery::from_json(q, 0.0).expect("chart query"))
+    .collect();
+    let close = |got: &[Series], want: &[Series], q: &ChartQuery| {
+        assert_eq!(got.len(), want.len(), "{q:?}");
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!(g.group, w.group, "{q:?}");
+            assert_eq!(g.points.len(), w.points.len(), "{q:?}");
+            for (a, b) in g.points.iter().zip(&w.points) {
+                assert_eq!((a.bucket, a.count), (b.bucket, b.count), "{q:?}");
+                assert!((a.value - b.value).abs() < 1e-9, "{q:?}: {a:?} {b:?}");
+            }
+        }
+    };
+    // All together, and each subset of two (a ranged chart with an open
+    // one reads everything; two ranged ones their union).
+    let together = store.charts(Some(P), &qs).unwrap();
+    assert_eq!(together.len(), qs.len());
+    for (q, got) in qs.iter().zip(&together) {
+        close(got, &store.chart(Some(P), q).unwrap(), q);
+        close(got, &reference(q, &docs), q);
+    }
+    assert_eq!(
+        together[0][0].points[0].count, 9,
+        "hour 0: s1, s2 and seven events"
+    );
+    assert!(together[6].is_empty(), "a range before every event");
+    for i in 0..qs.len() {
+        for j in i + 1..qs.len() {
+            let pair = [qs[i].clone(), qs[j].clone()];
+            let got = store.charts(Some(P), &pair).unwrap();
+            close(&got[0], &together[i], &qs[i]);
+            close(&got[1], &together[j], &qs[j]);
+        }
+    }
+    // Another project's charts are its own.
+    assert!(
+        store
+            .charts(Some("proj-b"), &qs)
+            .unwrap()
+            .iter()
+            .all(Vec::is_empty)
+    );
+}
+
 pub fn saved_objects(store: &dyn Store) {
     let o = store.objects();
     let a = o.put(CHART, P, "c1", &json!({"name": "latency"})).unwrap();
