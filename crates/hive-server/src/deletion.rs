@@ -297,7 +297,12 @@ pub async fn delete_by_filter(
         "filters".into(),
         obj.get("filters").cloned().unwrap_or(json!([])),
     );
-    let (query, _, _, _) = crate::read::parse_query(&state, &headers, &body)?;
+    let (query, _, _, include) = crate::read::parse_query(&state, &headers, &body)?;
+    if include.after.is_some() {
+        return Err(ApiError::bad(
+            "after pages an export: a deletion takes every match",
+        ));
+    }
     let out = start_filter_deletion(&state, who(&caller), query, source, dry_run).await?;
     let status = if dry_run {
         StatusCode::OK

@@ -84,8 +84,30 @@ impl Store for MeteredStore {
         timed("query_page", || self.inner.query_page(q))
     }
 
+    fn events_after(&self, project_id: &str, q: &EventQuery, after: &str) -> Result<Vec<Value>> {
+        timed("events_after", || {
+            self.inner.events_after(project_id, q, after)
+        })
+    }
+
     fn history(&self, project_id: Option<&str>, event_id: &str) -> Result<Vec<HistoryEntry>> {
         timed("history", || self.inner.history(project_id, event_id))
+    }
+
+    fn histories(
+        &self,
+        project_id: Option<&str>,
+        event_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, Vec<HistoryEntry>>> {
+        timed("histories", || self.inner.histories(project_id, event_ids))
+    }
+
+    fn raws(
+        &self,
+        project_id: Option<&str>,
+        event_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, Value>> {
+        timed("raws", || self.inner.raws(project_id, event_ids))
     }
 
     fn fields(&self, project_id: &str) -> Result<Vec<FieldInfo>> {

@@ -222,6 +222,13 @@ pub struct ExportBody {
     /// `history` and/or `span`: also answer `history` and `spans`, each an
     /// object by event id (what `hive export` uses).
     include: Option<Vec<String>>,
+    /// Page by event id (`""`: from the first): the events whose id sorts
+    /// after this one, in id order, at event level in a named project;
+    /// not counted (`totalEvents` and `count` are null), and the answer's
+    /// `next` is the following page's `after` (null after the last page).
+    /// Each page costs about its own size, where `page` costs every event
+    /// before it (what `hive export` uses).
+    after: Option<String>,
 }
 
 /// A page of events.
@@ -229,11 +236,15 @@ pub struct ExportBody {
 #[allow(dead_code)]
 pub struct ExportPage {
     events: Vec<hive_core::model::Event>,
+    /// Null when paged by id (`after`).
     #[schema(rename = "totalEvents")]
-    total_events: u64,
-    count: u64,
+    total_events: Option<u64>,
+    /// Null when paged by id (`after`).
+    count: Option<u64>,
     page: Option<u32>,
     limit: Option<u32>,
+    /// With `after`: the next page's `after` (null after the last page).
+    next: Option<String>,
     /// With `include: ["history"]`: each event's enrichment history, by id.
     #[schema(value_type = Option<Object>)]
     history: Option<Value>,

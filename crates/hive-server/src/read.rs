@@ -39,11 +39,15 @@ fn positive(obj: &Map<String, Value>, key: &str, default: usize) -> ApiResult<us
 }
 
 /// What an export adds to each event besides its state (a Hive extension:
-/// `"include": ["history", "span"]`, what `hive export` asks for).
-#[derive(Debug, Clone, Copy, Default)]
+/// `"include": ["history", "span"]`, what `hive export` asks for), and
+/// where a page by id starts (`"after"`, also an extension).
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Include {
     history: bool,
     span: bool,
+    /// Page by event id: the events whose id sorts after this one, in id
+    /// order, not counted (`Store::events_after`).
+    pub(crate) after: Option<String>,
 }
 
 /// Parse the body shared by export and search.
@@ -119,6 +123,22 @@ pub(crate) fn parse_query(
             }
         }
     }
+    include.after = hive_core::fields::field(&obj, "after").map_err(ApiError::BadRequest)?;
+    if include.after.is_some() {
+        if level != Level::Event {
+            return Err(ApiError::bad(
+                "after pages events by id: level must be event",
+            ));
+        }
+        if page != 1 {
+            return Err(ApiError::bad(
+                "after and page cannot be combined: the next page starts after the last id",
+            ));
+        }
+        if project_id.is_none() {
+            return Err(ApiError::bad("after needs a project"));
+        }
+    }
     let offset = (page - 1)
         .checked_mul(limit)
         .filter(|o| i64::try_from(*o).is_ok())
@@ -177,29 +197,55 @@ struct Extras {
     spans: Map<String, Value>,
 }
 
-async fn run_query(
-    state: SharedState,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<(Vec<Value>, u64, usize, usize, Option<Extras>)> {
+/// A page of an export or search: its events, the total (`None` when
+/// paged by id, which does not count), the page number and limit, the
+/// histories and spans asked for, and with `after` the next page's
+/// `after` (`None` past the last page).
+type Answer = (
+    Vec<Value>,
+    Option<u64>,
+    usize,
+    usize,
+    Option<Extras>,
+    Option<Option<String>>,
+);
+
+async fn run_query(state: SharedState, headers: HeaderMap, body: Bytes) -> ApiResult<Answer> {
     let (query, projections, page, include) = parse_query(&state, &headers, &body)?;
     let limit = query.limit;
-    let (result, extras) = state
+    let by_id = include.after.is_some();
+    let (result, total, extras) = state
         .blocking(move |store| {
-            let result = store.query(&query)?;
+            let (result, total) = match (&include.after, &query.project_id) {
+                (Some(after), Some(project)) => {
+                    let events = store.events_after(project, &query, after)?;
+                    (hive_store::EventPage { events, total: 0 }, None)
+                }
+                _ => {
+                    let page = store.query(&query)?;
+                    let total = page.total;
+                    (page, Some(total))
+                }
+            };
             if !include.history && !include.span {
-                return Ok((result, None));
+                return Ok((result, total, None));
             }
             let project = query.project_id.as_deref();
             let mut extras = Extras::default();
-            for e in &result.events {
-                let Some(id) = e.get("event_id").and_then(Value::as_str) else {
-                    continue;
-                };
-                if include.history {
-                    let entries: Vec<Value> = store
-                        .history(project, id)?
+            let ids: Vec<&str> = result
+                .events
+                .iter()
+                .filter_map(|e| e.get("event_id").and_then(Value::as_str))
+                .collect();
+            // The page's histories and spans read together, not one
+            // lookup per event.
+            if include.history {
+                let histories = store.histories(project, &ids)?;
+                for id in &ids {
+                    let entries: Vec<Value> = histories
+                        .get(*id)
                         .into_iter()
+                        .flatten()
                         .map(|h| {
                             json!({
                                 "seq": h.seq,
@@ -209,17 +255,32 @@ async fn run_query(
                             })
                         })
                         .collect();
-                    extras.history.insert(id.to_owned(), Value::Array(entries));
-                }
-                if include.span
-                    && let Some(span) = store.get_raw(project, id)?
-                {
-                    extras.spans.insert(id.to_owned(), span);
+                    extras
+                        .history
+                        .insert((*id).to_owned(), Value::Array(entries));
                 }
             }
-            Ok((result, Some(extras)))
+            if include.span {
+                for (id, span) in store.raws(project, &ids)? {
+                    extras.spans.insert(id, span);
+                }
+            }
+            Ok((result, total, Some(extras)))
         })
         .await?;
+    // The next page starts after the last id, when this one is full.
+    let next = by_id.then(|| {
+        (result.events.len() == limit)
+            .then(|| {
+                result
+                    .events
+                    .last()
+                    .and_then(|e| e.get("event_id"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .flatten()
+    });
     let events = match projections {
         Some(p) => result
             .events
@@ -228,7 +289,7 @@ async fn run_query(
             .collect(),
         None => result.events,
     };
-    Ok((events, result.total, page, limit, extras))
+    Ok((events, total, page, limit, extras, next))
 }
 
 /// `POST /v1/events/export`: `{"events", "totalEvents", "count"}`; with
@@ -247,7 +308,7 @@ pub async fn export(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let (events, total, page, limit, extras) = run_query(state, headers, body).await?;
+    let (events, total, page, limit, extras, next) = run_query(state, headers, body).await?;
     let mut out = json!({
         "events": events,
         "totalEvents": total,
@@ -255,6 +316,9 @@ pub async fn export(
         "page": page,
         "limit": limit,
     });
+    if let Some(next) = next {
+        out["next"] = json!(next);
+    }
     if let Some(extras) = extras {
         out["history"] = Value::Object(extras.history);
         out["spans"] = Value::Object(extras.spans);
@@ -275,8 +339,12 @@ pub async fn search(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let (events, total, _, _, _) = run_query(state, headers, body).await?;
-    Ok(Json(json!({"events": events, "count": total})))
+    let (events, total, _, _, _, next) = run_query(state, headers, body).await?;
+    let mut out = json!({"events": events, "count": total});
+    if let Some(next) = next {
+        out["next"] = json!(next);
+    }
+    Ok(Json(out))
 }
 
 /// Authenticate a read, resolve the project it may see, and run `f` on the

@@ -458,6 +458,10 @@ async fn bad_input_gets_a_4xx_naming_the_problem() {
         ("POST", "/v1/events/export", br#"{"filters":[{"field":"nope","operator":"is","value":1}]}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "filters[0]: unknown filter field"),
         ("POST", "/v1/events/export", br#"{"limit":100000}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "limit must be at most"),
         ("POST", "/v1/events/export", br#"{"dateRange":{"$gte":"soon"}}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "dateRange"),
+        ("POST", "/v1/events/export", br#"{"project":"default","after":"x","level":"session"}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "level must be event"),
+        ("POST", "/v1/events/export", br#"{"project":"default","after":"x","page":2}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "after and page"),
+        ("POST", "/v1/events/export", br#"{"project":"default","after":5}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "after"),
+        ("POST", "/v1/events/export", br#"{"after":""}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "after needs a project"),
         ("GET", "/v1/events/does-not-exist", Vec::new(), "application/json", StatusCode::NOT_FOUND, "no event"),
         ("GET", "/v1/sessions/does-not-exist", Vec::new(), "application/json", StatusCode::NOT_FOUND, "no session"),
     ];
@@ -630,6 +634,46 @@ async fn export_pages_projects_and_filters_at_session_level() {
         .await
         .json();
     assert_eq!(search["count"], 4);
+
+    // Pages by event id (`after`): every event once, in id order, not
+    // counted; `next` is the following page's `after`, null after the last.
+    let (mut after, mut ids, mut pages) = (String::new(), Vec::new(), 0);
+    loop {
+        let r = s
+            .json(
+                "POST",
+                "/v1/events/export",
+                &s.admin,
+                json!({"project": "default", "limit": 10, "after": after}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.bytes)
+        );
+        let r = r.json();
+        assert!(r["totalEvents"].is_null() && r["count"].is_null(), "{r}");
+        pages += 1;
+        for e in r["events"].as_array().unwrap() {
+            ids.push(e["event_id"].as_str().unwrap().to_owned());
+        }
+        match &r["next"] {
+            Value::String(next) => {
+                assert_eq!(Some(next), ids.last());
+                after.clone_from(next);
+            }
+            Value::Null => break,
+            other => panic!("next: {other}"),
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(ids.len(), 24);
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, ids, "in id order, each once");
 }
 
 /// Garbage of every shape to every route: never a 5xx, and every 4xx is a

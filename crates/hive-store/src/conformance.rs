@@ -24,9 +24,9 @@ pub use dashboard::{dashboard_sessions_and_views, filters_follow_enrichment};
 pub use dated::dated_reads_see_every_event_they_need;
 pub use deletion::{
     deletes_sessions_and_events, deleting_an_adopted_event_forgets_its_enrichments,
-    retention_expires_old_sessions,
+    histories_and_raws_together_as_apart, retention_expires_old_sessions,
 };
-pub use newest::pages_without_their_count;
+pub use newest::{pages_after_ids_cover_every_match, pages_without_their_count};
 
 /// Generate one `#[test]` per conformance case for a backend.
 #[macro_export]
@@ -41,9 +41,11 @@ macro_rules! store_conformance_suite {
             many_small_batches_keep_every_key, filters_follow_enrichment,
             dashboard_sessions_and_views, charts_agree_with_reference, charts_together_as_apart, saved_objects,
             session_start_comes_from_its_events, dated_reads_see_every_event_they_need,
-            pages_without_their_count, fractional_starts_order_and_range,
+            pages_without_their_count, pages_after_ids_cover_every_match,
+            fractional_starts_order_and_range,
             deletes_sessions_and_events, retention_expires_old_sessions,
-            deleting_an_adopted_event_forgets_its_enrichments);
+            deleting_an_adopted_event_forgets_its_enrichments,
+            histories_and_raws_together_as_apart);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(

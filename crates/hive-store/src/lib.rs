@@ -312,8 +312,48 @@ pub trait Store: Send + Sync + 'static {
     fn query_page(&self, q: &EventQuery) -> Result<Page> {
         Ok(Page::counted(self.query(q)?, q))
     }
+    /// A project's events whose id sorts after `after` (`""`: from the
+    /// first), by id, that match the query's filters and date range at event
+    /// level: at most `q.limit`, the last one's id the next page's `after`
+    /// (`q.level`, `q.order` and `q.offset` are not used). Pages of a whole
+    /// export each cost about their own size, where a page at an offset
+    /// costs every event before it.
+    fn events_after(&self, project_id: &str, q: &EventQuery, after: &str) -> Result<Vec<Value>>;
     /// The enrichment history of an event, oldest first.
     fn history(&self, project_id: Option<&str>, event_id: &str) -> Result<Vec<HistoryEntry>>;
+    /// The histories of several events, each as [`Store::history`] gives
+    /// it, by event id (events without one may be left out): what an export
+    /// page includes. A backend whose lookup of one event costs a statement
+    /// reads them together.
+    fn histories(
+        &self,
+        project_id: Option<&str>,
+        event_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, Vec<HistoryEntry>>> {
+        let mut out = std::collections::HashMap::new();
+        for id in event_ids {
+            let h = self.history(project_id, id)?;
+            if !h.is_empty() {
+                out.insert((*id).to_owned(), h);
+            }
+        }
+        Ok(out)
+    }
+    /// The raw spans of several events, each as [`Store::get_raw`] gives
+    /// it, by event id (events without one left out).
+    fn raws(
+        &self,
+        project_id: Option<&str>,
+        event_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, Value>> {
+        let mut out = std::collections::HashMap::new();
+        for id in event_ids {
+            if let Some(raw) = self.get_raw(project_id, id)? {
+                out.insert((*id).to_owned(), raw);
+            }
+        }
+        Ok(out)
+    }
     /// Every namespace path in a project, with its value types.
     fn fields(&self, project_id: &str) -> Result<Vec<FieldInfo>>;
     /// How many events of each of these sessions failed (sessions with no

@@ -350,3 +350,18 @@ pub fn column_read(fields: &[FieldRef], by_row: bool) -> ColumnRead {
         params,
     }
 }
+
+/// Whether an event's document is one of an event-level query's matches:
+/// its start in the date range (an event without a numeric start only
+/// when there is no range) and every filter matched. What
+/// [`crate::Store::events_after`] keeps of the events it reads in id order.
+pub fn matches_event(q: &EventQuery, doc: &serde_json::Value) -> bool {
+    let in_range = match doc.get("start_time").and_then(serde_json::Value::as_f64) {
+        Some(s) => {
+            q.date_range.start_ms.is_none_or(|x| s >= x)
+                && q.date_range.end_ms.is_none_or(|x| s <= x)
+        }
+        None => q.date_range.start_ms.is_none() && q.date_range.end_ms.is_none(),
+    };
+    in_range && q.filters.iter().all(|f| f.matches(doc))
+}

@@ -28,8 +28,11 @@ use hive_server::import::ImportRecord;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-/// Events asked for per export page.
-const PAGE: usize = 1000;
+/// Events asked for per export page: each page by id costs a fixed part
+/// (finding the next ids) besides its events, so pages are large (at ten
+/// million events on ClickHouse 18.16, 4.0 s for 1 000 events and 5.1 s
+/// for 5 000, histories included).
+const PAGE: usize = 5000;
 /// A request of `hive import` holds at most this many records, or this
 /// many bytes of them (the server takes 16 MiB by default).
 const BATCH_RECORDS: usize = 1000;
@@ -282,14 +285,23 @@ pub fn export(args: ExportArgs) -> Result<()> {
         out.write_all(b"\n")?;
         let bar = progress(0, "exporting");
         let (mut events, mut sessions, mut history, mut spans) = (0u64, 0u64, 0u64, 0u64);
-        let mut seen = std::collections::HashSet::new();
-        for page in 1.. {
+        // How many match, for the progress bar: a page of one, counted.
+        let count = json!({"project": args.project, "filters": filters, "limit": 1});
+        let (status, v) = api.post_patiently("/v1/events/export", count.to_string().as_bytes())?;
+        if status != 200 {
+            bail!("the server refused the export ({status}): {}", message(&v));
+        }
+        bar.set_length(v["totalEvents"].as_u64().unwrap_or(0));
+        // Then pages by event id, each after the last id of the one before:
+        // each costs about its own size, where a page at an offset reads
+        // every event before it (hours per page at ten million events).
+        let mut after = String::new();
+        loop {
             let body = json!({
                 "project": args.project,
                 "filters": filters,
                 "limit": PAGE,
-                "page": page,
-                "order": "asc",
+                "after": after,
                 "include": ["history", "span"],
             });
             let (status, v) =
@@ -297,18 +309,9 @@ pub fn export(args: ExportArgs) -> Result<()> {
             if status != 200 {
                 bail!("the server refused the export ({status}): {}", message(&v));
             }
-            if page == 1 {
-                bar.set_length(v["totalEvents"].as_u64().unwrap_or(0));
-            }
             let page_events = v["events"].as_array().cloned().unwrap_or_default();
-            let n = page_events.len();
             for e in page_events {
                 let id = e["event_id"].as_str().unwrap_or_default().to_owned();
-                // Paging by offset: an event written meanwhile may shift
-                // one already exported onto the next page.
-                if !seen.insert(id.clone()) {
-                    continue;
-                }
                 let h = v["history"].get(&id).cloned().unwrap_or(json!([]));
                 let span = v["spans"].get(&id).cloned().unwrap_or(Value::Null);
                 history += h.as_array().map_or(0, |a| a.len() as u64);
@@ -321,8 +324,13 @@ pub fn export(args: ExportArgs) -> Result<()> {
                 events += 1;
                 bar.inc(1);
             }
-            if n < PAGE {
-                break;
+            match v.get("next") {
+                Some(Value::String(next)) => next.clone_into(&mut after),
+                Some(Value::Null) => break,
+                _ => bail!(
+                    "the server does not page an export by event id (`after`); \
+                     upgrade it to export from it"
+                ),
             }
         }
         serde_json::to_writer(

@@ -164,6 +164,58 @@ pub fn deleting_an_adopted_event_forgets_its_enrichments(store: &dyn Store) {
     assert_eq!(store.history(Some(P), "s5").unwrap().len(), 1);
 }
 
+/// The histories and raw spans of several events read together equal
+/// each read alone (in a project, and across projects with the same ids).
+pub fn histories_and_raws_together_as_apart(store: &dyn Store) {
+    let mut ops = Vec::new();
+    for (project, n) in [(P, 6), ("proj-b", 3)] {
+        for i in 0..n {
+            let mut e = event(&format!("h{i}"), "hs", "tool", 100 + i);
+            e.project_id = project.into();
+            ops.push(WriteOp::Event {
+                event: e,
+                raw: (i % 2 == 0).then(|| json!({"name": format!("span {i} of {project}")})),
+                session_name: None,
+                join: false,
+                floating: false,
+            });
+        }
+    }
+    store.apply(&ops).unwrap();
+    for i in 0..4 {
+        store
+            .apply(&[enrich(&format!("h{i}"), json!({"metadata": {"round": i}}))])
+            .unwrap();
+    }
+    store
+        .apply(&[enrich("h1", json!({"metrics": {"score": 2}}))])
+        .unwrap();
+    let ids = ["h0", "h1", "h2", "h3", "h4", "h5", "nope"];
+    for project in [Some(P), Some("proj-b"), None] {
+        let histories = store.histories(project, &ids).unwrap();
+        let raws = store.raws(project, &ids).unwrap();
+        for id in ids {
+            let alone = store.history(project, id).unwrap();
+            assert_eq!(
+                histories.get(id).cloned().unwrap_or_default(),
+                alone,
+                "{project:?} {id}"
+            );
+            assert_eq!(
+                raws.get(id).cloned(),
+                store.get_raw(project, id).unwrap(),
+                "{project:?} {id}"
+            );
+        }
+    }
+    assert_eq!(store.histories(Some(P), &["h1"]).unwrap()["h1"].len(), 2);
+    assert_eq!(
+        store.raws(Some(P), &ids).unwrap().len(),
+        3,
+        "h0, h2 and h4 have spans"
+    );
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -232,3 +232,73 @@ pub fn pages_without_their_count(store: &dyn Store) -> usize {
     }
     uncounted
 }
+
+/// Pages by id (`Store::events_after`), each from the last id of the one
+/// before, hold every event-level match of the query once, in id order:
+/// the same documents `query` gives, whatever the filters, the date range
+/// and the page size, and nothing of another project.
+pub fn pages_after_ids_cover_every_match(store: &dyn Store) {
+    load(store);
+    let mut other = event("s3-1", "s3", "model", at(3.0));
+    other.project_id = "proj-after".into();
+    store.apply(&[put(other)]).expect("apply");
+    let filter = |v: Value| Filter::from_json(&v).expect("filter");
+    let rare = || filter(json!({"field": "metadata.k", "operator": "is", "value": "rare"}));
+    for (filters, date_range) in [
+        (vec![], DateRange::default()),
+        (vec![rare()], DateRange::default()),
+        (
+            vec![],
+            DateRange {
+                start_ms: Some(at(20.0) as f64),
+                end_ms: Some(at(120.0) as f64),
+            },
+        ),
+    ] {
+        let all = EventQuery {
+            project_id: Some(P.into()),
+            filters: filters.clone(),
+            date_range,
+            level: Level::Event,
+            order: Order::StartAsc,
+            limit: crate::query::MAX_LIMIT,
+            offset: 0,
+        };
+        let mut want = store.query(&all).expect("query").events;
+        want.sort_by(|a, b| a["event_id"].as_str().cmp(&b["event_id"].as_str()));
+        // Small pages where matches are few (each page is a statement or
+        // more on some backends).
+        let limits: &[usize] = if filters.is_empty() {
+            &[40, 5000]
+        } else {
+            &[1, 7, 5000]
+        };
+        for &limit in limits {
+            let q = EventQuery {
+                limit,
+                ..all.clone()
+            };
+            let mut got: Vec<Value> = Vec::new();
+            let mut after = String::new();
+            loop {
+                let page = store.events_after(P, &q, &after).expect("events_after");
+                assert!(page.len() <= limit);
+                let Some(last) = page.last() else { break };
+                after = last["event_id"].as_str().expect("an id").to_owned();
+                let full = page.len() == limit;
+                got.extend(page);
+                if !full {
+                    break;
+                }
+            }
+            assert_eq!(got.len(), want.len(), "{filters:?} {date_range:?} {limit}");
+            assert_eq!(got, want, "{filters:?} {date_range:?} {limit}");
+        }
+    }
+    assert!(
+        store
+            .events_after("proj-none", &EventQuery::default(), "")
+            .expect("events_after")
+            .is_empty()
+    );
+}

@@ -560,6 +560,43 @@ impl Store for SqliteStore {
         self.query_from_documents(q)
     }
 
+    fn events_after(&self, project_id: &str, q: &EventQuery, after: &str) -> Result<Vec<Value>> {
+        // In batches along the index of ids, until the page is full or the
+        // ids run out.
+        let limit = q.limit.clamp(1, crate::query::MAX_LIMIT);
+        let batch = (limit * 2).max(256);
+        let mut cursor = after.to_owned();
+        let mut out = Vec::new();
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT event_id, doc FROM events WHERE event_id > ?2 AND project_id = ?1 \
+                 ORDER BY event_id LIMIT ?3",
+            )?;
+            loop {
+                let rows: Vec<(String, String)> = stmt
+                    .query_map(params![project_id, cursor, batch as i64], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect::<std::result::Result<_, _>>()?;
+                for (id, doc) in &rows {
+                    let doc = parse_doc(doc)?;
+                    if crate::query::matches_event(q, &doc) {
+                        out.push(doc);
+                        if out.len() == limit {
+                            return Ok(());
+                        }
+                    }
+                    cursor.clone_from(id);
+                }
+                if rows.len() < batch {
+                    return Ok(());
+                }
+                crate::cancel::check()?;
+            }
+        })?;
+        Ok(out)
+    }
+
     fn history(&self, project_id: Option<&str>, event_id: &str) -> Result<Vec<HistoryEntry>> {
         self.with_reader(|c| {
             let sql = format!(
