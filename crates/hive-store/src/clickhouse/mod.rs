@@ -464,12 +464,15 @@ impl Store for ClickHouseStore {
             "project_id = {} AND received < {before_ms}",
             lit(project_id)
         );
-        // Enrichments adopted into the project expire with their copies
-        // here, wherever they floated (found before the copies go).
-        let originals = self.adopted_originals(project_id, &format!("received < {before_ms}"))?;
-        let n = self.client.delete_any("hive_writes", &cond)?;
-        self.delete_originals(&originals, Some(before_ms))?;
+        let n = self.client.count("hive_writes", &cond)?;
         if n > 0 {
+            // Enrichments adopted into the project expire with their
+            // copies here, wherever they floated (found before the copies
+            // go).
+            let originals =
+                self.adopted_originals(project_id, &format!("received < {before_ms}"))?;
+            self.client.mutate_delete("hive_writes", &cond)?;
+            self.delete_originals(&originals, Some(before_ms))?;
             let due = {
                 let mut swept = lock(&self.swept);
                 let due = swept

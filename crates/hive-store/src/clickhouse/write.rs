@@ -351,14 +351,7 @@ impl ClickHouseStore {
         originals: &[(String, String)],
         received_before: Option<i64>,
     ) -> Result<()> {
-        let mut by_project: Vec<(&str, Vec<&str>)> = Vec::new();
-        for (from, event_id) in originals {
-            match by_project.iter_mut().find(|(p, _)| p == from) {
-                Some((_, ids)) => ids.push(event_id),
-                None => by_project.push((from, vec![event_id])),
-            }
-        }
-        for (from, ids) in by_project {
+        for (from, ids) in by_project(originals) {
             for list in in_lists(ids.into_iter()) {
                 let cond = format!("project_id = {} AND event_id IN ({list})", lit(from));
                 match received_before {
@@ -398,14 +391,7 @@ impl ClickHouseStore {
                 .iter()
                 .map(|r| (str_field(r, "project_id"), str_field(r, "event_id")))
                 .collect();
-            let mut by_project: Vec<(&str, Vec<&str>)> = Vec::new();
-            for (p, e) in &gone {
-                match by_project.iter_mut().find(|(q, _)| q == p) {
-                    Some((_, ids)) => ids.push(e),
-                    None => by_project.push((p, vec![e])),
-                }
-            }
-            for (p, ids) in by_project {
+            for (p, ids) in by_project(&gone) {
                 for list in in_lists(ids.into_iter()) {
                     self.client.mutate_delete(
                         table,
@@ -932,6 +918,19 @@ pub(super) fn in_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
     } else {
         v.join(", ")
     }
+}
+
+/// (project, event) pairs as each project (in the order first named) with
+/// its events.
+fn by_project(pairs: &[(String, String)]) -> Vec<(&str, Vec<&str>)> {
+    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (p, e) in pairs {
+        match out.iter_mut().find(|(q, _)| q == p) {
+            Some((_, ids)) => ids.push(e),
+            None => out.push((p, vec![e])),
+        }
+    }
+    out
 }
 
 /// [`in_list`]s of at most about `LIST_BYTES` each, so a statement naming
