@@ -149,6 +149,41 @@ test("a chart saved from the builder appears on the project dashboard", async ()
   await page.locator(".chartcard.saved", { hasText: "Cost per plan per day" }).waitFor();
 });
 
+test("saved charts over the same dates are drawn together, in one request", async () => {
+  const ids = [];
+  for (const [name, func, metric] of [
+    ["Latency by variant", "avg", "metrics.latency_ms"],
+    ["Events by variant", "count", null],
+  ]) {
+    const saved = await api(hive, "POST", "/v1/charts", {
+      project: P, name, func, metric, groupBy: "metadata.variant", bucketing: "hour",
+      dateRange: { relative: "24h" },
+    });
+    ids.push(saved.data.id);
+  }
+  const draws = [];
+  const seen = (req) => {
+    if (/\/charts\/(draw\?|[^/?]+\/draw)/.test(req.url())) draws.push(req.url());
+  };
+  page.on("request", seen);
+  await page.goto(`${hive.url}/charts?project=${P}`);
+  for (const name of ["Latency by variant", "Events by variant"]) {
+    const card = page.locator(".chartcard.saved", { hasText: name });
+    await card.locator("svg.chart").waitFor();
+    const legend = await card.locator(".legend li").allTextContents();
+    assert.ok(legend.includes("a") && legend.includes("b"), legend.join());
+  }
+  await page.locator(".chartcard.saved", { hasText: "Cost per plan per day" }).locator("svg.chart").waitFor();
+  page.off("request", seen);
+  assert.equal(await page.locator("[aria-busy]").count(), 0);
+  // Both new charts came in one request (with the first chart, when its
+  // dates are the same), not one each.
+  const both = draws.filter((u) => ids.every((id) => u.includes(`id=${id}`)));
+  assert.equal(both.length, 1, draws.join("\n"));
+  assert.ok(draws.length <= 2, draws.join("\n"));
+  await shot(page, "charts-drawn-together");
+});
+
 test("an alert created in the page fires a webhook, shows its history, and can be muted", async () => {
   const port = hook.address().port;
   await page.goto(`${hive.url}/alerts?project=${P}`);

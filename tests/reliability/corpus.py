@@ -198,6 +198,8 @@ DASHBOARD_GETS = [
     "/keys?project=%00", "/login?token=%00", "/login?token=" + "x" * 5000, "/static/../../etc/passwd",
     "/static/hive.css?%00",
     "/charts/%00/draw", "/charts/CHART/draw?project=%00", "/charts/" + "x" * 300 + "/draw",
+    "/charts/draw", "/charts/draw?id=%00", "/charts/draw?project=%FF&id=CHART",
+    "/charts/draw?id=CHART&id=CHART&id=" + "x" * 3000, "/charts/draw?" + "&".join(["id=x"] * 30),
     "/alerts/%00/recent", "/alerts/ALERT/recent?project=%FF", "/alerts/ALERT/recent?project=scratch",
 ]
 

@@ -139,25 +139,51 @@
     }
 
     // Charts drawn apart (saved charts, an alert's recent values), one
-    // after another in page order, so the page answers at once and each
-    // chart shows when it is ready. Without scripts, each placeholder
-    // links to what it would draw.
+    // request after another in page order, so the page answers at once and
+    // each chart shows when it is ready. Saved charts over the same dates
+    // come together in one request (`data-draw-group`), which reads their
+    // events once. Without scripts, each placeholder links to what it
+    // would draw.
     var charts = document.querySelectorAll("[data-draw]");
     if (charts.length && window.fetch && window.DOMParser) {
       var next = Promise.resolve();
+      var groups = {};
+      var page = function (url) {
+        return fetch(url, { credentials: "same-origin" })
+          .then(function (r) {
+            if (!r.ok) throw new Error(r.status);
+            return r.text();
+          })
+          .then(function (text) {
+            return new DOMParser().parseFromString(text, "text/html");
+          });
+      };
       charts.forEach(function (box) {
         box.setAttribute("aria-busy", "true");
         box.firstElementChild.textContent = "Drawing…";
         next = next.then(function () {
-          return fetch(box.getAttribute("data-draw"), { credentials: "same-origin" })
-            .then(function (r) {
-              if (!r.ok) throw new Error(r.status);
-              return r.text();
-            })
-            .then(function (text) {
-              var got = new DOMParser().parseFromString(text, "text/html").getElementById("drawn");
+          var group = box.getAttribute("data-draw-group");
+          var chart = box.getAttribute("data-chart");
+          var drawn;
+          if (group && chart) {
+            groups[group] = groups[group] || page(group);
+            drawn = groups[group].then(function (doc) {
+              var all = doc.querySelectorAll("[data-drawn]");
+              for (var i = 0; i < all.length; i++) {
+                if (all[i].getAttribute("data-drawn") === chart) return all[i];
+              }
+              return null;
+            });
+          } else {
+            drawn = page(box.getAttribute("data-draw")).then(function (doc) {
+              return doc.getElementById("drawn");
+            });
+          }
+          return drawn
+            .then(function (got) {
               if (!got) throw new Error("no chart");
               got.removeAttribute("id");
+              got.removeAttribute("data-drawn");
               box.replaceWith(document.adoptNode(got));
             })
             .catch(function () {

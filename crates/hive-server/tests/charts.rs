@@ -336,6 +336,117 @@ async fn saved_charts_are_drawn_apart_from_their_page() {
     assert!(!body(&r).contains("<svg"));
 }
 
+/// Saved charts over the same dates are drawn together: the page names one
+/// request for them (`GET /charts/draw?id=…`), which answers each chart in
+/// a box of its own, as it is drawn alone; a chart of another project, or
+/// unknown, says so in its box.
+#[tokio::test]
+async fn saved_charts_over_the_same_dates_are_drawn_together() {
+    let s = server();
+    let a = s.key("read_write", "team-a").await;
+    let b = s.key("read_write", "team-b").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for (i, plan) in ["free", "pro", "free"].iter().enumerate() {
+        s.json(
+            "POST",
+            "/events",
+            &a,
+            json!({"event": {"event_type": "model", "event_name": "m",
+                "start_time": now - 60_000 * i as i64, "end_time": now,
+                "metadata": {"cost": 1.5}, "user_properties": {"plan": plan}}}),
+        )
+        .await
+        .expect_ok();
+    }
+    let save = async |key: &str, name: &str, range: &str| -> String {
+        let r = s
+            .json(
+                "POST",
+                "/v1/charts",
+                key,
+                json!({"name": name, "metric": "metadata.cost", "func": "sum",
+                       "groupBy": "user_properties.plan", "bucketing": "hour",
+                       "dateRange": {"relative": range}}),
+            )
+            .await;
+        r.expect_ok();
+        r.json()["data"]["id"].as_str().unwrap().to_owned()
+    };
+    let day1 = save(&a, "one day", "24h").await;
+    let week = save(&a, "a week", "7d").await;
+    let day2 = save(&a, "another day", "24h").await;
+    let elsewhere = save(&b, "team b's", "24h").await;
+    let cookie = common::dashboard_cookie(&s).await;
+    let body = |r: &common::Resp| String::from_utf8_lossy(&r.bytes).into_owned();
+
+    let html = body(
+        common::page(&s, &cookie, "/charts?project=team-a")
+            .await
+            .expect_ok(),
+    );
+    // Each card's group (`&` escaped as `&#38;`): the two one-day charts
+    // share one, the week has its own.
+    let groups: Vec<String> = html
+        .split("data-draw-group=\"")
+        .skip(1)
+        .map(|g| g[..g.find('"').unwrap()].replace("&#38;", "&"))
+        .collect();
+    assert_eq!(groups.len(), 3, "{html}");
+    let of = |id: &str| {
+        groups
+            .iter()
+            .filter(|g| g.contains(id))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of(&day1).len(), 2, "{groups:?}");
+    assert_eq!(of(&day1), of(&day2));
+    assert!(of(&day1)[0].starts_with("/charts/draw?project=team-a&id="));
+    assert_eq!(
+        of(&week),
+        [format!("/charts/draw?project=team-a&id={week}")]
+    );
+
+    let url = format!("/charts/draw?project=team-a&id={day1}&id={day2}&id={elsewhere}&id=nope");
+    let drawn = body(common::page(&s, &cookie, &url).await.expect_ok());
+    for id in [&day1, &day2] {
+        let start = drawn.find(&format!("data-drawn=\"{id}\"")).expect(id);
+        let chart = &drawn[start..];
+        let chart = &chart[..chart[1..].find("data-drawn").map_or(chart.len(), |e| e + 1)];
+        assert!(chart.contains("<svg") && chart.contains("pro"), "{chart}");
+    }
+    // The same chart drawn alone draws the same.
+    let alone = body(
+        common::page(&s, &cookie, &format!("/charts/{day1}/draw?project=team-a"))
+            .await
+            .expect_ok(),
+    );
+    let svg = |h: &str| h[h.find("<svg").unwrap()..h.find("</svg>").unwrap()].to_owned();
+    assert_eq!(svg(&drawn), svg(&alone));
+    assert_eq!(
+        drawn.matches("no such chart in this project").count(),
+        2,
+        "{drawn}"
+    );
+    assert!(
+        !drawn.contains("team b&#39;s"),
+        "another project's chart stays its own"
+    );
+
+    // No chart named, too many, no login.
+    let r = common::page(&s, &cookie, "/charts/draw?project=team-a").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", body(&r));
+    let many: String = (0..25).map(|i| format!("&id=c{i}")).collect();
+    let r = common::page(&s, &cookie, &format!("/charts/draw?project=team-a{many}")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", body(&r));
+    let r = common::page(&s, "hive_session=nope", &url).await;
+    assert_ne!(r.status, StatusCode::OK);
+    assert!(!body(&r).contains("<svg"));
+}
+
 /// An alert rule's page answers without reading its recent values: they
 /// are drawn apart (`GET /alerts/{id}/recent`), in its project only.
 #[tokio::test]

@@ -132,8 +132,24 @@ pub struct SavedChart {
     /// Where the page fetches the chart drawn (`GET /charts/{id}/draw`);
     /// empty for a chart that cannot be drawn (its summary says why).
     pub draw: String,
+    /// Where the page fetches it drawn with the other saved charts over the
+    /// same dates (`GET /charts/draw?id=…`), read together.
+    pub group: String,
     pub href: String,
 }
+
+/// Saved charts drawn together, each in its `data-drawn` box.
+#[derive(Template)]
+#[template(
+    source = r#"<!doctype html>{% for (id, c) in charts %}<div class="chartbody" data-drawn="{{ id }}">{% if c.error.is_empty() %}{{ c.svg|safe }}{{ c.legend|safe }}{% else %}<p class="alert" role="alert">{{ c.error }}</p>{% endif %}</div>{% endfor %}"#,
+    ext = "html"
+)]
+pub(crate) struct DrawnCharts {
+    pub charts: Vec<(String, DrawnChart)>,
+}
+
+/// Most saved charts one `GET /charts/draw` draws.
+const DRAW_TOGETHER: usize = 24;
 
 /// One saved chart drawn, for the dashboard to put in its card.
 #[derive(Template)]
@@ -281,8 +297,8 @@ pub async fn page(
             params_of(&o.doc).qs(),
             urlencode(&o.id)
         );
-        // Drawn apart, each when the page asks (one after another): a
-        // page of saved charts answers at once however long they take.
+        // Drawn apart from the page, when it asks: a page of saved charts
+        // answers at once however long they take.
         let (summary_text, draw) = match parse_chart(&o.doc) {
             Ok(q) => (
                 summary(&q),
@@ -290,14 +306,50 @@ pub async fn page(
             ),
             Err(e) => (e.to_string(), String::new()),
         };
-        saved.push(SavedChart {
-            draw,
-            id: o.id,
-            name,
-            summary: summary_text,
-            href,
-        });
+        let dates = o
+            .doc
+            .get("dateRange")
+            .map(Value::to_string)
+            .unwrap_or_default();
+        saved.push((
+            dates,
+            SavedChart {
+                draw,
+                group: String::new(),
+                id: o.id,
+                name,
+                summary: summary_text,
+                href,
+            },
+        ));
     }
+    // Charts over the same dates are drawn together (one read of their
+    // events for all, `Store::charts`), in groups of at most
+    // `DRAW_TOGETHER`, in page order.
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, (dates, c)) in saved.iter().enumerate() {
+        if c.draw.is_empty() {
+            continue;
+        }
+        match groups
+            .iter_mut()
+            .find(|(d, members)| d == dates && members.len() < DRAW_TOGETHER)
+        {
+            Some((_, members)) => members.push(i),
+            None => groups.push((dates.clone(), vec![i])),
+        }
+    }
+    for (_, members) in &groups {
+        let ids: String = members
+            .iter()
+            .map(|&i| format!("&id={}", urlencode(&saved[i].1.id)))
+            .collect();
+        let url = format!("/charts/draw?{}{ids}", l.pq());
+        for &i in members {
+            saved[i].1.group.clone_from(&url);
+        }
+    }
+    let saved: Vec<SavedChart> = saved.into_iter().map(|(_, c)| c).collect();
     let mut fields: Vec<(String, String)> = fields.into_iter().map(|f| (f.field, f.ty)).collect();
     for top in ["duration", "event_type", "event_name", "source"] {
         fields.push((
@@ -368,6 +420,76 @@ pub async fn draw_saved(
         Err(e) => (String::new(), String::new(), e.to_string()),
     };
     html(&DrawnChart { svg, legend, error })
+}
+
+/// `GET /charts/draw?project=NAME&id=A&id=B…`: saved charts drawn together,
+/// each as `GET /charts/{id}/draw` draws it, in a box named by its id
+/// (`data-drawn`). The store reads them together (`Store::charts`: on
+/// ClickHouse one pass over their events where each alone would read them
+/// again). A chart of another project, or unknown, says so in its box.
+pub async fn draw_together(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let p = ChartParams::parse(query.as_deref());
+    let ids: Vec<String> = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == "id")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    if ids.is_empty() || ids.len() > DRAW_TOGETHER {
+        return Err(ApiError::bad(format!(
+            "id: name from 1 to {DRAW_TOGETHER} saved charts to draw"
+        ))
+        .into());
+    }
+    let l = layout(&state, &web, p.project.as_deref(), "charts").await?;
+    let pid = l.project.id.clone();
+    let objects = state
+        .blocking(move |store| store.objects().list(CHART, Some(&pid)))
+        .await?;
+    // Each chart's query, or why it cannot be drawn.
+    let mut queries: Vec<ChartQuery> = Vec::new();
+    let mut slots: Vec<Result<(usize, String), String>> = Vec::new();
+    for id in &ids {
+        slots.push(match objects.iter().find(|o| &o.id == id) {
+            None => Err("no such chart in this project".into()),
+            Some(o) => match parse_chart(&o.doc) {
+                Ok(q) => {
+                    let name = o.doc.get("name").and_then(Value::as_str).unwrap_or("");
+                    queries.push(q);
+                    Ok((queries.len() - 1, name.to_owned()))
+                }
+                Err(e) => Err(e.to_string()),
+            },
+        });
+    }
+    let pid = l.project.id.clone();
+    let asked = queries.clone();
+    let series = state
+        .blocking(move |store| store.charts(Some(&pid), &asked))
+        .await?;
+    let charts = ids
+        .into_iter()
+        .zip(slots)
+        .map(|(id, slot)| {
+            let drawn = match slot {
+                Ok((i, name)) => DrawnChart {
+                    svg: svg::chart(&series[i], queries[i].bucket, &name),
+                    legend: svg::legend(&series[i]),
+                    error: String::new(),
+                },
+                Err(error) => DrawnChart {
+                    svg: String::new(),
+                    legend: String::new(),
+                    error,
+                },
+            };
+            (id, drawn)
+        })
+        .collect();
+    html(&DrawnCharts { charts })
 }
 
 /// `POST /charts`: save the builder's chart to the project dashboard.
