@@ -474,10 +474,13 @@ pub async fn draw_together(
         .into_iter()
         .zip(slots)
         .map(|(id, slot)| {
-            let drawn = match slot {
-                Ok((i, name)) => DrawnChart {
-                    svg: svg::chart(&series[i], queries[i].bucket, &name),
-                    legend: svg::legend(&series[i]),
+            let drawn = match slot.and_then(|(i, name)| {
+                let s = series.get(i).ok_or("this chart could not be drawn")?;
+                Ok((s, queries[i].bucket, name))
+            }) {
+                Ok((s, bucket, name)) => DrawnChart {
+                    svg: svg::chart(s, bucket, &name),
+                    legend: svg::legend(s),
                     error: String::new(),
                 },
                 Err(error) => DrawnChart {
