@@ -36,8 +36,7 @@ fn two_nodes_on_a_two_shard_cluster() {
     args1.extend(two_nodes::ARGS);
     let node1 = Hive::start(&tmp.path().join("node1"), &args1);
     let key = node1
-        .key
-        .clone()
+        .admin_key(Duration::from_secs(60))
         .expect("the first node prints the admin key");
     // The second node talks to the other server.
     let url2 = format!("{}?cluster=hive", shards[1].url("hive"));

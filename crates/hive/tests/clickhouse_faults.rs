@@ -139,8 +139,7 @@ fn ingest_survives_clickhouse_down_slow_and_refusing() {
     let hive = Hive::start(&data, &["--clickhouse", &url, "--read-wait-ms", "3000"]);
     let addr = hive.addr.clone();
     let key = hive
-        .key
-        .clone()
+        .admin_key(Duration::from_secs(60))
         .expect("the first start prints the admin key");
     let session = "c1c1c1c1-0000-4000-8000-000000000001";
     let (status, body) = api(

@@ -28,8 +28,7 @@ fn two_nodes_share_one_clickhouse() {
     args.extend(two_nodes::ARGS);
     let node1 = Hive::start(&tmp.path().join("node1"), &args);
     let key = node1
-        .key
-        .clone()
+        .admin_key(Duration::from_secs(60))
         .expect("the first node prints the admin key");
     let node2 = Hive::start(&tmp.path().join("node2"), &args);
     assert!(

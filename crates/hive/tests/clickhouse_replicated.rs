@@ -108,7 +108,7 @@ fn two_nodes_on_two_replicas() {
     };
     let (args1, args2) = (args(&urls[0]), args(&urls[1]));
     let node1 = Hive::start(&tmp.path().join("node1"), &as_strs(&args1));
-    let key = node1.key.clone().unwrap_or_else(|| {
+    let key = node1.admin_key(Duration::from_secs(60)).unwrap_or_else(|| {
         panic!(
             "the first node prints the admin key: {:?}",
             node1.output.lock().unwrap()

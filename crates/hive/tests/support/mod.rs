@@ -605,6 +605,30 @@ impl Hive {
         }
     }
 
+    /// The admin key of a first start. It is printed before the node
+    /// listens, or, when its ClickHouse was not ready at start (a
+    /// cluster's distributed DDL still queued, under load), once the
+    /// schema is in place and the first key made: waited for at most
+    /// `timeout`.
+    pub fn admin_key(&self, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(k) = &self.key {
+                return Some(k.clone());
+            }
+            let printed = self
+                .output
+                .lock()
+                .unwrap()
+                .iter()
+                .find_map(|l| l.trim().strip_prefix("HH_API_KEY=").map(str::to_owned));
+            if printed.is_some() || Instant::now() > deadline {
+                return printed;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Whether a line of its stderr so far contains `text`.
     pub fn said(&self, text: &str) -> bool {
         self.output.lock().unwrap().iter().any(|l| l.contains(text))
