@@ -365,3 +365,15 @@ pub fn matches_event(q: &EventQuery, doc: &serde_json::Value) -> bool {
     };
     in_range && q.filters.iter().all(|f| f.matches(doc))
 }
+
+/// How many events [`crate::Store::events_after`] reads at a time for a
+/// page of `limit`: the page itself when every event matches (no filter,
+/// no date range), else twice it (at least 256), so a sparse filter takes
+/// few rounds.
+pub fn after_batch(q: &EventQuery, limit: usize) -> usize {
+    if q.filters.is_empty() && q.date_range.start_ms.is_none() && q.date_range.end_ms.is_none() {
+        limit
+    } else {
+        (limit * 2).max(256)
+    }
+}

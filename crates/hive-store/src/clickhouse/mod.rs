@@ -690,21 +690,39 @@ impl Store for ClickHouseStore {
         // events are ordered by id), folded a batch at a time, until the
         // page is full or the ids run out.
         let limit = q.limit.clamp(1, crate::query::MAX_LIMIT);
-        let batch = (limit * 2).max(256);
+        let batch = crate::query::after_batch(q, limit);
         let mut cursor = after.to_owned();
         let mut out = Vec::new();
+        // The next writes' ids, without `DISTINCT` (which hashes every id
+        // after the cursor: 5 s at ten million events, against 1.5 s for
+        // the first rows in order), about four writes an event; hidden
+        // floating writes are left to the fold, which skips them.
+        let rows = batch.saturating_mul(4);
         loop {
-            let ids: Vec<String> = self
+            let fetched: Vec<String> = self
                 .client
                 .rows(&format!(
-                    "SELECT DISTINCT event_id FROM hive_writes WHERE project_id = {} \
-                     AND event_id > {} AND {VISIBLE} ORDER BY event_id LIMIT {batch}",
+                    "SELECT event_id FROM hive_writes WHERE project_id = {} \
+                     AND event_id > {} ORDER BY event_id LIMIT {rows}",
                     lit(project_id),
                     lit(&cursor)
                 ))?
                 .iter()
                 .map(|r| str_field(r, "event_id"))
                 .collect();
+            // The first `batch` distinct ids; past the last fetched row
+            // there are no more when fewer rows came than asked.
+            let mut done = fetched.len() < rows;
+            let mut ids: Vec<String> = Vec::new();
+            for id in fetched {
+                if ids.last() != Some(&id) {
+                    if ids.len() == batch {
+                        done = false;
+                        break;
+                    }
+                    ids.push(id);
+                }
+            }
             let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
             let mut folded = self.with_rollups(self.fold_ids(Some(project_id), &refs)?)?;
             folded.sort_by(|a, b| a.event_id.cmp(&b.event_id));
@@ -716,11 +734,9 @@ impl Store for ClickHouseStore {
                     }
                 }
             }
-            if ids.len() < batch {
-                return Ok(out);
-            }
-            if let Some(last) = ids.last() {
-                cursor.clone_from(last);
+            match ids.last() {
+                Some(last) if !done => cursor.clone_from(last),
+                _ => return Ok(out),
             }
             crate::cancel::check()?;
         }

@@ -564,7 +564,7 @@ impl Store for SqliteStore {
         // In batches along the index of ids, until the page is full or the
         // ids run out.
         let limit = q.limit.clamp(1, crate::query::MAX_LIMIT);
-        let batch = (limit * 2).max(256);
+        let batch = crate::query::after_batch(q, limit);
         let mut cursor = after.to_owned();
         let mut out = Vec::new();
         self.with_reader(|c| {
