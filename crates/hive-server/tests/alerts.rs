@@ -1278,17 +1278,14 @@ async fn rules_due_together_each_read_their_own_windows() {
                        "metadata": {"variant": variant}, "metrics": {"latency_ms": latency}}}),
             )
             .await;
-        assert_eq!(r.status, StatusCode::OK);
+        r.expect_ok();
     };
     let create = async |key: &str, rule: Value| -> String {
         let r = s.json("POST", "/v1/alerts", key, rule).await;
-        assert_eq!(
-            r.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&r.bytes)
-        );
-        r.json()["data"]["id"].as_str().unwrap().to_owned()
+        r.expect_ok().json()["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     let avg_a = create(
         &a,

@@ -647,13 +647,7 @@ async fn export_pages_projects_and_filters_at_session_level() {
                 json!({"project": "default", "limit": 10, "after": after}),
             )
             .await;
-        assert_eq!(
-            r.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&r.bytes)
-        );
-        let r = r.json();
+        let r = r.expect_ok().json();
         assert!(r["totalEvents"].is_null() && r["count"].is_null(), "{r}");
         pages += 1;
         for e in r["events"].as_array().unwrap() {
