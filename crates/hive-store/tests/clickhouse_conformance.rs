@@ -544,10 +544,8 @@ fn retention_removes_rows_then_partitions() {
     assert_eq!(starts("kept"), 0);
     assert!(store.get_event(Some("kept"), "e250").unwrap().is_none());
     // So do the lookups of its events, which are not partitioned.
-    for table in ["hive_members", "hive_locations"] {
-        let n = count(&store, &format!("SELECT count() AS n FROM {table}"));
-        assert_eq!(n, 0, "{table}");
-    }
+    let n = count(&store, "SELECT count() AS n FROM hive_members");
+    assert_eq!(n, 0, "hive_members");
 }
 
 /// A database migrated by a newer hive is refused at start with a message
@@ -567,6 +565,80 @@ fn a_newer_schema_is_refused() {
         err.contains("schema version 999") && err.contains("newer hive"),
         "{err}"
     );
+}
+
+/// Where events live across projects comes from the writes (schema 9): a
+/// database of schema 8 loses `hive_locations` and its view, a fresh one
+/// never has them, and an enrichment by a key of no project still finds
+/// the project of an event written before and after the migration.
+#[test]
+fn schema_9_finds_events_in_the_writes() {
+    use hive_core::model::Event;
+    use hive_store::{Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node").expect("open");
+    let tables = |store: &ClickHouseStore| {
+        count(
+            store,
+            "SELECT count() AS n FROM system.tables \
+             WHERE database = currentDatabase() AND name LIKE 'hive_locations%'",
+        )
+    };
+    assert_eq!(tables(&store), 0, "a fresh database has no locations");
+    let p = ClickHouseStore::project_named("p").id;
+    let fallback = ClickHouseStore::project_named("fallback").id;
+    let base = |id: &str| {
+        WriteOp::event(Event {
+            event_id: id.into(),
+            session_id: id.into(),
+            project_id: p.clone(),
+            event_type: "session".into(),
+            event_name: "e".into(),
+            start_time: 1_704_067_200_000,
+            ..Event::default()
+        })
+    };
+    let floating = |id: &str| WriteOp::Enrich {
+        project_id: fallback.clone(),
+        event_id: id.into(),
+        patch: serde_json::json!({"metadata": {"found": id}}),
+        key_id: None,
+        received_at_ms: 1_704_067_300_000,
+        floating: true,
+    };
+    store.apply(&[base("before")]).unwrap();
+    // Back to schema 8: its table of locations, filled by its view.
+    store
+        .sql_exec(
+            "CREATE TABLE hive_locations (event_id String, project_id String) \
+             ENGINE = ReplacingMergeTree ORDER BY (event_id, project_id)",
+        )
+        .unwrap();
+    store
+        .sql_exec(
+            "CREATE MATERIALIZED VIEW hive_locations_mv TO hive_locations AS \
+             SELECT event_id, project_id FROM hive_writes WHERE kind = 1",
+        )
+        .unwrap();
+    store.sql_exec("TRUNCATE TABLE hive_migrations").unwrap();
+    store
+        .sql_exec(
+            "INSERT INTO hive_migrations (version, applied_at) \
+             VALUES (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0)",
+        )
+        .unwrap();
+    assert_eq!(tables(&store), 2);
+    let store = ClickHouseStore::open(&url, "test-node").expect("migrate to 9");
+    assert_eq!(tables(&store), 0, "schema 9 drops the locations");
+    store.apply(&[base("after")]).unwrap();
+    store
+        .apply(&[floating("before"), floating("after"), floating("nowhere")])
+        .unwrap();
+    for id in ["before", "after"] {
+        let e = store.get_event(Some(&p), id).unwrap().expect(id);
+        assert_eq!(e["metadata"]["found"], id, "{e}");
+    }
+    assert!(store.get_event(Some(&p), "nowhere").unwrap().is_none());
 }
 
 /// A database of schema 3 moves to field discovery by distinct fields:
@@ -857,11 +929,9 @@ fn retention_sweeps_the_lookups_of_what_it_removes() {
         ids("hive_members", "event_id", &p),
         ["n1", "new", "o2", "o3"]
     );
-    assert_eq!(ids("hive_locations", "event_id", &p), ["n1", "new", "o3"]);
     assert_eq!(ids("hive_starts", "key", &p), ["new", "o2", "old"]);
     // Another project's lookups are its own.
     assert_eq!(ids("hive_members", "event_id", &q), ["o1", "old"]);
-    assert_eq!(ids("hive_locations", "event_id", &q), ["o1"]);
     // What is left reads as before.
     let o3 = store.get_event(Some(&p), "o3").unwrap().expect("o3");
     assert_eq!(o3["session_id"], "old");
@@ -1654,4 +1724,148 @@ fn content_lies_apart_and_earlier_writes_read_the_same() {
     );
     assert_eq!(count(&store, content_among_the_rest), 35);
     assert_eq!(read(&store), before);
+}
+
+/// A base's integers are stored without their text (schema 9) and read
+/// back to the byte, by documents, filters, lists and charts; numbers whose
+/// text their value does not spell (`3.0`, past 2^53, exponents) keep it,
+/// and so do a patch's.
+#[test]
+fn integers_are_stored_once_and_read_to_the_byte() {
+    use hive_core::chart::ChartQuery;
+    use hive_core::filter::Filter;
+    use hive_store::{EventQuery, Store, WriteOp};
+    use serde_json::json;
+    let Some(store) = fresh() else { return };
+    let p = ClickHouseStore::project_named("p").id;
+    let numbers: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+        r#"{"int": 3, "float": 3.0, "neg": -5, "zero": 0, "negzero": -0.0, "big": 12345678901234,
+            "past": 9007199254740993, "max": 18446744073709551615, "exp": 1e21, "half": 2.5}"#,
+    )
+    .unwrap();
+    let mut ops = Vec::new();
+    for i in 0..6_i64 {
+        let mut e = model_event(&p, i, 2);
+        e.metadata = numbers.clone();
+        e.metadata.insert("i".into(), json!(i));
+        ops.push(WriteOp::event(e));
+    }
+    ops.push(WriteOp::Enrich {
+        project_id: p.clone(),
+        event_id: "e0".into(),
+        patch: json!({"metrics": {"patched": 7}}),
+        key_id: None,
+        received_at_ms: 1_700_000_000_000,
+        floating: false,
+    });
+    store.apply(&ops).unwrap();
+    let e0 = store.get_event(Some(&p), "e0").unwrap().expect("e0");
+    let mut expected = numbers.clone();
+    expected.insert("i".into(), json!(0));
+    assert_eq!(
+        e0["metadata"].to_string(),
+        serde_json::Value::Object(expected).to_string()
+    );
+    assert_eq!(e0["metrics"]["patched"], 7);
+    assert_eq!(e0["start_time"], 1_700_000_000_000_i64);
+    // Stored: the integers' texts left out, the others kept.
+    let text = |path: &str| -> String {
+        store
+            .sql_rows(&format!(
+                "SELECT strs[indexOf(paths, '{path}')] AS s FROM hive_writes \
+                 WHERE event_id = 'e0' AND kind = 1"
+            ))
+            .unwrap()[0]["s"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for path in [
+        "metadata.int",
+        "metadata.neg",
+        "metadata.zero",
+        "metadata.big",
+        "start_time",
+    ] {
+        assert_eq!(text(path), "", "{path}");
+    }
+    for (path, kept) in [
+        ("metadata.float", "3.0"),
+        ("metadata.negzero", "-0.0"),
+        ("metadata.past", "9007199254740993"),
+        ("metadata.max", "18446744073709551615"),
+        ("metadata.exp", "1e+21"),
+        ("metadata.half", "2.5"),
+    ] {
+        assert_eq!(text(path), kept, "{path}");
+    }
+    // Filters on the texts and on the numbers: the store's counts (from
+    // SQL, and from the streamed page) are the reference's over the
+    // documents.
+    let docs: Vec<serde_json::Value> = (0..6)
+        .map(|i| {
+            store
+                .get_event(Some(&p), &format!("e{i}"))
+                .unwrap()
+                .unwrap()
+        })
+        .collect();
+    let count = |field: &str, op: &str, value: serde_json::Value, ty: &str| {
+        let f =
+            Filter::from_json(&json!({"field": field, "operator": op, "value": value, "type": ty}))
+                .unwrap();
+        let expected = docs.iter().filter(|d| f.matches(d)).count();
+        let q = EventQuery {
+            project_id: Some(p.clone()),
+            filters: vec![f],
+            limit: 100,
+            ..EventQuery::default()
+        };
+        assert_eq!(
+            store.query(&q).unwrap().total,
+            expected as u64,
+            "{field} {op}"
+        );
+        assert_eq!(
+            store.query_page(&q).unwrap().events.len(),
+            expected,
+            "{field} {op}"
+        );
+        expected
+    };
+    assert_eq!(count("metadata.int", "is", json!(3), "number"), 6);
+    assert_eq!(count("metadata.int", "is", json!("3"), "string"), 6);
+    assert_eq!(count("metadata.neg", "is", json!(-5), "number"), 6);
+    assert_eq!(count("metadata.neg", "contains", json!("-5"), "string"), 6);
+    assert_eq!(
+        count(
+            "metadata.big",
+            "greater than",
+            json!(12345678901233_i64),
+            "number"
+        ),
+        6
+    );
+    assert_eq!(count("metadata.i", "greater than", json!(3), "number"), 2);
+    assert_eq!(count("metadata.i", "is", json!("0"), "string"), 1);
+    assert_eq!(count("metadata.float", "is", json!("3.0"), "string"), 6);
+    assert_eq!(count("metadata.float", "is", json!("3"), "string"), 0);
+    assert_eq!(count("metrics.patched", "is", json!(7), "number"), 1);
+    // A chart grouped by an integer names its groups by their texts.
+    let chart = ChartQuery::from_json(
+        &json!({"aggregation": "count", "groupBy": "metadata.i"}),
+        0.0,
+    )
+    .unwrap();
+    let drawn = format!("{:?}", store.chart(Some(&p), &chart).unwrap());
+    for i in 0..6 {
+        assert!(drawn.contains(&format!("\"{i}\"")), "{i} in {drawn}");
+    }
+    let sum = ChartQuery::from_json(
+        &json!({"aggregation": "sum", "metric": "metadata.big"}),
+        0.0,
+    )
+    .unwrap();
+    let drawn = format!("{:?}", store.chart(Some(&p), &sum).unwrap());
+    assert!(drawn.contains("74074073407404"), "{drawn}");
 }

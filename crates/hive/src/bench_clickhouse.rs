@@ -394,7 +394,10 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
     }
     let events = count(
         &store,
-        &format!("SELECT count() AS n FROM hive_locations WHERE project_id = '{project_id}'"),
+        &format!(
+            "SELECT uniqExact(event_id) AS n FROM hive_writes \
+             WHERE project_id = '{project_id}' AND kind = 1"
+        ),
     )?;
     println!(
         "ClickHouse {version}: {events} events, {:.1} MiB on disk (with the copies)",

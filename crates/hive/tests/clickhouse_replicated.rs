@@ -160,16 +160,10 @@ fn two_nodes_on_two_replicas() {
     store.apply(&events).unwrap();
     let this = format!("project_id = '{old}'");
     converge(&replicas, "hive_members", &this, 3);
-    converge(&replicas, "hive_locations", &this, 3);
     let kept = converge(&replicas, "hive_members", "1", 3 + 6);
     let removed = store.expire(old, i64::MAX / 2, 0).unwrap();
     assert_eq!(removed, 3, "the retired project's writes");
-    for table in [
-        "hive_writes",
-        "hive_members",
-        "hive_locations",
-        "hive_starts",
-    ] {
+    for table in ["hive_writes", "hive_members", "hive_starts"] {
         assert_eq!(
             converge(&replicas, table, &this, 0),
             0,

@@ -690,20 +690,22 @@ impl ClickHouseStore {
                 ("types", "strs", "nums", "hashes")
             };
             let kept = "arrayFilter((x, b) -> b, s_, m)";
-            let strings = match (
+            let ids = match (
                 number_of("event_id"),
                 number_of("session_id"),
                 number_of("parent_id"),
             ) {
-                (0, 0, 0) => kept.to_owned(),
-                (e, s, p) => own_ids_sql(
-                    "lk",
-                    "lt",
-                    kept,
-                    "arrayFilter((x, b) -> b, n_, m)",
-                    (&e.to_string(), &s.to_string(), &p.to_string()),
-                ),
+                (0, 0, 0) => None,
+                (e, s, p) => Some((e.to_string(), s.to_string(), p.to_string())),
             };
+            let strings = own_ids_sql(
+                "lk",
+                "lt",
+                kept,
+                "arrayFilter((x, b) -> b, n_, m)",
+                ids.as_ref()
+                    .map(|(e, s, p)| (e.as_str(), s.as_str(), p.as_str())),
+            );
             // One project: its id is not sent with every row.
             let project_column = match project_id {
                 Some(_) => "''",

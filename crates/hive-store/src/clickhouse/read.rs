@@ -70,7 +70,7 @@ impl ClickHouseStore {
                 "types",
                 "strs",
                 "nums",
-                ("'event_id'", "'session_id'", "'parent_id'")
+                Some(("'event_id'", "'session_id'", "'parent_id'"))
             )
         ))?;
         let mut out = Vec::new();

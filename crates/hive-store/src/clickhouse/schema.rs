@@ -40,12 +40,9 @@ pub const MIGRATIONS: &[&[&str]] = &[
         ) ENGINE = ReplacingMergeTree(received)
         PARTITION BY toYYYYMM(toDate(toDateTime(intDiv(received, 1000))))
         ORDER BY (project_id, event_id, kind, node, seq, idx)",
-        // Where events live (real bases only), by id across projects.
-        "CREATE TABLE IF NOT EXISTS hive_locations (
-            event_id String, project_id String
-        ) ENGINE = ReplacingMergeTree ORDER BY (event_id, project_id)",
-        "CREATE MATERIALIZED VIEW IF NOT EXISTS hive_locations_mv TO hive_locations AS
-            SELECT event_id, project_id FROM hive_writes WHERE kind = 1",
+        // (Where events live across projects, `hive_locations` and its
+        // view, came here until migration 9 dropped them: a fresh database
+        // never makes them.)
         // Which events ever named a session (bases and patches that set
         // session_id): a superset of a session's events, checked on read.
         "CREATE TABLE IF NOT EXISTS hive_members (
@@ -163,6 +160,24 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "CREATE MATERIALIZED VIEW IF NOT EXISTS hive_fields_io_mv TO hive_fields AS
             SELECT DISTINCT project_id, path, type FROM hive_writes
             ARRAY JOIN io_paths AS path, io_types AS type WHERE type < 16 AND kind > 0",
+    ],
+    // 9: two things every event stored twice, each about 10 % of what an
+    // event with content costs on disk:
+    // - where events live across projects is read from the writes' own
+    //   key (`project_id, event_id`, with `kind = 1`), which ClickHouse
+    //   searches project by project as fast as it searched
+    //   `hive_locations`. That table held every event's id a third time
+    //   (about 20 of the 425 bytes an event with 2 KB of content took),
+    //   and its view cost every insert;
+    // - a base's integer leaves (timestamps, durations, token counts) are
+    //   written without their text, which their number spells
+    //   (`write::integer_text`; about 10 bytes an event).
+    // Nodes that predate the migration would look the table up and read
+    // those texts as empty, so they stay off this database (its version is
+    // newer than they know). Writes from before keep their texts.
+    &[
+        "DROP TABLE IF EXISTS hive_locations_mv",
+        "DROP TABLE IF EXISTS hive_locations",
     ],
 ];
 
@@ -528,10 +543,13 @@ pub(crate) fn expand(statement: &str, ep: &Endpoint) -> Vec<String> {
             target.trim()
         )]
     } else if let Some(name) = s.strip_prefix("DROP TABLE IF EXISTS ") {
-        vec![format!(
-            "DROP TABLE IF EXISTS {db}.{} ON CLUSTER {c}",
-            name.trim()
-        )]
+        // A table is its distributed table and the local ones under it (a
+        // view has no local table: dropping none is harmless).
+        let name = name.trim();
+        vec![
+            format!("DROP TABLE IF EXISTS {db}.{name} ON CLUSTER {c}"),
+            format!("DROP TABLE IF EXISTS {db}.{name}_local ON CLUSTER {c}"),
+        ]
     } else {
         vec![statement.to_owned()]
     }
@@ -586,12 +604,16 @@ mod tests {
         let v = expand(MIGRATIONS[0][2], &ep);
         assert_eq!(
             v[0],
-            "CREATE MATERIALIZED VIEW IF NOT EXISTS obs.hive_locations_mv ON CLUSTER c \
-             TO obs.hive_locations_local AS SELECT event_id, project_id FROM obs.hive_writes_local WHERE kind = 1"
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS obs.hive_members_mv ON CLUSTER c \
+             TO obs.hive_members_local AS SELECT project_id, session_id, event_id \
+             FROM obs.hive_writes_local WHERE session_id != ''"
         );
         assert_eq!(
-            expand("DROP TABLE IF EXISTS hive_fields_mv", &ep),
-            vec!["DROP TABLE IF EXISTS obs.hive_fields_mv ON CLUSTER c".to_owned()]
+            expand("DROP TABLE IF EXISTS hive_locations", &ep),
+            vec![
+                "DROP TABLE IF EXISTS obs.hive_locations ON CLUSTER c".to_owned(),
+                "DROP TABLE IF EXISTS obs.hive_locations_local ON CLUSTER c".to_owned()
+            ]
         );
         let v = expand(MIGRATIONS[3][0], &ep);
         assert!(
@@ -618,8 +640,8 @@ mod tests {
         // One server: as written.
         let one = Endpoint::parse("http://h:1/obs").unwrap();
         assert_eq!(
-            expand(MIGRATIONS[0][2], &one),
-            vec![MIGRATIONS[0][2].to_owned()]
+            expand(MIGRATIONS[8][1], &one),
+            vec![MIGRATIONS[8][1].to_owned()]
         );
     }
 }

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use hive_core::model::{Event, NAMESPACES};
 use serde_json::{Value, json};
 
-use super::leaves::{Leaf, Leaves, STR, flatten, is_content, rebuild, same_text};
+use super::leaves::{Leaf, Leaves, NUM, STR, flatten, is_content, rebuild, same_text};
 use super::{ClickHouseStore, http::lit, now_ms};
 use crate::prepared::PreparedEvent;
 use crate::{Result, WriteOp};
@@ -116,12 +116,16 @@ impl serde::Serialize for RowOut<'_> {
         // A base's own ids are its columns' (schema 6): not repeated in
         // its leaves, where they would be most of what cannot compress.
         let own = |x: &Leaf| r.kind < PATCH && own_id(x, &r.event_id, &r.session_id);
+        // So is an integer's text (schema 9), which its number spells.
+        let spelt = |x: &Leaf| r.kind < PATCH && integer_text(x);
         m.serialize_entry(
             "strs",
             &Column(
                 l,
                 false,
-                |_, x: &Leaf| if own(x) { "" } else { x.s.as_str() },
+                |_, x: &Leaf| {
+                    if own(x) || spelt(x) { "" } else { x.s.as_str() }
+                },
             ),
         )?;
         m.serialize_entry(
@@ -152,14 +156,39 @@ fn own_id(x: &Leaf, event_id: &str, session_id: &str) -> bool {
         }
 }
 
-/// A leaf's string as written (schema 6): `s` at `path` (SQL over a row of
-/// `hive_writes`, the leaf's type `y` and number `n`), or the base's own
-/// id it stands for.
+/// Whether a base's number leaf is an integer whose text its number spells
+/// (`toString(toInt64(n))` gives it back to the byte), which schema 9
+/// leaves out of `strs`: written as the empty string (a number's text is
+/// never empty) and read back by [`own_id_sql`] and [`own_ids_sql`].
+/// Timestamps, durations and token counts are such numbers, and their
+/// texts were about 10 of the 16 bytes an event's `strs` took compressed.
+fn integer_text(x: &Leaf) -> bool {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    let digits = x.s.strip_prefix('-').unwrap_or(&x.s);
+    x.ty == NUM
+        && x.n.is_finite()
+        && x.n.abs() < EXACT
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (!digits.starts_with('0') || x.s == "0")
+        && x.s.parse::<i64>().is_ok_and(|i| i as f64 == x.n)
+}
+
+/// The text of a leaf of type `y`, string `s` and number `n` whose text
+/// [`integer_text`] left out, else `s`.
+fn integer_text_sql(y: &str, s: &str, n: &str) -> String {
+    format!("if({y} = {NUM} AND {s} = '', toString(toInt64({n})), {s})")
+}
+
+/// A leaf's string as written (schemas 6 and 9): `s` at `path` (SQL over a
+/// row of `hive_writes`, the leaf's type `y` and number `n`), the base's
+/// own id it stands for, or the integer its number spells.
 pub(super) fn own_id_sql(path: &str, y: &str, s: &str, n: &str) -> String {
     format!(
         "if(kind < {PATCH} AND {y} = {STR} AND {s} = '' AND {n} = 1 \
          AND {path} IN ('event_id', 'session_id', 'parent_id'), \
-         if({path} = 'event_id', event_id, session_id), {s})"
+         if({path} = 'event_id', event_id, session_id), if(kind < {PATCH}, {}, {s}))",
+        integer_text_sql(y, s, n)
     )
 }
 
@@ -170,22 +199,28 @@ pub(super) fn own_id_num_sql(y: &str, s: &str, n: &str) -> String {
 
 /// [`own_id_sql`] over a row's arrays of leaves: `keys` (their paths, or
 /// numbers standing for them: those of `event_id`, `session_id` and
-/// `parent_id` given), `types`, `strs` and `nums`. (A lambda of ClickHouse
-/// 18.16 sees only its arguments, so the row's ids come in as arrays.)
+/// `parent_id` given, or `None` when none of them is among the leaves),
+/// `types`, `strs` and `nums`. (A lambda of ClickHouse 18.16 sees only its
+/// arguments, so the row's ids come in as arrays.)
 pub(super) fn own_ids_sql(
     keys: &str,
     types: &str,
     strs: &str,
     nums: &str,
-    ids: (&str, &str, &str),
+    ids: Option<(&str, &str, &str)>,
 ) -> String {
-    let (e, i, p) = ids;
-    format!(
-        "if(kind < {PATCH}, arrayMap((k, y, s, n, e, i) -> \
-         if(y = {STR} AND s = '' AND n = 1 AND k IN ({e}, {i}, {p}), if(k = {e}, e, i), s), \
-         {keys}, {types}, {strs}, {nums}, \
-         replicate(event_id, {strs}), replicate(session_id, {strs})), {strs})"
-    )
+    let integer = integer_text_sql("y", "s", "n");
+    match ids {
+        Some((e, i, p)) => format!(
+            "if(kind < {PATCH}, arrayMap((k, y, s, n, e, i) -> \
+             if(y = {STR} AND s = '' AND n = 1 AND k IN ({e}, {i}, {p}), if(k = {e}, e, i), \
+             {integer}), {keys}, {types}, {strs}, {nums}, \
+             replicate(event_id, {strs}), replicate(session_id, {strs})), {strs})"
+        ),
+        None => format!(
+            "if(kind < {PATCH}, arrayMap((y, s, n) -> {integer}, {types}, {strs}, {nums}), {strs})"
+        ),
+    }
 }
 
 /// Lookups made once per batch.
@@ -293,7 +328,6 @@ impl ClickHouseStore {
                 let cond = format!("project_id = {} AND event_id IN ({list})", lit(project_id));
                 self.client.mutate_delete("hive_writes", &cond)?;
                 self.client.mutate_delete("hive_members", &cond)?;
-                self.client.mutate_delete("hive_locations", &cond)?;
                 // (The starts are keyed by the sessions and events.)
                 self.client.mutate_delete(
                     "hive_starts",
@@ -403,7 +437,7 @@ impl ClickHouseStore {
         Ok(())
     }
 
-    /// Remove the lookups (`hive_members`, `hive_locations`, `hive_starts`)
+    /// Remove the lookups (`hive_members`, `hive_starts`)
     /// of a project, or of every project, that name only events with no
     /// write left, as retention leaves them: a mutation per table, each
     /// rewriting the table, with the remaining ids as its set. The set
@@ -427,9 +461,6 @@ impl ClickHouseStore {
         };
         self.client
             .mutate_delete("hive_members", &gone("event_id", "event_id", "1"))?;
-        // Locations are of bases only.
-        self.client
-            .mutate_delete("hive_locations", &gone("event_id", "event_id", "kind = 1"))?;
         // The starts are keyed by events and by the sessions writes name.
         self.client.mutate_delete(
             "hive_starts",
@@ -562,8 +593,8 @@ impl ClickHouseStore {
         if !locate.is_empty() {
             let list = in_list(locate.iter().copied());
             for r in self.client.rows(&format!(
-                "SELECT DISTINCT event_id, project_id FROM hive_locations WHERE event_id IN ({list}) \
-                 ORDER BY event_id, project_id"
+                "SELECT DISTINCT event_id, project_id FROM hive_writes \
+                 WHERE event_id IN ({list}) AND kind = {BASE} ORDER BY event_id, project_id"
             ))? {
                 known
                     .located
