@@ -114,7 +114,41 @@ fn two_nodes_on_a_two_shard_cluster() {
             .sql_exec(&format!("DROP TABLE hive.{t} ON CLUSTER hive"))
             .unwrap();
     }
+    // The locations schema 1 to 8 kept on every server, which schema 9
+    // drops.
+    for statement in [
+        "CREATE TABLE hive.hive_locations_local ON CLUSTER hive \
+         (event_id String, project_id String) \
+         ENGINE = ReplacingMergeTree ORDER BY (event_id, project_id)",
+        "CREATE TABLE hive.hive_locations ON CLUSTER hive AS hive.hive_locations_local \
+         ENGINE = Distributed(hive, hive, hive_locations_local, rand())",
+        "CREATE MATERIALIZED VIEW hive.hive_locations_mv ON CLUSTER hive \
+         TO hive.hive_locations_local AS \
+         SELECT event_id, project_id FROM hive.hive_writes_local WHERE kind = 1",
+    ] {
+        store.sql_exec(statement).unwrap();
+    }
+    let locations = || -> Vec<usize> {
+        shards
+            .iter()
+            .map(|s| {
+                s.query(
+                    "SELECT name FROM system.tables WHERE database = 'hive' \
+                     AND name LIKE 'hive_locations%' FORMAT TSV",
+                )
+                .unwrap()
+                .lines()
+                .count()
+            })
+            .collect()
+    };
+    assert_eq!(locations(), [3, 3]);
     let store = hive_store::clickhouse::ClickHouseStore::open(&url, "upgrader").unwrap();
+    assert_eq!(
+        locations(),
+        [0, 0],
+        "schema 9 drops the locations everywhere"
+    );
     assert_eq!(dated(&store), before);
     eprintln!(
         "{:.1} s: migrations run again",
