@@ -567,6 +567,80 @@ fn a_newer_schema_is_refused() {
     );
 }
 
+/// A node running when a newer hive migrates its database stops using it
+/// within its check (rather than misread what the newer schema wrote):
+/// reads and writes fail as ClickHouse being unavailable, naming why, so
+/// its writes wait in its ingest log; and it goes on if the database comes
+/// back to a schema it knows.
+#[test]
+fn a_running_node_stops_on_a_newer_schema() {
+    use hive_core::model::Event;
+    use hive_store::{Store, StoreError, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_schema_check(std::time::Duration::from_millis(100));
+    let p = ClickHouseStore::project_named("p").id;
+    let event = |id: &str| {
+        WriteOp::event(Event {
+            event_id: id.into(),
+            session_id: id.into(),
+            project_id: p.clone(),
+            event_type: "session".into(),
+            event_name: "e".into(),
+            start_time: 1_704_067_200_000,
+            ..Event::default()
+        })
+    };
+    store.apply(&[event("a")]).unwrap();
+    store
+        .sql_exec("INSERT INTO hive_migrations (version, applied_at) VALUES (999, 0)")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let newer = |r: Result<(), StoreError>| match r {
+        Err(StoreError::Unavailable(why)) => {
+            assert!(
+                why.contains("schema version 999") && why.contains("newer hive"),
+                "{why}"
+            );
+        }
+        other => panic!("a newer schema must stop the node: {other:?}"),
+    };
+    // The first statement after the check finds it; later ones fail at
+    // once.
+    newer(store.get_event(Some(&p), "a").map(|_| ()));
+    newer(store.apply(&[event("b")]));
+    newer(store.get_event(Some(&p), "a").map(|_| ()));
+    assert!(
+        store
+            .unavailable()
+            .is_some_and(|w| w.contains("newer hive"))
+    );
+    // Back to a schema it knows (by another client: the store refuses
+    // every statement): it goes on, with what it had.
+    let (server, db) = url.rsplit_once('/').unwrap();
+    let base = server.replace("http://hive:hive-test@", "http://");
+    let sql = |q: &str| {
+        let mut r = ureq::post(format!(
+            "{base}/?database={db}&user=hive&password=hive-test"
+        ))
+        .send(q)
+        .unwrap();
+        r.body_mut().read_to_string().unwrap()
+    };
+    sql("ALTER TABLE hive_migrations DELETE WHERE version = 999");
+    let started = std::time::Instant::now();
+    while sql("SELECT count() FROM hive_migrations WHERE version = 999").trim() != "0" {
+        assert!(started.elapsed().as_secs() < 30, "the deletion never ran");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert!(store.unavailable().is_none());
+    store.apply(&[event("b")]).unwrap();
+    assert!(store.get_event(Some(&p), "a").unwrap().is_some());
+    assert!(store.get_event(Some(&p), "b").unwrap().is_some());
+}
+
 /// Where events live across projects comes from the writes (schema 9): a
 /// database of schema 8 loses `hive_locations` and its view, a fresh one
 /// never has them, and an enrichment by a key of no project still finds

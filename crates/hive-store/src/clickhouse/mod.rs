@@ -48,6 +48,10 @@ const SCHEMA_RETRY: Duration = Duration::from_secs(1);
 /// removed (each sweep rewrites the lookup tables; ADR 0009).
 const SWEEP_EVERY: Duration = Duration::from_secs(24 * 3600);
 
+/// How often a running node reads the schema's version again, to stop
+/// using a database a newer hive has migrated meanwhile.
+const SCHEMA_CHECK: Duration = Duration::from_secs(10);
+
 /// The schema, created (migrations applied) once ClickHouse answers, so a
 /// node can start while ClickHouse is down: its writes wait in its ingest
 /// log, every statement fails `Unavailable` naming ClickHouse until then.
@@ -57,12 +61,22 @@ struct Schema {
     ready: AtomicBool,
     /// The last failed attempt: when, and why.
     failed: Mutex<Option<(Instant, String)>>,
+    /// Whether the schema was ever in place (so an error now is the
+    /// database's change, not a start's).
+    was_ready: AtomicBool,
+    /// When the version was last read while ready.
+    checked: Mutex<Instant>,
+    /// How often it is read again (milliseconds; [`SCHEMA_CHECK`]).
+    check_every_ms: AtomicU64,
 }
 
 impl Schema {
     fn ensure(&self) -> Result<()> {
         if self.ready.load(Ordering::Acquire) {
-            return Ok(());
+            self.recheck();
+            if self.ready.load(Ordering::Acquire) {
+                return Ok(());
+            }
         }
         let mut failed = lock(&self.failed);
         if self.ready.load(Ordering::Acquire) {
@@ -75,6 +89,8 @@ impl Schema {
         }
         match schema::migrate(&self.client) {
             Ok(_) => {
+                *lock(&self.checked) = Instant::now();
+                self.was_ready.store(true, Ordering::Relaxed);
                 self.ready.store(true, Ordering::Release);
                 *failed = None;
                 Ok(())
@@ -83,7 +99,41 @@ impl Schema {
                 *failed = Some((Instant::now(), why.clone()));
                 Err(crate::StoreError::Unavailable(why))
             }
+            Err(crate::StoreError::Invalid(why)) if self.was_ready.load(Ordering::Relaxed) => {
+                // A newer hive migrated the database while this node ran:
+                // every statement fails, naming why, and the version is
+                // read again once a second (the node's writes wait in its
+                // ingest log for a node that can apply them).
+                *failed = Some((Instant::now(), why.clone()));
+                Err(crate::StoreError::Unavailable(why))
+            }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Read the schema's version again if [`SCHEMA_CHECK`] has passed: a
+    /// version newer than this node knows (a newer hive migrated the
+    /// database, which this node would misread) makes it not ready. One
+    /// thread reads it while the others go on; a read that fails (ClickHouse
+    /// unreachable) changes nothing, as the statements fail on their own.
+    fn recheck(&self) {
+        let every = Duration::from_millis(self.check_every_ms.load(Ordering::Relaxed));
+        let Ok(mut checked) = self.checked.try_lock() else {
+            return;
+        };
+        if checked.elapsed() < every {
+            return;
+        }
+        *checked = Instant::now();
+        if let Ok(Some(v)) = schema::version(&self.client)
+            && v > schema::MIGRATIONS.len()
+        {
+            tracing::error!(
+                version = v,
+                known = schema::MIGRATIONS.len(),
+                "a newer hive migrated the ClickHouse database: this node stops using it"
+            );
+            self.ready.store(false, Ordering::Release);
         }
     }
 }
@@ -166,6 +216,9 @@ impl ClickHouseStore {
             client: Client::new(endpoint.clone()),
             ready: AtomicBool::new(false),
             failed: Mutex::new(None),
+            was_ready: AtomicBool::new(false),
+            checked: Mutex::new(Instant::now()),
+            check_every_ms: AtomicU64::new(SCHEMA_CHECK.as_millis() as u64),
         });
         let gate = schema.clone();
         // Once running, a schema this node cannot use (a newer hive migrated
@@ -209,6 +262,16 @@ impl ClickHouseStore {
             sample_one_in: sample_one_in.max(1),
             events: events.max(1),
         };
+        self
+    }
+
+    /// Read the schema's version again every `every` (10 s by default)
+    /// while running (tests check sooner).
+    #[doc(hidden)]
+    pub fn with_schema_check(self, every: Duration) -> ClickHouseStore {
+        self.schema
+            .check_every_ms
+            .store(every.as_millis() as u64, Ordering::Relaxed);
         self
     }
 

@@ -239,11 +239,7 @@ pub fn migrate(client: &Client) -> Result<u32> {
     ) {
         client.exec(&s)?;
     }
-    let applied = client
-        .rows("SELECT max(version) AS v FROM hive_migrations")?
-        .first()
-        .and_then(|r| r["v"].as_u64())
-        .unwrap_or(0) as usize;
+    let applied = version(client)?.unwrap_or(0);
     if applied > MIGRATIONS.len() {
         return Err(crate::StoreError::Invalid(format!(
             "the ClickHouse database {db} has schema version {applied}, newer than this hive \
@@ -273,6 +269,17 @@ pub fn migrate(client: &Client) -> Result<u32> {
         tracing::info!(version = i + 1, "clickhouse schema migrated");
     }
     Ok(MIGRATIONS.len() as u32)
+}
+
+/// The database's schema version: the last migration applied, `None`
+/// before any.
+pub(super) fn version(client: &Client) -> Result<Option<usize>> {
+    Ok(client
+        .rows("SELECT max(version) AS v FROM hive_migrations")?
+        .first()
+        .and_then(|r| r["v"].as_u64())
+        .filter(|v| *v > 0)
+        .map(|v| v as usize))
 }
 
 /// Add `columns` (definitions) to the writes that lack them (on a
