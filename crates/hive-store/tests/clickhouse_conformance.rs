@@ -641,6 +641,74 @@ fn a_running_node_stops_on_a_newer_schema() {
     assert!(store.get_event(Some(&p), "b").unwrap().is_some());
 }
 
+/// On servers with codecs, the large tables compress every column with
+/// zstd whatever the server's configuration, and keep strings in one stream
+/// where the server has the choice; a second start changes nothing.
+/// ClickHouse 18.16 has neither, and keeps its tables as they are.
+#[test]
+fn current_servers_compress_every_column() {
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node").expect("open");
+    let version = store.server_version().unwrap();
+    let major: u32 = version.split('.').next().unwrap().parse().unwrap();
+    let codecs = |store: &ClickHouseStore| -> Vec<String> {
+        if major < 19 {
+            return Vec::new();
+        }
+        store
+            .sql_rows(
+                "SELECT concat(table, '.', name, ' ', compression_codec) AS c \
+                 FROM system.columns WHERE database = currentDatabase() \
+                 AND table IN ('hive_writes', 'hive_members', 'hive_starts') ORDER BY c",
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r["c"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let set = codecs(&store);
+    if major < 20 {
+        assert!(set.iter().all(|c| c.ends_with(' ')), "{version}: {set:?}");
+        return;
+    }
+    assert!(set.len() > 25, "{set:?}");
+    for c in &set {
+        assert!(c.ends_with(" CODEC(ZSTD(3))"), "{version}: {c}");
+    }
+    let one_stream = count(
+        &store,
+        "SELECT count() AS n FROM system.merge_tree_settings \
+         WHERE name = 'string_serialization_version'",
+    ) > 0;
+    if one_stream {
+        for table in ["hive_writes", "hive_members", "hive_starts"] {
+            let engine = store
+                .sql_rows(&format!(
+                    "SELECT engine_full FROM system.tables \
+                     WHERE database = currentDatabase() AND name = '{table}'"
+                ))
+                .unwrap()[0]["engine_full"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(
+                engine.contains("string_serialization_version = 'single_stream'"),
+                "{table}: {engine}"
+            );
+        }
+    }
+    // Written, merged and read back as before.
+    use hive_store::{Store, WriteOp};
+    let p = ClickHouseStore::project_named("p").id;
+    store
+        .apply(&[WriteOp::event(model_event(&p, 1, 1))])
+        .unwrap();
+    store.sql_exec("OPTIMIZE TABLE hive_writes FINAL").unwrap();
+    assert!(store.get_event(Some(&p), "e1").unwrap().is_some());
+    let again = ClickHouseStore::open(&url, "test-node").expect("open again");
+    assert_eq!(codecs(&again), set);
+}
+
 /// Where events live across projects comes from the writes (schema 9): a
 /// database of schema 8 loses `hive_locations` and its view, a fresh one
 /// never has them, and an enrichment by a key of no project still finds
