@@ -992,3 +992,65 @@ pub(super) fn str_field(r: &Value, k: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn leaf(text: &str) -> Leaf {
+        let v: Value = serde_json::from_str(text).unwrap();
+        flatten(&serde_json::json!({ "n": v }), true)
+            .leaves
+            .into_iter()
+            .find(|l| l.path == "n")
+            .unwrap()
+    }
+
+    /// Only a number whose text is the decimal of its value (what
+    /// `toString(toInt64(n))` spells) goes without its text.
+    #[test]
+    fn integers_whose_number_spells_their_text() {
+        for text in [
+            "0",
+            "3",
+            "-5",
+            "1700000000000",
+            "9007199254740991",
+            "-9007199254740991",
+        ] {
+            assert!(integer_text(&leaf(text)), "{text}");
+        }
+        for text in [
+            "3.0",
+            "-0.0",
+            "2.5",
+            "1e21",
+            "1e3",
+            "9007199254740992",
+            "9007199254740993",
+            "18446744073709551615",
+            "-9223372036854775808",
+        ] {
+            assert!(!integer_text(&leaf(text)), "{text}");
+        }
+        assert!(!integer_text(&leaf("\"3\"")), "a string");
+    }
+
+    proptest! {
+        /// Whatever number a document holds, a text left out is the one
+        /// its value spells back.
+        #[test]
+        fn a_text_left_out_is_spelt_back(i in any::<i64>(), f in any::<f64>(), exp in 0usize..3) {
+            let texts = [i.to_string(), serde_json::json!(f).to_string(), format!("{i}e{exp}")];
+            for text in texts {
+                let Ok(Value::Number(_)) = serde_json::from_str::<Value>(&text) else { continue };
+                let x = leaf(&text);
+                if integer_text(&x) {
+                    prop_assert_eq!((x.n as i64).to_string(), x.s.clone());
+                    prop_assert_eq!(&x.s, &text);
+                }
+            }
+        }
+    }
+}
