@@ -574,24 +574,13 @@ fn a_newer_schema_is_refused() {
 /// back to a schema it knows.
 #[test]
 fn a_running_node_stops_on_a_newer_schema() {
-    use hive_core::model::Event;
-    use hive_store::{Store, StoreError, WriteOp};
+    use hive_store::{Store, StoreError};
     let Some(url) = fresh_db() else { return };
     let store = ClickHouseStore::open(&url, "test-node")
         .expect("open")
         .with_schema_check(std::time::Duration::from_millis(100));
     let p = ClickHouseStore::project_named("p").id;
-    let event = |id: &str| {
-        WriteOp::event(Event {
-            event_id: id.into(),
-            session_id: id.into(),
-            project_id: p.clone(),
-            event_type: "session".into(),
-            event_name: "e".into(),
-            start_time: 1_704_067_200_000,
-            ..Event::default()
-        })
-    };
+    let event = |id: &str| session_base(&p, id);
     store.apply(&[event("a")]).unwrap();
     store
         .sql_exec("INSERT INTO hive_migrations (version, applied_at) VALUES (999, 0)")
@@ -618,14 +607,14 @@ fn a_running_node_stops_on_a_newer_schema() {
     );
     // Back to a schema it knows (by another client: the store refuses
     // every statement): it goes on, with what it had.
-    let (server, db) = url.rsplit_once('/').unwrap();
-    let base = server.replace("http://hive:hive-test@", "http://");
+    let ep = hive_store::clickhouse::Endpoint::parse(&url).unwrap();
     let sql = |q: &str| {
-        let mut r = ureq::post(format!(
-            "{base}/?database={db}&user=hive&password=hive-test"
-        ))
-        .send(q)
-        .unwrap();
+        let mut r = ureq::post(format!("{}/", ep.base))
+            .query("database", &ep.database)
+            .query("user", ep.user.as_deref().unwrap_or("default"))
+            .query("password", ep.password.as_deref().unwrap_or(""))
+            .send(q)
+            .unwrap();
         r.body_mut().read_to_string().unwrap()
     };
     sql("ALTER TABLE hive_migrations DELETE WHERE version = 999");
@@ -721,7 +710,6 @@ fn current_servers_compress_every_column() {
 /// the project of an event written before and after the migration.
 #[test]
 fn schema_9_finds_events_in_the_writes() {
-    use hive_core::model::Event;
     use hive_store::{Store, WriteOp};
     let Some(url) = fresh_db() else { return };
     let store = ClickHouseStore::open(&url, "test-node").expect("open");
@@ -735,17 +723,7 @@ fn schema_9_finds_events_in_the_writes() {
     assert_eq!(tables(&store), 0, "a fresh database has no locations");
     let p = ClickHouseStore::project_named("p").id;
     let fallback = ClickHouseStore::project_named("fallback").id;
-    let base = |id: &str| {
-        WriteOp::event(Event {
-            event_id: id.into(),
-            session_id: id.into(),
-            project_id: p.clone(),
-            event_type: "session".into(),
-            event_name: "e".into(),
-            start_time: 1_704_067_200_000,
-            ..Event::default()
-        })
-    };
+    let base = |id: &str| session_base(&p, id);
     let floating = |id: &str| WriteOp::Enrich {
         project_id: fallback.clone(),
         event_id: id.into(),
@@ -1094,7 +1072,6 @@ fn retention_sweeps_the_lookups_of_what_it_removes() {
 /// project they floated in).
 #[test]
 fn adopted_originals_go_with_their_copies() {
-    use hive_core::model::Event;
     use hive_store::{DeleteTarget, Store, WriteOp};
     let Some(store) = fresh() else { return };
     let p = ClickHouseStore::project_named("p").id;
@@ -1113,17 +1090,7 @@ fn adopted_originals_go_with_their_copies() {
         received_at_ms: now(),
         floating: true,
     };
-    let base = |id: &str| {
-        WriteOp::event(Event {
-            event_id: id.into(),
-            session_id: id.into(),
-            project_id: p.clone(),
-            event_type: "session".into(),
-            event_name: "e".into(),
-            start_time: 1_704_067_200_000,
-            ..Event::default()
-        })
-    };
+    let base = |id: &str| session_base(&p, id);
     let rows = |table: &str, id: &str| {
         count(
             &store,
@@ -1593,6 +1560,19 @@ fn an_answer_cut_short_is_unavailable() {
 
 /// The `i`th of the model events of project `p`, in `sessions` sessions,
 /// a minute apart.
+/// The base of session `id` in project `p`, alone in its session.
+fn session_base(p: &str, id: &str) -> hive_store::WriteOp {
+    hive_store::WriteOp::event(hive_core::model::Event {
+        event_id: id.into(),
+        session_id: id.into(),
+        project_id: p.to_owned(),
+        event_type: "session".into(),
+        event_name: "e".into(),
+        start_time: 1_704_067_200_000,
+        ..hive_core::model::Event::default()
+    })
+}
+
 fn model_event(p: &str, i: i64, sessions: i64) -> hive_core::model::Event {
     hive_core::model::Event {
         event_id: format!("e{i}"),
