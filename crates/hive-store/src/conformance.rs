@@ -275,6 +275,40 @@ pub fn session_rollups(store: &dyn Store) {
     let s = get(store, "s1");
     assert_eq!(s["duration"], 12.5);
     assert_eq!(s["metadata"]["num_events"], 3);
+
+    // The lists' count of failed events per session: an event's error as
+    // its enrichments leave it, the session's own not counted, sessions
+    // without one (or unknown) left out.
+    let errors = |ids: &[&str]| {
+        let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+        let mut e = store.session_errors(P, &ids).unwrap();
+        e.sort();
+        e
+    };
+    assert_eq!(errors(&["s1", "nope"]), vec![("s1".to_owned(), 1)]);
+    let mut other = event("o1", "s9", "tool", 600);
+    other.error = Some("elsewhere".into());
+    store
+        .apply(&[
+            put(event("s9", "s9", "session", 600)),
+            put(other),
+            enrich("m1", json!({"error": {"code": 7}})),
+            enrich("s1", json!({"error": "the session's own"})),
+            enrich("t2", json!({"error": "late"})),
+        ])
+        .unwrap();
+    assert_eq!(
+        errors(&["s9", "s1"]),
+        vec![("s1".to_owned(), 3), ("s9".to_owned(), 1)]
+    );
+    store
+        .apply(&[
+            enrich("t1", json!({"error": null})),
+            enrich("m1", json!({"error": null})),
+        ])
+        .unwrap();
+    assert_eq!(errors(&["s1"]), vec![("s1".to_owned(), 1)]);
+    assert!(errors(&[]).is_empty());
 }
 
 pub fn project_isolation(store: &dyn Store) {

@@ -214,6 +214,10 @@ pub struct Page {
     pub total: Option<u64>,
     /// Whether a match follows the page.
     pub more: bool,
+    /// How many events of each of the page's sessions failed (as
+    /// [`Store::session_errors`] answers), when the backend found them with
+    /// the page; `None` when it did not.
+    pub session_errors: Option<Vec<(String, i64)>>,
 }
 
 impl Page {
@@ -224,6 +228,7 @@ impl Page {
             more: shown < page.total,
             total: Some(page.total),
             events: page.events,
+            session_errors: None,
         }
     }
 }

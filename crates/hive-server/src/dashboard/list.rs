@@ -303,7 +303,12 @@ async fn list(
             if let (Some(total), false) = (page.total, remembered) {
                 counts.list_counts.put(count_key, total);
             }
-            let errors = if sessions {
+            // The page's own count of its sessions' failed events, when it
+            // came with one (a ClickHouse window reads them for the page's
+            // rollups); else one more read.
+            let errors = if let (true, Some(errors)) = (sessions, page.session_errors.take()) {
+                errors
+            } else if sessions {
                 let ids: Vec<String> = page
                     .events
                     .iter()

@@ -147,10 +147,12 @@ impl ClickHouseStore {
             // The page is folded only once a window holds it.
             let found = self.stream_found(&window, &scope, true)?;
             if found.total > need as u64 {
+                let session_errors = Some(found.session_errors());
                 return Ok(Some(Page {
                     events: self.fold_found(found)?.events,
                     total: None,
                     more: true,
+                    session_errors,
                 }));
             }
             // Too few: widen by what this window found (twice what it

@@ -959,7 +959,18 @@ impl ClickHouseStore {
     /// (a page's 50 sessions have hundreds of events, whose content may be
     /// most of what they hold).
     pub(super) fn rollups_of(&self, sessions: &[(String, String)]) -> Result<BySession<Rollup>> {
-        let paths = Paths::new(ROLLUP_INPUTS.iter().map(|p| (*p).to_owned()));
+        self.rollups_on(sessions, &ROLLUP_INPUTS)
+    }
+
+    /// [`Self::rollups_of`], on the inputs `inputs` alone (among
+    /// [`ROLLUP_INPUTS`]; the rest count as absent): a read that needs one
+    /// total reads only what makes it.
+    pub(super) fn rollups_on(
+        &self,
+        sessions: &[(String, String)],
+        inputs: &[&str],
+    ) -> Result<BySession<Rollup>> {
+        let paths = Paths::new(inputs.iter().map(|p| (*p).to_owned()));
         let mut rollups: BySession<Rollup> = BySession::default();
         for (project, ids) in super::read::by_project(sessions) {
             let mut events = Vec::new();
@@ -1026,6 +1037,22 @@ pub(super) struct Found {
     /// event of theirs and every rollup input (the fold need not read them
     /// again); empty otherwise.
     rollups: BySession<Rollup>,
+}
+
+impl Found {
+    /// How many events of each of the page's sessions failed, from their
+    /// rollups (found with `rollups_too` only): what
+    /// [`crate::Store::session_errors`] would read again.
+    pub(super) fn session_errors(&self) -> Vec<(String, i64)> {
+        self.page
+            .iter()
+            .filter_map(|h| {
+                let key = (h.project_id.clone(), h.event_id.clone());
+                let n = self.rollups.get(&key)?.error_events;
+                (n > 0).then(|| (h.event_id.clone(), n))
+            })
+            .collect()
+    }
 }
 
 /// A list hit: the value it is ordered by and its identity.
