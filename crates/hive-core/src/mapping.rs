@@ -36,8 +36,11 @@ pub struct MappedSpan {
     /// True when the span carried no session id and was grouped by trace.
     pub session_from_trace: bool,
     /// The span as received, minus the `honeyhive_<namespace>.*`
-    /// attributes already unflattened into the event (the Attributes panel).
-    pub raw: Value,
+    /// attributes already unflattened into the event (the Attributes panel),
+    /// as JSON text: written straight from the span, as [`raw_span`] would
+    /// serialise (a third of what mapping a span cost was building that
+    /// value and writing it out).
+    pub raw: String,
 }
 
 /// The event id for a span: stable for a (trace id, span id) pair.
@@ -175,7 +178,11 @@ pub fn map_span(span: &Span, default_source: &str) -> MappedSpan {
     let session_name = span
         .attr_str("honeyhive.session_name")
         .filter(|s| !s.is_empty());
-    let raw = raw_span(span, &consumed);
+    let raw = serde_json::to_string(&RawSpan {
+        span,
+        consumed: &consumed,
+    })
+    .unwrap_or_else(|_| raw_span(span, &consumed).to_string());
     MappedSpan {
         event: ev,
         project,
@@ -306,6 +313,7 @@ fn kv_object<'a>(kvs: impl Iterator<Item = &'a KeyValue>) -> Value {
     Value::Object(kvs.map(|kv| (kv.key.clone(), kv.value.to_json())).collect())
 }
 
+/// The raw span as a value: what [`RawSpan`] writes.
 fn raw_span(span: &Span, consumed: &[bool]) -> Value {
     let mut raw = Map::new();
     raw.insert("trace_id".into(), Value::String(hex_lower(&span.trace_id)));
@@ -360,6 +368,145 @@ fn raw_span(span: &Span, consumed: &[bool]) -> Value {
     );
     raw.insert("resource".into(), kv_object(span.resource.iter()));
     Value::Object(raw)
+}
+
+/// [`raw_span`] written as JSON without building the value: the same
+/// keys in the same order, and attributes whose key repeats as an object
+/// keeps them (the last value, in the first one's place).
+struct RawSpan<'a> {
+    span: &'a Span,
+    consumed: &'a [bool],
+}
+
+impl serde::Serialize for RawSpan<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let span = self.span;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("trace_id", &hex_lower(&span.trace_id))?;
+        m.serialize_entry("span_id", &hex_lower(&span.span_id))?;
+        m.serialize_entry(
+            "parent_span_id",
+            &span.parent_span_id.map(|p| hex_lower(&p)),
+        )?;
+        m.serialize_entry("name", &span.name)?;
+        m.serialize_entry("kind", kind_name(span.kind))?;
+        let kept: Vec<&KeyValue> = span
+            .attributes
+            .iter()
+            .zip(self.consumed)
+            .filter(|(_, c)| !**c)
+            .map(|(kv, _)| kv)
+            .collect();
+        m.serialize_entry("attributes", &Attrs(&kept))?;
+        if !span.events.is_empty() {
+            let events: Vec<RawEvent<'_>> = span.events.iter().map(RawEvent).collect();
+            m.serialize_entry("events", &events)?;
+        }
+        let status = match span.status_code {
+            StatusCode::Unset => "unset",
+            StatusCode::Ok => "ok",
+            StatusCode::Error => "error",
+        };
+        m.serialize_entry(
+            "status",
+            &Pairs([("code", status), ("message", &span.status_message)]),
+        )?;
+        m.serialize_entry(
+            "scope",
+            &Pairs([("name", &span.scope_name), ("version", &span.scope_version)]),
+        )?;
+        let resource: Vec<&KeyValue> = span.resource.iter().collect();
+        m.serialize_entry("resource", &Attrs(&resource))?;
+        m.end()
+    }
+}
+
+/// Two string fields, in order.
+struct Pairs<'a>([(&'static str, &'a str); 2]);
+
+impl serde::Serialize for Pairs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(2))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// A span event as [`raw_span`] has it.
+struct RawEvent<'a>(&'a crate::span::SpanEvent);
+
+impl serde::Serialize for RawEvent<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let e = self.0;
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("name", &e.name)?;
+        m.serialize_entry("time_unix_nano", &e.time_unix_nano.to_string())?;
+        let attrs: Vec<&KeyValue> = e.attributes.iter().collect();
+        m.serialize_entry("attributes", &Attrs(&attrs))?;
+        m.end()
+    }
+}
+
+/// Attributes as an object ([`kv_object`]).
+struct Attrs<'a>(&'a [&'a KeyValue]);
+
+impl serde::Serialize for Attrs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let kvs = self.0;
+        // A key given twice is one entry, as a map makes it: rare, so
+        // written through the map.
+        let repeats = if kvs.len() <= 32 {
+            kvs.iter()
+                .enumerate()
+                .any(|(i, a)| kvs[..i].iter().any(|b| b.key == a.key))
+        } else {
+            let mut seen = std::collections::HashSet::with_capacity(kvs.len());
+            !kvs.iter().all(|kv| seen.insert(kv.key.as_str()))
+        };
+        if repeats {
+            return kv_object(kvs.iter().copied()).serialize(s);
+        }
+        let mut m = s.serialize_map(Some(kvs.len()))?;
+        for kv in kvs {
+            m.serialize_entry(&kv.key, &Attr(&kv.value))?;
+        }
+        m.end()
+    }
+}
+
+/// An attribute's value as [`AttrValue::to_json`] has it.
+struct Attr<'a>(&'a AttrValue);
+
+impl serde::Serialize for Attr<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        match self.0 {
+            AttrValue::Str(v) => s.serialize_str(v),
+            AttrValue::Bool(b) => s.serialize_bool(*b),
+            AttrValue::Int(i) => s.serialize_i64(*i),
+            AttrValue::Double(d) if d.is_finite() => s.serialize_f64(*d),
+            AttrValue::Double(d) => s.serialize_str(&d.to_string()),
+            AttrValue::Bytes(b) => s.serialize_str(&hex_lower(b)),
+            AttrValue::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Attr(item))?;
+                }
+                seq.end()
+            }
+            AttrValue::KvList(kvs) => {
+                let kvs: Vec<&KeyValue> = kvs.iter().collect();
+                Attrs(&kvs).serialize(s)
+            }
+            AttrValue::Empty => s.serialize_unit(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -125,9 +125,9 @@ pub fn spans_to_ops<E>(
                 .session_from_trace
                 .then(|| format!("trace {}", hive_core::span::hex_lower(&span.trace_id)))
         });
-        ops.push(WriteOp::Prepared(Box::new(PreparedEvent::new(
+        ops.push(WriteOp::Prepared(Box::new(PreparedEvent::with_raw_text(
             event,
-            Some(&mapped.raw),
+            Some(mapped.raw),
             session_name,
             false,
             floating,

@@ -51,6 +51,27 @@ impl PreparedEvent {
         }
     }
 
+    /// [`PreparedEvent::new`] with the raw span already written as JSON
+    /// text (as span mapping writes it).
+    pub fn with_raw_text(
+        event: Event,
+        raw_text: Option<String>,
+        session_name: Option<String>,
+        join: bool,
+        floating: bool,
+    ) -> PreparedEvent {
+        PreparedEvent {
+            raw_text,
+            event,
+            session_name,
+            join,
+            floating,
+            doc_text: OnceLock::new(),
+            contribution: OnceLock::new(),
+            fields: OnceLock::new(),
+        }
+    }
+
     /// Derive everything now (on a thread other than the writer's).
     pub fn prepare(&self) {
         self.doc_text();

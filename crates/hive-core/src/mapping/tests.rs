@@ -76,13 +76,14 @@ fn honeyhive_attributes_unflatten_with_types() {
     assert!((ev.duration - 5.685405).abs() < 1e-6);
     assert_eq!(ev.event_id, "01010101-0101-0101-0202-020202020202");
     // Raw attributes keep what was not unflattened.
-    assert_eq!(m.raw["attributes"]["other.attr"], json!(7));
+    let raw: Value = serde_json::from_str(&m.raw).unwrap();
+    assert_eq!(raw["attributes"]["other.attr"], json!(7));
     assert!(
-        m.raw["attributes"]
+        raw["attributes"]
             .get("honeyhive_metadata.user.id")
             .is_none()
     );
-    assert_eq!(m.raw["resource"]["service.name"], json!("svc"));
+    assert_eq!(raw["resource"]["service.name"], json!("svc"));
 }
 
 #[test]
@@ -264,4 +265,118 @@ fn explicit_event_id_and_name() {
     let ev = map_span(&sp, "dev").event;
     assert_eq!(ev.event_id, "custom-id");
     assert_eq!(ev.event_name, "named");
+}
+
+mod raw_text {
+    use super::*;
+    use crate::span::StatusCode;
+    use proptest::prelude::*;
+
+    fn key() -> impl Strategy<Value = String> {
+        // Few keys, so some repeat; quotes, escapes and non-ASCII too.
+        prop_oneof![
+            Just("a".to_owned()),
+            Just("b.c".to_owned()),
+            Just("honeyhive_metadata.x".to_owned()),
+            "[a-z\"\\\\é\n]{0,6}",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = AttrValue> {
+        let leaf = prop_oneof![
+            "[ -~é\u{1F600}\t]{0,12}".prop_map(AttrValue::Str),
+            any::<bool>().prop_map(AttrValue::Bool),
+            any::<i64>().prop_map(AttrValue::Int),
+            prop_oneof![
+                any::<f64>(),
+                Just(f64::NAN),
+                Just(f64::INFINITY),
+                Just(f64::NEG_INFINITY),
+                Just(-0.0),
+                Just(1e21),
+                Just(0.1),
+            ]
+            .prop_map(AttrValue::Double),
+            proptest::collection::vec(any::<u8>(), 0..6).prop_map(AttrValue::Bytes),
+            Just(AttrValue::Empty),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(AttrValue::Array),
+                proptest::collection::vec((key(), inner), 0..4).prop_map(|kvs| {
+                    AttrValue::KvList(kvs.into_iter().map(|(k, v)| KeyValue::new(k, v)).collect())
+                }),
+            ]
+        })
+    }
+
+    fn kvs(n: usize) -> impl Strategy<Value = Vec<KeyValue>> {
+        proptest::collection::vec((key(), value()), 0..n)
+            .prop_map(|kvs| kvs.into_iter().map(|(k, v)| KeyValue::new(k, v)).collect())
+    }
+
+    prop_compose! {
+        fn any_span()(
+            attributes in kvs(40),
+            resource in kvs(4),
+            events in proptest::collection::vec(("[a-z._]{0,8}", any::<u64>(), kvs(4)), 0..3),
+            parent in proptest::option::of(any::<[u8; 8]>()),
+            status in 0..3u8,
+            message in "[ -~]{0,8}",
+            name in "[ -~é]{0,10}",
+        ) -> Span {
+            Span {
+                trace_id: [7; 16],
+                span_id: [9; 8],
+                parent_span_id: parent,
+                name,
+                kind: SpanKind::Client,
+                start_time_unix_nano: 1_000_000,
+                end_time_unix_nano: 2_000_000,
+                attributes,
+                events: events
+                    .into_iter()
+                    .map(|(name, time_unix_nano, attributes)| SpanEvent {
+                        name,
+                        time_unix_nano,
+                        attributes,
+                    })
+                    .collect(),
+                status_code: [StatusCode::Unset, StatusCode::Ok, StatusCode::Error]
+                    [status as usize],
+                status_message: message,
+                resource: Arc::new(resource),
+                scope_name: "scope".into(),
+                scope_version: "1.0".into(),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The raw span written straight from the span is, to the byte,
+        /// the raw span's value serialised: keys in order, a repeated key
+        /// once, numbers, non-finite doubles, bytes and nesting alike.
+        #[test]
+        fn written_as_the_value_serialises(span in any_span()) {
+            let consumed: Vec<bool> =
+                (0..span.attributes.len()).map(|i| i % 3 == 1).collect();
+            let direct = serde_json::to_string(&RawSpan { span: &span, consumed: &consumed })
+                .unwrap();
+            prop_assert_eq!(direct, raw_span(&span, &consumed).to_string());
+        }
+    }
+
+    #[test]
+    fn map_span_writes_it() {
+        let sp = span(vec![
+            kv("a", s("1")),
+            kv("a", AttrValue::Int(2)),
+            kv("honeyhive_metadata.k", s("v")),
+        ]);
+        let m = map_span(&sp, "t");
+        let raw: Value = serde_json::from_str(&m.raw).unwrap();
+        assert_eq!(raw["attributes"], json!({"a": 2}));
+    }
 }
