@@ -41,6 +41,8 @@ mod metrics;
 mod path;
 pub mod proto;
 mod protobuf;
+#[doc(hidden)]
+pub mod sample;
 
 pub use grpc::{grpc_frame, grpc_unframe};
 

@@ -39,16 +39,7 @@ impl PreparedEvent {
         join: bool,
         floating: bool,
     ) -> PreparedEvent {
-        PreparedEvent {
-            raw_text: raw.map(to_text),
-            event,
-            session_name,
-            join,
-            floating,
-            doc_text: OnceLock::new(),
-            contribution: OnceLock::new(),
-            fields: OnceLock::new(),
-        }
+        PreparedEvent::with_raw_text(event, raw.map(to_text), session_name, join, floating)
     }
 
     /// [`PreparedEvent::new`] with the raw span already written as JSON
