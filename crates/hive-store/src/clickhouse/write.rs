@@ -6,7 +6,7 @@
 //! log, the log position of their record and their index in it, so a batch
 //! applied again after a crash inserts the same rows, which collapse.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 
 use hive_core::model::{Event, NAMESPACES};
 use serde_json::{Value, json};
@@ -481,11 +481,11 @@ impl ClickHouseStore {
         let prepared: Vec<PreparedOrEnrich> = ops.iter().map(PreparedOrEnrich::of).collect();
         let known = self.lookups(&state, &prepared)?;
         let mut batch = BatchState {
-            based: HashSet::new(),
-            sessions: HashSet::new(),
+            based: HashSet::default(),
+            sessions: HashSet::default(),
             rows: Vec::new(),
             adopt: Vec::new(),
-            floating: HashSet::new(),
+            floating: HashSet::default(),
         };
         let now = now_ms();
         for (i, op) in prepared.iter().enumerate() {
@@ -552,8 +552,8 @@ impl ClickHouseStore {
 
     /// Where the events the batch names live, and which float.
     fn lookups(&self, state: &WriterState, ops: &[PreparedOrEnrich]) -> Result<Known> {
-        let mut locate: HashSet<&str> = HashSet::new();
-        let mut bases: HashSet<&str> = HashSet::new();
+        let mut locate: HashSet<&str> = HashSet::default();
+        let mut bases: HashSet<&str> = HashSet::default();
         for op in ops {
             match op {
                 PreparedOrEnrich::Event(p) => {
