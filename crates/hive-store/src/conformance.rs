@@ -336,16 +336,28 @@ pub fn project_isolation(store: &dyn Store) {
         1
     );
 
-    // The dashboard opens on the most recently active project.
+    // The dashboard opens on the most recently active project (judged to
+    // the minute at least).
     let newest = || store.active_projects().unwrap().first().cloned();
-    let mut b = event("s2", "s2", "session", 200);
+    let mut b = event("s2", "s2", "session", 120_000);
     b.project_id = "proj-b".into();
     store.apply(&[put(b)]).unwrap();
     assert_eq!(newest().as_deref(), Some("proj-b"));
     store
-        .apply(&[put(event("s3", "s3", "session", 300))])
+        .apply(&[put(event("s3", "s3", "session", 240_000))])
         .unwrap();
     assert_eq!(newest().as_deref(), Some(P));
+    // A start far ahead of now (a client's wrong clock) is not activity;
+    // one within the day ahead is.
+    let now = crate::now_ms();
+    let mut future = event("s4", "s4", "session", now + 30 * 86_400_000);
+    future.project_id = "proj-b".into();
+    store.apply(&[put(future)]).unwrap();
+    assert_eq!(newest().as_deref(), Some(P));
+    let mut soon = event("s5", "s5", "session", now + 3_600_000);
+    soon.project_id = "proj-b".into();
+    store.apply(&[put(soon)]).unwrap();
+    assert_eq!(newest().as_deref(), Some("proj-b"));
 }
 
 /// Deterministic pseudo-random events, then every filter in a table is run

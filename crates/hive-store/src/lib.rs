@@ -411,14 +411,20 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Project ids, the most recently active first: the dashboard opens on
     /// the first it knows. A backend judges activity by what it reads
-    /// cheaply, and may name only the most active. By default, the project
-    /// of the session that starts last.
+    /// cheaply, and may name only the most active. A start more than a day
+    /// ahead of now (a client's wrong clock) is not activity. By default,
+    /// the project of the session that starts last.
     fn active_projects(&self) -> Result<Vec<String>> {
+        let ahead = now_ms() as f64 + 86_400_000.0;
         let newest = self.query_page(&EventQuery {
             project_id: None,
             level: Level::Session,
             order: Order::StartDesc,
             limit: 1,
+            date_range: DateRange {
+                start_ms: None,
+                end_ms: Some(ahead),
+            },
             ..EventQuery::default()
         })?;
         Ok(newest
@@ -434,4 +440,12 @@ pub trait Store: Send + Sync + 'static {
     fn auth(&self) -> &dyn auth::AuthStore;
     /// Saved charts, alert rules and their evaluations.
     fn objects(&self) -> &dyn objects::ObjectStore;
+}
+
+/// Milliseconds since the epoch (0 if the clock is before it).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
