@@ -330,6 +330,16 @@ async fn run(a: DashboardArgs) -> Result<()> {
         n,
     )
     .await?;
+    // No project named: the page opens on the most active one
+    // (`Store::active_projects`).
+    measure(
+        &addr,
+        &cookie,
+        "session list (newest 50), no project named",
+        "/sessions",
+        n,
+    )
+    .await?;
     measure(
         &addr,
         &cookie,

@@ -636,6 +636,42 @@ impl Store for SqliteStore {
         })
     }
 
+    fn active_projects(&self) -> Result<Vec<String>> {
+        // The newest session start of each project with sessions, from the
+        // index of sessions in time order: the projects are found by
+        // stepping from one to the next in it, and each one's newest start
+        // by one step down it, where the default's list of every project's
+        // sessions counted them all (p50 257 ms, the first 8.7 s, at 1.1 M
+        // events).
+        let ahead = crate::now_ms().saturating_add(86_400_000);
+        self.with_reader(|c| {
+            const SESSION: &str = "event_type = 'session' AND event_id = session_id";
+            let mut stmt = c.prepare_cached(&format!(
+                "WITH RECURSIVE p(id) AS ( \
+                   SELECT min(project_id) FROM events WHERE {SESSION} \
+                   UNION ALL \
+                   SELECT (SELECT min(project_id) FROM events \
+                           WHERE project_id > p.id AND {SESSION}) \
+                   FROM p WHERE p.id IS NOT NULL) \
+                 SELECT id, (SELECT max(start_time) FROM events \
+                   WHERE project_id = p.id AND {SESSION} AND start_time <= ?1) \
+                 FROM p WHERE id IS NOT NULL"
+            ))?;
+            let mut newest: Vec<(i64, String)> = stmt
+                .query_map(params![ahead], |r| {
+                    Ok((r.get::<_, Option<i64>>(1)?, r.get::<_, String>(0)?))
+                })?
+                .filter_map(|r| match r {
+                    Ok((Some(t), id)) => Some(Ok((t, id))),
+                    Ok((None, _)) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<Result<_, _>>()?;
+            newest.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            Ok(newest.into_iter().map(|(_, id)| id).collect())
+        })
+    }
+
     fn session_errors(
         &self,
         project_id: &str,
