@@ -653,22 +653,13 @@ impl Store for SqliteStore {
                    SELECT (SELECT min(project_id) FROM events \
                            WHERE project_id > p.id AND {SESSION}) \
                    FROM p WHERE p.id IS NOT NULL) \
-                 SELECT id, (SELECT max(start_time) FROM events \
-                   WHERE project_id = p.id AND {SESSION} AND start_time <= ?1) \
-                 FROM p WHERE id IS NOT NULL"
+                 SELECT id FROM (SELECT id, (SELECT max(start_time) FROM events \
+                   WHERE project_id = p.id AND {SESSION} AND start_time <= ?1) AS newest \
+                   FROM p WHERE id IS NOT NULL) \
+                 WHERE newest IS NOT NULL ORDER BY newest DESC, id"
             ))?;
-            let mut newest: Vec<(i64, String)> = stmt
-                .query_map(params![ahead], |r| {
-                    Ok((r.get::<_, Option<i64>>(1)?, r.get::<_, String>(0)?))
-                })?
-                .filter_map(|r| match r {
-                    Ok((Some(t), id)) => Some(Ok((t, id))),
-                    Ok((None, _)) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<_, _>>()?;
-            newest.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-            Ok(newest.into_iter().map(|(_, id)| id).collect())
+            let ids = stmt.query_map(params![ahead], |r| r.get(0))?;
+            Ok(ids.collect::<Result<Vec<String>, _>>()?)
         })
     }
 
