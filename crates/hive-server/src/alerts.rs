@@ -720,7 +720,7 @@ fn find(state: &SharedState, headers: &HeaderMap, id: &str) -> ApiResult<StoredO
     path = "/v1/alerts",
     tag = "alerts",
     params(("project" = Option<String>, Query, description = "Project name (admin keys)")),
-    responses((status = 200, description = "Alert rules", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "Alert rules", body = crate::openapi::ListEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
 )]
 pub async fn list_alerts(
     State(state): State<SharedState>,
@@ -873,7 +873,7 @@ pub async fn alert_action(
     path = "/v1/alerts/{alert_id}/history",
     tag = "alerts",
     params(("alert_id" = String, Path, description = "The alert id"), ("limit" = Option<usize>, Query, description = "Evaluations returned")),
-    responses((status = 200, description = "Evaluations, newest first", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "Evaluations, newest first", body = crate::openapi::ListEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
 )]
 pub async fn alert_history(
     State(state): State<SharedState>,

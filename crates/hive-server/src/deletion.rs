@@ -319,7 +319,7 @@ pub async fn delete_by_filter(
     path = "/v1/deletions",
     tag = "admin",
     params(("project" = Option<String>, Query, description = "Admin keys: one project (else every project)")),
-    responses((status = 200, description = "`{\"deletions\": [...]}`: the audit trail, newest first (who, when, what, how many)", body = Object), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "`{\"deletions\": [...]}`: the audit trail, newest first (who, when, what, how many)", body = Object), (status = 404, description = "No such project", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
 )]
 pub async fn list_deletions(
     State(state): State<SharedState>,
@@ -413,7 +413,7 @@ pub async fn get_project(
     path = "/v1/projects/{name}",
     tag = "admin",
     params(("name" = String, Path, description = "The project's name")),
-    request_body(content = Object, description = "`{\"retention_days\": N | \"off\" | null}` (null: the server's default)", content_type = "application/json"),
+    request_body(content = crate::openapi::RetentionBody, description = "`{\"retention_days\": N | \"off\" | null}` (null: the server's default)", content_type = "application/json"),
     responses((status = 200, description = "The project and its retention", body = Object), (status = 400, description = "A bad retention value (the message names the field)", body = crate::openapi::ErrorBody), (status = 404, description = "No such project", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
 )]
 pub async fn update_project(

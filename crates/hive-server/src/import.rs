@@ -199,7 +199,7 @@ impl ImportRecord {
     post,
     path = "/v1/import",
     tag = "admin",
-    request_body(content = Object, description = "`{\"project\": NAME, \"records\": [{\"event\", \"history\", \"span\"}]}`, as `hive export` writes them (one record per JSONL line)", content_type = "application/json"),
+    request_body(content = crate::openapi::ImportBody, description = "`{\"project\": NAME, \"records\": [{\"event\", \"history\", \"span\"}]}`, as `hive export` writes them (one record per JSONL line)", content_type = "application/json"),
     responses((status = 200, description = "`{\"success\", \"project_id\", \"events\", \"history\"}`", body = Object), (status = 400, description = "A malformed record; the message names the record and the field, and nothing is written", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "Not an admin key", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`) or the store unavailable", body = crate::openapi::ErrorBody))
 )]
 pub async fn import(

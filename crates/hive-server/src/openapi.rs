@@ -79,9 +79,46 @@ pub struct EventFields {
     source: Option<String>,
     /// Project name (admin keys; a project key always writes its own).
     project: Option<String>,
-    /// Epoch milliseconds.
-    start_time: Option<i64>,
-    end_time: Option<i64>,
+    /// Epoch milliseconds (fractions allowed, as the official SDK sends).
+    start_time: Option<f64>,
+    end_time: Option<f64>,
+    /// Milliseconds.
+    duration: Option<f64>,
+    error: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    inputs: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    outputs: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    config: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    metrics: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    feedback: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    user_properties: Option<Value>,
+}
+
+/// An event as created (`POST /events`, a batch's events): its
+/// `event_type` is required; the other fields are those of [`EventFields`].
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NewEventFields {
+    /// `model`, `tool`, `chain` or a custom value.
+    #[schema(min_length = 1)]
+    event_type: String,
+    event_id: Option<String>,
+    session_id: Option<String>,
+    parent_id: Option<String>,
+    event_name: Option<String>,
+    source: Option<String>,
+    /// Project name (admin keys; a project key always writes its own).
+    project: Option<String>,
+    /// Epoch milliseconds (fractions allowed).
+    start_time: Option<f64>,
+    end_time: Option<f64>,
     /// Milliseconds.
     duration: Option<f64>,
     error: Option<String>,
@@ -110,14 +147,38 @@ pub struct SessionStartBody {
     session_name: Option<String>,
 }
 
-/// The session event, with the ids the official SDK reads.
-#[derive(ToSchema)]
+/// The session event's fields, with the ids the official SDK reads
+/// beside them (`org_id`, `workspace_id`).
+#[derive(ToSchema, serde::Serialize)]
 #[allow(dead_code)]
 pub struct SessionStarted {
-    #[schema(inline)]
+    #[serde(flatten)]
     event: hive_core::model::Event,
     org_id: String,
     workspace_id: String,
+}
+
+/// `PUT /events`: an enrichment of the event or session `event_id` (the
+/// other fields as in [`EnrichBody`]).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct EnrichEventBody {
+    #[schema(min_length = 1)]
+    event_id: String,
+    #[schema(value_type = Option<Object>)]
+    inputs: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    outputs: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    config: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    metrics: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    feedback: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    user_properties: Option<Value>,
 }
 
 /// An enrichment: a patch per namespace (RFC 7396: objects merge, `null`
@@ -149,14 +210,14 @@ pub struct EnrichBody {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct CreateEventBody {
-    event: Option<EventFields>,
+    event: NewEventFields,
 }
 
 /// A batch of events, optionally in one new session.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct BatchBody {
-    events: Vec<EventFields>,
+    events: Vec<NewEventFields>,
     /// Make a session from `session_properties` holding every event.
     single_session: Option<bool>,
     is_single_session: Option<bool>,
@@ -167,9 +228,9 @@ pub struct BatchBody {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct SessionTracesBody {
-    /// Also accepted as `events`.
-    logs: Option<Vec<EventFields>>,
-    events: Option<Vec<EventFields>>,
+    /// Required, or `logs` instead.
+    events: Option<Vec<NewEventFields>>,
+    logs: Option<Vec<NewEventFields>>,
 }
 
 /// A write acknowledged (in the ingest log; readable once applied).
@@ -211,8 +272,10 @@ pub struct ExportBody {
     #[schema(rename = "dateRange", value_type = Option<Object>)]
     date_range: Option<Value>,
     /// At most 7 500 (default 1 000).
+    #[schema(minimum = 1, maximum = 7500)]
     limit: Option<u32>,
     /// 1-based.
+    #[schema(minimum = 1)]
     page: Option<u32>,
     /// Fields to keep (dotted paths allowed).
     projections: Option<Vec<String>>,
@@ -279,6 +342,7 @@ pub struct ChartBody {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct SavedChartBody {
+    #[schema(min_length = 1)]
     name: String,
     description: Option<String>,
     metric: Option<String>,
@@ -296,6 +360,7 @@ pub struct SavedChartBody {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct AlertBody {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     /// `aggregate` or `drift`.
     #[schema(rename = "type")]
@@ -314,7 +379,8 @@ pub struct AlertBody {
     project: Option<String>,
 }
 
-/// `{"success": true, "data": ...}`: a saved chart, an alert, or a list.
+/// `{"success": true, "data": ...}`: a saved chart, an alert, or a chart's
+/// series.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct DataEnvelope {
@@ -323,10 +389,26 @@ pub struct DataEnvelope {
     data: Value,
 }
 
+/// `{"success": true, "data": [...]}`: saved charts, alert rules, or an
+/// alert's evaluations.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ListEnvelope {
+    success: bool,
+    #[schema(value_type = Vec<Object>)]
+    data: Vec<Value>,
+}
+
 /// `POST /v1/projects`.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct NewProjectBody {
+    /// 1 to 200 characters once trimmed, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     name: String,
 }
 
@@ -335,10 +417,65 @@ pub struct NewProjectBody {
 #[allow(dead_code)]
 pub struct NewKeyBody {
     name: Option<String>,
-    /// `ingest`, `read_write` (default) or `admin`.
-    scope: Option<String>,
+    /// `read_write` by default.
+    scope: Option<KeyScope>,
     /// Project name; required unless `admin`.
     project: Option<String>,
+}
+
+/// What a key may do.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub enum KeyScope {
+    /// Write events (ingest, enrichment).
+    Ingest,
+    /// Write and read its project's events.
+    ReadWrite,
+    /// Everything, in every project.
+    Admin,
+}
+
+/// `PUT /v1/projects/{name}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RetentionBody {
+    /// Days (a positive integer), `"off"` (kept for ever) or null (the
+    /// server's default).
+    #[schema(required = true, schema_with = retention_days)]
+    retention_days: Option<Value>,
+}
+
+/// A positive whole number of days, `"off"` or null.
+fn retention_days() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    let one_of = OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["off"])),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build();
+    Schema::OneOf(one_of)
+}
+
+/// `POST /v1/import`: records as `hive export` writes them (one per JSON
+/// Lines line).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ImportBody {
+    /// The name of the project to import into.
+    #[schema(min_length = 1)]
+    project: String,
+    /// `{"event", "history", "span"}` each.
+    #[schema(value_type = Vec<Object>)]
+    records: Vec<Value>,
 }
 
 /// A new key: its secret is shown only here.

@@ -160,7 +160,7 @@ pub(crate) fn encoding_of(headers: &HeaderMap) -> ApiResult<Encoding> {
     post,
     path = "/opentelemetry/v1/traces",
     tag = "ingest",
-    request_body(description = "An OTLP ExportTraceServiceRequest: protobuf, or JSON (standard OTLP/JSON or the HoneyHive SDK's dialect); gzip accepted", content(("application/x-protobuf"), ("application/json"))),
+    request_body(description = "An OTLP ExportTraceServiceRequest: protobuf, or JSON (standard OTLP/JSON or the HoneyHive SDK's dialect); gzip accepted", content(("application/x-protobuf"), (Object = "application/json"))),
     responses((status = 200, description = "ExportTraceServiceResponse, in the request's encoding"), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody), (status = 507, description = "Disk full: the write was not stored", body = crate::openapi::ErrorBody))
 )]
 pub async fn export_traces(

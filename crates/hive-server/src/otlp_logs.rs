@@ -288,7 +288,7 @@ fn answer(encoding: Encoding, body: Vec<u8>) -> Response {
     post,
     path = "/opentelemetry/v1/logs",
     tag = "ingest",
-    request_body(description = "An OTLP ExportLogsServiceRequest: protobuf, or JSON (standard OTLP/JSON or the HoneyHive SDK's dialect); gzip accepted", content(("application/x-protobuf"), ("application/json"))),
+    request_body(description = "An OTLP ExportLogsServiceRequest: protobuf, or JSON (standard OTLP/JSON or the HoneyHive SDK's dialect); gzip accepted", content(("application/x-protobuf"), (Object = "application/json"))),
     responses((status = 200, description = "ExportLogsServiceResponse; records without a trace id are counted in `partial_success`"), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody), (status = 507, description = "Disk full: the write was not stored", body = crate::openapi::ErrorBody))
 )]
 pub async fn export_logs(
@@ -313,7 +313,7 @@ pub async fn export_logs(
     post,
     path = "/opentelemetry/v1/metrics",
     tag = "ingest",
-    request_body(description = "An OTLP ExportMetricsServiceRequest: protobuf, or JSON (standard OTLP/JSON or the HoneyHive SDK's dialect); gzip accepted", content(("application/x-protobuf"), ("application/json"))),
+    request_body(description = "An OTLP ExportMetricsServiceRequest: protobuf, or JSON (standard OTLP/JSON or the HoneyHive SDK's dialect); gzip accepted", content(("application/x-protobuf"), (Object = "application/json"))),
     responses((status = 200, description = "ExportMetricsServiceResponse with a `partial_success` rejecting every data point (metrics are not kept)"), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
 )]
 pub async fn export_metrics(

@@ -300,7 +300,7 @@ async fn run_query(state: SharedState, headers: HeaderMap, body: Bytes) -> ApiRe
     post,
     path = "/v1/events/export",
     tag = "query",
-    request_body(content = crate::openapi::ExportBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    request_body(content = Option<crate::openapi::ExportBody>, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
     responses((status = 200, description = "A page of events", body = crate::openapi::ExportPage), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
 )]
 pub async fn export(
@@ -331,7 +331,7 @@ pub async fn export(
     post,
     path = "/v1/events/search",
     tag = "query",
-    request_body(content = crate::openapi::ExportBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    request_body(content = Option<crate::openapi::ExportBody>, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
     responses((status = 200, description = "`{\"events\", \"count\"}`", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
 )]
 pub async fn search(
@@ -552,7 +552,7 @@ pub fn session_tree(events: Vec<Value>) -> Option<Value> {
     get,
     path = "/v1/sessions/{session_id}",
     tag = "query",
-    params(("session_id" = String, Path, description = "The session id"), ("project" = Option<String>, Query, description = "Project name (admin keys)"), ("limit" = Option<usize>, Query, description = "Events returned, 10 000 by default, at most 50 000")),
+    params(("session_id" = String, Path, description = "The session id"), ("project" = Option<String>, Query, description = "Project name (admin keys)"), ("limit" = Option<usize>, Query, minimum = 1, maximum = 50000, description = "Events returned, 10 000 by default, at most 50 000")),
     responses((status = 200, description = "`{\"session\": Event with `children`, \"num_events\", \"truncated\"}`", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
 )]
 pub async fn get_session(

@@ -165,7 +165,7 @@ async fn enrich(
     put,
     path = "/events",
     tag = "ingest",
-    request_body(content = crate::openapi::EnrichBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    request_body(content = crate::openapi::EnrichEventBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
     responses((status = 200, description = "Acknowledged", body = crate::openapi::WriteAck), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody), (status = 507, description = "Disk full: the write was not stored", body = crate::openapi::ErrorBody))
 )]
 pub async fn update_event(

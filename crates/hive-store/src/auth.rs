@@ -158,11 +158,13 @@ pub fn new_secret(prefix: &str) -> String {
     out
 }
 
-/// A project name as kept: trimmed, 1 to 200 bytes, no control character
-/// (a NUL or a newline would reach URLs, logs and the command line's list).
+/// A project name as kept: trimmed, 1 to 200 characters (as the message
+/// and the API's schema say: a name in a script of three bytes a
+/// character was cut at 66), no control character (a NUL or a newline
+/// would reach URLs, logs and the command line's list).
 pub fn project_name(name: &str) -> Result<&str> {
     let name = name.trim();
-    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(StoreError::Invalid(
             "project: a name is 1 to 200 characters without control characters".into(),
         ));

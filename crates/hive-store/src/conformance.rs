@@ -659,11 +659,18 @@ pub fn keys_and_scopes(store: &dyn Store) {
         "line\nbreak",
         "tab\there",
         &"x".repeat(201),
+        &"\u{65e5}".repeat(201),
+        "c1\u{85}control",
     ] {
         assert!(
             matches!(auth.ensure_project(bad), Err(StoreError::Invalid(_))),
             "{bad:?}"
         );
+    }
+    // Two hundred characters, whatever their bytes.
+    for good in ["x".repeat(200), "\u{65e5}".repeat(200)] {
+        let p = auth.ensure_project(&good).unwrap();
+        assert_eq!(p.name, good);
     }
     let (k, secret) = auth
         .create_key(&NewKey {
