@@ -257,34 +257,39 @@ impl ChartQuery {
             None => None,
             Some(g) => Some(FieldRef::parse(g).map_err(|e| ChartError::GroupBy(e.to_string()))?),
         };
-        let parse_embedded = |v: &Value| -> Result<Value, ChartError> {
+        // A field may come as JSON text (saved charts keep theirs so); its
+        // errors name it as sent.
+        let parse_embedded = |name: &str, v: &Value| -> Result<Value, ChartError> {
             match v {
                 Value::String(s) if s.trim().is_empty() => Ok(Value::Null),
-                Value::String(s) => {
-                    serde_json::from_str(s).map_err(|e| ChartError::Shape(format!("not JSON: {e}")))
-                }
+                Value::String(s) => serde_json::from_str(s).map_err(|e| {
+                    ChartError::Shape(format!("{name}: a string that is not JSON ({e})"))
+                }),
                 other => Ok(other.clone()),
             }
         };
-        let filters = match obj.get("filters").or_else(|| obj.get("query")) {
+        let sent =
+            |names: [&'static str; 2]| names.into_iter().find_map(|n| obj.get(n).map(|v| (n, v)));
+        let filters = match sent(["filters", "query"]) {
             None => Vec::new(),
-            Some(v) => match parse_embedded(v)? {
+            Some((name, v)) => match parse_embedded(name, v)? {
                 Value::Null => Vec::new(),
+                // Null items are skipped; an error gives the item's own place.
                 Value::Array(items) => items
                     .iter()
-                    .filter(|f| !f.is_null())
                     .enumerate()
+                    .filter(|(_, f)| !f.is_null())
                     .map(|(i, f)| {
                         Filter::from_json(f)
-                            .map_err(|e| ChartError::Shape(format!("filters[{i}]: {e}")))
+                            .map_err(|e| ChartError::Shape(format!("{name}[{i}]: {e}")))
                     })
                     .collect::<Result<_, _>>()?,
-                _ => return Err(ChartError::Shape("filters must be an array".into())),
+                _ => return Err(ChartError::Shape(format!("{name} must be an array"))),
             },
         };
-        let date_range = match obj.get("dateRange").or_else(|| obj.get("date_range")) {
+        let date_range = match sent(["dateRange", "date_range"]) {
             None => DateRange::default(),
-            Some(v) => DateRange::from_json(&parse_embedded(v)?, now_ms)?,
+            Some((name, v)) => DateRange::from_json(&parse_embedded(name, v)?, now_ms)?,
         };
         let level = match text(obj, &["level", "type"])?.as_deref() {
             None | Some("event" | "events") => ChartLevel::Event,

@@ -139,6 +139,26 @@ fn parse_and_round_trip() {
 }
 
 #[test]
+fn errors_name_the_field_and_the_place_as_sent() {
+    let message = |v: Value| ChartQuery::from_json(&v, 0.0).unwrap_err().to_string();
+    // Null items are skipped, but do not shift the place of the bad one.
+    let m = message(json!({"query": [null, 1]}));
+    assert!(m.contains("query[1]:"), "{m}");
+    let m =
+        message(json!({"filters": [{"field": "event_type", "operator": "is", "value": "x"}, "y"]}));
+    assert!(m.contains("filters[1]:"), "{m}");
+    let m = message(json!({"query": "x"}));
+    assert!(m.contains("query: a string that is not JSON"), "{m}");
+    let m = message(json!({"dateRange": "{"}));
+    assert!(m.contains("dateRange: a string that is not JSON"), "{m}");
+    let m = message(json!({"query": {"a": 1}}));
+    assert!(m.contains("query must be an array"), "{m}");
+    // Nulls alone: no filter.
+    let q = ChartQuery::from_json(&json!({"filters": [null]}), 0.0).unwrap();
+    assert!(q.filters.is_empty());
+}
+
+#[test]
 fn reference_groups_and_skips_non_numbers() {
     let ev = |t: &str, variant: Value, lat: Value| {
         json!({"event_id": "x", "session_id": "s", "event_type": "model",
