@@ -908,7 +908,7 @@ impl Store for ClickHouseStore {
             .into_iter()
             .filter_map(|s| {
                 let n = rollups
-                    .get(&(project_id.to_owned(), s.to_owned()))?
+                    .get(&partial::SessionKey::new(project_id, s))?
                     .error_events;
                 (n > 0).then(|| (s.to_owned(), n))
             })

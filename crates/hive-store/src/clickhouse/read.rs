@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::ClickHouseStore;
 use super::http::lit;
 use super::leaves::{Leaf, interleave, rebuild};
-use super::partial::BySession;
+use super::partial::{BySession, SessionKey};
 use super::write::{BASE, PATCH, PLACEHOLDER, in_lists, own_ids_sql, str_field};
 use crate::{HistoryEntry, Result, StoreError};
 
@@ -125,7 +125,7 @@ impl ClickHouseStore {
             .iter()
             .filter(|f| f.is_session())
             .map(|f| (f.project_id.clone(), f.event_id.clone()))
-            .filter(|s| !known.contains_key(s))
+            .filter(|(p, id)| !known.contains_key(&SessionKey::new(p, id)))
             .collect();
         if !events.iter().any(Folded::is_session) {
             return Ok(events);
@@ -138,7 +138,7 @@ impl ClickHouseStore {
         rollups.extend(known.iter().map(|(k, r)| (k.clone(), *r)));
         for f in events.iter_mut().filter(|f| f.is_session()) {
             let r = rollups
-                .get(&(f.project_id.clone(), f.event_id.clone()))
+                .get(&SessionKey::new(&f.project_id, &f.event_id))
                 .copied()
                 .unwrap_or_default();
             r.apply_to_session(&mut f.doc, f.duration_explicit);
