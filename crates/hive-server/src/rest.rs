@@ -304,20 +304,22 @@ pub async fn create_event_batch(
     let mut ops = Vec::new();
     let mut session_id = None;
     if single {
-        let props = match root
-            .get("session_properties")
-            .or_else(|| root.get("session"))
+        let (name, props) = match ["session_properties", "session"]
+            .into_iter()
+            .find_map(|k| root.get(k).map(|v| (k, v)))
         {
-            Some(Value::Object(m)) => m.clone(),
-            None | Some(Value::Null) => Map::new(),
-            Some(other) => {
+            Some((k, Value::Object(m))) => (k, m.clone()),
+            None | Some((_, Value::Null)) => ("session_properties", Map::new()),
+            Some((k, other)) => {
                 return Err(ApiError::bad(format!(
-                    "session_properties must be an object, got {}",
+                    "{k} must be an object, got {}",
                     type_name(other)
                 )));
             }
         };
-        let session = event_from_json(&props, &defaults, Some("session"), &mut new_id)?;
+        // Its errors name the field it came as, as the events' do.
+        let session = event_from_json(&props, &defaults, Some("session"), &mut new_id)
+            .map_err(|e| ApiError::bad(format!("{name}: {e}")))?;
         session_id = Some(session.session_id.clone());
         ops.push(WriteOp::Event {
             event: session,

@@ -419,6 +419,19 @@ async fn wrong_types_are_400s_naming_the_field() {
         ),
         (
             "POST",
+            "/events/batch",
+            json!({"events": [], "single_session": true,
+                   "session_properties": {"user_properties": 5}}),
+            "session_properties: user_properties must be an object",
+        ),
+        (
+            "POST",
+            "/events/batch",
+            json!({"events": [], "single_session": true, "session": {"metadata": "x"}}),
+            "session: metadata must be an object",
+        ),
+        (
+            "POST",
             "/v1/events/export",
             json!({"project": 5}),
             "project: invalid type",
