@@ -210,7 +210,8 @@ pub struct EnrichBody {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct CreateEventBody {
-    event: NewEventFields,
+    /// The event (its fields may also come bare, as on `POST /v1/events`).
+    event: Option<NewEventFields>,
 }
 
 /// A batch of events, optionally in one new session.
