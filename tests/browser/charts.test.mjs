@@ -62,7 +62,7 @@ test("the chart builder draws an SVG with axes, a legend and hover values, and f
   const svg = page.locator("#preview svg.chart");
   await svg.waitFor();
   assert.ok((await svg.locator(".axis text").count()) >= 5, "axis labels");
-  assert.ok((await svg.locator("polyline").count()) === 2, "one line per variant");
+  assert.ok((await svg.locator(".series path").count()) === 2, "one line per variant");
   const legend = await page.locator("#preview .legend li").allTextContents();
   assert.deepEqual(legend, ["a", "b"]);
   const title = await svg.locator("circle title").first().textContent();

@@ -383,19 +383,14 @@ pub async fn recent_values(
                 Condition::Aggregate { threshold, .. } => Some(threshold),
                 Condition::Drift { .. } => None,
             };
-            let bucket = q.bucket;
+            let frame = svg::Frame::of(&q, now);
             let pid = o.project_id.clone();
             let series = state
                 .blocking(move |store| store.chart(Some(&pid), &q))
                 .await?;
-            let legend = if series.iter().any(|s| s.group.is_some()) {
-                svg::legend(&series)
-            } else {
-                String::new()
-            };
             super::charts::DrawnChart {
-                svg: svg::chart_with(&series, bucket, &rule.name, threshold),
-                legend,
+                svg: svg::chart_with(&series, &frame, &rule.name, threshold),
+                legend: super::charts::legend(&series),
                 error: String::new(),
             }
         }

@@ -5,13 +5,14 @@ use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
-use hive_core::chart::{Aggregation, Bucket, ChartQuery};
+use hive_core::chart::{Aggregation, ChartQuery};
 use hive_store::objects::CHART;
 use serde_json::{Map, Value, json};
 
 use super::format::urlencode;
 use super::{Layout, PageResult, field, html, layout, posted, svg, web};
 use crate::SharedState;
+use crate::body::now_ms;
 use crate::charts::{chart_doc, parse_chart};
 use crate::error::ApiError;
 
@@ -242,6 +243,16 @@ fn params_of(doc: &Value) -> ChartParams {
     }
 }
 
+/// A chart's legend, when its series are groups (one series without a
+/// group-by needs no key).
+pub fn legend(series: &[hive_core::chart::Series]) -> String {
+    if series.iter().any(|s| s.group.is_some()) {
+        svg::legend(series)
+    } else {
+        String::new()
+    }
+}
+
 async fn draw(
     state: &SharedState,
     project_id: &str,
@@ -249,11 +260,11 @@ async fn draw(
     title: &str,
 ) -> Result<(String, String), ApiError> {
     let pid = project_id.to_owned();
-    let bucket: Bucket = q.bucket;
+    let frame = svg::Frame::of(&q, now_ms());
     let series = state
         .blocking(move |store| store.chart(Some(&pid), &q))
         .await?;
-    Ok((svg::chart(&series, bucket, title), svg::legend(&series)))
+    Ok((svg::chart(&series, &frame, title), legend(&series)))
 }
 
 /// `GET /charts`: the builder with its preview, then the saved charts.
@@ -467,6 +478,7 @@ pub async fn draw_together(
     }
     let pid = l.project.id.clone();
     let asked = queries.clone();
+    let now = now_ms();
     let series = state
         .blocking(move |store| store.charts(Some(&pid), &asked))
         .await?;
@@ -476,11 +488,11 @@ pub async fn draw_together(
         .map(|(id, slot)| {
             let drawn = match slot.and_then(|(i, name)| {
                 let s = series.get(i).ok_or("this chart could not be drawn")?;
-                Ok((s, queries[i].bucket, name))
+                Ok((s, svg::Frame::of(&queries[i], now), name))
             }) {
-                Ok((s, bucket, name)) => DrawnChart {
-                    svg: svg::chart(s, bucket, &name),
-                    legend: svg::legend(s),
+                Ok((s, frame, name)) => DrawnChart {
+                    svg: svg::chart(s, &frame, &name),
+                    legend: legend(s),
                     error: String::new(),
                 },
                 Err(error) => DrawnChart {
