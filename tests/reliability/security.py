@@ -88,6 +88,8 @@ def _writes(b: dict, key_b_id: str) -> list:
                                        "event_name": "intruder"}}),
         ("POST", "/events/batch", {"events": [{"session_id": b["session"], "event_name": "intruder"}],
                                    "project": "iso-b"}),
+        ("POST", "/events/batch", {"events": [{"session_id": b["session"], "event_name": "intruder",
+                                               "project": "iso-b"}]}),
         ("POST", f"/session/{b['session']}/traces", {"logs": [{"event_name": "intruder"}]}),
         ("POST", f"/v1/sessions/{b['session']}/events/batch", {"events": [{"event_name": "intruder"}]}),
         ("POST", "/v1/traces", otlp_span(b["session"], trace, span, {"honeyhive_metadata.pwned": 1},

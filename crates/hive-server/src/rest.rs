@@ -1,6 +1,8 @@
 //! HoneyHive REST ingest: session start, event updates (enrichment) and
 //! event creation, with the response shapes the official SDK parses.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -55,12 +57,16 @@ fn assign_project(
 ) -> ApiResult<()> {
     let named = text(obj, "project")?;
     let project_id = project_for_write(state, caller, named.as_deref())?;
+    set_project(ops, &project_id);
+    Ok(())
+}
+
+fn set_project(ops: &mut [WriteOp], project_id: &str) {
     for op in ops {
         if let WriteOp::Event { event, .. } = op {
-            event.project_id.clone_from(&project_id);
+            project_id.clone_into(&mut event.project_id);
         }
     }
-    Ok(())
 }
 
 fn object_field<'a>(obj: &'a Map<String, Value>, field: &str) -> ApiResult<&'a Map<String, Value>> {
@@ -241,14 +247,29 @@ fn events_array(obj: &Map<String, Value>) -> ApiResult<&Vec<Value>> {
     }
 }
 
+/// A project named by a request object (trimmed; empty is none).
+fn named_project(obj: &Map<String, Value>) -> ApiResult<Option<String>> {
+    Ok(text(obj, "project")?
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty()))
+}
+
+/// A list of events' ops, the project each names (its own `project`, else
+/// `None`) and their ids.
+struct Batch {
+    ops: Vec<WriteOp>,
+    projects: Vec<Option<String>>,
+    ids: Vec<String>,
+}
+
 /// Build the ops of a list of events, all in `session_id` when given.
 fn batch_ops(
     events: &[Value],
     defaults: &EventDefaults,
     session_id: Option<&str>,
-    floating: bool,
-) -> ApiResult<(Vec<WriteOp>, Vec<String>)> {
+) -> ApiResult<Batch> {
     let mut ops = Vec::with_capacity(events.len());
+    let mut projects = Vec::with_capacity(events.len());
     let mut ids = Vec::with_capacity(events.len());
     for (i, v) in events.iter().enumerate() {
         let Value::Object(obj) = v else {
@@ -265,16 +286,17 @@ fn batch_ops(
         }
         let event = event_from_json(&obj, defaults, None, &mut new_id)
             .map_err(|e| ApiError::bad(format!("events[{i}]: {e}")))?;
+        projects.push(named_project(&obj).map_err(|e| ApiError::bad(format!("events[{i}]: {e}")))?);
         ids.push(event.event_id.clone());
         ops.push(WriteOp::Event {
             event,
             raw: None,
             session_name: None,
             join: false,
-            floating,
+            floating: false,
         });
     }
-    Ok((ops, ids))
+    Ok(Batch { ops, projects, ids })
 }
 
 /// `POST /events/batch` and `POST /v1/events/batch`. With
@@ -301,8 +323,10 @@ pub async fn create_event_batch(
         .collect::<ApiResult<Vec<_>>>()?
         .into_iter()
         .any(|b| b == Some(true));
+    let root_project = named_project(&root)?;
     let mut ops = Vec::new();
     let mut session_id = None;
+    let ids;
     if single {
         let (name, props) = match ["session_properties", "session"]
             .into_iter()
@@ -320,7 +344,33 @@ pub async fn create_event_batch(
         // Its errors name the field it came as, as the events' do.
         let session = event_from_json(&props, &defaults, Some("session"), &mut new_id)
             .map_err(|e| ApiError::bad(format!("{name}: {e}")))?;
-        session_id = Some(session.session_id.clone());
+        let sid = session.session_id.clone();
+        let Batch {
+            ops: event_ops,
+            projects,
+            ids: event_ids,
+        } = batch_ops(events, &defaults, Some(&sid))?;
+        ids = event_ids;
+        // One session, one project: the batch's, else the session's, else
+        // the one its events name; an event naming another is refused
+        // rather than moved.
+        let project = match root_project {
+            Some(p) => Some(p),
+            None => named_project(&props).map_err(|e| ApiError::bad(format!("{name}: {e}")))?,
+        }
+        .or_else(|| projects.iter().flatten().next().cloned());
+        if caller.key.project_id.is_none()
+            && let Some(want) = &project
+            && let Some((i, other)) = projects
+                .iter()
+                .enumerate()
+                .find_map(|(i, p)| p.as_ref().filter(|p| *p != want).map(|p| (i, p)))
+        {
+            return Err(ApiError::bad(format!(
+                "events[{i}].project: the batch is one session, in project {want:?}; this event names {other:?}"
+            )));
+        }
+        session_id = Some(sid);
         ops.push(WriteOp::Event {
             event: session,
             raw: None,
@@ -328,15 +378,39 @@ pub async fn create_event_batch(
             join: true,
             floating: false,
         });
+        ops.extend(event_ops);
+        let project_id = project_for_write(&state, &caller, project.as_deref())?;
+        set_project(&mut ops, &project_id);
+    } else {
+        let Batch {
+            ops: mut event_ops,
+            projects,
+            ids: event_ids,
+        } = batch_ops(events, &defaults, None)?;
+        ids = event_ids;
+        // Each event in the project it names, else the batch's; with an
+        // admin key and neither, it follows its session's project.
+        let mut resolved: HashMap<Option<String>, String> = HashMap::new();
+        for (op, named) in event_ops.iter_mut().zip(projects) {
+            let named = named.or_else(|| root_project.clone());
+            let project_id = match resolved.get(&named) {
+                Some(id) => id.clone(),
+                None => {
+                    let id = project_for_write(&state, &caller, named.as_deref())?;
+                    resolved.insert(named.clone(), id.clone());
+                    id
+                }
+            };
+            if let WriteOp::Event {
+                event, floating, ..
+            } = op
+            {
+                event.project_id = project_id;
+                *floating = caller.key.project_id.is_none() && named.is_none();
+            }
+        }
+        ops.extend(event_ops);
     }
-    let (event_ops, ids) = batch_ops(
-        events,
-        &defaults,
-        session_id.as_deref(),
-        !single && floats(&caller, &root)?,
-    )?;
-    ops.extend(event_ops);
-    assign_project(&state, &caller, &root, &mut ops)?;
     state.submit(ops).await?;
     let mut resp = json!({"success": true, "event_ids": ids});
     if let Some(sid) = session_id {
@@ -364,12 +438,13 @@ pub async fn session_traces(
     let (caller, root) = caller_and_body(&state, &headers, &body)?;
     let events = events_array(&root)?;
     let defaults = defaults(&headers);
-    let (mut ops, ids) = batch_ops(
-        events,
-        &defaults,
-        Some(&session_id),
-        floats(&caller, &root)?,
-    )?;
+    let Batch { mut ops, ids, .. } = batch_ops(events, &defaults, Some(&session_id))?;
+    let floating = floats(&caller, &root)?;
+    for op in &mut ops {
+        if let WriteOp::Event { floating: f, .. } = op {
+            *f = floating;
+        }
+    }
     assign_project(&state, &caller, &root, &mut ops)?;
     state.submit(ops).await?;
     Ok(Json(

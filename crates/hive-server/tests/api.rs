@@ -582,6 +582,109 @@ async fn full_queue_refuses(config: hive_server::WriterConfig) {
     );
 }
 
+/// A batch's events go to the projects they name (an event's `project`, as
+/// HoneyHive's batch events carry it), else to the batch's; a one-session
+/// batch holds one project; a project key writes its own.
+#[tokio::test]
+async fn batch_events_land_in_the_projects_they_name() {
+    let s = server();
+    let names = |events: Vec<Value>| -> Vec<Value> {
+        let mut n: Vec<Value> = events.iter().map(|e| e["event_name"].clone()).collect();
+        n.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        n
+    };
+    let tools = |project: &str| json!({"project": project, "filters": [{"field": "event_type", "operator": "is", "value": "tool"}]});
+    s.json(
+        "POST",
+        "/events/batch",
+        &s.admin,
+        json!({"project": "batch-c", "events": [
+            {"event_type": "tool", "event_name": "in-a", "project": "batch-a"},
+            {"event_type": "tool", "event_name": "in-b", "project": " batch-b "},
+            {"event_type": "tool", "event_name": "in-c"},
+            {"event_type": "tool", "event_name": "in-c too", "project": ""},
+        ]}),
+    )
+    .await
+    .expect_ok();
+    for (project, want) in [
+        ("batch-a", json!(["in-a"])),
+        ("batch-b", json!(["in-b"])),
+        ("batch-c", json!(["in-c", "in-c too"])),
+    ] {
+        assert_eq!(
+            json!(names(s.export(&s.admin, tools(project)).await)),
+            want,
+            "{project}"
+        );
+    }
+
+    // One session: its events are in its project, named by the batch, the
+    // session or, failing both, the events.
+    let r = s
+        .json(
+            "POST",
+            "/events/batch",
+            &s.admin,
+            json!({"single_session": true, "session_properties": {"session_name": "one"}, "events": [
+                {"event_type": "tool", "event_name": "one-a", "project": "batch-d"},
+                {"event_type": "tool", "event_name": "one-b"},
+            ]}),
+        )
+        .await;
+    let sid = r.expect_ok().json()["session_id"].clone();
+    let in_d = s
+        .export(&s.admin, json!({"project": "batch-d", "filters": [{"field": "session_id", "operator": "is", "value": sid}]}))
+        .await;
+    assert_eq!(in_d.len(), 3, "the session and its two events: {in_d:?}");
+    let r = s
+        .json(
+            "POST",
+            "/events/batch",
+            &s.admin,
+            json!({"single_session": true, "session_properties": {"project": "batch-d"}, "events": [
+                {"event_type": "tool", "event_name": "two-a"},
+                {"event_type": "tool", "event_name": "two-b", "project": "batch-e"},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let message = r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("events[1].project")
+            && message.contains("batch-d")
+            && message.contains("batch-e"),
+        "{message}"
+    );
+    // Refused whole: nothing written, not even the project it named.
+    let r = s
+        .json("POST", "/v1/events/export", &s.admin, tools("batch-e"))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // A project key writes to its own project, whatever the events name.
+    let key = s.key("read-write", "batch-f").await;
+    s.json(
+        "POST",
+        "/events/batch",
+        &key,
+        json!({"events": [{"event_type": "tool", "event_name": "f", "project": "batch-a"}]}),
+    )
+    .await
+    .expect_ok();
+    assert_eq!(
+        json!(names(s.export(&key, tools("batch-f")).await)),
+        json!(["f"])
+    );
+    assert_eq!(
+        json!(names(s.export(&s.admin, tools("batch-a")).await)),
+        json!(["in-a"])
+    );
+}
+
 #[tokio::test]
 async fn export_pages_projects_and_filters_at_session_level() {
     let s = server();

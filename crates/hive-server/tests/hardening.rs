@@ -432,6 +432,18 @@ async fn wrong_types_are_400s_naming_the_field() {
         ),
         (
             "POST",
+            "/events/batch",
+            json!({"events": [{"event_type": "tool"}, {"event_type": "tool", "project": 5}]}),
+            "events[1]: project: invalid type",
+        ),
+        (
+            "POST",
+            "/events/batch",
+            json!({"events": [], "single_session": true, "session_properties": {"project": ["p"]}}),
+            "session_properties: project: invalid type",
+        ),
+        (
+            "POST",
             "/v1/events/export",
             json!({"project": 5}),
             "project: invalid type",
