@@ -147,15 +147,21 @@ impl Bucket {
     }
 
     /// The start of the bucket holding `ms` (epoch milliseconds, UTC).
+    /// Times whose bucket starts before `i64::MIN` (a start time of -1e300
+    /// is kept as that) are in the bucket starting there.
     pub fn floor(self, ms: i64) -> i64 {
         if self == Bucket::Total {
             return 0;
         }
         match self.fixed() {
-            Some((w, off)) => (ms - off).div_euclid(w) * w + off,
+            Some((w, off)) => {
+                let (ms, w, off) = (i128::from(ms), i128::from(w), i128::from(off));
+                let start = (ms - off).div_euclid(w) * w + off;
+                start.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+            }
             None => {
                 let (y, m, _) = civil_from_days(ms.div_euclid(DAY));
-                days_from_civil(y, m, 1) * DAY
+                days_from_civil(y, m, 1).saturating_mul(DAY)
             }
         }
     }
@@ -166,11 +172,11 @@ impl Bucket {
             return i64::MAX;
         }
         match self.fixed() {
-            Some((w, _)) => self.floor(start) + w,
+            Some((w, _)) => self.floor(start).saturating_add(w),
             None => {
                 let (y, m, _) = civil_from_days(self.floor(start).div_euclid(DAY));
                 let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-                days_from_civil(y, m, 1) * DAY
+                days_from_civil(y, m, 1).saturating_mul(DAY)
             }
         }
     }

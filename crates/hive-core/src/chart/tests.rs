@@ -96,6 +96,29 @@ fn bucket_edges_in_utc() {
     }
 }
 
+/// Any time a client can send (a start time of ±1e300 is kept as the
+/// nearest i64) has a bucket, in order, without overflowing.
+#[test]
+fn buckets_of_any_time() {
+    let times = [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX];
+    for b in [
+        Bucket::Minute,
+        Bucket::Hour,
+        Bucket::Day,
+        Bucket::Week,
+        Bucket::Month,
+    ] {
+        let mut last = i64::MIN;
+        for t in times {
+            let f = b.floor(t);
+            assert!(f >= last, "{b:?}: floors in order ({t})");
+            assert!(b.next(f) >= f, "{b:?}: next of {t}");
+            assert_eq!(b.floor(f), f, "{b:?}: a start is its own floor ({t})");
+            last = f;
+        }
+    }
+}
+
 #[test]
 fn nearest_rank_percentiles() {
     let v: Vec<f64> = (1..=10).map(f64::from).collect();

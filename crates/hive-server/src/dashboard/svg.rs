@@ -79,6 +79,11 @@ pub fn label(s: &Series) -> String {
     s.group.clone().unwrap_or_else(|| "(none)".into())
 }
 
+/// The times a chart draws: the years 0 to 9999, which dates can spell. A
+/// value outside (a start time of 1e300) is drawn at the nearest end.
+const FIRST_MS: i64 = -62_167_219_200_000; // 0000-01-01
+const LAST_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999
+
 /// What a chart's x axis spans and how it treats a bucket with no values.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame {
@@ -95,9 +100,10 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// The frame of a chart query answered at `now_ms`.
+    /// The frame of a chart query answered at `now_ms`. A range's bounds
+    /// are taken within the years 0 to 9999, which dates can spell.
     pub fn of(q: &ChartQuery, now_ms: i64) -> Frame {
-        let ms = |v: f64| v as i64;
+        let ms = |v: f64| v.clamp(FIRST_MS as f64, LAST_MS as f64) as i64;
         Frame {
             bucket: q.bucket,
             from: q.date_range.start_ms.map(ms),
@@ -246,11 +252,12 @@ fn runs(points: &[Point], frame: &Frame, d0: i64, d1: i64) -> Vec<Vec<(i64, f64)
 /// kept inside the y axis.
 pub fn chart_with(series: &[Series], frame: &Frame, title: &str, threshold: Option<f64>) -> String {
     let bucket = frame.bucket;
+    let at = |p: &Point| p.bucket.clamp(FIRST_MS, LAST_MS);
     let points = series.iter().flat_map(|s| s.points.iter());
     let (mut t0, mut t1, mut lo, mut hi) = (i64::MAX, i64::MIN, 0.0f64, 0.0f64);
     for p in points {
-        t0 = t0.min(p.bucket);
-        t1 = t1.max(p.bucket);
+        t0 = t0.min(at(p));
+        t1 = t1.max(at(p));
         lo = lo.min(p.value);
         hi = hi.max(p.value);
     }
@@ -282,8 +289,10 @@ pub fn chart_with(series: &[Series], frame: &Frame, title: &str, threshold: Opti
         (t0, t1)
     } else {
         (
-            frame.from.map_or(t0, |f| bucket.floor(f).min(t0)),
-            bucket.floor(frame.to).max(t1),
+            frame
+                .from
+                .map_or(t0, |f| bucket.floor(f.clamp(FIRST_MS, LAST_MS)).min(t0)),
+            bucket.floor(frame.to.clamp(FIRST_MS, LAST_MS)).max(t1),
         )
     };
     let span = (d1 - d0).max(1) as f64;
@@ -343,8 +352,15 @@ pub fn chart_with(series: &[Series], frame: &Frame, title: &str, threshold: Opti
         let name = label(s);
         let mut points = s.points.clone();
         points.sort_by_key(|p| p.bucket);
+        let placed: Vec<Point> = points
+            .iter()
+            .map(|p| Point {
+                bucket: at(p),
+                ..p.clone()
+            })
+            .collect();
         let mut d = String::new();
-        for run in runs(&points, frame, d0, d1) {
+        for run in runs(&placed, frame, d0, d1) {
             for (k, (b, v)) in run.iter().enumerate() {
                 let cmd = if k == 0 { 'M' } else { 'L' };
                 d.push_str(&format!("{cmd}{:.1},{:.1}", x(*b), y(*v)));
@@ -356,7 +372,7 @@ pub fn chart_with(series: &[Series], frame: &Frame, title: &str, threshold: Opti
         for p in &points {
             out.push_str(&format!(
                 "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"{color}\"><title>{} · {} · {} ({} values)</title></circle>",
-                x(p.bucket),
+                x(at(p)),
                 y(p.value),
                 escape(&name),
                 escape(&format_rfc3339_ms(p.bucket)),
@@ -489,6 +505,49 @@ mod tests {
         let f = frame(Bucket::Day, Some(10 * day), 12 * day, false);
         let p = path(&chart(&series(&[(13 * day, 4.0)]), &f, "t"));
         assert!((p[0].1 - X1).abs() < 0.1, "{p:?}");
+    }
+
+    #[test]
+    fn any_range_a_query_can_name_is_drawn() {
+        use serde_json::json;
+        let s = series(&[(3 * DAY, 4.0)]);
+        for range in [
+            json!({"$gte": -1e300, "$lte": 1e300}),
+            json!({"$gte": f64::MAX, "$lte": -f64::MAX}),
+            json!({"$gte": 5 * DAY, "$lte": DAY}),
+        ] {
+            for (bucket, agg) in [("minute", "count"), ("month", "count"), ("week", "avg")] {
+                let q = ChartQuery::from_json(
+                    &json!({"aggregation": agg, "metric": "metrics.x", "bucket": bucket, "dateRange": range}),
+                    0.0,
+                )
+                .unwrap();
+                let svg = chart(&s, &Frame::of(&q, 0), "t");
+                assert!(svg.contains("<circle"), "{range} {bucket}: {svg}");
+                assert!(
+                    x_labels(&svg).len() <= MAX_LABELS as usize,
+                    "{range} {bucket}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn values_at_any_time_are_drawn() {
+        for (bucket, zero) in [
+            (Bucket::Week, true),
+            (Bucket::Month, false),
+            (Bucket::Minute, true),
+        ] {
+            let s = series(&[(i64::MIN + 5, 1.0), (0, 2.0), (i64::MAX - 5, 3.0)]);
+            let svg = chart(&s, &frame(bucket, Some(i64::MIN), i64::MAX, zero), "t");
+            assert_eq!(svg.matches("<circle").count(), 3, "{svg}");
+            let p = path(&svg);
+            assert!(
+                p.iter().all(|v| (X0 - 0.1..=X1 + 0.1).contains(&v.1)),
+                "{p:?}"
+            );
+        }
     }
 
     #[test]
