@@ -735,3 +735,83 @@ async fn reliability_suite_findings() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["project_id"].as_str().map(str::len), Some(36));
 }
+
+/// Times at the ends of what a client can send (±1e300 ms is kept as the
+/// nearest i64; durations as large as an f64 goes) are charted in every
+/// bucket, listed in every order and drawn in the dashboard, without an
+/// error: the debug build this runs in checks every overflow.
+#[tokio::test]
+async fn times_at_any_extreme_are_charted_and_listed() {
+    let s = server();
+    let k = s.admin.clone();
+    let sid = "7e000000-0000-4000-8000-000000000001";
+    s.json(
+        "POST",
+        "/session/start",
+        &k,
+        json!({"session": {"session_id": sid, "project": "far"}}),
+    )
+    .await
+    .expect_ok();
+    for (i, (start, end, duration)) in [
+        (json!(1e300), json!(1e300), json!(0)),
+        (json!(-1e300), json!(1e300), json!(1.7e308)),
+        (json!(-9.3e18), json!(9.3e18), Value::Null),
+        (json!(253_402_300_800_000.0_f64), Value::Null, json!(5)),
+        (json!(0), json!(-1e300), Value::Null),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = json!({"event": {"project": "far", "session_id": sid, "event_type": "model",
+            "event_name": format!("e{i}"), "start_time": start, "end_time": end, "duration": duration,
+            "metrics": {"x": i}}});
+        s.json("POST", "/events", &k, body).await.expect_ok();
+    }
+    for bucket in ["minute", "hour", "day", "week", "month", "total"] {
+        for (agg, metric) in [
+            ("count", Value::Null),
+            ("avg", json!("duration")),
+            ("p95", json!("metrics.x")),
+        ] {
+            for level in ["event", "session"] {
+                let body = json!({"project": "far", "aggregation": agg, "metric": metric, "bucket": bucket, "level": level});
+                let r = s.json("POST", "/v1/events/chart", &k, body.clone()).await;
+                assert_eq!(
+                    r.status,
+                    StatusCode::OK,
+                    "{body}: {}",
+                    String::from_utf8_lossy(&r.bytes)
+                );
+                if agg == "count" && level == "event" {
+                    let counted: u64 = r.json()["data"]["series"][0]["points"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| p["count"].as_u64().unwrap())
+                        .sum();
+                    assert_eq!(counted, 6, "{body}: the session and its five events");
+                }
+            }
+        }
+    }
+    let cookie = common::dashboard_cookie(&s).await;
+    for path in [
+        "/sessions?project=far",
+        "/events?project=far&sort=oldest",
+        "/events?project=far&sort=duration",
+        "/sessions?project=far&sort=duration&range=7d",
+        &format!("/sessions/{sid}?project=far"),
+        "/charts?project=far&agg=count&bucket=week&range=all",
+        "/charts?project=far&agg=avg&metric=duration&bucket=month&range=all",
+        "/charts?project=far&agg=count&bucket=minute&range=30d",
+    ] {
+        let r = common::page(&s, &cookie, path).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.bytes)
+        );
+    }
+}
