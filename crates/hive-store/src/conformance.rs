@@ -17,7 +17,7 @@ mod dated;
 mod deletion;
 mod newest;
 pub use charts::{
-    charts_agree_with_reference, charts_together_as_apart, saved_objects,
+    charts_agree_with_reference, charts_together_as_apart, extreme_times, saved_objects,
     session_start_comes_from_its_events,
 };
 pub use dashboard::{dashboard_sessions_and_views, filters_follow_enrichment};
@@ -45,7 +45,7 @@ macro_rules! store_conformance_suite {
             fractional_starts_order_and_range,
             deletes_sessions_and_events, retention_expires_old_sessions,
             deleting_an_adopted_event_forgets_its_enrichments,
-            histories_and_raws_together_as_apart);
+            histories_and_raws_together_as_apart, extreme_times);
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(

@@ -334,3 +334,101 @@ pub fn session_start_comes_from_its_events(store: &dyn Store) {
         assert_eq!(ids(&mut page.events.iter()), want, "{level:?}");
     }
 }
+
+/// Times at the ends of what a client can send (a start of ±1e300 ms is
+/// kept as the nearest i64, a duration as large as an f64 goes): read
+/// back as sent, listed in every order, charted in every bucket and level
+/// as the reference semantics chart them, and found by a date range.
+pub fn extreme_times(store: &dyn Store) {
+    use crate::{EventQuery, Order};
+    let times = [i64::MIN, -1, 0, T0, i64::MAX];
+    let mut ops = vec![put(event("x", "x", "session", T0))];
+    for (i, t) in times.into_iter().enumerate() {
+        let mut e = event(&format!("x{i}"), "x", "model", 0);
+        e.start_time = t;
+        e.end_time = if i % 2 == 0 { t } else { i64::MAX };
+        e.duration = if i == 1 { f64::MAX } else { 0.0 };
+        e.metrics.insert("v".into(), json!(i));
+        ops.push(put(e));
+    }
+    store.apply(&ops).expect("apply");
+    let docs = all(store, vec![], Level::Event);
+    assert_eq!(docs.len(), 6, "{docs:?}");
+    for (i, t) in times.into_iter().enumerate() {
+        let doc = docs
+            .iter()
+            .find(|d| d["event_id"] == format!("x{i}"))
+            .expect("listed");
+        assert_eq!(doc["start_time"], json!(t), "x{i}");
+    }
+    for order in [
+        Order::StartAsc,
+        Order::StartDesc,
+        Order::DurationDesc,
+        Order::CostDesc,
+        Order::EventsDesc,
+    ] {
+        for level in [Level::Event, Level::Session] {
+            let page = store
+                .query(&EventQuery {
+                    project_id: Some(P.into()),
+                    level,
+                    order,
+                    limit: 100,
+                    ..EventQuery::default()
+                })
+                .expect("query");
+            let want = if level == Level::Event { 6 } else { 1 };
+            assert_eq!(page.events.len(), want, "{order:?} {level:?}");
+        }
+    }
+    let starts = |page: &[Value]| -> Vec<i64> {
+        page.iter()
+            .map(|d| d["start_time"].as_i64().expect("start"))
+            .collect()
+    };
+    let oldest = store
+        .query(&EventQuery {
+            project_id: Some(P.into()),
+            order: Order::StartAsc,
+            limit: 100,
+            ..EventQuery::default()
+        })
+        .expect("query");
+    assert_eq!(
+        starts(&oldest.events),
+        [i64::MIN, i64::MIN, -1, 0, T0, i64::MAX],
+        "oldest first (the session starts with its first event)"
+    );
+    for bucket in ["minute", "hour", "day", "week", "month", "total"] {
+        for level in ["event", "session"] {
+            for (aggregation, metric) in [
+                ("count", Value::Null),
+                ("max", json!("duration")),
+                ("p50", json!("metrics.v")),
+            ] {
+                let q = json!({"aggregation": aggregation, "metric": metric, "bucket": bucket, "level": level});
+                let want = reference(&ChartQuery::from_json(&q, 0.0).expect("chart query"), &docs);
+                assert_eq!(
+                    format!("{:?}", chart(store, q.clone())),
+                    format!("{want:?}"),
+                    "{q}"
+                );
+            }
+        }
+    }
+    // The events that start within a range around the epoch.
+    let near = store
+        .query(&EventQuery {
+            project_id: Some(P.into()),
+            date_range: hive_core::filter::DateRange {
+                start_ms: Some(-1.0),
+                end_ms: Some(0.0),
+            },
+            order: Order::StartAsc,
+            limit: 100,
+            ..EventQuery::default()
+        })
+        .expect("query");
+    assert_eq!(starts(&near.events), [-1, 0]);
+}
