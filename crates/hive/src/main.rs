@@ -14,6 +14,7 @@ mod export;
 mod serve;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -359,8 +360,21 @@ fn login(data_dir: &std::path::Path, clickhouse: Option<&str>, addr: &str) -> Re
     Ok(())
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The message and its causes on one line. No backtrace, even
+            // where RUST_BACKTRACE is set (as many Rust users' shells set
+            // it, for panics): an error here is a user's mistake or an
+            // unreachable server, not a crash.
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Keys {

@@ -519,3 +519,36 @@ fn export_then_import_into_another_server_keeps_every_field_and_the_history() {
     drop(ch);
     std::thread::sleep(Duration::from_millis(700));
 }
+
+/// A command that fails says why on one line, and exits 1, without a
+/// backtrace even where RUST_BACKTRACE is set (for panics) in the shell.
+#[test]
+fn a_failing_command_says_why_in_one_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hive"))
+        .args([
+            "export",
+            "--url",
+            "http://127.0.0.1:9",
+            "--key",
+            "k",
+            "--project",
+            "p",
+        ])
+        .args([
+            "--to",
+            "/nonexistent/x.jsonl",
+            "--filter",
+            "metadata.x greater",
+        ])
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .output()
+        .expect("run hive");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("Error: --filter \"metadata.x greater\": no operator after"),
+        "{stderr}"
+    );
+}
