@@ -289,6 +289,8 @@ pub fn api_routes() -> ApiRoutes {
     .route("/v1/events", post(rest::create_event))
     .route("/events/batch", post(rest::create_event_batch))
     .route("/v1/events/batch", post(rest::create_event_batch))
+    .route("/events/model", post(rest::create_model_event))
+    .route("/events/model/batch", post(rest::create_model_event_batch))
     .route("/session/{session_id}/traces", post(rest::session_traces))
     .route(
         "/v1/sessions/{session_id}/events/batch",

@@ -67,7 +67,7 @@ pub struct ErrorDetail {
 
 /// The namespaces and fields of an event as sent. Any other top-level key
 /// lands in `metadata`.
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Serialize)]
 #[allow(dead_code)]
 pub struct EventFields {
     event_id: Option<String>,
@@ -219,6 +219,71 @@ pub struct CreateEventBody {
 #[allow(dead_code)]
 pub struct BatchBody {
     events: Vec<NewEventFields>,
+    /// Make a session from `session_properties` holding every event.
+    single_session: Option<bool>,
+    is_single_session: Option<bool>,
+    session_properties: Option<EventFields>,
+}
+
+/// A model event in HoneyHive's model-event shape: an event's fields
+/// ([`EventFields`]; `event_type` defaults to `model`) and the model's.
+#[derive(ToSchema, serde::Serialize)]
+#[allow(dead_code)]
+pub struct ModelEventFields {
+    #[serde(flatten)]
+    event: EventFields,
+    /// `config.model`.
+    model: Option<String>,
+    /// `config.model`, where `model` is absent (an older name).
+    model_name: Option<String>,
+    /// `config.model_version`.
+    model_version: Option<String>,
+    /// `config.provider`.
+    provider: Option<String>,
+    /// `inputs.chat_history`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    messages: Option<Value>,
+    /// `outputs` (its fields, or `outputs.content`).
+    #[schema(value_type = Option<Object>)]
+    response: Option<Value>,
+    /// Token counts, kept in `metadata` (`prompt_tokens`, `completion_tokens`,
+    /// `total_tokens`).
+    #[schema(value_type = Option<Object>)]
+    usage: Option<Value>,
+    /// `metadata.cost`.
+    cost: Option<f64>,
+    /// `config.hyperparameters`.
+    #[schema(value_type = Option<Object>)]
+    hyperparameters: Option<Value>,
+    /// `config.template`.
+    #[schema(value_type = Option<Object>)]
+    template: Option<Value>,
+    /// Beside `inputs.chat_history` (their fields, when an object).
+    #[schema(value_type = Option<Object>)]
+    template_inputs: Option<Value>,
+    /// `config.tools`.
+    #[schema(value_type = Option<Object>)]
+    tools: Option<Value>,
+    /// `config.tool_choice`.
+    #[schema(value_type = Option<Object>)]
+    tool_choice: Option<Value>,
+    /// `config.response_format`.
+    #[schema(value_type = Option<Object>)]
+    response_format: Option<Value>,
+}
+
+/// `POST /events/model`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ModelEventBody {
+    model_event: ModelEventFields,
+}
+
+/// `POST /events/model/batch`: as [`BatchBody`], of model events.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ModelBatchBody {
+    model_events: Vec<ModelEventFields>,
     /// Make a session from `session_properties` holding every event.
     single_session: Option<bool>,
     is_single_session: Option<bool>,
@@ -549,6 +614,8 @@ impl Modify for BearerKey {
         crate::rest::update_event,
         crate::rest::create_event,
         crate::rest::create_event_batch,
+        crate::rest::create_model_event,
+        crate::rest::create_model_event_batch,
         crate::rest::session_traces,
         crate::rest::update_event_by_path,
         crate::otlp::export_traces,

@@ -217,18 +217,189 @@ pub async fn create_event(
 ) -> ApiResult<Json<Value>> {
     let (caller, root) = caller_and_body(&state, &headers, &body)?;
     let obj = wrapped(&root, "event")?;
-    let event = event_from_json(obj, &defaults(&headers), None, &mut new_id)?;
+    create_one(&state, &headers, &caller, obj, None).await
+}
+
+/// Create one event; its errors name `field` first when given (the field
+/// the event came as).
+async fn create_one(
+    state: &SharedState,
+    headers: &HeaderMap,
+    caller: &Caller,
+    obj: &Map<String, Value>,
+    field: Option<&str>,
+) -> ApiResult<Json<Value>> {
+    let event =
+        event_from_json(obj, &defaults(headers), None, &mut new_id).map_err(|e| match field {
+            Some(f) => ApiError::bad(format!("{f}: {e}")),
+            None => e.into(),
+        })?;
     let event_id = event.event_id.clone();
     let mut ops = vec![WriteOp::Event {
         event,
         raw: None,
         session_name: None,
         join: false,
-        floating: floats(&caller, obj)?,
+        floating: floats(caller, obj)?,
     }];
-    assign_project(&state, &caller, obj, &mut ops)?;
+    assign_project(state, caller, obj, &mut ops)?;
     state.submit(ops).await?;
     Ok(Json(json!({"success": true, "event_id": event_id})))
+}
+
+/// A HoneyHive `ModelEvent` as an event's fields. Its `event_type` is
+/// `model` unless it says otherwise. `model` (or the older `model_name`),
+/// `model_version`, `provider`, `hyperparameters`, `template`, `tools`,
+/// `tool_choice` and `response_format` go to `config`; `messages` to
+/// `inputs.chat_history` and `template_inputs` beside it; `response` to
+/// `outputs` (its fields, or `content` when it is not an object); `usage`'s
+/// counts and `cost` to `metadata`, where session rollups read them. What the
+/// event's own namespaces already hold wins; a null field is absent.
+fn model_event(m: &Map<String, Value>) -> ApiResult<Map<String, Value>> {
+    let mut out = Map::new();
+    let (mut config, mut inputs, mut outputs, mut metadata) =
+        (Map::new(), Map::new(), Map::new(), Map::new());
+    let spread = |into: &mut Map<String, Value>, from: &Map<String, Value>| {
+        for (k, v) in from {
+            into.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    };
+    for (k, v) in m {
+        if v.is_null() {
+            continue;
+        }
+        match k.as_str() {
+            "model" => {
+                config.insert("model".into(), v.clone());
+            }
+            "model_name" if m.get("model").is_none_or(Value::is_null) => {
+                config.insert("model".into(), v.clone());
+            }
+            "model_name" => {}
+            "model_version" | "provider" | "hyperparameters" | "template" | "tools"
+            | "tool_choice" | "response_format" => {
+                config.insert(k.clone(), v.clone());
+            }
+            "messages" => {
+                inputs.insert("chat_history".into(), v.clone());
+            }
+            "template_inputs" => match v {
+                Value::Object(t) => spread(&mut inputs, t),
+                other => {
+                    inputs.insert("template_inputs".into(), other.clone());
+                }
+            },
+            "response" => match v {
+                Value::Object(r) => spread(&mut outputs, r),
+                other => {
+                    outputs.insert("content".into(), other.clone());
+                }
+            },
+            "usage" => match v {
+                Value::Object(u) => spread(&mut metadata, u),
+                other => {
+                    return Err(ApiError::bad(format!(
+                        "usage must be an object, got {}",
+                        type_name(other)
+                    )));
+                }
+            },
+            "cost" => {
+                metadata.insert("cost".into(), v.clone());
+            }
+            _ => {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    for (ns, extra) in [
+        ("config", config),
+        ("inputs", inputs),
+        ("outputs", outputs),
+        ("metadata", metadata),
+    ] {
+        if extra.is_empty() {
+            continue;
+        }
+        match out.get_mut(ns) {
+            Some(Value::Object(own)) => spread(own, &extra),
+            None => {
+                out.insert(ns.into(), Value::Object(extra));
+            }
+            Some(other) => {
+                return Err(ApiError::bad(format!(
+                    "{ns} must be an object, got {}",
+                    type_name(other)
+                )));
+            }
+        }
+    }
+    out.entry("event_type").or_insert_with(|| json!("model"));
+    Ok(out)
+}
+
+/// `POST /events/model` (`{"model_event": {...}}`): a model event in
+/// HoneyHive's model-event shape.
+#[utoipa::path(
+    post,
+    path = "/events/model",
+    tag = "ingest",
+    request_body(content = crate::openapi::ModelEventBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "Acknowledged", body = crate::openapi::WriteAck), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody), (status = 507, description = "Disk full: the write was not stored", body = crate::openapi::ErrorBody))
+)]
+pub async fn create_model_event(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let (caller, root) = caller_and_body(&state, &headers, &body)?;
+    let obj = object_field(&root, "model_event")?;
+    let obj = model_event(obj).map_err(|e| ApiError::bad(format!("model_event: {e}")))?;
+    create_one(&state, &headers, &caller, &obj, Some("model_event")).await
+}
+
+/// `POST /events/model/batch` (`{"model_events": [...]}`, optionally in
+/// one new session, as `POST /events/batch`).
+#[utoipa::path(
+    post,
+    path = "/events/model/batch",
+    tag = "ingest",
+    request_body(content = crate::openapi::ModelBatchBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "Acknowledged", body = crate::openapi::WriteAck), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 413, description = "Body over the limit", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody), (status = 507, description = "Disk full: the write was not stored", body = crate::openapi::ErrorBody))
+)]
+pub async fn create_model_event_batch(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let (caller, root) = caller_and_body(&state, &headers, &body)?;
+    let events = match root.get("model_events") {
+        Some(Value::Array(a)) => a,
+        None | Some(Value::Null) => {
+            return Err(ApiError::bad(
+                "model_events is required (an array of model events)",
+            ));
+        }
+        Some(other) => {
+            return Err(ApiError::bad(format!(
+                "model_events must be an array, got {}",
+                type_name(other)
+            )));
+        }
+    };
+    let events = events
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::Object(m) => model_event(m)
+                .map(Value::Object)
+                .map_err(|e| ApiError::bad(format!("model_events[{i}]: {e}"))),
+            _ => Err(ApiError::bad(format!(
+                "model_events[{i}] must be an object"
+            ))),
+        })
+        .collect::<ApiResult<Vec<Value>>>()?;
+    batch(&state, &headers, &caller, &root, &events, "model_events").await
 }
 
 fn events_array(obj: &Map<String, Value>) -> ApiResult<&Vec<Value>> {
@@ -265,6 +436,7 @@ struct Batch {
 /// Build the ops of a list of events, all in `session_id` when given.
 fn batch_ops(
     events: &[Value],
+    list: &str,
     defaults: &EventDefaults,
     session_id: Option<&str>,
 ) -> ApiResult<Batch> {
@@ -273,7 +445,7 @@ fn batch_ops(
     let mut ids = Vec::with_capacity(events.len());
     for (i, v) in events.iter().enumerate() {
         let Value::Object(obj) = v else {
-            return Err(ApiError::bad(format!("events[{i}] must be an object")));
+            return Err(ApiError::bad(format!("{list}[{i}] must be an object")));
         };
         let mut obj = obj.clone();
         if let Some(sid) = session_id
@@ -285,8 +457,8 @@ fn batch_ops(
             obj.insert("session_id".into(), json!(sid));
         }
         let event = event_from_json(&obj, defaults, None, &mut new_id)
-            .map_err(|e| ApiError::bad(format!("events[{i}]: {e}")))?;
-        projects.push(named_project(&obj).map_err(|e| ApiError::bad(format!("events[{i}]: {e}")))?);
+            .map_err(|e| ApiError::bad(format!("{list}[{i}]: {e}")))?;
+        projects.push(named_project(&obj).map_err(|e| ApiError::bad(format!("{list}[{i}]: {e}")))?);
         ids.push(event.event_id.clone());
         ops.push(WriteOp::Event {
             event,
@@ -316,14 +488,27 @@ pub async fn create_event_batch(
 ) -> ApiResult<Json<Value>> {
     let (caller, root) = caller_and_body(&state, &headers, &body)?;
     let events = events_array(&root)?;
-    let defaults = defaults(&headers);
+    batch(&state, &headers, &caller, &root, events, "events").await
+}
+
+/// A batch of events (`events`, the list as the request calls it), with
+/// the request's `project` and single-session fields in `root`.
+async fn batch(
+    state: &SharedState,
+    headers: &HeaderMap,
+    caller: &Caller,
+    root: &Map<String, Value>,
+    events: &[Value],
+    list: &str,
+) -> ApiResult<Json<Value>> {
+    let defaults = defaults(headers);
     let single = ["single_session", "is_single_session"]
         .iter()
-        .map(|k| hive_core::fields::field::<bool>(&root, k).map_err(ApiError::BadRequest))
+        .map(|k| hive_core::fields::field::<bool>(root, k).map_err(ApiError::BadRequest))
         .collect::<ApiResult<Vec<_>>>()?
         .into_iter()
         .any(|b| b == Some(true));
-    let root_project = named_project(&root)?;
+    let root_project = named_project(root)?;
     let mut ops = Vec::new();
     let mut session_id = None;
     let ids;
@@ -349,7 +534,7 @@ pub async fn create_event_batch(
             ops: event_ops,
             projects,
             ids: event_ids,
-        } = batch_ops(events, &defaults, Some(&sid))?;
+        } = batch_ops(events, list, &defaults, Some(&sid))?;
         ids = event_ids;
         // One session, one project: the batch's, else the session's, else
         // the one its events name; an event naming another is refused
@@ -367,7 +552,7 @@ pub async fn create_event_batch(
                 .find_map(|(i, p)| p.as_ref().filter(|p| *p != want).map(|p| (i, p)))
         {
             return Err(ApiError::bad(format!(
-                "events[{i}].project: the batch is one session, in project {want:?}; this event names {other:?}"
+                "{list}[{i}].project: the batch is one session, in project {want:?}; this event names {other:?}"
             )));
         }
         session_id = Some(sid);
@@ -379,14 +564,14 @@ pub async fn create_event_batch(
             floating: false,
         });
         ops.extend(event_ops);
-        let project_id = project_for_write(&state, &caller, project.as_deref())?;
+        let project_id = project_for_write(state, caller, project.as_deref())?;
         set_project(&mut ops, &project_id);
     } else {
         let Batch {
             ops: mut event_ops,
             projects,
             ids: event_ids,
-        } = batch_ops(events, &defaults, None)?;
+        } = batch_ops(events, list, &defaults, None)?;
         ids = event_ids;
         // Each event in the project it names, else the batch's; with an
         // admin key and neither, it follows its session's project.
@@ -396,7 +581,7 @@ pub async fn create_event_batch(
             let project_id = match resolved.get(&named) {
                 Some(id) => id.clone(),
                 None => {
-                    let id = project_for_write(&state, &caller, named.as_deref())?;
+                    let id = project_for_write(state, caller, named.as_deref())?;
                     resolved.insert(named.clone(), id.clone());
                     id
                 }
@@ -438,7 +623,7 @@ pub async fn session_traces(
     let (caller, root) = caller_and_body(&state, &headers, &body)?;
     let events = events_array(&root)?;
     let defaults = defaults(&headers);
-    let Batch { mut ops, ids, .. } = batch_ops(events, &defaults, Some(&session_id))?;
+    let Batch { mut ops, ids, .. } = batch_ops(events, "events", &defaults, Some(&session_id))?;
     let floating = floats(&caller, &root)?;
     for op in &mut ops {
         if let WriteOp::Event { floating: f, .. } = op {

@@ -685,6 +685,132 @@ async fn batch_events_land_in_the_projects_they_name() {
     );
 }
 
+/// HoneyHive's model-event routes: the model's fields land where span
+/// mapping puts them (config, inputs.chat_history, outputs, token counts and
+/// cost in metadata), so session rollups count them.
+#[tokio::test]
+async fn model_events_land_in_the_event_shape() {
+    let s = server();
+    let sid = "5e000000-0000-4000-8000-000000000001";
+    s.json(
+        "POST",
+        "/session/start",
+        &s.admin,
+        json!({"session": {"session_id": sid, "project": "models"}}),
+    )
+    .await
+    .expect_ok();
+    let r = s
+        .json(
+            "POST",
+            "/events/model",
+            &s.admin,
+            json!({"model_event": {
+                "project": "models", "session_id": sid, "event_name": "chat",
+                "model": "gpt-4o", "model_name": "older-name", "provider": "openai",
+                "hyperparameters": {"temperature": 0.2},
+                "messages": [{"role": "user", "content": "hi"}],
+                "template_inputs": {"topic": "greetings"},
+                "response": {"role": "assistant", "content": "hello"},
+                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+                "cost": 0.001,
+                "config": {"provider": "kept", "model_version": null},
+                "metadata": {"tenant": "acme"},
+                "model_version": null,
+            }}),
+        )
+        .await;
+    let id = r.expect_ok().json()["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let batch = s
+        .json(
+            "POST",
+            "/events/model/batch",
+            &s.admin,
+            json!({"project": "models", "model_events": [
+                {"session_id": sid, "model_name": "claude", "response": "plain text", "usage": {"total_tokens": 7}},
+                {"session_id": sid, "event_type": "tool", "event_name": "search"},
+            ]}),
+        )
+        .await;
+    let ids = batch.expect_ok().json()["event_ids"].clone();
+    let get = |id: String| {
+        let s = &s;
+        async move {
+            s.get(&format!("/v1/events/{id}"), &s.admin)
+                .await
+                .expect_ok()
+                .json()["event"]
+                .clone()
+        }
+    };
+    let e = get(id).await;
+    assert_eq!(e["event_type"], "model");
+    assert_eq!(e["config"]["model"], "gpt-4o", "model wins over model_name");
+    assert_eq!(
+        e["config"]["provider"], "kept",
+        "the event's own config wins"
+    );
+    assert_eq!(e["config"]["hyperparameters"]["temperature"], 0.2);
+    assert_eq!(e["inputs"]["chat_history"][0]["content"], "hi");
+    assert_eq!(e["inputs"]["topic"], "greetings");
+    assert_eq!(e["outputs"]["content"], "hello");
+    assert_eq!(e["metadata"]["total_tokens"], 5);
+    assert_eq!(e["metadata"]["cost"], 0.001);
+    assert_eq!(e["metadata"]["tenant"], "acme");
+    let e = get(ids[0].as_str().unwrap().to_owned()).await;
+    assert_eq!(
+        (e["event_type"].clone(), e["config"]["model"].clone()),
+        (json!("model"), json!("claude"))
+    );
+    assert_eq!(e["outputs"]["content"], "plain text");
+    let e = get(ids[1].as_str().unwrap().to_owned()).await;
+    assert_eq!(e["event_type"], "tool", "its own event_type is kept");
+    // The session's rollup counts the model events' tokens and cost.
+    let session = get(sid.to_owned()).await;
+    assert_eq!(session["metadata"]["num_model_events"], 2, "{session}");
+    assert_eq!(session["metadata"]["total_tokens"], 12, "{session}");
+    // Errors name the field.
+    for (path, body, excerpt) in [
+        ("/events/model", json!({}), "model_event is required"),
+        (
+            "/events/model",
+            json!({"model_event": {"usage": 5}}),
+            "model_event: usage must be an object",
+        ),
+        (
+            "/events/model",
+            json!({"model_event": {"metadata": [1]}}),
+            "model_event: metadata must be an object",
+        ),
+        (
+            "/events/model/batch",
+            json!({"model_events": {}}),
+            "model_events must be an array",
+        ),
+        (
+            "/events/model/batch",
+            json!({"model_events": [{}, 3]}),
+            "model_events[1] must be an object",
+        ),
+        (
+            "/events/model/batch",
+            json!({"model_events": [{"start_time": "x"}]}),
+            "model_events[0]: start_time",
+        ),
+    ] {
+        let r = s.json("POST", path, &s.admin, body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        let message = r.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(message.contains(excerpt), "{body}: {message}");
+    }
+}
+
 #[tokio::test]
 async fn export_pages_projects_and_filters_at_session_level() {
     let s = server();
