@@ -29,10 +29,7 @@ fn header_source(headers: &HeaderMap) -> Option<String> {
 /// Whether events of this request follow their session's project (an admin
 /// key, no project named).
 fn floats(caller: &Caller, obj: &Map<String, Value>) -> ApiResult<bool> {
-    Ok(
-        caller.key.project_id.is_none()
-            && text(obj, "project")?.is_none_or(|p| p.trim().is_empty()),
-    )
+    Ok(caller.key.project_id.is_none() && named_project(obj)?.is_none())
 }
 
 /// What a request's events get unless they say otherwise. The project is
@@ -373,20 +370,8 @@ pub async fn create_model_event_batch(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let (caller, root) = caller_and_body(&state, &headers, &body)?;
-    let events = match root.get("model_events") {
-        Some(Value::Array(a)) => a,
-        None | Some(Value::Null) => {
-            return Err(ApiError::bad(
-                "model_events is required (an array of model events)",
-            ));
-        }
-        Some(other) => {
-            return Err(ApiError::bad(format!(
-                "model_events must be an array, got {}",
-                type_name(other)
-            )));
-        }
-    };
+    let events = array_field(&root, "model_events")?
+        .ok_or_else(|| ApiError::bad("model_events is required (an array of model events)"))?;
     let events = events
         .iter()
         .enumerate()
@@ -402,20 +387,26 @@ pub async fn create_model_event_batch(
     batch(&state, &headers, &caller, &root, &events, "model_events").await
 }
 
+/// `obj[key]` when it is an array, `None` when absent or null; any other
+/// type is a 400 naming the key.
+fn array_field<'a>(obj: &'a Map<String, Value>, key: &str) -> ApiResult<Option<&'a Vec<Value>>> {
+    match obj.get(key) {
+        Some(Value::Array(a)) => Ok(Some(a)),
+        None | Some(Value::Null) => Ok(None),
+        Some(other) => Err(ApiError::bad(format!(
+            "{key} must be an array, got {}",
+            type_name(other)
+        ))),
+    }
+}
+
 fn events_array(obj: &Map<String, Value>) -> ApiResult<&Vec<Value>> {
     let key = if obj.contains_key("events") {
         "events"
     } else {
         "logs"
     };
-    match obj.get(key) {
-        Some(Value::Array(a)) => Ok(a),
-        None | Some(Value::Null) => Err(ApiError::bad("events is required (an array of events)")),
-        Some(other) => Err(ApiError::bad(format!(
-            "{key} must be an array, got {}",
-            type_name(other)
-        ))),
-    }
+    array_field(obj, key)?.ok_or_else(|| ApiError::bad("events is required (an array of events)"))
 }
 
 /// A project named by a request object (trimmed; empty is none).

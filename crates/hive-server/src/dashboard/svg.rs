@@ -100,10 +100,10 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// The frame of a chart query answered at `now_ms`. A range's bounds
-    /// are taken within the years 0 to 9999, which dates can spell.
+    /// The frame of a chart query answered at `now_ms` (its bounds as the
+    /// nearest i64; [`chart_with`] draws them within the years 0 to 9999).
     pub fn of(q: &ChartQuery, now_ms: i64) -> Frame {
-        let ms = |v: f64| v.clamp(FIRST_MS as f64, LAST_MS as f64) as i64;
+        let ms = |v: f64| v as i64;
         Frame {
             bucket: q.bucket,
             from: q.date_range.start_ms.map(ms),
