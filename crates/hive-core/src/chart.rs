@@ -154,11 +154,13 @@ impl Bucket {
             return 0;
         }
         match self.fixed() {
-            Some((w, off)) => {
-                let (ms, w, off) = (i128::from(ms), i128::from(w), i128::from(off));
-                let start = (ms - off).div_euclid(w) * w + off;
-                start.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
-            }
+            // A start below i64::MIN can only come of a time within a
+            // bucket of it; the bucket never ends past i64::MAX.
+            Some((w, off)) => ms
+                .checked_sub(off)
+                .and_then(|t| t.div_euclid(w).checked_mul(w))
+                .and_then(|t| t.checked_add(off))
+                .unwrap_or(i64::MIN),
             None => {
                 let (y, m, _) = civil_from_days(ms.div_euclid(DAY));
                 days_from_civil(y, m, 1).saturating_mul(DAY)
