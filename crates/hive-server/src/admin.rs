@@ -12,7 +12,7 @@ use hive_store::{KeyScope, NewKey};
 use serde_json::{Value, json};
 
 use crate::SharedState;
-use crate::auth::authenticate;
+use crate::auth::{authenticate, project_in_path};
 use crate::body::{json_object, text};
 use crate::error::{ApiError, ApiResult};
 
@@ -294,6 +294,51 @@ pub async fn create_key(
         project_id,
     })?;
     Ok(Json(json!({"key": key, "secret": secret})))
+}
+
+/// `POST /v1/projects/{project}/ingestion_api_keys` (admin): HoneyHive's
+/// `{name, description?}`, answered as HoneyHive does, with an ingest key of
+/// the project the path names (its id or name) in `data.key_value`, once.
+/// The description is given back but not kept.
+#[utoipa::path(
+    post,
+    path = "/v1/projects/{name}/ingestion_api_keys",
+    tag = "admin",
+    params(("name" = String, Path, description = "The project's id or name")),
+    request_body(content = crate::openapi::IngestionKeyBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "`{\"success\": true, \"data\": {\"key_value\", \"key_id\", \"name\", \"description\", \"root_scope_type\": \"project\", \"root_scope_id\"}}`", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "Not an admin key", body = crate::openapi::ErrorBody), (status = 404, description = "No such project", body = crate::openapi::ErrorBody), (status = 503, description = "The store unavailable", body = crate::openapi::ErrorBody))
+)]
+pub async fn create_ingestion_key(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    caller.require_admin()?;
+    let project_id = project_in_path(&state, &caller, &project)?;
+    let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    let name = text(&obj, "name")?
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad("name is required"))?;
+    let description = text(&obj, "description")?;
+    let (key, secret) = state.store.auth().create_key(&NewKey {
+        name,
+        scope: KeyScope::Ingest,
+        project_id: Some(project_id.clone()),
+    })?;
+    Ok(Json(json!({
+        "success": true,
+        "data": {
+            "key_value": secret,
+            "key_id": key.id,
+            "name": key.name,
+            "description": description,
+            "root_scope_type": "project",
+            "root_scope_id": project_id,
+        },
+    })))
 }
 
 /// `DELETE /v1/keys/{key_id}` (admin).

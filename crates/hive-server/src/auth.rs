@@ -343,6 +343,36 @@ pub fn project_for_write(
     }
 }
 
+/// The project a route names in its path (`/v1/projects/{project}/…`, the
+/// routes HoneyHive's SDK sends its data-plane key to): its id or its name.
+/// A project key may name its own project only, and is refused (403)
+/// whatever it names else, so it learns nothing of other projects; an admin
+/// key may name any project that exists (404 otherwise).
+pub fn project_in_path(
+    state: &SharedState,
+    caller: &Caller,
+    named: &str,
+) -> Result<String, ApiError> {
+    let named = named.trim();
+    let auth = state.store.auth();
+    if let Some(own) = &caller.key.project_id {
+        let own_name = auth.project_by_id(own)?.map(|p| p.name);
+        if named == own.as_str() || own_name.as_deref() == Some(named) {
+            return Ok(own.clone());
+        }
+        return Err(ApiError::Forbidden(format!(
+            "this key belongs to another project than {named:?}"
+        )));
+    }
+    let project = match auth.project_by_id(named)? {
+        Some(p) => Some(p),
+        None => auth.project_by_name(named)?,
+    };
+    project
+        .map(|p| p.id)
+        .ok_or_else(|| ApiError::NotFound(format!("no project {named:?} (by id or name)")))
+}
+
 /// The project a read is limited to (`None`: every project, admin only).
 pub fn project_for_read(
     state: &SharedState,

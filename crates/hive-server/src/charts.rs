@@ -14,7 +14,7 @@ use hive_store::objects::{CHART, StoredObject};
 use serde_json::{Map, Value, json};
 
 use crate::SharedState;
-use crate::auth::{authenticate, project_for_read, project_for_write};
+use crate::auth::{authenticate, project_for_read, project_for_write, project_in_path};
 use crate::body::{caller_and_body, json_object, new_id, now_ms, text};
 use crate::error::{ApiError, ApiResult};
 
@@ -177,7 +177,12 @@ pub async fn list_charts(
 ) -> ApiResult<Json<Value>> {
     let caller = authenticate(&state, &headers)?;
     let project = project_for_read(&state, &caller, params.get("project").map(String::as_str))?;
-    let list = state.store.objects().list(CHART, project.as_deref())?;
+    list_in(&state, project.as_deref())
+}
+
+/// The saved charts of `project` (`None`: every project).
+fn list_in(state: &SharedState, project: Option<&str>) -> ApiResult<Json<Value>> {
+    let list = state.store.objects().list(CHART, project)?;
     Ok(Json(
         json!({"success": true, "data": list.iter().map(object_json).collect::<Vec<_>>()}),
     ))
@@ -202,10 +207,11 @@ pub async fn create_chart(
     let doc = chart_doc(&obj, None)?;
     // Only a valid chart may create the project it names.
     let project = project_for_write(&state, &caller, named.as_deref())?;
-    let saved = state
-        .store
-        .objects()
-        .put(CHART, &project, &new_id(), &doc)?;
+    save_new(&state, &project, &doc)
+}
+
+fn save_new(state: &SharedState, project: &str, doc: &Value) -> ApiResult<Json<Value>> {
+    let saved = state.store.objects().put(CHART, project, &new_id(), doc)?;
     Ok(Json(json!({"success": true, "data": object_json(&saved)})))
 }
 
@@ -224,11 +230,19 @@ pub async fn get_chart(
 ) -> ApiResult<Json<Value>> {
     let caller = authenticate(&state, &headers)?;
     let project = project_for_read(&state, &caller, None)?;
-    let o = state
+    get_in(&state, project.as_deref(), &id)
+}
+
+fn saved(state: &SharedState, project: Option<&str>, id: &str) -> ApiResult<StoredObject> {
+    state
         .store
         .objects()
-        .get(CHART, project.as_deref(), &id)?
-        .ok_or_else(|| ApiError::NotFound(format!("no chart {id:?}")))?;
+        .get(CHART, project, id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no chart {id:?}")))
+}
+
+fn get_in(state: &SharedState, project: Option<&str>, id: &str) -> ApiResult<Json<Value>> {
+    let o = saved(state, project, id)?;
     Ok(Json(json!({"success": true, "data": object_json(&o)})))
 }
 
@@ -250,13 +264,18 @@ pub async fn update_chart(
     let (caller, obj) = caller_and_body(&state, &headers, &body)?;
     caller.require_read()?;
     let project = project_for_read(&state, &caller, None)?;
-    let o = state
-        .store
-        .objects()
-        .get(CHART, project.as_deref(), &id)?
-        .ok_or_else(|| ApiError::NotFound(format!("no chart {id:?}")))?;
-    let doc = chart_doc(&obj, Some(&o.doc))?;
-    let saved = state.store.objects().put(CHART, &o.project_id, &id, &doc)?;
+    update_in(&state, project.as_deref(), &id, &obj)
+}
+
+fn update_in(
+    state: &SharedState,
+    project: Option<&str>,
+    id: &str,
+    obj: &Map<String, Value>,
+) -> ApiResult<Json<Value>> {
+    let o = saved(state, project, id)?;
+    let doc = chart_doc(obj, Some(&o.doc))?;
+    let saved = state.store.objects().put(CHART, &o.project_id, id, &doc)?;
     Ok(Json(json!({"success": true, "data": object_json(&saved)})))
 }
 
@@ -276,14 +295,119 @@ pub async fn delete_chart(
     let caller = authenticate(&state, &headers)?;
     caller.require_read()?;
     let project = project_for_read(&state, &caller, None)?;
-    if !state
-        .store
-        .objects()
-        .delete(CHART, project.as_deref(), &id)?
-    {
+    delete_in(&state, project.as_deref(), &id)
+}
+
+fn delete_in(state: &SharedState, project: Option<&str>, id: &str) -> ApiResult<Json<Value>> {
+    if !state.store.objects().delete(CHART, project, id)? {
         return Err(ApiError::NotFound(format!("no chart {id:?}")));
     }
     Ok(Json(json!({"success": true, "message": "chart deleted"})))
+}
+
+// HoneyHive's charts of a project named in the path
+// (`/v1/projects/{project_id}/charts…`): the routes its SDK calls when it is
+// given a `project_id`, with the data-plane key (a read-write key here). The
+// project is its id or its name; a project key may name its own alone.
+
+/// The project a path names, for a key that may read and write.
+fn path_project(state: &SharedState, headers: &HeaderMap, named: &str) -> ApiResult<String> {
+    let caller = authenticate(state, headers)?;
+    caller.require_read()?;
+    project_in_path(state, &caller, named)
+}
+
+/// `GET /v1/projects/{project}/charts`
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{name}/charts",
+    tag = "charts",
+    params(("name" = String, Path, description = "The project's id or name")),
+    responses((status = 200, description = "The project's saved charts", body = crate::openapi::ListEnvelope), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "No such project", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
+pub async fn project_list_charts(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let project = path_project(&state, &headers, &name)?;
+    list_in(&state, Some(&project))
+}
+
+/// `POST /v1/projects/{project}/charts`
+#[utoipa::path(
+    post,
+    path = "/v1/projects/{name}/charts",
+    tag = "charts",
+    params(("name" = String, Path, description = "The project's id or name")),
+    request_body(content = crate::openapi::SavedChartBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`); a `project` in it is ignored: the path names the project"),
+    responses((status = 200, description = "The saved chart", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "No such project", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
+pub async fn project_create_chart(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let project = path_project(&state, &headers, &name)?;
+    let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    let doc = chart_doc(&obj, None)?;
+    save_new(&state, &project, &doc)
+}
+
+/// `GET /v1/projects/{project}/charts/{chart_id}`
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{name}/charts/{chart_id}",
+    tag = "charts",
+    params(("name" = String, Path, description = "The project's id or name"), ("chart_id" = String, Path, description = "The chart id")),
+    responses((status = 200, description = "The saved chart", body = crate::openapi::DataEnvelope), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "No such project, or no such chart in it", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
+pub async fn project_get_chart(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let project = path_project(&state, &headers, &name)?;
+    get_in(&state, Some(&project), &id)
+}
+
+/// `PATCH|PUT /v1/projects/{project}/charts/{chart_id}`: the fields given
+/// replace the saved ones.
+#[utoipa::path(
+    method(patch, put),
+    path = "/v1/projects/{name}/charts/{chart_id}",
+    tag = "charts",
+    params(("name" = String, Path, description = "The project's id or name"), ("chart_id" = String, Path, description = "The chart id")),
+    request_body(content = crate::openapi::SavedChartBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "The chart; the fields given replace the saved ones", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "No such project, or no such chart in it", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
+pub async fn project_update_chart(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let project = path_project(&state, &headers, &name)?;
+    let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    update_in(&state, Some(&project), &id, &obj)
+}
+
+/// `DELETE /v1/projects/{project}/charts/{chart_id}`
+#[utoipa::path(
+    delete,
+    path = "/v1/projects/{name}/charts/{chart_id}",
+    tag = "charts",
+    params(("name" = String, Path, description = "The project's id or name"), ("chart_id" = String, Path, description = "The chart id")),
+    responses((status = 200, description = "Deleted", body = Object), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "No such project, or no such chart in it", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+)]
+pub async fn project_delete_chart(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let project = path_project(&state, &headers, &name)?;
+    delete_in(&state, Some(&project), &id)
 }
 
 /// Run every saved chart and alert rule once, so that the columns they

@@ -358,6 +358,23 @@ pub fn api_routes() -> ApiRoutes {
         "/v1/projects/{name}",
         get(deletion::get_project).put(deletion::update_project),
     )
+    // HoneyHive's routes under a project named in the path (its SDK sends
+    // them its data-plane key, a read-write key here).
+    .route(
+        "/v1/projects/{name}/charts",
+        get(charts::project_list_charts).post(charts::project_create_chart),
+    )
+    .route(
+        "/v1/projects/{name}/charts/{chart_id}",
+        get(charts::project_get_chart)
+            .patch(charts::project_update_chart)
+            .put(charts::project_update_chart)
+            .delete(charts::project_delete_chart),
+    )
+    .route(
+        "/v1/projects/{name}/ingestion_api_keys",
+        post(admin::create_ingestion_key),
+    )
     .route("/v1/keys", get(admin::list_keys).post(admin::create_key))
     .route("/v1/keys/{key_id}", delete(admin::revoke_key))
     .route("/v1/stats", get(admin::stats))

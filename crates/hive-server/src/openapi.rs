@@ -489,6 +489,18 @@ pub struct NewKeyBody {
     project: Option<String>,
 }
 
+/// `POST /v1/projects/{name}/ingestion_api_keys` (HoneyHive's
+/// `CreateIngestionApiKeyRequest`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct IngestionKeyBody {
+    /// Not blank.
+    #[schema(pattern = "\\S")]
+    name: String,
+    /// Given back in the answer, not kept.
+    description: Option<String>,
+}
+
 /// What a key may do.
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -634,6 +646,11 @@ impl Modify for BearerKey {
         crate::charts::get_chart,
         crate::charts::update_chart,
         crate::charts::delete_chart,
+        crate::charts::project_list_charts,
+        crate::charts::project_create_chart,
+        crate::charts::project_get_chart,
+        crate::charts::project_update_chart,
+        crate::charts::project_delete_chart,
         crate::alerts::list_alerts,
         crate::alerts::create_alert,
         crate::alerts::get_alert,
@@ -645,6 +662,7 @@ impl Modify for BearerKey {
         crate::admin::create_project,
         crate::admin::list_keys,
         crate::admin::create_key,
+        crate::admin::create_ingestion_key,
         crate::admin::revoke_key,
         crate::admin::stats,
         crate::redaction::get_settings,

@@ -228,6 +228,279 @@ async fn saved_charts_crud_per_project() {
     );
 }
 
+/// HoneyHive's routes under a project named in the path, which its SDK
+/// calls with its data-plane key (a read-write key) when given a
+/// `project_id`: the project by id or by name, its own alone for a project
+/// key, any that exists for an admin key.
+#[tokio::test]
+async fn charts_of_a_project_named_in_the_path() {
+    let s = server();
+    let a = s.key("read_write", "team-a").await;
+    let b = s.key("read_write", "team-b").await;
+    let ingest = s.key("ingest", "team-a").await;
+    assert!(
+        a.starts_with("hh_fgdp_"),
+        "a read-write key is a data-plane key: {a}"
+    );
+    assert!(ingest.starts_with("hh_ingst_"), "{ingest}");
+    let projects = s.get("/v1/projects", &s.admin).await.json();
+    let id_of = |name: &str| {
+        projects["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (a_id, b_id) = (id_of("team-a"), id_of("team-b"));
+    let chart = json!({"name": "latency", "metric": "metrics.latency_ms", "func": "avg",
+                       "groupBy": "metadata.variant", "bucketing": "hour",
+                       "dateRange": {"relative": "7d"}, "project": "team-b"});
+    // Created by id; the path names the project, not the body.
+    let r = s
+        .json(
+            "POST",
+            &format!("/v1/projects/{a_id}/charts"),
+            &a,
+            chart.clone(),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    let created = r.json()["data"].clone();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["project_id"], a_id);
+    // Listed by id and by name, and by the legacy route.
+    for path in [
+        format!("/v1/projects/{a_id}/charts"),
+        "/v1/projects/team-a/charts".into(),
+        "/v1/charts".into(),
+    ] {
+        let list = s.get(&path, &a).await.expect_ok().json();
+        let ids: Vec<_> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].clone())
+            .collect();
+        assert_eq!(ids, vec![json!(id)], "{path}");
+    }
+    assert!(
+        s.get("/v1/charts", &b).await.json()["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let one = format!("/v1/projects/team-a/charts/{id}");
+    assert_eq!(
+        s.get(&one, &a).await.expect_ok().json()["data"]["func"],
+        "avg"
+    );
+    let r = s.json("PATCH", &one, &a, json!({"func": "p95"})).await;
+    assert_eq!(r.expect_ok().json()["data"]["func"], "p95");
+    assert_eq!(r.json()["data"]["groupBy"], "metadata.variant");
+    let r = s.json("PUT", &one, &a, json!({"func": "nope"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&r.bytes).contains("nope"));
+    let r = s
+        .json(
+            "POST",
+            "/v1/projects/team-a/charts",
+            &a,
+            json!({"metric": "metrics.latency_ms"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "a chart needs a name");
+
+    // Another project's key is refused whatever it names, existing or
+    // not, so it learns nothing of the projects it cannot read.
+    for path in [
+        format!("/v1/projects/{a_id}/charts"),
+        "/v1/projects/team-a/charts".into(),
+        format!("/v1/projects/team-a/charts/{id}"),
+        "/v1/projects/no-such-project/charts".into(),
+    ] {
+        let r = s.get(&path, &b).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(
+            r.json()["message"].is_string() || r.json()["error"].is_string(),
+            "{}",
+            r.json()
+        );
+    }
+    let r = s
+        .json("POST", "/v1/projects/team-a/charts", &b, chart.clone())
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A chart of another project is not found under this one.
+    let b_chart = s
+        .json(
+            "POST",
+            &format!("/v1/projects/{b_id}/charts"),
+            &b,
+            chart.clone(),
+        )
+        .await
+        .expect_ok()
+        .json()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        s.get(&format!("/v1/projects/team-a/charts/{b_chart}"), &a)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.call(
+            "DELETE",
+            &format!("/v1/projects/team-a/charts/{b_chart}"),
+            &a,
+            "",
+            "application/json"
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    // An ingest key reads nothing; no key is 401.
+    assert_eq!(
+        s.get("/v1/projects/team-a/charts", &ingest).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.get("/v1/projects/team-a/charts", "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // An admin key names any project that exists.
+    let r = s
+        .get(&format!("/v1/projects/{b_id}/charts"), &s.admin)
+        .await;
+    assert_eq!(r.expect_ok().json()["data"][0]["id"], b_chart);
+    let r = s.get("/v1/projects/no-such-project/charts", &s.admin).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(String::from_utf8_lossy(&r.bytes).contains("no-such-project"));
+
+    let r = s.call("DELETE", &one, &a, "", "application/json").await;
+    assert_eq!(r.expect_ok().json()["success"], true);
+    assert_eq!(s.get(&one, &a).await.status, StatusCode::NOT_FOUND);
+}
+
+/// HoneyHive's `POST /v1/projects/{project_id}/ingestion_api_keys`: an
+/// admin makes an ingest key of the project in the path, in the shape the
+/// SDK takes as `HH_INGESTION_API_KEY`; it writes there and reads nothing.
+#[tokio::test]
+async fn ingestion_keys_of_a_project_named_in_the_path() {
+    let s = server();
+    let rw = s.key("read_write", "team-a").await;
+    let r = s
+        .json(
+            "POST",
+            "/v1/projects/team-a/ingestion_api_keys",
+            &s.admin,
+            json!({"name": "collector", "description": "the fleet's"}),
+        )
+        .await;
+    let data = r.expect_ok().json()["data"].clone();
+    let secret = data["key_value"].as_str().unwrap().to_owned();
+    assert!(
+        secret.starts_with("hh_ingst_") && secret.len() == 9 + 24 + 1 + 64,
+        "{secret}"
+    );
+    assert_eq!(data["name"], "collector");
+    assert_eq!(data["description"], "the fleet's");
+    assert_eq!(data["root_scope_type"], "project");
+    let keys = s.get("/v1/keys", &s.admin).await.json();
+    let key = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == data["key_id"])
+        .unwrap()
+        .clone();
+    assert_eq!(key["scope"], "ingest");
+    assert_eq!(key["project_id"], data["root_scope_id"]);
+    assert_eq!(key["prefix"], secret[..17]);
+    post_event(&s, &secret, 1, T0, "a", 10.0).await;
+    let events = s
+        .export(
+            &rw,
+            json!({"filters": [{"field": "event_type", "operator": "is", "value": "model", "type": "string"}]}),
+        )
+        .await;
+    assert_eq!(events.len(), 1, "the ingest key wrote to its project");
+    assert_eq!(
+        s.get("/v1/projects/team-a/charts", &secret).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // Only an admin makes keys; a name is required; the project must exist.
+    let r = s
+        .json(
+            "POST",
+            "/v1/projects/team-a/ingestion_api_keys",
+            &rw,
+            json!({"name": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = s
+        .json(
+            "POST",
+            "/v1/projects/team-a/ingestion_api_keys",
+            &s.admin,
+            json!({"name": " "}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&r.bytes).contains("name"));
+    let r = s
+        .json(
+            "POST",
+            "/v1/projects/team-a/ingestion_api_keys",
+            &s.admin,
+            json!({"name": 3}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = s
+        .json(
+            "POST",
+            "/v1/projects/nowhere/ingestion_api_keys",
+            &s.admin,
+            json!({"name": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Revoked by the prefix the list shows.
+    let r = s
+        .call(
+            "DELETE",
+            &format!("/v1/keys/{}", &secret[..17]),
+            &s.admin,
+            "",
+            "application/json",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = s
+        .json(
+            "POST",
+            "/v1/events",
+            &secret,
+            json!({"event": {"event_type": "tool", "inputs": {}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
 #[tokio::test]
 async fn saved_charts_and_alerts_warm_up_their_columns() {
     let s = server();

@@ -1,6 +1,7 @@
-//! Projects and API keys. Keys are `hh_` + 43 random characters, shown once
-//! and stored as a SHA-256 hash (they are high-entropy, so a fast hash is
-//! the right tool: there is nothing to brute-force).
+//! Projects and API keys. A key is shown once and stored as a SHA-256 hash
+//! (keys are high-entropy, so a fast hash is the right tool: there is
+//! nothing to brute-force). Keys take the shapes of HoneyHive's typed keys,
+//! which its SDK checks before it sends anything (see [`new_key_secret`]).
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -139,21 +140,84 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// A new random secret: `prefix` + 43 URL-safe characters (256 bits).
-pub fn new_secret(prefix: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut bytes = [0u8; 43];
+/// The secret of a new key of `scope`, in the shape HoneyHive's SDK
+/// expects of that kind of key (it refuses a typed key of another shape at
+/// start, before sending anything):
+///
+/// - an ingest key is an ingestion key: `hh_ingst_`, 24 letters and digits,
+///   `_`, 64 URL-safe characters (`HH_INGESTION_API_KEY`);
+/// - a read-write key is a data-plane key, `hh_fgdp_` and the same shape
+///   (`HH_DATA_PLANE_API_KEY`: the SDK sends it to the routes that name a
+///   project in their path);
+/// - an admin key is `hh_` + 43 URL-safe characters, as every key was
+///   before; the SDK does not check a project API key's shape.
+///
+/// Every kind also works as `HH_API_KEY`.
+pub fn new_key_secret(scope: KeyScope) -> String {
+    let kind = match scope {
+        KeyScope::Ingest => INGEST_KEY_PREFIX,
+        KeyScope::ReadWrite => DATA_PLANE_KEY_PREFIX,
+        KeyScope::Admin => return new_secret("hh_"),
+    };
+    const ALNUM: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(kind.len() + 24 + 1 + 64);
+    out.push_str(kind);
+    // 24 letters and digits (143 bits), drawn without bias: bytes of 248 or
+    // more are skipped, so each of the 62 characters is 4 values of 248.
+    while out.len() < kind.len() + 24 {
+        let mut bytes = [0u8; 32];
+        fill_random(&mut bytes);
+        for b in bytes {
+            if b < 248 && out.len() < kind.len() + 24 {
+                out.push(ALNUM[(b % 62) as usize] as char);
+            }
+        }
+    }
+    out.push('_');
+    let mut bytes = [0u8; 64];
+    fill_random(&mut bytes);
+    for b in bytes {
+        out.push(URL_SAFE[(b & 63) as usize] as char);
+    }
+    out
+}
+
+/// The start of an ingest key's secret.
+pub const INGEST_KEY_PREFIX: &str = "hh_ingst_";
+/// The start of a read-write (data-plane) key's secret.
+pub const DATA_PLANE_KEY_PREFIX: &str = "hh_fgdp_";
+
+/// What a key list shows of a secret to recognise it (and what `hive keys
+/// revoke` takes): its kind's start and the 8 characters after it.
+pub fn key_prefix(secret: &str) -> String {
+    let kind = [INGEST_KEY_PREFIX, DATA_PLANE_KEY_PREFIX, "hh_"]
+        .into_iter()
+        .find(|k| secret.starts_with(k))
+        .unwrap_or("");
+    secret.chars().take(kind.len() + 8).collect()
+}
+
+const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Random bytes from the operating system.
+fn fill_random(bytes: &mut [u8]) {
     // getrandom only fails when the OS has no entropy source at all.
-    if getrandom::fill(&mut bytes).is_err() {
+    if getrandom::fill(bytes).is_err() {
         let fallback = uuid::Uuid::new_v4();
         for (i, b) in bytes.iter_mut().enumerate() {
             *b = fallback.as_bytes()[i % 16] ^ (i as u8);
         }
     }
+}
+
+/// A new random secret: `prefix` + 43 URL-safe characters (256 bits).
+pub fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 43];
+    fill_random(&mut bytes);
     let mut out = String::with_capacity(prefix.len() + 43);
     out.push_str(prefix);
     for b in bytes {
-        out.push(ALPHABET[(b & 63) as usize] as char);
+        out.push(URL_SAFE[(b & 63) as usize] as char);
     }
     out
 }
@@ -170,4 +234,56 @@ pub fn project_name(name: &str) -> Result<&str> {
         ));
     }
     Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The check HoneyHive's SDK makes of a typed key (`resolved.py`:
+    /// the prefix, then `^[A-Za-z0-9]{24}_[A-Za-z0-9_-]{64}$`).
+    fn sdk_accepts(secret: &str, prefix: &str) -> bool {
+        let Some(rest) = secret.strip_prefix(prefix) else {
+            return false;
+        };
+        let b = rest.as_bytes();
+        b.len() == 24 + 1 + 64
+            && b[..24].iter().all(u8::is_ascii_alphanumeric)
+            && b[24] == b'_'
+            && b[25..]
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+    }
+
+    #[test]
+    fn keys_take_the_shape_of_their_kind() {
+        for _ in 0..500 {
+            let ingest = new_key_secret(KeyScope::Ingest);
+            assert!(sdk_accepts(&ingest, "hh_ingst_"), "{ingest}");
+            let data_plane = new_key_secret(KeyScope::ReadWrite);
+            assert!(sdk_accepts(&data_plane, "hh_fgdp_"), "{data_plane}");
+            let admin = new_key_secret(KeyScope::Admin);
+            assert!(admin.starts_with("hh_") && admin.len() == 46, "{admin}");
+            assert!(!sdk_accepts(&admin, "hh_ingst_") && !sdk_accepts(&admin, "hh_fgdp_"));
+        }
+        // Every letter and digit turns up in the id part (no bias that
+        // leaves some out), and two keys differ.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            seen.extend(new_key_secret(KeyScope::Ingest)[9..33].chars());
+        }
+        assert_eq!(seen.len(), 62);
+        assert_ne!(
+            new_key_secret(KeyScope::Ingest),
+            new_key_secret(KeyScope::Ingest)
+        );
+    }
+
+    #[test]
+    fn a_key_is_recognised_by_its_kind_and_eight_characters() {
+        assert_eq!(key_prefix("hh_ingst_AbCdEfGhIj_x"), "hh_ingst_AbCdEfGh");
+        assert_eq!(key_prefix("hh_fgdp_AbCdEfGhIj_x"), "hh_fgdp_AbCdEfGh");
+        assert_eq!(key_prefix("hh_AbCdEfGhIjKl"), "hh_AbCdEfGh");
+        assert_eq!(key_prefix("short"), "short");
+    }
 }

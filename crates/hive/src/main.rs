@@ -240,8 +240,13 @@ fn keys(data_dir: &std::path::Path, clickhouse: Option<&str>, command: KeysComma
                 scope,
                 project_id,
             })?;
+            let variable = match key.scope {
+                KeyScope::Ingest => "HH_INGESTION_API_KEY or HH_API_KEY",
+                KeyScope::ReadWrite => "HH_API_KEY or HH_DATA_PLANE_API_KEY",
+                KeyScope::Admin => "HH_API_KEY",
+            };
             eprintln!(
-                "created key {} ({}); the secret is shown only now:",
+                "created key {} ({}; for the SDK's {variable}); the secret is shown only now:",
                 key.id,
                 key.scope.name()
             );
@@ -256,12 +261,12 @@ fn keys(data_dir: &std::path::Path, clickhouse: Option<&str>, command: KeysComma
                     .unwrap_or_else(|| "*".into())
             };
             println!(
-                "{:<36}  {:<10}  {:<10}  {:<16}  {:<7}  NAME",
+                "{:<36}  {:<17}  {:<10}  {:<16}  {:<7}  NAME",
                 "ID", "PREFIX", "SCOPE", "PROJECT", "STATE"
             );
             for k in auth.keys()? {
                 println!(
-                    "{:<36}  {:<10}  {:<10}  {:<16}  {:<7}  {}",
+                    "{:<36}  {:<17}  {:<10}  {:<16}  {:<7}  {}",
                     k.id,
                     k.prefix,
                     k.scope.name(),

@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use super::http::{Client, lit};
 use super::{next_version, now_ms};
 use crate::auth::{
-    ApiKey, AuthStore, KeyScope, NewKey, Project, SavedView, WebSession, hash_secret, new_secret,
+    ApiKey, AuthStore, KeyScope, NewKey, Project, SavedView, WebSession, hash_secret, key_prefix,
+    new_key_secret, new_secret,
 };
 use crate::objects::{Evaluation, ObjectStore, StoredObject};
 use crate::{Result, StoreError};
@@ -196,11 +197,11 @@ impl AuthStore for Meta {
                 StoreError::Invalid(format!("a {} key needs a project", new.scope.name()))
             })?),
         };
-        let secret = new_secret("hh_");
+        let secret = new_key_secret(new.scope);
         let key = ApiKey {
             id: uuid::Uuid::new_v4().to_string(),
             name: new.name.clone(),
-            prefix: secret.chars().take(10).collect(),
+            prefix: key_prefix(&secret),
             scope: new.scope,
             project_id,
             created_at: now_ms(),

@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::lock;
 use crate::auth::{
-    ApiKey, AuthStore, KeyScope, NewKey, Project, SavedView, WebSession, hash_secret, new_secret,
+    ApiKey, AuthStore, KeyScope, NewKey, Project, SavedView, WebSession, hash_secret, key_prefix,
+    new_key_secret, new_secret,
 };
 use crate::{Result, StoreError};
 
@@ -96,11 +97,11 @@ impl AuthStore for SqliteAuth {
                 StoreError::Invalid(format!("a {} key needs a project", new.scope.name()))
             })?),
         };
-        let secret = new_secret("hh_");
+        let secret = new_key_secret(new.scope);
         let key = ApiKey {
             id: uuid::Uuid::new_v4().to_string(),
             name: new.name.clone(),
-            prefix: secret.chars().take(10).collect(),
+            prefix: key_prefix(&secret),
             scope: new.scope,
             project_id,
             created_at: now_ms(),
