@@ -9,7 +9,7 @@
 //! let tracer = HoneyHiveTracer::builder()
 //!     .with_project("my-app")
 //!     .with_session_name("user-123-chat")
-//!     .build(); // HH_API_KEY, HH_API_URL from the environment
+//!     .build(); // HH_API_KEY (or HH_INGESTION_API_KEY), HH_API_URL from the environment
 //!
 //! // Session-level context, sent by a background worker.
 //! enrich_session!({"tenant_id": "acme_corp", "user_tier": "premium"});

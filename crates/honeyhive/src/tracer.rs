@@ -85,8 +85,8 @@ static DEFAULT_TRACER: RwLock<Option<HoneyHiveTracer>> = RwLock::new(None);
 pub(crate) struct ActiveTracer(pub(crate) HoneyHiveTracer);
 
 impl HoneyHiveTracer {
-    /// Starts a tracer from the environment (`HH_API_KEY`, `HH_API_URL`,
-    /// `HH_PROJECT`, `HH_SOURCE`) and defaults. Same as `builder().build()`.
+    /// Starts a tracer from the environment (`HH_INGESTION_API_KEY` or
+    /// `HH_API_KEY`, `HH_API_URL`, `HH_PROJECT`, `HH_SOURCE`) and defaults. Same as `builder().build()`.
     pub fn init() -> HoneyHiveTracer {
         Self::builder().build()
     }
@@ -282,6 +282,7 @@ type MakeProcessor = Box<dyn FnOnce(bool) -> Box<dyn SpanProcessor> + Send>;
 /// variable, then to the default.
 pub struct TracerBuilder {
     api_key: Option<String>,
+    ingestion_api_key: Option<String>,
     project: Option<String>,
     session_name: Option<String>,
     source: Option<String>,
@@ -308,6 +309,7 @@ impl Default for TracerBuilder {
     fn default() -> Self {
         TracerBuilder {
             api_key: None,
+            ingestion_api_key: None,
             project: None,
             session_name: None,
             source: None,
@@ -336,6 +338,15 @@ impl TracerBuilder {
     /// The API key (else `HH_API_KEY`).
     pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
+        self
+    }
+
+    /// The key every request of the tracer is sent with when it is set, in
+    /// place of the API key (else `HH_INGESTION_API_KEY`), as HoneyHive's
+    /// Python SDK sends its writes: an ingest key, `hh_ingst_…`. The tracer
+    /// only writes (sessions, events, enrichments, spans).
+    pub fn with_ingestion_api_key(mut self, key: impl Into<String>) -> Self {
+        self.ingestion_api_key = Some(key.into());
         self
     }
 
@@ -477,7 +488,15 @@ impl TracerBuilder {
     #[doc(hidden)]
     pub fn build_with_env(self, lookup: &dyn Fn(&str) -> Option<String>) -> HoneyHiveTracer {
         let env = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let api_key = self.api_key.or_else(|| env("HH_API_KEY"));
+        // The tracer only writes, so an ingestion key, where there is one,
+        // is the key it sends (the Python SDK's precedence: the explicit
+        // one, its variable, then the API key).
+        let api_key = self
+            .ingestion_api_key
+            .filter(|k| !k.trim().is_empty())
+            .or_else(|| env("HH_INGESTION_API_KEY"))
+            .or(self.api_key)
+            .or_else(|| env("HH_API_KEY"));
         let project = self.project.or_else(|| env("HH_PROJECT"));
         let source = self
             .source
@@ -501,7 +520,7 @@ impl TracerBuilder {
         let client = HttpClient::new(api_key.as_deref(), &source, self.request_timeout);
         if api_key.is_none() && !self.test_mode {
             tracing::warn!(
-                "honeyhive: no API key (set HH_API_KEY or with_api_key); the server may refuse the data"
+                "honeyhive: no API key (set HH_API_KEY or HH_INGESTION_API_KEY, or with_api_key); the server may refuse the data"
             );
         }
 

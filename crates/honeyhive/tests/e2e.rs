@@ -136,6 +136,15 @@ fn start_hive(name: &str) -> Option<Hive> {
 
 /// Runs an example against the server; returns its `SESSION label id` lines.
 fn run_example(hive: &Hive, name: &str) -> Option<HashMap<String, String>> {
+    run_example_with(hive, name, &[])
+}
+
+/// [`run_example`] with more environment variables.
+fn run_example_with(
+    hive: &Hive,
+    name: &str,
+    extra_env: &[(&str, &str)],
+) -> Option<HashMap<String, String>> {
     let Some(bin) = example_bin(name) else {
         assert!(
             std::env::var_os("HIVE_E2E_REQUIRED").is_none(),
@@ -149,6 +158,8 @@ fn run_example(hive: &Hive, name: &str) -> Option<HashMap<String, String>> {
         .env("HH_API_URL", &hive.url)
         .env("HH_PROJECT", "my-app")
         .env_remove("HH_SOURCE")
+        .env_remove("HH_INGESTION_API_KEY")
+        .envs(extra_env.iter().copied())
         .output()
         .expect("run example");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -643,6 +654,50 @@ fn enrichment_overview_end_to_end() {
         }
         Ok(())
     });
+}
+
+/// With `HH_INGESTION_API_KEY` set (an ingest key, `hh_ingst_…`), the tracer
+/// sends every write with it rather than with `HH_API_KEY`, as the Python
+/// SDK does: the session lands in the ingest key's project, not in the one
+/// the admin key and `HH_PROJECT` name.
+#[test]
+fn an_ingestion_key_sends_the_writes() {
+    let Some(hive) = start_hive("ingestion-key") else {
+        return;
+    };
+    let made: Value = {
+        let mut r = ureq::post(format!("{}/v1/keys", hive.url))
+            .header("Authorization", format!("Bearer {}", hive.key))
+            .header("Content-Type", "application/json")
+            .send(r#"{"name": "e2e", "scope": "ingest", "project": "keyed"}"#.as_bytes())
+            .expect("create an ingest key");
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+    };
+    let secret = made["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("hh_ingst_"), "{secret}");
+    let project_id = made["key"]["project_id"].clone();
+    let Some(s) = run_example_with(
+        &hive,
+        "putting_it_together",
+        &[("HH_INGESTION_API_KEY", secret.as_str())],
+    ) else {
+        return;
+    };
+    let sid = s["together"].clone();
+    eventually(
+        &hive,
+        &sid,
+        "the session in the ingest key's project",
+        |ev| {
+            let session = session_event(ev, &sid)?;
+            expect_eq(&session["project_id"], project_id.clone(), "project")?;
+            expect_eq(
+                &session["metadata"]["tenant_id"],
+                json!("acme_corp"),
+                "tenant",
+            )
+        },
+    );
 }
 
 #[test]
