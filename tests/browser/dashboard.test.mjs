@@ -160,9 +160,15 @@ test("API keys: a new key is shown once and can be revoked; forms need the CSRF 
   await page.goto(`${hive.url}/keys?project=compat`);
   await page.fill("input[name=name]", "browser-test key");
   await page.selectOption("select[name=scope]", "read_write");
+  await page.selectOption("select[name=expires_in]", "30d");
   await page.click("form.card button.primary");
   const secret = (await page.textContent("#new-secret")).trim();
-  assert.match(secret, /^hh_/);
+  // A read-write key is a data-plane key for the SDK, and says so.
+  assert.match(secret, /^hh_fgdp_[A-Za-z0-9]{24}_[A-Za-z0-9_-]{64}$/);
+  assert.match(await page.textContent("div.created pre.cmd"), /HH_DATA_PLANE_API_KEY=hh_fgdp_/);
+  // It expires in 30 days (the list shows the date, UTC).
+  const in30 = new Date(Date.now() + 30 * 86400000).toISOString().slice(0, 10);
+  assert.match(await page.locator("tr", { hasText: "browser-test key" }).textContent(), new RegExp(in30));
   await shot(page, "keys");
   // The key works against the API, for its project.
   const r = await fetch(`${hive.url}/v1/events/export`, {

@@ -256,7 +256,8 @@ pub async fn list_keys(
 }
 
 /// `POST /v1/keys` (admin): `{"name", "scope": "ingest"|"read_write"|"admin",
-/// "project"}`. The secret is in the answer, once.
+/// "project", "expires_at" | "expires_in"}`. The secret is in the answer,
+/// once.
 #[utoipa::path(
     post,
     path = "/v1/keys",
@@ -288,12 +289,69 @@ pub async fn create_key(
         }
         (_, Some(p)) => Some(state.store.auth().ensure_project(p)?.id),
     };
+    let expires_at = expiry(&obj, crate::body::now_ms())?;
     let (key, secret) = state.store.auth().create_key(&NewKey {
         name,
         scope,
         project_id,
+        expires_at,
     })?;
     Ok(Json(json!({"key": key, "secret": secret})))
+}
+
+/// When a new key expires, from `expires_at` (RFC 3339, or epoch
+/// milliseconds) or `expires_in` (`30d`, `12h`, `4w`…); neither: never. It
+/// must lie ahead of `now_ms`, by at most a century.
+pub fn expiry(obj: &serde_json::Map<String, Value>, now_ms: i64) -> ApiResult<Option<i64>> {
+    use hive_core::time::{MAX_RELATIVE_MS, parse_datetime_ms, parse_relative_ms};
+    let at = match (obj.get("expires_at"), obj.get("expires_in")) {
+        (None | Some(Value::Null), None | Some(Value::Null)) => return Ok(None),
+        (Some(a), Some(b)) if !a.is_null() && !b.is_null() => {
+            return Err(ApiError::bad("give expires_at or expires_in, not both"));
+        }
+        (Some(v), _) if !v.is_null() => {
+            let ms = match v {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .or_else(|| parse_datetime_ms(s)),
+                _ => None,
+            }
+            .filter(|ms| ms.is_finite())
+            .ok_or_else(|| {
+                ApiError::bad(format!(
+                    "expires_at: {v} is not a date (use RFC 3339 or epoch milliseconds)"
+                ))
+            })?;
+            if ms <= now_ms as f64 {
+                return Err(ApiError::bad(format!(
+                    "expires_at: {v} is not in the future"
+                )));
+            }
+            if ms > now_ms as f64 + MAX_RELATIVE_MS {
+                return Err(ApiError::bad(format!(
+                    "expires_at: {v} is more than a century ahead"
+                )));
+            }
+            ms
+        }
+        (_, Some(v)) => {
+            let ms = v
+                .as_str()
+                .and_then(parse_relative_ms)
+                .filter(|ms| *ms > 0.0)
+                .ok_or_else(|| {
+                    ApiError::bad(format!(
+                        "expires_in: {v} is not a duration (e.g. \"30d\", \"12h\", \"4w\"; at most a century)"
+                    ))
+                })?;
+            now_ms as f64 + ms
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(at as i64))
 }
 
 /// `POST /v1/projects/{project}/ingestion_api_keys` (admin): HoneyHive's
@@ -327,6 +385,7 @@ pub async fn create_ingestion_key(
         name,
         scope: KeyScope::Ingest,
         project_id: Some(project_id.clone()),
+        expires_at: None,
     })?;
     Ok(Json(json!({
         "success": true,

@@ -171,8 +171,22 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     (!token.is_empty() && token != "None").then_some(token)
 }
 
-/// Authenticate the request's bearer key.
+/// What a refused key is told: the same whatever the reason, as the store
+/// does not say which.
+const REFUSED: &str = "invalid, revoked or expired API key";
+
+/// Authenticate the request's bearer key. A key that expired is refused
+/// at once, even while this node holds an earlier answer for it (a cached
+/// one, or one it keeps for when the store fails).
 pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let caller = authenticate_key(state, headers)?;
+    if caller.key.expired(crate::body::now_ms()) {
+        return Err(ApiError::Unauthorized(REFUSED.into()));
+    }
+    Ok(caller)
+}
+
+fn authenticate_key(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let secret = bearer(headers).ok_or_else(|| {
         ApiError::Unauthorized("missing API key: send it as 'Authorization: Bearer <key>'".into())
     })?;
@@ -195,7 +209,7 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Api
             .map(|(_, key)| {
                 key.clone()
                     .map(|key| Caller { key })
-                    .ok_or_else(|| ApiError::Unauthorized("invalid or revoked API key".into()))
+                    .ok_or_else(|| ApiError::Unauthorized(REFUSED.into()))
             })
     };
     let known = || {
@@ -243,7 +257,7 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Api
         map.insert(hash, (Instant::now(), key.clone()));
     }
     key.map(|key| Caller { key })
-        .ok_or_else(|| ApiError::Unauthorized("invalid or revoked API key".into()))
+        .ok_or_else(|| ApiError::Unauthorized(REFUSED.into()))
 }
 
 fn parse_known(bytes: &[u8]) -> Option<HashMap<String, ApiKey>> {
@@ -261,6 +275,7 @@ fn parse_known(bytes: &[u8]) -> Option<HashMap<String, ApiKey>> {
                 project_id: text("project_id"),
                 created_at: k["created_at"].as_i64()?,
                 revoked_at: None,
+                expires_at: k["expires_at"].as_i64(),
             },
         );
     }

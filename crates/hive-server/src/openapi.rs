@@ -487,6 +487,13 @@ pub struct NewKeyBody {
     scope: Option<KeyScope>,
     /// Project name; required unless `admin`.
     project: Option<String>,
+    /// When the key stops working: RFC 3339, or epoch milliseconds; ahead
+    /// of now, by at most a century. Not with `expires_in`. Neither: never.
+    expires_at: Option<String>,
+    /// When the key stops working, from now: `30d`, `12h`, `4w`, … (at
+    /// most a century). Not with `expires_at`.
+    #[schema(pattern = "^[0-9.]+[smhdw]$")]
+    expires_in: Option<String>,
 }
 
 /// `POST /v1/projects/{name}/ingestion_api_keys` (HoneyHive's

@@ -432,6 +432,105 @@ async fn keys_isolate_projects_and_scopes() {
     );
 }
 
+/// A key made to expire works until its time and is refused from then on,
+/// even while the node still holds its earlier answer for it (keys are
+/// cached for 2 s); what the expiry may be is checked, naming the field.
+#[tokio::test]
+async fn keys_expire_at_their_time() {
+    let s = server();
+    let now = hive_core::time::format_rfc3339_ms(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            + 1_500,
+    );
+    let r = s
+        .json(
+            "POST",
+            "/v1/keys",
+            &s.admin,
+            json!({"name": "brief", "scope": "read_write", "project": "p", "expires_at": now}),
+        )
+        .await
+        .expect_ok()
+        .json();
+    let secret = r["secret"].as_str().unwrap().to_owned();
+    let expires_at = r["key"]["expires_at"]
+        .as_i64()
+        .expect("expires_at in the answer");
+    let export = || s.json("POST", "/v1/events/export", &secret, json!({}));
+    assert_eq!(
+        export().await.status,
+        StatusCode::OK,
+        "live until it expires"
+    );
+    let listed = s.get("/v1/keys", &s.admin).await.json();
+    let k = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "brief")
+        .unwrap()
+        .clone();
+    assert_eq!(k["expires_at"], expires_at);
+    // Past its time (and within the cache's 2 s of its last use).
+    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+    let r = export().await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("expired"),
+        "{}",
+        r.json()
+    );
+    // `expires_in`, and keys that never expire do not say when.
+    let r = s
+        .json(
+            "POST",
+            "/v1/keys",
+            &s.admin,
+            json!({"name": "week", "scope": "ingest", "project": "p", "expires_in": "7d"}),
+        )
+        .await
+        .expect_ok()
+        .json();
+    let week = r["key"]["expires_at"].as_i64().unwrap() - r["key"]["created_at"].as_i64().unwrap();
+    assert!((week - 7 * 86_400_000).abs() < 10_000, "{week}");
+    let r = s
+        .json(
+            "POST",
+            "/v1/keys",
+            &s.admin,
+            json!({"name": "forever", "scope": "admin"}),
+        )
+        .await
+        .expect_ok()
+        .json();
+    assert!(r["key"].get("expires_at").is_none(), "{r}");
+    for (body, field) in [
+        (json!({"expires_at": "2020-01-01T00:00:00Z"}), "expires_at"),
+        (json!({"expires_at": 1}), "expires_at"),
+        (json!({"expires_at": "soon"}), "expires_at"),
+        (json!({"expires_at": true}), "expires_at"),
+        (json!({"expires_at": "9999-01-01"}), "expires_at"),
+        (json!({"expires_in": "0s"}), "expires_in"),
+        (json!({"expires_in": "-1d"}), "expires_in"),
+        (json!({"expires_in": "99999999d"}), "expires_in"),
+        (json!({"expires_in": 30}), "expires_in"),
+        (
+            json!({"expires_in": "7d", "expires_at": "2030-01-01"}),
+            "expires_at or expires_in",
+        ),
+    ] {
+        let mut body = body;
+        body["scope"] = json!("admin");
+        let r = s.json("POST", "/v1/keys", &s.admin, body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        let message = r.json()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(field), "{body}: {message}");
+    }
+}
+
 #[tokio::test]
 async fn bad_input_gets_a_4xx_naming_the_problem() {
     let s = server();

@@ -63,6 +63,16 @@ pub struct ApiKey {
     pub project_id: Option<String>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// When the key stops working (epoch ms); `None`: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl ApiKey {
+    /// Whether the key has expired at `now_ms`.
+    pub fn expired(&self, now_ms: i64) -> bool {
+        self.expires_at.is_some_and(|t| now_ms >= t)
+    }
 }
 
 /// A key to create.
@@ -71,6 +81,8 @@ pub struct NewKey {
     pub name: String,
     pub scope: KeyScope,
     pub project_id: Option<String>,
+    /// When it stops working (epoch ms); `None`: never.
+    pub expires_at: Option<i64>,
 }
 
 /// Storage of projects, keys and dashboard login tokens.
@@ -87,7 +99,7 @@ pub trait AuthStore: Send + Sync {
     fn keys(&self) -> Result<Vec<ApiKey>>;
     /// Revoke by id or by secret prefix. Returns false when nothing matched.
     fn revoke_key(&self, id_or_prefix: &str) -> Result<bool>;
-    /// The live key with this secret.
+    /// The live key with this secret: neither revoked nor expired.
     fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>>;
     /// On first start: the default project and an admin key (its secret).
     /// `None` when keys already exist.

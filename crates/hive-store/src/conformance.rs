@@ -677,11 +677,14 @@ pub fn keys_and_scopes(store: &dyn Store) {
             name: "ingest".into(),
             scope: KeyScope::Ingest,
             project_id: Some(project.id.clone()),
+            expires_at: None,
         })
         .unwrap();
+    assert!(secret.starts_with("hh_ingst_"), "{secret}");
+    assert_eq!(k.prefix, secret[..17]);
     assert_eq!(
         auth.authenticate(&secret).unwrap().unwrap().project_id,
-        Some(project.id)
+        Some(project.id.clone())
     );
     assert!(auth.authenticate("hh_wrong").unwrap().is_none());
     assert!(auth.revoke_key(&k.id).unwrap());
@@ -690,10 +693,43 @@ pub fn keys_and_scopes(store: &dyn Store) {
         auth.create_key(&NewKey {
             name: "x".into(),
             scope: KeyScope::ReadWrite,
-            project_id: None
+            project_id: None,
+            expires_at: None,
         })
         .is_err()
     );
+    // Keys that expire: one live until its time, listed with it; one past
+    // it, refused (and listed, so it can be seen and revoked).
+    let now = crate::now_ms();
+    let mut made = Vec::new();
+    for (name, expires_at) in [("later", now + 3_600_000), ("gone", now - 1)] {
+        let (k, secret) = auth
+            .create_key(&NewKey {
+                name: name.into(),
+                scope: KeyScope::ReadWrite,
+                project_id: Some(project.id.clone()),
+                expires_at: Some(expires_at),
+            })
+            .unwrap();
+        assert!(secret.starts_with("hh_fgdp_"), "{secret}");
+        assert_eq!(k.expires_at, Some(expires_at));
+        made.push((k, secret));
+    }
+    let live = auth
+        .authenticate(&made[0].1)
+        .unwrap()
+        .expect("live until it expires");
+    assert_eq!(live.expires_at, Some(now + 3_600_000));
+    assert!(
+        auth.authenticate(&made[1].1).unwrap().is_none(),
+        "an expired key"
+    );
+    let listed = auth.keys().unwrap();
+    for (k, _) in &made {
+        let l = listed.iter().find(|l| l.id == k.id).expect("listed");
+        assert_eq!(l.expires_at, k.expires_at);
+    }
+    assert!(auth.revoke_key(&made[1].0.id).unwrap());
     let token = auth.create_login_token(60_000).unwrap();
     assert!(auth.consume_login_token(&token).unwrap());
     assert!(!auth.consume_login_token(&token).unwrap());

@@ -19,6 +19,7 @@
 //! HIVEEND1 | SHA-256 of everything above (32 bytes)
 //! ```
 
+use crate::now_ms;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
@@ -125,12 +126,6 @@ impl Drop for Staging {
             let _ = fs::remove_dir_all(&self.0);
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// `hive backup`.

@@ -15,6 +15,7 @@
 //! `hive import` reads the whole file and checks every line first (the same
 //! checks as the server), so a damaged or mistyped file imports nothing.
 
+use crate::now_ms;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
@@ -240,12 +241,6 @@ impl<W: Write> Write for Counting<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// `hive export`.

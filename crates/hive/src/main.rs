@@ -125,6 +125,14 @@ enum KeysCommand {
         /// Project name (created if missing); required unless --scope admin.
         #[arg(long)]
         project: Option<String>,
+        /// The key stops working this long from now: 30d, 12h, 4w… (at most a
+        /// century). Default: never.
+        #[arg(long, value_parser = parse_expires_in, conflicts_with = "expires_at")]
+        expires_in: Option<i64>,
+        /// The key stops working at this time (RFC 3339, e.g. 2027-06-30 or
+        /// 2027-06-30T12:00:00Z). Default: never.
+        #[arg(long, value_parser = parse_expires_at)]
+        expires_at: Option<i64>,
     },
     /// List keys (never their secrets).
     List,
@@ -216,6 +224,33 @@ fn cli_store(data_dir: &std::path::Path, clickhouse: Option<&str>) -> Result<Box
     Ok(Box::new(open_store(data_dir, Durability::Full, 0)?))
 }
 
+/// `--expires-in`: a duration, in milliseconds.
+fn parse_expires_in(s: &str) -> std::result::Result<i64, String> {
+    hive_core::time::parse_relative_ms(s)
+        .filter(|ms| *ms > 0.0)
+        .map(|ms| ms as i64)
+        .ok_or_else(|| format!("{s:?} is not a duration (e.g. 30d, 12h, 4w; at most a century)"))
+}
+
+/// `--expires-at`: a time, in epoch milliseconds.
+fn parse_expires_at(s: &str) -> std::result::Result<i64, String> {
+    hive_core::time::parse_datetime_ms(s)
+        .filter(|ms| *ms <= (now_ms() as f64) + hive_core::time::MAX_RELATIVE_MS)
+        .map(|ms| ms as i64)
+        .ok_or_else(|| {
+            format!(
+                "{s:?} is not a time (RFC 3339, e.g. 2027-06-30T12:00:00Z; at most a century ahead)"
+            )
+        })
+}
+
+/// Now, in epoch milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 fn keys(data_dir: &std::path::Path, clickhouse: Option<&str>, command: KeysCommand) -> Result<()> {
     let store = cli_store(data_dir, clickhouse)?;
     let auth = store.auth();
@@ -224,6 +259,8 @@ fn keys(data_dir: &std::path::Path, clickhouse: Option<&str>, command: KeysComma
             name,
             scope,
             project,
+            expires_in,
+            expires_at,
         } => {
             let scope = match scope {
                 ScopeArg::Ingest => KeyScope::Ingest,
@@ -235,18 +272,32 @@ fn keys(data_dir: &std::path::Path, clickhouse: Option<&str>, command: KeysComma
                 (_, None) => bail!("--project is required for ingest and read-write keys"),
                 (_, Some(p)) => Some(auth.ensure_project(&p)?.id),
             };
+            let expires_at = expires_at.or(expires_in.map(|ms| now_ms() + ms));
+            if let Some(at) = expires_at
+                && at <= now_ms()
+            {
+                bail!(
+                    "--expires-at {} is not in the future",
+                    hive_core::time::format_rfc3339_ms(at)
+                );
+            }
             let (key, secret) = auth.create_key(&NewKey {
                 name,
                 scope,
                 project_id,
+                expires_at,
             })?;
             let variable = match key.scope {
                 KeyScope::Ingest => "HH_INGESTION_API_KEY or HH_API_KEY",
                 KeyScope::ReadWrite => "HH_API_KEY or HH_DATA_PLANE_API_KEY",
                 KeyScope::Admin => "HH_API_KEY",
             };
+            let expires = key
+                .expires_at
+                .map(|t| format!(", expires {}", hive_core::time::format_rfc3339_ms(t)))
+                .unwrap_or_default();
             eprintln!(
-                "created key {} ({}; for the SDK's {variable}); the secret is shown only now:",
+                "created key {} ({}{expires}; for the SDK's {variable}); the secret is shown only now:",
                 key.id,
                 key.scope.name()
             );
@@ -261,21 +312,27 @@ fn keys(data_dir: &std::path::Path, clickhouse: Option<&str>, command: KeysComma
                     .unwrap_or_else(|| "*".into())
             };
             println!(
-                "{:<36}  {:<17}  {:<10}  {:<16}  {:<7}  NAME",
-                "ID", "PREFIX", "SCOPE", "PROJECT", "STATE"
+                "{:<36}  {:<17}  {:<10}  {:<16}  {:<7}  {:<24}  NAME",
+                "ID", "PREFIX", "SCOPE", "PROJECT", "STATE", "EXPIRES"
             );
+            let now = now_ms();
             for k in auth.keys()? {
                 println!(
-                    "{:<36}  {:<17}  {:<10}  {:<16}  {:<7}  {}",
+                    "{:<36}  {:<17}  {:<10}  {:<16}  {:<7}  {:<24}  {}",
                     k.id,
                     k.prefix,
                     k.scope.name(),
                     project_name(&k.project_id),
                     if k.revoked_at.is_some() {
                         "revoked"
+                    } else if k.expired(now) {
+                        "expired"
                     } else {
                         "live"
                     },
+                    k.expires_at
+                        .map(hive_core::time::format_rfc3339_ms)
+                        .unwrap_or_else(|| "never".into()),
                     k.name
                 );
             }

@@ -19,7 +19,21 @@ pub struct KeyRow {
     pub project: String,
     pub created: String,
     pub revoked: bool,
+    /// When it expires (UTC), if it does.
+    pub expires: Option<String>,
+    /// Expired (and not revoked).
+    pub expired: bool,
 }
+
+/// The expiries the form offers: (value of `expires_in`, label).
+pub const EXPIRIES: &[(&str, &str)] = &[
+    ("", "never"),
+    ("1d", "in a day"),
+    ("7d", "in 7 days"),
+    ("30d", "in 30 days"),
+    ("90d", "in 90 days"),
+    ("365d", "in a year"),
+];
 
 #[derive(Template)]
 #[template(path = "keys.html")]
@@ -29,6 +43,7 @@ struct KeysPage {
     /// A key just created: (name, secret), shown once.
     created: Option<(String, String)>,
     error: String,
+    expiries: &'static [(&'static str, &'static str)],
 }
 
 fn project_param(query: Option<&str>) -> Option<String> {
@@ -44,6 +59,7 @@ async fn render(
     error: String,
 ) -> PageResult {
     let keys = state.blocking(move |store| store.auth().keys()).await?;
+    let now = crate::body::now_ms();
     let mut keys: Vec<KeyRow> = keys
         .into_iter()
         .map(|k| KeyRow {
@@ -64,14 +80,17 @@ async fn render(
             scope: k.scope.name(),
             created: format::time(k.created_at),
             revoked: k.revoked_at.is_some(),
+            expires: k.expires_at.map(format::time),
+            expired: k.revoked_at.is_none() && k.expires_at.is_some_and(|t| t <= now),
         })
         .collect();
-    keys.sort_by_key(|k| k.revoked);
+    keys.sort_by_key(|k| k.revoked || k.expired);
     html(&KeysPage {
         l,
         keys,
         created,
         error,
+        expiries: EXPIRIES,
     })
 }
 
@@ -113,10 +132,20 @@ pub async fn create(
         KeyScope::Admin => None,
         _ => Some(l.project.id.clone()),
     };
+    let expires_in = field(&fields, "expires_in").unwrap_or("").trim();
+    let expires_at = match EXPIRIES.iter().find(|(v, _)| *v == expires_in) {
+        Some(_) if expires_in.is_empty() => None,
+        Some(_) => hive_core::time::parse_relative_ms(expires_in)
+            .map(|ms| crate::body::now_ms() + ms as i64),
+        None => {
+            return render(&state, l, None, "choose when the key expires".into()).await;
+        }
+    };
     let new = NewKey {
         name: name.clone(),
         scope,
         project_id,
+        expires_at,
     };
     let (_, secret) = state
         .blocking(move |store| store.auth().create_key(&new))

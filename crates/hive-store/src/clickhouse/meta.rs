@@ -139,12 +139,13 @@ fn key_of(c: &Current) -> ApiKey {
         project_id: d["project_id"].as_str().map(str::to_owned),
         created_at: c.created_at,
         revoked_at: d["revoked_at"].as_i64(),
+        expires_at: d["expires_at"].as_i64(),
     }
 }
 
 fn key_doc(k: &ApiKey) -> Value {
     json!({"id": k.id, "name": k.name, "prefix": k.prefix, "scope": k.scope.name(),
-           "project_id": k.project_id, "revoked_at": k.revoked_at})
+           "project_id": k.project_id, "revoked_at": k.revoked_at, "expires_at": k.expires_at})
 }
 
 impl AuthStore for Meta {
@@ -206,6 +207,7 @@ impl AuthStore for Meta {
             project_id,
             created_at: now_ms(),
             revoked_at: None,
+            expires_at: new.expires_at,
         };
         self.put_row(
             "key",
@@ -257,7 +259,7 @@ impl AuthStore for Meta {
         Ok(self
             .one("key", &hash_secret(secret))?
             .map(|c| key_of(&c))
-            .filter(|k| k.revoked_at.is_none()))
+            .filter(|k| k.revoked_at.is_none() && !k.expired(now_ms())))
     }
 
     fn bootstrap(&self) -> Result<Option<String>> {
@@ -270,6 +272,7 @@ impl AuthStore for Meta {
             name: "admin (first start)".into(),
             scope: KeyScope::Admin,
             project_id: None,
+            expires_at: None,
         })?;
         Ok(Some(secret))
     }

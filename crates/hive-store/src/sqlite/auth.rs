@@ -27,10 +27,11 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
         project_id: r.get(4)?,
         created_at: r.get(5)?,
         revoked_at: r.get(6)?,
+        expires_at: r.get(7)?,
     })
 }
 
-const KEY_COLUMNS: &str = "id, name, prefix, scope, project_id, created_at, revoked_at";
+const KEY_COLUMNS: &str = "id, name, prefix, scope, project_id, created_at, revoked_at, expires_at";
 
 impl SqliteAuth {
     pub(super) fn new(conn: Connection) -> SqliteAuth {
@@ -106,11 +107,12 @@ impl AuthStore for SqliteAuth {
             project_id,
             created_at: now_ms(),
             revoked_at: None,
+            expires_at: new.expires_at,
         };
         let c = lock(&self.conn);
         c.execute(
-            "INSERT INTO api_keys (id, hash, prefix, name, scope, project_id, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO api_keys (id, hash, prefix, name, scope, project_id, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 key.id,
                 hash_secret(&secret),
@@ -118,7 +120,8 @@ impl AuthStore for SqliteAuth {
                 key.name,
                 key.scope.name(),
                 key.project_id,
-                key.created_at
+                key.created_at,
+                key.expires_at
             ],
         )?;
         Ok((key, secret))
@@ -148,10 +151,11 @@ impl AuthStore for SqliteAuth {
     fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>> {
         let c = lock(&self.conn);
         let mut stmt = c.prepare_cached(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL"
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > ?2)"
         ))?;
         Ok(stmt
-            .query_row(params![hash_secret(secret)], key_from_row)
+            .query_row(params![hash_secret(secret), now_ms()], key_from_row)
             .optional()?)
     }
 
@@ -168,6 +172,7 @@ impl AuthStore for SqliteAuth {
             name: "admin (first start)".into(),
             scope: KeyScope::Admin,
             project_id: None,
+            expires_at: None,
         })?;
         Ok(Some(secret))
     }

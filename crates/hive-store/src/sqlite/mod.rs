@@ -125,6 +125,7 @@ impl SqliteStore {
         enable_incremental_vacuum(&conn, &path)?;
         conn.execute_batch(schema::SCHEMA)?;
         conn.execute_batch(schema::RETIRED)?;
+        schema::add_columns(&conn)?;
         // The writer never checkpoints: a background thread does, on the
         // other core, so commits only append to the WAL.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;

@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
     scope       TEXT NOT NULL,
     project_id  TEXT,
     created_at  INTEGER NOT NULL,
-    revoked_at  INTEGER
+    revoked_at  INTEGER,
+    expires_at  INTEGER
 );
 
 CREATE TABLE IF NOT EXISTS login_tokens (
@@ -128,3 +129,27 @@ DROP TRIGGER IF EXISTS event_values_unsession;
 DROP TRIGGER IF EXISTS event_values_delete;
 DROP TABLE IF EXISTS event_values;
 "#;
+
+/// Columns added to tables after they were first made: `CREATE TABLE IF NOT
+/// EXISTS` leaves a table of an earlier version as it was, so each is added
+/// here when it is missing (instant: SQLite only rewrites the schema).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    // Keys that expire (2026-12-04).
+    ("api_keys", "expires_at", "INTEGER"),
+];
+
+/// Add the [`ADDED_COLUMNS`] a database made by an earlier version lacks.
+pub fn add_columns(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    for (table, column, ty) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |r| r.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))?;
+            tracing::info!(table, column, "column added to the database");
+        }
+    }
+    Ok(())
+}
