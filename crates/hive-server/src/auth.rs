@@ -371,8 +371,7 @@ pub fn project_in_path(
     let named = named.trim();
     let auth = state.store.auth();
     if let Some(own) = &caller.key.project_id {
-        let own_name = auth.project_by_id(own)?.map(|p| p.name);
-        if named == own.as_str() || own_name.as_deref() == Some(named) {
+        if named == own.as_str() || auth.project_by_id(own)?.is_some_and(|p| p.name == named) {
             return Ok(own.clone());
         }
         return Err(ApiError::Forbidden(format!(
