@@ -9,6 +9,7 @@ stops working in v2.0). hive's ingest and read-write keys have those shapes.
 
 from __future__ import annotations
 
+import datetime
 import warnings
 
 import pytest
@@ -16,9 +17,11 @@ from honeyhive import HoneyHive
 from honeyhive._generated.api_config import APIConfig, HTTPException
 from honeyhive._generated.models import (
     CreateChartRequest,
+    CreateDataPlaneApiKeyRequest,
     CreateIngestionApiKeyRequest,
     UpdateChartRequest,
 )
+from honeyhive._generated.services.Data_Plane_Api_Keys_service import createDataPlaneApiKey
 from honeyhive._generated.services.Ingestion_Api_Keys_service import createIngestionApiKey
 
 from compat_helpers import check_session_export
@@ -97,3 +100,30 @@ def test_sdk_tracer_with_an_ingestion_key_made_by_honeyhives_route(hive, run_exa
     # An ingestion key reads nothing.
     r = hive.request("GET", f"/v1/events/{sid}", key=ingest)
     assert r.status == 403, r.status
+
+
+def test_sdk_with_a_fine_grained_key_made_by_honeyhives_route(hive):
+    key, rw_secret = hive.create_key("compat-fine-grained-rw", "read_write", PROJECT)
+    project_id = key["project_id"]
+    admin = APIConfig(base_path=hive.url, access_token=hive.admin_key)
+    expires = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)).isoformat()
+    made = createDataPlaneApiKey(admin, project_id=project_id, data=CreateDataPlaneApiKeyRequest(
+        name="compat-dashboards", permissions=["project.chart.list", "project.chart.get"],
+        expires_at=expires))
+    assert made.success and made.data.root_scope_id == project_id, made
+    assert made.data.permissions == ["project.chart.list", "project.chart.get"], made
+    writer = HoneyHive(api_key=rw_secret, data_plane_api_key=rw_secret, base_url=hive.url)
+    chart = writer.charts.create(CreateChartRequest(name="cost", metric="metadata.cost", func="sum"),
+                                 project_id=project_id).data
+    # The SDK takes the key (its shape is a data-plane key's) and lists and
+    # reads with it; what the key does not carry is refused, naming it.
+    reader = HoneyHive(api_key=rw_secret, data_plane_api_key=made.data.key_value, base_url=hive.url)
+    assert chart.id in [c.id for c in reader.charts.list(project_id=project_id).data]
+    assert reader.charts.get(chart.id, project_id=project_id).data.name == "cost"
+    with pytest.raises(HTTPException) as e:
+        reader.charts.delete(chart.id, project_id=project_id)
+    assert e.value.status_code == 403 and "project.chart.delete" in e.value.server_message, e.value
+    # It is a data-plane key only: the legacy routes refuse it.
+    r = hive.request("GET", "/v1/charts", key=made.data.key_value)
+    assert r.status == 403, r.status
+    writer.charts.delete(chart.id, project_id=project_id)

@@ -295,6 +295,7 @@ pub async fn create_key(
         scope,
         project_id,
         expires_at,
+        permissions: Vec::new(),
     })?;
     Ok(Json(json!({"key": key, "secret": secret})))
 }
@@ -386,6 +387,7 @@ pub async fn create_ingestion_key(
         scope: KeyScope::Ingest,
         project_id: Some(project_id.clone()),
         expires_at: None,
+        permissions: Vec::new(),
     })?;
     Ok(Json(json!({
         "success": true,
@@ -396,6 +398,86 @@ pub async fn create_ingestion_key(
             "description": description,
             "root_scope_type": "project",
             "root_scope_id": project_id,
+        },
+    })))
+}
+
+/// `POST /v1/projects/{project}/fine_grained_api_keys` (admin): HoneyHive's
+/// `{name, description?, permissions, expires_at}`, answered as HoneyHive
+/// does, with a fine-grained data-plane key of the project in
+/// `data.key_value`, once. The key works only on the routes under its
+/// project that its permissions name (`project.chart.list`, `.get`, `.post`,
+/// `.put`, `.patch`, `.delete`), until `expires_at`. The description is
+/// given back but not kept.
+#[utoipa::path(
+    post,
+    path = "/v1/projects/{name}/fine_grained_api_keys",
+    tag = "admin",
+    params(("name" = String, Path, description = "The project's id or name")),
+    request_body(content = crate::openapi::DataPlaneKeyBody, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
+    responses((status = 200, description = "`{\"success\": true, \"data\": {\"key_value\", \"key_id\", \"permissions\", \"root_scope_type\": \"project\", \"root_scope_id\", \"expires_at\"}}`", body = crate::openapi::DataEnvelope), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "Not an admin key", body = crate::openapi::ErrorBody), (status = 404, description = "No such project", body = crate::openapi::ErrorBody), (status = 503, description = "The store unavailable", body = crate::openapi::ErrorBody))
+)]
+pub async fn create_data_plane_key(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let caller = authenticate(&state, &headers)?;
+    caller.require_admin()?;
+    let project_id = project_in_path(&state, &caller, &project)?;
+    let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
+    let name = text(&obj, "name")?
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad("name is required"))?;
+    // HoneyHive's answer has no description: checked, not kept.
+    text(&obj, "description")?;
+    let permissions = match obj.get("permissions") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                p.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| ApiError::bad(format!("permissions[{i}]: {p} is not a string")))
+            })
+            .collect::<ApiResult<Vec<String>>>()?,
+        Some(other) => {
+            return Err(ApiError::bad(format!(
+                "permissions: {other} is not a list of strings"
+            )));
+        }
+        None => return Err(ApiError::bad("permissions is required")),
+    };
+    if !matches!(obj.get("expires_at"), Some(v) if !v.is_null()) {
+        return Err(ApiError::bad(
+            "expires_at is required: a data-plane key expires",
+        ));
+    }
+    let only_at: serde_json::Map<String, Value> = obj
+        .iter()
+        .filter(|(k, _)| *k == "expires_at")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let expires_at = expiry(&only_at, crate::body::now_ms())?;
+    let (key, secret) = state.store.auth().create_key(&NewKey {
+        name,
+        scope: KeyScope::DataPlane,
+        project_id: Some(project_id.clone()),
+        expires_at,
+        permissions,
+    })?;
+    Ok(Json(json!({
+        "success": true,
+        "data": {
+            "key_value": secret,
+            "key_id": key.id,
+            "name": key.name,
+            "permissions": key.permissions,
+            "root_scope_type": "project",
+            "root_scope_id": project_id,
+            "expires_at": key.expires_at.map(hive_core::time::format_rfc3339_ms),
         },
     })))
 }

@@ -175,10 +175,49 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// does not say which.
 const REFUSED: &str = "invalid, revoked or expired API key";
 
-/// Authenticate the request's bearer key. A key that expired is refused
-/// at once, even while this node holds an earlier answer for it (a cached
-/// one, or one it keeps for when the store fails).
+/// Authenticate the request's bearer key, for any route but those under a
+/// project ([`authenticate_for`]): a fine-grained data-plane key is
+/// refused here.
 pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let caller = live_key(state, headers)?;
+    if caller.key.scope == KeyScope::DataPlane {
+        return Err(ApiError::Forbidden(
+            "a fine-grained data-plane key works only on the routes under its project \
+             (/v1/projects/{project}/charts…)"
+                .into(),
+        ));
+    }
+    Ok(caller)
+}
+
+/// Authenticate the request's bearer key for a route under a project that
+/// a data-plane key may call with one of `permissions`; any other key is
+/// let through, for the route to check as it checks it elsewhere.
+pub fn authenticate_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    permissions: &[&str],
+) -> Result<Caller, ApiError> {
+    let caller = live_key(state, headers)?;
+    if caller.key.scope == KeyScope::DataPlane
+        && !caller
+            .key
+            .permissions
+            .iter()
+            .any(|p| permissions.contains(&p.as_str()))
+    {
+        return Err(ApiError::Forbidden(format!(
+            "this data-plane key lacks the permission {}",
+            permissions.join(" or ")
+        )));
+    }
+    Ok(caller)
+}
+
+/// The request's key, if it is live. A key that expired is refused at
+/// once, even while this node holds an earlier answer for it (a cached
+/// one, or one it keeps for when the store fails).
+fn live_key(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let caller = authenticate_key(state, headers)?;
     if caller.key.expired(crate::body::now_ms()) {
         return Err(ApiError::Unauthorized(REFUSED.into()));
@@ -271,11 +310,19 @@ fn parse_known(bytes: &[u8]) -> Option<HashMap<String, ApiKey>> {
                 id: text("id")?,
                 name: text("name")?,
                 prefix: text("prefix")?,
-                scope: KeyScope::parse(k["scope"].as_str()?)?,
+                scope: KeyScope::stored(k["scope"].as_str()?)?,
                 project_id: text("project_id"),
                 created_at: k["created_at"].as_i64()?,
                 revoked_at: None,
                 expires_at: k["expires_at"].as_i64(),
+                permissions: k["permissions"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|p| p.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             },
         );
     }

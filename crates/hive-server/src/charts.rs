@@ -14,7 +14,9 @@ use hive_store::objects::{CHART, StoredObject};
 use serde_json::{Map, Value, json};
 
 use crate::SharedState;
-use crate::auth::{authenticate, project_for_read, project_for_write, project_in_path};
+use crate::auth::{
+    authenticate, authenticate_for, project_for_read, project_for_write, project_in_path,
+};
 use crate::body::{caller_and_body, json_object, new_id, now_ms, text};
 use crate::error::{ApiError, ApiResult};
 
@@ -307,12 +309,19 @@ fn delete_in(state: &SharedState, project: Option<&str>, id: &str) -> ApiResult<
 
 // HoneyHive's charts of a project named in the path
 // (`/v1/projects/{project_id}/charts…`): the routes its SDK calls when it is
-// given a `project_id`, with the data-plane key (a read-write key here). The
-// project is its id or its name; a project key may name its own alone.
+// given a `project_id`, with the data-plane key (a read-write key, or a
+// fine-grained data-plane key with the operation's permission). The project
+// is its id or its name; a project key may name its own alone.
 
-/// The project a path names, for a key that may read and write.
-fn path_project(state: &SharedState, headers: &HeaderMap, named: &str) -> ApiResult<String> {
-    let caller = authenticate(state, headers)?;
+/// The project a path names, for a key that may read and write, or a
+/// data-plane key of that project with one of `permissions`.
+fn path_project(
+    state: &SharedState,
+    headers: &HeaderMap,
+    named: &str,
+    permissions: &[&str],
+) -> ApiResult<String> {
+    let caller = authenticate_for(state, headers, permissions)?;
     caller.require_read()?;
     project_in_path(state, &caller, named)
 }
@@ -330,7 +339,7 @@ pub async fn project_list_charts(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let project = path_project(&state, &headers, &name)?;
+    let project = path_project(&state, &headers, &name, &["project.chart.list"])?;
     list_in(&state, Some(&project))
 }
 
@@ -349,7 +358,7 @@ pub async fn project_create_chart(
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let project = path_project(&state, &headers, &name)?;
+    let project = path_project(&state, &headers, &name, &["project.chart.post"])?;
     let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
     let doc = chart_doc(&obj, None)?;
     save_new(&state, &project, &doc)
@@ -368,7 +377,7 @@ pub async fn project_get_chart(
     headers: HeaderMap,
     Path((name, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let project = path_project(&state, &headers, &name)?;
+    let project = path_project(&state, &headers, &name, &["project.chart.get"])?;
     get_in(&state, Some(&project), &id)
 }
 
@@ -388,7 +397,12 @@ pub async fn project_update_chart(
     Path((name, id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let project = path_project(&state, &headers, &name)?;
+    let project = path_project(
+        &state,
+        &headers,
+        &name,
+        &["project.chart.put", "project.chart.patch"],
+    )?;
     let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
     update_in(&state, Some(&project), &id, &obj)
 }
@@ -406,7 +420,7 @@ pub async fn project_delete_chart(
     headers: HeaderMap,
     Path((name, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let project = path_project(&state, &headers, &name)?;
+    let project = path_project(&state, &headers, &name, &["project.chart.delete"])?;
     delete_in(&state, Some(&project), &id)
 }
 

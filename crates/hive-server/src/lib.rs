@@ -375,6 +375,10 @@ pub fn api_routes() -> ApiRoutes {
         "/v1/projects/{name}/ingestion_api_keys",
         post(admin::create_ingestion_key),
     )
+    .route(
+        "/v1/projects/{name}/fine_grained_api_keys",
+        post(admin::create_data_plane_key),
+    )
     .route("/v1/keys", get(admin::list_keys).post(admin::create_key))
     .route("/v1/keys/{key_id}", delete(admin::revoke_key))
     .route("/v1/stats", get(admin::stats))

@@ -508,6 +508,43 @@ pub struct IngestionKeyBody {
     description: Option<String>,
 }
 
+/// `POST /v1/projects/{name}/fine_grained_api_keys` (HoneyHive's
+/// `CreateDataPlaneApiKeyRequest`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DataPlaneKeyBody {
+    /// Not blank.
+    #[schema(pattern = "\\S")]
+    name: String,
+    /// Given back in the answer, not kept.
+    description: Option<String>,
+    /// What the key may do: one or more of `project.chart.list`, `.get`,
+    /// `.post`, `.put`, `.patch`, `.delete`.
+    #[schema(min_items = 1)]
+    permissions: Vec<DataPlanePermission>,
+    /// When the key stops working: RFC 3339, ahead of now by at most a
+    /// century.
+    expires_at: String,
+}
+
+/// A permission of a fine-grained data-plane key.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum DataPlanePermission {
+    #[schema(rename = "project.chart.list")]
+    List,
+    #[schema(rename = "project.chart.get")]
+    Get,
+    #[schema(rename = "project.chart.post")]
+    Post,
+    #[schema(rename = "project.chart.put")]
+    Put,
+    #[schema(rename = "project.chart.patch")]
+    Patch,
+    #[schema(rename = "project.chart.delete")]
+    Delete,
+}
+
 /// What a key may do.
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -670,6 +707,7 @@ impl Modify for BearerKey {
         crate::admin::list_keys,
         crate::admin::create_key,
         crate::admin::create_ingestion_key,
+        crate::admin::create_data_plane_key,
         crate::admin::revoke_key,
         crate::admin::stats,
         crate::redaction::get_settings,

@@ -501,6 +501,199 @@ async fn ingestion_keys_of_a_project_named_in_the_path() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
+/// HoneyHive's fine-grained data-plane keys
+/// (`POST /v1/projects/{project_id}/fine_grained_api_keys`, admin): such a
+/// key does what its permissions name on its project's charts, until it
+/// expires, and nothing anywhere else.
+#[tokio::test]
+async fn fine_grained_keys_do_what_their_permissions_name() {
+    let s = server();
+    let rw = s.key("read_write", "team-a").await;
+    s.key("read_write", "team-b").await;
+    let expires = hive_core::time::format_rfc3339_ms(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            + 86_400_000,
+    );
+    let make = |permissions: Value| {
+        json!({"name": "reader", "description": "dashboards", "permissions": permissions,
+               "expires_at": expires})
+    };
+    let r = s
+        .json(
+            "POST",
+            "/v1/projects/team-a/fine_grained_api_keys",
+            &s.admin,
+            make(json!(["project.chart.list", "project.chart.get"])),
+        )
+        .await;
+    let data = r.expect_ok().json()["data"].clone();
+    let reader = data["key_value"].as_str().unwrap().to_owned();
+    assert!(
+        reader.starts_with("hh_fgdp_") && reader.len() == 8 + 24 + 1 + 64,
+        "{reader}"
+    );
+    assert_eq!(
+        data["permissions"],
+        json!(["project.chart.list", "project.chart.get"])
+    );
+    assert_eq!(data["root_scope_type"], "project");
+    assert_eq!(data["expires_at"].as_str().unwrap()[..16], expires[..16]);
+    let listed = s.get("/v1/keys", &s.admin).await.json();
+    let k = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == data["key_id"])
+        .unwrap()
+        .clone();
+    assert_eq!(k["scope"], "data_plane");
+    assert_eq!(k["project_id"], data["root_scope_id"]);
+
+    let chart = json!({"name": "n", "metric": "metrics.latency_ms", "func": "avg"});
+    let id = s
+        .json("POST", "/v1/projects/team-a/charts", &rw, chart.clone())
+        .await
+        .expect_ok()
+        .json()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // What it carries, it may do.
+    let list = s.get("/v1/projects/team-a/charts", &reader).await;
+    assert_eq!(list.expect_ok().json()["data"][0]["id"], id);
+    let one = format!("/v1/projects/team-a/charts/{id}");
+    assert_eq!(s.get(&one, &reader).await.status, StatusCode::OK);
+    // What it does not, it may not, naming the permission.
+    for (method, path, body, permission) in [
+        (
+            "POST",
+            "/v1/projects/team-a/charts".to_owned(),
+            chart.clone(),
+            "project.chart.post",
+        ),
+        (
+            "PATCH",
+            one.clone(),
+            json!({"func": "p95"}),
+            "project.chart.put or project.chart.patch",
+        ),
+        ("DELETE", one.clone(), json!({}), "project.chart.delete"),
+    ] {
+        let r = s.json(method, &path, &reader, body).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}");
+        assert!(
+            r.json()["message"].as_str().unwrap().contains(permission),
+            "{}",
+            r.json()
+        );
+    }
+    // Nor anything off its project's data-plane routes.
+    assert_eq!(
+        s.get("/v1/projects/team-b/charts", &reader).await.status,
+        StatusCode::FORBIDDEN
+    );
+    for (method, path) in [
+        ("GET", "/v1/charts"),
+        ("POST", "/v1/events/export"),
+        ("POST", "/v1/events"),
+        ("GET", "/v1/projects"),
+        ("GET", "/v1/keys"),
+        ("POST", "/v1/projects/team-a/ingestion_api_keys"),
+        ("POST", "/v1/projects/team-a/fine_grained_api_keys"),
+    ] {
+        let r = s.json(method, path, &reader, json!({"name": "x"})).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}");
+    }
+    let otlp = s
+        .call(
+            "POST",
+            "/opentelemetry/v1/traces",
+            &reader,
+            "{}",
+            "application/json",
+        )
+        .await;
+    assert_eq!(otlp.status, StatusCode::FORBIDDEN);
+    // A writer of charts.
+    let writer = s
+        .json(
+            "POST",
+            "/v1/projects/team-a/fine_grained_api_keys",
+            &s.admin,
+            make(json!(["project.chart.patch", "project.chart.delete"])),
+        )
+        .await
+        .expect_ok()
+        .json()["data"]["key_value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = s.json("PATCH", &one, &writer, json!({"func": "p95"})).await;
+    assert_eq!(r.expect_ok().json()["data"]["func"], "p95");
+    assert_eq!(s.get(&one, &writer).await.status, StatusCode::FORBIDDEN);
+    let r = s
+        .call("DELETE", &one, &writer, "", "application/json")
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // What the route refuses, naming the field; only an admin makes keys.
+    for (body, field) in [
+        (make(json!([])), "permission"),
+        (make(json!(["project.alert.list"])), "permissions[0]"),
+        (make(json!(["project.chart.get", 3])), "permissions[1]"),
+        (make(json!("project.chart.get")), "permissions"),
+        (
+            json!({"name": "x", "permissions": ["project.chart.get"]}),
+            "expires_at",
+        ),
+        (
+            json!({"name": "x", "permissions": ["project.chart.get"], "expires_at": "2020-01-01"}),
+            "expires_at",
+        ),
+        (
+            json!({"permissions": ["project.chart.get"], "expires_at": expires}),
+            "name",
+        ),
+    ] {
+        let r = s
+            .json(
+                "POST",
+                "/v1/projects/team-a/fine_grained_api_keys",
+                &s.admin,
+                body.clone(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            r.json()["message"].as_str().unwrap().contains(field),
+            "{body}: {}",
+            r.json()
+        );
+    }
+    let r = s
+        .json(
+            "POST",
+            "/v1/projects/team-a/fine_grained_api_keys",
+            &rw,
+            make(json!(["project.chart.get"])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A data-plane scope cannot be asked for by name elsewhere.
+    let r = s
+        .json(
+            "POST",
+            "/v1/keys",
+            &s.admin,
+            json!({"name": "x", "scope": "data_plane", "project": "team-a"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
 #[tokio::test]
 async fn saved_charts_and_alerts_warm_up_their_columns() {
     let s = server();

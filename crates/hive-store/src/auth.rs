@@ -26,7 +26,24 @@ pub enum KeyScope {
     ReadWrite,
     /// Everything, in every project, including key management.
     Admin,
+    /// HoneyHive's fine-grained data-plane key: only the routes under its
+    /// project (`/v1/projects/{project}/…`) that its permissions name
+    /// ([`DATA_PLANE_PERMISSIONS`]). Made by
+    /// `POST /v1/projects/{project}/fine_grained_api_keys` alone.
+    DataPlane,
 }
+
+/// The permissions a fine-grained data-plane key may carry: HoneyHive's
+/// names for the operations on a project's charts, the data-plane routes
+/// hive serves. (`put` and `patch` both allow an update.)
+pub const DATA_PLANE_PERMISSIONS: &[&str] = &[
+    "project.chart.list",
+    "project.chart.get",
+    "project.chart.post",
+    "project.chart.put",
+    "project.chart.patch",
+    "project.chart.delete",
+];
 
 impl KeyScope {
     pub fn name(self) -> &'static str {
@@ -34,15 +51,27 @@ impl KeyScope {
             KeyScope::Ingest => "ingest",
             KeyScope::ReadWrite => "read_write",
             KeyScope::Admin => "admin",
+            KeyScope::DataPlane => "data_plane",
         }
     }
 
+    /// A scope a user may ask for by name (the API's, the command line's
+    /// and the dashboard's): not a data-plane key, which is made with its
+    /// permissions by its own route.
     pub fn parse(s: &str) -> Option<KeyScope> {
         match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
             "ingest" | "ingest_only" => Some(KeyScope::Ingest),
             "read_write" | "rw" | "readwrite" => Some(KeyScope::ReadWrite),
             "admin" => Some(KeyScope::Admin),
             _ => None,
+        }
+    }
+
+    /// A scope as stored ([`KeyScope::name`]).
+    pub fn stored(s: &str) -> Option<KeyScope> {
+        match s {
+            "data_plane" => Some(KeyScope::DataPlane),
+            _ => KeyScope::parse(s),
         }
     }
 
@@ -66,6 +95,10 @@ pub struct ApiKey {
     /// When the key stops working (epoch ms); `None`: never.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// A data-plane key's permissions ([`DATA_PLANE_PERMISSIONS`]); empty
+    /// for every other scope.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub permissions: Vec<String>,
 }
 
 impl ApiKey {
@@ -83,6 +116,8 @@ pub struct NewKey {
     pub project_id: Option<String>,
     /// When it stops working (epoch ms); `None`: never.
     pub expires_at: Option<i64>,
+    /// A data-plane key's permissions; empty for every other scope.
+    pub permissions: Vec<String>,
 }
 
 /// Storage of projects, keys and dashboard login tokens.
@@ -147,6 +182,42 @@ pub struct SavedView {
     pub created_at: i64,
 }
 
+/// The project of a key to create, after checking that its scope, project
+/// and permissions go together: every key but an admin one has a project,
+/// and a data-plane key alone has permissions, at least one, each of
+/// [`DATA_PLANE_PERMISSIONS`].
+pub(crate) fn checked_project(new: &NewKey) -> Result<Option<String>> {
+    let project_id = match new.scope {
+        KeyScope::Admin => None,
+        _ => Some(new.project_id.clone().ok_or_else(|| {
+            StoreError::Invalid(format!("a {} key needs a project", new.scope.name()))
+        })?),
+    };
+    match (new.scope, new.permissions.as_slice()) {
+        (KeyScope::DataPlane, []) => Err(StoreError::Invalid(
+            "a data-plane key needs at least one permission".into(),
+        )),
+        (KeyScope::DataPlane, permissions) => {
+            match permissions
+                .iter()
+                .position(|p| !DATA_PLANE_PERMISSIONS.contains(&p.as_str()))
+            {
+                Some(i) => Err(StoreError::Invalid(format!(
+                    "permissions[{i}]: {:?} is not one a data-plane key can carry here: {}",
+                    permissions[i],
+                    DATA_PLANE_PERMISSIONS.join(", ")
+                ))),
+                None => Ok(project_id),
+            }
+        }
+        (_, []) => Ok(project_id),
+        (scope, _) => Err(StoreError::Invalid(format!(
+            "a {} key carries no permissions",
+            scope.name()
+        ))),
+    }
+}
+
 /// SHA-256 of a secret, hex.
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -168,7 +239,7 @@ pub fn hash_secret(secret: &str) -> String {
 pub fn new_key_secret(scope: KeyScope) -> String {
     let kind = match scope {
         KeyScope::Ingest => INGEST_KEY_PREFIX,
-        KeyScope::ReadWrite => DATA_PLANE_KEY_PREFIX,
+        KeyScope::ReadWrite | KeyScope::DataPlane => DATA_PLANE_KEY_PREFIX,
         KeyScope::Admin => return new_secret("hh_"),
     };
     const ALNUM: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

@@ -678,6 +678,7 @@ pub fn keys_and_scopes(store: &dyn Store) {
             scope: KeyScope::Ingest,
             project_id: Some(project.id.clone()),
             expires_at: None,
+            permissions: Vec::new(),
         })
         .unwrap();
     assert!(secret.starts_with("hh_ingst_"), "{secret}");
@@ -695,6 +696,7 @@ pub fn keys_and_scopes(store: &dyn Store) {
             scope: KeyScope::ReadWrite,
             project_id: None,
             expires_at: None,
+            permissions: Vec::new(),
         })
         .is_err()
     );
@@ -709,6 +711,7 @@ pub fn keys_and_scopes(store: &dyn Store) {
                 scope: KeyScope::ReadWrite,
                 project_id: Some(project.id.clone()),
                 expires_at: Some(expires_at),
+                permissions: Vec::new(),
             })
             .unwrap();
         assert!(secret.starts_with("hh_fgdp_"), "{secret}");
@@ -730,6 +733,39 @@ pub fn keys_and_scopes(store: &dyn Store) {
         assert_eq!(l.expires_at, k.expires_at);
     }
     assert!(auth.revoke_key(&made[1].0.id).unwrap());
+    // A data-plane key carries its permissions, and only such a key does.
+    let data_plane = |permissions: &[&str], scope| NewKey {
+        name: "dp".into(),
+        scope,
+        project_id: Some(project.id.clone()),
+        expires_at: Some(now + 3_600_000),
+        permissions: permissions.iter().map(|p| p.to_string()).collect(),
+    };
+    let (k, secret) = auth
+        .create_key(&data_plane(
+            &["project.chart.list", "project.chart.get"],
+            KeyScope::DataPlane,
+        ))
+        .unwrap();
+    assert!(secret.starts_with("hh_fgdp_"), "{secret}");
+    let got = auth.authenticate(&secret).unwrap().unwrap();
+    assert_eq!(got.scope, KeyScope::DataPlane);
+    assert_eq!(got.permissions, ["project.chart.list", "project.chart.get"]);
+    let listed = auth.keys().unwrap();
+    assert_eq!(listed.iter().find(|l| l.id == k.id).unwrap(), &got);
+    for (permissions, scope) in [
+        (&[][..], KeyScope::DataPlane),
+        (&["project.alert.list"][..], KeyScope::DataPlane),
+        (&["project.chart.list"][..], KeyScope::ReadWrite),
+    ] {
+        assert!(
+            matches!(
+                auth.create_key(&data_plane(permissions, scope)),
+                Err(StoreError::Invalid(_))
+            ),
+            "{permissions:?} {scope:?}"
+        );
+    }
     let token = auth.create_login_token(60_000).unwrap();
     assert!(auth.consume_login_token(&token).unwrap());
     assert!(!auth.consume_login_token(&token).unwrap());

@@ -1,5 +1,6 @@
 //! A SQLite database made by an earlier version opens in this one: columns
-//! added since are added to it, and what it held still works.
+//! added since (keys' expiry and permissions) are added to it, and what it
+//! held still works.
 
 use hive_store::auth::hash_secret;
 use hive_store::sqlite::{SqliteOptions, SqliteStore};
@@ -38,6 +39,7 @@ fn keys_made_before_expiry_still_work_and_new_ones_can_expire() {
                 scope: KeyScope::Admin,
                 project_id: None,
                 expires_at: Some(1),
+                permissions: Vec::new(),
             })
             .unwrap();
         assert!(auth.authenticate(&secret).unwrap().is_none(), "expired");

@@ -286,11 +286,13 @@ fn keys(data_dir: &std::path::Path, clickhouse: Option<&str>, command: KeysComma
                 scope,
                 project_id,
                 expires_at,
+                permissions: Vec::new(),
             })?;
             let variable = match key.scope {
                 KeyScope::Ingest => "HH_INGESTION_API_KEY or HH_API_KEY",
                 KeyScope::ReadWrite => "HH_API_KEY or HH_DATA_PLANE_API_KEY",
                 KeyScope::Admin => "HH_API_KEY",
+                KeyScope::DataPlane => "HH_DATA_PLANE_API_KEY",
             };
             let expires = key
                 .expires_at

@@ -146,6 +146,7 @@ pub async fn create(
         scope,
         project_id,
         expires_at,
+        permissions: Vec::new(),
     };
     let (_, secret) = state
         .blocking(move |store| store.auth().create_key(&new))

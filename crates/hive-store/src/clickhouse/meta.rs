@@ -134,18 +134,27 @@ fn key_of(c: &Current) -> ApiKey {
         prefix: d["prefix"].as_str().unwrap_or_default().to_owned(),
         scope: d["scope"]
             .as_str()
-            .and_then(KeyScope::parse)
+            .and_then(KeyScope::stored)
             .unwrap_or(KeyScope::Ingest),
         project_id: d["project_id"].as_str().map(str::to_owned),
         created_at: c.created_at,
         revoked_at: d["revoked_at"].as_i64(),
         expires_at: d["expires_at"].as_i64(),
+        permissions: d["permissions"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
 fn key_doc(k: &ApiKey) -> Value {
     json!({"id": k.id, "name": k.name, "prefix": k.prefix, "scope": k.scope.name(),
-           "project_id": k.project_id, "revoked_at": k.revoked_at, "expires_at": k.expires_at})
+           "project_id": k.project_id, "revoked_at": k.revoked_at, "expires_at": k.expires_at,
+           "permissions": k.permissions})
 }
 
 impl AuthStore for Meta {
@@ -192,12 +201,7 @@ impl AuthStore for Meta {
     }
 
     fn create_key(&self, new: &NewKey) -> Result<(ApiKey, String)> {
-        let project_id = match new.scope {
-            KeyScope::Admin => None,
-            _ => Some(new.project_id.clone().ok_or_else(|| {
-                StoreError::Invalid(format!("a {} key needs a project", new.scope.name()))
-            })?),
-        };
+        let project_id = crate::auth::checked_project(new)?;
         let secret = new_key_secret(new.scope);
         let key = ApiKey {
             id: uuid::Uuid::new_v4().to_string(),
@@ -208,6 +212,7 @@ impl AuthStore for Meta {
             created_at: now_ms(),
             revoked_at: None,
             expires_at: new.expires_at,
+            permissions: new.permissions.clone(),
         };
         self.put_row(
             "key",
@@ -273,6 +278,7 @@ impl AuthStore for Meta {
             scope: KeyScope::Admin,
             project_id: None,
             expires_at: None,
+            permissions: Vec::new(),
         })?;
         Ok(Some(secret))
     }

@@ -23,15 +23,25 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
         id: r.get(0)?,
         name: r.get(1)?,
         prefix: r.get(2)?,
-        scope: KeyScope::parse(&scope).unwrap_or(KeyScope::Ingest),
+        scope: KeyScope::stored(&scope).unwrap_or(KeyScope::Ingest),
         project_id: r.get(4)?,
         created_at: r.get(5)?,
         revoked_at: r.get(6)?,
         expires_at: r.get(7)?,
+        permissions: r
+            .get::<_, Option<String>>(8)?
+            .map(|p| {
+                p.split(' ')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 
-const KEY_COLUMNS: &str = "id, name, prefix, scope, project_id, created_at, revoked_at, expires_at";
+const KEY_COLUMNS: &str =
+    "id, name, prefix, scope, project_id, created_at, revoked_at, expires_at, permissions";
 
 impl SqliteAuth {
     pub(super) fn new(conn: Connection) -> SqliteAuth {
@@ -92,12 +102,7 @@ impl AuthStore for SqliteAuth {
     }
 
     fn create_key(&self, new: &NewKey) -> Result<(ApiKey, String)> {
-        let project_id = match new.scope {
-            KeyScope::Admin => None,
-            _ => Some(new.project_id.clone().ok_or_else(|| {
-                StoreError::Invalid(format!("a {} key needs a project", new.scope.name()))
-            })?),
-        };
+        let project_id = crate::auth::checked_project(new)?;
         let secret = new_key_secret(new.scope);
         let key = ApiKey {
             id: uuid::Uuid::new_v4().to_string(),
@@ -108,11 +113,12 @@ impl AuthStore for SqliteAuth {
             created_at: now_ms(),
             revoked_at: None,
             expires_at: new.expires_at,
+            permissions: new.permissions.clone(),
         };
         let c = lock(&self.conn);
         c.execute(
-            "INSERT INTO api_keys (id, hash, prefix, name, scope, project_id, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO api_keys (id, hash, prefix, name, scope, project_id, created_at, expires_at, \
+             permissions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 key.id,
                 hash_secret(&secret),
@@ -121,7 +127,8 @@ impl AuthStore for SqliteAuth {
                 key.scope.name(),
                 key.project_id,
                 key.created_at,
-                key.expires_at
+                key.expires_at,
+                (!key.permissions.is_empty()).then(|| key.permissions.join(" "))
             ],
         )?;
         Ok((key, secret))
@@ -173,6 +180,7 @@ impl AuthStore for SqliteAuth {
             scope: KeyScope::Admin,
             project_id: None,
             expires_at: None,
+            permissions: Vec::new(),
         })?;
         Ok(Some(secret))
     }

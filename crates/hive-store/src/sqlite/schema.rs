@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
     project_id  TEXT,
     created_at  INTEGER NOT NULL,
     revoked_at  INTEGER,
-    expires_at  INTEGER
+    expires_at  INTEGER,
+    permissions TEXT
 );
 
 CREATE TABLE IF NOT EXISTS login_tokens (
@@ -134,8 +135,9 @@ DROP TABLE IF EXISTS event_values;
 /// EXISTS` leaves a table of an earlier version as it was, so each is added
 /// here when it is missing (instant: SQLite only rewrites the schema).
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
-    // Keys that expire (2026-12-04).
+    // Keys that expire, and data-plane keys' permissions (2026-12-04).
     ("api_keys", "expires_at", "INTEGER"),
+    ("api_keys", "permissions", "TEXT"),
 ];
 
 /// Add the [`ADDED_COLUMNS`] a database made by an earlier version lacks.
