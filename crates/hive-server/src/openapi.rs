@@ -79,6 +79,9 @@ pub struct EventFields {
     source: Option<String>,
     /// Project name (admin keys; a project key always writes its own).
     project: Option<String>,
+    /// Without `project`: an existing project's id (as `/session/start`
+    /// answers it) or name (admin keys); an unknown one is a 400.
+    project_id: Option<String>,
     /// Epoch milliseconds (fractions allowed, as the official SDK sends).
     start_time: Option<f64>,
     end_time: Option<f64>,
@@ -116,6 +119,9 @@ pub struct NewEventFields {
     source: Option<String>,
     /// Project name (admin keys; a project key always writes its own).
     project: Option<String>,
+    /// Without `project`: an existing project's id (as `/session/start`
+    /// answers it) or name (admin keys); an unknown one is a 400.
+    project_id: Option<String>,
     /// Epoch milliseconds (fractions allowed).
     start_time: Option<f64>,
     end_time: Option<f64>,

@@ -28,8 +28,8 @@ fn header_source(headers: &HeaderMap) -> Option<String> {
 
 /// Whether events of this request follow their session's project (an admin
 /// key, no project named).
-fn floats(caller: &Caller, obj: &Map<String, Value>) -> ApiResult<bool> {
-    Ok(caller.key.project_id.is_none() && named_project(obj)?.is_none())
+fn floats(state: &SharedState, caller: &Caller, obj: &Map<String, Value>) -> ApiResult<bool> {
+    Ok(caller.key.project_id.is_none() && named_project(state, caller, obj)?.is_none())
 }
 
 /// What a request's events get unless they say otherwise. The project is
@@ -52,7 +52,7 @@ fn assign_project(
     obj: &Map<String, Value>,
     ops: &mut [WriteOp],
 ) -> ApiResult<()> {
-    let named = text(obj, "project")?;
+    let named = named_project(state, caller, obj)?;
     let project_id = project_for_write(state, caller, named.as_deref())?;
     set_project(ops, &project_id);
     Ok(())
@@ -144,7 +144,7 @@ async fn enrich(
     path_id: Option<&str>,
 ) -> ApiResult<Json<Value>> {
     let enrichment = enrichment_from_update(obj, path_id)?;
-    let named = text(obj, "project")?.filter(|p| !p.trim().is_empty());
+    let named = named_project(state, caller, obj)?;
     let project_id = project_for_write(state, caller, named.as_deref())?;
     // PUT /events carries no project: with an admin key, the enrichment
     // follows its event into whichever project has it.
@@ -237,7 +237,7 @@ async fn create_one(
         raw: None,
         session_name: None,
         join: false,
-        floating: floats(caller, obj)?,
+        floating: floats(state, caller, obj)?,
     }];
     assign_project(state, caller, obj, &mut ops)?;
     state.submit(ops).await?;
@@ -409,11 +409,37 @@ fn events_array(obj: &Map<String, Value>) -> ApiResult<&Vec<Value>> {
     array_field(obj, key)?.ok_or_else(|| ApiError::bad("events is required (an array of events)"))
 }
 
-/// A project named by a request object (trimmed; empty is none).
-fn named_project(obj: &Map<String, Value>) -> ApiResult<Option<String>> {
-    Ok(text(obj, "project")?
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty()))
+/// The name of the project a request object names (trimmed; empty is
+/// none): its `project`, else its `project_id` (HoneyHive's `/v1` event
+/// bodies carry only that), which must be an existing project's id, as
+/// `/session/start` answers it, or name: an unknown one is refused rather
+/// than written to another project. A project key writes to its own project
+/// whatever the body names, so its `project_id` is not looked up.
+fn named_project(
+    state: &SharedState,
+    caller: &Caller,
+    obj: &Map<String, Value>,
+) -> ApiResult<Option<String>> {
+    let trimmed = |v: Option<String>| v.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
+    if let Some(name) = trimmed(text(obj, "project")?) {
+        return Ok(Some(name));
+    }
+    let Some(id) = trimmed(text(obj, "project_id")?) else {
+        return Ok(None);
+    };
+    if caller.key.project_id.is_some() {
+        return Ok(None);
+    }
+    let auth = state.store.auth();
+    if let Some(p) = auth.project_by_id(&id)? {
+        return Ok(Some(p.name));
+    }
+    if auth.project_by_name(&id)?.is_some() {
+        return Ok(Some(id));
+    }
+    Err(ApiError::bad(format!(
+        "project_id: no project has the id or name {id:?} (name a new project with `project`)"
+    )))
 }
 
 /// A list of events' ops, the project each names (its own `project`, else
@@ -424,12 +450,16 @@ struct Batch {
     ids: Vec<String>,
 }
 
+/// What names the project of an event's object ([`named_project`]).
+type NamedProject<'a> = dyn Fn(&Map<String, Value>) -> ApiResult<Option<String>> + 'a;
+
 /// Build the ops of a list of events, all in `session_id` when given.
 fn batch_ops(
     events: &[Value],
     list: &str,
     defaults: &EventDefaults,
     session_id: Option<&str>,
+    named: &NamedProject<'_>,
 ) -> ApiResult<Batch> {
     let mut ops = Vec::with_capacity(events.len());
     let mut projects = Vec::with_capacity(events.len());
@@ -449,7 +479,7 @@ fn batch_ops(
         }
         let event = event_from_json(&obj, defaults, None, &mut new_id)
             .map_err(|e| ApiError::bad(format!("{list}[{i}]: {e}")))?;
-        projects.push(named_project(&obj).map_err(|e| ApiError::bad(format!("{list}[{i}]: {e}")))?);
+        projects.push(named(&obj).map_err(|e| ApiError::bad(format!("{list}[{i}]: {e}")))?);
         ids.push(event.event_id.clone());
         ops.push(WriteOp::Event {
             event,
@@ -499,7 +529,8 @@ async fn batch(
         .collect::<ApiResult<Vec<_>>>()?
         .into_iter()
         .any(|b| b == Some(true));
-    let root_project = named_project(root)?;
+    let named = |obj: &Map<String, Value>| named_project(state, caller, obj);
+    let root_project = named(root)?;
     let mut ops = Vec::new();
     let mut session_id = None;
     let ids;
@@ -525,14 +556,14 @@ async fn batch(
             ops: event_ops,
             projects,
             ids: event_ids,
-        } = batch_ops(events, list, &defaults, Some(&sid))?;
+        } = batch_ops(events, list, &defaults, Some(&sid), &named)?;
         ids = event_ids;
         // One session, one project: the batch's, else the session's, else
         // the one its events name; an event naming another is refused
         // rather than moved.
         let project = match root_project {
             Some(p) => Some(p),
-            None => named_project(&props).map_err(|e| ApiError::bad(format!("{name}: {e}")))?,
+            None => named(&props).map_err(|e| ApiError::bad(format!("{name}: {e}")))?,
         }
         .or_else(|| projects.iter().flatten().next().cloned());
         if caller.key.project_id.is_none()
@@ -562,7 +593,7 @@ async fn batch(
             ops: mut event_ops,
             projects,
             ids: event_ids,
-        } = batch_ops(events, list, &defaults, None)?;
+        } = batch_ops(events, list, &defaults, None, &named)?;
         ids = event_ids;
         // Each event in the project it names, else the batch's; with an
         // admin key and neither, it follows its session's project.
@@ -614,8 +645,12 @@ pub async fn session_traces(
     let (caller, root) = caller_and_body(&state, &headers, &body)?;
     let events = events_array(&root)?;
     let defaults = defaults(&headers);
-    let Batch { mut ops, ids, .. } = batch_ops(events, "events", &defaults, Some(&session_id))?;
-    let floating = floats(&caller, &root)?;
+    // Its events are the session's in the path, in the request's project.
+    let Batch { mut ops, ids, .. } =
+        batch_ops(events, "events", &defaults, Some(&session_id), &|_| {
+            Ok(None)
+        })?;
+    let floating = floats(&state, &caller, &root)?;
     for op in &mut ops {
         if let WriteOp::Event { floating: f, .. } = op {
             *f = floating;

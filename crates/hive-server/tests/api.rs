@@ -684,6 +684,129 @@ async fn full_queue_refuses(config: hive_server::WriterConfig) {
 /// A batch's events go to the projects they name (an event's `project`, as
 /// HoneyHive's batch events carry it), else to the batch's; a one-session
 /// batch holds one project; a project key writes its own.
+/// HoneyHive's `/v1` event bodies name their project by `project_id` alone
+/// (`PostEventRequest` has no `project`): with an admin key, an existing
+/// project's id (as `/session/start` answers it) or name puts the event
+/// there; an unknown one is refused, naming the field, and nothing is
+/// written; `project` wins over it; a project key writes to its own project.
+#[tokio::test]
+async fn events_name_their_project_by_project_id_too() {
+    let s = server();
+    let names = |events: Vec<Value>| -> Vec<Value> {
+        let mut n: Vec<Value> = events.iter().map(|e| e["event_name"].clone()).collect();
+        n.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        n
+    };
+    let tools = |project: &str| json!({"project": project, "filters": [{"field": "event_type", "operator": "is", "value": "tool"}]});
+    let started = s
+        .json(
+            "POST",
+            "/session/start",
+            &s.admin,
+            json!({"session": {"project": "by-id"}}),
+        )
+        .await
+        .expect_ok()
+        .json();
+    let id = started["project_id"].as_str().unwrap().to_owned();
+    let sid = started["session_id"].as_str().unwrap().to_owned();
+    for body in [
+        json!({"event_type": "tool", "event_name": "bare", "inputs": {}, "project_id": id}),
+        json!({"event": {"event_type": "tool", "event_name": "wrapped", "inputs": {}, "project_id": id}}),
+        json!({"event_type": "tool", "event_name": "by-name", "inputs": {}, "project_id": "by-id"}),
+        json!({"event_type": "tool", "event_name": "project-wins", "inputs": {}, "project": "by-id", "project_id": "elsewhere"}),
+    ] {
+        s.json("POST", "/v1/events", &s.admin, body)
+            .await
+            .expect_ok();
+    }
+    s.json(
+        "POST",
+        "/v1/events/batch",
+        &s.admin,
+        json!({"events": [{"event_type": "tool", "event_name": "batched", "inputs": {}, "project_id": id}]}),
+    )
+    .await
+    .expect_ok();
+    assert_eq!(
+        json!(names(s.export(&s.admin, tools("by-id")).await)),
+        json!(["bare", "batched", "by-name", "project-wins", "wrapped"])
+    );
+    assert!(s.export(&s.admin, tools("default")).await.is_empty());
+    // An enrichment naming the project by id is in it (not floating).
+    s.json(
+        "PUT",
+        "/events",
+        &s.admin,
+        json!({"event_id": sid, "project_id": id, "metadata": {"via": "id"}}),
+    )
+    .await
+    .expect_ok();
+    let session = s
+        .export(&s.admin, json!({"project": "by-id", "filters": [{"field": "event_type", "operator": "is", "value": "session"}]}))
+        .await;
+    assert_eq!(session[0]["metadata"]["via"], "id");
+    // An unknown id is refused, naming the field, and writes nothing.
+    for (path, body) in [
+        (
+            "/v1/events",
+            json!({"event_type": "tool", "event_name": "lost", "inputs": {}, "project_id": "65e0fc2d6a2eb95f55a92cbc"}),
+        ),
+        (
+            "/v1/events/batch",
+            json!({"events": [{"event_type": "tool", "event_name": "lost", "inputs": {}, "project_id": "nope"}]}),
+        ),
+        (
+            "/events",
+            json!({"event_id": sid, "project_id": "nope", "metadata": {"x": 1}}),
+        ),
+    ] {
+        let method = if path == "/events" { "PUT" } else { "POST" };
+        let r = s.json(method, path, &s.admin, body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(
+            r.json()["message"].as_str().unwrap().contains("project_id"),
+            "{}",
+            r.json()
+        );
+    }
+    let r = s
+        .json(
+            "POST",
+            "/v1/events",
+            &s.admin,
+            json!({"event_type": "tool", "inputs": {}, "project_id": 7}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("project_id"),
+        "{}",
+        r.json()
+    );
+    assert!(
+        s.get("/v1/projects", &s.admin).await.json()["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["name"] != "nope" && p["name"] != "65e0fc2d6a2eb95f55a92cbc")
+    );
+    // A project key writes to its own project whatever the id.
+    let own = s.key("read_write", "own").await;
+    s.json(
+        "POST",
+        "/v1/events",
+        &own,
+        json!({"event_type": "tool", "event_name": "mine", "inputs": {}, "project_id": "nope"}),
+    )
+    .await
+    .expect_ok();
+    assert_eq!(
+        json!(names(s.export(&own, tools("own")).await)),
+        json!(["mine"])
+    );
+}
+
 #[tokio::test]
 async fn batch_events_land_in_the_projects_they_name() {
     let s = server();
