@@ -550,6 +550,57 @@ fn retention_removes_rows_then_partitions() {
 
 /// A database migrated by a newer hive is refused at start with a message
 /// that says so, rather than read with rules this node does not know.
+/// Keys that an earlier hive cannot honour (they expire, or carry the
+/// data-plane scope) are kept where an earlier node sharing the cluster does
+/// not look them up (the hash of the secret), so it refuses them instead of
+/// taking them for keys that never expire or for ingest keys; this version
+/// finds every key.
+#[test]
+fn keys_an_earlier_node_cannot_honour_are_out_of_its_sight() {
+    use hive_store::auth::hash_secret;
+    use hive_store::{KeyScope, NewKey, Store};
+    let Some(store) = fresh() else { return };
+    let auth = store.auth();
+    let project = auth.ensure_project("p").unwrap().id;
+    let new = |scope, expires_at, permissions: &[&str]| NewKey {
+        name: "k".into(),
+        scope,
+        project_id: Some(project.clone()),
+        expires_at,
+        permissions: permissions.iter().map(|p| p.to_string()).collect(),
+    };
+    let later = i64::MAX / 2;
+    for (key, seen_by_earlier) in [
+        (new(KeyScope::ReadWrite, None, &[]), true),
+        (new(KeyScope::Ingest, None, &[]), true),
+        (new(KeyScope::ReadWrite, Some(later), &[]), false),
+        (
+            new(KeyScope::DataPlane, Some(later), &["project.chart.get"]),
+            false,
+        ),
+    ] {
+        let (made, secret) = auth.create_key(&key).unwrap();
+        let rows = count(
+            &store,
+            &format!(
+                "SELECT count() AS n FROM hive_meta WHERE kind = 'key' AND id = '{}'",
+                hash_secret(&secret)
+            ),
+        );
+        assert_eq!(rows == 1, seen_by_earlier, "{key:?}");
+        let found = auth
+            .authenticate(&secret)
+            .unwrap()
+            .expect("this version finds it");
+        assert_eq!(found.id, made.id);
+        assert!(auth.revoke_key(&made.prefix).unwrap());
+        assert!(
+            auth.authenticate(&secret).unwrap().is_none(),
+            "revoked: {key:?}"
+        );
+    }
+}
+
 #[test]
 fn a_newer_schema_is_refused() {
     let Some(url) = fresh_db() else { return };

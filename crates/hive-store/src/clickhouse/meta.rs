@@ -151,6 +151,24 @@ fn key_of(c: &Current) -> ApiKey {
     }
 }
 
+/// The row a key is kept under: the hash of its secret, which every
+/// version looks a key up by, unless the key needs a node that knows what
+/// earlier versions do not (an expiry, the data-plane scope): those are
+/// kept under [`later_key_row_id`], where an earlier node sharing the
+/// cluster does not find them and refuses the key, rather than taking it
+/// for a key that never expires or for an ingest key.
+fn key_row_id(k: &ApiKey, secret: &str) -> String {
+    if k.expires_at.is_some() || k.scope == KeyScope::DataPlane {
+        later_key_row_id(secret)
+    } else {
+        hash_secret(secret)
+    }
+}
+
+fn later_key_row_id(secret: &str) -> String {
+    hash_secret(&format!("hive-key-2\0{secret}"))
+}
+
 fn key_doc(k: &ApiKey) -> Value {
     json!({"id": k.id, "name": k.name, "prefix": k.prefix, "scope": k.scope.name(),
            "project_id": k.project_id, "revoked_at": k.revoked_at, "expires_at": k.expires_at,
@@ -216,7 +234,7 @@ impl AuthStore for Meta {
         };
         self.put_row(
             "key",
-            &hash_secret(&secret),
+            &key_row_id(&key, &secret),
             key.project_id.as_deref().unwrap_or(""),
             &key_doc(&key),
             key.created_at,
@@ -261,8 +279,11 @@ impl AuthStore for Meta {
     }
 
     fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>> {
-        Ok(self
-            .one("key", &hash_secret(secret))?
+        let row = match self.one("key", &hash_secret(secret))? {
+            Some(row) => Some(row),
+            None => self.one("key", &later_key_row_id(secret))?,
+        };
+        Ok(row
             .map(|c| key_of(&c))
             .filter(|k| k.revoked_at.is_none() && !k.expired(now_ms())))
     }
