@@ -551,6 +551,16 @@ async fn fine_grained_keys_do_what_their_permissions_name() {
         .clone();
     assert_eq!(k["scope"], "data_plane");
     assert_eq!(k["project_id"], data["root_scope_id"]);
+    // The dashboard's list says what it may do.
+    let cookie = common::dashboard_cookie(&s).await;
+    let keys_page = common::page(&s, &cookie, "/keys?project=team-a").await;
+    let html = String::from_utf8_lossy(&keys_page.bytes).to_string();
+    assert!(
+        html.contains(
+            "data_plane<div class=\"muted small\">project.chart.list, project.chart.get</div>"
+        ),
+        "{html}"
+    );
 
     let chart = json!({"name": "n", "metric": "metrics.latency_ms", "func": "avg"});
     let id = s

@@ -335,7 +335,11 @@ fn keys(data_dir: &std::path::Path, clickhouse: Option<&str>, command: KeysComma
                     k.expires_at
                         .map(hive_core::time::format_rfc3339_ms)
                         .unwrap_or_else(|| "never".into()),
-                    k.name
+                    if k.permissions.is_empty() {
+                        k.name.clone()
+                    } else {
+                        format!("{} ({})", k.name, k.permissions.join(", "))
+                    }
                 );
             }
         }

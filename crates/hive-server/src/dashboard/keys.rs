@@ -23,6 +23,8 @@ pub struct KeyRow {
     pub expires: Option<String>,
     /// Expired (and not revoked).
     pub expired: bool,
+    /// A data-plane key's permissions, comma-separated (else empty).
+    pub permissions: String,
 }
 
 /// The expiries the form offers: (value of `expires_in`, label).
@@ -82,6 +84,7 @@ async fn render(
             revoked: k.revoked_at.is_some(),
             expires: k.expires_at.map(format::time),
             expired: k.revoked_at.is_none() && k.expires_at.is_some_and(|t| t <= now),
+            permissions: k.permissions.join(", "),
         })
         .collect();
     keys.sort_by_key(|k| k.revoked || k.expired);
