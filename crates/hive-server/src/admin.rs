@@ -304,40 +304,13 @@ pub async fn create_key(
 /// milliseconds) or `expires_in` (`30d`, `12h`, `4w`…); neither: never. It
 /// must lie ahead of `now_ms`, by at most a century.
 pub fn expiry(obj: &serde_json::Map<String, Value>, now_ms: i64) -> ApiResult<Option<i64>> {
-    use hive_core::time::{MAX_RELATIVE_MS, parse_datetime_ms, parse_relative_ms};
+    use hive_core::time::parse_relative_ms;
     let at = match (obj.get("expires_at"), obj.get("expires_in")) {
         (None | Some(Value::Null), None | Some(Value::Null)) => return Ok(None),
         (Some(a), Some(b)) if !a.is_null() && !b.is_null() => {
             return Err(ApiError::bad("give expires_at or expires_in, not both"));
         }
-        (Some(v), _) if !v.is_null() => {
-            let ms = match v {
-                Value::Number(n) => n.as_f64(),
-                Value::String(s) => s
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-                    .or_else(|| parse_datetime_ms(s)),
-                _ => None,
-            }
-            .filter(|ms| ms.is_finite())
-            .ok_or_else(|| {
-                ApiError::bad(format!(
-                    "expires_at: {v} is not a date (use RFC 3339 or epoch milliseconds)"
-                ))
-            })?;
-            if ms <= now_ms as f64 {
-                return Err(ApiError::bad(format!(
-                    "expires_at: {v} is not in the future"
-                )));
-            }
-            if ms > now_ms as f64 + MAX_RELATIVE_MS {
-                return Err(ApiError::bad(format!(
-                    "expires_at: {v} is more than a century ahead"
-                )));
-            }
-            ms
-        }
+        (Some(v), _) if !v.is_null() => expires_at(v, now_ms)?,
         (_, Some(v)) => {
             let ms = v
                 .as_str()
@@ -353,6 +326,57 @@ pub fn expiry(obj: &serde_json::Map<String, Value>, now_ms: i64) -> ApiResult<Op
         _ => return Ok(None),
     };
     Ok(Some(at as i64))
+}
+
+/// `expires_at` as given (RFC 3339, or epoch milliseconds): ahead of
+/// `now_ms`, by at most a century.
+fn expires_at(v: &Value, now_ms: i64) -> ApiResult<f64> {
+    use hive_core::time::{MAX_RELATIVE_MS, parse_datetime_ms};
+    let ms = match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .or_else(|| parse_datetime_ms(s)),
+        _ => None,
+    }
+    .filter(|ms| ms.is_finite())
+    .ok_or_else(|| {
+        ApiError::bad(format!(
+            "expires_at: {v} is not a date (use RFC 3339 or epoch milliseconds)"
+        ))
+    })?;
+    if ms <= now_ms as f64 {
+        return Err(ApiError::bad(format!(
+            "expires_at: {v} is not in the future"
+        )));
+    }
+    if ms > now_ms as f64 + MAX_RELATIVE_MS {
+        return Err(ApiError::bad(format!(
+            "expires_at: {v} is more than a century ahead"
+        )));
+    }
+    Ok(ms)
+}
+
+/// What both of HoneyHive's key routes take first: an admin key, the
+/// project the path names, the JSON body and its `name` (not blank).
+fn key_request(
+    state: &SharedState,
+    headers: &HeaderMap,
+    project: &str,
+    body: &[u8],
+) -> ApiResult<(String, serde_json::Map<String, Value>, String)> {
+    let caller = authenticate(state, headers)?;
+    caller.require_admin()?;
+    let project_id = project_in_path(state, &caller, project)?;
+    let obj = json_object(headers, body, state.config.max_decompressed_bytes)?;
+    let name = text(&obj, "name")?
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad("name is required"))?;
+    Ok((project_id, obj, name))
 }
 
 /// `POST /v1/projects/{project}/ingestion_api_keys` (admin): HoneyHive's
@@ -373,14 +397,7 @@ pub async fn create_ingestion_key(
     Path(project): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let caller = authenticate(&state, &headers)?;
-    caller.require_admin()?;
-    let project_id = project_in_path(&state, &caller, &project)?;
-    let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
-    let name = text(&obj, "name")?
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::bad("name is required"))?;
+    let (project_id, obj, name) = key_request(&state, &headers, &project, &body)?;
     let description = text(&obj, "description")?;
     let (key, secret) = state.store.auth().create_key(&NewKey {
         name,
@@ -423,14 +440,7 @@ pub async fn create_data_plane_key(
     Path(project): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let caller = authenticate(&state, &headers)?;
-    caller.require_admin()?;
-    let project_id = project_in_path(&state, &caller, &project)?;
-    let obj = json_object(&headers, &body, state.config.max_decompressed_bytes)?;
-    let name = text(&obj, "name")?
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::bad("name is required"))?;
+    let (project_id, obj, name) = key_request(&state, &headers, &project, &body)?;
     // HoneyHive's answer has no description: checked, not kept.
     text(&obj, "description")?;
     let permissions = match obj.get("permissions") {
@@ -450,22 +460,19 @@ pub async fn create_data_plane_key(
         }
         None => return Err(ApiError::bad("permissions is required")),
     };
-    if !matches!(obj.get("expires_at"), Some(v) if !v.is_null()) {
-        return Err(ApiError::bad(
-            "expires_at is required: a data-plane key expires",
-        ));
-    }
-    let only_at: serde_json::Map<String, Value> = obj
-        .iter()
-        .filter(|(k, _)| *k == "expires_at")
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let expires_at = expiry(&only_at, crate::body::now_ms())?;
+    let expires_at = match obj.get("expires_at") {
+        Some(v) if !v.is_null() => expires_at(v, crate::body::now_ms())? as i64,
+        _ => {
+            return Err(ApiError::bad(
+                "expires_at is required: a data-plane key expires",
+            ));
+        }
+    };
     let (key, secret) = state.store.auth().create_key(&NewKey {
         name,
         scope: KeyScope::DataPlane,
         project_id: Some(project_id.clone()),
-        expires_at,
+        expires_at: Some(expires_at),
         permissions,
     })?;
     Ok(Json(json!({

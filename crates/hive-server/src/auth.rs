@@ -315,14 +315,7 @@ fn parse_known(bytes: &[u8]) -> Option<HashMap<String, ApiKey>> {
                 created_at: k["created_at"].as_i64()?,
                 revoked_at: None,
                 expires_at: k["expires_at"].as_i64(),
-                permissions: k["permissions"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|p| p.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                permissions: hive_store::auth::permissions_of(&k["permissions"]),
             },
         );
     }

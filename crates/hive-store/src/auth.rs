@@ -182,6 +182,18 @@ pub struct SavedView {
     pub created_at: i64,
 }
 
+/// A key's permissions as a stored document keeps them (a JSON list of
+/// strings; anything else is none).
+pub fn permissions_of(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The project of a key to create, after checking that its scope, project
 /// and permissions go together: every key but an admin one has a project,
 /// and a data-plane key alone has permissions, at least one, each of

@@ -140,14 +140,7 @@ fn key_of(c: &Current) -> ApiKey {
         created_at: c.created_at,
         revoked_at: d["revoked_at"].as_i64(),
         expires_at: d["expires_at"].as_i64(),
-        permissions: d["permissions"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        permissions: crate::auth::permissions_of(&d["permissions"]),
     }
 }
 
