@@ -544,8 +544,8 @@ fn retention_removes_rows_then_partitions() {
     assert_eq!(starts("kept"), 0);
     assert!(store.get_event(Some("kept"), "e250").unwrap().is_none());
     // So do the lookups of its events, which are not partitioned.
-    let n = count(&store, "SELECT count() AS n FROM hive_members");
-    assert_eq!(n, 0, "hive_members");
+    let n = count(&store, "SELECT count() AS n FROM hive_members_by_month");
+    assert_eq!(n, 0, "hive_members_by_month");
 }
 
 /// A database migrated by a newer hive is refused at start with a message
@@ -700,7 +700,7 @@ fn current_servers_compress_every_column() {
             .sql_rows(
                 "SELECT concat(table, '.', name, ' ', compression_codec) AS c \
                  FROM system.columns WHERE database = currentDatabase() \
-                 AND table IN ('hive_writes', 'hive_members', 'hive_starts') ORDER BY c",
+                 AND table IN ('hive_writes', 'hive_members_by_month', 'hive_starts') ORDER BY c",
             )
             .unwrap()
             .iter()
@@ -727,7 +727,7 @@ fn current_servers_compress_every_column() {
         if !known {
             continue;
         }
-        for table in ["hive_writes", "hive_members", "hive_starts"] {
+        for table in ["hive_writes", "hive_members_by_month", "hive_starts"] {
             let engine = store
                 .sql_rows(&format!(
                     "SELECT engine_full FROM system.tables \
@@ -1103,17 +1103,199 @@ fn retention_sweeps_the_lookups_of_what_it_removes() {
     // o1 and alone are gone whole; o2 keeps its late patch (no base: no
     // location); o3 names "old", which keeps its starts.
     assert_eq!(
-        ids("hive_members", "event_id", &p),
+        ids("hive_members_by_month", "event_id", &p),
         ["n1", "new", "o2", "o3"]
     );
     assert_eq!(ids("hive_starts", "key", &p), ["new", "o2", "old"]);
     // Another project's lookups are its own.
-    assert_eq!(ids("hive_members", "event_id", &q), ["o1", "old"]);
+    assert_eq!(ids("hive_members_by_month", "event_id", &q), ["o1", "old"]);
     // What is left reads as before.
     let o3 = store.get_event(Some(&p), "o3").unwrap().expect("o3");
     assert_eq!(o3["session_id"], "old");
     assert!(store.get_event(Some(&p), "o1").unwrap().is_none());
     assert!(store.get_event(Some(&p), "alone").unwrap().is_none());
+}
+
+/// On replicated tables retention removes a project's lookups by the month
+/// their writes were received in, with conditions that read each row alone
+/// (a replica carries out a mutation by itself: current releases refuse a
+/// subquery there). Rows of months before the cut-off's go; the cut-off's
+/// month, and other projects, keep theirs; what is left reads as before.
+#[test]
+fn retention_sweeps_lookups_by_month_on_replicated_tables() {
+    use hive_core::model::Event;
+    use hive_store::{LogRecord, Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_sweeps_by_month();
+    let p = ClickHouseStore::project_named("p").id;
+    let q = ClickHouseStore::project_named("q").id;
+    let event = |project: &str, id: &str, session: &str| {
+        WriteOp::event(Event {
+            event_id: id.into(),
+            session_id: session.into(),
+            project_id: project.into(),
+            event_type: if id == session { "session" } else { "tool" }.into(),
+            event_name: "e".into(),
+            start_time: 1_704_067_200_000,
+            end_time: 1_704_067_200_005,
+            ..Event::default()
+        })
+    };
+    // 2024-01-15, 2024-02-15 and 2024-03-15 (UTC; a server's time zone
+    // moves a month's edges by hours at most).
+    let (january, february, march) = (1_705_312_800_000, 1_707_991_200_000, 1_710_496_800_000);
+    let mut position = 0;
+    let mut apply = |ops: &[WriteOp], received: i64| {
+        position += 100;
+        store
+            .apply_log_records(
+                ops,
+                &[LogRecord {
+                    start: position,
+                    end: position + 10,
+                    upto: ops.len(),
+                    received_at_ms: Some(received),
+                }],
+            )
+            .unwrap();
+    };
+    apply(&[event(&p, "old", "old"), event(&p, "o1", "old")], january);
+    apply(&[event(&q, "q1", "qs")], january);
+    // Events of the old session received in February, on either side of
+    // the cut-off below.
+    let cutoff = february + 86_400_000;
+    apply(&[event(&p, "o2", "old")], february);
+    apply(&[event(&p, "o3", "old")], cutoff + 86_400_000);
+    apply(&[event(&p, "new", "new")], march);
+    let ids = |table: &str, column: &str, project: &str| -> Vec<String> {
+        let rows = store
+            .sql_rows(&format!(
+                "SELECT DISTINCT {column} AS k FROM {table} WHERE project_id = '{project}' ORDER BY k"
+            ))
+            .unwrap();
+        rows.iter()
+            .map(|r| r["k"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids("hive_members_by_month", "event_id", &p),
+        ["new", "o1", "o2", "o3", "old"]
+    );
+    // Retention with its cut-off in February: January's writes go, and
+    // their lookups with them; o2 goes too, but its month's lookups stay
+    // (they name an event no read finds writes for).
+    assert_eq!(store.expire(&p, cutoff, 500).unwrap(), 3);
+    assert_eq!(
+        ids("hive_members_by_month", "event_id", &p),
+        ["new", "o2", "o3"]
+    );
+    assert_eq!(ids("hive_starts", "key", &p), ["new", "old"]);
+    assert_eq!(ids("hive_members_by_month", "event_id", &q), ["q1", "qs"]);
+    assert_eq!(ids("hive_starts", "key", &q), ["qs"]);
+    // The mutations named nothing but the rows' own columns.
+    let commands: Vec<String> = store
+        .sql_rows(
+            "SELECT command FROM system.mutations WHERE database = currentDatabase() \
+             AND table IN ('hive_members_by_month', 'hive_starts') ORDER BY command",
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r["command"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    for c in &commands {
+        assert!(
+            !c.to_uppercase().contains("SELECT") && c.contains("month <"),
+            "{c}"
+        );
+    }
+    // What is left reads as before.
+    for gone in ["old", "o1", "o2"] {
+        assert!(store.get_event(Some(&p), gone).unwrap().is_none(), "{gone}");
+    }
+    assert_eq!(
+        store.get_event(Some(&p), "o3").unwrap().expect("o3")["session_id"],
+        "old"
+    );
+    let old = store.session_events(Some(&p), "old", 100).unwrap();
+    assert_eq!(old.len(), 1, "{old:?}");
+    assert_eq!(old[0]["event_id"], "o3");
+    let events = store.session_events(Some(&p), "new", 100).unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+}
+
+/// A database made before migration 10 keeps which sessions its events
+/// named: the rows of `hive_members` are made again, partitioned by month,
+/// from the writes, and the old table goes.
+#[test]
+fn migration_10_indexes_the_sessions_of_earlier_writes() {
+    use hive_core::model::Event;
+    use hive_store::{Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node").expect("open");
+    let p = ClickHouseStore::project_named("p").id;
+    let ops: Vec<WriteOp> = (0..5)
+        .map(|i| {
+            WriteOp::event(Event {
+                event_id: format!("e{i}"),
+                session_id: if i < 3 { "s1" } else { "s2" }.into(),
+                project_id: p.clone(),
+                event_type: "tool".into(),
+                event_name: "e".into(),
+                start_time: 1_704_067_200_000 + i,
+                end_time: 1_704_067_200_010,
+                ..Event::default()
+            })
+        })
+        .collect();
+    store.apply(&ops).unwrap();
+    let members = |store: &ClickHouseStore| {
+        count(
+            store,
+            "SELECT count() AS n FROM (SELECT DISTINCT session_id, event_id \
+             FROM hive_members_by_month)",
+        )
+    };
+    // Two session placeholders and five events.
+    assert_eq!(members(&store), 7);
+    // Back to schema 9: its table and view, and no index by month.
+    for s in [
+        "DROP TABLE hive_members_by_month_mv",
+        "DROP TABLE hive_members_by_month",
+        "CREATE TABLE hive_members (project_id String, session_id String, event_id String) \
+         ENGINE = ReplacingMergeTree ORDER BY (project_id, session_id, event_id)",
+        "CREATE MATERIALIZED VIEW hive_members_mv TO hive_members AS \
+         SELECT project_id, session_id, event_id FROM hive_writes WHERE session_id != ''",
+        "ALTER TABLE hive_migrations DELETE WHERE version = 10",
+    ] {
+        store.sql_exec(s).unwrap();
+    }
+    // (Mutations are asynchronous.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while count(&store, "SELECT max(version) AS n FROM hive_migrations") != 9 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the migration row stays"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("migrate to 10")
+        .with_read_ranges(1, 2);
+    assert_eq!(members(&store), 7);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() \
+             AND name LIKE 'hive_members%' AND name NOT LIKE 'hive_members_by_month%'"
+        ),
+        0,
+        "the old table and its view are gone"
+    );
+    let s1 = store.session_events(Some(&p), "s1", 100).unwrap();
+    assert_eq!(s1.len(), 4, "{s1:?}");
 }
 
 /// Enrichments that floated before their event are copied into its
@@ -1331,7 +1513,10 @@ fn a_page_of_deletions_is_one_mutation_per_table() {
         })
         .unwrap();
     assert_eq!(left.total, 0, "{:?}", left.events);
-    assert_eq!(count(&store, "SELECT count() AS n FROM hive_members"), 0);
+    assert_eq!(
+        count(&store, "SELECT count() AS n FROM hive_members_by_month"),
+        0
+    );
     assert_eq!(count(&store, "SELECT count() AS n FROM hive_starts"), 0);
 }
 

@@ -6,7 +6,7 @@
 //! stay together; spans and enrichments sent to both nodes are all there,
 //! read through either node, spread over both shards, each session on one.
 //! Every migration then runs again on the cluster, indexing the starts
-//! already written. Then the two-node scenario of `support::two_nodes` over
+//! and the sessions' events already written, each on its writes' shard. Then the two-node scenario of `support::two_nodes` over
 //! the cluster: 60 enrichers across both nodes, alerts evaluated and
 //! notified once, a node killed mid-ingest and restarted.
 
@@ -107,6 +107,9 @@ fn two_nodes_on_a_two_shard_cluster() {
         "hive_starts_mv",
         "hive_starts_local",
         "hive_starts",
+        "hive_members_by_month_mv",
+        "hive_members_by_month_local",
+        "hive_members_by_month",
         "hive_migrations_local",
         "hive_migrations",
     ] {
@@ -150,6 +153,30 @@ fn two_nodes_on_a_two_shard_cluster() {
         "schema 9 drops the locations everywhere"
     );
     assert_eq!(dated(&store), before);
+    // The lookups indexed again lie on the shard of the writes they stand
+    // for (the view would have put them there), or a shard's retention
+    // would take them for lookups of events it no longer has.
+    for shard in &shards {
+        let local = |sql: &str| -> u64 {
+            shard
+                .query(&format!("{sql} FORMAT TSV"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let members = local("SELECT count() FROM hive.hive_members_by_month_local");
+        assert!(members > 0, "no lookups of sessions on a shard");
+        let astray = |table: &str, column: &str| {
+            local(&format!(
+                "SELECT count() FROM hive.{table}_local WHERE ({column}) NOT IN \
+                 (SELECT project_id, if(session_id = '', event_id, session_id) \
+                 FROM hive.hive_writes_local)"
+            ))
+        };
+        assert_eq!(astray("hive_members_by_month", "project_id, session_id"), 0);
+        assert_eq!(astray("hive_starts", "project_id, key"), 0);
+    }
     eprintln!(
         "{:.1} s: migrations run again",
         started.elapsed().as_secs_f64()

@@ -156,6 +156,10 @@ pub struct ClickHouseStore {
     /// When this node last swept each project's lookups of expired events
     /// (`sweep_lookups`).
     swept: Mutex<HashMap<String, Instant>>,
+    /// Sweep those lookups by the month they were received in, not by the
+    /// writes left: on replicated tables, where a mutation's condition
+    /// must read its row alone (`sweep_lookups`).
+    sweep_by_month: bool,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -207,6 +211,7 @@ impl ClickHouseStore {
             return Err(crate::StoreError::Invalid("a node name is required".into()));
         }
         let endpoint = Endpoint::parse(url)?;
+        let replicated = endpoint.replicated;
         let schema = Arc::new(Schema {
             client: Client::new(endpoint.clone()),
             ready: AtomicBool::new(false),
@@ -245,7 +250,17 @@ impl ClickHouseStore {
             direct: AtomicU64::new(DIRECT | (next_version() << 8)),
             ranges: partial::Ranges::default(),
             swept: Mutex::new(HashMap::new()),
+            sweep_by_month: replicated,
         })
+    }
+
+    /// Sweep the lookups of expired events by their month, as on
+    /// replicated tables, whatever the tables (tests of that sweep on one
+    /// server).
+    #[doc(hidden)]
+    pub fn with_sweeps_by_month(mut self) -> ClickHouseStore {
+        self.sweep_by_month = true;
+        self
     }
 
     /// Cut streamed reads into ranges of about `events` events each, with
@@ -542,7 +557,7 @@ impl Store for ClickHouseStore {
                 due
             };
             if due {
-                self.sweep_lookups(Some(project_id))?;
+                self.sweep_lookups(Some(project_id), before_ms)?;
             }
         }
         Ok(n)
@@ -618,10 +633,11 @@ impl Store for ClickHouseStore {
                 .as_ref()
                 .map(|c| format!(" ON CLUSTER {c}"))
                 .unwrap_or_default();
-            // The index of those writes' starts is partitioned alike (ADR
-            // 0014).
+            // The index of those writes' starts, and which sessions they
+            // named, are partitioned alike (ADR 0014, 0009).
             let starts = table.replace("hive_writes", "hive_starts");
-            for t in [table, starts.as_str()] {
+            let members = table.replace("hive_writes", "hive_members_by_month");
+            for t in [table, starts.as_str(), members.as_str()] {
                 self.client.exec(&format!(
                     "ALTER TABLE {}.{t}{on_cluster} DROP PARTITION {month}",
                     ep.database
@@ -630,9 +646,10 @@ impl Store for ClickHouseStore {
             dropped += 1;
         }
         if dropped > 0 {
-            // The lookups that are not partitioned name the events that
-            // went with the partitions.
-            self.sweep_lookups(None)?;
+            // The partitions left may still hold lookups of events whose
+            // writes went with the dropped ones (an event's writes span
+            // months).
+            self.sweep_lookups(None, before_ms)?;
         }
         Ok(dropped)
     }

@@ -179,7 +179,35 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "DROP TABLE IF EXISTS hive_locations_mv",
         "DROP TABLE IF EXISTS hive_locations",
     ],
+    // 10: which events named a session, partitioned by the month their
+    // write was received, as the writes are (`hive_members_by_month`, in
+    // place of migration 1's `hive_members`). Retention on a replicated
+    // cluster then removes a project's lookups by their own month, a
+    // condition every replica evaluates alike; the sweep that finds them
+    // by the writes left (a subquery) is refused by current releases on
+    // replicated tables, and could differ between replicas on 18.16 (ADR
+    // 0009). The month's partitions also go with the writes' when those
+    // are dropped whole. The new view is created before the old one goes,
+    // and the writes from before are indexed (`backfill`), so no insert
+    // meanwhile misses its row. Nodes that predate it would read the old
+    // table, so they stay off this database.
+    &[
+        "CREATE TABLE IF NOT EXISTS hive_members_by_month (
+            project_id String, session_id String, event_id String, month UInt32
+        ) ENGINE = ReplacingMergeTree PARTITION BY month
+        ORDER BY (project_id, session_id, event_id)",
+        MEMBERS_VIEW,
+        "DROP TABLE IF EXISTS hive_members_mv",
+        "DROP TABLE IF EXISTS hive_members",
+    ],
 ];
+
+/// The view of migration 10: a row per write that names a session.
+const MEMBERS_VIEW: &str = "CREATE MATERIALIZED VIEW IF NOT EXISTS hive_members_by_month_mv \
+    TO hive_members_by_month AS
+    SELECT project_id, session_id, event_id,
+        toYYYYMM(toDate(toDateTime(intDiv(received, 1000)))) AS month
+    FROM hive_writes WHERE session_id != ''";
 
 /// Migration 7's column.
 pub(super) const HASHES_COLUMN: &str =
@@ -258,8 +286,15 @@ pub fn migrate(client: &Client) -> Result<u32> {
                 client.exec(&s)?;
             }
         }
-        if i + 1 == 5 {
-            backfill_starts(client)?;
+        match i + 1 {
+            5 => backfill(client, STARTS_VIEW, "the starts of earlier events", 5)?,
+            10 => backfill(
+                client,
+                MEMBERS_VIEW,
+                "the sessions earlier events named",
+                10,
+            )?,
+            _ => {}
         }
         client.exec(&format!(
             "INSERT INTO hive_migrations (version, applied_at) VALUES ({}, {})",
@@ -277,7 +312,7 @@ pub fn migrate(client: &Client) -> Result<u32> {
 }
 
 /// The large tables (their local tables on a cluster).
-const COMPRESSED: [&str; 3] = ["hive_writes", "hive_members", "hive_starts"];
+const COMPRESSED: [&str; 3] = ["hive_writes", "hive_members_by_month", "hive_starts"];
 
 /// The codec every column of [`COMPRESSED`] gets where the server has
 /// codecs: zstd at its own default level, as `deploy/clickhouse/` sets
@@ -560,26 +595,32 @@ fn rebuild_distributed(client: &Client, table: &str) -> Result<()> {
     ))
 }
 
-/// Index the starts of the writes made before migration 5 (the view sees
-/// only later ones), a range of streamed reads' size (about 131 000
-/// events) per statement, so
-/// no statement takes long however large the database. A write made
-/// meanwhile may be indexed twice: the same row, which merges collapse.
-fn backfill_starts(client: &Client) -> Result<()> {
-    let select = STARTS_VIEW
-        .split_once(" AS\n")
-        .map(|(_, s)| s)
+/// Index the writes made before migration `version` in the table its
+/// `view` fills (the view sees only later ones), a range of streamed
+/// reads' size (about 131 000 events) per statement, so no statement takes
+/// long however large the database. A write made meanwhile may be indexed
+/// twice: the same row, which merges collapse. On a cluster the rows go
+/// through the distributed table, whose sharding key puts them with their
+/// writes ([`sharding_key`]), where the view would have.
+fn backfill(client: &Client, view: &str, what: &str, version: usize) -> Result<()> {
+    let (head, select) = view.split_once(" AS\n").unwrap_or_default();
+    let table = head
+        .split_whitespace()
+        .skip_while(|w| *w != "TO")
+        .nth(1)
         .unwrap_or_default();
+    let select = select.trim_start();
+    let joiner = if select.contains(" WHERE ") {
+        " AND"
+    } else {
+        " WHERE"
+    };
     let started = std::time::Instant::now();
     let mut reported = started;
     let bounds = super::partial::id_bounds(client, "1", super::partial::Ranges::default())?;
     for i in 0..=bounds.len() {
         let cond = super::partial::range_cond(&bounds, i);
-        // (The view's statement ends with `FROM hive_writes ARRAY JOIN ...`.)
-        client.exec(&format!(
-            "INSERT INTO hive_starts {} WHERE {cond}",
-            select.trim_start()
-        ))?;
+        client.exec(&format!("INSERT INTO {table} {select}{joiner} {cond}"))?;
         // A large database takes minutes (about 1.5 s per million events
         // on two cores): say how far it is.
         if reported.elapsed() >= std::time::Duration::from_secs(10) {
@@ -587,14 +628,14 @@ fn backfill_starts(client: &Client) -> Result<()> {
             tracing::info!(
                 done = i + 1,
                 of = bounds.len() + 1,
-                "indexing the starts of earlier events (schema 5)"
+                "indexing {what} (schema {version})"
             );
         }
     }
     tracing::info!(
         statements = bounds.len() + 1,
         seconds = started.elapsed().as_secs_f64(),
-        "the starts of earlier events are indexed"
+        "{what} are indexed (schema {version})"
     );
     Ok(())
 }
@@ -611,6 +652,12 @@ fn sharding_key(table: &str) -> &'static str {
         "hive_claims" => "cityHash64(key)",
         "hive_evaluations" => "cityHash64(alert_id)",
         "hive_adopted" => "cityHash64(project_id, event_id)",
+        // Filled by materialised views on the shard of their writes, and
+        // through the distributed table only by a migration's backfill:
+        // the same hash as their writes' (a member names its session; a
+        // start's key is its write's session, else its event).
+        "hive_members_by_month" => "cityHash64(project_id, session_id)",
+        "hive_starts" => "cityHash64(project_id, key)",
         // Filled on each shard by materialised views, or tiny.
         _ => "rand()",
     }

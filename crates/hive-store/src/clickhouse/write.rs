@@ -294,7 +294,7 @@ impl ClickHouseStore {
                 ids.extend(
                     self.client
                         .rows(&format!(
-                            "SELECT DISTINCT event_id FROM hive_members WHERE project_id = {} \
+                            "SELECT DISTINCT event_id FROM hive_members_by_month WHERE project_id = {} \
                              AND session_id IN ({list})",
                             lit(project_id),
                         ))?
@@ -327,7 +327,7 @@ impl ClickHouseStore {
             for list in &lists {
                 let cond = format!("project_id = {} AND event_id IN ({list})", lit(project_id));
                 self.client.mutate_delete("hive_writes", &cond)?;
-                self.client.mutate_delete("hive_members", &cond)?;
+                self.client.mutate_delete("hive_members_by_month", &cond)?;
                 // (The starts are keyed by the sessions and events.)
                 self.client.mutate_delete(
                     "hive_starts",
@@ -437,38 +437,82 @@ impl ClickHouseStore {
         Ok(())
     }
 
-    /// Remove the lookups (`hive_members`, `hive_starts`)
-    /// of a project, or of every project, that name only events with no
-    /// write left, as retention leaves them: a mutation per table, each
-    /// rewriting the table, with the remaining ids as its set. The set
-    /// holds the ids' 64-bit hashes (at ten million events a mutation took
-    /// 9 s with them and 47 s with the ids): a collision can only keep a
-    /// row. A write that lands meanwhile either is in that set or adds rows
-    /// of its own in a part the mutation does not touch, so no live row
-    /// goes.
-    pub(super) fn sweep_lookups(&self, project_id: Option<&str>) -> Result<()> {
-        let writes = self.client.local_table("hive_writes");
-        // Whose rows, and the hash of what names an event in a row.
-        let (scope, hash) = match project_id {
-            Some(p) => (format!("project_id = {} AND ", lit(p)), "cityHash64("),
-            None => (String::new(), "cityHash64(project_id, "),
-        };
-        let gone = |column: &str, names: &str, cond: &str| {
-            format!(
-                "{scope}{hash}{column}) NOT IN \
-                 (SELECT {hash}{names}) FROM {writes} WHERE {scope}{cond})"
-            )
-        };
-        self.client
-            .mutate_delete("hive_members", &gone("event_id", "event_id", "1"))?;
-        // The starts are keyed by events and by the sessions writes name.
-        self.client.mutate_delete(
-            "hive_starts",
-            &gone("key", "arrayJoin([event_id, session_id])", "1"),
-        )?;
+    /// Remove the lookups (`hive_members_by_month`, `hive_starts`) of a
+    /// project, or of every project, that name only events with no write
+    /// left, as retention leaves them (ADR 0009).
+    ///
+    /// By default a mutation per table, each rewriting the table, with the
+    /// remaining ids as its set. The set holds the ids' 64-bit hashes (at
+    /// ten million events a mutation took 9 s with them and 47 s with the
+    /// ids): a collision can only keep a row. A write that lands meanwhile
+    /// either is in that set or adds rows of its own in a part the mutation
+    /// does not touch, so no live row goes.
+    ///
+    /// On replicated tables each replica carries out a mutation itself, so
+    /// its condition must read the row alone: current releases refuse one
+    /// with a subquery there, and on 18.16 a replica that fetched a lookup
+    /// before the writes it stands for would drop it. Both tables are
+    /// partitioned by the month their writes were received in, so a
+    /// project's rows of the months before `before_ms`'s are removed
+    /// instead: every write of those months was received before it and
+    /// has gone. Rows of that month itself stay until the next month's
+    /// sweep; they only name events a read then finds no writes for.
+    pub(super) fn sweep_lookups(&self, project_id: Option<&str>, before_ms: i64) -> Result<()> {
+        if self.sweep_by_month {
+            if let Some(p) = project_id {
+                self.sweep_months(p, before_ms)?;
+            }
+        } else {
+            let writes = self.client.local_table("hive_writes");
+            // Whose rows, and the hash of what names an event in a row.
+            let (scope, hash) = match project_id {
+                Some(p) => (format!("project_id = {} AND ", lit(p)), "cityHash64("),
+                None => (String::new(), "cityHash64(project_id, "),
+            };
+            let gone = |column: &str, names: &str, cond: &str| {
+                format!(
+                    "{scope}{hash}{column}) NOT IN \
+                     (SELECT {hash}{names}) FROM {writes} WHERE {scope}{cond})"
+                )
+            };
+            self.client
+                .mutate_delete("hive_members_by_month", &gone("event_id", "event_id", "1"))?;
+            // The starts are keyed by events and by the sessions writes name.
+            self.client.mutate_delete(
+                "hive_starts",
+                &gone("key", "arrayJoin([event_id, session_id])", "1"),
+            )?;
+        }
         // Floating enrichments' markers and lookups, of every project (an
-        // adopted original lies in the project it floated in).
+        // adopted original lies in the project it floated in): named, so
+        // alike on every replica.
         self.sweep_floating()
+    }
+
+    /// [`Self::sweep_lookups`] on replicated tables: a project's lookups
+    /// of the months before the one `before_ms` lies in, by the server's
+    /// reckoning of months (its time zone), which partitions the writes.
+    /// Nothing is rewritten when there is nothing to remove, so a project
+    /// costs a mutation per table once a month.
+    fn sweep_months(&self, project_id: &str, before_ms: i64) -> Result<()> {
+        // (Seconds held within this century: ClickHouse 18.16 reckons
+        // months up to 2105 only, and the month of 2106 comes out as 1970.)
+        let month = self
+            .client
+            .rows(&format!(
+                "SELECT toYYYYMM(toDate(toDateTime(toUInt32(\
+                 greatest(0, least(4102444799, intDiv({before_ms}, 1000))))))) AS m"
+            ))?
+            .first()
+            .and_then(|r| r["m"].as_u64())
+            .unwrap_or(0);
+        for table in ["hive_members_by_month", "hive_starts"] {
+            let cond = format!("project_id = {} AND month < {month}", lit(project_id));
+            if self.client.count(table, &cond)? > 0 {
+                self.client.mutate_delete(table, &cond)?;
+            }
+        }
+        Ok(())
     }
 
     fn apply_writes(
