@@ -3,7 +3,9 @@
 //! (accepting waits while it is reached), a time limit to send a request's
 //! head once its first byte came, a time limit between two pieces of a
 //! request body (408 then), and an idle time after which a keep-alive
-//! connection without a request is closed.
+//! connection without a request is closed. A connection closed with a
+//! request body unread lingers, reading and dropping what still comes, so
+//! a client still sending gets the answer (see [`linger`]).
 //!
 //! hyper answers requests it cannot parse itself (431 for too large a head,
 //! 414 for too long a URI, 400 for garbage) with an empty body; those
@@ -137,6 +139,10 @@ struct Activity {
     /// Milliseconds (since the connection opened) when the last request in
     /// flight was done (its response body dropped).
     last_done_ms: AtomicU64,
+    /// The last request's body has not been read to its end (the app
+    /// answered without it: a body over the limit, a refused key, a busy
+    /// server). Closing then lingers ([`linger`]).
+    body_unread: AtomicBool,
 }
 
 impl Activity {
@@ -149,6 +155,7 @@ impl Activity {
             last_io_ms: AtomicU64::new(0),
             head_started_ms: AtomicU64::new(0),
             last_done_ms: AtomicU64::new(0),
+            body_unread: AtomicBool::new(false),
         }
     }
 
@@ -187,7 +194,7 @@ async fn connection(
     let opened = Instant::now();
     let activity = Arc::new(Activity::new(opened));
     let io = Watched {
-        inner: stream,
+        inner: Some(stream),
         activity: activity.clone(),
         opened,
         rewrite: None,
@@ -201,12 +208,17 @@ async fn connection(
             activity.dispatched.fetch_add(1, Ordering::SeqCst);
             activity.head_started_ms.store(0, Ordering::SeqCst);
             let timed_out = Arc::new(AtomicBool::new(false));
+            activity.body_unread.store(
+                !http_body::Body::is_end_stream(req.body()),
+                Ordering::SeqCst,
+            );
             let req = req.map(|b| {
                 Body::new(TimedBody {
                     inner: b,
                     timeout: limits.body_timeout,
                     sleep: None,
                     timed_out: timed_out.clone(),
+                    activity: activity.clone(),
                 })
             });
             let app = app.clone();
@@ -334,6 +346,8 @@ struct TimedBody {
     timeout: Duration,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     timed_out: Arc<AtomicBool>,
+    /// Told when the body has been read to its end.
+    activity: Arc<Activity>,
 }
 
 #[derive(Debug)]
@@ -359,6 +373,9 @@ impl http_body::Body for TimedBody {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(r) => {
                 this.sleep = None;
+                if r.is_none() || this.inner.is_end_stream() {
+                    this.activity.body_unread.store(false, Ordering::SeqCst);
+                }
                 Poll::Ready(r.map(|r| r.map_err(Into::into)))
             }
             Poll::Pending => {
@@ -454,7 +471,8 @@ fn rewritten(head: &[u8]) -> Option<Vec<u8>> {
 /// The TCP stream, watched: when bytes move, when a request head starts,
 /// and hyper's own error answers rewritten.
 struct Watched {
-    inner: TcpStream,
+    /// The connection; taken when dropped, to [`linger`] on it.
+    inner: Option<TcpStream>,
     activity: Arc<Activity>,
     opened: Instant,
     /// A replacement being written: its bytes, how many are written, and
@@ -473,7 +491,7 @@ impl AsyncRead for Watched {
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let this = &mut *self;
-        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let r = Pin::new(stream(&mut this.inner)?).poll_read(cx, buf);
         if buf.filled().len() > before {
             let now = Activity::since(this.opened);
             let a = &this.activity;
@@ -516,7 +534,8 @@ impl AsyncWrite for Watched {
         }
         if let Some((bytes, written, replaced)) = &mut this.rewrite {
             while *written < bytes.len() {
-                let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &bytes[*written..]))?;
+                let n =
+                    ready!(Pin::new(stream(&mut this.inner)?).poll_write(cx, &bytes[*written..]))?;
                 if n == 0 {
                     return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
                 }
@@ -527,16 +546,76 @@ impl AsyncWrite for Watched {
             this.swallow = true;
             return Poll::Ready(Ok(n));
         }
-        Pin::new(&mut this.inner).poll_write(cx, buf)
+        Pin::new(stream(&mut this.inner)?).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        Pin::new(stream(&mut self.inner)?).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        Pin::new(stream(&mut self.inner)?).poll_shutdown(cx)
     }
+}
+
+/// [`Watched`]'s connection, there until it is dropped.
+fn stream(inner: &mut Option<TcpStream>) -> std::io::Result<&mut TcpStream> {
+    inner
+        .as_mut()
+        .ok_or_else(|| std::io::ErrorKind::NotConnected.into())
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let Some(stream) = self.inner.take() else {
+            return;
+        };
+        if !self.activity.body_unread.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            linger(&rt, stream);
+        }
+    }
+}
+
+/// Connections lingering at once; past this, one closes at once.
+const MAX_LINGERING: usize = 256;
+/// How long a connection lingers, and how much it reads meanwhile.
+const LINGER_TIME: Duration = Duration::from_secs(5);
+const LINGER_BYTES: usize = 64 << 20;
+
+static LINGERING: AtomicUsize = AtomicUsize::new(0);
+
+/// Close a connection whose client may still be sending a request body the
+/// server answered without reading (a body over the limit, say): end the
+/// sending side after the answer, then read and drop what still comes,
+/// until the client closes, for at most [`LINGER_TIME`] and
+/// [`LINGER_BYTES`]. Closed at once, a socket with unread bytes is reset,
+/// and a client still sending loses the answer already on its way (a
+/// `413` became a "connection reset" or "broken pipe"): the lingering close
+/// of other HTTP servers.
+fn linger(rt: &tokio::runtime::Handle, mut stream: TcpStream) {
+    if LINGERING.fetch_add(1, Ordering::SeqCst) >= MAX_LINGERING {
+        LINGERING.fetch_sub(1, Ordering::SeqCst);
+        return;
+    }
+    rt.spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = stream.shutdown().await;
+        let mut buf = vec![0u8; 64 << 10];
+        let mut read = 0;
+        let _ = tokio::time::timeout(LINGER_TIME, async {
+            while read < LINGER_BYTES {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => read += n,
+                }
+            }
+        })
+        .await;
+        LINGERING.fetch_sub(1, Ordering::SeqCst);
+    });
 }
 
 #[cfg(test)]

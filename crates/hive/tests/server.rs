@@ -1,7 +1,8 @@
 //! `hive serve` over real sockets on 127.0.0.1: slow and idle clients,
 //! the connection cap (on the HTTP and the OTLP/gRPC port), errors of the
 //! HTTP layer in the JSON shape, and key revocation from the command line
-//! while the server runs (issue 13).
+//! while the server runs (issue 13), and answers to clients still sending
+//! a body the server refused.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -201,6 +202,44 @@ fn a_stalled_body_is_answered_408() {
     }
     let (status, v) = response(&mut s);
     assert_eq!(status, 200, "{v}");
+}
+
+/// A request refused before its body is read (over the body limit; a
+/// refused key) is answered to a client that is still sending it, as
+/// clients send a whole body before they read: the server reads and drops
+/// the rest before it closes. Closed at once, the connection was reset
+/// under the client's feet, and the answer on its way was lost with it
+/// ("broken pipe" instead of 413).
+#[test]
+fn a_refused_body_is_answered_to_a_client_still_sending_it() {
+    let server = start(&["--max-body-bytes", "1048576"]);
+    for (key, size, want) in [
+        (server.key.as_str(), 3 << 20, 413),
+        ("hh_not-a-key", 512 << 10, 401),
+    ] {
+        let mut s = connect(&server.addr);
+        write!(
+            s,
+            "POST /v1/events/export HTTP/1.1\r\nhost: t\r\nauthorization: Bearer {key}\r\n\
+             content-type: application/json\r\ncontent-length: {size}\r\nconnection: close\r\n\r\n",
+        )
+        .unwrap();
+        // The body comes in pieces, well after the server has answered.
+        std::thread::sleep(Duration::from_millis(200));
+        let piece = vec![b' '; 64 << 10];
+        for i in 0..size / piece.len() {
+            if let Err(e) = s.write_all(&piece) {
+                panic!("{want}: the connection broke after {} KiB: {e}", i * 64);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let (status, v) = response(&mut s);
+        assert_eq!(status, want, "{v}");
+        assert_eq!(v["success"], false, "{v}");
+    }
+    // The server goes on answering.
+    let (status, _) = request(&server.addr, "POST", "/v1/events/export", &server.key, "{}");
+    assert_eq!(status, 200);
 }
 
 /// Past --max-connections, a new connection waits until one closes.
