@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -82,6 +83,14 @@ class Report:
             for r in self.results:
                 if not r.ok:
                     print(f"  {r.name}")
+        # The servers' data directories are evidence when a check fails,
+        # and litter otherwise.
+        if failed:
+            for d in OWN_DIRS:
+                print(f"server data kept in {d}")
+        else:
+            for d in OWN_DIRS:
+                shutil.rmtree(d, ignore_errors=True)
         print(f"\n{passed} passed, {failed} failed", flush=True)
         return 1 if failed else 0
 
@@ -226,12 +235,19 @@ def wait_for(pred, timeout: float, what: str, interval: float = 0.05):
 
 # --- hive serve ---------------------------------------------------------
 
+# The data directories the suite's servers made (removed at the end when
+# every check passed).
+OWN_DIRS: list[str] = []
+
+
 class Hive:
     """A `hive serve` on 127.0.0.1 with its data in `data_dir`."""
 
     def __init__(self, data_dir: str | None = None, args: list | None = None, grpc: bool = False):
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="hive-reliability-")
+        if self.own_dir:
+            OWN_DIRS.append(self.data_dir)
         self.args = list(args or [])
         self.grpc = grpc
         self.proc = None
