@@ -323,13 +323,19 @@ impl Client {
         // replica of a shard, so what one node inserted the others read
         // (alert claims rely on it) while replication catches up: not the
         // replica on the server it talks to, which ClickHouse prefers
-        // otherwise (`prefer_localhost_replica`).
+        // otherwise (`prefer_localhost_replica`). A replica more than a
+        // second behind in fetching what the others took is passed over
+        // for reads (ClickHouse's default bound is 300 s): one back from
+        // an outage would otherwise be read, first in order, without what
+        // the others took meanwhile, until it caught up. (It is read still
+        // when every replica is behind. Alert claims wait 2 s before they
+        // read theirs, longer than a healthy replica takes to fetch them.)
         let cluster = match (&self.endpoint.cluster, self.endpoint.replicated) {
             (None, _) => "",
             (Some(_), false) => "&insert_distributed_sync=1&distributed_product_mode=global",
             (Some(_), true) => {
                 "&insert_distributed_sync=1&distributed_product_mode=global&load_balancing=in_order\
-                 &prefer_localhost_replica=0"
+                 &prefer_localhost_replica=0&max_replica_delay_for_distributed_queries=1"
             }
         };
         format!(
