@@ -508,9 +508,7 @@ impl ClickHouseStore {
             .unwrap_or(0);
         for table in ["hive_members_by_month", "hive_starts"] {
             let cond = format!("project_id = {} AND month < {month}", lit(project_id));
-            if self.client.count(table, &cond)? > 0 {
-                self.client.mutate_delete(table, &cond)?;
-            }
+            self.client.delete_any(table, &cond)?;
         }
         Ok(())
     }
