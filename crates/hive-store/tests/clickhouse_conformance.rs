@@ -94,10 +94,14 @@ fn start() -> Result<Server, String> {
         log = root.join("server.log").display(),
         me = std::process::id(),
     );
+    // (Its output goes to the log: a watchdog holding the test's own stdout
+    // would outlive the test, which nextest reports as a leak.)
     Command::new("sh")
         .arg("-c")
         .arg(script)
         .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
     let deadline = Instant::now() + Duration::from_secs(30);

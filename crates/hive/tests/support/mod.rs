@@ -188,10 +188,14 @@ impl ClickHouse {
             pid = pid_file.display(),
             me = std::process::id(),
         );
+        // (Its output goes to the log: a watchdog holding the test's own
+        // stdout would outlive the test, which nextest reports as a leak.)
         let mut shell = Command::new("sh")
             .arg("-c")
             .arg(script)
             .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .expect("start clickhouse-server");
         std::thread::spawn(move || shell.wait());
