@@ -4,8 +4,9 @@
 //! head once its first byte came, a time limit between two pieces of a
 //! request body (408 then), and an idle time after which a keep-alive
 //! connection without a request is closed. A connection closed with a
-//! request body unread lingers, reading and dropping what still comes, so
-//! a client still sending gets the answer (see [`linger`]).
+//! request body unread, or after a request hyper refused itself, lingers,
+//! reading and dropping what still comes, so a client still sending gets
+//! the answer (see [`linger`]).
 //!
 //! hyper answers requests it cannot parse itself (431 for too large a head,
 //! 414 for too long a URI, 400 for garbage) with an empty body; those
@@ -139,10 +140,12 @@ struct Activity {
     /// Milliseconds (since the connection opened) when the last request in
     /// flight was done (its response body dropped).
     last_done_ms: AtomicU64,
-    /// The last request's body has not been read to its end (the app
-    /// answered without it: a body over the limit, a refused key, a busy
-    /// server). Closing then lingers ([`linger`]).
-    body_unread: AtomicBool,
+    /// The client may still be sending what the server will not read: the
+    /// last request's body was not read to its end (the app answered
+    /// without it: a body over the limit, a refused key, a busy server), or
+    /// hyper refused a request itself (a head over its limit). Closing
+    /// then lingers ([`linger`]).
+    unread_input: AtomicBool,
 }
 
 impl Activity {
@@ -155,7 +158,7 @@ impl Activity {
             last_io_ms: AtomicU64::new(0),
             head_started_ms: AtomicU64::new(0),
             last_done_ms: AtomicU64::new(0),
-            body_unread: AtomicBool::new(false),
+            unread_input: AtomicBool::new(false),
         }
     }
 
@@ -208,7 +211,7 @@ async fn connection(
             activity.dispatched.fetch_add(1, Ordering::SeqCst);
             activity.head_started_ms.store(0, Ordering::SeqCst);
             let timed_out = Arc::new(AtomicBool::new(false));
-            activity.body_unread.store(
+            activity.unread_input.store(
                 !http_body::Body::is_end_stream(req.body()),
                 Ordering::SeqCst,
             );
@@ -374,7 +377,7 @@ impl http_body::Body for TimedBody {
             Poll::Ready(r) => {
                 this.sleep = None;
                 if r.is_none() || this.inner.is_end_stream() {
-                    this.activity.body_unread.store(false, Ordering::SeqCst);
+                    this.activity.unread_input.store(false, Ordering::SeqCst);
                 }
                 Poll::Ready(r.map(|r| r.map_err(Into::into)))
             }
@@ -530,6 +533,9 @@ impl AsyncWrite for Watched {
                 && a.in_flight.load(Ordering::SeqCst) == 0;
             if own && let Some(replacement) = rewritten(buf) {
                 this.rewrite = Some((replacement, 0, buf.len()));
+                // The rest of that request (a head too large) may still
+                // be coming.
+                a.unread_input.store(true, Ordering::SeqCst);
             }
         }
         if let Some((bytes, written, replaced)) = &mut this.rewrite {
@@ -570,7 +576,7 @@ impl Drop for Watched {
         let Some(stream) = self.inner.take() else {
             return;
         };
-        if !self.activity.body_unread.load(Ordering::SeqCst) {
+        if !self.activity.unread_input.load(Ordering::SeqCst) {
             return;
         }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {

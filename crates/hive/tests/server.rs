@@ -205,9 +205,10 @@ fn a_stalled_body_is_answered_408() {
 }
 
 /// A request refused before its body is read (over the body limit; a
-/// refused key) is answered to a client that is still sending it, as
-/// clients send a whole body before they read: the server reads and drops
-/// the rest before it closes. Closed at once, the connection was reset
+/// refused key), or refused by the HTTP layer while its head still comes
+/// (431), is answered to a client that is still sending it, as clients
+/// send a whole request before they read: the server reads and drops the
+/// rest before it closes. Closed at once, the connection was reset
 /// under the client's feet, and the answer on its way was lost with it
 /// ("broken pipe" instead of 413).
 #[test]
@@ -237,6 +238,22 @@ fn a_refused_body_is_answered_to_a_client_still_sending_it() {
         assert_eq!(status, want, "{v}");
         assert_eq!(v["success"], false, "{v}");
     }
+    // A head over its limit, still coming: hyper's own 431 (in the JSON
+    // shape) reaches the client too.
+    let mut s = connect(&server.addr);
+    s.write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\nx-big: ")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let piece = vec![b'x'; 64 << 10];
+    for i in 0..32 {
+        if let Err(e) = s.write_all(&piece) {
+            panic!("431: the connection broke after {} KiB: {e}", i * 64);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let (status, v) = response(&mut s);
+    assert_eq!(status, 431, "{v}");
+    assert_eq!(v["success"], false, "{v}");
     // The server goes on answering.
     let (status, _) = request(&server.addr, "POST", "/v1/events/export", &server.key, "{}");
     assert_eq!(status, 200);
