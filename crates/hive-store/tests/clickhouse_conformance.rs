@@ -147,6 +147,19 @@ fn count(store: &ClickHouseStore, sql: &str) -> u64 {
         .unwrap_or_else(|| panic!("no count in {r:?}"))
 }
 
+/// The distinct values of `column` in `table` for a project, in order
+/// (what the lookup tables hold of it).
+fn ids(store: &ClickHouseStore, table: &str, column: &str, project: &str) -> Vec<String> {
+    store
+        .sql_rows(&format!(
+            "SELECT DISTINCT {column} AS k FROM {table} WHERE project_id = '{project}' ORDER BY k"
+        ))
+        .unwrap()
+        .iter()
+        .map(|r| r["k"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// The URL of a new, empty database.
 fn fresh_db() -> Option<String> {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -1094,25 +1107,18 @@ fn retention_sweeps_the_lookups_of_what_it_removes() {
         })])
         .unwrap();
     assert!(store.expire(&p, cutoff, 500).unwrap() > 0);
-    let ids = |table: &str, column: &str, project: &str| -> Vec<String> {
-        let rows = store
-            .sql_rows(&format!(
-                "SELECT DISTINCT {column} AS k FROM {table} WHERE project_id = '{project}' ORDER BY k"
-            ))
-            .unwrap();
-        rows.iter()
-            .map(|r| r["k"].as_str().unwrap().to_owned())
-            .collect()
-    };
     // o1 and alone are gone whole; o2 keeps its late patch (no base: no
     // location); o3 names "old", which keeps its starts.
     assert_eq!(
-        ids("hive_members_by_month", "event_id", &p),
+        ids(&store, "hive_members_by_month", "event_id", &p),
         ["n1", "new", "o2", "o3"]
     );
-    assert_eq!(ids("hive_starts", "key", &p), ["new", "o2", "old"]);
+    assert_eq!(ids(&store, "hive_starts", "key", &p), ["new", "o2", "old"]);
     // Another project's lookups are its own.
-    assert_eq!(ids("hive_members_by_month", "event_id", &q), ["o1", "old"]);
+    assert_eq!(
+        ids(&store, "hive_members_by_month", "event_id", &q),
+        ["o1", "old"]
+    );
     // What is left reads as before.
     let o3 = store.get_event(Some(&p), "o3").unwrap().expect("o3");
     assert_eq!(o3["session_id"], "old");
@@ -1173,18 +1179,8 @@ fn retention_sweeps_lookups_by_month_on_replicated_tables() {
     apply(&[event(&p, "o2", "old")], february);
     apply(&[event(&p, "o3", "old")], cutoff + 86_400_000);
     apply(&[event(&p, "new", "new")], march);
-    let ids = |table: &str, column: &str, project: &str| -> Vec<String> {
-        let rows = store
-            .sql_rows(&format!(
-                "SELECT DISTINCT {column} AS k FROM {table} WHERE project_id = '{project}' ORDER BY k"
-            ))
-            .unwrap();
-        rows.iter()
-            .map(|r| r["k"].as_str().unwrap().to_owned())
-            .collect()
-    };
     assert_eq!(
-        ids("hive_members_by_month", "event_id", &p),
+        ids(&store, "hive_members_by_month", "event_id", &p),
         ["new", "o1", "o2", "o3", "old"]
     );
     // Retention with its cut-off in February: January's writes go, and
@@ -1192,12 +1188,15 @@ fn retention_sweeps_lookups_by_month_on_replicated_tables() {
     // (they name an event no read finds writes for).
     assert_eq!(store.expire(&p, cutoff, 500).unwrap(), 3);
     assert_eq!(
-        ids("hive_members_by_month", "event_id", &p),
+        ids(&store, "hive_members_by_month", "event_id", &p),
         ["new", "o2", "o3"]
     );
-    assert_eq!(ids("hive_starts", "key", &p), ["new", "old"]);
-    assert_eq!(ids("hive_members_by_month", "event_id", &q), ["q1", "qs"]);
-    assert_eq!(ids("hive_starts", "key", &q), ["qs"]);
+    assert_eq!(ids(&store, "hive_starts", "key", &p), ["new", "old"]);
+    assert_eq!(
+        ids(&store, "hive_members_by_month", "event_id", &q),
+        ["q1", "qs"]
+    );
+    assert_eq!(ids(&store, "hive_starts", "key", &q), ["qs"]);
     // The mutations named nothing but the rows' own columns.
     let commands: Vec<String> = store
         .sql_rows(
