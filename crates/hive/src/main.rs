@@ -11,6 +11,7 @@ mod bench_dashboard;
 mod bench_purge;
 mod connections;
 mod export;
+mod migrate;
 mod serve;
 
 use std::path::PathBuf;
@@ -90,6 +91,10 @@ enum Command {
     /// Recreate the events of a `hive export` file, with their history, in
     /// a project of a running server (admin key).
     Import(export::ImportArgs),
+    /// Move a stopped SQLite server's whole store (projects, keys, views,
+    /// charts, alert rules, settings, events with their history) into a new
+    /// ClickHouse database.
+    Migrate(migrate::MigrateArgs),
     /// Load tests against a server of its own (started and stopped by it).
     Bench(bench::BenchArgs),
 }
@@ -204,6 +209,15 @@ fn cli_store(data_dir: &std::path::Path, clickhouse: Option<&str>) -> Result<Box
         // The CLI is no node: it writes no event and claims nothing, so it
         // takes a name of its own and leaves the data directory alone.
         let node = format!("cli-{}", uuid::Uuid::new_v4());
+        // Nothing is made at a URL that names no hive database (a typo).
+        if !hive_store::clickhouse::ClickHouseStore::holds_hive(url)
+            .context("cannot open the ClickHouse store")?
+        {
+            bail!(
+                "no hive data in ClickHouse at {}: start the server once with `hive serve --clickhouse URL`",
+                hive_store::clickhouse::Endpoint::parse(url)?.display()
+            );
+        }
         let store = hive_store::clickhouse::ClickHouseStore::open(url, &node)
             .context("cannot open the ClickHouse store")?;
         if store.auth().projects()?.is_empty() {
@@ -464,6 +478,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Restore(args) => backup::restore(args),
         Command::Export(args) => export::export(args),
         Command::Import(args) => export::import(args),
+        Command::Migrate(args) => migrate::migrate(args),
         Command::Bench(args) => bench::run(args),
     }
 }

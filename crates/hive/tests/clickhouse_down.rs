@@ -202,6 +202,24 @@ fn cli_and_a_server_started_while_clickhouse_is_down() {
             .any(|l| l.starts_with(id) && l.contains("revoked")),
         "{list}"
     );
+    // A URL naming no hive database (a typo) is told so, and nothing is
+    // made there.
+    let out = Command::new(env!("CARGO_BIN_EXE_hive"))
+        .args(["keys", "list", "--clickhouse", &ch.url("hvie")])
+        .env_remove("HIVE_CLICKHOUSE_URL")
+        .output()
+        .expect("run hive");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("no hive data"),
+        "{stderr}"
+    );
+    assert_eq!(
+        ch.query("SELECT count() FROM system.databases WHERE name = 'hvie'")
+            .unwrap()
+            .trim(),
+        "0"
+    );
     // Refused once the server's key cache (2 s) lapses.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -552,3 +552,265 @@ fn a_failing_command_says_why_in_one_line() {
         "{stderr}"
     );
 }
+
+/// Stop a server as an operator does (SIGTERM): it applies its ingest log
+/// and exits.
+fn stop(mut server: Hive) {
+    let pid = server.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn list(addr: &str, key: &str, path: &str) -> Vec<Value> {
+    let v = get_ready(addr, key, path, Duration::from_secs(30));
+    v["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no list in {v}"))
+        .clone()
+}
+
+/// `hive migrate` moves a stopped SQLite server's whole store into a new
+/// ClickHouse database (18.16): a server on it then answers every key as
+/// before (a revoked one still refused), has the projects with their
+/// retention, the charts and alert rules with the same ids, the alert's
+/// evaluations, the saved views, and every event with its span and its
+/// history as before; an enrichment still waiting for its event applies
+/// when the event arrives. A second migration into the same database is
+/// refused, and so is a data directory whose log is not applied.
+#[test]
+fn migrate_moves_a_stopped_sqlite_server_to_clickhouse() {
+    if !ClickHouse::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("source");
+    let source = Hive::start(&data, &[]);
+    let (addr, admin) = (source.addr.clone(), source.key.clone().unwrap());
+    populate(&addr, &admin, "shop");
+    populate(&addr, &admin, "elsewhere");
+    let new_key = |body: Value| -> String {
+        let v = ok(api(&addr, "POST", "/v1/keys", &admin, &body.to_string()));
+        v["secret"].as_str().unwrap().to_owned()
+    };
+    let rw = new_key(json!({"name": "shop rw", "scope": "read_write", "project": "shop"}));
+    let ingest = new_key(
+        json!({"name": "shop in", "scope": "ingest", "project": "shop", "expires_in": "30d"}),
+    );
+    let revoked = new_key(json!({"name": "old", "scope": "read_write", "project": "shop"}));
+    let keys = ok(api(&addr, "GET", "/v1/keys", &admin, ""));
+    let old_id = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "old")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(api(
+        &addr,
+        "DELETE",
+        &format!("/v1/keys/{old_id}"),
+        &admin,
+        "",
+    ));
+    // An enrichment waiting for an event that has not arrived.
+    ok(api(
+        &addr,
+        "PUT",
+        "/events",
+        &rw,
+        &json!({"event_id": "e-future", "metadata": {"waited": true}}).to_string(),
+    ));
+    let shop = snapshot(&addr, &admin, "shop");
+    let elsewhere = snapshot(&addr, &admin, "elsewhere");
+    let chart = ok(api(
+        &addr,
+        "POST",
+        "/v1/charts",
+        &rw,
+        &json!({"name": "cost", "metric": "metrics.cost", "func": "sum"}).to_string(),
+    ));
+    let chart_id = chart["id"]
+        .as_str()
+        .or_else(|| chart["data"]["id"].as_str())
+        .unwrap()
+        .to_owned();
+    let alert = ok(api(
+        &addr,
+        "POST",
+        "/v1/alerts",
+        &admin,
+        &json!({"name": "few", "project": "shop", "type": "aggregate", "comparison": "below",
+                "threshold": 1_000_000, "frequency": "hourly",
+                "query": {"aggregation": "count"}})
+        .to_string(),
+    ));
+    let alert_id = alert["id"]
+        .as_str()
+        .or_else(|| alert["data"]["id"].as_str())
+        .or_else(|| alert["alert"]["id"].as_str())
+        .unwrap()
+        .to_owned();
+    ok(api(
+        &addr,
+        "PUT",
+        "/v1/projects/shop",
+        &admin,
+        &json!({"retention_days": "off"}).to_string(),
+    ));
+    let settings = get_ready(&addr, &admin, "/v1/projects/shop", Duration::from_secs(30));
+    assert_eq!(settings["retention_days"], "off", "{settings}");
+    // Charts and alert rules by id and name (their project ids change).
+    let named = |l: Vec<Value>| -> Vec<(Value, Value, Value)> {
+        l.iter()
+            .map(|o| (o["id"].clone(), o["name"].clone(), o["created_at"].clone()))
+            .collect()
+    };
+    let charts = named(list(&addr, &rw, "/v1/charts"));
+    let alerts = named(list(&addr, &admin, "/v1/alerts?project=shop"));
+    assert!(
+        charts.iter().any(|(id, _, _)| id == chart_id.as_str()),
+        "{charts:?}"
+    );
+    assert!(
+        alerts.iter().any(|(id, _, _)| id == alert_id.as_str()),
+        "{alerts:?}"
+    );
+    stop(source);
+    // A saved view (the dashboard makes them), and an evaluation of the
+    // alert, written into the stopped server's database.
+    {
+        let c = rusqlite::Connection::open(data.join("hive.db")).unwrap();
+        let shop_id: String = c
+            .query_row("SELECT id FROM projects WHERE name = 'shop'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        c.execute(
+            "INSERT INTO saved_views (id, project_id, name, page, query, created_at) \
+             VALUES ('v-1', ?1, 'slow ones', 'events', 'filter=metrics.latency', 1)",
+            [&shop_id],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO alert_evaluations (alert_id, at, doc) VALUES (?1, 1700000000000, ?2)",
+            [
+                &alert_id,
+                &json!({"value": 3, "state": "ok", "project_id": shop_id}).to_string(),
+            ],
+        )
+        .unwrap();
+    }
+
+    let ch = ClickHouse::start_new(&dir.path().join("clickhouse"));
+    let migrate = |db: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hive"))
+            .args(["migrate", "--data-dir", data.to_str().unwrap()])
+            .args(["--to-clickhouse", &ch.url(db)])
+            .output()
+            .expect("run hive migrate");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (done, out) = migrate("moved");
+    assert!(done, "{out}");
+    assert!(
+        out.contains(": 3 projects, 4 keys, 1 saved view, 3 saved objects (1 alert evaluation), ")
+            && out.contains(" 12 events with 10 history entries, 1 enrichment waiting"),
+        "{out}"
+    );
+    let (done, out) = migrate("moved");
+    assert!(!done && out.contains("already holds hive data"), "{out}");
+
+    let moved = Hive::start(
+        &dir.path().join("on-clickhouse"),
+        &["--clickhouse", &ch.url("moved")],
+    );
+    assert!(moved.key.is_none(), "no new admin key: the old ones moved");
+    let addr = moved.addr.clone();
+    for (project, before) in [("shop", &shop), ("elsewhere", &elsewhere)] {
+        let after = snapshot(&addr, &admin, project);
+        assert_eq!(
+            after.keys().collect::<Vec<_>>(),
+            before.keys().collect::<Vec<_>>(),
+            "{project}"
+        );
+        for (id, (event, span, history)) in before {
+            let (e2, s2, h2) = &after[id];
+            assert_eq!(event, e2, "event {id} of {project}");
+            assert_eq!(span, s2, "the span of {id} of {project}");
+            assert_eq!(history, h2, "the history of {id} of {project}");
+        }
+    }
+    // Keys: the same secrets; the revoked one refused.
+    assert_eq!(named(list(&addr, &rw, "/v1/charts")), charts);
+    assert_eq!(
+        named(list(&addr, &admin, "/v1/alerts?project=shop")),
+        alerts
+    );
+    let (status, _) = api(&addr, "GET", "/v1/charts", &revoked, "").unwrap();
+    assert_eq!(status, 401);
+    let (status, v) = api(
+        &addr,
+        "POST",
+        "/events/batch",
+        &ingest,
+        &json!({"events": [{"event_id": "e-future", "session_id": "s-9", "event_type": "tool",
+            "event_name": "late", "start_time": 1700000009000i64}]})
+        .to_string(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{v}");
+    let late = get_ready(&addr, &rw, "/v1/events/e-future", Duration::from_secs(30));
+    assert_eq!(late["event"]["metadata"]["waited"], true, "{late}");
+    let project = get_ready(&addr, &admin, "/v1/projects/shop", Duration::from_secs(30));
+    assert_eq!(project["retention_days"], "off", "{project}");
+    let history = get_ready(
+        &addr,
+        &admin,
+        &format!("/v1/alerts/{alert_id}/history"),
+        Duration::from_secs(30),
+    );
+    let shop_id = project["project"]["id"].as_str().unwrap();
+    assert!(
+        history
+            .to_string()
+            .contains(&format!("\"project_id\":\"{shop_id}\"")),
+        "the evaluation names the project's new id: {history}"
+    );
+    drop(moved);
+
+    // A data directory whose log is not applied is refused.
+    let log = data.join("log");
+    let last = std::fs::read_dir(&log)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .max()
+        .unwrap();
+    let mut record = Vec::new();
+    hive_server::ingest_log::format::frame(b"{}", &mut record);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&last)
+        .unwrap();
+    std::io::Write::write_all(&mut f, &record).unwrap();
+    drop(f);
+    let (done, out) = migrate("other");
+    assert!(
+        !done && out.contains("not applied to the database yet"),
+        "{out}"
+    );
+    drop(ch);
+    std::thread::sleep(Duration::from_millis(700));
+}

@@ -430,6 +430,12 @@ impl Client {
 
     /// Run a statement in the server's default database (to create ours).
     pub fn exec_in_default(&self, sql: &str) -> Result<()> {
+        self.answer_in_default(sql).map(|_| ())
+    }
+
+    /// A statement's answer (text) in the server's default database: for
+    /// what must work before this database exists.
+    pub fn answer_in_default(&self, sql: &str) -> Result<String> {
         self.pass_gate()?;
         let url = format!("{}/", self.endpoint.base);
         let mut resp = self.send(&url, sql.as_bytes())?;
@@ -442,7 +448,7 @@ impl Client {
                 e => e,
             });
         }
-        Ok(())
+        Ok(text)
     }
 
     /// `db.table` as a statement run on each server names it: the server's

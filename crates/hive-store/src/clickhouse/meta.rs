@@ -461,6 +461,43 @@ impl AuthStore for Meta {
     }
 }
 
+/// What `hive migrate` writes: another store's keys and objects as they
+/// were, with their times.
+impl Meta {
+    /// A key of another store, kept under the hash of its secret (`hash`,
+    /// [`hash_secret`]), so its secret works here. Keys that expire or are
+    /// data-plane keys are made under another row id here, derived from the
+    /// secret itself, which another store does not keep; the plain hash
+    /// serves them as well (every version that knows this database's
+    /// schema reads their expiry and scope).
+    pub(super) fn import_key(&self, key: &ApiKey, hash: &str) -> Result<()> {
+        self.put_row(
+            "key",
+            hash,
+            key.project_id.as_deref().unwrap_or(""),
+            &key_doc(key),
+            key.created_at,
+            key.revoked_at.unwrap_or(key.created_at),
+            next_version(),
+            false,
+        )
+    }
+
+    /// An object of another store, with its times.
+    pub(super) fn import_object(&self, kind: &str, o: &StoredObject) -> Result<()> {
+        self.put_row(
+            &object_kind(kind),
+            &o.id,
+            &o.project_id,
+            &o.doc,
+            o.created_at,
+            o.updated_at,
+            next_version(),
+            false,
+        )
+    }
+}
+
 fn object_kind(kind: &str) -> String {
     format!("object:{kind}")
 }

@@ -322,6 +322,37 @@ impl ClickHouseStore {
         }
     }
 
+    /// Whether the database of `url` holds hive's tables (a node started
+    /// on it once), found without making anything.
+    pub fn holds_hive(url: &str) -> Result<bool> {
+        let endpoint = Endpoint::parse(url)?;
+        let database = lit(&endpoint.database);
+        let answer = Client::new(endpoint)
+            .answer_in_default(&format!(
+                "SELECT count() FROM system.tables WHERE database = {database} \
+                 AND name = 'hive_migrations'"
+            ))
+            .map_err(|e| match e {
+                crate::StoreError::Unavailable(why) if http::refused_credentials(&why) => {
+                    crate::StoreError::Invalid(why)
+                }
+                e => e,
+            })?;
+        Ok(answer.trim() != "0")
+    }
+
+    /// Keep a key of another store (`hive migrate`): its secret, whose
+    /// SHA-256 is `hash`, works here as it did there.
+    pub fn import_key(&self, key: &crate::auth::ApiKey, hash: &str) -> Result<()> {
+        self.meta.import_key(key, hash)
+    }
+
+    /// Keep an object of another store as it was, with its times
+    /// (`hive migrate`).
+    pub fn import_object(&self, kind: &str, object: &crate::objects::StoredObject) -> Result<()> {
+        self.meta.import_object(kind, object)
+    }
+
     /// Where the store is (without the password).
     pub fn describe(&self) -> String {
         self.client.endpoint().display()
