@@ -88,6 +88,20 @@ pub fn migrate(args: MigrateArgs) -> Result<()> {
             args.data_dir.display()
         );
     }
+    // Events and enrichments are moved project by project: one of no
+    // project (none is expected) would be left behind.
+    let strays: i64 = conn.query_row(
+        "SELECT (SELECT count(*) FROM events WHERE project_id NOT IN (SELECT id FROM projects)) \
+         + (SELECT count(*) FROM patches WHERE project_id NOT IN (SELECT id FROM projects))",
+        [],
+        |r| r.get(0),
+    )?;
+    if strays > 0 {
+        bail!(
+            "{} holds {strays} events or enrichments of no project it knows: nothing was moved",
+            db.display()
+        );
+    }
     let source = crate::open_store(&args.data_dir, Durability::Full, 0)?;
     let node = format!("migrate-{}", uuid::Uuid::new_v4());
     let target =
@@ -132,6 +146,12 @@ pub fn migrate(args: MigrateArgs) -> Result<()> {
     // evaluations, oldest first.
     for kind in object_kinds(&conn)? {
         for mut o in source.objects().list(&kind, None)? {
+            let evaluations = if kind == hive_store::objects::ALERT {
+                source.objects().evaluations(&o.id, usize::MAX)?
+            } else {
+                Vec::new()
+            };
+            // Settings and redaction rules are kept under their project's id.
             if o.id == o.project_id {
                 o.id = remap(&o.id);
             }
@@ -139,7 +159,7 @@ pub fn migrate(args: MigrateArgs) -> Result<()> {
             remap_ids(&mut o.doc, &ids);
             target.import_object(&kind, &o)?;
             counts.objects += 1;
-            let mut evaluations = source.objects().evaluations(&o.id, usize::MAX)?;
+            let mut evaluations = evaluations;
             evaluations.sort_by_key(|e| e.seq);
             for mut e in evaluations {
                 remap_ids(&mut e.doc, &ids);
@@ -189,6 +209,25 @@ pub fn migrate(args: MigrateArgs) -> Result<()> {
     counts.events = moved.events;
     counts.history = moved.history;
     counts.waiting = moved.waiting;
+    // Enrichments of no stored event (none are expected: one waiting for
+    // its event has a placeholder) move as waiting ones too.
+    let stray_ops: Vec<WriteOp> = stray_patches(&conn)?
+        .into_iter()
+        .map(|(project, event_id, h)| WriteOp::Enrich {
+            project_id: remap(&project),
+            floating: h.floating,
+            event_id,
+            patch: h.patch,
+            key_id: h.key_id,
+            received_at_ms: h.received_at,
+        })
+        .collect();
+    for ops in stray_ops.chunks(PAGE) {
+        target
+            .apply(ops)
+            .context("cannot write enrichments to ClickHouse")?;
+        counts.waiting += ops.len() as u64;
+    }
 
     // A server that ran meanwhile wrote what this did not read.
     if log_end(&log)? != end || applied_position(&conn)? != applied {
@@ -472,6 +511,40 @@ fn patches_of(
             patch,
             floating: floating != 0,
         });
+    }
+    Ok(out)
+}
+
+/// Enrichments whose event has no row (neither the event nor its
+/// placeholder), oldest first: (project, event id, enrichment).
+fn stray_patches(conn: &Connection) -> Result<Vec<(String, String, Patch)>> {
+    let mut stmt = conn.prepare(
+        "SELECT project_id, event_id, received_at, key_id, patch, floating FROM patches p \
+         WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.project_id = p.project_id \
+         AND e.event_id = p.event_id) ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, i64>(5)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (project, event_id, received_at, key_id, patch, floating) = row?;
+        let patch: Value = serde_json::from_str(&patch)
+            .with_context(|| format!("an enrichment of event {event_id:?}"))?;
+        let h = Patch {
+            received_at,
+            key_id,
+            patch,
+            floating: floating != 0,
+        };
+        out.push((project, event_id, h));
     }
     Ok(out)
 }

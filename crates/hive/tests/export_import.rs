@@ -701,6 +701,14 @@ fn migrate_moves_a_stopped_sqlite_server_to_clickhouse() {
             [&shop_id],
         )
         .unwrap();
+        // An enrichment with no row of its event (none is expected; it
+        // still moves, and waits for its event).
+        c.execute(
+            "INSERT INTO patches (project_id, event_id, received_at, key_id, patch, floating) \
+             VALUES (?1, 'e-stray', 1700000000000, NULL, '{\"metadata\":{\"stray\":1}}', 0)",
+            [&shop_id],
+        )
+        .unwrap();
         c.execute(
             "INSERT INTO alert_evaluations (alert_id, at, doc) VALUES (?1, 1700000000000, ?2)",
             [
@@ -727,7 +735,7 @@ fn migrate_moves_a_stopped_sqlite_server_to_clickhouse() {
     assert!(done, "{out}");
     assert!(
         out.contains(": 3 projects, 4 keys, 1 saved view, 3 saved objects (1 alert evaluation), ")
-            && out.contains(" 12 events with 10 history entries, 1 enrichment waiting"),
+            && out.contains(" 12 events with 10 history entries, 2 enrichments waiting"),
         "{out}"
     );
     let (done, out) = migrate("moved");
@@ -740,7 +748,9 @@ fn migrate_moves_a_stopped_sqlite_server_to_clickhouse() {
     assert!(moved.key.is_none(), "no new admin key: the old ones moved");
     let addr = moved.addr.clone();
     for (project, before) in [("shop", &shop), ("elsewhere", &elsewhere)] {
-        let after = snapshot(&addr, &admin, project);
+        let mut after = snapshot(&addr, &admin, project);
+        // Moved as it was, waiting; on ClickHouse it waits as a placeholder.
+        after.remove("e-stray");
         assert_eq!(
             after.keys().collect::<Vec<_>>(),
             before.keys().collect::<Vec<_>>(),
@@ -767,13 +777,17 @@ fn migrate_moves_a_stopped_sqlite_server_to_clickhouse() {
         "/events/batch",
         &ingest,
         &json!({"events": [{"event_id": "e-future", "session_id": "s-9", "event_type": "tool",
-            "event_name": "late", "start_time": 1700000009000i64}]})
+            "event_name": "late", "start_time": 1700000009000i64},
+            {"event_id": "e-stray", "session_id": "s-9", "event_type": "tool",
+            "event_name": "stray", "start_time": 1700000009000i64}]})
         .to_string(),
     )
     .unwrap();
     assert_eq!(status, 200, "{v}");
     let late = get_ready(&addr, &rw, "/v1/events/e-future", Duration::from_secs(30));
     assert_eq!(late["event"]["metadata"]["waited"], true, "{late}");
+    let stray = get_ready(&addr, &rw, "/v1/events/e-stray", Duration::from_secs(30));
+    assert_eq!(stray["event"]["metadata"]["stray"], 1, "{stray}");
     let project = get_ready(&addr, &admin, "/v1/projects/shop", Duration::from_secs(30));
     assert_eq!(project["retention_days"], "off", "{project}");
     let history = get_ready(
