@@ -8,7 +8,8 @@
 //! Every migration then runs again on the cluster, indexing the starts
 //! and the sessions' events already written, each on its writes' shard. Then the two-node scenario of `support::two_nodes` over
 //! the cluster: 60 enrichers across both nodes, alerts evaluated and
-//! notified once, a node killed mid-ingest and restarted.
+//! notified once, a node killed mid-ingest and restarted. Last, a server
+//! on SQLite moved onto the cluster with `hive migrate`.
 
 mod support;
 
@@ -200,6 +201,57 @@ fn two_nodes_on_a_two_shard_cluster() {
         "two nodes on a two-shard cluster: {:.1} s",
         started.elapsed().as_secs_f64()
     );
+
+    migrate_onto_the_cluster(&tmp.path().join("sqlite"), &shards);
+    eprintln!(
+        "{:.1} s: a SQLite server moved onto the cluster",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// `hive migrate` of a stopped SQLite server into a new database on the
+/// cluster: its sessions land on both shards, each whole on one, and a node
+/// on the cluster answers its key with every event and enrichment.
+fn migrate_onto_the_cluster(data: &std::path::Path, shards: &[ClickHouse]) {
+    let source = Hive::start(data, &[]);
+    let key = source.key.clone().unwrap();
+    let sessions: Vec<String> = (0..8)
+        .map(|i| format!("ffffffff-0000-4000-8000-{i:012}"))
+        .collect();
+    let acked = write_through(std::slice::from_ref(&source.addr), &key, &sessions, 0..2, 5);
+    two_nodes::wait_applied(&source.addr, &key, Duration::from_secs(60));
+    source.stop();
+    let url = format!("{}?cluster=hive", shards[0].url("moved"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hive"))
+        .args(["migrate", "--data-dir", data.to_str().unwrap()])
+        .args(["--to-clickhouse", &url])
+        .output()
+        .expect("run hive migrate");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    for s in shards {
+        let by_session = s
+            .query(
+                "SELECT count(DISTINCT session_id) FROM moved.hive_writes_local \
+                 WHERE session_id != ''",
+            )
+            .unwrap();
+        assert_ne!(by_session.trim(), "0", "every session on one shard: {said}");
+    }
+    let a = shards[0]
+        .query("SELECT DISTINCT session_id FROM moved.hive_writes_local ORDER BY session_id")
+        .unwrap();
+    let b = shards[1]
+        .query("SELECT DISTINCT session_id FROM moved.hive_writes_local ORDER BY session_id")
+        .unwrap();
+    let a: BTreeSet<&str> = a.lines().filter(|l| !l.is_empty()).collect();
+    let b: BTreeSet<&str> = b.lines().filter(|l| !l.is_empty()).collect();
+    assert!(a.is_disjoint(&b), "a session on two shards: {a:?} {b:?}");
+    let node = Hive::start(&data.with_extension("node"), &["--clickhouse", &url]);
+    assert!(node.key.is_none(), "the moved admin key, no new one");
+    for (i, session) in sessions.iter().enumerate() {
+        verify_session(&node.addr, &key, session, &acked[i]);
+    }
 }
 
 /// Enrichments sent before their events (by a key of no project) on the

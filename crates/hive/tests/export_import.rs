@@ -553,22 +553,6 @@ fn a_failing_command_says_why_in_one_line() {
     );
 }
 
-/// Stop a server as an operator does (SIGTERM): it applies its ingest log
-/// and exits.
-fn stop(mut server: Hive) {
-    let pid = server.child.id().to_string();
-    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(sent.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while server.child.try_wait().unwrap().is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn list(addr: &str, key: &str, path: &str) -> Vec<Value> {
     let v = get_ready(addr, key, path, Duration::from_secs(30));
     v["data"]
@@ -685,7 +669,7 @@ fn migrate_moves_a_stopped_sqlite_server_to_clickhouse() {
         alerts.iter().any(|(id, _, _)| id == alert_id.as_str()),
         "{alerts:?}"
     );
-    stop(source);
+    source.stop();
     // A saved view (the dashboard makes them), and an evaluation of the
     // alert, written into the stopped server's database.
     {
