@@ -13,6 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use hive_store::Store;
 use serde_json::{Value, json};
 use support::{ClickHouse, Hive, api, get_ready};
 
@@ -725,6 +726,25 @@ fn migrate_moves_a_stopped_sqlite_server_to_clickhouse() {
     let (done, out) = migrate("moved");
     assert!(!done && out.contains("already holds hive data"), "{out}");
 
+    // The saved view, read from the store (the dashboard shows them).
+    let store =
+        hive_store::clickhouse::ClickHouseStore::open(&ch.url("moved"), "test-reader").unwrap();
+    let project = store.auth().project_by_name("shop").unwrap().unwrap();
+    let views: Vec<(String, String, String)> = store
+        .auth()
+        .views(&project.id)
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.name, v.page, v.query))
+        .collect();
+    assert_eq!(
+        views,
+        [(
+            "slow ones".to_owned(),
+            "events".to_owned(),
+            "filter=metrics.latency".to_owned()
+        )]
+    );
     let moved = Hive::start(
         &dir.path().join("on-clickhouse"),
         &["--clickhouse", &ch.url("moved")],
