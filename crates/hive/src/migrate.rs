@@ -28,7 +28,6 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use hive_server::import::ImportRecord;
 use hive_server::ingest_log::format;
-use hive_store::auth::{ApiKey, KeyScope};
 use hive_store::clickhouse::ClickHouseStore;
 use hive_store::sqlite::Durability;
 use hive_store::{Store, WriteOp};
@@ -127,7 +126,7 @@ pub fn migrate(args: MigrateArgs) -> Result<()> {
     let remap = |id: &str| ids.get(id).cloned().unwrap_or_else(|| id.to_owned());
 
     // Keys, under the hashes of their secrets.
-    for (mut key, hash) in key_rows(&conn)? {
+    for (mut key, hash) in source.keys_with_hashes()? {
         key.project_id = key.project_id.as_deref().map(remap);
         target.import_key(&key, &hash)?;
         counts.keys += 1;
@@ -389,35 +388,6 @@ fn log_end(dir: &Path) -> Result<u64> {
     Ok(end)
 }
 
-/// Every key with the hash of its secret.
-fn key_rows(conn: &Connection) -> Result<Vec<(ApiKey, String)>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, name, prefix, scope, project_id, created_at, revoked_at, expires_at, \
-         permissions, hash FROM api_keys ORDER BY created_at",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        let scope: String = r.get(3)?;
-        let permissions: Option<String> = r.get(8)?;
-        Ok((
-            ApiKey {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                prefix: r.get(2)?,
-                scope: KeyScope::stored(&scope).unwrap_or(KeyScope::Ingest),
-                project_id: r.get(4)?,
-                created_at: r.get(5)?,
-                revoked_at: r.get(6)?,
-                expires_at: r.get(7)?,
-                permissions: permissions
-                    .map(|p| p.split_whitespace().map(str::to_owned).collect())
-                    .unwrap_or_default(),
-            },
-            r.get::<_, String>(9)?,
-        ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
 /// The kinds of saved objects the database holds.
 fn object_kinds(conn: &Connection) -> Result<Vec<String>> {
     let mut stmt = conn.prepare("SELECT DISTINCT kind FROM saved_objects ORDER BY kind")?;
@@ -487,30 +457,13 @@ fn patches_of(
         return Ok(HashMap::new());
     };
     // The page is a run of ids: the patches of the same run.
-    let mut stmt = conn.prepare_cached(
-        "SELECT event_id, received_at, key_id, patch, floating FROM patches \
-         WHERE project_id = ?1 AND event_id >= ?2 AND event_id <= ?3 ORDER BY seq",
-    )?;
-    let rows = stmt.query_map(params![project_id, first.event_id, last.event_id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, Option<String>>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, i64>(4)?,
-        ))
-    })?;
     let mut out: HashMap<String, Vec<Patch>> = HashMap::new();
-    for row in rows {
-        let (event_id, received_at, key_id, patch, floating) = row?;
-        let patch: Value = serde_json::from_str(&patch)
-            .with_context(|| format!("an enrichment of event {event_id:?}"))?;
-        out.entry(event_id).or_default().push(Patch {
-            received_at,
-            key_id,
-            patch,
-            floating: floating != 0,
-        });
+    for (_, event_id, h) in read_patches(
+        conn,
+        "WHERE project_id = ?1 AND event_id >= ?2 AND event_id <= ?3",
+        params![project_id, first.event_id, last.event_id],
+    )? {
+        out.entry(event_id).or_default().push(h);
     }
     Ok(out)
 }
@@ -518,12 +471,26 @@ fn patches_of(
 /// Enrichments whose event has no row (neither the event nor its
 /// placeholder), oldest first: (project, event id, enrichment).
 fn stray_patches(conn: &Connection) -> Result<Vec<(String, String, Patch)>> {
-    let mut stmt = conn.prepare(
-        "SELECT project_id, event_id, received_at, key_id, patch, floating FROM patches p \
-         WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.project_id = p.project_id \
-         AND e.event_id = p.event_id) ORDER BY seq",
-    )?;
-    let rows = stmt.query_map([], |r| {
+    read_patches(
+        conn,
+        "p WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.project_id = p.project_id \
+         AND e.event_id = p.event_id)",
+        [],
+    )
+}
+
+/// The stored enrichments `condition` selects, oldest first: (project,
+/// event id, enrichment).
+fn read_patches(
+    conn: &Connection,
+    condition: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<(String, String, Patch)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT project_id, event_id, received_at, key_id, patch, floating FROM patches \
+         {condition} ORDER BY seq"
+    ))?;
+    let rows = stmt.query_map(params, |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,

@@ -49,6 +49,16 @@ impl SqliteAuth {
             conn: Mutex::new(conn),
         }
     }
+
+    /// Every key with the SHA-256 of its secret, oldest first.
+    pub(super) fn keys_with_hashes(&self) -> Result<Vec<(ApiKey, String)>> {
+        let c = lock(&self.conn);
+        let mut stmt = c.prepare(&format!(
+            "SELECT {KEY_COLUMNS}, hash FROM api_keys ORDER BY created_at"
+        ))?;
+        let rows = stmt.query_map([], |r| Ok((key_from_row(r)?, r.get::<_, String>(9)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
 }
 
 fn project_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Project> {

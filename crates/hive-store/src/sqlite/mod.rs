@@ -255,6 +255,12 @@ impl SqliteStore {
         out
     }
 
+    /// Every API key with the SHA-256 of its secret, oldest first: what
+    /// `hive migrate` moves, so that the secrets work on ClickHouse.
+    pub fn keys_with_hashes(&self) -> Result<Vec<(crate::auth::ApiKey, String)>> {
+        self.auth.keys_with_hashes()
+    }
+
     /// Checkpoint the WAL into the main file, and truncate both (on
     /// shutdown, and before measuring the file). A reader in the middle of
     /// a read keeps the checkpoint from finishing (SQLite answers "busy"
