@@ -116,6 +116,8 @@ pub enum ModelError {
     TooDeep(String),
     #[error("{0} is longer than {MAX_ID_LEN} characters")]
     IdTooLong(String),
+    #[error("{0} cannot be removed (null): every event keeps one; send a number")]
+    NotRemovable(String),
 }
 
 fn wrong(field: impl Into<String>, expected: &'static str) -> ModelError {
@@ -151,8 +153,24 @@ pub struct Enrichment {
 ///
 /// Namespaces must be objects (or `null`, which removes the namespace per
 /// RFC 7396); `inputs` is its own namespace; unknown keys land in
-/// `metadata`; identity fields are ignored.
+/// `metadata`; identity fields are ignored. `start_time` may be changed but
+/// not removed: an event without a start would fall out of every read
+/// bounded by dates, so `"start_time": null` is refused.
 pub fn enrichment_from_update(
+    body: &Map<String, Value>,
+    path_event_id: Option<&str>,
+) -> Result<Enrichment, ModelError> {
+    if matches!(body.get("start_time"), Some(Value::Null)) {
+        return Err(ModelError::NotRemovable("start_time".into()));
+    }
+    enrichment_from_history(body, path_event_id)
+}
+
+/// [`enrichment_from_update`] for a patch a server already stored (a
+/// history replayed by `hive import` or `hive migrate`): the same checks,
+/// except that a removal of `start_time` recorded before it was refused is
+/// replayed as it was, so the event ends as it was.
+pub fn enrichment_from_history(
     body: &Map<String, Value>,
     path_event_id: Option<&str>,
 ) -> Result<Enrichment, ModelError> {

@@ -13,7 +13,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use bytes::Bytes;
-use hive_core::model::{Event, EventDefaults, enrichment_from_update, event_from_json};
+use hive_core::model::{Event, EventDefaults, enrichment_from_history, event_from_json};
 use hive_store::WriteOp;
 use serde_json::{Map, Value, json};
 
@@ -151,7 +151,7 @@ impl ImportRecord {
             };
             // The same checks as an enrichment sent by a client; a patch
             // the server stored comes out unchanged.
-            let patch = enrichment_from_update(patch, Some(&event.event_id))
+            let patch = enrichment_from_history(patch, Some(&event.event_id))
                 .map_err(|e| format!("history[{i}].patch: {e}"))?
                 .patch;
             history.push(HistoryItem {

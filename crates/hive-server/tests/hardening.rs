@@ -402,6 +402,18 @@ async fn wrong_types_are_400s_naming_the_field() {
         (
             "PUT",
             "/events",
+            json!({"event_id": "e", "start_time": null}),
+            "start_time cannot be removed (null)",
+        ),
+        (
+            "PUT",
+            "/v1/events/e",
+            json!({"start_time": null}),
+            "start_time cannot be removed (null)",
+        ),
+        (
+            "PUT",
+            "/events",
             json!({"event_id": "e", "project": 1}),
             "project",
         ),

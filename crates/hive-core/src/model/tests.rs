@@ -69,6 +69,29 @@ fn update_errors_name_the_field() {
 }
 
 #[test]
+fn an_update_cannot_remove_the_start_but_a_stored_history_replays() {
+    let body = obj(json!({"event_id": "a", "start_time": null}));
+    let err = enrichment_from_update(&body, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "start_time cannot be removed (null): every event keeps one; send a number"
+    );
+    // A new start is taken; the end, the duration and the name may go.
+    let e = enrichment_from_update(
+        &obj(json!({"event_id": "a", "start_time": 5.6, "end_time": null, "duration": null})),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        e.patch,
+        json!({"start_time": 6, "end_time": null, "duration": null})
+    );
+    // A history recorded before the refusal is replayed as it was.
+    let e = enrichment_from_history(&body, None).unwrap();
+    assert_eq!(e.patch, json!({"start_time": null}));
+}
+
+#[test]
 fn empty_update_is_a_touch() {
     let e = enrichment_from_update(&obj(json!({"event_id": "s"})), None).unwrap();
     assert_eq!(e.patch, json!({}));
