@@ -1038,6 +1038,72 @@ fn dated_reads_read_their_events_only() {
     assert_eq!(left, 0);
 }
 
+/// A dated read that would name more than a quarter of its project's
+/// events reads every event instead (naming costs about four times what
+/// streaming does); smaller selections, and any selection up to
+/// `dated_always` events, are read by name. Both give the same answers.
+#[test]
+fn dated_reads_of_most_of_a_project_read_it_whole() {
+    use hive_core::chart::{ChartQuery, reference};
+    use hive_core::model::Event;
+    use hive_store::{EventQuery, Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_dated_always(2);
+    let p = ClickHouseStore::project_named("p").id;
+    const H: i64 = 3_600_000;
+    const T0: i64 = 1_704_067_200_000;
+    // Twelve sessions of one event each, an hour apart.
+    let ops: Vec<WriteOp> = (0..12)
+        .map(|h| {
+            WriteOp::event(Event {
+                event_id: format!("s{h:02}"),
+                session_id: format!("s{h:02}"),
+                project_id: p.clone(),
+                event_type: "session".into(),
+                event_name: "e".into(),
+                start_time: T0 + h * H,
+                end_time: T0 + h * H + 5,
+                ..Event::default()
+            })
+        })
+        .collect();
+    store.apply(&ops).unwrap();
+    let dated = |from: i64| {
+        store
+            .dated_events(Some(&p), Some((T0 + from * H) as f64), None)
+            .unwrap()
+    };
+    assert_eq!(dated(11), Some(1), "within dated_always");
+    assert_eq!(dated(9), Some(3), "a quarter of the project");
+    assert_eq!(dated(8), None, "more than a quarter: every event");
+    assert_eq!(dated(0), None);
+    let docs = store
+        .query(&EventQuery {
+            project_id: Some(p.clone()),
+            limit: 100,
+            ..EventQuery::default()
+        })
+        .unwrap()
+        .events;
+    for from in [11, 9, 8, 0] {
+        let q = ChartQuery::from_json(
+            &serde_json::json!({
+                "metric": "duration", "aggregation": "count", "bucket": "hour",
+                "dateRange": {"$gte": T0 + from * H}
+            }),
+            0.0,
+        )
+        .unwrap();
+        assert_eq!(
+            store.chart(Some(&p), &q).unwrap(),
+            reference(&q, &docs),
+            "from hour {from}"
+        );
+    }
+}
+
 /// Retention removes the lookups of the events it removes whole (else
 /// they would grow for ever under a retention), and keeps those of events
 /// that are left with a write.

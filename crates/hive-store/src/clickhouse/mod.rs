@@ -271,7 +271,17 @@ impl ClickHouseStore {
         self.ranges = partial::Ranges {
             sample_one_in: sample_one_in.max(1),
             events: events.max(1),
+            ..self.ranges
         };
+        self
+    }
+
+    /// Read a dated read's selection by name whatever the project's size
+    /// only up to `n` events (20 000 by default; tests check the rule on
+    /// small projects).
+    #[doc(hidden)]
+    pub fn with_dated_always(mut self, n: usize) -> ClickHouseStore {
+        self.ranges.dated_always = n;
         self
     }
 

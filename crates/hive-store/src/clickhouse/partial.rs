@@ -42,6 +42,9 @@ pub(crate) struct Ranges {
     pub sample_one_in: usize,
     /// About how many events a range holds.
     pub events: usize,
+    /// Selections of dated reads up to this size are read by name
+    /// whatever the project's size ([`DATED_SHARE`]).
+    pub dated_always: usize,
 }
 
 impl Default for Ranges {
@@ -49,6 +52,7 @@ impl Default for Ranges {
         Ranges {
             sample_one_in: 1024,
             events: 131_072,
+            dated_always: DATED_ALWAYS,
         }
     }
 }
@@ -61,6 +65,19 @@ const IDS_PER_STATEMENT: usize = 40_000;
 /// reads the whole scope in ranges, as before (naming a million ids takes
 /// about 45 MB of statements).
 pub(super) const MAX_DATED: usize = 1_000_000;
+
+/// A read bounded by dates that would name more than one event in this
+/// many of its project's reads every event instead: naming an event costs
+/// about four times what streaming one does (14 µs against 3.5 at a
+/// million events here), so past a quarter of the project the whole
+/// project is read sooner (a chart of a month that holds all of a
+/// project's events took 15 s by name, 3.5 s whole). The project's size is
+/// looked up only for selections of more than [`DATED_ALWAYS`] events,
+/// which are read by name in any case (about 0.3 s).
+const DATED_SHARE: usize = 4;
+
+/// See [`DATED_SHARE`].
+const DATED_ALWAYS: usize = 20_000;
 
 /// Which events a streamed read reads.
 pub(super) enum Scope {
@@ -511,7 +528,8 @@ impl ClickHouseStore {
     /// minute, so only the range is read), the sessions and events keyed
     /// in the range's minutes (K), and every event of K and of the sessions
     /// that K's events name. `Scope::All` when the range holds no start
-    /// above 0, or there are more than [`MAX_DATED`] such events.
+    /// above 0, or there are more than [`MAX_DATED`] such events, or more
+    /// than a [`DATED_SHARE`]th of the project's events.
     ///
     /// Every event that starts in the range is among them:
     /// - an event's start is the `start_time` some write of it sets (a
@@ -583,6 +601,20 @@ impl ClickHouseStore {
         )?;
         if ids.len() > MAX_DATED {
             return Ok(Scope::All);
+        }
+        if ids.len() > self.ranges.dated_always {
+            // Which events name a session: about one row per event.
+            let events = self
+                .client
+                .rows(&format!(
+                    "SELECT count() AS n FROM hive_members_by_month WHERE {pc}"
+                ))?
+                .first()
+                .and_then(|r| r["n"].as_u64())
+                .unwrap_or(0);
+            if (ids.len() * DATED_SHARE) as u64 > events {
+                return Ok(Scope::All);
+            }
         }
         Ok(Scope::Ids(ids))
     }
