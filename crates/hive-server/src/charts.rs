@@ -44,7 +44,7 @@ pub async fn run_chart(
 ) -> ApiResult<Value> {
     let query = q.clone();
     let series = state
-        .blocking(move |store| store.chart(project.as_deref(), &query))
+        .read(move |store| store.chart(project.as_deref(), &query))
         .await?;
     let mut data = q.to_json();
     if let Value::Object(m) = &mut data {

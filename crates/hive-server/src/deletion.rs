@@ -226,7 +226,7 @@ pub async fn start_filter_deletion(
     let mut count_q = query.clone();
     count_q.limit = 1;
     count_q.offset = 0;
-    let matched = state.blocking(move |s| s.query(&count_q)).await?.total;
+    let matched = state.read(move |s| s.query(&count_q)).await?.total;
     let level = match query.level {
         hive_store::Level::Event => "event",
         hive_store::Level::Session => "session",

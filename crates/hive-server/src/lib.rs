@@ -25,6 +25,7 @@ pub mod openapi;
 pub mod otlp;
 pub mod otlp_logs;
 pub mod read;
+pub mod read_slots;
 pub mod redaction;
 pub mod rest;
 pub mod retention;
@@ -96,6 +97,9 @@ pub struct AppState {
     pub maintenance: retention::Maintenance,
     /// The dashboard lists' recent counts, and the one count at a time.
     pub(crate) list_counts: dashboard::ListCounts,
+    /// Reads over a project (lists, counts, charts, exports) at once
+    /// ([`AppState::read`]).
+    pub read_slots: read_slots::ReadSlots,
 }
 
 /// What reports the in-memory columns' (bytes held, budget).
@@ -137,6 +141,7 @@ impl AppState {
             ping_since_ms: std::sync::atomic::AtomicI64::new(0),
             maintenance: retention::Maintenance::default(),
             list_counts: dashboard::ListCounts::default(),
+            read_slots: read_slots::ReadSlots::default(),
             store,
             writer,
             default_project,
@@ -185,6 +190,13 @@ impl AppState {
         self
     }
 
+    /// Run at most `max` reads over a project at once; the others wait up
+    /// to `wait` ([`read_slots`]).
+    pub fn with_read_slots(mut self, max: usize, wait: std::time::Duration) -> AppState {
+        self.read_slots = read_slots::ReadSlots::new(max, wait);
+        self
+    }
+
     /// Use this alert runtime (a manual clock in tests).
     pub fn with_alerts(mut self, alerts: alerts::AlertRuntime) -> AppState {
         self.alerts = alerts;
@@ -206,6 +218,22 @@ impl AppState {
     pub async fn submit(&self, mut ops: Vec<hive_store::WriteOp>) -> Result<(), ApiError> {
         self.redact(&mut ops).await?;
         self.writer.submit(ops).await
+    }
+
+    /// [`AppState::blocking`] for a read that passes over a project (a
+    /// list, a count, a chart, an export page) asked by a client: it
+    /// first waits for one of the node's read slots ([`read_slots`]), held
+    /// until the store work ends.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> hive_store::Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let slot = self.read_slots.acquire().await?;
+        self.blocking(move |store| {
+            let _slot = slot;
+            f(store)
+        })
+        .await
     }
 
     /// Run store work on the blocking pool (SQLite calls block), as every

@@ -125,6 +125,26 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ),
     // Store.
     (
+        "hive_reads_running",
+        "gauge",
+        "Reads over a project (lists, counts, charts, exports) running now",
+    ),
+    (
+        "hive_reads_waiting",
+        "gauge",
+        "Reads waiting for their turn (--max-concurrent-reads)",
+    ),
+    (
+        "hive_reads_max",
+        "gauge",
+        "Reads over a project run at once (--max-concurrent-reads)",
+    ),
+    (
+        "hive_reads_refused_total",
+        "counter",
+        "Reads answered 503 busy after waiting --read-queue-secs for their turn",
+    ),
+    (
         "hive_store_commit_seconds",
         "histogram",
         "Time to apply one batch of writes to the store (one transaction)",
@@ -304,6 +324,11 @@ fn observe_state(state: &AppState) {
     counter!("hive_applier_retries_total").absolute(load(&s.apply_retries));
     counter!("hive_applier_set_aside_records_total").absolute(load(&s.set_aside_records));
     counter!("hive_read_timeouts_total").absolute(load(&s.read_timeouts));
+    let reads = &state.read_slots;
+    gauge!("hive_reads_running").set(reads.running() as f64);
+    gauge!("hive_reads_waiting").set(reads.waiting() as f64);
+    gauge!("hive_reads_max").set(reads.max() as f64);
+    counter!("hive_reads_refused_total").absolute(reads.refused());
     if let Some(columns) = &state.column_memory {
         let (used, budget) = columns();
         gauge!("hive_column_memory_bytes").set(used as f64);

@@ -215,7 +215,7 @@ async fn run_query(state: SharedState, headers: HeaderMap, body: Bytes) -> ApiRe
     let limit = query.limit;
     let by_id = include.after.is_some();
     let (result, total, extras) = state
-        .blocking(move |store| {
+        .read(move |store| {
             let (result, total) = match (&include.after, &query.project_id) {
                 (Some(after), Some(project)) => {
                     let events = store.events_after(project, &query, after)?;

@@ -5,7 +5,7 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{Resp, dashboard_cookie, page, server};
+use common::{Resp, dashboard_cookie, page, server, server_configured};
 use serde_json::{Value, json};
 
 /// A 400 whose JSON error message contains `excerpt`.
@@ -826,4 +826,79 @@ async fn times_at_any_extreme_are_charted_and_listed() {
             String::from_utf8_lossy(&r.bytes)
         );
     }
+}
+
+/// Lists, counts, charts and exports take turns (`--max-concurrent-reads`):
+/// with every slot taken, they wait, then answer 503 `busy` with
+/// `Retry-After`, the dashboard's list too; looking up one event does not
+/// wait; a slot that comes free lets the next read run.
+#[tokio::test]
+async fn reads_past_the_concurrent_limit_wait_then_are_busy() {
+    use std::time::Duration;
+    let s = server_configured(Default::default(), Default::default(), |state| {
+        state.with_read_slots(2, Duration::from_millis(300))
+    });
+    let k = s.admin.clone();
+    let r = s
+        .json(
+            "POST",
+            "/session/start",
+            &k,
+            json!({"session": {"session_id": "s1", "metadata": {"a": 1}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let cookie = dashboard_cookie(&s).await;
+    let taken = s.state.read_slots.acquire().await.unwrap();
+    let _taken_too = s.state.read_slots.acquire().await.unwrap();
+    let chart = json!({"metric": "duration", "aggregation": "count", "bucket": "hour"});
+    let busy = |r: &Resp, what: &str| {
+        assert_eq!(
+            r.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{what}: {}",
+            String::from_utf8_lossy(&r.bytes)
+        );
+        assert_eq!(
+            r.headers.get("retry-after").map(|v| v.to_str().unwrap()),
+            Some("1"),
+            "{what}"
+        );
+    };
+    for (path, body) in [
+        ("/v1/events/export", json!({})),
+        ("/v1/events/search", json!({})),
+        ("/v1/events/chart", chart.clone()),
+    ] {
+        let r = s.json("POST", path, &k, body).await;
+        busy(&r, path);
+        let v = r.json();
+        assert_eq!(v["errorCode"], "busy", "{path}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("--max-concurrent-reads"),
+            "{path}: {v}"
+        );
+    }
+    let r = page(&s, &cookie, "/sessions").await;
+    busy(&r, "the dashboard's session list");
+    // Not a read over the project: answered at once.
+    let r = s.get("/v1/events/s1", &k).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(s.state.read_slots.refused(), 4);
+    // A slot that comes free while a read waits lets it run.
+    let freed = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(taken);
+    });
+    let r = s.json("POST", "/v1/events/chart", &k, chart).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.bytes)
+    );
+    freed.await.unwrap();
 }

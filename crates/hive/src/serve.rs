@@ -54,6 +54,16 @@ pub struct ServeArgs {
     /// fewer parts to merge, for more memory while a batch is held).
     #[arg(long, env = "HIVE_APPLY_BATCH_MB", value_parser = clap::value_parser!(u64).range(1..=256))]
     pub apply_batch_mb: Option<u64>,
+    /// Reads over a project (lists, their counts, charts, exports) this node
+    /// runs at once; more wait their turn. Each holds memory in proportion
+    /// to what it reads (on ClickHouse about 1 GB at ten million events).
+    /// Default: the cores, at least 4.
+    #[arg(long, env = "HIVE_MAX_CONCURRENT_READS", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_concurrent_reads: Option<u64>,
+    /// Seconds a read waits for its turn (--max-concurrent-reads) before it
+    /// gets 503 busy + Retry-After.
+    #[arg(long, env = "HIVE_READ_QUEUE_SECS", default_value_t = 30)]
+    pub read_queue_secs: u64,
     /// Largest request body in bytes.
     #[arg(long, env = "HIVE_MAX_BODY_BYTES", default_value_t = 16 << 20)]
     pub max_body_bytes: usize,
@@ -281,6 +291,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(f) = column_memory {
         state = state.with_column_memory(f);
     }
+    let state = state.with_read_slots(
+        args.max_concurrent_reads
+            .map_or_else(hive_server::read_slots::default_max, |n| n as usize),
+        std::time::Duration::from_secs(args.read_queue_secs),
+    );
     let state = Arc::new(state);
     let listener = TcpListener::bind(args.addr).await.with_context(|| {
         format!(

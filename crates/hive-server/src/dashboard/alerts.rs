@@ -385,9 +385,7 @@ pub async fn recent_values(
             };
             let frame = svg::Frame::of(&q, now);
             let pid = o.project_id.clone();
-            let series = state
-                .blocking(move |store| store.chart(Some(&pid), &q))
-                .await?;
+            let series = state.read(move |store| store.chart(Some(&pid), &q)).await?;
             super::charts::DrawnChart {
                 svg: svg::chart_with(&series, &frame, &rule.name, threshold),
                 legend: super::charts::legend(&series),

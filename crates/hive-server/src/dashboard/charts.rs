@@ -261,9 +261,7 @@ async fn draw(
 ) -> Result<(String, String), ApiError> {
     let pid = project_id.to_owned();
     let frame = svg::Frame::of(&q, now_ms());
-    let series = state
-        .blocking(move |store| store.chart(Some(&pid), &q))
-        .await?;
+    let series = state.read(move |store| store.chart(Some(&pid), &q)).await?;
     Ok((svg::chart(&series, &frame, title), legend(&series)))
 }
 
@@ -480,7 +478,7 @@ pub async fn draw_together(
     let asked = queries.clone();
     let now = now_ms();
     let series = state
-        .blocking(move |store| store.charts(Some(&pid), &asked))
+        .read(move |store| store.charts(Some(&pid), &asked))
         .await?;
     let charts = ids
         .into_iter()

@@ -266,8 +266,12 @@ async fn list(
         .count_or_turn(&count_key, params.count)
         .await;
     let counts = state.clone();
+    // One of the node's read slots, held until the store work ends; the
+    // work stops when the page's request goes away (`cancellable`).
+    let slot = state.read_slots.acquire().await?;
     let (fields, page, errors, problems) =
-        tokio::task::spawn_blocking(move || -> Result<_, super::PageError> {
+        crate::cancellable(move || -> Result<_, super::PageError> {
+            let _slot = slot;
             let fields = store.fields(&project_id)?;
             let level = if sessions {
                 Level::Session

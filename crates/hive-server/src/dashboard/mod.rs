@@ -204,10 +204,19 @@ impl IntoResponse for PageError {
                     message: &message,
                     v: asset_version(),
                 };
-                match page.render() {
+                let mut resp = match page.render() {
                     Ok(html) => (status, html_headers(), html).into_response(),
                     Err(_) => (status, message).into_response(),
+                };
+                // As the API's answers: a page that could not be made for
+                // now (busy, the store down) says when to try again.
+                if status == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+                    resp.headers_mut().insert(
+                        header::RETRY_AFTER,
+                        axum::http::HeaderValue::from_static("1"),
+                    );
                 }
+                resp
             }
         }
     }

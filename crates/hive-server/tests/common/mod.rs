@@ -36,6 +36,15 @@ pub fn server_with_alerts(
     api: ApiConfig,
     alerts: hive_server::alerts::AlertRuntime,
 ) -> TestServer {
+    server_configured(writer, api, |state| state.with_alerts(alerts))
+}
+
+/// A server whose state `configure` finishes.
+pub fn server_configured(
+    writer: WriterConfig,
+    api: ApiConfig,
+    configure: impl FnOnce(AppState) -> AppState,
+) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(
         SqliteStore::open(dir.path().join("hive.db"), SqliteOptions::default()).expect("open"),
@@ -51,11 +60,9 @@ pub fn server_with_alerts(
         writer,
     )
     .expect("open the ingest log");
-    let state = Arc::new(
-        AppState::new(store.clone() as Arc<dyn Store>, queue, api)
-            .expect("state")
-            .with_alerts(alerts),
-    );
+    let state = Arc::new(configure(
+        AppState::new(store.clone() as Arc<dyn Store>, queue, api).expect("state"),
+    ));
     TestServer {
         router: hive_server::router(state.clone()),
         admin,
