@@ -9,6 +9,10 @@ prints `listening on http://127.0.0.1:PORT` once it serves. The subset:
 
 - `POST /` with the statement as the body, or with `?query=` (an INSERT)
   and its data as the body;
+- a `multipart/form-data` body (ClickHouse's external data): its field
+  `query` is the statement, and each file is a table the statement reads
+  by the file's field name, with the columns of `?NAME_structure=` in the
+  format of `?NAME_format=` (`TabSeparated` by default);
 - `?database=` (the current database of the statement), and any other
   parameter as a setting (`output_format_json_quote_64bit_integers=0`);
 - HTTP basic authentication when `--user` is given;
@@ -22,6 +26,8 @@ current database and one set of settings.
 
 import argparse
 import base64
+import email.parser
+import email.policy
 import re
 import sys
 import os
@@ -37,6 +43,24 @@ NOT_SETTINGS = {"database", "query", "user", "password", "query_id", "session_id
 # CHDB_SLOW_MS=N logs statements that take N ms or more.
 SLOW = int(os.environ["CHDB_SLOW_MS"]) if os.environ.get("CHDB_SLOW_MS") else None
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+STRUCTURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]* [A-Za-z0-9()]+(, ?[A-Za-z_][A-Za-z0-9_]* [A-Za-z0-9()]+)*$")
+
+
+def form_parts(content_type, body):
+    """The fields and files of a multipart/form-data body: ({name: text},
+    {name: bytes})."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    fields, files = {}, {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        if part.get_param("filename", header="content-disposition") is None:
+            fields[name] = data.decode("utf-8")
+        else:
+            files[name] = data
+    return fields, files
 
 
 def status_of(message):
@@ -58,7 +82,9 @@ class Engine:
         self.database = None
         self.settings = {}
 
-    def run(self, sql, database, settings):
+    def run(self, sql, database, settings, tables=()):
+        """Run `sql`; `tables` are (name, structure, format, data) that it
+        reads, made for it and dropped after (ClickHouse's external data)."""
         with self.lock:
             db = database or "default"
             if db != self.database:
@@ -75,7 +101,20 @@ class Engine:
                 self.session.query(f"SET {k} = {value}")
                 self.settings[k] = v
             started = time.monotonic()
-            result = self.session.query(sql, "TabSeparated")
+            made = []
+            try:
+                for name, structure, fmt, data in tables:
+                    if not NAME.match(name) or not NAME.match(fmt) or not STRUCTURE.match(structure):
+                        raise ValueError(f"Code: 36. DB::Exception: bad external table {name!r}")
+                    self.session.query(f"DROP TABLE IF EXISTS {name}")
+                    self.session.query(f"CREATE TABLE {name} ({structure}) ENGINE = Memory")
+                    made.append(name)
+                    if data:
+                        self.session.query(f"INSERT INTO {name} FORMAT {fmt}\n" + data.decode("utf-8"))
+                result = self.session.query(sql, "TabSeparated")
+            finally:
+                for name in made:
+                    self.session.query(f"DROP TABLE IF EXISTS {name}")
             took = time.monotonic() - started
             if SLOW is not None and took * 1000 >= SLOW:
                 print(f"slow: {took * 1000:.0f} ms: {sql[:300]!r}", file=sys.stderr, flush=True)
@@ -124,13 +163,22 @@ class Handler(BaseHTTPRequestHandler):
         if not self.authorized(params):
             self.answer(401, b"Code: 516. DB::Exception: Authentication failed: password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED)\n")
             return
-        if "query" in params:
+        tables = []
+        content_type = self.headers.get("Content-Type", "")
+        if content_type.startswith("multipart/form-data"):
+            fields, files = form_parts(content_type, body)
+            sql = fields.get("query", params.get("query", ""))
+            for name, data in files.items():
+                structure = params.pop(f"{name}_structure", "")
+                fmt = params.pop(f"{name}_format", "TabSeparated")
+                tables.append((name, structure, fmt, data))
+        elif "query" in params:
             sql = params["query"] + "\n" + body.decode("utf-8")
         else:
             sql = body.decode("utf-8")
         settings = {k: v for k, v in params.items() if k not in NOT_SETTINGS}
         try:
-            out = self.engine.run(sql, params.get("database"), settings)
+            out = self.engine.run(sql, params.get("database"), settings, tables)
         except Exception as e:  # the engine's errors carry ClickHouse's text
             message = str(e).strip() + "\n"
             self.answer(status_of(message), message.encode())

@@ -1054,12 +1054,17 @@ fn dated_reads_of_most_of_a_project_read_it_whole() {
     let p = ClickHouseStore::project_named("p").id;
     const H: i64 = 3_600_000;
     const T0: i64 = 1_704_067_200_000;
-    // Twelve sessions of one event each, an hour apart.
+    // Twelve sessions of one event each, an hour apart; the last with an
+    // id that the named ids escape (they travel as TabSeparated data).
+    let id = |h: i64| match h {
+        11 => "s11\t\\x\ny\r'\"\0z".to_owned(),
+        h => format!("s{h:02}"),
+    };
     let ops: Vec<WriteOp> = (0..12)
         .map(|h| {
             WriteOp::event(Event {
-                event_id: format!("s{h:02}"),
-                session_id: format!("s{h:02}"),
+                event_id: id(h),
+                session_id: id(h),
                 project_id: p.clone(),
                 event_type: "session".into(),
                 event_name: "e".into(),
@@ -1087,6 +1092,7 @@ fn dated_reads_of_most_of_a_project_read_it_whole() {
         })
         .unwrap()
         .events;
+    assert!(docs.iter().any(|d| d["event_id"] == id(11).as_str()));
     for from in [11, 9, 8, 0] {
         let q = ChartQuery::from_json(
             &serde_json::json!({

@@ -104,6 +104,40 @@ fn two_nodes_on_a_two_shard_cluster() {
     };
     let before = dated(&store);
     assert!(before.is_some_and(|n| n >= sessions.len()), "{before:?}");
+    // A dated read names its events in a table sent beside its statements
+    // (ADR 0014), which the initiating server passes on to the shards: over
+    // a range that holds every event (the spans start in 2023), it counts
+    // what the whole project's read counts.
+    let counted = |range: Option<serde_json::Value>| -> u64 {
+        use hive_store::Store as _;
+        let mut q = serde_json::json!({"aggregation": "count", "bucket": "total"});
+        if let Some(range) = range {
+            q["dateRange"] = range;
+        }
+        let q = hive_core::chart::ChartQuery::from_json(&q, now).unwrap();
+        store
+            .chart(Some(&project), &q)
+            .unwrap()
+            .iter()
+            .flat_map(|s| &s.points)
+            .map(|p| p.count)
+            .sum()
+    };
+    let whole = counted(None);
+    assert!(whole > 0);
+    assert!(
+        store
+            .dated_events(Some(&project), Some(1.6e12), Some(now + day))
+            .unwrap()
+            .is_some(),
+        "read by name"
+    );
+    assert_eq!(
+        counted(Some(
+            serde_json::json!({"$gte": 1_600_000_000_000i64, "$lte": now + day})
+        )),
+        whole
+    );
     for t in [
         "hive_starts_mv",
         "hive_starts_local",

@@ -314,6 +314,20 @@ impl Client {
         req.send(body).map_err(|e| self.unreachable(e))
     }
 
+    /// [`Client::send`] with a content type.
+    fn send_as(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<ureq::http::Response<ureq::Body>> {
+        let mut req = self.agent.post(url).header("Content-Type", content_type);
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        req.send(body).map_err(|e| self.unreachable(e))
+    }
+
     /// The URL of a statement, with the settings every statement gets.
     fn url(&self) -> String {
         // On a cluster, inserts return once every shard has its rows (a
@@ -370,6 +384,21 @@ impl Client {
     pub fn each_binary_row(
         &self,
         sql: &str,
+        decode: impl FnMut(&mut dyn std::io::BufRead) -> Result<()>,
+    ) -> Result<()> {
+        self.each_binary_row_naming(sql, None, decode)
+    }
+
+    /// [`Client::each_binary_row`], with `ids` (when given) sent beside the
+    /// statement as the external table [`NAMED_IDS`] of one column `id
+    /// String`, which the statement reads as `event_id IN named_ids`.
+    /// ClickHouse parses a statement's literals one at a time (40 000 ids
+    /// named in a statement took 0.48 s to parse here); an external table
+    /// arrives as data (0.11 s for the same ids).
+    pub fn each_binary_row_naming(
+        &self,
+        sql: &str,
+        ids: Option<&[String]>,
         mut decode: impl FnMut(&mut dyn std::io::BufRead) -> Result<()>,
     ) -> Result<()> {
         use std::io::BufRead;
@@ -382,7 +411,18 @@ impl Client {
         // MiB of ids.
         let url = format!("{}&max_query_size={}", self.url(), 64 << 20);
         let statement = format!("SELECT toUInt32({ROW_MARK}), {columns} FORMAT RowBinary");
-        let mut resp = self.send(&url, statement.as_bytes())?;
+        let mut resp = match ids {
+            None => self.send(&url, statement.as_bytes())?,
+            Some(ids) => {
+                let (boundary, body) = multipart(&statement, ids);
+                let url = format!("{url}&{NAMED_IDS}_structure=id%20String");
+                self.send_as(
+                    &url,
+                    &format!("multipart/form-data; boundary={boundary}"),
+                    &body,
+                )?
+            }
+        };
         let status = resp.status().as_u16();
         if status != 200 {
             let text = resp.body_mut().read_to_string().unwrap_or_default();
@@ -771,9 +811,73 @@ fn url_encode(s: &str) -> String {
     out
 }
 
+/// The name of the external table of ids [`Client::each_binary_row_naming`]
+/// sends.
+pub(crate) const NAMED_IDS: &str = "named_ids";
+
+/// A `multipart/form-data` body of the statement (the field `query`, which
+/// ClickHouse takes from the form as from the URL, so a statement of any
+/// length fits) and `ids` as the file [`NAMED_IDS`] in `TabSeparated`; with
+/// its boundary, which occurs in neither.
+fn multipart(statement: &str, ids: &[String]) -> (String, Vec<u8>) {
+    let mut data = Vec::with_capacity(ids.iter().map(|i| i.len() + 1).sum());
+    for id in ids {
+        for b in id.bytes() {
+            match b {
+                b'\\' => data.extend_from_slice(b"\\\\"),
+                b'\t' => data.extend_from_slice(b"\\t"),
+                b'\n' => data.extend_from_slice(b"\\n"),
+                b'\r' => data.extend_from_slice(b"\\r"),
+                0 => data.extend_from_slice(b"\\0"),
+                b => data.push(b),
+            }
+        }
+        data.push(b'\n');
+    }
+    let boundary = loop {
+        let b = format!("hive-{}", uuid::Uuid::new_v4().simple());
+        let needle = b.as_bytes();
+        let within = |hay: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+        if !within(statement.as_bytes()) && !within(&data) {
+            break b;
+        }
+    };
+    let mut body = Vec::with_capacity(statement.len() + data.len() + 256);
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"query\"\r\n\r\n{statement}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"{NAMED_IDS}\"; \
+             filename=\"{NAMED_IDS}\"\r\nContent-Type: text/tab-separated-values\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(&data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (boundary, body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_ids_travel_as_a_form() {
+        let ids = vec!["a".to_owned(), "b\tc\\d\ne\r\0".to_owned()];
+        let (boundary, body) = multipart("SELECT 1", &ids);
+        let body = String::from_utf8(body).unwrap();
+        assert_eq!(
+            body,
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"query\"\r\n\r\n\
+                 SELECT 1\r\n--{boundary}\r\nContent-Disposition: form-data; \
+                 name=\"named_ids\"; filename=\"named_ids\"\r\n\
+                 Content-Type: text/tab-separated-values\r\n\r\n\
+                 a\nb\\tc\\\\d\\ne\\r\\0\n\r\n--{boundary}--\r\n"
+            )
+        );
+        // The boundary is in neither the statement nor the ids.
+        assert_eq!(body.matches(&boundary).count(), 3);
+    }
 
     #[test]
     fn urls() {

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::ClickHouseStore;
 use super::filter_sql::{ROLLUP_PATHS, path_of};
-use super::http::{Client, lit};
+use super::http::{Client, NAMED_IDS, lit};
 use super::leaves::{self, DERIVED, Leaf, NULL, flatten, is_ancestor, is_content};
 use super::query::{in_range, sql_order};
 use super::read::VISIBLE;
@@ -125,6 +125,9 @@ pub(super) fn range_cond(bounds: &[String], i: usize) -> String {
 struct RangeReads<'a> {
     count: usize,
     sql: &'a (dyn Fn(usize) -> String + Sync),
+    /// The events each statement names, sent beside it as the external
+    /// table `named_ids` (none: it names none).
+    named: &'a [&'a [String]],
     deadline: std::time::Instant,
     limit: std::time::Duration,
 }
@@ -794,11 +797,10 @@ impl ClickHouseStore {
                 // Selected events are filtered first (they are a few in
                 // most granules: only their rows are worked on), and by the
                 // key (ClickHouse skips the granules that hold none).
+                // (The ids travel beside the statement, as data: naming
+                // them in it cost ClickHouse about 9 µs each to parse.)
                 let prewhere = match lists.get(i) {
-                    Some(ids) if !ids.is_empty() => format!(
-                        "PREWHERE event_id IN ({}) ",
-                        ids.iter().map(|id| lit(id)).collect::<Vec<_>>().join(", ")
-                    ),
+                    Some(ids) if !ids.is_empty() => format!("PREWHERE event_id IN {NAMED_IDS} "),
                     Some(_) => "PREWHERE 0 ".to_owned(),
                     None => String::new(),
                 };
@@ -824,6 +826,7 @@ impl ClickHouseStore {
             let ranges = RangeReads {
                 count: bounds.len() + 1,
                 sql: &range_sql,
+                named: &lists,
                 deadline,
                 limit,
             };
@@ -880,7 +883,8 @@ impl ClickHouseStore {
                             }
                             let mut rows: Vec<Row> = Vec::new();
                             let mut batch: Vec<T> = Vec::new();
-                            let read = self.client.each_binary_row(&sql(i), |r| {
+                            let named = ranged.named.get(i).copied().filter(|l| !l.is_empty());
+                            let read = self.client.each_binary_row_naming(&sql(i), named, |r| {
                                 let row = Row::decode(r)?;
                                 if let Some(last) = rows.last()
                                     && (last.project_id != row.project_id
