@@ -276,12 +276,12 @@ impl ClickHouseStore {
         self
     }
 
-    /// Read a dated read's selection by name whatever the project's size
-    /// only up to `n` events (20 000 by default; tests check the rule on
-    /// small projects).
+    /// Read by name a dated read whose range holds up to one in `n` of the
+    /// project (2 by default; 0: whatever it holds, as tests of the reads
+    /// by name over a whole project need).
     #[doc(hidden)]
-    pub fn with_dated_always(mut self, n: usize) -> ClickHouseStore {
-        self.ranges.dated_always = n;
+    pub fn with_dated_share(mut self, n: usize) -> ClickHouseStore {
+        self.ranges.dated_share = n;
         self
     }
 
