@@ -1040,15 +1040,18 @@ fn dated_reads_read_their_events_only() {
 
 /// A dated read whose range holds more than half of its project (by the
 /// keys of the index of starts) reads every event instead (naming costs
-/// about twice what streaming does); smaller ranges are read by name. Both
-/// give the same answers.
+/// about twice what streaming does); smaller ranges, and ranges of fewer
+/// keys than a minimum (here 2), are read by name. Both give the same
+/// answers.
 #[test]
 fn dated_reads_of_most_of_a_project_read_it_whole() {
     use hive_core::chart::{ChartQuery, reference};
     use hive_core::model::Event;
     use hive_store::{EventQuery, Store, WriteOp};
     let Some(url) = fresh_db() else { return };
-    let store = ClickHouseStore::open(&url, "test-node").expect("open");
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_dated_share(2, 2);
     let p = ClickHouseStore::project_named("p").id;
     const H: i64 = 3_600_000;
     const T0: i64 = 1_704_067_200_000;
@@ -1078,10 +1081,19 @@ fn dated_reads_of_most_of_a_project_read_it_whole() {
             .dated_events(Some(&p), Some((T0 + from * H) as f64), None)
             .unwrap()
     };
-    assert_eq!(dated(11), Some(1));
+    assert_eq!(dated(11), Some(1), "fewer keys than the minimum");
     assert_eq!(dated(6), Some(6), "half the project");
     assert_eq!(dated(5), None, "more than half: every event");
     assert_eq!(dated(0), None);
+    // A range of fewer keys than the minimum is read by name whatever it
+    // holds.
+    let small = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_dated_share(2, 100);
+    assert_eq!(
+        small.dated_events(Some(&p), Some(T0 as f64), None).unwrap(),
+        Some(12)
+    );
     let docs = store
         .query(&EventQuery {
             project_id: Some(p.clone()),

@@ -93,7 +93,7 @@ fn two_nodes_on_a_two_shard_cluster() {
     // (Dated reads by name whatever they hold: the selections are compared.)
     let store = hive_store::clickhouse::ClickHouseStore::open(&url, "upgrader")
         .unwrap()
-        .with_dated_share(0);
+        .with_dated_share(0, 0);
     let project = hive_store::clickhouse::ClickHouseStore::project_named("default").id;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -187,7 +187,7 @@ fn two_nodes_on_a_two_shard_cluster() {
     // (Dated reads by name whatever they hold: the selections are compared.)
     let store = hive_store::clickhouse::ClickHouseStore::open(&url, "upgrader")
         .unwrap()
-        .with_dated_share(0);
+        .with_dated_share(0, 0);
     assert_eq!(
         locations(),
         [0, 0],

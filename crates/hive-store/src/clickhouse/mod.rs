@@ -276,12 +276,14 @@ impl ClickHouseStore {
         self
     }
 
-    /// Read by name a dated read whose range holds up to one in `n` of the
-    /// project (2 by default; 0: whatever it holds, as tests of the reads
-    /// by name over a whole project need).
+    /// Read by name a dated read whose range holds up to one in `share` of
+    /// the project (2 by default; 0: whatever it holds, as tests of the
+    /// reads by name over a whole project need) or fewer than `min_keys`
+    /// keys of the index of starts (10 000 by default).
     #[doc(hidden)]
-    pub fn with_dated_share(mut self, n: usize) -> ClickHouseStore {
-        self.ranges.dated_share = n;
+    pub fn with_dated_share(mut self, share: usize, min_keys: usize) -> ClickHouseStore {
+        self.ranges.dated_share = share;
+        self.ranges.dated_min_keys = min_keys;
         self
     }
 
