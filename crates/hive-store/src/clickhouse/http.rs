@@ -307,21 +307,20 @@ impl Client {
 
     /// POST `body` to `url` with the credentials; no answer is an error.
     fn send(&self, url: &str, body: &[u8]) -> Result<ureq::http::Response<ureq::Body>> {
-        let mut req = self.agent.post(url);
-        if let Some(a) = &self.auth {
-            req = req.header("Authorization", a);
-        }
-        req.send(body).map_err(|e| self.unreachable(e))
+        self.send_as(url, None, body)
     }
 
     /// [`Client::send`] with a content type.
     fn send_as(
         &self,
         url: &str,
-        content_type: &str,
+        content_type: Option<&str>,
         body: &[u8],
     ) -> Result<ureq::http::Response<ureq::Body>> {
-        let mut req = self.agent.post(url).header("Content-Type", content_type);
+        let mut req = self.agent.post(url);
+        if let Some(t) = content_type {
+            req = req.header("Content-Type", t);
+        }
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a);
         }
@@ -418,7 +417,7 @@ impl Client {
                 let url = format!("{url}&{NAMED_IDS}_structure=id%20String");
                 self.send_as(
                     &url,
-                    &format!("multipart/form-data; boundary={boundary}"),
+                    Some(&format!("multipart/form-data; boundary={boundary}")),
                     &body,
                 )?
             }

@@ -573,9 +573,8 @@ impl ClickHouseStore {
         if let Some(t) = to {
             minutes.push_str(&format!(" AND minute <= {}", minute_sql(&format!("{t:?}"))));
         }
-        let keys = format!(
-            "SELECT key AS id FROM hive_starts WHERE {pc} AND (minute = {ALWAYS} OR ({minutes}))"
-        );
+        let in_range = format!("{pc} AND (minute = {ALWAYS} OR ({minutes}))");
+        let keys = format!("SELECT key AS id FROM hive_starts WHERE {in_range}");
         // K, and the sessions K's events name: only those a patch keyed
         // can name sessions K lacks (a base keys its session), so the
         // sessions are looked up only when a patch is keyed in the range.
@@ -584,32 +583,18 @@ impl ClickHouseStore {
         // Whether a patch is keyed in the range, and how many keys it
         // holds, from the index alone (ordered by minute: only the range is
         // read). A range of many keys is compared with the project's.
-        let count = |sql: &str, name: &str, or: u64| -> Result<usize> {
-            // (Unreadable counts: read by name, and look for the sessions.)
-            Ok(self
-                .client
-                .rows(sql)?
-                .first()
-                .and_then(|r| r[name].as_u64())
-                .unwrap_or(or) as usize)
-        };
-        let within = format!(
+        let counts = self.client.rows(&format!(
             "SELECT countIf(by_patch = 1 AND minute != {ALWAYS}) AS patched, count() AS n \
-             FROM hive_starts WHERE {pc} AND (minute = {ALWAYS} OR ({minutes}))"
-        );
-        let counts = self.client.rows(&within)?;
+             FROM hive_starts WHERE {in_range}"
+        ))?;
+        // (Unreadable counts: read by name, and look for the sessions.)
         let of = |name: &str, or: u64| {
             counts.first().and_then(|r| r[name].as_u64()).unwrap_or(or) as usize
         };
         let (share, within) = (self.ranges.dated_share, of("n", 0));
         if share > 0
             && within >= self.ranges.dated_min_keys
-            && within.saturating_mul(share)
-                > count(
-                    &format!("SELECT count() AS n FROM hive_starts WHERE {pc}"),
-                    "n",
-                    u64::MAX,
-                )?
+            && within.saturating_mul(share) as u64 > self.client.count("hive_starts", &pc)?
         {
             return Ok(Scope::All);
         }
