@@ -28,6 +28,37 @@ pub use deletion::{
 };
 pub use newest::{pages_after_ids_cover_every_match, pages_without_their_count};
 
+/// A port on 127.0.0.1 free at the time of asking, for a test's own
+/// server (ClickHouse, ZooKeeper) that is told its port in a configuration.
+///
+/// Chosen at random below Linux's ephemeral range (32768 and up), never
+/// from it: a port the kernel hands out for `bind(0)` is handed out again,
+/// to any test's outgoing connection, in the moment between this test
+/// releasing it and its server taking it, and the server then fails with
+/// "Address already in use". Below the range only another test's server
+/// could take it, and no port is given twice in one process.
+pub fn free_port() -> u16 {
+    use std::collections::HashSet;
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let seed = RandomState::new();
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let given = given.get_or_insert_with(HashSet::new);
+    for attempt in 0u32.. {
+        let port = 20_000 + (seed.hash_one(attempt) % 12_000) as u16;
+        if given.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return port;
+        }
+        assert!(attempt < 10_000, "no free port on 127.0.0.1 in 20000-31999");
+    }
+    unreachable!()
+}
+
 /// Generate one `#[test]` per conformance case for a backend.
 #[macro_export]
 macro_rules! store_conformance_suite {
