@@ -273,7 +273,7 @@ pub async fn start_filter_deletion(
     path = "/v1/events/delete",
     tag = "ingest",
     request_body(content = Object, description = "`{\"project\", \"filters\", \"dateRange\", \"level\": \"event\"|\"session\", \"dry_run\": true}` (the export API's filters)", content_type = "application/json"),
-    responses((status = 200, description = "A dry run: how many would be deleted", body = Object), (status = 202, description = "The deletion started in the background (its audit record)", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "A dry run: how many would be deleted", body = Object), (status = 202, description = "The deletion started in the background (its audit record)", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (`Retry-After`): the node's reads over `--max-concurrent-reads` for `--read-queue-secs` (a dry run counts what matches), or the backlog over its bound; catching up; or the store unavailable", body = crate::openapi::ErrorBody))
 )]
 pub async fn delete_by_filter(
     State(state): State<SharedState>,

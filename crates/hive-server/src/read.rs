@@ -301,7 +301,7 @@ async fn run_query(state: SharedState, headers: HeaderMap, body: Bytes) -> ApiRe
     path = "/v1/events/export",
     tag = "query",
     request_body(content = Option<crate::openapi::ExportBody>, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
-    responses((status = 200, description = "A page of events", body = crate::openapi::ExportPage), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "A page of events", body = crate::openapi::ExportPage), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (`Retry-After`): the node's reads over `--max-concurrent-reads` for `--read-queue-secs`, or the backlog over its bound; catching up; or the store unavailable", body = crate::openapi::ErrorBody))
 )]
 pub async fn export(
     State(state): State<SharedState>,
@@ -332,7 +332,7 @@ pub async fn export(
     path = "/v1/events/search",
     tag = "query",
     request_body(content = Option<crate::openapi::ExportBody>, content_type = "application/json", description = "JSON (gzip accepted with `Content-Encoding: gzip`)"),
-    responses((status = 200, description = "`{\"events\", \"count\"}`", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (backlog over its bound, `Retry-After`), catching up, or the store unavailable", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "`{\"events\", \"count\"}`", body = Object), (status = 400, description = "Malformed or wrongly typed request (the message names the field)", body = crate::openapi::ErrorBody), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::openapi::ErrorBody), (status = 503, description = "Busy (`Retry-After`): the node's reads over `--max-concurrent-reads` for `--read-queue-secs`, or the backlog over its bound; catching up; or the store unavailable", body = crate::openapi::ErrorBody))
 )]
 pub async fn search(
     State(state): State<SharedState>,

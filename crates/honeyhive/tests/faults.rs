@@ -174,12 +174,17 @@ fn serve(stream: TcpStream, requests: &Mutex<Vec<Request>>, mode: &Mutex<Mode>) 
     let _ = stream.write_all(response.as_bytes());
 }
 
+/// A port nothing listens on yet, where a test starts its fake server
+/// later. Chosen below Linux's ephemeral range (32768 and up): a port from
+/// `bind(0)` can be handed out again meanwhile, even as the source port of
+/// the SDK's own connection to it, which then connects to itself.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::hash::{BuildHasher, RandomState};
+    let seed = RandomState::new();
+    (0u32..10_000)
+        .map(|i| 20_000 + (seed.hash_one(i) % 12_000) as u16)
+        .find(|&p| TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .expect("a free port on 127.0.0.1 in 20000-31999")
 }
 
 fn tracer(url: &str, session_id: &str) -> HoneyHiveTracer {
