@@ -973,7 +973,7 @@ fn dated_reads_read_their_events_only() {
     assert_eq!(dated(&store, None, Some(2)), None);
     // Back to schema 4, with the writes made so far: migration 5 indexes
     // them.
-    store.sql_exec("DROP TABLE hive_starts_mv").unwrap();
+    store.sql_exec("DROP TABLE hive_starts_2_mv").unwrap();
     store.sql_exec("DROP TABLE hive_starts").unwrap();
     store.sql_exec("TRUNCATE TABLE hive_migrations").unwrap();
     store
@@ -1040,6 +1040,132 @@ fn dated_reads_read_their_events_only() {
         "SELECT count() AS n FROM hive_starts WHERE key IN ('s3', 'e4')",
     );
     assert_eq!(left, 0);
+}
+
+/// The index of starts keys a patch at its time apart from the start it
+/// sets (schema 11): a dated read looks up the sessions only of events a
+/// patch starts, and an enriched session's patch time costs no lookup,
+/// yet every session a patch moves into the range is read.
+#[test]
+fn a_patch_is_keyed_at_its_time_apart_from_the_start_it_sets() {
+    use hive_core::chart::{ChartQuery, reference};
+    use hive_core::model::Event;
+    use hive_store::{EventQuery, Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node").expect("open");
+    let p = ClickHouseStore::project_named("p").id;
+    const H: i64 = 3_600_000;
+    const T0: i64 = 1_704_067_200_000;
+    let event = |id: &str, session: &str, at: i64| {
+        WriteOp::event(Event {
+            event_id: id.into(),
+            session_id: session.into(),
+            project_id: p.clone(),
+            event_type: if id == session { "session" } else { "tool" }.into(),
+            event_name: "e".into(),
+            start_time: at,
+            end_time: at + 5,
+            ..Event::default()
+        })
+    };
+    let enrich = |id: &str, patch: serde_json::Value, at: i64| WriteOp::Enrich {
+        project_id: p.clone(),
+        floating: false,
+        event_id: id.into(),
+        patch,
+        key_id: None,
+        received_at_ms: at,
+    };
+    store
+        .apply(&[
+            event("s", "s", T0 + H),
+            event("e1", "s", T0 + H),
+            event("s2", "s2", T0 + 50 * H),
+            event("e2", "s2", T0 + 50 * H),
+            event("e3", "s2", T0 + 51 * H),
+        ])
+        .unwrap();
+    // s is enriched ten hours in (its start stays); e2 is moved to ten
+    // hours and five minutes in, and s2 with it.
+    store
+        .apply(&[
+            enrich(
+                "s",
+                serde_json::json!({"metadata": {"rating": 5}}),
+                T0 + 10 * H,
+            ),
+            enrich(
+                "e2",
+                serde_json::json!({"start_time": T0 + 10 * H + 300_000}),
+                T0 + 60 * H,
+            ),
+        ])
+        .unwrap();
+    let keyed = |key: &str| -> Vec<(i64, u64)> {
+        store
+            .sql_rows(&format!(
+                "SELECT DISTINCT minute, by_patch FROM hive_starts WHERE key = '{key}' \
+                 ORDER BY minute, by_patch"
+            ))
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let n = |v: &serde_json::Value| -> i64 {
+                    v.as_i64()
+                        .or_else(|| v.as_str()?.parse().ok())
+                        .expect("a number")
+                };
+                (n(&r["minute"]), n(&r["by_patch"]) as u64)
+            })
+            .collect()
+    };
+    let minute = |ms: i64| ms / 60_000;
+    assert_eq!(
+        keyed("s"),
+        [(minute(T0 + H), 0), (minute(T0 + 10 * H), 2)],
+        "the session's start, and its patch's time"
+    );
+    assert_eq!(
+        keyed("e2"),
+        [(minute(T0 + 10 * H + 300_000), 1), (minute(T0 + 60 * H), 2)],
+        "the start the patch sets, and its time"
+    );
+    // The range of both patches: s (keyed by its patch), e2 and, looked
+    // up by e2's patch, s2 with all its events.
+    let range = (Some((T0 + 9 * H) as f64), Some((T0 + 11 * H) as f64));
+    assert_eq!(
+        store.dated_events(Some(&p), range.0, range.1).unwrap(),
+        Some(5)
+    );
+    let docs = store
+        .query(&EventQuery {
+            project_id: Some(p.clone()),
+            limit: 100,
+            ..EventQuery::default()
+        })
+        .unwrap()
+        .events;
+    for level in ["event", "session"] {
+        let mut q = ChartQuery::from_json(
+            &serde_json::json!({"aggregation": "count", "bucket": "hour", "groupBy": "event_id",
+                                "level": level}),
+            0.0,
+        )
+        .unwrap();
+        (q.date_range.start_ms, q.date_range.end_ms) = range;
+        let got = store.chart(Some(&p), &q).unwrap();
+        assert_eq!(
+            format!("{got:?}"),
+            format!("{:?}", reference(&q, &docs)),
+            "{level}"
+        );
+        // e2 starts in the range, and with it s2, its session.
+        let moved = if level == "event" { "e2" } else { "s2" };
+        assert!(
+            format!("{got:?}").contains(&format!("{moved:?}")),
+            "{level}: {got:?}"
+        );
+    }
 }
 
 /// A dated read whose range holds more than half of its project (by the
@@ -1357,7 +1483,7 @@ fn migration_10_indexes_the_sessions_of_earlier_writes() {
          ENGINE = ReplacingMergeTree ORDER BY (project_id, session_id, event_id)",
         "CREATE MATERIALIZED VIEW hive_members_mv TO hive_members AS \
          SELECT project_id, session_id, event_id FROM hive_writes WHERE session_id != ''",
-        "ALTER TABLE hive_migrations DELETE WHERE version = 10",
+        "ALTER TABLE hive_migrations DELETE WHERE version >= 10",
     ] {
         store.sql_exec(s).unwrap();
     }

@@ -59,6 +59,11 @@ pub struct ChartsArgs {
     /// 0: a few words each.
     #[arg(long, default_value_t = 0)]
     pub(crate) content_bytes: usize,
+    /// With `--clickhouse`, when loading: enrich every session once, as
+    /// `enrich_session` does (feedback and a metadata key), five minutes
+    /// after it starts, so reads also resolve enrichments.
+    #[arg(long)]
+    pub(crate) enrich_sessions: bool,
 }
 
 pub(crate) const PROJECT: &str = "bench";

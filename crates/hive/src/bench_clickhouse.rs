@@ -60,12 +60,35 @@ fn disk_bytes(store: &ClickHouseStore) -> Result<u64> {
     )
 }
 
+/// An `enrich_session` of every session among the first `seed` events,
+/// received five minutes after the session starts.
+fn session_enrichments(project_id: &str, seed: usize) -> Vec<WriteOp> {
+    (0..seed)
+        .step_by(10)
+        .map(|n| {
+            let session = event_with(project_id, n, seed, 0);
+            WriteOp::Enrich {
+                project_id: project_id.to_owned(),
+                floating: false,
+                event_id: session.event_id,
+                patch: json!({
+                    "feedback": {"rating": (n / 10) % 5 + 1},
+                    "metadata": {"reviewed": (n / 10) % 2 == 0},
+                }),
+                key_id: None,
+                received_at_ms: session.start_time + 300_000,
+            }
+        })
+        .collect()
+}
+
 fn load(
     store: &ClickHouseStore,
     project_id: &str,
     seed: usize,
     total: usize,
     content: usize,
+    enrich: bool,
 ) -> Result<f64> {
     let t = Instant::now();
     // The seed starts across the 30 days, and each copy when its seed
@@ -78,6 +101,11 @@ fn load(
             seed,
             content,
         ))?;
+    }
+    if enrich {
+        for batch in session_enrichments(project_id, seed).chunks(5000) {
+            store.apply(batch)?;
+        }
     }
     eprintln!(
         "  {seed} events through the write path in {:.1} s ({:.0} events/s)",
@@ -119,8 +147,8 @@ fn load(
 }
 
 /// SQLite's bytes per event for the same `n` events (database and WAL
-/// after a checkpoint).
-fn sqlite_bytes(n: usize, content: usize) -> Result<f64> {
+/// after a checkpoint), with the same enrichments.
+fn sqlite_bytes(n: usize, content: usize, enrich: bool) -> Result<f64> {
     let dir = std::env::temp_dir().join(format!("hive-bench-sqlite-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir)?;
     let store = SqliteStore::open(
@@ -133,6 +161,11 @@ fn sqlite_bytes(n: usize, content: usize) -> Result<f64> {
     let project = store.auth().ensure_project(PROJECT)?;
     for from in (0..n).step_by(5000) {
         store.apply(&ops(&project.id, from, (from + 5000).min(n), n, content))?;
+    }
+    if enrich {
+        for batch in session_enrichments(&project.id, n).chunks(5000) {
+            store.apply(batch)?;
+        }
     }
     store.checkpoint()?;
     drop(store);
@@ -381,8 +414,15 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
     let seed = a.seed_events.min(a.events).max(10) / 10 * 10;
     if have == 0 {
         eprintln!("loading {} events into {}", a.events, store.describe());
-        let per_event = load(&store, &project_id, seed, a.events, a.content_bytes)?;
-        let sqlite = sqlite_bytes(seed, a.content_bytes)?;
+        let per_event = load(
+            &store,
+            &project_id,
+            seed,
+            a.events,
+            a.content_bytes,
+            a.enrich_sessions,
+        )?;
+        let sqlite = sqlite_bytes(seed, a.content_bytes, a.enrich_sessions)?;
         println!(
             "bytes per event on disk, the {seed} events loaded through the write path: \
              ClickHouse {version} {per_event:.1} (every table), SQLite {sqlite:.1} \

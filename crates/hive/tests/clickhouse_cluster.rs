@@ -142,7 +142,7 @@ fn two_nodes_on_a_two_shard_cluster() {
         whole
     );
     for t in [
-        "hive_starts_mv",
+        "hive_starts_2_mv",
         "hive_starts_local",
         "hive_starts",
         "hive_members_by_month_mv",
