@@ -919,32 +919,72 @@ fn schema_3_moves_to_distinct_fields() {
     }
 }
 
+/// A session (its id is its session's) or a tool event of `session` in
+/// `project`, starting at `at` (ms), for the dated tests.
+fn dated_event(project: &str, id: &str, session: &str, at: i64) -> hive_store::WriteOp {
+    hive_store::WriteOp::event(hive_core::model::Event {
+        event_id: id.into(),
+        session_id: session.into(),
+        project_id: project.into(),
+        event_type: if id == session { "session" } else { "tool" }.into(),
+        event_name: "e".into(),
+        start_time: at,
+        end_time: at + 5,
+        ..hive_core::model::Event::default()
+    })
+}
+
+/// The project's events folded (up to 100).
+fn folded(store: &ClickHouseStore, project: &str) -> Vec<serde_json::Value> {
+    use hive_store::Store;
+    store
+        .query(&hive_store::EventQuery {
+            project_id: Some(project.into()),
+            limit: 100,
+            ..hive_store::EventQuery::default()
+        })
+        .unwrap()
+        .events
+}
+
+/// The count per event id and hour over `range`, at event and at session
+/// level, each equal to the reference over `docs`; their text, in that
+/// order.
+fn dated_charts_match(
+    store: &ClickHouseStore,
+    project: &str,
+    docs: &[serde_json::Value],
+    (from, to): (Option<f64>, Option<f64>),
+) -> [String; 2] {
+    use hive_core::chart::{ChartQuery, reference};
+    use hive_store::Store;
+    ["event", "session"].map(|level| {
+        let mut q = ChartQuery::from_json(
+            &serde_json::json!({"aggregation": "count", "bucket": "hour", "groupBy": "event_id",
+                                "level": level}),
+            0.0,
+        )
+        .unwrap();
+        (q.date_range.start_ms, q.date_range.end_ms) = (from, to);
+        let got = format!("{:?}", store.chart(Some(project), &q).unwrap());
+        assert_eq!(got, format!("{:?}", reference(&q, docs)), "{level}");
+        got
+    })
+}
+
 /// A read bounded by dates reads the events that can start in its range
 /// and every event of their sessions, not the project; writes from before
 /// schema 5 are indexed by the migration, and deleted events leave the
 /// index.
 #[test]
 fn dated_reads_read_their_events_only() {
-    use hive_core::chart::{ChartQuery, reference};
-    use hive_core::model::Event;
-    use hive_store::{DeleteTarget, EventQuery, Store, WriteOp};
+    use hive_store::{DeleteTarget, Store, WriteOp};
     let Some(url) = fresh_db() else { return };
     let store = ClickHouseStore::open(&url, "test-node").expect("open");
     let p = ClickHouseStore::project_named("p").id;
     const H: i64 = 3_600_000;
     const T0: i64 = 1_704_067_200_000;
-    let event = |id: &str, session: &str, hours: i64| {
-        WriteOp::event(Event {
-            event_id: id.into(),
-            session_id: session.into(),
-            project_id: p.clone(),
-            event_type: if id == session { "session" } else { "tool" }.into(),
-            event_name: "e".into(),
-            start_time: T0 + hours * H,
-            end_time: T0 + hours * H + 5,
-            ..Event::default()
-        })
-    };
+    let event = |id: &str, session: &str, hours: i64| dated_event(&p, id, session, T0 + hours * H);
     store
         .apply(&[
             event("s1", "s1", 1),
@@ -1004,28 +1044,11 @@ fn dated_reads_read_their_events_only() {
         ))
         .unwrap();
     assert_eq!(dated(&store, Some(0), Some(2)), Some(8));
-    let docs = store
-        .query(&EventQuery {
-            project_id: Some(p.clone()),
-            limit: 100,
-            ..EventQuery::default()
-        })
-        .unwrap()
-        .events;
+    let docs = folded(&store, &p);
     assert!(docs.iter().any(|d| d["event_id"] == "old"), "{docs:?}");
-    for level in ["event", "session"] {
-        let mut q = ChartQuery::from_json(
-            &serde_json::json!({"aggregation": "count", "bucket": "hour", "groupBy": "event_id",
-                                "level": level}),
-            0.0,
-        )
-        .unwrap();
-        q.date_range.start_ms = Some((T0 + H / 2) as f64);
-        q.date_range.end_ms = Some((T0 + 2 * H) as f64);
-        let got = store.chart(Some(&p), &q).unwrap();
-        let want = reference(&q, &docs);
-        assert_eq!(format!("{got:?}"), format!("{want:?}"), "{level}");
-        assert!(format!("{got:?}").contains("\"s2\""), "{level}: {got:?}");
+    let range = (Some((T0 + H / 2) as f64), Some((T0 + 2 * H) as f64));
+    for got in dated_charts_match(&store, &p, &docs, range) {
+        assert!(got.contains("\"s2\""), "{got}");
     }
     // A deleted session leaves the index with its events.
     store
@@ -1048,26 +1071,13 @@ fn dated_reads_read_their_events_only() {
 /// yet every session a patch moves into the range is read.
 #[test]
 fn a_patch_is_keyed_at_its_time_apart_from_the_start_it_sets() {
-    use hive_core::chart::{ChartQuery, reference};
-    use hive_core::model::Event;
-    use hive_store::{EventQuery, Store, WriteOp};
+    use hive_store::{Store, WriteOp};
     let Some(url) = fresh_db() else { return };
     let store = ClickHouseStore::open(&url, "test-node").expect("open");
     let p = ClickHouseStore::project_named("p").id;
     const H: i64 = 3_600_000;
     const T0: i64 = 1_704_067_200_000;
-    let event = |id: &str, session: &str, at: i64| {
-        WriteOp::event(Event {
-            event_id: id.into(),
-            session_id: session.into(),
-            project_id: p.clone(),
-            event_type: if id == session { "session" } else { "tool" }.into(),
-            event_name: "e".into(),
-            start_time: at,
-            end_time: at + 5,
-            ..Event::default()
-        })
-    };
+    let event = |id: &str, session: &str, at: i64| dated_event(&p, id, session, at);
     let enrich = |id: &str, patch: serde_json::Value, at: i64| WriteOp::Enrich {
         project_id: p.clone(),
         floating: false,
@@ -1137,35 +1147,10 @@ fn a_patch_is_keyed_at_its_time_apart_from_the_start_it_sets() {
         store.dated_events(Some(&p), range.0, range.1).unwrap(),
         Some(5)
     );
-    let docs = store
-        .query(&EventQuery {
-            project_id: Some(p.clone()),
-            limit: 100,
-            ..EventQuery::default()
-        })
-        .unwrap()
-        .events;
-    for level in ["event", "session"] {
-        let mut q = ChartQuery::from_json(
-            &serde_json::json!({"aggregation": "count", "bucket": "hour", "groupBy": "event_id",
-                                "level": level}),
-            0.0,
-        )
-        .unwrap();
-        (q.date_range.start_ms, q.date_range.end_ms) = range;
-        let got = store.chart(Some(&p), &q).unwrap();
-        assert_eq!(
-            format!("{got:?}"),
-            format!("{:?}", reference(&q, &docs)),
-            "{level}"
-        );
-        // e2 starts in the range, and with it s2, its session.
-        let moved = if level == "event" { "e2" } else { "s2" };
-        assert!(
-            format!("{got:?}").contains(&format!("{moved:?}")),
-            "{level}: {got:?}"
-        );
-    }
+    let [events, sessions] = dated_charts_match(&store, &p, &folded(&store, &p), range);
+    // e2 starts in the range, and with it s2, its session.
+    assert!(events.contains("\"e2\""), "{events}");
+    assert!(sessions.contains("\"s2\""), "{sessions}");
 }
 
 /// A dated read whose range holds more than half of its project (by the
