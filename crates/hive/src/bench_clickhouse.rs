@@ -326,6 +326,19 @@ fn reads(project_id: &str, end: i64) -> Result<Vec<(&'static str, Read)>> {
                 project_id.into(),
             ),
         ),
+        // The dashboard's charts open on the last 7 days.
+        (
+            "chart: count by metadata.variant per hour, last 7 days",
+            plot(
+                dated(
+                    chart(json!({"aggregation": "count", "bucket": "hour",
+                        "groupBy": "metadata.variant"}))?,
+                    end,
+                    24 * 7,
+                ),
+                project_id.into(),
+            ),
+        ),
         (
             "session list, metadata.tenant is tenant-7, last hour",
             list(tenant_sessions(last_hours(end, 1))?),
