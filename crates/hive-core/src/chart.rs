@@ -484,9 +484,59 @@ pub fn reference(q: &ChartQuery, events: &[Value]) -> Vec<Series> {
 
 /// A chart's cells filled one event at a time: [`reference`] without
 /// holding the events (each adds one number to its cell).
+///
+/// By default every number is kept, as [`aggregate`] needs for a
+/// percentile. [`Cells::for_query`] keeps only what its aggregation needs:
+/// a count, sum, average, minimum or maximum is kept as it is made, in the
+/// order the numbers come, so it equals [`aggregate`] over them bit for bit
+/// (a chart over ten million events held 80–160 MB of numbers).
 #[derive(Debug, Default)]
 pub struct Cells {
-    cells: BTreeMap<(Option<String>, i64), Vec<f64>>,
+    cells: BTreeMap<(Option<String>, i64), Numbers>,
+    totals_only: bool,
+}
+
+/// A cell's numbers, or only their totals.
+#[derive(Debug)]
+struct Numbers {
+    /// Every number (empty when only totals are kept).
+    all: Vec<f64>,
+    count: u64,
+    /// Folded as [`Iterator::sum`] folds, from its own start.
+    sum: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Numbers {
+    fn new() -> Numbers {
+        Numbers {
+            all: Vec::new(),
+            count: 0,
+            sum: std::iter::empty::<f64>().sum(),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+
+    /// [`aggregate`] over the numbers pushed (`None` for an empty cell).
+    fn aggregate(mut self, agg: Aggregation, totals_only: bool) -> Option<f64> {
+        if !totals_only {
+            return aggregate(agg, &mut self.all);
+        }
+        if self.count == 0 {
+            return (agg == Aggregation::Count).then_some(0.0);
+        }
+        Some(match agg {
+            Aggregation::Count => self.count as f64,
+            Aggregation::Sum => self.sum,
+            Aggregation::Avg => self.sum / self.count as f64,
+            Aggregation::Min => self.min,
+            Aggregation::Max => self.max,
+            // (A percentile keeps every number: never totals only.)
+            Aggregation::Percentile(_) => return None,
+        })
+    }
 }
 
 /// Where an event counts in a chart, and with what number: its cell (its
@@ -503,9 +553,27 @@ impl Cells {
         }
     }
 
+    /// Cells that keep only what `q`'s aggregation needs of their numbers
+    /// (the same answers as [`Cells::default`]'s).
+    pub fn for_query(q: &ChartQuery) -> Cells {
+        Cells {
+            cells: BTreeMap::new(),
+            totals_only: !matches!(q.aggregation, Aggregation::Percentile(_)),
+        }
+    }
+
     /// Add a cell's value, as [`Cells::add`] adds the event it is of.
     pub fn push(&mut self, (key, value): Cell) {
-        self.cells.entry(key).or_default().push(value);
+        let n = self.cells.entry(key).or_insert_with(Numbers::new);
+        if self.totals_only {
+            n.count += 1;
+            n.sum += value;
+            n.min = n.min.min(value);
+            n.max = n.max.max(value);
+        } else {
+            n.count += 1;
+            n.all.push(value);
+        }
     }
 
     /// The cell an event adds to, if it counts in the chart.
@@ -538,9 +606,9 @@ impl Cells {
     /// The series.
     pub fn finish(self, q: &ChartQuery) -> Vec<Series> {
         let mut by_group: BTreeMap<Option<String>, Vec<Point>> = BTreeMap::new();
-        for ((group, bucket), mut values) in self.cells {
-            let count = values.len() as u64;
-            if let Some(value) = aggregate(q.aggregation, &mut values) {
+        for ((group, bucket), numbers) in self.cells {
+            let count = numbers.count;
+            if let Some(value) = numbers.aggregate(q.aggregation, self.totals_only) {
                 by_group.entry(group).or_default().push(Point {
                     bucket,
                     value,

@@ -230,3 +230,47 @@ fn reference_groups_and_skips_non_numbers() {
     );
     assert_eq!(s[2].group, None);
 }
+
+proptest::proptest! {
+    /// Cells that keep only totals give every aggregation but a percentile
+    /// exactly as cells that keep every number do (the same bits: sums in
+    /// the same order, negative zeros and all), counts included.
+    #[test]
+    fn totals_only_cells_equal_every_number(
+        pushes in proptest::collection::vec(
+            (0u8..3, 0i64..4, proptest::prop_oneof![
+                proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL
+                    | proptest::num::f64::ZERO | proptest::num::f64::NEGATIVE,
+                proptest::strategy::Just(-0.0),
+                proptest::strategy::Just(0.1),
+            ]),
+            0..60,
+        ),
+    ) {
+        for agg in ["count", "sum", "avg", "min", "max", "p90"] {
+            let q = ChartQuery::from_json(
+                &json!({"metric": "metrics.latency_ms", "aggregation": agg, "bucket": "hour",
+                        "groupBy": "metadata.variant"}),
+                0.0,
+            )
+            .unwrap();
+            let (mut every, mut totals) = (Cells::default(), Cells::for_query(&q));
+            for &(group, bucket, value) in &pushes {
+                let key = ((group > 0).then(|| group.to_string()), bucket * 3_600_000);
+                every.push((key.clone(), value));
+                totals.push((key, value));
+            }
+            let bits = |s: Vec<Series>| -> Vec<(Option<String>, i64, u64, u64)> {
+                s.into_iter()
+                    .flat_map(|s| {
+                        let g = s.group;
+                        s.points
+                            .into_iter()
+                            .map(move |p| (g.clone(), p.bucket, p.value.to_bits(), p.count))
+                    })
+                    .collect()
+            };
+            proptest::prop_assert_eq!(bits(every.finish(&q)), bits(totals.finish(&q)), "{}", agg);
+        }
+    }
+}

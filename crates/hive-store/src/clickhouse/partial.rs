@@ -982,7 +982,7 @@ impl ClickHouseStore {
         let mut scope = self.dated_scope(project_id, (from, to))?;
         let event_level = qs.iter().any(|q| q.level == ChartLevel::Event);
         loop {
-            let mut cells: Vec<Cells> = qs.iter().map(|_| Cells::default()).collect();
+            let mut cells: Vec<Cells> = qs.iter().map(Cells::for_query).collect();
             let mut sessions: Vec<Held> = Vec::new();
             let mut rollups: BySession<Rollup> = BySession::default();
             let seen = |e: Partial| {
@@ -1007,8 +1007,8 @@ impl ClickHouseStore {
             self.each_partial(project_id, &scope, &paths, &seen, |e| {
                 match e {
                     None => {
-                        for c in &mut cells {
-                            *c = Cells::default();
+                        for (c, q) in cells.iter_mut().zip(qs) {
+                            *c = Cells::for_query(q);
                         }
                         sessions.clear();
                         rollups.clear();
