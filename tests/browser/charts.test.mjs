@@ -59,8 +59,10 @@ test("the chart builder draws an SVG with axes, a legend and hover values, and f
   await page.goto(
     `${hive.url}/charts?project=${P}&agg=avg&metric=metrics.latency_ms&group=metadata.variant&bucket=hour&range=24h`,
   );
+  // The page answers first; the preview is drawn into it after.
   const svg = page.locator("#preview svg.chart");
   await svg.waitFor();
+  assert.equal(await page.locator("#preview [aria-busy], #preview [data-draw]").count(), 0);
   assert.ok((await svg.locator(".axis text").count()) >= 5, "axis labels");
   assert.ok((await svg.locator(".series path").count()) === 2, "one line per variant");
   const legend = await page.locator("#preview .legend li").allTextContents();

@@ -812,6 +812,108 @@ async fn saved_charts_are_drawn_apart_from_their_page() {
     assert!(!body(&r).contains("<svg"));
 }
 
+/// The builder's page answers before its chart is drawn: it names where
+/// the preview is drawn (`GET /charts/preview`, which hive.js fetches), and
+/// without scripts links to itself with `draw=now`, which draws it in the
+/// page.
+#[tokio::test]
+async fn the_builders_preview_is_drawn_apart_from_its_page() {
+    let s = server();
+    let a = s.key("read_write", "team-a").await;
+    s.key("read_write", "team-b").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for (i, plan) in ["free", "pro", "free"].iter().enumerate() {
+        let r = s
+            .json(
+                "POST",
+                "/events",
+                &a,
+                json!({"event": {"event_type": "model", "event_name": "m",
+                    "start_time": now - 60_000 * i as i64, "end_time": now,
+                    "metadata": {"cost": 1.5}, "user_properties": {"plan": plan}}}),
+            )
+            .await;
+        r.expect_ok();
+    }
+    let cookie = common::dashboard_cookie(&s).await;
+    let body = |r: &common::Resp| String::from_utf8_lossy(&r.bytes).into_owned();
+    let qs = "metric=metadata.cost&agg=sum&bucket=hour&group=user_properties.plan&level=event\
+              &range=24h&ff=event_type&fo=is&fv=model";
+
+    let r = common::page(&s, &cookie, &format!("/charts?project=team-a&{qs}")).await;
+    let html = body(r.expect_ok());
+    let preview = &html[html.find("id=\"preview\"").expect("a preview")..];
+    assert!(
+        preview.contains("sum of metadata.cost by user_properties.plan per hour"),
+        "{preview}"
+    );
+    assert!(
+        !html.contains("<svg"),
+        "the page draws nothing itself: {html}"
+    );
+    let at = preview.find("data-draw=\"").unwrap() + "data-draw=\"".len();
+    let url = preview[at..at + preview[at..].find('"').unwrap()].replace("&#38;", "&");
+    assert!(url.starts_with("/charts/preview?project=team-a&"), "{url}");
+    assert!(
+        preview.contains("draw=now"),
+        "a link for pages without scripts: {preview}"
+    );
+
+    let r = common::page(&s, &cookie, &url).await;
+    let drawn = body(r.expect_ok());
+    assert!(
+        drawn.contains("id=\"drawn\"") && drawn.contains("<svg"),
+        "{drawn}"
+    );
+    assert!(
+        drawn.contains("free") && drawn.contains("pro"),
+        "the legend: {drawn}"
+    );
+
+    let r = common::page(
+        &s,
+        &cookie,
+        &format!("/charts?project=team-a&{qs}&draw=now"),
+    )
+    .await;
+    let inline = body(r.expect_ok());
+    let svg = |h: &str| h[h.find("<svg").unwrap()..h.find("</svg>").unwrap()].to_owned();
+    assert_eq!(
+        svg(&inline),
+        svg(&drawn),
+        "drawn in the page, the same chart"
+    );
+    assert!(!inline.contains("data-draw=\"/charts/preview"), "{inline}");
+
+    // A chart that cannot be drawn says why (in the page, drawing nothing).
+    let r = common::page(
+        &s,
+        &cookie,
+        "/charts?project=team-a&agg=p42&metric=metadata.cost",
+    )
+    .await;
+    let html = body(r.expect_ok());
+    assert!(
+        html.contains("unknown aggregation") && !html.contains("/charts/preview"),
+        "{html}"
+    );
+    let r = common::page(&s, &cookie, "/charts/preview?project=team-a&agg=p42").await;
+    assert!(body(r.expect_ok()).contains("unknown aggregation"));
+    // Another project's data is not drawn; no login, nothing.
+    let r = common::page(&s, &cookie, &url.replace("team-a", "team-b")).await;
+    let other = body(r.expect_ok());
+    assert!(
+        other.contains("No data in this range") && !other.contains("<circle"),
+        "{other}"
+    );
+    let r = common::page(&s, "hive_session=nope", &url).await;
+    assert_ne!(r.status, StatusCode::OK, "{}", body(&r));
+    assert!(!body(&r).contains("<svg"));
+}
+
 /// Saved charts over the same dates are drawn together: the page names one
 /// request for them (`GET /charts/draw?id=…`), which answers each chart in
 /// a box of its own, as it is drawn alone; a chart of another project, or

@@ -99,8 +99,10 @@ async fn a_nul_in_a_field_name_is_a_400_everywhere() {
         }
     }
     let qs = form_urlencode(&[("metric", "metrics.\u{0}"), ("aggregation", "sum")]);
-    let r = page(&s, &cookie, &format!("/charts?{qs}")).await;
-    assert!(r.status.as_u16() < 500, "/charts: {}", r.status);
+    for path in ["/charts", "/charts/preview"] {
+        let r = page(&s, &cookie, &format!("{path}?{qs}&draw=now")).await;
+        assert!(r.status.as_u16() < 500, "{path}: {}", r.status);
+    }
 }
 
 fn form_urlencode(pairs: &[(&str, &str)]) -> String {
@@ -814,9 +816,12 @@ async fn times_at_any_extreme_are_charted_and_listed() {
         "/events?project=far&sort=duration",
         "/sessions?project=far&sort=duration&range=7d",
         &format!("/sessions/{sid}?project=far"),
-        "/charts?project=far&agg=count&bucket=week&range=all",
-        "/charts?project=far&agg=avg&metric=duration&bucket=month&range=all",
-        "/charts?project=far&agg=count&bucket=minute&range=30d",
+        "/charts?project=far&agg=count&bucket=week&range=all&draw=now",
+        "/charts?project=far&agg=avg&metric=duration&bucket=month&range=all&draw=now",
+        "/charts?project=far&agg=count&bucket=minute&range=30d&draw=now",
+        "/charts/preview?project=far&agg=count&bucket=week&range=all",
+        "/charts/preview?project=far&agg=avg&metric=duration&bucket=month&range=all",
+        "/charts/preview?project=far&agg=count&bucket=minute&range=30d",
     ] {
         let r = common::page(&s, &cookie, path).await;
         assert_eq!(

@@ -30,6 +30,9 @@ pub struct ChartParams {
     pub filters: Vec<(String, String, String)>,
     /// The saved chart being edited (its id), if any.
     pub chart: String,
+    /// Draw the preview in the page (`draw=now`: the link a page without
+    /// scripts offers) instead of after it.
+    pub draw: bool,
 }
 
 impl ChartParams {
@@ -53,6 +56,7 @@ impl ChartParams {
                 "level" => p.level = v,
                 "range" => p.range = v,
                 "chart" => p.chart = v,
+                "draw" => p.draw = v == "now",
                 "ff" => ff.push(v),
                 "fo" => fo.push(v),
                 "fv" => fv.push(v),
@@ -178,6 +182,11 @@ struct ChartsPage {
     svg: String,
     legend: String,
     summary: String,
+    /// Where the page fetches its preview drawn (`GET /charts/preview`)
+    /// when it does not draw it itself (`draw=now`).
+    preview: String,
+    /// This page drawing its preview itself (without scripts).
+    draw_here: String,
     saved: Vec<SavedChart>,
     /// The name of the saved chart being edited (`p.chart`), if it exists.
     editing: Option<String>,
@@ -223,6 +232,7 @@ fn params_of(doc: &Value) -> ChartParams {
             .and_then(Value::as_str)
             .unwrap_or("all")
             .to_owned(),
+        draw: false,
         filters: doc
             .get("query")
             .and_then(Value::as_array)
@@ -266,6 +276,13 @@ async fn draw(
 }
 
 /// `GET /charts`: the builder with its preview, then the saved charts.
+///
+/// The page answers at once and the preview is drawn after it, as the saved
+/// charts are (`GET /charts/preview`, fetched by hive.js): over ten million
+/// events on ClickHouse a chart of the builder's default 7 days takes
+/// seconds, and the form, the saved charts and the page's links waited for
+/// it. Without scripts, the preview's place links to the page with
+/// `draw=now`, which draws it in the page.
 pub async fn page(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -274,12 +291,21 @@ pub async fn page(
     let web = web(&state, &headers).await?;
     let p = ChartParams::parse(query.as_deref());
     let l = layout(&state, &web, p.project.as_deref(), "charts").await?;
-    let (mut svg, mut legend, mut error, mut summary_text) =
-        (String::new(), String::new(), String::new(), String::new());
+    let (mut svg, mut legend, mut error, mut summary_text, mut preview) = (
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    );
     match parse_chart(&p.to_json()) {
-        Ok(q) => {
+        Ok(q) if p.draw => {
             summary_text = summary(&q);
             (svg, legend) = draw(&state, &l.project.id, q, &summary_text).await?;
+        }
+        Ok(q) => {
+            summary_text = summary(&q);
+            preview = format!("/charts/preview?{}&{}", l.pq(), p.qs());
         }
         Err(e) => error = e.to_string(),
     }
@@ -375,6 +401,16 @@ pub async fn page(
         .iter()
         .find(|c| !p.chart.is_empty() && c.id == p.chart)
         .map(|c| c.name.clone());
+    let draw_here = format!(
+        "/charts?{}&{}{}&draw=now",
+        l.pq(),
+        p.qs(),
+        if p.chart.is_empty() {
+            String::new()
+        } else {
+            format!("&chart={}", urlencode(&p.chart))
+        }
+    );
     html(&ChartsPage {
         editing,
         l,
@@ -397,8 +433,32 @@ pub async fn page(
         svg,
         legend,
         summary: summary_text,
+        draw_here,
+        preview,
         saved,
     })
+}
+
+/// `GET /charts/preview?project=NAME&…`: the builder's chart drawn (its SVG
+/// and legend) from the builder's parameters, for its page to put in its
+/// preview; a chart that cannot be drawn says why in its place.
+pub async fn preview(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    let web = web(&state, &headers).await?;
+    let p = ChartParams::parse(query.as_deref());
+    let l = layout(&state, &web, p.project.as_deref(), "charts").await?;
+    let (svg, legend, error) = match parse_chart(&p.to_json()) {
+        Ok(q) => {
+            let title = summary(&q);
+            let (svg, legend) = draw(&state, &l.project.id, q, &title).await?;
+            (svg, legend, String::new())
+        }
+        Err(e) => (String::new(), String::new(), e.to_string()),
+    };
+    html(&DrawnChart { svg, legend, error })
 }
 
 /// `GET /charts/{id}/draw?project=NAME`: a saved chart drawn (its SVG and

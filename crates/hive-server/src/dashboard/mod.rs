@@ -72,6 +72,7 @@ pub fn router() -> Router<SharedState> {
         .route("/views/{view_id}/delete", post(views::delete))
         .route("/charts", get(charts::page).post(charts::save))
         .route("/charts/draw", get(charts::draw_together))
+        .route("/charts/preview", get(charts::preview))
         .route("/charts/{chart_id}/draw", get(charts::draw_saved))
         .route("/charts/{chart_id}/delete", post(charts::delete))
         .route("/charts/{chart_id}/update", post(charts::update))
