@@ -738,6 +738,27 @@ async fn saved_charts_and_alerts_warm_up_their_columns() {
     assert!(s.store.column_memory_used() > 0, "no columns loaded");
 }
 
+/// Three model events of the last minutes, costing 1.5 each, on the plans
+/// free, pro and free: what the drawn-chart tests draw.
+async fn three_model_events(s: &common::TestServer, key: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for (i, plan) in ["free", "pro", "free"].iter().enumerate() {
+        s.json(
+            "POST",
+            "/events",
+            key,
+            json!({"event": {"event_type": "model", "event_name": "m",
+                "start_time": now - 60_000 * i as i64, "end_time": now,
+                "metadata": {"cost": 1.5}, "user_properties": {"plan": plan}}}),
+        )
+        .await
+        .expect_ok();
+    }
+}
+
 /// The dashboard page of saved charts answers without drawing them: each
 /// card names where its chart is drawn (`GET /charts/{id}/draw`), which
 /// answers the chart's SVG and legend, in its project only.
@@ -746,23 +767,7 @@ async fn saved_charts_are_drawn_apart_from_their_page() {
     let s = server();
     let a = s.key("read_write", "team-a").await;
     s.key("read_write", "team-b").await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    for (i, plan) in ["free", "pro", "free"].iter().enumerate() {
-        let r = s
-            .json(
-                "POST",
-                "/events",
-                &a,
-                json!({"event": {"event_type": "model", "event_name": "m",
-                    "start_time": now - 60_000 * i as i64, "end_time": now,
-                    "metadata": {"cost": 1.5}, "user_properties": {"plan": plan}}}),
-            )
-            .await;
-        r.expect_ok();
-    }
+    three_model_events(&s, &a).await;
     let r = s
         .json(
             "POST",
@@ -821,23 +826,7 @@ async fn the_builders_preview_is_drawn_apart_from_its_page() {
     let s = server();
     let a = s.key("read_write", "team-a").await;
     s.key("read_write", "team-b").await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    for (i, plan) in ["free", "pro", "free"].iter().enumerate() {
-        let r = s
-            .json(
-                "POST",
-                "/events",
-                &a,
-                json!({"event": {"event_type": "model", "event_name": "m",
-                    "start_time": now - 60_000 * i as i64, "end_time": now,
-                    "metadata": {"cost": 1.5}, "user_properties": {"plan": plan}}}),
-            )
-            .await;
-        r.expect_ok();
-    }
+    three_model_events(&s, &a).await;
     let cookie = common::dashboard_cookie(&s).await;
     let body = |r: &common::Resp| String::from_utf8_lossy(&r.bytes).into_owned();
     let qs = "metric=metadata.cost&agg=sum&bucket=hour&group=user_properties.plan&level=event\
@@ -923,22 +912,7 @@ async fn saved_charts_over_the_same_dates_are_drawn_together() {
     let s = server();
     let a = s.key("read_write", "team-a").await;
     let b = s.key("read_write", "team-b").await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    for (i, plan) in ["free", "pro", "free"].iter().enumerate() {
-        s.json(
-            "POST",
-            "/events",
-            &a,
-            json!({"event": {"event_type": "model", "event_name": "m",
-                "start_time": now - 60_000 * i as i64, "end_time": now,
-                "metadata": {"cost": 1.5}, "user_properties": {"plan": plan}}}),
-        )
-        .await
-        .expect_ok();
-    }
+    three_model_events(&s, &a).await;
     let save = async |key: &str, name: &str, range: &str| -> String {
         let r = s
             .json(

@@ -275,6 +275,31 @@ async fn draw(
     Ok((svg::chart(&series, &frame, title), legend(&series)))
 }
 
+/// A chart drawn alone, for a page to put in its place, or why it cannot
+/// be drawn.
+async fn drawn(
+    state: &SharedState,
+    project_id: &str,
+    q: crate::error::ApiResult<ChartQuery>,
+    title: &str,
+) -> Result<DrawnChart, ApiError> {
+    Ok(match q {
+        Ok(q) => {
+            let (svg, legend) = draw(state, project_id, q, title).await?;
+            DrawnChart {
+                svg,
+                legend,
+                error: String::new(),
+            }
+        }
+        Err(e) => DrawnChart {
+            svg: String::new(),
+            legend: String::new(),
+            error: e.to_string(),
+        },
+    })
+}
+
 /// `GET /charts`: the builder with its preview, then the saved charts.
 ///
 /// The page answers at once and the preview is drawn after it, as the saved
@@ -450,15 +475,9 @@ pub async fn preview(
     let web = web(&state, &headers).await?;
     let p = ChartParams::parse(query.as_deref());
     let l = layout(&state, &web, p.project.as_deref(), "charts").await?;
-    let (svg, legend, error) = match parse_chart(&p.to_json()) {
-        Ok(q) => {
-            let title = summary(&q);
-            let (svg, legend) = draw(&state, &l.project.id, q, &title).await?;
-            (svg, legend, String::new())
-        }
-        Err(e) => (String::new(), String::new(), e.to_string()),
-    };
-    html(&DrawnChart { svg, legend, error })
+    let q = parse_chart(&p.to_json());
+    let title = q.as_ref().map(summary).unwrap_or_default();
+    html(&drawn(&state, &l.project.id, q, &title).await?)
 }
 
 /// `GET /charts/{id}/draw?project=NAME`: a saved chart drawn (its SVG and
@@ -481,14 +500,7 @@ pub async fn draw_saved(
         return Err(ApiError::NotFound("no such chart in this project".into()).into());
     };
     let name = o.doc.get("name").and_then(Value::as_str).unwrap_or("");
-    let (svg, legend, error) = match parse_chart(&o.doc) {
-        Ok(q) => {
-            let (svg, legend) = draw(&state, &l.project.id, q, name).await?;
-            (svg, legend, String::new())
-        }
-        Err(e) => (String::new(), String::new(), e.to_string()),
-    };
-    html(&DrawnChart { svg, legend, error })
+    html(&drawn(&state, &l.project.id, parse_chart(&o.doc), name).await?)
 }
 
 /// `GET /charts/draw?project=NAME&id=A&id=B…`: saved charts drawn together,
