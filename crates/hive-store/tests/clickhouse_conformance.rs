@@ -1153,6 +1153,197 @@ fn a_patch_is_keyed_at_its_time_apart_from_the_start_it_sets() {
     assert!(sessions.contains("\"s2\""), "{sessions}");
 }
 
+/// A dated read reads its events' writes from the days they were received
+/// in, found from their ids (ADR 0024), whatever those days are: a base
+/// received a day before the start it names (a client's clock ahead), a
+/// session that began two days before the range (its early events are
+/// received then, and its rollup needs them), a span of long ago enriched
+/// within the range, an enrichment received days after. Charts and lists
+/// over the range equal the reference over the folded events, and the
+/// pages' events are folded whole (from their earliest write's day).
+#[test]
+fn dated_reads_find_writes_received_on_any_day() {
+    use hive_core::filter::{DateRange, Filter};
+    use hive_store::{EventQuery, Level, LogRecord, Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node").expect("open");
+    let p = ClickHouseStore::project_named("p").id;
+    const H: i64 = 3_600_000;
+    const T0: i64 = 1_704_067_200_000;
+    let event = |id: &str, session: &str, at: i64| dated_event(&p, id, session, at);
+    let enrich = |id: &str, patch: serde_json::Value, at: i64| WriteOp::Enrich {
+        project_id: p.clone(),
+        floating: false,
+        event_id: id.into(),
+        patch,
+        key_id: None,
+        received_at_ms: at,
+    };
+    // Each batch received at its time, as the ingest log records it.
+    let mut position = 0;
+    let mut received = |ops: Vec<WriteOp>, at: i64| {
+        let record = LogRecord {
+            start: position,
+            end: position + 1,
+            upto: ops.len(),
+            received_at_ms: Some(at),
+        };
+        position += 1;
+        store.apply_records(&ops, &[record]).unwrap();
+    };
+    // The range: the hundredth hour.
+    let (from, to) = (T0 + 100 * H, T0 + 101 * H);
+    // s0 began two days before the range; its last event starts in it.
+    received(
+        vec![
+            event("s0", "s0", from - 48 * H),
+            event("a0", "s0", from - 48 * H),
+        ],
+        from - 48 * H,
+    );
+    received(
+        vec![event("b0", "s0", from + 10 * 60_000)],
+        from + 11 * 60_000,
+    );
+    // s1 and its first event start in the range, sent by a client whose
+    // clock is a day ahead: received a day before.
+    received(
+        vec![
+            event("s1", "s1", from + 5 * 60_000),
+            event("a1", "s1", from + 5 * 60_000),
+        ],
+        from - 24 * H,
+    );
+    received(
+        vec![event("b1", "s1", from + 20 * 60_000)],
+        from + 21 * 60_000,
+    );
+    // A span of s2, three days old, enriched within the range; s2 itself
+    // is not in it.
+    received(
+        vec![
+            event("s2", "s2", from - 72 * H),
+            event("a2", "s2", from - 72 * H),
+        ],
+        from - 72 * H,
+    );
+    received(
+        vec![enrich(
+            "a2",
+            serde_json::json!({"metadata": {"late": 1}}),
+            from + 30 * 60_000,
+        )],
+        from + 30 * 60_000,
+    );
+    // a1 enriched three days after the range (its metadata counts).
+    received(
+        vec![enrich(
+            "a1",
+            serde_json::json!({"metadata": {"late": 2}}),
+            to + 72 * H,
+        )],
+        to + 72 * H,
+    );
+    let days = count(
+        &store,
+        "SELECT uniqExact(partition) AS n FROM system.parts \
+         WHERE active AND database = currentDatabase() AND table = 'hive_writes'",
+    );
+    assert!(days >= 5, "the writes lie in {days} days");
+    let docs = folded(&store, &p);
+    let range = (Some(from as f64), Some(to as f64));
+    let [events, sessions] = dated_charts_match(&store, &p, &docs, range);
+    for id in ["a1", "b0", "b1"] {
+        assert!(events.contains(&format!("\"{id}\"")), "{id}: {events}");
+    }
+    assert!(!events.contains("\"a2\""), "{events}");
+    assert!(sessions.contains("\"s1\""), "{sessions}");
+    assert!(
+        !sessions.contains("\"s0\""),
+        "s0 starts two days before: {sessions}"
+    );
+    // A list over the range, filtered on the late enrichment, at both
+    // levels.
+    for level in [Level::Event, Level::Session] {
+        let q = EventQuery {
+            project_id: Some(p.clone()),
+            filters: vec![
+                Filter::from_json(&serde_json::json!(
+                    {"field": "metadata.late", "operator": "exists"}
+                ))
+                .unwrap(),
+            ],
+            date_range: DateRange {
+                start_ms: range.0,
+                end_ms: range.1,
+            },
+            level,
+            limit: 100,
+            ..EventQuery::default()
+        };
+        let page = store.query(&q).unwrap().events;
+        // Each folded whole, as it is looked up alone (its fold reads
+        // from its earliest write's day, which the read found).
+        for doc in &page {
+            let id = doc["event_id"].as_str().unwrap_or_default();
+            assert_eq!(
+                Some(doc),
+                store.get_event(Some(&p), id).unwrap().as_ref(),
+                "{id}"
+            );
+        }
+        let got: Vec<String> = page
+            .iter()
+            .map(|e| e["event_id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let want = match level {
+            // a1 (enriched days after) in the range; a2 is not.
+            Level::Event => vec!["a1".to_owned()],
+            // s1 holds a1.
+            _ => vec!["s1".to_owned()],
+        };
+        assert_eq!(got, want, "{level:?}");
+    }
+}
+
+/// One batch may hold writes received over more days than a current
+/// server lets an insert make partitions by default (a hundred): a moved
+/// server's history, or a log replayed after a long outage.
+#[test]
+fn a_batch_may_span_many_days() {
+    use hive_store::{LogRecord, Store};
+    let Some(store) = fresh() else { return };
+    let p = ClickHouseStore::project_named("p").id;
+    const DAY: i64 = 86_400_000;
+    const T0: i64 = 1_704_067_200_000;
+    let ops: Vec<_> = (0..120)
+        .map(|d| dated_event(&p, &format!("s{d}"), &format!("s{d}"), T0 + d * DAY))
+        .collect();
+    let records: Vec<LogRecord> = (0..120)
+        .map(|d| LogRecord {
+            start: d as u64,
+            end: d as u64 + 1,
+            upto: d + 1,
+            received_at_ms: Some(T0 + d as i64 * DAY),
+        })
+        .collect();
+    store.apply_records(&ops, &records).unwrap();
+    let days = count(
+        &store,
+        "SELECT uniqExact(partition) AS n FROM system.parts \
+         WHERE active AND database = currentDatabase() AND table = 'hive_writes'",
+    );
+    assert_eq!(days, 120);
+    let page = store
+        .query(&hive_store::EventQuery {
+            project_id: Some(p),
+            limit: 1,
+            ..hive_store::EventQuery::default()
+        })
+        .unwrap();
+    assert_eq!(page.total, 120);
+}
+
 /// A dated read whose range holds more than half of its project (by the
 /// keys of the index of starts) reads every event instead (naming costs
 /// about twice what streaming does); smaller ranges, and ranges of fewer

@@ -229,6 +229,9 @@ pub struct Client {
     /// applier's CPU under sustained ingest). One at a time: an insert
     /// that finds it taken makes its own.
     insert_body: std::sync::Mutex<Vec<u8>>,
+    /// The settings an insert carries, found once (see
+    /// [`Client::insert_settings`]).
+    insert_settings: std::sync::OnceLock<&'static str>,
 }
 
 impl Client {
@@ -249,6 +252,7 @@ impl Client {
         Client {
             agent: ureq::Agent::new_with_config(config),
             insert_body: std::sync::Mutex::new(Vec::new()),
+            insert_settings: std::sync::OnceLock::new(),
             endpoint,
             auth,
             gate: None,
@@ -625,7 +629,7 @@ impl Client {
             body.push(b'\n');
         }
         let q = format!("INSERT INTO {table} FORMAT JSONEachRow");
-        let params = format!("&query={}", url_encode(&q));
+        let params = format!("&query={}{}", url_encode(&q), self.insert_settings()?);
         match self.post(&params, body) {
             // A refusal counts as the rows' own only while the server
             // answers otherwise: a server failing in a way that looks like
@@ -636,6 +640,33 @@ impl Client {
             },
             other => other.map(|_| ()),
         }
+    }
+}
+
+impl Client {
+    /// What every insert adds to its URL. The writes are partitioned by the
+    /// day received (ADR 0024), and a batch may span more days than the
+    /// hundred partitions current servers allow an insert by default
+    /// (`max_partitions_per_insert_block`): a moved server's history, or a
+    /// log replayed after a long outage. Servers that have that limit get
+    /// it lifted; 18.16 has none (and refuses a setting it does not know).
+    fn insert_settings(&self) -> Result<&'static str> {
+        if let Some(s) = self.insert_settings.get() {
+            return Ok(s);
+        }
+        let limited = !self
+            .rows(
+                "SELECT name FROM system.settings \
+                 WHERE name = 'max_partitions_per_insert_block'",
+            )?
+            .is_empty();
+        Ok(self.insert_settings.get_or_init(|| {
+            if limited {
+                "&max_partitions_per_insert_block=0"
+            } else {
+                ""
+            }
+        }))
     }
 }
 

@@ -636,8 +636,11 @@ impl Store for ClickHouseStore {
     }
 
     fn expire_partitions(&self, before_ms: i64) -> Result<u64> {
-        // A month partition goes whole once its newest write is older than
-        // every project's retention.
+        // A partition of the writes (a day's, or a month's in databases
+        // made before 2026-12-05) goes whole once its newest write is older
+        // than every project's retention; the lookups of a month (the index
+        // of starts, which sessions writes named) once every write of that
+        // month has gone so.
         let ep = self.client.endpoint();
         let table = if ep.cluster.is_some() {
             "hive_writes_local"
@@ -646,52 +649,76 @@ impl Store for ClickHouseStore {
         };
         let parts = self.client.rows(&format!(
             "SELECT partition FROM system.parts WHERE active AND database = {} AND table = {} \
-             GROUP BY partition",
+             GROUP BY partition ORDER BY partition",
             lit(&ep.database),
             lit(table)
         ))?;
+        let on_cluster = ep
+            .cluster
+            .as_ref()
+            .map(|c| format!(" ON CLUSTER {c}"))
+            .unwrap_or_default();
+        let drop = |t: &str, partition: i64| {
+            self.client.exec(&format!(
+                "ALTER TABLE {}.{t}{on_cluster} DROP PARTITION {partition}",
+                ep.database
+            ))
+        };
+        // The newest write received in a day (`YYYYMMDD`) or a month.
+        let newest = |partition: i64| -> Result<i64> {
+            let of = if partition > 999_999 {
+                "toYYYYMMDD"
+            } else {
+                "toYYYYMM"
+            };
+            Ok(self
+                .client
+                .rows(&format!(
+                    "SELECT max(received) AS m FROM hive_writes \
+                     WHERE {of}(toDate(toDateTime(intDiv(received, 1000)))) = {partition}"
+                ))?
+                .first()
+                .and_then(|r| r["m"].as_i64())
+                .unwrap_or(i64::MAX))
+        };
+        let starts = table.replace("hive_writes", "hive_starts");
+        let members = table.replace("hive_writes", "hive_members_by_month");
         let mut dropped = 0;
+        let mut months = std::collections::BTreeSet::new();
         for p in parts {
             let partition = match &p["partition"] {
                 Value::String(s) => s.trim_matches('\'').to_owned(),
                 other => other.to_string(),
             };
-            let Ok(month) = partition.parse::<i64>() else {
+            let Ok(partition) = partition.parse::<i64>() else {
                 continue;
             };
-            let newest = self
-                .client
-                .rows(&format!(
-                    "SELECT max(received) AS m FROM hive_writes \
-                     WHERE toYYYYMM(toDate(toDateTime(intDiv(received, 1000)))) = {month}"
-                ))?
-                .first()
-                .and_then(|r| r["m"].as_i64())
-                .unwrap_or(i64::MAX);
-            if newest >= before_ms {
+            if newest(partition)? >= before_ms {
                 continue;
             }
-            let on_cluster = ep
-                .cluster
-                .as_ref()
-                .map(|c| format!(" ON CLUSTER {c}"))
-                .unwrap_or_default();
-            // The index of those writes' starts, and which sessions they
-            // named, are partitioned alike (ADR 0014, 0009).
-            let starts = table.replace("hive_writes", "hive_starts");
-            let members = table.replace("hive_writes", "hive_members_by_month");
-            for t in [table, starts.as_str(), members.as_str()] {
-                self.client.exec(&format!(
-                    "ALTER TABLE {}.{t}{on_cluster} DROP PARTITION {month}",
-                    ep.database
-                ))?;
-            }
+            drop(table, partition)?;
             dropped += 1;
+            months.insert(if partition > 999_999 {
+                partition / 100
+            } else {
+                partition
+            });
+        }
+        // The index of those writes' starts, and which sessions they
+        // named, are partitioned by month (ADR 0014, 0009): a month's go
+        // once none of its writes is left newer than the retention (the
+        // newest of a month with no write left reads as 0).
+        for month in months {
+            if newest(month)? < before_ms {
+                for t in [starts.as_str(), members.as_str()] {
+                    drop(t, month)?;
+                }
+            }
         }
         if dropped > 0 {
             // The partitions left may still hold lookups of events whose
             // writes went with the dropped ones (an event's writes span
-            // months).
+            // days and months).
             self.sweep_lookups(None, before_ms)?;
         }
         Ok(dropped)

@@ -93,14 +93,29 @@ impl ClickHouseStore {
 
     /// Events of one or more projects by id.
     pub(super) fn fold_ids(&self, project_id: Option<&str>, ids: &[&str]) -> Result<Vec<Folded>> {
+        self.fold_ids_since(project_id, ids, None)
+    }
+
+    /// [`ClickHouseStore::fold_ids`] of events none of whose writes was
+    /// received before `since` (when given), as a streamed read found
+    /// them: only the partitions of the days since are read (ADR 0024).
+    pub(super) fn fold_ids_since(
+        &self,
+        project_id: Option<&str>,
+        ids: &[&str],
+        since: Option<i64>,
+    ) -> Result<Vec<Folded>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let since = since
+            .map(|t| format!(" AND received >= {t}"))
+            .unwrap_or_default();
         let mut out = Vec::new();
         for list in in_lists(ids.iter().copied()) {
             let cond = match project_id {
-                Some(p) => format!("project_id = {} AND event_id IN ({list})", lit(p)),
-                None => format!("event_id IN ({list})"),
+                Some(p) => format!("project_id = {} AND event_id IN ({list}){since}", lit(p)),
+                None => format!("event_id IN ({list}){since}"),
             };
             out.extend(self.fold_where(&cond)?);
         }

@@ -18,6 +18,11 @@ pub const MIGRATIONS: &[&[&str]] = &[
         // its JSON (the base or the patch) for reading back exactly.
         // (project_id, event_id, kind, node, seq, idx) identifies a write, so
         // a write applied twice (a replay of the ingest log) collapses.
+        // Partitioned by the day a write was received, so a read that knows
+        // since when its events were written reads only those days (ADR
+        // 0024); databases made before 2026-12-05 keep the month this
+        // statement then named (a partition key cannot be altered), which
+        // every part of the code also reads.
         "CREATE TABLE IF NOT EXISTS hive_writes (
             project_id String,
             event_id String,
@@ -38,7 +43,7 @@ pub const MIGRATIONS: &[&[&str]] = &[
             nums Array(Float64),
             lossy UInt8
         ) ENGINE = ReplacingMergeTree(received)
-        PARTITION BY toYYYYMM(toDate(toDateTime(intDiv(received, 1000))))
+        PARTITION BY toYYYYMMDD(toDate(toDateTime(intDiv(received, 1000))))
         ORDER BY (project_id, event_id, kind, node, seq, idx)",
         // (Where events live across projects, `hive_locations` and its
         // view, came here until migration 9 dropped them: a fresh database
@@ -633,7 +638,7 @@ fn rebuild_distributed(client: &Client, table: &str) -> Result<()> {
 
 /// Index the writes made before migration `version` in the table its
 /// `view` fills (the view sees only later ones), a range of streamed
-/// reads' size (about 131 000 events) per statement, so no statement takes
+/// reads' size (about 524 000 events) per statement, so no statement takes
 /// long however large the database. A write made meanwhile may be indexed
 /// twice: the same row, which merges collapse. On a cluster the rows go
 /// through the distributed table, whose sharding key puts them with their
