@@ -503,6 +503,18 @@ impl ClickHouseStore {
     }
 }
 
+/// What a partition of `hive_writes` is: the function of a write's time
+/// that names it (a day's, `YYYYMMDD`, since ADR 0024; a month's,
+/// `YYYYMM`, in databases made before), and the month it lies in (which
+/// partitions the lookups).
+fn partition_of_writes(partition: i64) -> (&'static str, i64) {
+    if partition > 999_999 {
+        ("toYYYYMMDD", partition / 100)
+    } else {
+        ("toYYYYMM", partition)
+    }
+}
+
 /// The position copied in `path`, if it holds one.
 fn read_position(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
@@ -666,11 +678,7 @@ impl Store for ClickHouseStore {
         };
         // The newest write received in a day (`YYYYMMDD`) or a month.
         let newest = |partition: i64| -> Result<i64> {
-            let of = if partition > 999_999 {
-                "toYYYYMMDD"
-            } else {
-                "toYYYYMM"
-            };
+            let (of, _) = partition_of_writes(partition);
             Ok(self
                 .client
                 .rows(&format!(
@@ -698,11 +706,7 @@ impl Store for ClickHouseStore {
             }
             drop(table, partition)?;
             dropped += 1;
-            months.insert(if partition > 999_999 {
-                partition / 100
-            } else {
-                partition
-            });
+            months.insert(partition_of_writes(partition).1);
         }
         // The index of those writes' starts, and which sessions they
         // named, are partitioned by month (ADR 0014, 0009): a month's go
@@ -1018,5 +1022,20 @@ impl Store for ClickHouseStore {
 
     fn objects(&self) -> &dyn crate::objects::ObjectStore {
         &self.meta
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partition_of_writes;
+
+    /// Days' partitions (ADR 0024) and the months of databases made
+    /// before are told apart by their names, and each lies in its month.
+    #[test]
+    fn partitions_of_days_and_of_months() {
+        assert_eq!(partition_of_writes(20240105), ("toYYYYMMDD", 202401));
+        assert_eq!(partition_of_writes(20991231), ("toYYYYMMDD", 209912));
+        assert_eq!(partition_of_writes(202401), ("toYYYYMM", 202401));
+        assert_eq!(partition_of_writes(197001), ("toYYYYMM", 197001));
     }
 }
