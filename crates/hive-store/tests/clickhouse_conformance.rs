@@ -514,12 +514,26 @@ fn sql_resolution_equals_the_fold() {
 }
 
 /// Retention on ClickHouse really removes rows from the parts (a mutation),
-/// and a month partition older than every cut-off goes whole.
+/// and a day's partition older than every cut-off goes whole.
 #[test]
 fn retention_removes_rows_then_partitions() {
+    let Some(url) = fresh_db() else { return };
+    retention_in(&url);
+}
+
+/// [`retention_removes_rows_then_partitions`] in a database whose writes
+/// are partitioned by month (`?partition=month`, as databases made before
+/// ADR 0024 are).
+#[test]
+fn retention_removes_rows_then_month_partitions() {
+    let Some(url) = fresh_db() else { return };
+    retention_in(&format!("{url}?partition=month"));
+}
+
+fn retention_in(url: &str) {
     use hive_core::model::Event;
     use hive_store::{Store, WriteOp};
-    let Some(store) = fresh() else { return };
+    let store = ClickHouseStore::open(url, "test-node").expect("open");
     let ops: Vec<WriteOp> = (0..300)
         .map(|i| {
             WriteOp::event(Event {
@@ -558,8 +572,8 @@ fn retention_removes_rows_then_partitions() {
         )
     };
     assert_eq!(starts("kept"), 10, "a row per session and minute");
-    // Every project's cut-off past this month's newest write: the
-    // partition is dropped whole.
+    // Every project's cut-off past the newest write of its day (or month):
+    // the partition is dropped whole.
     assert_eq!(store.expire_partitions(later).unwrap(), 1);
     assert_eq!(store.disk_usage().unwrap(), (0, 0));
     assert_eq!(starts("kept"), 0);
@@ -1163,10 +1177,24 @@ fn a_patch_is_keyed_at_its_time_apart_from_the_start_it_sets() {
 /// pages' events are folded whole (from their earliest write's day).
 #[test]
 fn dated_reads_find_writes_received_on_any_day() {
+    let Some(url) = fresh_db() else { return };
+    dated_reads_across_days(&url, 5..=20);
+}
+
+/// [`dated_reads_find_writes_received_on_any_day`] where the writes are
+/// partitioned by month (`?partition=month`).
+#[test]
+fn dated_reads_find_writes_received_in_any_month() {
+    let Some(url) = fresh_db() else { return };
+    dated_reads_across_days(&format!("{url}?partition=month"), 1..=1);
+}
+
+/// The writes received over several days, read by dates; they lie in a
+/// number of partitions within `partitions`.
+fn dated_reads_across_days(url: &str, partitions: std::ops::RangeInclusive<u64>) {
     use hive_core::filter::{DateRange, Filter};
     use hive_store::{EventQuery, Level, LogRecord, Store, WriteOp};
-    let Some(url) = fresh_db() else { return };
-    let store = ClickHouseStore::open(&url, "test-node").expect("open");
+    let store = ClickHouseStore::open(url, "test-node").expect("open");
     let p = ClickHouseStore::project_named("p").id;
     const H: i64 = 3_600_000;
     const T0: i64 = 1_704_067_200_000;
@@ -1249,7 +1277,10 @@ fn dated_reads_find_writes_received_on_any_day() {
         "SELECT uniqExact(partition) AS n FROM system.parts \
          WHERE active AND database = currentDatabase() AND table = 'hive_writes'",
     );
-    assert!(days >= 5, "the writes lie in {days} days");
+    assert!(
+        partitions.contains(&days),
+        "the writes lie in {days} partitions"
+    );
     let docs = folded(&store, &p);
     let range = (Some(from as f64), Some(to as f64));
     let [events, sessions] = dated_charts_match(&store, &p, &docs, range);

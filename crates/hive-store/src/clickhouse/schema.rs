@@ -219,6 +219,12 @@ pub const MIGRATIONS: &[&[&str]] = &[
     &[STARTS_VIEW, "DROP TABLE IF EXISTS hive_starts_mv"],
 ];
 
+/// How migration 1 partitions the writes: by the day received (ADR 0024),
+/// or with `?partition=month` by the month, as databases made before
+/// 2026-12-05 do.
+const BY_DAY: &str = "PARTITION BY toYYYYMMDD(toDate(toDateTime(intDiv(received, 1000))))";
+const BY_MONTH: &str = "PARTITION BY toYYYYMM(toDate(toDateTime(intDiv(received, 1000))))";
+
 /// The view of migration 10: a row per write that names a session.
 const MEMBERS_VIEW: &str = "CREATE MATERIALIZED VIEW IF NOT EXISTS hive_members_by_month_mv \
     TO hive_members_by_month AS
@@ -323,7 +329,14 @@ pub fn migrate(client: &Client) -> Result<u32> {
             _ => {}
         }
         for s in *statements {
-            for s in expand(s, ep) {
+            // `?partition=month` (a new database only: migration 1 made
+            // the writes).
+            let s = if ep.partition_by_month {
+                s.replace(BY_DAY, BY_MONTH)
+            } else {
+                (*s).to_owned()
+            };
+            for s in expand(&s, ep) {
                 client.exec(&s)?;
             }
         }
@@ -790,6 +803,21 @@ fn replicated_engine(rest: &str, path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `?partition=month` finds the day's partition in migration 1, which
+    /// makes the writes, and nowhere else.
+    #[test]
+    fn writes_are_partitioned_by_day_or_month() {
+        let made: Vec<usize> = MIGRATIONS
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.iter().any(|s| s.contains(BY_DAY)))
+            .map(|(i, _)| i + 1)
+            .collect();
+        assert_eq!(made, [1]);
+        assert!(MIGRATIONS[0][0].contains("CREATE TABLE IF NOT EXISTS hive_writes"));
+        assert!(MIGRATIONS[0][0].contains(BY_DAY));
+    }
 
     #[test]
     fn cluster_statements() {
