@@ -670,7 +670,7 @@ impl Store for ClickHouseStore {
             .as_ref()
             .map(|c| format!(" ON CLUSTER {c}"))
             .unwrap_or_default();
-        let drop = |t: &str, partition: i64| {
+        let drop_partition = |t: &str, partition: i64| {
             self.client.exec(&format!(
                 "ALTER TABLE {}.{t}{on_cluster} DROP PARTITION {partition}",
                 ep.database
@@ -704,7 +704,7 @@ impl Store for ClickHouseStore {
             if newest(partition)? >= before_ms {
                 continue;
             }
-            drop(table, partition)?;
+            drop_partition(table, partition)?;
             dropped += 1;
             months.insert(partition_of_writes(partition).1);
         }
@@ -715,7 +715,7 @@ impl Store for ClickHouseStore {
         for month in months {
             if newest(month)? < before_ms {
                 for t in [starts.as_str(), members.as_str()] {
-                    drop(t, month)?;
+                    drop_partition(t, month)?;
                 }
             }
         }
