@@ -98,16 +98,20 @@ impl Store for MeteredStore {
         &self,
         project_id: Option<&str>,
         event_ids: &[&str],
+        since: Option<i64>,
     ) -> Result<std::collections::HashMap<String, Vec<HistoryEntry>>> {
-        timed("histories", || self.inner.histories(project_id, event_ids))
+        timed("histories", || {
+            self.inner.histories(project_id, event_ids, since)
+        })
     }
 
     fn raws(
         &self,
         project_id: Option<&str>,
         event_ids: &[&str],
+        since: Option<i64>,
     ) -> Result<std::collections::HashMap<String, Value>> {
-        timed("raws", || self.inner.raws(project_id, event_ids))
+        timed("raws", || self.inner.raws(project_id, event_ids, since))
     }
 
     fn fields(&self, project_id: &str) -> Result<Vec<FieldInfo>> {

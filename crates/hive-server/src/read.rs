@@ -219,7 +219,14 @@ async fn run_query(state: SharedState, headers: HeaderMap, body: Bytes) -> ApiRe
             let (result, total) = match (&include.after, &query.project_id) {
                 (Some(after), Some(project)) => {
                     let events = store.events_after(project, &query, after)?;
-                    (hive_store::EventPage { events, total: 0 }, None)
+                    (
+                        hive_store::EventPage {
+                            events,
+                            total: 0,
+                            received_from: None,
+                        },
+                        None,
+                    )
                 }
                 _ => {
                     let page = store.query(&query)?;
@@ -240,7 +247,9 @@ async fn run_query(state: SharedState, headers: HeaderMap, body: Bytes) -> ApiRe
             // The page's histories and spans read together, not one
             // lookup per event.
             if include.history {
-                let histories = store.histories(project, &ids)?;
+                // (From the day the page's events were first written, when
+                // the store knows it.)
+                let histories = store.histories(project, &ids, result.received_from)?;
                 for id in &ids {
                     let entries: Vec<Value> = histories
                         .get(*id)
@@ -261,7 +270,7 @@ async fn run_query(state: SharedState, headers: HeaderMap, body: Bytes) -> ApiRe
                 }
             }
             if include.span {
-                for (id, span) in store.raws(project, &ids)? {
+                for (id, span) in store.raws(project, &ids, result.received_from)? {
                     extras.spans.insert(id, span);
                 }
             }

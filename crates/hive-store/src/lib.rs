@@ -203,6 +203,10 @@ pub struct EventQuery {
 pub struct EventPage {
     pub events: Vec<Value>,
     pub total: u64,
+    /// No write of the page's events was received before this, when the
+    /// backend knows it (ClickHouse's streamed reads): what looks them up
+    /// again ([`Store::histories`], [`Store::raws`]) may read from there.
+    pub received_from: Option<i64>,
 }
 
 /// A page of a list, with the total when it was counted (see
@@ -218,6 +222,8 @@ pub struct Page {
     /// [`Store::session_errors`] answers), when the backend found them with
     /// the page; `None` when it did not.
     pub session_errors: Option<Vec<(String, i64)>>,
+    /// As [`EventPage::received_from`].
+    pub received_from: Option<i64>,
 }
 
 impl Page {
@@ -229,6 +235,7 @@ impl Page {
             total: Some(page.total),
             events: page.events,
             session_errors: None,
+            received_from: page.received_from,
         }
     }
 }
@@ -330,10 +337,13 @@ pub trait Store: Send + Sync + 'static {
     /// it, by event id (events without one may be left out): what an export
     /// page includes. A backend whose lookup of one event costs a statement
     /// reads them together.
+    /// `since`: no write of these events was received before it (a page's
+    /// [`EventPage::received_from`]).
     fn histories(
         &self,
         project_id: Option<&str>,
         event_ids: &[&str],
+        _since: Option<i64>,
     ) -> Result<std::collections::HashMap<String, Vec<HistoryEntry>>> {
         let mut out = std::collections::HashMap::new();
         for id in event_ids {
@@ -350,6 +360,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         project_id: Option<&str>,
         event_ids: &[&str],
+        _since: Option<i64>,
     ) -> Result<std::collections::HashMap<String, Value>> {
         let mut out = std::collections::HashMap::new();
         for id in event_ids {

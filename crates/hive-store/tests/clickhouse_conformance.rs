@@ -1263,7 +1263,17 @@ fn dated_reads_across_days(url: &str, partitions: std::ops::RangeInclusive<u64>)
         )],
         from + 30 * 60_000,
     );
-    // a1 enriched three days after the range (its metadata counts).
+    // a1 enriched with a time before its base was received (applied after
+    // it: a node's log replayed late), and three days after the range
+    // (its metadata counts).
+    received(
+        vec![enrich(
+            "a1",
+            serde_json::json!({"metadata": {"early": 1}}),
+            from - 30 * H,
+        )],
+        from - 30 * H,
+    );
     received(
         vec![enrich(
             "a1",
@@ -1312,7 +1322,24 @@ fn dated_reads_across_days(url: &str, partitions: std::ops::RangeInclusive<u64>)
             limit: 100,
             ..EventQuery::default()
         };
-        let page = store.query(&q).unwrap().events;
+        let found = store.query(&q).unwrap();
+        // The histories and spans of the page read from the day its
+        // events were first written are all of them.
+        let ids: Vec<&str> = found
+            .events
+            .iter()
+            .filter_map(|e| e["event_id"].as_str())
+            .collect();
+        assert!(found.received_from.is_some(), "{level:?}");
+        let histories = store
+            .histories(Some(&p), &ids, found.received_from)
+            .unwrap();
+        assert_eq!(histories, store.histories(Some(&p), &ids, None).unwrap());
+        assert_eq!(
+            store.raws(Some(&p), &ids, found.received_from).unwrap(),
+            store.raws(Some(&p), &ids, None).unwrap()
+        );
+        let page = found.events;
         // Each folded whole, as it is looked up alone (its fold reads
         // from its earliest write's day, which the read found).
         for doc in &page {

@@ -148,11 +148,13 @@ impl ClickHouseStore {
             let found = self.stream_found(&window, &scope, true)?;
             if found.total > need as u64 {
                 let session_errors = Some(found.session_errors());
+                let page = self.fold_found(found)?;
                 return Ok(Some(Page {
-                    events: self.fold_found(found)?.events,
+                    events: page.events,
                     total: None,
                     more: true,
                     session_errors,
+                    received_from: page.received_from,
                 }));
             }
             // Too few: widen by what this window found (twice what it

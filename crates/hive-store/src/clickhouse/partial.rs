@@ -1447,6 +1447,7 @@ impl ClickHouseStore {
             ids.push(h.event_id.as_str());
             *from = (*from).min(h.received_from);
         }
+        let received_from = by_project.values().map(|(_, from)| *from).min();
         let mut docs: HashMap<(String, String), Value> = HashMap::new();
         for (p, (ids, from)) in by_project {
             let folded = self.fold_ids_since(Some(p), &ids, Some(from))?;
@@ -1461,6 +1462,7 @@ impl ClickHouseStore {
         Ok(EventPage {
             events,
             total: found.total,
+            received_from,
         })
     }
 }

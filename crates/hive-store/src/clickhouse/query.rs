@@ -169,7 +169,11 @@ impl ClickHouseStore {
             .take(limit)
             .map(|f| f.doc)
             .collect();
-        Ok(EventPage { events, total })
+        Ok(EventPage {
+            events,
+            total,
+            received_from: None,
+        })
     }
 
     pub(super) fn run_chart(

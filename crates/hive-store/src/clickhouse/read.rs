@@ -54,6 +54,22 @@ fn parse(text: &str) -> Result<Value> {
 impl ClickHouseStore {
     /// Fold the events the condition selects (on `hive_writes`).
     pub(super) fn fold_where(&self, cond: &str) -> Result<Vec<Folded>> {
+        self.fold_rows_where(&format!("WHERE ({cond}) AND {VISIBLE}"))
+    }
+
+    /// [`ClickHouseStore::fold_where`] where `cond` names the events by
+    /// their key columns only (project, ids, the time received): it is
+    /// ClickHouse's `PREWHERE`, so the other columns are read only of the
+    /// granules that hold a named event. Events named in a table
+    /// partitioned by day (ADR 0024) are looked for in every partition:
+    /// fifty read a granule of ids in each of thirty partitions, and with
+    /// the condition a plain `WHERE` every column of those granules too
+    /// (2.1–3.4 s instead of about 1 s).
+    pub(super) fn fold_named(&self, cond: &str) -> Result<Vec<Folded>> {
+        self.fold_rows_where(&format!("PREWHERE {cond} WHERE {VISIBLE}"))
+    }
+
+    fn fold_rows_where(&self, condition: &str) -> Result<Vec<Folded>> {
         let rows = self.client.rows(&format!(
             "SELECT project_id, event_id, kind, ts, node, seq, idx, key_id, doc, \
              if(doc = '', paths, emptyArrayString()) AS lpaths, \
@@ -63,7 +79,7 @@ impl ClickHouseStore {
              if(doc = '', io_types, emptyArrayUInt8()) AS iotypes, \
              if(doc = '', io_strs, emptyArrayString()) AS iostrs, \
              if(doc = '', io_at, emptyArrayUInt32()) AS ioat FROM hive_writes \
-             WHERE ({cond}) AND {VISIBLE} \
+             {condition} \
              ORDER BY project_id, event_id, kind, ts, node, seq, idx",
             own_ids_sql(
                 "paths",
@@ -108,16 +124,14 @@ impl ClickHouseStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let since = since
-            .map(|t| format!(" AND received >= {t}"))
-            .unwrap_or_default();
+        let since = super::received_since(since);
         let mut out = Vec::new();
         for list in in_lists(ids.iter().copied()) {
             let cond = match project_id {
                 Some(p) => format!("project_id = {} AND event_id IN ({list}){since}", lit(p)),
                 None => format!("event_id IN ({list}){since}"),
             };
-            out.extend(self.fold_where(&cond)?);
+            out.extend(self.fold_named(&cond)?);
         }
         Ok(out)
     }
@@ -172,7 +186,7 @@ impl ClickHouseStore {
                      WHERE project_id = {p} AND session_id IN ({list}))",
                     p = lit(p)
                 );
-                for f in self.fold_where(&cond)? {
+                for f in self.fold_named(&cond)? {
                     if want.contains(f.session_id()) {
                         out.push(f);
                     }

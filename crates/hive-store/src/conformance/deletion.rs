@@ -192,8 +192,8 @@ pub fn histories_and_raws_together_as_apart(store: &dyn Store) {
         .unwrap();
     let ids = ["h0", "h1", "h2", "h3", "h4", "h5", "nope"];
     for project in [Some(P), Some("proj-b"), None] {
-        let histories = store.histories(project, &ids).unwrap();
-        let raws = store.raws(project, &ids).unwrap();
+        let histories = store.histories(project, &ids, None).unwrap();
+        let raws = store.raws(project, &ids, None).unwrap();
         for id in ids {
             let alone = store.history(project, id).unwrap();
             assert_eq!(
@@ -208,9 +208,12 @@ pub fn histories_and_raws_together_as_apart(store: &dyn Store) {
             );
         }
     }
-    assert_eq!(store.histories(Some(P), &["h1"]).unwrap()["h1"].len(), 2);
     assert_eq!(
-        store.raws(Some(P), &ids).unwrap().len(),
+        store.histories(Some(P), &["h1"], None).unwrap()["h1"].len(),
+        2
+    );
+    assert_eq!(
+        store.raws(Some(P), &ids, None).unwrap().len(),
         3,
         "h0, h2 and h4 have spans"
     );

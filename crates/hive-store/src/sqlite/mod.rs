@@ -205,6 +205,7 @@ impl SqliteStore {
             Ok(EventPage {
                 events,
                 total: total.max(0) as u64,
+                received_from: None,
             })
         })
     }
@@ -558,6 +559,7 @@ impl Store for SqliteStore {
                 Ok(Some(EventPage {
                     events: docs_by_id(c, &ids)?,
                     total,
+                    received_from: None,
                 }))
             })?;
             if let Some(page) = page {
