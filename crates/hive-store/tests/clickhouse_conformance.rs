@@ -948,6 +948,18 @@ fn dated_event(project: &str, id: &str, session: &str, at: i64) -> hive_store::W
     })
 }
 
+/// An enrichment of `id` in `project`, received at `at` (ms).
+fn dated_enrich(project: &str, id: &str, patch: serde_json::Value, at: i64) -> hive_store::WriteOp {
+    hive_store::WriteOp::Enrich {
+        project_id: project.into(),
+        floating: false,
+        event_id: id.into(),
+        patch,
+        key_id: None,
+        received_at_ms: at,
+    }
+}
+
 /// The project's events folded (up to 100).
 fn folded(store: &ClickHouseStore, project: &str) -> Vec<serde_json::Value> {
     use hive_store::Store;
@@ -1085,21 +1097,14 @@ fn dated_reads_read_their_events_only() {
 /// yet every session a patch moves into the range is read.
 #[test]
 fn a_patch_is_keyed_at_its_time_apart_from_the_start_it_sets() {
-    use hive_store::{Store, WriteOp};
+    use hive_store::Store;
     let Some(url) = fresh_db() else { return };
     let store = ClickHouseStore::open(&url, "test-node").expect("open");
     let p = ClickHouseStore::project_named("p").id;
     const H: i64 = 3_600_000;
     const T0: i64 = 1_704_067_200_000;
     let event = |id: &str, session: &str, at: i64| dated_event(&p, id, session, at);
-    let enrich = |id: &str, patch: serde_json::Value, at: i64| WriteOp::Enrich {
-        project_id: p.clone(),
-        floating: false,
-        event_id: id.into(),
-        patch,
-        key_id: None,
-        received_at_ms: at,
-    };
+    let enrich = |id: &str, patch: serde_json::Value, at: i64| dated_enrich(&p, id, patch, at);
     store
         .apply(&[
             event("s", "s", T0 + H),
@@ -1199,14 +1204,7 @@ fn dated_reads_across_days(url: &str, partitions: std::ops::RangeInclusive<u64>)
     const H: i64 = 3_600_000;
     const T0: i64 = 1_704_067_200_000;
     let event = |id: &str, session: &str, at: i64| dated_event(&p, id, session, at);
-    let enrich = |id: &str, patch: serde_json::Value, at: i64| WriteOp::Enrich {
-        project_id: p.clone(),
-        floating: false,
-        event_id: id.into(),
-        patch,
-        key_id: None,
-        received_at_ms: at,
-    };
+    let enrich = |id: &str, patch: serde_json::Value, at: i64| dated_enrich(&p, id, patch, at);
     // Each batch received at its time, as the ingest log records it.
     let mut position = 0;
     let mut received = |ops: Vec<WriteOp>, at: i64| {
