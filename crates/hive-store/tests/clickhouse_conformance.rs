@@ -579,8 +579,8 @@ fn retention_in(url: &str) {
     assert_eq!(starts("kept"), 0);
     assert!(store.get_event(Some("kept"), "e250").unwrap().is_none());
     // So do the lookups of its events, which are not partitioned.
-    let n = count(&store, "SELECT count() AS n FROM hive_members_by_month");
-    assert_eq!(n, 0, "hive_members_by_month");
+    let n = count(&store, "SELECT count() AS n FROM hive_session_members");
+    assert_eq!(n, 0, "hive_session_members");
 }
 
 /// A database migrated by a newer hive is refused at start with a message
@@ -735,7 +735,7 @@ fn current_servers_compress_every_column() {
             .sql_rows(
                 "SELECT concat(table, '.', name, ' ', compression_codec) AS c \
                  FROM system.columns WHERE database = currentDatabase() \
-                 AND table IN ('hive_writes', 'hive_members_by_month', 'hive_starts') ORDER BY c",
+                 AND table IN ('hive_writes', 'hive_session_members', 'hive_starts') ORDER BY c",
             )
             .unwrap()
             .iter()
@@ -762,7 +762,7 @@ fn current_servers_compress_every_column() {
         if !known {
             continue;
         }
-        for table in ["hive_writes", "hive_members_by_month", "hive_starts"] {
+        for table in ["hive_writes", "hive_session_members", "hive_starts"] {
             let engine = store
                 .sql_rows(&format!(
                     "SELECT engine_full FROM system.tables \
@@ -1554,13 +1554,13 @@ fn retention_sweeps_the_lookups_of_what_it_removes() {
     // o1 and alone are gone whole; o2 keeps its late patch (no base: no
     // location); o3 names "old", which keeps its starts.
     assert_eq!(
-        ids(&store, "hive_members_by_month", "event_id", &p),
+        ids(&store, "hive_session_members", "event_id", &p),
         ["n1", "new", "o2", "o3"]
     );
     assert_eq!(ids(&store, "hive_starts", "key", &p), ["new", "o2", "old"]);
     // Another project's lookups are its own.
     assert_eq!(
-        ids(&store, "hive_members_by_month", "event_id", &q),
+        ids(&store, "hive_session_members", "event_id", &q),
         ["o1", "old"]
     );
     // What is left reads as before.
@@ -1624,7 +1624,7 @@ fn retention_sweeps_lookups_by_month_on_replicated_tables() {
     apply(&[event(&p, "o3", "old")], cutoff + 86_400_000);
     apply(&[event(&p, "new", "new")], march);
     assert_eq!(
-        ids(&store, "hive_members_by_month", "event_id", &p),
+        ids(&store, "hive_session_members", "event_id", &p),
         ["new", "o1", "o2", "o3", "old"]
     );
     // Retention with its cut-off in February: January's writes go, and
@@ -1632,12 +1632,12 @@ fn retention_sweeps_lookups_by_month_on_replicated_tables() {
     // (they name an event no read finds writes for).
     assert_eq!(store.expire(&p, cutoff, 500).unwrap(), 3);
     assert_eq!(
-        ids(&store, "hive_members_by_month", "event_id", &p),
+        ids(&store, "hive_session_members", "event_id", &p),
         ["new", "o2", "o3"]
     );
     assert_eq!(ids(&store, "hive_starts", "key", &p), ["new", "old"]);
     assert_eq!(
-        ids(&store, "hive_members_by_month", "event_id", &q),
+        ids(&store, "hive_session_members", "event_id", &q),
         ["q1", "qs"]
     );
     assert_eq!(ids(&store, "hive_starts", "key", &q), ["qs"]);
@@ -1645,7 +1645,7 @@ fn retention_sweeps_lookups_by_month_on_replicated_tables() {
     let commands: Vec<String> = store
         .sql_rows(
             "SELECT command FROM system.mutations WHERE database = currentDatabase() \
-             AND table IN ('hive_members_by_month', 'hive_starts') ORDER BY command",
+             AND table IN ('hive_session_members', 'hive_starts') ORDER BY command",
         )
         .unwrap()
         .iter()
@@ -1674,10 +1674,11 @@ fn retention_sweeps_lookups_by_month_on_replicated_tables() {
 }
 
 /// A database made before migration 10 keeps which sessions its events
-/// named: the rows of `hive_members` are made again, partitioned by month,
-/// from the writes, and the old table goes.
+/// named: the rows of `hive_members` are made again, partitioned by month
+/// and in granules of 1 024 rows (migration 12), from the writes, and the
+/// old tables go.
 #[test]
-fn migration_10_indexes_the_sessions_of_earlier_writes() {
+fn migrations_10_and_12_index_the_sessions_of_earlier_writes() {
     use hive_core::model::Event;
     use hive_store::{Store, WriteOp};
     let Some(url) = fresh_db() else { return };
@@ -1702,15 +1703,15 @@ fn migration_10_indexes_the_sessions_of_earlier_writes() {
         count(
             store,
             "SELECT count() AS n FROM (SELECT DISTINCT session_id, event_id \
-             FROM hive_members_by_month)",
+             FROM hive_session_members)",
         )
     };
     // Two session placeholders and five events.
     assert_eq!(members(&store), 7);
     // Back to schema 9: its table and view, and no index by month.
     for s in [
-        "DROP TABLE hive_members_by_month_mv",
-        "DROP TABLE hive_members_by_month",
+        "DROP TABLE hive_session_members_mv",
+        "DROP TABLE hive_session_members",
         "CREATE TABLE hive_members (project_id String, session_id String, event_id String) \
          ENGINE = ReplacingMergeTree ORDER BY (project_id, session_id, event_id)",
         "CREATE MATERIALIZED VIEW hive_members_mv TO hive_members AS \
@@ -1729,17 +1730,27 @@ fn migration_10_indexes_the_sessions_of_earlier_writes() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let store = ClickHouseStore::open(&url, "test-node")
-        .expect("migrate to 10")
+        .expect("migrate to 10 and on")
         .with_read_ranges(1, 2);
     assert_eq!(members(&store), 7);
     assert_eq!(
         count(
             &store,
             "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() \
-             AND name LIKE 'hive_members%' AND name NOT LIKE 'hive_members_by_month%'"
+             AND name LIKE 'hive_members%'"
         ),
         0,
-        "the old table and its view are gone"
+        "the old tables and their views are gone"
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() \
+             AND name = 'hive_session_members' \
+             AND position(engine_full, 'index_granularity = 1024') > 0"
+        ),
+        1,
+        "the members' granules hold 1 024 rows"
     );
     let s1 = store.session_events(Some(&p), "s1", 100).unwrap();
     assert_eq!(s1.len(), 4, "{s1:?}");
@@ -1961,7 +1972,7 @@ fn a_page_of_deletions_is_one_mutation_per_table() {
         .unwrap();
     assert_eq!(left.total, 0, "{:?}", left.events);
     assert_eq!(
-        count(&store, "SELECT count() AS n FROM hive_members_by_month"),
+        count(&store, "SELECT count() AS n FROM hive_session_members"),
         0
     );
     assert_eq!(count(&store, "SELECT count() AS n FROM hive_starts"), 0);

@@ -698,7 +698,7 @@ impl Store for ClickHouseStore {
                 .unwrap_or(i64::MAX))
         };
         let starts = table.replace("hive_writes", "hive_starts");
-        let members = table.replace("hive_writes", "hive_members_by_month");
+        let members = table.replace("hive_writes", "hive_session_members");
         let mut dropped = 0;
         let mut months = std::collections::BTreeSet::new();
         for p in parts {

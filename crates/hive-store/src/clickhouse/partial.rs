@@ -629,7 +629,7 @@ impl ClickHouseStore {
             keys.clone()
         } else {
             format!(
-                "SELECT session_id AS id FROM hive_members_by_month WHERE {pc} AND event_id IN ({by_patch}) \
+                "SELECT session_id AS id FROM hive_session_members WHERE {pc} AND event_id IN ({by_patch}) \
                  UNION ALL {keys}"
             )
         };
@@ -646,7 +646,7 @@ impl ClickHouseStore {
         self.client.each_binary_row(
             &format!(
                 "SELECT id FROM ({keys} \
-                 UNION ALL SELECT event_id AS id FROM hive_members_by_month WHERE {pc} \
+                 UNION ALL SELECT event_id AS id FROM hive_session_members WHERE {pc} \
                  AND session_id IN ({sessions})) ORDER BY id LIMIT {limit}"
             ),
             |r| {
@@ -692,7 +692,7 @@ impl ClickHouseStore {
             for list in super::write::in_lists(sessions.iter().copied()) {
                 self.client.each_binary_row(
                     &format!(
-                        "SELECT event_id FROM hive_members_by_month \
+                        "SELECT event_id FROM hive_session_members \
                          WHERE project_id = {} AND session_id IN ({list})",
                         lit(project)
                     ),
@@ -1101,7 +1101,7 @@ impl ClickHouseStore {
             for list in super::write::in_lists(ids.iter().copied()) {
                 self.client.each_binary_row(
                     &format!(
-                        "SELECT event_id FROM (SELECT DISTINCT event_id FROM hive_members_by_month \
+                        "SELECT event_id FROM (SELECT DISTINCT event_id FROM hive_session_members \
                          WHERE project_id = {} AND session_id IN ({list}))",
                         lit(project)
                     ),

@@ -182,7 +182,7 @@ impl ClickHouseStore {
             let want: HashSet<&str> = ss.iter().copied().collect();
             for list in in_lists(ss.iter().copied()) {
                 let cond = format!(
-                    "project_id = {p} AND event_id IN (SELECT event_id FROM hive_members_by_month \
+                    "project_id = {p} AND event_id IN (SELECT event_id FROM hive_session_members \
                      WHERE project_id = {p} AND session_id IN ({list}))",
                     p = lit(p)
                 );

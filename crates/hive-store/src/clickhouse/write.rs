@@ -294,7 +294,7 @@ impl ClickHouseStore {
                 ids.extend(
                     self.client
                         .rows(&format!(
-                            "SELECT DISTINCT event_id FROM hive_members_by_month WHERE project_id = {} \
+                            "SELECT DISTINCT event_id FROM hive_session_members WHERE project_id = {} \
                              AND session_id IN ({list})",
                             lit(project_id),
                         ))?
@@ -327,7 +327,7 @@ impl ClickHouseStore {
             for list in &lists {
                 let cond = format!("project_id = {} AND event_id IN ({list})", lit(project_id));
                 self.client.mutate_delete("hive_writes", &cond)?;
-                self.client.mutate_delete("hive_members_by_month", &cond)?;
+                self.client.mutate_delete("hive_session_members", &cond)?;
                 // (The starts are keyed by the sessions and events.)
                 self.client.mutate_delete(
                     "hive_starts",
@@ -437,7 +437,7 @@ impl ClickHouseStore {
         Ok(())
     }
 
-    /// Remove the lookups (`hive_members_by_month`, `hive_starts`) of a
+    /// Remove the lookups (`hive_session_members`, `hive_starts`) of a
     /// project, or of every project, that name only events with no write
     /// left, as retention leaves them (ADR 0009).
     ///
@@ -476,7 +476,7 @@ impl ClickHouseStore {
                 )
             };
             self.client
-                .mutate_delete("hive_members_by_month", &gone("event_id", "event_id", "1"))?;
+                .mutate_delete("hive_session_members", &gone("event_id", "event_id", "1"))?;
             // The starts are keyed by events and by the sessions writes name.
             self.client.mutate_delete(
                 "hive_starts",
@@ -506,7 +506,7 @@ impl ClickHouseStore {
             .first()
             .and_then(|r| r["m"].as_u64())
             .unwrap_or(0);
-        for table in ["hive_members_by_month", "hive_starts"] {
+        for table in ["hive_session_members", "hive_starts"] {
             let cond = format!("project_id = {} AND month < {month}", lit(project_id));
             self.client.delete_any(table, &cond)?;
         }
