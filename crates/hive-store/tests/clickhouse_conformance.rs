@@ -1183,7 +1183,18 @@ fn a_patch_is_keyed_at_its_time_apart_from_the_start_it_sets() {
 #[test]
 fn dated_reads_find_writes_received_on_any_day() {
     let Some(url) = fresh_db() else { return };
-    dated_reads_across_days(&url, 5..=20);
+    dated_reads_across_days(&url, 5..=20, false);
+}
+
+/// Schema 13 on a database written before it: each write's id hash is
+/// added, computed on read for the earlier writes (then as their parts
+/// merge), and the reads that name their events by id (dated lists and
+/// charts, a page's events, their histories, lookups by id) read the same
+/// as in [`dated_reads_find_writes_received_on_any_day`].
+#[test]
+fn id_hashes_come_to_earlier_writes() {
+    let Some(url) = fresh_db() else { return };
+    dated_reads_across_days(&url, 5..=20, true);
 }
 
 /// [`dated_reads_find_writes_received_on_any_day`] where the writes are
@@ -1191,14 +1202,15 @@ fn dated_reads_find_writes_received_on_any_day() {
 #[test]
 fn dated_reads_find_writes_received_in_any_month() {
     let Some(url) = fresh_db() else { return };
-    dated_reads_across_days(&format!("{url}?partition=month"), 1..=1);
+    dated_reads_across_days(&format!("{url}?partition=month"), 1..=1, false);
 }
 
 /// The writes received over several days, read by dates; they lie in a
-/// number of partitions within `partitions`.
-fn dated_reads_across_days(url: &str, partitions: std::ops::RangeInclusive<u64>) {
-    use hive_core::filter::{DateRange, Filter};
-    use hive_store::{EventQuery, Level, LogRecord, Store, WriteOp};
+/// number of partitions within `partitions`. With `rehash`, read both as
+/// they were written before schema 13 (no id hashes), and once their parts
+/// merged.
+fn dated_reads_across_days(url: &str, partitions: std::ops::RangeInclusive<u64>, rehash: bool) {
+    use hive_store::{LogRecord, WriteOp};
     let store = ClickHouseStore::open(url, "test-node").expect("open");
     let p = ClickHouseStore::project_named("p").id;
     const H: i64 = 3_600_000;
@@ -1289,9 +1301,40 @@ fn dated_reads_across_days(url: &str, partitions: std::ops::RangeInclusive<u64>)
         partitions.contains(&days),
         "the writes lie in {days} partitions"
     );
-    let docs = folded(&store, &p);
+    if !rehash {
+        check_across_days(&store, &p, (from, to));
+        return;
+    }
+    // Back to schema 12: the writes so far have no id hashes.
+    store
+        .sql_exec("ALTER TABLE hive_writes DROP COLUMN id_hash")
+        .unwrap();
+    store
+        .sql_exec("ALTER TABLE hive_migrations DELETE WHERE version >= 13")
+        .unwrap();
+    // (Mutations are asynchronous.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while count(&store, "SELECT max(version) AS n FROM hive_migrations") != 12 {
+        assert!(std::time::Instant::now() < deadline, "the migration stays");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let store = ClickHouseStore::open(url, "test-node").expect("migrate to 13");
+    let wrong = "SELECT count() AS n FROM hive_writes WHERE id_hash != cityHash64(event_id)";
+    assert_eq!(count(&store, wrong), 0);
+    check_across_days(&store, &p, (from, to));
+    store.sql_exec("OPTIMIZE TABLE hive_writes FINAL").unwrap();
+    assert_eq!(count(&store, wrong), 0);
+    check_across_days(&store, &p, (from, to));
+}
+
+/// What [`dated_reads_across_days`] reads of its writes.
+fn check_across_days(store: &ClickHouseStore, p: &str, (from, to): (i64, i64)) {
+    use hive_core::filter::{DateRange, Filter};
+    use hive_store::{EventQuery, Level, Store};
+    let p = p.to_owned();
+    let docs = folded(store, &p);
     let range = (Some(from as f64), Some(to as f64));
-    let [events, sessions] = dated_charts_match(&store, &p, &docs, range);
+    let [events, sessions] = dated_charts_match(store, &p, &docs, range);
     for id in ["a1", "b0", "b1"] {
         assert!(events.contains(&format!("\"{id}\"")), "{id}: {events}");
     }

@@ -840,13 +840,13 @@ impl Store for ClickHouseStore {
     }
 
     fn history(&self, project_id: Option<&str>, event_id: &str) -> Result<Vec<HistoryEntry>> {
-        let cond = format!(
-            "{} AND event_id = {}",
-            Self::project_cond(project_id),
-            lit(event_id)
-        );
+        let id = lit(event_id);
         Ok(self
-            .fold_named(&cond)?
+            .fold_named(
+                &Self::project_cond(project_id),
+                &read::Named::Listed(&id),
+                "",
+            )?
             .into_iter()
             .flat_map(|f| f.patches)
             .collect())
@@ -918,13 +918,9 @@ impl Store for ClickHouseStore {
         // One fold per list of ids, not a statement per event (an export
         // page of a thousand events took 29 s of them at ten million).
         let mut out: HashMap<String, Vec<HistoryEntry>> = HashMap::new();
+        let (project, since) = (Self::project_cond(project_id), received_since(since));
         for list in write::in_lists(event_ids.iter().copied()) {
-            let cond = format!(
-                "{} AND event_id IN ({list}){}",
-                Self::project_cond(project_id),
-                received_since(since)
-            );
-            for f in self.fold_named(&cond)? {
+            for f in self.fold_named(&project, &read::Named::Listed(&list), &since)? {
                 if !f.patches.is_empty() {
                     out.entry(f.event_id).or_default().extend(f.patches);
                 }

@@ -837,12 +837,18 @@ impl ClickHouseStore {
             let range_sql = |i: usize| {
                 let mut cond = Self::project_cond(project_id);
                 // Selected events are filtered first (they are a few in
-                // most granules: only their rows are worked on), and by the
-                // key (ClickHouse skips the granules that hold none).
+                // most granules: only their rows are worked on), by their
+                // ids' hashes (8 bytes a row where the ids take 41, and
+                // ids are random, so most granules hold one: ADR 0025),
+                // then by the ids, which the key also finds (ClickHouse
+                // skips the granules that hold none).
                 // (The ids travel beside the statement, as data: naming
                 // them in it cost ClickHouse about 9 µs each to parse.)
                 let prewhere = match lists.get(i) {
-                    Some(ids) if !ids.is_empty() => format!("PREWHERE event_id IN {NAMED_IDS} "),
+                    Some(ids) if !ids.is_empty() => {
+                        cond.push_str(&format!(" AND event_id IN {NAMED_IDS}"));
+                        format!("PREWHERE id_hash IN (SELECT cityHash64(id) FROM {NAMED_IDS}) ")
+                    }
                     Some(_) => "PREWHERE 0 ".to_owned(),
                     None => String::new(),
                 };
