@@ -1271,9 +1271,14 @@ impl ClickHouseStore {
 
     /// [`ClickHouseStore::stream_query`] over the events of `scope` (which
     /// must hold every event the query can need), for a query that
-    /// [`streams`].
+    /// [`streams`]. A scope of selected events (a dated read's) is read
+    /// with every rollup input, so the page's sessions come with their
+    /// rollups: folding the page then reads their events no more (the last
+    /// hour's session list at ten million events read the page's sessions'
+    /// members, then their events in half the days, about 0.12 s more).
     pub(super) fn stream_query_in(&self, q: &EventQuery, scope: &Scope) -> Result<EventPage> {
-        self.fold_found(self.stream_found(q, scope, false)?)
+        let rollups_too = matches!(scope, Scope::Ids(_));
+        self.fold_found(self.stream_found(q, scope, rollups_too)?)
     }
 
     /// The page of a list that [`streams`] over the events of `scope`, as
