@@ -83,7 +83,7 @@ impl ClickHouseStore {
         // window's read costs. Newest first, the last week's hours are
         // read first, then the last 8 weeks', 64 weeks', and all (the
         // index is ordered by minute, so only those hours are read; the
-        // whole index took 76–84 ms at ten million events), each when a
+        // whole index took 53–70 ms at ten million events, cold), each when a
         // window needs more: the newest hours are the same in all, so a
         // window found among them is the same.
         let hours_since = |since: Option<i64>| -> Result<Vec<(i64, u64)>> {
