@@ -16,9 +16,9 @@ const MAX_NEED: usize = 10_000;
 /// Windows tried before counting instead.
 const MAX_WINDOWS: usize = 4;
 const HOUR_MS: i64 = 3_600_000;
-/// Newest first, the hours of the index of starts read first: a week's
-/// (then 8 and 64 times as many, then all).
-const RECENT_MINUTES: i64 = 7 * 24 * 60;
+/// A week in minutes: newest first, the index of starts is read a week's
+/// hours first (then 8 and 64 weeks', then all).
+const WEEK: i64 = 7 * 24 * 60;
 
 impl ClickHouseStore {
     /// The page of a list newest or oldest first, found in the newest (or
@@ -81,11 +81,10 @@ impl ClickHouseStore {
         // How many keys (a session's or an event's starts in a minute)
         // each hour holds, from the edge the list starts at: what a
         // window's read costs. Newest first, the last week's hours are
-        // read first, then the last 8 weeks', 64 weeks', and all (the
-        // index is ordered by minute, so only those hours are read; the
-        // whole index took 53–70 ms at ten million events, cold), each when a
-        // window needs more: the newest hours are the same in all, so a
-        // window found among them is the same.
+        // read first (the index is ordered by minute, so only they are
+        // read; the whole index took 53–70 ms at ten million events,
+        // cold), and more only when a window needs more: the newest hours
+        // are the same in each, so a window found among them is the same.
         let hours_since = |since: Option<i64>| -> Result<Vec<(i64, u64)>> {
             let mut sql = format!(
                 "SELECT intDiv(minute, 60) AS h, count() AS n FROM hive_starts \
@@ -112,23 +111,25 @@ impl ClickHouseStore {
                 .filter_map(|r| Some((r["h"].as_i64()?, r["n"].as_u64()?)))
                 .collect())
         };
+        // The hours of the last week, 8 weeks and 64 weeks, then all
+        // (oldest first: all at once), each read when the ones before
+        // hold too few keys.
         let now = crate::now_ms().div_euclid(60_000);
-        let mut since = newest.then_some(RECENT_MINUTES);
-        let mut hours = Vec::new();
-        // The hours since `since` minutes ago (`None`: all), and what
-        // comes next.
-        let widen = |since: &mut Option<i64>| -> Result<Vec<(i64, u64)>> {
-            let hours = hours_since(since.map(|m| now.saturating_sub(m)))?;
-            *since = since
-                .map(|m| m.saturating_mul(8))
-                .filter(|m| *m <= RECENT_MINUTES * 64);
-            Ok(hours)
-        };
-        let mut whole = false;
-        while hours.is_empty() && !whole {
-            whole = since.is_none();
-            hours = widen(&mut since)?;
+        let mut reaches = if newest {
+            vec![Some(WEEK), Some(8 * WEEK), Some(64 * WEEK), None]
+        } else {
+            vec![None]
         }
+        .into_iter();
+        let mut read_more = |hours: &mut Vec<(i64, u64)>| -> Result<bool> {
+            let Some(reach) = reaches.next() else {
+                return Ok(false);
+            };
+            *hours = hours_since(reach.map(|m: i64| now.saturating_sub(m)))?;
+            Ok(true)
+        };
+        let mut hours = Vec::new();
+        while hours.is_empty() && read_more(&mut hours)? {}
         let Some(&(first_hour, _)) = hours.first() else {
             return Ok(None);
         };
@@ -145,9 +146,7 @@ impl ClickHouseStore {
                 (keys, None)
             };
             let (mut keys, mut edge_hour) = edge(&hours);
-            while edge_hour.is_none() && !whole {
-                whole = since.is_none();
-                hours = widen(&mut since)?;
+            while edge_hour.is_none() && read_more(&mut hours)? {
                 (keys, edge_hour) = edge(&hours);
             }
             // The window would hold every start: the whole read costs no
