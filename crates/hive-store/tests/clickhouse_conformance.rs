@@ -164,6 +164,25 @@ fn ids(store: &ClickHouseStore, table: &str, column: &str, project: &str) -> Vec
         .collect()
 }
 
+/// Which of `names` the project's lookup of sessions' events holds (it
+/// holds the events' ids as their hashes, schema 14), sorted.
+fn members(store: &ClickHouseStore, project: &str, names: &[&str]) -> Vec<String> {
+    let names: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    store
+        .sql_rows(&format!(
+            "SELECT k FROM (SELECT arrayJoin([{}]) AS k) WHERE cityHash64(k) IN \
+             (SELECT id_hash FROM hive_session_hashes WHERE project_id = '{project}') ORDER BY k",
+            names.join(", ")
+        ))
+        .unwrap()
+        .iter()
+        .map(|r| r["k"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The events and sessions of the retention tests, for [`members`].
+const NAMES: [&str; 9] = ["alone", "n1", "new", "o1", "o2", "o3", "old", "q1", "qs"];
+
 /// The URL of a new, empty database.
 fn fresh_db() -> Option<String> {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -579,8 +598,8 @@ fn retention_in(url: &str) {
     assert_eq!(starts("kept"), 0);
     assert!(store.get_event(Some("kept"), "e250").unwrap().is_none());
     // So do the lookups of its events, which are not partitioned.
-    let n = count(&store, "SELECT count() AS n FROM hive_session_members");
-    assert_eq!(n, 0, "hive_session_members");
+    let n = count(&store, "SELECT count() AS n FROM hive_session_hashes");
+    assert_eq!(n, 0, "hive_session_hashes");
 }
 
 /// A database migrated by a newer hive is refused at start with a message
@@ -735,7 +754,7 @@ fn current_servers_compress_every_column() {
             .sql_rows(
                 "SELECT concat(table, '.', name, ' ', compression_codec) AS c \
                  FROM system.columns WHERE database = currentDatabase() \
-                 AND table IN ('hive_writes', 'hive_session_members', 'hive_starts') ORDER BY c",
+                 AND table IN ('hive_writes', 'hive_session_hashes', 'hive_starts') ORDER BY c",
             )
             .unwrap()
             .iter()
@@ -762,7 +781,7 @@ fn current_servers_compress_every_column() {
         if !known {
             continue;
         }
-        for table in ["hive_writes", "hive_session_members", "hive_starts"] {
+        for table in ["hive_writes", "hive_session_hashes", "hive_starts"] {
             let engine = store
                 .sql_rows(&format!(
                     "SELECT engine_full FROM system.tables \
@@ -1089,6 +1108,103 @@ fn dated_reads_read_their_events_only() {
         "SELECT count() AS n FROM hive_starts WHERE key IN ('s3', 'e4')",
     );
     assert_eq!(left, 0);
+}
+
+/// The lookup of a session's events holds their ids' hashes (schema 14):
+/// an event of another session whose id shares a hash with one of them is
+/// found with them, and no read, rollup or deletion takes it for theirs.
+/// (A shared hash is made here by adding the other event's to the lookup.)
+#[test]
+fn an_event_sharing_a_sessions_hash_stays_out_of_it() {
+    use hive_core::filter::DateRange;
+    use hive_store::{DeleteTarget, EventQuery, Level, Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    // (Dated reads by name whatever they hold, two events a statement.)
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_dated_share(0, 0)
+        .with_read_ranges(1, 2);
+    let p = ClickHouseStore::project_named("p").id;
+    const H: i64 = 3_600_000;
+    const T0: i64 = 1_704_067_200_000;
+    let event = |id: &str, session: &str, hours: i64| dated_event(&p, id, session, T0 + hours * H);
+    store
+        .apply(&[
+            event("s1", "s1", 1),
+            event("e1", "s1", 1),
+            event("e2", "s1", 1),
+            event("s2", "s2", 50),
+            event("f1", "s2", 50),
+            event("f2", "s2", 50),
+        ])
+        .unwrap();
+    let range = (Some(T0 as f64), Some((T0 + 2 * H) as f64));
+    let sessions = || {
+        store
+            .query(&EventQuery {
+                project_id: Some(p.clone()),
+                date_range: DateRange {
+                    start_ms: range.0,
+                    end_ms: range.1,
+                },
+                level: Level::Session,
+                limit: 100,
+                ..EventQuery::default()
+            })
+            .unwrap()
+            .events
+    };
+    let reads = || {
+        (
+            store.session_events(Some(&p), "s1", 100).unwrap(),
+            sessions(),
+            store.get_event(Some(&p), "s1").unwrap(),
+        )
+    };
+    let before = reads();
+    assert_eq!(before.0.len(), 3, "{:?}", before.0);
+    assert_eq!(before.1.len(), 1, "{:?}", before.1);
+    let scope = store.dated_events(Some(&p), range.0, range.1).unwrap();
+    assert_eq!(scope, Some(3));
+    store
+        .sql_exec(&format!(
+            "INSERT INTO hive_session_hashes SELECT project_id, 's1', id_hash, month \
+             FROM hive_session_hashes WHERE project_id = '{p}' AND id_hash = cityHash64('f1')"
+        ))
+        .unwrap();
+    assert_eq!(
+        members(&store, &p, &["e1", "e2", "f1", "f2", "s1", "s2"]).len(),
+        6
+    );
+    // The range's read now holds f1 too, and answers the same.
+    assert_eq!(
+        store.dated_events(Some(&p), range.0, range.1).unwrap(),
+        Some(4)
+    );
+    assert_eq!(reads(), before);
+    let docs = folded(&store, &p);
+    dated_charts_match(&store, &p, &docs, range);
+    // Deleting s1 deletes its events, not f1.
+    store
+        .apply(&[WriteOp::Delete {
+            project_id: p.clone(),
+            target: DeleteTarget::Session("s1".into()),
+        }])
+        .unwrap();
+    for (id, kept) in [
+        ("s1", false),
+        ("e1", false),
+        ("e2", false),
+        ("f1", true),
+        ("f2", true),
+    ] {
+        assert_eq!(
+            store.get_event(Some(&p), id).unwrap().is_some(),
+            kept,
+            "{id}"
+        );
+    }
+    assert_eq!(store.session_events(Some(&p), "s2", 100).unwrap().len(), 3);
 }
 
 /// The index of starts keys a patch at its time apart from the start it
@@ -1596,16 +1712,10 @@ fn retention_sweeps_the_lookups_of_what_it_removes() {
     assert!(store.expire(&p, cutoff, 500).unwrap() > 0);
     // o1 and alone are gone whole; o2 keeps its late patch (no base: no
     // location); o3 names "old", which keeps its starts.
-    assert_eq!(
-        ids(&store, "hive_session_members", "event_id", &p),
-        ["n1", "new", "o2", "o3"]
-    );
+    assert_eq!(members(&store, &p, &NAMES), ["n1", "new", "o2", "o3"]);
     assert_eq!(ids(&store, "hive_starts", "key", &p), ["new", "o2", "old"]);
     // Another project's lookups are its own.
-    assert_eq!(
-        ids(&store, "hive_session_members", "event_id", &q),
-        ["o1", "old"]
-    );
+    assert_eq!(members(&store, &q, &NAMES), ["o1", "old"]);
     // What is left reads as before.
     let o3 = store.get_event(Some(&p), "o3").unwrap().expect("o3");
     assert_eq!(o3["session_id"], "old");
@@ -1667,28 +1777,22 @@ fn retention_sweeps_lookups_by_month_on_replicated_tables() {
     apply(&[event(&p, "o3", "old")], cutoff + 86_400_000);
     apply(&[event(&p, "new", "new")], march);
     assert_eq!(
-        ids(&store, "hive_session_members", "event_id", &p),
+        members(&store, &p, &NAMES),
         ["new", "o1", "o2", "o3", "old"]
     );
     // Retention with its cut-off in February: January's writes go, and
     // their lookups with them; o2 goes too, but its month's lookups stay
     // (they name an event no read finds writes for).
     assert_eq!(store.expire(&p, cutoff, 500).unwrap(), 3);
-    assert_eq!(
-        ids(&store, "hive_session_members", "event_id", &p),
-        ["new", "o2", "o3"]
-    );
+    assert_eq!(members(&store, &p, &NAMES), ["new", "o2", "o3"]);
     assert_eq!(ids(&store, "hive_starts", "key", &p), ["new", "old"]);
-    assert_eq!(
-        ids(&store, "hive_session_members", "event_id", &q),
-        ["q1", "qs"]
-    );
+    assert_eq!(members(&store, &q, &NAMES), ["q1", "qs"]);
     assert_eq!(ids(&store, "hive_starts", "key", &q), ["qs"]);
     // The mutations named nothing but the rows' own columns.
     let commands: Vec<String> = store
         .sql_rows(
             "SELECT command FROM system.mutations WHERE database = currentDatabase() \
-             AND table IN ('hive_session_members', 'hive_starts') ORDER BY command",
+             AND table IN ('hive_session_hashes', 'hive_starts') ORDER BY command",
         )
         .unwrap()
         .iter()
@@ -1717,11 +1821,11 @@ fn retention_sweeps_lookups_by_month_on_replicated_tables() {
 }
 
 /// A database made before migration 10 keeps which sessions its events
-/// named: the rows of `hive_members` are made again, partitioned by month
-/// and in granules of 1 024 rows (migration 12), from the writes, and the
-/// old tables go.
+/// named: the rows of `hive_members` are made again, partitioned by month,
+/// in granules of 1 024 rows (migration 12) and with the events' ids as
+/// their hashes (migration 14), from the writes, and the old tables go.
 #[test]
-fn migrations_10_and_12_index_the_sessions_of_earlier_writes() {
+fn migrations_10_to_14_index_the_sessions_of_earlier_writes() {
     use hive_core::model::Event;
     use hive_store::{Store, WriteOp};
     let Some(url) = fresh_db() else { return };
@@ -1745,16 +1849,16 @@ fn migrations_10_and_12_index_the_sessions_of_earlier_writes() {
     let members = |store: &ClickHouseStore| {
         count(
             store,
-            "SELECT count() AS n FROM (SELECT DISTINCT session_id, event_id \
-             FROM hive_session_members)",
+            "SELECT count() AS n FROM (SELECT DISTINCT session_id, id_hash \
+             FROM hive_session_hashes)",
         )
     };
     // Two session placeholders and five events.
     assert_eq!(members(&store), 7);
     // Back to schema 9: its table and view, and no index by month.
     for s in [
-        "DROP TABLE hive_session_members_mv",
-        "DROP TABLE hive_session_members",
+        "DROP TABLE hive_session_hashes_mv",
+        "DROP TABLE hive_session_hashes",
         "CREATE TABLE hive_members (project_id String, session_id String, event_id String) \
          ENGINE = ReplacingMergeTree ORDER BY (project_id, session_id, event_id)",
         "CREATE MATERIALIZED VIEW hive_members_mv TO hive_members AS \
@@ -1780,7 +1884,7 @@ fn migrations_10_and_12_index_the_sessions_of_earlier_writes() {
         count(
             &store,
             "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() \
-             AND name LIKE 'hive_members%'"
+             AND (name LIKE 'hive_members%' OR name LIKE 'hive_session_members%')"
         ),
         0,
         "the old tables and their views are gone"
@@ -1789,7 +1893,7 @@ fn migrations_10_and_12_index_the_sessions_of_earlier_writes() {
         count(
             &store,
             "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() \
-             AND name = 'hive_session_members' \
+             AND name = 'hive_session_hashes' \
              AND position(engine_full, 'index_granularity = 1024') > 0"
         ),
         1,
@@ -2015,7 +2119,7 @@ fn a_page_of_deletions_is_one_mutation_per_table() {
         .unwrap();
     assert_eq!(left.total, 0, "{:?}", left.events);
     assert_eq!(
-        count(&store, "SELECT count() AS n FROM hive_session_members"),
+        count(&store, "SELECT count() AS n FROM hive_session_hashes"),
         0
     );
     assert_eq!(count(&store, "SELECT count() AS n FROM hive_starts"), 0);

@@ -145,9 +145,9 @@ fn two_nodes_on_a_two_shard_cluster() {
         "hive_starts_2_mv",
         "hive_starts_local",
         "hive_starts",
-        "hive_session_members_mv",
-        "hive_session_members_local",
-        "hive_session_members",
+        "hive_session_hashes_mv",
+        "hive_session_hashes_local",
+        "hive_session_hashes",
         "hive_migrations_local",
         "hive_migrations",
     ] {
@@ -206,7 +206,7 @@ fn two_nodes_on_a_two_shard_cluster() {
                 .parse()
                 .unwrap()
         };
-        let members = local("SELECT count() FROM hive.hive_session_members_local");
+        let members = local("SELECT count() FROM hive.hive_session_hashes_local");
         assert!(members > 0, "no lookups of sessions on a shard");
         let astray = |table: &str, column: &str| {
             local(&format!(
@@ -215,7 +215,7 @@ fn two_nodes_on_a_two_shard_cluster() {
                  FROM hive.hive_writes_local)"
             ))
         };
-        assert_eq!(astray("hive_session_members", "project_id, session_id"), 0);
+        assert_eq!(astray("hive_session_hashes", "project_id, session_id"), 0);
         assert_eq!(astray("hive_starts", "project_id, key"), 0);
     }
     eprintln!(

@@ -448,7 +448,7 @@ impl ClickHouseStore {
     ) -> Result<Option<usize>> {
         Ok(match self.dated_scope(project_id, (from, to))? {
             partial::Scope::All => None,
-            partial::Scope::Ids(ids) => Some(ids.len()),
+            partial::Scope::Hashes(hashes) => Some(hashes.len()),
         })
     }
 
@@ -698,7 +698,7 @@ impl Store for ClickHouseStore {
                 .unwrap_or(i64::MAX))
         };
         let starts = table.replace("hive_writes", "hive_starts");
-        let members = table.replace("hive_writes", "hive_session_members");
+        let members = table.replace("hive_writes", "hive_session_hashes");
         let mut dropped = 0;
         let mut months = std::collections::BTreeSet::new();
         for p in parts {

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::ClickHouseStore;
 use super::filter_sql::{ROLLUP_PATHS, path_of};
-use super::http::{Client, NAMED_IDS, lit};
+use super::http::{Client, NAMED, lit};
 use super::leaves::{self, DERIVED, Leaf, NULL, flatten, is_ancestor, is_content};
 use super::query::{in_range, sql_order};
 use super::read::VISIBLE;
@@ -67,10 +67,25 @@ impl Default for Ranges {
     }
 }
 
-/// Most ids a statement names (sent beside it as data; they were parsed as
-/// elements of the statement, 50 000 at most by default, and the bound
-/// keeps each statement's share of the granules and of the sort small).
+/// Most events a read by name reads in one statement (sent beside it as
+/// data; they were parsed as elements of the statement, 50 000 at most by
+/// default).
 const IDS_PER_STATEMENT: usize = 40_000;
+
+/// How many of `n` events' hashes each statement of a read by name names,
+/// where a range of a whole project's read holds about `events`. Hashes
+/// are random, so every statement reads the hashes of every granule (the
+/// key, by id, cannot narrow where they lie): few statements, each with a
+/// range's share of the sort (about 280 MB in ClickHouse for 524 288
+/// events), and at least [`READERS`] once there are more than
+/// [`IDS_PER_STATEMENT`], so ClickHouse prepares one while another is read.
+pub(super) fn hashes_per_statement(n: usize, events: usize) -> usize {
+    let events = events.max(1);
+    if n <= IDS_PER_STATEMENT.min(events) {
+        return n.max(1);
+    }
+    n.div_ceil(n.div_ceil(events).max(READERS))
+}
 
 /// Most events a read bounded by dates reads by their ids; past this it
 /// reads the whole scope in ranges, as before. The bound is on the node's
@@ -105,8 +120,9 @@ const DATED_MIN_KEYS: usize = 10_000;
 pub(super) enum Scope {
     /// Every event of the project (or of every project).
     All,
-    /// These events (their ids sorted).
-    Ids(Vec<String>),
+    /// These events, by their ids' hashes (sorted; schema 14), with any
+    /// other event that shares one: a read decides by what it finds.
+    Hashes(Vec<u64>),
 }
 
 /// Bounds that cut the events `cond` selects into ranges of about
@@ -147,9 +163,9 @@ pub(super) fn range_cond(bounds: &[String], i: usize) -> String {
 struct RangeReads<'a> {
     count: usize,
     sql: &'a (dyn Fn(usize) -> String + Sync),
-    /// The events each statement names, sent beside it as the external
-    /// table `named_ids` (none: it names none).
-    named: &'a [&'a [String]],
+    /// The events each statement names by their ids' hashes, sent beside
+    /// it as the external table `named` (none: it names none).
+    named: &'a [&'a [u64]],
     deadline: std::time::Instant,
     limit: std::time::Duration,
 }
@@ -629,39 +645,40 @@ impl ClickHouseStore {
             keys.clone()
         } else {
             format!(
-                "SELECT session_id AS id FROM hive_session_members WHERE {pc} AND event_id IN ({by_patch}) \
-                 UNION ALL {keys}"
+                "SELECT session_id AS id FROM hive_session_hashes WHERE {pc} \
+                 AND id_hash IN (SELECT cityHash64(key) FROM ({by_patch})) UNION ALL {keys}"
             )
         };
         // Every event of those sessions, and K (an event of no session is
-        // in K itself; the sessions are events of themselves). Sorted with
-        // their repeats (a key in each minute it starts something, a
-        // session among its own events) and made distinct here as they
-        // come: `DISTINCT` in the statement took a third of its time (2.1
-        // s instead of 3.0 s for the 2.3 million events of 7 days at ten
-        // million). Rows past `limit` may hide more ids: the read covers
-        // every event then, as for more than `MAX_DATED`.
+        // in K itself; the sessions are events of themselves), by their
+        // ids' hashes (schema 14). Sorted with their repeats (a key in
+        // each minute it starts something, a session among its own events)
+        // and made distinct here as they come: `DISTINCT` in the statement
+        // took a third of its time (2.1 s instead of 3.0 s for the 2.3
+        // million events of 7 days at ten million). Rows past `limit` may
+        // hide more events: the read covers every event then, as for more
+        // than `MAX_DATED`.
         let limit = MAX_DATED.saturating_mul(2).saturating_add(1);
-        let (mut ids, mut rows) = (Vec::<String>::new(), 0usize);
+        let (mut hashes, mut rows) = (Vec::<u64>::new(), 0usize);
         self.client.each_binary_row(
             &format!(
-                "SELECT id FROM ({keys} \
-                 UNION ALL SELECT event_id AS id FROM hive_session_members WHERE {pc} \
-                 AND session_id IN ({sessions})) ORDER BY id LIMIT {limit}"
+                "SELECT h FROM (SELECT cityHash64(id) AS h FROM ({keys}) \
+                 UNION ALL SELECT id_hash AS h FROM hive_session_hashes WHERE {pc} \
+                 AND session_id IN ({sessions})) ORDER BY h LIMIT {limit}"
             ),
             |r| {
                 rows += 1;
-                let id = super::http::binary::string(r)?;
-                if ids.last() != Some(&id) {
-                    ids.push(id);
+                let h = super::http::binary::u64(r)?;
+                if hashes.last() != Some(&h) {
+                    hashes.push(h);
                 }
                 Ok(())
             },
         )?;
-        if rows >= limit || ids.len() > MAX_DATED {
+        if rows >= limit || hashes.len() > MAX_DATED {
             return Ok(Scope::All);
         }
-        Ok(Scope::Ids(ids))
+        Ok(Scope::Hashes(hashes))
     }
 
     /// `scope` with every event of the sessions among `held` that name
@@ -676,7 +693,7 @@ impl ClickHouseStore {
     /// needs them. Those are found only when such a session is held, and
     /// the read is made again over the wider scope.
     fn widened(&self, scope: &Scope, held: &[Held]) -> Result<Option<Scope>> {
-        let Scope::Ids(ids) = scope else {
+        let Scope::Hashes(hashes) = scope else {
             return Ok(None);
         };
         let nested: Vec<(String, String)> = held
@@ -686,19 +703,19 @@ impl ClickHouseStore {
         if nested.is_empty() {
             return Ok(None);
         }
-        let have: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let have: std::collections::HashSet<u64> = hashes.iter().copied().collect();
         let mut extra = std::collections::BTreeSet::new();
         for (project, sessions) in super::read::by_project(&nested) {
             for list in super::write::in_lists(sessions.iter().copied()) {
                 self.client.each_binary_row(
                     &format!(
-                        "SELECT event_id FROM hive_session_members \
+                        "SELECT id_hash FROM hive_session_hashes \
                          WHERE project_id = {} AND session_id IN ({list})",
                         lit(project)
                     ),
                     |r| {
-                        let e = super::http::binary::string(r)?;
-                        if !have.contains(e.as_str()) {
+                        let e = super::http::binary::u64(r)?;
+                        if !have.contains(&e) {
                             extra.insert(e);
                         }
                         Ok(())
@@ -709,13 +726,13 @@ impl ClickHouseStore {
         if extra.is_empty() {
             return Ok(None);
         }
-        let mut all: Vec<String> = ids.iter().cloned().chain(extra).collect();
-        all.sort();
+        let mut all: Vec<u64> = hashes.iter().copied().chain(extra).collect();
+        all.sort_unstable();
         all.dedup();
         Ok(Some(if all.len() > MAX_DATED {
             Scope::All
         } else {
-            Scope::Ids(all)
+            Scope::Hashes(all)
         }))
     }
 
@@ -760,12 +777,10 @@ impl ClickHouseStore {
         // statement's, so each reads only its share of the granules.
         let (bounds, lists) = match scope {
             Scope::All => (self.ranges(project_id)?, Vec::new()),
-            Scope::Ids(ids) if ids.is_empty() => (Vec::new(), vec![ids.as_slice()]),
-            Scope::Ids(ids) => {
-                let per = self.ranges.events.min(IDS_PER_STATEMENT);
-                let lists: Vec<&[String]> = ids.chunks(per).collect();
-                let bounds = lists[1..].iter().map(|l| l[0].clone()).collect();
-                (bounds, lists)
+            Scope::Hashes(hashes) if hashes.is_empty() => (Vec::new(), vec![hashes.as_slice()]),
+            Scope::Hashes(hashes) => {
+                let per = hashes_per_statement(hashes.len(), self.ranges.events);
+                (Vec::new(), hashes.chunks(per).collect())
             }
         };
         for _ in 0..3 {
@@ -839,16 +854,11 @@ impl ClickHouseStore {
                 // Selected events are filtered first (they are a few in
                 // most granules: only their rows are worked on), by their
                 // ids' hashes (8 bytes a row where the ids take 41, and
-                // ids are random, so most granules hold one: ADR 0025),
-                // then by the ids, which the key also finds (ClickHouse
-                // skips the granules that hold none).
-                // (The ids travel beside the statement, as data: naming
-                // them in it cost ClickHouse about 9 µs each to parse.)
+                // ids are random, so most granules hold one: ADR 0025).
+                // (The hashes travel beside the statement, as data: naming
+                // ids in it cost ClickHouse about 9 µs each to parse.)
                 let prewhere = match lists.get(i) {
-                    Some(ids) if !ids.is_empty() => {
-                        cond.push_str(&format!(" AND event_id IN {NAMED_IDS}"));
-                        format!("PREWHERE id_hash IN (SELECT cityHash64(id) FROM {NAMED_IDS}) ")
-                    }
+                    Some(hashes) if !hashes.is_empty() => format!("PREWHERE id_hash IN {NAMED} "),
                     Some(_) => "PREWHERE 0 ".to_owned(),
                     None => String::new(),
                 };
@@ -872,7 +882,11 @@ impl ClickHouseStore {
             };
             let project = project_id.unwrap_or_default();
             let ranges = RangeReads {
-                count: bounds.len() + 1,
+                count: if lists.is_empty() {
+                    bounds.len() + 1
+                } else {
+                    lists.len()
+                },
                 sql: &range_sql,
                 named: &lists,
                 deadline,
@@ -1107,23 +1121,23 @@ impl ClickHouseStore {
             for list in super::write::in_lists(ids.iter().copied()) {
                 self.client.each_binary_row(
                     &format!(
-                        "SELECT event_id FROM (SELECT DISTINCT event_id FROM hive_session_members \
-                         WHERE project_id = {} AND session_id IN ({list}))",
+                        "SELECT id_hash FROM hive_session_hashes \
+                         WHERE project_id = {} AND session_id IN ({list})",
                         lit(project)
                     ),
                     |r| {
-                        events.push(super::http::binary::string(r)?);
+                        events.push(super::http::binary::u64(r)?);
                         Ok(())
                     },
                 )?;
             }
-            events.sort();
+            events.sort_unstable();
             events.dedup();
             let mut found: BySession<Rollup> = BySession::default();
             // Sessions contribute nothing to rollups.
             let seen =
                 |e: Partial| (!e.is_session()).then(|| (Contribution::of(&e.doc), e.session()));
-            self.each_partial(Some(project), &Scope::Ids(events), &paths, &seen, |e| {
+            self.each_partial(Some(project), &Scope::Hashes(events), &paths, &seen, |e| {
                 match e {
                     None => found.clear(),
                     Some(None) => {}
@@ -1131,6 +1145,11 @@ impl ClickHouseStore {
                 }
                 Ok(())
             })?;
+            // (An event of another session can share a hash with one of
+            // theirs: its session's rollup here would be partial.)
+            let wanted: std::collections::HashSet<SessionKey> =
+                ids.iter().map(|s| SessionKey::new(project, s)).collect();
+            found.retain(|k, _| wanted.contains(k));
             rollups.extend(found);
         }
         Ok(rollups)
@@ -1277,7 +1296,7 @@ impl ClickHouseStore {
     /// hour's session list at ten million events read the page's sessions'
     /// members, then their events in half the days, about 0.12 s more).
     pub(super) fn stream_query_in(&self, q: &EventQuery, scope: &Scope) -> Result<EventPage> {
-        let rollups_too = matches!(scope, Scope::Ids(_));
+        let rollups_too = matches!(scope, Scope::Hashes(_));
         self.fold_found(self.stream_found(q, scope, rollups_too)?)
     }
 

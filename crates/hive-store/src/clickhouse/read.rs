@@ -61,7 +61,9 @@ impl ClickHouseStore {
     /// projects `project` selects. The names are looked up by their hashes
     /// in ClickHouse's `PREWHERE` (`id_hash`, schema 13), so the ids and
     /// the other columns are read only of the granules that hold a named
-    /// event, and checked there. Events named in a table partitioned by
+    /// event, and listed ids are checked there (a session's members are
+    /// known by their hashes alone, schema 14: the caller checks what it
+    /// finds). Events named in a table partitioned by
     /// day (ADR 0024) are looked for in every partition: fifty read a
     /// granule of ids in each of thirty partitions, and with the names in a
     /// plain `WHERE` every column of those granules too (2.1–3.4 s instead
@@ -74,9 +76,13 @@ impl ClickHouseStore {
         cond: &str,
     ) -> Result<Vec<Folded>> {
         let (hashes, ids) = names.sets();
+        let ids = match ids {
+            Some(ids) => format!("event_id IN ({ids})"),
+            None => "1".to_owned(),
+        };
         self.fold_rows_where(&format!(
             "PREWHERE {project} AND id_hash IN ({hashes}) \
-             WHERE event_id IN ({ids}){cond} AND {VISIBLE}"
+             WHERE {ids}{cond} AND {VISIBLE}"
         ))
     }
 
@@ -183,7 +189,8 @@ impl ClickHouseStore {
         Ok(events)
     }
 
-    /// The current events of these sessions (project, session id).
+    /// The current events of these sessions (project, session id): those
+    /// whose current state names one of them.
     pub(super) fn session_members(&self, sessions: &[(String, String)]) -> Result<Vec<Folded>> {
         let mut out = Vec::new();
         for (p, ss) in by_project(sessions) {
@@ -210,27 +217,27 @@ pub(super) enum Named<'a> {
     /// These ids (SQL literals, comma-separated: [`in_lists`]).
     Listed(&'a str),
     /// The events that named these sessions (SQL literals) in the project
-    /// `project` selects.
+    /// `project` selects, by their ids' hashes (schema 14): with any other
+    /// event that shares one.
     Members { project: &'a str, sessions: &'a str },
 }
 
 impl Named<'_> {
-    /// The set of the events' hashes and the set of their ids, as SQL.
-    fn sets(&self) -> (String, String) {
+    /// The set of the events' hashes and the set of their ids (when
+    /// known), as SQL.
+    fn sets(&self) -> (String, Option<String>) {
         match self {
             Named::Listed(list) => (
                 format!("SELECT cityHash64(arrayJoin([{list}]))"),
-                (*list).to_owned(),
+                Some((*list).to_owned()),
             ),
-            Named::Members { project, sessions } => {
-                let members = |column: &str| {
-                    format!(
-                        "SELECT {column} FROM hive_session_members \
-                         WHERE {project} AND session_id IN ({sessions})"
-                    )
-                };
-                (members("cityHash64(event_id)"), members("event_id"))
-            }
+            Named::Members { project, sessions } => (
+                format!(
+                    "SELECT id_hash FROM hive_session_hashes \
+                     WHERE {project} AND session_id IN ({sessions})"
+                ),
+                None,
+            ),
         }
     }
 }

@@ -245,6 +245,27 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // where the hash takes 8 (ADR 0025). `MATERIALIZED`, as migration 7's
     // column: parts written before compute it on read until they merge.
     &[],
+    // 14: which events named a session, by their ids' hashes
+    // (`hive_session_hashes`, in place of migration 12's
+    // `hive_session_members`): the ids were the largest column after the
+    // content (about 20 bytes an event, random), the hashes take 8. Every
+    // read that looks up a session's events names them by the hashes
+    // (`id_hash` of the writes, migration 13), which is all a read needs
+    // of them: a read checks each event it finds (a hash shared with an
+    // event of another session only adds an event the read then
+    // discards), and what deletes events resolves the hashes to the ids
+    // of the events that named the sessions (ADR 0026). As migration 12:
+    // the new view first, then the old table goes, and the writes from
+    // before are indexed (`backfill`).
+    &[
+        "CREATE TABLE IF NOT EXISTS hive_session_hashes (
+            project_id String, session_id String, id_hash UInt64, month UInt32
+        ) ENGINE = ReplacingMergeTree PARTITION BY month
+        ORDER BY (project_id, session_id, id_hash) SETTINGS index_granularity = 1024",
+        SESSION_HASHES_VIEW,
+        "DROP TABLE IF EXISTS hive_session_members_mv",
+        "DROP TABLE IF EXISTS hive_session_members",
+    ],
 ];
 
 /// How migration 1 partitions the writes: by the day received (ADR 0024),
@@ -266,6 +287,14 @@ const SESSION_MEMBERS_VIEW: &str =
     "CREATE MATERIALIZED VIEW IF NOT EXISTS hive_session_members_mv \
     TO hive_session_members AS
     SELECT project_id, session_id, event_id,
+        toYYYYMM(toDate(toDateTime(intDiv(received, 1000)))) AS month
+    FROM hive_writes WHERE session_id != ''";
+
+/// The view of migration 14: [`SESSION_MEMBERS_VIEW`] with the events'
+/// ids as their hashes.
+const SESSION_HASHES_VIEW: &str = "CREATE MATERIALIZED VIEW IF NOT EXISTS hive_session_hashes_mv \
+    TO hive_session_hashes AS
+    SELECT project_id, session_id, cityHash64(event_id) AS id_hash,
         toYYYYMM(toDate(toDateTime(intDiv(received, 1000)))) AS month
     FROM hive_writes WHERE session_id != ''";
 
@@ -383,13 +412,14 @@ pub fn migrate(client: &Client) -> Result<u32> {
         }
         match i + 1 {
             5 => backfill(client, STARTS_VIEW_5, "the starts of earlier events", 5)?,
-            // (Migration 10's table is indexed no more: migration 12 makes
-            // it again, and indexes the writes from before then.)
-            12 => backfill(
+            // (The tables of migrations 10 and 12 are indexed no more:
+            // migration 14 makes theirs again, and indexes the writes from
+            // before then.)
+            14 => backfill(
                 client,
-                SESSION_MEMBERS_VIEW,
+                SESSION_HASHES_VIEW,
                 "the sessions earlier events named",
-                12,
+                14,
             )?,
             _ => {}
         }
@@ -409,7 +439,7 @@ pub fn migrate(client: &Client) -> Result<u32> {
 }
 
 /// The large tables (their local tables on a cluster).
-const COMPRESSED: [&str; 3] = ["hive_writes", "hive_session_members", "hive_starts"];
+const COMPRESSED: [&str; 3] = ["hive_writes", "hive_session_hashes", "hive_starts"];
 
 /// The codec every column of [`COMPRESSED`] gets where the server has
 /// codecs: zstd at its own default level, as `deploy/clickhouse/` sets
@@ -753,7 +783,9 @@ fn sharding_key(table: &str) -> &'static str {
         // through the distributed table only by a migration's backfill:
         // the same hash as their writes' (a member names its session; a
         // start's key is its write's session, else its event).
-        "hive_members_by_month" | "hive_session_members" => "cityHash64(project_id, session_id)",
+        "hive_members_by_month" | "hive_session_members" | "hive_session_hashes" => {
+            "cityHash64(project_id, session_id)"
+        }
         "hive_starts" => "cityHash64(project_id, key)",
         // Filled on each shard by materialised views, or tiny.
         _ => "rand()",

@@ -289,14 +289,18 @@ impl ClickHouseStore {
         for (project_id, named) in projects {
             // A session's events named it; an event that is no session is
             // named by none, so both targets are the id and what names it.
+            // The lookup of a session's events knows them by their ids'
+            // hashes (schema 14): those the writes say named it.
             let mut ids: Vec<String> = Vec::new();
             for list in in_lists(named.iter().copied()) {
+                let p = lit(project_id);
                 ids.extend(
                     self.client
                         .rows(&format!(
-                            "SELECT DISTINCT event_id FROM hive_session_members WHERE project_id = {} \
-                             AND session_id IN ({list})",
-                            lit(project_id),
+                            "SELECT DISTINCT event_id FROM hive_writes PREWHERE project_id = {p} \
+                             AND id_hash IN (SELECT id_hash FROM hive_session_hashes \
+                             WHERE project_id = {p} AND session_id IN ({list})) \
+                             WHERE session_id IN ({list})",
                         ))?
                         .iter()
                         .map(|r| str_field(r, "event_id")),
@@ -326,8 +330,26 @@ impl ClickHouseStore {
             }
             for list in &lists {
                 let cond = format!("project_id = {} AND event_id IN ({list})", lit(project_id));
+                // (Literal hashes: a replica carries out a mutation itself,
+                // on the row alone.)
+                let hashes: Vec<String> = self
+                    .client
+                    .rows(&format!("SELECT cityHash64(arrayJoin([{list}])) AS h"))?
+                    .iter()
+                    .map(|r| match &r["h"] {
+                        Value::String(h) => h.clone(),
+                        h => h.to_string(),
+                    })
+                    .collect();
                 self.client.mutate_delete("hive_writes", &cond)?;
-                self.client.mutate_delete("hive_session_members", &cond)?;
+                self.client.mutate_delete(
+                    "hive_session_hashes",
+                    &format!(
+                        "project_id = {} AND id_hash IN ({})",
+                        lit(project_id),
+                        hashes.join(", ")
+                    ),
+                )?;
                 // (The starts are keyed by the sessions and events.)
                 self.client.mutate_delete(
                     "hive_starts",
@@ -437,7 +459,7 @@ impl ClickHouseStore {
         Ok(())
     }
 
-    /// Remove the lookups (`hive_session_members`, `hive_starts`) of a
+    /// Remove the lookups (`hive_session_hashes`, `hive_starts`) of a
     /// project, or of every project, that name only events with no write
     /// left, as retention leaves them (ADR 0009).
     ///
@@ -475,8 +497,10 @@ impl ClickHouseStore {
                      (SELECT {hash}{names}) FROM {writes} WHERE {scope}{cond})"
                 )
             };
+            // (The sessions' lookup holds the ids' hashes, schema 14: the
+            // hash of a hash is as good a name.)
             self.client
-                .mutate_delete("hive_session_members", &gone("event_id", "event_id", "1"))?;
+                .mutate_delete("hive_session_hashes", &gone("id_hash", "id_hash", "1"))?;
             // The starts are keyed by events and by the sessions writes name.
             self.client.mutate_delete(
                 "hive_starts",
@@ -506,7 +530,7 @@ impl ClickHouseStore {
             .first()
             .and_then(|r| r["m"].as_u64())
             .unwrap_or(0);
-        for table in ["hive_session_members", "hive_starts"] {
+        for table in ["hive_session_hashes", "hive_starts"] {
             let cond = format!("project_id = {} AND month < {month}", lit(project_id));
             self.client.delete_any(table, &cond)?;
         }
