@@ -10,6 +10,7 @@
 //! ```
 
 mod filter_sql;
+mod held;
 mod http;
 pub mod leaves;
 mod meta;
@@ -284,6 +285,15 @@ impl ClickHouseStore {
     pub fn with_dated_share(mut self, share: usize, min_keys: usize) -> ClickHouseStore {
         self.ranges.dated_share = share;
         self.ranges.dated_min_keys = min_keys;
+        self
+    }
+
+    /// Hold at most `bytes` of session events in memory while a read
+    /// waits for their rollups (64 MiB by default; the rest wait in a
+    /// temporary file: tests hold none in memory).
+    #[doc(hidden)]
+    pub fn with_held_in_memory(mut self, bytes: usize) -> ClickHouseStore {
+        self.ranges.held_in_memory = bytes;
         self
     }
 

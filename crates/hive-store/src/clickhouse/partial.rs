@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use super::ClickHouseStore;
 use super::filter_sql::{ROLLUP_PATHS, path_of};
+use super::held::{Held, HeldSessions};
 use super::http::{Client, NAMED, lit};
 use super::leaves::{self, DERIVED, Leaf, NULL, flatten, is_ancestor, is_content};
 use super::query::{in_range, sql_order};
@@ -47,7 +48,17 @@ pub(crate) struct Ranges {
     pub dated_share: usize,
     /// ... or fewer keys than this ([`DATED_MIN_KEYS`]).
     pub dated_min_keys: usize,
+    /// Bytes of session events a read holds in memory until their
+    /// rollups are known; the rest wait in a temporary file
+    /// ([`HELD_IN_MEMORY`]).
+    pub held_in_memory: usize,
 }
+
+/// Bytes of session events a read holds in memory (about 64 000 sessions
+/// of a chart's few fields): a read of a day or less holds them all there;
+/// a whole project's holds the rest in a temporary file (a million
+/// sessions at ten million events held 955 MiB all in memory).
+pub(crate) const HELD_IN_MEMORY: usize = 64 << 20;
 
 impl Default for Ranges {
     fn default() -> Ranges {
@@ -63,6 +74,7 @@ impl Default for Ranges {
             events: 524_288,
             dated_share: DATED_SHARE,
             dated_min_keys: DATED_MIN_KEYS,
+            held_in_memory: HELD_IN_MEMORY,
         }
     }
 }
@@ -413,40 +425,6 @@ pub(super) struct Partial {
     pub received_from: i64,
 }
 
-/// A session event held until the stream has given its rollup: its
-/// document as text (a tenth of the memory of the parsed value).
-struct Held {
-    project_id: String,
-    doc: Box<str>,
-    duration_explicit: bool,
-    received_from: i64,
-    /// Its id, when it names another session than itself.
-    nested: Option<Box<str>>,
-}
-
-impl Held {
-    fn of(p: Partial) -> Held {
-        let (id, session) = (p.field("event_id"), p.field("session_id"));
-        Held {
-            doc: p.doc.to_string().into_boxed_str(),
-            nested: (!session.is_empty() && id != session).then(|| id.into()),
-            project_id: p.project_id,
-            duration_explicit: p.duration_explicit,
-            received_from: p.received_from,
-        }
-    }
-
-    fn into_partial(self) -> Result<Partial> {
-        Ok(Partial {
-            doc: serde_json::from_str(&self.doc)
-                .map_err(|e| StoreError::Corrupt(format!("a held session: {e}")))?,
-            project_id: self.project_id,
-            duration_explicit: self.duration_explicit,
-            received_from: self.received_from,
-        })
-    }
-}
-
 impl Partial {
     /// A session event: it gets the rollup of the events that name it
     /// (as `read::Folded::is_session`).
@@ -695,20 +673,16 @@ impl ClickHouseStore {
     /// events that name it are not, and its rollup (its start among them)
     /// needs them. Those are found only when such a session is held, and
     /// the read is made again over the wider scope.
-    fn widened(&self, scope: &Scope, held: &[Held]) -> Result<Option<Scope>> {
+    fn widened(&self, scope: &Scope, nested: &[(String, String)]) -> Result<Option<Scope>> {
         let Scope::Hashes(hashes) = scope else {
             return Ok(None);
         };
-        let nested: Vec<(String, String)> = held
-            .iter()
-            .filter_map(|h| Some((h.project_id.clone(), h.nested.as_deref()?.to_owned())))
-            .collect();
         if nested.is_empty() {
             return Ok(None);
         }
         let have: std::collections::HashSet<u64> = hashes.iter().copied().collect();
         let mut extra = std::collections::BTreeSet::new();
-        for (project, sessions) in super::read::by_project(&nested) {
+        for (project, sessions) in super::read::by_project(nested) {
             for list in super::write::in_lists(sessions.iter().copied()) {
                 self.client.each_binary_row(
                     &format!(
@@ -1035,7 +1009,7 @@ impl ClickHouseStore {
         let event_level = qs.iter().any(|q| q.level == ChartLevel::Event);
         loop {
             let mut cells: Vec<Cells> = qs.iter().map(Cells::for_query).collect();
-            let mut sessions: Vec<Held> = Vec::new();
+            let mut sessions = HeldSessions::new(self.ranges.held_in_memory);
             let mut rollups: BySession<Rollup> = BySession::default();
             let seen = |e: Partial| {
                 if e.is_session() {
@@ -1065,7 +1039,7 @@ impl ClickHouseStore {
                         sessions.clear();
                         rollups.clear();
                     }
-                    Some(Seen::Session(s)) => sessions.push(s),
+                    Some(Seen::Session(s)) => sessions.push(s)?,
                     Some(Seen::Event {
                         session,
                         contribution,
@@ -1082,11 +1056,11 @@ impl ClickHouseStore {
                 }
                 Ok(())
             })?;
-            if let Some(wider) = self.widened(&scope, &sessions)? {
+            if let Some(wider) = self.widened(&scope, sessions.nested())? {
                 scope = wider;
                 continue;
             }
-            for s in sessions {
+            sessions.for_each(|s| {
                 let mut s = s.into_partial()?;
                 let r = rollups
                     .get(&SessionKey::new(&s.project_id, s.field("event_id")))
@@ -1096,7 +1070,8 @@ impl ClickHouseStore {
                 for (q, c) in qs.iter().zip(&mut cells) {
                     c.add(q, &s.doc);
                 }
-            }
+                Ok(())
+            })?;
             return Ok(qs.iter().zip(cells).map(|(q, c)| c.finish(q)).collect());
         }
     }
@@ -1342,7 +1317,7 @@ impl ClickHouseStore {
                 .filter(|(_, f)| f.matches(d))
                 .fold(0u64, |m, (i, _)| m | (1 << i))
         };
-        let mut sessions: Vec<Held> = Vec::new();
+        let mut sessions = HeldSessions::new(self.ranges.held_in_memory);
         let mut rollups: BySession<Rollup> = BySession::default();
         // Level::Session: which filters some event of each session matches.
         let mut masks: BySession<u64> = BySession::default();
@@ -1398,7 +1373,7 @@ impl ClickHouseStore {
                 *masks.entry(e.session.clone()).or_default() |= e.mask;
             }
             match e.what {
-                ListedAs::Session(s) => sessions.push(s),
+                ListedAs::Session(s) => sessions.push(s)?,
                 ListedAs::Event { contribution, hit } => {
                     rollups
                         .entry(e.session)
@@ -1411,7 +1386,7 @@ impl ClickHouseStore {
             }
             Ok(())
         })?;
-        if let Some(wider) = self.widened(scope, &sessions)? {
+        if let Some(wider) = self.widened(scope, sessions.nested())? {
             return self.stream_found(q, &wider, rollups_too);
         }
         let all = if q.filters.len() == 64 {
@@ -1420,7 +1395,7 @@ impl ClickHouseStore {
             (1u64 << q.filters.len()) - 1
         };
         let mut session_hits: Vec<SessionKey> = Vec::new();
-        for s in sessions {
+        sessions.for_each(|s| {
             let mut s = s.into_partial()?;
             let key = SessionKey::new(&s.project_id, s.field("event_id"));
             let r = rollups.get(&key).copied().unwrap_or_default();
@@ -1440,7 +1415,8 @@ impl ClickHouseStore {
                     session_hits.push(key);
                 }
             }
-        }
+            Ok(())
+        })?;
         top.settle();
         top.hits.drain(..q.offset.min(top.hits.len()));
         // The scope holds every event of the sessions it holds (whole,
