@@ -1184,6 +1184,13 @@ fn an_event_sharing_a_sessions_hash_stays_out_of_it() {
     assert_eq!(reads(), before);
     let docs = folded(&store, &p);
     dated_charts_match(&store, &p, &docs, range);
+    // And a member of s2 sharing e1's hash (as if one did).
+    store
+        .sql_exec(&format!(
+            "INSERT INTO hive_session_hashes SELECT project_id, 's2', id_hash, month \
+             FROM hive_session_hashes WHERE project_id = '{p}' AND id_hash = cityHash64('e1')"
+        ))
+        .unwrap();
     // Deleting s1 deletes its events, not f1.
     store
         .apply(&[WriteOp::Delete {
@@ -1205,6 +1212,17 @@ fn an_event_sharing_a_sessions_hash_stays_out_of_it() {
         );
     }
     assert_eq!(store.session_events(Some(&p), "s2", 100).unwrap().len(), 3);
+    // s2's lookup keeps its rows, the one that shares e1's hash too.
+    assert_eq!(
+        count(
+            &store,
+            &format!(
+                "SELECT uniqExact(id_hash) AS n FROM hive_session_hashes \
+                 WHERE project_id = '{p}' AND session_id = 's2'"
+            )
+        ),
+        4
+    );
 }
 
 /// Session events a read holds until their rollups are known wait in a

@@ -102,12 +102,12 @@ pub(super) fn hashes_per_statement(n: usize, events: usize) -> usize {
     n.div_ceil(n.div_ceil(events.saturating_mul(4)).max(READERS))
 }
 
-/// Most events a read bounded by dates reads by their ids; past this it
-/// reads the whole scope in ranges, as before. The bound is on the node's
-/// memory: the ids are held for the read, about 64 bytes each (320 MB for
-/// five million), less than a read of the whole project holds once it has
-/// ten million events (its sessions waiting for their rollups, about
-/// 970 MB). Which of the two is sooner is [`DATED_SHARE`]'s to decide: at a
+/// Most events a read bounded by dates reads by their ids' hashes; past
+/// this it reads the whole scope in ranges, as before. The bound is on the
+/// node's memory: the hashes are held for the read (8 bytes each since
+/// schema 14, 40 MB for five million; the ids took about 64, 320 MB), with
+/// the sessions waiting for their rollups, as a read of the whole project
+/// holds them. Which of the two is sooner is [`DATED_SHARE`]'s to decide: at a
 /// million (the bound until 2026-12-05, when the ids were parsed from the
 /// statements), the dashboard's default chart, the last 7 days of a
 /// project of ten million events, read all of it (30 s) where naming its
@@ -662,9 +662,9 @@ impl ClickHouseStore {
         Ok(Scope::Hashes(hashes))
     }
 
-    /// `scope` with every event of the sessions among `held` that name
-    /// another session than themselves, when it lacks some; `None` when
-    /// it has them all.
+    /// `scope` with every event of the held sessions that name another
+    /// session than themselves (`nested`: project and id), when it lacks
+    /// some; `None` when it has them all.
     ///
     /// A dated scope holds every event of the sessions it holds: a session
     /// is keyed in the index of starts by the writes that name it, and its
@@ -749,9 +749,9 @@ impl ClickHouseStore {
         let limit = self.client.endpoint().timeout;
         let deadline = std::time::Instant::now() + limit;
         let mut below = self.below(project_id, paths)?;
-        // Selected events are read a range's worth per statement (at most
-        // `IDS_PER_STATEMENT`), each bounded by its first id and the next
-        // statement's, so each reads only its share of the granules.
+        // Selected events are named by their hashes, in as few statements
+        // as `hashes_per_statement` allows (a hash cannot say where its
+        // event lies: each statement reads every granule's hashes).
         let (bounds, lists) = match scope {
             Scope::All => (self.ranges(project_id)?, Vec::new()),
             Scope::Hashes(hashes) if hashes.is_empty() => (Vec::new(), vec![hashes.as_slice()]),

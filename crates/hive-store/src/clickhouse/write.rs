@@ -330,8 +330,20 @@ impl ClickHouseStore {
             }
             for list in &lists {
                 let cond = format!("project_id = {} AND event_id IN ({list})", lit(project_id));
-                // (Literal hashes: a replica carries out a mutation itself,
-                // on the row alone.)
+                // The lookup's rows of these events: their hashes in the
+                // sessions their writes named (another event would have
+                // to share a hash and a session with one to lose its row),
+                // as literals: a replica carries out a mutation itself, on
+                // the row alone.
+                let named: Vec<String> = self
+                    .client
+                    .rows(&format!(
+                        "SELECT DISTINCT session_id FROM hive_writes PREWHERE {cond} \
+                         WHERE session_id != ''"
+                    ))?
+                    .iter()
+                    .map(|r| lit(&str_field(r, "session_id")))
+                    .collect();
                 let hashes: Vec<String> = self
                     .client
                     .rows(&format!("SELECT cityHash64(arrayJoin([{list}])) AS h"))?
@@ -342,14 +354,17 @@ impl ClickHouseStore {
                     })
                     .collect();
                 self.client.mutate_delete("hive_writes", &cond)?;
-                self.client.mutate_delete(
-                    "hive_session_hashes",
-                    &format!(
-                        "project_id = {} AND id_hash IN ({})",
-                        lit(project_id),
-                        hashes.join(", ")
-                    ),
-                )?;
+                if !named.is_empty() {
+                    self.client.mutate_delete(
+                        "hive_session_hashes",
+                        &format!(
+                            "project_id = {} AND session_id IN ({}) AND id_hash IN ({})",
+                            lit(project_id),
+                            named.join(", "),
+                            hashes.join(", ")
+                        ),
+                    )?;
+                }
                 // (The starts are keyed by the sessions and events.)
                 self.client.mutate_delete(
                     "hive_starts",
