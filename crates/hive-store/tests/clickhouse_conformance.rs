@@ -952,6 +952,11 @@ fn schema_3_moves_to_distinct_fields() {
     }
 }
 
+/// An hour, and 2024-01-01 00:00 UTC, in milliseconds: the dated tests'
+/// unit and start.
+const H: i64 = 3_600_000;
+const T0: i64 = 1_704_067_200_000;
+
 /// A session (its id is its session's) or a tool event of `session` in
 /// `project`, starting at `at` (ms), for the dated tests.
 fn dated_event(project: &str, id: &str, session: &str, at: i64) -> hive_store::WriteOp {
@@ -1027,8 +1032,6 @@ fn dated_reads_read_their_events_only() {
     let Some(url) = fresh_db() else { return };
     let store = ClickHouseStore::open(&url, "test-node").expect("open");
     let p = ClickHouseStore::project_named("p").id;
-    const H: i64 = 3_600_000;
-    const T0: i64 = 1_704_067_200_000;
     let event = |id: &str, session: &str, hours: i64| dated_event(&p, id, session, T0 + hours * H);
     store
         .apply(&[
@@ -1125,8 +1128,6 @@ fn an_event_sharing_a_sessions_hash_stays_out_of_it() {
         .with_dated_share(0, 0)
         .with_read_ranges(1, 2);
     let p = ClickHouseStore::project_named("p").id;
-    const H: i64 = 3_600_000;
-    const T0: i64 = 1_704_067_200_000;
     let event = |id: &str, session: &str, hours: i64| dated_event(&p, id, session, T0 + hours * H);
     store
         .apply(&[
@@ -1236,8 +1237,6 @@ fn held_sessions_read_back_from_their_file_answer_the_same() {
     let Some(url) = fresh_db() else { return };
     let store = ClickHouseStore::open(&url, "test-node").expect("open");
     let p = ClickHouseStore::project_named("p").id;
-    const H: i64 = 3_600_000;
-    const T0: i64 = 1_704_067_200_000;
     let mut ops = Vec::new();
     for s in 0..12 {
         let session = format!("s{s}");
@@ -1303,8 +1302,6 @@ fn a_patch_is_keyed_at_its_time_apart_from_the_start_it_sets() {
     let Some(url) = fresh_db() else { return };
     let store = ClickHouseStore::open(&url, "test-node").expect("open");
     let p = ClickHouseStore::project_named("p").id;
-    const H: i64 = 3_600_000;
-    const T0: i64 = 1_704_067_200_000;
     let event = |id: &str, session: &str, at: i64| dated_event(&p, id, session, at);
     let enrich = |id: &str, patch: serde_json::Value, at: i64| dated_enrich(&p, id, patch, at);
     store
@@ -1415,8 +1412,6 @@ fn dated_reads_across_days(url: &str, partitions: std::ops::RangeInclusive<u64>,
     use hive_store::{LogRecord, WriteOp};
     let store = ClickHouseStore::open(url, "test-node").expect("open");
     let p = ClickHouseStore::project_named("p").id;
-    const H: i64 = 3_600_000;
-    const T0: i64 = 1_704_067_200_000;
     let event = |id: &str, session: &str, at: i64| dated_event(&p, id, session, at);
     let enrich = |id: &str, patch: serde_json::Value, at: i64| dated_enrich(&p, id, patch, at);
     // Each batch received at its time, as the ingest log records it.
@@ -1616,7 +1611,6 @@ fn a_batch_may_span_many_days() {
     let Some(store) = fresh() else { return };
     let p = ClickHouseStore::project_named("p").id;
     const DAY: i64 = 86_400_000;
-    const T0: i64 = 1_704_067_200_000;
     let ops: Vec<_> = (0..120)
         .map(|d| dated_event(&p, &format!("s{d}"), &format!("s{d}"), T0 + d * DAY))
         .collect();
@@ -1660,8 +1654,6 @@ fn dated_reads_of_most_of_a_project_read_it_whole() {
         .expect("open")
         .with_dated_share(2, 2);
     let p = ClickHouseStore::project_named("p").id;
-    const H: i64 = 3_600_000;
-    const T0: i64 = 1_704_067_200_000;
     // Twelve sessions of one event each, an hour apart; the last with an
     // id that the named ids escape (they travel as TabSeparated data).
     let id = |h: i64| match h {

@@ -48,12 +48,10 @@ impl Held {
 
     /// About what it holds of memory.
     fn size(&self) -> usize {
-        std::mem::size_of::<Held>()
-            + self.project_id.len()
-            + self.doc.len()
-            + self.nested.as_ref().map_or(0, |n| n.len())
+        std::mem::size_of::<Held>() + self.project_id.len() + self.doc.len()
     }
 
+    /// Its fields but `nested` (which [`HeldSessions::push`] keeps apart).
     fn write(&self, w: &mut impl Write) -> std::io::Result<()> {
         let text = |w: &mut dyn Write, s: &str| -> std::io::Result<()> {
             w.write_all(&(s.len() as u64).to_le_bytes())?;
@@ -61,12 +59,8 @@ impl Held {
         };
         text(w, &self.project_id)?;
         text(w, &self.doc)?;
-        w.write_all(&[u8::from(self.duration_explicit) | (u8::from(self.nested.is_some()) << 1)])?;
-        w.write_all(&self.received_from.to_le_bytes())?;
-        if let Some(n) = &self.nested {
-            text(w, n)?;
-        }
-        Ok(())
+        w.write_all(&[u8::from(self.duration_explicit)])?;
+        w.write_all(&self.received_from.to_le_bytes())
     }
 
     fn read(r: &mut impl Read) -> std::io::Result<Held> {
@@ -80,21 +74,16 @@ impl Held {
         }
         let project_id = text(r)?;
         let doc = text(r)?.into_boxed_str();
-        let mut flags = [0u8; 1];
-        r.read_exact(&mut flags)?;
+        let mut flag = [0u8; 1];
+        r.read_exact(&mut flag)?;
         let mut received = [0u8; 8];
         r.read_exact(&mut received)?;
-        let nested = if flags[0] & 2 != 0 {
-            Some(text(r)?.into_boxed_str())
-        } else {
-            None
-        };
         Ok(Held {
             project_id,
             doc,
-            duration_explicit: flags[0] & 1 != 0,
+            duration_explicit: flag[0] != 0,
             received_from: i64::from_le_bytes(received),
-            nested,
+            nested: None,
         })
     }
 }
@@ -122,9 +111,9 @@ impl HeldSessions {
         }
     }
 
-    pub fn push(&mut self, h: Held) -> Result<()> {
-        if let Some(n) = &h.nested {
-            self.nested.push((h.project_id.clone(), n.to_string()));
+    pub fn push(&mut self, mut h: Held) -> Result<()> {
+        if let Some(n) = h.nested.take() {
+            self.nested.push((h.project_id.clone(), n.into()));
         }
         let size = h.size();
         if self.spilled.is_none() && self.bytes.saturating_add(size) <= self.limit {

@@ -94,7 +94,7 @@ const IDS_PER_STATEMENT: usize = 40_000;
 /// ClickHouse, which spills past [`SORT_IN_MEMORY`]). The 2.3 million
 /// events of 7 days at ten million took 8.0 s in two statements, 9.0–9.9 s
 /// in five of a range's events each.
-pub(super) fn hashes_per_statement(n: usize, events: usize) -> usize {
+fn hashes_per_statement(n: usize, events: usize) -> usize {
     let events = events.max(1);
     if n <= IDS_PER_STATEMENT.min(events) {
         return n.max(1);

@@ -6,6 +6,8 @@
 //! log, the log position of their record and their index in it, so a batch
 //! applied again after a crash inserts the same rows, which collapse.
 
+use std::collections::BTreeSet;
+
 use foldhash::{HashMap, HashSet};
 
 use hive_core::model::{Event, NAMESPACES};
@@ -330,29 +332,24 @@ impl ClickHouseStore {
             }
             for list in &lists {
                 let cond = format!("project_id = {} AND event_id IN ({list})", lit(project_id));
-                // The lookup's rows of these events: their hashes in the
-                // sessions their writes named (another event would have
-                // to share a hash and a session with one to lose its row),
-                // as literals: a replica carries out a mutation itself, on
-                // the row alone.
-                let named: Vec<String> = self
-                    .client
-                    .rows(&format!(
-                        "SELECT DISTINCT session_id FROM hive_writes PREWHERE {cond} \
-                         WHERE session_id != ''"
-                    ))?
-                    .iter()
-                    .map(|r| lit(&str_field(r, "session_id")))
-                    .collect();
-                let hashes: Vec<String> = self
-                    .client
-                    .rows(&format!("SELECT cityHash64(arrayJoin([{list}])) AS h"))?
-                    .iter()
-                    .map(|r| match &r["h"] {
+                // The lookup's rows of these events, as their writes made
+                // them: their hashes in the sessions they named (another
+                // event would have to share a hash and a session with one
+                // to lose its row), as literals: a replica carries out a
+                // mutation itself, on the row alone.
+                let (mut named, mut hashes) = (BTreeSet::new(), BTreeSet::new());
+                for r in self.client.rows(&format!(
+                    "SELECT DISTINCT session_id, id_hash FROM hive_writes PREWHERE {cond} \
+                     WHERE session_id != ''"
+                ))? {
+                    named.insert(lit(&str_field(&r, "session_id")));
+                    hashes.insert(match &r["id_hash"] {
                         Value::String(h) => h.clone(),
                         h => h.to_string(),
-                    })
-                    .collect();
+                    });
+                }
+                let (named, hashes): (Vec<String>, Vec<String>) =
+                    (named.into_iter().collect(), hashes.into_iter().collect());
                 self.client.mutate_delete("hive_writes", &cond)?;
                 if !named.is_empty() {
                     self.client.mutate_delete(
