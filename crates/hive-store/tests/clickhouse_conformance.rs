@@ -242,6 +242,18 @@ mod clickhouse {
     });
 }
 
+/// A dated read of many keys finds their sessions' events by the sessions'
+/// hashes (of few, by their ids): the shared case's dated reads answer
+/// the same that way.
+#[test]
+fn dated_reads_by_the_sessions_hashes_see_every_event_they_need() {
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_sessions_by_hash(0);
+    hive_store::conformance::dated_reads_see_every_event_they_need(&store);
+}
+
 /// Most newest- and oldest-first pages of the shared case are found in the
 /// newest or oldest hours, without counting (ADR 0015); the suite checks
 /// they are the counted pages.

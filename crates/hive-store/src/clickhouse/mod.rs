@@ -297,6 +297,14 @@ impl ClickHouseStore {
         self
     }
 
+    /// Look up the sessions' events of a dated read of `keys` keys or more
+    /// by the sessions' hashes (20 000 by default; tests take both ways).
+    #[doc(hidden)]
+    pub fn with_sessions_by_hash(mut self, keys: usize) -> ClickHouseStore {
+        self.ranges.sessions_by_hash = keys;
+        self
+    }
+
     /// Read the schema's version again every `every` (10 s by default)
     /// while running (tests check sooner).
     #[doc(hidden)]
