@@ -322,6 +322,38 @@ pub fn rebuild<'a>(leaves: impl IntoIterator<Item = &'a Leaf>) -> Value {
     doc
 }
 
+/// Whether [`rebuild`] gives `doc` back to the byte ([`same_text`]) from
+/// its leaves as a base ([`flatten`]), found without rebuilding it. The
+/// leaves keep the keys (escaped, then split back) in their order, and
+/// strings, booleans, nulls and empty objects as they are; what can come
+/// back otherwise is a number its text does not give back (`serde_json`
+/// reads some fractions a bit off), on its own or inside an array (whose
+/// text is parsed back whole), and an array nested deeper than the parser
+/// reads.
+pub fn spelt(doc: &Value) -> bool {
+    match doc {
+        Value::Object(m) => m.values().all(spelt),
+        Value::Number(_) => same_text(&json_of(NUM, &doc.to_string()), doc),
+        Value::Array(_) => parsed_back(doc, 0),
+        _ => true,
+    }
+}
+
+/// Whether `v`, inside an array `depth` deep, reads back from its text
+/// (`serde_json` stops at 128 levels).
+fn parsed_back(v: &Value, depth: usize) -> bool {
+    match v {
+        _ if depth > 100 => false,
+        Value::Array(items) => items.iter().all(|x| parsed_back(x, depth + 1)),
+        Value::Object(m) => m.values().all(|x| parsed_back(x, depth + 1)),
+        Value::Number(_) => same_text(
+            &serde_json::from_str(&v.to_string()).unwrap_or(Value::Null),
+            v,
+        ),
+        _ => true,
+    }
+}
+
 /// Whether `a` and `b` serialise to the same JSON text: equal values with
 /// their keys in the same order and their numbers of the same kind and bits
 /// (`Value`'s own equality ignores key order and takes `0.0` for `-0.0`).
@@ -446,6 +478,71 @@ mod tests {
         assert!(!t(json!({"a": -1}), json!({"a": 18446744073709551615u64})));
         assert!(!t(json!({"a": [1]}), json!({"a": [1, 2]})));
         assert!(!t(json!({"a": {}}), json!({"a": null})));
+    }
+
+    /// Scalars of every kind: any float (which `serde_json` may read back
+    /// a bit off), integers at the ends of their types, dates, texts with
+    /// the characters paths escape.
+    fn any_scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            (-1e3f64..1e3).prop_map(|f| json!(f)),
+            "[a.\\\\\"]{0,3}".prop_map(Value::from),
+            Just(json!("2024-01-02T00:00:00Z")),
+        ]
+    }
+
+    fn any_value() -> impl Strategy<Value = Value> {
+        any_scalar().prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map(prop_oneof![key(), Just(String::new())], inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// `spelt` says what rebuilding the leaves and comparing says.
+        #[test]
+        fn spelt_is_rebuilt_to_the_byte(
+            m in prop::collection::btree_map(prop_oneof![key(), Just(String::new())], any_value(), 0..5)
+        ) {
+            let doc = Value::Object(m.into_iter().collect());
+            let rebuilt = same_text(&rebuild(&flatten(&doc, true).leaves), &doc);
+            prop_assert_eq!(spelt(&doc), rebuilt, "{}", doc);
+        }
+    }
+
+    /// Fractions `serde_json` reads a bit off, and arrays nested past what
+    /// it reads, are not spelt by their leaves.
+    #[test]
+    fn what_the_leaves_do_not_spell() {
+        let off = (1..10_000u64)
+            .map(|i| json!(i as f64 * 0.1 + 1e-7 * i as f64))
+            .find(|v| serde_json::from_str::<Value>(&v.to_string()).ok().as_ref() != Some(v));
+        let v = off.expect("a fraction serde_json reads back a bit off");
+        let doc = json!({"a": v.clone()});
+        assert!(!spelt(&doc));
+        assert!(!same_text(&rebuild(&flatten(&doc, true).leaves), &doc));
+        let doc = json!({"a": [v]});
+        assert!(!spelt(&doc));
+        assert!(!same_text(&rebuild(&flatten(&doc, true).leaves), &doc));
+        let mut deep = json!(1);
+        for _ in 0..200 {
+            deep = json!([deep]);
+        }
+        let doc = json!({"a": deep});
+        assert!(!spelt(&doc));
+        assert!(!same_text(&rebuild(&flatten(&doc, true).leaves), &doc));
+        let doc = json!({"a.b": {"": [1, {"c\\": 2.5}], "d": {}}, "e": null});
+        assert!(spelt(&doc));
+        assert!(same_text(&rebuild(&flatten(&doc, true).leaves), &doc));
     }
 
     /// Numbers and booleans read back as `serde_json` reads their text.

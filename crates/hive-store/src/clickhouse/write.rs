@@ -13,7 +13,7 @@ use foldhash::{HashMap, HashSet};
 use hive_core::model::{Event, NAMESPACES};
 use serde_json::{Value, json};
 
-use super::leaves::{Leaf, Leaves, NUM, STR, flatten, is_content, rebuild, same_text};
+use super::leaves::{Leaf, Leaves, NUM, STR, flatten, is_content, spelt};
 use super::{ClickHouseStore, http::lit, now_ms};
 use crate::prepared::PreparedEvent;
 use crate::{Result, WriteOp};
@@ -751,7 +751,7 @@ impl ClickHouseStore {
         let leaves = flatten(&doc, true);
         // A base its leaves spell exactly is not stored twice: its `doc` is
         // left empty and read back from the leaves (ADR 0008, migration 3).
-        let doc_text = if same_text(&rebuild(&leaves.leaves), &doc) {
+        let doc_text = if spelt(&doc) {
             String::new()
         } else {
             p.doc_text().to_owned()
