@@ -18,6 +18,7 @@
 
 use serde_json::{Map, Value};
 
+use hive_core::model::Event;
 use hive_core::time::parse_datetime_ms;
 
 /// `null` in a patch: deletes the key (a null inside a document base is
@@ -244,6 +245,55 @@ pub fn flatten(v: &Value, base: bool) -> Leaves {
         walk(m, None, base, &mut out, &mut budget);
     }
     out
+}
+
+/// [`flatten`]`(&event.to_json(), true)`, and whether [`spelt`] holds for
+/// that document, without making it: its namespaces (the last of its
+/// fields, and most of its size) are walked where they lie, not copied
+/// into a document first.
+pub fn flatten_event(e: &Event) -> (Leaves, bool) {
+    // The fields before the namespaces, as `to_json` writes them.
+    let head = serde_json::json!({
+        "event_id": e.event_id,
+        "session_id": e.session_id,
+        "parent_id": e.parent_id,
+        "children_ids": e.children_ids,
+        "project_id": e.project_id,
+        "source": e.source,
+        "event_type": e.event_type,
+        "event_name": e.event_name,
+        "start_time": e.start_time,
+        "end_time": e.end_time,
+        "duration": e.duration,
+        "error": e.error,
+    });
+    let mut out = Leaves::default();
+    let mut budget = MAX_DERIVED;
+    let mut exact = spelt(&head);
+    if let Value::Object(head) = &head {
+        walk(head, None, true, &mut out, &mut budget);
+    }
+    for (key, m) in [
+        ("inputs", &e.inputs),
+        ("outputs", &e.outputs),
+        ("config", &e.config),
+        ("metadata", &e.metadata),
+        ("metrics", &e.metrics),
+        ("feedback", &e.feedback),
+        ("user_properties", &e.user_properties),
+    ] {
+        if m.is_empty() {
+            out.leaves.push(value_leaf(
+                key.to_owned(),
+                &Value::Object(Map::new()),
+                false,
+            ));
+        } else {
+            walk(m, Some(key), true, &mut out, &mut budget);
+        }
+        exact = exact && m.values().all(spelt);
+    }
+    (out, exact)
 }
 
 fn walk(
@@ -516,6 +566,71 @@ mod tests {
             let doc = Value::Object(m.into_iter().collect());
             let rebuilt = same_text(&rebuild(&flatten(&doc, true).leaves), &doc);
             prop_assert_eq!(spelt(&doc), rebuilt, "{}", doc);
+        }
+    }
+
+    fn namespace() -> impl Strategy<Value = Map<String, Value>> {
+        prop::collection::btree_map(prop_oneof![key(), Just(String::new())], any_value(), 0..4)
+            .prop_map(|m| m.into_iter().collect())
+    }
+
+    fn any_event() -> impl Strategy<Value = Event> {
+        let ids = "[a-c.]{0,3}";
+        (
+            (
+                ids,
+                ids,
+                prop::option::of(ids),
+                prop::collection::vec(ids, 0..3),
+            ),
+            (
+                any::<i64>(),
+                any::<i64>(),
+                any::<f64>(),
+                prop::option::of(ids),
+            ),
+            (namespace(), namespace(), namespace(), namespace()),
+            (namespace(), namespace(), namespace()),
+        )
+            .prop_map(
+                |(
+                    (id, session, parent, children),
+                    (start, end, duration, error),
+                    (i, o, c, m),
+                    (x, f, u),
+                )| Event {
+                    event_id: id,
+                    session_id: session,
+                    parent_id: parent,
+                    children_ids: children,
+                    project_id: "p".into(),
+                    source: "s".into(),
+                    event_type: "model".into(),
+                    event_name: "n".into(),
+                    start_time: start,
+                    end_time: end,
+                    duration,
+                    error,
+                    inputs: i,
+                    outputs: o,
+                    config: c,
+                    metadata: m,
+                    metrics: x,
+                    feedback: f,
+                    user_properties: u,
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+        /// An event's leaves, and whether they spell it, are its document's.
+        #[test]
+        fn an_event_flattens_as_its_document(e in any_event()) {
+            let doc = e.to_json();
+            let (leaves, exact) = flatten_event(&e);
+            prop_assert_eq!(&leaves, &flatten(&doc, true));
+            prop_assert_eq!(exact, spelt(&doc));
         }
     }
 

@@ -13,7 +13,7 @@ use foldhash::{HashMap, HashSet};
 use hive_core::model::{Event, NAMESPACES};
 use serde_json::{Value, json};
 
-use super::leaves::{Leaf, Leaves, NUM, STR, flatten, is_content, spelt};
+use super::leaves::{Leaf, Leaves, NUM, STR, flatten, flatten_event, is_content};
 use super::{ClickHouseStore, http::lit, now_ms};
 use crate::prepared::PreparedEvent;
 use crate::{Result, WriteOp};
@@ -745,13 +745,12 @@ impl ClickHouseStore {
             ));
             return;
         }
-        // The event as a value, built from it directly (the same value
-        // `doc_text` parses to, without the parse).
-        let doc = e.to_json();
-        let leaves = flatten(&doc, true);
-        // A base its leaves spell exactly is not stored twice: its `doc` is
-        // left empty and read back from the leaves (ADR 0008, migration 3).
-        let doc_text = if spelt(&doc) {
+        // The event's leaves, walked from it directly (those of the value
+        // `doc_text` parses to, without the parse or the value). A base its
+        // leaves spell exactly is not stored twice: its `doc` is left empty
+        // and read back from the leaves (ADR 0008, migration 3).
+        let (leaves, spelt) = flatten_event(e);
+        let doc_text = if spelt {
             String::new()
         } else {
             p.doc_text().to_owned()
