@@ -738,6 +738,10 @@ pub mod binary {
         Ok(i64::from_le_bytes(bytes(r)?))
     }
 
+    pub fn f64(r: &mut dyn Read) -> Result<f64> {
+        Ok(f64::from_le_bytes(bytes(r)?))
+    }
+
     /// A length (of a string or an array).
     pub fn len(r: &mut dyn Read) -> Result<usize> {
         let mut n: u64 = 0;
