@@ -69,6 +69,20 @@ impl Event {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
+    /// The namespaces with their names, in [`NAMESPACES`]' order, which is
+    /// also the order of the fields they close the event's JSON with.
+    pub fn namespaces(&self) -> [(&'static str, &Map<String, Value>); 7] {
+        [
+            ("inputs", &self.inputs),
+            ("outputs", &self.outputs),
+            ("config", &self.config),
+            ("metadata", &self.metadata),
+            ("metrics", &self.metrics),
+            ("feedback", &self.feedback),
+            ("user_properties", &self.user_properties),
+        ]
+    }
+
     /// The namespace object by name.
     pub fn namespace_mut(&mut self, name: &str) -> Option<&mut Map<String, Value>> {
         Some(match name {

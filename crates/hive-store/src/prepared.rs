@@ -138,15 +138,7 @@ fn rollup_view(event: &Event) -> Value {
 /// [`leaf_fields`] of an event's document, from the event itself.
 fn event_fields(event: &Event) -> Vec<(String, &'static str)> {
     let mut found = Vec::new();
-    for (ns, m) in [
-        ("inputs", &event.inputs),
-        ("outputs", &event.outputs),
-        ("config", &event.config),
-        ("metadata", &event.metadata),
-        ("metrics", &event.metrics),
-        ("feedback", &event.feedback),
-        ("user_properties", &event.user_properties),
-    ] {
+    for (ns, m) in event.namespaces() {
         let mut prefix = String::from(ns);
         walk(m, &mut prefix, &mut found, 0);
     }

@@ -273,15 +273,7 @@ pub fn flatten_event(e: &Event) -> (Leaves, bool) {
     if let Value::Object(head) = &head {
         walk(head, None, true, &mut out, &mut budget);
     }
-    for (key, m) in [
-        ("inputs", &e.inputs),
-        ("outputs", &e.outputs),
-        ("config", &e.config),
-        ("metadata", &e.metadata),
-        ("metrics", &e.metrics),
-        ("feedback", &e.feedback),
-        ("user_properties", &e.user_properties),
-    ] {
+    for (key, m) in e.namespaces() {
         if m.is_empty() {
             out.leaves.push(value_leaf(
                 key.to_owned(),
