@@ -254,6 +254,19 @@ fn dated_reads_by_the_sessions_hashes_see_every_event_they_need() {
     hive_store::conformance::dated_reads_see_every_event_they_need(&store);
 }
 
+/// A dated read whose events take more than one statement names them all
+/// in each, and each reads a range of ids cut at its sample's quantiles
+/// (`named_bounds`): the shared case's dated reads answer the same that way
+/// (ranges of four events cut its scopes into several statements).
+#[test]
+fn dated_reads_cut_by_ids_see_every_event_they_need() {
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_read_ranges(1, 4);
+    hive_store::conformance::dated_reads_see_every_event_they_need(&store);
+}
+
 /// Most newest- and oldest-first pages of the shared case are found in the
 /// newest or oldest hours, without counting (ADR 0015); the suite checks
 /// they are the counted pages.
