@@ -171,6 +171,57 @@ impl HeldSessions {
     }
 }
 
+/// Held sessions a read maps at a time ([`HeldSessions::map_each`]).
+const MAP_BATCH: usize = 4096;
+
+impl HeldSessions {
+    /// Every held session mapped by `f` on two threads, a batch at a time,
+    /// and handed to `g` in the order held. Once the stream has ended its
+    /// sessions are all that is left of a read (a chart of 7 days at ten
+    /// million events: 230 000 sessions, 0.43 s on one thread), and the
+    /// other core is idle by then: ClickHouse has answered.
+    pub fn map_each<U: Send>(
+        self,
+        f: &(dyn Fn(Held) -> Result<U> + Sync),
+        mut g: impl FnMut(U) -> Result<()>,
+    ) -> Result<()> {
+        let mut batch = Vec::with_capacity(MAP_BATCH);
+        let mut flush = |batch: &mut Vec<Held>| -> Result<()> {
+            for u in on_two_threads(std::mem::take(batch), f) {
+                g(u?)?;
+            }
+            Ok(())
+        };
+        self.for_each(|h| {
+            batch.push(h);
+            if batch.len() >= MAP_BATCH {
+                flush(&mut batch)?;
+            }
+            Ok(())
+        })?;
+        flush(&mut batch)
+    }
+}
+
+/// `items` mapped by `f`, in their order: the second half on a thread of
+/// its own (a few items on this one alone).
+fn on_two_threads<T: Send, U: Send>(mut items: Vec<T>, f: &(dyn Fn(T) -> U + Sync)) -> Vec<U> {
+    if items.len() < 64 {
+        return items.into_iter().map(f).collect();
+    }
+    let rest = items.split_off(items.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(move || rest.into_iter().map(f).collect::<Vec<U>>());
+        let mut out: Vec<U> = items.into_iter().map(f).collect();
+        match other.join() {
+            Ok(more) => out.extend(more),
+            // (`f` panicked there: as it would have here.)
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        out
+    })
+}
+
 fn spill_error(what: &str, e: &std::io::Error) -> StoreError {
     StoreError::Unavailable(format!(
         "cannot {what} the temporary file that holds a read's sessions ({}): {e}",
@@ -224,6 +275,34 @@ mod tests {
                 assert_eq!(p.received_from, want.received_from);
             }
         }
+        // Mapped on two threads, in batches: the same sessions in the same
+        // order, from memory and from the file; an error ends it.
+        for limit in [0, 20_000, usize::MAX] {
+            let mut h = HeldSessions::new(limit);
+            for i in 0..10_000 {
+                h.push(held(i)).unwrap();
+            }
+            let mut back = Vec::new();
+            h.map_each(&|s| Ok(s.into_partial()?.received_from), |r| {
+                back.push(r);
+                Ok(())
+            })
+            .unwrap();
+            let want: Vec<i64> = (0..10_000).map(|i| i * 1_000 - 7).collect();
+            assert_eq!(back, want, "{limit}");
+        }
+        let mut h = HeldSessions::new(usize::MAX);
+        for i in 0..5_000 {
+            h.push(held(i)).unwrap();
+        }
+        let failed = h.map_each(
+            &|s| match s.into_partial()?.received_from {
+                4_500_993 => Err(StoreError::Invalid("that one".into())),
+                r => Ok(r),
+            },
+            |_| Ok(()),
+        );
+        assert!(matches!(failed, Err(StoreError::Invalid(_))), "{failed:?}");
         let mut h = HeldSessions::new(0);
         h.push(held(1)).unwrap();
         h.clear();

@@ -1166,15 +1166,23 @@ impl ClickHouseStore {
                 scope = wider;
                 continue;
             }
-            sessions.for_each(|s| {
+            let rollups = &rollups;
+            let found = |s: Held| -> Result<Vec<(usize, Cell)>> {
                 let mut s = s.into_partial()?;
                 let r = rollups
                     .get(&SessionKey::new(&s.project_id, s.field("event_id")))
                     .copied()
                     .unwrap_or_default();
                 r.apply_to_session(&mut s.doc, s.duration_explicit);
-                for (q, c) in qs.iter().zip(&mut cells) {
-                    c.add(q, &s.doc);
+                Ok(qs
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, q)| Some((i, Cells::cell(q, &s.doc)?)))
+                    .collect())
+            };
+            sessions.map_each(&found, |found| {
+                for (i, c) in found {
+                    cells[i].push(c);
                 }
                 Ok(())
             })?;
@@ -1501,10 +1509,11 @@ impl ClickHouseStore {
             (1u64 << q.filters.len()) - 1
         };
         let mut session_hits: Vec<SessionKey> = Vec::new();
-        sessions.for_each(|s| {
+        let (rollups_read, masks_read) = (&rollups, &masks);
+        let matched = |s: Held| -> Result<Option<(Hit, SessionKey)>> {
             let mut s = s.into_partial()?;
             let key = SessionKey::new(&s.project_id, s.field("event_id"));
-            let r = rollups.get(&key).copied().unwrap_or_default();
+            let r = rollups_read.get(&key).copied().unwrap_or_default();
             r.apply_to_session(&mut s.doc, s.duration_explicit);
             let own = s.field("event_id") == s.field("session_id");
             let matched = match q.level {
@@ -1512,11 +1521,14 @@ impl ClickHouseStore {
                 Level::SessionEvent => own && in_range(&s.doc) && matches_all(&s.doc),
                 Level::Session => {
                     own && in_range(&s.doc)
-                        && (mask_of(&s.doc) | masks.get(&key).copied().unwrap_or(0)) == all
+                        && (mask_of(&s.doc) | masks_read.get(&key).copied().unwrap_or(0)) == all
                 }
             };
-            if matched {
-                top.push(hit(&s.doc, &s.project_id, s.received_from));
+            Ok(matched.then(|| (hit(&s.doc, &s.project_id, s.received_from), key)))
+        };
+        sessions.map_each(&matched, |found| {
+            if let Some((h, key)) = found {
+                top.push(h);
                 if rollups_too {
                     session_hits.push(key);
                 }
