@@ -362,26 +362,24 @@ pub(crate) fn apply(span: &Span, ev: &mut Event, event_type: &str) {
         put(ns_mut(ev, rule.ns), &path, value);
     }
     // A total from its parts when no total was given.
-    let usage = |ev: &Event| {
-        if is_model {
-            Some(ev.metadata.clone())
-        } else {
-            ev.metadata.get("usage").and_then(Value::as_object).cloned()
-        }
+    let usage = if is_model {
+        Some(&ev.metadata)
+    } else {
+        ev.metadata.get("usage").and_then(Value::as_object)
     };
-    if let Some(u) = usage(ev)
-        && !u.contains_key("total_tokens")
-        && let (Some(p), Some(c)) = (
-            u.get("prompt_tokens").and_then(Value::as_f64),
-            u.get("completion_tokens").and_then(Value::as_f64),
-        )
-    {
+    let total = usage
+        .filter(|u| !u.contains_key("total_tokens"))
+        .and_then(|u| {
+            let part = |k: &str| u.get(k).and_then(Value::as_f64);
+            Some(part("prompt_tokens")? + part("completion_tokens")?)
+        });
+    if let Some(total) = total {
         let path = if is_model {
             "total_tokens"
         } else {
             "usage.total_tokens"
         };
-        put(&mut ev.metadata, path, json_num(p + c));
+        put(&mut ev.metadata, path, json_num(total));
     }
 
     for kv in &span.attributes {
@@ -438,35 +436,37 @@ fn conversation(span: &Span, ev: &mut Event) {
     if let Some(v) = attr("gen_ai.system_instructions").and_then(|v| system_instructions(&v)) {
         history.push(v);
     }
-    let inputs: Vec<Value> = [
-        attr("gen_ai.input.messages").map(|v| from_genai(&v)),
-        Some(flattened(span, "llm.input_messages.")),
-        Some(flattened(span, "gen_ai.prompt.")),
-        attr("ai.prompt.messages").map(|v| from_ai_sdk(&v)),
-        attr("ai.prompt").map(|v| ai_prompt(&v)),
-        attr("pydantic_ai.all_messages").map(|v| from_genai(&v)),
-        attr("gcp.vertex.agent.llm_request").map(|v| adk_request(&v)),
-        attr("gen_ai.prompt").map(|v| legacy_list(&v)),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|m| !m.is_empty())
-    .unwrap_or_default();
+    // The first convention that gives any messages (each tried only when
+    // those before it gave none).
+    type Candidate<'a> = &'a dyn Fn() -> Option<Vec<Value>>;
+    let first = |candidates: &[Candidate<'_>]| -> Vec<Value> {
+        candidates
+            .iter()
+            .filter_map(|c| c())
+            .find(|m| !m.is_empty())
+            .unwrap_or_default()
+    };
+    let inputs = first(&[
+        &|| attr("gen_ai.input.messages").map(|v| from_genai(&v)),
+        &|| Some(flattened(span, "llm.input_messages.")),
+        &|| Some(flattened(span, "gen_ai.prompt.")),
+        &|| attr("ai.prompt.messages").map(|v| from_ai_sdk(&v)),
+        &|| attr("ai.prompt").map(|v| ai_prompt(&v)),
+        &|| attr("pydantic_ai.all_messages").map(|v| from_genai(&v)),
+        &|| attr("gcp.vertex.agent.llm_request").map(|v| adk_request(&v)),
+        &|| attr("gen_ai.prompt").map(|v| legacy_list(&v)),
+    ]);
     history.extend(inputs);
 
     // Output messages.
-    let output: Vec<Value> = [
-        attr("gen_ai.output.messages").map(|v| from_genai(&v)),
-        Some(flattened(span, "llm.output_messages.")),
-        Some(flattened(span, "gen_ai.completion.")),
-        ai_response(span),
-        attr("gcp.vertex.agent.llm_response").map(|v| adk_response(&v)),
-        attr("gen_ai.completion").map(|v| legacy_list(&v)),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|m| !m.is_empty())
-    .unwrap_or_default();
+    let output = first(&[
+        &|| attr("gen_ai.output.messages").map(|v| from_genai(&v)),
+        &|| Some(flattened(span, "llm.output_messages.")),
+        &|| Some(flattened(span, "gen_ai.completion.")),
+        &|| ai_response(span),
+        &|| attr("gcp.vertex.agent.llm_response").map(|v| adk_response(&v)),
+        &|| attr("gen_ai.completion").map(|v| legacy_list(&v)),
+    ]);
 
     // Content events on the span fill what the attributes did not.
     let mut events = Conversation::default();
