@@ -31,6 +31,7 @@ import email.policy
 import re
 import sys
 import os
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -110,7 +111,14 @@ class Engine:
                     self.session.query(f"CREATE TABLE {name} ({structure}) ENGINE = Memory")
                     made.append(name)
                     if data:
-                        self.session.query(f"INSERT INTO {name} FORMAT {fmt}\n" + data.decode("utf-8"))
+                        # Through a file, which any format (RowBinary too)
+                        # is read from as bytes.
+                        with tempfile.NamedTemporaryFile(suffix=".data") as f:
+                            f.write(data)
+                            f.flush()
+                            self.session.query(
+                                f"INSERT INTO {name} SELECT * FROM file('{f.name}', '{fmt}', '{structure}')"
+                            )
                 result = self.session.query(sql, "TabSeparated")
             finally:
                 for name in made:

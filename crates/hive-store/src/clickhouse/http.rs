@@ -440,7 +440,7 @@ impl Client {
             None => self.send(&url, statement.as_bytes())?,
             Some(hashes) => {
                 let (boundary, body) = multipart(&statement, hashes);
-                let url = format!("{url}&{NAMED}_structure=h%20UInt64");
+                let url = format!("{url}&{NAMED}_structure=h%20UInt64&{NAMED}_format=RowBinary");
                 self.send_as(
                     &url,
                     Some(&format!("multipart/form-data; boundary={boundary}")),
@@ -898,20 +898,17 @@ pub(crate) const NAMED: &str = "named";
 
 /// A `multipart/form-data` body of the statement (the field `query`, which
 /// ClickHouse takes from the form as from the URL, so a statement of any
-/// length fits) and `hashes` as the file [`NAMED`] in `TabSeparated`; with
+/// length fits) and `hashes` as the file [`NAMED`] in `RowBinary` (8 bytes
+/// a hash, little-endian, which ClickHouse reads without parsing: the 2.3
+/// million hashes of 7 days at ten million events took 46 MB as text, and
+/// each statement that names them 0.5–0.6 s of ClickHouse's CPU to read
+/// them and look the granules' hashes up, 0.4–0.5 s as `RowBinary`); with
 /// its boundary, which occurs in neither.
 fn multipart(statement: &str, hashes: &[u64]) -> (String, Vec<u8>) {
-    use std::fmt::Write as _;
-    let mut text = String::with_capacity(hashes.len() * 21);
-    for h in hashes {
-        let _ = writeln!(text, "{h}");
-    }
-    let data = text.into_bytes();
-    // (The data is digits and line ends: a boundary, which starts with
-    // letters, is never in it; only the statement is searched.)
+    let data: Vec<u8> = hashes.iter().flat_map(|h| h.to_le_bytes()).collect();
     let boundary = loop {
         let b = format!("hive-{}", uuid::Uuid::new_v4().simple());
-        if !statement.contains(&b) {
+        if !statement.contains(&b) && !contains(&data, b.as_bytes()) {
             break b;
         }
     };
@@ -920,13 +917,28 @@ fn multipart(statement: &str, hashes: &[u64]) -> (String, Vec<u8>) {
         format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"query\"\r\n\r\n{statement}\r\n\
              --{boundary}\r\nContent-Disposition: form-data; name=\"{NAMED}\"; \
-             filename=\"{NAMED}\"\r\nContent-Type: text/tab-separated-values\r\n\r\n"
+             filename=\"{NAMED}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
         )
         .as_bytes(),
     );
     body.extend_from_slice(&data);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     (boundary, body)
+}
+
+/// Whether `needle` (not empty) occurs in `hay`: its first byte looked for,
+/// then the rest compared (random bytes hold the first byte of a boundary
+/// once in 256).
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    hay.iter().enumerate().any(|(i, &b)| {
+        b == first
+            && hay
+                .get(i + 1..i + 1 + rest.len())
+                .is_some_and(|w| w == rest)
+    })
 }
 
 #[cfg(test)]
@@ -936,19 +948,27 @@ mod tests {
     #[test]
     fn named_hashes_travel_as_a_form() {
         let (boundary, body) = multipart("SELECT 1", &[0, 42, u64::MAX]);
-        let body = String::from_utf8(body).unwrap();
-        assert_eq!(
-            body,
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"query\"\r\n\r\n\
-                 SELECT 1\r\n--{boundary}\r\nContent-Disposition: form-data; \
-                 name=\"named\"; filename=\"named\"\r\n\
-                 Content-Type: text/tab-separated-values\r\n\r\n\
-                 0\n42\n18446744073709551615\n\r\n--{boundary}--\r\n"
-            )
-        );
+        let mut want = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"query\"\r\n\r\n\
+             SELECT 1\r\n--{boundary}\r\nContent-Disposition: form-data; \
+             name=\"named\"; filename=\"named\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .into_bytes();
+        for h in [0u64, 42, u64::MAX] {
+            want.extend(h.to_le_bytes());
+        }
+        want.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+        assert_eq!(body, want);
         // The boundary is in neither the statement nor the hashes.
-        assert_eq!(body.matches(&boundary).count(), 3);
+        let at = |hay: &[u8]| {
+            hay.windows(boundary.len())
+                .filter(|w| *w == boundary.as_bytes())
+                .count()
+        };
+        assert_eq!(at(&body), 3);
+        assert!(contains(b"xxhive-1yy", b"hive-1") && contains(b"hive-1", b"hive-1"));
+        assert!(!contains(b"xxhive-", b"hive-1") && !contains(b"", b"h"));
     }
 
     #[test]
