@@ -716,34 +716,34 @@ pub mod binary {
         StoreError::Corrupt(format!("a ClickHouse row is cut short: {e}"))
     }
 
-    fn bytes<const N: usize>(r: &mut dyn Read) -> Result<[u8; N]> {
+    fn bytes<const N: usize, R: Read + ?Sized>(r: &mut R) -> Result<[u8; N]> {
         let mut b = [0u8; N];
         r.read_exact(&mut b).map_err(cut)?;
         Ok(b)
     }
 
-    pub fn u8(r: &mut dyn Read) -> Result<u8> {
-        Ok(bytes::<1>(r)?[0])
+    pub fn u8<R: Read + ?Sized>(r: &mut R) -> Result<u8> {
+        Ok(bytes::<1, R>(r)?[0])
     }
 
-    pub fn u32(r: &mut dyn Read) -> Result<u32> {
+    pub fn u32<R: Read + ?Sized>(r: &mut R) -> Result<u32> {
         Ok(u32::from_le_bytes(bytes(r)?))
     }
 
-    pub fn u64(r: &mut dyn Read) -> Result<u64> {
+    pub fn u64<R: Read + ?Sized>(r: &mut R) -> Result<u64> {
         Ok(u64::from_le_bytes(bytes(r)?))
     }
 
-    pub fn i64(r: &mut dyn Read) -> Result<i64> {
+    pub fn i64<R: Read + ?Sized>(r: &mut R) -> Result<i64> {
         Ok(i64::from_le_bytes(bytes(r)?))
     }
 
-    pub fn f64(r: &mut dyn Read) -> Result<f64> {
+    pub fn f64<R: Read + ?Sized>(r: &mut R) -> Result<f64> {
         Ok(f64::from_le_bytes(bytes(r)?))
     }
 
     /// A length (of a string or an array).
-    pub fn len(r: &mut dyn Read) -> Result<usize> {
+    pub fn len<R: Read + ?Sized>(r: &mut R) -> Result<usize> {
         let mut n: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = u8(r)?;
@@ -758,7 +758,7 @@ pub mod binary {
         ))
     }
 
-    pub fn string(r: &mut dyn Read) -> Result<String> {
+    pub fn string<R: Read + ?Sized>(r: &mut R) -> Result<String> {
         let n = len(r)?;
         if n > 1 << 30 {
             return Err(StoreError::Corrupt(format!(
@@ -772,7 +772,10 @@ pub mod binary {
     }
 
     /// An array, each element read by `item`.
-    pub fn array<T>(r: &mut dyn Read, item: impl Fn(&mut dyn Read) -> Result<T>) -> Result<Vec<T>> {
+    pub fn array<T, R: Read + ?Sized>(
+        r: &mut R,
+        item: impl Fn(&mut R) -> Result<T>,
+    ) -> Result<Vec<T>> {
         let n = len(r)?;
         // The length is the server's; the vector grows as elements arrive.
         let mut out = Vec::with_capacity(n.min(1024));
