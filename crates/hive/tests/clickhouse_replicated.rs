@@ -269,10 +269,49 @@ fn two_nodes_on_two_replicas() {
         1,
     );
 
+    // An alert evaluation's claim, and the rule's state its winner stores,
+    // are written to a majority of the shard's replicas (here both) before
+    // they count. The second replica fetches nothing: a claim on the first
+    // cannot count, nor can a rule's new state; then the first dies, and a
+    // claim through the second cannot count either. Written to the first
+    // alone, the first claim won; the second replica, not having it, let
+    // the second claim win too: evaluated, and notified, twice.
+    replicas[1].query("SYSTEM STOP FETCHES").unwrap();
+    let claimer = |url: &str, node: &str| ClickHouseStore::open(url, node).unwrap();
+    let (first, second) = (
+        claimer(&urls[0], "claimer-a"),
+        claimer(&urls[1], "claimer-b"),
+    );
+    let failover_key = vec!["alert:failover:first".to_owned()];
+    let won = first.objects().claim(&failover_key);
+    assert!(
+        !matches!(won, Ok(ref w) if w[0]),
+        "a claim one replica holds wins: {won:?}"
+    );
+    let put = first.objects().put(
+        "alert",
+        &ClickHouseStore::project_named("default").id,
+        "failover",
+        &serde_json::json!({"state": "triggered", "last_evaluated_at": 1}),
+    );
+    let refused = put.expect_err("a rule's state one replica holds counts");
+    assert!(refused.to_string().contains("ClickHouse"), "{refused}");
+    // Other metadata does not wait for a quorum.
+    first
+        .objects()
+        .put("view", "p", "failover-view", &serde_json::json!({}))
+        .unwrap();
+
     // The first replica dies: the node on the second goes on; the node on
     // the first acknowledges into its log, and its reads answer 503.
     let node2 = Hive::start(&tmp.path().join("node2"), &as_strs(&args2));
     replicas[0].kill();
+    let won = second.objects().claim(&failover_key);
+    assert!(
+        !matches!(won, Ok(ref w) if w[0]),
+        "the first replica's claim unseen, a second wins: {won:?}"
+    );
+    replicas[1].query("SYSTEM START FETCHES").unwrap();
     let more: Vec<String> = vec!["cccccccc-0000-4000-8000-0000000000aa".into()];
     let through2 = write_through(std::slice::from_ref(&node2.addr), &key, &more, 100..102, 10);
     two_nodes::wait_applied(&node2.addr, &key, Duration::from_secs(60));
@@ -310,6 +349,31 @@ fn two_nodes_on_two_replicas() {
         verify_session(addr, &key, &more[0], &through2[0]);
         verify_session(addr, &key, &waiting[0], &through1[0]);
     }
+    // With both replicas back, claims count again: one of two wins.
+    let fresh = vec!["alert:failover:after:1".to_owned()];
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| first.objects().claim(&fresh));
+        let b = s.spawn(|| second.objects().claim(&fresh));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let wins = [&a, &b]
+        .iter()
+        .filter(|w| matches!(w, Ok(w) if w[0]))
+        .count();
+    assert!(wins <= 1, "{a:?} {b:?}");
+    let again = first
+        .objects()
+        .claim(&["alert:failover:after:2".to_owned()]);
+    assert!(matches!(again, Ok(ref w) if w[0]), "{again:?}");
+    first
+        .objects()
+        .put(
+            "alert",
+            &ClickHouseStore::project_named("default").id,
+            "failover",
+            &serde_json::json!({"state": "ok"}),
+        )
+        .unwrap();
     eprintln!(
         "two nodes on two replicas: {:.1} s, {all} writes on each replica",
         started.elapsed().as_secs_f64()

@@ -247,6 +247,11 @@ pub struct Client {
     /// The settings an insert carries, found once (see
     /// [`Client::insert_settings`]).
     insert_settings: std::sync::OnceLock<&'static str>,
+    /// How many replicas of a shard must hold a write that must outlive a
+    /// replica (alert claims and states); 0 without replicas. Set from
+    /// `system.clusters` when the schema is checked (by the schema's own
+    /// client, whose value the store's shares: [`Client::sharing_quorum`]).
+    quorum: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Client {
@@ -268,10 +273,17 @@ impl Client {
             agent: ureq::Agent::new_with_config(config),
             insert_body: std::sync::Mutex::new(Vec::new()),
             insert_settings: std::sync::OnceLock::new(),
+            quorum: std::sync::Arc::default(),
             endpoint,
             auth,
             gate: None,
         }
+    }
+
+    /// Use the quorum `other` is told ([`Client::set_quorum`]).
+    pub fn sharing_quorum(mut self, other: &Client) -> Client {
+        self.quorum = other.quorum.clone();
+        self
     }
 
     /// Check `gate` before every statement.
@@ -289,6 +301,17 @@ impl Client {
 
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
+    }
+
+    /// Writes made with [`Client::insert_in_quorum`] count once `n`
+    /// replicas of their shard hold them (below 2: once one does).
+    pub(crate) fn set_quorum(&self, n: u32) {
+        self.quorum.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// See [`Client::set_quorum`].
+    pub(crate) fn quorum(&self) -> u32 {
+        self.quorum.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// "ClickHouse at http://host:port", for messages.
@@ -600,7 +623,12 @@ impl Client {
 
     /// Rows of a query, each a JSON object.
     pub fn rows(&self, sql: &str) -> Result<Vec<Value>> {
-        let text = self.post("", format!("{sql} FORMAT JSONEachRow").as_bytes())?;
+        self.rows_with("", sql)
+    }
+
+    /// [`Client::rows`] with settings added to the URL.
+    fn rows_with(&self, params: &str, sql: &str) -> Result<Vec<Value>> {
+        let text = self.post(params, format!("{sql} FORMAT JSONEachRow").as_bytes())?;
         text.lines()
             .filter(|l| !l.is_empty())
             .map(|l| {
@@ -633,18 +661,77 @@ impl Client {
         sent
     }
 
+    /// [`Client::insert`] for rows that must outlive the replica they are
+    /// written to: on a replicated cluster the insert returns once a
+    /// majority of the shard's replicas hold them ([`Client::set_quorum`];
+    /// ClickHouse's `insert_quorum`), or fails (no such majority alive, or
+    /// none reached within `within`). ClickHouse 18.16 takes one such
+    /// insert into a table at a time and refuses the next until the last
+    /// one reached its quorum: that refusal is tried again until `within`
+    /// has passed.
+    pub fn insert_in_quorum<R: serde::Serialize>(
+        &self,
+        table: &str,
+        rows: &[R],
+        within: Duration,
+    ) -> Result<()> {
+        let quorum = self.quorum();
+        if quorum < 2 || rows.is_empty() {
+            return self.insert(table, rows);
+        }
+        let started = std::time::Instant::now();
+        let timeout = within.as_millis().max(1);
+        loop {
+            let extra = format!("&insert_quorum={quorum}&insert_quorum_timeout={timeout}");
+            match self.send_rows_with(table, rows, &mut Vec::new(), &extra) {
+                Err(e)
+                    if e.to_string().contains(PREVIOUS_QUORUM)
+                        && started.elapsed() + QUORUM_RETRY < within =>
+                {
+                    std::thread::sleep(QUORUM_RETRY);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Rows of a query that sees every write made with
+    /// [`Client::insert_in_quorum`] that returned (ClickHouse's
+    /// `select_sequential_consistency`): a replica lacking one refuses the
+    /// query rather than answer without it.
+    pub fn rows_in_quorum(&self, sql: &str) -> Result<Vec<Value>> {
+        if self.quorum() < 2 {
+            return self.rows(sql);
+        }
+        self.rows_with("&select_sequential_consistency=1", sql)
+    }
+
     fn send_rows<R: serde::Serialize>(
         &self,
         table: &str,
         rows: &[R],
         body: &mut Vec<u8>,
     ) -> Result<()> {
+        self.send_rows_with(table, rows, body, "")
+    }
+
+    fn send_rows_with<R: serde::Serialize>(
+        &self,
+        table: &str,
+        rows: &[R],
+        body: &mut Vec<u8>,
+        extra: &str,
+    ) -> Result<()> {
         for r in rows {
             serde_json::to_writer(&mut *body, r).map_err(|e| StoreError::Invalid(e.to_string()))?;
             body.push(b'\n');
         }
         let q = format!("INSERT INTO {table} FORMAT JSONEachRow");
-        let params = format!("&query={}{}", url_encode(&q), self.insert_settings()?);
+        let params = format!(
+            "&query={}{}{extra}",
+            url_encode(&q),
+            self.insert_settings()?
+        );
         match self.post(&params, body) {
             // A refusal counts as the rows' own only while the server
             // answers otherwise: a server failing in a way that looks like
@@ -684,6 +771,13 @@ impl Client {
         }))
     }
 }
+
+/// ClickHouse 18.16's refusal of a quorum insert while the last one has not
+/// reached its quorum (`UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE`).
+const PREVIOUS_QUORUM: &str = "Code: 286";
+
+/// How long a quorum insert refused for the last one waits to try again.
+const QUORUM_RETRY: Duration = Duration::from_millis(25);
 
 /// The largest insert body a client keeps for its next insert.
 const MAX_KEPT_BODY: usize = 64 << 20;

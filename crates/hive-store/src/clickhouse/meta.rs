@@ -37,6 +37,10 @@ pub(super) const CLAIM_SETTLE: std::time::Duration = std::time::Duration::from_s
 /// by the statement timeout).
 pub(super) const CLAIM_GRACE: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// How long a rule's new state may take to reach a majority of its shard's
+/// replicas before storing it fails.
+const ALERT_STATE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The current version of a metadata row.
 struct Current {
     id: String,
@@ -59,14 +63,20 @@ impl Meta {
         version: u64,
         deleted: bool,
     ) -> Result<()> {
-        self.client.insert(
-            "hive_meta",
-            &[json!({
-                "kind": kind, "id": id, "project_id": project_id, "doc": doc.to_string(),
-                "created_at": created_at, "updated_at": updated_at, "version": version,
-                "deleted": u8::from(deleted),
-            })],
-        )
+        let row = [json!({
+            "kind": kind, "id": id, "project_id": project_id, "doc": doc.to_string(),
+            "created_at": created_at, "updated_at": updated_at, "version": version,
+            "deleted": u8::from(deleted),
+        })];
+        if kind == object_kind(crate::objects::ALERT) {
+            // A rule's state says which evaluation it follows, and so what
+            // the next claim is for (ADR 0008): lost with a replica, the
+            // evaluation it records would be claimed, and notified, again.
+            return self
+                .client
+                .insert_in_quorum("hive_meta", &row, ALERT_STATE_WITHIN);
+        }
+        self.client.insert("hive_meta", &row)
     }
 
     /// Live rows of a kind (`id`, `project` narrow them), oldest first.
@@ -609,9 +619,13 @@ impl ObjectStore for Meta {
         }
         let started = std::time::Instant::now();
         let list = super::write::in_list(keys.iter().map(String::as_str));
-        // The latest round of each key and when it was last claimed.
+        // The latest round of each key and when it was last claimed. On a
+        // replicated cluster claims are written to, and read from, a
+        // majority of the shard's replicas: a claim one replica held
+        // alone was unseen through another once that one failed, and a
+        // second claimant won too.
         let mut latest: HashMap<String, (u64, i64)> = HashMap::new();
-        for r in self.client.rows(&format!(
+        for r in self.client.rows_in_quorum(&format!(
             "SELECT key, round, max(at) AS at FROM hive_claims WHERE key IN ({list}) \
              GROUP BY key, round"
         ))? {
@@ -644,7 +658,11 @@ impl ObjectStore for Meta {
             .iter()
             .map(|(k, round)| json!({"key": k, "round": round, "node": self.node, "at": now}))
             .collect();
-        self.client.insert("hive_claims", &rows)?;
+        self.client.insert_in_quorum(
+            "hive_claims",
+            &rows,
+            (CLAIM_SETTLE / 2).saturating_sub(started.elapsed()),
+        )?;
         if started.elapsed() > CLAIM_SETTLE / 2 {
             tracing::warn!(
                 ms = started.elapsed().as_millis() as u64,
@@ -661,7 +679,7 @@ impl ObjectStore for Meta {
             .collect();
         let winners: HashMap<(String, u64), String> = self
             .client
-            .rows(&format!(
+            .rows_in_quorum(&format!(
                 "SELECT key, round, min(node) AS node FROM hive_claims \
                  WHERE (key, round) IN ({}) GROUP BY key, round",
                 pairs.join(", ")

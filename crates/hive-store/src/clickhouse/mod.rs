@@ -225,12 +225,16 @@ impl ClickHouseStore {
         // Once running, a schema this node cannot use (a newer hive migrated
         // it meanwhile) makes the store unavailable, naming why, rather than
         // refusing writes as if for their content.
-        let client = Arc::new(Client::new(endpoint).with_gate(Box::new(move || {
-            gate.ensure().map_err(|e| match e {
-                crate::StoreError::Invalid(why) => crate::StoreError::Unavailable(why),
-                e => e,
-            })
-        })));
+        let client = Arc::new(
+            Client::new(endpoint)
+                .sharing_quorum(&schema.client)
+                .with_gate(Box::new(move || {
+                    gate.ensure().map_err(|e| match e {
+                        crate::StoreError::Invalid(why) => crate::StoreError::Unavailable(why),
+                        e => e,
+                    })
+                })),
+        );
         match schema.ensure() {
             Err(crate::StoreError::Unavailable(why)) if http::refused_credentials(&why) => {
                 return Err(crate::StoreError::Invalid(why));

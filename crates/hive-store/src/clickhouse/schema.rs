@@ -657,6 +657,18 @@ fn check_cluster(client: &Client, cluster: &str) -> Result<()> {
     if !ep.replicated {
         return Ok(());
     }
+    // Writes that must outlive a replica count once a majority of their
+    // shard's replicas hold them (`Client::insert_in_quorum`).
+    let most = client
+        .rows(&format!(
+            "SELECT count() AS n FROM system.clusters WHERE cluster = {} GROUP BY shard_num",
+            lit(cluster)
+        ))?
+        .iter()
+        .filter_map(|r| r["n"].as_u64())
+        .max()
+        .unwrap_or(1);
+    client.set_quorum(u32::try_from(most / 2 + 1).unwrap_or(u32::MAX));
     let wrong: Vec<String> = replicas
         .iter()
         .filter(|r| r["default_database"].as_str() != Some(db.as_str()))
