@@ -28,7 +28,7 @@ use hive_core::alert::{
 use hive_core::chart::{ChartQuery, Series};
 use hive_core::filter::DateRange;
 use hive_core::time::format_rfc3339_ms;
-use hive_store::objects::{ALERT, StoredObject};
+use hive_store::objects::{ALERT, NOTIFICATION, ObjectPut, StoredObject};
 use serde_json::{Map, Value, json};
 
 use crate::auth::{authenticate, project_for_read, project_for_write};
@@ -92,6 +92,25 @@ pub struct AlertConfig {
     /// non-public addresses (`--webhook-allow-private`); refused otherwise,
     /// see [`crate::destination`].
     pub webhook_allow_private: bool,
+    /// How long a decided notification may stay undelivered before any
+    /// node takes its deciding node for dead and delivers it
+    /// (`None`: [`AlertConfig::redeliver_after`]'s default).
+    pub redeliver_after: Option<Duration>,
+}
+
+impl AlertConfig {
+    /// How long a decided notification may stay undelivered before any
+    /// node delivers it: by default twice the longest a delivery can take
+    /// (every attempt timing out, with the backoffs between), and a
+    /// minute; 190 s with the default webhook settings. Shorter than a
+    /// claim's grace time (5 minutes), after which an evaluation whose
+    /// decision was not stored is made again.
+    pub fn redeliver_after(&self) -> Duration {
+        self.redeliver_after.unwrap_or_else(|| {
+            let backoffs = self.backoff * (2u32.pow(self.retries.min(16)) - 1);
+            (self.timeout * (self.retries + 1) + backoffs) * 2 + Duration::from_secs(60)
+        })
+    }
 }
 
 impl Default for AlertConfig {
@@ -104,6 +123,7 @@ impl Default for AlertConfig {
             webhook_ca: None,
             webhook_proxy: None,
             webhook_allow_private: false,
+            redeliver_after: None,
         }
     }
 }
@@ -121,6 +141,10 @@ pub struct AlertRuntime {
     /// rule's notifications arrive in order even when one is retried past
     /// the next evaluation.
     delivering: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Pending notifications this node is delivering for a node that did
+    /// not ([`redeliver_abandoned`]), so a later round does not take them
+    /// again meanwhile.
+    redelivering: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl AlertRuntime {
@@ -132,6 +156,7 @@ impl AlertRuntime {
             public_url: RwLock::new("http://127.0.0.1:8080".into()),
             lock: tokio::sync::Mutex::new(()),
             delivering: std::sync::Mutex::new(HashMap::new()),
+            redelivering: std::sync::Mutex::default(),
         }
     }
 
@@ -284,6 +309,10 @@ struct Decided {
     record: Value,
     notification: Option<(String, Value)>,
     at: i64,
+    project_id: String,
+    /// The id of the pending notification stored with the rule's state
+    /// ([`NOTIFICATION`]), deleted once delivered.
+    pending: Option<String>,
 }
 
 /// Evaluate every due rule now (by the runtime's clock), send the
@@ -387,21 +416,17 @@ async fn deliver_and_record(state: &SharedState, decided: Vec<Decided>) -> Vec<O
     for (i, d) in decided.into_iter().enumerate() {
         let state = state.clone();
         tasks.spawn(async move {
-            let mut record = d.record;
-            if let Some((url, body)) = &d.notification {
-                let lock = state.alerts.delivery_lock(&d.outcome.alert_id);
-                let _in_order = lock.lock().await;
-                let r = state.alerts.webhook.deliver(url, body).await;
-                record["delivery"] = json!({"url": crate::webhook::redact(url), "ok": r.ok,
-                                            "attempts": r.attempts, "error": r.error});
-            }
             let id = d.outcome.alert_id.clone();
-            let saved = state
-                .blocking(move |store| store.objects().add_evaluation(&id, d.at, &record))
-                .await;
-            if let Err(e) = saved {
-                tracing::warn!(alert = %d.outcome.alert_id, error = %e, "cannot record an alert evaluation");
-            }
+            deliver_once(
+                &state,
+                &id,
+                &d.project_id,
+                d.at,
+                d.record,
+                d.notification,
+                d.pending,
+            )
+            .await;
             (i, d.outcome)
         });
     }
@@ -414,6 +439,156 @@ async fn deliver_and_record(state: &SharedState, decided: Vec<Decided>) -> Vec<O
     }
     outcomes.sort_by_key(|(i, _)| *i);
     outcomes.into_iter().map(|(_, o)| o).collect()
+}
+
+/// Deliver an evaluation's notification (if any), record the evaluation
+/// with what the delivery came to, then delete its pending notification:
+/// a node that dies before that leaves it for [`redeliver_abandoned`].
+async fn deliver_once(
+    state: &SharedState,
+    alert_id: &str,
+    project_id: &str,
+    at: i64,
+    mut record: Value,
+    notification: Option<(String, Value)>,
+    pending: Option<String>,
+) {
+    if let Some((url, body)) = &notification {
+        let lock = state.alerts.delivery_lock(alert_id);
+        let _in_order = lock.lock().await;
+        let r = state.alerts.webhook.deliver(url, body).await;
+        record["delivery"] = json!({"url": crate::webhook::redact(url), "ok": r.ok,
+                                    "attempts": r.attempts, "error": r.error});
+    }
+    let id = alert_id.to_owned();
+    let saved = state
+        .blocking(move |store| store.objects().add_evaluation(&id, at, &record))
+        .await;
+    if let Err(e) = saved {
+        tracing::warn!(alert = %alert_id, error = %e, "cannot record an alert evaluation");
+    }
+    if let Some(pending) = pending {
+        let project = project_id.to_owned();
+        let done = state
+            .blocking(move |store| {
+                store
+                    .objects()
+                    .delete(NOTIFICATION, Some(&project), &pending)
+            })
+            .await;
+        if let Err(e) = done {
+            tracing::warn!(alert = %alert_id, error = %e,
+                "cannot forget a delivered notification; it may be delivered again");
+        }
+    }
+}
+
+/// Deliver the notifications decided more than
+/// [`AlertConfig::redeliver_after`] ago and still pending: the node that
+/// decided each died (or lost its store) before delivering it. Each is
+/// claimed first, so one node delivers it. A notification counts only if
+/// its rule's state was stored with it (the rule was evaluated then or
+/// later); otherwise the evaluation did not happen, will be made again,
+/// and the notification is dropped.
+pub async fn redeliver_abandoned(state: &SharedState) -> ApiResult<usize> {
+    let now = state.alerts.clock.now_ms();
+    let lease =
+        i64::try_from(state.alerts.config.redeliver_after().as_millis()).unwrap_or(i64::MAX);
+    let pending = state
+        .blocking(|store| store.objects().list(NOTIFICATION, None))
+        .await?;
+    let stale: Vec<StoredObject> = {
+        let taken = state
+            .alerts
+            .redelivering
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        pending
+            .into_iter()
+            .filter(|p| {
+                !taken.contains(&p.id)
+                    && p.doc["at"]
+                        .as_i64()
+                        .is_some_and(|at| at < now.saturating_sub(lease))
+            })
+            .collect()
+    };
+    if stale.is_empty() {
+        return Ok(0);
+    }
+    let keys: Vec<String> = stale.iter().map(|p| format!("notify:{}", p.id)).collect();
+    let won = state
+        .blocking(move |store| store.objects().claim(&keys))
+        .await?;
+    let mut delivered = 0;
+    for (p, won) in stale.into_iter().zip(won) {
+        if !won {
+            continue;
+        }
+        let (alert_id, at) = (
+            p.doc["alert_id"].as_str().unwrap_or_default().to_owned(),
+            p.doc["at"].as_i64().unwrap_or(0),
+        );
+        let (rule_id, project) = (alert_id.clone(), p.project_id.clone());
+        let rule = state
+            .blocking(move |store| store.objects().get(ALERT, Some(&project), &rule_id))
+            .await?;
+        let stored = rule.is_some_and(|r| {
+            r.doc
+                .get("last_evaluated_at")
+                .and_then(Value::as_i64)
+                .is_some_and(|last| last >= at)
+        });
+        let notification = match (&p.doc["url"], &p.doc["body"]) {
+            (Value::String(url), body) if stored => Some((url.clone(), body.clone())),
+            _ => None,
+        };
+        let Some(notification) = notification else {
+            tracing::warn!(alert = %alert_id, "a pending notification whose evaluation was not \
+                stored is dropped; the rule is evaluated again");
+            let (project, id) = (p.project_id.clone(), p.id.clone());
+            state
+                .blocking(move |store| store.objects().delete(NOTIFICATION, Some(&project), &id))
+                .await?;
+            continue;
+        };
+        tracing::warn!(alert = %alert_id, "delivering a notification its node decided but did not \
+            deliver");
+        let mut record = p.doc["record"].clone();
+        if let Value::Object(m) = &mut record {
+            m.insert("redelivered".into(), json!(true));
+        }
+        state
+            .alerts
+            .redelivering
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(p.id.clone());
+        let state = state.clone();
+        // On its own, as the evaluator's deliveries are: a slow webhook
+        // must not hold up the next evaluations.
+        tokio::spawn(async move {
+            let id = p.id.clone();
+            deliver_once(
+                &state,
+                &alert_id,
+                &p.project_id,
+                at,
+                record,
+                Some(notification),
+                Some(p.id),
+            )
+            .await;
+            state
+                .alerts
+                .redelivering
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+        });
+        delivered += 1;
+    }
+    Ok(delivered)
 }
 
 /// Decide a rule from its window's values (and, for a change rule, the
@@ -453,10 +628,6 @@ fn decide_one(
     if notify == Notify::Fired {
         doc.insert("last_triggered_at".into(), json!(now));
     }
-    state
-        .store
-        .objects()
-        .put(ALERT, &obj.project_id, &obj.id, &Value::Object(doc))?;
     let mut record = json!({
         "at": format_rfc3339_ms(now),
         "value": value,
@@ -473,7 +644,37 @@ fn decide_one(
     if let (Some(group_by), Value::Object(m)) = (&rule.query.group_by, &mut record) {
         group_fields(m, &group_by.dotted(), &eval);
     }
+    // The rule's new state and its notification, stored in one write: the
+    // notification stays pending until delivered, so a node that dies
+    // before delivering it leaves it to another (`redeliver_abandoned`).
+    let rule_doc = Value::Object(doc);
+    let pending = notification.as_ref().map(|(url, body)| {
+        (
+            format!("{}:{now}", obj.id),
+            json!({"alert_id": obj.id, "url": url, "body": body, "record": record, "at": now}),
+        )
+    });
+    let rule_put = ObjectPut {
+        kind: ALERT,
+        project_id: &obj.project_id,
+        id: &obj.id,
+        doc: &rule_doc,
+    };
+    match &pending {
+        Some((id, doc)) => state.store.objects().put_all(&[
+            rule_put,
+            ObjectPut {
+                kind: NOTIFICATION,
+                project_id: &obj.project_id,
+                id,
+                doc,
+            },
+        ])?,
+        None => state.store.objects().put_all(&[rule_put])?,
+    }
     Ok(Decided {
+        project_id: obj.project_id.clone(),
+        pending: pending.map(|(id, _)| id),
         outcome: Outcome {
             alert_id: obj.id,
             state: new_state,
@@ -622,6 +823,9 @@ pub fn spawn_evaluator(state: SharedState) -> tokio::task::JoinHandle<()> {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "alert evaluation failed"),
+            }
+            if let Err(e) = redeliver_abandoned(&state).await {
+                tracing::warn!(error = %e, "cannot look for undelivered alert notifications");
             }
         }
     })

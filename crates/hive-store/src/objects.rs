@@ -10,6 +10,20 @@ pub const CHART: &str = "chart";
 pub const ALERT: &str = "alert";
 /// A project's redaction settings (one per project, its id the project's).
 pub const REDACTION: &str = "redaction";
+/// An alert notification decided and not yet delivered: stored with the
+/// rule's new state in one write ([`ObjectStore::put_all`]) and deleted
+/// once delivered, so a node that dies in between leaves it for another
+/// (or for itself, restarted) to deliver.
+pub const NOTIFICATION: &str = "notification";
+
+/// One object of [`ObjectStore::put_all`].
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectPut<'a> {
+    pub kind: &'a str,
+    pub project_id: &'a str,
+    pub id: &'a str,
+    pub doc: &'a Value,
+}
 
 /// A saved object.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +48,9 @@ pub struct Evaluation {
 pub trait ObjectStore: Send + Sync {
     /// Insert or replace (the creation time of a replaced object is kept).
     fn put(&self, kind: &str, project_id: &str, id: &str, doc: &Value) -> Result<StoredObject>;
+    /// [`ObjectStore::put`] of several objects in one write: all of them
+    /// are stored, or none.
+    fn put_all(&self, objects: &[ObjectPut<'_>]) -> Result<()>;
     /// One object; `project_id` `None` looks in every project.
     fn get(&self, kind: &str, project_id: Option<&str>, id: &str) -> Result<Option<StoredObject>>;
     /// Objects of a kind, oldest first; `None`: every project.

@@ -113,6 +113,11 @@ pub struct ServeArgs {
     /// How often (ms) the alert evaluator looks for rules due.
     #[arg(long, env = "HIVE_ALERT_TICK_MS", default_value_t = 15_000)]
     pub alert_tick_ms: u64,
+    /// How long (ms) an alert notification a node decided and did not
+    /// deliver (it died) waits before any node delivers it. By default
+    /// twice the longest a delivery takes, and a minute (190 s).
+    #[arg(long, env = "HIVE_ALERT_REDELIVER_AFTER_MS")]
+    pub alert_redeliver_after_ms: Option<u64>,
     /// A separate address serving /metrics (Prometheus text) without a key,
     /// with /healthz and /readyz, e.g. 127.0.0.1:9464. Without it, /metrics
     /// is on the main address and needs an admin key. Give it a loopback or
@@ -279,6 +284,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 webhook_proxy,
                 webhook_allow_private: args.webhook_allow_private,
                 tick: std::time::Duration::from_millis(args.alert_tick_ms.max(10)),
+                redeliver_after: args
+                    .alert_redeliver_after_ms
+                    .map(std::time::Duration::from_millis),
                 ..AlertConfig::default()
             },
         ))

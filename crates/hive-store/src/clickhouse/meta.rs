@@ -18,7 +18,7 @@ use crate::auth::{
     ApiKey, AuthStore, KeyScope, NewKey, Project, SavedView, WebSession, hash_secret, key_prefix,
     new_key_secret, new_secret,
 };
-use crate::objects::{Evaluation, ObjectStore, StoredObject};
+use crate::objects::{Evaluation, ObjectPut, ObjectStore, StoredObject};
 use crate::{Result, StoreError};
 
 pub(super) struct Meta {
@@ -63,20 +63,31 @@ impl Meta {
         version: u64,
         deleted: bool,
     ) -> Result<()> {
-        let row = [json!({
+        let row = json!({
             "kind": kind, "id": id, "project_id": project_id, "doc": doc.to_string(),
             "created_at": created_at, "updated_at": updated_at, "version": version,
             "deleted": u8::from(deleted),
-        })];
-        if kind == object_kind(crate::objects::ALERT) {
-            // A rule's state says which evaluation it follows, and so what
-            // the next claim is for (ADR 0008): lost with a replica, the
-            // evaluation it records would be claimed, and notified, again.
+        });
+        self.insert_rows(&[row])
+    }
+
+    /// Insert `hive_meta` rows in one statement. A rule's state says which
+    /// evaluation it follows, and so what the next claim is for, and a
+    /// pending notification is what delivers it (ADR 0008): lost with a
+    /// replica, the evaluation would be claimed, and notified, again, or
+    /// never notified. So on a replicated cluster those go to a majority
+    /// of the shard's replicas before they count.
+    fn insert_rows(&self, rows: &[Value]) -> Result<()> {
+        let once = [crate::objects::ALERT, crate::objects::NOTIFICATION].map(object_kind);
+        if rows
+            .iter()
+            .any(|r| once.iter().any(|k| r["kind"].as_str() == Some(k)))
+        {
             return self
                 .client
-                .insert_in_quorum("hive_meta", &row, ALERT_STATE_WITHIN);
+                .insert_in_quorum("hive_meta", rows, ALERT_STATE_WITHIN);
         }
-        self.client.insert("hive_meta", &row)
+        self.client.insert("hive_meta", rows)
     }
 
     /// Live rows of a kind (`id`, `project` narrow them), oldest first.
@@ -540,6 +551,25 @@ impl ObjectStore for Meta {
         })
     }
 
+    fn put_all(&self, objects: &[ObjectPut<'_>]) -> Result<()> {
+        let now = now_ms();
+        let mut rows = Vec::with_capacity(objects.len());
+        for o in objects {
+            let k = object_kind(o.kind);
+            let (project, created) = match self.one(&k, o.id)? {
+                Some(c) => (c.project_id, c.created_at),
+                None => (o.project_id.to_owned(), now),
+            };
+            rows.push(json!({
+                "kind": k, "id": o.id, "project_id": project, "doc": o.doc.to_string(),
+                "created_at": created, "updated_at": now, "version": next_version(),
+                "deleted": 0,
+            }));
+        }
+        // One insert is one block: ClickHouse stores all of it or none.
+        self.insert_rows(&rows)
+    }
+
     fn get(&self, kind: &str, project_id: Option<&str>, id: &str) -> Result<Option<StoredObject>> {
         Ok(self
             .current(&object_kind(kind), Some(id), project_id)?
@@ -572,6 +602,9 @@ impl ObjectStore for Meta {
             cut,
             true,
         )?;
+        if k != object_kind(crate::objects::ALERT) {
+            return Ok(true);
+        }
         // Evaluations up to now are forgotten with the alert.
         self.put_row(
             "evaluations_cut",

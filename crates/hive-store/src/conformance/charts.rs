@@ -5,7 +5,7 @@ use hive_core::chart::{ChartQuery, Series, reference};
 use serde_json::{Value, json};
 
 use super::{P, all, enrich, event, put};
-use crate::objects::{ALERT, CHART};
+use crate::objects::{ALERT, CHART, NOTIFICATION, ObjectPut};
 use crate::{Level, Store};
 
 const H: i64 = 3_600_000;
@@ -256,6 +256,35 @@ pub fn saved_objects(store: &dyn Store) {
     assert!(!o.delete(ALERT, Some("proj-b"), "a1").unwrap());
     assert!(o.delete(ALERT, Some(P), "a1").unwrap());
     assert!(o.evaluations("a1", 10).unwrap().is_empty());
+
+    // Several objects in one write: a rule's new state and its pending
+    // notification; a replaced object keeps its creation time.
+    let rule = o.put(ALERT, P, "a2", &json!({"name": "y"})).unwrap();
+    let (state, pending) = (json!({"name": "y", "state": "triggered"}), json!({"at": 5}));
+    o.put_all(&[
+        ObjectPut {
+            kind: ALERT,
+            project_id: P,
+            id: "a2",
+            doc: &state,
+        },
+        ObjectPut {
+            kind: NOTIFICATION,
+            project_id: P,
+            id: "a2:5",
+            doc: &pending,
+        },
+    ])
+    .unwrap();
+    let now = o.get(ALERT, Some(P), "a2").unwrap().unwrap();
+    assert_eq!((now.doc, now.created_at), (state, rule.created_at));
+    let waiting = o.list(NOTIFICATION, None).unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!((&*waiting[0].id, &waiting[0].doc), ("a2:5", &pending));
+    assert_eq!(waiting[0].project_id, P);
+    assert!(o.delete(NOTIFICATION, Some(P), "a2:5").unwrap());
+    assert!(o.list(NOTIFICATION, None).unwrap().is_empty());
+    assert!(o.get(ALERT, Some(P), "a2").unwrap().is_some());
 }
 
 /// A session sent as starting after its events starts, in every read, at

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{lock, parse_doc};
 use crate::Result;
-use crate::objects::{Evaluation, ObjectStore, StoredObject};
+use crate::objects::{Evaluation, ObjectPut, ObjectStore, StoredObject};
 
 pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS saved_objects (
@@ -61,22 +61,36 @@ fn object(t: (String, String, String, i64, i64)) -> Result<StoredObject> {
 
 const COLUMNS: &str = "id, project_id, doc, created_at, updated_at";
 
+/// Insert or replace an object, keeping a replaced one's creation time.
+const UPSERT: &str = "INSERT INTO saved_objects (kind, id, project_id, doc, created_at, updated_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (kind, id) DO UPDATE SET \
+     doc = excluded.doc, updated_at = excluded.updated_at";
+
 impl ObjectStore for SqliteObjects {
     fn put(&self, kind: &str, project_id: &str, id: &str, doc: &Value) -> Result<StoredObject> {
         let c = lock(&self.conn);
         let now = now_ms();
-        c.execute(
-            "INSERT INTO saved_objects (kind, id, project_id, doc, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (kind, id) DO UPDATE SET \
-             doc = excluded.doc, updated_at = excluded.updated_at",
-            params![kind, id, project_id, doc.to_string(), now],
-        )?;
+        c.execute(UPSERT, params![kind, id, project_id, doc.to_string(), now])?;
         let t = c.query_row(
             &format!("SELECT {COLUMNS} FROM saved_objects WHERE kind = ?1 AND id = ?2"),
             params![kind, id],
             row,
         )?;
         object(t)
+    }
+
+    fn put_all(&self, objects: &[ObjectPut<'_>]) -> Result<()> {
+        let mut c = lock(&self.conn);
+        let tx = c.transaction()?;
+        let now = now_ms();
+        for o in objects {
+            tx.execute(
+                UPSERT,
+                params![o.kind, o.id, o.project_id, o.doc.to_string(), now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn get(&self, kind: &str, project_id: Option<&str>, id: &str) -> Result<Option<StoredObject>> {
