@@ -38,6 +38,43 @@ struct Cli {
     command: Command,
 }
 
+/// ClickHouse's user and password given apart from its URL (where a
+/// password may need escaping, and shows in the process list).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ClickHouseLogin {
+    /// ClickHouse's user, when its URL names none.
+    #[arg(long = "clickhouse-user", env = "HIVE_CLICKHOUSE_USER", global = true)]
+    pub user: Option<String>,
+    /// ClickHouse's password, when its URL gives none (rather through
+    /// HIVE_CLICKHOUSE_PASSWORD: a flag shows in the process list).
+    #[arg(
+        long = "clickhouse-password",
+        env = "HIVE_CLICKHOUSE_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub password: Option<String>,
+}
+
+impl ClickHouseLogin {
+    /// The ClickHouse URL `url` with this user and password.
+    pub fn url(&self, url: Option<String>) -> Result<Option<String>> {
+        let (Some(url), user, password) = (url, self.user.as_deref(), self.password.as_deref())
+        else {
+            if self.user.is_some() || self.password.is_some() {
+                anyhow::bail!(
+                    "--clickhouse-user and --clickhouse-password need a ClickHouse URL \
+                     (--clickhouse or HIVE_CLICKHOUSE_URL)"
+                );
+            }
+            return Ok(None);
+        };
+        Ok(Some(hive_store::clickhouse::Endpoint::with_credentials(
+            &url, user, password,
+        )?))
+    }
+}
+
 // Parsed once per process: the size of `serve`'s arguments costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
@@ -55,6 +92,8 @@ enum Command {
         /// there, and --data-dir is not used.
         #[arg(long = "clickhouse", env = "HIVE_CLICKHOUSE_URL", global = true)]
         clickhouse: Option<String>,
+        #[command(flatten)]
+        login: ClickHouseLogin,
     },
     /// List projects and set their retention (works while the server runs).
     Projects {
@@ -67,6 +106,8 @@ enum Command {
         /// and their settings live there, and --data-dir is not used.
         #[arg(long = "clickhouse", env = "HIVE_CLICKHOUSE_URL", global = true)]
         clickhouse: Option<String>,
+        #[command(flatten)]
+        login: ClickHouseLogin,
     },
     /// Print a one-time login link for the dashboard (works while the
     /// server runs).
@@ -78,6 +119,8 @@ enum Command {
         /// logins live there, and --data-dir is not used.
         #[arg(long = "clickhouse", env = "HIVE_CLICKHOUSE_URL")]
         clickhouse: Option<String>,
+        #[command(flatten)]
+        login: ClickHouseLogin,
         /// Address the server listens on (for the link).
         #[arg(long, env = "HIVE_ADDR", default_value = "127.0.0.1:8080")]
         addr: String,
@@ -465,17 +508,20 @@ fn run(cli: Cli) -> Result<()> {
             command,
             data_dir,
             clickhouse,
-        } => keys(&data_dir, clickhouse.as_deref(), command),
+            login: l,
+        } => keys(&data_dir, l.url(clickhouse)?.as_deref(), command),
         Command::Login {
             data_dir,
             clickhouse,
+            login: l,
             addr,
-        } => login(&data_dir, clickhouse.as_deref(), &addr),
+        } => login(&data_dir, l.url(clickhouse)?.as_deref(), &addr),
         Command::Projects {
             command,
             data_dir,
             clickhouse,
-        } => projects(&data_dir, clickhouse.as_deref(), command),
+            login: l,
+        } => projects(&data_dir, l.url(clickhouse)?.as_deref(), command),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
         Command::Export(args) => export::export(args),

@@ -48,6 +48,8 @@ pub struct MigrateArgs {
     /// no hive data yet.
     #[arg(long = "to-clickhouse", env = "HIVE_CLICKHOUSE_URL")]
     pub to: String,
+    #[command(flatten)]
+    pub login: crate::ClickHouseLogin,
 }
 
 /// What was moved.
@@ -64,7 +66,10 @@ struct Counts {
 }
 
 /// `hive migrate`.
-pub fn migrate(args: MigrateArgs) -> Result<()> {
+pub fn migrate(mut args: MigrateArgs) -> Result<()> {
+    if let Some(to) = args.login.url(Some(args.to.clone()))? {
+        args.to = to;
+    }
     let started = Instant::now();
     let db = args.data_dir.join("hive.db");
     if !db.exists() {

@@ -110,6 +110,8 @@ pub struct ServeArgs {
     /// log in its own --data-dir.
     #[arg(long = "clickhouse", env = "HIVE_CLICKHOUSE_URL")]
     pub clickhouse: Option<String>,
+    #[command(flatten)]
+    pub clickhouse_login: crate::ClickHouseLogin,
     /// How often (ms) the alert evaluator looks for rules due.
     #[arg(long, env = "HIVE_ALERT_TICK_MS", default_value_t = 15_000)]
     pub alert_tick_ms: u64,
@@ -160,7 +162,8 @@ fn parse_days(s: &str) -> std::result::Result<RetentionDays, String> {
     }
 }
 
-pub fn run(args: ServeArgs) -> Result<()> {
+pub fn run(mut args: ServeArgs) -> Result<()> {
+    args.clickhouse = args.clickhouse_login.url(args.clickhouse.take())?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()),

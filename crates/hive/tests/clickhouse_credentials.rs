@@ -9,7 +9,9 @@
 //!   it) is a fault of the environment like any other: the node keeps
 //!   running and acknowledging writes into its ingest log, reads answer
 //!   503 saying why, and once the password is accepted again everything
-//!   acknowledged is applied, once.
+//!   acknowledged is applied, once;
+//! - the user and password may be given apart from the URL
+//!   (`--clickhouse-user`, `--clickhouse-password`), but not twice.
 
 mod support;
 
@@ -72,10 +74,60 @@ fn refused_credentials_stop_a_start_but_not_a_running_node() {
         started.elapsed().as_secs_f64()
     );
 
+    // The user and password given apart from the URL (flags, or their
+    // environment variables), each once.
+    let bare = good.replace(&format!("{USER}:{PASSWORD}@"), "");
+    assert_ne!(bare, good);
+    let (code, stderr, _) = run_hive(
+        &[
+            "keys",
+            "list",
+            "--clickhouse",
+            &good,
+            "--clickhouse-password",
+            "another-password-0b7e",
+        ],
+        &data,
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("given twice") && stderr.contains("--clickhouse-password"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(PASSWORD) && !stderr.contains("another-password-0b7e"),
+        "{stderr}"
+    );
+
     // A node that started is not stopped by a refusal: the password is
-    // rotated under it (ClickHouse reads its users' file again).
-    let node = Hive::start(&data, &["--clickhouse", &good]);
+    // rotated under it (ClickHouse reads its users' file again). It is
+    // given its password apart from the URL.
+    let node = Hive::start(
+        &data,
+        &[
+            "--clickhouse",
+            &bare,
+            "--clickhouse-user",
+            USER,
+            "--clickhouse-password",
+            PASSWORD,
+        ],
+    );
     let admin = node.key.clone().expect("the admin key");
+    let (code, stderr, _) = run_hive(
+        &[
+            "projects",
+            "list",
+            "--clickhouse",
+            &bare,
+            "--clickhouse-user",
+            USER,
+            "--clickhouse-password",
+            PASSWORD,
+        ],
+        &data,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
     let session = "dddddddd-0000-4000-8000-000000000001";
     let mut acked = Acked::default();
     let (status, body) = api(

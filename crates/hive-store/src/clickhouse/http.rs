@@ -143,6 +143,40 @@ impl Endpoint {
         Ok(ep)
     }
 
+    /// `url` with a user and a password given apart from it (the flags
+    /// `--clickhouse-user` and `--clickhouse-password`, or their
+    /// environment variables), as its `?user=` and `?password=`. A URL that
+    /// names its own user, or gives its own password, as well is refused:
+    /// which of the two was meant cannot be told.
+    pub fn with_credentials(
+        url: &str,
+        user: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<String> {
+        let ep = Endpoint::parse(url)?;
+        let bad = |what: &str, flag: &str| {
+            StoreError::Invalid(format!(
+                "the ClickHouse {what} is given twice: in the URL {} and by {flag} \
+                 (or its environment variable); give it once",
+                ep.display()
+            ))
+        };
+        if user.is_some() && ep.user.is_some() {
+            return Err(bad("user", "--clickhouse-user"));
+        }
+        if password.is_some() && ep.password.is_some() {
+            return Err(bad("password", "--clickhouse-password"));
+        }
+        let mut url = url.to_owned();
+        for (k, v) in [("user", user), ("password", password)] {
+            if let Some(v) = v {
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str(&format!("{k}={}", url_encode(v)));
+            }
+        }
+        Ok(url)
+    }
+
     /// The URL without the password (for logs).
     pub fn display(&self) -> String {
         match &self.user {
@@ -1090,6 +1124,45 @@ mod tests {
                 .display()
                 .contains("secret")
         );
+    }
+
+    #[test]
+    fn credentials_given_apart_from_the_url() {
+        let odd = "p@ss:w/o rd?&=%é";
+        let url =
+            Endpoint::with_credentials("http://h:1/obs", Some("ops user"), Some(odd)).unwrap();
+        let e = Endpoint::parse(&url).unwrap();
+        assert_eq!(
+            (
+                e.user.as_deref(),
+                e.password.as_deref(),
+                e.database.as_str()
+            ),
+            (Some("ops user"), Some(odd), "obs")
+        );
+        let url = Endpoint::with_credentials("http://u@h:1/?timeout=5", None, Some("x")).unwrap();
+        let e = Endpoint::parse(&url).unwrap();
+        assert_eq!(
+            (e.user.as_deref(), e.password.as_deref()),
+            (Some("u"), Some("x"))
+        );
+        assert_eq!(e.timeout, Duration::from_secs(5));
+        assert_eq!(
+            Endpoint::with_credentials("http://h:1", None, None).unwrap(),
+            "http://h:1"
+        );
+        let twice = Endpoint::with_credentials("http://u:secret@h:1", None, Some("other"))
+            .unwrap_err()
+            .to_string();
+        assert!(twice.contains("--clickhouse-password"), "{twice}");
+        assert!(
+            !twice.contains("secret") && !twice.contains("other"),
+            "{twice}"
+        );
+        let twice = Endpoint::with_credentials("http://h:1/?user=a", Some("b"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(twice.contains("--clickhouse-user"), "{twice}");
     }
 
     #[test]
