@@ -456,7 +456,8 @@ async fn deliver_once(
     if let Some((url, body)) = &notification {
         let lock = state.alerts.delivery_lock(alert_id);
         let _in_order = lock.lock().await;
-        let r = state.alerts.webhook.deliver(url, body).await;
+        let key = pending.as_deref().unwrap_or(alert_id);
+        let r = state.alerts.webhook.deliver(url, body, key).await;
         record["delivery"] = json!({"url": crate::webhook::redact(url), "ok": r.ok,
                                     "attempts": r.attempts, "error": r.error});
     }

@@ -244,15 +244,19 @@ impl Client {
 
     /// POST `body` to `url`, retrying `retries` times after failures with
     /// a backoff of `backoff`, doubled each time. An attempt takes at most
-    /// `timeout`.
-    pub async fn deliver(&self, url: &str, body: &Value) -> Delivery {
+    /// `timeout`. Every attempt carries `key` as its `Idempotency-Key`, so
+    /// a receiver can tell a notification it already has (an attempt that
+    /// timed out may have arrived; a notification its node died delivering
+    /// is delivered again, with the same key).
+    pub async fn deliver(&self, url: &str, body: &Value, key: &str) -> Delivery {
         let payload: Arc<[u8]> = body.to_string().into_bytes().into();
         let mut wait = self.backoff;
         let mut attempts = 0;
         loop {
             attempts += 1;
             let (client, target, payload) = (self.clone(), url.to_owned(), payload.clone());
-            let result = tokio::task::spawn_blocking(move || client.post(&target, &payload))
+            let key = key.to_owned();
+            let result = tokio::task::spawn_blocking(move || client.post(&target, &payload, &key))
                 .await
                 .unwrap_or_else(|e| Err(format!("webhook delivery crashed: {e}")));
             let error = match result {
@@ -289,7 +293,7 @@ impl Client {
     /// One attempt (blocking). With an extra CA, a certificate that
     /// Mozilla's roots do not know is checked against it: the server is
     /// trusted when either set of roots vouches for it.
-    fn post(&self, url: &str, payload: &[u8]) -> Result<(), String> {
+    fn post(&self, url: &str, payload: &[u8], key: &str) -> Result<(), String> {
         hive_core::alert::check_webhook_url(url).map_err(|e| e.to_string())?;
         // Through a proxy, ureq resolves only the proxy: check the webhook's
         // own host here, as far as it resolves (without a proxy the
@@ -302,7 +306,7 @@ impl Client {
         }
         let deadline = Instant::now() + self.timeout;
         let result = match (
-            send(&self.public, url, payload, self.timeout),
+            send(&self.public, url, payload, key, self.timeout),
             &self.private,
         ) {
             (Err(e), Some(private)) if unknown_issuer(&e) => {
@@ -310,7 +314,7 @@ impl Client {
                 if left.is_zero() {
                     Err(ureq::Error::Timeout(ureq::Timeout::Global))
                 } else {
-                    send(private, url, payload, left)
+                    send(private, url, payload, key, left)
                 }
             }
             (r, _) => r,
@@ -390,6 +394,7 @@ fn send(
     agent: &Agent,
     url: &str,
     payload: &[u8],
+    key: &str,
     timeout: Duration,
 ) -> Result<(u16, String), ureq::Error> {
     let mut response = agent
@@ -398,6 +403,7 @@ fn send(
         .timeout_global(Some(timeout))
         .build()
         .header("Content-Type", "application/json")
+        .header("Idempotency-Key", key)
         .send(payload)?;
     let status = response.status().as_u16();
     let text = if (200..300).contains(&status) {
@@ -556,7 +562,7 @@ mod tests {
             webhook_allow_private: true,
             ..AlertConfig::default()
         });
-        let d = client.deliver(&url, &serde_json::json!({})).await;
+        let d = client.deliver(&url, &serde_json::json!({}), "k").await;
         assert!(!d.ok);
         assert_eq!(d.attempts, 1);
         assert_eq!(
@@ -581,7 +587,7 @@ mod tests {
             format!("http://{}/hook", l.local_addr().unwrap())
         };
         for target in [url.clone(), closed, url.replace("127.0.0.1", "localhost")] {
-            let d = client.deliver(&target, &serde_json::json!({})).await;
+            let d = client.deliver(&target, &serde_json::json!({}), "k").await;
             assert!(!d.ok);
             assert_eq!(d.attempts, 1, "{target}: refusals are not retried");
             assert_eq!(d.error.as_deref(), Some(REFUSED), "{target}");
@@ -593,7 +599,7 @@ mod tests {
             webhook_allow_private: true,
             ..AlertConfig::default()
         });
-        let d = allowed.deliver(&url, &serde_json::json!({})).await;
+        let d = allowed.deliver(&url, &serde_json::json!({}), "k").await;
         assert!(d.ok, "{:?}", d.error);
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
@@ -625,7 +631,7 @@ mod tests {
             ..AlertConfig::default()
         });
         let d = client
-            .deliver("ftp://127.0.0.1/x", &serde_json::json!({}))
+            .deliver("ftp://127.0.0.1/x", &serde_json::json!({}), "k")
             .await;
         assert!(!d.ok);
         let e = d.error.unwrap();
