@@ -719,7 +719,7 @@ impl Client {
             let extra = format!("&insert_quorum={quorum}&insert_quorum_timeout={timeout}");
             match self.send_rows_with(table, rows, &mut Vec::new(), &extra) {
                 Err(e)
-                    if e.to_string().contains(PREVIOUS_QUORUM)
+                    if PREVIOUS_QUORUM.iter().any(|m| e.to_string().contains(m))
                         && started.elapsed() + QUORUM_RETRY < within =>
                 {
                     std::thread::sleep(QUORUM_RETRY);
@@ -807,8 +807,12 @@ impl Client {
 }
 
 /// ClickHouse 18.16's refusal of a quorum insert while the last one has not
-/// reached its quorum (`UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE`).
-const PREVIOUS_QUORUM: &str = "Code: 286";
+/// reached its quorum (`UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE`), by its code
+/// or, relayed by a `Distributed` table under another code, its message.
+const PREVIOUS_QUORUM: [&str; 2] = [
+    "Code: 286",
+    "Quorum for previous write has not been satisfied yet",
+];
 
 /// How long a quorum insert refused for the last one waits to try again.
 const QUORUM_RETRY: Duration = Duration::from_millis(25);
