@@ -1055,9 +1055,12 @@ impl ClickHouseStore {
                             let named = ranged.named.get(i).copied().filter(|l| !l.is_empty());
                             let read = self.client.each_binary_row_naming(&sql(i), named, |r| {
                                 let row = Row::decode_buffered(r)?;
+                                // The ids first: they differ at once between
+                                // events, where a project's ids are equal to
+                                // their end.
                                 if let Some(last) = rows.last()
-                                    && (last.project_id != row.project_id
-                                        || last.event_id != row.event_id)
+                                    && (last.event_id != row.event_id
+                                        || last.project_id != row.project_id)
                                 {
                                     batch.push(resolve(&mut rows));
                                     rows.clear();
