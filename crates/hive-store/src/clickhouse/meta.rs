@@ -566,7 +566,8 @@ impl ObjectStore for Meta {
                 "deleted": 0,
             }));
         }
-        // One insert is one block: ClickHouse stores all of it or none.
+        // One insert of this unpartitioned table: one server stores all of
+        // it or none (on a cluster each shard stores its rows; ADR 0008).
         self.insert_rows(&rows)
     }
 
