@@ -661,15 +661,18 @@ fn decide_one(
         id: &obj.id,
         doc: &rule_doc,
     };
+    // The notification first: where the two cannot be stored at once (a
+    // cluster), a rule's state is stored only with its notification, and
+    // a notification without its state is dropped (`redeliver_abandoned`).
     match &pending {
         Some((id, doc)) => state.store.objects().put_all(&[
-            rule_put,
             ObjectPut {
                 kind: NOTIFICATION,
                 project_id: &obj.project_id,
                 id,
                 doc,
             },
+            rule_put,
         ])?,
         None => state.store.objects().put_all(&[rule_put])?,
     }

@@ -49,7 +49,10 @@ pub trait ObjectStore: Send + Sync {
     /// Insert or replace (the creation time of a replaced object is kept).
     fn put(&self, kind: &str, project_id: &str, id: &str, doc: &Value) -> Result<StoredObject>;
     /// [`ObjectStore::put`] of several objects in one write: all of them
-    /// are stored, or none.
+    /// are stored, or none. (A store whose objects live on several
+    /// servers, a ClickHouse cluster, stores them one after another in
+    /// the order given instead, so an object is stored only once those
+    /// before it are.)
     fn put_all(&self, objects: &[ObjectPut<'_>]) -> Result<()>;
     /// One object; `project_id` `None` looks in every project.
     fn get(&self, kind: &str, project_id: Option<&str>, id: &str) -> Result<Option<StoredObject>>;

@@ -567,7 +567,17 @@ impl ObjectStore for Meta {
             }));
         }
         // One insert of this unpartitioned table: one server stores all of
-        // it or none (on a cluster each shard stores its rows; ADR 0008).
+        // it or none. On a cluster the rows may go to different shards,
+        // each storing its own: there they are inserted one after another,
+        // in the order given, so a later one is stored only once the
+        // earlier ones are (ADR 0008: a rule's state after its pending
+        // notification).
+        if self.client.endpoint().cluster.is_some() {
+            for row in rows {
+                self.insert_rows(std::slice::from_ref(&row))?;
+            }
+            return Ok(());
+        }
         self.insert_rows(&rows)
     }
 
