@@ -140,10 +140,11 @@ fn history(addr: &str, key: &str, id: &str) -> Vec<Value> {
         .unwrap_or_else(|| panic!("history: {v}"))
 }
 
-/// Start a node on `dir` (with `store`'s arguments), create a rule that
-/// crosses at once, kill the node while its webhook hangs, then start
-/// `restart` nodes (each on its own data directory, the first on `dir`):
-/// the notification arrives once more, answered, and is recorded once.
+/// Start a node on `root/node0` (with `store`'s arguments), create a rule
+/// that crosses at once, kill the node while its webhook hangs, then start
+/// `restart` nodes (each on its own data directory, the first on the dead
+/// node's): the notification arrives once more, answered, and is recorded
+/// once.
 fn notification_outlives_its_node(root: &std::path::Path, store: &[&str], restart: usize) {
     let started = Instant::now();
     let args: Vec<&str> = store.iter().chain(ARGS.iter()).copied().collect();
