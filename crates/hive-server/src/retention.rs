@@ -287,6 +287,18 @@ pub async fn round(state: &SharedState) -> Result<(), ApiError> {
             .blocking(move |s| s.expire_partitions(oldest_kept))
             .await?;
     }
+    // Claims (alert evaluations, notifications, retention steps) older
+    // than a day: a claim counts for minutes, and each evaluation leaves
+    // one a node. Cut at a day's start, so one round a day removes them
+    // (a removal rewrites the table on ClickHouse) and the others find
+    // none.
+    let before = (now - DAY_MS).div_euclid(DAY_MS) * DAY_MS;
+    let forgotten = state
+        .blocking(move |s| s.objects().forget_claims_before(before))
+        .await?;
+    if forgotten > 0 {
+        tracing::debug!(forgotten, "old claims forgotten");
+    }
     // 3. Space.
     m.update(|s| s.active = Some("reclaiming space".into()));
     for _ in 0..RECLAIM_STEPS {

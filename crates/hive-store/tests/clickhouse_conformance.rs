@@ -232,6 +232,24 @@ fn one_node_wins_each_claim() {
     let again = nodes[1].objects().claim(&later).unwrap();
     assert_eq!(again.iter().filter(|w| **w).count(), 1, "{again:?}");
     assert!(again[keys.len()]);
+    // Claims made before a time are forgotten (retention of claims),
+    // later ones kept.
+    let objects = nodes[0].objects();
+    assert_eq!(objects.forget_claims_before(0).unwrap(), 0);
+    // Each node claimed each key at most once, and one node the new key.
+    let at_most = nodes.len() * keys.len() + 1;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let forgotten = objects.forget_claims_before(now + 1).unwrap();
+    assert!(
+        forgotten as usize > keys.len() && forgotten as usize <= at_most,
+        "{forgotten}"
+    );
+    assert_eq!(objects.forget_claims_before(now + 1).unwrap(), 0);
+    // A key whose claims are forgotten is claimed afresh.
+    assert_eq!(objects.claim(&keys[..1]).unwrap(), vec![true]);
 }
 
 mod clickhouse {

@@ -748,6 +748,14 @@ impl ObjectStore for Meta {
             .collect())
     }
 
+    fn forget_claims_before(&self, before_ms: i64) -> Result<u64> {
+        // A round older than the grace time is over: its key was either
+        // evaluated (and is never claimed again) or is claimed in a newer
+        // round, which alone decides.
+        self.client
+            .delete_any("hive_claims", &format!("at < {before_ms}"))
+    }
+
     fn evaluations(&self, alert_id: &str, limit: usize) -> Result<Vec<Evaluation>> {
         let cut = self
             .one("evaluations_cut", alert_id)?
