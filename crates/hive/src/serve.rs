@@ -117,7 +117,8 @@ pub struct ServeArgs {
     pub alert_tick_ms: u64,
     /// How long (ms) an alert notification a node decided and did not
     /// deliver (it died) waits before any node delivers it. By default
-    /// twice the longest a delivery takes, and a minute (190 s).
+    /// twice the longest a delivery takes, and a minute (190 s); at most
+    /// 240 000.
     #[arg(long, env = "HIVE_ALERT_REDELIVER_AFTER_MS")]
     pub alert_redeliver_after_ms: Option<u64>,
     /// A separate address serving /metrics (Prometheus text) without a key,
@@ -162,8 +163,22 @@ fn parse_days(s: &str) -> std::result::Result<RetentionDays, String> {
     }
 }
 
+/// The longest `--alert-redeliver-after-ms`: under the claims' grace time.
+const MAX_REDELIVER_AFTER_MS: u64 = 240_000;
+
 pub fn run(mut args: ServeArgs) -> Result<()> {
     args.clickhouse = args.clickhouse_login.url(args.clickhouse.take())?;
+    // A notification not delivered is taken for abandoned before its
+    // evaluation's claim may be made again (5 minutes): the sweep tells a
+    // decision that was stored from one that was not by that order.
+    if let Some(ms) = args.alert_redeliver_after_ms
+        && !(1..=MAX_REDELIVER_AFTER_MS).contains(&ms)
+    {
+        anyhow::bail!(
+            "--alert-redeliver-after-ms must be from 1 to {MAX_REDELIVER_AFTER_MS} \
+             (under the 5 minutes after which an alert evaluation is claimed again), not {ms}"
+        );
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()),

@@ -4,7 +4,7 @@
 //! is delivered, once, and the evaluation is recorded with its delivery.
 //! On SQLite (the same node restarted) and on ClickHouse 18.16 (a node
 //! restarted on its data directory, and a second node: whichever comes
-//! first delivers it).
+//! first delivers it). A lease past the claims' grace time is refused.
 
 mod support;
 
@@ -231,4 +231,28 @@ fn on_clickhouse() {
     let ch = ClickHouse::start_new(&tmp.path().join("clickhouse"));
     let url = ch.url("hive");
     notification_outlives_its_node(tmp.path(), &["--clickhouse", &url], 2);
+}
+
+/// A lease as long as the claims' grace time is refused: the sweep tells a
+/// stored decision from one that was not by the lease ending first.
+#[test]
+fn a_lease_past_the_claims_grace_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, stderr, _) = support::run_hive(
+        &[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "off",
+            "--alert-redeliver-after-ms",
+            "300000",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--alert-redeliver-after-ms") && stderr.contains("240000"),
+        "{stderr}"
+    );
 }
