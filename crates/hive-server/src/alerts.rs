@@ -545,8 +545,8 @@ pub async fn redeliver_abandoned(state: &SharedState) -> ApiResult<usize> {
             _ => None,
         };
         let Some(notification) = notification else {
-            tracing::warn!(alert = %alert_id, "a pending notification whose evaluation was not \
-                stored is dropped; the rule is evaluated again");
+            tracing::warn!(alert = %alert_id, stored, "a pending notification is dropped: its \
+                evaluation was not stored (the rule is evaluated again), or it names no URL");
             let (project, id) = (p.project_id.clone(), p.id.clone());
             state
                 .blocking(move |store| store.objects().delete(NOTIFICATION, Some(&project), &id))

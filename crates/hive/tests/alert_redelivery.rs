@@ -8,13 +8,14 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::two_nodes::read_request;
 use support::{ClickHouse, Hive, api};
 
 /// A webhook receiver on 127.0.0.1 that reads the first request and never
@@ -86,39 +87,6 @@ impl Receiver {
 impl Drop for Receiver {
     fn drop(&mut self) {
         self.release.store(true, Ordering::Relaxed);
-    }
-}
-
-/// The JSON body of one HTTP request, and its `Idempotency-Key`.
-fn read_request(conn: &mut std::net::TcpStream) -> Option<(Value, String)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = conn.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let Some((head, body)) = text.split_once("\r\n\r\n") else {
-            continue;
-        };
-        let header = |name: &str| {
-            head.lines().find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-            })
-        };
-        let len = header("content-length")
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0);
-        if body.len() >= len {
-            let key = header("idempotency-key").unwrap_or_default();
-            return Some((
-                serde_json::from_str(&body[..len]).unwrap_or(Value::Null),
-                key,
-            ));
-        }
     }
 }
 

@@ -102,31 +102,17 @@ fn refused_credentials_stop_a_start_but_not_a_running_node() {
     // A node that started is not stopped by a refusal: the password is
     // rotated under it (ClickHouse reads its users' file again). It is
     // given its password apart from the URL.
-    let node = Hive::start(
-        &data,
-        &[
-            "--clickhouse",
-            &bare,
-            "--clickhouse-user",
-            USER,
-            "--clickhouse-password",
-            PASSWORD,
-        ],
-    );
+    let apart = [
+        "--clickhouse",
+        &bare,
+        "--clickhouse-user",
+        USER,
+        "--clickhouse-password",
+        PASSWORD,
+    ];
+    let node = Hive::start(&data, &apart);
     let admin = node.key.clone().expect("the admin key");
-    let (code, stderr, _) = run_hive(
-        &[
-            "projects",
-            "list",
-            "--clickhouse",
-            &bare,
-            "--clickhouse-user",
-            USER,
-            "--clickhouse-password",
-            PASSWORD,
-        ],
-        &data,
-    );
+    let (code, stderr, _) = run_hive(&[&["projects", "list"][..], &apart].concat(), &data);
     assert_eq!(code, Some(0), "{stderr}");
     let session = "dddddddd-0000-4000-8000-000000000001";
     let mut acked = Acked::default();

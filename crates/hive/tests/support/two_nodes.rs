@@ -54,33 +54,10 @@ pub fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
             let sink = sink.clone();
             std::thread::spawn(move || {
                 conn.set_read_timeout(Some(Duration::from_secs(10))).ok();
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let body = loop {
-                    let Ok(n) = conn.read(&mut chunk) else { return };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).into_owned();
-                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                        continue;
-                    };
-                    let len = head
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse::<usize>().ok())?
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= len {
-                        break body[..len].to_owned();
-                    }
+                let Some((body, _)) = read_request(&mut conn) else {
+                    return;
                 };
-                sink.lock()
-                    .unwrap()
-                    .push(serde_json::from_str(&body).unwrap_or(Value::Null));
+                sink.lock().unwrap().push(body);
                 let _ = conn.write_all(
                     b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
                 );
@@ -88,6 +65,41 @@ pub fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
         }
     });
     (url, got)
+}
+
+/// One HTTP/1.1 request read from `conn`: its JSON body (`null` if it is
+/// not JSON) and its `Idempotency-Key` (empty without one); `None` if the
+/// connection ends first.
+pub fn read_request(conn: &mut std::net::TcpStream) -> Option<(Value, String)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = conn.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+        };
+        let len = header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        if body.len() >= len {
+            let key = header("idempotency-key").unwrap_or_default();
+            return Some((
+                serde_json::from_str(&body[..len]).unwrap_or(Value::Null),
+                key,
+            ));
+        }
+    }
 }
 
 /// Run the scenario on `node1` and `node2` (started with [`ARGS`]; the
