@@ -1212,7 +1212,8 @@ fn an_event_sharing_a_sessions_hash_stays_out_of_it() {
     assert_eq!(scope, Some(3));
     store
         .sql_exec(&format!(
-            "INSERT INTO hive_session_hashes SELECT project_id, 's1', id_hash, month \
+            "INSERT INTO hive_session_hashes (project_id, session_id, id_hash, month) \
+             SELECT project_id, 's1', id_hash, month \
              FROM hive_session_hashes WHERE project_id = '{p}' AND id_hash = cityHash64('f1')"
         ))
         .unwrap();
@@ -1231,7 +1232,8 @@ fn an_event_sharing_a_sessions_hash_stays_out_of_it() {
     // And a member of s2 sharing e1's hash (as if one did).
     store
         .sql_exec(&format!(
-            "INSERT INTO hive_session_hashes SELECT project_id, 's2', id_hash, month \
+            "INSERT INTO hive_session_hashes (project_id, session_id, id_hash, month) \
+             SELECT project_id, 's2', id_hash, month \
              FROM hive_session_hashes WHERE project_id = '{p}' AND id_hash = cityHash64('e1')"
         ))
         .unwrap();
@@ -1943,10 +1945,11 @@ fn retention_sweeps_lookups_by_month_on_replicated_tables() {
 
 /// A database made before migration 10 keeps which sessions its events
 /// named: the rows of `hive_members` are made again, partitioned by month,
-/// in granules of 1 024 rows (migration 12) and with the events' ids as
-/// their hashes (migration 14), from the writes, and the old tables go.
+/// in granules of 1 024 rows (migration 12), with the events' ids as
+/// their hashes (migration 14) and the sessions' hashes beside them
+/// (migration 15), from the writes, and the old tables go.
 #[test]
-fn migrations_10_to_14_index_the_sessions_of_earlier_writes() {
+fn migrations_10_to_15_index_the_sessions_of_earlier_writes() {
     use hive_core::model::Event;
     use hive_store::{Store, WriteOp};
     let Some(url) = fresh_db() else { return };
@@ -1978,7 +1981,7 @@ fn migrations_10_to_14_index_the_sessions_of_earlier_writes() {
     assert_eq!(members(&store), 7);
     // Back to schema 9: its table and view, and no index by month.
     for s in [
-        "DROP TABLE hive_session_hashes_mv",
+        "DROP TABLE hive_session_hashes_2_mv",
         "DROP TABLE hive_session_hashes",
         "CREATE TABLE hive_members (project_id String, session_id String, event_id String) \
          ENGINE = ReplacingMergeTree ORDER BY (project_id, session_id, event_id)",
@@ -2022,6 +2025,54 @@ fn migrations_10_to_14_index_the_sessions_of_earlier_writes() {
     );
     let s1 = store.session_events(Some(&p), "s1", 100).unwrap();
     assert_eq!(s1.len(), 4, "{s1:?}");
+    // Migration 15: the sessions' hashes, filled by the view that
+    // replaced migration 14's for writes from now on, and computed for the
+    // rows from before; a dated read looks the sessions' events up by them
+    // and finds what it finds by the sessions' ids.
+    let views = count(
+        &store,
+        "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() \
+         AND name LIKE 'hive_session_hashes%mv'",
+    );
+    assert_eq!(views, 1, "one view fills the lookup");
+    store
+        .apply(&[WriteOp::event(Event {
+            event_id: "e5".into(),
+            session_id: "s1".into(),
+            project_id: p.clone(),
+            event_type: "tool".into(),
+            event_name: "e".into(),
+            start_time: 1_704_067_200_005,
+            end_time: 1_704_067_200_010,
+            ..Event::default()
+        })])
+        .unwrap();
+    assert_eq!(members(&store), 8);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT countIf(session_hash != cityHash64(session_id)) AS n \
+             FROM hive_session_hashes"
+        ),
+        0
+    );
+    let dated = |by_hash: usize| {
+        ClickHouseStore::open(&url, "test-node")
+            .unwrap()
+            .with_dated_share(0, 0)
+            .with_sessions_by_hash(by_hash)
+            .dated_events(
+                Some(&p),
+                Some(1_704_067_200_000.0),
+                Some(1_704_067_200_003.0),
+            )
+            .unwrap()
+    };
+    // Every event of both sessions and their placeholders (the index of
+    // starts is by minute: they all start in one), by hash as by id.
+    assert_eq!(dated(0), Some(8));
+    assert_eq!(dated(usize::MAX), Some(8));
+    assert_eq!(store.session_events(Some(&p), "s1", 100).unwrap().len(), 5);
 }
 
 /// Enrichments that floated before their event are copied into its

@@ -145,7 +145,7 @@ fn two_nodes_on_a_two_shard_cluster() {
         "hive_starts_2_mv",
         "hive_starts_local",
         "hive_starts",
-        "hive_session_hashes_mv",
+        "hive_session_hashes_2_mv",
         "hive_session_hashes_local",
         "hive_session_hashes",
         "hive_migrations_local",
