@@ -576,22 +576,38 @@ impl Cells {
         }
     }
 
+    /// [`Cells::push`] the same cell `times` times: as many events alike
+    /// in all the chart reads of them.
+    pub fn push_times(&mut self, (key, value): Cell, times: u64) {
+        let n = self.cells.entry(key).or_insert_with(Numbers::new);
+        for _ in 0..times {
+            n.count += 1;
+            if self.totals_only {
+                n.sum += value;
+                n.min = n.min.min(value);
+                n.max = n.max.max(value);
+            } else {
+                n.all.push(value);
+            }
+        }
+    }
+
     /// The cell an event adds to, if it counts in the chart.
     pub fn cell(q: &ChartQuery, e: &Value) -> Option<Cell> {
-        let is_session = e.get("event_type").and_then(Value::as_str) == Some("session")
-            && e.get("event_id") == e.get("session_id");
-        if q.level == ChartLevel::Session && !is_session {
-            return None;
-        }
         let start = e.get("start_time").and_then(Value::as_f64)?;
         if q.date_range.start_ms.is_some_and(|s| start < s)
             || q.date_range.end_ms.is_some_and(|x| start > x)
         {
             return None;
         }
-        if !q.filters.iter().all(|f| f.matches(e)) {
-            return None;
-        }
+        Cells::cell_starting(q, e, start as i64)
+    }
+
+    /// [`Cells::cell`] of an event known to start in the chart's range, in
+    /// the same bucket as the whole millisecond `start` (`start_time` as
+    /// an integer): what a store that tells the range and the bucket
+    /// itself asks of the rest of the event.
+    pub fn cell_starting(q: &ChartQuery, e: &Value, start: i64) -> Option<Cell> {
         let value = match &q.metric {
             None => 1.0,
             Some(m) => m
@@ -599,8 +615,51 @@ impl Cells {
                 .filter(|v| v.is_number())
                 .and_then(Value::as_f64)?,
         };
+        Some((Cells::cell_key(q, e, start)?, value))
+    }
+
+    /// Where [`Cells::cell_starting`] puts an event, whatever its metric
+    /// (its group and bucket), if its level and filters let it count: for
+    /// a store that finds the metric's numbers itself.
+    pub fn cell_key(q: &ChartQuery, e: &Value, start: i64) -> Option<(Option<String>, i64)> {
+        let is_session = e.get("event_type").and_then(Value::as_str) == Some("session")
+            && e.get("event_id") == e.get("session_id");
+        if q.level == ChartLevel::Session && !is_session {
+            return None;
+        }
+        if !q.filters.iter().all(|f| f.matches(e)) {
+            return None;
+        }
         let group = q.group_by.as_ref().and_then(|g| group_key(g.lookup(e)));
-        Some(((group, q.bucket.floor(start as i64)), value))
+        Some((group, q.bucket.floor(start)))
+    }
+
+    /// Whether the cells keep only totals ([`Cells::for_query`] of a chart
+    /// that is no percentile): then [`Cells::push_totals`] can add to them.
+    pub fn totals_only(&self) -> bool {
+        self.totals_only
+    }
+
+    /// Add `count` numbers of sum `sum`, least `min` and greatest `max`
+    /// to a cell, as pushing each would (but for the order of the sum).
+    /// Cells that keep every number ([`Cells::totals_only`] false) take
+    /// nothing this way: a store asks first.
+    pub fn push_totals(
+        &mut self,
+        key: (Option<String>, i64),
+        count: u64,
+        sum: f64,
+        min: f64,
+        max: f64,
+    ) {
+        if !self.totals_only || count == 0 {
+            return;
+        }
+        let n = self.cells.entry(key).or_insert_with(Numbers::new);
+        n.count += count;
+        n.sum += sum;
+        n.min = n.min.min(min);
+        n.max = n.max.max(max);
     }
 
     /// The series.

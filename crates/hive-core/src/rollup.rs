@@ -89,6 +89,24 @@ pub struct Rollup {
 }
 
 impl Rollup {
+    /// The rollup as what one event would add to another rollup: the
+    /// totals of its events, so `a.update(None, &b.as_contribution())`
+    /// adds `b`'s events to `a`'s.
+    pub fn as_contribution(&self) -> Contribution {
+        Contribution {
+            events: self.num_events,
+            model_events: self.num_model_events,
+            feedback_events: self.feedback_events,
+            error_events: self.error_events,
+            cost: self.cost,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            total_tokens: self.total_tokens,
+            start_time: self.min_start,
+            end_time: self.max_end,
+        }
+    }
+
     /// Replace `old` (if the event was seen before) by `new`.
     pub fn update(&mut self, old: Option<&Contribution>, new: &Contribution) {
         if let Some(o) = old {

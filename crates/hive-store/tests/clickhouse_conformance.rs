@@ -3010,3 +3010,209 @@ fn integers_are_stored_once_and_read_to_the_byte() {
     let drawn = format!("{:?}", store.chart(Some(&p), &sum).unwrap());
     assert!(drawn.contains("74074073407404"), "{drawn}");
 }
+
+/// A dated chart of many events has ClickHouse add up those written once
+/// (grouped by the leaves the charts read, `partial::singles`) and streams
+/// the rest: every chart equals the reference over the folded events, for
+/// values of every type at the read paths, events enriched later, session
+/// events among the single writes, buckets of every width and ranges that
+/// cut hours; then again, all streamed, once a read path holds an object.
+#[test]
+fn dated_charts_add_up_the_events_written_once() {
+    use hive_core::chart::{ChartQuery, reference};
+    use hive_core::model::Event;
+    use hive_store::{EventQuery, Store, WriteOp};
+    use serde_json::json;
+
+    let Some(url) = fresh_db() else { return };
+    // (Ranges of ids of about 100 events: the whole project's read counts
+    // and adds up range by range.)
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_dated_share(0, 0)
+        .with_read_ranges(1, 100)
+        .with_singles_from(0);
+    let p = "singles";
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let values = [
+        json!("pro"),
+        json!("Premium plan"),
+        json!(3),
+        json!(2.5),
+        json!(2.0),
+        json!(true),
+        json!(null),
+        json!({}),
+        json!([1, "two"]),
+        json!(""),
+        json!(-7),
+    ];
+    let mut ops = Vec::new();
+    for s in 0..8 {
+        let sid = format!("s{s}");
+        ops.push(dated_event(p, &sid, &sid, T0 + (next(40) as i64) * H));
+    }
+    let mut ids = Vec::new();
+    for i in 0..400 {
+        let id = format!("e{i:03}");
+        let mut metadata = serde_json::Map::new();
+        if next(5) > 0 {
+            metadata.insert(
+                "k".into(),
+                values[next(values.len() as u64) as usize].clone(),
+            );
+        }
+        let mut metrics = serde_json::Map::new();
+        if next(4) > 0 {
+            metrics.insert(
+                "latency_ms".into(),
+                [json!(next(900)), json!(12.25), json!("slow"), json!(0)][next(4) as usize].clone(),
+            );
+        }
+        let at = T0 + (next(48 * 60) as i64) * 60_000 + next(60_000) as i64;
+        ops.push(WriteOp::event(Event {
+            event_id: id.clone(),
+            session_id: format!("s{}", next(8)),
+            project_id: p.into(),
+            // A few session events of other sessions, written once.
+            event_type: ["tool", "model", "chain", "session"][(next(20) / 6) as usize].into(),
+            event_name: "e".into(),
+            start_time: at,
+            end_time: at + 5,
+            metadata,
+            metrics,
+            ..Event::default()
+        }));
+        ids.push(id);
+    }
+    store.apply(&ops).unwrap();
+    // A fifth enriched: a second write, streamed.
+    let mut enrich = Vec::new();
+    for id in &ids {
+        if next(5) != 0 {
+            continue;
+        }
+        let patch = match next(3) {
+            0 => json!({"metadata": {"k": values[next(values.len() as u64) as usize]}}),
+            1 => json!({"start_time": T0 + (next(48) as i64) * H}),
+            _ => json!({"metrics": {"latency_ms": next(50)}}),
+        };
+        enrich.push(dated_enrich(p, id, patch, T0 + 50 * H));
+    }
+    store.apply(&enrich).unwrap();
+    let charts = [
+        json!({"aggregation": "count", "bucket": "hour", "groupBy": "metadata.k"}),
+        json!({"aggregation": "count", "bucket": "minute", "groupBy": "event_type"}),
+        json!({"metric": "metrics.latency_ms", "aggregation": "avg", "bucket": "day",
+               "groupBy": "metadata.k"}),
+        json!({"metric": "metrics.latency_ms", "aggregation": "p95", "bucket": "total"}),
+        json!({"metric": "metrics.latency_ms", "aggregation": "sum", "bucket": "week",
+               "filters": [{"field": "metadata.k", "operator": "is", "value": "pro"}]}),
+        json!({"aggregation": "count", "bucket": "month",
+               "filters": [{"field": "metadata.k", "operator": "exists"}]}),
+        json!({"aggregation": "count", "bucket": "hour",
+               "filters": [{"field": "metadata.k", "operator": "greater than", "value": 2}]}),
+        json!({"aggregation": "count", "bucket": "hour", "groupBy": "metadata.k.1"}),
+        json!({"aggregation": "count", "bucket": "hour", "level": "session"}),
+        json!({"metric": "duration", "aggregation": "max", "bucket": "day", "level": "session"}),
+    ];
+    // (With no start, the read is of the whole project, range by range.)
+    let ranges = [
+        (Some(T0 + 2 * H + 1_234), Some(T0 + 30 * H)),
+        (Some(T0), None),
+        (Some(T0 + 5 * H + 30 * 60_000), Some(T0 + 6 * H + 59)),
+        (None, None),
+        (None, Some(T0 + 20 * H)),
+    ];
+    let check = |store: &ClickHouseStore| {
+        let docs = store
+            .query(&EventQuery {
+                project_id: Some(p.into()),
+                limit: 1000,
+                ..EventQuery::default()
+            })
+            .unwrap()
+            .events;
+        assert_eq!(docs.len(), 408);
+        let mut qs = Vec::new();
+        for (from, to) in ranges {
+            for c in &charts {
+                let mut q = ChartQuery::from_json(c, 0.0).unwrap();
+                q.date_range.start_ms = from.map(|t| t as f64);
+                q.date_range.end_ms = to.map(|t| t as f64);
+                let got = store.chart(Some(p), &q).unwrap();
+                assert_eq!(
+                    format!("{got:?}"),
+                    format!("{:?}", reference(&q, &docs)),
+                    "{c} {from:?} {to:?}"
+                );
+                qs.push(q);
+            }
+        }
+        // Read together, as an alert round reads its windows.
+        let together = store.charts(Some(p), &qs).unwrap();
+        for (q, got) in qs.iter().zip(together) {
+            assert_eq!(format!("{got:?}"), format!("{:?}", reference(q, &docs)));
+        }
+    };
+    check(&store);
+    let added = store.singles_added();
+    assert!(added > 1000, "{added} events added up by ClickHouse");
+    // An object at a read path: no single leaf gives its value there, so
+    // every chart is streamed.
+    store
+        .apply(&[WriteOp::event(Event {
+            event_id: "deep".into(),
+            session_id: "s0".into(),
+            project_id: p.into(),
+            event_type: "tool".into(),
+            event_name: "e".into(),
+            start_time: T0 + 3 * H,
+            end_time: T0 + 3 * H + 5,
+            metadata: json!({"k": {"a": 1}}).as_object().unwrap().clone(),
+            ..Event::default()
+        })])
+        .unwrap();
+    let docs_before = store.singles_added();
+    let check_all = |store: &ClickHouseStore| {
+        let docs = store
+            .query(&EventQuery {
+                project_id: Some(p.into()),
+                limit: 1000,
+                ..EventQuery::default()
+            })
+            .unwrap()
+            .events;
+        assert_eq!(docs.len(), 409);
+        for (from, to) in ranges {
+            for c in &charts[..3] {
+                let mut q = ChartQuery::from_json(c, 0.0).unwrap();
+                q.date_range.start_ms = from.map(|t| t as f64);
+                q.date_range.end_ms = to.map(|t| t as f64);
+                let got = store.chart(Some(p), &q).unwrap();
+                assert_eq!(format!("{got:?}"), format!("{:?}", reference(&q, &docs)));
+            }
+        }
+    };
+    check_all(&store);
+    // (The event-type chart reads no object path: still added up.)
+    assert!(store.singles_added() > docs_before);
+}
+
+/// The shared case's dated reads answer the same with the events written
+/// once added up by ClickHouse.
+#[test]
+fn dated_reads_with_single_writes_added_up_see_every_event_they_need() {
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_singles_from(0);
+    hive_store::conformance::dated_reads_see_every_event_they_need(&store);
+    assert!(store.singles_added() > 0);
+}

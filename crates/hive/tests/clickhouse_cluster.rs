@@ -141,6 +141,37 @@ fn two_nodes_on_a_two_shard_cluster() {
         )),
         whole
     );
+    // Charts whose events written once ClickHouse adds up (grouped on the
+    // shards, the rest streamed) answer as the stream alone does, dated
+    // and over the whole project.
+    let adding = hive_store::clickhouse::ClickHouseStore::open(&url, "adder")
+        .unwrap()
+        .with_dated_share(0, 0)
+        .with_singles_from(0);
+    for q in [
+        serde_json::json!({"aggregation": "count", "bucket": "hour", "groupBy": "event_type"}),
+        serde_json::json!({"metric": "duration", "aggregation": "avg", "bucket": "day",
+                           "groupBy": "event_name"}),
+        serde_json::json!({"aggregation": "count", "bucket": "total", "level": "session"}),
+    ] {
+        for range in [
+            None,
+            Some(serde_json::json!({"$gte": 1_600_000_000_000i64})),
+        ] {
+            use hive_store::Store as _;
+            let mut q = q.clone();
+            if let Some(range) = range {
+                q["dateRange"] = range;
+            }
+            let q = hive_core::chart::ChartQuery::from_json(&q, now).unwrap();
+            assert_eq!(
+                format!("{:?}", adding.chart(Some(&project), &q).unwrap()),
+                format!("{:?}", store.chart(Some(&project), &q).unwrap()),
+                "{q:?}"
+            );
+        }
+    }
+    assert!(adding.singles_added() > 0);
     for t in [
         "hive_starts_2_mv",
         "hive_starts_local",

@@ -31,6 +31,9 @@ use super::write::{BASE, PATCH, PLACEHOLDER};
 use crate::query::MAX_LIMIT;
 use crate::{EventPage, EventQuery, Level, Order, Result, StoreError};
 
+mod singles;
+use singles::Singles;
+
 /// Bytes a read's sort may hold in ClickHouse's memory before it spills to
 /// disk (a project's rows sorted by event would otherwise need memory in
 /// proportion to the project, and fail past the server's per-query limit).
@@ -55,6 +58,10 @@ pub(crate) struct Ranges {
     /// A dated read of this many keys or more looks their sessions' events
     /// up by the sessions' hashes ([`SESSIONS_BY_HASH`]).
     pub sessions_by_hash: usize,
+    /// A chart of this many events or more (a dated one's, or its
+    /// project's keys in the index of starts) has ClickHouse add up those
+    /// written once ([`SINGLES_FROM`]; `usize::MAX`: never).
+    pub singles_from: usize,
 }
 
 /// Bytes of session events a read holds in memory (about 64 000 sessions
@@ -79,6 +86,7 @@ impl Default for Ranges {
             dated_min_keys: DATED_MIN_KEYS,
             held_in_memory: HELD_IN_MEMORY,
             sessions_by_hash: SESSIONS_BY_HASH,
+            singles_from: SINGLES_FROM,
         }
     }
 }
@@ -131,6 +139,15 @@ pub(super) const MAX_DATED: usize = 5_000_000;
 /// holds about 200 000, an hour 8 000).
 pub(crate) const SESSIONS_BY_HASH: usize = 20_000;
 
+/// From how many events a chart has ClickHouse add up those written once
+/// ([`singles`]). The counts and the groups are statements of their own
+/// that read what the stream's read, so they pay only where the stream's
+/// sort and the node's work are large: at ten million events the last 24
+/// hours (334 000 events) took as long either way (1.04 and 1.09–1.12 s),
+/// the last 7 days (2.3 million) 4.7 s against 5.8 (ClickHouse 18.16 on
+/// the node's two cores; BENCHMARKS.md, 2026-12-05 23:40).
+const SINGLES_FROM: usize = 1_000_000;
+
 /// A read bounded by dates whose range holds more than one in this many of
 /// its project's keys in the index of starts (a session's or event's
 /// minute: about as many events each) reads every event instead: naming an
@@ -147,6 +164,10 @@ const DATED_SHARE: usize = 2;
 /// about 0.1 s, and counting the keys of a project of ten million events
 /// 0.14 s).
 const DATED_MIN_KEYS: usize = 10_000;
+
+/// What a range of a whole project's chart adds up: the events left to
+/// the stream (written more than once), and the groups.
+type RangeAdded = (Vec<u64>, singles::Added);
 
 /// A day in milliseconds.
 const DAY_MS: i64 = 86_400_000;
@@ -1156,6 +1177,7 @@ impl ClickHouseStore {
         }
         needed.sort_unstable();
         needed.dedup();
+        let mut plan = singles::plan(project_id, qs, &needed);
         needed.extend(rollup_inputs(&needed));
         let paths = Paths::new(needed);
         // The union of the ranges: open where any is open.
@@ -1170,6 +1192,28 @@ impl ClickHouseStore {
         let mut scope = self.dated_scope(project_id, (from, to))?;
         let event_level = qs.iter().any(|q| q.level == ChartLevel::Event);
         loop {
+            // The events written once are added up by ClickHouse while
+            // the rest stream (`singles`).
+            // (Of many events: the index of starts holds a key for about
+            // each. And with no path below a read one, whose value would
+            // be an object no single leaf gives.)
+            let hybrid = match (&plan, project_id, &scope) {
+                (Some(p), Some(project), Scope::Hashes(hashes, since))
+                    if hashes.len() >= self.ranges.singles_from =>
+                {
+                    Some((p, project, Some((hashes, *since))))
+                }
+                (Some(p), Some(project), Scope::All)
+                    if self
+                        .client
+                        .count("hive_starts", &Self::project_cond(project_id))?
+                        >= self.ranges.singles_from as u64 =>
+                {
+                    Some((p, project, None))
+                }
+                _ => None,
+            }
+            .filter(|_| self.below(project_id, &paths).is_ok_and(|b| b.is_empty()));
             let mut cells: Vec<Cells> = qs.iter().map(Cells::for_query).collect();
             let mut sessions = HeldSessions::new(self.ranges.held_in_memory);
             let mut rollups: BySession<Rollup> = BySession::default();
@@ -1192,7 +1236,7 @@ impl ClickHouseStore {
                     session: e.session(),
                 }
             };
-            self.each_partial(project_id, &scope, &paths, &seen, |e| {
+            let mut f = |e| {
                 match e {
                     None => {
                         for (c, q) in cells.iter_mut().zip(qs) {
@@ -1217,10 +1261,149 @@ impl ClickHouseStore {
                     }
                 }
                 Ok(())
-            })?;
+            };
+            let mut added: Vec<singles::Added> = Vec::new();
+            match hybrid {
+                None => self.each_partial(project_id, &scope, &paths, &seen, &mut f)?,
+                Some((p, project, Some((hashes, since)))) => {
+                    let (once, mut rest) = self.write_counts(project, hashes)?;
+                    // What the groups left, or all of them if the events
+                    // changed between the two statements. (The groups
+                    // and the stream run one after the other: together
+                    // they took longer on two cores, each slowing the
+                    // other's share of ClickHouse.)
+                    match self.add_up_singles(project, qs, p, Singles::Named(&once))? {
+                        Some(a) => {
+                            rest.extend_from_slice(&a.streamed);
+                            added.push(a);
+                        }
+                        None => rest.extend_from_slice(&once),
+                    }
+                    rest.sort_unstable();
+                    rest.dedup();
+                    self.each_partial(
+                        project_id,
+                        &Scope::Hashes(rest, since),
+                        &paths,
+                        &seen,
+                        &mut f,
+                    )?;
+                }
+                // The whole project, range by range of ids; the rest is
+                // then streamed by name, unless it changed meanwhile or is
+                // more than a read names (then all of it is streamed).
+                Some((p, project, None)) => {
+                    use std::sync::atomic::{AtomicUsize, Ordering as Atomic};
+                    let bounds = self.ranges(project_id)?;
+                    let ranges = bounds.len() + 1;
+                    let next = AtomicUsize::new(0);
+                    let token = crate::cancel::current();
+                    // A range's counts, then its groups (`None`: it
+                    // changed meanwhile), [`READERS`] ranges at a time.
+                    let range = |i: usize| -> Result<Option<RangeAdded>> {
+                        let cond = range_cond(&bounds, i);
+                        let (more, once, sum) = self.write_counts_in(project, &cond)?;
+                        let singles = Singles::InRange {
+                            cond,
+                            more: &more,
+                            once,
+                            sum,
+                        };
+                        Ok(self
+                            .add_up_singles(project, qs, p, singles)?
+                            .map(|a| (more, a)))
+                    };
+                    let found: Vec<Result<Option<RangeAdded>>> = std::thread::scope(|s| {
+                        let workers: Vec<_> = (0..READERS.min(ranges))
+                            .map(|_| {
+                                let token = token.clone();
+                                let (next, range) = (&next, &range);
+                                s.spawn(move || {
+                                    crate::cancel::scope(token, || {
+                                        let mut out = Vec::new();
+                                        loop {
+                                            let i = next.fetch_add(1, Atomic::Relaxed);
+                                            if i >= ranges {
+                                                return out;
+                                            }
+                                            let r = range(i);
+                                            let go_on = matches!(r, Ok(Some(_)));
+                                            out.push(r);
+                                            if !go_on {
+                                                // (The other reader stops at
+                                                // its next range.)
+                                                next.store(ranges, Atomic::Relaxed);
+                                                return out;
+                                            }
+                                        }
+                                    })
+                                })
+                            })
+                            .collect();
+                        workers
+                            .into_iter()
+                            .flat_map(|w| {
+                                w.join()
+                                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                            })
+                            .collect()
+                    });
+                    let mut rest = Vec::new();
+                    let mut whole = true;
+                    for r in found {
+                        match r? {
+                            Some((more, a)) => {
+                                rest.extend_from_slice(&more);
+                                rest.extend_from_slice(&a.streamed);
+                                added.push(a);
+                            }
+                            None => whole = false,
+                        }
+                    }
+                    if !whole || rest.len() > MAX_DATED {
+                        added.clear();
+                        self.each_partial(project_id, &scope, &paths, &seen, &mut f)?;
+                    } else {
+                        rest.sort_unstable();
+                        rest.dedup();
+                        self.each_partial(
+                            project_id,
+                            &Scope::Hashes(rest, None),
+                            &paths,
+                            &seen,
+                            &mut f,
+                        )?;
+                    }
+                }
+            }
             if let Some(wider) = self.widened(&scope, sessions.nested())? {
                 scope = wider;
                 continue;
+            }
+            // A path first written below a read one meanwhile (the stream
+            // then started over by itself): the groups may have missed it.
+            // Read again, all streamed.
+            if !added.is_empty() && !self.below(project_id, &paths)?.is_empty() {
+                plan = None;
+                continue;
+            }
+            for added in added {
+                self.singles_added
+                    .fetch_add(added.events, std::sync::atomic::Ordering::Relaxed);
+                for (i, add) in added.cells {
+                    match add {
+                        singles::Add::Times(cell, n) => cells[i].push_times(cell, n),
+                        singles::Add::Totals(key, n, sum, min, max) => {
+                            cells[i].push_totals(key, n, sum, min, max)
+                        }
+                    }
+                }
+                for (session, r) in added.rollups {
+                    rollups
+                        .entry(session)
+                        .or_default()
+                        .update(None, &r.as_contribution());
+                }
             }
             let rollups = &rollups;
             let found = |s: Held| -> Result<Vec<(usize, Cell)>> {

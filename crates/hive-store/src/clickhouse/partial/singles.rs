@@ -1,0 +1,469 @@
+//! A chart's events written once, added up by ClickHouse (ADR 0027).
+//!
+//! Nine events in ten have a single write, their base, and such an event
+//! is that base's leaves: nothing needs resolving, so nothing needs
+//! sorting by event. A chart of many events first counts each event's
+//! writes ([`ClickHouseStore::write_counts`] for a dated chart's events,
+//! [`ClickHouseStore::write_counts_in`] range by range of ids for a whole
+//! project's). The events with one base are then grouped in ClickHouse
+//! ([`ClickHouseStore::add_up_singles`]) twice over:
+//! - by what the event-level charts read of them: the leaves at their
+//!   filters' and groups' paths and above, the start's hour (or minute),
+//!   whether it lies in each chart's range, and for a chart that keeps
+//!   totals, whether its metric is a number there, with the numbers'
+//!   count, sum, least and greatest. The node builds each group's
+//!   document from those leaves as the streamed read does
+//!   ([`leaves::rebuild_parts`]) and asks [`Cells::cell_starting`] (or
+//!   [`Cells::cell_key`]) where its events count;
+//! - by session, for the rollups of the sessions (which are streamed):
+//!   their events' number and earliest start. A chart that reads the rest
+//!   of a rollup (costs, tokens, counts) is not planned.
+//!
+//! Every other event is streamed and resolved as before, and so is a base
+//! whose start is not a number in `[0, 2^53)`, that is a session's
+//! (`event_type` `session`), or whose totalled metric lies inside an array
+//! or is too large for an integer's text: the grouping returns those by
+//! themselves. A chart is not planned at all when it reads ids or content,
+//! or when a path lies below one it reads (its value there is an object,
+//! which no single leaf gives).
+//!
+//! The counts and the groups are two statements. An event that gains a
+//! write between them, or goes, changes the groups' number of rows or
+//! their hashes' sum; the read then streams every event.
+
+use hive_core::chart::{Aggregation, Bucket, Cell, Cells, ChartLevel, ChartQuery};
+use hive_core::rollup::{Contribution, Rollup};
+
+use super::super::ClickHouseStore;
+use super::super::filter_sql::path_of;
+use super::super::http::{NAMED, lit};
+use super::super::leaves::{self, DERIVED, NUM, STR, is_ancestor, is_content};
+use super::super::read::VISIBLE;
+use super::super::write::BASE;
+use super::{BySession, Paths, SessionKey, rollup_inputs};
+use crate::Result;
+
+/// What the grouping reads, for the charts it serves.
+pub(in crate::clickhouse) struct Plan {
+    /// The paths whose leaf each group keeps: the event-level charts'
+    /// filters', groups' and kept metrics' paths, their ancestors and
+    /// `event_type`.
+    keys: Vec<String>,
+    segments: Vec<Vec<String>>,
+    /// `event_type`'s place among `keys`.
+    event_type: usize,
+    /// The metrics ClickHouse totals per group (of charts that keep
+    /// totals, on paths no group reads otherwise): a group holds events
+    /// whose number there is, or is not, a number, with the numbers'
+    /// count, sum, least and greatest.
+    metrics: Vec<String>,
+    /// The starts are grouped by this many milliseconds: every bucket of
+    /// the charts served is a whole number of them, aligned.
+    unit: i64,
+    /// The event-level charts (their places among the charts read, and
+    /// their metric's among `metrics` when totalled), whose cells the
+    /// groups fill; session-level charts count sessions, which are
+    /// streamed.
+    charts: Vec<(usize, Option<usize>)>,
+}
+
+/// What a group adds to a chart's cells.
+pub(in crate::clickhouse) enum Add {
+    /// The cell, once per event.
+    Times(Cell, u64),
+    /// The cell, and the count, sum, least and greatest of its numbers.
+    Totals((Option<String>, i64), u64, f64, f64, f64),
+}
+
+/// What the groups add to a read.
+#[derive(Default)]
+pub(in crate::clickhouse) struct Added {
+    /// Per chart (its place), what each group adds to its cells.
+    pub cells: Vec<(usize, Add)>,
+    /// What the events add to their sessions' rollups.
+    pub rollups: BySession<Rollup>,
+    /// Bases the grouping left to the stream.
+    pub streamed: Vec<u64>,
+    /// How many events the groups hold.
+    pub events: u64,
+}
+
+/// Which events [`ClickHouseStore::add_up_singles`] adds up.
+pub(in crate::clickhouse) enum Singles<'a> {
+    /// These (by their hashes, sorted), each written once by a base when
+    /// counted ([`ClickHouseStore::write_counts`]).
+    Named(&'a [u64]),
+    /// Those of a range of ids (`cond`) but `more`, `once` of them with
+    /// hashes summing to `sum` when counted
+    /// ([`ClickHouseStore::write_counts_in`]).
+    InRange {
+        cond: String,
+        more: &'a [u64],
+        once: u64,
+        sum: u64,
+    },
+}
+
+/// The top-level fields a base keeps in its columns rather than its
+/// leaves (schema 6), and the project.
+const OWN: [&str; 4] = ["event_id", "session_id", "parent_id", "project_id"];
+
+/// The plan for charts `qs` of one project that read `read` (their
+/// filters', metrics' and groups' paths), or `None` when the groups cannot
+/// answer for their events.
+pub(in crate::clickhouse) fn plan(
+    project_id: Option<&str>,
+    qs: &[ChartQuery],
+    read: &[String],
+) -> Option<Plan> {
+    project_id?;
+    // A read of a rollup's totals needs its events' costs and tokens,
+    // which are not grouped.
+    if rollup_inputs(read).len() != 4 {
+        return None;
+    }
+    let touches = |p: &String, o: &str| p == o || is_ancestor(p, o) || is_ancestor(o, p);
+    if read
+        .iter()
+        .any(|p| is_content(p) || OWN.iter().any(|o| touches(p, o)))
+    {
+        return None;
+    }
+    let events: Vec<usize> = (0..qs.len())
+        .filter(|&i| qs[i].level == ChartLevel::Event)
+        .collect();
+    // Paths the groups are told apart by: every event-level chart's
+    // filters and group, and the metrics not totalled.
+    let mut keyed: Vec<String> = vec!["event_type".into()];
+    for &i in &events {
+        keyed.extend(qs[i].filters.iter().map(|f| path_of(&f.field)));
+        keyed.extend(qs[i].group_by.iter().map(path_of));
+    }
+    let totalled = |i: usize| {
+        !matches!(qs[i].aggregation, Aggregation::Percentile(_)) && qs[i].metric.is_some()
+    };
+    for &i in &events {
+        if !totalled(i) {
+            keyed.extend(qs[i].metric.iter().map(path_of));
+        }
+    }
+    let mut metrics: Vec<String> = Vec::new();
+    let mut charts = Vec::new();
+    for &i in &events {
+        let metric = qs[i].metric.as_ref().map(path_of);
+        let at = match metric {
+            Some(m) if totalled(i) && !keyed.contains(&m) => {
+                Some(metrics.iter().position(|x| *x == m).unwrap_or_else(|| {
+                    metrics.push(m);
+                    metrics.len() - 1
+                }))
+            }
+            Some(m) => {
+                keyed.push(m);
+                None
+            }
+            None => None,
+        };
+        charts.push((i, at));
+    }
+    let by_hour = events.iter().all(|&i| qs[i].bucket != Bucket::Minute);
+    let keys = Paths::new(keyed).at_and_above();
+    let event_type = keys.iter().position(|k| k == "event_type")?;
+    Some(Plan {
+        segments: keys.iter().map(|k| leaves::segments(k)).collect(),
+        keys,
+        event_type,
+        metrics,
+        unit: if by_hour { 3_600_000 } else { 60_000 },
+        charts,
+    })
+}
+
+impl ClickHouseStore {
+    /// The events of `hashes` with a single write, a base, and the others,
+    /// in one statement (events with no write are in neither).
+    pub(in crate::clickhouse) fn write_counts(
+        &self,
+        project_id: &str,
+        hashes: &[u64],
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
+        let (mut once, mut more) = (Vec::new(), Vec::new());
+        self.client.each_binary_row_naming(
+            &format!(
+                "SELECT id_hash, count() = 1 AND min(kind) = {BASE} FROM hive_writes \
+                 PREWHERE id_hash IN {NAMED} WHERE project_id = {} AND {VISIBLE} \
+                 GROUP BY id_hash",
+                lit(project_id)
+            ),
+            Some(hashes),
+            |r| {
+                use super::super::http::binary as b;
+                let h = b::u64(r)?;
+                match b::u8(r)? {
+                    1 => once.push(h),
+                    _ => more.push(h),
+                }
+                Ok(())
+            },
+        )?;
+        once.sort_unstable();
+        more.sort_unstable();
+        Ok((once, more))
+    }
+
+    /// Of the events of a range of ids (`cond`), those written more than
+    /// once or not by a base (by their hashes), and how many were written
+    /// once by a base and their hashes' sum, in one statement.
+    pub(in crate::clickhouse) fn write_counts_in(
+        &self,
+        project_id: &str,
+        cond: &str,
+    ) -> Result<(Vec<u64>, u64, u64)> {
+        let (mut more, mut once, mut sum) = (Vec::new(), 0, 0);
+        self.client.each_binary_row(
+            &format!(
+                "SELECT if(single, toUInt64(0), id_hash) AS h, count(), sum(id_hash) FROM (\
+                 SELECT id_hash, count() = 1 AND min(kind) = {BASE} AS single \
+                 FROM hive_writes WHERE project_id = {} AND {cond} AND {VISIBLE} \
+                 GROUP BY id_hash) GROUP BY h",
+                lit(project_id)
+            ),
+            |r| {
+                use super::super::http::binary as b;
+                let (h, n, s) = (b::u64(r)?, b::u64(r)?, b::u64(r)?);
+                if h == 0 {
+                    (once, sum) = (n, s);
+                } else {
+                    more.push(h);
+                }
+                Ok(())
+            },
+        )?;
+        Ok((more, once, sum))
+    }
+
+    /// The events `singles` selects (each with a single base when
+    /// counted) added up for the charts `qs` as `plan` says; `None` when
+    /// they are no longer what was counted (the read then streams them).
+    pub(in crate::clickhouse) fn add_up_singles(
+        &self,
+        project_id: &str,
+        qs: &[ChartQuery],
+        plan: &Plan,
+        singles: Singles<'_>,
+    ) -> Result<Option<Added>> {
+        let mut added = Added::default();
+        let (selected, named, expected) = match singles {
+            Singles::Named(once) => (
+                format!("PREWHERE id_hash IN {NAMED} WHERE 1"),
+                once,
+                (
+                    once.len() as u64,
+                    once.iter().fold(0u64, |s, h| s.wrapping_add(*h)),
+                ),
+            ),
+            Singles::InRange {
+                cond,
+                more,
+                once,
+                sum,
+            } => (
+                if more.is_empty() {
+                    format!("WHERE {cond}")
+                } else {
+                    format!("PREWHERE id_hash NOT IN {NAMED} WHERE {cond}")
+                },
+                more,
+                (once, sum),
+            ),
+        };
+        if expected.0 == 0 {
+            return Ok(Some(added));
+        }
+        // Each row's leaves at the kept paths, its start, and the totalled
+        // metrics (whether a number, and which). Rows are read twice
+        // (`part`): once into the charts' groups (every row, which the
+        // counts check), once into their sessions' (those added up).
+        let mut extract = vec![
+            "indexOf(hashes, cityHash64('start_time')) AS i_s, nums[i_s] AS st".to_owned(),
+            format!(
+                "types[i_s] = {NUM} AND st >= 0 AND st < 9007199254740992 AS st_ok, \
+                 intDiv(toInt64(floor(if(st_ok, st, 0))), {}) AS u0",
+                plan.unit
+            ),
+        ];
+        let mut keyed = vec![
+            "if(part = 0, h0, toUInt64(0)) AS h".to_owned(),
+            "if(part = 1, session_id, '') AS sid".into(),
+            "if(part = 0, u0, 0) AS u".into(),
+        ];
+        // (The groups' columns by name, in the order read below.)
+        let mut names = vec!["h".to_owned(), "sid".into(), "u".into()];
+        for (f, &(i, _)) in plan.charts.iter().enumerate() {
+            let r = &qs[i].date_range;
+            let mut cond = Vec::new();
+            if let Some(s) = r.start_ms {
+                cond.push(format!("st >= {}", float_sql(s)));
+            }
+            if let Some(e) = r.end_ms {
+                cond.push(format!("st <= {}", float_sql(e)));
+            }
+            cond.push("1".into());
+            keyed.push(format!(
+                "if(part = 0, toUInt8({}), 0) AS f{f}",
+                cond.join(" AND ")
+            ));
+            names.push(format!("f{f}"));
+        }
+        for (j, k) in plan.keys.iter().enumerate() {
+            extract.push(format!(
+                "indexOf(hashes, cityHash64({})) AS i{j}, types[i{j}] AS ty{j}, \
+                 strs[i{j}] AS tx{j}, nums[i{j}] AS nm{j}",
+                lit(k)
+            ));
+            keyed.push(format!(
+                "if(part = 0, ty{j}, 0) AS t{j}, if(part = 0, tx{j}, '') AS s{j}, \
+                 if(part = 0, nm{j}, 0) AS n{j}"
+            ));
+            names.push(format!("t{j}, s{j}, n{j}"));
+        }
+        // A metric's number is the leaf's at its path; one inside an
+        // array (a derived leaf), or too large for an integer's text to
+        // spell, is left to the stream.
+        let mut fit = Vec::new();
+        let mut totals = Vec::new();
+        for (a, m) in plan.metrics.iter().enumerate() {
+            extract.push(format!(
+                "indexOf(hashes, cityHash64({})) AS mi{a}, types[mi{a}] AS mt{a}, \
+                 if(mt{a} = {NUM}, nums[mi{a}], 0) AS v{a}",
+                lit(m)
+            ));
+            fit.push(format!(" AND mt{a} < {DERIVED} AND abs(v{a}) < 9.2e18"));
+            keyed.push(format!("if(part = 0, toUInt8(mt{a} = {NUM}), 0) AS k{a}"));
+            names.push(format!("k{a}"));
+            totals.push(format!("sum(v{a}), min(v{a}), max(v{a})"));
+        }
+        let e = plan.event_type;
+        let sql = format!(
+            "SELECT part, {keyed}, count(), min(st), sum(id_hash){comma}{totals} FROM (\
+             SELECT id_hash, session_id, {extract}, \
+             if(kind = {BASE} AND st_ok{fit} \
+             AND NOT (ty{e} = {STR} AND tx{e} = 'session'), toUInt64(0), id_hash) AS h0 \
+             FROM hive_writes {selected} AND project_id = {project} AND {VISIBLE}) \
+             ARRAY JOIN [0, 1] AS part WHERE part = 0 OR h0 = 0 \
+             GROUP BY part, {names}",
+            keyed = keyed.join(", "),
+            comma = if totals.is_empty() { "" } else { ", " },
+            totals = totals.join(", "),
+            extract = extract.join(", "),
+            fit = fit.concat(),
+            project = lit(project_id),
+            names = names.join(", "),
+        );
+        let (mut rows, mut sum) = (0u64, 0u64);
+        let (charts, metrics) = (plan.charts.len(), plan.metrics.len());
+        self.client
+            .each_binary_row_naming(&sql, (!named.is_empty()).then_some(named), |r| {
+                use super::super::http::binary as b;
+                let part = b::u8(r)?;
+                let h = b::u64(r)?;
+                let session = b::string(r)?;
+                let u = b::i64(r)?;
+                let mut flags = Vec::with_capacity(charts);
+                for _ in 0..charts {
+                    flags.push(b::u8(r)? != 0);
+                }
+                let mut leaves = Vec::with_capacity(plan.keys.len());
+                for j in 0..plan.keys.len() {
+                    let (ty, s, n) = (b::u8(r)?, b::string(r)?, b::f64(r)?);
+                    leaves.push((j, ty, s, n));
+                }
+                let mut numeric = Vec::with_capacity(metrics);
+                for _ in 0..metrics {
+                    numeric.push(b::u8(r)? != 0);
+                }
+                let count = b::u64(r)?;
+                let earliest = b::f64(r)?;
+                let hashes = b::u64(r)?;
+                let mut totals = Vec::with_capacity(metrics);
+                for _ in 0..metrics {
+                    totals.push((b::f64(r)?, b::f64(r)?, b::f64(r)?));
+                }
+                if part == 1 {
+                    added
+                        .rollups
+                        .entry(SessionKey::new(project_id, &session))
+                        .or_default()
+                        .update(
+                            None,
+                            &Contribution {
+                                events: i64::try_from(count).unwrap_or(i64::MAX),
+                                start_time: Some(earliest.floor() as i64),
+                                ..Contribution::default()
+                            },
+                        );
+                    return Ok(());
+                }
+                rows = rows.wrapping_add(count);
+                sum = sum.wrapping_add(hashes);
+                if h != 0 {
+                    added.streamed.push(h);
+                    return Ok(());
+                }
+                added.events += count;
+                // The base's leaves as the stream takes them: an integer
+                // written without its text is the integer its number
+                // spells (schema 9); a type 0 is no leaf (a base writes
+                // a null as present).
+                let doc = leaves::rebuild_parts(leaves.into_iter().filter(|l| l.1 != 0).map(
+                    |(j, ty, s, n)| {
+                        let s = if ty == NUM && s.is_empty() {
+                            (n as i64).to_string()
+                        } else {
+                            s
+                        };
+                        (plan.segments[j].as_slice(), ty, s)
+                    },
+                ));
+                let start = u.saturating_mul(plan.unit);
+                for (f, &(i, metric)) in plan.charts.iter().enumerate() {
+                    if !flags[f] {
+                        continue;
+                    }
+                    match metric {
+                        None => {
+                            if let Some(cell) = Cells::cell_starting(&qs[i], &doc, start) {
+                                added.cells.push((i, Add::Times(cell, count)));
+                            }
+                        }
+                        Some(a) => {
+                            if numeric[a]
+                                && let Some(key) = Cells::cell_key(&qs[i], &doc, start)
+                            {
+                                let (s, lo, hi) = totals[a];
+                                added.cells.push((i, Add::Totals(key, count, s, lo, hi)));
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        if (rows, sum) != expected {
+            return Ok(None);
+        }
+        Ok(Some(added))
+    }
+}
+
+/// A float as a literal ClickHouse reads back to the same number.
+fn float_sql(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:?}")
+    } else if x > 0.0 {
+        "inf".into()
+    } else if x < 0.0 {
+        "-inf".into()
+    } else {
+        "nan".into()
+    }
+}
