@@ -9,9 +9,9 @@
 //! ([`ClickHouseStore::add_up_singles`]) twice over:
 //! - by what the event-level charts read of them: the leaves at their
 //!   filters' and groups' paths and above, the start's hour (or minute),
-//!   whether it lies in each chart's range, and for a chart that keeps
-//!   totals, whether its metric is a number there, with the numbers'
-//!   count, sum, least and greatest. The node builds each group's
+//!   whether it lies in each chart's range, and for a chart of a metric,
+//!   whether it is a number there, with the numbers' count, sum, least
+//!   and greatest. The node builds each group's
 //!   document from those leaves as the streamed read does
 //!   ([`leaves::rebuild_parts`]) and asks [`Cells::cell_starting`] (or
 //!   [`Cells::cell_key`]) where its events count;
@@ -24,8 +24,9 @@
 //! (`event_type` `session`), or whose totalled metric lies inside an array
 //! or is too large for an integer's text: the grouping returns those by
 //! themselves. A chart is not planned at all when it reads ids or content,
-//! or when a path lies below one it reads (its value there is an object,
-//! which no single leaf gives).
+//! or a percentile (which needs every number), or when a path lies below
+//! one it reads (its value there is an object, which no single leaf
+//! gives).
 //!
 //! The counts and the groups are two statements. An event that gains a
 //! write between them, or goes, changes the groups' number of rows or
@@ -46,16 +47,14 @@ use crate::Result;
 /// What the grouping reads, for the charts it serves.
 pub(in crate::clickhouse) struct Plan {
     /// The paths whose leaf each group keeps: the event-level charts'
-    /// filters', groups' and kept metrics' paths, their ancestors and
-    /// `event_type`.
+    /// filters' and groups' paths, their ancestors and `event_type`.
     keys: Vec<String>,
     segments: Vec<Vec<String>>,
     /// `event_type`'s place among `keys`.
     event_type: usize,
-    /// The metrics ClickHouse totals per group (of charts that keep
-    /// totals, on paths no group reads otherwise): a group holds events
-    /// whose number there is, or is not, a number, with the numbers'
-    /// count, sum, least and greatest.
+    /// The charts' metrics, which ClickHouse totals per group: a group
+    /// holds events whose value there is, or is not, a number, with the
+    /// numbers' count, sum, least and greatest.
     metrics: Vec<String>,
     /// The starts are grouped by this many milliseconds: every bucket of
     /// the charts served is a whole number of them, aligned.
@@ -132,38 +131,30 @@ pub(in crate::clickhouse) fn plan(
     let events: Vec<usize> = (0..qs.len())
         .filter(|&i| qs[i].level == ChartLevel::Event)
         .collect();
+    // A percentile needs every number, which a group does not keep.
+    if events
+        .iter()
+        .any(|&i| matches!(qs[i].aggregation, Aggregation::Percentile(_)))
+    {
+        return None;
+    }
     // Paths the groups are told apart by: every event-level chart's
-    // filters and group, and the metrics not totalled.
+    // filters and group. Metrics are totalled.
     let mut keyed: Vec<String> = vec!["event_type".into()];
     for &i in &events {
         keyed.extend(qs[i].filters.iter().map(|f| path_of(&f.field)));
         keyed.extend(qs[i].group_by.iter().map(path_of));
     }
-    let totalled = |i: usize| {
-        !matches!(qs[i].aggregation, Aggregation::Percentile(_)) && qs[i].metric.is_some()
-    };
-    for &i in &events {
-        if !totalled(i) {
-            keyed.extend(qs[i].metric.iter().map(path_of));
-        }
-    }
     let mut metrics: Vec<String> = Vec::new();
     let mut charts = Vec::new();
     for &i in &events {
-        let metric = qs[i].metric.as_ref().map(path_of);
-        let at = match metric {
-            Some(m) if totalled(i) && !keyed.contains(&m) => {
-                Some(metrics.iter().position(|x| *x == m).unwrap_or_else(|| {
-                    metrics.push(m);
-                    metrics.len() - 1
-                }))
-            }
-            Some(m) => {
-                keyed.push(m);
-                None
-            }
-            None => None,
-        };
+        let at = qs[i].metric.as_ref().map(|m| {
+            let m = path_of(m);
+            metrics.iter().position(|x| *x == m).unwrap_or_else(|| {
+                metrics.push(m);
+                metrics.len() - 1
+            })
+        });
         charts.push((i, at));
     }
     let by_hour = events.iter().all(|&i| qs[i].bucket != Bucket::Minute);
