@@ -634,16 +634,10 @@ impl Cells {
         Some((group, q.bucket.floor(start)))
     }
 
-    /// Whether the cells keep only totals ([`Cells::for_query`] of a chart
-    /// that is no percentile): then [`Cells::push_totals`] can add to them.
-    pub fn totals_only(&self) -> bool {
-        self.totals_only
-    }
-
     /// Add `count` numbers of sum `sum`, least `min` and greatest `max`
     /// to a cell, as pushing each would (but for the order of the sum).
-    /// Cells that keep every number ([`Cells::totals_only`] false) take
-    /// nothing this way: a store asks first.
+    /// Cells that keep every number (a percentile's) take nothing this
+    /// way: a store adds its numbers one by one there.
     pub fn push_totals(
         &mut self,
         key: (Option<String>, i64),

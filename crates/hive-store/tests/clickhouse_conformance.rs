@@ -3091,6 +3091,22 @@ fn dated_charts_add_up_the_events_written_once() {
         }));
         ids.push(id);
     }
+    // An array longer than the derived leaves a row keeps (256): its
+    // later elements are found only in the array's own leaf.
+    ops.push(WriteOp::event(Event {
+        event_id: "long".into(),
+        session_id: "s1".into(),
+        project_id: p.into(),
+        event_type: "tool".into(),
+        event_name: "e".into(),
+        start_time: T0 + 4 * H,
+        end_time: T0 + 4 * H + 5,
+        metadata: json!({"k": (0..300).collect::<Vec<i32>>()})
+            .as_object()
+            .unwrap()
+            .clone(),
+        ..Event::default()
+    }));
     store.apply(&ops).unwrap();
     // A fifth enriched: a second write, streamed.
     let mut enrich = Vec::new();
@@ -3119,6 +3135,9 @@ fn dated_charts_add_up_the_events_written_once() {
         json!({"aggregation": "count", "bucket": "hour",
                "filters": [{"field": "metadata.k", "operator": "greater than", "value": 2}]}),
         json!({"aggregation": "count", "bucket": "hour", "groupBy": "metadata.k.1"}),
+        // (A number inside an array: streamed.)
+        json!({"metric": "metadata.k.0", "aggregation": "sum", "bucket": "day"}),
+        json!({"metric": "metadata.k.299", "aggregation": "sum", "bucket": "total"}),
         json!({"metric": "metrics.latency_ms", "aggregation": "max", "bucket": "hour",
                "groupBy": "metrics.latency_ms",
                "filters": [{"field": "metrics.latency_ms", "operator": "greater than", "value": 100}]}),
@@ -3142,7 +3161,7 @@ fn dated_charts_add_up_the_events_written_once() {
             })
             .unwrap()
             .events;
-        assert_eq!(docs.len(), 408);
+        assert_eq!(docs.len(), 409);
         let mut qs = Vec::new();
         for (from, to) in ranges {
             for c in &charts {
@@ -3205,7 +3224,7 @@ fn dated_charts_add_up_the_events_written_once() {
             })
             .unwrap()
             .events;
-        assert_eq!(docs.len(), 409);
+        assert_eq!(docs.len(), 410);
         for (from, to) in ranges {
             for c in &charts[..3] {
                 let mut q = ChartQuery::from_json(c, 0.0).unwrap();

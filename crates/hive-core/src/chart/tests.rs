@@ -273,4 +273,77 @@ proptest::proptest! {
             proptest::prop_assert_eq!(bits(every.finish(&q)), bits(totals.finish(&q)), "{}", agg);
         }
     }
+
+    /// A store that adds alike events at once (`push_times`), or a group's
+    /// numbers as their totals (`push_totals`), gets what pushing every
+    /// number gives (integers, so the sums do not depend on their order).
+    #[test]
+    fn cells_pushed_in_groups_equal_every_number(
+        groups in proptest::collection::vec(
+            (0u8..3, 0i64..4, proptest::collection::vec((-1000i32..1000, 1u64..5), 1..6)),
+            0..30,
+        ),
+    ) {
+        for agg in ["count", "sum", "avg", "min", "max", "p90"] {
+            let q = ChartQuery::from_json(
+                &json!({"metric": "metrics.latency_ms", "aggregation": agg, "bucket": "hour"}),
+                0.0,
+            )
+            .unwrap();
+            let mut each = Cells::for_query(&q);
+            let mut times = Cells::for_query(&q);
+            let mut totals = Cells::for_query(&q);
+            for (group, bucket, values) in &groups {
+                let key = ((*group > 0).then(|| group.to_string()), bucket * 3_600_000);
+                let (mut n, mut sum, mut min, mut max) = (0, 0.0, f64::INFINITY, f64::NEG_INFINITY);
+                for &(v, copies) in values {
+                    let v = f64::from(v);
+                    for _ in 0..copies {
+                        each.push((key.clone(), v));
+                    }
+                    times.push_times((key.clone(), v), copies);
+                    n += copies;
+                    sum += v * copies as f64;
+                    min = min.min(v);
+                    max = max.max(v);
+                }
+                totals.push_totals(key, n, sum, min, max);
+            }
+            let shown = |c: Cells| format!("{:?}", c.finish(&q));
+            let want = shown(each);
+            proptest::prop_assert_eq!(&shown(times), &want, "{}", agg);
+            if agg != "p90" {
+                proptest::prop_assert_eq!(&shown(totals), &want, "{}", agg);
+            }
+        }
+    }
+
+    /// Where an event counts, found in two steps (its cell without the
+    /// metric, then the metric's number) as a store that totals metrics
+    /// finds it, is where it counts in one.
+    #[test]
+    fn a_cell_is_its_key_and_its_number(
+        variant in proptest::option::of(0u8..3),
+        latency in proptest::option::of(-5i32..5),
+        start in 0i64..10_000_000,
+    ) {
+        let mut e = json!({"event_type": "tool", "event_id": "e", "session_id": "s",
+                           "start_time": start, "metadata": {}, "metrics": {}});
+        if let Some(v) = variant {
+            e["metadata"]["variant"] = json!(format!("v{v}"));
+        }
+        if let Some(l) = latency {
+            e["metrics"]["latency_ms"] = json!(l);
+        }
+        let q = ChartQuery::from_json(
+            &json!({"metric": "metrics.latency_ms", "aggregation": "sum", "bucket": "minute",
+                    "groupBy": "metadata.variant",
+                    "filters": [{"field": "metadata.variant", "operator": "is not", "value": "v0"}]}),
+            0.0,
+        )
+        .unwrap();
+        let two = Cells::cell_key(&q, &e, start).and_then(|k| Some((k, f64::from(latency?))));
+        proptest::prop_assert_eq!(Cells::cell(&q, &e), two);
+        proptest::prop_assert_eq!(Cells::cell(&q, &e), Cells::cell_starting(&q, &e, start));
+    }
 }

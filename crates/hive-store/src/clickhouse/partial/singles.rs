@@ -38,7 +38,7 @@ use hive_core::rollup::{Contribution, Rollup};
 use super::super::ClickHouseStore;
 use super::super::filter_sql::path_of;
 use super::super::http::{NAMED, lit};
-use super::super::leaves::{self, DERIVED, NUM, STR, is_ancestor, is_content};
+use super::super::leaves::{self, ARR, DERIVED, NUM, STR, is_ancestor, is_content};
 use super::super::read::VISIBLE;
 use super::super::write::BASE;
 use super::{BySession, Paths, SessionKey, rollup_inputs};
@@ -318,9 +318,10 @@ impl ClickHouseStore {
             ));
             names.push(format!("t{j}, s{j}, n{j}"));
         }
-        // A metric's number is the leaf's at its path; one inside an
-        // array (a derived leaf), or too large for an integer's text to
-        // spell, is left to the stream.
+        // A metric's number is the leaf's at its path. One inside an array
+        // (under an array's leaf, which may hold more elements than their
+        // derived leaves, or a derived leaf itself), or too large for an
+        // integer's text to spell, is left to the stream.
         let mut fit = Vec::new();
         let mut totals = Vec::new();
         for (a, m) in plan.metrics.iter().enumerate() {
@@ -330,6 +331,14 @@ impl ClickHouseStore {
                 lit(m)
             ));
             fit.push(format!(" AND mt{a} < {DERIVED} AND abs(v{a}) < 9.2e18"));
+            let above = Paths::new([m.clone()]).at_and_above();
+            for (b, path) in above.iter().filter(|p| *p != m).enumerate() {
+                extract.push(format!(
+                    "types[indexOf(hashes, cityHash64({}))] AS ma{a}_{b}",
+                    lit(path)
+                ));
+                fit.push(format!(" AND ma{a}_{b} != {ARR} AND ma{a}_{b} < {DERIVED}"));
+            }
             keyed.push(format!("if(part = 0, toUInt8(mt{a} = {NUM}), 0) AS k{a}"));
             names.push(format!("k{a}"));
             totals.push(format!("sum(v{a}), min(v{a}), max(v{a})"));
