@@ -3152,7 +3152,8 @@ fn dated_charts_add_up_the_events_written_once() {
         (None, None),
         (None, Some(T0 + 20 * H)),
     ];
-    let check = |store: &ClickHouseStore| {
+    // The project's folded events (`n` of them), the reference's input.
+    let folded = |n: usize| {
         let docs = store
             .query(&EventQuery {
                 project_id: Some(p.into()),
@@ -3161,42 +3162,47 @@ fn dated_charts_add_up_the_events_written_once() {
             })
             .unwrap()
             .events;
-        assert_eq!(docs.len(), 409);
+        assert_eq!(docs.len(), n);
+        docs
+    };
+    // Each of `charts` over each range, read alone, equal to the reference.
+    let each_alone = |charts: &[serde_json::Value], docs: &[serde_json::Value]| {
         let mut qs = Vec::new();
         for (from, to) in ranges {
-            for c in &charts {
+            for c in charts {
                 let mut q = ChartQuery::from_json(c, 0.0).unwrap();
                 q.date_range.start_ms = from.map(|t| t as f64);
                 q.date_range.end_ms = to.map(|t| t as f64);
                 let got = store.chart(Some(p), &q).unwrap();
                 assert_eq!(
                     format!("{got:?}"),
-                    format!("{:?}", reference(&q, &docs)),
+                    format!("{:?}", reference(&q, docs)),
                     "{c} {from:?} {to:?}"
                 );
                 qs.push(q);
             }
         }
-        // Read together, as an alert round reads its windows: with the
-        // percentile and the sessions' durations (a rollup's total), which
-        // are streamed, and all with them; and without.
-        let added = store.singles_added();
-        let together = store.charts(Some(p), &qs).unwrap();
-        for (q, got) in qs.iter().zip(together) {
-            assert_eq!(format!("{got:?}"), format!("{:?}", reference(q, &docs)));
-        }
-        assert_eq!(store.singles_added(), added);
-        qs.retain(|q| {
-            !matches!(q.aggregation, hive_core::chart::Aggregation::Percentile(_))
-                && q.metric.as_ref().is_none_or(|m| m.dotted() != "duration")
-        });
-        let together = store.charts(Some(p), &qs).unwrap();
-        for (q, got) in qs.iter().zip(together) {
-            assert_eq!(format!("{got:?}"), format!("{:?}", reference(q, &docs)));
-        }
-        assert!(store.singles_added() > added);
+        qs
     };
-    check(&store);
+    let together = |qs: &[ChartQuery], docs: &[serde_json::Value]| {
+        for (q, got) in qs.iter().zip(store.charts(Some(p), qs).unwrap()) {
+            assert_eq!(format!("{got:?}"), format!("{:?}", reference(q, docs)));
+        }
+    };
+    let docs = folded(409);
+    let mut qs = each_alone(&charts, &docs);
+    // Read together, as an alert round reads its windows: with the
+    // percentile and the sessions' durations (a rollup's total), which
+    // are streamed, and all with them; and without.
+    let added = store.singles_added();
+    together(&qs, &docs);
+    assert_eq!(store.singles_added(), added);
+    qs.retain(|q| {
+        !matches!(q.aggregation, hive_core::chart::Aggregation::Percentile(_))
+            && q.metric.as_ref().is_none_or(|m| m.dotted() != "duration")
+    });
+    together(&qs, &docs);
+    assert!(store.singles_added() > added);
     let added = store.singles_added();
     assert!(added > 1000, "{added} events added up by ClickHouse");
     // An object at a read path: no single leaf gives its value there, so
@@ -3215,27 +3221,7 @@ fn dated_charts_add_up_the_events_written_once() {
         })])
         .unwrap();
     let docs_before = store.singles_added();
-    let check_all = |store: &ClickHouseStore| {
-        let docs = store
-            .query(&EventQuery {
-                project_id: Some(p.into()),
-                limit: 1000,
-                ..EventQuery::default()
-            })
-            .unwrap()
-            .events;
-        assert_eq!(docs.len(), 410);
-        for (from, to) in ranges {
-            for c in &charts[..3] {
-                let mut q = ChartQuery::from_json(c, 0.0).unwrap();
-                q.date_range.start_ms = from.map(|t| t as f64);
-                q.date_range.end_ms = to.map(|t| t as f64);
-                let got = store.chart(Some(p), &q).unwrap();
-                assert_eq!(format!("{got:?}"), format!("{:?}", reference(&q, &docs)));
-            }
-        }
-    };
-    check_all(&store);
+    each_alone(&charts[..3], &folded(410));
     // (The event-type chart reads no object path: still added up.)
     assert!(store.singles_added() > docs_before);
 }

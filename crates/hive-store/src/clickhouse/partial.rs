@@ -1263,8 +1263,10 @@ impl ClickHouseStore {
                 Ok(())
             };
             let mut added: Vec<singles::Added> = Vec::new();
-            match hybrid {
-                None => self.each_partial(project_id, &scope, &paths, &seen, &mut f)?,
+            // What the stream reads: the scope, or the events the groups
+            // leave, by name (with the time since which they were written).
+            let streamed: Option<(Vec<u64>, Option<i64>)> = match hybrid {
+                None => None,
                 Some((p, project, Some((hashes, since)))) => {
                     let (once, mut rest) = self.write_counts(project, hashes)?;
                     // What the groups left, or all of them if the events
@@ -1279,15 +1281,7 @@ impl ClickHouseStore {
                         }
                         None => rest.extend_from_slice(&once),
                     }
-                    rest.sort_unstable();
-                    rest.dedup();
-                    self.each_partial(
-                        project_id,
-                        &Scope::Hashes(rest, since),
-                        &paths,
-                        &seen,
-                        &mut f,
-                    )?;
+                    Some((rest, since))
                 }
                 // The whole project, range by range of ids; the rest is
                 // then streamed by name, unless it changed meanwhile or is
@@ -1362,18 +1356,24 @@ impl ClickHouseStore {
                     }
                     if !whole || rest.len() > MAX_DATED {
                         added.clear();
-                        self.each_partial(project_id, &scope, &paths, &seen, &mut f)?;
+                        None
                     } else {
-                        rest.sort_unstable();
-                        rest.dedup();
-                        self.each_partial(
-                            project_id,
-                            &Scope::Hashes(rest, None),
-                            &paths,
-                            &seen,
-                            &mut f,
-                        )?;
+                        Some((rest, None))
                     }
+                }
+            };
+            match streamed {
+                None => self.each_partial(project_id, &scope, &paths, &seen, &mut f)?,
+                Some((mut rest, since)) => {
+                    rest.sort_unstable();
+                    rest.dedup();
+                    self.each_partial(
+                        project_id,
+                        &Scope::Hashes(rest, since),
+                        &paths,
+                        &seen,
+                        &mut f,
+                    )?;
                 }
             }
             if let Some(wider) = self.widened(&scope, sessions.nested())? {

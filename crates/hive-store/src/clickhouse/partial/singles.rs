@@ -89,7 +89,7 @@ pub(in crate::clickhouse) struct Added {
 
 /// Which events [`ClickHouseStore::add_up_singles`] adds up.
 pub(in crate::clickhouse) enum Singles<'a> {
-    /// These (by their hashes, sorted), each written once by a base when
+    /// These (by their hashes), each written once by a base when
     /// counted ([`ClickHouseStore::write_counts`]).
     Named(&'a [u64]),
     /// Those of a range of ids (`cond`) but `more`, `once` of them with
@@ -197,8 +197,6 @@ impl ClickHouseStore {
                 Ok(())
             },
         )?;
-        once.sort_unstable();
-        more.sort_unstable();
         Ok((once, more))
     }
 
