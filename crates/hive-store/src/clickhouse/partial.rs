@@ -297,6 +297,39 @@ fn rollup_inputs(read: &[String]) -> Vec<String> {
 /// what a chart over a million events spent here.
 pub(super) type BySession<V> = foldhash::HashMap<SessionKey, V>;
 
+/// `list`'s sessions (each named once, with their events' number and
+/// earliest start, as a read's groups give them) added to their rollups
+/// in `into`, sized for them at once. A read's groups hold a rollup for
+/// nearly every session in scope (230 000 for 7 days at ten million
+/// events): grown one by one, the table doubled four times or more, and
+/// zeroing each copy's fresh pages was a quarter of the node's work in
+/// such a read.
+fn add_sessions(into: &mut BySession<Rollup>, list: Vec<(SessionKey, i64, i64)>) {
+    into.reserve(list.len());
+    for (session, events, earliest) in list {
+        into.entry(session).or_default().update(
+            None,
+            &Contribution {
+                events,
+                start_time: Some(earliest),
+                ..Contribution::default()
+            },
+        );
+    }
+}
+
+/// Two reads' rollups of the same sessions added up, the smaller into
+/// the larger (the groups' hold nearly every session, the stream's few).
+fn merged(a: BySession<Rollup>, b: BySession<Rollup>) -> BySession<Rollup> {
+    let (mut into, from) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+    for (session, r) in from {
+        into.entry(session)
+            .or_default()
+            .update(None, &r.as_contribution());
+    }
+    into
+}
+
 /// A session as a read's maps know it: its project and its id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) struct SessionKey {
@@ -1263,6 +1296,9 @@ impl ClickHouseStore {
                 Ok(())
             };
             let mut added: Vec<singles::Added> = Vec::new();
+            // The groups' sessions' rollups (their events' number and
+            // earliest start), added to as each statement answers.
+            let mut grouped: BySession<Rollup> = BySession::default();
             // What the stream reads: the scope, or the events the groups
             // leave, by name (with the time since which they were written).
             let streamed: Option<(Vec<u64>, Option<i64>)> = match hybrid {
@@ -1275,8 +1311,9 @@ impl ClickHouseStore {
                     // they took longer on two cores, each slowing the
                     // other's share of ClickHouse.)
                     match self.add_up_singles(project, qs, p, Singles::Named(&once))? {
-                        Some(a) => {
+                        Some(mut a) => {
                             rest.extend_from_slice(&a.streamed);
+                            add_sessions(&mut grouped, std::mem::take(&mut a.rollups));
                             added.push(a);
                         }
                         None => rest.extend_from_slice(&once),
@@ -1294,6 +1331,12 @@ impl ClickHouseStore {
                     let token = crate::cancel::current();
                     // A range's counts, then its groups (`None`: it
                     // changed meanwhile), [`READERS`] ranges at a time.
+                    // (Each range's sessions are added to the groups'
+                    // rollups as it answers: the ranges each hold most of
+                    // the project's sessions, and held until all had
+                    // answered, their lists were most of the memory a
+                    // chart over all time took.)
+                    let shared = std::sync::Mutex::new(std::mem::take(&mut grouped));
                     let range = |i: usize| -> Result<Option<RangeAdded>> {
                         let cond = range_cond(&bounds, i);
                         let (more, once, sum) = self.write_counts_in(project, &cond)?;
@@ -1303,9 +1346,10 @@ impl ClickHouseStore {
                             once,
                             sum,
                         };
-                        Ok(self
-                            .add_up_singles(project, qs, p, singles)?
-                            .map(|a| (more, a)))
+                        Ok(self.add_up_singles(project, qs, p, singles)?.map(|mut a| {
+                            add_sessions(&mut super::lock(&shared), std::mem::take(&mut a.rollups));
+                            (more, a)
+                        }))
                     };
                     let found: Vec<Result<Option<RangeAdded>>> = std::thread::scope(|s| {
                         let workers: Vec<_> = (0..READERS.min(ranges))
@@ -1342,6 +1386,7 @@ impl ClickHouseStore {
                             })
                             .collect()
                     });
+                    grouped = shared.into_inner().unwrap_or_else(|e| e.into_inner());
                     let mut rest = Vec::new();
                     let mut whole = true;
                     for r in found {
@@ -1356,6 +1401,7 @@ impl ClickHouseStore {
                     }
                     if !whole || rest.len() > MAX_DATED {
                         added.clear();
+                        grouped.clear();
                         None
                     } else {
                         Some((rest, None))
@@ -1398,14 +1444,8 @@ impl ClickHouseStore {
                         }
                     }
                 }
-                for (session, r) in added.rollups {
-                    rollups
-                        .entry(session)
-                        .or_default()
-                        .update(None, &r.as_contribution());
-                }
             }
-            let rollups = &rollups;
+            let rollups = &merged(std::mem::take(&mut rollups), grouped);
             let found = |s: Held| -> Result<Vec<(usize, Cell)>> {
                 let mut s = s.into_partial()?;
                 let r = rollups

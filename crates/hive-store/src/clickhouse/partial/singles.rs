@@ -33,7 +33,6 @@
 //! their hashes' sum; the read then streams every event.
 
 use hive_core::chart::{Aggregation, Bucket, Cell, Cells, ChartLevel, ChartQuery};
-use hive_core::rollup::{Contribution, Rollup};
 
 use super::super::ClickHouseStore;
 use super::super::filter_sql::path_of;
@@ -41,7 +40,7 @@ use super::super::http::{NAMED, lit};
 use super::super::leaves::{self, ARR, DERIVED, NUM, STR, is_ancestor, is_content};
 use super::super::read::VISIBLE;
 use super::super::write::BASE;
-use super::{BySession, Paths, SessionKey, rollup_inputs};
+use super::{Paths, SessionKey, rollup_inputs};
 use crate::Result;
 
 /// What the grouping reads, for the charts it serves.
@@ -79,8 +78,9 @@ pub(in crate::clickhouse) enum Add {
 pub(in crate::clickhouse) struct Added {
     /// Per chart (its place), what each group adds to its cells.
     pub cells: Vec<(usize, Add)>,
-    /// What the events add to their sessions' rollups.
-    pub rollups: BySession<Rollup>,
+    /// What the events add to their sessions' rollups, a session once
+    /// (the groups are by session): their number and earliest start.
+    pub rollups: Vec<(SessionKey, i64, i64)>,
     /// Bases the grouping left to the stream.
     pub streamed: Vec<u64>,
     /// How many events the groups hold.
@@ -388,18 +388,11 @@ impl ClickHouseStore {
                     totals.push((b::f64(r)?, b::f64(r)?, b::f64(r)?));
                 }
                 if part == 1 {
-                    added
-                        .rollups
-                        .entry(SessionKey::new(project_id, &session))
-                        .or_default()
-                        .update(
-                            None,
-                            &Contribution {
-                                events: i64::try_from(count).unwrap_or(i64::MAX),
-                                start_time: Some(earliest.floor() as i64),
-                                ..Contribution::default()
-                            },
-                        );
+                    added.rollups.push((
+                        SessionKey::new(project_id, &session),
+                        i64::try_from(count).unwrap_or(i64::MAX),
+                        earliest.floor() as i64,
+                    ));
                     return Ok(());
                 }
                 rows = rows.wrapping_add(count);
