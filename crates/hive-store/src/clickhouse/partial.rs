@@ -318,6 +318,19 @@ fn add_sessions(into: &mut BySession<Rollup>, list: Vec<(SessionKey, i64, i64)>)
     }
 }
 
+/// What a statement's groups add to the charts' cells (by the charts'
+/// places), added as it answers.
+fn add_cells(cells: &mut [Cells], adds: Vec<(usize, singles::Add)>) {
+    for (i, add) in adds {
+        match add {
+            singles::Add::Times(cell, n) => cells[i].push_times(cell, n),
+            singles::Add::Totals(key, n, sum, min, max) => {
+                cells[i].push_totals(key, n, sum, min, max)
+            }
+        }
+    }
+}
+
 /// Two reads' rollups of the same sessions added up, the smaller into
 /// the larger (the groups' hold nearly every session, the stream's few).
 fn merged(a: BySession<Rollup>, b: BySession<Rollup>) -> BySession<Rollup> {
@@ -1269,32 +1282,6 @@ impl ClickHouseStore {
                     session: e.session(),
                 }
             };
-            let mut f = |e| {
-                match e {
-                    None => {
-                        for (c, q) in cells.iter_mut().zip(qs) {
-                            *c = Cells::for_query(q);
-                        }
-                        sessions.clear();
-                        rollups.clear();
-                    }
-                    Some(Seen::Session(s)) => sessions.push(s)?,
-                    Some(Seen::Event {
-                        session,
-                        contribution,
-                        cells: found,
-                    }) => {
-                        rollups
-                            .entry(session)
-                            .or_default()
-                            .update(None, &contribution);
-                        for (i, c) in found {
-                            cells[i].push(c);
-                        }
-                    }
-                }
-                Ok(())
-            };
             let mut added: Vec<singles::Added> = Vec::new();
             // The groups' sessions' rollups (their events' number and
             // earliest start), added to as each statement answers.
@@ -1314,6 +1301,7 @@ impl ClickHouseStore {
                         Some(mut a) => {
                             rest.extend_from_slice(&a.streamed);
                             add_sessions(&mut grouped, std::mem::take(&mut a.rollups));
+                            add_cells(&mut cells, std::mem::take(&mut a.cells));
                             added.push(a);
                         }
                         None => rest.extend_from_slice(&once),
@@ -1331,12 +1319,15 @@ impl ClickHouseStore {
                     let token = crate::cancel::current();
                     // A range's counts, then its groups (`None`: it
                     // changed meanwhile), [`READERS`] ranges at a time.
-                    // (Each range's sessions are added to the groups'
-                    // rollups as it answers: the ranges each hold most of
-                    // the project's sessions, and held until all had
-                    // answered, their lists were most of the memory a
-                    // chart over all time took.)
-                    let shared = std::sync::Mutex::new(std::mem::take(&mut grouped));
+                    // (Each range's cells and sessions are added to the
+                    // charts' and the groups' rollups as it answers: the
+                    // ranges each hold most of the project's sessions, and
+                    // held until all had answered, their lists were most
+                    // of the memory a chart over all time took.)
+                    let shared = std::sync::Mutex::new((
+                        std::mem::take(&mut cells),
+                        std::mem::take(&mut grouped),
+                    ));
                     let range = |i: usize| -> Result<Option<RangeAdded>> {
                         let cond = range_cond(&bounds, i);
                         let (more, once, sum) = self.write_counts_in(project, &cond)?;
@@ -1347,7 +1338,9 @@ impl ClickHouseStore {
                             sum,
                         };
                         Ok(self.add_up_singles(project, qs, p, singles)?.map(|mut a| {
-                            add_sessions(&mut super::lock(&shared), std::mem::take(&mut a.rollups));
+                            let (cells, grouped) = &mut *super::lock(&shared);
+                            add_sessions(grouped, std::mem::take(&mut a.rollups));
+                            add_cells(cells, std::mem::take(&mut a.cells));
                             (more, a)
                         }))
                     };
@@ -1386,7 +1379,7 @@ impl ClickHouseStore {
                             })
                             .collect()
                     });
-                    grouped = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+                    (cells, grouped) = shared.into_inner().unwrap_or_else(|e| e.into_inner());
                     let mut rest = Vec::new();
                     let mut whole = true;
                     for r in found {
@@ -1402,11 +1395,42 @@ impl ClickHouseStore {
                     if !whole || rest.len() > MAX_DATED {
                         added.clear();
                         grouped.clear();
+                        cells = qs.iter().map(Cells::for_query).collect();
                         None
                     } else {
                         Some((rest, None))
                     }
                 }
+            };
+            // (Set when the stream starts over: the groups' cells are gone
+            // with the rest, and the read starts again, all streamed.)
+            let restarted = std::cell::Cell::new(false);
+            let mut f = |e| {
+                match e {
+                    None => {
+                        restarted.set(true);
+                        for (c, q) in cells.iter_mut().zip(qs) {
+                            *c = Cells::for_query(q);
+                        }
+                        sessions.clear();
+                        rollups.clear();
+                    }
+                    Some(Seen::Session(s)) => sessions.push(s)?,
+                    Some(Seen::Event {
+                        session,
+                        contribution,
+                        cells: found,
+                    }) => {
+                        rollups
+                            .entry(session)
+                            .or_default()
+                            .update(None, &contribution);
+                        for (i, c) in found {
+                            cells[i].push(c);
+                        }
+                    }
+                }
+                Ok(())
             };
             match streamed {
                 None => self.each_partial(project_id, &scope, &paths, &seen, &mut f)?,
@@ -1429,21 +1453,14 @@ impl ClickHouseStore {
             // A path first written below a read one meanwhile (the stream
             // then started over by itself): the groups may have missed it.
             // Read again, all streamed.
-            if !added.is_empty() && !self.below(project_id, &paths)?.is_empty() {
+            if !added.is_empty() && (restarted.get() || !self.below(project_id, &paths)?.is_empty())
+            {
                 plan = None;
                 continue;
             }
             for added in added {
                 self.singles_added
                     .fetch_add(added.events, std::sync::atomic::Ordering::Relaxed);
-                for (i, add) in added.cells {
-                    match add {
-                        singles::Add::Times(cell, n) => cells[i].push_times(cell, n),
-                        singles::Add::Totals(key, n, sum, min, max) => {
-                            cells[i].push_totals(key, n, sum, min, max)
-                        }
-                    }
-                }
             }
             let rollups = &merged(std::mem::take(&mut rollups), grouped);
             let found = |s: Held| -> Result<Vec<(usize, Cell)>> {
