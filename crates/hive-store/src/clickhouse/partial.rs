@@ -1908,8 +1908,61 @@ pub(super) fn streams(q: &EventQuery) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Row, SessionKey, hashes_per_statement};
+    use super::{BySession, Row, SessionKey, add_sessions, hashes_per_statement, merged};
+    use hive_core::rollup::{Contribution, Rollup};
     use proptest::prelude::*;
+
+    proptest! {
+        /// The groups' lists of sessions (several, as a whole project's
+        /// ranges give them, a session in any of them) added to one map,
+        /// then merged with the stream's rollups, either being the larger,
+        /// give each session what adding every contribution to it one by
+        /// one gives.
+        #[test]
+        fn groups_sessions_add_up_as_every_contribution_would(
+            lists in prop::collection::vec(
+                prop::collection::btree_map(0u8..40, (1i64..50, -1_000i64..1_000), 0..30),
+                0..4,
+            ),
+            streamed in prop::collection::vec((0u8..40, -1_000i64..1_000, 0u32..100), 0..60),
+        ) {
+            let key = |s: u8| SessionKey::new("p", &format!("session-{s}"));
+            let of_stream = |start: i64, cost: u32| Contribution {
+                events: 1,
+                model_events: 1,
+                cost: f64::from(cost),
+                start_time: Some(start),
+                end_time: Some(start + 5),
+                ..Contribution::default()
+            };
+            let of_groups = |events: i64, earliest: i64| Contribution {
+                events,
+                start_time: Some(earliest),
+                ..Contribution::default()
+            };
+            let mut expected: BySession<Rollup> = BySession::default();
+            let mut stream: BySession<Rollup> = BySession::default();
+            for &(s, start, cost) in &streamed {
+                stream.entry(key(s)).or_default().update(None, &of_stream(start, cost));
+                expected.entry(key(s)).or_default().update(None, &of_stream(start, cost));
+            }
+            let mut grouped: BySession<Rollup> = BySession::default();
+            for list in &lists {
+                for (&s, &(events, earliest)) in list {
+                    expected.entry(key(s)).or_default().update(None, &of_groups(events, earliest));
+                }
+                add_sessions(
+                    &mut grouped,
+                    list.iter().map(|(&s, &(n, e))| (key(s), n, e)).collect(),
+                );
+            }
+            let got = merged(stream, grouped);
+            prop_assert_eq!(got.len(), expected.len());
+            for (k, want) in &expected {
+                prop_assert_eq!(got.get(k), Some(want));
+            }
+        }
+    }
 
     /// A row as ClickHouse's `RowBinary` spells it.
     fn encode(r: &Row, out: &mut Vec<u8>) {
