@@ -1003,6 +1003,17 @@ const T0: i64 = 1_704_067_200_000;
 /// A session (its id is its session's) or a tool event of `session` in
 /// `project`, starting at `at` (ms), for the dated tests.
 fn dated_event(project: &str, id: &str, session: &str, at: i64) -> hive_store::WriteOp {
+    dated_event_with(project, id, session, at, serde_json::json!({}))
+}
+
+/// [`dated_event`] with `metadata` (an object).
+fn dated_event_with(
+    project: &str,
+    id: &str,
+    session: &str,
+    at: i64,
+    metadata: serde_json::Value,
+) -> hive_store::WriteOp {
     hive_store::WriteOp::event(hive_core::model::Event {
         event_id: id.into(),
         session_id: session.into(),
@@ -1011,6 +1022,7 @@ fn dated_event(project: &str, id: &str, session: &str, at: i64) -> hive_store::W
         event_name: "e".into(),
         start_time: at,
         end_time: at + 5,
+        metadata: metadata.as_object().cloned().unwrap_or_default(),
         ..hive_core::model::Event::default()
     })
 }
@@ -3093,20 +3105,13 @@ fn dated_charts_add_up_the_events_written_once() {
     }
     // An array longer than the derived leaves a row keeps (256): its
     // later elements are found only in the array's own leaf.
-    ops.push(WriteOp::event(Event {
-        event_id: "long".into(),
-        session_id: "s1".into(),
-        project_id: p.into(),
-        event_type: "tool".into(),
-        event_name: "e".into(),
-        start_time: T0 + 4 * H,
-        end_time: T0 + 4 * H + 5,
-        metadata: json!({"k": (0..300).collect::<Vec<i32>>()})
-            .as_object()
-            .unwrap()
-            .clone(),
-        ..Event::default()
-    }));
+    ops.push(dated_event_with(
+        p,
+        "long",
+        "s1",
+        T0 + 4 * H,
+        json!({"k": (0..300).collect::<Vec<i32>>()}),
+    ));
     store.apply(&ops).unwrap();
     // A fifth enriched: a second write, streamed.
     let mut enrich = Vec::new();
@@ -3208,17 +3213,13 @@ fn dated_charts_add_up_the_events_written_once() {
     // An object at a read path: no single leaf gives its value there, so
     // every chart is streamed.
     store
-        .apply(&[WriteOp::event(Event {
-            event_id: "deep".into(),
-            session_id: "s0".into(),
-            project_id: p.into(),
-            event_type: "tool".into(),
-            event_name: "e".into(),
-            start_time: T0 + 3 * H,
-            end_time: T0 + 3 * H + 5,
-            metadata: json!({"k": {"a": 1}}).as_object().unwrap().clone(),
-            ..Event::default()
-        })])
+        .apply(&[dated_event_with(
+            p,
+            "deep",
+            "s0",
+            T0 + 3 * H,
+            json!({"k": {"a": 1}}),
+        )])
         .unwrap();
     let docs_before = store.singles_added();
     each_alone(&charts[..3], &folded(410));

@@ -1462,7 +1462,7 @@ impl ClickHouseStore {
                 self.singles_added
                     .fetch_add(added.events, std::sync::atomic::Ordering::Relaxed);
             }
-            let rollups = &merged(std::mem::take(&mut rollups), grouped);
+            let rollups = &merged(rollups, grouped);
             let found = |s: Held| -> Result<Vec<(usize, Cell)>> {
                 let mut s = s.into_partial()?;
                 let r = rollups
