@@ -118,6 +118,28 @@ test("while the next page is computed, the page says it is loading", async () =>
   assert.match(await page.locator("#preview h2").textContent(), /per day/);
 });
 
+test("a chart that cannot be drawn says why, with the server's reason", async () => {
+  // The preview's request answered by the server for a chart that is not
+  // there: its real error page (404, "no such chart in this project"), as a
+  // read past the statement timeout or with ClickHouse down answers with its
+  // own reason.
+  const preview = /\/charts\/preview/;
+  await page.route(preview, (route) =>
+    route.continue({ url: `${hive.url}/charts/no-such-chart/draw?project=${P}` }),
+  );
+  try {
+    await page.goto(`${hive.url}/charts?project=${P}&agg=count&bucket=hour&range=24h`);
+    const box = page.locator("#preview .chartbody");
+    await page.waitForFunction(() => !document.querySelector("#preview [aria-busy]"));
+    assert.equal(
+      (await box.textContent()).trim(),
+      "This chart could not be drawn now: no such chart in this project. Reload the page to try again.",
+    );
+  } finally {
+    await page.unroute(preview);
+  }
+});
+
 test("a chart saved from the builder appears on the project dashboard", async () => {
   await page.goto(
     `${hive.url}/charts?project=${P}&agg=sum&metric=metadata.cost&group=user_properties.plan&bucket=hour&range=24h&ff=event_type&fo=is&fv=model`,

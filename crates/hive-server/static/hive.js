@@ -117,24 +117,43 @@
       });
     });
 
+    // A page fetched for a part of this one, parsed; a failure carries the
+    // server's reason (its error page's message), so that the part can
+    // say why it is missing (a read past the statement timeout, ClickHouse
+    // unreachable, reads busy).
+    var page = function (url) {
+      return fetch(url, { credentials: "same-origin" }).then(function (r) {
+        return r.text().then(function (text) {
+          var doc = new DOMParser().parseFromString(text, "text/html");
+          if (!r.ok) {
+            var why = doc.querySelector(".card p");
+            throw new Error(why ? why.textContent.trim() : "");
+          }
+          return doc;
+        });
+      });
+    };
+    // "…: reason." from a failure, or "." without one.
+    var because = function (e) {
+      var why = e && e.message ? e.message.replace(/[.\s]*$/, "") : "";
+      return why ? ": " + why + "." : ".";
+    };
+
     // A list whose page was found without counting every match: count
     // apart (the same page with count=1) and show the total when it comes.
     var counter = document.querySelector("#list-count a[data-count]");
     if (counter && window.fetch && window.DOMParser) {
       counter.textContent = "counting…";
-      fetch(counter.href, { credentials: "same-origin" })
-        .then(function (r) {
-          if (!r.ok) throw new Error(r.status);
-          return r.text();
-        })
-        .then(function (text) {
-          var got = new DOMParser().parseFromString(text, "text/html").getElementById("list-count");
+      page(counter.href)
+        .then(function (doc) {
+          var got = doc.getElementById("list-count");
           var here = document.getElementById("list-count");
-          if (!got || !here || got.querySelector("a[data-count]")) throw new Error("no count");
+          if (!got || !here || got.querySelector("a[data-count]")) throw new Error("");
           here.replaceWith(document.adoptNode(got));
         })
-        .catch(function () {
+        .catch(function (e) {
           counter.textContent = "many (count again)";
+          counter.title = "The count could not be made" + because(e);
         });
     }
 
@@ -148,16 +167,6 @@
     if (charts.length && window.fetch && window.DOMParser) {
       var next = Promise.resolve();
       var groups = {};
-      var page = function (url) {
-        return fetch(url, { credentials: "same-origin" })
-          .then(function (r) {
-            if (!r.ok) throw new Error(r.status);
-            return r.text();
-          })
-          .then(function (text) {
-            return new DOMParser().parseFromString(text, "text/html");
-          });
-      };
       charts.forEach(function (box) {
         box.setAttribute("aria-busy", "true");
         box.firstElementChild.textContent = "Drawing…";
@@ -181,14 +190,15 @@
           }
           return drawn
             .then(function (got) {
-              if (!got) throw new Error("no chart");
+              if (!got) throw new Error("");
               got.removeAttribute("id");
               got.removeAttribute("data-drawn");
               box.replaceWith(document.adoptNode(got));
             })
-            .catch(function () {
+            .catch(function (e) {
               box.removeAttribute("aria-busy");
-              box.firstElementChild.textContent = "This chart could not be drawn now: reload the page to try again.";
+              box.firstElementChild.textContent =
+                "This chart could not be drawn now" + because(e) + " Reload the page to try again.";
             });
         });
       });
