@@ -208,6 +208,30 @@ test("saved charts over the same dates are drawn together, in one request", asyn
   await shot(page, "charts-drawn-together");
 });
 
+test("a chart being drawn says for how long, and one waiting for those above says so", async () => {
+  // Each chart's request held back 3 s, as a wide range over millions of
+  // events keeps it.
+  const draws = /\/charts\/(preview|draw\?|[^/?]+\/draw)/;
+  await page.route(draws, async (route) => {
+    await new Promise((r) => setTimeout(r, 3000));
+    await route.continue();
+  });
+  try {
+    await page.goto(`${hive.url}/charts?project=${P}`);
+    const boxes = page.locator("[data-draw]");
+    assert.ok((await boxes.count()) >= 2, "the preview and the saved charts");
+    // Charts are drawn one after another in page order: the last waits.
+    assert.equal((await boxes.last().textContent()).trim(), "Waiting for the charts above…");
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll("[data-draw][aria-busy]")].some((b) => /^Drawing… [2-9] s$/.test(b.textContent.trim())),
+    );
+    await page.waitForFunction(() => !document.querySelector("[aria-busy]"), null, { timeout: 60_000 });
+    assert.equal(await page.locator(".chartcard.saved svg.chart").count(), await page.locator(".chartcard.saved").count());
+  } finally {
+    await page.unroute(draws);
+  }
+});
+
 test("an alert created in the page fires a webhook, shows its history, and can be muted", async () => {
   const port = hook.address().port;
   await page.goto(`${hive.url}/alerts?project=${P}`);

@@ -163,14 +163,24 @@
     // come together in one request (`data-draw-group`), which reads their
     // events once. Without scripts, each placeholder links to what it
     // would draw.
+    // A chart waiting for those before it says so; one being drawn says for
+    // how long, once that is long enough to wonder (a wide range over
+    // millions of events takes seconds).
     var charts = document.querySelectorAll("[data-draw]");
     if (charts.length && window.fetch && window.DOMParser) {
       var next = Promise.resolve();
       var groups = {};
       charts.forEach(function (box) {
+        var note = box.firstElementChild;
         box.setAttribute("aria-busy", "true");
-        box.firstElementChild.textContent = "Drawing…";
+        note.textContent = "Waiting for the charts above…";
         next = next.then(function () {
+          var began = Date.now();
+          note.textContent = "Drawing…";
+          var ticking = setInterval(function () {
+            var s = Math.floor((Date.now() - began) / 1000);
+            if (s >= 2) note.textContent = "Drawing… " + s + " s";
+          }, 1000);
           var group = box.getAttribute("data-draw-group");
           var chart = box.getAttribute("data-chart");
           var drawn;
@@ -197,8 +207,11 @@
             })
             .catch(function (e) {
               box.removeAttribute("aria-busy");
-              box.firstElementChild.textContent =
+              note.textContent =
                 "This chart could not be drawn now" + because(e) + " Reload the page to try again.";
+            })
+            .then(function () {
+              clearInterval(ticking);
             });
         });
       });
