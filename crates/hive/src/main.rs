@@ -274,6 +274,15 @@ fn cli_store(data_dir: &std::path::Path, clickhouse: Option<&str>) -> Result<Box
         return Ok(Box::new(store));
     }
     if !data_dir.join("hive.db").exists() {
+        // The data directory of a server on ClickHouse holds its ingest log,
+        // not its data.
+        if data_dir.join("clickhouse-node").exists() {
+            bail!(
+                "{} belongs to a server that keeps its data in ClickHouse: pass its ClickHouse \
+                 URL (--clickhouse or HIVE_CLICKHOUSE_URL, as `hive serve` got it)",
+                data_dir.display()
+            );
+        }
         bail!(
             "no database in {}: start the server once with `hive serve --data-dir {}` (or pass --data-dir, or --clickhouse)",
             data_dir.display(),

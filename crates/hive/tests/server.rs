@@ -542,3 +542,25 @@ fn grpc_connections_past_the_cap_wait() {
     );
     drop(second);
 }
+
+/// A command pointed at the data directory of a server on ClickHouse (which
+/// holds its ingest log, not its data) says to pass the ClickHouse URL, not
+/// to start a server there.
+#[test]
+fn a_command_on_a_clickhouse_servers_data_directory_asks_for_its_url() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("clickhouse-node"), "n1").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hive"))
+        .args(["keys", "list", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("belongs to a server that keeps its data in ClickHouse")
+            && said.contains("--clickhouse or HIVE_CLICKHOUSE_URL"),
+        "{said}"
+    );
+    assert!(!dir.path().join("hive.db").exists(), "nothing made there");
+}
