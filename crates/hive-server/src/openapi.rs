@@ -364,6 +364,9 @@ pub struct ExportBody {
     /// Each page costs about its own size, where `page` costs every event
     /// before it (what `hive export` uses).
     after: Option<String>,
+    /// HoneyHive's experiment run: refused (400) when set, since this
+    /// server keeps no runs (a read it ignored would answer every event).
+    evaluation_id: Option<String>,
 }
 
 /// A page of events.

@@ -67,6 +67,15 @@ pub(crate) fn parse_query(
     };
     let project = typed(&["project", "project_id"])?;
     let project_id = project_for_read(state, &caller, project.as_deref())?;
+    // HoneyHive narrows a read to an experiment run's events by its id.
+    // Runs are not kept here: ignored, the read would answer every event.
+    if obj.get("evaluation_id").is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::bad(
+            "evaluation_id: this server keeps no experiment runs (evaluations), so it cannot \
+             narrow a read to one; filter on a field the run's events carry (for example \
+             metadata.run_id)",
+        ));
+    }
     let filters = match obj.get("filters") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items

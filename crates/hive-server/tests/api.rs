@@ -561,6 +561,8 @@ async fn bad_input_gets_a_4xx_naming_the_problem() {
         ("POST", "/v1/events/export", br#"{"project":"default","after":"x","page":2}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "after and page"),
         ("POST", "/v1/events/export", br#"{"project":"default","after":5}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "after"),
         ("POST", "/v1/events/export", br#"{"after":""}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "after needs a project"),
+        ("POST", "/v1/events/export", br#"{"evaluation_id":"run-1"}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "evaluation_id: this server keeps no experiment runs"),
+        ("POST", "/v1/events/search", br#"{"evaluation_id":"run-1","filters":[]}"#.to_vec(), "application/json", StatusCode::BAD_REQUEST, "evaluation_id"),
         ("GET", "/v1/events/does-not-exist", Vec::new(), "application/json", StatusCode::NOT_FOUND, "no event"),
         ("GET", "/v1/sessions/does-not-exist", Vec::new(), "application/json", StatusCode::NOT_FOUND, "no session"),
     ];
