@@ -108,3 +108,22 @@ test("without scripts, the count is a link away", async () => {
     assert.match(html, /1–50 of <span class="num">100<\/span>/);
   }
 });
+
+test("a count that cannot be made says so, with the server's reason", { skip: !CLICKHOUSE && "SQLite counts with the page" }, async () => {
+  // The count's request answered by the server's real error page (a 404
+  // here), as a count past the statement timeout or with ClickHouse down
+  // answers with its own reason. A list not counted before (counts are
+  // remembered for a minute).
+  const counting = /[?&]count=1/;
+  await page.route(counting, (route) => route.continue({ url: `${hive.url}/charts/no-such-chart/draw?project=${P}` }));
+  try {
+    await page.goto(`${hive.url}/sessions?project=${P}&match=any&ff=metadata.tenant&fo=is&fv=t0`);
+    const link = page.locator("#list-count a[data-count]");
+    await page.waitForFunction(() => document.querySelector("#list-count a[data-count]")?.textContent === "many (count again)");
+    assert.equal(await link.getAttribute("title"), "The count could not be made: no such chart in this project.");
+    // The page itself is there.
+    assert.equal(await page.locator("table.list td.name").count(), 50);
+  } finally {
+    await page.unroute(counting);
+  }
+});
