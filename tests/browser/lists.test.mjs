@@ -127,3 +127,21 @@ test("a count that cannot be made says so, with the server's reason", { skip: !C
     await page.unroute(counting);
   }
 });
+
+test("a count that takes a while says for how long", { skip: !CLICKHOUSE && "SQLite counts with the page" }, async () => {
+  // The count's request held back 3 s, as one over millions of events
+  // takes; a list not counted before.
+  const counting = /[?&]count=1/;
+  await page.route(counting, async (route) => {
+    await new Promise((r) => setTimeout(r, 3000));
+    await route.continue();
+  });
+  try {
+    await page.goto(`${hive.url}/sessions?project=${P}&match=any&ff=metadata.tenant&fo=is%20not&fv=t0`);
+    await page.waitForFunction(() => /^counting… [2-9] s$/.test(document.querySelector("#list-count a[data-count]")?.textContent));
+    await page.waitForFunction(() => document.querySelector("#list-count .num"), null, { timeout: 60_000 });
+    assert.match(await page.textContent("#list-count"), /1–50 of 200\b/);
+  } finally {
+    await page.unroute(counting);
+  }
+});

@@ -141,17 +141,26 @@
 
     // A list whose page was found without counting every match: count
     // apart (the same page with count=1) and show the total when it comes.
+    // (Saying for how long once that is long enough to wonder: a count
+    // over millions of events takes seconds.)
     var counter = document.querySelector("#list-count a[data-count]");
     if (counter && window.fetch && window.DOMParser) {
+      var began = Date.now();
       counter.textContent = "counting…";
+      var ticking = setInterval(function () {
+        var s = Math.floor((Date.now() - began) / 1000);
+        if (s >= 2) counter.textContent = "counting… " + s + " s";
+      }, 1000);
       page(counter.href)
         .then(function (doc) {
           var got = doc.getElementById("list-count");
           var here = document.getElementById("list-count");
           if (!got || !here || got.querySelector("a[data-count]")) throw new Error("");
+          clearInterval(ticking);
           here.replaceWith(document.adoptNode(got));
         })
         .catch(function (e) {
+          clearInterval(ticking);
           counter.textContent = "many (count again)";
           counter.title = "The count could not be made" + because(e);
         });
