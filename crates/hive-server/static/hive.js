@@ -139,28 +139,36 @@
       return why ? ": " + why + "." : ".";
     };
 
-    // A list whose page was found without counting every match: count
-    // apart (the same page with count=1) and show the total when it comes.
-    // (Saying for how long once that is long enough to wonder: a count
-    // over millions of events takes seconds.)
-    var counter = document.querySelector("#list-count a[data-count]");
-    if (counter && window.fetch && window.DOMParser) {
+    // `el` says `what` ("Drawing…") and, once that is long enough to
+    // wonder, for how long (a wide read over millions of events takes
+    // seconds); the function returned stops it.
+    var saying = function (el, what) {
       var began = Date.now();
-      counter.textContent = "counting…";
+      el.textContent = what;
       var ticking = setInterval(function () {
         var s = Math.floor((Date.now() - began) / 1000);
-        if (s >= 2) counter.textContent = "counting… " + s + " s";
+        if (s >= 2) el.textContent = what + " " + s + " s";
       }, 1000);
+      return function () {
+        clearInterval(ticking);
+      };
+    };
+
+    // A list whose page was found without counting every match: count
+    // apart (the same page with count=1) and show the total when it comes.
+    var counter = document.querySelector("#list-count a[data-count]");
+    if (counter && window.fetch && window.DOMParser) {
+      var counted = saying(counter, "counting…");
       page(counter.href)
         .then(function (doc) {
           var got = doc.getElementById("list-count");
           var here = document.getElementById("list-count");
           if (!got || !here || got.querySelector("a[data-count]")) throw new Error("");
-          clearInterval(ticking);
+          counted();
           here.replaceWith(document.adoptNode(got));
         })
         .catch(function (e) {
-          clearInterval(ticking);
+          counted();
           counter.textContent = "many (count again)";
           counter.title = "The count could not be made" + because(e);
         });
@@ -171,10 +179,7 @@
     // each chart shows when it is ready. Saved charts over the same dates
     // come together in one request (`data-draw-group`), which reads their
     // events once. Without scripts, each placeholder links to what it
-    // would draw.
-    // A chart waiting for those before it says so; one being drawn says for
-    // how long, once that is long enough to wonder (a wide range over
-    // millions of events takes seconds).
+    // would draw. A chart waiting for those before it says so.
     var charts = document.querySelectorAll("[data-draw]");
     if (charts.length && window.fetch && window.DOMParser) {
       var next = Promise.resolve();
@@ -184,12 +189,7 @@
         box.setAttribute("aria-busy", "true");
         note.textContent = "Waiting for the charts above…";
         next = next.then(function () {
-          var began = Date.now();
-          note.textContent = "Drawing…";
-          var ticking = setInterval(function () {
-            var s = Math.floor((Date.now() - began) / 1000);
-            if (s >= 2) note.textContent = "Drawing… " + s + " s";
-          }, 1000);
+          var stop = saying(note, "Drawing…");
           var group = box.getAttribute("data-draw-group");
           var chart = box.getAttribute("data-chart");
           var drawn;
@@ -210,17 +210,16 @@
           return drawn
             .then(function (got) {
               if (!got) throw new Error("");
+              stop();
               got.removeAttribute("id");
               got.removeAttribute("data-drawn");
               box.replaceWith(document.adoptNode(got));
             })
             .catch(function (e) {
+              stop();
               box.removeAttribute("aria-busy");
               note.textContent =
                 "This chart could not be drawn now" + because(e) + " Reload the page to try again.";
-            })
-            .then(function () {
-              clearInterval(ticking);
             });
         });
       });
