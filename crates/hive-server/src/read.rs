@@ -161,6 +161,7 @@ pub(crate) fn parse_query(
             order,
             limit,
             offset,
+            brief: false,
         },
         projections,
         page,

@@ -366,6 +366,7 @@ pub fn deletion_query(
         order: Order::StartAsc,
         limit: page.clamp(1, hive_store::query::MAX_LIMIT),
         offset: 0,
+        brief: false,
     })
 }
 

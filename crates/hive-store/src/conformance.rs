@@ -26,7 +26,10 @@ pub use deletion::{
     deletes_sessions_and_events, deleting_an_adopted_event_forgets_its_enrichments,
     histories_and_raws_together_as_apart, retention_expires_old_sessions,
 };
-pub use newest::{pages_after_ids_cover_every_match, pages_without_their_count};
+pub use newest::{
+    brief_pages_leave_only_content_out, pages_after_ids_cover_every_match,
+    pages_without_their_count,
+};
 
 /// A port on 127.0.0.1 free at the time of asking, for a test's own
 /// server (ClickHouse, ZooKeeper) that is told its port in a configuration.
@@ -72,7 +75,7 @@ macro_rules! store_conformance_suite {
             many_small_batches_keep_every_key, filters_follow_enrichment,
             dashboard_sessions_and_views, charts_agree_with_reference, charts_together_as_apart, saved_objects,
             session_start_comes_from_its_events, dated_reads_see_every_event_they_need,
-            pages_without_their_count, pages_after_ids_cover_every_match,
+            pages_without_their_count, pages_after_ids_cover_every_match, brief_pages_leave_only_content_out,
             fractional_starts_order_and_range,
             deletes_sessions_and_events, retention_expires_old_sessions,
             deleting_an_adopted_event_forgets_its_enrichments,

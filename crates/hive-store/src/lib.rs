@@ -196,6 +196,11 @@ pub struct EventQuery {
     pub limit: usize,
     /// Zero-based offset.
     pub offset: usize,
+    /// The events answered need not carry their content (`inputs`,
+    /// `outputs`): a backend may leave it out where reading it costs (the
+    /// dashboard's lists, which show neither). The rest of each event is
+    /// as without it.
+    pub brief: bool,
 }
 
 /// A page of events and the total that matched.

@@ -302,6 +302,16 @@ fn edge_pages_come_without_counting() {
     );
 }
 
+/// A brief page (the dashboard's lists) leaves its events' content out,
+/// whose columns a page of fifty events would otherwise read in fifty
+/// granules; every other field is as a full page's.
+#[test]
+fn brief_pages_read_no_content() {
+    let Some(store) = fresh() else { return };
+    let left_out = hive_store::conformance::brief_pages_leave_only_content_out(&store);
+    assert!(left_out > 0, "no content was left out");
+}
+
 /// Outside sessions (whose rollups are computed on read), the SQL that
 /// narrows a query down is exact: argMax per leaf path agrees with the fold
 /// after enrichments that change, remove, retype and nest values.

@@ -171,6 +171,7 @@ fn event_queries(project: &str) -> Vec<EventQuery> {
                         order,
                         limit,
                         offset,
+                        brief: false,
                     });
                 }
             }

@@ -194,6 +194,7 @@ impl ListParams {
                 order: self.order(),
                 limit,
                 offset: (self.page - 1).saturating_mul(limit),
+                brief: false,
             },
             errors,
         )

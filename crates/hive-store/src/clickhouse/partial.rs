@@ -1582,6 +1582,9 @@ pub(super) struct Found {
     /// event of theirs and every rollup input (the fold need not read them
     /// again); empty otherwise.
     rollups: BySession<Rollup>,
+    /// The page's events may be folded without their content
+    /// ([`EventQuery::brief`]).
+    brief: bool,
 }
 
 impl Found {
@@ -1861,6 +1864,7 @@ impl ClickHouseStore {
             page: top.hits,
             total: top.total,
             rollups: known,
+            brief: q.brief,
         })
     }
 
@@ -1881,8 +1885,17 @@ impl ClickHouseStore {
         let received_from = by_project.values().map(|(_, from)| *from).min();
         let mut docs: HashMap<(String, String), Value> = HashMap::new();
         for (p, (ids, from)) in by_project {
-            let folded = self.fold_ids_since(Some(p), &ids, Some(from))?;
-            for f in self.with_known_rollups(folded, &found.rollups)? {
+            let folded = self.fold_ids_since(Some(p), &ids, Some(from), found.brief)?;
+            for mut f in self.with_known_rollups(folded, &found.rollups)? {
+                if found.brief {
+                    // What an enrichment of content holds (kept as its
+                    // patch's text) goes with the rest of the content.
+                    for ns in leaves::CONTENT {
+                        if let Some(v) = f.doc.get_mut(ns) {
+                            *v = Value::Object(serde_json::Map::new());
+                        }
+                    }
+                }
                 docs.insert((f.project_id, f.event_id), f.doc);
             }
         }

@@ -75,27 +75,54 @@ impl ClickHouseStore {
         names: &Named<'_>,
         cond: &str,
     ) -> Result<Vec<Folded>> {
+        self.fold_named_brief(project, names, cond, false)
+    }
+
+    /// [`ClickHouseStore::fold_named`]; `brief`: without the events'
+    /// content where their leaves hold it (schema 8 keeps it in columns of
+    /// its own, so those are not read: a granule's content is most of its
+    /// bytes, and a page of fifty events reads fifty granules).
+    pub(super) fn fold_named_brief(
+        &self,
+        project: &str,
+        names: &Named<'_>,
+        cond: &str,
+        brief: bool,
+    ) -> Result<Vec<Folded>> {
         let (hashes, ids) = names.sets();
         let ids = match ids {
             Some(ids) => format!("event_id IN ({ids})"),
             None => "1".to_owned(),
         };
-        self.fold_rows_where(&format!(
-            "PREWHERE {project} AND id_hash IN ({hashes}) \
-             WHERE {ids}{cond} AND {VISIBLE}"
-        ))
+        self.fold_rows_where_brief(
+            &format!(
+                "PREWHERE {project} AND id_hash IN ({hashes}) \
+                 WHERE {ids}{cond} AND {VISIBLE}"
+            ),
+            brief,
+        )
     }
 
     fn fold_rows_where(&self, condition: &str) -> Result<Vec<Folded>> {
+        self.fold_rows_where_brief(condition, false)
+    }
+
+    fn fold_rows_where_brief(&self, condition: &str, brief: bool) -> Result<Vec<Folded>> {
+        let content = if brief {
+            "emptyArrayString() AS iopaths, emptyArrayUInt8() AS iotypes, \
+             emptyArrayString() AS iostrs, emptyArrayUInt32() AS ioat"
+        } else {
+            "if(doc = '', io_paths, emptyArrayString()) AS iopaths, \
+             if(doc = '', io_types, emptyArrayUInt8()) AS iotypes, \
+             if(doc = '', io_strs, emptyArrayString()) AS iostrs, \
+             if(doc = '', io_at, emptyArrayUInt32()) AS ioat"
+        };
         let rows = self.client.rows(&format!(
             "SELECT project_id, event_id, kind, ts, node, seq, idx, key_id, doc, \
              if(doc = '', paths, emptyArrayString()) AS lpaths, \
              if(doc = '', types, emptyArrayUInt8()) AS ltypes, \
              if(doc = '', {}, emptyArrayString()) AS lstrs, \
-             if(doc = '', io_paths, emptyArrayString()) AS iopaths, \
-             if(doc = '', io_types, emptyArrayUInt8()) AS iotypes, \
-             if(doc = '', io_strs, emptyArrayString()) AS iostrs, \
-             if(doc = '', io_at, emptyArrayUInt32()) AS ioat FROM hive_writes \
+             {content} FROM hive_writes \
              {condition} \
              ORDER BY project_id, event_id, kind, ts, node, seq, idx",
             own_ids_sql(
@@ -126,17 +153,19 @@ impl ClickHouseStore {
 
     /// Events of one or more projects by id.
     pub(super) fn fold_ids(&self, project_id: Option<&str>, ids: &[&str]) -> Result<Vec<Folded>> {
-        self.fold_ids_since(project_id, ids, None)
+        self.fold_ids_since(project_id, ids, None, false)
     }
 
     /// [`ClickHouseStore::fold_ids`] of events none of whose writes was
     /// received before `since` (when given), as a streamed read found
     /// them: only the partitions of the days since are read (ADR 0024).
+    /// `brief`: as [`ClickHouseStore::fold_named_brief`].
     pub(super) fn fold_ids_since(
         &self,
         project_id: Option<&str>,
         ids: &[&str],
         since: Option<i64>,
+        brief: bool,
     ) -> Result<Vec<Folded>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -145,7 +174,7 @@ impl ClickHouseStore {
         let mut out = Vec::new();
         let project = Self::project_cond(project_id);
         for list in in_lists(ids.iter().copied()) {
-            out.extend(self.fold_named(&project, &Named::Listed(&list), &since)?);
+            out.extend(self.fold_named_brief(&project, &Named::Listed(&list), &since, brief)?);
         }
         Ok(out)
     }

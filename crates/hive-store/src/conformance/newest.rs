@@ -177,6 +177,7 @@ pub fn pages_without_their_count(store: &dyn Store) -> usize {
                             order,
                             limit,
                             offset,
+                            brief: false,
                         };
                         if same_page(store, &q) {
                             uncounted += 1;
@@ -311,6 +312,7 @@ pub fn pages_after_ids_cover_every_match(store: &dyn Store) {
             order: Order::StartAsc,
             limit: crate::query::MAX_LIMIT,
             offset: 0,
+            brief: false,
         };
         let mut want = store.query(&all).expect("query").events;
         want.sort_by(|a, b| a["event_id"].as_str().cmp(&b["event_id"].as_str()));
@@ -349,4 +351,97 @@ pub fn pages_after_ids_cover_every_match(store: &dyn Store) {
             .expect("events_after")
             .is_empty()
     );
+}
+
+/// A brief page ([`EventQuery::brief`], the dashboard's lists): the same
+/// events in the same order, each as without it but for its content
+/// (`inputs`, `outputs`), which it may lack; an enrichment of content is
+/// content too. How many of the events had content the brief page left
+/// out (a backend that reads it anyway leaves none out).
+pub fn brief_pages_leave_only_content_out(store: &dyn Store) -> usize {
+    const B: &str = "proj-brief";
+    let mut ops = Vec::new();
+    for n in 0..30 {
+        let s = format!("b{n}");
+        let mut e = event(&s, &s, "session", at(n as f64));
+        e.project_id = B.into();
+        e.inputs
+            .insert("query".into(), json!(format!("question {n}")));
+        ops.push(put(e));
+        let mut e = event(&format!("b{n}-1"), &s, "model", at(n as f64 + 0.5));
+        e.project_id = B.into();
+        e.inputs.insert(
+            "chat_history".into(),
+            json!([{"role": "user", "content": "hi"}]),
+        );
+        e.outputs
+            .insert("content".into(), json!(format!("answer {n}")));
+        e.metadata.insert("k".into(), json!(n % 3));
+        ops.push(put(e));
+    }
+    ops.push(enrich_in(
+        B,
+        "b3-1",
+        json!({"outputs": {"score": 1}, "metrics": {"m": 2}}),
+    ));
+    store.apply(&ops).expect("apply");
+    let without = |mut e: Value| {
+        if let Some(o) = e.as_object_mut() {
+            o.remove("inputs");
+            o.remove("outputs");
+        }
+        e
+    };
+    let mut left_out = 0;
+    for level in [Level::Event, Level::Session] {
+        for order in [Order::StartDesc, Order::StartAsc] {
+            let k =
+                Filter::from_json(&json!({"field": "metadata.k", "operator": "is", "value": 1}))
+                    .expect("filter");
+            for filters in [vec![], vec![k]] {
+                let q = EventQuery {
+                    project_id: Some(B.into()),
+                    filters,
+                    level,
+                    order,
+                    limit: 20,
+                    ..EventQuery::default()
+                };
+                let brief = EventQuery {
+                    brief: true,
+                    ..q.clone()
+                };
+                for (full, short) in [
+                    (
+                        store.query(&q).expect("query").events,
+                        store.query(&brief).expect("query").events,
+                    ),
+                    (
+                        store.query_page(&q).expect("query_page").events,
+                        store.query_page(&brief).expect("query_page").events,
+                    ),
+                ] {
+                    assert!(!full.is_empty(), "{q:?}");
+                    assert_eq!(full.len(), short.len(), "{q:?}");
+                    for (f, s) in full.into_iter().zip(short) {
+                        for ns in ["inputs", "outputs"] {
+                            let (fv, sv) = (&f[ns], &s[ns]);
+                            let empty =
+                                sv.is_null() || sv.as_object().is_some_and(|o| o.is_empty());
+                            assert!(
+                                sv == fv || empty,
+                                "{ns} of {}: {sv} against {fv}",
+                                f["event_id"]
+                            );
+                            if sv != fv {
+                                left_out += 1;
+                            }
+                        }
+                        assert_eq!(without(s), without(f), "{q:?}");
+                    }
+                }
+            }
+        }
+    }
+    left_out
 }
