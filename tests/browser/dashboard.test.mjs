@@ -138,6 +138,30 @@ test("the session view shows the tree, Metadata, Attributes and History", async 
   await shot(page, "session-event");
 });
 
+test("a session shows the selected event's content, and its own for an event it does not hold", async () => {
+  // The tree is read without content (on ClickHouse); the panel's event's
+  // content is read apart, also when the selection falls back to the
+  // session.
+  const sid = "0b5e55ed-0000-4000-8000-000000000200";
+  await api(hive, "POST", "/session/start", {
+    session: { session_id: sid, session_name: "shown", project: "compat", inputs: { question: "the session's own question" } },
+  });
+  const { event_id } = await api(hive, "POST", "/events", {
+    event: { event_type: "tool", event_name: "lookup", session_id: sid, project: "compat", inputs: { q: "the tool's input" }, outputs: { a: "the tool's answer" } },
+  });
+  for (const [event, want, not] of [
+    ["", /the session's own question/, /the tool's/],
+    [`&event=${event_id}`, /the tool's answer/, /the session's own question/],
+    ["&event=not-in-this-session", /the session's own question/, /the tool's/],
+  ]) {
+    const resp = await page.goto(`${hive.url}/sessions/${sid}?project=compat${event}`);
+    assert.equal(resp.status(), 200);
+    const io = await page.textContent("#p-io");
+    assert.match(io, want, event);
+    assert.doesNotMatch(io, not, event);
+  }
+});
+
 test("the events view lists every event with the same filters", async () => {
   await page.goto(`${hive.url}/events?project=compat&ff=event_type&fo=is&fv=model`);
   const types = await page.locator("table.list tbody td .tag").allTextContents();

@@ -72,6 +72,19 @@ impl Store for MeteredStore {
         })
     }
 
+    fn session_events_showing(
+        &self,
+        project_id: Option<&str>,
+        session_id: &str,
+        limit: usize,
+        shown: &str,
+    ) -> Result<Vec<Value>> {
+        timed("session_events", || {
+            self.inner
+                .session_events_showing(project_id, session_id, limit, shown)
+        })
+    }
+
     fn query(&self, q: &EventQuery) -> Result<EventPage> {
         timed("query", || self.inner.query(q))
     }

@@ -28,7 +28,7 @@ pub use deletion::{
 };
 pub use newest::{
     brief_pages_leave_only_content_out, pages_after_ids_cover_every_match,
-    pages_without_their_count,
+    pages_without_their_count, session_pages_read_the_shown_events_content,
 };
 
 /// A port on 127.0.0.1 free at the time of asking, for a test's own
@@ -75,7 +75,7 @@ macro_rules! store_conformance_suite {
             many_small_batches_keep_every_key, filters_follow_enrichment,
             dashboard_sessions_and_views, charts_agree_with_reference, charts_together_as_apart, saved_objects,
             session_start_comes_from_its_events, dated_reads_see_every_event_they_need,
-            pages_without_their_count, pages_after_ids_cover_every_match, brief_pages_leave_only_content_out,
+            pages_without_their_count, pages_after_ids_cover_every_match, brief_pages_leave_only_content_out, session_pages_read_the_shown_events_content,
             fractional_starts_order_and_range,
             deletes_sessions_and_events, retention_expires_old_sessions,
             deleting_an_adopted_event_forgets_its_enrichments,

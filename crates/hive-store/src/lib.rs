@@ -319,6 +319,20 @@ pub trait Store: Send + Sync + 'static {
         session_id: &str,
         limit: usize,
     ) -> Result<Vec<Value>>;
+    /// [`Store::session_events`], where only the event `shown` needs its
+    /// content (`inputs`, `outputs`): the others may come without it, where
+    /// leaving it out saves reading it (the session page, whose tree shows
+    /// no content and whose panel shows the selected event's).
+    fn session_events_showing(
+        &self,
+        project_id: Option<&str>,
+        session_id: &str,
+        limit: usize,
+        shown: &str,
+    ) -> Result<Vec<Value>> {
+        let _ = shown;
+        self.session_events(project_id, session_id, limit)
+    }
     /// Query events.
     fn query(&self, q: &EventQuery) -> Result<EventPage>;
     /// The page of [`Store::query`], and whether a match follows it,

@@ -312,6 +312,14 @@ fn brief_pages_read_no_content() {
     assert!(left_out > 0, "no content was left out");
 }
 
+/// A session's page reads the content of the event it shows alone.
+#[test]
+fn session_pages_read_one_events_content() {
+    let Some(store) = fresh() else { return };
+    let left_out = hive_store::conformance::session_pages_read_the_shown_events_content(&store);
+    assert!(left_out > 0, "no content was left out");
+}
+
 /// Outside sessions (whose rollups are computed on read), the SQL that
 /// narrows a query down is exact: argMax per leaf path agrees with the fold
 /// after enrichments that change, remove, retype and nest values.

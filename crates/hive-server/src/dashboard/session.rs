@@ -195,7 +195,10 @@ pub async fn page(
     let wanted = params.event.clone();
     let loaded = state
         .blocking(move |store| -> hive_store::Result<_> {
-            let mut events = store.session_events(Some(&project_id), &sid, VIEW_LIMIT + 2)?;
+            // The tree shows no content: only the selected event's is read.
+            let shown = wanted.clone().unwrap_or_else(|| sid.clone());
+            let mut events =
+                store.session_events_showing(Some(&project_id), &sid, VIEW_LIMIT + 2, &shown)?;
             let truncated = events.len() > VIEW_LIMIT + 1;
             events.truncate(VIEW_LIMIT + 1);
             let errors = if truncated {
@@ -225,6 +228,19 @@ pub async fn page(
                 },
                 _ => sid.clone(),
             };
+            // A selection that fell back to the session (an event it does
+            // not hold): the session's content was not read with the tree.
+            if selected_id != shown
+                && beyond.is_none()
+                && let Some(e) = events.iter_mut().find(|e| {
+                    e.get("event_id").and_then(Value::as_str) == Some(selected_id.as_str())
+                })
+                && let Some(full) = store.get_event(Some(&project_id), &selected_id)?
+            {
+                for ns in ["inputs", "outputs"] {
+                    e[ns] = full.get(ns).cloned().unwrap_or(Value::Null);
+                }
+            }
             let raw = store.get_raw(Some(&project_id), &selected_id)?;
             let history = store.history(Some(&project_id), &selected_id)?;
             let keys = store.auth().keys()?;

@@ -816,28 +816,37 @@ impl Store for ClickHouseStore {
         session_id: &str,
         limit: usize,
     ) -> Result<Vec<Value>> {
-        let project = match project_id {
-            Some(p) => p.to_owned(),
-            None => match self.locate_any(session_id)? {
-                Some(p) => p,
-                None => return Ok(Vec::new()),
-            },
+        Ok(self
+            .session_events_brief(project_id, session_id, limit, false)?
+            .map(|(_, events)| events)
+            .unwrap_or_default())
+    }
+
+    fn session_events_showing(
+        &self,
+        project_id: Option<&str>,
+        session_id: &str,
+        limit: usize,
+        shown: &str,
+    ) -> Result<Vec<Value>> {
+        let Some((project, mut events)) =
+            self.session_events_brief(project_id, session_id, limit, true)?
+        else {
+            return Ok(Vec::new());
         };
-        let members = self.session_members(&[(project, session_id.to_owned())])?;
-        let mut events = self.with_rollups(members)?;
-        let own = |f: &read::Folded| !(f.is_session() && f.event_id == session_id);
-        events.sort_by(|a, b| {
-            own(a)
-                .cmp(&own(b))
-                .then(
-                    a.doc["start_time"]
-                        .as_f64()
-                        .unwrap_or(0.0)
-                        .total_cmp(&b.doc["start_time"].as_f64().unwrap_or(0.0)),
-                )
-                .then(a.event_id.cmp(&b.event_id))
-        });
-        Ok(events.into_iter().take(limit).map(|f| f.doc).collect())
+        // The shown event's content: its granules alone are read whole.
+        if let Some(e) = events
+            .iter_mut()
+            .find(|e| e.get("event_id").and_then(Value::as_str) == Some(shown))
+            && let Some(full) = self.fold_ids(Some(&project), &[shown])?.into_iter().next()
+        {
+            for ns in leaves::CONTENT {
+                if let Some(v) = full.doc.get(ns) {
+                    e[ns] = v.clone();
+                }
+            }
+        }
+        Ok(events)
     }
 
     fn query(&self, q: &EventQuery) -> Result<EventPage> {

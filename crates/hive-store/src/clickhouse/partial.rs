@@ -1888,13 +1888,7 @@ impl ClickHouseStore {
             let folded = self.fold_ids_since(Some(p), &ids, Some(from), found.brief)?;
             for mut f in self.with_known_rollups(folded, &found.rollups)? {
                 if found.brief {
-                    // What an enrichment of content holds (kept as its
-                    // patch's text) goes with the rest of the content.
-                    for ns in leaves::CONTENT {
-                        if let Some(v) = f.doc.get_mut(ns) {
-                            *v = Value::Object(serde_json::Map::new());
-                        }
-                    }
+                    super::read::without_content(&mut f.doc);
                 }
                 docs.insert((f.project_id, f.event_id), f.doc);
             }

@@ -221,6 +221,16 @@ impl ClickHouseStore {
     /// The current events of these sessions (project, session id): those
     /// whose current state names one of them.
     pub(super) fn session_members(&self, sessions: &[(String, String)]) -> Result<Vec<Folded>> {
+        self.session_members_brief(sessions, false)
+    }
+
+    /// [`ClickHouseStore::session_members`]; `brief`: without their
+    /// content (as [`ClickHouseStore::fold_named_brief`]).
+    pub(super) fn session_members_brief(
+        &self,
+        sessions: &[(String, String)],
+        brief: bool,
+    ) -> Result<Vec<Folded>> {
         let mut out = Vec::new();
         for (p, ss) in by_project(sessions) {
             let want: HashSet<&str> = ss.iter().copied().collect();
@@ -230,14 +240,69 @@ impl ClickHouseStore {
                     project: &project,
                     sessions: &list,
                 };
-                for f in self.fold_named(&project, &members, "")? {
+                for mut f in self.fold_named_brief(&project, &members, "", brief)? {
                     if want.contains(f.session_id()) {
+                        if brief {
+                            without_content(&mut f.doc);
+                        }
                         out.push(f);
                     }
                 }
             }
         }
         Ok(out)
+    }
+}
+
+/// An event's content (`inputs`, `outputs`) left out: what an
+/// enrichment of content holds (kept as its patch's text) goes with the
+/// rest of it.
+/// (Empty, as an event without content has them.)
+pub(super) fn without_content(doc: &mut Value) {
+    if let Some(o) = doc.as_object_mut() {
+        for ns in super::leaves::CONTENT {
+            o.insert(ns.to_owned(), Value::Object(serde_json::Map::new()));
+        }
+    }
+}
+
+impl ClickHouseStore {
+    /// The events of a session, session event first, then by start time,
+    /// at most `limit`, with their project; `brief`: without their
+    /// content. `None`: no project holds the session.
+    pub(super) fn session_events_brief(
+        &self,
+        project_id: Option<&str>,
+        session_id: &str,
+        limit: usize,
+        brief: bool,
+    ) -> Result<Option<(String, Vec<Value>)>> {
+        let project = match project_id {
+            Some(p) => p.to_owned(),
+            None => match self.locate_any(session_id)? {
+                Some(p) => p,
+                None => return Ok(None),
+            },
+        };
+        let members =
+            self.session_members_brief(&[(project.clone(), session_id.to_owned())], brief)?;
+        let mut events = self.with_rollups(members)?;
+        let own = |f: &Folded| !(f.is_session() && f.event_id == session_id);
+        events.sort_by(|a, b| {
+            own(a)
+                .cmp(&own(b))
+                .then(
+                    a.doc["start_time"]
+                        .as_f64()
+                        .unwrap_or(0.0)
+                        .total_cmp(&b.doc["start_time"].as_f64().unwrap_or(0.0)),
+                )
+                .then(a.event_id.cmp(&b.event_id))
+        });
+        Ok(Some((
+            project,
+            events.into_iter().take(limit).map(|f| f.doc).collect(),
+        )))
     }
 }
 

@@ -445,3 +445,68 @@ pub fn brief_pages_leave_only_content_out(store: &dyn Store) -> usize {
     }
     left_out
 }
+
+/// A session's events for its page ([`Store::session_events_showing`]):
+/// the same events in the same order as [`Store::session_events`], each
+/// the same but for its content, which only the shown event must keep. How
+/// many events' content was left out (a backend that reads it anyway
+/// leaves none out).
+pub fn session_pages_read_the_shown_events_content(store: &dyn Store) -> usize {
+    const B: &str = "proj-shown";
+    let mut ops = Vec::new();
+    let mut e = event("c0", "c0", "session", at(1.0));
+    e.project_id = B.into();
+    e.inputs.insert("query".into(), json!("the question"));
+    ops.push(put(e));
+    for k in 1..=4 {
+        let mut e = event(&format!("c0-{k}"), "c0", "model", at(1.0 + k as f64 / 10.0));
+        e.project_id = B.into();
+        e.inputs.insert(
+            "chat_history".into(),
+            json!([{"role": "user", "content": format!("turn {k}")}]),
+        );
+        e.outputs
+            .insert("content".into(), json!(format!("answer {k}")));
+        e.metrics.insert("cost".into(), json!(0.5));
+        ops.push(put(e));
+    }
+    ops.push(enrich_in(B, "c0-2", json!({"outputs": {"score": 1}})));
+    store.apply(&ops).expect("apply");
+    let full = store
+        .session_events(Some(B), "c0", 100)
+        .expect("session_events");
+    assert_eq!(full.len(), 5);
+    let mut left_out = 0;
+    for shown in ["c0", "c0-2", "c0-3", "nowhere"] {
+        let page = store
+            .session_events_showing(Some(B), "c0", 100, shown)
+            .expect("session_events_showing");
+        assert_eq!(page.len(), full.len(), "{shown}");
+        for (f, p) in full.iter().zip(&page) {
+            assert_eq!(f["event_id"], p["event_id"], "{shown}");
+            for ns in ["inputs", "outputs"] {
+                if f["event_id"] == shown {
+                    assert_eq!(p[ns], f[ns], "{ns} of the shown {shown}");
+                } else if p[ns] != f[ns] {
+                    assert_eq!(
+                        p[ns],
+                        json!({}),
+                        "{ns} of {} (shown {shown})",
+                        f["event_id"]
+                    );
+                    left_out += 1;
+                }
+            }
+            let mut a = f.clone();
+            let mut b = p.clone();
+            for d in [&mut a, &mut b] {
+                if let Some(o) = d.as_object_mut() {
+                    o.remove("inputs");
+                    o.remove("outputs");
+                }
+            }
+            assert_eq!(a, b, "{shown}");
+        }
+    }
+    left_out
+}
