@@ -12,6 +12,7 @@ pub mod applier;
 pub mod auth;
 pub mod body;
 pub mod charts;
+pub mod compaction;
 pub mod dashboard;
 pub mod deletion;
 pub mod destination;

@@ -155,6 +155,10 @@ impl Store for MeteredStore {
         timed("expire", || self.inner.expire(project_id, before_ms, limit))
     }
 
+    fn compact(&self) -> Result<Option<hive_store::Compaction>> {
+        timed("compact", || self.inner.compact())
+    }
+
     fn expire_step_ms(&self) -> i64 {
         self.inner.expire_step_ms()
     }

@@ -17,8 +17,8 @@ mod dated;
 mod deletion;
 mod newest;
 pub use charts::{
-    charts_agree_with_reference, charts_together_as_apart, extreme_times, saved_objects,
-    session_start_comes_from_its_events,
+    charts_agree_with_reference, charts_from_the_compacted_state, charts_together_as_apart,
+    extreme_times, saved_objects, session_start_comes_from_its_events,
 };
 pub use dashboard::{dashboard_sessions_and_views, filters_follow_enrichment};
 pub use dated::dated_reads_see_every_event_they_need;
@@ -73,7 +73,7 @@ macro_rules! store_conformance_suite {
             session_level_filters, paging_total_and_date_range, field_discovery,
             redelivery_is_idempotent, second_start_joins_the_session, floating_enrichment_follows_its_event, keys_and_scopes, user_properties_stay_separate,
             many_small_batches_keep_every_key, filters_follow_enrichment,
-            dashboard_sessions_and_views, charts_agree_with_reference, charts_together_as_apart, saved_objects,
+            dashboard_sessions_and_views, charts_agree_with_reference, charts_together_as_apart, charts_from_the_compacted_state, saved_objects,
             session_start_comes_from_its_events, dated_reads_see_every_event_they_need,
             pages_without_their_count, pages_after_ids_cover_every_match, brief_pages_leave_only_content_out, session_pages_read_the_shown_events_content,
             fractional_starts_order_and_range,

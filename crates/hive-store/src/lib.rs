@@ -415,6 +415,13 @@ pub trait Store: Send + Sync + 'static {
     /// on a backend that expires writes, rows) were removed. Zero when
     /// nothing is left to expire.
     fn expire(&self, project_id: &str, before_ms: i64, limit: usize) -> Result<u64>;
+
+    /// Bring what the store derives from its writes for wide reads up to
+    /// date (ClickHouse: every event's state, ADR 0028); `None` when there
+    /// was nothing to do. Run by every node in the background.
+    fn compact(&self) -> Result<Option<Compaction>> {
+        Ok(None)
+    }
     /// The step retention's cut-offs move by, in milliseconds: they are
     /// rounded down to a multiple of it, so a backend whose deletions cost
     /// the same whatever they remove (a ClickHouse mutation rewrites the
@@ -473,6 +480,18 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Milliseconds since the epoch (0 if the clock is before it).
+/// What a [`Store::compact`] did.
+#[derive(Debug, Clone)]
+pub struct Compaction {
+    /// Whether it built everything anew.
+    pub full: bool,
+    /// The events it resolved (or, building, copied).
+    pub events: u64,
+    /// The days it wrote.
+    pub days: usize,
+    pub took: std::time::Duration,
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

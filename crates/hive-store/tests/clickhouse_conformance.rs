@@ -3256,3 +3256,32 @@ fn dated_reads_with_single_writes_added_up_see_every_event_they_need() {
     hive_store::conformance::dated_reads_see_every_event_they_need(&store);
     assert!(store.singles_added() > 0);
 }
+
+/// Charts come from the events' state once it is compacted (the shared
+/// case checks them against the reference at every step), and the rows
+/// compactions keep are those building the state from every write gives
+/// (ADR 0028): each event's hour, session and leaves alike.
+#[test]
+fn charts_come_from_the_events_state_as_built_from_every_write() {
+    let Some(store) = fresh() else { return };
+    hive_store::conformance::charts_from_the_compacted_state(&store);
+    assert!(store.state_added() > 0, "no chart read the state");
+    let kept = store.state_rows_cond().unwrap().expect("a cut");
+    let built = store.build_state_apart().unwrap();
+    let rows = |cond: &str| -> Vec<serde_json::Value> {
+        store
+            .sql_rows(&format!(
+                "SELECT project_id, toString(id_hash) AS id, hour, \
+                 toString(session_hash) AS session, toString(arraySort(arrayMap(\
+                 (h, t, x, n) -> (h, t, x, n), hashes, types, strs, nums))) AS leaves \
+                 FROM hive_state WHERE {cond} ORDER BY project_id, id"
+            ))
+            .unwrap()
+    };
+    let (kept, built) = (rows(&kept), rows(&format!("gen = {built}")));
+    assert!(kept.len() >= 8, "{kept:?}");
+    assert_eq!(kept.len(), built.len(), "{kept:#?}\n{built:#?}");
+    for (k, b) in kept.iter().zip(&built) {
+        assert_eq!(k, b);
+    }
+}

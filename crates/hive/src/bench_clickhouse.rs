@@ -114,6 +114,8 @@ fn load(
         seed as f64 / t.elapsed().as_secs_f64()
     );
     store.sql_exec("OPTIMIZE TABLE hive_writes FINAL")?;
+    // (Its state too, as a node's compaction keeps it: ADR 0028.)
+    store.rebuild_state()?;
     let per_event = disk_bytes(store)? as f64 / seed as f64;
     let copies = total.div_ceil(seed);
     let t = Instant::now();
@@ -451,6 +453,20 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
         );
     } else {
         eprintln!("reusing {have} events in {}", store.describe());
+    }
+    // The events' state (ADR 0028), built from every write: the copies
+    // above were not written by a node, so no compaction would find them.
+    // A database reused with a state already built keeps it.
+    if have == 0 || store.state_rows_cond()?.is_none() {
+        let t = Instant::now();
+        match store.rebuild_state()? {
+            Some(c) => println!(
+                "the events' state built from every write: {} events in {:.1} s",
+                c.events,
+                t.elapsed().as_secs_f64()
+            ),
+            None => println!("no state is kept on this ClickHouse (a cluster)"),
+        }
     }
     let events = count(
         &store,

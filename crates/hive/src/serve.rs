@@ -452,6 +452,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let evaluator = hive_server::alerts::spawn_evaluator(state.clone());
     let maintenance = hive_server::retention::spawn(state.clone());
+    let compaction = hive_server::compaction::spawn(state.clone());
 
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -492,6 +493,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!("shutting down: finishing requests in flight");
     evaluator.abort();
     maintenance.abort();
+    compaction.abort();
     let _ = stop_tx.send(true);
     let _ = http.await;
     if let Some(g) = grpc_task {

@@ -550,6 +550,29 @@ impl Client {
         self.post("", sql.as_bytes()).map(|_| ())
     }
 
+    /// [`Client::exec`] with `hashes` sent beside the statement as the
+    /// external table [`NAMED`], as [`Client::each_binary_row_naming`]
+    /// sends them.
+    pub fn exec_naming(&self, sql: &str, hashes: &[u64]) -> Result<()> {
+        self.pass_gate()?;
+        let url = format!(
+            "{}&{NAMED}_structure=h%20UInt64&{NAMED}_format=RowBinary",
+            self.url()
+        );
+        let (boundary, body) = multipart(sql, hashes);
+        let mut resp = self.send_as(
+            &url,
+            Some(&format!("multipart/form-data; boundary={boundary}")),
+            &body,
+        )?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let text = resp.body_mut().read_to_string().unwrap_or_default();
+            return Err(self.failed(status, &text));
+        }
+        Ok(())
+    }
+
     /// Run a statement in the server's default database (to create ours).
     pub fn exec_in_default(&self, sql: &str) -> Result<()> {
         self.answer_in_default(sql).map(|_| ())

@@ -19,6 +19,7 @@ mod partial;
 mod query;
 mod read;
 mod schema;
+mod state;
 mod write;
 
 use std::collections::HashMap;
@@ -164,6 +165,18 @@ pub struct ClickHouseStore {
     /// Events whose charts' cells ClickHouse added up (`partial::singles`),
     /// since the store was opened.
     singles_added: AtomicU64,
+    /// Events whose charts' cells came from their state rows (`state`),
+    /// since the store was opened.
+    state_added: AtomicU64,
+    /// Held from taking a write id outside the log to recording it
+    /// applied (`state::as_direct`), so a recorded one covers every
+    /// earlier one.
+    direct_lock: Mutex<()>,
+    /// One compaction of the state at a time.
+    compacting: Mutex<()>,
+    /// Whether this node recorded its positions before its first write
+    /// (`state::register_positions`).
+    registered: AtomicBool,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -260,6 +273,10 @@ impl ClickHouseStore {
             swept: Mutex::new(HashMap::new()),
             sweep_by_month: replicated,
             singles_added: AtomicU64::new(0),
+            state_added: AtomicU64::new(0),
+            direct_lock: Mutex::new(()),
+            compacting: Mutex::new(()),
+            registered: AtomicBool::new(false),
         })
     }
 
@@ -328,6 +345,13 @@ impl ClickHouseStore {
     pub fn singles_added(&self) -> u64 {
         self.singles_added
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many events' chart cells came from their state rows (ADR 0028)
+    /// since the store was opened.
+    #[doc(hidden)]
+    pub fn state_added(&self) -> u64 {
+        self.state_added.load(Ordering::Relaxed)
     }
 
     /// Read the schema's version again every `every` (10 s by default)
@@ -583,8 +607,11 @@ pub fn write_position(path: &Path, position: u64) -> std::io::Result<()> {
 
 impl Store for ClickHouseStore {
     fn apply(&self, ops: &[WriteOp]) -> Result<()> {
-        let ids = self.direct_ids(ops.len());
-        self.apply_ops(ops, &ids, None)
+        // (Recorded applied once done: `state::as_direct`.)
+        self.as_direct(|seq| {
+            let ids = (0..ops.len()).map(|i| (seq, i as u32, None)).collect();
+            self.apply_ops(ops, &ids, None)
+        })
     }
 
     fn apply_logged(&self, ops: &[WriteOp], position: u64) -> Result<()> {
@@ -634,6 +661,10 @@ impl Store for ClickHouseStore {
         }
     }
 
+    fn compact(&self) -> Result<Option<crate::Compaction>> {
+        self.compact_state()
+    }
+
     fn expire(&self, project_id: &str, before_ms: i64, _limit: usize) -> Result<u64> {
         // Writes expire by the time they were received (what partitions
         // are made of): one mutation per project and step, only when it
@@ -650,7 +681,12 @@ impl Store for ClickHouseStore {
             // go).
             let originals =
                 self.adopted_originals(project_id, &format!("received < {before_ms}"))?;
-            self.client.mutate_delete("hive_writes", &cond)?;
+            // Its events are resolved again once the writes are gone (ADR
+            // 0028).
+            self.as_direct(|seq| {
+                self.mark_where(seq, &cond)?;
+                self.client.mutate_delete("hive_writes", &cond)
+            })?;
             self.delete_originals(&originals, Some(before_ms))?;
             let due = {
                 let mut swept = lock(&self.swept);
@@ -755,7 +791,14 @@ impl Store for ClickHouseStore {
             if newest(partition)? >= before_ms {
                 continue;
             }
-            drop_partition(table, partition)?;
+            let (of, _) = partition_of_writes(partition);
+            self.as_direct(|seq| {
+                self.mark_where(
+                    seq,
+                    &format!("{of}(toDate(toDateTime(intDiv(received, 1000)))) = {partition}"),
+                )?;
+                drop_partition(table, partition)
+            })?;
             dropped += 1;
             months.insert(partition_of_writes(partition).1);
         }

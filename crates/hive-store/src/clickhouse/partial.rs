@@ -31,6 +31,7 @@ use super::write::{BASE, PATCH, PLACEHOLDER};
 use crate::query::MAX_LIMIT;
 use crate::{EventPage, EventQuery, Level, Order, Result, StoreError};
 
+mod from_state;
 mod singles;
 use singles::Singles;
 
@@ -250,7 +251,7 @@ const BATCH_EVENTS: usize = 512;
 
 /// What a session's rollup reads of its events, and what it writes into the
 /// session (besides the `metadata` keys it owns).
-const ROLLUP_INPUTS: [&str; 16] = [
+pub(super) const ROLLUP_INPUTS: [&str; 16] = [
     "event_type",
     "event_id",
     "session_id",
@@ -590,7 +591,7 @@ pub(super) struct Partial {
 impl Partial {
     /// A session event: it gets the rollup of the events that name it
     /// (as `read::Folded::is_session`).
-    fn is_session(&self) -> bool {
+    pub(super) fn is_session(&self) -> bool {
         self.doc.get("event_type").and_then(Value::as_str) == Some("session")
     }
 
@@ -599,7 +600,7 @@ impl Partial {
     }
 
     /// The event's session: its project and session id.
-    fn session(&self) -> SessionKey {
+    pub(super) fn session(&self) -> SessionKey {
         SessionKey::new(&self.project_id, self.field("session_id"))
     }
 }
@@ -1223,7 +1224,10 @@ impl ClickHouseStore {
         }
         needed.sort_unstable();
         needed.dedup();
-        let mut plan = singles::plan(project_id, qs, &needed);
+        if let Some(out) = self.charts_from_state(project_id, qs, &needed)? {
+            return Ok(out);
+        }
+        let mut plan = singles::plan(project_id, qs, &needed, false);
         needed.extend(rollup_inputs(&needed));
         let paths = Paths::new(needed);
         // The union of the ranges: open where any is open.
@@ -1236,7 +1240,6 @@ impl ClickHouseStore {
             .map(|q| q.date_range.end_ms)
             .try_fold(f64::NEG_INFINITY, |m, e| e.map(|e| m.max(e)));
         let mut scope = self.dated_scope(project_id, (from, to))?;
-        let event_level = qs.iter().any(|q| q.level == ChartLevel::Event);
         loop {
             // The events written once are added up by ClickHouse while
             // the rest stream (`singles`).
@@ -1263,25 +1266,6 @@ impl ClickHouseStore {
             let mut cells: Vec<Cells> = qs.iter().map(Cells::for_query).collect();
             let mut sessions = HeldSessions::new(self.ranges.held_in_memory);
             let mut rollups: BySession<Rollup> = BySession::default();
-            let seen = |e: Partial| {
-                if e.is_session() {
-                    // Sessions contribute nothing to rollups.
-                    return Seen::Session(Held::of(e));
-                }
-                Seen::Event {
-                    contribution: Contribution::of(&e.doc),
-                    cells: if event_level {
-                        qs.iter()
-                            .enumerate()
-                            .filter(|(_, q)| q.level == ChartLevel::Event)
-                            .filter_map(|(i, q)| Some((i, Cells::cell(q, &e.doc)?)))
-                            .collect()
-                    } else {
-                        Vec::new()
-                    },
-                    session: e.session(),
-                }
-            };
             let mut added: Vec<singles::Added> = Vec::new();
             // The groups' sessions' rollups (their events' number and
             // earliest start), added to as each statement answers.
@@ -1402,50 +1386,32 @@ impl ClickHouseStore {
                     }
                 }
             };
-            // (Set when the stream starts over: the groups' cells are gone
-            // with the rest, and the read starts again, all streamed.)
-            let restarted = std::cell::Cell::new(false);
-            let mut f = |e| {
-                match e {
-                    None => {
-                        restarted.set(true);
-                        for (c, q) in cells.iter_mut().zip(qs) {
-                            *c = Cells::for_query(q);
-                        }
-                        sessions.clear();
-                        rollups.clear();
-                    }
-                    Some(Seen::Session(s)) => sessions.push(s)?,
-                    Some(Seen::Event {
-                        session,
-                        contribution,
-                        cells: found,
-                    }) => {
-                        rollups
-                            .entry(session)
-                            .or_default()
-                            .update(None, &contribution);
-                        for (i, c) in found {
-                            cells[i].push(c);
-                        }
-                    }
-                }
-                Ok(())
-            };
-            match streamed {
-                None => self.each_partial(project_id, &scope, &paths, &seen, &mut f)?,
+            // (The stream started over: the groups' cells are gone with
+            // the rest, and the read starts again, all streamed.)
+            let restarted = match streamed {
+                None => self.stream_into(
+                    project_id,
+                    &scope,
+                    &paths,
+                    qs,
+                    &mut cells,
+                    &mut sessions,
+                    &mut rollups,
+                )?,
                 Some((mut rest, since)) => {
                     rest.sort_unstable();
                     rest.dedup();
-                    self.each_partial(
+                    self.stream_into(
                         project_id,
                         &Scope::Hashes(rest, since),
                         &paths,
-                        &seen,
-                        &mut f,
-                    )?;
+                        qs,
+                        &mut cells,
+                        &mut sessions,
+                        &mut rollups,
+                    )?
                 }
-            }
+            };
             if let Some(wider) = self.widened(&scope, sessions.nested())? {
                 scope = wider;
                 continue;
@@ -1453,8 +1419,7 @@ impl ClickHouseStore {
             // A path first written below a read one meanwhile (the stream
             // then started over by itself): the groups may have missed it.
             // Read again, all streamed.
-            if !added.is_empty() && (restarted.get() || !self.below(project_id, &paths)?.is_empty())
-            {
+            if !added.is_empty() && (restarted || !self.below(project_id, &paths)?.is_empty()) {
                 plan = None;
                 continue;
             }
@@ -1462,28 +1427,76 @@ impl ClickHouseStore {
                 self.singles_added
                     .fetch_add(added.events, std::sync::atomic::Ordering::Relaxed);
             }
-            let rollups = &merged(rollups, grouped);
-            let found = |s: Held| -> Result<Vec<(usize, Cell)>> {
-                let mut s = s.into_partial()?;
-                let r = rollups
-                    .get(&SessionKey::new(&s.project_id, s.field("event_id")))
-                    .copied()
-                    .unwrap_or_default();
-                r.apply_to_session(&mut s.doc, s.duration_explicit);
-                Ok(qs
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, q)| Some((i, Cells::cell(q, &s.doc)?)))
-                    .collect())
-            };
-            sessions.map_each(&found, |found| {
-                for (i, c) in found {
-                    cells[i].push(c);
-                }
-                Ok(())
-            })?;
-            return Ok(qs.iter().zip(cells).map(|(q, c)| c.finish(q)).collect());
+            return finish_cells(qs, cells, sessions, &merged(rollups, grouped));
         }
+    }
+
+    /// Stream `scope`'s events (resolved on `paths`) into the charts
+    /// `qs`: each event's cells in the event-level charts, its share of its
+    /// session's rollup, and each session event held until its rollup is
+    /// known ([`finish_cells`]). Returns whether the stream started over
+    /// (a path below a read one appeared: `cells`, `sessions` and
+    /// `rollups` were emptied and every event read again).
+    #[allow(clippy::too_many_arguments)]
+    fn stream_into(
+        &self,
+        project_id: Option<&str>,
+        scope: &Scope,
+        paths: &Paths,
+        qs: &[ChartQuery],
+        cells: &mut [Cells],
+        sessions: &mut HeldSessions,
+        rollups: &mut BySession<Rollup>,
+    ) -> Result<bool> {
+        let event_level = qs.iter().any(|q| q.level == ChartLevel::Event);
+        let seen = |e: Partial| {
+            if e.is_session() {
+                // Sessions contribute nothing to rollups.
+                return Seen::Session(Held::of(e));
+            }
+            Seen::Event {
+                contribution: Contribution::of(&e.doc),
+                cells: if event_level {
+                    qs.iter()
+                        .enumerate()
+                        .filter(|(_, q)| q.level == ChartLevel::Event)
+                        .filter_map(|(i, q)| Some((i, Cells::cell(q, &e.doc)?)))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                session: e.session(),
+            }
+        };
+        let mut restarted = false;
+        self.each_partial(project_id, scope, paths, &seen, |e| {
+            match e {
+                None => {
+                    restarted = true;
+                    for (c, q) in cells.iter_mut().zip(qs) {
+                        *c = Cells::for_query(q);
+                    }
+                    sessions.clear();
+                    rollups.clear();
+                }
+                Some(Seen::Session(s)) => sessions.push(s)?,
+                Some(Seen::Event {
+                    session,
+                    contribution,
+                    cells: found,
+                }) => {
+                    rollups
+                        .entry(session)
+                        .or_default()
+                        .update(None, &contribution);
+                    for (i, c) in found {
+                        cells[i].push(c);
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(restarted)
     }
 
     /// The rollups of these sessions (project, session id): their events
@@ -1550,6 +1563,36 @@ impl ClickHouseStore {
         }
         Ok(rollups)
     }
+}
+
+/// The charts' series: `cells`, with the held `sessions`' cells once
+/// their `rollups` are applied.
+fn finish_cells(
+    qs: &[ChartQuery],
+    mut cells: Vec<Cells>,
+    sessions: HeldSessions,
+    rollups: &BySession<Rollup>,
+) -> Result<Vec<Vec<Series>>> {
+    let found = |s: Held| -> Result<Vec<(usize, Cell)>> {
+        let mut s = s.into_partial()?;
+        let r = rollups
+            .get(&SessionKey::new(&s.project_id, s.field("event_id")))
+            .copied()
+            .unwrap_or_default();
+        r.apply_to_session(&mut s.doc, s.duration_explicit);
+        Ok(qs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| Some((i, Cells::cell(q, &s.doc)?)))
+            .collect())
+    };
+    sessions.map_each(&found, |found| {
+        for (i, c) in found {
+            cells[i].push(c);
+        }
+        Ok(())
+    })?;
+    Ok(qs.iter().zip(cells).map(|(q, c)| c.finish(q)).collect())
 }
 
 /// What a list needs of an event, found by the reader that resolved it.

@@ -314,6 +314,9 @@ pub(super) enum Named<'a> {
     /// `project` selects, by their ids' hashes (schema 14): with any other
     /// event that shares one.
     Members { project: &'a str, sessions: &'a str },
+    /// The events with these hashes of their ids (a comma-separated list
+    /// of numbers, not empty).
+    Hashes(&'a str),
 }
 
 impl Named<'_> {
@@ -332,6 +335,7 @@ impl Named<'_> {
                 ),
                 None,
             ),
+            Named::Hashes(list) => (format!("SELECT arrayJoin([{list}])"), None),
         }
     }
 }

@@ -286,6 +286,76 @@ pub const MIGRATIONS: &[&[&str]] = &[
         SESSION_HASHES_VIEW_15,
         "DROP TABLE IF EXISTS hive_session_hashes_mv",
     ],
+    // 16: every event's current state, a row each, ordered by the hour it
+    // starts in (ADR 0028, `state.rs`). Written only by compactions, each
+    // into partitions of its own generation (`gen`) and day, never
+    // rewritten: a compaction copies the days it changes into a new
+    // generation, and `hive_state_cuts` says which generation of each day
+    // is current as of which applied positions. Rows arrive through
+    // `hive_state_in` (a `Null` table), whose view hashes their ids and
+    // paths. `hive_state_marks` records what changes events without a
+    // write (deletions, retention, adoptions), by position as writes are;
+    // `hive_direct_positions` how far each node's writes made outside its
+    // ingest log are applied. (Not made on a cluster: `state.rs`.)
+    &[
+        "CREATE TABLE IF NOT EXISTS hive_state (
+            gen UInt64,
+            day UInt32,
+            project_id String,
+            hour Int64,
+            session_hash UInt64,
+            id_hash UInt64,
+            hashes Array(UInt64),
+            types Array(UInt8),
+            strs Array(String),
+            nums Array(Float64)
+        ) ENGINE = MergeTree PARTITION BY (gen, day)
+        ORDER BY (project_id, hour, session_hash, id_hash)",
+        "CREATE TABLE IF NOT EXISTS hive_state_in (
+            gen UInt64,
+            day UInt32,
+            project_id String,
+            hour Int64,
+            session_id String,
+            event_id String,
+            paths Array(String),
+            types Array(UInt8),
+            strs Array(String),
+            nums Array(Float64)
+        ) ENGINE = Null",
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS hive_state_in_mv TO hive_state AS
+        SELECT gen, day, project_id, hour, cityHash64(session_id) AS session_hash,
+            cityHash64(event_id) AS id_hash, arrayMap(p -> cityHash64(p), paths) AS hashes,
+            types, strs, nums
+        FROM hive_state_in",
+        "CREATE TABLE IF NOT EXISTS hive_state_cuts (
+            cut UInt64,
+            at Int64,
+            format UInt32,
+            log_nodes Array(String),
+            log_seqs Array(UInt64),
+            direct_nodes Array(String),
+            direct_seqs Array(UInt64),
+            days Array(UInt32),
+            gens Array(UInt64)
+        ) ENGINE = MergeTree ORDER BY cut",
+        "CREATE TABLE IF NOT EXISTS hive_state_marks (
+            project_id String,
+            event_id String,
+            node String,
+            seq UInt64,
+            at Int64,
+            id_hash UInt64 MATERIALIZED cityHash64(event_id)
+        ) ENGINE = MergeTree PARTITION BY toYYYYMM(toDate(toDateTime(intDiv(at, 1000))))
+        ORDER BY (project_id, node, seq)",
+        "CREATE TABLE IF NOT EXISTS hive_direct_positions (
+            node String, seq UInt64
+        ) ENGINE = ReplacingMergeTree(seq) ORDER BY node",
+        // The writes made outside the log before, as applied (those made
+        // since by a node record their own).
+        "INSERT INTO hive_direct_positions (node, seq) SELECT node, max(seq) FROM hive_writes
+        WHERE seq >= 4611686018427387904 GROUP BY node",
+    ],
 ];
 
 /// The view of migration 15: [`SESSION_HASHES_VIEW`] with each row's
@@ -432,6 +502,14 @@ pub fn migrate(client: &Client) -> Result<u32> {
             15 => add_columns(client, "hive_session_hashes", &[SESSION_HASH_COLUMN])?,
             _ => {}
         }
+        // (The state is kept on a single server only: `state.rs`.)
+        if i + 1 == 16 && ep.cluster.is_some() {
+            client.exec(&format!(
+                "INSERT INTO hive_migrations (version, applied_at) VALUES (16, {})",
+                super::now_ms()
+            ))?;
+            continue;
+        }
         for s in *statements {
             // `?partition=month` (a new database only: migration 1 made
             // the writes).
@@ -480,7 +558,12 @@ pub fn migrate(client: &Client) -> Result<u32> {
 }
 
 /// The large tables (their local tables on a cluster).
-const COMPRESSED: [&str; 3] = ["hive_writes", "hive_session_hashes", "hive_starts"];
+const COMPRESSED: [&str; 4] = [
+    "hive_writes",
+    "hive_session_hashes",
+    "hive_starts",
+    "hive_state",
+];
 
 /// The codec every column of [`COMPRESSED`] gets where the server has
 /// codecs: zstd at its own default level, as `deploy/clickhouse/` sets
@@ -541,6 +624,10 @@ fn compress_on_current_servers(client: &Client) -> Result<()> {
         .filter_map(|r| r["name"].as_str().map(str::to_owned))
         .collect();
     for table in COMPRESSED {
+        // (Migration 16 makes no state on a cluster.)
+        if table == "hive_state" && ep.cluster.is_some() {
+            continue;
+        }
         let table = format!("{table}{suffix}");
         let bare: Vec<String> = client
             .rows(&format!(

@@ -215,7 +215,7 @@ fn own_id(x: &Leaf, event_id: &str, session_id: &str) -> bool {
 /// never empty) and read back by [`own_id_sql`] and [`own_ids_sql`].
 /// Timestamps, durations and token counts are such numbers, and their
 /// texts were about 10 of the 16 bytes an event's `strs` took compressed.
-fn integer_text(x: &Leaf) -> bool {
+pub(super) fn integer_text(x: &Leaf) -> bool {
     const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
     let digits = x.s.strip_prefix('-').unwrap_or(&x.s);
     x.ty == NUM
@@ -300,6 +300,11 @@ impl ClickHouseStore {
         ids: &Ids,
         position: Option<u64>,
     ) -> Result<()> {
+        if !self.registered.load(std::sync::atomic::Ordering::Relaxed) {
+            self.register_positions()?;
+            self.registered
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut from = 0;
         let mut i = 0;
         while i < ops.len() {
@@ -311,19 +316,28 @@ impl ClickHouseStore {
                 self.apply_writes(&ops[from..i], &ids[from..i], None)?;
             }
             let mut run = Vec::new();
+            let seq = ids[i].0;
             while let Some(WriteOp::Delete { project_id, target }) = ops.get(i) {
                 run.push((project_id.as_str(), target));
                 i += 1;
             }
-            self.delete_events(&run)?;
+            // The events deleted, resolved again by the compaction whose
+            // cut covers the deletion (ADR 0028).
+            let gone = self.delete_events(&run)?;
+            self.mark(seq, &gone)?;
             from = i;
         }
         self.apply_writes(&ops[from..], &ids[from..], position)
     }
 
     /// Delete sessions and events (an event with its session when it is
-    /// one): every write of the events, and their lookups.
-    pub(super) fn delete_events(&self, targets: &[(&str, &crate::DeleteTarget)]) -> Result<()> {
+    /// one): every write of the events, and their lookups. Returns the
+    /// events deleted (project, event).
+    pub(super) fn delete_events(
+        &self,
+        targets: &[(&str, &crate::DeleteTarget)],
+    ) -> Result<Vec<(String, String)>> {
+        let mut deleted = Vec::new();
         // By project, in the order first named.
         let mut projects: Vec<(&str, Vec<&str>)> = Vec::new();
         for (project_id, target) in targets {
@@ -373,6 +387,7 @@ impl ClickHouseStore {
             if present == 0 {
                 continue;
             }
+            deleted.extend(ids.iter().map(|id| (project_id.to_owned(), id.clone())));
             // Enrichments that floated before these events arrived, hidden
             // where they floated since their copies came here: they go with
             // their copies (found before the copies go).
@@ -421,7 +436,7 @@ impl ClickHouseStore {
             }
             self.delete_originals(&originals, None)?;
         }
-        Ok(())
+        Ok(deleted)
     }
 
     /// The floating enrichments adopted into `project_id` (copied there
@@ -661,6 +676,16 @@ impl ClickHouseStore {
         self.client.insert("hive_writes", &rows)?;
         self.client.insert("hive_writes", &adopted_rows)?;
         self.client.insert("hive_adopted", &markers)?;
+        // An adopted original is hidden where it floated: that event
+        // changed there without a write (ADR 0028).
+        if let Some(&(seq, _, _)) = ids.first() {
+            let hidden: Vec<(String, String)> = batch
+                .adopt
+                .iter()
+                .map(|(from, _, event_id)| (from.clone(), event_id.clone()))
+                .collect();
+            self.mark(seq, &hidden)?;
+        }
         if let Some(position) = position {
             self.client.insert(
                 "hive_log_positions",

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{P, all, enrich, event, put};
 use crate::objects::{ALERT, CHART, NOTIFICATION, ObjectPut};
-use crate::{Level, Store};
+use crate::{Level, Store, WriteOp};
 
 const H: i64 = 3_600_000;
 /// 2024-01-01T00:00:00Z, a Monday.
@@ -460,4 +460,137 @@ pub fn extreme_times(store: &dyn Store) {
         })
         .expect("query");
     assert_eq!(starts(&near.events), [-1, 0]);
+}
+
+/// Charts read from what a store derives from its writes for wide reads
+/// (on ClickHouse, every event's state, ADR 0028) agree with the
+/// reference at every step: before any compaction, compacted, and with
+/// writes since the last compaction (new events and sessions, starts
+/// moved to other days, sessions enriched, deletions, an enrichment
+/// adopted from the project it floated in, a start no hour holds, a metric
+/// inside an array).
+pub fn charts_from_the_compacted_state(store: &dyn Store) {
+    load(store);
+    let range = |from: i64, to: i64| json!({"$gte": T0 + from, "$lte": T0 + to});
+    let qs: Vec<ChartQuery> = [
+        json!({"aggregation": "count", "bucket": "total", "dateRange": range(0, H - 1)}),
+        json!({"aggregation": "count", "bucket": "hour", "groupBy": "metadata.variant"}),
+        json!({"metric": "metrics.latency_ms", "aggregation": "avg", "bucket": "day",
+               "groupBy": "metadata.variant", "dateRange": range(0, 40 * 24 * H)}),
+        json!({"metric": "metadata.cost", "aggregation": "sum", "bucket": "day",
+               "level": "session", "dateRange": range(0, 10 * 24 * H)}),
+        json!({"aggregation": "count", "bucket": "hour", "level": "session",
+               "groupBy": "event_type"}),
+        json!({"metric": "duration", "aggregation": "max", "bucket": "total",
+               "level": "session"}),
+        json!({"aggregation": "count", "bucket": "minute",
+               "filters": [{"field": "metadata.variant", "operator": "is", "value": "b",
+                            "type": "string"}],
+               "dateRange": range(0, 4 * 24 * H)}),
+        json!({"metric": "metrics.latency_ms", "aggregation": "sum", "bucket": "total",
+               "groupBy": "user_properties.plan"}),
+        json!({"metric": "metrics.latency_ms", "aggregation": "p90", "bucket": "total"}),
+        json!({"aggregation": "count", "bucket": "total", "dateRange": range(-10 * H, -H)}),
+    ]
+    .iter()
+    .map(|q| ChartQuery::from_json(q, 0.0).expect("chart query"))
+    .collect();
+    let check = |store: &dyn Store, step: &str| {
+        for project in [P, "default"] {
+            let docs: Vec<Value> = store
+                .query(&crate::EventQuery {
+                    project_id: Some(project.into()),
+                    limit: 1000,
+                    ..Default::default()
+                })
+                .expect("query")
+                .events;
+            let together = store.charts(Some(project), &qs).expect("charts");
+            for (q, got) in qs.iter().zip(&together) {
+                let want = reference(q, &docs);
+                for got in [got.clone(), store.chart(Some(project), q).expect("chart")] {
+                    assert_eq!(got.len(), want.len(), "{step}, {project}: {q:?}: {got:?}");
+                    for (g, w) in got.iter().zip(&want) {
+                        assert_eq!(g.group, w.group, "{step}, {project}: {q:?}");
+                        assert_eq!(
+                            points(g).iter().map(|p| (p.0, p.2)).collect::<Vec<_>>(),
+                            points(w).iter().map(|p| (p.0, p.2)).collect::<Vec<_>>(),
+                            "{step}, {project}: {q:?}"
+                        );
+                        for (a, b) in g.points.iter().zip(&w.points) {
+                            assert!(
+                                (a.value - b.value).abs() < 1e-9,
+                                "{step}, {project}: {q:?}: {a:?} {b:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    };
+    // Each step checked with what was written since the last compaction,
+    // then compacted and checked again.
+    let step = |store: &dyn Store, name: &str, ops: Vec<WriteOp>| {
+        for op in ops {
+            store.apply(&[op]).unwrap();
+        }
+        check(store, &format!("{name}, written since"));
+        store.compact().unwrap();
+        check(store, &format!("{name}, compacted"));
+    };
+    check(store, "before any compaction");
+    store.compact().unwrap();
+    check(store, "compacted");
+    // Nothing since: nothing to do.
+    assert!(store.compact().unwrap().is_none());
+    let mut e9 = event("e9", "s1", "model", T0 + 2 * H);
+    e9.metadata.insert("variant".into(), json!("b"));
+    e9.metrics.insert("latency_ms".into(), json!(9));
+    let s3 = event("s3", "s3", "session", T0 + 3 * 24 * H);
+    let mut e10 = event("e10", "s3", "tool", T0 + 3 * 24 * H + 60_000);
+    e10.metadata.insert("variant".into(), json!("c"));
+    e10.metadata.insert("cost".into(), json!(0.5));
+    step(
+        store,
+        "new events, a start moved, a session enriched",
+        vec![
+            put(e9),
+            put(s3),
+            put(e10),
+            enrich(
+                "e4",
+                json!({"start_time": T0 + 3 * 24 * H + 5 * 60_000, "metadata": {"variant": "c"}}),
+            ),
+            enrich("s2", json!({"metadata": {"cost": 5, "variant": "b"}})),
+            super::floating("e11", json!({"metadata": {"variant": "f"}})),
+        ],
+    );
+    let mut e11 = event("e11", "s3", "model", T0 + 3 * 24 * H + 2 * 60_000);
+    e11.metrics.insert("latency_ms".into(), json!(11));
+    step(store, "an enrichment adopted", vec![put(e11)]);
+    step(
+        store,
+        "deleted",
+        vec![
+            WriteOp::Delete {
+                project_id: P.into(),
+                target: crate::DeleteTarget::Event("e0".into()),
+            },
+            WriteOp::Delete {
+                project_id: P.into(),
+                target: crate::DeleteTarget::Session("s2".into()),
+            },
+        ],
+    );
+    step(
+        store,
+        "a start no hour holds, a metric in an array",
+        vec![
+            enrich("e3", json!({"metrics": {"latency_ms": [1, 2]}})),
+            // (Past 2^53 ms: no hour ClickHouse's statements tell holds
+            // it exactly.)
+            enrich("e8", json!({"start_time": 9.1e15})),
+            enrich("s1", json!({"metadata": {"variant": "a"}})),
+        ],
+    );
 }

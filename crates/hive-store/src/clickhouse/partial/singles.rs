@@ -89,6 +89,10 @@ pub(in crate::clickhouse) struct Added {
 
 /// Which events [`ClickHouseStore::add_up_singles`] adds up.
 pub(in crate::clickhouse) enum Singles<'a> {
+    /// Those of the state's rows `rows` selects (a cut's, of some hours)
+    /// but `unsettled` (by their hashes). Each row is its event, session
+    /// events (their rollups in their rows) too.
+    State { rows: String, unsettled: &'a [u64] },
     /// These (by their hashes), each written once by a base when
     /// counted ([`ClickHouseStore::write_counts`]).
     Named(&'a [u64]),
@@ -110,15 +114,18 @@ const OWN: [&str; 4] = ["event_id", "session_id", "parent_id", "project_id"];
 /// The plan for charts `qs` of one project that read `read` (their
 /// filters', metrics' and groups' paths), or `None` when the groups cannot
 /// answer for their events.
+/// `state`: for the rows of the events' state (ADR 0028), where a
+/// session's row holds its rollup, so its charts are planned too.
 pub(in crate::clickhouse) fn plan(
     project_id: Option<&str>,
     qs: &[ChartQuery],
     read: &[String],
+    state: bool,
 ) -> Option<Plan> {
     project_id?;
     // A read of a rollup's totals needs its events' costs and tokens,
     // which are not grouped.
-    if rollup_inputs(read).len() != 4 {
+    if !state && rollup_inputs(read).len() != 4 {
         return None;
     }
     let touches = |p: &String, o: &str| p == o || is_ancestor(p, o) || is_ancestor(o, p);
@@ -129,7 +136,7 @@ pub(in crate::clickhouse) fn plan(
         return None;
     }
     let events: Vec<usize> = (0..qs.len())
-        .filter(|&i| qs[i].level == ChartLevel::Event)
+        .filter(|&i| state || qs[i].level == ChartLevel::Event)
         .collect();
     // A percentile needs every number, which a group does not keep.
     if events
@@ -242,7 +249,17 @@ impl ClickHouseStore {
         singles: Singles<'_>,
     ) -> Result<Option<Added>> {
         let mut added = Added::default();
+        let state = matches!(singles, Singles::State { .. });
         let (selected, named, expected) = match singles {
+            Singles::State { rows, unsettled } => (
+                if unsettled.is_empty() {
+                    format!("WHERE {rows}")
+                } else {
+                    format!("PREWHERE id_hash NOT IN {NAMED} WHERE {rows}")
+                },
+                unsettled,
+                (0, 0),
+            ),
             Singles::Named(once) => (
                 format!("PREWHERE id_hash IN {NAMED} WHERE 1"),
                 once,
@@ -266,7 +283,7 @@ impl ClickHouseStore {
                 (once, sum),
             ),
         };
-        if expected.0 == 0 {
+        if !state && expected.0 == 0 {
             return Ok(Some(added));
         }
         // Each row's leaves at the kept paths, its start, and the totalled
@@ -285,9 +302,10 @@ impl ClickHouseStore {
             "if(part = 0, h0, toUInt64(0)) AS h".to_owned(),
             "if(part = 1, session_id, '') AS sid".into(),
             "if(part = 0, u0, 0) AS u".into(),
+            "if(part = 0, own0, 0) AS own".into(),
         ];
         // (The groups' columns by name, in the order read below.)
-        let mut names = vec!["h".to_owned(), "sid".into(), "u".into()];
+        let mut names = vec!["h".to_owned(), "sid".into(), "u".into(), "own".into()];
         for (f, &(i, _)) in plan.charts.iter().enumerate() {
             let r = &qs[i].date_range;
             let mut cond = Vec::new();
@@ -342,20 +360,40 @@ impl ClickHouseStore {
             totals.push(format!("sum(v{a}), min(v{a}), max(v{a})"));
         }
         let e = plan.event_type;
+        // A state row is its event, sessions too: added up unless its
+        // start or a metric needs the stream; `own0` says whether it is its
+        // own session's (a session-level chart counts only those), by
+        // hashes. A base is its event if it is no session's, whose cells
+        // wait for its rollup; the groups add up those rollups' counts and
+        // starts too (`part` 1).
+        let source = if state {
+            format!(
+                "SELECT id_hash, '' AS session_id, toUInt8(session_hash = id_hash) AS own0, \
+                 {extract}, if(st_ok{fit}, toUInt64(0), id_hash) AS h0 \
+                 FROM hive_state {selected} AND project_id = {project}",
+                extract = extract.join(", "),
+                fit = fit.concat(),
+                project = lit(project_id),
+            )
+        } else {
+            format!(
+                "SELECT id_hash, session_id, toUInt8(0) AS own0, {extract}, \
+                 if(kind = {BASE} AND st_ok{fit} \
+                 AND NOT (ty{e} = {STR} AND tx{e} = 'session'), toUInt64(0), id_hash) AS h0 \
+                 FROM hive_writes {selected} AND project_id = {project} AND {VISIBLE}",
+                extract = extract.join(", "),
+                fit = fit.concat(),
+                project = lit(project_id),
+            )
+        };
         let sql = format!(
-            "SELECT part, {keyed}, count(), min(st), sum(id_hash){comma}{totals} FROM (\
-             SELECT id_hash, session_id, {extract}, \
-             if(kind = {BASE} AND st_ok{fit} \
-             AND NOT (ty{e} = {STR} AND tx{e} = 'session'), toUInt64(0), id_hash) AS h0 \
-             FROM hive_writes {selected} AND project_id = {project} AND {VISIBLE}) \
-             ARRAY JOIN [0, 1] AS part WHERE part = 0 OR h0 = 0 \
+            "SELECT part, {keyed}, count(), min(st), sum(id_hash){comma}{totals} FROM ({source}) \
+             ARRAY JOIN {parts} AS part WHERE part = 0 OR h0 = 0 \
              GROUP BY part, {names}",
             keyed = keyed.join(", "),
             comma = if totals.is_empty() { "" } else { ", " },
             totals = totals.join(", "),
-            extract = extract.join(", "),
-            fit = fit.concat(),
-            project = lit(project_id),
+            parts = if state { "[0]" } else { "[0, 1]" },
             names = names.join(", "),
         );
         let (mut rows, mut sum) = (0u64, 0u64);
@@ -367,6 +405,7 @@ impl ClickHouseStore {
                 let h = b::u64(r)?;
                 let session = b::string(r)?;
                 let u = b::i64(r)?;
+                let own = b::u8(r)? != 0;
                 let mut flags = Vec::with_capacity(charts);
                 for _ in 0..charts {
                     flags.push(b::u8(r)? != 0);
@@ -417,8 +456,13 @@ impl ClickHouseStore {
                     },
                 ));
                 let start = u.saturating_mul(plan.unit);
+                // (A session-level chart counts a session's own event; the
+                // rebuilt document holds neither id, which `Cells` would
+                // compare.)
+                let own_session = own
+                    && doc.get("event_type").and_then(serde_json::Value::as_str) == Some("session");
                 for (f, &(i, metric)) in plan.charts.iter().enumerate() {
-                    if !flags[f] {
+                    if !flags[f] || (qs[i].level == ChartLevel::Session && !own_session) {
                         continue;
                     }
                     match metric {
@@ -439,7 +483,7 @@ impl ClickHouseStore {
                 }
                 Ok(())
             })?;
-        if (rows, sum) != expected {
+        if !state && (rows, sum) != expected {
             return Ok(None);
         }
         Ok(Some(added))

@@ -1,0 +1,136 @@
+//! Charts from the events' state (ADR 0028): the rows of the newest cut,
+//! added up by ClickHouse as [`super::singles`] adds up bases, and the
+//! events the cut does not settle, streamed as before.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use hive_core::chart::{Cells, ChartQuery, Series};
+use hive_core::rollup::Rollup;
+
+use super::super::ClickHouseStore;
+use super::super::state::{GRACE, MAX_UNSETTLED};
+use super::singles::{self, Singles};
+use super::{BySession, HeldSessions, Paths, Scope, add_cells, finish_cells, rollup_inputs};
+use crate::Result;
+
+/// Rounds of widening the streamed events to hold every event of the
+/// sessions among them before the read resolves every write instead.
+const ROUNDS: usize = 4;
+
+impl ClickHouseStore {
+    /// The charts `qs` of one project (reading the paths `needed`) from
+    /// the state, or `None` when it cannot answer for them: no cut yet,
+    /// more events written since it than a read streams, a chart the
+    /// groups cannot add up (content, ids, percentiles, a path below one
+    /// read), or the read took longer than a cut's rows are kept.
+    ///
+    /// Every event is either its row at the cut or streamed: the events
+    /// written since the cut, the sessions they belong to (whose rollups
+    /// their rows hold), every event of those sessions (which their
+    /// rollups need), and rows the groups leave to the stream (a start
+    /// that is not a number, a metric inside an array), with every event
+    /// of the sessions among those.
+    pub(super) fn charts_from_state(
+        &self,
+        project_id: Option<&str>,
+        qs: &[ChartQuery],
+        needed: &[String],
+    ) -> Result<Option<Vec<Vec<Series>>>> {
+        let Some(project) = project_id else {
+            return Ok(None);
+        };
+        let Some(plan) = singles::plan(Some(project), qs, needed, true) else {
+            return Ok(None);
+        };
+        let mut read: Vec<String> = needed.to_vec();
+        read.extend(rollup_inputs(needed));
+        let paths = Paths::new(read);
+        if !self.below(project_id, &paths)?.is_empty() {
+            return Ok(None);
+        }
+        let taken = Instant::now();
+        let Some(cut) = self.read_cut()? else {
+            return Ok(None);
+        };
+        let Some(mut unsettled) = self.state_unsettled(project, &cut)? else {
+            return Ok(None);
+        };
+        // The hours of the union of the ranges (open where any is open),
+        // and those of events with no start an hour can hold (`-1`).
+        let bound = |x: Option<f64>| {
+            x.filter(|v| v.is_finite())
+                .map(|v| (v / 3_600_000.0).floor())
+        };
+        let from = qs
+            .iter()
+            .map(|q| bound(q.date_range.start_ms))
+            .try_fold(f64::INFINITY, |m, s| s.map(|s| m.min(s)));
+        let to = qs
+            .iter()
+            .map(|q| bound(q.date_range.end_ms))
+            .try_fold(f64::NEG_INFINITY, |m, e| e.map(|e| m.max(e)));
+        let mut hours = vec![cut.rows()];
+        if let Some(f) = from.filter(|f| f.is_finite()) {
+            hours.push(format!("(hour = -1 OR hour >= {})", f as i64));
+        }
+        if let Some(t) = to.filter(|t| t.is_finite()) {
+            hours.push(format!("hour <= {}", t as i64));
+        }
+        let rows = hours.join(" AND ");
+        for _ in 0..ROUNDS {
+            let Some(added) = self.add_up_singles(
+                project,
+                qs,
+                &plan,
+                Singles::State {
+                    rows: rows.clone(),
+                    unsettled: &unsettled,
+                },
+            )?
+            else {
+                return Ok(None);
+            };
+            // (A cut's rows are kept for the grace time after a newer cut
+            // replaced it: a statement begun later may have missed some.)
+            if taken.elapsed() >= GRACE {
+                return Ok(None);
+            }
+            // Rows left to the stream: with every event of the sessions
+            // among them, or added up again without those.
+            let mut streamed: BTreeSet<u64> = unsettled.iter().copied().collect();
+            streamed.extend(added.streamed.iter().copied());
+            let left = streamed.len();
+            let Some(all) = self.with_members(project, streamed, MAX_UNSETTLED)? else {
+                return Ok(None);
+            };
+            if all.len() > left {
+                unsettled = all;
+                continue;
+            }
+            let mut cells: Vec<Cells> = qs.iter().map(Cells::for_query).collect();
+            add_cells(&mut cells, added.cells);
+            let mut sessions = HeldSessions::new(self.ranges.held_in_memory);
+            let mut rollups: BySession<Rollup> = BySession::default();
+            if !all.is_empty() {
+                let restarted = self.stream_into(
+                    project_id,
+                    &Scope::Hashes(all, None),
+                    &paths,
+                    qs,
+                    &mut cells,
+                    &mut sessions,
+                    &mut rollups,
+                )?;
+                // A path written below a read one meanwhile.
+                if restarted || !self.below(project_id, &paths)?.is_empty() {
+                    return Ok(None);
+                }
+            }
+            self.state_added
+                .fetch_add(added.events, std::sync::atomic::Ordering::Relaxed);
+            return finish_cells(qs, cells, sessions, &rollups).map(Some);
+        }
+        Ok(None)
+    }
+}

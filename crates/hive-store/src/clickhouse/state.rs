@@ -1,0 +1,958 @@
+//! Every event's current state, a row each (ADR 0028), kept by
+//! compactions from exact cuts, so a wide chart reads a row per event of
+//! its hours instead of resolving every write of them.
+//!
+//! - **A cut** (`hive_state_cuts`) is the applied position of every node
+//!   (its ingest log's, and its writes made outside the log, `DIRECT`),
+//!   read before the writes are: every write at or below it is in
+//!   ClickHouse, since a node records its position after its rows. With
+//!   it, the generation of `hive_state` that holds each day's rows.
+//! - **A compaction** resolves the events with a write (or a mark:
+//!   deletions, retention, adoptions) above the last cut, and the
+//!   sessions whose rollups they change, and copies each day they touch
+//!   into a new generation without their old rows, with their new ones.
+//!   Nothing is rewritten in place: a cut names only generations that
+//!   were complete before it was recorded, so a compaction that fails
+//!   halfway, or two that overlap, leave nothing a read takes. The first
+//!   compaction (or one after a change of [`FORMAT`]) builds every day:
+//!   events written once by a base, not sessions, are copied by
+//!   ClickHouse; the others are resolved here.
+//! - **A read** takes the newest cut, and streams (as before) the events
+//!   written since it, with the sessions they belong to and those
+//!   sessions' events ([`ClickHouseStore::state_unsettled`]); every other
+//!   event is its row.
+//! - Generations no recent cut names are dropped after [`GRACE`].
+//!
+//! Kept on a single ClickHouse server: on a cluster no state is made and
+//! reads resolve the writes as before.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use hive_core::rollup::{Contribution, Rollup};
+use serde_json::{Value, json};
+
+use super::http::{NAMED, binary as b, lit};
+use super::leaves::{NUM, is_content};
+use super::partial::{BySession, Partial, Paths, SessionKey};
+use super::read::{Folded, Named, VISIBLE, without_content};
+use super::write::{BASE, integer_text};
+use super::{ClickHouseStore, DIRECT, lock, next_version, now_ms};
+use crate::Result;
+
+/// The state's format: a cut of another format is not read, and the next
+/// compaction builds the state again.
+pub(super) const FORMAT: u32 = 1;
+
+/// How long a generation no longer current is kept: a read that took its
+/// cut begins reading the rows within it (or resolves the writes instead),
+/// and a compaction that copied from it records its cut within half of it
+/// when another was recorded meanwhile.
+pub(super) const GRACE: Duration = Duration::from_secs(60);
+
+/// How long a generation no cut names is kept: a compaction under way
+/// (building every event may take minutes), or one that failed.
+const UNNAMED: Duration = Duration::from_secs(6 * 3600);
+
+/// Events resolved in one statement (their hashes are named as literals).
+const FOLD_BATCH: usize = 10_000;
+
+/// More events than this to stream beside the state: the read resolves
+/// every write as before.
+pub(super) const MAX_UNSETTLED: usize = 200_000;
+
+/// Leaves a state row leaves out: its own ids (the read never charts
+/// them) and content.
+const OWN: [&str; 4] = ["event_id", "session_id", "parent_id", "project_id"];
+
+/// Each node's applied position, by node.
+type Positions = Vec<(String, u64)>;
+
+/// A recorded cut.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Cut {
+    pub cut: u64,
+    pub at: i64,
+    pub format: u32,
+    /// Each node's applied ingest-log position: its writes whose record
+    /// starts below it are applied.
+    pub log: Vec<(String, u64)>,
+    /// Each node's last applied write made outside its log.
+    pub direct: Vec<(String, u64)>,
+    /// Each day's generation.
+    pub days: Vec<(u32, u64)>,
+}
+
+impl Cut {
+    /// The writes (or marks) above this cut, as a condition on their
+    /// `node` and `seq`: a prefilter on `seq` alone (read first, so the
+    /// nodes are read only of the rows past every node's position), then
+    /// each node's own position. A node the cut does not know has all its
+    /// writes above it (nodes record a position before their first write:
+    /// [`ClickHouseStore::register_positions`]).
+    pub fn above(&self) -> (String, String) {
+        let least = |v: &[(String, u64)]| v.iter().map(|(_, p)| *p).min().unwrap_or(0);
+        let pre = format!(
+            "(seq < {DIRECT} AND seq >= {}) OR (seq >= {DIRECT} AND seq > {})",
+            least(&self.log),
+            least(&self.direct).max(DIRECT - 1)
+        );
+        let of = |v: &[(String, u64)]| {
+            if v.is_empty() {
+                "toUInt64(0)".to_owned()
+            } else {
+                format!(
+                    "transform(node, [{}], [{}], toUInt64(0))",
+                    v.iter().map(|(n, _)| lit(n)).collect::<Vec<_>>().join(", "),
+                    v.iter()
+                        .map(|(_, p)| format!("toUInt64({p})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        };
+        let exact = format!(
+            "if(seq >= {DIRECT}, seq > {}, seq >= {})",
+            of(&self.direct),
+            of(&self.log)
+        );
+        (pre, exact)
+    }
+
+    /// The cut's rows of `hive_state`, as a condition.
+    pub fn rows(&self) -> String {
+        if self.days.is_empty() {
+            return "0".into();
+        }
+        let gens: BTreeSet<u64> = self.days.iter().map(|(_, g)| *g).collect();
+        let pairs: Vec<String> = self
+            .days
+            .iter()
+            .map(|(d, g)| format!("({g}, {d})"))
+            .collect();
+        format!(
+            "gen IN ({}) AND (gen, day) IN ({})",
+            gens.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            pairs.join(", ")
+        )
+    }
+
+    fn gen_of(&self, day: u32) -> Option<u64> {
+        self.days.iter().find(|(d, _)| *d == day).map(|(_, g)| *g)
+    }
+}
+
+/// A state row, as `hive_state_in` takes it.
+struct StateRow {
+    day: u32,
+    hour: i64,
+    project_id: String,
+    session_id: String,
+    event_id: String,
+    paths: Vec<String>,
+    types: Vec<u8>,
+    strs: Vec<String>,
+    nums: Vec<f64>,
+}
+
+/// The hour an event starts in, as the charts' statements find it: its
+/// `start_time` a number in `[0, 2^53)`, else `-1`.
+fn hour_of(doc: &Value) -> i64 {
+    match doc.get("start_time") {
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(st) if (0.0..9_007_199_254_740_992.0).contains(&st) => {
+                (st / 3_600_000.0).floor() as i64
+            }
+            _ => -1,
+        },
+        _ => -1,
+    }
+}
+
+fn day_of(hour: i64) -> u32 {
+    if hour < 0 {
+        0
+    } else {
+        u32::try_from(hour / 24).unwrap_or(u32::MAX)
+    }
+}
+
+/// An event's row: its leaves as a base's (content and its own ids left
+/// out, integers without their text as schema 9 writes them).
+fn state_row(f: &Folded) -> StateRow {
+    let hour = hour_of(&f.doc);
+    let mut row = StateRow {
+        day: day_of(hour),
+        hour,
+        project_id: f.project_id.clone(),
+        session_id: f.session_id().to_owned(),
+        event_id: f.event_id.clone(),
+        paths: Vec::new(),
+        types: Vec::new(),
+        strs: Vec::new(),
+        nums: Vec::new(),
+    };
+    for l in super::leaves::flatten(&f.doc, true).leaves {
+        if is_content(&l.path) || OWN.contains(&l.path.as_str()) {
+            continue;
+        }
+        let text = if integer_text(&l) { String::new() } else { l.s };
+        row.paths.push(l.path);
+        row.types.push(l.ty);
+        row.strs.push(text);
+        row.nums.push(l.n);
+    }
+    row
+}
+
+/// A row of generation `.0`, as `hive_state_in` takes it.
+struct Out<'a>(u64, &'a StateRow);
+
+impl serde::Serialize for Out<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (generation, r) = (self.0, self.1);
+        let mut m = s.serialize_map(Some(10))?;
+        m.serialize_entry("gen", &generation)?;
+        m.serialize_entry("day", &r.day)?;
+        m.serialize_entry("project_id", &r.project_id)?;
+        m.serialize_entry("hour", &r.hour)?;
+        m.serialize_entry("session_id", &r.session_id)?;
+        m.serialize_entry("event_id", &r.event_id)?;
+        m.serialize_entry("paths", &r.paths)?;
+        m.serialize_entry("types", &r.types)?;
+        m.serialize_entry("strs", &r.strs)?;
+        m.serialize_entry("nums", &r.nums)?;
+        m.end()
+    }
+}
+
+/// `hashes` as a literal list (not empty).
+fn listed(hashes: &[u64]) -> String {
+    hashes
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl ClickHouseStore {
+    /// Whether this store keeps the state (a single server).
+    pub(super) fn keeps_state(&self) -> bool {
+        self.client.endpoint().cluster.is_none()
+    }
+
+    /// Record that this node has written nothing yet, before its first
+    /// write: a cut then names it, so a read's prefilter on positions
+    /// ([`Cut::above`]) covers its writes. (Positions are the greatest
+    /// recorded: these never lower one.)
+    pub(super) fn register_positions(&self) -> Result<()> {
+        if !self.keeps_state() {
+            return Ok(());
+        }
+        self.client.insert(
+            "hive_log_positions",
+            &[json!({"node": self.node, "position": 0})],
+        )?;
+        let first = self.direct.load(std::sync::atomic::Ordering::Relaxed);
+        self.client.insert(
+            "hive_direct_positions",
+            &[json!({"node": self.node, "seq": first.saturating_sub(1)})],
+        )
+    }
+
+    /// Record that this node's writes made outside its log are applied up
+    /// to `seq` (the caller holds `direct_lock` from taking `seq` to here).
+    pub(super) fn record_direct(&self, seq: u64) -> Result<()> {
+        if !self.keeps_state() {
+            return Ok(());
+        }
+        self.client.insert(
+            "hive_direct_positions",
+            &[json!({"node": self.node, "seq": seq})],
+        )
+    }
+
+    /// Mark events changed without a write of theirs (`(project, event)`),
+    /// as written at `seq` of this node: a cut that covers `seq` has them
+    /// resolved again.
+    pub(super) fn mark(&self, seq: u64, events: &[(String, String)]) -> Result<()> {
+        if !self.keeps_state() || events.is_empty() {
+            return Ok(());
+        }
+        let at = now_ms();
+        let rows: Vec<Value> = events
+            .iter()
+            .map(|(p, e)| {
+                json!({"project_id": p, "event_id": e, "node": self.node, "seq": seq, "at": at})
+            })
+            .collect();
+        self.client.insert("hive_state_marks", &rows)
+    }
+
+    /// [`Self::mark`] every event with a write that `cond` (a condition on
+    /// `hive_writes`) selects.
+    pub(super) fn mark_where(&self, seq: u64, cond: &str) -> Result<()> {
+        if !self.keeps_state() {
+            return Ok(());
+        }
+        self.client.exec(&format!(
+            "INSERT INTO hive_state_marks (project_id, event_id, node, seq, at) \
+             SELECT project_id, event_id, {}, toUInt64({seq}), toInt64({}) FROM hive_writes \
+             WHERE {cond} GROUP BY project_id, event_id",
+            lit(&self.node),
+            now_ms()
+        ))
+    }
+
+    /// Run `f` as a change made outside the log, at a write id of this
+    /// node's own, and record it applied once `f` is done: what `f` marks
+    /// at that id stays above every cut (so reads stream those events,
+    /// and compactions resolve them again) until then.
+    pub(super) fn as_direct<T>(&self, f: impl FnOnce(u64) -> Result<T>) -> Result<T> {
+        let _one = lock(&self.direct_lock);
+        let seq = self.direct_ids(1)[0].0;
+        let out = f(seq)?;
+        self.record_direct(seq)?;
+        Ok(out)
+    }
+
+    /// The newest cut recorded, of any format.
+    pub(super) fn newest_cut(&self) -> Result<Option<Cut>> {
+        let mut out = None;
+        self.client.each_binary_row(
+            "SELECT cut, at, format, log_nodes, log_seqs, direct_nodes, direct_seqs, days, gens \
+             FROM hive_state_cuts ORDER BY cut DESC LIMIT 1",
+            |r| {
+                let (cut, at, format) = (b::u64(r)?, b::i64(r)?, b::u32(r)?);
+                let pairs = |n: Vec<String>, s: Vec<u64>| n.into_iter().zip(s).collect();
+                let log = pairs(b::array(r, b::string)?, b::array(r, b::u64)?);
+                let direct = pairs(b::array(r, b::string)?, b::array(r, b::u64)?);
+                let days = b::array(r, b::u32)?
+                    .into_iter()
+                    .zip(b::array(r, b::u64)?)
+                    .collect();
+                out = Some(Cut {
+                    cut,
+                    at,
+                    format,
+                    log,
+                    direct,
+                    days,
+                });
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// The cut a read takes: the newest, when of this [`FORMAT`].
+    pub(super) fn read_cut(&self) -> Result<Option<Cut>> {
+        if !self.keeps_state() {
+            return Ok(None);
+        }
+        Ok(self.newest_cut()?.filter(|c| c.format == FORMAT))
+    }
+
+    /// Every node's applied positions: of its log, and of its writes made
+    /// outside it.
+    fn positions(&self) -> Result<(Positions, Positions)> {
+        let read = |sql: &str| -> Result<Vec<(String, u64)>> {
+            let mut out = Vec::new();
+            self.client.each_binary_row(sql, |r| {
+                out.push((b::string(r)?, b::u64(r)?));
+                Ok(())
+            })?;
+            Ok(out)
+        };
+        Ok((
+            read("SELECT node, max(position) FROM hive_log_positions GROUP BY node ORDER BY node")?,
+            read("SELECT node, max(seq) FROM hive_direct_positions GROUP BY node ORDER BY node")?,
+        ))
+    }
+
+    /// The events (by project) with a write or a mark above `cut`.
+    fn written_since(
+        &self,
+        cut: &Cut,
+        project: Option<&str>,
+    ) -> Result<BTreeMap<String, Vec<u64>>> {
+        let (pre, exact) = cut.above();
+        let pc = Self::project_cond(project);
+        let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        self.client.each_binary_row(
+            &format!(
+                "SELECT project_id, id_hash FROM (\
+                 SELECT project_id, id_hash FROM hive_writes PREWHERE {pre} \
+                 WHERE {pc} AND {exact} GROUP BY project_id, id_hash \
+                 UNION ALL SELECT project_id, id_hash FROM hive_state_marks \
+                 WHERE {pc} AND ({pre}) AND {exact})"
+            ),
+            |r| {
+                let (p, h) = (b::string(r)?, b::u64(r)?);
+                out.entry(p).or_default().push(h);
+                Ok(())
+            },
+        )?;
+        for v in out.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        Ok(out)
+    }
+
+    /// The events of `project` a read of the state at `cut` streams:
+    /// those written since it, the sessions they belong to (by their
+    /// writes, and by their rows at the cut: whose rollups they change),
+    /// and every event of those sessions, and of any session among them
+    /// ([`Self::with_members`]). `None` when more than
+    /// [`MAX_UNSETTLED`].
+    pub(super) fn state_unsettled(&self, project: &str, cut: &Cut) -> Result<Option<Vec<u64>>> {
+        // No node applied anything since the cut: nothing to look for (a
+        // batch applied meanwhile is read once its position is recorded,
+        // as a read before it would).
+        if self.positions()? == (cut.log.clone(), cut.direct.clone()) {
+            return Ok(Some(Vec::new()));
+        }
+        let since = self
+            .written_since(cut, Some(project))?
+            .remove(project)
+            .unwrap_or_default();
+        if since.is_empty() {
+            return Ok(Some(since));
+        }
+        if since.len() > MAX_UNSETTLED {
+            return Ok(None);
+        }
+        let p = lit(project);
+        let mut unsettled: BTreeSet<u64> = since.iter().copied().collect();
+        for sql in [
+            format!(
+                "SELECT cityHash64(session_id) AS h FROM hive_writes \
+                 PREWHERE project_id = {p} AND id_hash IN {NAMED} WHERE session_id != '' \
+                 GROUP BY h"
+            ),
+            format!(
+                "SELECT session_hash FROM hive_state \
+                 PREWHERE project_id = {p} AND id_hash IN {NAMED} WHERE {} \
+                 GROUP BY session_hash",
+                cut.rows()
+            ),
+        ] {
+            self.client
+                .each_binary_row_naming(&sql, Some(&since), |r| {
+                    unsettled.insert(b::u64(r)?);
+                    Ok(())
+                })?;
+        }
+        self.with_members(project, unsettled, MAX_UNSETTLED)
+    }
+
+    /// `hashes` with every event of the sessions among them (by
+    /// `hive_session_hashes`: the events whose writes named them), and of
+    /// the sessions among those, until none is added; `None` past `max`.
+    pub(super) fn with_members(
+        &self,
+        project: &str,
+        hashes: BTreeSet<u64>,
+        max: usize,
+    ) -> Result<Option<Vec<u64>>> {
+        let mut all = hashes;
+        let mut new: Vec<u64> = all.iter().copied().collect();
+        while !new.is_empty() {
+            let mut found = Vec::new();
+            self.client.each_binary_row_naming(
+                &format!(
+                    "SELECT id_hash FROM hive_session_hashes \
+                     PREWHERE project_id = {} AND session_hash IN {NAMED} GROUP BY id_hash",
+                    lit(project)
+                ),
+                Some(&new),
+                |r| {
+                    found.push(b::u64(r)?);
+                    Ok(())
+                },
+            )?;
+            new = found.into_iter().filter(|h| all.insert(*h)).collect();
+            if all.len() > max {
+                return Ok(None);
+            }
+        }
+        Ok(Some(all.into_iter().collect()))
+    }
+
+    /// The events of `project` with these hashes, resolved without their
+    /// content (and without their sessions' rollups).
+    fn fold_hashes(&self, project: &str, hashes: &[u64]) -> Result<Vec<Folded>> {
+        self.fold_hashes_in(project, hashes, "")
+    }
+
+    /// [`Self::fold_hashes`] of the writes `cond` (empty, or ` AND …`)
+    /// selects.
+    fn fold_hashes_in(&self, project: &str, hashes: &[u64], cond: &str) -> Result<Vec<Folded>> {
+        let pc = format!("project_id = {}", lit(project));
+        let mut out = Vec::new();
+        for chunk in hashes.chunks(FOLD_BATCH) {
+            let list = listed(chunk);
+            for mut f in self.fold_named_brief(&pc, &Named::Hashes(&list), cond, true)? {
+                without_content(&mut f.doc);
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+
+    /// ClickHouse's hashes of these ids (as `cityHash64`).
+    fn hashes_of(&self, ids: &BTreeSet<String>) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        for list in super::write::in_lists(ids.iter().map(String::as_str)) {
+            self.client.each_binary_row(
+                &format!("SELECT cityHash64(arrayJoin([{list}]))"),
+                |r| {
+                    out.push(b::u64(r)?);
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(out)
+    }
+
+    /// The sessions' hashes and days of the rows at `cut` of these events.
+    fn rows_at(
+        &self,
+        project: &str,
+        cut: &Cut,
+        hashes: &[u64],
+    ) -> Result<(BTreeSet<u64>, BTreeSet<u32>)> {
+        let (mut sessions, mut days) = (BTreeSet::new(), BTreeSet::new());
+        if hashes.is_empty() || cut.days.is_empty() {
+            return Ok((sessions, days));
+        }
+        self.client.each_binary_row_naming(
+            &format!(
+                "SELECT session_hash, day FROM hive_state \
+                 PREWHERE project_id = {} AND id_hash IN {NAMED} WHERE {} \
+                 GROUP BY session_hash, day",
+                lit(project),
+                cut.rows()
+            ),
+            Some(hashes),
+            |r| {
+                sessions.insert(b::u64(r)?);
+                days.insert(b::u32(r)?);
+                Ok(())
+            },
+        )?;
+        Ok((sessions, days))
+    }
+
+    /// Insert rows into generation `gen`.
+    fn insert_rows(&self, generation: u64, rows: &[StateRow]) -> Result<()> {
+        for chunk in rows.chunks(FOLD_BATCH) {
+            let out: Vec<Out> = chunk.iter().map(|r| Out(generation, r)).collect();
+            self.client.insert("hive_state_in", &out)?;
+        }
+        Ok(())
+    }
+
+    /// Resolve, compact and record a new cut, when anything was applied
+    /// since the last one (`None`: nothing to do, or not kept here).
+    pub fn compact_state(&self) -> Result<Option<crate::Compaction>> {
+        self.compact_or_build(false)
+    }
+
+    /// Build the state anew from every write, and record its cut (what
+    /// was written into ClickHouse other than by a node, as the benchmark
+    /// copies events, is found only so).
+    #[doc(hidden)]
+    pub fn rebuild_state(&self) -> Result<Option<crate::Compaction>> {
+        self.compact_or_build(true)
+    }
+
+    fn compact_or_build(&self, anew: bool) -> Result<Option<crate::Compaction>> {
+        if !self.keeps_state() {
+            return Ok(None);
+        }
+        let _one = lock(&self.compacting);
+        let started = Instant::now();
+        let last = match anew {
+            true => None,
+            false => self.newest_cut()?.filter(|c| c.format == FORMAT),
+        };
+        // The cut, read before any write is.
+        let (log, direct) = self.positions()?;
+        if last
+            .as_ref()
+            .is_some_and(|c| c.log == log && c.direct == direct)
+        {
+            return Ok(None);
+        }
+        let generation = next_version();
+        let (days, events, full) = match &last {
+            None => {
+                let (days, events) = self.build_state(generation)?;
+                (days, events, true)
+            }
+            Some(last) => {
+                let (days, events) = self.update_state(last, generation)?;
+                (days, events, false)
+            }
+        };
+        // (A compaction that took long, while another recorded a cut, may
+        // have copied generations that cut replaced, and dropped since.)
+        if !full
+            && started.elapsed() > GRACE / 2
+            && self.newest_cut()?.map(|c| c.cut) != last.as_ref().map(|c| c.cut)
+        {
+            tracing::warn!(
+                seconds = started.elapsed().as_secs_f64(),
+                "a compaction of the state took too long; its cut is not recorded"
+            );
+            return Ok(None);
+        }
+        let mut map: BTreeMap<u32, u64> = last
+            .map(|c| c.days.into_iter().collect())
+            .unwrap_or_default();
+        for d in &days {
+            map.insert(*d, generation);
+        }
+        let (log_nodes, log_seqs): (Vec<String>, Vec<u64>) = log.into_iter().unzip();
+        let (direct_nodes, direct_seqs): (Vec<String>, Vec<u64>) = direct.into_iter().unzip();
+        let (ds, gs): (Vec<u32>, Vec<u64>) = map.into_iter().unzip();
+        self.client.insert(
+            "hive_state_cuts",
+            &[json!({
+                "cut": next_version(), "at": now_ms(), "format": FORMAT,
+                "log_nodes": log_nodes, "log_seqs": log_seqs,
+                "direct_nodes": direct_nodes, "direct_seqs": direct_seqs,
+                "days": ds, "gens": gs,
+            })],
+        )?;
+        if let Err(e) = self.collect_state() {
+            tracing::warn!(error = %e, "cannot drop the state's replaced generations; tried again at the next compaction");
+        }
+        Ok(Some(crate::Compaction {
+            full,
+            events,
+            days: days.len(),
+            took: started.elapsed(),
+        }))
+    }
+
+    /// Build every event's state into a generation no cut names, and
+    /// return it (tests compare it with what compactions keep).
+    #[doc(hidden)]
+    pub fn build_state_apart(&self) -> Result<u64> {
+        let generation = next_version();
+        self.build_state(generation)?;
+        Ok(generation)
+    }
+
+    /// The condition on `hive_state` that selects the newest cut's rows
+    /// (tests).
+    #[doc(hidden)]
+    pub fn state_rows_cond(&self) -> Result<Option<String>> {
+        Ok(self.read_cut()?.map(|c| c.rows()))
+    }
+
+    /// Build every project's state into `gen`: the days written and the
+    /// events.
+    fn build_state(&self, generation: u64) -> Result<(BTreeSet<u32>, u64)> {
+        let mut projects = Vec::new();
+        self.client.each_binary_row(
+            "SELECT project_id FROM hive_writes GROUP BY project_id ORDER BY project_id",
+            |r| {
+                projects.push(b::string(r)?);
+                Ok(())
+            },
+        )?;
+        let mut events = 0u64;
+        for p in &projects {
+            events += self.build_project(p, generation)?;
+        }
+        let mut days = BTreeSet::new();
+        self.client.each_binary_row(
+            &format!("SELECT day FROM hive_state WHERE gen = {generation} GROUP BY day"),
+            |r| {
+                days.insert(b::u32(r)?);
+                Ok(())
+            },
+        )?;
+        // Each day's rows in one part: the build inserted them in many,
+        // and a cold read of a day took about twice as long in five parts
+        // as in one (ten million events, the last 24 hours: 0.45 → 0.25 s).
+        let db = &self.client.endpoint().database;
+        for d in &days {
+            self.client.exec(&format!(
+                "OPTIMIZE TABLE {db}.hive_state PARTITION ({generation}, {d}) FINAL"
+            ))?;
+        }
+        Ok((days, events))
+    }
+
+    /// One project's rows into `gen`: the events written once by a base,
+    /// and that are not sessions, are their base (copied by ClickHouse);
+    /// the others are resolved here, the sessions' rollups from one pass
+    /// over the project.
+    fn build_project(&self, project: &str, generation: u64) -> Result<u64> {
+        let p = lit(project);
+        // Whether an event is written once by a base, and is no session.
+        let single = format!(
+            "count() = 1 AND min(kind) = {BASE} \
+             AND max(strs[indexOf(hashes, cityHash64('event_type'))] = 'session') = 0"
+        );
+        let singles = format!(
+            "SELECT id_hash FROM hive_writes PREWHERE project_id = {p} WHERE {VISIBLE} \
+             GROUP BY id_hash HAVING {single}"
+        );
+        let start = "indexOf(hashes, cityHash64('start_time'))";
+        // (A row leaves out its own ids, as `state_row`.)
+        let own = format!(
+            "[{}]",
+            OWN.iter()
+                .map(|p| format!("cityHash64('{p}')"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        self.client.exec(&format!(
+            "INSERT INTO hive_state (gen, day, project_id, hour, session_hash, id_hash, \
+             hashes, types, strs, nums) \
+             SELECT toUInt64({generation}), toUInt32(if(h < 0, 0, intDiv(h, 24))), project_id, h, \
+             cityHash64(session_id), id_hash, arrayFilter(x -> NOT has({own}, x), hashes), \
+             arrayFilter((x, y) -> NOT has({own}, y), types, hashes), \
+             arrayFilter((x, y) -> NOT has({own}, y), strs, hashes), \
+             arrayFilter((x, y) -> NOT has({own}, y), nums, hashes) FROM (\
+             SELECT project_id, session_id, id_hash, hashes, types, strs, nums, \
+             nums[{start}] AS st, \
+             if(types[{start}] = {NUM} AND st >= 0 AND st < 9007199254740992, \
+             toInt64(floor(st / 3600000)), toInt64(-1)) AS h \
+             FROM hive_writes PREWHERE project_id = {p} AND kind = {BASE} \
+             AND id_hash IN ({singles}) WHERE {VISIBLE})"
+        ))?;
+        let copied = self.client.count(
+            "hive_state",
+            &format!("gen = {generation} AND project_id = {p}"),
+        )?;
+        // The others, in the order of their ids: each batch then reads
+        // only the granules of its range of ids, not every one that holds
+        // one of its hashes.
+        let mut rest: Vec<(u64, String)> = Vec::new();
+        self.client.each_binary_row(
+            &format!(
+                "SELECT id_hash, any(event_id) AS e FROM hive_writes PREWHERE project_id = {p} \
+                 WHERE {VISIBLE} GROUP BY id_hash HAVING NOT ({single}) ORDER BY e"
+            ),
+            |r| {
+                rest.push((b::u64(r)?, b::string(r)?));
+                Ok(())
+            },
+        )?;
+        if rest.is_empty() {
+            return Ok(copied);
+        }
+        // Every session's rollup, in one pass over the project's events.
+        let mut rollups: BySession<Rollup> = BySession::default();
+        let paths = Paths::new(
+            super::partial::ROLLUP_INPUTS
+                .iter()
+                .map(|p| (*p).to_owned()),
+        );
+        let seen = |e: Partial| (!e.is_session()).then(|| (Contribution::of(&e.doc), e.session()));
+        self.each_partial(
+            Some(project),
+            &super::partial::Scope::All,
+            &paths,
+            &seen,
+            |e| {
+                match e {
+                    None => rollups.clear(),
+                    Some(None) => {}
+                    Some(Some((c, session))) => {
+                        rollups.entry(session).or_default().update(None, &c)
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        let mut resolved = 0u64;
+        for chunk in rest.chunks(FOLD_BATCH) {
+            let hashes: Vec<u64> = chunk.iter().map(|(h, _)| *h).collect();
+            let (first, last) = (&chunk[0].1, &chunk[chunk.len() - 1].1);
+            let mut folded = self.fold_hashes_in(
+                project,
+                &hashes,
+                &format!(
+                    " AND event_id >= {} AND event_id <= {}",
+                    lit(first),
+                    lit(last)
+                ),
+            )?;
+            for f in folded.iter_mut().filter(|f| f.is_session()) {
+                rollups
+                    .get(&SessionKey::new(&f.project_id, &f.event_id))
+                    .copied()
+                    .unwrap_or_default()
+                    .apply_to_session(&mut f.doc, f.duration_explicit);
+            }
+            let rows: Vec<StateRow> = folded.iter().map(state_row).collect();
+            resolved += rows.len() as u64;
+            self.insert_rows(generation, &rows)?;
+        }
+        Ok(copied + resolved)
+    }
+
+    /// Resolve again the events written or marked since `last`, and the
+    /// sessions whose rollups they change; copy the days they touch into
+    /// `gen` without their old rows, with their new ones.
+    fn update_state(&self, last: &Cut, generation: u64) -> Result<(BTreeSet<u32>, u64)> {
+        let touched = self.written_since(last, None)?;
+        let mut days: BTreeSet<u32> = BTreeSet::new();
+        // Per project, the events whose rows at `last` are replaced.
+        let mut replaced: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        let mut rows: Vec<StateRow> = Vec::new();
+        for (project, since) in &touched {
+            let mut folded = self.fold_hashes(project, since)?;
+            // The sessions they now name, and those their rows named.
+            let named: BTreeSet<String> = folded
+                .iter()
+                .filter(|f| !f.is_session())
+                .map(|f| f.session_id().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+            let mut gone: BTreeSet<u64> = since.iter().copied().collect();
+            gone.extend(self.hashes_of(&named)?);
+            let asked: Vec<u64> = gone.iter().copied().collect();
+            let (sessions, at) = self.rows_at(project, last, &asked)?;
+            days.extend(at);
+            let more: Vec<u64> = sessions.difference(&gone).copied().collect();
+            let (_, at) = self.rows_at(project, last, &more)?;
+            days.extend(at);
+            gone.extend(more);
+            let again: Vec<u64> = gone
+                .iter()
+                .filter(|h| since.binary_search(h).is_err())
+                .copied()
+                .collect();
+            folded.extend(self.fold_hashes(project, &again)?);
+            let folded = self.with_rollups(folded)?;
+            for f in &folded {
+                let row = state_row(f);
+                days.insert(row.day);
+                rows.push(row);
+            }
+            replaced.insert(project, gone.into_iter().collect());
+        }
+        let projects: Vec<String> = replaced.keys().map(|p| lit(p)).collect();
+        let columns =
+            "gen, day, project_id, hour, session_hash, id_hash, hashes, types, strs, nums";
+        let copy = |from: u64, day: u32, cond: &str| {
+            format!(
+                "INSERT INTO hive_state ({columns}) SELECT toUInt64({generation}), day, project_id, \
+                 hour, session_hash, id_hash, hashes, types, strs, nums FROM hive_state \
+                 WHERE gen = {from} AND day = {day} AND {cond}"
+            )
+        };
+        for &day in &days {
+            if let Some(from) = last.gen_of(day) {
+                if !projects.is_empty() {
+                    self.client.exec(&copy(
+                        from,
+                        day,
+                        &format!("project_id NOT IN ({})", projects.join(", ")),
+                    ))?;
+                }
+                for (project, gone) in &replaced {
+                    self.client.exec_naming(
+                        &copy(
+                            from,
+                            day,
+                            &format!("project_id = {} AND id_hash NOT IN {NAMED}", lit(project)),
+                        ),
+                        gone,
+                    )?;
+                }
+            }
+            let of_day: Vec<&StateRow> = rows.iter().filter(|r| r.day == day).collect();
+            for chunk in of_day.chunks(FOLD_BATCH) {
+                let out: Vec<Out> = chunk.iter().map(|r| Out(generation, r)).collect();
+                self.client.insert("hive_state_in", &out)?;
+            }
+        }
+        Ok((days, rows.len() as u64))
+    }
+
+    /// Drop the generations no cut that was current within [`GRACE`]
+    /// names (and those no cut names after [`UNNAMED`]), and the cuts
+    /// long replaced.
+    fn collect_state(&self) -> Result<()> {
+        let grace_ms = GRACE.as_millis() as i64;
+        let now = now_ms();
+        let mut cuts: Vec<(u64, i64, Vec<u64>)> = Vec::new();
+        self.client.each_binary_row(
+            "SELECT cut, at, gens FROM hive_state_cuts ORDER BY cut",
+            |r| {
+                cuts.push((b::u64(r)?, b::i64(r)?, b::array(r, b::u64)?));
+                Ok(())
+            },
+        )?;
+        let Some(newest) = cuts.last().map(|c| c.0) else {
+            return Ok(());
+        };
+        // A cut is in use while it is the newest, and for the grace time
+        // after the next one was recorded.
+        let (mut keep, mut named) = (BTreeSet::new(), BTreeSet::new());
+        let mut oldest_kept = newest;
+        for (i, (cut, _, gens)) in cuts.iter().enumerate() {
+            named.extend(gens.iter().copied());
+            let replaced_at = cuts.get(i + 1).map(|c| c.1);
+            if replaced_at.is_none_or(|at| at >= now - grace_ms) {
+                keep.extend(gens.iter().copied());
+                oldest_kept = oldest_kept.min(*cut);
+            }
+        }
+        let db = &self.client.endpoint().database;
+        let mut partitions = Vec::new();
+        self.client.each_binary_row(
+            &format!(
+                "SELECT partition FROM system.parts WHERE active \
+                 AND database = {} AND table = 'hive_state' GROUP BY partition",
+                lit(db)
+            ),
+            |r| {
+                partitions.push(b::string(r)?);
+                Ok(())
+            },
+        )?;
+        // (Generations are microseconds since 1970.)
+        let before = |d: Duration| (now - d.as_millis() as i64).max(0) as u64 * 1000;
+        for p in partitions {
+            let Some((g, d)) = p
+                .trim_matches(|c| c == '(' || c == ')')
+                .split_once(',')
+                .and_then(|(g, d)| {
+                    Some((g.trim().parse::<u64>().ok()?, d.trim().parse::<u32>().ok()?))
+                })
+            else {
+                continue;
+            };
+            let unused = if named.contains(&g) {
+                !keep.contains(&g) && g < before(GRACE)
+            } else {
+                g < before(UNNAMED)
+            };
+            if unused {
+                self.client.exec(&format!(
+                    "ALTER TABLE {db}.hive_state DROP PARTITION ({g}, {d})"
+                ))?;
+            }
+        }
+        if cuts.iter().filter(|c| c.0 < oldest_kept).count() >= 100 {
+            self.client
+                .mutate_delete("hive_state_cuts", &format!("cut < {oldest_kept}"))?;
+        }
+        Ok(())
+    }
+}
