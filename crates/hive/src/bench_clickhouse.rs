@@ -457,7 +457,7 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
     // The events' state (ADR 0028), built from every write: the copies
     // above were not written by a node, so no compaction would find them.
     // A database reused with a state already built keeps it.
-    if have == 0 || store.state_rows_cond()?.is_none() {
+    if (have == 0 && a.events > seed) || store.state_rows_cond()?.is_none() {
         let t = Instant::now();
         match store.rebuild_state()? {
             Some(c) => println!(
