@@ -3285,3 +3285,73 @@ fn charts_come_from_the_events_state_as_built_from_every_write() {
         assert_eq!(k, b);
     }
 }
+
+/// The state's generations that a newer cut replaced go once the grace
+/// time has passed since (those a current cut names stay), and charts
+/// read from the state answer the same before and after.
+#[test]
+fn replaced_generations_of_the_state_go() {
+    use hive_core::chart::ChartQuery;
+    use hive_store::{Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_state_grace(Duration::from_millis(1500));
+    let p = ClickHouseStore::project_named("p").id;
+    // Sessions of three events each, over two days.
+    let ops = |from: i64, to: i64| -> Vec<WriteOp> {
+        (from..to)
+            .map(|i| {
+                let mut e = model_event(&p, i, 7);
+                e.start_time += (i % 2) * 86_400_000;
+                WriteOp::event(e)
+            })
+            .collect()
+    };
+    let generations = || -> Vec<String> {
+        let mut g: Vec<String> = store
+            .sql_rows(
+                "SELECT DISTINCT splitByChar(',', replaceAll(replaceAll(partition, '(', ''), \
+                 ')', ''))[1] AS g FROM system.parts WHERE active \
+                 AND database = currentDatabase() AND table = 'hive_state'",
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r["g"].as_str().unwrap().to_owned())
+            .collect();
+        g.sort();
+        g
+    };
+    let q = ChartQuery::from_json(
+        &serde_json::json!({"aggregation": "count", "bucket": "day"}),
+        0.0,
+    )
+    .unwrap();
+    store.apply(&ops(0, 20)).unwrap();
+    assert!(store.compact().unwrap().expect("built").full);
+    let first = generations();
+    assert_eq!(first.len(), 1, "{first:?}");
+    store.apply(&ops(20, 30)).unwrap();
+    assert!(!store.compact().unwrap().expect("compacted").full);
+    // Both generations stay within the grace time: a read may have taken
+    // the first cut.
+    assert_eq!(generations().len(), 2);
+    let counted = store.chart(Some(&p), &q).unwrap();
+    std::thread::sleep(Duration::from_millis(1600));
+    store.apply(&ops(30, 31)).unwrap();
+    store.compact().unwrap().expect("compacted");
+    let left = generations();
+    assert!(!left.contains(&first[0]), "{first:?} still in {left:?}");
+    let added = store.state_added();
+    let now = store.chart(Some(&p), &q).unwrap();
+    assert!(
+        store.state_added() > added,
+        "the chart did not read the state"
+    );
+    let total = |s: &[hive_core::chart::Series]| -> u64 {
+        s.iter().flat_map(|s| &s.points).map(|p| p.count).sum()
+    };
+    // (And the seven sessions the events name, which the store starts.)
+    assert_eq!(total(&counted), 30 + 7);
+    assert_eq!(total(&now), 31 + 7);
+}

@@ -177,6 +177,8 @@ pub struct ClickHouseStore {
     /// Whether this node recorded its positions before its first write
     /// (`state::register_positions`).
     registered: AtomicBool,
+    /// How long the state's replaced generations are kept (`state::GRACE`).
+    state_grace: Duration,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -277,6 +279,7 @@ impl ClickHouseStore {
             direct_lock: Mutex::new(()),
             compacting: Mutex::new(()),
             registered: AtomicBool::new(false),
+            state_grace: state::GRACE,
         })
     }
 
@@ -345,6 +348,14 @@ impl ClickHouseStore {
     pub fn singles_added(&self) -> u64 {
         self.singles_added
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Keep the state's replaced generations `grace` (a minute by
+    /// default; tests of their removal take less).
+    #[doc(hidden)]
+    pub fn with_state_grace(mut self, grace: Duration) -> ClickHouseStore {
+        self.state_grace = grace;
+        self
     }
 
     /// How many events' chart cells came from their state rows (ADR 0028)

@@ -604,7 +604,7 @@ impl ClickHouseStore {
         // (A compaction that took long, while another recorded a cut, may
         // have copied generations that cut replaced, and dropped since.)
         if !full
-            && started.elapsed() > GRACE / 2
+            && started.elapsed() > self.state_grace / 2
             && self.newest_cut()?.map(|c| c.cut) != last.as_ref().map(|c| c.cut)
         {
             tracing::warn!(
@@ -888,7 +888,7 @@ impl ClickHouseStore {
     /// names (and those no cut names after [`UNNAMED`]), and the cuts
     /// long replaced.
     fn collect_state(&self) -> Result<()> {
-        let grace_ms = GRACE.as_millis() as i64;
+        let grace_ms = self.state_grace.as_millis() as i64;
         let now = now_ms();
         let mut cuts: Vec<(u64, i64, Vec<u64>)> = Vec::new();
         self.client.each_binary_row(
@@ -939,7 +939,7 @@ impl ClickHouseStore {
                 continue;
             };
             let unused = if named.contains(&g) {
-                !keep.contains(&g) && g < before(GRACE)
+                !keep.contains(&g) && g < before(self.state_grace)
             } else {
                 g < before(UNNAMED)
             };

@@ -9,7 +9,7 @@ use hive_core::chart::{Cells, ChartQuery, Series};
 use hive_core::rollup::Rollup;
 
 use super::super::ClickHouseStore;
-use super::super::state::{GRACE, MAX_UNSETTLED};
+use super::super::state::MAX_UNSETTLED;
 use super::singles::{self, Singles};
 use super::{BySession, HeldSessions, Paths, Scope, add_cells, finish_cells, rollup_inputs};
 use crate::Result;
@@ -93,7 +93,7 @@ impl ClickHouseStore {
             };
             // (A cut's rows are kept for the grace time after a newer cut
             // replaced it: a statement begun later may have missed some.)
-            if taken.elapsed() >= GRACE {
+            if taken.elapsed() >= self.state_grace {
                 return Ok(None);
             }
             // Rows left to the stream: with every event of the sessions
