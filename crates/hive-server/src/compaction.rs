@@ -8,12 +8,10 @@ use std::time::Duration;
 
 use crate::SharedState;
 
-/// Between the end of one compaction and the start of the next: what a
-/// wide read streams beside the state is about this much of ingest.
-pub const INTERVAL: Duration = Duration::from_secs(5);
-
-/// Start the background task.
-pub fn spawn(state: SharedState) -> tokio::task::JoinHandle<()> {
+/// Start the background task, waiting `every` between the end of one
+/// compaction and the start of the next (what a wide read streams beside
+/// the state is about this much of ingest).
+pub fn spawn(state: SharedState, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let store = state.store.clone();
@@ -37,7 +35,7 @@ pub fn spawn(state: SharedState) -> tokio::task::JoinHandle<()> {
                 ),
                 Err(e) => tracing::warn!(error = %e, "the compaction task failed"),
             }
-            tokio::time::sleep(INTERVAL).await;
+            tokio::time::sleep(every).await;
         }
     })
 }

@@ -115,6 +115,13 @@ pub struct ServeArgs {
     /// How often (ms) the alert evaluator looks for rules due.
     #[arg(long, env = "HIVE_ALERT_TICK_MS", default_value_t = 15_000)]
     pub alert_tick_ms: u64,
+    /// With --clickhouse: how long (ms) this node waits between
+    /// compactions of the events' state that wide charts read (ADR 0028).
+    /// What a chart resolves beside the state is about this much of
+    /// ingest. 0: this node never compacts (another node sharing the
+    /// server may).
+    #[arg(long, env = "HIVE_COMPACT_EVERY_MS", default_value_t = 5_000)]
+    pub compact_every_ms: u64,
     /// How long (ms) an alert notification a node decided and did not
     /// deliver (it died) waits before any node delivers it. By default
     /// twice the longest a delivery takes, and a minute (190 s); at most
@@ -452,7 +459,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let evaluator = hive_server::alerts::spawn_evaluator(state.clone());
     let maintenance = hive_server::retention::spawn(state.clone());
-    let compaction = hive_server::compaction::spawn(state.clone());
+    let compaction = (args.compact_every_ms > 0).then(|| {
+        hive_server::compaction::spawn(
+            state.clone(),
+            std::time::Duration::from_millis(args.compact_every_ms),
+        )
+    });
 
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -493,7 +505,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!("shutting down: finishing requests in flight");
     evaluator.abort();
     maintenance.abort();
-    compaction.abort();
+    if let Some(c) = compaction {
+        c.abort();
+    }
     let _ = stop_tx.send(true);
     let _ = http.await;
     if let Some(g) = grpc_task {

@@ -485,13 +485,8 @@ impl ClickHouseStore {
     }
 
     /// The events of `project` with these hashes, resolved without their
-    /// content (and without their sessions' rollups).
-    fn fold_hashes(&self, project: &str, hashes: &[u64]) -> Result<Vec<Folded>> {
-        self.fold_hashes_in(project, hashes, "")
-    }
-
-    /// [`Self::fold_hashes`] of the writes `cond` (empty, or ` AND …`)
-    /// selects.
+    /// content (and without their sessions' rollups) by the fold the API
+    /// uses, of the writes `cond` (empty, or ` AND …`) selects.
     fn fold_hashes_in(&self, project: &str, hashes: &[u64], cond: &str) -> Result<Vec<Folded>> {
         let pc = format!("project_id = {}", lit(project));
         let mut out = Vec::new();
@@ -502,6 +497,70 @@ impl ClickHouseStore {
                 out.push(f);
             }
         }
+        Ok(out)
+    }
+
+    /// The paths a state row is resolved on: every top-level key the
+    /// project's writes hold (field discovery knows them) but content, and
+    /// the ids a row is named by.
+    fn state_paths(&self, project: &str) -> Result<Paths> {
+        let mut top: BTreeSet<String> = ["event_id", "session_id", "event_type", "start_time"]
+            .iter()
+            .map(|p| (*p).to_owned())
+            .collect();
+        self.client.each_binary_row(
+            &format!(
+                "SELECT path FROM hive_fields WHERE project_id = {} GROUP BY path",
+                lit(project)
+            ),
+            |r| {
+                let path = b::string(r)?;
+                if let Some(first) = super::leaves::segments(&path).first() {
+                    top.insert(super::leaves::escape(first));
+                }
+                Ok(())
+            },
+        )?;
+        Ok(Paths::new(top.into_iter().filter(|p| !is_content(p))))
+    }
+
+    /// The events of `project` with these hashes, resolved on `paths` as
+    /// streamed reads resolve them (in binary, two ranges at a time: a
+    /// compaction under ingest took about a third of the node's time
+    /// folding its events' rows as JSON), without their sessions' rollups.
+    fn resolve_hashes(&self, project: &str, hashes: &[u64], paths: &Paths) -> Result<Vec<Folded>> {
+        let mut out = Vec::new();
+        if hashes.is_empty() {
+            return Ok(out);
+        }
+        let map = |e: Partial| {
+            let event_id = e
+                .doc
+                .get("event_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            Folded {
+                project_id: e.project_id,
+                event_id,
+                doc: e.doc,
+                duration_explicit: e.duration_explicit,
+                patches: Vec::new(),
+            }
+        };
+        self.each_partial(
+            Some(project),
+            &super::partial::Scope::Hashes(hashes.to_vec(), None),
+            paths,
+            &map,
+            |e| {
+                match e {
+                    None => out.clear(),
+                    Some(f) => out.push(f),
+                }
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
@@ -814,7 +873,8 @@ impl ClickHouseStore {
         let mut replaced: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
         let mut rows: Vec<StateRow> = Vec::new();
         for (project, since) in &touched {
-            let mut folded = self.fold_hashes(project, since)?;
+            let paths = self.state_paths(project)?;
+            let mut folded = self.resolve_hashes(project, since, &paths)?;
             // The sessions they now name, and those their rows named.
             let named: BTreeSet<String> = folded
                 .iter()
@@ -836,7 +896,7 @@ impl ClickHouseStore {
                 .filter(|h| since.binary_search(h).is_err())
                 .copied()
                 .collect();
-            folded.extend(self.fold_hashes(project, &again)?);
+            folded.extend(self.resolve_hashes(project, &again, &paths)?);
             let folded = self.with_rollups(folded)?;
             for f in &folded {
                 let row = state_row(f);
