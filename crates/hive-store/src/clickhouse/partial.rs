@@ -1507,6 +1507,28 @@ impl ClickHouseStore {
         self.rollups_on(sessions, &ROLLUP_INPUTS)
     }
 
+    /// The rollups that the events of `scope` in `project` (resolved on
+    /// `paths`, rollup inputs among them) add up to, by session.
+    pub(super) fn rollups_in(
+        &self,
+        project: &str,
+        scope: &Scope,
+        paths: &Paths,
+    ) -> Result<BySession<Rollup>> {
+        let mut found: BySession<Rollup> = BySession::default();
+        // Sessions contribute nothing to rollups.
+        let seen = |e: Partial| (!e.is_session()).then(|| (Contribution::of(&e.doc), e.session()));
+        self.each_partial(Some(project), scope, paths, &seen, |e| {
+            match e {
+                None => found.clear(),
+                Some(None) => {}
+                Some(Some((c, session))) => found.entry(session).or_default().update(None, &c),
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
     /// [`Self::rollups_of`], on the inputs `inputs` alone (among
     /// [`ROLLUP_INPUTS`]; the rest count as absent): a read that needs one
     /// total reads only what makes it.
@@ -1534,26 +1556,7 @@ impl ClickHouseStore {
             }
             events.sort_unstable();
             events.dedup();
-            let mut found: BySession<Rollup> = BySession::default();
-            // Sessions contribute nothing to rollups.
-            let seen =
-                |e: Partial| (!e.is_session()).then(|| (Contribution::of(&e.doc), e.session()));
-            self.each_partial(
-                Some(project),
-                &Scope::Hashes(events, None),
-                &paths,
-                &seen,
-                |e| {
-                    match e {
-                        None => found.clear(),
-                        Some(None) => {}
-                        Some(Some((c, session))) => {
-                            found.entry(session).or_default().update(None, &c)
-                        }
-                    }
-                    Ok(())
-                },
-            )?;
+            let mut found = self.rollups_in(project, &Scope::Hashes(events, None), &paths)?;
             // (An event of another session can share a hash with one of
             // theirs: its session's rollup here would be partial.)
             let wanted: std::collections::HashSet<SessionKey> =

@@ -29,12 +29,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use hive_core::rollup::{Contribution, Rollup};
 use serde_json::{Value, json};
 
 use super::http::{NAMED, binary as b, lit};
 use super::leaves::{NUM, is_content};
-use super::partial::{BySession, Partial, Paths, SessionKey};
+use super::partial::{Partial, Paths, SessionKey};
 use super::read::{Folded, Named, VISIBLE, without_content};
 use super::write::{BASE, integer_text};
 use super::{ClickHouseStore, DIRECT, lock, next_version, now_ms};
@@ -72,7 +71,6 @@ type Positions = Vec<(String, u64)>;
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Cut {
     pub cut: u64,
-    pub at: i64,
     pub format: u32,
     /// Each node's applied ingest-log position: its writes whose record
     /// starts below it are applied.
@@ -324,10 +322,10 @@ impl ClickHouseStore {
     pub(super) fn newest_cut(&self) -> Result<Option<Cut>> {
         let mut out = None;
         self.client.each_binary_row(
-            "SELECT cut, at, format, log_nodes, log_seqs, direct_nodes, direct_seqs, days, gens \
+            "SELECT cut, format, log_nodes, log_seqs, direct_nodes, direct_seqs, days, gens \
              FROM hive_state_cuts ORDER BY cut DESC LIMIT 1",
             |r| {
-                let (cut, at, format) = (b::u64(r)?, b::i64(r)?, b::u32(r)?);
+                let (cut, format) = (b::u64(r)?, b::u32(r)?);
                 let pairs = |n: Vec<String>, s: Vec<u64>| n.into_iter().zip(s).collect();
                 let log = pairs(b::array(r, b::string)?, b::array(r, b::u64)?);
                 let direct = pairs(b::array(r, b::string)?, b::array(r, b::u64)?);
@@ -337,7 +335,6 @@ impl ClickHouseStore {
                     .collect();
                 out = Some(Cut {
                     cut,
-                    at,
                     format,
                     log,
                     direct,
@@ -813,29 +810,12 @@ impl ClickHouseStore {
             return Ok(copied);
         }
         // Every session's rollup, in one pass over the project's events.
-        let mut rollups: BySession<Rollup> = BySession::default();
         let paths = Paths::new(
             super::partial::ROLLUP_INPUTS
                 .iter()
                 .map(|p| (*p).to_owned()),
         );
-        let seen = |e: Partial| (!e.is_session()).then(|| (Contribution::of(&e.doc), e.session()));
-        self.each_partial(
-            Some(project),
-            &super::partial::Scope::All,
-            &paths,
-            &seen,
-            |e| {
-                match e {
-                    None => rollups.clear(),
-                    Some(None) => {}
-                    Some(Some((c, session))) => {
-                        rollups.entry(session).or_default().update(None, &c)
-                    }
-                }
-                Ok(())
-            },
-        )?;
+        let rollups = self.rollups_in(project, &super::partial::Scope::All, &paths)?;
         let mut resolved = 0u64;
         for chunk in rest.chunks(FOLD_BATCH) {
             let hashes: Vec<u64> = chunk.iter().map(|(h, _)| *h).collect();

@@ -43,16 +43,18 @@ impl ClickHouseStore {
         let Some(plan) = singles::plan(Some(project), qs, needed, true) else {
             return Ok(None);
         };
+        // (The cut first: without one, as on a cluster, nothing else is
+        // read before the read resolves the writes.)
+        let taken = Instant::now();
+        let Some(cut) = self.read_cut()? else {
+            return Ok(None);
+        };
         let mut read: Vec<String> = needed.to_vec();
         read.extend(rollup_inputs(needed));
         let paths = Paths::new(read);
         if !self.below(project_id, &paths)?.is_empty() {
             return Ok(None);
         }
-        let taken = Instant::now();
-        let Some(cut) = self.read_cut()? else {
-            return Ok(None);
-        };
         let Some(mut unsettled) = self.state_unsettled(project, &cut)? else {
             return Ok(None);
         };
