@@ -3266,20 +3266,35 @@ fn charts_come_from_the_events_state_as_built_from_every_write() {
     let Some(store) = fresh() else { return };
     hive_store::conformance::charts_from_the_compacted_state(&store);
     assert!(store.state_added() > 0, "no chart read the state");
+    assert!(store.slotted_reads() > 0, "no chart read the state's slots");
     let kept = store.state_rows_cond().unwrap().expect("a cut");
     let built = store.build_state_apart().unwrap();
+    // (Each slot's columns as text: the compactions filled them from
+    // leaves they resolved, or copied and filled again in ClickHouse.)
+    let slots: Vec<String> = (0..12)
+        .map(|j| format!("toString(slot{j}_t), slot{j}_s, toString(slot{j}_n)"))
+        .collect();
     let rows = |cond: &str| -> Vec<serde_json::Value> {
         store
             .sql_rows(&format!(
                 "SELECT project_id, toString(id_hash) AS id, hour, \
                  toString(session_hash) AS session, toString(arraySort(arrayMap(\
-                 (h, t, x, n) -> (h, t, x, n), hashes, types, strs, nums))) AS leaves \
-                 FROM hive_state WHERE {cond} ORDER BY project_id, id"
+                 (h, t, x, n) -> (h, t, x, n), hashes, types, strs, nums))) AS leaves, \
+                 arrayStringConcat([{}], '|') AS slots \
+                 FROM hive_state WHERE {cond} ORDER BY project_id, id",
+                slots.join(", ")
             ))
             .unwrap()
     };
     let (kept, built) = (rows(&kept), rows(&format!("gen = {built}")));
     assert!(kept.len() >= 8, "{kept:?}");
+    // (Slot 2, the first past the fixed ones, is given to a path the
+    // charts read.)
+    assert!(
+        kept.iter()
+            .any(|r| r["slots"].as_str().unwrap().split('|').nth(6) != Some("0")),
+        "no row holds a slot past the fixed ones: {kept:#?}"
+    );
     assert_eq!(kept.len(), built.len(), "{kept:#?}\n{built:#?}");
     for (k, b) in kept.iter().zip(&built) {
         assert_eq!(k, b);

@@ -19,6 +19,7 @@ mod partial;
 mod query;
 mod read;
 mod schema;
+mod slots;
 mod state;
 mod write;
 
@@ -179,6 +180,11 @@ pub struct ClickHouseStore {
     registered: AtomicBool,
     /// How long the state's replaced generations are kept (`state::GRACE`).
     state_grace: Duration,
+    /// Paths charts asked for that their project's slots lack (`slots`).
+    wanted: Mutex<slots::Wanted>,
+    /// Charts read from the state's slots (`slots`), since the store was
+    /// opened.
+    slotted_reads: AtomicU64,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -280,6 +286,8 @@ impl ClickHouseStore {
             compacting: Mutex::new(()),
             registered: AtomicBool::new(false),
             state_grace: state::GRACE,
+            wanted: Mutex::new(slots::Wanted::default()),
+            slotted_reads: AtomicU64::new(0),
         })
     }
 
@@ -363,6 +371,13 @@ impl ClickHouseStore {
     #[doc(hidden)]
     pub fn state_added(&self) -> u64 {
         self.state_added.load(Ordering::Relaxed)
+    }
+
+    /// How many charts were read from the state's slots (ADR 0029) since
+    /// the store was opened.
+    #[doc(hidden)]
+    pub fn slotted_reads(&self) -> u64 {
+        self.slotted_reads.load(Ordering::Relaxed)
     }
 
     /// Read the schema's version again every `every` (10 s by default)

@@ -413,7 +413,7 @@ impl Paths {
 
     /// The needed paths and their ancestors: the leaves that can decide
     /// them, besides those below them.
-    fn at_and_above(&self) -> Vec<String> {
+    pub(in crate::clickhouse) fn at_and_above(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for n in &self.needed {
             let parts: Vec<&str> = n.split('.').collect();

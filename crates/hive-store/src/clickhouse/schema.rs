@@ -356,6 +356,13 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "INSERT INTO hive_direct_positions (node, seq) SELECT node, max(seq) FROM hive_writes
         WHERE seq >= 4611686018427387904 GROUP BY node",
     ],
+    // 17: a project's charted paths in typed columns of the state (ADR
+    // 0029, `slots.rs`): `slotN_t`, `slotN_s` and `slotN_n` in
+    // `hive_state` and `hive_state_in` (whose view is made again to fill
+    // them), and each cut's map of them. Made by `state_slots` (the
+    // columns are named by `slots`). The state's format changes with
+    // them: the next compaction builds it again.
+    &[],
 ];
 
 /// The view of migration 15: [`SESSION_HASHES_VIEW`] with each row's
@@ -503,12 +510,16 @@ pub fn migrate(client: &Client) -> Result<u32> {
             _ => {}
         }
         // (The state is kept on a single server only: `state.rs`.)
-        if i + 1 == 16 && ep.cluster.is_some() {
+        if (i + 1 == 16 || i + 1 == 17) && ep.cluster.is_some() {
             client.exec(&format!(
-                "INSERT INTO hive_migrations (version, applied_at) VALUES (16, {})",
+                "INSERT INTO hive_migrations (version, applied_at) VALUES ({}, {})",
+                i + 1,
                 super::now_ms()
             ))?;
             continue;
+        }
+        if i + 1 == 17 {
+            state_slots(client)?;
         }
         for s in *statements {
             // `?partition=month` (a new database only: migration 1 made
@@ -555,6 +566,42 @@ pub fn migrate(client: &Client) -> Result<u32> {
         tracing::warn!(error = %e, "cannot set the tables' compression");
     }
     Ok(MIGRATIONS.len() as u32)
+}
+
+/// Migration 17: the state's slot columns (`slots.rs`), in the table and
+/// in the `Null` table it is inserted through, whose view is made again to
+/// fill them (18.16 refuses a view naming a column its table lacks, so the
+/// table's come first); and the cuts' maps of them.
+fn state_slots(client: &Client) -> Result<()> {
+    let defs = super::slots::column_definitions();
+    let refs: Vec<&str> = defs.iter().map(String::as_str).collect();
+    add_columns(client, "hive_state", &refs)?;
+    add_columns(
+        client,
+        "hive_state_cuts",
+        &[
+            "slot_projects Array(String)",
+            "slot_paths Array(Array(String))",
+        ],
+    )?;
+    client.exec("DROP TABLE IF EXISTS hive_state_in_mv")?;
+    client.exec("DROP TABLE IF EXISTS hive_state_in")?;
+    client.exec(&format!(
+        "CREATE TABLE hive_state_in (
+            gen UInt64, day UInt32, project_id String, hour Int64, session_id String,
+            event_id String, paths Array(String), types Array(UInt8), strs Array(String),
+            nums Array(Float64), {}
+        ) ENGINE = Null",
+        defs.join(", ")
+    ))?;
+    client.exec(&format!(
+        "CREATE MATERIALIZED VIEW hive_state_in_mv TO hive_state AS
+        SELECT gen, day, project_id, hour, cityHash64(session_id) AS session_hash,
+            cityHash64(event_id) AS id_hash, arrayMap(p -> cityHash64(p), paths) AS hashes,
+            types, strs, nums, {}
+        FROM hive_state_in",
+        super::slots::columns()
+    ))
 }
 
 /// The large tables (their local tables on a cluster).

@@ -35,13 +35,14 @@ use super::http::{NAMED, binary as b, lit};
 use super::leaves::{NUM, is_content};
 use super::partial::{Partial, Paths, SessionKey};
 use super::read::{Folded, Named, VISIBLE, without_content};
+use super::slots::{self, SlotMap};
 use super::write::{BASE, integer_text};
 use super::{ClickHouseStore, DIRECT, lock, next_version, now_ms};
 use crate::Result;
 
 /// The state's format: a cut of another format is not read, and the next
-/// compaction builds the state again.
-pub(super) const FORMAT: u32 = 1;
+/// compaction builds the state again. (2: the slots of ADR 0029.)
+pub(super) const FORMAT: u32 = 2;
 
 /// How long a generation no longer current is kept: a read that took its
 /// cut begins reading the rows within it (or resolves the writes instead),
@@ -79,6 +80,8 @@ pub(super) struct Cut {
     pub direct: Vec<(String, u64)>,
     /// Each day's generation.
     pub days: Vec<(u32, u64)>,
+    /// The slots its rows are filled for (ADR 0029).
+    pub slots: SlotMap,
 }
 
 impl Cut {
@@ -154,6 +157,8 @@ struct StateRow {
     types: Vec<u8>,
     strs: Vec<String>,
     nums: Vec<f64>,
+    /// The leaves at its project's slot paths (`slots::fill`).
+    slots: Vec<(u8, String, f64)>,
 }
 
 /// The hour an event starts in, as the charts' statements find it: its
@@ -179,8 +184,9 @@ fn day_of(hour: i64) -> u32 {
 }
 
 /// An event's row: its leaves as a base's (content and its own ids left
-/// out, integers without their text as schema 9 writes them).
-fn state_row(f: &Folded) -> StateRow {
+/// out, integers without their text as schema 9 writes them), and its
+/// project's slots (`map`).
+fn state_row(f: &Folded, map: &SlotMap) -> StateRow {
     let hour = hour_of(&f.doc);
     let mut row = StateRow {
         day: day_of(hour),
@@ -192,6 +198,7 @@ fn state_row(f: &Folded) -> StateRow {
         types: Vec::new(),
         strs: Vec::new(),
         nums: Vec::new(),
+        slots: Vec::new(),
     };
     for l in super::leaves::flatten(&f.doc, true).leaves {
         if is_content(&l.path) || OWN.contains(&l.path.as_str()) {
@@ -203,6 +210,13 @@ fn state_row(f: &Folded) -> StateRow {
         row.strs.push(text);
         row.nums.push(l.n);
     }
+    row.slots = slots::fill(
+        &row.paths,
+        &row.types,
+        &row.strs,
+        &row.nums,
+        &slots::slot_paths(map, &row.project_id),
+    );
     row
 }
 
@@ -213,7 +227,7 @@ impl serde::Serialize for Out<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let (generation, r) = (self.0, self.1);
-        let mut m = s.serialize_map(Some(10))?;
+        let mut m = s.serialize_map(Some(10 + 3 * r.slots.len()))?;
         m.serialize_entry("gen", &generation)?;
         m.serialize_entry("day", &r.day)?;
         m.serialize_entry("project_id", &r.project_id)?;
@@ -224,6 +238,11 @@ impl serde::Serialize for Out<'_> {
         m.serialize_entry("types", &r.types)?;
         m.serialize_entry("strs", &r.strs)?;
         m.serialize_entry("nums", &r.nums)?;
+        for (j, (t, text, n)) in r.slots.iter().enumerate() {
+            m.serialize_entry(&format!("slot{j}_t"), t)?;
+            m.serialize_entry(&format!("slot{j}_s"), text)?;
+            m.serialize_entry(&format!("slot{j}_n"), n)?;
+        }
         m.end()
     }
 }
@@ -322,8 +341,8 @@ impl ClickHouseStore {
     pub(super) fn newest_cut(&self) -> Result<Option<Cut>> {
         let mut out = None;
         self.client.each_binary_row(
-            "SELECT cut, format, log_nodes, log_seqs, direct_nodes, direct_seqs, days, gens \
-             FROM hive_state_cuts ORDER BY cut DESC LIMIT 1",
+            "SELECT cut, format, log_nodes, log_seqs, direct_nodes, direct_seqs, days, gens, \
+             slot_projects, slot_paths FROM hive_state_cuts ORDER BY cut DESC LIMIT 1",
             |r| {
                 let (cut, format) = (b::u64(r)?, b::u32(r)?);
                 let pairs = |n: Vec<String>, s: Vec<u64>| n.into_iter().zip(s).collect();
@@ -333,12 +352,17 @@ impl ClickHouseStore {
                     .into_iter()
                     .zip(b::array(r, b::u64)?)
                     .collect();
+                let slots = b::array(r, b::string)?
+                    .into_iter()
+                    .zip(b::array(r, |r| b::array(r, b::string))?)
+                    .collect();
                 out = Some(Cut {
                     cut,
                     format,
                     log,
                     direct,
                     days,
+                    slots,
                 });
                 Ok(())
             },
@@ -633,27 +657,47 @@ impl ClickHouseStore {
             return Ok(None);
         }
         let _one = lock(&self.compacting);
+        let wanted = lock(&self.wanted).take();
+        let out = self.compact_wanting(anew, &wanted);
+        if out.is_err() {
+            lock(&self.wanted).restore(wanted);
+        }
+        out
+    }
+
+    /// A compaction (or a build, `anew`) that also gives slots to the
+    /// paths charts asked for (`wanted`, by project).
+    fn compact_wanting(
+        &self,
+        anew: bool,
+        wanted: &BTreeMap<String, BTreeSet<String>>,
+    ) -> Result<Option<crate::Compaction>> {
         let started = Instant::now();
+        let newest = self.newest_cut()?;
+        // (Slots given stay given, across formats too.)
+        let had = newest.as_ref().map(|c| c.slots.clone()).unwrap_or_default();
+        let (map, changed) = slots::assign(&had, wanted);
         let last = match anew {
             true => None,
-            false => self.newest_cut()?.filter(|c| c.format == FORMAT),
+            false => newest.filter(|c| c.format == FORMAT),
         };
         // The cut, read before any write is.
         let (log, direct) = self.positions()?;
-        if last
-            .as_ref()
-            .is_some_and(|c| c.log == log && c.direct == direct)
+        if changed.is_empty()
+            && last
+                .as_ref()
+                .is_some_and(|c| c.log == log && c.direct == direct)
         {
             return Ok(None);
         }
         let generation = next_version();
         let (days, events, full) = match &last {
             None => {
-                let (days, events) = self.build_state(generation)?;
+                let (days, events) = self.build_state(generation, &map)?;
                 (days, events, true)
             }
             Some(last) => {
-                let (days, events) = self.update_state(last, generation)?;
+                let (days, events) = self.update_state(last, generation, &map, &changed)?;
                 (days, events, false)
             }
         };
@@ -669,15 +713,16 @@ impl ClickHouseStore {
             );
             return Ok(None);
         }
-        let mut map: BTreeMap<u32, u64> = last
+        let mut generations: BTreeMap<u32, u64> = last
             .map(|c| c.days.into_iter().collect())
             .unwrap_or_default();
         for d in &days {
-            map.insert(*d, generation);
+            generations.insert(*d, generation);
         }
         let (log_nodes, log_seqs): (Vec<String>, Vec<u64>) = log.into_iter().unzip();
         let (direct_nodes, direct_seqs): (Vec<String>, Vec<u64>) = direct.into_iter().unzip();
-        let (ds, gs): (Vec<u32>, Vec<u64>) = map.into_iter().unzip();
+        let (ds, gs): (Vec<u32>, Vec<u64>) = generations.into_iter().unzip();
+        let (slot_projects, slot_paths): (Vec<String>, Vec<Vec<String>>) = map.into_iter().unzip();
         self.client.insert(
             "hive_state_cuts",
             &[json!({
@@ -685,6 +730,7 @@ impl ClickHouseStore {
                 "log_nodes": log_nodes, "log_seqs": log_seqs,
                 "direct_nodes": direct_nodes, "direct_seqs": direct_seqs,
                 "days": ds, "gens": gs,
+                "slot_projects": slot_projects, "slot_paths": slot_paths,
             })],
         )?;
         if let Err(e) = self.collect_state() {
@@ -703,7 +749,8 @@ impl ClickHouseStore {
     #[doc(hidden)]
     pub fn build_state_apart(&self) -> Result<u64> {
         let generation = next_version();
-        self.build_state(generation)?;
+        let map = self.newest_cut()?.map(|c| c.slots).unwrap_or_default();
+        self.build_state(generation, &map)?;
         Ok(generation)
     }
 
@@ -716,7 +763,7 @@ impl ClickHouseStore {
 
     /// Build every project's state into `gen`: the days written and the
     /// events.
-    fn build_state(&self, generation: u64) -> Result<(BTreeSet<u32>, u64)> {
+    fn build_state(&self, generation: u64, map: &SlotMap) -> Result<(BTreeSet<u32>, u64)> {
         let mut projects = Vec::new();
         self.client.each_binary_row(
             "SELECT project_id FROM hive_writes GROUP BY project_id ORDER BY project_id",
@@ -727,7 +774,7 @@ impl ClickHouseStore {
         )?;
         let mut events = 0u64;
         for p in &projects {
-            events += self.build_project(p, generation)?;
+            events += self.build_project(p, generation, map)?;
         }
         let mut days = BTreeSet::new();
         self.client.each_binary_row(
@@ -753,7 +800,7 @@ impl ClickHouseStore {
     /// and that are not sessions, are their base (copied by ClickHouse);
     /// the others are resolved here, the sessions' rollups from one pass
     /// over the project.
-    fn build_project(&self, project: &str, generation: u64) -> Result<u64> {
+    fn build_project(&self, project: &str, generation: u64, map: &SlotMap) -> Result<u64> {
         let p = lit(project);
         // Whether an event is written once by a base, and is no session.
         let single = format!(
@@ -773,20 +820,24 @@ impl ClickHouseStore {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        // (No slot path is an id, nor below one: the slots are filled
+        // from the leaves as written.)
         self.client.exec(&format!(
             "INSERT INTO hive_state (gen, day, project_id, hour, session_hash, id_hash, \
-             hashes, types, strs, nums) \
+             hashes, types, strs, nums, {slot_columns}) \
              SELECT toUInt64({generation}), toUInt32(if(h < 0, 0, intDiv(h, 24))), project_id, h, \
              cityHash64(session_id), id_hash, arrayFilter(x -> NOT has({own}, x), hashes), \
              arrayFilter((x, y) -> NOT has({own}, y), types, hashes), \
              arrayFilter((x, y) -> NOT has({own}, y), strs, hashes), \
-             arrayFilter((x, y) -> NOT has({own}, y), nums, hashes) FROM (\
+             arrayFilter((x, y) -> NOT has({own}, y), nums, hashes), {slot_sql} FROM (\
              SELECT project_id, session_id, id_hash, hashes, types, strs, nums, \
              nums[{start}] AS st, \
              if(types[{start}] = {NUM} AND st >= 0 AND st < 9007199254740992, \
              toInt64(floor(st / 3600000)), toInt64(-1)) AS h \
              FROM hive_writes PREWHERE project_id = {p} AND kind = {BASE} \
-             AND id_hash IN ({singles}) WHERE {VISIBLE})"
+             AND id_hash IN ({singles}) WHERE {VISIBLE})",
+            slot_columns = slots::columns(),
+            slot_sql = slots::sql(&slots::slot_paths(map, project)),
         ))?;
         let copied = self.client.count(
             "hive_state",
@@ -836,7 +887,7 @@ impl ClickHouseStore {
                     .unwrap_or_default()
                     .apply_to_session(&mut f.doc, f.duration_explicit);
             }
-            let rows: Vec<StateRow> = folded.iter().map(state_row).collect();
+            let rows: Vec<StateRow> = folded.iter().map(|f| state_row(f, map)).collect();
             resolved += rows.len() as u64;
             self.insert_rows(generation, &rows)?;
         }
@@ -845,8 +896,16 @@ impl ClickHouseStore {
 
     /// Resolve again the events written or marked since `last`, and the
     /// sessions whose rollups they change; copy the days they touch into
-    /// `gen` without their old rows, with their new ones.
-    fn update_state(&self, last: &Cut, generation: u64) -> Result<(BTreeSet<u32>, u64)> {
+    /// `gen` without their old rows, with their new ones. Rows are filled
+    /// for the slots of `map`; those of the projects it gives new slots
+    /// (`changed`) are all copied, filled again.
+    fn update_state(
+        &self,
+        last: &Cut,
+        generation: u64,
+        map: &SlotMap,
+        changed: &BTreeSet<String>,
+    ) -> Result<(BTreeSet<u32>, u64)> {
         let touched = self.written_since(last, None)?;
         let mut days: BTreeSet<u32> = BTreeSet::new();
         // Per project, the events whose rows at `last` are replaced.
@@ -879,40 +938,74 @@ impl ClickHouseStore {
             folded.extend(self.resolve_hashes(project, &again, &paths)?);
             let folded = self.with_rollups(folded)?;
             for f in &folded {
-                let row = state_row(f);
+                let row = state_row(f, map);
                 days.insert(row.day);
                 rows.push(row);
             }
             replaced.insert(project, gone.into_iter().collect());
         }
-        let projects: Vec<String> = replaced.keys().map(|p| lit(p)).collect();
-        let columns =
-            "gen, day, project_id, hour, session_hash, id_hash, hashes, types, strs, nums";
-        let copy = |from: u64, day: u32, cond: &str| {
+        // Every day with rows of a project given new slots.
+        if !changed.is_empty() && !last.days.is_empty() {
+            self.client.each_binary_row(
+                &format!(
+                    "SELECT day FROM hive_state WHERE {} AND project_id IN ({}) GROUP BY day",
+                    last.rows(),
+                    changed
+                        .iter()
+                        .map(|p| lit(p))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                |r| {
+                    days.insert(b::u32(r)?);
+                    Ok(())
+                },
+            )?;
+        }
+        // The projects copied apart: with rows replaced, or filled again.
+        let apart: BTreeSet<&str> = replaced
+            .keys()
+            .copied()
+            .chain(changed.iter().map(String::as_str))
+            .collect();
+        let projects: Vec<String> = apart.iter().map(|p| lit(p)).collect();
+        let columns = format!(
+            "gen, day, project_id, hour, session_hash, id_hash, hashes, types, strs, nums, {}",
+            slots::columns()
+        );
+        let copy = |from: u64, day: u32, cond: &str, filled: &str| {
             format!(
                 "INSERT INTO hive_state ({columns}) SELECT toUInt64({generation}), day, project_id, \
-                 hour, session_hash, id_hash, hashes, types, strs, nums FROM hive_state \
+                 hour, session_hash, id_hash, hashes, types, strs, nums, {filled} FROM hive_state \
                  WHERE gen = {from} AND day = {day} AND {cond}"
             )
         };
+        let as_they_are = slots::columns();
         for &day in &days {
             if let Some(from) = last.gen_of(day) {
-                if !projects.is_empty() {
-                    self.client.exec(&copy(
-                        from,
-                        day,
-                        &format!("project_id NOT IN ({})", projects.join(", ")),
-                    ))?;
-                }
-                for (project, gone) in &replaced {
-                    self.client.exec_naming(
-                        &copy(
-                            from,
-                            day,
-                            &format!("project_id = {} AND id_hash NOT IN {NAMED}", lit(project)),
-                        ),
-                        gone,
-                    )?;
+                let rest = match projects.is_empty() {
+                    true => "1".to_owned(),
+                    false => format!("project_id NOT IN ({})", projects.join(", ")),
+                };
+                self.client.exec(&copy(from, day, &rest, &as_they_are))?;
+                for project in &apart {
+                    let filled = match changed.contains(*project) {
+                        true => slots::sql(&slots::slot_paths(map, project)),
+                        false => as_they_are.clone(),
+                    };
+                    let cond = format!("project_id = {}", lit(project));
+                    match replaced.get(project) {
+                        Some(gone) => self.client.exec_naming(
+                            &copy(
+                                from,
+                                day,
+                                &format!("{cond} AND id_hash NOT IN {NAMED}"),
+                                &filled,
+                            ),
+                            gone,
+                        )?,
+                        None => self.client.exec(&copy(from, day, &cond, &filled))?,
+                    }
                 }
             }
             let of_day: Vec<&StateRow> = rows.iter().filter(|r| r.day == day).collect();

@@ -8,8 +8,9 @@ use std::time::Instant;
 use hive_core::chart::{Cells, ChartQuery, Series};
 use hive_core::rollup::Rollup;
 
-use super::super::ClickHouseStore;
+use super::super::slots;
 use super::super::state::MAX_UNSETTLED;
+use super::super::{ClickHouseStore, lock};
 use super::singles::{self, Singles};
 use super::{BySession, HeldSessions, Paths, Scope, add_cells, finish_cells, rollup_inputs};
 use crate::Result;
@@ -80,6 +81,18 @@ impl ClickHouseStore {
             hours.push(format!("hour <= {}", t as i64));
         }
         let rows = hours.join(" AND ");
+        // The project's slots, when they hold every path the plan reads;
+        // else those it lacks are asked for, for the next compaction
+        // (ADR 0029).
+        let slot_paths = slots::slot_paths(&cut.slots, project);
+        let lacking = plan.unslotted(&slot_paths);
+        let slots = match lacking.is_empty() {
+            true => Some(slot_paths.as_slice()),
+            false => {
+                lock(&self.wanted).add(project, lacking);
+                None
+            }
+        };
         for _ in 0..ROUNDS {
             let Some(added) = self.add_up_singles(
                 project,
@@ -88,6 +101,7 @@ impl ClickHouseStore {
                 Singles::State {
                     rows: rows.clone(),
                     unsettled: &unsettled,
+                    slots,
                 },
             )?
             else {

@@ -1,0 +1,250 @@
+//! A project's charted paths in typed columns of the events' state (ADR
+//! 0029): each state row holds, besides its leaves' parallel arrays, the
+//! leaf at each of its project's *slot* paths in three columns of their
+//! own (`slotN_t`, `slotN_s`, `slotN_n`: a type, a text and a number, as
+//! the arrays keep them). A chart whose paths are all in slots reads those
+//! columns instead of decompressing every leaf of every row.
+//!
+//! - The first slots hold `start_time` and `event_type`, which every chart
+//!   reads; the others are assigned to the paths charts asked for
+//!   (`ClickHouseStore::want_slots`), at the next compaction, while any
+//!   are free. An assignment is never changed or taken back, so a row
+//!   filled under a map is right under every later one for the slots it
+//!   had; the compaction that assigns a project a slot copies all of that
+//!   project's rows again, filled.
+//! - Each cut records the map its generations are filled by.
+//! - A row where a path above a slot's holds a leaf (a scalar, or an array
+//!   whose elements may be read below it) has that slot's type
+//!   [`ABOVE`]: a chart streams such rows, as it streams a metric inside
+//!   an array.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::http::lit;
+use super::partial::Paths;
+
+/// Slots a state row has.
+pub(super) const SLOTS: usize = 12;
+
+/// The paths of every project's first slots: every chart reads them.
+pub(super) const FIXED: [&str; 2] = ["start_time", "event_type"];
+
+/// A slot's type when a path above its own holds a leaf.
+pub(super) const ABOVE: u8 = 255;
+
+/// Paths a compaction is asked for at most, by project (what charts ask
+/// beyond that waits for a later one).
+const MAX_WANTED: usize = 64;
+
+/// Each project's slot paths past the fixed ones, in slot order.
+pub(super) type SlotMap = BTreeMap<String, Vec<String>>;
+
+/// The paths of `project`'s slots, in order (the fixed ones first).
+pub(super) fn slot_paths(map: &SlotMap, project: &str) -> Vec<String> {
+    let mut out: Vec<String> = FIXED.iter().map(|p| (*p).to_owned()).collect();
+    out.extend(map.get(project).into_iter().flatten().cloned());
+    out
+}
+
+/// The paths strictly above `path`.
+fn above(path: &str) -> Vec<String> {
+    Paths::new([path.to_owned()])
+        .at_and_above()
+        .into_iter()
+        .filter(|p| p != path)
+        .collect()
+}
+
+/// A row's slots, from its leaves (`paths` parallel to the others), for
+/// the slot paths `slots`.
+pub(super) fn fill(
+    paths: &[String],
+    types: &[u8],
+    strs: &[String],
+    nums: &[f64],
+    slots: &[String],
+) -> Vec<(u8, String, f64)> {
+    slots
+        .iter()
+        .map(|p| {
+            if above(p).iter().any(|a| paths.contains(a)) {
+                return (ABOVE, String::new(), 0.0);
+            }
+            match paths.iter().position(|x| x == p) {
+                Some(i) => (types[i], strs[i].clone(), nums[i]),
+                None => (0, String::new(), 0.0),
+            }
+        })
+        .collect()
+}
+
+/// The slot columns' names, in order.
+pub(super) fn columns() -> String {
+    (0..SLOTS)
+        .map(|j| format!("slot{j}_t, slot{j}_s, slot{j}_n"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Their definitions.
+pub(super) fn column_definitions() -> Vec<String> {
+    (0..SLOTS)
+        .flat_map(|j| {
+            [
+                format!("slot{j}_t UInt8"),
+                format!("slot{j}_s String"),
+                format!("slot{j}_n Float64"),
+            ]
+        })
+        .collect()
+}
+
+/// Expressions for every slot column, in [`columns`]' order, filled from
+/// the arrays `hashes`, `types`, `strs` and `nums` for the slot paths
+/// `slots` (the others empty), as [`fill`] fills them.
+pub(super) fn sql(slots: &[String]) -> String {
+    (0..SLOTS)
+        .map(|j| match slots.get(j) {
+            None => "toUInt8(0), '', toFloat64(0)".to_owned(),
+            Some(p) => {
+                let at = format!("indexOf(hashes, cityHash64({}))", lit(p));
+                let up = above(p);
+                let t = if up.is_empty() {
+                    format!("types[{at}]")
+                } else {
+                    format!(
+                        "if(hasAny(hashes, [{}]), toUInt8({ABOVE}), types[{at}])",
+                        up.iter()
+                            .map(|a| format!("cityHash64({})", lit(a)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                format!("{t}, strs[{at}], nums[{at}]")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `map` with paths charts asked for (`wanted`, by project) in free slots:
+/// the new map, and the projects whose slots it adds to.
+pub(super) fn assign(
+    map: &SlotMap,
+    wanted: &BTreeMap<String, BTreeSet<String>>,
+) -> (SlotMap, BTreeSet<String>) {
+    let mut out = map.clone();
+    let mut changed = BTreeSet::new();
+    for (project, paths) in wanted {
+        let have = out.entry(project.clone()).or_default();
+        for p in paths {
+            if have.len() + FIXED.len() >= SLOTS {
+                break;
+            }
+            if FIXED.contains(&p.as_str()) || have.contains(p) {
+                continue;
+            }
+            have.push(p.clone());
+            changed.insert(project.clone());
+        }
+    }
+    out.retain(|_, v| !v.is_empty());
+    (out, changed)
+}
+
+/// Paths charts asked for that their project's slots lack, kept until a
+/// compaction assigns them.
+#[derive(Default)]
+pub(super) struct Wanted(BTreeMap<String, BTreeSet<String>>);
+
+impl Wanted {
+    pub fn add(&mut self, project: &str, paths: impl IntoIterator<Item = String>) {
+        // (A bound on what a node holds: projects past it wait.)
+        if !self.0.contains_key(project) && self.0.len() >= 10_000 {
+            return;
+        }
+        let set = self.0.entry(project.to_owned()).or_default();
+        for p in paths {
+            if set.len() < MAX_WANTED {
+                set.insert(p);
+            }
+        }
+    }
+
+    pub fn take(&mut self) -> BTreeMap<String, BTreeSet<String>> {
+        std::mem::take(&mut self.0)
+    }
+
+    /// Put back what a compaction that failed took.
+    pub fn restore(&mut self, taken: BTreeMap<String, BTreeSet<String>>) {
+        for (p, paths) in taken {
+            self.add(&p, paths);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_slot_holds_its_leaf_or_says_a_path_above_holds_one() {
+        let slots = s(&["start_time", "event_type", "metadata.variant", "metrics.x"]);
+        let got = fill(
+            &s(&["event_type", "metadata.variant", "metrics", "start_time"]),
+            &[1, 1, 4, 2],
+            &s(&["model", "a", "[1]", ""]),
+            &[0.0, 0.0, 0.0, 5.0],
+            &slots,
+        );
+        assert_eq!(
+            got,
+            vec![
+                (2, String::new(), 5.0),
+                (1, "model".into(), 0.0),
+                (1, "a".into(), 0.0),
+                (ABOVE, String::new(), 0.0),
+            ]
+        );
+        assert_eq!(
+            fill(&[], &[], &[], &[], &slots[..1]),
+            vec![(0, String::new(), 0.0)]
+        );
+    }
+
+    #[test]
+    fn slots_are_added_while_free_and_never_moved() {
+        let mut wanted = BTreeMap::new();
+        wanted.insert(
+            "p".to_owned(),
+            (0..20).map(|i| format!("metadata.k{i:02}")).collect(),
+        );
+        wanted.insert("q".to_owned(), BTreeSet::from(["event_type".to_owned()]));
+        let (map, changed) = assign(&SlotMap::new(), &wanted);
+        assert_eq!(map["p"].len(), SLOTS - FIXED.len());
+        assert_eq!(map["p"][0], "metadata.k00");
+        assert!(!map.contains_key("q"), "a fixed path takes no slot");
+        assert_eq!(changed, BTreeSet::from(["p".to_owned()]));
+        // Full: nothing changes.
+        let (again, changed) = assign(&map, &wanted);
+        assert_eq!(again, map);
+        assert!(changed.is_empty());
+    }
+
+    #[test]
+    fn the_sql_fills_the_slots_it_is_given() {
+        let sql = sql(&s(&["start_time", "metadata.variant"]));
+        assert!(sql.starts_with(
+            "types[indexOf(hashes, cityHash64('start_time'))], strs[indexOf(hashes, cityHash64('start_time'))]"
+        ));
+        assert!(sql.contains("if(hasAny(hashes, [cityHash64('metadata')]), toUInt8(255), "));
+        assert_eq!(
+            sql.matches("toUInt8(0), '', toFloat64(0)").count(),
+            SLOTS - 2
+        );
+    }
+}
