@@ -600,7 +600,7 @@ fn state_slots(client: &Client) -> Result<()> {
             cityHash64(event_id) AS id_hash, arrayMap(p -> cityHash64(p), paths) AS hashes,
             types, strs, nums, {}
         FROM hive_state_in",
-        super::slots::columns()
+        super::slots::columns(super::slots::SLOTS)
     ))
 }
 

@@ -57,30 +57,96 @@ fn above(path: &str) -> Vec<String> {
 
 /// A row's slots, from its leaves (`paths` parallel to the others), for
 /// the slot paths `slots`.
-pub(super) fn fill(
+#[cfg(test)]
+fn fill(
     paths: &[String],
     types: &[u8],
     strs: &[String],
     nums: &[f64],
     slots: &[String],
 ) -> Vec<(u8, String, f64)> {
-    slots
-        .iter()
-        .map(|p| {
-            if above(p).iter().any(|a| paths.contains(a)) {
-                return (ABOVE, String::new(), 0.0);
-            }
-            match paths.iter().position(|x| x == p) {
-                Some(i) => (types[i], strs[i].clone(), nums[i]),
-                None => (0, String::new(), 0.0),
-            }
-        })
-        .collect()
+    Filler::new(&SlotMap::new()).fill_for(&with_above(slots), paths, types, strs, nums)
 }
 
-/// The slot columns' names, in order.
-pub(super) fn columns() -> String {
-    (0..SLOTS)
+/// Slot paths with the paths above each.
+fn with_above(slots: &[String]) -> Vec<(String, Vec<String>)> {
+    slots.iter().map(|p| (p.clone(), above(p))).collect()
+}
+
+/// Fills rows' slots for a map, its paths' ancestors found once.
+pub(super) struct Filler {
+    projects: BTreeMap<String, Vec<(String, Vec<String>)>>,
+    fixed: Vec<(String, Vec<String>)>,
+}
+
+impl Filler {
+    pub fn new(map: &SlotMap) -> Filler {
+        Filler {
+            projects: map
+                .keys()
+                .map(|p| (p.clone(), with_above(&slot_paths(map, p))))
+                .collect(),
+            fixed: with_above(&slot_paths(&SlotMap::new(), "")),
+        }
+    }
+
+    /// A row of `project`'s slots, from its leaves (`paths` parallel to
+    /// the others).
+    pub fn fill(
+        &self,
+        project: &str,
+        paths: &[String],
+        types: &[u8],
+        strs: &[String],
+        nums: &[f64],
+    ) -> Vec<(u8, String, f64)> {
+        let slots = self.projects.get(project).unwrap_or(&self.fixed);
+        self.fill_for(slots, paths, types, strs, nums)
+    }
+
+    fn fill_for(
+        &self,
+        slots: &[(String, Vec<String>)],
+        paths: &[String],
+        types: &[u8],
+        strs: &[String],
+        nums: &[f64],
+    ) -> Vec<(u8, String, f64)> {
+        slots
+            .iter()
+            .map(|(p, up)| {
+                if up.iter().any(|a| paths.contains(a)) {
+                    return (ABOVE, String::new(), 0.0);
+                }
+                match paths.iter().position(|x| x == p) {
+                    Some(i) => (types[i], strs[i].clone(), nums[i]),
+                    None => (0, String::new(), 0.0),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Each slot's column names (type, text, number).
+pub(super) fn names() -> &'static [[String; 3]] {
+    static NAMES: std::sync::LazyLock<Vec<[String; 3]>> = std::sync::LazyLock::new(|| {
+        (0..SLOTS)
+            .map(|j| {
+                [
+                    format!("slot{j}_t"),
+                    format!("slot{j}_s"),
+                    format!("slot{j}_n"),
+                ]
+            })
+            .collect()
+    });
+    &NAMES
+}
+
+/// The first `n` slots' column names, in order (an insert that names no
+/// more leaves the others empty).
+pub(super) fn columns(n: usize) -> String {
+    (0..n.min(SLOTS))
         .map(|j| format!("slot{j}_t, slot{j}_s, slot{j}_n"))
         .collect::<Vec<_>>()
         .join(", ")
@@ -99,29 +165,43 @@ pub(super) fn column_definitions() -> Vec<String> {
         .collect()
 }
 
-/// Expressions for every slot column, in [`columns`]' order, filled from
-/// the arrays `hashes`, `types`, `strs` and `nums` for the slot paths
-/// `slots` (the others empty), as [`fill`] fills them.
-pub(super) fn sql(slots: &[String]) -> String {
-    (0..SLOTS)
-        .map(|j| match slots.get(j) {
-            None => "toUInt8(0), '', toFloat64(0)".to_owned(),
-            Some(p) => {
-                let at = format!("indexOf(hashes, cityHash64({}))", lit(p));
-                let up = above(p);
-                let t = if up.is_empty() {
-                    format!("types[{at}]")
-                } else {
-                    format!(
-                        "if(hasAny(hashes, [{}]), toUInt8({ABOVE}), types[{at}])",
-                        up.iter()
-                            .map(|a| format!("cityHash64({})", lit(a)))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                };
-                format!("{t}, strs[{at}], nums[{at}]")
+/// Expressions for the columns of the slots `slots` (`columns(slots.len())`),
+/// filled from the arrays `hashes`, `types`, `strs` and `nums` as
+/// [`Filler`] fills them. `of_state`: from the state's own rows, whose
+/// arrays lack the fixed slots' leaves (those slots are kept as they are).
+pub(super) fn sql(slots: &[String], of_state: bool) -> String {
+    slots
+        .iter()
+        .take(SLOTS)
+        .enumerate()
+        .map(|(j, p)| {
+            if of_state && j < FIXED.len() {
+                return format!("slot{j}_t, slot{j}_s, slot{j}_n");
             }
+            let at = format!("indexOf(hashes, cityHash64({}))", lit(p));
+            let up = above(p);
+            let t = if up.is_empty() {
+                format!("types[{at}]")
+            } else {
+                let mut held = vec![format!(
+                    "hasAny(hashes, [{}])",
+                    up.iter()
+                        .map(|a| format!("cityHash64({})", lit(a)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )];
+                if of_state {
+                    held.extend(
+                        FIXED
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, f)| up.iter().any(|a| a == *f))
+                            .map(|(i, _)| format!("slot{i}_t != 0")),
+                    );
+                }
+                format!("if({}, toUInt8({ABOVE}), types[{at}])", held.join(" OR "))
+            };
+            format!("{t}, strs[{at}], nums[{at}]")
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -237,14 +317,20 @@ mod tests {
 
     #[test]
     fn the_sql_fills_the_slots_it_is_given() {
-        let sql = sql(&s(&["start_time", "metadata.variant"]));
+        let sql = sql(&s(&["start_time", "metadata.variant"]), false);
         assert!(sql.starts_with(
             "types[indexOf(hashes, cityHash64('start_time'))], strs[indexOf(hashes, cityHash64('start_time'))]"
         ));
         assert!(sql.contains("if(hasAny(hashes, [cityHash64('metadata')]), toUInt8(255), "));
+        assert_eq!(sql.matches("cityHash64").count(), 7);
+        // From the state's rows, the fixed slots as they are, and a leaf
+        // above in a fixed slot.
+        let of_state = super::sql(&s(&["start_time", "event_type", "event_type.x"]), true);
+        assert!(of_state.starts_with("slot0_t, slot0_s, slot0_n, slot1_t, slot1_s, slot1_n, if("));
+        assert!(of_state.contains(" OR slot1_t != 0, toUInt8(255)"));
         assert_eq!(
-            sql.matches("toUInt8(0), '', toFloat64(0)").count(),
-            SLOTS - 2
+            columns(2),
+            "slot0_t, slot0_s, slot0_n, slot1_t, slot1_s, slot1_n"
         );
     }
 }

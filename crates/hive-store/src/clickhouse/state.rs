@@ -41,8 +41,9 @@ use super::{ClickHouseStore, DIRECT, lock, next_version, now_ms};
 use crate::Result;
 
 /// The state's format: a cut of another format is not read, and the next
-/// compaction builds the state again. (2: the slots of ADR 0029.)
-pub(super) const FORMAT: u32 = 2;
+/// compaction builds the state again. (2: the slots of ADR 0029; 3: the
+/// fixed slots' leaves in those alone.)
+pub(super) const FORMAT: u32 = 3;
 
 /// How long a generation no longer current is kept: a read that took its
 /// cut begins reading the rows within it (or resolves the writes instead),
@@ -185,8 +186,9 @@ fn day_of(hour: i64) -> u32 {
 
 /// An event's row: its leaves as a base's (content and its own ids left
 /// out, integers without their text as schema 9 writes them), and its
-/// project's slots (`map`).
-fn state_row(f: &Folded, map: &SlotMap) -> StateRow {
+/// project's slots; the leaves every project's first slots hold
+/// (`slots::FIXED`) are in those alone.
+fn state_row(f: &Folded, filler: &slots::Filler) -> StateRow {
     let hour = hour_of(&f.doc);
     let mut row = StateRow {
         day: day_of(hour),
@@ -210,13 +212,23 @@ fn state_row(f: &Folded, map: &SlotMap) -> StateRow {
         row.strs.push(text);
         row.nums.push(l.n);
     }
-    row.slots = slots::fill(
+    row.slots = filler.fill(
+        &row.project_id,
         &row.paths,
         &row.types,
         &row.strs,
         &row.nums,
-        &slots::slot_paths(map, &row.project_id),
     );
+    while let Some(i) = row
+        .paths
+        .iter()
+        .position(|p| slots::FIXED.contains(&p.as_str()))
+    {
+        row.paths.remove(i);
+        row.types.remove(i);
+        row.strs.remove(i);
+        row.nums.remove(i);
+    }
     row
 }
 
@@ -238,10 +250,10 @@ impl serde::Serialize for Out<'_> {
         m.serialize_entry("types", &r.types)?;
         m.serialize_entry("strs", &r.strs)?;
         m.serialize_entry("nums", &r.nums)?;
-        for (j, (t, text, n)) in r.slots.iter().enumerate() {
-            m.serialize_entry(&format!("slot{j}_t"), t)?;
-            m.serialize_entry(&format!("slot{j}_s"), text)?;
-            m.serialize_entry(&format!("slot{j}_n"), n)?;
+        for ((t, text, n), [nt, ns, nn]) in r.slots.iter().zip(slots::names()) {
+            m.serialize_entry(nt, t)?;
+            m.serialize_entry(ns, text)?;
+            m.serialize_entry(nn, n)?;
         }
         m.end()
     }
@@ -802,6 +814,8 @@ impl ClickHouseStore {
     /// over the project.
     fn build_project(&self, project: &str, generation: u64, map: &SlotMap) -> Result<u64> {
         let p = lit(project);
+        let filler = slots::Filler::new(map);
+        let slot_paths = slots::slot_paths(map, project);
         // Whether an event is written once by a base, and is no session.
         let single = format!(
             "count() = 1 AND min(kind) = {BASE} \
@@ -813,9 +827,11 @@ impl ClickHouseStore {
         );
         let start = "indexOf(hashes, cityHash64('start_time'))";
         // (A row leaves out its own ids, as `state_row`.)
+        // (A row leaves out too the leaves its fixed slots hold.)
         let own = format!(
             "[{}]",
             OWN.iter()
+                .chain(&slots::FIXED)
                 .map(|p| format!("cityHash64('{p}')"))
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -836,8 +852,8 @@ impl ClickHouseStore {
              toInt64(floor(st / 3600000)), toInt64(-1)) AS h \
              FROM hive_writes PREWHERE project_id = {p} AND kind = {BASE} \
              AND id_hash IN ({singles}) WHERE {VISIBLE})",
-            slot_columns = slots::columns(),
-            slot_sql = slots::sql(&slots::slot_paths(map, project)),
+            slot_columns = slots::columns(slot_paths.len()),
+            slot_sql = slots::sql(&slot_paths, false),
         ))?;
         let copied = self.client.count(
             "hive_state",
@@ -887,7 +903,7 @@ impl ClickHouseStore {
                     .unwrap_or_default()
                     .apply_to_session(&mut f.doc, f.duration_explicit);
             }
-            let rows: Vec<StateRow> = folded.iter().map(|f| state_row(f, map)).collect();
+            let rows: Vec<StateRow> = folded.iter().map(|f| state_row(f, &filler)).collect();
             resolved += rows.len() as u64;
             self.insert_rows(generation, &rows)?;
         }
@@ -907,6 +923,7 @@ impl ClickHouseStore {
         changed: &BTreeSet<String>,
     ) -> Result<(BTreeSet<u32>, u64)> {
         let touched = self.written_since(last, None)?;
+        let filler = slots::Filler::new(map);
         let mut days: BTreeSet<u32> = BTreeSet::new();
         // Per project, the events whose rows at `last` are replaced.
         let mut replaced: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
@@ -938,7 +955,7 @@ impl ClickHouseStore {
             folded.extend(self.resolve_hashes(project, &again, &paths)?);
             let folded = self.with_rollups(folded)?;
             for f in &folded {
-                let row = state_row(f, map);
+                let row = state_row(f, &filler);
                 days.insert(row.day);
                 rows.push(row);
             }
@@ -969,29 +986,33 @@ impl ClickHouseStore {
             .chain(changed.iter().map(String::as_str))
             .collect();
         let projects: Vec<String> = apart.iter().map(|p| lit(p)).collect();
-        let columns = format!(
-            "gen, day, project_id, hour, session_hash, id_hash, hashes, types, strs, nums, {}",
-            slots::columns()
-        );
-        let copy = |from: u64, day: u32, cond: &str, filled: &str| {
+        // (A copy names the slots some project has, and leaves the others
+        // empty.)
+        let copy = |from: u64, day: u32, cond: &str, columns: &str, filled: &str| {
             format!(
-                "INSERT INTO hive_state ({columns}) SELECT toUInt64({generation}), day, project_id, \
-                 hour, session_hash, id_hash, hashes, types, strs, nums, {filled} FROM hive_state \
-                 WHERE gen = {from} AND day = {day} AND {cond}"
+                "INSERT INTO hive_state (gen, day, project_id, hour, session_hash, id_hash, \
+                 hashes, types, strs, nums, {columns}) SELECT toUInt64({generation}), day, \
+                 project_id, hour, session_hash, id_hash, hashes, types, strs, nums, {filled} \
+                 FROM hive_state WHERE gen = {from} AND day = {day} AND {cond}"
             )
         };
-        let as_they_are = slots::columns();
+        let used = map.values().map(Vec::len).max().unwrap_or(0) + slots::FIXED.len();
+        let as_they_are = slots::columns(used);
         for &day in &days {
             if let Some(from) = last.gen_of(day) {
                 let rest = match projects.is_empty() {
                     true => "1".to_owned(),
                     false => format!("project_id NOT IN ({})", projects.join(", ")),
                 };
-                self.client.exec(&copy(from, day, &rest, &as_they_are))?;
+                self.client
+                    .exec(&copy(from, day, &rest, &as_they_are, &as_they_are))?;
                 for project in &apart {
-                    let filled = match changed.contains(*project) {
-                        true => slots::sql(&slots::slot_paths(map, project)),
-                        false => as_they_are.clone(),
+                    let (columns, filled) = match changed.contains(*project) {
+                        true => {
+                            let paths = slots::slot_paths(map, project);
+                            (slots::columns(paths.len()), slots::sql(&paths, true))
+                        }
+                        false => (as_they_are.clone(), as_they_are.clone()),
                     };
                     let cond = format!("project_id = {}", lit(project));
                     match replaced.get(project) {
@@ -1000,11 +1021,14 @@ impl ClickHouseStore {
                                 from,
                                 day,
                                 &format!("{cond} AND id_hash NOT IN {NAMED}"),
+                                &columns,
                                 &filled,
                             ),
                             gone,
                         )?,
-                        None => self.client.exec(&copy(from, day, &cond, &filled))?,
+                        None => self
+                            .client
+                            .exec(&copy(from, day, &cond, &columns, &filled))?,
                     }
                 }
             }

@@ -86,13 +86,10 @@ impl ClickHouseStore {
         // (ADR 0029).
         let slot_paths = slots::slot_paths(&cut.slots, project);
         let lacking = plan.unslotted(&slot_paths);
-        let slots = match lacking.is_empty() {
-            true => Some(slot_paths.as_slice()),
-            false => {
-                lock(&self.wanted).add(project, lacking);
-                None
-            }
-        };
+        let slotted = lacking.is_empty();
+        if !slotted {
+            lock(&self.wanted).add(project, lacking);
+        }
         for _ in 0..ROUNDS {
             let Some(added) = self.add_up_singles(
                 project,
@@ -101,7 +98,8 @@ impl ClickHouseStore {
                 Singles::State {
                     rows: rows.clone(),
                     unsettled: &unsettled,
-                    slots,
+                    slots: &slot_paths,
+                    slotted,
                 },
             )?
             else {

@@ -95,13 +95,15 @@ pub(in crate::clickhouse) enum Singles<'a> {
     /// Those of the state's rows `rows` selects (a cut's, of some hours)
     /// but `unsettled` (by their hashes). Each row is its event, session
     /// events (their rollups in their rows) too. `slots`: the project's
-    /// slot paths, when they hold every path asked for
-    /// ([`Plan::unslotted`]): the rows' slots are read instead of their
-    /// leaves.
+    /// slot paths, whose leaves are read from the rows' slots (those of
+    /// the fixed slots are in no other place); `slotted`: whether they
+    /// hold every path asked for ([`Plan::unslotted`]), so no leaf is read
+    /// from the arrays.
     State {
         rows: String,
         unsettled: &'a [u64],
-        slots: Option<&'a [String]>,
+        slots: &'a [String],
+        slotted: bool,
     },
     /// These (by their hashes), each written once by a base when
     /// counted ([`ClickHouseStore::write_counts`]).
@@ -282,9 +284,9 @@ impl ClickHouseStore {
     ) -> Result<Option<Added>> {
         let mut added = Added::default();
         let state = matches!(singles, Singles::State { .. });
-        let slots = match &singles {
-            Singles::State { slots, .. } => *slots,
-            _ => None,
+        let (slots, slotted): (&[String], bool) = match &singles {
+            Singles::State { slots, slotted, .. } => (slots, *slotted),
+            _ => (&[], false),
         };
         let (selected, named, expected) = match singles {
             Singles::State {
@@ -330,7 +332,7 @@ impl ClickHouseStore {
         // counts check), once into their sessions' (those added up).
         // (With slots, a path's leaf is its slot's columns; a row where a
         // path above one read holds a leaf is left to the stream.)
-        let slot_of = |p: &str| slots.and_then(|s| s.iter().position(|x| x == p));
+        let slot_of = |p: &str| slots.iter().position(|x| x == p);
         let mut above = String::new();
         let mut extract = vec![
             match slot_of("start_time") {
@@ -382,7 +384,7 @@ impl ClickHouseStore {
         for (j, k) in plan.keys.iter().enumerate() {
             // (Only above a path asked for, which is in a slot: no leaf,
             // the same in every group, which it need not tell apart.)
-            if slots.is_some() && slot_of(k).is_none() {
+            if slotted && slot_of(k).is_none() {
                 keyed.push(format!(
                     "toUInt8(0) AS t{j}, '' AS s{j}, toFloat64(0) AS n{j}"
                 ));
@@ -437,10 +439,13 @@ impl ClickHouseStore {
             ));
             let above = Paths::new([m.clone()]).at_and_above();
             for (b, path) in above.iter().filter(|p| *p != m).enumerate() {
-                extract.push(format!(
-                    "types[indexOf(hashes, cityHash64({}))] AS ma{a}_{b}",
-                    lit(path)
-                ));
+                extract.push(match slot_of(path) {
+                    Some(at) => format!("slot{at}_t AS ma{a}_{b}"),
+                    None => format!(
+                        "types[indexOf(hashes, cityHash64({}))] AS ma{a}_{b}",
+                        lit(path)
+                    ),
+                });
                 fit.push(format!(" AND ma{a}_{b} != {ARR} AND ma{a}_{b} < {DERIVED}"));
             }
         }
@@ -487,7 +492,7 @@ impl ClickHouseStore {
             },
             names = names.join(", "),
         );
-        if slots.is_some() {
+        if slotted {
             self.slotted_reads
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
