@@ -36,6 +36,9 @@ pub(super) const ABOVE: u8 = 255;
 /// beyond that waits for a later one).
 const MAX_WANTED: usize = 64;
 
+/// The longest path given a slot, in bytes.
+const MAX_PATH: usize = 256;
+
 /// Each project's slot paths past the fixed ones, in slot order.
 pub(super) type SlotMap = BTreeMap<String, Vec<String>>;
 
@@ -244,7 +247,9 @@ impl Wanted {
             return;
         }
         let set = self.0.entry(project.to_owned()).or_default();
-        for p in paths {
+        // (A path longer than any a field is likely named by stays in the
+        // arrays: each cut names every slot's path.)
+        for p in paths.into_iter().filter(|p| p.len() <= MAX_PATH) {
             if set.len() < MAX_WANTED {
                 set.insert(p);
             }
@@ -313,6 +318,17 @@ mod tests {
         let (again, changed) = assign(&map, &wanted);
         assert_eq!(again, map);
         assert!(changed.is_empty());
+    }
+
+    #[test]
+    fn what_charts_ask_for_is_bounded() {
+        let mut w = Wanted::default();
+        w.add("p", (0..100).map(|i| format!("metadata.k{i}")));
+        w.add("p", ["x".repeat(MAX_PATH + 1)]);
+        let taken = w.take();
+        assert_eq!(taken["p"].len(), MAX_WANTED);
+        assert!(taken["p"].iter().all(|p| p.len() <= MAX_PATH));
+        assert!(w.take().is_empty());
     }
 
     #[test]

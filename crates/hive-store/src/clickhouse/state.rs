@@ -22,6 +22,11 @@
 //!   sessions' events ([`ClickHouseStore::state_unsettled`]); every other
 //!   event is its row.
 //! - Generations no recent cut names are dropped after [`GRACE`].
+//! - **Slots** (ADR 0029, `slots.rs`): each row also holds the leaves at
+//!   its project's charted paths in typed columns; `start_time` and
+//!   `event_type` are in theirs alone. A compaction gives the paths charts
+//!   asked for free slots, filling the project's rows again, and records
+//!   the map in its cut.
 //!
 //! Kept on a single ClickHouse server: on a cluster no state is made and
 //! reads resolve the writes as before.
