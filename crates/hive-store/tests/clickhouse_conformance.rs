@@ -3370,3 +3370,83 @@ fn replaced_generations_of_the_state_go() {
     assert_eq!(total(&counted), 30 + 7);
     assert_eq!(total(&now), 31 + 7);
 }
+
+/// A compaction under way holds a lease on the cut it copies from: that
+/// cut's generations stay past the grace time, however long it takes,
+/// and go once the lease ends.
+#[test]
+fn a_leased_cut_keeps_its_generations() {
+    use hive_store::{Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_state_grace(Duration::from_millis(1000));
+    let p = ClickHouseStore::project_named("p").id;
+    let ops = |from: i64, to: i64| -> Vec<WriteOp> {
+        (from..to)
+            .map(|i| WriteOp::event(model_event(&p, i, 5)))
+            .collect()
+    };
+    let generations = || -> Vec<String> {
+        let mut g: Vec<String> = store
+            .sql_rows(
+                "SELECT DISTINCT splitByChar(',', replaceAll(replaceAll(partition, '(', ''), \
+                 ')', ''))[1] AS g FROM system.parts WHERE active \
+                 AND database = currentDatabase() AND table = 'hive_state'",
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r["g"].as_str().unwrap().to_owned())
+            .collect();
+        g.sort();
+        g
+    };
+    store.apply(&ops(0, 10)).unwrap();
+    assert!(store.compact().unwrap().expect("built").full);
+    let first = generations();
+    assert_eq!(first.len(), 1, "{first:?}");
+    let cut = store
+        .sql_rows("SELECT toString(max(cut)) AS c FROM hive_state_cuts")
+        .unwrap()[0]["c"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Another node's compaction, copying from that cut, still under way.
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let started = now_ms();
+    store
+        .sql_exec(&format!(
+            "INSERT INTO hive_state_leases (node, cut, started, done) \
+             VALUES ('other-node', {cut}, {started}, 0)"
+        ))
+        .unwrap();
+    for round in 0..2 {
+        store.apply(&ops(10 + round * 10, 20 + round * 10)).unwrap();
+        store.compact().unwrap().expect("compacted");
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    store.apply(&ops(30, 31)).unwrap();
+    store.compact().unwrap().expect("compacted");
+    assert!(
+        generations().contains(&first[0]),
+        "the leased cut's generation went"
+    );
+    // The lease ends: the generation goes at the next compaction.
+    store
+        .sql_exec(&format!(
+            "INSERT INTO hive_state_leases (node, cut, started, done) \
+             VALUES ('other-node', {cut}, {started}, 1)"
+        ))
+        .unwrap();
+    store.apply(&ops(31, 32)).unwrap();
+    store.compact().unwrap().expect("compacted");
+    assert!(
+        !generations().contains(&first[0]),
+        "the generation stayed after its lease ended"
+    );
+}

@@ -363,6 +363,12 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // columns are named by `slots`). The state's format changes with
     // them: the next compaction builds it again.
     &[],
+    // 18: leases on the state's generations (`state.rs`): a compaction
+    // under way names the cut it copies from, whose generations no node's
+    // collection drops until it is done (or six hours have passed).
+    &["CREATE TABLE IF NOT EXISTS hive_state_leases (
+        node String, cut UInt64, started Int64, done UInt8
+    ) ENGINE = MergeTree ORDER BY (node, started)"],
 ];
 
 /// The view of migration 15: [`SESSION_HASHES_VIEW`] with each row's
@@ -510,7 +516,7 @@ pub fn migrate(client: &Client) -> Result<u32> {
             _ => {}
         }
         // (The state is kept on a single server only: `state.rs`.)
-        if (i + 1 == 16 || i + 1 == 17) && ep.cluster.is_some() {
+        if (16..=18).contains(&(i + 1)) && ep.cluster.is_some() {
             client.exec(&format!(
                 "INSERT INTO hive_migrations (version, applied_at) VALUES ({}, {})",
                 i + 1,

@@ -51,9 +51,8 @@ use crate::Result;
 pub(super) const FORMAT: u32 = 3;
 
 /// How long a generation no longer current is kept: a read that took its
-/// cut begins reading the rows within it (or resolves the writes instead),
-/// and a compaction that copied from it records its cut within half of it
-/// when another was recorded meanwhile.
+/// cut begins reading the rows within it (or resolves the writes instead).
+/// (A compaction copying from it holds a lease: `take_lease`.)
 pub(super) const GRACE: Duration = Duration::from_secs(60);
 
 /// How long a generation no cut names is kept: a compaction under way
@@ -707,6 +706,51 @@ impl ClickHouseStore {
         {
             return Ok(None);
         }
+        // (Until its cut is recorded, a lease keeps `last`'s generations,
+        // which it copies and names, from every node's collection, however
+        // long the copying takes: filling a large project's slots takes
+        // longer than the grace time, while other nodes record cuts.)
+        let lease = match &last {
+            Some(l) => Some(self.take_lease(l.cut)?),
+            None => None,
+        };
+        let out = self.compact_onto(last, map, changed, (log, direct), started);
+        if let Some(lease) = lease
+            && let Err(e) = self.end_lease(lease)
+        {
+            tracing::warn!(error = %e, "cannot end a lease on the state's generations; it lapses after six hours");
+        }
+        out
+    }
+
+    /// Take a lease on cut `cut`'s generations (its cut and start).
+    fn take_lease(&self, cut: u64) -> Result<(u64, i64)> {
+        let started = now_ms();
+        self.client.insert(
+            "hive_state_leases",
+            &[json!({"node": self.node, "cut": cut, "started": started, "done": 0})],
+        )?;
+        Ok((cut, started))
+    }
+
+    fn end_lease(&self, (cut, started): (u64, i64)) -> Result<()> {
+        self.client.insert(
+            "hive_state_leases",
+            &[json!({"node": self.node, "cut": cut, "started": started, "done": 1})],
+        )
+    }
+
+    /// The rest of a compaction: build the state (no `last` cut) or update
+    /// it from `last`, for the slots of `map` (`changed`: the projects it
+    /// gives new ones), and record its cut at `positions`.
+    fn compact_onto(
+        &self,
+        last: Option<Cut>,
+        map: SlotMap,
+        changed: BTreeSet<String>,
+        (log, direct): (Positions, Positions),
+        started: Instant,
+    ) -> Result<Option<crate::Compaction>> {
         let generation = next_version();
         let (days, events, full) = match &last {
             None => {
@@ -718,12 +762,8 @@ impl ClickHouseStore {
                 (days, events, false)
             }
         };
-        // (A compaction that took long, while another recorded a cut, may
-        // have copied generations that cut replaced, and dropped since.)
-        if !full
-            && started.elapsed() > self.state_grace / 2
-            && self.newest_cut()?.map(|c| c.cut) != last.as_ref().map(|c| c.cut)
-        {
+        // (A lease lapses after `UNNAMED`.)
+        if started.elapsed() > UNNAMED {
             tracing::warn!(
                 seconds = started.elapsed().as_secs_f64(),
                 "a compaction of the state took too long; its cut is not recorded"
@@ -1065,12 +1105,25 @@ impl ClickHouseStore {
         };
         // A cut is in use while it is the newest, and for the grace time
         // after the next one was recorded.
+        // So is a cut a compaction under way holds a lease on.
+        let lapsed = now - UNNAMED.as_millis() as i64;
+        let mut leased = BTreeSet::new();
+        self.client.each_binary_row(
+            &format!(
+                "SELECT cut FROM hive_state_leases WHERE started >= {lapsed} \
+                 GROUP BY node, cut, started HAVING max(done) = 0"
+            ),
+            |r| {
+                leased.insert(b::u64(r)?);
+                Ok(())
+            },
+        )?;
         let (mut keep, mut named) = (BTreeSet::new(), BTreeSet::new());
         let mut oldest_kept = newest;
         for (i, (cut, _, gens)) in cuts.iter().enumerate() {
             named.extend(gens.iter().copied());
             let replaced_at = cuts.get(i + 1).map(|c| c.1);
-            if replaced_at.is_none_or(|at| at >= now - grace_ms) {
+            if leased.contains(cut) || replaced_at.is_none_or(|at| at >= now - grace_ms) {
                 keep.extend(gens.iter().copied());
                 oldest_kept = oldest_kept.min(*cut);
             }
@@ -1114,6 +1167,11 @@ impl ClickHouseStore {
         if cuts.iter().filter(|c| c.0 < oldest_kept).count() >= 100 {
             self.client
                 .mutate_delete("hive_state_cuts", &format!("cut < {oldest_kept}"))?;
+        }
+        // (Two rows a compaction: the lapsed go now and then.)
+        let old = format!("started < {lapsed}");
+        if self.client.count("hive_state_leases", &old)? >= 10_000 {
+            self.client.mutate_delete("hive_state_leases", &old)?;
         }
         Ok(())
     }
