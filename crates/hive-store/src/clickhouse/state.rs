@@ -355,10 +355,26 @@ impl ClickHouseStore {
 
     /// The newest cut recorded, of any format.
     pub(super) fn newest_cut(&self) -> Result<Option<Cut>> {
+        self.newest_cut_of(None)
+    }
+
+    /// The newest cut recorded, with the slots of `project` alone (`None`:
+    /// of every project).
+    fn newest_cut_of(&self, project: Option<&str>) -> Result<Option<Cut>> {
+        let slots = match project {
+            None => "slot_projects, slot_paths".to_owned(),
+            Some(p) => format!(
+                "arrayFilter(p -> p = {p}, slot_projects), \
+                 arrayFilter((x, p) -> p = {p}, slot_paths, slot_projects)",
+                p = lit(p)
+            ),
+        };
         let mut out = None;
         self.client.each_binary_row(
-            "SELECT cut, format, log_nodes, log_seqs, direct_nodes, direct_seqs, days, gens, \
-             slot_projects, slot_paths FROM hive_state_cuts ORDER BY cut DESC LIMIT 1",
+            &format!(
+                "SELECT cut, format, log_nodes, log_seqs, direct_nodes, direct_seqs, days, gens, \
+                 {slots} FROM hive_state_cuts ORDER BY cut DESC LIMIT 1"
+            ),
             |r| {
                 let (cut, format) = (b::u64(r)?, b::u32(r)?);
                 let pairs = |n: Vec<String>, s: Vec<u64>| n.into_iter().zip(s).collect();
@@ -386,12 +402,13 @@ impl ClickHouseStore {
         Ok(out)
     }
 
-    /// The cut a read takes: the newest, when of this [`FORMAT`].
-    pub(super) fn read_cut(&self) -> Result<Option<Cut>> {
+    /// The cut a read of `project` takes: the newest, when of this
+    /// [`FORMAT`], with that project's slots alone.
+    pub(super) fn read_cut(&self, project: Option<&str>) -> Result<Option<Cut>> {
         if !self.keeps_state() {
             return Ok(None);
         }
-        Ok(self.newest_cut()?.filter(|c| c.format == FORMAT))
+        Ok(self.newest_cut_of(project)?.filter(|c| c.format == FORMAT))
     }
 
     /// Every node's applied positions: of its log, and of its writes made
@@ -815,7 +832,7 @@ impl ClickHouseStore {
     /// (tests).
     #[doc(hidden)]
     pub fn state_rows_cond(&self) -> Result<Option<String>> {
-        Ok(self.read_cut()?.map(|c| c.rows()))
+        Ok(self.read_cut(None)?.map(|c| c.rows()))
     }
 
     /// Build every project's state into `gen`: the days written and the

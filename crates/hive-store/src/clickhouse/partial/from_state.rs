@@ -47,7 +47,7 @@ impl ClickHouseStore {
         // (The cut first: without one, as on a cluster, nothing else is
         // read before the read resolves the writes.)
         let taken = Instant::now();
-        let Some(cut) = self.read_cut()? else {
+        let Some(cut) = self.read_cut(Some(project))? else {
             return Ok(None);
         };
         let mut read: Vec<String> = needed.to_vec();
