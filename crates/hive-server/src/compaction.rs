@@ -15,7 +15,7 @@ pub fn spawn(state: SharedState, every: Duration) -> tokio::task::JoinHandle<()>
     tokio::spawn(async move {
         loop {
             let store = state.store.clone();
-            match tokio::task::spawn_blocking(move || store.compact()).await {
+            match tokio::task::spawn_blocking(move || store.compact_due(every)).await {
                 Ok(Ok(Some(c))) if c.full => tracing::info!(
                     events = c.events,
                     days = c.days,

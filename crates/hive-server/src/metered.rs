@@ -159,6 +159,10 @@ impl Store for MeteredStore {
         timed("compact", || self.inner.compact())
     }
 
+    fn compact_due(&self, every: std::time::Duration) -> Result<Option<hive_store::Compaction>> {
+        timed("compact", || self.inner.compact_due(every))
+    }
+
     fn expire_step_ms(&self) -> i64 {
         self.inner.expire_step_ms()
     }

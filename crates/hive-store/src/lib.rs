@@ -422,6 +422,14 @@ pub trait Store: Send + Sync + 'static {
     fn compact(&self) -> Result<Option<Compaction>> {
         Ok(None)
     }
+    /// [`Store::compact`] as a node's background round every `every`
+    /// does it: not when another node compacted within half of that (the
+    /// nodes sharing one store then take turns rather than each doing the
+    /// same work), unless this node has work of its own for it.
+    fn compact_due(&self, every: std::time::Duration) -> Result<Option<Compaction>> {
+        let _ = every;
+        self.compact()
+    }
     /// The step retention's cut-offs move by, in milliseconds: they are
     /// rounded down to a multiple of it, so a backend whose deletions cost
     /// the same whatever they remove (a ClickHouse mutation rewrites the

@@ -3450,3 +3450,40 @@ fn a_leased_cut_keeps_its_generations() {
         "the generation stayed after its lease ended"
     );
 }
+
+/// Nodes sharing one server take turns compacting: a node's background
+/// round does nothing when another recorded a cut within half of its
+/// interval, unless one of its charts asked for slots.
+#[test]
+fn nodes_take_turns_compacting() {
+    use hive_store::{Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let a = ClickHouseStore::open(&url, "node-a").expect("open");
+    let b = ClickHouseStore::open(&url, "node-b").expect("open");
+    let p = ClickHouseStore::project_named("p").id;
+    let ops = |from: i64, to: i64| -> Vec<WriteOp> {
+        (from..to)
+            .map(|i| WriteOp::event(model_event(&p, i, 5)))
+            .collect()
+    };
+    let minute = Duration::from_secs(60);
+    a.apply(&ops(0, 10)).unwrap();
+    assert!(a.compact_due(minute).unwrap().expect("built").full);
+    b.apply(&ops(10, 20)).unwrap();
+    assert!(
+        b.compact_due(minute).unwrap().is_none(),
+        "node b compacted within half a minute of node a"
+    );
+    // A chart on b over a path its slots lack: b compacts to give it one.
+    let q = hive_core::chart::ChartQuery::from_json(
+        &serde_json::json!({"aggregation": "count", "bucket": "total",
+                            "groupBy": "metadata.variant"}),
+        0.0,
+    )
+    .unwrap();
+    b.chart(Some(&p), &q).unwrap();
+    assert!(b.compact_due(minute).unwrap().is_some());
+    // Past half the interval, any node compacts.
+    b.apply(&ops(20, 21)).unwrap();
+    assert!(a.compact_due(Duration::ZERO).unwrap().is_some());
+}

@@ -691,6 +691,10 @@ impl Store for ClickHouseStore {
         self.compact_state()
     }
 
+    fn compact_due(&self, every: Duration) -> Result<Option<crate::Compaction>> {
+        self.compact_state_due(every)
+    }
+
     fn expire(&self, project_id: &str, before_ms: i64, _limit: usize) -> Result<u64> {
         // Writes expire by the time they were received (what partitions
         // are made of): one mutation per project and step, only when it

@@ -256,6 +256,10 @@ impl Wanted {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn take(&mut self) -> BTreeMap<String, BTreeSet<String>> {
         std::mem::take(&mut self.0)
     }

@@ -677,6 +677,26 @@ impl ClickHouseStore {
         self.compact_or_build(false)
     }
 
+    /// [`Self::compact_state`], unless another node recorded a cut within
+    /// half of `every` and no chart here asked for slots.
+    pub fn compact_state_due(&self, every: Duration) -> Result<Option<crate::Compaction>> {
+        if self.keeps_state() && lock(&self.wanted).is_empty() {
+            let mut newest = None;
+            self.client.each_binary_row(
+                &format!("SELECT max(at) FROM hive_state_cuts WHERE format = {FORMAT}"),
+                |r| {
+                    newest = Some(b::i64(r)?);
+                    Ok(())
+                },
+            )?;
+            let half = (every / 2).as_millis() as i64;
+            if newest.is_some_and(|at| at > now_ms() - half) {
+                return Ok(None);
+            }
+        }
+        self.compact_state()
+    }
+
     /// Build the state anew from every write, and record its cut (what
     /// was written into ClickHouse other than by a node, as the benchmark
     /// copies events, is found only so).
