@@ -6,9 +6,9 @@
 //! columns instead of decompressing every leaf of every row.
 //!
 //! - The first slots hold `start_time` and `event_type`, which every chart
-//!   reads; the others are assigned to the paths charts asked for
-//!   (`ClickHouseStore::want_slots`), at the next compaction, while any
-//!   are free. An assignment is never changed or taken back, so a row
+//!   reads; the others are assigned to the paths charts asked for (a
+//!   chart over a path its project's slots lack records it on the node:
+//!   [`Wanted`]), at the node's next compaction, while any are free. An assignment is never changed or taken back, so a row
 //!   filled under a map is right under every later one for the slots it
 //!   had; the compaction that assigns a project a slot copies all of that
 //!   project's rows again, filled.
