@@ -3301,6 +3301,22 @@ fn charts_come_from_the_events_state_as_built_from_every_write() {
     }
 }
 
+/// The generations `hive_state` holds parts of, sorted.
+fn state_generations(store: &ClickHouseStore) -> Vec<String> {
+    let mut g: Vec<String> = store
+        .sql_rows(
+            "SELECT DISTINCT splitByChar(',', replaceAll(replaceAll(partition, '(', ''), \
+             ')', ''))[1] AS g FROM system.parts WHERE active \
+             AND database = currentDatabase() AND table = 'hive_state'",
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r["g"].as_str().unwrap().to_owned())
+        .collect();
+    g.sort();
+    g
+}
+
 /// The state's generations that a newer cut replaced go once the grace
 /// time has passed since (those a current cut names stay), and charts
 /// read from the state answer the same before and after.
@@ -3323,20 +3339,7 @@ fn replaced_generations_of_the_state_go() {
             })
             .collect()
     };
-    let generations = || -> Vec<String> {
-        let mut g: Vec<String> = store
-            .sql_rows(
-                "SELECT DISTINCT splitByChar(',', replaceAll(replaceAll(partition, '(', ''), \
-                 ')', ''))[1] AS g FROM system.parts WHERE active \
-                 AND database = currentDatabase() AND table = 'hive_state'",
-            )
-            .unwrap()
-            .iter()
-            .map(|r| r["g"].as_str().unwrap().to_owned())
-            .collect();
-        g.sort();
-        g
-    };
+    let generations = || state_generations(&store);
     let q = ChartQuery::from_json(
         &serde_json::json!({"aggregation": "count", "bucket": "day"}),
         0.0,
@@ -3387,20 +3390,7 @@ fn a_leased_cut_keeps_its_generations() {
             .map(|i| WriteOp::event(model_event(&p, i, 5)))
             .collect()
     };
-    let generations = || -> Vec<String> {
-        let mut g: Vec<String> = store
-            .sql_rows(
-                "SELECT DISTINCT splitByChar(',', replaceAll(replaceAll(partition, '(', ''), \
-                 ')', ''))[1] AS g FROM system.parts WHERE active \
-                 AND database = currentDatabase() AND table = 'hive_state'",
-            )
-            .unwrap()
-            .iter()
-            .map(|r| r["g"].as_str().unwrap().to_owned())
-            .collect();
-        g.sort();
-        g
-    };
+    let generations = || state_generations(&store);
     store.apply(&ops(0, 10)).unwrap();
     assert!(store.compact().unwrap().expect("built").full);
     let first = generations();

@@ -333,7 +333,7 @@ impl ClickHouseStore {
         // (With slots, a path's leaf is its slot's columns; a row where a
         // path above one read holds a leaf is left to the stream.)
         let slot_of = |p: &str| slots.iter().position(|x| x == p);
-        let mut above = String::new();
+        let mut not_above = String::new();
         let mut extract = vec![
             match slot_of("start_time") {
                 Some(j) => format!("slot{j}_t AS t_s, slot{j}_n AS st"),
@@ -392,7 +392,7 @@ impl ClickHouseStore {
             }
             extract.push(match slot_of(k) {
                 Some(at) => {
-                    above.push_str(&format!(" AND ty{j} != {}", slots::ABOVE));
+                    not_above.push_str(&format!(" AND ty{j} != {}", slots::ABOVE));
                     format!("slot{at}_t AS ty{j}, slot{at}_s AS tx{j}, slot{at}_n AS nm{j}")
                 }
                 None => format!(
@@ -462,7 +462,7 @@ impl ClickHouseStore {
             format!(
                 "SELECT toUInt8(0) AS part, id_hash, '' AS session_id, \
                  toUInt8(session_hash = id_hash) AS own0, \
-                 {extract}, if(st_ok{fit}{above}, toUInt64(0), id_hash) AS h0 \
+                 {extract}, if(st_ok{fit}{not_above}, toUInt64(0), id_hash) AS h0 \
                  FROM hive_state {selected} AND project_id = {project}",
                 extract = extract.join(", "),
                 fit = fit.concat(),
