@@ -4,6 +4,11 @@
 # on 127.0.0.1 (Debian's 18.16 server is tested by the Rust tests themselves).
 # Installs chdb-core into .venv-chdb on first use. PYTHON names the Python
 # 3 to make the venv with.
+#
+# An engine runs one statement at a time (see chdb_server.py), so the suite
+# uses CHDB_ENGINES of them (2 by default, one a core here), each in its own
+# process and directory; each test case's databases go to one of them in
+# turn.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -13,21 +18,36 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import chdb" 2>/dev/n
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/clickhouse_http/requirements.txt
 fi
 
+engines="${CHDB_ENGINES:-2}"
 data=$(mktemp -d)
-log="$data/server.log"
-"$VENV/bin/python" tests/clickhouse_http/chdb_server.py --path "$data/engine" --port 0 \
-  --user hive --password hive-test >"$log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
-url=""
-for _ in $(seq 1 200); do
-  url=$(sed -n 's|^listening on http://||p' "$log")
-  [ -n "$url" ] && break
-  kill -0 "$server" 2>/dev/null || { cat "$log"; exit 1; }
-  sleep 0.1
+servers=()
+stop() {
+  local s
+  for s in "${servers[@]}"; do kill "$s" 2>/dev/null || true; done
+  for s in "${servers[@]}"; do wait "$s" 2>/dev/null || true; done
+  rm -rf "$data"
+}
+trap stop EXIT
+for i in $(seq 1 "$engines"); do
+  "$VENV/bin/python" tests/clickhouse_http/chdb_server.py --path "$data/engine$i" --port 0 \
+    --user hive --password hive-test >"$data/server$i.log" 2>&1 &
+  servers+=($!)
 done
-[ -n "$url" ] || { echo "chdb_server.py did not start"; cat "$log"; exit 1; }
-sed -n 's/^engine: //p' "$log"
+urls=()
+for i in $(seq 1 "$engines"); do
+  log="$data/server$i.log"
+  url=""
+  for _ in $(seq 1 200); do
+    url=$(sed -n 's|^listening on http://||p' "$log")
+    [ -n "$url" ] && break
+    kill -0 "${servers[$((i - 1))]}" 2>/dev/null || { cat "$log"; exit 1; }
+    sleep 0.1
+  done
+  [ -n "$url" ] || { echo "chdb_server.py did not start"; cat "$log"; exit 1; }
+  urls+=("http://hive:hive-test@$url")
+done
+sed -n 's/^engine: //p' "$data/server1.log"
+echo "$engines engines"
 
-HIVE_E2E_REQUIRED=1 HIVE_CLICKHOUSE_TEST_URL="http://hive:hive-test@$url" \
+HIVE_E2E_REQUIRED=1 HIVE_CLICKHOUSE_TEST_URL="${urls[*]}" \
   cargo test -p hive-store --test clickhouse_conformance

@@ -180,8 +180,15 @@ pub struct ClickHouseStore {
     registered: AtomicBool,
     /// How long the state's replaced generations are kept (`state::GRACE`).
     state_grace: Duration,
+    /// Dead marks kept before they are deleted (`state::MARKS_KEPT`).
+    marks_kept: u64,
     /// Paths charts asked for that their project's slots lack (`slots`).
     wanted: Mutex<slots::Wanted>,
+    /// The slot paths charts read, and when (`slots`).
+    used: Mutex<slots::Used>,
+    /// How long no chart may read a slot before it goes to another path
+    /// (`slots::IDLE`).
+    slot_idle: Duration,
     /// Charts read from the state's slots (`slots`), since the store was
     /// opened.
     slotted_reads: AtomicU64,
@@ -286,7 +293,10 @@ impl ClickHouseStore {
             compacting: Mutex::new(()),
             registered: AtomicBool::new(false),
             state_grace: state::GRACE,
+            marks_kept: state::MARKS_KEPT,
             wanted: Mutex::new(slots::Wanted::default()),
+            used: Mutex::new(slots::Used::default()),
+            slot_idle: slots::IDLE,
             slotted_reads: AtomicU64::new(0),
         })
     }
@@ -363,6 +373,22 @@ impl ClickHouseStore {
     #[doc(hidden)]
     pub fn with_state_grace(mut self, grace: Duration) -> ClickHouseStore {
         self.state_grace = grace;
+        self
+    }
+
+    /// Give a slot to another path once no chart read it for `idle` (a
+    /// day by default; tests take less).
+    #[doc(hidden)]
+    pub fn with_slot_idle(mut self, idle: Duration) -> ClickHouseStore {
+        self.slot_idle = idle;
+        self
+    }
+
+    /// Delete the state's dead marks once `n` are (ten thousand by
+    /// default; tests of their removal take fewer).
+    #[doc(hidden)]
+    pub fn with_marks_kept(mut self, n: u64) -> ClickHouseStore {
+        self.marks_kept = n.max(1);
         self
     }
 

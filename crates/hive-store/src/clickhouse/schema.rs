@@ -369,6 +369,11 @@ pub const MIGRATIONS: &[&[&str]] = &[
     &["CREATE TABLE IF NOT EXISTS hive_state_leases (
         node String, cut UInt64, started Int64, done UInt8
     ) ENGINE = MergeTree ORDER BY (node, started)"],
+    // 19: when charts last read each slot, recorded in each cut
+    // (`slot_reads`, parallel to `slot_paths`), so that a slot no chart
+    // read for a day goes to a path charts ask for (`slots.rs`). Made by
+    // `add_columns`.
+    &[],
 ];
 
 /// The view of migration 15: [`SESSION_HASHES_VIEW`] with each row's
@@ -516,7 +521,7 @@ pub fn migrate(client: &Client) -> Result<u32> {
             _ => {}
         }
         // (The state is kept on a single server only: `state.rs`.)
-        if (16..=18).contains(&(i + 1)) && ep.cluster.is_some() {
+        if (16..=19).contains(&(i + 1)) && ep.cluster.is_some() {
             client.exec(&format!(
                 "INSERT INTO hive_migrations (version, applied_at) VALUES ({}, {})",
                 i + 1,
@@ -524,8 +529,14 @@ pub fn migrate(client: &Client) -> Result<u32> {
             ))?;
             continue;
         }
-        if i + 1 == 17 {
-            state_slots(client)?;
+        match i + 1 {
+            17 => state_slots(client)?,
+            19 => add_columns(
+                client,
+                "hive_state_cuts",
+                &["slot_reads Array(Array(Int64))"],
+            )?,
+            _ => {}
         }
         for s in *statements {
             // `?partition=month` (a new database only: migration 1 made

@@ -8,10 +8,12 @@
 //! - The first slots hold `start_time` and `event_type`, which every chart
 //!   reads; the others are assigned to the paths charts asked for (a
 //!   chart over a path its project's slots lack records it on the node:
-//!   [`Wanted`]), at the node's next compaction, while any are free. An assignment is never changed or taken back, so a row
-//!   filled under a map is right under every later one for the slots it
-//!   had; the compaction that assigns a project a slot copies all of that
-//!   project's rows again, filled.
+//!   [`Wanted`]), at the node's next compaction, while any are free, and
+//!   then in place of a slot no chart read for a day ([`Used`], recorded
+//!   in each cut: [`SlotReads`]). The compaction that gives a project's
+//!   slot to a path copies all of that project's rows again, filled; a
+//!   slot is never moved to another place, so rows of other projects are
+//!   copied as they are.
 //! - Each cut records the map its generations are filled by.
 //! - A row where a path above a slot's holds a leaf (a scalar, or an array
 //!   whose elements may be read below it) has that slot's type
@@ -38,6 +40,15 @@ const MAX_WANTED: usize = 64;
 
 /// The longest path given a slot, in bytes.
 const MAX_PATH: usize = 256;
+
+/// How long no chart may read a slot before it goes to another path
+/// charts ask for (`ClickHouseStore::with_slot_idle` in tests).
+pub(super) const IDLE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// How often (ms) what charts read is recorded in a cut when nothing else
+/// would make one: a node whose turn other nodes take compacts for that
+/// alone, and a slot's read counts once it is this much newer.
+pub(super) const REPORT_EVERY: i64 = 10 * 60 * 1000;
 
 /// Each project's slot paths past the fixed ones, in slot order.
 pub(super) type SlotMap = BTreeMap<String, Vec<String>>;
@@ -210,29 +221,134 @@ pub(super) fn sql(slots: &[String], of_state: bool) -> String {
         .join(", ")
 }
 
-/// `map` with paths charts asked for (`wanted`, by project) in free slots:
-/// the new map, and the projects whose slots it adds to.
+/// `map` with paths charts asked for (`wanted`, by project) in free slots,
+/// or in place of a slot no chart read since `idle_before` (ms; `reads`
+/// holds each slot's last read, parallel to `map`, and a slot given now is
+/// read `now`): the new map, its reads, and the projects whose slots it
+/// changes.
 pub(super) fn assign(
     map: &SlotMap,
+    reads: &SlotReads,
     wanted: &BTreeMap<String, BTreeSet<String>>,
-) -> (SlotMap, BTreeSet<String>) {
+    (idle_before, now): (i64, i64),
+) -> (SlotMap, SlotReads, BTreeSet<String>) {
     let mut out = map.clone();
+    let mut out_reads: SlotReads = map
+        .iter()
+        .map(|(p, paths)| {
+            let r = reads.get(p).map(Vec::as_slice).unwrap_or(&[]);
+            // (A slot with no read recorded counts as read now.)
+            let r = (0..paths.len()).map(|i| r.get(i).copied().unwrap_or(now));
+            (p.clone(), r.collect())
+        })
+        .collect();
     let mut changed = BTreeSet::new();
     for (project, paths) in wanted {
         let have = out.entry(project.clone()).or_default();
+        let read = out_reads.entry(project.clone()).or_default();
         for p in paths {
-            if have.len() + FIXED.len() >= SLOTS {
-                break;
-            }
             if FIXED.contains(&p.as_str()) || have.contains(p) {
                 continue;
             }
-            have.push(p.clone());
+            if have.len() + FIXED.len() < SLOTS {
+                have.push(p.clone());
+                read.push(now);
+            } else {
+                // The slot read longest ago, if idle.
+                let Some((i, _)) = read
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| **r < idle_before)
+                    .min_by_key(|(_, r)| **r)
+                else {
+                    break;
+                };
+                have[i] = p.clone();
+                read[i] = now;
+            }
             changed.insert(project.clone());
         }
     }
     out.retain(|_, v| !v.is_empty());
-    (out, changed)
+    out_reads.retain(|p, _| out.contains_key(p));
+    (out, out_reads, changed)
+}
+
+/// Each slot's last read by a chart (ms since 1970), by project, parallel
+/// to a [`SlotMap`]'s paths: a cut records them, so that every node knows
+/// which slots may be given to other paths.
+pub(super) type SlotReads = BTreeMap<String, Vec<i64>>;
+
+/// `reads` (parallel to `map`) moved on to what charts on this node read
+/// since (`used`: each path's last read, by project).
+pub(super) fn with_used(
+    map: &SlotMap,
+    reads: &SlotReads,
+    used: &BTreeMap<String, BTreeMap<String, i64>>,
+) -> SlotReads {
+    let mut out = reads.clone();
+    for (project, paths) in map {
+        let Some(u) = used.get(project) else {
+            continue;
+        };
+        let r = out.entry(project.clone()).or_default();
+        for (i, path) in paths.iter().enumerate() {
+            if let (Some(at), Some(slot)) = (u.get(path), r.get_mut(i)) {
+                *slot = (*slot).max(*at);
+            }
+        }
+    }
+    out
+}
+
+/// The slotted paths charts on this node read, and when last (ms), kept
+/// until a compaction records them in its cut ([`with_used`]). Only slot
+/// paths are noted, so a project holds at most [`SLOTS`] of them.
+#[derive(Default)]
+pub(super) struct Used {
+    read: BTreeMap<String, BTreeMap<String, i64>>,
+    /// When a compaction last took them (ms).
+    taken: i64,
+}
+
+impl Used {
+    pub fn note(&mut self, project: &str, paths: impl IntoIterator<Item = String>, at: i64) {
+        if !self.read.contains_key(project) && self.read.len() >= 10_000 {
+            return;
+        }
+        let m = self.read.entry(project.to_owned()).or_default();
+        for p in paths {
+            if !FIXED.contains(&p.as_str()) && (m.contains_key(&p) || m.len() < SLOTS) {
+                m.insert(p, at);
+            }
+        }
+    }
+
+    /// Whether reads are noted that no compaction took for `every` (ms).
+    pub fn overdue(&self, now: i64, every: i64) -> bool {
+        !self.read.is_empty() && now - self.taken >= every
+    }
+
+    pub fn take(&mut self, now: i64) -> BTreeMap<String, BTreeMap<String, i64>> {
+        self.taken = now;
+        std::mem::take(&mut self.read)
+    }
+
+    /// Put back what a compaction that failed took.
+    pub fn restore(&mut self, taken: BTreeMap<String, BTreeMap<String, i64>>) {
+        for (p, paths) in taken {
+            for (path, at) in paths {
+                let newer = self
+                    .read
+                    .get(&p)
+                    .and_then(|m| m.get(&path))
+                    .is_some_and(|t| *t >= at);
+                if !newer {
+                    self.note(&p, [path], at);
+                }
+            }
+        }
+    }
 }
 
 /// Paths charts asked for that their project's slots lack, kept until a
@@ -313,15 +429,78 @@ mod tests {
             (0..20).map(|i| format!("metadata.k{i:02}")).collect(),
         );
         wanted.insert("q".to_owned(), BTreeSet::from(["event_type".to_owned()]));
-        let (map, changed) = assign(&SlotMap::new(), &wanted);
+        let (map, reads, changed) = assign(&SlotMap::new(), &SlotReads::new(), &wanted, (0, 10));
         assert_eq!(map["p"].len(), SLOTS - FIXED.len());
         assert_eq!(map["p"][0], "metadata.k00");
+        assert_eq!(reads["p"], vec![10; SLOTS - FIXED.len()]);
         assert!(!map.contains_key("q"), "a fixed path takes no slot");
         assert_eq!(changed, BTreeSet::from(["p".to_owned()]));
-        // Full: nothing changes.
-        let (again, changed) = assign(&map, &wanted);
+        // Full, and no slot idle: nothing changes.
+        let (again, again_reads, changed) = assign(&map, &reads, &wanted, (10, 20));
         assert_eq!(again, map);
+        assert_eq!(again_reads, reads);
         assert!(changed.is_empty());
+    }
+
+    #[test]
+    fn a_slot_no_chart_read_since_goes_to_a_path_asked_for() {
+        let map = SlotMap::from([("p".to_owned(), s(&["a", "b", "c"]))]);
+        // (`b` read longest ago; `c` has no read recorded, as in a cut
+        // made before reads were.)
+        let reads = SlotReads::from([("p".to_owned(), vec![50, 5])]);
+        let wanted = BTreeMap::from([(
+            "p".to_owned(),
+            BTreeSet::from(["x".to_owned(), "y".to_owned(), "z".to_owned()]),
+        )]);
+        // Seven slots free: no slot is given back.
+        let (m, r, _) = assign(&map, &reads, &wanted, (100, 200));
+        assert_eq!(m["p"], s(&["a", "b", "c", "x", "y", "z"]));
+        assert_eq!(r["p"], vec![50, 5, 200, 200, 200, 200]);
+        // Full: the idle slots, read longest ago first; `c` counts as
+        // read now.
+        let full: Vec<String> = (0..SLOTS - FIXED.len()).map(|i| format!("k{i}")).collect();
+        let map = SlotMap::from([("p".to_owned(), full.clone())]);
+        let mut read = vec![300; full.len()];
+        read[4] = 7;
+        read[2] = 3;
+        let reads = SlotReads::from([("p".to_owned(), read)]);
+        let (m, r, changed) = assign(&map, &reads, &wanted, (100, 400));
+        let mut expect = full.clone();
+        expect[2] = "x".into();
+        expect[4] = "y".into();
+        assert_eq!(m["p"], expect, "z waits for a slot");
+        assert_eq!(r["p"][2], 400);
+        assert_eq!(r["p"][4], 400);
+        assert_eq!(changed, BTreeSet::from(["p".to_owned()]));
+        // What charts read since moves a slot's read on.
+        let used = BTreeMap::from([(
+            "p".to_owned(),
+            BTreeMap::from([("k2".to_owned(), 350), ("gone".to_owned(), 1)]),
+        )]);
+        let moved = with_used(&map, &reads, &used);
+        assert_eq!(moved["p"][2], 350);
+        assert_eq!(moved["p"][4], 7);
+        let (m, _, _) = assign(&map, &moved, &wanted, (100, 400));
+        assert_eq!(m["p"][2], "k2");
+        assert_eq!(m["p"][4], "x");
+    }
+
+    #[test]
+    fn reads_noted_are_bounded_and_taken_once() {
+        let mut u = Used::default();
+        u.note("p", (0..40).map(|i| format!("k{i}")), 5);
+        u.note("p", ["start_time".to_owned()], 5);
+        assert!(u.overdue(10, 5));
+        assert!(!u.overdue(4, 5));
+        let taken = u.take(10);
+        assert_eq!(taken["p"].len(), SLOTS);
+        assert!(!taken["p"].contains_key("start_time"));
+        assert!(!u.overdue(100, 5), "nothing noted");
+        u.note("p", ["k1".to_owned()], 20);
+        u.restore(taken);
+        let again = u.take(30);
+        assert_eq!(again["p"]["k1"], 20, "the newer read stays");
+        assert_eq!(again["p"]["k2"], 5);
     }
 
     #[test]

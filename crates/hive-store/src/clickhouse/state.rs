@@ -40,7 +40,7 @@ use super::http::{NAMED, binary as b, lit};
 use super::leaves::{NUM, is_content};
 use super::partial::{Partial, Paths, SessionKey};
 use super::read::{Folded, Named, VISIBLE, without_content};
-use super::slots::{self, SlotMap};
+use super::slots::{self, SlotMap, SlotReads};
 use super::write::{BASE, integer_text};
 use super::{ClickHouseStore, DIRECT, lock, next_version, now_ms};
 use crate::Result;
@@ -58,6 +58,10 @@ pub(super) const GRACE: Duration = Duration::from_secs(60);
 /// How long a generation no cut names is kept: a compaction under way
 /// (building every event may take minutes), or one that failed.
 const UNNAMED: Duration = Duration::from_secs(6 * 3600);
+
+/// Marks below every cut in use kept before they are deleted (a
+/// mutation rewrites the table).
+pub(super) const MARKS_KEPT: u64 = 10_000;
 
 /// Events resolved in one statement (their hashes are named as literals).
 const FOLD_BATCH: usize = 10_000;
@@ -87,6 +91,9 @@ pub(super) struct Cut {
     pub days: Vec<(u32, u64)>,
     /// The slots its rows are filled for (ADR 0029).
     pub slots: SlotMap,
+    /// When charts last read each slot (read with every project's slots
+    /// only: [`ClickHouseStore::newest_cut`]).
+    pub reads: SlotReads,
 }
 
 impl Cut {
@@ -149,6 +156,34 @@ impl Cut {
     fn gen_of(&self, day: u32) -> Option<u64> {
         self.days.iter().find(|(d, _)| *d == day).map(|(_, g)| *g)
     }
+}
+
+/// A cut below every cut of `cuts` (each one's log and direct positions):
+/// each node's least position over them, for the nodes each names (a
+/// node one of them does not name has every write above it). `None` for
+/// no cut.
+fn floor(cuts: &[&(Positions, Positions)]) -> Option<Cut> {
+    let ((log, direct), rest) = cuts.split_first()?;
+    let least = |first: &Positions, of: fn(&(Positions, Positions)) -> &Positions| {
+        first
+            .iter()
+            .filter_map(|(node, p)| {
+                rest.iter()
+                    .map(|c| of(c).iter().find(|(n, _)| n == node).map(|(_, q)| *q))
+                    .try_fold(*p, |m, q| q.map(|q| m.min(q)))
+                    .map(|m| (node.clone(), m))
+            })
+            .collect::<Positions>()
+    };
+    Some(Cut {
+        cut: 0,
+        format: FORMAT,
+        log: least(log, |c| &c.0),
+        direct: least(direct, |c| &c.1),
+        days: Vec::new(),
+        slots: SlotMap::new(),
+        reads: SlotReads::new(),
+    })
 }
 
 /// A state row, as `hive_state_in` takes it.
@@ -361,11 +396,13 @@ impl ClickHouseStore {
     /// The newest cut recorded, with the slots of `project` alone (`None`:
     /// of every project).
     fn newest_cut_of(&self, project: Option<&str>) -> Result<Option<Cut>> {
+        // (Reads are not read for one project's: charts need none.)
         let slots = match project {
-            None => "slot_projects, slot_paths".to_owned(),
+            None => "slot_projects, slot_paths, slot_reads".to_owned(),
             Some(p) => format!(
                 "arrayFilter(p -> p = {p}, slot_projects), \
-                 arrayFilter((x, p) -> p = {p}, slot_paths, slot_projects)",
+                 arrayFilter((x, p) -> p = {p}, slot_paths, slot_projects), \
+                 arrayFilter(x -> 0, slot_reads)",
                 p = lit(p)
             ),
         };
@@ -384,9 +421,16 @@ impl ClickHouseStore {
                     .into_iter()
                     .zip(b::array(r, b::u64)?)
                     .collect();
-                let slots = b::array(r, b::string)?
-                    .into_iter()
+                let projects = b::array(r, b::string)?;
+                let slots = projects
+                    .iter()
+                    .cloned()
                     .zip(b::array(r, |r| b::array(r, b::string))?)
+                    .collect();
+                // (Empty in cuts made before reads were recorded.)
+                let reads = projects
+                    .into_iter()
+                    .zip(b::array(r, |r| b::array(r, b::i64))?)
                     .collect();
                 out = Some(Cut {
                     cut,
@@ -395,6 +439,7 @@ impl ClickHouseStore {
                     direct,
                     days,
                     slots,
+                    reads,
                 });
                 Ok(())
             },
@@ -678,9 +723,13 @@ impl ClickHouseStore {
     }
 
     /// [`Self::compact_state`], unless another node recorded a cut within
-    /// half of `every` and no chart here asked for slots.
+    /// half of `every`, no chart here asked for slots, and what charts
+    /// here read is not overdue for a cut (`slots::REPORT_EVERY`).
     pub fn compact_state_due(&self, every: Duration) -> Result<Option<crate::Compaction>> {
-        if self.keeps_state() && lock(&self.wanted).is_empty() {
+        if self.keeps_state()
+            && lock(&self.wanted).is_empty()
+            && !lock(&self.used).overdue(now_ms(), slots::REPORT_EVERY)
+        {
             let mut newest = None;
             self.client.each_binary_row(
                 &format!("SELECT max(at) FROM hive_state_cuts WHERE format = {FORMAT}"),
@@ -711,25 +760,48 @@ impl ClickHouseStore {
         }
         let _one = lock(&self.compacting);
         let wanted = lock(&self.wanted).take();
-        let out = self.compact_wanting(anew, &wanted);
+        let used = lock(&self.used).take(now_ms());
+        let out = self.compact_wanting(anew, &wanted, &used);
         if out.is_err() {
             lock(&self.wanted).restore(wanted);
+        }
+        // (Reads a compaction recorded no cut of are kept for the next.)
+        if !matches!(out, Ok(Some(_))) {
+            lock(&self.used).restore(used);
         }
         out
     }
 
     /// A compaction (or a build, `anew`) that also gives slots to the
-    /// paths charts asked for (`wanted`, by project).
+    /// paths charts asked for (`wanted`, by project), and records when
+    /// charts here read slots (`used`).
     fn compact_wanting(
         &self,
         anew: bool,
         wanted: &BTreeMap<String, BTreeSet<String>>,
+        used: &BTreeMap<String, BTreeMap<String, i64>>,
     ) -> Result<Option<crate::Compaction>> {
         let started = Instant::now();
         let newest = self.newest_cut()?;
-        // (Slots given stay given, across formats too.)
-        let had = newest.as_ref().map(|c| c.slots.clone()).unwrap_or_default();
-        let (map, changed) = slots::assign(&had, wanted);
+        // (Slots given stay given, across formats too, until no chart
+        // read them for `slot_idle`.)
+        let (had, had_reads) = newest
+            .as_ref()
+            .map(|c| (c.slots.clone(), c.reads.clone()))
+            .unwrap_or_default();
+        let now = now_ms();
+        let reads = slots::with_used(&had, &had_reads, used);
+        let idle_before = now - self.slot_idle.as_millis() as i64;
+        let (map, reads, changed) = slots::assign(&had, &reads, wanted, (idle_before, now));
+        // (Reads recorded late enough to matter make a cut of their own.)
+        let stale = reads.iter().any(|(p, r)| {
+            let before = had_reads.get(p).map(Vec::as_slice).unwrap_or(&[]);
+            r.iter().enumerate().any(|(i, at)| {
+                before
+                    .get(i)
+                    .is_none_or(|b| *at - *b >= slots::REPORT_EVERY)
+            })
+        });
         let last = match anew {
             true => None,
             false => newest.filter(|c| c.format == FORMAT),
@@ -737,6 +809,7 @@ impl ClickHouseStore {
         // The cut, read before any write is.
         let (log, direct) = self.positions()?;
         if changed.is_empty()
+            && !stale
             && last
                 .as_ref()
                 .is_some_and(|c| c.log == log && c.direct == direct)
@@ -751,7 +824,7 @@ impl ClickHouseStore {
             Some(l) => Some(self.take_lease(l.cut)?),
             None => None,
         };
-        let out = self.compact_onto(last, map, changed, (log, direct), started);
+        let out = self.compact_onto(last, (map, reads), changed, (log, direct), started);
         if let Some(lease) = lease
             && let Err(e) = self.end_lease(lease)
         {
@@ -783,7 +856,7 @@ impl ClickHouseStore {
     fn compact_onto(
         &self,
         last: Option<Cut>,
-        map: SlotMap,
+        (map, reads): (SlotMap, SlotReads),
         changed: BTreeSet<String>,
         (log, direct): (Positions, Positions),
         started: Instant,
@@ -816,6 +889,10 @@ impl ClickHouseStore {
         let (log_nodes, log_seqs): (Vec<String>, Vec<u64>) = log.into_iter().unzip();
         let (direct_nodes, direct_seqs): (Vec<String>, Vec<u64>) = direct.into_iter().unzip();
         let (ds, gs): (Vec<u32>, Vec<u64>) = generations.into_iter().unzip();
+        let slot_reads: Vec<Vec<i64>> = map
+            .keys()
+            .map(|p| reads.get(p).cloned().unwrap_or_default())
+            .collect();
         let (slot_projects, slot_paths): (Vec<String>, Vec<Vec<String>>) = map.into_iter().unzip();
         self.client.insert(
             "hive_state_cuts",
@@ -825,6 +902,7 @@ impl ClickHouseStore {
                 "direct_nodes": direct_nodes, "direct_seqs": direct_seqs,
                 "days": ds, "gens": gs,
                 "slot_projects": slot_projects, "slot_paths": slot_paths,
+                "slot_reads": slot_reads,
             })],
         )?;
         if let Err(e) = self.collect_state() {
@@ -1124,16 +1202,23 @@ impl ClickHouseStore {
     }
 
     /// Drop the generations no cut that was current within [`GRACE`]
-    /// names (and those no cut names after [`UNNAMED`]), and the cuts
-    /// long replaced.
+    /// names (and those no cut names after [`UNNAMED`]), the cuts long
+    /// replaced, and the marks no cut in use has above it.
     fn collect_state(&self) -> Result<()> {
         let grace_ms = self.state_grace.as_millis() as i64;
         let now = now_ms();
         let mut cuts: Vec<(u64, i64, Vec<u64>)> = Vec::new();
+        let mut positions: BTreeMap<u64, (Positions, Positions)> = BTreeMap::new();
         self.client.each_binary_row(
-            "SELECT cut, at, gens FROM hive_state_cuts ORDER BY cut",
+            "SELECT cut, at, gens, log_nodes, log_seqs, direct_nodes, direct_seqs \
+             FROM hive_state_cuts ORDER BY cut",
             |r| {
-                cuts.push((b::u64(r)?, b::i64(r)?, b::array(r, b::u64)?));
+                let (cut, at, gens) = (b::u64(r)?, b::i64(r)?, b::array(r, b::u64)?);
+                let pairs = |n: Vec<String>, s: Vec<u64>| n.into_iter().zip(s).collect();
+                let log = pairs(b::array(r, b::string)?, b::array(r, b::u64)?);
+                let direct = pairs(b::array(r, b::string)?, b::array(r, b::u64)?);
+                cuts.push((cut, at, gens));
+                positions.insert(cut, (log, direct));
                 Ok(())
             },
         )?;
@@ -1157,14 +1242,17 @@ impl ClickHouseStore {
         )?;
         let (mut keep, mut named) = (BTreeSet::new(), BTreeSet::new());
         let mut oldest_kept = newest;
+        let mut in_use: Vec<&(Positions, Positions)> = Vec::new();
         for (i, (cut, _, gens)) in cuts.iter().enumerate() {
             named.extend(gens.iter().copied());
             let replaced_at = cuts.get(i + 1).map(|c| c.1);
             if leased.contains(cut) || replaced_at.is_none_or(|at| at >= now - grace_ms) {
                 keep.extend(gens.iter().copied());
                 oldest_kept = oldest_kept.min(*cut);
+                in_use.extend(positions.get(cut));
             }
         }
+        self.collect_marks(&in_use)?;
         let db = &self.client.endpoint().database;
         let mut partitions = Vec::new();
         self.client.each_binary_row(
@@ -1211,5 +1299,50 @@ impl ClickHouseStore {
             self.client.mutate_delete("hive_state_leases", &old)?;
         }
         Ok(())
+    }
+
+    /// Delete the marks that no cut in use (`in_use`, each one's log and
+    /// direct positions) has above it: every compaction since has resolved
+    /// them. (Cuts are not ordered by their positions: compactions that
+    /// overlap record theirs as they end, so each node's least position
+    /// over the cuts in use is what bounds them.) A mark of a node some cut
+    /// in use does not name is above that cut, and kept.
+    fn collect_marks(&self, in_use: &[&(Positions, Positions)]) -> Result<()> {
+        let Some(floor) = floor(in_use) else {
+            return Ok(());
+        };
+        let (_, above) = floor.above();
+        let dead = format!("NOT ({above})");
+        // (A mutation rewrites the table's parts: only once enough have
+        // gone dead, as a purge marks every event it deletes.)
+        if self.client.count("hive_state_marks", &dead)? >= self.marks_kept {
+            self.client.mutate_delete("hive_state_marks", &dead)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(v: &[(&str, u64)]) -> Positions {
+        v.iter().map(|(n, p)| ((*n).to_owned(), *p)).collect()
+    }
+
+    #[test]
+    fn the_floor_of_cuts_is_each_nodes_least_position_they_all_name() {
+        assert_eq!(floor(&[]), None);
+        // A newer cut may hold lower positions than an older one (its
+        // compaction began first).
+        let older = (at(&[("a", 50), ("b", 9)]), at(&[("a", DIRECT + 4)]));
+        let newer = (
+            at(&[("a", 40), ("b", 12), ("c", 3)]),
+            at(&[("a", DIRECT + 7), ("c", DIRECT + 1)]),
+        );
+        let f = floor(&[&older, &newer]).unwrap();
+        assert_eq!(f.log, at(&[("a", 40), ("b", 9)]));
+        assert_eq!(f.direct, at(&[("a", DIRECT + 4)]));
+        assert_eq!(floor(&[&newer]).unwrap().log, newer.0);
     }
 }

@@ -10,7 +10,7 @@ use hive_core::rollup::Rollup;
 
 use super::super::slots;
 use super::super::state::MAX_UNSETTLED;
-use super::super::{ClickHouseStore, lock};
+use super::super::{ClickHouseStore, lock, now_ms};
 use super::singles::{self, Singles};
 use super::{BySession, HeldSessions, Paths, Scope, add_cells, finish_cells, rollup_inputs};
 use crate::Result;
@@ -90,6 +90,7 @@ impl ClickHouseStore {
         if !slotted {
             lock(&self.wanted).add(project, lacking);
         }
+        lock(&self.used).note(project, plan.slotted(&slot_paths), now_ms());
         for _ in 0..ROUNDS {
             let Some(added) = self.add_up_singles(
                 project,

@@ -209,6 +209,17 @@ impl Plan {
         }
         out
     }
+
+    /// The paths the plan reads that are in `slots` (what a read records
+    /// as used: `slots::Used`).
+    pub(in crate::clickhouse) fn slotted(&self, slots: &[String]) -> Vec<String> {
+        self.asked
+            .iter()
+            .chain(&self.metrics)
+            .filter(|p| slots.contains(p))
+            .cloned()
+            .collect()
+    }
 }
 
 impl ClickHouseStore {
