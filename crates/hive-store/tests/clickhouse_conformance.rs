@@ -2605,8 +2605,6 @@ fn an_answer_cut_short_is_unavailable() {
     assert!(err.to_string().contains("ClickHouse"), "{err}");
 }
 
-/// The `i`th of the model events of project `p`, in `sessions` sessions,
-/// a minute apart.
 /// The base of session `id` in project `p`, alone in its session.
 fn session_base(p: &str, id: &str) -> hive_store::WriteOp {
     hive_store::WriteOp::event(hive_core::model::Event {
@@ -2620,6 +2618,8 @@ fn session_base(p: &str, id: &str) -> hive_store::WriteOp {
     })
 }
 
+/// The `i`th of the model events of project `p`, in `sessions` sessions,
+/// a minute apart.
 fn model_event(p: &str, i: i64, sessions: i64) -> hive_core::model::Event {
     hive_core::model::Event {
         event_id: format!("e{i}"),
@@ -3267,10 +3267,29 @@ fn dated_reads_with_single_writes_added_up_see_every_event_they_need() {
 /// (ADR 0028): each event's hour, session and leaves alike.
 #[test]
 fn charts_come_from_the_events_state_as_built_from_every_write() {
-    let Some(store) = fresh() else { return };
+    let Some(url) = fresh_db() else { return };
+    // (Events resolved seven at a time: a compaction's batches split
+    // sessions and the events they name.)
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_compact_batch(7);
     hive_store::conformance::charts_from_the_compacted_state(&store);
     assert!(store.state_added() > 0, "no chart read the state");
     assert!(store.slotted_reads() > 0, "no chart read the state's slots");
+    let kept = kept_as_built(&store);
+    // (Slot 2, the first past the fixed ones, is given to a path the
+    // charts read.)
+    assert!(
+        kept.iter()
+            .any(|r| r["slots"].as_str().unwrap().split('|').nth(6) != Some("0")),
+        "no row holds a slot past the fixed ones: {kept:#?}"
+    );
+}
+
+/// The rows of the state's newest cut, checked equal to those a build
+/// from every write makes (each event's hour, session, sorted leaves and
+/// slots).
+fn kept_as_built(store: &ClickHouseStore) -> Vec<serde_json::Value> {
     let kept = store.state_rows_cond().unwrap().expect("a cut");
     let built = store.build_state_apart().unwrap();
     // (Each slot's columns as text: the compactions filled them from
@@ -3292,17 +3311,37 @@ fn charts_come_from_the_events_state_as_built_from_every_write() {
     };
     let (kept, built) = (rows(&kept), rows(&format!("gen = {built}")));
     assert!(kept.len() >= 8, "{kept:?}");
-    // (Slot 2, the first past the fixed ones, is given to a path the
-    // charts read.)
-    assert!(
-        kept.iter()
-            .any(|r| r["slots"].as_str().unwrap().split('|').nth(6) != Some("0")),
-        "no row holds a slot past the fixed ones: {kept:#?}"
-    );
     assert_eq!(kept.len(), built.len(), "{kept:#?}\n{built:#?}");
     for (k, b) in kept.iter().zip(&built) {
         assert_eq!(k, b);
     }
+    kept
+}
+
+/// A compaction resolves the events written since the last cut a batch at
+/// a time: a session none of them is, named by events of several batches,
+/// gets one row, with its rollup, as a build gives it.
+#[test]
+fn a_compaction_in_batches_keeps_what_a_build_makes() {
+    use hive_store::{Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_compact_batch(3);
+    let p = ClickHouseStore::project_named("p").id;
+    let mut ops = vec![session_base(&p, "s0"), session_base(&p, "s1")];
+    ops.extend((0..4).map(|i| WriteOp::event(model_event(&p, i, 2))));
+    store.apply(&ops).unwrap();
+    assert!(store.compact().unwrap().expect("built").full);
+    let ops: Vec<WriteOp> = (4..24)
+        .map(|i| WriteOp::event(model_event(&p, i, 3)))
+        .collect();
+    store.apply(&ops).unwrap();
+    let c = store.compact().unwrap().expect("compacted");
+    assert!(!c.full);
+    let kept = kept_as_built(&store);
+    // (24 events, s0 to s2.)
+    assert_eq!(kept.len(), 27);
 }
 
 /// The generations `hive_state` holds parts of, sorted.
@@ -3376,6 +3415,52 @@ fn replaced_generations_of_the_state_go() {
     // (And the seven sessions the events name, which the store starts.)
     assert_eq!(total(&counted), 30 + 7);
     assert_eq!(total(&now), 31 + 7);
+}
+
+/// A node building the state holds a lease it renews: another node finds
+/// no state but leaves the build to it, until the lease ends or lapses.
+#[test]
+fn a_build_under_way_on_another_node_is_left_to_it() {
+    use hive_store::{Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node").expect("open");
+    let p = ClickHouseStore::project_named("p").id;
+    let ops: Vec<WriteOp> = (0..10)
+        .map(|i| WriteOp::event(model_event(&p, i, 2)))
+        .collect();
+    store.apply(&ops).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let lease = |node: &str, at: i64, done: u8| {
+        store
+            .sql_exec(&format!(
+                "INSERT INTO hive_state_leases (node, cut, started, done) \
+                 VALUES ('{node}', {}, {at}, {done})",
+                u64::MAX
+            ))
+            .unwrap();
+    };
+    let cuts = || count(&store, "SELECT count() AS n FROM hive_state_cuts");
+    // Another node's build, renewed now; a third's, lapsed long ago.
+    lease("other", now, 0);
+    lease("gone", now - 600_000, 0);
+    assert!(store.compact().unwrap().is_none());
+    assert_eq!(cuts(), 0);
+    // Ended: this node builds.
+    lease("other", now + 1, 1);
+    assert!(store.compact().unwrap().expect("built").full);
+    assert_eq!(cuts(), 1);
+    // And its own lease ended with it.
+    let mine = store
+        .sql_rows(&format!(
+            "SELECT max(started * 2 + done) % 2 AS done FROM hive_state_leases \
+             WHERE node = 'test-node' AND cut = {}",
+            u64::MAX
+        ))
+        .unwrap();
+    assert_eq!(mine[0]["done"].to_string().trim_matches('"'), "1");
 }
 
 /// Once a project's slots are full, a slot no chart read for the idle

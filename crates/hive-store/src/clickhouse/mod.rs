@@ -182,6 +182,8 @@ pub struct ClickHouseStore {
     state_grace: Duration,
     /// Dead marks kept before they are deleted (`state::MARKS_KEPT`).
     marks_kept: u64,
+    /// Events a compaction resolves at a time (`state::COMPACT_BATCH`).
+    compact_batch: usize,
     /// Paths charts asked for that their project's slots lack (`slots`).
     wanted: Mutex<slots::Wanted>,
     /// The slot paths charts read, and when (`slots`).
@@ -294,6 +296,7 @@ impl ClickHouseStore {
             registered: AtomicBool::new(false),
             state_grace: state::GRACE,
             marks_kept: state::MARKS_KEPT,
+            compact_batch: state::COMPACT_BATCH,
             wanted: Mutex::new(slots::Wanted::default()),
             used: Mutex::new(slots::Used::default()),
             slot_idle: slots::IDLE,
@@ -381,6 +384,14 @@ impl ClickHouseStore {
     #[doc(hidden)]
     pub fn with_slot_idle(mut self, idle: Duration) -> ClickHouseStore {
         self.slot_idle = idle;
+        self
+    }
+
+    /// Resolve the events written since the last cut `n` at a time (20 000
+    /// by default; tests take fewer, to cross batches).
+    #[doc(hidden)]
+    pub fn with_compact_batch(mut self, n: usize) -> ClickHouseStore {
+        self.compact_batch = n.max(1);
         self
     }
 
