@@ -3292,30 +3292,80 @@ fn charts_come_from_the_events_state_as_built_from_every_write() {
 fn kept_as_built(store: &ClickHouseStore) -> Vec<serde_json::Value> {
     let kept = store.state_rows_cond().unwrap().expect("a cut");
     let built = store.build_state_apart().unwrap();
-    // (Each slot's columns as text: the compactions filled them from
-    // leaves they resolved, or copied and filled again in ClickHouse.)
-    let slots: Vec<String> = (0..12)
-        .map(|j| format!("toString(slot{j}_t), slot{j}_s, toString(slot{j}_n)"))
-        .collect();
-    let rows = |cond: &str| -> Vec<serde_json::Value> {
-        store
-            .sql_rows(&format!(
-                "SELECT project_id, toString(id_hash) AS id, hour, \
-                 toString(session_hash) AS session, toString(arraySort(arrayMap(\
-                 (h, t, x, n) -> (h, t, x, n), hashes, types, strs, nums))) AS leaves, \
-                 arrayStringConcat([{}], '|') AS slots \
-                 FROM hive_state WHERE {cond} ORDER BY project_id, id",
-                slots.join(", ")
-            ))
-            .unwrap()
-    };
-    let (kept, built) = (rows(&kept), rows(&format!("gen = {built}")));
+    let (kept, built) = (
+        state_rows(store, &kept),
+        state_rows(store, &format!("gen = {built}")),
+    );
     assert!(kept.len() >= 8, "{kept:?}");
     assert_eq!(kept.len(), built.len(), "{kept:#?}\n{built:#?}");
     for (k, b) in kept.iter().zip(&built) {
         assert_eq!(k, b);
     }
     kept
+}
+
+/// The state's rows that `cond` selects, by project and id: each event's
+/// hour, session, sorted leaves and slots.
+fn state_rows(store: &ClickHouseStore, cond: &str) -> Vec<serde_json::Value> {
+    // (Each slot's columns as text: the compactions filled them from
+    // leaves they resolved, or copied and filled again in ClickHouse.)
+    let slots: Vec<String> = (0..12)
+        .map(|j| format!("toString(slot{j}_t), slot{j}_s, toString(slot{j}_n)"))
+        .collect();
+    store
+        .sql_rows(&format!(
+            "SELECT project_id, toString(id_hash) AS id, hour, \
+             toString(session_hash) AS session, toString(arraySort(arrayMap(\
+             (h, t, x, n) -> (h, t, x, n), hashes, types, strs, nums))) AS leaves, \
+             arrayStringConcat([{}], '|') AS slots \
+             FROM hive_state WHERE {cond} ORDER BY project_id, id",
+            slots.join(", ")
+        ))
+        .unwrap()
+}
+
+/// A build in passes of a few sessions each (a pass holds its sessions'
+/// rollups) makes the rows one pass makes.
+#[test]
+fn a_build_in_passes_makes_what_one_pass_makes() {
+    use hive_store::{Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node").expect("open");
+    let p = ClickHouseStore::project_named("p").id;
+    let mut ops: Vec<WriteOp> = (0..6).map(|i| session_base(&p, &format!("s{i}"))).collect();
+    ops.extend((0..30).map(|i| {
+        let mut e = model_event(&p, i, 6);
+        e.duration = (i * 7) as f64;
+        e.metadata
+            .insert("cost".into(), serde_json::json!(i as f64 / 10.0));
+        WriteOp::event(e)
+    }));
+    store.apply(&ops).unwrap();
+    // (Enriched: written twice, so resolved by the node, not copied.)
+    let enrich: Vec<WriteOp> = (0..30)
+        .step_by(3)
+        .map(|i| WriteOp::Enrich {
+            project_id: p.clone(),
+            floating: false,
+            event_id: format!("e{i}"),
+            patch: serde_json::json!({"metadata": {"tier": "pro"}}),
+            key_id: None,
+            received_at_ms: 2_000_000_000_000,
+        })
+        .collect();
+    store.apply(&enrich).unwrap();
+    let one = store.build_state_apart().unwrap();
+    let many = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_build_sessions(2)
+        .build_state_apart()
+        .unwrap();
+    let (one, many) = (
+        state_rows(&store, &format!("gen = {one}")),
+        state_rows(&store, &format!("gen = {many}")),
+    );
+    assert_eq!(one.len(), 36);
+    assert_eq!(one, many);
 }
 
 /// A compaction resolves the events written since the last cut a batch at

@@ -184,6 +184,9 @@ pub struct ClickHouseStore {
     marks_kept: u64,
     /// Events a compaction resolves at a time (`state::COMPACT_BATCH`).
     compact_batch: usize,
+    /// Sessions a build holds the rollups of at a time
+    /// (`state::BUILD_SESSIONS`).
+    build_sessions: usize,
     /// Paths charts asked for that their project's slots lack (`slots`).
     wanted: Mutex<slots::Wanted>,
     /// The slot paths charts read, and when (`slots`).
@@ -297,6 +300,7 @@ impl ClickHouseStore {
             state_grace: state::GRACE,
             marks_kept: state::MARKS_KEPT,
             compact_batch: state::COMPACT_BATCH,
+            build_sessions: state::BUILD_SESSIONS,
             wanted: Mutex::new(slots::Wanted::default()),
             used: Mutex::new(slots::Used::default()),
             slot_idle: slots::IDLE,
@@ -392,6 +396,14 @@ impl ClickHouseStore {
     #[doc(hidden)]
     pub fn with_compact_batch(mut self, n: usize) -> ClickHouseStore {
         self.compact_batch = n.max(1);
+        self
+    }
+
+    /// Build the state in passes of `n` sessions (a million by default;
+    /// tests take fewer, to cross passes).
+    #[doc(hidden)]
+    pub fn with_build_sessions(mut self, n: usize) -> ClickHouseStore {
+        self.build_sessions = n.max(1);
         self
     }
 

@@ -1515,9 +1515,23 @@ impl ClickHouseStore {
         scope: &Scope,
         paths: &Paths,
     ) -> Result<BySession<Rollup>> {
+        self.rollups_of_some(project, scope, paths, &|_| true)
+    }
+
+    /// [`Self::rollups_in`], of the sessions whose ids `keep` keeps.
+    pub(super) fn rollups_of_some(
+        &self,
+        project: &str,
+        scope: &Scope,
+        paths: &Paths,
+        keep: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<BySession<Rollup>> {
         let mut found: BySession<Rollup> = BySession::default();
         // Sessions contribute nothing to rollups.
-        let seen = |e: Partial| (!e.is_session()).then(|| (Contribution::of(&e.doc), e.session()));
+        let seen = |e: Partial| {
+            (!e.is_session() && keep(e.field("session_id")))
+                .then(|| (Contribution::of(&e.doc), e.session()))
+        };
         self.each_partial(Some(project), scope, paths, &seen, |e| {
             match e {
                 None => found.clear(),

@@ -74,6 +74,11 @@ pub(super) const MARKS_KEPT: u64 = 10_000;
 /// new rows it holds before inserting them.
 pub(super) const COMPACT_BATCH: usize = 20_000;
 
+/// Sessions whose rollups a build holds at a time (a pass over the
+/// project's events each): their rollups and keys take a few hundred
+/// bytes each.
+pub(super) const BUILD_SESSIONS: usize = 1_000_000;
+
 /// Events resolved in one statement (their hashes are named as literals).
 const FOLD_BATCH: usize = 10_000;
 
@@ -1119,13 +1124,44 @@ impl ClickHouseStore {
         if rest.is_empty() {
             return Ok(copied);
         }
-        // Every session's rollup, in one pass over the project's events.
+        // Every session's rollup, in one pass over the project's events
+        // for each `build_sessions` of them (the ids of a session and its
+        // session event fall in the same pass).
         let paths = Paths::new(
             super::partial::ROLLUP_INPUTS
                 .iter()
                 .map(|p| (*p).to_owned()),
         );
-        let rollups = self.rollups_in(project, &super::partial::Scope::All, &paths)?;
+        let passes = rest.len().div_ceil(self.build_sessions).max(1) as u64;
+        let pass_of = |id: &str| {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(id) % passes
+        };
+        let mut resolved = 0u64;
+        for pass in 0..passes {
+            let rollups =
+                self.rollups_of_some(project, &super::partial::Scope::All, &paths, &|s| {
+                    pass_of(s) == pass
+                })?;
+            let of_pass: Vec<&(u64, String)> = match passes {
+                1 => rest.iter().collect(),
+                _ => rest.iter().filter(|(_, e)| pass_of(e) == pass).collect(),
+            };
+            resolved += self.build_rest(project, generation, &filler, &of_pass, &rollups)?;
+        }
+        Ok(copied + resolved)
+    }
+
+    /// The build of `project`'s events `rest` (id hash and id, in order of
+    /// ids) that are not written once, sessions' rows with `rollups`.
+    fn build_rest(
+        &self,
+        project: &str,
+        generation: u64,
+        filler: &slots::Filler,
+        rest: &[&(u64, String)],
+        rollups: &super::partial::BySession<hive_core::rollup::Rollup>,
+    ) -> Result<u64> {
         let mut resolved = 0u64;
         for chunk in rest.chunks(FOLD_BATCH) {
             let hashes: Vec<u64> = chunk.iter().map(|(h, _)| *h).collect();
@@ -1146,11 +1182,11 @@ impl ClickHouseStore {
                     .unwrap_or_default()
                     .apply_to_session(&mut f.doc, f.duration_explicit);
             }
-            let rows: Vec<StateRow> = folded.iter().map(|f| state_row(f, &filler)).collect();
+            let rows: Vec<StateRow> = folded.iter().map(|f| state_row(f, filler)).collect();
             resolved += rows.len() as u64;
             self.insert_rows(generation, &rows)?;
         }
-        Ok(copied + resolved)
+        Ok(resolved)
     }
 
     /// Resolve again the events written or marked since `last`, and the
