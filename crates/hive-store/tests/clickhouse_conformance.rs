@@ -3276,6 +3276,10 @@ fn charts_come_from_the_events_state_as_built_from_every_write() {
     hive_store::conformance::charts_from_the_compacted_state(&store);
     assert!(store.state_added() > 0, "no chart read the state");
     assert!(store.slotted_reads() > 0, "no chart read the state's slots");
+    assert!(
+        store.state_sums_read() > 0,
+        "no chart read the groups kept of a day"
+    );
     let kept = kept_as_built(&store);
     // (Slot 2, the first past the fixed ones, is given to a path the
     // charts read.)
@@ -3284,6 +3288,126 @@ fn charts_come_from_the_events_state_as_built_from_every_write() {
             .any(|r| r["slots"].as_str().unwrap().split('|').nth(6) != Some("0")),
         "no row holds a slot past the fixed ones: {kept:#?}"
     );
+}
+
+/// Charts read the groups kept of the state's whole days (ADR 0030) as
+/// they read those days' rows: a day is kept only when every chart holds
+/// it whole (two ranges that cut the same day differently do not share
+/// its groups), it is read from its rows while an event written since the
+/// cut has a row there, and its groups go with its generation.
+#[test]
+fn charts_read_the_groups_kept_of_whole_days_as_their_rows() {
+    use hive_core::chart::ChartQuery;
+    use hive_store::{Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_state_grace(Duration::from_millis(1500));
+    // (Another node's store that reads every day from its rows.)
+    let rows = ClickHouseStore::open(&url, "test-reader")
+        .expect("open")
+        .with_state_sums(false);
+    let p = ClickHouseStore::project_named("p").id;
+    const DAY: i64 = 86_400_000;
+    // Four days (19675 to 19678), an hour of events late in each.
+    let event = |i: i64| {
+        let mut e = model_event(&p, i, 5);
+        e.start_time += (i % 4) * DAY;
+        e.metadata
+            .insert("variant".into(), serde_json::json!(format!("v{}", i % 3)));
+        e.metrics.insert("latency_ms".into(), serde_json::json!(i));
+        WriteOp::event(e)
+    };
+    store
+        .apply(&(0..60).map(event).collect::<Vec<_>>())
+        .unwrap();
+    assert!(store.compact().unwrap().expect("built").full);
+    let day = |d: i64| (19_675 + d) * DAY;
+    let qs: Vec<ChartQuery> = [
+        serde_json::json!({"aggregation": "count", "bucket": "hour",
+            "groupBy": "metadata.variant"}),
+        serde_json::json!({"metric": "metrics.latency_ms", "aggregation": "avg",
+            "bucket": "day", "groupBy": "metadata.variant"}),
+        // Two ranges cutting day 19676 apart (its events start from
+        // 22:13), and holding 19677 whole.
+        serde_json::json!({"aggregation": "count", "bucket": "hour",
+            "groupBy": "metadata.variant",
+            "dateRange": {"$gte": day(1) + 22 * 3_600_000 + 40 * 60_000, "$lte": day(3)}}),
+        serde_json::json!({"aggregation": "count", "bucket": "hour",
+            "groupBy": "metadata.variant",
+            "dateRange": {"$gte": day(1) + 23 * 3_600_000, "$lte": day(3)}}),
+        serde_json::json!({"metric": "metrics.latency_ms", "aggregation": "max",
+            "bucket": "total", "level": "session"}),
+    ]
+    .iter()
+    .map(|q| ChartQuery::from_json(q, 0.0).unwrap())
+    .collect();
+    let check = |step: &str| {
+        for q in &qs {
+            let want = format!("{:?}", rows.chart(Some(&p), q).unwrap());
+            // (Twice: the first may keep what the second reads.)
+            for _ in 0..2 {
+                let got = format!("{:?}", store.chart(Some(&p), q).unwrap());
+                assert_eq!(got, want, "{step}: {q:?}");
+            }
+        }
+        let together = store.charts(Some(&p), &qs).unwrap();
+        assert_eq!(
+            format!("{together:?}"),
+            format!("{:?}", rows.charts(Some(&p), &qs).unwrap()),
+            "{step}: together"
+        );
+    };
+    // (The paths read given slots first.)
+    check("built");
+    store.compact().unwrap().expect("slots given");
+    let read = store.state_sums_read();
+    check("slotted");
+    assert!(store.state_sums_read() >= read + 4, "no kept day read");
+    assert_eq!(rows.state_sums_read(), 0);
+    // An event of day 19676 enriched since the cut, then compacted.
+    store
+        .apply(&[dated_enrich(
+            &p,
+            "e1",
+            serde_json::json!({"metadata": {"variant": "changed"}, "metrics": {"latency_ms": 900}}),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64,
+        )])
+        .unwrap();
+    check("enriched since the cut");
+    let before = state_sums_generations(&store);
+    store.compact().unwrap().expect("compacted");
+    check("enriched, compacted");
+    // The replaced generation's groups go with it.
+    std::thread::sleep(Duration::from_millis(1600));
+    store.apply(&[event(60)]).unwrap();
+    store.compact().unwrap().expect("compacted");
+    let kept = state_sums_generations(&store);
+    let held = state_generations(&store);
+    assert!(
+        kept.iter().all(|g| held.contains(g)),
+        "groups of a generation gone: {kept:?} against {held:?}"
+    );
+    assert!(
+        before.iter().any(|g| !kept.contains(g)),
+        "no kept groups went: {before:?} then {kept:?}"
+    );
+    check("after collection");
+}
+
+/// The generations the state's kept groups (ADR 0030) are of.
+fn state_sums_generations(store: &ClickHouseStore) -> Vec<String> {
+    let mut g: Vec<String> = store
+        .sql_rows("SELECT toString(gen) AS g FROM hive_state_sums GROUP BY gen")
+        .unwrap()
+        .iter()
+        .map(|r| r["g"].as_str().unwrap().to_owned())
+        .collect();
+    g.sort();
+    g
 }
 
 /// The rows of the state's newest cut, checked equal to those a build

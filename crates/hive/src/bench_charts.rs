@@ -64,6 +64,12 @@ pub struct ChartsArgs {
     /// after it starts, so reads also resolve enrichments.
     #[arg(long)]
     pub(crate) enrich_sessions: bool,
+    /// With `--clickhouse`: before the timed runs of each read, write this
+    /// many new events of the last hour (new sessions of ten), which the
+    /// state has not compacted yet: reads then find them written since its
+    /// cut, as they do on a node taking writes.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) unsettled: usize,
 }
 
 pub(crate) const PROJECT: &str = "bench";

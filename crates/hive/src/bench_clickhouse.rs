@@ -44,6 +44,21 @@ fn ops(project_id: &str, from: usize, to: usize, total: usize, content: usize) -
         .collect()
 }
 
+/// `n` new events of the data's last hour, in new sessions of ten, past
+/// the `total` loaded and the `written` before them (`--unsettled`).
+fn unsettled(project_id: &str, total: usize, n: usize, written: usize) -> Vec<WriteOp> {
+    let first = (total + written).div_ceil(10) * 10;
+    (first..first + n)
+        .map(|k| {
+            let mut e = event_with(project_id, k, total, 0);
+            let start = START + SPAN_MS - 3_600_000 + ((k - first) as i64 * 3_600_000) / n as i64;
+            e.end_time = start + (e.end_time - e.start_time);
+            e.start_time = start;
+            WriteOp::Prepared(Box::new(PreparedEvent::new(e, None, None, false, false)))
+        })
+        .collect()
+}
+
 fn count(store: &ClickHouseStore, sql: &str) -> Result<u64> {
     Ok(store
         .sql_rows(sql)?
@@ -482,6 +497,7 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
     let limit = Duration::from_secs_f64(a.max_read_seconds);
     let mut cold_what = "";
     let end = START + SPAN_MS;
+    let mut written = 0;
     for (name, read) in reads(&project_id, end)? {
         if a.only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
             continue;
@@ -531,6 +547,10 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
                     continue;
                 }
             }
+        }
+        if a.unsettled > 0 {
+            store.apply(&unsettled(&project_id, a.events, a.unsettled, written))?;
+            written += a.unsettled;
         }
         let (mut cold, mut warm, mut what) = (Vec::new(), Vec::new(), String::new());
         let mut abandoned = false;

@@ -197,6 +197,11 @@ pub struct ClickHouseStore {
     /// Charts read from the state's slots (`slots`), since the store was
     /// opened.
     slotted_reads: AtomicU64,
+    /// Whether charts keep and read the groups of whole days of the state
+    /// (`hive_state_sums`, ADR 0030).
+    keep_sums: bool,
+    /// Days whose groups charts read as kept, since the store was opened.
+    state_sums_read: AtomicU64,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -305,6 +310,8 @@ impl ClickHouseStore {
             used: Mutex::new(slots::Used::default()),
             slot_idle: slots::IDLE,
             slotted_reads: AtomicU64::new(0),
+            keep_sums: true,
+            state_sums_read: AtomicU64::new(0),
         })
     }
 
@@ -381,6 +388,21 @@ impl ClickHouseStore {
     pub fn with_state_grace(mut self, grace: Duration) -> ClickHouseStore {
         self.state_grace = grace;
         self
+    }
+
+    /// Keep and read the groups of whole days of the state for charts (ADR
+    /// 0030; on by default: tests compare charts with and without).
+    #[doc(hidden)]
+    pub fn with_state_sums(mut self, on: bool) -> ClickHouseStore {
+        self.keep_sums = on;
+        self
+    }
+
+    /// How many days' groups charts read as kept (ADR 0030) since the
+    /// store was opened.
+    #[doc(hidden)]
+    pub fn state_sums_read(&self) -> u64 {
+        self.state_sums_read.load(Ordering::Relaxed)
     }
 
     /// Give a slot to another path once no chart read it for `idle` (a

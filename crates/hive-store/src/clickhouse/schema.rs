@@ -374,6 +374,14 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // read for a day goes to a path charts ask for (`slots.rs`). Made by
     // `add_columns`.
     &[],
+    // 20: the groups charts made of whole days of the state (ADR 0030,
+    // `partial/from_state.rs`), by project, the charts' shape, and the
+    // generation and day they were read from, as read (hexadecimal): a
+    // generation's rows never change, so neither do its groups, which go
+    // with its partition (`state.rs`).
+    &["CREATE TABLE IF NOT EXISTS hive_state_sums (
+        gen UInt64, day UInt32, project_id String, shape UInt64, groups String
+    ) ENGINE = MergeTree PARTITION BY (gen, day) ORDER BY (project_id, shape)"],
 ];
 
 /// The view of migration 15: [`SESSION_HASHES_VIEW`] with each row's
@@ -521,7 +529,7 @@ pub fn migrate(client: &Client) -> Result<u32> {
             _ => {}
         }
         // (The state is kept on a single server only: `state.rs`.)
-        if (16..=19).contains(&(i + 1)) && ep.cluster.is_some() {
+        if (16..=20).contains(&(i + 1)) && ep.cluster.is_some() {
             client.exec(&format!(
                 "INSERT INTO hive_migrations (version, applied_at) VALUES ({}, {})",
                 i + 1,

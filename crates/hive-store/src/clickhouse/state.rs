@@ -695,7 +695,7 @@ impl ClickHouseStore {
     }
 
     /// The sessions' hashes and days of the rows at `cut` of these events.
-    fn rows_at(
+    pub(super) fn rows_at(
         &self,
         project: &str,
         cut: &Cut,
@@ -1388,21 +1388,23 @@ impl ClickHouseStore {
         }
         self.collect_marks(&in_use)?;
         let db = &self.client.endpoint().database;
+        // (The groups charts keep of a generation's days, ADR 0030, go
+        // with it, and are partitioned alike.)
         let mut partitions = Vec::new();
         self.client.each_binary_row(
             &format!(
-                "SELECT partition FROM system.parts WHERE active \
-                 AND database = {} AND table = 'hive_state' GROUP BY partition",
+                "SELECT table, partition FROM system.parts WHERE active AND database = {} \
+                 AND table IN ('hive_state', 'hive_state_sums') GROUP BY table, partition",
                 lit(db)
             ),
             |r| {
-                partitions.push(b::string(r)?);
+                partitions.push((b::string(r)?, b::string(r)?));
                 Ok(())
             },
         )?;
         // (Generations are microseconds since 1970.)
         let before = |d: Duration| (now - d.as_millis() as i64).max(0) as u64 * 1000;
-        for p in partitions {
+        for (table, p) in partitions {
             let Some((g, d)) = p
                 .trim_matches(|c| c == '(' || c == ')')
                 .split_once(',')
@@ -1419,7 +1421,7 @@ impl ClickHouseStore {
             };
             if unused {
                 self.client.exec(&format!(
-                    "ALTER TABLE {db}.hive_state DROP PARTITION ({g}, {d})"
+                    "ALTER TABLE {db}.{table} DROP PARTITION ({g}, {d})"
                 ))?;
             }
         }

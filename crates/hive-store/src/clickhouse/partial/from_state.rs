@@ -2,18 +2,19 @@
 //! added up by ClickHouse as [`super::singles`] adds up bases, and the
 //! events the cut does not settle, streamed as before.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use hive_core::chart::{Cells, ChartQuery, Series};
 use hive_core::rollup::Rollup;
 
+use super::super::http::{binary as b, lit};
 use super::super::slots;
 use super::super::state::MAX_UNSETTLED;
 use super::super::{ClickHouseStore, lock, now_ms};
 use super::singles::{self, Singles};
 use super::{BySession, HeldSessions, Paths, Scope, add_cells, finish_cells, rollup_inputs};
-use crate::Result;
+use crate::{Result, StoreError};
 
 /// Rounds of widening the streamed events to hold every event of the
 /// sessions among them before the read resolves every write instead.
@@ -73,14 +74,14 @@ impl ClickHouseStore {
             .iter()
             .map(|q| bound(q.date_range.end_ms))
             .try_fold(f64::NEG_INFINITY, |m, e| e.map(|e| m.max(e)));
-        let mut hours = vec![cut.rows()];
+        let mut hours = vec!["1".to_owned()];
         if let Some(f) = from.filter(|f| f.is_finite()) {
             hours.push(format!("(hour = -1 OR hour >= {})", f as i64));
         }
         if let Some(t) = to.filter(|t| t.is_finite()) {
             hours.push(format!("hour <= {}", t as i64));
         }
-        let rows = hours.join(" AND ");
+        let hours = hours.join(" AND ");
         // The project's slots, when they hold every path the plan reads;
         // else those it lacks are asked for, for the next compaction
         // (ADR 0029).
@@ -91,21 +92,54 @@ impl ClickHouseStore {
             lock(&self.wanted).add(project, lacking);
         }
         lock(&self.used).note(project, plan.slotted(&slot_paths), now_ms());
+        let shape = singles::state_shape(qs, &plan, &slot_paths, slotted);
+        // The days every chart holds whole (not the day of starts that
+        // are no hour's), by their generation at the cut.
+        let whole: Vec<(u32, u64)> = cut
+            .days
+            .iter()
+            .copied()
+            .filter(|&(d, _)| self.keep_sums && d > 0 && qs.iter().all(|q| holds_day(q, d)))
+            .collect();
         for _ in 0..ROUNDS {
-            let Some(added) = self.add_up_singles(
+            // Of those, the days no unsettled event has a row in: their
+            // groups as kept, or kept now.
+            let mut settled = whole.clone();
+            if !unsettled.is_empty() && !settled.is_empty() {
+                let (_, days) = self.rows_at(project, &cut, &unsettled)?;
+                settled.retain(|(d, _)| !days.contains(d));
+            }
+            let kept = self.state_sums(project, shape, &settled)?;
+            let keep: Vec<u32> = settled
+                .iter()
+                .map(|(d, _)| *d)
+                .filter(|d| !kept.contains_key(d))
+                .collect();
+            let mut live = cut.clone();
+            live.days.retain(|(d, _)| !kept.contains_key(d));
+            let rows = format!("{} AND {hours}", live.rows());
+            let Some(mut added) = self.add_up_singles(
                 project,
                 qs,
                 &plan,
                 Singles::State {
-                    rows: rows.clone(),
+                    rows,
                     unsettled: &unsettled,
                     slots: &slot_paths,
                     slotted,
+                    keep: &keep,
                 },
             )?
             else {
                 return Ok(None);
             };
+            for groups in kept.values() {
+                singles::add_kept(project, qs, &plan, groups, &mut added)?;
+            }
+            self.state_sums_read
+                .fetch_add(kept.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            let slices = std::mem::take(&mut added.slices);
+            self.keep_state_sums(project, shape, &settled, slices);
             // (A cut's rows are kept for the grace time after a newer cut
             // replaced it: a statement begun later may have missed some.)
             if taken.elapsed() >= self.state_grace {
@@ -148,4 +182,94 @@ impl ClickHouseStore {
         }
         Ok(None)
     }
+
+    /// The groups kept of `project`'s rows of these days (each with its
+    /// generation) for charts of `shape`, by day (ADR 0030).
+    fn state_sums(
+        &self,
+        project: &str,
+        shape: u64,
+        days: &[(u32, u64)],
+    ) -> Result<BTreeMap<u32, Vec<u8>>> {
+        let mut out = BTreeMap::new();
+        if days.is_empty() {
+            return Ok(out);
+        }
+        let pairs: Vec<String> = days.iter().map(|(d, g)| format!("({g}, {d})")).collect();
+        self.client.each_binary_row(
+            &format!(
+                "SELECT day, groups FROM hive_state_sums \
+                 WHERE project_id = {} AND shape = {shape} AND (gen, day) IN ({})",
+                lit(project),
+                pairs.join(", ")
+            ),
+            |r| {
+                let day = b::u32(r)?;
+                let groups = hex::decode(b::string(r)?).map_err(|_| {
+                    StoreError::Corrupt("a day's kept groups are not hexadecimal".into())
+                })?;
+                // (Two reads may keep the same day's: they are the same.)
+                out.insert(day, groups);
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Keep the groups `slices` read of `project`'s rows of these days
+    /// (with their generations) for charts of `shape`. A day's groups past
+    /// [`MAX_KEPT`] are not kept; nor is anything ClickHouse refuses (the
+    /// next read makes the groups again).
+    fn keep_state_sums(
+        &self,
+        project: &str,
+        shape: u64,
+        days: &[(u32, u64)],
+        slices: Vec<(u32, Vec<u8>)>,
+    ) {
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            r#gen: u64,
+            day: u32,
+            project_id: &'a str,
+            shape: u64,
+            groups: String,
+        }
+        let rows: Vec<Row> = slices
+            .into_iter()
+            .filter(|(_, g)| g.len() <= MAX_KEPT)
+            .filter_map(|(day, groups)| {
+                let (_, g) = days.iter().find(|(d, _)| *d == day)?;
+                Some(Row {
+                    r#gen: *g,
+                    day,
+                    project_id: project,
+                    shape,
+                    groups: hex::encode(groups),
+                })
+            })
+            .collect();
+        // (A partition a part: a current server refuses an insert into
+        // more than 100.)
+        for chunk in rows.chunks(50) {
+            if let Err(e) = self.client.insert("hive_state_sums", chunk) {
+                tracing::warn!(error = %e, "cannot keep a chart's groups of the state's days");
+                return;
+            }
+        }
+    }
+}
+
+/// Bytes of one day's groups kept at most: a chart grouped by a key of
+/// many values (a user's id) has about as many groups as events, which
+/// are not worth keeping.
+const MAX_KEPT: usize = 1 << 20;
+
+/// Whether chart `q`'s range holds every start of day `day` (days since
+/// 1970, as the state's rows are partitioned).
+fn holds_day(q: &ChartQuery, day: u32) -> bool {
+    const DAY_MS: f64 = 86_400_000.0;
+    let (first, next) = (f64::from(day) * DAY_MS, f64::from(day + 1) * DAY_MS);
+    let r = &q.date_range;
+    r.start_ms.is_none_or(|s| s <= first) && r.end_ms.is_none_or(|e| e >= next)
 }

@@ -88,6 +88,9 @@ pub(in crate::clickhouse) struct Added {
     pub streamed: Vec<u64>,
     /// How many events the groups hold.
     pub events: u64,
+    /// The groups of each day kept (`Singles::State`'s `keep`), as read
+    /// ([`add_kept`] reads them again).
+    pub slices: Vec<(u32, Vec<u8>)>,
 }
 
 /// Which events [`ClickHouseStore::add_up_singles`] adds up.
@@ -104,6 +107,10 @@ pub(in crate::clickhouse) enum Singles<'a> {
         unsettled: &'a [u64],
         slots: &'a [String],
         slotted: bool,
+        /// Days whose groups are kept as read ([`Added::slices`]): each
+        /// lies whole in every chart's range, and `unsettled` has no row
+        /// there.
+        keep: &'a [u32],
     },
     /// These (by their hashes), each written once by a base when
     /// counted ([`ClickHouseStore::write_counts`]).
@@ -295,9 +302,14 @@ impl ClickHouseStore {
     ) -> Result<Option<Added>> {
         let mut added = Added::default();
         let state = matches!(singles, Singles::State { .. });
-        let (slots, slotted): (&[String], bool) = match &singles {
-            Singles::State { slots, slotted, .. } => (slots, *slotted),
-            _ => (&[], false),
+        let (slots, slotted, slice): (&[String], bool, &[u32]) = match &singles {
+            Singles::State {
+                slots,
+                slotted,
+                keep,
+                ..
+            } => (slots, *slotted, keep),
+            _ => (&[], false, &[]),
         };
         let (selected, named, expected) = match singles {
             Singles::State {
@@ -337,6 +349,78 @@ impl ClickHouseStore {
         if !state && expected.0 == 0 {
             return Ok(Some(added));
         }
+        let sql = Statement {
+            project_id,
+            qs,
+            plan,
+            state,
+            slots,
+            slotted,
+            selected: &selected,
+            ranged: true,
+            slice,
+        }
+        .sql();
+        if slotted {
+            self.slotted_reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let mut tally = (0u64, 0u64);
+        let mut slices: std::collections::BTreeMap<u32, Vec<u8>> = Default::default();
+        self.client
+            .each_binary_row_naming(&sql, (!named.is_empty()).then_some(named), |r| {
+                use super::super::http::binary as b;
+                // (A day whose groups are kept: its rows' bytes as read.)
+                let day = if slice.is_empty() { 0 } else { b::u32(r)? };
+                if day == 0 {
+                    return take_group(r, project_id, qs, plan, &mut added, &mut tally);
+                }
+                let mut tee = Tee {
+                    inner: r,
+                    out: slices.entry(day).or_default(),
+                };
+                take_group(&mut tee, project_id, qs, plan, &mut added, &mut tally)
+            })?;
+        if !state && tally != expected {
+            return Ok(None);
+        }
+        added.slices = slices.into_iter().collect();
+        Ok(Some(added))
+    }
+}
+
+/// The grouping statement of [`ClickHouseStore::add_up_singles`].
+struct Statement<'a> {
+    project_id: &'a str,
+    qs: &'a [ChartQuery],
+    plan: &'a Plan,
+    /// Over the state's rows (else the writes').
+    state: bool,
+    slots: &'a [String],
+    slotted: bool,
+    /// The rows read: `WHERE …` or `PREWHERE … WHERE …`.
+    selected: &'a str,
+    /// Whether each chart's range is told apart (`f…`); else every row
+    /// is in every chart's range (the state's days a chart holds whole).
+    ranged: bool,
+    /// The state's days whose groups are told apart by a first column
+    /// (`0` for the others'); none: no such column.
+    slice: &'a [u32],
+}
+
+impl Statement<'_> {
+    fn sql(&self) -> String {
+        let Statement {
+            project_id,
+            qs,
+            plan,
+            state,
+            slots,
+            slotted,
+            selected,
+            ranged,
+            slice,
+        } = *self;
         // Each row's leaves at the kept paths, its start, and the totalled
         // metrics (whether a number, and which). Rows are read twice
         // (`part`): once into the charts' groups (every row, which the
@@ -364,7 +448,21 @@ impl ClickHouseStore {
             true => format!("{x} AS {alias}"),
             false => format!("if(part = 0, {x}, {zero}) AS {alias}"),
         };
-        let mut keyed = vec![
+        let mut keyed = Vec::new();
+        let mut names = Vec::new();
+        if !slice.is_empty() {
+            keyed.push(format!(
+                "if(day IN ({}), day, toUInt32(0)) AS slice",
+                slice
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            names.push("slice".to_owned());
+        }
+        keyed.extend([
+            "part".to_owned(),
             part0("h0", "toUInt64(0)", "h"),
             match state {
                 true => "'' AS sid".to_owned(),
@@ -372,17 +470,19 @@ impl ClickHouseStore {
             },
             part0("u0", "0", "u"),
             part0("own0", "0", "own"),
-        ];
+        ]);
         // (The groups' columns by name, in the order read below.)
-        let mut names = vec!["h".to_owned(), "sid".into(), "u".into(), "own".into()];
+        names.extend(["part", "h", "sid", "u", "own"].map(str::to_owned));
         for (f, &(i, _)) in plan.charts.iter().enumerate() {
             let r = &qs[i].date_range;
             let mut cond = Vec::new();
-            if let Some(s) = r.start_ms {
-                cond.push(format!("st >= {}", float_sql(s)));
-            }
-            if let Some(e) = r.end_ms {
-                cond.push(format!("st <= {}", float_sql(e)));
+            if ranged {
+                if let Some(s) = r.start_ms {
+                    cond.push(format!("st >= {}", float_sql(s)));
+                }
+                if let Some(e) = r.end_ms {
+                    cond.push(format!("st <= {}", float_sql(e)));
+                }
             }
             cond.push("1".into());
             keyed.push(part0(
@@ -471,7 +571,7 @@ impl ClickHouseStore {
         // `ARRAY JOIN`, which cost about 15 % of the statement.)
         let source = if state {
             format!(
-                "SELECT toUInt8(0) AS part, id_hash, '' AS session_id, \
+                "SELECT toUInt8(0) AS part, day, id_hash, '' AS session_id, \
                  toUInt8(session_hash = id_hash) AS own0, \
                  {extract}, if(st_ok{fit}{not_above}, toUInt64(0), id_hash) AS h0 \
                  FROM hive_state {selected} AND project_id = {project}",
@@ -490,9 +590,9 @@ impl ClickHouseStore {
                 project = lit(project_id),
             )
         };
-        let sql = format!(
-            "SELECT part, {keyed}, count(), min(st), sum(id_hash){comma}{totals} FROM ({source}) \
-             {parts}GROUP BY part, {names}",
+        format!(
+            "SELECT {keyed}, count(), min(st), sum(id_hash){comma}{totals} FROM ({source}) \
+             {parts}GROUP BY {names}",
             keyed = keyed.join(", "),
             comma = if totals.is_empty() { "" } else { ", " },
             totals = totals.join(", "),
@@ -502,103 +602,175 @@ impl ClickHouseStore {
                 "ARRAY JOIN [0, 1] AS part WHERE part = 0 OR h0 = 0 "
             },
             names = names.join(", "),
-        );
-        if slotted {
-            self.slotted_reads
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        let (mut rows, mut sum) = (0u64, 0u64);
-        let (charts, metrics) = (plan.charts.len(), plan.metrics.len());
-        self.client
-            .each_binary_row_naming(&sql, (!named.is_empty()).then_some(named), |r| {
-                use super::super::http::binary as b;
-                let part = b::u8(r)?;
-                let h = b::u64(r)?;
-                let session = b::string(r)?;
-                let u = b::i64(r)?;
-                let own = b::u8(r)? != 0;
-                let mut flags = Vec::with_capacity(charts);
-                for _ in 0..charts {
-                    flags.push(b::u8(r)? != 0);
-                }
-                let mut leaves = Vec::with_capacity(plan.keys.len());
-                for j in 0..plan.keys.len() {
-                    let (ty, s, n) = (b::u8(r)?, b::string(r)?, b::f64(r)?);
-                    leaves.push((j, ty, s, n));
-                }
-                let mut numeric = Vec::with_capacity(metrics);
-                for _ in 0..metrics {
-                    numeric.push(b::u8(r)? != 0);
-                }
-                let count = b::u64(r)?;
-                let earliest = b::f64(r)?;
-                let hashes = b::u64(r)?;
-                let mut totals = Vec::with_capacity(metrics);
-                for _ in 0..metrics {
-                    totals.push((b::f64(r)?, b::f64(r)?, b::f64(r)?));
-                }
-                if part == 1 {
-                    added.rollups.push((
-                        SessionKey::new(project_id, &session),
-                        i64::try_from(count).unwrap_or(i64::MAX),
-                        earliest.floor() as i64,
-                    ));
-                    return Ok(());
-                }
-                rows = rows.wrapping_add(count);
-                sum = sum.wrapping_add(hashes);
-                if h != 0 {
-                    added.streamed.push(h);
-                    return Ok(());
-                }
-                added.events += count;
-                // The base's leaves as the stream takes them: an integer
-                // written without its text is the integer its number
-                // spells (schema 9); a type 0 is no leaf (a base writes
-                // a null as present).
-                let doc = leaves::rebuild_parts(leaves.into_iter().filter(|l| l.1 != 0).map(
-                    |(j, ty, s, n)| {
-                        let s = if ty == NUM && s.is_empty() {
-                            (n as i64).to_string()
-                        } else {
-                            s
-                        };
-                        (plan.segments[j].as_slice(), ty, s)
-                    },
-                ));
-                let start = u.saturating_mul(plan.unit);
-                // (A session-level chart counts a session's own event; the
-                // rebuilt document holds neither id, which `Cells` would
-                // compare.)
-                let own_session = own
-                    && doc.get("event_type").and_then(serde_json::Value::as_str) == Some("session");
-                for (f, &(i, metric)) in plan.charts.iter().enumerate() {
-                    if !flags[f] || (qs[i].level == ChartLevel::Session && !own_session) {
-                        continue;
-                    }
-                    match metric {
-                        None => {
-                            if let Some(cell) = Cells::cell_starting(&qs[i], &doc, start) {
-                                added.cells.push((i, Add::Times(cell, count)));
-                            }
-                        }
-                        Some(a) => {
-                            if numeric[a]
-                                && let Some(key) = Cells::cell_key(&qs[i], &doc, start)
-                            {
-                                let (s, lo, hi) = totals[a];
-                                added.cells.push((i, Add::Totals(key, count, s, lo, hi)));
-                            }
-                        }
-                    }
-                }
-                Ok(())
-            })?;
-        if !state && (rows, sum) != expected {
-            return Ok(None);
-        }
-        Ok(Some(added))
+        )
     }
+}
+
+/// How the groups of [`Statement`]'s rows are kept apart by the charts
+/// that read them ([`state_shape`]); a change to what a group holds, or
+/// how it is read, changes this.
+const SHAPE_FORMAT: u32 = 1;
+
+/// The shape of the state's groups for charts `qs` as `plan` reads them
+/// (with the project's `slots`, `slotted` when they hold every path
+/// read): what a day's groups are kept by (`hive_state_sums`, ADR 0030).
+/// Two reads of one shape group a day's rows alike when the day lies
+/// whole in each chart's range; charts whose groups differ in anything
+/// but their ranges have different shapes.
+pub(in crate::clickhouse) fn state_shape(
+    qs: &[ChartQuery],
+    plan: &Plan,
+    slots: &[String],
+    slotted: bool,
+) -> u64 {
+    use sha2::Digest;
+    let sql = Statement {
+        project_id: "",
+        qs,
+        plan,
+        state: true,
+        slots,
+        slotted,
+        selected: "WHERE 1",
+        ranged: false,
+        slice: &[],
+    }
+    .sql();
+    let mut h = sha2::Sha256::new();
+    let described = serde_json::json!([
+        SHAPE_FORMAT,
+        super::super::state::FORMAT,
+        sql,
+        plan.keys,
+        plan.metrics,
+        plan.unit,
+        slots,
+    ]);
+    h.update(described.to_string().as_bytes());
+    let d = h.finalize();
+    u64::from_le_bytes(d[..8].try_into().unwrap_or_default())
+}
+
+/// A reader that keeps a copy of what it reads.
+struct Tee<'a> {
+    inner: &'a mut dyn std::io::BufRead,
+    out: &'a mut Vec<u8>,
+}
+
+impl std::io::Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Add groups kept as read ([`Added::slices`]) to `added`.
+pub(in crate::clickhouse) fn add_kept(
+    project_id: &str,
+    qs: &[ChartQuery],
+    plan: &Plan,
+    mut groups: &[u8],
+    added: &mut Added,
+) -> Result<()> {
+    let mut tally = (0, 0);
+    while !groups.is_empty() {
+        take_group(&mut groups, project_id, qs, plan, added, &mut tally)?;
+    }
+    Ok(())
+}
+
+/// Read one group of [`Statement`]'s rows (after its `slice`) into
+/// `added`, and its events' number and hashes' sum into `tally`.
+fn take_group<R: std::io::Read + ?Sized>(
+    r: &mut R,
+    project_id: &str,
+    qs: &[ChartQuery],
+    plan: &Plan,
+    added: &mut Added,
+    tally: &mut (u64, u64),
+) -> Result<()> {
+    use super::super::http::binary as b;
+    let (charts, metrics) = (plan.charts.len(), plan.metrics.len());
+    let part = b::u8(r)?;
+    let h = b::u64(r)?;
+    let session = b::string(r)?;
+    let u = b::i64(r)?;
+    let own = b::u8(r)? != 0;
+    let mut flags = Vec::with_capacity(charts);
+    for _ in 0..charts {
+        flags.push(b::u8(r)? != 0);
+    }
+    let mut leaves = Vec::with_capacity(plan.keys.len());
+    for j in 0..plan.keys.len() {
+        let (ty, s, n) = (b::u8(r)?, b::string(r)?, b::f64(r)?);
+        leaves.push((j, ty, s, n));
+    }
+    let mut numeric = Vec::with_capacity(metrics);
+    for _ in 0..metrics {
+        numeric.push(b::u8(r)? != 0);
+    }
+    let count = b::u64(r)?;
+    let earliest = b::f64(r)?;
+    let hashes = b::u64(r)?;
+    let mut totals = Vec::with_capacity(metrics);
+    for _ in 0..metrics {
+        totals.push((b::f64(r)?, b::f64(r)?, b::f64(r)?));
+    }
+    if part == 1 {
+        added.rollups.push((
+            SessionKey::new(project_id, &session),
+            i64::try_from(count).unwrap_or(i64::MAX),
+            earliest.floor() as i64,
+        ));
+        return Ok(());
+    }
+    tally.0 = tally.0.wrapping_add(count);
+    tally.1 = tally.1.wrapping_add(hashes);
+    if h != 0 {
+        added.streamed.push(h);
+        return Ok(());
+    }
+    added.events += count;
+    // The base's leaves as the stream takes them: an integer written
+    // without its text is the integer its number spells (schema 9); a
+    // type 0 is no leaf (a base writes a null as present).
+    let doc = leaves::rebuild_parts(leaves.into_iter().filter(|l| l.1 != 0).map(
+        |(j, ty, s, n)| {
+            let s = if ty == NUM && s.is_empty() {
+                (n as i64).to_string()
+            } else {
+                s
+            };
+            (plan.segments[j].as_slice(), ty, s)
+        },
+    ));
+    let start = u.saturating_mul(plan.unit);
+    // (A session-level chart counts a session's own event; the rebuilt
+    // document holds neither id, which `Cells` would compare.)
+    let own_session =
+        own && doc.get("event_type").and_then(serde_json::Value::as_str) == Some("session");
+    for (f, &(i, metric)) in plan.charts.iter().enumerate() {
+        if !flags[f] || (qs[i].level == ChartLevel::Session && !own_session) {
+            continue;
+        }
+        match metric {
+            None => {
+                if let Some(cell) = Cells::cell_starting(&qs[i], &doc, start) {
+                    added.cells.push((i, Add::Times(cell, count)));
+                }
+            }
+            Some(a) => {
+                if numeric[a]
+                    && let Some(key) = Cells::cell_key(&qs[i], &doc, start)
+                {
+                    let (s, lo, hi) = totals[a];
+                    added.cells.push((i, Add::Totals(key, count, s, lo, hi)));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A float as a literal ClickHouse reads back to the same number.
