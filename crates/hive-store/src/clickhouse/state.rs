@@ -93,6 +93,19 @@ const OWN: [&str; 4] = ["event_id", "session_id", "parent_id", "project_id"];
 /// Each node's applied position, by node.
 type Positions = Vec<(String, u64)>;
 
+/// A project's events written since a cut, and the sessions those writes
+/// name (by their hashes).
+type Written = (Vec<u64>, Vec<u64>);
+
+/// What a read of the state streams ([`ClickHouseStore::state_unsettled`]).
+#[derive(Debug, Default)]
+pub(super) struct Unsettled {
+    /// The events (by their hashes; sessions' hashes among them).
+    pub hashes: Vec<u64>,
+    /// The days their rows at the cut lie in.
+    pub days: BTreeSet<u32>,
+}
+
 /// A recorded cut.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Cut {
@@ -495,75 +508,128 @@ impl ClickHouseStore {
         cut: &Cut,
         project: Option<&str>,
     ) -> Result<BTreeMap<String, Vec<u64>>> {
+        Ok(self
+            .written_since_naming(cut, project)?
+            .into_iter()
+            .map(|(p, (events, _))| (p, events))
+            .collect())
+    }
+
+    /// The events (by project) with a write or a mark above `cut`, and
+    /// the sessions (by their hashes) those writes name.
+    fn written_since_naming(
+        &self,
+        cut: &Cut,
+        project: Option<&str>,
+    ) -> Result<BTreeMap<String, Written>> {
         let (pre, exact) = cut.above();
         let pc = Self::project_cond(project);
-        let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        let mut out: BTreeMap<String, Written> = BTreeMap::new();
+        // (A session's hash 0: none named.)
         self.client.each_binary_row(
             &format!(
-                "SELECT project_id, id_hash FROM (\
-                 SELECT project_id, id_hash FROM hive_writes PREWHERE {pre} \
-                 WHERE {pc} AND {exact} GROUP BY project_id, id_hash \
-                 UNION ALL SELECT project_id, id_hash FROM hive_state_marks \
+                "SELECT project_id, id_hash, s FROM (\
+                 SELECT project_id, id_hash, \
+                 if(session_id = '', toUInt64(0), cityHash64(session_id)) AS s \
+                 FROM hive_writes PREWHERE {pre} \
+                 WHERE {pc} AND {exact} GROUP BY project_id, id_hash, s \
+                 UNION ALL SELECT project_id, id_hash, toUInt64(0) AS s FROM hive_state_marks \
                  WHERE {pc} AND ({pre}) AND {exact})"
             ),
             |r| {
-                let (p, h) = (b::string(r)?, b::u64(r)?);
-                out.entry(p).or_default().push(h);
+                let (p, h, session) = (b::string(r)?, b::u64(r)?, b::u64(r)?);
+                let (events, sessions) = out.entry(p).or_default();
+                events.push(h);
+                if session != 0 {
+                    sessions.push(session);
+                }
                 Ok(())
             },
         )?;
-        for v in out.values_mut() {
-            v.sort_unstable();
-            v.dedup();
+        for (events, sessions) in out.values_mut() {
+            for v in [events, sessions] {
+                v.sort_unstable();
+                v.dedup();
+            }
         }
         Ok(out)
     }
 
-    /// The events of `project` a read of the state at `cut` streams:
-    /// those written since it, the sessions they belong to (by their
-    /// writes, and by their rows at the cut: whose rollups they change),
-    /// and every event of those sessions, and of any session among them
-    /// ([`Self::with_members`]). `None` when more than
-    /// [`MAX_UNSETTLED`].
-    pub(super) fn state_unsettled(&self, project: &str, cut: &Cut) -> Result<Option<Vec<u64>>> {
+    /// The events of `project` a read of the state at `cut` streams, by
+    /// their hashes, and the days their rows at the cut lie in: those
+    /// written since it, the sessions whose rollups they change (those
+    /// their writes since name, and those their rows at the cut name), and
+    /// every event of those sessions and of any session among them. `None`
+    /// when more than [`MAX_UNSETTLED`].
+    ///
+    /// A session's events are those whose rows at the cut name it, and
+    /// those written since (which are streamed, so their sessions now are
+    /// what the stream resolves). So the state's rows find them all, by
+    /// `session_hash` (a narrow column: its rows lie together), without
+    /// the events that named the session once and no longer do.
+    pub(super) fn state_unsettled(&self, project: &str, cut: &Cut) -> Result<Option<Unsettled>> {
         // No node applied anything since the cut: nothing to look for (a
         // batch applied meanwhile is read once its position is recorded,
         // as a read before it would).
         if self.positions()? == (cut.log.clone(), cut.direct.clone()) {
-            return Ok(Some(Vec::new()));
+            return Ok(Some(Unsettled::default()));
         }
-        let since = self
-            .written_since(cut, Some(project))?
+        let (since, named) = self
+            .written_since_naming(cut, Some(project))?
             .remove(project)
             .unwrap_or_default();
         if since.is_empty() {
-            return Ok(Some(since));
+            return Ok(Some(Unsettled::default()));
         }
         if since.len() > MAX_UNSETTLED {
             return Ok(None);
         }
-        let p = lit(project);
-        let mut unsettled: BTreeSet<u64> = since.iter().copied().collect();
-        for sql in [
-            format!(
-                "SELECT cityHash64(session_id) AS h FROM hive_writes \
-                 PREWHERE project_id = {p} AND id_hash IN {NAMED} WHERE session_id != '' \
-                 GROUP BY h"
-            ),
-            format!(
-                "SELECT session_hash FROM hive_state \
-                 PREWHERE project_id = {p} AND id_hash IN {NAMED} WHERE {} \
-                 GROUP BY session_hash",
-                cut.rows()
-            ),
-        ] {
-            self.client
-                .each_binary_row_naming(&sql, Some(&since), |r| {
-                    unsettled.insert(b::u64(r)?);
+        let mut all: BTreeSet<u64> = since.iter().copied().collect();
+        all.extend(named);
+        let mut days = BTreeSet::new();
+        // First the rows of the events written since (by id) and of the
+        // sessions named so far (by session; a session's own row among
+        // them), then of each session found, until none is added. (Every
+        // hash is asked for as a session's: the session events among the
+        // events are sessions whose events count too.)
+        let mut asked: BTreeSet<u64> = BTreeSet::new();
+        let mut by_id = true;
+        loop {
+            let new: Vec<u64> = all.difference(&asked).copied().collect();
+            if new.is_empty() {
+                break;
+            }
+            asked.extend(new.iter().copied());
+            let found = if by_id {
+                format!("id_hash IN {NAMED} OR session_hash IN {NAMED}")
+            } else {
+                format!("session_hash IN {NAMED}")
+            };
+            by_id = false;
+            self.client.each_binary_row_naming(
+                &format!(
+                    "SELECT id_hash, session_hash, day FROM hive_state \
+                     PREWHERE {found} WHERE project_id = {} AND {} \
+                     GROUP BY id_hash, session_hash, day",
+                    lit(project),
+                    cut.rows()
+                ),
+                Some(&new),
+                |r| {
+                    all.insert(b::u64(r)?);
+                    all.insert(b::u64(r)?);
+                    days.insert(b::u32(r)?);
                     Ok(())
-                })?;
+                },
+            )?;
+            if all.len() > MAX_UNSETTLED {
+                return Ok(None);
+            }
         }
-        self.with_members(project, unsettled, MAX_UNSETTLED)
+        Ok(Some(Unsettled {
+            hashes: all.into_iter().collect(),
+            days,
+        }))
     }
 
     /// `hashes` with every event of the sessions among them (by
@@ -582,7 +648,7 @@ impl ClickHouseStore {
             self.client.each_binary_row_naming(
                 &format!(
                     "SELECT id_hash FROM hive_session_hashes \
-                     PREWHERE project_id = {} AND session_hash IN {NAMED} GROUP BY id_hash",
+                     PREWHERE session_hash IN {NAMED} WHERE project_id = {} GROUP BY id_hash",
                     lit(project)
                 ),
                 Some(&new),
@@ -708,7 +774,7 @@ impl ClickHouseStore {
         self.client.each_binary_row_naming(
             &format!(
                 "SELECT session_hash, day FROM hive_state \
-                 PREWHERE project_id = {} AND id_hash IN {NAMED} WHERE {} \
+                 PREWHERE id_hash IN {NAMED} WHERE project_id = {} AND {} \
                  GROUP BY session_hash, day",
                 lit(project),
                 cut.rows()

@@ -547,6 +547,12 @@ pub fn charts_from_the_compacted_state(store: &dyn Store) {
     check(store, "compacted, the paths read given slots");
     // Nothing since: nothing to do.
     assert!(store.compact().unwrap().is_none());
+    // A new event in an earlier session, alone: the session's rollup, in
+    // the session's row, changes though no write of the session's own or
+    // of its other events came.
+    let mut e12 = event("e12", "s1", "model", T0 + 2 * H + 30_000);
+    e12.metadata.insert("cost".into(), json!(0.125));
+    step(store, "a new event in an earlier session", vec![put(e12)]);
     let mut e9 = event("e9", "s1", "model", T0 + 2 * H);
     e9.metadata.insert("variant".into(), json!("b"));
     e9.metrics.insert("latency_ms".into(), json!(9));

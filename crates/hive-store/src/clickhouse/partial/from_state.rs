@@ -10,7 +10,7 @@ use hive_core::rollup::Rollup;
 
 use super::super::http::{binary as b, lit};
 use super::super::slots;
-use super::super::state::MAX_UNSETTLED;
+use super::super::state::{MAX_UNSETTLED, Unsettled};
 use super::super::{ClickHouseStore, lock, now_ms};
 use super::singles::{self, Singles};
 use super::{BySession, HeldSessions, Paths, Scope, add_cells, finish_cells, rollup_inputs};
@@ -57,7 +57,11 @@ impl ClickHouseStore {
         if !self.below(project_id, &paths)?.is_empty() {
             return Ok(None);
         }
-        let Some(mut unsettled) = self.state_unsettled(project, &cut)? else {
+        let Some(Unsettled {
+            hashes: mut unsettled,
+            days: mut unsettled_days,
+        }) = self.state_unsettled(project, &cut)?
+        else {
             return Ok(None);
         };
         // The hours of the union of the ranges (open where any is open),
@@ -105,10 +109,7 @@ impl ClickHouseStore {
             // Of those, the days no unsettled event has a row in: their
             // groups as kept, or kept now.
             let mut settled = whole.clone();
-            if !unsettled.is_empty() && !settled.is_empty() {
-                let (_, days) = self.rows_at(project, &cut, &unsettled)?;
-                settled.retain(|(d, _)| !days.contains(d));
-            }
+            settled.retain(|(d, _)| !unsettled_days.contains(d));
             let kept = self.state_sums(project, shape, &settled)?;
             let keep: Vec<u32> = settled
                 .iter()
@@ -147,16 +148,26 @@ impl ClickHouseStore {
             }
             // Rows left to the stream: with every event of the sessions
             // among them, or added up again without those.
-            let mut streamed: BTreeSet<u64> = unsettled.iter().copied().collect();
-            streamed.extend(added.streamed.iter().copied());
-            let left = streamed.len();
-            let Some(all) = self.with_members(project, streamed, MAX_UNSETTLED)? else {
-                return Ok(None);
+            // (The unsettled events hold every event of their sessions
+            // already.)
+            let all = if added.streamed.is_empty() {
+                std::mem::take(&mut unsettled)
+            } else {
+                let mut streamed: BTreeSet<u64> = unsettled.iter().copied().collect();
+                streamed.extend(added.streamed.iter().copied());
+                let left = streamed.len();
+                let Some(all) = self.with_members(project, streamed, MAX_UNSETTLED)? else {
+                    return Ok(None);
+                };
+                if all.len() > left {
+                    // (Their rows' days, read from their rows next time.)
+                    let (_, days) = self.rows_at(project, &cut, &all)?;
+                    unsettled = all;
+                    unsettled_days = days;
+                    continue;
+                }
+                all
             };
-            if all.len() > left {
-                unsettled = all;
-                continue;
-            }
             let mut cells: Vec<Cells> = qs.iter().map(Cells::for_query).collect();
             add_cells(&mut cells, added.cells);
             let mut sessions = HeldSessions::new(self.ranges.held_in_memory);
