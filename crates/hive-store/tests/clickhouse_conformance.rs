@@ -3398,6 +3398,65 @@ fn charts_read_the_groups_kept_of_whole_days_as_their_rows() {
     check("after collection");
 }
 
+/// A day's groups past the bound are not kept (a grouping by a key of
+/// many values), and the charts read its rows each time, alike.
+#[test]
+fn a_days_groups_past_the_bound_are_not_kept() {
+    use hive_core::chart::ChartQuery;
+    use hive_store::{Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    // (About 90 bytes a group: a day of a few groups is kept, of forty
+    // not.)
+    let store = ClickHouseStore::open(&url, "test-node")
+        .expect("open")
+        .with_state_sums_max(1500);
+    let p = ClickHouseStore::project_named("p").id;
+    let ops: Vec<WriteOp> = (0..40)
+        .map(|i| {
+            let mut e = model_event(&p, i, 4);
+            e.metadata
+                .insert("user".into(), serde_json::json!(format!("u{i}")));
+            e.metadata
+                .insert("variant".into(), serde_json::json!(format!("v{}", i % 2)));
+            WriteOp::event(e)
+        })
+        .collect();
+    store.apply(&ops).unwrap();
+    assert!(store.compact().unwrap().expect("built").full);
+    let chart = |by: &str| {
+        let q = ChartQuery::from_json(
+            &serde_json::json!({"aggregation": "count", "bucket": "total", "groupBy": by}),
+            0.0,
+        )
+        .unwrap();
+        store.chart(Some(&p), &q).unwrap()
+    };
+    // (The paths given slots first.)
+    chart("metadata.user");
+    chart("metadata.variant");
+    store.compact().unwrap().expect("slots given");
+    // (Those of the days before the slots, kept by the reads above, stay
+    // for the grace time.)
+    let kept = || count(&store, "SELECT count() AS n FROM hive_state_sums");
+    let before = kept();
+    let first = chart("metadata.user");
+    assert!(first.len() >= 40, "{first:?}");
+    assert_eq!((kept(), store.state_sums_read()), (before, 0));
+    assert_eq!(
+        format!("{:?}", chart("metadata.user")),
+        format!("{first:?}")
+    );
+    assert_eq!(store.state_sums_read(), 0);
+    // A grouping of few values is kept, and read.
+    let by_variant = chart("metadata.variant");
+    assert_eq!(kept(), before + 1);
+    assert_eq!(
+        format!("{:?}", chart("metadata.variant")),
+        format!("{by_variant:?}")
+    );
+    assert_eq!(store.state_sums_read(), 1);
+}
+
 /// The generations the state's kept groups (ADR 0030) are of.
 fn state_sums_generations(store: &ClickHouseStore) -> Vec<String> {
     let mut g: Vec<String> = store

@@ -200,6 +200,8 @@ pub struct ClickHouseStore {
     /// Whether charts keep and read the groups of whole days of the state
     /// (`hive_state_sums`, ADR 0030).
     keep_sums: bool,
+    /// Bytes of a day's groups kept at most (`partial::singles::MAX_KEPT`).
+    sums_max: usize,
     /// Days whose groups charts read as kept, since the store was opened.
     state_sums_read: AtomicU64,
 }
@@ -311,6 +313,7 @@ impl ClickHouseStore {
             slot_idle: slots::IDLE,
             slotted_reads: AtomicU64::new(0),
             keep_sums: true,
+            sums_max: partial::MAX_KEPT,
             state_sums_read: AtomicU64::new(0),
         })
     }
@@ -395,6 +398,14 @@ impl ClickHouseStore {
     #[doc(hidden)]
     pub fn with_state_sums(mut self, on: bool) -> ClickHouseStore {
         self.keep_sums = on;
+        self
+    }
+
+    /// Keep a day's groups up to `bytes` (1 MiB by default; tests take
+    /// less).
+    #[doc(hidden)]
+    pub fn with_state_sums_max(mut self, bytes: usize) -> ClickHouseStore {
+        self.sums_max = bytes;
         self
     }
 

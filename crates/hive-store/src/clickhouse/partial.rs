@@ -33,6 +33,7 @@ use crate::{EventPage, EventQuery, Level, Order, Result, StoreError};
 
 mod from_state;
 mod singles;
+pub(super) use singles::MAX_KEPT;
 use singles::Singles;
 
 /// Bytes a read's sort may hold in ClickHouse's memory before it spills to

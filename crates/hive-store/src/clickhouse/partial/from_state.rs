@@ -2,7 +2,7 @@
 //! added up by ClickHouse as [`super::singles`] adds up bases, and the
 //! events the cut does not settle, streamed as before.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use hive_core::chart::{Cells, ChartQuery, Series};
@@ -12,7 +12,7 @@ use super::super::http::{binary as b, lit};
 use super::super::slots;
 use super::super::state::{MAX_UNSETTLED, Unsettled};
 use super::super::{ClickHouseStore, lock, now_ms};
-use super::singles::{self, Singles};
+use super::singles::{self, Added, Singles};
 use super::{BySession, HeldSessions, Paths, Scope, add_cells, finish_cells, rollup_inputs};
 use crate::{Result, StoreError};
 
@@ -110,14 +110,15 @@ impl ClickHouseStore {
             // groups as kept, or kept now.
             let mut settled = whole.clone();
             settled.retain(|(d, _)| !unsettled_days.contains(d));
-            let kept = self.state_sums(project, shape, &settled)?;
+            let mut from_kept = Added::default();
+            let kept = self.state_sums(project, shape, &settled, (qs, &plan), &mut from_kept)?;
             let keep: Vec<u32> = settled
                 .iter()
                 .map(|(d, _)| *d)
-                .filter(|d| !kept.contains_key(d))
+                .filter(|d| !kept.contains(d))
                 .collect();
             let mut live = cut.clone();
-            live.days.retain(|(d, _)| !kept.contains_key(d));
+            live.days.retain(|(d, _)| !kept.contains(d));
             let rows = format!("{} AND {hours}", live.rows());
             let Some(mut added) = self.add_up_singles(
                 project,
@@ -129,14 +130,15 @@ impl ClickHouseStore {
                     slots: &slot_paths,
                     slotted,
                     keep: &keep,
+                    keep_max: self.sums_max,
                 },
             )?
             else {
                 return Ok(None);
             };
-            for groups in kept.values() {
-                singles::add_kept(project, qs, &plan, groups, &mut added)?;
-            }
+            added.cells.append(&mut from_kept.cells);
+            added.streamed.append(&mut from_kept.streamed);
+            added.events += from_kept.events;
             self.state_sums_read
                 .fetch_add(kept.len() as u64, std::sync::atomic::Ordering::Relaxed);
             let slices = std::mem::take(&mut added.slices);
@@ -194,15 +196,18 @@ impl ClickHouseStore {
         Ok(None)
     }
 
-    /// The groups kept of `project`'s rows of these days (each with its
-    /// generation) for charts of `shape`, by day (ADR 0030).
+    /// The days of `project` (each with its generation) whose groups are
+    /// kept for charts of `shape`, their groups read into `into` for the
+    /// charts `qs` as `plan` reads them, a day at a time (ADR 0030).
     fn state_sums(
         &self,
         project: &str,
         shape: u64,
         days: &[(u32, u64)],
-    ) -> Result<BTreeMap<u32, Vec<u8>>> {
-        let mut out = BTreeMap::new();
+        (qs, plan): (&[ChartQuery], &singles::Plan),
+        into: &mut Added,
+    ) -> Result<BTreeSet<u32>> {
+        let mut out = BTreeSet::new();
         if days.is_empty() {
             return Ok(out);
         }
@@ -216,21 +221,23 @@ impl ClickHouseStore {
             ),
             |r| {
                 let day = b::u32(r)?;
-                let groups = hex::decode(b::string(r)?).map_err(|_| {
+                let groups = b::string(r)?;
+                // (Two reads may keep the same day's: they are the same.)
+                if !out.insert(day) {
+                    return Ok(());
+                }
+                let groups = hex::decode(groups).map_err(|_| {
                     StoreError::Corrupt("a day's kept groups are not hexadecimal".into())
                 })?;
-                // (Two reads may keep the same day's: they are the same.)
-                out.insert(day, groups);
-                Ok(())
+                singles::add_kept(project, qs, plan, &groups, into)
             },
         )?;
         Ok(out)
     }
 
     /// Keep the groups `slices` read of `project`'s rows of these days
-    /// (with their generations) for charts of `shape`. A day's groups past
-    /// [`MAX_KEPT`] are not kept; nor is anything ClickHouse refuses (the
-    /// next read makes the groups again).
+    /// (with their generations) for charts of `shape`. Nothing ClickHouse
+    /// refuses is kept (the next read makes the groups again).
     fn keep_state_sums(
         &self,
         project: &str,
@@ -248,7 +255,6 @@ impl ClickHouseStore {
         }
         let rows: Vec<Row> = slices
             .into_iter()
-            .filter(|(_, g)| g.len() <= MAX_KEPT)
             .filter_map(|(day, groups)| {
                 let (_, g) = days.iter().find(|(d, _)| *d == day)?;
                 Some(Row {
@@ -270,11 +276,6 @@ impl ClickHouseStore {
         }
     }
 }
-
-/// Bytes of one day's groups kept at most: a chart grouped by a key of
-/// many values (a user's id) has about as many groups as events, which
-/// are not worth keeping.
-const MAX_KEPT: usize = 1 << 20;
 
 /// Whether chart `q`'s range holds every start of day `day` (days since
 /// 1970, as the state's rows are partitioned).

@@ -111,6 +111,8 @@ pub(in crate::clickhouse) enum Singles<'a> {
         /// lies whole in every chart's range, and `unsettled` has no row
         /// there.
         keep: &'a [u32],
+        /// Bytes of a day's groups kept at most ([`MAX_KEPT`] but in tests).
+        keep_max: usize,
     },
     /// These (by their hashes), each written once by a base when
     /// counted ([`ClickHouseStore::write_counts`]).
@@ -302,14 +304,15 @@ impl ClickHouseStore {
     ) -> Result<Option<Added>> {
         let mut added = Added::default();
         let state = matches!(singles, Singles::State { .. });
-        let (slots, slotted, slice): (&[String], bool, &[u32]) = match &singles {
+        let (slots, slotted, slice, keep_max): (&[String], bool, &[u32], usize) = match &singles {
             Singles::State {
                 slots,
                 slotted,
                 keep,
+                keep_max,
                 ..
-            } => (slots, *slotted, keep),
-            _ => (&[], false, &[]),
+            } => (slots, *slotted, keep, *keep_max),
+            _ => (&[], false, &[], 0),
         };
         let (selected, named, expected) = match singles {
             Singles::State {
@@ -366,7 +369,8 @@ impl ClickHouseStore {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let mut tally = (0u64, 0u64);
-        let mut slices: std::collections::BTreeMap<u32, Vec<u8>> = Default::default();
+        // (A day's groups past `keep_max` are not kept, nor held.)
+        let mut slices: std::collections::BTreeMap<u32, Option<Vec<u8>>> = Default::default();
         self.client
             .each_binary_row_naming(&sql, (!named.is_empty()).then_some(named), |r| {
                 use super::super::http::binary as b;
@@ -375,16 +379,30 @@ impl ClickHouseStore {
                 if day == 0 {
                     return take_group(r, project_id, qs, plan, &mut added, &mut tally);
                 }
-                let mut tee = Tee {
-                    inner: r,
-                    out: slices.entry(day).or_default(),
+                let kept = slices.entry(day).or_insert_with(|| Some(Vec::new()));
+                let past = match kept {
+                    Some(out) => {
+                        let mut tee = Tee { inner: r, out };
+                        take_group(&mut tee, project_id, qs, plan, &mut added, &mut tally)?;
+                        out.len() > keep_max
+                    }
+                    None => {
+                        take_group(r, project_id, qs, plan, &mut added, &mut tally)?;
+                        false
+                    }
                 };
-                take_group(&mut tee, project_id, qs, plan, &mut added, &mut tally)
+                if past {
+                    *kept = None;
+                }
+                Ok(())
             })?;
         if !state && tally != expected {
             return Ok(None);
         }
-        added.slices = slices.into_iter().collect();
+        added.slices = slices
+            .into_iter()
+            .filter_map(|(day, groups)| Some((day, groups?)))
+            .collect();
         Ok(Some(added))
     }
 }
@@ -650,6 +668,11 @@ pub(in crate::clickhouse) fn state_shape(
     let d = h.finalize();
     u64::from_le_bytes(d[..8].try_into().unwrap_or_default())
 }
+
+/// Bytes of one day's groups kept at most (ADR 0030): a chart grouped by
+/// a key of many values (a user's id) has about as many groups as events,
+/// which are not worth keeping.
+pub(in crate::clickhouse) const MAX_KEPT: usize = 1 << 20;
 
 /// A reader that keeps a copy of what it reads.
 struct Tee<'a> {
