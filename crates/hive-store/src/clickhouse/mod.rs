@@ -202,6 +202,9 @@ pub struct ClickHouseStore {
     keep_sums: bool,
     /// Bytes of a day's groups kept at most (`partial::singles::MAX_KEPT`).
     sums_max: usize,
+    /// The charts read here lately, whose groups a compaction that
+    /// rewrote many days keeps again (ADR 0030).
+    recent: Mutex<partial::Recent>,
     /// Days whose groups charts read as kept, since the store was opened.
     state_sums_read: AtomicU64,
 }
@@ -314,6 +317,7 @@ impl ClickHouseStore {
             slotted_reads: AtomicU64::new(0),
             keep_sums: true,
             sums_max: partial::MAX_KEPT,
+            recent: Mutex::new(partial::Recent::default()),
             state_sums_read: AtomicU64::new(0),
         })
     }

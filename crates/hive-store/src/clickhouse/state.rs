@@ -90,6 +90,10 @@ pub(super) const MAX_UNSETTLED: usize = 200_000;
 /// them) and content.
 const OWN: [&str; 4] = ["event_id", "session_id", "parent_id", "project_id"];
 
+/// A compaction that rewrote this many days keeps the groups of the charts
+/// read lately again (ADR 0030).
+const WARM_DAYS: usize = 3;
+
 /// Each node's applied position, by node.
 type Positions = Vec<(String, u64)>;
 
@@ -840,16 +844,29 @@ impl ClickHouseStore {
         if !self.keeps_state() {
             return Ok(None);
         }
-        let _one = lock(&self.compacting);
-        let wanted = lock(&self.wanted).take();
-        let used = lock(&self.used).take(now_ms());
-        let out = self.compact_wanting(anew, &wanted, &used);
-        if out.is_err() {
-            lock(&self.wanted).restore(wanted);
-        }
-        // (Reads a compaction recorded no cut of are kept for the next.)
-        if !matches!(out, Ok(Some(_))) {
-            lock(&self.used).restore(used);
+        let out = {
+            let _one = lock(&self.compacting);
+            let wanted = lock(&self.wanted).take();
+            let used = lock(&self.used).take(now_ms());
+            let out = self.compact_wanting(anew, &wanted, &used);
+            if out.is_err() {
+                lock(&self.wanted).restore(wanted);
+            }
+            // (Reads a compaction recorded no cut of are kept for the next.)
+            if !matches!(out, Ok(Some(_))) {
+                lock(&self.used).restore(used);
+            }
+            out
+        };
+        // Many days rewritten (a build, a slot given, a large backfill):
+        // the charts read here lately keep their groups of those days
+        // again now, not at their next read (ADR 0030). (Under ingest a
+        // compaction rewrites the last day or two, which charts read from
+        // their rows.)
+        if let Ok(Some(c)) = &out
+            && (c.full || c.days >= WARM_DAYS)
+        {
+            self.keep_recent_sums();
         }
         out
     }

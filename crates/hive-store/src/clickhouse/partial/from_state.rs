@@ -39,6 +39,35 @@ impl ClickHouseStore {
         qs: &[ChartQuery],
         needed: &[String],
     ) -> Result<Option<Vec<Vec<Series>>>> {
+        if let Some(project) = project_id {
+            lock(&self.recent).note(project, qs, needed, now_ms());
+        }
+        self.charts_from_state_as_read(project_id, qs, needed)
+    }
+
+    /// Keep the groups of the days a compaction rewrote for the charts
+    /// read here within [`WARM_FOR`] (ADR 0030): the next chart of each
+    /// reads them as kept, not the days' rows. Run after a compaction that
+    /// rewrote many days (a slot given to a path rewrites them all).
+    pub(in crate::clickhouse) fn keep_recent_sums(&self) {
+        if !self.keep_sums {
+            return;
+        }
+        let recent = lock(&self.recent).since(now_ms() - WARM_FOR.as_millis() as i64);
+        for (project, qs, needed) in recent {
+            if let Err(e) = self.charts_from_state_as_read(Some(&project), &qs, &needed) {
+                tracing::warn!(error = %e, "cannot keep the groups of a chart read lately");
+            }
+        }
+    }
+
+    /// [`Self::charts_from_state`], without noting the charts as read.
+    fn charts_from_state_as_read(
+        &self,
+        project_id: Option<&str>,
+        qs: &[ChartQuery],
+        needed: &[String],
+    ) -> Result<Option<Vec<Vec<Series>>>> {
         let Some(project) = project_id else {
             return Ok(None);
         };
@@ -274,6 +303,50 @@ impl ClickHouseStore {
                 return;
             }
         }
+    }
+}
+
+/// How long a chart read here has its groups kept again after a
+/// compaction that rewrote many days ([`ClickHouseStore::keep_recent_sums`]).
+const WARM_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Charts read here at most, of which the groups are kept again.
+const RECENT_MAX: usize = 32;
+
+/// The charts read from the state here lately (each read's charts, their
+/// ranges left out, with the paths they read), by project, and when.
+#[derive(Default)]
+pub(in crate::clickhouse) struct Recent {
+    by: std::collections::HashMap<(String, String), (Vec<ChartQuery>, Vec<String>, i64)>,
+}
+
+impl Recent {
+    fn note(&mut self, project: &str, qs: &[ChartQuery], needed: &[String], now: i64) {
+        let mut qs = qs.to_vec();
+        for q in &mut qs {
+            q.date_range = Default::default();
+        }
+        let key = (project.to_owned(), format!("{qs:?}"));
+        self.by.insert(key, (qs, needed.to_vec(), now));
+        if self.by.len() > RECENT_MAX {
+            let oldest = self
+                .by
+                .iter()
+                .min_by_key(|(_, v)| v.2)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                self.by.remove(&k);
+            }
+        }
+    }
+
+    /// The charts read since `from` (ms), by project.
+    fn since(&self, from: i64) -> Vec<(String, Vec<ChartQuery>, Vec<String>)> {
+        self.by
+            .iter()
+            .filter(|(_, v)| v.2 >= from)
+            .map(|((p, _), (qs, needed, _))| (p.clone(), qs.clone(), needed.clone()))
+            .collect()
     }
 }
 
