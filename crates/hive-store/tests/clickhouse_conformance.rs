@@ -3366,7 +3366,11 @@ fn charts_read_the_groups_kept_of_whole_days_as_their_rows() {
     store.compact().unwrap().expect("slots given");
     let read = store.state_sums_read();
     store.chart(Some(&p), &qs[0]).unwrap();
-    assert_eq!(store.state_sums_read(), read + 4, "the days' groups not kept again");
+    assert_eq!(
+        store.state_sums_read(),
+        read + 4,
+        "the days' groups not kept again"
+    );
     check("slotted");
     assert_eq!(rows.state_sums_read(), 0);
     // An event of day 19676 enriched since the cut, then compacted.

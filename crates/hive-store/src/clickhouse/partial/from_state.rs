@@ -313,11 +313,13 @@ const WARM_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Charts read here at most, of which the groups are kept again.
 const RECENT_MAX: usize = 32;
 
-/// The charts read from the state here lately (each read's charts, their
-/// ranges left out, with the paths they read), by project, and when.
+/// A read's charts (their ranges left out), the paths they read, and when.
+type Read = (Vec<ChartQuery>, Vec<String>, i64);
+
+/// The charts read from the state here lately, by project and charts.
 #[derive(Default)]
 pub(in crate::clickhouse) struct Recent {
-    by: std::collections::HashMap<(String, String), (Vec<ChartQuery>, Vec<String>, i64)>,
+    by: std::collections::HashMap<(String, String), Read>,
 }
 
 impl Recent {
