@@ -54,7 +54,13 @@ impl ClickHouseStore {
             return;
         }
         let recent = lock(&self.recent).since(now_ms() - WARM_FOR.as_millis() as i64);
+        let began = Instant::now();
         for (project, qs, needed) in recent {
+            // (The compactions wait meanwhile: what is left is kept by
+            // the charts' own next reads.)
+            if began.elapsed() > WARM_BUDGET {
+                break;
+            }
             if let Err(e) = self.charts_from_state_as_read(Some(&project), &qs, &needed) {
                 tracing::warn!(error = %e, "cannot keep the groups of a chart read lately");
             }
@@ -310,6 +316,9 @@ impl ClickHouseStore {
 /// compaction that rewrote many days ([`ClickHouseStore::keep_recent_sums`]).
 const WARM_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// How long a node keeps groups again after such a compaction at most.
+const WARM_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Charts read here at most, of which the groups are kept again.
 const RECENT_MAX: usize = 32;
 
@@ -342,11 +351,11 @@ impl Recent {
         }
     }
 
-    /// The charts read since `from` (ms), by project.
+    /// The charts read since `from` (ms), by project, the newest first.
     fn since(&self, from: i64) -> Vec<(String, Vec<ChartQuery>, Vec<String>)> {
-        self.by
-            .iter()
-            .filter(|(_, v)| v.2 >= from)
+        let mut read: Vec<_> = self.by.iter().filter(|(_, v)| v.2 >= from).collect();
+        read.sort_by_key(|(_, v)| std::cmp::Reverse(v.2));
+        read.into_iter()
             .map(|((p, _), (qs, needed, _))| (p.clone(), qs.clone(), needed.clone()))
             .collect()
     }
