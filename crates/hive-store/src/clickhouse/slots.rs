@@ -31,6 +31,9 @@ pub(super) const SLOTS: usize = 12;
 /// The paths of every project's first slots: every chart reads them.
 pub(super) const FIXED: [&str; 2] = ["start_time", "event_type"];
 
+/// The slot of `event_type` (among [`FIXED`]) in every project's rows.
+pub(super) const EVENT_TYPE: usize = 1;
+
 /// A slot's type when a path above its own holds a leaf.
 pub(super) const ABOVE: u8 = 255;
 
@@ -394,6 +397,11 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    #[test]
+    fn event_type_has_its_fixed_slot() {
+        assert_eq!(FIXED[EVENT_TYPE], "event_type");
     }
 
     #[test]

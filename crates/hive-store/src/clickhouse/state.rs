@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::http::{NAMED, binary as b, lit};
-use super::leaves::{NUM, is_content};
+use super::leaves::{NUM, STR, is_content};
 use super::partial::{Partial, Paths, SessionKey};
 use super::read::{Folded, Named, VISIBLE, without_content};
 use super::slots::{self, SlotMap, SlotReads};
@@ -589,46 +589,58 @@ impl ClickHouseStore {
             return Ok(None);
         }
         let mut all: BTreeSet<u64> = since.iter().copied().collect();
-        all.extend(named);
+        all.extend(named.iter().copied());
         let mut days = BTreeSet::new();
         // First the rows of the events written since (by id) and of the
         // sessions named so far (by session; a session's own row among
-        // them), then of each session found, until none is added. (Every
-        // hash is asked for as a session's: the session events among the
-        // events are sessions whose events count too.)
-        let mut asked: BTreeSet<u64> = BTreeSet::new();
+        // them: the events written since are asked for as sessions too,
+        // since a write may have made one a session), then the rows of
+        // each session found (the sessions the rows name, and the session
+        // events among them, by the type in their fixed slot), until none
+        // is found.
+        let mut asked: BTreeSet<u64> = all.clone();
+        let mut ask: Vec<u64> = all.iter().copied().collect();
         let mut by_id = true;
-        loop {
-            let new: Vec<u64> = all.difference(&asked).copied().collect();
-            if new.is_empty() {
-                break;
-            }
-            asked.extend(new.iter().copied());
+        let is_session = format!(
+            "slot{j}_t = {STR} AND slot{j}_s = 'session'",
+            j = slots::EVENT_TYPE
+        );
+        while !ask.is_empty() {
             let found = if by_id {
                 format!("id_hash IN {NAMED} OR session_hash IN {NAMED}")
             } else {
                 format!("session_hash IN {NAMED}")
             };
             by_id = false;
+            let mut next = Vec::new();
             self.client.each_binary_row_naming(
                 &format!(
-                    "SELECT id_hash, session_hash, day FROM hive_state \
+                    "SELECT id_hash, session_hash, day, {is_session} AS s FROM hive_state \
                      PREWHERE {found} WHERE project_id = {} AND {} \
-                     GROUP BY id_hash, session_hash, day",
+                     GROUP BY id_hash, session_hash, day, s",
                     lit(project),
                     cut.rows()
                 ),
-                Some(&new),
+                Some(&ask),
                 |r| {
-                    all.insert(b::u64(r)?);
-                    all.insert(b::u64(r)?);
+                    let (id, session) = (b::u64(r)?, b::u64(r)?);
                     days.insert(b::u32(r)?);
+                    let own = b::u8(r)? != 0;
+                    all.insert(id);
+                    all.insert(session);
+                    if asked.insert(session) {
+                        next.push(session);
+                    }
+                    if own && asked.insert(id) {
+                        next.push(id);
+                    }
                     Ok(())
                 },
             )?;
             if all.len() > MAX_UNSETTLED {
                 return Ok(None);
             }
+            ask = next;
         }
         Ok(Some(Unsettled {
             hashes: all.into_iter().collect(),

@@ -491,6 +491,8 @@ pub fn charts_from_the_compacted_state(store: &dyn Store) {
                "groupBy": "user_properties.plan"}),
         json!({"metric": "metrics.latency_ms", "aggregation": "p90", "bucket": "total"}),
         json!({"aggregation": "count", "bucket": "total", "dateRange": range(-10 * H, -H)}),
+        // (A session's duration is its events' span: its rollup.)
+        json!({"metric": "duration", "aggregation": "sum", "bucket": "total"}),
     ]
     .iter()
     .map(|q| ChartQuery::from_json(q, 0.0).expect("chart query"))
@@ -553,6 +555,24 @@ pub fn charts_from_the_compacted_state(store: &dyn Store) {
     let mut e12 = event("e12", "s1", "model", T0 + 2 * H + 30_000);
     e12.metadata.insert("cost".into(), json!(0.125));
     step(store, "a new event in an earlier session", vec![put(e12)]);
+    // A session inside another (its session the outer one): its events
+    // roll up into its row, which a new event of the outer session makes
+    // unsettled, and so its events too.
+    let day4 = T0 + 4 * 24 * H;
+    step(
+        store,
+        "a session inside another",
+        vec![
+            put(event("s4", "s4", "session", day4)),
+            put(event("s5", "s4", "session", day4 + 60_000)),
+            put(event("e13", "s5", "model", day4 + 600_000)),
+        ],
+    );
+    step(
+        store,
+        "a new event of the outer session",
+        vec![put(event("e14", "s4", "model", day4 + 120_000))],
+    );
     let mut e9 = event("e9", "s1", "model", T0 + 2 * H);
     e9.metadata.insert("variant".into(), json!("b"));
     e9.metrics.insert("latency_ms".into(), json!(9));
