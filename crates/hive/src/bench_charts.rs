@@ -65,9 +65,10 @@ pub struct ChartsArgs {
     #[arg(long)]
     pub(crate) enrich_sessions: bool,
     /// With `--clickhouse`: before the timed runs of each read, write this
-    /// many new events of the last hour (new sessions of ten), which the
-    /// state has not compacted yet: reads then find them written since its
-    /// cut, as they do on a node taking writes.
+    /// many new events of the last hour (half in new sessions of ten, half
+    /// in the sessions loaded last), which the state has not compacted yet:
+    /// reads then find them written since its cut, as they do on a node
+    /// taking writes.
     #[arg(long, default_value_t = 0)]
     pub(crate) unsettled: usize,
 }

@@ -44,16 +44,25 @@ fn ops(project_id: &str, from: usize, to: usize, total: usize, content: usize) -
         .collect()
 }
 
-/// `n` new events of the data's last hour, in new sessions of ten, past
-/// the `total` loaded and the `written` before them (`--unsettled`).
+/// `n` new events of the data's last hour, past the `total` loaded and the
+/// `written` before them (`--unsettled`): in new sessions of ten, but one
+/// event in two that is no session's own goes to one of the 50 sessions
+/// loaded last (live sessions, whose events are already in the state).
 fn unsettled(project_id: &str, total: usize, n: usize, written: usize) -> Vec<WriteOp> {
     let first = (total + written).div_ceil(10) * 10;
+    let sessions = (total / 10).max(1);
     (first..first + n)
         .map(|k| {
             let mut e = event_with(project_id, k, total, 0);
             let start = START + SPAN_MS - 3_600_000 + ((k - first) as i64 * 3_600_000) / n as i64;
             e.end_time = start + (e.end_time - e.start_time);
             e.start_time = start;
+            if k % 2 == 1 {
+                let live = sessions - 1 - ((k - first) / 2) % 50usize.min(sessions);
+                let sid = event_with(project_id, live * 10, total, 0).event_id;
+                e.parent_id = Some(sid.clone());
+                e.session_id = sid;
+            }
             WriteOp::Prepared(Box::new(PreparedEvent::new(e, None, None, false, false)))
         })
         .collect()

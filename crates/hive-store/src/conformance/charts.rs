@@ -549,25 +549,26 @@ pub fn charts_from_the_compacted_state(store: &dyn Store) {
     check(store, "compacted, the paths read given slots");
     // Nothing since: nothing to do.
     assert!(store.compact().unwrap().is_none());
-    // A new event in an earlier session, alone: the session's rollup, in
-    // the session's row, changes though no write of the session's own or
-    // of its other events came.
+    // A new event in an earlier session, alone there: the session's
+    // rollup, in the session's row, changes though no write of the
+    // session's own or of its other events came. And a session inside
+    // another (its session the outer one), whose events roll up into its
+    // row.
     let mut e12 = event("e12", "s1", "model", T0 + 2 * H + 30_000);
     e12.metadata.insert("cost".into(), json!(0.125));
-    step(store, "a new event in an earlier session", vec![put(e12)]);
-    // A session inside another (its session the outer one): its events
-    // roll up into its row, which a new event of the outer session makes
-    // unsettled, and so its events too.
     let day4 = T0 + 4 * 24 * H;
     step(
         store,
-        "a session inside another",
+        "a new event in an earlier session, a session inside another",
         vec![
+            put(e12),
             put(event("s4", "s4", "session", day4)),
             put(event("s5", "s4", "session", day4 + 60_000)),
             put(event("e13", "s5", "model", day4 + 600_000)),
         ],
     );
+    // A new event of the outer session makes the inner session's row
+    // unsettled, and so its events too.
     step(
         store,
         "a new event of the outer session",
