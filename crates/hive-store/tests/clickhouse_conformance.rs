@@ -3463,6 +3463,23 @@ fn a_days_groups_past_the_bound_are_not_kept() {
         format!("{by_variant:?}")
     );
     assert_eq!(store.state_sums_read(), 1);
+    // Kept groups that cannot be read (damaged outside hive): the day's
+    // rows answer instead, alike.
+    store
+        .sql_exec(
+            "CREATE TABLE damaged ENGINE = Memory AS \
+             SELECT gen, day, project_id, shape, 'not hexadecimal' AS groups FROM hive_state_sums",
+        )
+        .unwrap();
+    store.sql_exec("TRUNCATE TABLE hive_state_sums").unwrap();
+    store
+        .sql_exec("INSERT INTO hive_state_sums SELECT * FROM damaged")
+        .unwrap();
+    assert_eq!(
+        format!("{:?}", chart("metadata.variant")),
+        format!("{by_variant:?}")
+    );
+    assert_eq!(store.state_sums_read(), 1);
 }
 
 /// The generations the state's kept groups (ADR 0030) are of.

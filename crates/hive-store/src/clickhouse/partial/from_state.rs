@@ -171,9 +171,7 @@ impl ClickHouseStore {
             else {
                 return Ok(None);
             };
-            added.cells.append(&mut from_kept.cells);
-            added.streamed.append(&mut from_kept.streamed);
-            added.events += from_kept.events;
+            added.add(from_kept);
             self.state_sums_read
                 .fetch_add(kept.len() as u64, std::sync::atomic::Ordering::Relaxed);
             let slices = std::mem::take(&mut added.slices);
@@ -258,13 +256,29 @@ impl ClickHouseStore {
                 let day = b::u32(r)?;
                 let groups = b::string(r)?;
                 // (Two reads may keep the same day's: they are the same.)
-                if !out.insert(day) {
+                if out.contains(&day) {
                     return Ok(());
                 }
-                let groups = hex::decode(groups).map_err(|_| {
-                    StoreError::Corrupt("a day's kept groups are not hexadecimal".into())
-                })?;
-                singles::add_kept(project, qs, plan, &groups, into)
+                // Groups that cannot be read (a row damaged outside hive)
+                // are left for the day's rows to answer, not the read's
+                // failure.
+                let mut day_added = Added::default();
+                let read = hex::decode(groups)
+                    .map_err(|_| {
+                        StoreError::Corrupt("a day's kept groups are not hexadecimal".into())
+                    })
+                    .and_then(|g| singles::add_kept(project, qs, plan, &g, &mut day_added));
+                match read {
+                    Ok(()) => {
+                        out.insert(day);
+                        into.add(day_added);
+                    }
+                    Err(e) => tracing::warn!(
+                        error = %e, day,
+                        "a chart's kept groups of a day cannot be read; its rows are read instead"
+                    ),
+                }
+                Ok(())
             },
         )?;
         Ok(out)

@@ -93,6 +93,16 @@ pub(in crate::clickhouse) struct Added {
     pub slices: Vec<(u32, Vec<u8>)>,
 }
 
+impl Added {
+    /// Add what `other`'s groups add (its cells, streamed bases and
+    /// events; not its rollups or slices).
+    pub(in crate::clickhouse) fn add(&mut self, mut other: Added) {
+        self.cells.append(&mut other.cells);
+        self.streamed.append(&mut other.streamed);
+        self.events += other.events;
+    }
+}
+
 /// Which events [`ClickHouseStore::add_up_singles`] adds up.
 pub(in crate::clickhouse) enum Singles<'a> {
     /// Those of the state's rows `rows` selects (a cut's, of some hours)
