@@ -3729,7 +3729,9 @@ fn an_idle_slot_goes_to_a_path_charts_ask_for() {
     use hive_core::chart::ChartQuery;
     use hive_store::{Store, WriteOp};
     let Some(url) = fresh_db() else { return };
-    let idle = Duration::from_millis(2000);
+    // (Long enough for the ten charts read below to be read within it on
+    // a loaded machine: each read of a new shape also keeps its groups.)
+    let idle = Duration::from_millis(6000);
     let store = ClickHouseStore::open(&url, "test-node")
         .expect("open")
         .with_slot_idle(idle);
@@ -3968,4 +3970,126 @@ fn nodes_take_turns_compacting() {
     // Past half the interval, any node compacts.
     b.apply(&ops(20, 21)).unwrap();
     assert!(a.compact_due(Duration::ZERO).unwrap().is_some());
+}
+
+/// A chart from the state streams every write of the events written since
+/// its cut, and of those their writes change, however long before the cut
+/// those writes were received (ADR 0031): an earlier event of the session a
+/// new event joins, received forty days ago and enriched a day later, and a
+/// new event whose write was received before any other (as an import keeps
+/// the times its records were received), in a session of its own. An event
+/// nothing changed is added up from its row.
+#[test]
+fn a_chart_streams_the_writes_of_events_received_long_before() {
+    use hive_core::chart::ChartQuery;
+    use hive_store::{LogRecord, Store, WriteOp};
+    use serde_json::json;
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node").expect("open");
+    let p = ClickHouseStore::project_named("p").id;
+    let position = std::cell::Cell::new(0u64);
+    let received = |ops: Vec<WriteOp>, at: i64| {
+        let start = position.get();
+        position.set(start + 1);
+        let record = LogRecord {
+            start,
+            end: start + 1,
+            upto: ops.len(),
+            received_at_ms: Some(at),
+        };
+        store.apply_records(&ops, &[record]).unwrap();
+    };
+    let day = 86_400_000_i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let old = now - 40 * day;
+    let event = |id: &str, session: &str, variant: &str, latency: i64| {
+        let mut e = model_event(&p, 0, 1);
+        e.event_id = id.into();
+        e.session_id = session.into();
+        e.start_time = old;
+        e.metadata.insert("variant".into(), json!(variant));
+        e.metrics.insert("latency_ms".into(), json!(latency));
+        WriteOp::event(e)
+    };
+    received(
+        vec![
+            event("e1", "s0", "x", 10),
+            event("e2", "s0", "c", 20),
+            event("e5", "s2", "f", 50),
+        ],
+        old,
+    );
+    received(
+        vec![WriteOp::Enrich {
+            project_id: p.clone(),
+            floating: false,
+            event_id: "e1".into(),
+            patch: json!({"metadata": {"variant": "b"}}),
+            key_id: None,
+            received_at_ms: old + day,
+        }],
+        old + day,
+    );
+    assert!(store.compact().unwrap().expect("built").full);
+    let q = ChartQuery::from_json(
+        &json!({"metric": "metrics.latency_ms", "aggregation": "sum", "bucket": "total",
+                "groupBy": "metadata.variant"}),
+        0.0,
+    )
+    .unwrap();
+    let check = |want: &[(&str, f64)], from_rows: u64| {
+        let added = store.state_added();
+        let got: Vec<(Option<String>, f64)> = store
+            .chart(Some(&p), &q)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.group, s.points.iter().map(|p| p.value).sum()))
+            .collect();
+        let want: Vec<(Option<String>, f64)> = want
+            .iter()
+            .map(|(g, v)| (Some((*g).to_owned()), *v))
+            .collect();
+        assert_eq!(got, want);
+        // (Read from the state: the events no write changed, from their
+        // rows.)
+        assert_eq!(store.state_added(), added + from_rows);
+    };
+    // The session's earlier events, from writes received before the new
+    // one's.
+    received(vec![event("e3", "s0", "d", 30)], now);
+    // (`e5` and its session `s2` from their rows.)
+    check(&[("b", 10.0), ("c", 20.0), ("d", 30.0), ("f", 50.0)], 2);
+    // A new event received before any.
+    received(vec![event("e4", "s1", "e", 40)], old - 10 * day);
+    check(
+        &[
+            ("b", 10.0),
+            ("c", 20.0),
+            ("d", 30.0),
+            ("e", 40.0),
+            ("f", 50.0),
+        ],
+        2,
+    );
+    // Compacted (`e4`'s row resolved from its writes as they are since,
+    // and the paths read given slots), then joined by a new event. The
+    // sessions hive made, whose `metadata` is `{}`, are added up from
+    // their rows (that empty object above the slots' paths holds nothing
+    // below it), with `e1`, `e2`, `e3` and `e5`.
+    store.compact().unwrap().expect("compacted");
+    received(vec![event("e6", "s1", "g", 60)], now);
+    check(
+        &[
+            ("b", 10.0),
+            ("c", 20.0),
+            ("d", 30.0),
+            ("e", 40.0),
+            ("f", 50.0),
+            ("g", 60.0),
+        ],
+        6,
+    );
 }

@@ -627,7 +627,7 @@ impl ClickHouseStore {
     ) -> Result<Option<usize>> {
         Ok(match self.dated_scope(project_id, (from, to))? {
             partial::Scope::All => None,
-            partial::Scope::Hashes(hashes, _) => Some(hashes.len()),
+            partial::Scope::Hashes(hashes, ..) => Some(hashes.len()),
         })
     }
 

@@ -183,8 +183,11 @@ pub(super) enum Scope {
     /// other event that shares one: a read decides by what it finds. With
     /// the time (ms) since which most of their writes were received, when
     /// known (a dated read's: its events start from then on), where the
-    /// read looks for a sample of their ids ([`ClickHouseStore::named_bounds`]).
-    Hashes(Vec<u64>, Option<i64>),
+    /// read looks for a sample of their ids ([`ClickHouseStore::named_bounds`]);
+    /// and the time (ms) since which every one of their writes was
+    /// received, when known: only the writes' partitions from then on are
+    /// read (ADR 0031).
+    Hashes(Vec<u64>, Option<i64>, Option<i64>),
 }
 
 /// Bounds that cut the events `cond` selects into ranges of about
@@ -835,7 +838,7 @@ impl ClickHouseStore {
         if rows >= limit || hashes.len() > MAX_DATED {
             return Ok(Scope::All);
         }
-        Ok(Scope::Hashes(hashes, Some(from as i64)))
+        Ok(Scope::Hashes(hashes, Some(from as i64), None))
     }
 
     /// `scope` with every event of the held sessions that name another
@@ -850,7 +853,7 @@ impl ClickHouseStore {
     /// needs them. Those are found only when such a session is held, and
     /// the read is made again over the wider scope.
     fn widened(&self, scope: &Scope, nested: &[(String, String)]) -> Result<Option<Scope>> {
-        let Scope::Hashes(hashes, since) = scope else {
+        let Scope::Hashes(hashes, since, _) = scope else {
             return Ok(None);
         };
         if nested.is_empty() {
@@ -885,7 +888,9 @@ impl ClickHouseStore {
         Ok(Some(if all.len() > MAX_DATED {
             Scope::All
         } else {
-            Scope::Hashes(all, *since)
+            // (The events added may have been received before any of
+            // the scope's.)
+            Scope::Hashes(all, *since, None)
         }))
     }
 
@@ -997,11 +1002,11 @@ impl ClickHouseStore {
         // event lies: each statement reads every granule's hashes).
         let (bounds, lists) = match scope {
             Scope::All => (self.ranges(project_id)?, Vec::new()),
-            Scope::Hashes(hashes, _) if hashes.is_empty() => (Vec::new(), vec![hashes.as_slice()]),
-            Scope::Hashes(hashes, since) => {
+            Scope::Hashes(hashes, ..) if hashes.is_empty() => (Vec::new(), vec![hashes.as_slice()]),
+            Scope::Hashes(hashes, since, every) => {
                 let per = hashes_per_statement(hashes.len(), self.ranges.events);
                 let statements = hashes.len().div_ceil(per);
-                match self.named_bounds(project_id, hashes, statements, *since)? {
+                match self.named_bounds(project_id, hashes, statements, every.or(*since))? {
                     // Each statement names every event and reads the
                     // events of its range of ids.
                     bounds if !bounds.is_empty() => {
@@ -1053,8 +1058,15 @@ impl ClickHouseStore {
                 Some(_) => "''",
                 None => "project_id",
             };
+            // (Only the partitions of the days since every write of the
+            // scope's events was received, when that is known.)
+            let every = match scope {
+                Scope::Hashes(_, _, every) => *every,
+                Scope::All => None,
+            };
             let range_sql = |i: usize| {
                 let mut cond = Self::project_cond(project_id);
+                cond.push_str(&super::received_since(every));
                 // Selected events are filtered first (they are a few in
                 // most granules: only their rows are worked on), by their
                 // ids' hashes (8 bytes a row where the ids take 41, and
@@ -1249,7 +1261,7 @@ impl ClickHouseStore {
             // each. And with no path below a read one, whose value would
             // be an object no single leaf gives.)
             let hybrid = match (&plan, project_id, &scope) {
-                (Some(p), Some(project), Scope::Hashes(hashes, since))
+                (Some(p), Some(project), Scope::Hashes(hashes, since, _))
                     if hashes.len() >= self.ranges.singles_from =>
                 {
                     Some((p, project, Some((hashes, *since))))
@@ -1405,7 +1417,7 @@ impl ClickHouseStore {
                     rest.dedup();
                     self.stream_into(
                         project_id,
-                        &Scope::Hashes(rest, since),
+                        &Scope::Hashes(rest, since, None),
                         &paths,
                         qs,
                         &mut cells,
@@ -1572,7 +1584,7 @@ impl ClickHouseStore {
             }
             events.sort_unstable();
             events.dedup();
-            let mut found = self.rollups_in(project, &Scope::Hashes(events, None), &paths)?;
+            let mut found = self.rollups_in(project, &Scope::Hashes(events, None, None), &paths)?;
             // (An event of another session can share a hash with one of
             // theirs: its session's rollup here would be partial.)
             let wanted: std::collections::HashSet<SessionKey> =

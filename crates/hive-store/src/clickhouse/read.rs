@@ -27,6 +27,8 @@ pub(super) struct Folded {
     /// the session's duration alone.
     pub duration_explicit: bool,
     pub patches: Vec<HistoryEntry>,
+    /// When its earliest write was received (ms; 0 where not read).
+    pub received_from: i64,
 }
 
 impl Folded {
@@ -118,7 +120,7 @@ impl ClickHouseStore {
              if(doc = '', io_at, emptyArrayUInt32()) AS ioat"
         };
         let rows = self.client.rows(&format!(
-            "SELECT project_id, event_id, kind, ts, node, seq, idx, key_id, doc, \
+            "SELECT project_id, event_id, kind, ts, node, seq, idx, received, key_id, doc, \
              if(doc = '', paths, emptyArrayString()) AS lpaths, \
              if(doc = '', types, emptyArrayUInt8()) AS ltypes, \
              if(doc = '', {}, emptyArrayString()) AS lstrs, \
@@ -423,5 +425,10 @@ pub(super) fn fold_rows(project_id: String, event_id: String, rows: &[Value]) ->
         doc,
         duration_explicit,
         patches: history,
+        received_from: rows
+            .iter()
+            .filter_map(|r| r["received"].as_i64())
+            .min()
+            .unwrap_or(0),
     })
 }

@@ -359,7 +359,7 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // 17: a project's charted paths in typed columns of the state (ADR
     // 0029, `slots.rs`): `slotN_t`, `slotN_s` and `slotN_n` in
     // `hive_state` and `hive_state_in` (whose view is made again to fill
-    // them), and each cut's map of them. Made by `state_slots` (the
+    // them), and each cut's map of them. Made by `state_in` (the
     // columns are named by `slots`). The state's format changes with
     // them: the next compaction builds it again.
     &[],
@@ -382,6 +382,15 @@ pub const MIGRATIONS: &[&[&str]] = &[
     &["CREATE TABLE IF NOT EXISTS hive_state_sums (
         gen UInt64, day UInt32, project_id String, shape UInt64, groups String
     ) ENGINE = MergeTree PARTITION BY (gen, day) ORDER BY (project_id, shape)"],
+    // 21: the day each state row's event was first received (its earliest
+    // write's), `received_day` in `hive_state` and `hive_state_in` (whose
+    // view is made again to fill it), so that a read streaming events of
+    // the state reads only the writes' partitions from then on (ADR 0031);
+    // and in `hive_state_marks`, when the writes a mark stands for were
+    // received (`received`: an adoption's copies keep their originals'
+    // positions and times). Made by `add_columns` and `state_in`; the
+    // state's format changes with it.
+    &[],
 ];
 
 /// The view of migration 15: [`SESSION_HASHES_VIEW`] with each row's
@@ -529,7 +538,7 @@ pub fn migrate(client: &Client) -> Result<u32> {
             _ => {}
         }
         // (The state is kept on a single server only: `state.rs`.)
-        if (16..=20).contains(&(i + 1)) && ep.cluster.is_some() {
+        if (16..=21).contains(&(i + 1)) && ep.cluster.is_some() {
             client.exec(&format!(
                 "INSERT INTO hive_migrations (version, applied_at) VALUES ({}, {})",
                 i + 1,
@@ -538,7 +547,16 @@ pub fn migrate(client: &Client) -> Result<u32> {
             continue;
         }
         match i + 1 {
-            17 => state_slots(client)?,
+            17 => state_in(client, false)?,
+            21 => {
+                add_columns(client, "hive_state", &["received_day UInt32"])?;
+                add_columns(
+                    client,
+                    "hive_state_marks",
+                    &["received Int64 DEFAULT 9223372036854775807"],
+                )?;
+                state_in(client, true)?;
+            }
             19 => add_columns(
                 client,
                 "hive_state_cuts",
@@ -597,25 +615,34 @@ pub fn migrate(client: &Client) -> Result<u32> {
 /// in the `Null` table it is inserted through, whose view is made again to
 /// fill them (18.16 refuses a view naming a column its table lacks, so the
 /// table's come first); and the cuts' maps of them.
-fn state_slots(client: &Client) -> Result<()> {
+///
+/// Migration 21 makes the table and its view again with `received_day`
+/// (`received`: the table has the column; ADR 0031).
+fn state_in(client: &Client, received: bool) -> Result<()> {
     let defs = super::slots::column_definitions();
-    let refs: Vec<&str> = defs.iter().map(String::as_str).collect();
-    add_columns(client, "hive_state", &refs)?;
-    add_columns(
-        client,
-        "hive_state_cuts",
-        &[
-            "slot_projects Array(String)",
-            "slot_paths Array(Array(String))",
-        ],
-    )?;
+    if !received {
+        let refs: Vec<&str> = defs.iter().map(String::as_str).collect();
+        add_columns(client, "hive_state", &refs)?;
+        add_columns(
+            client,
+            "hive_state_cuts",
+            &[
+                "slot_projects Array(String)",
+                "slot_paths Array(Array(String))",
+            ],
+        )?;
+    }
+    let (def, column) = match received {
+        true => ("received_day UInt32, ", "received_day, "),
+        false => ("", ""),
+    };
     client.exec("DROP TABLE IF EXISTS hive_state_in_mv")?;
     client.exec("DROP TABLE IF EXISTS hive_state_in")?;
     client.exec(&format!(
         "CREATE TABLE hive_state_in (
             gen UInt64, day UInt32, project_id String, hour Int64, session_id String,
             event_id String, paths Array(String), types Array(UInt8), strs Array(String),
-            nums Array(Float64), {}
+            nums Array(Float64), {def}{}
         ) ENGINE = Null",
         defs.join(", ")
     ))?;
@@ -623,7 +650,7 @@ fn state_slots(client: &Client) -> Result<()> {
         "CREATE MATERIALIZED VIEW hive_state_in_mv TO hive_state AS
         SELECT gen, day, project_id, hour, cityHash64(session_id) AS session_hash,
             cityHash64(event_id) AS id_hash, arrayMap(p -> cityHash64(p), paths) AS hashes,
-            types, strs, nums, {}
+            types, strs, nums, {column}{}
         FROM hive_state_in",
         super::slots::columns(super::slots::SLOTS)
     ))

@@ -18,7 +18,8 @@
 //! - A row where a path above a slot's holds a leaf (a scalar, or an array
 //!   whose elements may be read below it) has that slot's type
 //!   [`ABOVE`]: a chart streams such rows, as it streams a metric inside
-//!   an array.
+//!   an array. An empty object or a null there holds nothing below, and
+//!   the slot is empty ([`holds_nothing`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,6 +28,19 @@ use super::partial::Paths;
 
 /// Slots a state row has.
 pub(super) const SLOTS: usize = 12;
+
+/// The types of a leaf that holds nothing below it (no leaf, `{}`, a
+/// `null`), as SQL: such a leaf above a slot's path is no reason to stream
+/// its row ([`holds_nothing`]).
+const NOTHING: &str = "0, 5, 7";
+
+/// Whether a leaf of type `ty` holds nothing below it: an empty object (as
+/// events without metadata, or the sessions hive makes, carry) or a null,
+/// read below as absent, as an empty slot reads.
+fn holds_nothing(ty: u8) -> bool {
+    use super::leaves::{NULL, OBJ, PRESENT_NULL};
+    matches!(ty, NULL | OBJ | PRESENT_NULL)
+}
 
 /// The paths of every project's first slots: every chart reads them.
 pub(super) const FIXED: [&str; 2] = ["start_time", "event_type"];
@@ -132,7 +146,13 @@ impl Filler {
         slots
             .iter()
             .map(|(p, up)| {
-                if up.iter().any(|a| paths.contains(a)) {
+                let holds = |a: &String| {
+                    paths
+                        .iter()
+                        .position(|x| x == a)
+                        .is_some_and(|i| !holds_nothing(types[i]))
+                };
+                if up.iter().any(holds) {
                     return (ABOVE, String::new(), 0.0);
                 }
                 match paths.iter().position(|x| x == p) {
@@ -201,7 +221,7 @@ pub(super) fn sql(slots: &[String], of_state: bool) -> String {
                 format!("types[{at}]")
             } else {
                 let mut held = vec![format!(
-                    "hasAny(hashes, [{}])",
+                    "arrayExists((h, y) -> has([{}], h) AND y NOT IN ({NOTHING}), hashes, types)",
                     up.iter()
                         .map(|a| format!("cityHash64({})", lit(a)))
                         .collect::<Vec<_>>()
@@ -213,7 +233,7 @@ pub(super) fn sql(slots: &[String], of_state: bool) -> String {
                             .iter()
                             .enumerate()
                             .filter(|(_, f)| up.iter().any(|a| a == *f))
-                            .map(|(i, _)| format!("slot{i}_t != 0")),
+                            .map(|(i, _)| format!("slot{i}_t NOT IN ({NOTHING})")),
                     );
                 }
                 format!("if({}, toUInt8({ABOVE}), types[{at}])", held.join(" OR "))
@@ -427,6 +447,18 @@ mod tests {
             fill(&[], &[], &[], &[], &slots[..1]),
             vec![(0, String::new(), 0.0)]
         );
+        // An empty object or a null above holds nothing: the slot is
+        // empty, as the stream reads the path (absent). A scalar above is
+        // left to the stream.
+        use crate::clickhouse::leaves::{NULL, OBJ, PRESENT_NULL, STR};
+        for ty in [OBJ, PRESENT_NULL, NULL] {
+            let got = fill(&s(&["metadata"]), &[ty], &s(&[""]), &[0.0], &slots[2..3]);
+            assert_eq!(got, vec![(0, String::new(), 0.0)], "type {ty}");
+        }
+        let got = fill(&s(&["metadata"]), &[STR], &s(&["x"]), &[0.0], &slots[2..3]);
+        assert_eq!(got, vec![(ABOVE, String::new(), 0.0)]);
+        // (The statements' list of those types is the same.)
+        assert_eq!(NOTHING, format!("{NULL}, {OBJ}, {PRESENT_NULL}"));
     }
 
     #[test]
@@ -528,13 +560,16 @@ mod tests {
         assert!(sql.starts_with(
             "types[indexOf(hashes, cityHash64('start_time'))], strs[indexOf(hashes, cityHash64('start_time'))]"
         ));
-        assert!(sql.contains("if(hasAny(hashes, [cityHash64('metadata')]), toUInt8(255), "));
+        assert!(sql.contains(
+            "if(arrayExists((h, y) -> has([cityHash64('metadata')], h) AND y NOT IN (0, 5, 7), \
+             hashes, types), toUInt8(255), "
+        ));
         assert_eq!(sql.matches("cityHash64").count(), 7);
         // From the state's rows, the fixed slots as they are, and a leaf
         // above in a fixed slot.
         let of_state = super::sql(&s(&["start_time", "event_type", "event_type.x"]), true);
         assert!(of_state.starts_with("slot0_t, slot0_s, slot0_n, slot1_t, slot1_s, slot1_n, if("));
-        assert!(of_state.contains(" OR slot1_t != 0, toUInt8(255)"));
+        assert!(of_state.contains(" OR slot1_t NOT IN (0, 5, 7), toUInt8(255)"));
         assert_eq!(
             columns(2),
             "slot0_t, slot0_s, slot0_n, slot1_t, slot1_s, slot1_n"

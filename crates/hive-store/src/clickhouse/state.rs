@@ -47,8 +47,9 @@ use crate::Result;
 
 /// The state's format: a cut of another format is not read, and the next
 /// compaction builds the state again. (2: the slots of ADR 0029; 3: the
-/// fixed slots' leaves in those alone.)
-pub(super) const FORMAT: u32 = 3;
+/// fixed slots' leaves in those alone; 4: the day each event was first
+/// received, ADR 0031.)
+pub(super) const FORMAT: u32 = 4;
 
 /// How long a generation no longer current is kept: a read that took its
 /// cut begins reading the rows within it (or resolves the writes instead).
@@ -97,9 +98,10 @@ const WARM_DAYS: usize = 3;
 /// Each node's applied position, by node.
 type Positions = Vec<(String, u64)>;
 
-/// A project's events written since a cut, and the sessions those writes
-/// name (by their hashes).
-type Written = (Vec<u64>, Vec<u64>);
+/// A project's events written since a cut, the sessions those writes name
+/// (by their hashes), and when the earliest of those writes was received
+/// (ms; `i64::MAX` when there are none).
+type Written = (Vec<u64>, Vec<u64>, i64);
 
 /// What a read of the state streams ([`ClickHouseStore::state_unsettled`]).
 #[derive(Debug, Default)]
@@ -108,6 +110,11 @@ pub(super) struct Unsettled {
     pub hashes: Vec<u64>,
     /// The days their rows at the cut lie in.
     pub days: BTreeSet<u32>,
+    /// When the earliest write of any of them was received (ms), as far
+    /// as the read found: their writes since the cut, and their rows at
+    /// the cut ([`received_day`]). A read of their writes reads the
+    /// partitions from then on (ADR 0031).
+    pub received_from: i64,
 }
 
 /// A recorded cut.
@@ -232,7 +239,23 @@ struct StateRow {
     nums: Vec<f64>,
     /// The leaves at its project's slot paths (`slots::fill`).
     slots: Vec<(u8, String, f64)>,
+    /// The day its earliest write was received ([`received_day`]).
+    received_day: u32,
 }
+
+/// The day (since 1970) of a time received (ms), as the state's rows keep
+/// it: every write of the row's event was received on that day or later,
+/// so a read of its writes reads the partitions from then on (ADR 0031).
+/// Before 1970: day 0, which bounds nothing.
+pub(super) fn received_day(received: i64) -> u32 {
+    u32::try_from(received.max(0) / DAY_MS).unwrap_or(u32::MAX)
+}
+
+/// A day in milliseconds.
+const DAY_MS: i64 = 86_400_000;
+
+/// The state's expression of [`received_day`] of a write's `received`.
+const RECEIVED_DAY_SQL: &str = "toUInt32(intDiv(greatest(received, 0), 86400000))";
 
 /// The hour an event starts in, as the charts' statements find it: its
 /// `start_time` a number in `[0, 2^53)`, else `-1`.
@@ -273,6 +296,7 @@ fn state_row(f: &Folded, filler: &slots::Filler) -> StateRow {
         strs: Vec::new(),
         nums: Vec::new(),
         slots: Vec::new(),
+        received_day: received_day(f.received_from),
     };
     for l in super::leaves::flatten(&f.doc, true).leaves {
         if is_content(&l.path) || OWN.contains(&l.path.as_str()) {
@@ -311,7 +335,7 @@ impl serde::Serialize for Out<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let (generation, r) = (self.0, self.1);
-        let mut m = s.serialize_map(Some(10 + 3 * r.slots.len()))?;
+        let mut m = s.serialize_map(Some(11 + 3 * r.slots.len()))?;
         m.serialize_entry("gen", &generation)?;
         m.serialize_entry("day", &r.day)?;
         m.serialize_entry("project_id", &r.project_id)?;
@@ -322,6 +346,7 @@ impl serde::Serialize for Out<'_> {
         m.serialize_entry("types", &r.types)?;
         m.serialize_entry("strs", &r.strs)?;
         m.serialize_entry("nums", &r.nums)?;
+        m.serialize_entry("received_day", &r.received_day)?;
         for ((t, text, n), [nt, ns, nn]) in r.slots.iter().zip(slots::names()) {
             m.serialize_entry(nt, t)?;
             m.serialize_entry(ns, text)?;
@@ -381,14 +406,28 @@ impl ClickHouseStore {
     /// as written at `seq` of this node: a cut that covers `seq` has them
     /// resolved again.
     pub(super) fn mark(&self, seq: u64, events: &[(String, String)]) -> Result<()> {
+        let events: Vec<(String, String, i64)> = events
+            .iter()
+            .map(|(p, e)| (p.clone(), e.clone(), i64::MAX))
+            .collect();
+        self.mark_received(seq, &events)
+    }
+
+    /// [`Self::mark`] events `(project, event, received)` that gained
+    /// writes received then (ms; `i64::MAX`: none) at positions of their
+    /// own, below `seq` maybe (an adoption's copies keep their originals'):
+    /// a read bounded by when the writes it streams were received reads
+    /// theirs too (ADR 0031).
+    pub(super) fn mark_received(&self, seq: u64, events: &[(String, String, i64)]) -> Result<()> {
         if !self.keeps_state() || events.is_empty() {
             return Ok(());
         }
         let at = now_ms();
         let rows: Vec<Value> = events
             .iter()
-            .map(|(p, e)| {
-                json!({"project_id": p, "event_id": e, "node": self.node, "seq": seq, "at": at})
+            .map(|(p, e, received)| {
+                json!({"project_id": p, "event_id": e, "node": self.node, "seq": seq, "at": at,
+                       "received": received})
             })
             .collect();
         self.client.insert("hive_state_marks", &rows)
@@ -515,7 +554,7 @@ impl ClickHouseStore {
         Ok(self
             .written_since_naming(cut, project)?
             .into_iter()
-            .map(|(p, (events, _))| (p, events))
+            .map(|(p, (events, _, _))| (p, events))
             .collect())
     }
 
@@ -529,28 +568,34 @@ impl ClickHouseStore {
         let (pre, exact) = cut.above();
         let pc = Self::project_cond(project);
         let mut out: BTreeMap<String, Written> = BTreeMap::new();
-        // (A session's hash 0: none named.)
+        // (A session's hash 0: none named. A mark is no write: its time
+        // received is its event's writes' it names, `i64::MAX` if none.)
         self.client.each_binary_row(
             &format!(
-                "SELECT project_id, id_hash, s FROM (\
+                "SELECT project_id, id_hash, s, r FROM (\
                  SELECT project_id, id_hash, \
-                 if(session_id = '', toUInt64(0), cityHash64(session_id)) AS s \
+                 if(session_id = '', toUInt64(0), cityHash64(session_id)) AS s, \
+                 min(received) AS r \
                  FROM hive_writes PREWHERE {pre} \
                  WHERE {pc} AND {exact} GROUP BY project_id, id_hash, s \
-                 UNION ALL SELECT project_id, id_hash, toUInt64(0) AS s FROM hive_state_marks \
+                 UNION ALL SELECT project_id, id_hash, toUInt64(0) AS s, \
+                 received AS r FROM hive_state_marks \
                  WHERE {pc} AND ({pre}) AND {exact})"
             ),
             |r| {
                 let (p, h, session) = (b::string(r)?, b::u64(r)?, b::u64(r)?);
-                let (events, sessions) = out.entry(p).or_default();
+                let received = b::i64(r)?;
+                let (events, sessions, from) =
+                    out.entry(p).or_insert((Vec::new(), Vec::new(), i64::MAX));
                 events.push(h);
                 if session != 0 {
                     sessions.push(session);
                 }
+                *from = (*from).min(received);
                 Ok(())
             },
         )?;
-        for (events, sessions) in out.values_mut() {
+        for (events, sessions, _) in out.values_mut() {
             for v in [events, sessions] {
                 v.sort_unstable();
                 v.dedup();
@@ -578,7 +623,7 @@ impl ClickHouseStore {
         if self.positions()? == (cut.log.clone(), cut.direct.clone()) {
             return Ok(Some(Unsettled::default()));
         }
-        let (since, named) = self
+        let (since, named, mut received_from) = self
             .written_since_naming(cut, Some(project))?
             .remove(project)
             .unwrap_or_default();
@@ -615,7 +660,8 @@ impl ClickHouseStore {
             let mut next = Vec::new();
             self.client.each_binary_row_naming(
                 &format!(
-                    "SELECT id_hash, session_hash, day, {is_session} AS s FROM hive_state \
+                    "SELECT id_hash, session_hash, day, {is_session} AS s, \
+                     min(received_day) AS rd FROM hive_state \
                      PREWHERE {found} WHERE project_id = {} AND {} \
                      GROUP BY id_hash, session_hash, day, s",
                     lit(project),
@@ -626,6 +672,7 @@ impl ClickHouseStore {
                     let (id, session) = (b::u64(r)?, b::u64(r)?);
                     days.insert(b::u32(r)?);
                     let own = b::u8(r)? != 0;
+                    received_from = received_from.min(i64::from(b::u32(r)?) * DAY_MS);
                     all.insert(id);
                     all.insert(session);
                     if asked.insert(session) {
@@ -645,6 +692,7 @@ impl ClickHouseStore {
         Ok(Some(Unsettled {
             hashes: all.into_iter().collect(),
             days,
+            received_from,
         }))
     }
 
@@ -743,11 +791,12 @@ impl ClickHouseStore {
                 doc: e.doc,
                 duration_explicit: e.duration_explicit,
                 patches: Vec::new(),
+                received_from: e.received_from,
             }
         };
         self.each_partial(
             Some(project),
-            &super::partial::Scope::Hashes(hashes.to_vec(), None),
+            &super::partial::Scope::Hashes(hashes.to_vec(), None, None),
             paths,
             &map,
             |e| {
@@ -776,20 +825,23 @@ impl ClickHouseStore {
         Ok(out)
     }
 
-    /// The sessions' hashes and days of the rows at `cut` of these events.
+    /// The sessions' hashes and days of the rows at `cut` of these events,
+    /// and when the earliest write of those rows' events was received
+    /// (ms, by [`received_day`]; `i64::MAX` when none is found).
     pub(super) fn rows_at(
         &self,
         project: &str,
         cut: &Cut,
         hashes: &[u64],
-    ) -> Result<(BTreeSet<u64>, BTreeSet<u32>)> {
+    ) -> Result<(BTreeSet<u64>, BTreeSet<u32>, i64)> {
         let (mut sessions, mut days) = (BTreeSet::new(), BTreeSet::new());
+        let mut received_from = i64::MAX;
         if hashes.is_empty() || cut.days.is_empty() {
-            return Ok((sessions, days));
+            return Ok((sessions, days, received_from));
         }
         self.client.each_binary_row_naming(
             &format!(
-                "SELECT session_hash, day FROM hive_state \
+                "SELECT session_hash, day, min(received_day) FROM hive_state \
                  PREWHERE id_hash IN {NAMED} WHERE project_id = {} AND {} \
                  GROUP BY session_hash, day",
                 lit(project),
@@ -799,10 +851,11 @@ impl ClickHouseStore {
             |r| {
                 sessions.insert(b::u64(r)?);
                 days.insert(b::u32(r)?);
+                received_from = received_from.min(i64::from(b::u32(r)?) * DAY_MS);
                 Ok(())
             },
         )?;
-        Ok((sessions, days))
+        Ok((sessions, days, received_from))
     }
 
     /// Insert rows into generation `gen`.
@@ -1183,13 +1236,14 @@ impl ClickHouseStore {
         // from the leaves as written.)
         self.client.exec(&format!(
             "INSERT INTO hive_state (gen, day, project_id, hour, session_hash, id_hash, \
-             hashes, types, strs, nums, {slot_columns}) \
+             hashes, types, strs, nums, received_day, {slot_columns}) \
              SELECT toUInt64({generation}), toUInt32(if(h < 0, 0, intDiv(h, 24))), project_id, h, \
              cityHash64(session_id), id_hash, arrayFilter(x -> NOT has({own}, x), hashes), \
              arrayFilter((x, y) -> NOT has({own}, y), types, hashes), \
              arrayFilter((x, y) -> NOT has({own}, y), strs, hashes), \
-             arrayFilter((x, y) -> NOT has({own}, y), nums, hashes), {slot_sql} FROM (\
+             arrayFilter((x, y) -> NOT has({own}, y), nums, hashes), rd, {slot_sql} FROM (\
              SELECT project_id, session_id, id_hash, hashes, types, strs, nums, \
+             {RECEIVED_DAY_SQL} AS rd, \
              nums[{start}] AS st, \
              if(types[{start}] = {NUM} AND st >= 0 AND st < 9007199254740992, \
              toInt64(floor(st / 3600000)), toInt64(-1)) AS h \
@@ -1329,11 +1383,11 @@ impl ClickHouseStore {
                 let mut asked: BTreeSet<u64> = chunk.iter().copied().collect();
                 asked.extend(self.hashes_of(&named)?);
                 let asked: Vec<u64> = asked.difference(&gone).copied().collect();
-                let (sessions, at) = self.rows_at(project, last, &asked)?;
+                let (sessions, at, _) = self.rows_at(project, last, &asked)?;
                 days.extend(at);
                 gone.extend(asked.iter().copied());
                 let more: Vec<u64> = sessions.difference(&gone).copied().collect();
-                let (_, at) = self.rows_at(project, last, &more)?;
+                let (_, at, _) = self.rows_at(project, last, &more)?;
                 days.extend(at);
                 gone.extend(more.iter().copied());
                 // (Resolved again: the sessions whose rollups change, once,
@@ -1385,8 +1439,9 @@ impl ClickHouseStore {
         let copy = |from: u64, day: u32, cond: &str, columns: &str, filled: &str| {
             format!(
                 "INSERT INTO hive_state (gen, day, project_id, hour, session_hash, id_hash, \
-                 hashes, types, strs, nums, {columns}) SELECT toUInt64({generation}), day, \
-                 project_id, hour, session_hash, id_hash, hashes, types, strs, nums, {filled} \
+                 hashes, types, strs, nums, received_day, {columns}) SELECT toUInt64({generation}), \
+                 day, project_id, hour, session_hash, id_hash, hashes, types, strs, nums, \
+                 received_day, {filled} \
                  FROM hive_state WHERE gen = {from} AND day = {day} AND {cond}"
             )
         };

@@ -6,7 +6,7 @@
 //! log, the log position of their record and their index in it, so a batch
 //! applied again after a crash inserts the same rows, which collapse.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use foldhash::{HashMap, HashSet};
 
@@ -677,7 +677,9 @@ impl ClickHouseStore {
         self.client.insert("hive_writes", &adopted_rows)?;
         self.client.insert("hive_adopted", &markers)?;
         // An adopted original is hidden where it floated: that event
-        // changed there without a write (ADR 0028).
+        // changed there without a write (ADR 0028). Its copies keep its
+        // position and the time it was received: the adopting event is
+        // marked with that time (ADR 0031).
         if let Some(&(seq, _, _)) = ids.first() {
             let hidden: Vec<(String, String)> = batch
                 .adopt
@@ -685,6 +687,20 @@ impl ClickHouseStore {
                 .map(|(from, _, event_id)| (from.clone(), event_id.clone()))
                 .collect();
             self.mark(seq, &hidden)?;
+            let mut copied: BTreeMap<(String, String), i64> = BTreeMap::new();
+            for r in &adopted_rows {
+                let key = (
+                    r["project_id"].as_str().unwrap_or_default().to_owned(),
+                    r["event_id"].as_str().unwrap_or_default().to_owned(),
+                );
+                // (A time not read as a number bounds nothing.)
+                let received = r["received"].as_i64().unwrap_or(0);
+                let at = copied.entry(key).or_insert(i64::MAX);
+                *at = (*at).min(received);
+            }
+            let copied: Vec<(String, String, i64)> =
+                copied.into_iter().map(|((p, e), r)| (p, e, r)).collect();
+            self.mark_received(seq, &copied)?;
         }
         if let Some(position) = position {
             self.client.insert(

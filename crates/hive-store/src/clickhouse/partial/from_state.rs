@@ -95,10 +95,15 @@ impl ClickHouseStore {
         let Some(Unsettled {
             hashes: mut unsettled,
             days: mut unsettled_days,
+            received_from,
         }) = self.state_unsettled(project, &cut)?
         else {
             return Ok(None);
         };
+        // Since when every write of the streamed events was received
+        // (ADR 0031): found with them, and unknown for rows the groups
+        // leave to the stream until their rows are read.
+        let mut every = Some(received_from).filter(|&t| t < i64::MAX);
         // The hours of the union of the ranges (open where any is open),
         // and those of events with no start an hour can hold (`-1`).
         let bound = |x: Option<f64>| {
@@ -189,16 +194,23 @@ impl ClickHouseStore {
                 std::mem::take(&mut unsettled)
             } else {
                 let mut streamed: BTreeSet<u64> = unsettled.iter().copied().collect();
+                let known = streamed.len();
                 streamed.extend(added.streamed.iter().copied());
                 let left = streamed.len();
+                if left > known {
+                    every = None;
+                }
                 let Some(all) = self.with_members(project, streamed, MAX_UNSETTLED)? else {
                     return Ok(None);
                 };
                 if all.len() > left {
-                    // (Their rows' days, read from their rows next time.)
-                    let (_, days) = self.rows_at(project, &cut, &all)?;
+                    // (Their rows' days, read from their rows next time,
+                    // and when their events were first received: those
+                    // without a row at the cut were written since it.)
+                    let (_, days, from) = self.rows_at(project, &cut, &all)?;
                     unsettled = all;
                     unsettled_days = days;
+                    every = Some(received_from.min(from)).filter(|&t| t < i64::MAX);
                     continue;
                 }
                 all
@@ -210,7 +222,7 @@ impl ClickHouseStore {
             if !all.is_empty() {
                 let restarted = self.stream_into(
                     project_id,
-                    &Scope::Hashes(all, None),
+                    &Scope::Hashes(all, None, every),
                     &paths,
                     qs,
                     &mut cells,
