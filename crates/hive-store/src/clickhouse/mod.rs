@@ -178,6 +178,10 @@ pub struct ClickHouseStore {
     /// Whether this node recorded its positions before its first write
     /// (`state::register_positions`).
     registered: AtomicBool,
+    /// This node's greatest recorded positions, in its log and outside it
+    /// (`state::record_applied`).
+    log_recorded: AtomicU64,
+    direct_recorded: AtomicU64,
     /// How long the state's replaced generations are kept (`state::GRACE`).
     state_grace: Duration,
     /// Dead marks kept before they are deleted (`state::MARKS_KEPT`).
@@ -307,6 +311,8 @@ impl ClickHouseStore {
             direct_lock: Mutex::new(()),
             compacting: Mutex::new(()),
             registered: AtomicBool::new(false),
+            log_recorded: AtomicU64::new(0),
+            direct_recorded: AtomicU64::new(0),
             state_grace: state::GRACE,
             marks_kept: state::MARKS_KEPT,
             compact_batch: state::COMPACT_BATCH,

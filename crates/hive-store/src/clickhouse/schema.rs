@@ -391,6 +391,16 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // positions and times). Made by `add_columns` and `state_in`; the
     // state's format changes with it.
     &[],
+    // 22: a row per batch of writes a node applies (`hive_applied`): the
+    // node, its position of that kind (log or outside it) before the batch
+    // (`prev`), the batch's greatest write id (`seq`), and when the
+    // earliest of its writes was received (`least`), inserted before the
+    // writes. The writes above a cut were received from the least of the
+    // rows above it on, so a read finds them in those days' partitions
+    // alone (ADR 0031). Rows no cut in use has above it go, as marks do.
+    &["CREATE TABLE IF NOT EXISTS hive_applied (
+        node String, prev UInt64, seq UInt64, least Int64, at Int64
+    ) ENGINE = MergeTree ORDER BY (node, seq)"],
 ];
 
 /// The view of migration 15: [`SESSION_HASHES_VIEW`] with each row's
@@ -538,7 +548,7 @@ pub fn migrate(client: &Client) -> Result<u32> {
             _ => {}
         }
         // (The state is kept on a single server only: `state.rs`.)
-        if (16..=21).contains(&(i + 1)) && ep.cluster.is_some() {
+        if (16..=22).contains(&(i + 1)) && ep.cluster.is_some() {
             client.exec(&format!(
                 "INSERT INTO hive_migrations (version, applied_at) VALUES ({}, {})",
                 i + 1,

@@ -387,7 +387,92 @@ impl ClickHouseStore {
         self.client.insert(
             "hive_direct_positions",
             &[json!({"node": self.node, "seq": first.saturating_sub(1)})],
-        )
+        )?;
+        // (Where this node's next batches begin: `record_applied`.)
+        let node = lit(&self.node);
+        for (table, column, to) in [
+            ("hive_log_positions", "position", &self.log_recorded),
+            ("hive_direct_positions", "seq", &self.direct_recorded),
+        ] {
+            self.client.each_binary_row(
+                &format!("SELECT max({column}) FROM {table} WHERE node = {node}"),
+                |r| {
+                    to.fetch_max(b::u64(r)?, std::sync::atomic::Ordering::Relaxed);
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Record a batch of this node's writes (`ids`), the earliest received
+    /// at `least` (ms), before they are inserted: a row per kind of write
+    /// id (in the log, outside it) with this node's position of that kind
+    /// before the batch (ADR 0031, [`Self::writes_floor`]).
+    pub(super) fn record_applied(&self, ids: &[(u64, u32, Option<i64>)], least: i64) -> Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self.keeps_state() {
+            return Ok(());
+        }
+        let at = now_ms();
+        let mut rows = Vec::new();
+        for (direct, recorded) in [(false, &self.log_recorded), (true, &self.direct_recorded)] {
+            let greatest = ids
+                .iter()
+                .map(|(seq, _, _)| *seq)
+                .filter(|seq| (*seq >= DIRECT) == direct)
+                .max();
+            if let Some(seq) = greatest {
+                rows.push(json!({"node": self.node, "prev": recorded.load(Relaxed),
+                                 "seq": seq, "least": least, "at": at}));
+            }
+        }
+        self.client.insert("hive_applied", &rows)
+    }
+
+    /// When the earliest of the writes above `cut` was received (ms), from
+    /// the batches recorded above it (`i64::MAX`: none), when every node
+    /// whose positions `now` holds above the cut's recorded the first of
+    /// its batches since (`record_applied`); `None` otherwise (a node that
+    /// records none, as before schema 22): the writes are then read whole.
+    /// Writes applied after `now` was read may be left out, as a read
+    /// begun before them would.
+    fn writes_floor(&self, cut: &Cut, now: &(Positions, Positions)) -> Result<Option<i64>> {
+        let (pre, exact) = cut.above();
+        let at = |v: &Positions, node: &str| v.iter().find(|(n, _)| n == node).map(|(_, p)| *p);
+        let mut least = i64::MAX;
+        // Each node's batches above the cut, with the least position
+        // before one of them, by kind.
+        let mut first: BTreeMap<(String, bool), u64> = BTreeMap::new();
+        self.client.each_binary_row(
+            &format!(
+                "SELECT node, seq >= {DIRECT} AS d, min(prev), min(least) FROM hive_applied \
+                 PREWHERE {pre} WHERE {exact} GROUP BY node, d"
+            ),
+            |r| {
+                let (node, direct) = (b::string(r)?, b::u8(r)? != 0);
+                let prev = b::u64(r)?;
+                least = least.min(b::i64(r)?);
+                first.insert((node, direct), prev);
+                Ok(())
+            },
+        )?;
+        for (direct, (current, cut_at)) in
+            [(false, (&now.0, &cut.log)), (true, (&now.1, &cut.direct))]
+        {
+            for (node, p) in current {
+                // (A node the cut does not name: every write of it is above.)
+                let from = at(cut_at, node).unwrap_or(0);
+                if *p <= from && at(cut_at, node).is_some() {
+                    continue;
+                }
+                match first.get(&(node.clone(), direct)) {
+                    Some(prev) if *prev <= from => {}
+                    _ => return Ok(None),
+                }
+            }
+        }
+        Ok(Some(least))
     }
 
     /// Record that this node's writes made outside its log are applied up
@@ -399,7 +484,10 @@ impl ClickHouseStore {
         self.client.insert(
             "hive_direct_positions",
             &[json!({"node": self.node, "seq": seq})],
-        )
+        )?;
+        self.direct_recorded
+            .fetch_max(seq, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Mark events changed without a write of theirs (`(project, event)`),
@@ -545,14 +633,16 @@ impl ClickHouseStore {
         ))
     }
 
-    /// The events (by project) with a write or a mark above `cut`.
+    /// The events (by project) with a write or a mark above `cut`, as of
+    /// the positions `now`.
     fn written_since(
         &self,
         cut: &Cut,
+        now: &(Positions, Positions),
         project: Option<&str>,
     ) -> Result<BTreeMap<String, Vec<u64>>> {
         Ok(self
-            .written_since_naming(cut, project)?
+            .written_since_naming(cut, now, project)?
             .into_iter()
             .map(|(p, (events, _, _))| (p, events))
             .collect())
@@ -563,9 +653,16 @@ impl ClickHouseStore {
     fn written_since_naming(
         &self,
         cut: &Cut,
+        now: &(Positions, Positions),
         project: Option<&str>,
     ) -> Result<BTreeMap<String, Written>> {
         let (pre, exact) = cut.above();
+        // (Only the partitions of the days the writes above the cut were
+        // received in, when the nodes recorded when: ADR 0031.)
+        let received = match self.writes_floor(cut, now)? {
+            Some(t) => format!("received >= {t} AND "),
+            None => String::new(),
+        };
         let pc = Self::project_cond(project);
         let mut out: BTreeMap<String, Written> = BTreeMap::new();
         // (A session's hash 0: none named. A mark is no write: its time
@@ -576,7 +673,7 @@ impl ClickHouseStore {
                  SELECT project_id, id_hash, \
                  if(session_id = '', toUInt64(0), cityHash64(session_id)) AS s, \
                  min(received) AS r \
-                 FROM hive_writes PREWHERE {pre} \
+                 FROM hive_writes PREWHERE {received}({pre}) \
                  WHERE {pc} AND {exact} GROUP BY project_id, id_hash, s \
                  UNION ALL SELECT project_id, id_hash, toUInt64(0) AS s, \
                  received AS r FROM hive_state_marks \
@@ -620,11 +717,12 @@ impl ClickHouseStore {
         // No node applied anything since the cut: nothing to look for (a
         // batch applied meanwhile is read once its position is recorded,
         // as a read before it would).
-        if self.positions()? == (cut.log.clone(), cut.direct.clone()) {
+        let now = self.positions()?;
+        if now == (cut.log.clone(), cut.direct.clone()) {
             return Ok(Some(Unsettled::default()));
         }
         let (since, named, mut received_from) = self
-            .written_since_naming(cut, Some(project))?
+            .written_since_naming(cut, &now, Some(project))?
             .remove(project)
             .unwrap_or_default();
         if since.is_empty() {
@@ -1104,7 +1202,8 @@ impl ClickHouseStore {
                 (days, events, true)
             }
             Some(last) => {
-                let (days, events) = self.update_state(last, generation, &map, &changed)?;
+                let now = (log.clone(), direct.clone());
+                let (days, events) = self.update_state(last, &now, generation, &map, &changed)?;
                 (days, events, false)
             }
         };
@@ -1346,11 +1445,12 @@ impl ClickHouseStore {
     fn update_state(
         &self,
         last: &Cut,
+        now: &(Positions, Positions),
         generation: u64,
         map: &SlotMap,
         changed: &BTreeSet<String>,
     ) -> Result<(BTreeSet<u32>, u64)> {
-        let touched = self.written_since(last, None)?;
+        let touched = self.written_since(last, now, None)?;
         let filler = slots::Filler::new(map);
         let mut days: BTreeSet<u32> = BTreeSet::new();
         // Per project, the events whose rows at `last` are replaced.
@@ -1603,6 +1703,11 @@ impl ClickHouseStore {
         // gone dead, as a purge marks every event it deletes.)
         if self.client.count("hive_state_marks", &dead)? >= self.marks_kept {
             self.client.mutate_delete("hive_state_marks", &dead)?;
+        }
+        // (The batches' rows likewise, about a row a second per node: once
+        // in about three hours.)
+        if self.client.count("hive_applied", &dead)? >= self.marks_kept {
+            self.client.mutate_delete("hive_applied", &dead)?;
         }
         Ok(())
     }

@@ -672,6 +672,21 @@ impl ClickHouseStore {
             }
             markers.push(json!({"project_id": from, "event_id": event_id, "at": now}));
         }
+        // (Before the writes: a read that sees them sees when they were
+        // received, ADR 0031.)
+        let least = batch
+            .rows
+            .iter()
+            .map(|r| r.received)
+            .chain(
+                adopted_rows
+                    .iter()
+                    .map(|r| r["received"].as_i64().unwrap_or(0)),
+            )
+            .min();
+        if let Some(least) = least {
+            self.record_applied(ids, least)?;
+        }
         let rows: Vec<RowOut> = batch.rows.iter().map(|r| r.out(&self.node)).collect();
         self.client.insert("hive_writes", &rows)?;
         self.client.insert("hive_writes", &adopted_rows)?;
@@ -707,6 +722,8 @@ impl ClickHouseStore {
                 "hive_log_positions",
                 &[json!({"node": self.node, "position": position})],
             )?;
+            self.log_recorded
+                .fetch_max(position, std::sync::atomic::Ordering::Relaxed);
         }
         // Only facts the database now holds enter the caches.
         state.based.remember(&batch.based);
