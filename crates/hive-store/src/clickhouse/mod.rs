@@ -637,6 +637,21 @@ impl ClickHouseStore {
         })
     }
 
+    /// The time (ms) since which a list or chart bounded by `from` and `to`
+    /// reads the writes of its events (`None`: all of them). For tests.
+    #[doc(hidden)]
+    pub fn dated_received_from(
+        &self,
+        project_id: Option<&str>,
+        from: Option<f64>,
+        to: Option<f64>,
+    ) -> Result<Option<i64>> {
+        Ok(match self.dated_scope(project_id, (from, to))? {
+            partial::Scope::All => None,
+            partial::Scope::Hashes(_, _, every) => every,
+        })
+    }
+
     fn direct_ids(&self, n: usize) -> write::Ids {
         let seq = self.direct.fetch_add(1, Ordering::Relaxed);
         (0..n).map(|i| (seq, i as u32, None)).collect()

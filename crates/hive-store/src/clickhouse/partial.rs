@@ -821,24 +821,47 @@ impl ClickHouseStore {
         };
         let limit = MAX_DATED.saturating_mul(2).saturating_add(1);
         let mut hashes = Vec::<u64>::new();
-        self.client.each_binary_row(
-            &format!(
-                "SELECT h FROM (SELECT cityHash64(id) AS h FROM ({keys}) \
-                 UNION ALL SELECT id_hash AS h FROM hive_session_hashes WHERE {pc} \
-                 AND {members}) LIMIT {limit}"
-            ),
-            |r| {
-                hashes.push(super::http::binary::u64(r)?);
-                Ok(())
-            },
-        )?;
+        let read = |hashes: &mut Vec<u64>| {
+            self.client.each_binary_row(
+                &format!(
+                    "SELECT h FROM (SELECT cityHash64(id) AS h FROM ({keys}) \
+                     UNION ALL SELECT id_hash AS h FROM hive_session_hashes WHERE {pc} \
+                     AND {members}) LIMIT {limit}"
+                ),
+                |r| {
+                    hashes.push(super::http::binary::u64(r)?);
+                    Ok(())
+                },
+            )
+        };
+        // Only the writes' partitions of the days their events were first
+        // received in, when the state says which (ADR 0032): looked up
+        // while the events are.
+        let every = match project_id {
+            Some(p) if self.keeps_state() => {
+                // (Stopped with the read when its caller abandons it.)
+                let token = crate::cancel::current();
+                std::thread::scope(|s| {
+                    let floor =
+                        s.spawn(|| crate::cancel::scope(token, || self.dated_floor(p, &sessions)));
+                    read(&mut hashes)?;
+                    floor
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })?
+            }
+            _ => {
+                read(&mut hashes)?;
+                None
+            }
+        };
         let rows = hashes.len();
         hashes.sort_unstable();
         hashes.dedup();
         if rows >= limit || hashes.len() > MAX_DATED {
             return Ok(Scope::All);
         }
-        Ok(Scope::Hashes(hashes, Some(from as i64), None))
+        Ok(Scope::Hashes(hashes, Some(from as i64), every))
     }
 
     /// `scope` with every event of the held sessions that name another

@@ -401,7 +401,47 @@ pub const MIGRATIONS: &[&[&str]] = &[
     &["CREATE TABLE IF NOT EXISTS hive_applied (
         node String, prev UInt64, seq UInt64, least Int64, at Int64
     ) ENGINE = MergeTree ORDER BY (node, seq)"],
+    // 23: the day each session's events were first received, by the hash
+    // of its project and its own hash (an event of no session: its own
+    // id's; a project's sessions are looked up together, and the project's
+    // id took more than the rest to read), the least
+    // `received_day` of the state's rows that name it (`hive_session_first`,
+    // ADR 0032), filled from every insert into the state by two views, and
+    // from the rows before it. A list's dated read then reads the writes'
+    // partitions from that day on (with those above the cut), where it
+    // read every partition to find its events' writes. A row only lowers a
+    // session's day, and rows of events since deleted stay: a day is never
+    // later than the first receipt of an event the state holds.
+    &[
+        "CREATE TABLE IF NOT EXISTS hive_session_first (
+            key UInt64, first AggregateFunction(min, UInt32)
+        ) ENGINE = AggregatingMergeTree ORDER BY key",
+        FIRST_VIEW,
+        FIRST_IN_VIEW,
+        "INSERT INTO hive_session_first (key, first)
+        SELECT cityHash64(project_id, if(session_hash = cityHash64(''), id_hash, session_hash))
+            AS k, minState(received_day) FROM hive_state GROUP BY k",
+    ],
 ];
+
+/// The views of migration 23: a session's first day from each insert into
+/// the state by a compaction, whether straight into it (single writes
+/// copied, days copied) or through `hive_state_in` (rows resolved on the
+/// node): ClickHouse 18.16 does not pass a view's inserts on to the views
+/// of its table. (Current releases do: those rows then come twice, and
+/// count once.) A migration that makes `hive_state_in` again makes its
+/// view again.
+const FIRST_VIEW: &str = "CREATE MATERIALIZED VIEW IF NOT EXISTS hive_session_first_mv \
+    TO hive_session_first AS
+    SELECT cityHash64(project_id, if(session_hash = cityHash64(''), id_hash, session_hash))
+        AS key, minState(received_day) AS first
+    FROM hive_state GROUP BY key";
+
+const FIRST_IN_VIEW: &str = "CREATE MATERIALIZED VIEW IF NOT EXISTS hive_session_first_in_mv \
+    TO hive_session_first AS
+    SELECT cityHash64(project_id, cityHash64(if(session_id = '', event_id, session_id)))
+        AS key, minState(received_day) AS first
+    FROM hive_state_in GROUP BY key";
 
 /// The view of migration 15: [`SESSION_HASHES_VIEW`] with each row's
 /// session hashed.
@@ -548,7 +588,7 @@ pub fn migrate(client: &Client) -> Result<u32> {
             _ => {}
         }
         // (The state is kept on a single server only: `state.rs`.)
-        if (16..=22).contains(&(i + 1)) && ep.cluster.is_some() {
+        if (16..=23).contains(&(i + 1)) && ep.cluster.is_some() {
             client.exec(&format!(
                 "INSERT INTO hive_migrations (version, applied_at) VALUES ({}, {})",
                 i + 1,

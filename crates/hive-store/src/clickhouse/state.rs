@@ -475,6 +475,74 @@ impl ClickHouseStore {
         Ok(Some(least))
     }
 
+    /// The end (ms) of the latest day the newest cut's rows start in, every
+    /// project's, when the state is kept: no event the cut holds starts
+    /// after it.
+    pub(super) fn state_end(&self) -> Result<Option<i64>> {
+        if !self.keeps_state() {
+            return Ok(None);
+        }
+        let mut out = None;
+        self.client.each_binary_row(
+            "SELECT arrayReduce('max', days) FROM hive_state_cuts \
+             WHERE notEmpty(days) ORDER BY cut DESC LIMIT 1",
+            |r| {
+                out = Some((i64::from(b::u32(r)?) + 1).saturating_mul(DAY_MS));
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// The time (ms) since which every write of a dated scope's events was
+    /// received (ADR 0032), given `sessions`, a statement of the scope's
+    /// keys (its sessions, and its events of no session), for a read of
+    /// `project` by a node that keeps the state; `None` when unknown (no
+    /// cut of this format, or batches unrecorded above it: the writes are
+    /// then read whole).
+    ///
+    /// A write above the cut was received no earlier than the least of the
+    /// batches above it ([`Self::writes_floor`]). A write at or below it is
+    /// folded into its event's row, whose `received_day` is no later, and
+    /// which names its event's session (or is of none): the day of that
+    /// key in `hive_session_first` is no later. The scope's events are its
+    /// keys' and their sessions' members, and the events a patch naming no
+    /// session keys at its time (an event whose base starts in the range
+    /// keys its session there; one that starts elsewhere is not the
+    /// range's, and its writes since only show it without a start, which
+    /// no dated read keeps). A key with no day has no row at the cut: its
+    /// writes are all above it.
+    pub(super) fn dated_floor(&self, project: &str, sessions: &str) -> Result<Option<i64>> {
+        let Some(cut) = self.read_cut(Some(project))? else {
+            return Ok(None);
+        };
+        let now = self.positions()?;
+        let above = if now == (cut.log.clone(), cut.direct.clone()) {
+            i64::MAX
+        } else {
+            match self.writes_floor(&cut, &now)? {
+                Some(t) => t,
+                None => return Ok(None),
+            }
+        };
+        let mut first = i64::MAX;
+        self.client.each_binary_row(
+            &format!(
+                "SELECT count(), minMerge(first) FROM hive_session_first \
+                 WHERE key IN (SELECT cityHash64({}, cityHash64(id)) FROM ({sessions}))",
+                lit(project)
+            ),
+            |r| {
+                let (n, day) = (b::u64(r)?, b::u32(r)?);
+                if n > 0 {
+                    first = i64::from(day) * DAY_MS;
+                }
+                Ok(())
+            },
+        )?;
+        Ok(Some(above.min(first)))
+    }
+
     /// Record that this node's writes made outside its log are applied up
     /// to `seq` (the caller holds `direct_lock` from taking `seq` to here).
     pub(super) fn record_direct(&self, seq: u64) -> Result<()> {
