@@ -4155,6 +4155,8 @@ fn a_list_reads_the_writes_of_events_received_long_before() {
         )],
         lone,
     );
+    // (Outside every range read: for retention to remove.)
+    received(vec![event("r1", "s8", old - 30 * day, "x")], old - 30 * day);
     assert!(store.compact().unwrap().expect("built").full);
     // Above the cut: a late event of the old session, and a new session.
     let minute = 60_000;
@@ -4258,6 +4260,32 @@ fn a_list_reads_the_writes_of_events_received_long_before() {
         ids[..2].sort();
         assert_eq!(ids, ["f1", "s1", "e3"]);
     };
+    check(true);
+    // A deletion moves the node's positions with no write, as do retention,
+    // a restart (its ids outside the log begin above the last run's) and a
+    // record set aside: each is recorded as a batch of none, so that when
+    // it is the first change since the cut, the reads keep their bound.
+    store.compact().unwrap().expect("compacted");
+    assert!(store.expire(&p, old - 25 * day, 100).unwrap() > 0);
+    check(true);
+    received(vec![event("d1", "s9", old - 20 * day, "x")], now);
+    store.compact().unwrap().expect("compacted");
+    // (A deletion from the log, as the applier makes it.)
+    received(
+        vec![WriteOp::Delete {
+            project_id: p.clone(),
+            target: hive_store::DeleteTarget::Event("d1".into()),
+        }],
+        now,
+    );
+    check(true);
+    store.compact().unwrap().expect("compacted");
+    let again = ClickHouseStore::open(&url, "test-node").expect("open");
+    again.apply(&[]).unwrap();
+    check(true);
+    // (A record set aside: the applier moves past it with no op.)
+    store.compact().unwrap().expect("compacted");
+    received(Vec::new(), now);
     check(true);
     // A node that records no batches (a hive before schema 22: the rows
     // gone here): the writes are read whole.

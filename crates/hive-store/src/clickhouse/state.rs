@@ -379,15 +379,7 @@ impl ClickHouseStore {
         if !self.keeps_state() {
             return Ok(());
         }
-        self.client.insert(
-            "hive_log_positions",
-            &[json!({"node": self.node, "position": 0})],
-        )?;
-        let first = self.direct.load(std::sync::atomic::Ordering::Relaxed);
-        self.client.insert(
-            "hive_direct_positions",
-            &[json!({"node": self.node, "seq": first.saturating_sub(1)})],
-        )?;
+        use std::sync::atomic::Ordering::Relaxed;
         // (Where this node's next batches begin: `record_applied`.)
         let node = lit(&self.node);
         for (table, column, to) in [
@@ -397,10 +389,41 @@ impl ClickHouseStore {
             self.client.each_binary_row(
                 &format!("SELECT max({column}) FROM {table} WHERE node = {node}"),
                 |r| {
-                    to.fetch_max(b::u64(r)?, std::sync::atomic::Ordering::Relaxed);
+                    to.fetch_max(b::u64(r)?, Relaxed);
                     Ok(())
                 },
             )?;
+        }
+        self.client.insert(
+            "hive_log_positions",
+            &[json!({"node": self.node, "position": 0})],
+        )?;
+        // The ids of this run's writes made outside the log begin above
+        // the last run's: the position moves past them, with no write, as
+        // a batch of none (so reads keep their bound: ADR 0031).
+        let start = self.direct.load(Relaxed).saturating_sub(1);
+        let before = self.direct_recorded.load(Relaxed);
+        if start > before {
+            self.client.insert(
+                "hive_applied",
+                &[json!({"node": self.node, "prev": before, "seq": start,
+                         "least": i64::MAX, "at": now_ms()})],
+            )?;
+        }
+        self.client.insert(
+            "hive_direct_positions",
+            &[json!({"node": self.node, "seq": start})],
+        )?;
+        self.direct_recorded.fetch_max(start, Relaxed);
+        Ok(())
+    }
+
+    /// [`Self::register_positions`] once, before this store's first write.
+    pub(super) fn ensure_registered(&self) -> Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !self.registered.load(Relaxed) {
+            self.register_positions()?;
+            self.registered.store(true, Relaxed);
         }
         Ok(())
     }
@@ -462,10 +485,11 @@ impl ClickHouseStore {
         {
             for (node, p) in current {
                 // (A node the cut does not name: every write of it is above.)
-                let from = at(cut_at, node).unwrap_or(0);
-                if *p <= from && at(cut_at, node).is_some() {
-                    continue;
-                }
+                let from = match at(cut_at, node) {
+                    Some(from) if *p <= from => continue,
+                    Some(from) => from,
+                    None => 0,
+                };
                 match first.get(&(node.clone(), direct)) {
                     Some(prev) if *prev <= from => {}
                     _ => return Ok(None),
@@ -609,8 +633,15 @@ impl ClickHouseStore {
     /// at that id stays above every cut (so reads stream those events,
     /// and compactions resolve them again) until then.
     pub(super) fn as_direct<T>(&self, f: impl FnOnce(u64) -> Result<T>) -> Result<T> {
+        // (Before the id is taken: registering records the position below
+        // this run's first id.)
+        self.ensure_registered()?;
         let _one = lock(&self.direct_lock);
         let seq = self.direct_ids(1)[0].0;
+        // (A change that writes nothing moves the position too: a batch of
+        // none, so reads keep their bound, ADR 0031. Writes `f` makes are
+        // recorded by their batch.)
+        self.record_applied(&[(seq, 0, None)], i64::MAX)?;
         let out = f(seq)?;
         self.record_direct(seq)?;
         Ok(out)

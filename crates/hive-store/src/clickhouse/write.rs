@@ -300,11 +300,7 @@ impl ClickHouseStore {
         ids: &Ids,
         position: Option<u64>,
     ) -> Result<()> {
-        if !self.registered.load(std::sync::atomic::Ordering::Relaxed) {
-            self.register_positions()?;
-            self.registered
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.ensure_registered()?;
         let mut from = 0;
         let mut i = 0;
         while i < ops.len() {
@@ -316,11 +312,14 @@ impl ClickHouseStore {
                 self.apply_writes(&ops[from..i], &ids[from..i], None)?;
             }
             let mut run = Vec::new();
-            let seq = ids[i].0;
+            let (seq, first) = (ids[i].0, i);
             while let Some(WriteOp::Delete { project_id, target }) = ops.get(i) {
                 run.push((project_id.as_str(), target));
                 i += 1;
             }
+            // (A batch that writes nothing: the position it moves past
+            // bounds no read, ADR 0031.)
+            self.record_applied(&ids[first..i], i64::MAX)?;
             // The events deleted, resolved again by the compaction whose
             // cut covers the deletion (ADR 0028).
             let gone = self.delete_events(&run)?;
@@ -684,8 +683,11 @@ impl ClickHouseStore {
                     .map(|r| r["received"].as_i64().unwrap_or(0)),
             )
             .min();
-        if let Some(least) = least {
-            self.record_applied(ids, least)?;
+        // (A batch of no rows moves the position too, none received; with
+        // no write at all, past records set aside, up to `position`.)
+        match (ids.is_empty(), position) {
+            (true, Some(p)) if p > 0 => self.record_applied(&[(p - 1, 0, None)], i64::MAX)?,
+            _ => self.record_applied(ids, least.unwrap_or(i64::MAX))?,
         }
         let rows: Vec<RowOut> = batch.rows.iter().map(|r| r.out(&self.node)).collect();
         self.client.insert("hive_writes", &rows)?;
