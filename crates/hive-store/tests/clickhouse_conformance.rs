@@ -4092,8 +4092,10 @@ fn a_chart_streams_the_writes_of_events_received_long_before() {
 /// least of the batches above its cut. Events received forty days ago and
 /// enriched a day later, an event only an enrichment made (a session of
 /// its own), a late event of an old session and a new session above the
-/// cut are all listed whole; without the batches' rows (a hive before
-/// schema 22) the writes are read whole.
+/// cut are all listed whole. The bound holds when the first change since a
+/// cut writes nothing (a deletion, retention, a restart, a record set
+/// aside); without the batches' rows (a hive before schema 22) the writes
+/// are read whole.
 #[test]
 fn a_list_reads_the_writes_of_events_received_long_before() {
     use hive_core::filter::{DateRange, Filter};
@@ -4143,8 +4145,8 @@ fn a_list_reads_the_writes_of_events_received_long_before() {
         )],
         old + day,
     );
-    // An event only an enrichment names: a placeholder, of no session,
-    // started when the enrichment was received.
+    // An event only an enrichment names: a placeholder, a session of its
+    // own, started when the enrichment was received.
     let lone = old - 5 * day;
     received(
         vec![dated_enrich(
