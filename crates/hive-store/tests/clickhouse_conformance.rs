@@ -3972,6 +3972,31 @@ fn nodes_take_turns_compacting() {
     assert!(a.compact_due(Duration::ZERO).unwrap().is_some());
 }
 
+/// Now, in ms since 1970.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Apply ops to `store` as the applier does, a log record each (from
+/// position 0), received at the time given.
+fn logged(store: &ClickHouseStore) -> impl Fn(Vec<hive_store::WriteOp>, i64) + '_ {
+    let position = std::cell::Cell::new(0u64);
+    move |ops, at| {
+        let start = position.get();
+        position.set(start + 1);
+        let record = hive_store::LogRecord {
+            start,
+            end: start + 1,
+            upto: ops.len(),
+            received_at_ms: Some(at),
+        };
+        store.apply_records(&ops, &[record]).unwrap();
+    }
+}
+
 /// A chart from the state streams every write of the events written since
 /// its cut, and of those their writes change, however long before the cut
 /// those writes were received (ADR 0031): an earlier event of the session a
@@ -3982,28 +4007,14 @@ fn nodes_take_turns_compacting() {
 #[test]
 fn a_chart_streams_the_writes_of_events_received_long_before() {
     use hive_core::chart::ChartQuery;
-    use hive_store::{LogRecord, Store, WriteOp};
+    use hive_store::{Store, WriteOp};
     use serde_json::json;
     let Some(url) = fresh_db() else { return };
     let store = ClickHouseStore::open(&url, "test-node").expect("open");
     let p = ClickHouseStore::project_named("p").id;
-    let position = std::cell::Cell::new(0u64);
-    let received = |ops: Vec<WriteOp>, at: i64| {
-        let start = position.get();
-        position.set(start + 1);
-        let record = LogRecord {
-            start,
-            end: start + 1,
-            upto: ops.len(),
-            received_at_ms: Some(at),
-        };
-        store.apply_records(&ops, &[record]).unwrap();
-    };
+    let received = logged(&store);
     let day = 86_400_000_i64;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = now_ms();
     let old = now - 40 * day;
     let event = |id: &str, session: &str, variant: &str, latency: i64| {
         let mut e = model_event(&p, 0, 1);
@@ -4099,7 +4110,7 @@ fn a_chart_streams_the_writes_of_events_received_long_before() {
 #[test]
 fn a_list_reads_the_writes_of_events_received_long_before() {
     use hive_core::filter::{DateRange, Filter};
-    use hive_store::{EventQuery, Level, LogRecord, Order, Store, WriteOp};
+    use hive_store::{EventQuery, Level, Order, Store, WriteOp};
     use serde_json::json;
     let Some(url) = fresh_db() else { return };
     // (Dated reads by name whatever they hold.)
@@ -4107,23 +4118,9 @@ fn a_list_reads_the_writes_of_events_received_long_before() {
         .expect("open")
         .with_dated_share(0, 0);
     let p = ClickHouseStore::project_named("p").id;
-    let position = std::cell::Cell::new(0u64);
-    let received = |ops: Vec<WriteOp>, at: i64| {
-        let start = position.get();
-        position.set(start + 1);
-        let record = LogRecord {
-            start,
-            end: start + 1,
-            upto: ops.len(),
-            received_at_ms: Some(at),
-        };
-        store.apply_records(&ops, &[record]).unwrap();
-    };
+    let received = logged(&store);
     let day = 86_400_000_i64;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = now_ms();
     let old = now - 40 * day;
     let event = |id: &str, session: &str, at: i64, variant: &str| {
         dated_event_with(&p, id, session, at, json!({ "variant": variant }))
