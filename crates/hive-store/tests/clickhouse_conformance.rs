@@ -176,7 +176,7 @@ fn members(store: &ClickHouseStore, project: &str, names: &[&str]) -> Vec<String
     store
         .sql_rows(&format!(
             "SELECT k FROM (SELECT arrayJoin([{}]) AS k) WHERE cityHash64(k) IN \
-             (SELECT id_hash FROM hive_session_hashes WHERE project_id = '{project}') ORDER BY k",
+             (SELECT id_hash FROM hive_session_events WHERE project_id = '{project}') ORDER BY k",
             names.join(", ")
         ))
         .unwrap()
@@ -184,6 +184,10 @@ fn members(store: &ClickHouseStore, project: &str, names: &[&str]) -> Vec<String
         .map(|r| r["k"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// The columns of the lookup of which events named which session (schema
+/// 24), for rows a test adds by hand.
+const SESSION_EVENTS: &str = "project_hash, session_hash, id_hash, project_id, session_id, month";
 
 /// The events and sessions of the retention tests, for [`members`].
 const NAMES: [&str; 9] = ["alone", "n1", "new", "o1", "o2", "o3", "old", "q1", "qs"];
@@ -261,18 +265,6 @@ mod clickhouse {
         Some(s) => Box::new(s),
         None => return,
     });
-}
-
-/// A dated read of many keys finds their sessions' events by the sessions'
-/// hashes (of few, by their ids): the shared case's dated reads answer
-/// the same that way.
-#[test]
-fn dated_reads_by_the_sessions_hashes_see_every_event_they_need() {
-    let Some(url) = fresh_db() else { return };
-    let store = ClickHouseStore::open(&url, "test-node")
-        .expect("open")
-        .with_sessions_by_hash(0);
-    hive_store::conformance::dated_reads_see_every_event_they_need(&store);
 }
 
 /// A dated read whose events take more than one statement names them all
@@ -663,8 +655,8 @@ fn retention_in(url: &str) {
     assert_eq!(starts("kept"), 0);
     assert!(store.get_event(Some("kept"), "e250").unwrap().is_none());
     // So do the lookups of its events, which are not partitioned.
-    let n = count(&store, "SELECT count() AS n FROM hive_session_hashes");
-    assert_eq!(n, 0, "hive_session_hashes");
+    let n = count(&store, "SELECT count() AS n FROM hive_session_events");
+    assert_eq!(n, 0, "hive_session_events");
 }
 
 /// A database migrated by a newer hive is refused at start with a message
@@ -819,7 +811,7 @@ fn current_servers_compress_every_column() {
             .sql_rows(
                 "SELECT concat(table, '.', name, ' ', compression_codec) AS c \
                  FROM system.columns WHERE database = currentDatabase() \
-                 AND table IN ('hive_writes', 'hive_session_hashes', 'hive_starts') ORDER BY c",
+                 AND table IN ('hive_writes', 'hive_session_events', 'hive_starts') ORDER BY c",
             )
             .unwrap()
             .iter()
@@ -846,7 +838,7 @@ fn current_servers_compress_every_column() {
         if !known {
             continue;
         }
-        for table in ["hive_writes", "hive_session_hashes", "hive_starts"] {
+        for table in ["hive_writes", "hive_session_events", "hive_starts"] {
             let engine = store
                 .sql_rows(&format!(
                     "SELECT engine_full FROM system.tables \
@@ -1246,9 +1238,9 @@ fn an_event_sharing_a_sessions_hash_stays_out_of_it() {
     assert_eq!(scope, Some(3));
     store
         .sql_exec(&format!(
-            "INSERT INTO hive_session_hashes (project_id, session_id, id_hash, month) \
-             SELECT project_id, 's1', id_hash, month \
-             FROM hive_session_hashes WHERE project_id = '{p}' AND id_hash = cityHash64('f1')"
+            "INSERT INTO hive_session_events ({SESSION_EVENTS}) \
+             SELECT project_hash, cityHash64('s1'), id_hash, project_id, 's1', month \
+             FROM hive_session_events WHERE project_id = '{p}' AND id_hash = cityHash64('f1')"
         ))
         .unwrap();
     assert_eq!(
@@ -1266,9 +1258,9 @@ fn an_event_sharing_a_sessions_hash_stays_out_of_it() {
     // And a member of s2 sharing e1's hash (as if one did).
     store
         .sql_exec(&format!(
-            "INSERT INTO hive_session_hashes (project_id, session_id, id_hash, month) \
-             SELECT project_id, 's2', id_hash, month \
-             FROM hive_session_hashes WHERE project_id = '{p}' AND id_hash = cityHash64('e1')"
+            "INSERT INTO hive_session_events ({SESSION_EVENTS}) \
+             SELECT project_hash, cityHash64('s2'), id_hash, project_id, 's2', month \
+             FROM hive_session_events WHERE project_id = '{p}' AND id_hash = cityHash64('e1')"
         ))
         .unwrap();
     // Deleting s1 deletes its events, not f1.
@@ -1297,7 +1289,7 @@ fn an_event_sharing_a_sessions_hash_stays_out_of_it() {
         count(
             &store,
             &format!(
-                "SELECT uniqExact(id_hash) AS n FROM hive_session_hashes \
+                "SELECT uniqExact(id_hash) AS n FROM hive_session_events \
                  WHERE project_id = '{p}' AND session_id = 's2'"
             )
         ),
@@ -1949,7 +1941,7 @@ fn retention_sweeps_lookups_by_month_on_replicated_tables() {
     let commands: Vec<String> = store
         .sql_rows(
             "SELECT command FROM system.mutations WHERE database = currentDatabase() \
-             AND table IN ('hive_session_hashes', 'hive_starts') ORDER BY command",
+             AND table IN ('hive_session_events', 'hive_starts') ORDER BY command",
         )
         .unwrap()
         .iter()
@@ -1980,10 +1972,11 @@ fn retention_sweeps_lookups_by_month_on_replicated_tables() {
 /// A database made before migration 10 keeps which sessions its events
 /// named: the rows of `hive_members` are made again, partitioned by month,
 /// in granules of 1 024 rows (migration 12), with the events' ids as
-/// their hashes (migration 14) and the sessions' hashes beside them
-/// (migration 15), from the writes, and the old tables go.
+/// their hashes (migration 14), the sessions' hashes beside them
+/// (migration 15), and ordered by the project's and the session's hashes
+/// (migration 24), from the writes, and the old tables go.
 #[test]
-fn migrations_10_to_15_index_the_sessions_of_earlier_writes() {
+fn migrations_10_to_24_index_the_sessions_of_earlier_writes() {
     use hive_core::model::Event;
     use hive_store::{Store, WriteOp};
     let Some(url) = fresh_db() else { return };
@@ -2008,15 +2001,15 @@ fn migrations_10_to_15_index_the_sessions_of_earlier_writes() {
         count(
             store,
             "SELECT count() AS n FROM (SELECT DISTINCT session_id, id_hash \
-             FROM hive_session_hashes)",
+             FROM hive_session_events)",
         )
     };
     // Two session placeholders and five events.
     assert_eq!(members(&store), 7);
     // Back to schema 9: its table and view, and no index by month.
     for s in [
-        "DROP TABLE hive_session_hashes_2_mv",
-        "DROP TABLE hive_session_hashes",
+        "DROP TABLE hive_session_events_mv",
+        "DROP TABLE hive_session_events",
         "CREATE TABLE hive_members (project_id String, session_id String, event_id String) \
          ENGINE = ReplacingMergeTree ORDER BY (project_id, session_id, event_id)",
         "CREATE MATERIALIZED VIEW hive_members_mv TO hive_members AS \
@@ -2042,7 +2035,8 @@ fn migrations_10_to_15_index_the_sessions_of_earlier_writes() {
         count(
             &store,
             "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() \
-             AND (name LIKE 'hive_members%' OR name LIKE 'hive_session_members%')"
+             AND (name LIKE 'hive_members%' OR name LIKE 'hive_session_members%' \
+             OR name LIKE 'hive_session_hashes%')"
         ),
         0,
         "the old tables and their views are gone"
@@ -2051,7 +2045,8 @@ fn migrations_10_to_15_index_the_sessions_of_earlier_writes() {
         count(
             &store,
             "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() \
-             AND name = 'hive_session_hashes' \
+             AND name = 'hive_session_events' \
+             AND position(engine_full, 'ORDER BY (project_hash, session_hash, id_hash)') > 0 \
              AND position(engine_full, 'index_granularity = 1024') > 0"
         ),
         1,
@@ -2059,14 +2054,14 @@ fn migrations_10_to_15_index_the_sessions_of_earlier_writes() {
     );
     let s1 = store.session_events(Some(&p), "s1", 100).unwrap();
     assert_eq!(s1.len(), 4, "{s1:?}");
-    // Migration 15: the sessions' hashes, filled by the view that
-    // replaced migration 14's for writes from now on, and computed for the
-    // rows from before; a dated read looks the sessions' events up by them
-    // and finds what it finds by the sessions' ids.
+    // Migration 24: the project's and the sessions' hashes, filled by the
+    // view that replaced migration 15's for writes from now on, and
+    // computed for the rows from before; a dated read looks the sessions'
+    // events up by them.
     let views = count(
         &store,
         "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() \
-         AND name LIKE 'hive_session_hashes%mv'",
+         AND name LIKE 'hive_session_%mv' AND name NOT LIKE 'hive_session_first%'",
     );
     assert_eq!(views, 1, "one view fills the lookup");
     store
@@ -2085,27 +2080,23 @@ fn migrations_10_to_15_index_the_sessions_of_earlier_writes() {
     assert_eq!(
         count(
             &store,
-            "SELECT countIf(session_hash != cityHash64(session_id)) AS n \
-             FROM hive_session_hashes"
+            "SELECT countIf(session_hash != cityHash64(session_id) \
+             OR project_hash != cityHash64(project_id)) AS n FROM hive_session_events"
         ),
         0
     );
-    let dated = |by_hash: usize| {
-        ClickHouseStore::open(&url, "test-node")
-            .unwrap()
-            .with_dated_share(0, 0)
-            .with_sessions_by_hash(by_hash)
-            .dated_events(
-                Some(&p),
-                Some(1_704_067_200_000.0),
-                Some(1_704_067_200_003.0),
-            )
-            .unwrap()
-    };
+    let dated = ClickHouseStore::open(&url, "test-node")
+        .unwrap()
+        .with_dated_share(0, 0)
+        .dated_events(
+            Some(&p),
+            Some(1_704_067_200_000.0),
+            Some(1_704_067_200_003.0),
+        )
+        .unwrap();
     // Every event of both sessions and their placeholders (the index of
-    // starts is by minute: they all start in one), by hash as by id.
-    assert_eq!(dated(0), Some(8));
-    assert_eq!(dated(usize::MAX), Some(8));
+    // starts is by minute: they all start in one).
+    assert_eq!(dated, Some(8));
     assert_eq!(store.session_events(Some(&p), "s1", 100).unwrap().len(), 5);
 }
 
@@ -2325,7 +2316,7 @@ fn a_page_of_deletions_is_one_mutation_per_table() {
         .unwrap();
     assert_eq!(left.total, 0, "{:?}", left.events);
     assert_eq!(
-        count(&store, "SELECT count() AS n FROM hive_session_hashes"),
+        count(&store, "SELECT count() AS n FROM hive_session_events"),
         0
     );
     assert_eq!(count(&store, "SELECT count() AS n FROM hive_starts"), 0);

@@ -176,9 +176,9 @@ fn two_nodes_on_a_two_shard_cluster() {
         "hive_starts_2_mv",
         "hive_starts_local",
         "hive_starts",
-        "hive_session_hashes_2_mv",
-        "hive_session_hashes_local",
-        "hive_session_hashes",
+        "hive_session_events_mv",
+        "hive_session_events_local",
+        "hive_session_events",
         "hive_migrations_local",
         "hive_migrations",
     ] {
@@ -237,7 +237,7 @@ fn two_nodes_on_a_two_shard_cluster() {
                 .parse()
                 .unwrap()
         };
-        let members = local("SELECT count() FROM hive.hive_session_hashes_local");
+        let members = local("SELECT count() FROM hive.hive_session_events_local");
         assert!(members > 0, "no lookups of sessions on a shard");
         let astray = |table: &str, column: &str| {
             local(&format!(
@@ -246,7 +246,7 @@ fn two_nodes_on_a_two_shard_cluster() {
                  FROM hive.hive_writes_local)"
             ))
         };
-        assert_eq!(astray("hive_session_hashes", "project_id, session_id"), 0);
+        assert_eq!(astray("hive_session_events", "project_id, session_id"), 0);
         assert_eq!(astray("hive_starts", "project_id, key"), 0);
     }
     eprintln!(

@@ -165,11 +165,11 @@ fn two_nodes_on_two_replicas() {
         .collect();
     store.apply(&events).unwrap();
     let this = format!("project_id = '{old}'");
-    converge(&replicas, "hive_session_hashes", &this, 3);
-    let kept = converge(&replicas, "hive_session_hashes", "1", 3 + 6);
+    converge(&replicas, "hive_session_events", &this, 3);
+    let kept = converge(&replicas, "hive_session_events", "1", 3 + 6);
     let removed = store.expire(old, i64::MAX / 2, 0).unwrap();
     assert_eq!(removed, 3, "the retired project's writes");
-    for table in ["hive_writes", "hive_session_hashes", "hive_starts"] {
+    for table in ["hive_writes", "hive_session_events", "hive_starts"] {
         assert_eq!(
             converge(&replicas, table, &this, 0),
             0,
@@ -177,14 +177,14 @@ fn two_nodes_on_two_replicas() {
         );
     }
     assert_eq!(
-        converge(&replicas, "hive_session_hashes", "1", 0),
+        converge(&replicas, "hive_session_events", "1", 0),
         kept - 3,
         "another project's lookups were swept"
     );
     let commands = replicas[1]
         .query(
             "SELECT command FROM system.mutations WHERE database = 'hive' \
-             AND table IN ('hive_session_hashes_local', 'hive_starts_local')",
+             AND table IN ('hive_session_events_local', 'hive_starts_local')",
         )
         .unwrap();
     assert!(
@@ -344,7 +344,7 @@ fn two_nodes_on_two_replicas() {
     // Replication is asynchronous: the first replica catches up with what
     // the second took meanwhile, then either node reads everything.
     let all = converge(&replicas, "hive_writes", "1", writes);
-    converge(&replicas, "hive_session_hashes", "1", 0);
+    converge(&replicas, "hive_session_events", "1", 0);
     for addr in [&node1.addr, &node2.addr] {
         verify_session(addr, &key, &more[0], &through2[0]);
         verify_session(addr, &key, &waiting[0], &through1[0]);

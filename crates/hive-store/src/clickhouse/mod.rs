@@ -370,14 +370,6 @@ impl ClickHouseStore {
         self
     }
 
-    /// Look up the sessions' events of a dated read of `keys` keys or more
-    /// by the sessions' hashes (20 000 by default; tests take both ways).
-    #[doc(hidden)]
-    pub fn with_sessions_by_hash(mut self, keys: usize) -> ClickHouseStore {
-        self.ranges.sessions_by_hash = keys;
-        self
-    }
-
     /// Have ClickHouse add up the events written once of a dated chart of
     /// `events` events or more (50 000 by default; `usize::MAX`: never;
     /// tests take both ways).
@@ -692,6 +684,15 @@ impl ClickHouseStore {
         }
     }
 
+    /// [`Self::project_cond`] for `hive_session_events`, ordered by the
+    /// project's hash (schema 24).
+    fn project_hash_cond(project_id: Option<&str>) -> String {
+        match project_id {
+            Some(p) => format!("project_hash = cityHash64({})", lit(p)),
+            None => "1".to_owned(),
+        }
+    }
+
     /// The project that has this event (its base before a placeholder).
     fn locate_any(&self, event_id: &str) -> Result<Option<String>> {
         let r = self.client.rows(&format!(
@@ -914,7 +915,7 @@ impl Store for ClickHouseStore {
                 .unwrap_or(i64::MAX))
         };
         let starts = table.replace("hive_writes", "hive_starts");
-        let members = table.replace("hive_writes", "hive_session_hashes");
+        let members = table.replace("hive_writes", "hive_session_events");
         let mut dropped = 0;
         let mut months = std::collections::BTreeSet::new();
         for p in parts {

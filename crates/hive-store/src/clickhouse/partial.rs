@@ -58,9 +58,6 @@ pub(crate) struct Ranges {
     /// rollups are known; the rest wait in a temporary file
     /// ([`HELD_IN_MEMORY`]).
     pub held_in_memory: usize,
-    /// A dated read of this many keys or more looks their sessions' events
-    /// up by the sessions' hashes ([`SESSIONS_BY_HASH`]).
-    pub sessions_by_hash: usize,
     /// A chart of this many events or more (a dated one's, or its
     /// project's keys in the index of starts) has ClickHouse add up those
     /// written once ([`SINGLES_FROM`]; `usize::MAX`: never).
@@ -88,7 +85,6 @@ impl Default for Ranges {
             dated_share: DATED_SHARE,
             dated_min_keys: DATED_MIN_KEYS,
             held_in_memory: HELD_IN_MEMORY,
-            sessions_by_hash: SESSIONS_BY_HASH,
             singles_from: SINGLES_FROM,
         }
     }
@@ -135,12 +131,6 @@ const NAMED_SAMPLE: usize = 256;
 /// project of ten million events, read all of it (30 s) where naming its
 /// 2.3 million events takes 13 s.
 pub(super) const MAX_DATED: usize = 5_000_000;
-
-/// From how many keys in its range a dated read looks their sessions' events
-/// up by the sessions' hashes rather than their ids
-/// ([`ClickHouseStore::dated_scope`]; a day at ten million events a month
-/// holds about 200 000, an hour 8 000).
-pub(crate) const SESSIONS_BY_HASH: usize = 20_000;
 
 /// From how many events a chart has ClickHouse add up those written once
 /// ([`singles`]). The counts and the groups are statements of their own
@@ -760,6 +750,7 @@ impl ClickHouseStore {
             return Ok(Scope::All);
         }
         let pc = Self::project_cond(project_id);
+        let ph = Self::project_hash_cond(project_id);
         let mut minutes = format!("minute >= {}", minute_sql(&format!("{from:?}")));
         if let Some(t) = to {
             minutes.push_str(&format!(" AND minute <= {}", minute_sql(&format!("{t:?}"))));
@@ -794,7 +785,7 @@ impl ClickHouseStore {
             keys.clone()
         } else {
             format!(
-                "SELECT session_id AS id FROM hive_session_hashes WHERE {pc} \
+                "SELECT session_id AS id FROM hive_session_events WHERE {ph} \
                  AND id_hash IN (SELECT cityHash64(key) FROM ({by_patch})) UNION ALL {keys}"
             )
         };
@@ -805,27 +796,21 @@ impl ClickHouseStore {
         // made distinct here: ClickHouse's `ORDER BY` of the hashes took
         // half the statement (0.6 of 1.2 s for the 2.5 million of 7 days at
         // ten million events), `DISTINCT` a third. Many keys are matched by
-        // their hashes, which ClickHouse looks up in half the time it takes
-        // to compare the texts (7 days: 0.64 → 0.39 s); a hash shared by
-        // another session only widens the scope, which the reads decide by
-        // what they find. Few are matched as text, which the lookup's key
-        // (project, session) narrows to their granules (the last hour:
-        // 0.08 s as text, 0.16 s by hash). Rows past `limit` may hide more
-        // events: the read covers every event then, as for more than
-        // `MAX_DATED` (so the node holds at most 80 MB of hashes here).
-        let members = if within >= self.ranges.sessions_by_hash {
-            // (Each row's session hashed once, when written: schema 15.)
-            format!("session_hash IN (SELECT cityHash64(id) FROM ({sessions}))")
-        } else {
-            format!("session_id IN ({sessions})")
-        };
+        // their hashes, which the lookup is ordered by (schema 24), so it
+        // reads only the sessions' granules, and only hashes there (the last
+        // hour at ten million events: 0.11–0.14 s warm by the texts, 0.07
+        // s so); a hash shared by another session only widens the scope,
+        // which the reads decide by what they find. Rows past `limit` may
+        // hide more events: the read covers every event then, as for more
+        // than `MAX_DATED` (so the node holds at most 80 MB of hashes here).
+        let members = format!("session_hash IN (SELECT cityHash64(id) FROM ({sessions}))");
         let limit = MAX_DATED.saturating_mul(2).saturating_add(1);
         let mut hashes = Vec::<u64>::new();
         let read = |hashes: &mut Vec<u64>| {
             self.client.each_binary_row(
                 &format!(
                     "SELECT h FROM (SELECT cityHash64(id) AS h FROM ({keys}) \
-                     UNION ALL SELECT id_hash AS h FROM hive_session_hashes WHERE {pc} \
+                     UNION ALL SELECT id_hash AS h FROM hive_session_events WHERE {ph} \
                      AND {members}) LIMIT {limit}"
                 ),
                 |r| {
@@ -888,8 +873,9 @@ impl ClickHouseStore {
             for list in super::write::in_lists(sessions.iter().copied()) {
                 self.client.each_binary_row(
                     &format!(
-                        "SELECT id_hash FROM hive_session_hashes \
-                         WHERE project_id = {} AND session_id IN ({list})",
+                        "SELECT id_hash FROM hive_session_events \
+                         WHERE project_hash = cityHash64({}) \
+                         AND session_hash IN (SELECT cityHash64(arrayJoin([{list}])))",
                         lit(project)
                     ),
                     |r| {
@@ -1595,8 +1581,9 @@ impl ClickHouseStore {
             for list in super::write::in_lists(ids.iter().copied()) {
                 self.client.each_binary_row(
                     &format!(
-                        "SELECT id_hash FROM hive_session_hashes \
-                         WHERE project_id = {} AND session_id IN ({list})",
+                        "SELECT id_hash FROM hive_session_events \
+                         WHERE project_hash = cityHash64({}) \
+                         AND session_hash IN (SELECT cityHash64(arrayJoin([{list}])))",
                         lit(project)
                     ),
                     |r| {

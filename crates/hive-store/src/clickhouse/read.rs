@@ -239,7 +239,7 @@ impl ClickHouseStore {
             let project = format!("project_id = {}", lit(p));
             for list in in_lists(ss.iter().copied()) {
                 let members = Named::Members {
-                    project: &project,
+                    project: p,
                     sessions: &list,
                 };
                 for mut f in self.fold_named_brief(&project, &members, "", brief)? {
@@ -313,8 +313,9 @@ pub(super) enum Named<'a> {
     /// These ids (SQL literals, comma-separated: [`in_lists`]).
     Listed(&'a str),
     /// The events that named these sessions (SQL literals) in the project
-    /// `project` selects, by their ids' hashes (schema 14): with any other
-    /// event that shares one.
+    /// `project` (its id), by their ids' hashes, found by the sessions'
+    /// hashes (schema 24): with any other event that shares one, or whose
+    /// session shares one.
     Members { project: &'a str, sessions: &'a str },
     /// The events with these hashes of their ids (a comma-separated list
     /// of numbers, not empty).
@@ -332,8 +333,10 @@ impl Named<'_> {
             ),
             Named::Members { project, sessions } => (
                 format!(
-                    "SELECT id_hash FROM hive_session_hashes \
-                     WHERE {project} AND session_id IN ({sessions})"
+                    "SELECT id_hash FROM hive_session_events \
+                     WHERE project_hash = cityHash64({}) \
+                     AND session_hash IN (SELECT cityHash64(arrayJoin([{sessions}])))",
+                    lit(project)
                 ),
                 None,
             ),

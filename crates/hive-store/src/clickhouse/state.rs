@@ -894,7 +894,7 @@ impl ClickHouseStore {
     }
 
     /// `hashes` with every event of the sessions among them (by
-    /// `hive_session_hashes`: the events whose writes named them), and of
+    /// `hive_session_events`: the events whose writes named them), and of
     /// the sessions among those, until none is added; `None` past `max`.
     pub(super) fn with_members(
         &self,
@@ -908,8 +908,9 @@ impl ClickHouseStore {
             let mut found = Vec::new();
             self.client.each_binary_row_naming(
                 &format!(
-                    "SELECT id_hash FROM hive_session_hashes \
-                     PREWHERE session_hash IN {NAMED} WHERE project_id = {} GROUP BY id_hash",
+                    "SELECT id_hash FROM hive_session_events \
+                     WHERE project_hash = cityHash64({}) AND session_hash IN {NAMED} \
+                     GROUP BY id_hash",
                     lit(project)
                 ),
                 Some(&new),

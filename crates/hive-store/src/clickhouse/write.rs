@@ -364,8 +364,9 @@ impl ClickHouseStore {
                     self.client
                         .rows(&format!(
                             "SELECT DISTINCT event_id FROM hive_writes PREWHERE project_id = {p} \
-                             AND id_hash IN (SELECT id_hash FROM hive_session_hashes \
-                             WHERE project_id = {p} AND session_id IN ({list})) \
+                             AND id_hash IN (SELECT id_hash FROM hive_session_events \
+                             WHERE project_hash = cityHash64({p}) \
+                             AND session_hash IN (SELECT cityHash64(arrayJoin([{list}])))) \
                              WHERE session_id IN ({list})",
                         ))?
                         .iter()
@@ -418,7 +419,7 @@ impl ClickHouseStore {
                 self.client.mutate_delete("hive_writes", &cond)?;
                 if !named.is_empty() {
                     self.client.mutate_delete(
-                        "hive_session_hashes",
+                        "hive_session_events",
                         &format!(
                             "project_id = {} AND session_id IN ({}) AND id_hash IN ({})",
                             lit(project_id),
@@ -536,7 +537,7 @@ impl ClickHouseStore {
         Ok(())
     }
 
-    /// Remove the lookups (`hive_session_hashes`, `hive_starts`) of a
+    /// Remove the lookups (`hive_session_events`, `hive_starts`) of a
     /// project, or of every project, that name only events with no write
     /// left, as retention leaves them (ADR 0009).
     ///
@@ -577,7 +578,7 @@ impl ClickHouseStore {
             // (The sessions' lookup holds the ids' hashes, schema 14: the
             // hash of a hash is as good a name.)
             self.client
-                .mutate_delete("hive_session_hashes", &gone("id_hash", "id_hash", "1"))?;
+                .mutate_delete("hive_session_events", &gone("id_hash", "id_hash", "1"))?;
             // The starts are keyed by events and by the sessions writes name.
             self.client.mutate_delete(
                 "hive_starts",
@@ -607,7 +608,7 @@ impl ClickHouseStore {
             .first()
             .and_then(|r| r["m"].as_u64())
             .unwrap_or(0);
-        for table in ["hive_session_hashes", "hive_starts"] {
+        for table in ["hive_session_events", "hive_starts"] {
             let cond = format!("project_id = {} AND month < {month}", lit(project_id));
             self.client.delete_any(table, &cond)?;
         }
