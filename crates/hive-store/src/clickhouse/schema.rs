@@ -429,10 +429,10 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // 41 bytes of project id and as many of session id a row to do it
     // (1.5 million rows for the last hour's 1 500 sessions at ten million
     // events, 160 MB): it now reads the three hashes, 24 bytes a row
-    // (ADR 0033). The texts stay, for what deletes rows and for the reads
-    // that check a few sessions by name. As migration 14: the new table
-    // and its view first, then the old ones go, and the writes from before
-    // are indexed (`backfill`).
+    // (ADR 0033). The texts stay, for what deletes rows by them and for
+    // the reverse lookup of the sessions some events named. As migration
+    // 14: the new table and its view first, then the old ones go, and the
+    // writes from before are indexed (`backfill`).
     &[
         "CREATE TABLE IF NOT EXISTS hive_session_events (
             project_hash UInt64, session_hash UInt64, id_hash UInt64,
