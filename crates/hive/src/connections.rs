@@ -189,6 +189,16 @@ fn head_bytes<B>(req: &hyper::Request<B>) -> usize {
     line + fields + 2
 }
 
+/// `resp`, closing its connection after it (the request's body may be
+/// left unread).
+fn closing(mut resp: axum::response::Response) -> axum::response::Response {
+    resp.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
 /// The answer to a request whose body stopped coming.
 fn body_timeout_response(protocol: Protocol, timeout: Duration) -> axum::response::Response {
     let message = format!(
@@ -196,14 +206,7 @@ fn body_timeout_response(protocol: Protocol, timeout: Duration) -> axum::respons
         timeout.as_secs_f64()
     );
     match protocol {
-        Protocol::Http => {
-            let mut r = json_error(408, &message);
-            r.headers_mut().insert(
-                axum::http::header::CONNECTION,
-                axum::http::HeaderValue::from_static("close"),
-            );
-            r
-        }
+        Protocol::Http => closing(json_error(408, &message)),
         // DEADLINE_EXCEEDED
         Protocol::Grpc => hive_server::grpc::status_response(4, &message),
     }
@@ -250,12 +253,7 @@ async fn connection(
             let too_large = protocol == Protocol::Http && head_bytes(&req) > MAX_HEAD_BYTES;
             async move {
                 let resp = if too_large {
-                    let mut r = json_error(431, HEAD_TOO_LARGE);
-                    r.headers_mut().insert(
-                        axum::http::header::CONNECTION,
-                        axum::http::HeaderValue::from_static("close"),
-                    );
-                    r
+                    closing(json_error(431, HEAD_TOO_LARGE))
                 } else {
                     app.oneshot(req).await.unwrap_or_else(|e| match e {})
                 };

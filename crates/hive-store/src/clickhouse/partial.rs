@@ -872,12 +872,7 @@ impl ClickHouseStore {
         for (project, sessions) in super::read::by_project(nested) {
             for list in super::write::in_lists(sessions.iter().copied()) {
                 self.client.each_binary_row(
-                    &format!(
-                        "SELECT id_hash FROM hive_session_events \
-                         WHERE project_hash = cityHash64({}) \
-                         AND session_hash IN (SELECT cityHash64(arrayJoin([{list}])))",
-                        lit(project)
-                    ),
+                    &super::read::session_events_sql(project, &list),
                     |r| {
                         let e = super::http::binary::u64(r)?;
                         if !have.contains(&e) {
@@ -1580,12 +1575,7 @@ impl ClickHouseStore {
             let mut events = Vec::new();
             for list in super::write::in_lists(ids.iter().copied()) {
                 self.client.each_binary_row(
-                    &format!(
-                        "SELECT id_hash FROM hive_session_events \
-                         WHERE project_hash = cityHash64({}) \
-                         AND session_hash IN (SELECT cityHash64(arrayJoin([{list}])))",
-                        lit(project)
-                    ),
+                    &super::read::session_events_sql(project, &list),
                     |r| {
                         events.push(super::http::binary::u64(r)?);
                         Ok(())

@@ -331,18 +331,22 @@ impl Named<'_> {
                 format!("SELECT cityHash64(arrayJoin([{list}]))"),
                 Some((*list).to_owned()),
             ),
-            Named::Members { project, sessions } => (
-                format!(
-                    "SELECT id_hash FROM hive_session_events \
-                     WHERE project_hash = cityHash64({}) \
-                     AND session_hash IN (SELECT cityHash64(arrayJoin([{sessions}])))",
-                    lit(project)
-                ),
-                None,
-            ),
+            Named::Members { project, sessions } => (session_events_sql(project, sessions), None),
             Named::Hashes(list) => (format!("SELECT arrayJoin([{list}])"), None),
         }
     }
+}
+
+/// The hashes of the events that named `sessions` (SQL literals,
+/// comma-separated: [`in_lists`]) in the project `project` (its id), looked
+/// up by the project's and the sessions' hashes, which the lookup is
+/// ordered by (schema 24). A session sharing a hash adds its events.
+pub(super) fn session_events_sql(project: &str, sessions: &str) -> String {
+    format!(
+        "SELECT id_hash FROM hive_session_events WHERE project_hash = cityHash64({}) \
+         AND session_hash IN (SELECT cityHash64(arrayJoin([{sessions}])))",
+        lit(project)
+    )
 }
 
 /// (project, id) pairs as each project's ids, projects in order.

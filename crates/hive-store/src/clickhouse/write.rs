@@ -364,10 +364,8 @@ impl ClickHouseStore {
                     self.client
                         .rows(&format!(
                             "SELECT DISTINCT event_id FROM hive_writes PREWHERE project_id = {p} \
-                             AND id_hash IN (SELECT id_hash FROM hive_session_events \
-                             WHERE project_hash = cityHash64({p}) \
-                             AND session_hash IN (SELECT cityHash64(arrayJoin([{list}])))) \
-                             WHERE session_id IN ({list})",
+                             AND id_hash IN ({}) WHERE session_id IN ({list})",
+                            super::read::session_events_sql(project_id, &list)
                         ))?
                         .iter()
                         .map(|r| str_field(r, "event_id")),
