@@ -85,6 +85,28 @@ fn disk_bytes(store: &ClickHouseStore) -> Result<u64> {
     )
 }
 
+/// Bytes on disk of each table of the store's database, the largest first.
+fn disk_bytes_by_table(store: &ClickHouseStore) -> Result<Vec<(String, u64)>> {
+    Ok(store
+        .sql_rows(
+            "SELECT table AS t, sum(bytes_on_disk) AS n FROM system.parts \
+             WHERE active AND database = currentDatabase() GROUP BY t ORDER BY n DESC, t",
+        )?
+        .iter()
+        .filter_map(|r| {
+            let n = match &r["n"] {
+                serde_json::Value::String(s) => s.parse().ok()?,
+                v => v.as_u64()?,
+            };
+            Some((r["t"].as_str()?.to_owned(), n))
+        })
+        .collect())
+}
+
+/// Tables of the events' state (ADR 0028, 0032), which a cluster does not
+/// keep.
+const STATE_TABLES: [&str; 2] = ["hive_state", "hive_session_first"];
+
 /// An `enrich_session` of every session among the first `seed` events,
 /// received five minutes after the session starts.
 fn session_enrichments(project_id: &str, seed: usize) -> Vec<WriteOp> {
@@ -114,7 +136,7 @@ fn load(
     total: usize,
     content: usize,
     enrich: bool,
-) -> Result<f64> {
+) -> Result<(f64, Vec<(String, u64)>)> {
     let t = Instant::now();
     // The seed starts across the 30 days, and each copy when its seed
     // does: so many events an hour as `total` over 30 days makes.
@@ -141,6 +163,7 @@ fn load(
     // (Its state too, as a node's compaction keeps it: ADR 0028.)
     store.rebuild_state()?;
     let per_event = disk_bytes(store)? as f64 / seed as f64;
+    let tables = disk_bytes_by_table(store)?;
     let copies = total.div_ceil(seed);
     let t = Instant::now();
     let ids = "['event_id', 'session_id', 'parent_id']";
@@ -176,7 +199,37 @@ fn load(
             );
         }
     }
-    Ok(per_event)
+    Ok((per_event, tables))
+}
+
+/// Where the bytes an event go, table by table (the tables of under a tenth
+/// of a byte an event together), and the bytes without the events' state.
+fn print_tables(tables: &[(String, u64)], seed: usize, per_event: f64, sqlite: f64) {
+    let per = |n: u64| n as f64 / seed as f64;
+    let (shown, rest): (Vec<_>, Vec<_>) = tables.iter().partition(|(_, n)| per(*n) >= 0.1);
+    let mut line: Vec<String> = shown
+        .iter()
+        .map(|(t, n)| format!("{t} {:.1}", per(*n)))
+        .collect();
+    if !rest.is_empty() {
+        line.push(format!(
+            "{} more {:.2}",
+            rest.len(),
+            per(rest.iter().map(|(_, n)| n).sum())
+        ));
+    }
+    println!("  by table, bytes an event: {}", line.join(", "));
+    let state: u64 = tables
+        .iter()
+        .filter(|(t, _)| STATE_TABLES.contains(&t.as_str()))
+        .map(|(_, n)| n)
+        .sum();
+    let without = per_event - per(state);
+    println!(
+        "  without the events' state ({}; a cluster keeps none): {without:.1}, {:.2}x fewer",
+        STATE_TABLES.join(", "),
+        sqlite / without
+    );
 }
 
 /// SQLite's bytes per event for the same `n` events (database and WAL
@@ -465,7 +518,7 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
     let seed = a.seed_events.min(a.events).max(10) / 10 * 10;
     if have == 0 {
         eprintln!("loading {} events into {}", a.events, store.describe());
-        let per_event = load(
+        let (per_event, tables) = load(
             &store,
             &project_id,
             seed,
@@ -480,6 +533,7 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
              (database and WAL after a checkpoint): {:.1}x fewer",
             sqlite / per_event
         );
+        print_tables(&tables, seed, per_event, sqlite);
     } else {
         eprintln!("reusing {have} events in {}", store.describe());
     }
