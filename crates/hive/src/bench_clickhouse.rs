@@ -566,10 +566,13 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
     let mut cold_what = "";
     let end = START + SPAN_MS;
     let mut written = 0;
+    let (mut names, mut matched) = (Vec::new(), 0);
     for (name, read) in reads(&project_id, end)? {
+        names.push(name);
         if a.only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
             continue;
         }
+        matched += 1;
         let read = std::sync::Arc::new(read);
         // One run in a thread of its own, so a read slower than the limit
         // is reported instead of waited for.
@@ -674,10 +677,16 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
             pct(&warm, 0.99),
         );
     }
-    println!(
-        "{} runs each; cold: {cold_what} dropped before each run",
-        a.runs
-    );
+    match (&a.only, matched) {
+        (Some(only), 0) => println!(
+            "no read's name contains {only:?}, so none was run; the reads: {}",
+            names.join("; ")
+        ),
+        _ => println!(
+            "{} runs each; cold: {cold_what} dropped before each run",
+            a.runs
+        ),
+    }
     let hwm = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
