@@ -354,7 +354,19 @@ impl Client {
     }
 
     fn unreachable(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError::Unavailable(format!("{} cannot be reached: {e}", self.at()))
+        let e = e.to_string();
+        // A TLS handshake answered in plain HTTP: a setting to change, not
+        // an outage to wait out, so the message says which.
+        let hint = match self.endpoint.base.starts_with("https://")
+            && (e.contains("InvalidContentType") || e.contains("corrupt message"))
+        {
+            true => {
+                " (the URL says https, and the port answered in plain HTTP: use http://, \
+                 or the port of ClickHouse's https_port)"
+            }
+            false => "",
+        };
+        StoreError::Unavailable(format!("{} cannot be reached: {e}{hint}", self.at()))
     }
 
     /// A failed answer (`status`, `body`) as an error. Refused credentials
@@ -1342,6 +1354,28 @@ mod tests {
         assert_eq!((e.cluster.as_deref(), e.replicated), (Some("hive"), true));
         assert!(Endpoint::parse("http://h:1/db?replicated=true").is_err());
         assert!(Endpoint::parse("http://h:1/db?cluster=a;b").is_err());
+    }
+
+    #[test]
+    fn https_to_a_plain_port_says_so() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            // Whatever arrives (a TLS hello), a plain HTTP answer.
+            let (mut s, _) = listener.accept().unwrap();
+            let _ = s.read(&mut [0u8; 1024]);
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        });
+        let client = Client::new(Endpoint::parse(&format!("https://127.0.0.1:{port}/db")).unwrap());
+        let e = client.exec("SELECT 1").unwrap_err();
+        server.join().unwrap();
+        let m = e.to_string();
+        assert!(e.is_transient(), "{m}");
+        assert!(
+            m.contains("cannot be reached") && m.contains("plain HTTP: use http://"),
+            "{m}"
+        );
     }
 
     #[test]
