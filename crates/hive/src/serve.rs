@@ -105,9 +105,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HIVE_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
     /// Keep events, keys and saved objects in ClickHouse instead of SQLite:
-    /// http://[user[:password]@]host:port[/database] (database `hive` by
-    /// default). Several nodes may share one server; each keeps its ingest
-    /// log in its own --data-dir.
+    /// http[s]://[user[:password]@]host:port[/database] (database `hive` by
+    /// default), with `?timeout=SECONDS`, `?ca=PATH` (https: a private CA's
+    /// certificates, PEM), `?partition=month`, `?cluster=NAME` and
+    /// `?replicated=true` (see the README). Several nodes may share one
+    /// server; each keeps its ingest log in its own --data-dir.
     #[arg(long = "clickhouse", env = "HIVE_CLICKHOUSE_URL")]
     pub clickhouse: Option<String>,
     #[command(flatten)]

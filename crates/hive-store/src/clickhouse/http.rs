@@ -35,6 +35,11 @@ pub struct Endpoint {
     /// bounded by dates about three times slower. Read when the database
     /// is made; an existing one keeps its partitions.
     pub partition_by_month: bool,
+    /// With https, the certificates (DER) a server's certificate must
+    /// chain to, read from the PEM file `?ca=PATH` names when the URL is
+    /// parsed; without it, the web's public roots (Mozilla's, built in).
+    /// For a ClickHouse whose certificate a private CA signed.
+    pub ca: Option<Vec<Vec<u8>>>,
 }
 
 /// How long a statement may take unless the URL says (`?timeout=`).
@@ -43,7 +48,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 impl Endpoint {
     /// Parse `http://[user[:password]@]host:port[/database]`; the database
     /// defaults to `hive`. `?database=` and `?user=`/`?password=` are also
-    /// understood, and `?timeout=SECONDS` bounds each statement.
+    /// understood, `?timeout=SECONDS` bounds each statement, and with https
+    /// `?ca=PATH` names the certificates (PEM) the server's must chain to.
     pub fn parse(url: &str) -> Result<Endpoint> {
         let bad = |m: &str| {
             StoreError::Invalid(format!("clickhouse url {:?}: {m}", without_password(url)))
@@ -78,6 +84,7 @@ impl Endpoint {
             cluster: None,
             replicated: false,
             partition_by_month: false,
+            ca: None,
         };
         if let Some(c) = creds {
             let (u, p) = match c.split_once(':') {
@@ -117,6 +124,15 @@ impl Endpoint {
                         "day" => false,
                         _ => return Err(bad("partition must be day or month")),
                     }
+                }
+                "ca" => {
+                    if scheme != "https" {
+                        return Err(bad(
+                            "ca names the certificates of an https server: use https://",
+                        ));
+                    }
+                    let path = percent_decode(v);
+                    ep.ca = Some(read_ca(&path).map_err(|m| bad(&format!("ca {path:?}: {m}")))?);
                 }
                 "timeout" => {
                     let secs: f64 = v
@@ -188,6 +204,24 @@ impl Endpoint {
             ),
             None => format!("{}/{}", self.base, self.database),
         }
+    }
+}
+
+/// The certificates of the PEM file at `path`, as DER, or what is wrong
+/// with it.
+fn read_ca(path: &str) -> std::result::Result<Vec<Vec<u8>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c.der().to_vec()),
+            Ok(_) => {}
+            Err(e) => return Err(format!("is not PEM: {e}")),
+        }
+    }
+    match certs.is_empty() {
+        true => Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_owned()),
+        false => Ok(certs),
     }
 }
 
@@ -294,8 +328,22 @@ impl Client {
             .http_status_as_error(false)
             .timeout_global(Some(endpoint.timeout))
             .timeout_connect(Some(endpoint.timeout.min(Duration::from_secs(5))))
-            .max_idle_connections_per_host(8)
-            .build();
+            .max_idle_connections_per_host(8);
+        let config = match &endpoint.ca {
+            Some(ca) => {
+                let roots: Vec<_> = ca
+                    .iter()
+                    .map(|der| ureq::tls::Certificate::from_der(der).to_owned())
+                    .collect();
+                config.tls_config(
+                    ureq::tls::TlsConfig::builder()
+                        .root_certs(ureq::tls::RootCerts::from(roots))
+                        .build(),
+                )
+            }
+            None => config,
+        }
+        .build();
         let auth = endpoint.user.as_ref().map(|u| {
             let pair = format!("{u}:{}", endpoint.password.as_deref().unwrap_or(""));
             format!(
@@ -357,14 +405,14 @@ impl Client {
         let e = e.to_string();
         // A TLS handshake answered in plain HTTP: a setting to change, not
         // an outage to wait out, so the message says which.
-        let hint = match self.endpoint.base.starts_with("https://")
-            && (e.contains("InvalidContentType") || e.contains("corrupt message"))
-        {
-            true => {
-                " (the URL says https, and the port answered in plain HTTP: use http://, \
-                 or the port of ClickHouse's https_port)"
-            }
-            false => "",
+        let https = self.endpoint.base.starts_with("https://");
+        let hint = if https && (e.contains("InvalidContentType") || e.contains("corrupt message")) {
+            " (the URL says https, and the port answered in plain HTTP: use http://, \
+             or the port of ClickHouse's https_port)"
+        } else if https && e.contains("UnknownIssuer") && self.endpoint.ca.is_none() {
+            " (a certificate a private CA signed: name that CA's certificate with ?ca=PATH)"
+        } else {
+            ""
         };
         StoreError::Unavailable(format!("{} cannot be reached: {e}{hint}", self.at()))
     }
@@ -1376,6 +1424,44 @@ mod tests {
             m.contains("cannot be reached") && m.contains("plain HTTP: use http://"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn a_private_ca_named_in_the_url() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../hive/tests/fixtures/tls");
+        let ep = Endpoint::parse(&format!("https://h:1/db?ca={fixtures}/ca.pem")).unwrap();
+        let ca = ep.ca.as_ref().expect("the CA's certificates");
+        assert_eq!(ca.len(), 1);
+        // A chain: every certificate of the file.
+        let dir = tempfile::tempdir().unwrap();
+        let two = dir.path().join("two.pem");
+        let mut both = std::fs::read(format!("{fixtures}/ca.pem")).unwrap();
+        both.extend(std::fs::read(format!("{fixtures}/server.pem")).unwrap());
+        std::fs::write(&two, both).unwrap();
+        let ep = Endpoint::parse(&format!("https://h:1/db?ca={}", two.display())).unwrap();
+        assert_eq!(ep.ca.map(|c| c.len()), Some(2));
+        assert_eq!(Endpoint::parse("https://h:1/db").unwrap().ca, None);
+        for (url, says) in [
+            (
+                format!("http://h:1/db?ca={fixtures}/ca.pem"),
+                "use https://",
+            ),
+            (
+                "https://h:1/db?ca=/no/such/file.pem".to_owned(),
+                "cannot be read",
+            ),
+            (
+                format!("https://h:1/db?ca={fixtures}/server.key"),
+                "holds no PEM certificate",
+            ),
+            (
+                format!("https://h:1/db?ca={fixtures}/README.md"),
+                "holds no PEM certificate",
+            ),
+        ] {
+            let e = Endpoint::parse(&url).unwrap_err().to_string();
+            assert!(e.contains("ca") && e.contains(says), "{url}: {e}");
+        }
     }
 
     #[test]
