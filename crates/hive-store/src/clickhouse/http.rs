@@ -54,6 +54,15 @@ impl Endpoint {
         let bad = |m: &str| {
             StoreError::Invalid(format!("clickhouse url {:?}: {m}", without_password(url)))
         };
+        if url.trim().is_empty() {
+            // (An environment variable set to nothing, as a compose file's
+            // `${VAR:-}` leaves it.)
+            return Err(StoreError::Invalid(
+                "the ClickHouse URL is empty (--clickhouse or HIVE_CLICKHOUSE_URL): give \
+                 http[s]://host:port[/database], or leave it unset for the embedded SQLite store"
+                    .to_owned(),
+            ));
+        }
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| bad("expected http://host:port"))?;
@@ -1205,6 +1214,10 @@ mod tests {
         );
         assert!(Endpoint::parse("127.0.0.1:8123").is_err());
         assert!(Endpoint::parse("http://127.0.0.1:8123/a;b").is_err());
+        for empty in ["", "  "] {
+            let e = Endpoint::parse(empty).unwrap_err().to_string();
+            assert!(e.contains("URL is empty") && e.contains("SQLite"), "{e}");
+        }
         assert!(
             !Endpoint::parse("http://u:secret@h:1/d")
                 .unwrap()
