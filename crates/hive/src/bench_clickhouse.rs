@@ -93,13 +93,7 @@ fn disk_bytes_by_table(store: &ClickHouseStore) -> Result<Vec<(String, u64)>> {
              WHERE active AND database = currentDatabase() GROUP BY t ORDER BY n DESC, t",
         )?
         .iter()
-        .filter_map(|r| {
-            let n = match &r["n"] {
-                serde_json::Value::String(s) => s.parse().ok()?,
-                v => v.as_u64()?,
-            };
-            Some((r["t"].as_str()?.to_owned(), n))
-        })
+        .filter_map(|r| Some((r["t"].as_str()?.to_owned(), r["n"].as_u64()?)))
         .collect())
 }
 
@@ -162,8 +156,8 @@ fn load(
     store.sql_exec("OPTIMIZE TABLE hive_writes FINAL")?;
     // (Its state too, as a node's compaction keeps it: ADR 0028.)
     store.rebuild_state()?;
-    let per_event = disk_bytes(store)? as f64 / seed as f64;
     let tables = disk_bytes_by_table(store)?;
+    let per_event = tables.iter().map(|(_, n)| n).sum::<u64>() as f64 / seed as f64;
     let copies = total.div_ceil(seed);
     let t = Instant::now();
     let ids = "['event_id', 'session_id', 'parent_id']";
