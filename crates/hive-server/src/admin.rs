@@ -166,12 +166,13 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no route for {}", uri.path()))
 }
 
-/// `GET /v1/stats` (admin): the write path's counters.
+/// `GET /v1/stats` (admin): the write path's counters, and what the
+/// background work (maintenance, compactions of the events' state) did.
 #[utoipa::path(
     get,
     path = "/v1/stats",
     tag = "admin",
-    responses((status = 200, description = "The write path's counters and the ingest log's lag", body = Object), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "The write path's counters, the ingest log's lag, maintenance and the events' state (`state`: its newest compaction by any node, and this node's compactions)", body = Object), (status = 401, description = "Missing or unknown API key", body = crate::openapi::ErrorBody), (status = 403, description = "The key's scope or project does not allow it", body = crate::openapi::ErrorBody))
 )]
 pub async fn stats(State(state): State<SharedState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     authenticate(&state, &headers)?.require_admin()?;
@@ -197,6 +198,7 @@ pub async fn stats(State(state): State<SharedState>, headers: HeaderMap) -> ApiR
         "set_aside_records": s.set_aside_records.load(Ordering::Relaxed),
         "redaction": crate::redaction::stats_json(&state),
         "maintenance": state.maintenance.snapshot(),
+        "state": state.compactions.snapshot(),
     })))
 }
 

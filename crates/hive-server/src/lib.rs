@@ -96,6 +96,8 @@ pub struct AppState {
     pub(crate) ping_since_ms: std::sync::atomic::AtomicI64,
     /// Retention and deletions in the background.
     pub maintenance: retention::Maintenance,
+    /// This node's compactions of what the store derives for wide reads.
+    pub compactions: compaction::Compactions,
     /// The dashboard lists' recent counts, and the one count at a time.
     pub(crate) list_counts: dashboard::ListCounts,
     /// Reads over a project (lists, counts, charts, exports) at once
@@ -141,6 +143,7 @@ impl AppState {
             column_memory: None,
             ping_since_ms: std::sync::atomic::AtomicI64::new(0),
             maintenance: retention::Maintenance::default(),
+            compactions: compaction::Compactions::default(),
             list_counts: dashboard::ListCounts::default(),
             read_slots: read_slots::ReadSlots::default(),
             store,

@@ -163,6 +163,10 @@ impl Store for MeteredStore {
         timed("compact", || self.inner.compact_due(every))
     }
 
+    fn compacted_at(&self) -> Result<Option<i64>> {
+        timed("compacted_at", || self.inner.compacted_at())
+    }
+
     fn expire_step_ms(&self) -> i64 {
         self.inner.expire_step_ms()
     }

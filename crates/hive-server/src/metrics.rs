@@ -216,6 +216,17 @@ pub const NAMES: &[(&str, &str, &str)] = &[
         "counter",
         "Deletion requests completed",
     ),
+    // The events' state (ClickHouse).
+    (
+        "hive_state_compactions_total",
+        "counter",
+        "Compactions of the events' state this node ran, by result (compacted, built, failed)",
+    ),
+    (
+        "hive_state_last_compaction_timestamp_seconds",
+        "gauge",
+        "When the newest compaction of the events' state was recorded, by any node (Unix time)",
+    ),
     // Process.
     (
         "hive_up",
@@ -408,6 +419,18 @@ pub(crate) fn timed<T, E>(op: &'static str, f: impl FnOnce() -> Result<T, E>) ->
     let r = f();
     store_query(op, started.elapsed(), r.is_ok());
     r
+}
+
+// ---- The events' state -------------------------------------------------------
+
+/// A compaction round ended: `compacted`, `built` or `failed`.
+pub fn state_compaction(result: &'static str) {
+    ::metrics::counter!("hive_state_compactions_total", "result" => result).increment(1);
+}
+
+/// The newest compaction, by any node, was recorded at `at_ms`.
+pub fn state_last_compaction(at_ms: i64) {
+    ::metrics::gauge!("hive_state_last_compaction_timestamp_seconds").set(at_ms as f64 / 1000.0);
 }
 
 // ---- Webhooks ----------------------------------------------------------------

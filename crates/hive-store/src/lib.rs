@@ -430,6 +430,14 @@ pub trait Store: Send + Sync + 'static {
         let _ = every;
         self.compact()
     }
+    /// When the newest compaction that [`Store::compact`] keeps was
+    /// recorded (ms since the epoch), by whichever node sharing the store
+    /// made it: what wide reads take as settled, so its age is how much
+    /// they resolve beside it. `None` where the store keeps nothing of the
+    /// kind (SQLite, a ClickHouse cluster), or before the first.
+    fn compacted_at(&self) -> Result<Option<i64>> {
+        Ok(None)
+    }
     /// The step retention's cut-offs move by, in milliseconds: they are
     /// rounded down to a multiple of it, so a backend whose deletions cost
     /// the same whatever they remove (a ClickHouse mutation rewrites the
@@ -487,7 +495,6 @@ pub trait Store: Send + Sync + 'static {
     fn objects(&self) -> &dyn objects::ObjectStore;
 }
 
-/// Milliseconds since the epoch (0 if the clock is before it).
 /// What a [`Store::compact`] did.
 #[derive(Debug, Clone)]
 pub struct Compaction {

@@ -536,11 +536,18 @@ fn readyz_names_the_store_while_clickhouse_is_down_and_the_backlog_past_its_boun
             "1",
             "--read-wait-ms",
             "1000",
+            "--compact-every-ms",
+            "300",
         ],
     );
     let (addr, key) = (&hive.addr, hive.key.clone().unwrap());
     let v = wait_readyz(addr, 200, Duration::from_secs(10));
     assert_eq!(v["checks"]["store"]["ok"], true, "{v}");
+    // The events' state is built, and its age shows.
+    let state = wait_state(addr, &key, "a first compaction", |s| {
+        s["newest_at"].is_i64() && s["compactions"].as_u64() >= Some(1)
+    });
+    assert!(state["last"]["full"].is_boolean(), "{state}");
 
     // The key is checked once while ClickHouse answers (a node keeps a
     // key it checked while the store fails).
@@ -566,6 +573,16 @@ fn readyz_names_the_store_while_clickhouse_is_down_and_the_backlog_past_its_boun
         "{v}"
     );
     assert!(v["message"].as_str().unwrap().contains("store"));
+    // Compactions fail meanwhile, and say why; the age of the state is
+    // still the last one known.
+    let down = wait_state(addr, &key, "a failed compaction", |s| {
+        s["failures"].as_u64() >= Some(1) && s["last_error"].is_string()
+    });
+    assert!(
+        down["last_error"].as_str().unwrap().contains("ClickHouse"),
+        "{down}"
+    );
+    assert_eq!(down["newest_at"], state["newest_at"], "{down}");
 
     // Writes are still acknowledged into the ingest log; past 1 MiB the
     // backlog is over its bound too.
@@ -624,4 +641,56 @@ fn readyz_names_the_store_while_clickhouse_is_down_and_the_backlog_past_its_boun
         value(&samples, "hive_ingested_enrichments_total", &[]),
         (acked + 1) as f64
     );
+
+    // The state is compacted again (the writes of the outage with it),
+    // and its age in /metrics is that of the newest compaction.
+    let up = wait_state(addr, &key, "a compaction after the outage", |s| {
+        s["newest_at"].as_i64() > down["newest_at"].as_i64() && s["last_error"].is_null()
+    });
+    let (s, text) = scrape(addr, &[("authorization", &format!("Bearer {key}"))]);
+    assert_eq!(s, 200);
+    let samples = parse_exposition(&text).unwrap();
+    let at = value(
+        &samples,
+        "hive_state_last_compaction_timestamp_seconds",
+        &[],
+    );
+    assert!(
+        at * 1000.0 >= up["newest_at"].as_i64().unwrap() as f64 - 1.0,
+        "{at} against {up}"
+    );
+    assert!(
+        value(
+            &samples,
+            "hive_state_compactions_total",
+            &[("result", "failed")]
+        ) >= 1.0
+    );
+    let made = value(
+        &samples,
+        "hive_state_compactions_total",
+        &[("result", "compacted")],
+    ) + value(
+        &samples,
+        "hive_state_compactions_total",
+        &[("result", "built")],
+    );
+    assert!(
+        made >= 2.0,
+        "compactions before and after the outage: {made}"
+    );
+}
+
+/// `/v1/stats`'s `state` once `done` holds of it (within 30 s).
+fn wait_state(addr: &str, key: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (s, v) = api(addr, "GET", "/v1/stats", key, "").unwrap();
+        assert_eq!(s, 200, "{v}");
+        if done(&v["state"]) {
+            return v["state"].clone();
+        }
+        assert!(Instant::now() < deadline, "no {what}: {}", v["state"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

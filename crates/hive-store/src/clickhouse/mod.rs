@@ -803,6 +803,10 @@ impl Store for ClickHouseStore {
         self.compact_state_due(every)
     }
 
+    fn compacted_at(&self) -> Result<Option<i64>> {
+        self.newest_cut_at()
+    }
+
     fn expire(&self, project_id: &str, before_ms: i64, _limit: usize) -> Result<u64> {
         // Writes expire by the time they were received (what partitions
         // are made of): one mutation per project and step, only when it

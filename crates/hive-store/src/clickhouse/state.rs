@@ -1079,20 +1079,32 @@ impl ClickHouseStore {
             && lock(&self.wanted).is_empty()
             && !lock(&self.used).overdue(now_ms(), slots::REPORT_EVERY)
         {
-            let mut newest = None;
-            self.client.each_binary_row(
-                &format!("SELECT max(at) FROM hive_state_cuts WHERE format = {FORMAT}"),
-                |r| {
-                    newest = Some(b::i64(r)?);
-                    Ok(())
-                },
-            )?;
+            let newest = self.newest_cut_at()?;
             let half = (every / 2).as_millis() as i64;
             if newest.is_some_and(|at| at > now_ms() - half) {
                 return Ok(None);
             }
         }
         self.compact_state()
+    }
+
+    /// When the newest cut of the current [`FORMAT`] was recorded (ms),
+    /// by any node; `None` before the first, or where no state is kept (a
+    /// cluster).
+    pub fn newest_cut_at(&self) -> Result<Option<i64>> {
+        if !self.keeps_state() {
+            return Ok(None);
+        }
+        let mut newest = None;
+        self.client.each_binary_row(
+            &format!("SELECT max(at), count() FROM hive_state_cuts WHERE format = {FORMAT}"),
+            |r| {
+                let (at, n) = (b::i64(r)?, b::u64(r)?);
+                newest = (n > 0).then_some(at);
+                Ok(())
+            },
+        )?;
+        Ok(newest)
     }
 
     /// Build the state anew from every write, and record its cut (what
