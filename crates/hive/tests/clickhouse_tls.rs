@@ -6,7 +6,8 @@
 //!   span and answers it;
 //! - without it, the certificate is refused, and the message says how to
 //!   name the CA;
-//! - an https URL to the plain HTTP port says so;
+//! - an https URL to the plain HTTP port says so, and an http URL to the
+//!   https port says what it may be;
 //! - `?ca=` on an http URL, or naming a file with no certificate, is
 //!   refused before anything is sent.
 
@@ -82,11 +83,17 @@ fn a_server_whose_certificate_a_private_ca_signed() {
             "{url}: {stderr}"
         );
     }
-    // The certificate refused without the CA; https to the plain port.
+    // The certificate refused without the CA; https to the plain port;
+    // http to the https port.
     let plain_port = ch.url("hive").replace("http://", "https://");
+    let http_to_tls = url.replace("https://", "http://");
     for (url, says) in [
         (url.as_str(), "name that CA's certificate with ?ca=PATH"),
         (plain_port.as_str(), "answered in plain HTTP"),
+        (
+            http_to_tls.as_str(),
+            "https_port, the URL must say https://",
+        ),
     ] {
         // (A freshly started 18.16 sometimes leaves a handshake unanswered
         // past the 5 s connect timeout on a loaded machine: tried again.)

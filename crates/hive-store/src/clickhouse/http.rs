@@ -420,6 +420,10 @@ impl Client {
              or the port of ClickHouse's https_port)"
         } else if https && e.contains("UnknownIssuer") && self.endpoint.ca.is_none() {
             " (a certificate a private CA signed: name that CA's certificate with ?ca=PATH)"
+        } else if !https && e.contains("Connection reset by peer") {
+            // What a TLS port does with plain HTTP (among other causes of
+            // a reset, so the hint says "if").
+            " (if that is ClickHouse's https_port, the URL must say https://)"
         } else {
             ""
         };
