@@ -3963,6 +3963,72 @@ fn nodes_take_turns_compacting() {
     assert!(a.compact_due(Duration::ZERO).unwrap().is_some());
 }
 
+/// A compaction records how long it took, and the next background round
+/// (on any node) waits four times that since it was recorded: a
+/// compaction copies each day it touches whole, so its cost is the day's,
+/// not the change's (ADR 0035). A build records nothing to wait for, and a
+/// compaction asked for outright does not wait.
+#[test]
+fn compactions_wait_four_times_as_long_as_the_last_took() {
+    use hive_store::{Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let a = ClickHouseStore::open(&url, "node-a").expect("open");
+    let b = ClickHouseStore::open(&url, "node-b").expect("open");
+    let p = ClickHouseStore::project_named("p").id;
+    let ops = |from: i64, to: i64| -> Vec<WriteOp> {
+        (from..to)
+            .map(|i| WriteOp::event(model_event(&p, i, 5)))
+            .collect()
+    };
+    let took = || -> i64 {
+        let rows = a
+            .sql_rows("SELECT took FROM hive_state_cuts ORDER BY at DESC, cut DESC LIMIT 1")
+            .unwrap();
+        rows[0]["took"]
+            .as_str()
+            .map_or_else(|| rows[0]["took"].as_i64().unwrap(), |t| t.parse().unwrap())
+    };
+    a.apply(&ops(0, 10)).unwrap();
+    assert!(a.compact_due(Duration::ZERO).unwrap().expect("built").full);
+    assert_eq!(took(), 0, "a build paces nothing");
+    a.apply(&ops(10, 20)).unwrap();
+    let c = a.compact_due(Duration::ZERO).unwrap().expect("compacted");
+    assert!(!c.full);
+    let recorded = took();
+    assert!(
+        recorded > 0 && recorded <= c.took.as_millis() as i64 + 1,
+        "took {recorded} ms, the compaction says {:?}",
+        c.took
+    );
+    // The last compaction took an hour: no round starts one for four.
+    a.sql_exec("ALTER TABLE hive_state_cuts UPDATE took = 3600000 WHERE 1")
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while took() != 3_600_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update did not apply"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    a.apply(&ops(20, 21)).unwrap();
+    b.apply(&ops(21, 22)).unwrap();
+    assert!(
+        a.compact_due(Duration::ZERO).unwrap().is_none(),
+        "node a did not wait"
+    );
+    assert!(
+        b.compact_due(Duration::ZERO).unwrap().is_none(),
+        "node b did not wait"
+    );
+    // Asked for outright, it compacts; its own time paces the next.
+    assert!(b.compact().unwrap().is_some());
+    assert!(took() < 3_600_000);
+    b.apply(&ops(22, 23)).unwrap();
+    std::thread::sleep(Duration::from_millis(4 * took() as u64 + 50));
+    assert!(a.compact_due(Duration::ZERO).unwrap().is_some());
+}
+
 /// Now, in ms since 1970.
 fn now_ms() -> i64 {
     std::time::SystemTime::now()

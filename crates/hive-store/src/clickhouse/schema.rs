@@ -443,6 +443,11 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "DROP TABLE IF EXISTS hive_session_hashes_2_mv",
         "DROP TABLE IF EXISTS hive_session_hashes",
     ],
+    // 25: how long each compaction took (`took`, ms, in
+    // `hive_state_cuts`): the next waits four times that before it
+    // starts, on whichever node (ADR 0035). Made by `add_columns`; cuts
+    // recorded before say 0.
+    &[],
 ];
 
 /// The view of migration 24: a row per write that names a session.
@@ -621,7 +626,7 @@ pub fn migrate(client: &Client) -> Result<u32> {
             _ => {}
         }
         // (The state is kept on a single server only: `state.rs`.)
-        if (16..=23).contains(&(i + 1)) && ep.cluster.is_some() {
+        if matches!(i + 1, 16..=23 | 25) && ep.cluster.is_some() {
             client.exec(&format!(
                 "INSERT INTO hive_migrations (version, applied_at) VALUES ({}, {})",
                 i + 1,
@@ -645,6 +650,7 @@ pub fn migrate(client: &Client) -> Result<u32> {
                 "hive_state_cuts",
                 &["slot_reads Array(Array(Int64))"],
             )?,
+            25 => add_columns(client, "hive_state_cuts", &["took Int64 DEFAULT 0"])?,
             _ => {}
         }
         for s in *statements {
