@@ -756,16 +756,46 @@ impl Client {
         self.rows_with("", sql)
     }
 
+    /// [`Client::rows`], with `ids` sent beside the statement as the
+    /// external table [`NAMED`] of one column `id String`, which the
+    /// statement reads as `event_id IN named`. The applier looks up each
+    /// batch's thousands of events this way: named in the statement, 5 000
+    /// ids took ClickHouse 18.16 29–67 ms to parse, and as data the whole
+    /// lookup took 3–9 ms.
+    pub fn rows_naming_ids(&self, sql: &str, ids: &[&str]) -> Result<Vec<Value>> {
+        self.pass_gate()?;
+        let mut data = Vec::with_capacity(ids.iter().map(|i| i.len() + 2).sum());
+        for id in ids {
+            binary::put_string(&mut data, id);
+        }
+        let statement = format!("{sql} FORMAT JSONEachRow");
+        let (boundary, body) = multipart_data(&statement, &data);
+        let url = format!(
+            "{}&{NAMED}_structure=id%20String&{NAMED}_format=RowBinary",
+            self.url()
+        );
+        let mut resp = self.send_as(
+            &url,
+            Some(&format!("multipart/form-data; boundary={boundary}")),
+            &body,
+        )?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(4 << 30)
+            .read_to_string()
+            .map_err(|e| self.unreachable(format!("reading the response: {e}")))?;
+        if status != 200 {
+            return Err(self.failed(status, &text));
+        }
+        parse_rows(&text)
+    }
+
     /// [`Client::rows`] with settings added to the URL.
     fn rows_with(&self, params: &str, sql: &str) -> Result<Vec<Value>> {
         let text = self.post(params, format!("{sql} FORMAT JSONEachRow").as_bytes())?;
-        text.lines()
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                serde_json::from_str(l)
-                    .map_err(|e| StoreError::Corrupt(format!("clickhouse row: {e}: {l}")))
-            })
-            .collect()
+        parse_rows(&text)
     }
 
     /// Insert rows (each serialised as a JSON object) into a table in one
@@ -999,6 +1029,22 @@ pub mod binary {
             .map_err(|_| StoreError::Corrupt("a ClickHouse string is not UTF-8".into()))
     }
 
+    /// Append `text` as a `RowBinary` string: its length (LEB128), then
+    /// its bytes.
+    pub fn put_string(out: &mut Vec<u8>, text: &str) {
+        let mut n = text.len() as u64;
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(b);
+                break;
+            }
+            out.push(b | 0x80);
+        }
+        out.extend_from_slice(text.as_bytes());
+    }
+
     /// An array, each element read by `item`.
     pub fn array<T, R: Read + ?Sized>(
         r: &mut R,
@@ -1012,6 +1058,17 @@ pub mod binary {
         }
         Ok(out)
     }
+}
+
+/// The rows of a `JSONEachRow` answer.
+fn parse_rows(text: &str) -> Result<Vec<Value>> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            serde_json::from_str(l)
+                .map_err(|e| StoreError::Corrupt(format!("clickhouse row: {e}: {l}")))
+        })
+        .collect()
 }
 
 /// Whose fault a failed statement is.
@@ -1137,9 +1194,14 @@ pub(crate) const NAMED: &str = "named";
 /// its boundary, which occurs in neither.
 fn multipart(statement: &str, hashes: &[u64]) -> (String, Vec<u8>) {
     let data: Vec<u8> = hashes.iter().flat_map(|h| h.to_le_bytes()).collect();
+    multipart_data(statement, &data)
+}
+
+/// [`multipart`] of `data` already in `RowBinary`.
+fn multipart_data(statement: &str, data: &[u8]) -> (String, Vec<u8>) {
     let boundary = loop {
         let b = format!("hive-{}", uuid::Uuid::new_v4().simple());
-        if !statement.contains(&b) && !contains(&data, b.as_bytes()) {
+        if !statement.contains(&b) && !contains(data, b.as_bytes()) {
             break b;
         }
     };
@@ -1152,7 +1214,7 @@ fn multipart(statement: &str, hashes: &[u64]) -> (String, Vec<u8>) {
         )
         .as_bytes(),
     );
-    body.extend_from_slice(&data);
+    body.extend_from_slice(data);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     (boundary, body)
 }
@@ -1175,6 +1237,28 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_written_as_row_binary_read_back() {
+        let texts: Vec<String> = [0usize, 1, 127, 128, 300, 16_383, 16_384, 70_000]
+            .iter()
+            .map(|&n| "é".repeat(n / 2) + &"x".repeat(n % 2))
+            .chain(["a\tb\n'c\\".to_owned()])
+            .collect();
+        let mut data = Vec::new();
+        for t in &texts {
+            binary::put_string(&mut data, t);
+        }
+        let mut r = data.as_slice();
+        for t in &texts {
+            assert_eq!(&binary::string(&mut r).unwrap(), t);
+        }
+        assert!(r.is_empty());
+        // A length of 300 is two bytes, low seven bits first.
+        let mut out = Vec::new();
+        binary::put_string(&mut out, &"x".repeat(300));
+        assert_eq!(&out[..2], &[0xac, 0x02]);
+    }
 
     #[test]
     fn named_hashes_travel_as_a_form() {

@@ -14,7 +14,7 @@ use hive_core::model::{Event, NAMESPACES};
 use serde_json::{Value, json};
 
 use super::leaves::{Leaf, Leaves, NUM, STR, flatten, flatten_event, is_content};
-use super::{ClickHouseStore, http::lit, now_ms};
+use super::{ClickHouseStore, http::NAMED, http::lit, now_ms};
 use crate::prepared::PreparedEvent;
 use crate::{Result, WriteOp};
 
@@ -760,12 +760,16 @@ impl ClickHouseStore {
             }
         }
         let mut known = Known::default();
+        // (The ids travel beside the statements, as data: `rows_naming_ids`.)
         if !locate.is_empty() {
-            let list = in_list(locate.iter().copied());
-            for r in self.client.rows(&format!(
-                "SELECT DISTINCT event_id, project_id FROM hive_writes \
-                 WHERE event_id IN ({list}) AND kind = {BASE} ORDER BY event_id, project_id"
-            ))? {
+            let ids: Vec<&str> = locate.iter().copied().collect();
+            for r in self.client.rows_naming_ids(
+                &format!(
+                    "SELECT DISTINCT event_id, project_id FROM hive_writes \
+                     WHERE event_id IN {NAMED} AND kind = {BASE} ORDER BY event_id, project_id"
+                ),
+                &ids,
+            )? {
                 known
                     .located
                     .entry(str_field(&r, "event_id"))
@@ -774,11 +778,15 @@ impl ClickHouseStore {
             }
         }
         if !bases.is_empty() {
-            let list = in_list(bases.iter().copied());
-            for r in self.client.rows(&format!(
-                "SELECT DISTINCT event_id, project_id FROM hive_floating WHERE event_id IN ({list}) \
-                 AND (project_id, event_id) NOT IN (SELECT project_id, event_id FROM hive_adopted)"
-            ))? {
+            let ids: Vec<&str> = bases.iter().copied().collect();
+            for r in self.client.rows_naming_ids(
+                &format!(
+                    "SELECT DISTINCT event_id, project_id FROM hive_floating \
+                     WHERE event_id IN {NAMED} AND (project_id, event_id) NOT IN \
+                     (SELECT project_id, event_id FROM hive_adopted)"
+                ),
+                &ids,
+            )? {
                 known
                     .floating
                     .entry(str_field(&r, "event_id"))
