@@ -516,7 +516,12 @@ impl Client {
     fn post(&self, params: &str, body: &[u8]) -> Result<String> {
         self.pass_gate()?;
         let url = format!("{}{params}", self.url());
-        let mut resp = self.send(&url, body)?;
+        let resp = self.send(&url, body)?;
+        self.answer(resp)
+    }
+
+    /// An answer's text, or its failure as an error.
+    fn answer(&self, mut resp: ureq::http::Response<ureq::Body>) -> Result<String> {
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
@@ -774,22 +779,12 @@ impl Client {
             "{}&{NAMED}_structure=id%20String&{NAMED}_format=RowBinary",
             self.url()
         );
-        let mut resp = self.send_as(
+        let resp = self.send_as(
             &url,
             Some(&format!("multipart/form-data; boundary={boundary}")),
             &body,
         )?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(4 << 30)
-            .read_to_string()
-            .map_err(|e| self.unreachable(format!("reading the response: {e}")))?;
-        if status != 200 {
-            return Err(self.failed(status, &text));
-        }
-        parse_rows(&text)
+        parse_rows(&self.answer(resp)?)
     }
 
     /// [`Client::rows`] with settings added to the URL.
@@ -1029,19 +1024,24 @@ pub mod binary {
             .map_err(|_| StoreError::Corrupt("a ClickHouse string is not UTF-8".into()))
     }
 
-    /// Append `text` as a `RowBinary` string: its length (LEB128), then
-    /// its bytes.
-    pub fn put_string(out: &mut Vec<u8>, text: &str) {
-        let mut n = text.len() as u64;
+    /// Append a length (of a string or an array) as `RowBinary` spells
+    /// it: LEB128, low seven bits first.
+    pub fn put_len(out: &mut Vec<u8>, n: usize) {
+        let mut n = n as u64;
         loop {
             let b = (n & 0x7f) as u8;
             n >>= 7;
             if n == 0 {
                 out.push(b);
-                break;
+                return;
             }
             out.push(b | 0x80);
         }
+    }
+
+    /// Append `text` as a `RowBinary` string: its length, then its bytes.
+    pub fn put_string(out: &mut Vec<u8>, text: &str) {
+        put_len(out, text.len());
         out.extend_from_slice(text.as_bytes());
     }
 

@@ -2053,21 +2053,12 @@ mod tests {
 
     /// A row as ClickHouse's `RowBinary` spells it.
     fn encode(r: &Row, out: &mut Vec<u8>) {
+        use super::super::http::binary::{put_len, put_string};
         fn len(n: usize, out: &mut Vec<u8>) {
-            let mut n = n as u64;
-            loop {
-                let b = (n & 0x7f) as u8;
-                n >>= 7;
-                if n == 0 {
-                    out.push(b);
-                    return;
-                }
-                out.push(b | 0x80);
-            }
+            put_len(out, n);
         }
         fn text(t: &str, out: &mut Vec<u8>) {
-            len(t.len(), out);
-            out.extend(t.as_bytes());
+            put_string(out, t);
         }
         text(&r.project_id, out);
         text(&r.event_id, out);

@@ -1089,19 +1089,11 @@ impl ClickHouseStore {
             && lock(&self.wanted).is_empty()
             && !lock(&self.used).overdue(now_ms(), slots::REPORT_EVERY)
         {
-            let mut newest = None;
-            self.client.each_binary_row(
-                &format!(
-                    "SELECT at, took FROM hive_state_cuts WHERE format = {FORMAT} \
-                     ORDER BY at DESC LIMIT 1"
-                ),
-                |r| {
-                    newest = Some((b::i64(r)?, b::i64(r)?));
-                    Ok(())
-                },
-            )?;
             let half = (every / 2).as_millis() as i64;
-            if newest.is_some_and(|(at, took)| at > now_ms() - half.max(PACE * took)) {
+            if self
+                .newest_cut_time()?
+                .is_some_and(|(at, took)| at > now_ms() - half.max(PACE * took))
+            {
                 return Ok(None);
             }
         }
@@ -1115,12 +1107,20 @@ impl ClickHouseStore {
         if !self.keeps_state() {
             return Ok(None);
         }
+        Ok(self.newest_cut_time()?.map(|(at, _)| at))
+    }
+
+    /// When the newest cut of the current [`FORMAT`] was recorded (ms),
+    /// and how long its compaction took (ms; 0 for what paces nothing).
+    fn newest_cut_time(&self) -> Result<Option<(i64, i64)>> {
         let mut newest = None;
         self.client.each_binary_row(
-            &format!("SELECT max(at), count() FROM hive_state_cuts WHERE format = {FORMAT}"),
+            &format!(
+                "SELECT at, took FROM hive_state_cuts WHERE format = {FORMAT} \
+                 ORDER BY at DESC LIMIT 1"
+            ),
             |r| {
-                let (at, n) = (b::i64(r)?, b::u64(r)?);
-                newest = (n > 0).then_some(at);
+                newest = Some((b::i64(r)?, b::i64(r)?));
                 Ok(())
             },
         )?;
