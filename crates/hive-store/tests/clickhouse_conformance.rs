@@ -3643,12 +3643,19 @@ fn replaced_generations_of_the_state_go() {
     assert_eq!(first.len(), 1, "{first:?}");
     store.apply(&ops(20, 30)).unwrap();
     assert!(!store.compact().unwrap().expect("compacted").full);
-    // Both generations stay within the grace time: a read may have taken
-    // the first cut.
+    // Both generations stay: the second holds layers of the first's days
+    // (ADR 0036).
     assert_eq!(generations().len(), 2);
     let counted = store.chart(Some(&p), &q).unwrap();
+    // More than an eighth of each day since: each is copied whole, and
+    // the cut names the new generation alone. The others stay within the
+    // grace time (a read may have taken the cut before), then go.
+    store.apply(&ops(30, 32)).unwrap();
+    store.compact().unwrap().expect("compacted");
+    assert_eq!(most_layers(&store), 1);
+    assert_eq!(generations().len(), 3);
     std::thread::sleep(Duration::from_millis(1600));
-    store.apply(&ops(30, 31)).unwrap();
+    store.apply(&ops(32, 33)).unwrap();
     store.compact().unwrap().expect("compacted");
     let left = generations();
     assert!(!left.contains(&first[0]), "{first:?} still in {left:?}");
@@ -3663,7 +3670,7 @@ fn replaced_generations_of_the_state_go() {
     };
     // (And the seven sessions the events name, which the store starts.)
     assert_eq!(total(&counted), 30 + 7);
-    assert_eq!(total(&now), 31 + 7);
+    assert_eq!(total(&now), 33 + 7);
 }
 
 /// A node building the state holds a lease it renews: another node finds
@@ -4347,4 +4354,115 @@ fn a_list_reads_the_writes_of_events_received_long_before() {
     // gone here): the writes are read whole.
     store.sql_exec("TRUNCATE TABLE hive_applied").unwrap();
     check(false);
+}
+
+/// The most generations any day of the newest cut has: its base and its
+/// layers (ADR 0036).
+fn most_layers(store: &ClickHouseStore) -> usize {
+    let rows = store
+        .sql_rows("SELECT toString(days) AS d FROM hive_state_cuts ORDER BY cut DESC LIMIT 1")
+        .unwrap();
+    let mut by_day = std::collections::BTreeMap::<String, usize>::new();
+    for d in rows[0]["d"]
+        .as_str()
+        .unwrap()
+        .trim_matches(['[', ']'])
+        .split(',')
+    {
+        *by_day.entry(d.to_owned()).or_default() += 1;
+    }
+    by_day.into_values().max().unwrap_or(0)
+}
+
+/// A compaction adds a layer to each day it touches (ADR 0036): the new
+/// rows, and which rows of the day's earlier generations they replace. The
+/// cut's rows are what a build from every write makes, through
+/// enrichments, a deletion, an event moved to another day and sessions'
+/// rollups; once a day's layers would grow past an eighth of it, it is
+/// copied whole, and the cut names one generation of it again. Charts
+/// from the state read what they read from the writes.
+#[test]
+fn layers_keep_what_a_build_makes() {
+    use hive_core::chart::ChartQuery;
+    use hive_store::{DeleteTarget, Store, WriteOp};
+    let Some(url) = fresh_db() else { return };
+    let store = ClickHouseStore::open(&url, "test-node").expect("open");
+    let p = ClickHouseStore::project_named("p").id;
+    // 400 events a minute apart over two days, in 20 sessions (a third);
+    // and another project's events of the same ids and times, which the
+    // layers must not take for these.
+    let q = ClickHouseStore::project_named("q").id;
+    let mut ops: Vec<WriteOp> = (0..20)
+        .map(|s| session_base(&p, &format!("s{s}")))
+        .collect();
+    ops.extend((0..400).map(|i| WriteOp::event(model_event(&p, i, 20))));
+    ops.extend((290..310).map(|i| WriteOp::event(model_event(&q, i, 20))));
+    store.apply(&ops).unwrap();
+    assert!(store.compact().unwrap().expect("built").full);
+    assert_eq!(most_layers(&store), 1);
+    let enrich = |from: i64, to: i64, tier: &str| -> Vec<WriteOp> {
+        (from..to)
+            .map(|i| WriteOp::Enrich {
+                project_id: p.clone(),
+                floating: false,
+                event_id: format!("e{i}"),
+                patch: serde_json::json!({"metadata": {"tier": tier}}),
+                key_id: None,
+                received_at_ms: 2_000_000_000_000,
+            })
+            .collect()
+    };
+    // A chart from the state, checked against the reference over every
+    // event as the API reads it.
+    let chart = |store: &ClickHouseStore| {
+        let q = ChartQuery::from_json(
+            &serde_json::json!({"aggregation": "count", "bucket": "hour",
+                                "groupBy": "metadata.tier"}),
+            0.0,
+        )
+        .unwrap();
+        let docs = store
+            .query(&hive_store::EventQuery {
+                project_id: Some(p.clone()),
+                limit: 1000,
+                ..hive_store::EventQuery::default()
+            })
+            .unwrap()
+            .events;
+        assert_eq!(docs.len(), 420);
+        let got = format!("{:?}", store.chart(Some(&p), &q).unwrap());
+        assert_eq!(got, format!("{:?}", hive_core::chart::reference(&q, &docs)));
+        got
+    };
+    // A few events enriched: a layer of their day and their sessions'.
+    store.apply(&enrich(300, 310, "pro")).unwrap();
+    assert!(!store.compact().unwrap().expect("compacted").full);
+    assert_eq!(most_layers(&store), 2);
+    assert_eq!(kept_as_built(&store).len(), 420 + 40);
+    // One deleted, one moved to the day before, one new, the same
+    // enriched again: another layer.
+    let mut moved = model_event(&p, 301, 20);
+    moved.start_time -= 86_400_000;
+    let mut ops = vec![
+        WriteOp::Delete {
+            project_id: p.clone(),
+            target: DeleteTarget::Event("e302".into()),
+        },
+        WriteOp::event(moved),
+        WriteOp::event(model_event(&p, 400, 20)),
+    ];
+    ops.extend(enrich(300, 301, "enterprise"));
+    store.apply(&ops).unwrap();
+    assert!(!store.compact().unwrap().expect("compacted").full);
+    assert_eq!(most_layers(&store), 3);
+    assert_eq!(kept_as_built(&store).len(), 420 + 40);
+    let layered = chart(&store);
+    assert!(layered.contains("enterprise"), "{layered}");
+    // Past an eighth of the day: copied whole.
+    store.apply(&enrich(250, 300, "free")).unwrap();
+    assert!(!store.compact().unwrap().expect("compacted").full);
+    assert!(most_layers(&store) < 3, "{}", most_layers(&store));
+    assert_eq!(kept_as_built(&store).len(), 420 + 40);
+    let rebased = chart(&store);
+    assert!(rebased.contains("free"), "{rebased}");
 }

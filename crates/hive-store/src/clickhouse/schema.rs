@@ -448,6 +448,15 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // starts, on whichever node (ADR 0035). Made by `add_columns`; cuts
     // recorded before say 0.
     &[],
+    // 26: layers of the state's days (ADR 0036): a compaction that adds a
+    // layer to a day writes the day's rows it replaces here, by the
+    // generation that holds them (`of_gen`), in the partition of its own
+    // generation and the day, which goes with that generation. A cut's
+    // rows are those of its days' generations less those its layers
+    // replace. The state's format changes with it (5).
+    &["CREATE TABLE IF NOT EXISTS hive_state_dead (
+        gen UInt64, day UInt32, project_id String, of_gen UInt64, id_hash UInt64
+    ) ENGINE = MergeTree PARTITION BY (gen, day) ORDER BY (project_id, of_gen, id_hash)"],
 ];
 
 /// The view of migration 24: a row per write that names a session.
@@ -626,7 +635,7 @@ pub fn migrate(client: &Client) -> Result<u32> {
             _ => {}
         }
         // (The state is kept on a single server only: `state.rs`.)
-        if matches!(i + 1, 16..=23 | 25) && ep.cluster.is_some() {
+        if matches!(i + 1, 16..=23 | 25 | 26) && ep.cluster.is_some() {
             client.exec(&format!(
                 "INSERT INTO hive_migrations (version, applied_at) VALUES ({}, {})",
                 i + 1,

@@ -9,8 +9,12 @@
 //!   it, the generation of `hive_state` that holds each day's rows.
 //! - **A compaction** resolves the events with a write (or a mark:
 //!   deletions, retention, adoptions) above the last cut, and the
-//!   sessions whose rollups they change, and copies each day they touch
-//!   into a new generation without their old rows, with their new ones.
+//!   sessions whose rollups they change, into a new generation. Each day
+//!   they touch gets a *layer* (ADR 0036): the new rows, and in
+//!   `hive_state_dead` the rows of the day's earlier generations they
+//!   replace. Once a day's layers grow past a share of it, the day is
+//!   copied whole into the new generation instead, without its replaced
+//!   rows, with the new ones.
 //!   Nothing is rewritten in place: a cut names only generations that
 //!   were complete before it was recorded, so a compaction that fails
 //!   halfway, or two that overlap, leave nothing a read takes. The first
@@ -48,8 +52,18 @@ use crate::Result;
 /// The state's format: a cut of another format is not read, and the next
 /// compaction builds the state again. (2: the slots of ADR 0029; 3: the
 /// fixed slots' leaves in those alone; 4: the day each event was first
-/// received, ADR 0031.)
-pub(super) const FORMAT: u32 = 4;
+/// received, ADR 0031; 5: layers, ADR 0036.)
+pub(super) const FORMAT: u32 = 5;
+
+/// A day touched by a compaction gets a layer, not a copy of its whole,
+/// while it has fewer than [`MAX_LAYERS`], and its layers' rows with those
+/// they replace are fewer than its base's over [`LAYER_SHARE`] and than
+/// [`MAX_LAYERED`] (ADR 0036). Each layer is a partition more that reads
+/// of the day open, and every read of the state's layered days reads the
+/// rows their layers replace into a set first.
+const MAX_LAYERS: usize = 32;
+const LAYER_SHARE: u64 = 8;
+const MAX_LAYERED: u64 = 100_000;
 
 /// How long a generation no longer current is kept: a read that took its
 /// cut begins reading the rows within it (or resolves the writes instead).
@@ -85,11 +99,12 @@ const FOLD_BATCH: usize = 10_000;
 
 /// A node's background round starts a compaction only once this many times
 /// as long as the last one took (by any node) has passed since it was
-/// recorded (ADR 0035): a compaction copies each day it touches whole, so
-/// its cost grows with the day's rows, not with what changed (3 s for a
-/// day of 920 000 events, whatever was written since). Compacting then
-/// takes at most about a fifth of ClickHouse's time, and the state is that
-/// much older: reads stream what it does not cover.
+/// recorded (ADR 0035): a compaction that copies a day whole costs what
+/// the day holds, not what changed (3 s for a day of 920 000 events,
+/// whatever was written since). Compacting then takes at most about a
+/// fifth of ClickHouse's time, and the state is that much older: reads
+/// stream what it does not cover. (A compaction that adds layers, ADR
+/// 0036, costs what changed, and paces the next little.)
 const PACE: i64 = 4;
 
 /// More events than this to stream beside the state: the read resolves
@@ -136,7 +151,8 @@ pub(super) struct Cut {
     pub log: Vec<(String, u64)>,
     /// Each node's last applied write made outside its log.
     pub direct: Vec<(String, u64)>,
-    /// Each day's generation.
+    /// Each day's generations, `(day, generation)`: its base first, then
+    /// its layers in order (ADR 0036).
     pub days: Vec<(u32, u64)>,
     /// The slots its rows are filled for (ADR 0029).
     pub slots: SlotMap,
@@ -181,17 +197,64 @@ impl Cut {
         (pre, exact)
     }
 
-    /// The cut's rows of `hive_state`, as a condition.
+    /// The cut's rows of `hive_state`, as a condition: those of its days'
+    /// generations, less those their layers replace (ADR 0036).
     pub fn rows(&self) -> String {
-        if self.days.is_empty() {
-            return "0".into();
-        }
-        let gens: BTreeSet<u64> = self.days.iter().map(|(_, g)| *g).collect();
-        let pairs: Vec<String> = self
+        Self::rows_of(&self.days, None)
+    }
+
+    /// [`Self::rows`] of a read of `project`'s rows alone: the rows its
+    /// layers replace are then looked up by generation and hash, a pair
+    /// of numbers, not with the project's id (a seventh of the time of a
+    /// pass over a large layered day, against more than twice).
+    pub fn rows_in(&self, project: &str) -> String {
+        Self::rows_of(&self.days, Some(project))
+    }
+
+    /// The cut's rows of day `day` alone (of `project`'s rows alone, or of
+    /// every project's), as a condition.
+    fn rows_of_day(&self, day: u32, project: Option<&str>) -> String {
+        let pairs: Vec<(u32, u64)> = self
             .days
             .iter()
-            .map(|(d, g)| format!("({g}, {d})"))
+            .filter(|(d, _)| *d == day)
+            .copied()
             .collect();
+        Self::rows_of(&pairs, project)
+    }
+
+    /// The rows of these `(day, generation)` pairs, less those the
+    /// layers among them replace (a day named more than once has layers),
+    /// of a read of `project`'s rows alone or of every project's.
+    fn rows_of(days: &[(u32, u64)], project: Option<&str>) -> String {
+        if days.is_empty() {
+            return "0".into();
+        }
+        let mut out = Self::pairs_cond(days);
+        let named: BTreeSet<u32> = days.iter().map(|(d, _)| *d).collect();
+        if named.len() < days.len() {
+            let pairs: Vec<String> = days.iter().map(|(d, g)| format!("({g}, {d})")).collect();
+            let pairs = pairs.join(", ");
+            out.push_str(&match project {
+                Some(p) => format!(
+                    " AND (gen, id_hash) NOT IN (SELECT of_gen, id_hash FROM hive_state_dead \
+                     WHERE project_id = {} AND (gen, day) IN ({pairs}))",
+                    lit(p)
+                ),
+                None => format!(
+                    " AND (project_id, gen, id_hash) NOT IN (SELECT project_id, of_gen, id_hash \
+                     FROM hive_state_dead WHERE (gen, day) IN ({pairs}))"
+                ),
+            });
+        }
+        out
+    }
+
+    /// The rows of these `(day, generation)` pairs' partitions, as a
+    /// condition (on `hive_state`, or on `hive_state_dead`'s layers).
+    fn pairs_cond(days: &[(u32, u64)]) -> String {
+        let gens: BTreeSet<u64> = days.iter().map(|(_, g)| *g).collect();
+        let pairs: Vec<String> = days.iter().map(|(d, g)| format!("({g}, {d})")).collect();
         format!(
             "gen IN ({}) AND (gen, day) IN ({})",
             gens.iter()
@@ -202,8 +265,22 @@ impl Cut {
         )
     }
 
-    fn gen_of(&self, day: u32) -> Option<u64> {
-        self.days.iter().find(|(d, _)| *d == day).map(|(_, g)| *g)
+    /// Each day's generations: its base, then its layers, in order.
+    fn by_day(&self) -> BTreeMap<u32, Vec<u64>> {
+        let mut out: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+        for (d, g) in &self.days {
+            out.entry(*d).or_default().push(*g);
+        }
+        out
+    }
+
+    /// The days named once: their rows are their generation's whole.
+    pub fn unlayered(&self) -> BTreeSet<u32> {
+        self.by_day()
+            .into_iter()
+            .filter(|(_, g)| g.len() == 1)
+            .map(|(d, _)| d)
+            .collect()
     }
 }
 
@@ -871,7 +948,7 @@ impl ClickHouseStore {
                      PREWHERE {found} WHERE project_id = {} AND {} \
                      GROUP BY id_hash, session_hash, day, s",
                     lit(project),
-                    cut.rows()
+                    cut.rows_in(project)
                 ),
                 Some(&ask),
                 |r| {
@@ -1052,7 +1129,7 @@ impl ClickHouseStore {
                  PREWHERE id_hash IN {NAMED} WHERE project_id = {} AND {} \
                  GROUP BY session_hash, day",
                 lit(project),
-                cut.rows()
+                cut.rows_in(project)
             ),
             Some(hashes),
             |r| {
@@ -1328,15 +1405,16 @@ impl ClickHouseStore {
         started: Instant,
     ) -> Result<Option<crate::Compaction>> {
         let generation = next_version();
-        let (days, events, full) = match &last {
+        let (rebased, layered, events, full) = match &last {
             None => {
                 let (days, events) = self.build_state(generation, &map)?;
-                (days, events, true)
+                (days, BTreeSet::new(), events, true)
             }
             Some(last) => {
                 let now = (log.clone(), direct.clone());
-                let (days, events) = self.update_state(last, &now, generation, &map, &changed)?;
-                (days, events, false)
+                let (rebased, layered, events) =
+                    self.update_state(last, &now, generation, &map, &changed)?;
+                (rebased, layered, events, false)
             }
         };
         // (A lease lapses after `UNNAMED`.)
@@ -1347,15 +1425,20 @@ impl ClickHouseStore {
             );
             return Ok(None);
         }
-        let mut generations: BTreeMap<u32, u64> = last
-            .map(|c| c.days.into_iter().collect())
-            .unwrap_or_default();
-        for d in &days {
-            generations.insert(*d, generation);
+        // Each day's generations: its base, then its layers.
+        let mut generations: BTreeMap<u32, Vec<u64>> = last.map(|c| c.by_day()).unwrap_or_default();
+        for d in &rebased {
+            generations.insert(*d, vec![generation]);
+        }
+        for d in &layered {
+            generations.entry(*d).or_default().push(generation);
         }
         let (log_nodes, log_seqs): (Vec<String>, Vec<u64>) = log.into_iter().unzip();
         let (direct_nodes, direct_seqs): (Vec<String>, Vec<u64>) = direct.into_iter().unzip();
-        let (ds, gs): (Vec<u32>, Vec<u64>) = generations.into_iter().unzip();
+        let (ds, gs): (Vec<u32>, Vec<u64>) = generations
+            .into_iter()
+            .flat_map(|(d, gens)| gens.into_iter().map(move |g| (d, g)))
+            .unzip();
         let slot_reads: Vec<Vec<i64>> = map
             .keys()
             .map(|p| reads.get(p).cloned().unwrap_or_default())
@@ -1385,7 +1468,7 @@ impl ClickHouseStore {
         Ok(Some(crate::Compaction {
             full,
             events,
-            days: days.len(),
+            days: rebased.len() + layered.len(),
             took: started.elapsed(),
         }))
     }
@@ -1577,10 +1660,13 @@ impl ClickHouseStore {
     }
 
     /// Resolve again the events written or marked since `last`, and the
-    /// sessions whose rollups they change; copy the days they touch into
-    /// `gen` without their old rows, with their new ones. Rows are filled
-    /// for the slots of `map`; those of the projects it gives new slots
-    /// (`changed`) are all copied, filled again.
+    /// sessions whose rollups they change, into `gen`. Each day they touch
+    /// gets a layer (ADR 0036: the new rows, and which rows at `last` they
+    /// replace), or is copied whole into `gen` without the rows replaced,
+    /// once its layers would grow past a share of it. Rows are filled for
+    /// the slots of `map`; those of the projects it gives new slots
+    /// (`changed`) are all copied, filled again. The days copied whole (or
+    /// new), the days layered, and the events resolved.
     fn update_state(
         &self,
         last: &Cut,
@@ -1588,7 +1674,7 @@ impl ClickHouseStore {
         generation: u64,
         map: &SlotMap,
         changed: &BTreeSet<String>,
-    ) -> Result<(BTreeSet<u32>, u64)> {
+    ) -> Result<(BTreeSet<u32>, BTreeSet<u32>, u64)> {
         let touched = self.written_since(last, now, None)?;
         let filler = slots::Filler::new(map);
         let mut days: BTreeSet<u32> = BTreeSet::new();
@@ -1648,7 +1734,9 @@ impl ClickHouseStore {
             replaced.insert(project, gone.into_iter().collect());
         }
         flush(&mut rows, &mut days)?;
-        // Every day with rows of a project given new slots.
+        // Every day with rows of a project given new slots: copied whole,
+        // filled again.
+        let mut refill: BTreeSet<u32> = BTreeSet::new();
         if !changed.is_empty() && !last.days.is_empty() {
             self.client.each_binary_row(
                 &format!(
@@ -1661,11 +1749,12 @@ impl ClickHouseStore {
                         .join(", ")
                 ),
                 |r| {
-                    days.insert(b::u32(r)?);
+                    refill.insert(b::u32(r)?);
                     Ok(())
                 },
             )?;
         }
+        days.extend(refill.iter().copied());
         // The projects copied apart: with rows replaced, or filled again.
         let apart: BTreeSet<&str> = replaced
             .keys()
@@ -1675,53 +1764,131 @@ impl ClickHouseStore {
         let projects: Vec<String> = apart.iter().map(|p| lit(p)).collect();
         // (A copy names the slots some project has, and leaves the others
         // empty.)
-        let copy = |from: u64, day: u32, cond: &str, columns: &str, filled: &str| {
+        let copy = |rows_of_day: &str, day: u32, cond: &str, columns: &str, filled: &str| {
             format!(
                 "INSERT INTO hive_state (gen, day, project_id, hour, session_hash, id_hash, \
                  hashes, types, strs, nums, received_day, {columns}) SELECT toUInt64({generation}), \
                  day, project_id, hour, session_hash, id_hash, hashes, types, strs, nums, \
                  received_day, {filled} \
-                 FROM hive_state WHERE gen = {from} AND day = {day} AND {cond}"
+                 FROM hive_state WHERE day = {day} AND {rows_of_day} AND {cond}"
             )
         };
         let used = map.values().map(Vec::len).max().unwrap_or(0) + slots::FIXED.len();
         let as_they_are = slots::columns(used);
+        let at_last = last.by_day();
+        let sizes = self.layer_sizes(&at_last, &days)?;
+        let mut layered = BTreeSet::new();
         for &day in &days {
-            if let Some(from) = last.gen_of(day) {
-                let rest = match projects.is_empty() {
-                    true => "1".to_owned(),
-                    false => format!("project_id NOT IN ({})", projects.join(", ")),
-                };
-                self.client
-                    .exec(&copy(from, day, &rest, &as_they_are, &as_they_are))?;
-                for project in &apart {
-                    let (columns, filled) = match changed.contains(*project) {
-                        true => {
-                            let paths = slots::slot_paths(map, project);
-                            (slots::columns(paths.len()), slots::sql(&paths, true))
-                        }
-                        false => (as_they_are.clone(), as_they_are.clone()),
-                    };
-                    let cond = format!("project_id = {}", lit(project));
-                    match replaced.get(project) {
-                        Some(gone) => self.client.exec_naming(
-                            &copy(
-                                from,
-                                day,
-                                &format!("{cond} AND id_hash NOT IN {NAMED}"),
-                                &columns,
-                                &filled,
-                            ),
-                            gone,
-                        )?,
-                        None => self
-                            .client
-                            .exec(&copy(from, day, &cond, &columns, &filled))?,
+            // (A day no cut had: its new rows are its base.)
+            let Some(gens) = at_last.get(&day) else {
+                continue;
+            };
+            let from = |project: Option<&str>| last.rows_of_day(day, project);
+            // A layer: the new rows alone, and the rows at `last` they
+            // replace (ADR 0036), while the layers stay small beside the
+            // base.
+            let (base, extra) = sizes.get(&day).copied().unwrap_or((0, 0));
+            if !refill.contains(&day)
+                && gens.len() < MAX_LAYERS
+                && extra.saturating_mul(LAYER_SHARE) < base
+                && extra < MAX_LAYERED
+            {
+                for (project, gone) in &replaced {
+                    if gone.is_empty() {
+                        continue;
                     }
+                    self.client.exec_naming(
+                        &format!(
+                            "INSERT INTO hive_state_dead (gen, day, project_id, of_gen, id_hash) \
+                             SELECT toUInt64({generation}), day, project_id, gen, id_hash \
+                             FROM hive_state PREWHERE id_hash IN {NAMED} \
+                             WHERE project_id = {} AND day = {day} AND {}",
+                            lit(project),
+                            from(Some(project))
+                        ),
+                        gone,
+                    )?;
+                }
+                layered.insert(day);
+                continue;
+            }
+            // Else the day is copied whole, without the rows replaced.
+            let rest = match projects.is_empty() {
+                true => "1".to_owned(),
+                false => format!("project_id NOT IN ({})", projects.join(", ")),
+            };
+            self.client
+                .exec(&copy(&from(None), day, &rest, &as_they_are, &as_they_are))?;
+            for project in &apart {
+                let (columns, filled) = match changed.contains(*project) {
+                    true => {
+                        let paths = slots::slot_paths(map, project);
+                        (slots::columns(paths.len()), slots::sql(&paths, true))
+                    }
+                    false => (as_they_are.clone(), as_they_are.clone()),
+                };
+                let cond = format!("project_id = {}", lit(project));
+                let from = from(Some(project));
+                match replaced.get(project) {
+                    Some(gone) => self.client.exec_naming(
+                        &copy(
+                            &from,
+                            day,
+                            &format!("{cond} AND id_hash NOT IN {NAMED}"),
+                            &columns,
+                            &filled,
+                        ),
+                        gone,
+                    )?,
+                    None => self
+                        .client
+                        .exec(&copy(&from, day, &cond, &columns, &filled))?,
                 }
             }
         }
-        Ok((days, written))
+        let rebased = days.difference(&layered).copied().collect();
+        Ok((rebased, layered, written))
+    }
+
+    /// Of each of `days` that `at` (each day's generations, its base
+    /// first) names: its base's rows, and its layers' rows with the rows
+    /// they replace (ADR 0036).
+    fn layer_sizes(
+        &self,
+        at: &BTreeMap<u32, Vec<u64>>,
+        days: &BTreeSet<u32>,
+    ) -> Result<BTreeMap<u32, (u64, u64)>> {
+        let pairs: Vec<(u32, u64)> = days
+            .iter()
+            .filter_map(|d| at.get(d).map(|gens| (*d, gens)))
+            .flat_map(|(d, gens)| gens.iter().map(move |g| (d, *g)))
+            .collect();
+        let mut out: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+        if pairs.is_empty() {
+            return Ok(out);
+        }
+        let named = Cut::pairs_cond(&pairs);
+        self.client.each_binary_row(
+            &format!("SELECT gen, day, count() FROM hive_state WHERE {named} GROUP BY gen, day"),
+            |r| {
+                let (g, d, n) = (b::u64(r)?, b::u32(r)?, b::u64(r)?);
+                let size = out.entry(d).or_default();
+                match at.get(&d).and_then(|gens| gens.first()) == Some(&g) {
+                    true => size.0 += n,
+                    false => size.1 += n,
+                }
+                Ok(())
+            },
+        )?;
+        self.client.each_binary_row(
+            &format!("SELECT day, count() FROM hive_state_dead WHERE {named} GROUP BY day"),
+            |r| {
+                let (d, n) = (b::u32(r)?, b::u64(r)?);
+                out.entry(d).or_default().1 += n;
+                Ok(())
+            },
+        )?;
+        Ok(out)
     }
 
     /// Drop the generations no cut that was current within [`GRACE`]
@@ -1777,13 +1944,15 @@ impl ClickHouseStore {
         }
         self.collect_marks(&in_use)?;
         let db = &self.client.endpoint().database;
-        // (The groups charts keep of a generation's days, ADR 0030, go
-        // with it, and are partitioned alike.)
+        // (The groups charts keep of a generation's days, ADR 0030, and
+        // the rows its layers replace, ADR 0036, go with it, and are
+        // partitioned alike.)
         let mut partitions = Vec::new();
         self.client.each_binary_row(
             &format!(
                 "SELECT table, partition FROM system.parts WHERE active AND database = {} \
-                 AND table IN ('hive_state', 'hive_state_sums') GROUP BY table, partition",
+                 AND table IN ('hive_state', 'hive_state_sums', 'hive_state_dead') \
+                 GROUP BY table, partition",
                 lit(db)
             ),
             |r| {

@@ -139,11 +139,19 @@ impl ClickHouseStore {
         let shape = singles::state_shape(qs, &plan, &slot_paths, slotted);
         // The days every chart holds whole (not the day of starts that
         // are no hour's), by their generation at the cut.
+        // (A day with layers, ADR 0036, is read from its rows: groups
+        // are kept of a generation's whole day.)
+        let unlayered = cut.unlayered();
         let whole: Vec<(u32, u64)> = cut
             .days
             .iter()
             .copied()
-            .filter(|&(d, _)| self.keep_sums && d > 0 && qs.iter().all(|q| holds_day(q, d)))
+            .filter(|&(d, _)| {
+                self.keep_sums
+                    && d > 0
+                    && unlayered.contains(&d)
+                    && qs.iter().all(|q| holds_day(q, d))
+            })
             .collect();
         for _ in 0..ROUNDS {
             // Of those, the days no unsettled event has a row in: their
@@ -159,7 +167,7 @@ impl ClickHouseStore {
                 .collect();
             let mut live = cut.clone();
             live.days.retain(|(d, _)| !kept.contains(d));
-            let rows = format!("{} AND {hours}", live.rows());
+            let rows = format!("{} AND {hours}", live.rows_in(project));
             let Some(mut added) = self.add_up_singles(
                 project,
                 qs,
