@@ -4465,4 +4465,29 @@ fn layers_keep_what_a_build_makes() {
     assert_eq!(kept_as_built(&store).len(), 420 + 40);
     let rebased = chart(&store);
     assert!(rebased.contains("free"), "{rebased}");
+    // A layered day a compaction does not touch is copied whole. The
+    // second day (e107 on) gets a layer (and the first, where the
+    // sessions start), then only the first is touched, and the second is
+    // settled.
+    const SECOND: u32 = 19_676;
+    store.apply(&enrich(350, 351, "pro")).unwrap();
+    store.compact().unwrap().expect("compacted");
+    assert!(generations_of_day(&store, SECOND) >= 2);
+    store.apply(&enrich(10, 11, "pro")).unwrap();
+    store.compact().unwrap().expect("compacted");
+    assert_eq!(generations_of_day(&store, SECOND), 1);
+    assert_eq!(kept_as_built(&store).len(), 420 + 40);
+    chart(&store);
+}
+
+/// How many generations day `day` has in the newest cut: its base and its
+/// layers (ADR 0036).
+fn generations_of_day(store: &ClickHouseStore, day: u32) -> usize {
+    let rows = store
+        .sql_rows(&format!(
+            "SELECT toString(countEqual(days, {day})) AS n FROM hive_state_cuts \
+             ORDER BY cut DESC LIMIT 1"
+        ))
+        .unwrap();
+    rows[0]["n"].as_str().unwrap().parse().unwrap()
 }

@@ -1755,6 +1755,17 @@ impl ClickHouseStore {
             )?;
         }
         days.extend(refill.iter().copied());
+        // A day with layers this compaction does not touch (no longer
+        // written, as yesterday's once today's events are all that come):
+        // copied whole, one a compaction, so that its rows are a
+        // generation's whole again, whose groups charts keep (ADR 0030),
+        // and reads of it look up no replaced rows.
+        let settle = last
+            .by_day()
+            .into_iter()
+            .find(|(d, gens)| gens.len() > 1 && !days.contains(d))
+            .map(|(d, _)| d);
+        days.extend(settle);
         // The projects copied apart: with rows replaced, or filled again.
         let apart: BTreeSet<&str> = replaced
             .keys()
@@ -1789,6 +1800,7 @@ impl ClickHouseStore {
             // base.
             let (base, extra) = sizes.get(&day).copied().unwrap_or((0, 0));
             if !refill.contains(&day)
+                && settle != Some(day)
                 && gens.len() < MAX_LAYERS
                 && extra.saturating_mul(LAYER_SHARE) < base
                 && extra < MAX_LAYERED
