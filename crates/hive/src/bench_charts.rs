@@ -71,6 +71,12 @@ pub struct ChartsArgs {
     /// taking writes.
     #[arg(long, default_value_t = 0)]
     pub(crate) unsettled: usize,
+    /// With `--unsettled`: compact after writing them, as a node's next
+    /// round would, so that reads find them in the state as a layer of the
+    /// last day (ADR 0036) rather than written since its cut. Each read
+    /// adds a layer.
+    #[arg(long)]
+    pub(crate) compact_unsettled: bool,
 }
 
 pub(crate) const PROJECT: &str = "bench";

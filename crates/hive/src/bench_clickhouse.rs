@@ -616,6 +616,9 @@ pub fn main(a: &ChartsArgs, url: &str) -> Result<()> {
         if a.unsettled > 0 {
             store.apply(&unsettled(&project_id, a.events, a.unsettled, written))?;
             written += a.unsettled;
+            if a.compact_unsettled {
+                store.compact_state()?;
+            }
         }
         let (mut cold, mut warm, mut what) = (Vec::new(), Vec::new(), String::new());
         let mut abandoned = false;
