@@ -274,6 +274,12 @@ impl Cut {
         out
     }
 
+    /// Whether a day has layers (is named more than once).
+    fn layered(&self) -> bool {
+        let named: BTreeSet<u32> = self.days.iter().map(|(d, _)| *d).collect();
+        named.len() < self.days.len()
+    }
+
     /// The days named once: their rows are their generation's whole.
     pub fn unlayered(&self) -> BTreeSet<u32> {
         self.by_day()
@@ -1279,11 +1285,13 @@ impl ClickHouseStore {
         };
         // The cut, read before any write is.
         let (log, direct) = self.positions()?;
+        // (Nothing written since a cut with layers: a compaction still
+        // copies one layered day whole, until none is left, ADR 0036.)
         if changed.is_empty()
             && !stale
             && last
                 .as_ref()
-                .is_some_and(|c| c.log == log && c.direct == direct)
+                .is_some_and(|c| c.log == log && c.direct == direct && !c.layered())
         {
             return Ok(None);
         }
