@@ -97,9 +97,9 @@ fn disk_bytes_by_table(store: &ClickHouseStore) -> Result<Vec<(String, u64)>> {
         .collect())
 }
 
-/// Tables of the events' state (ADR 0028, 0032), which a cluster does not
-/// keep.
-const STATE_TABLES: [&str; 2] = ["hive_state", "hive_session_first"];
+/// Tables of the events' state (ADR 0028, 0032, 0036), which a cluster
+/// does not keep.
+const STATE_TABLES: [&str; 3] = ["hive_state", "hive_session_first", "hive_state_dead"];
 
 /// An `enrich_session` of every session among the first `seed` events,
 /// received five minutes after the session starts.
