@@ -231,8 +231,7 @@ impl Cut {
             return "0".into();
         }
         let mut out = Self::pairs_cond(days);
-        let named: BTreeSet<u32> = days.iter().map(|(d, _)| *d).collect();
-        if named.len() < days.len() {
+        if Self::names_a_day_twice(days) {
             let pairs: Vec<String> = days.iter().map(|(d, g)| format!("({g}, {d})")).collect();
             let pairs = pairs.join(", ");
             out.push_str(&match project {
@@ -276,8 +275,14 @@ impl Cut {
 
     /// Whether a day has layers (is named more than once).
     fn layered(&self) -> bool {
-        let named: BTreeSet<u32> = self.days.iter().map(|(d, _)| *d).collect();
-        named.len() < self.days.len()
+        Self::names_a_day_twice(&self.days)
+    }
+
+    /// Whether `days` (`(day, generation)` pairs) names a day more than
+    /// once: that day has layers.
+    fn names_a_day_twice(days: &[(u32, u64)]) -> bool {
+        let named: BTreeSet<u32> = days.iter().map(|(d, _)| *d).collect();
+        named.len() < days.len()
     }
 
     /// The days named once: their rows are their generation's whole.
@@ -1768,11 +1773,11 @@ impl ClickHouseStore {
         // copied whole, one a compaction, so that its rows are a
         // generation's whole again, whose groups charts keep (ADR 0030),
         // and reads of it look up no replaced rows.
-        let settle = last
-            .by_day()
-            .into_iter()
-            .find(|(d, gens)| gens.len() > 1 && !days.contains(d))
-            .map(|(d, _)| d);
+        let at_last = last.by_day();
+        let settle = at_last
+            .iter()
+            .find(|(d, gens)| gens.len() > 1 && !days.contains(*d))
+            .map(|(d, _)| *d);
         days.extend(settle);
         // The projects copied apart: with rows replaced, or filled again.
         let apart: BTreeSet<&str> = replaced
@@ -1794,7 +1799,6 @@ impl ClickHouseStore {
         };
         let used = map.values().map(Vec::len).max().unwrap_or(0) + slots::FIXED.len();
         let as_they_are = slots::columns(used);
-        let at_last = last.by_day();
         let sizes = self.layer_sizes(&at_last, &days)?;
         let mut layered = BTreeSet::new();
         for &day in &days {
