@@ -6,9 +6,11 @@
 # 3 to make the venv with.
 #
 # An engine runs one statement at a time (see chdb_server.py), so the suite
-# uses CHDB_ENGINES of them (2 by default, one a core here), each in its own
-# process and directory; each test case's databases go to one of them in
-# turn.
+# uses CHDB_ENGINES of them, each in its own process and directory, and runs
+# as many test cases at once; each case's databases go to one of them in
+# turn. An engine was busy about 60 % of the suite's time, so one more than
+# cores by default: 366 s with 3 on two cores, against 462 s with 2 and
+# 373 s with 4 (BENCHMARKS.md, 2026-12-07 20:05).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -18,7 +20,7 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import chdb" 2>/dev/n
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/clickhouse_http/requirements.txt
 fi
 
-engines="${CHDB_ENGINES:-2}"
+engines="${CHDB_ENGINES:-$(($(nproc) + 1))}"
 data=$(mktemp -d)
 servers=()
 stop() {
@@ -50,4 +52,5 @@ sed -n 's/^engine: //p' "$data/server1.log"
 echo "$engines engines"
 
 HIVE_E2E_REQUIRED=1 HIVE_CLICKHOUSE_TEST_URL="${urls[*]}" \
+  RUST_TEST_THREADS="${RUST_TEST_THREADS:-$engines}" \
   cargo test -p hive-store --test clickhouse_conformance
