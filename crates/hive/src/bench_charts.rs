@@ -75,7 +75,7 @@ pub struct ChartsArgs {
     /// round would, so that reads find them in the state as a layer of the
     /// last day (ADR 0036) rather than written since its cut. Each read
     /// adds a layer.
-    #[arg(long)]
+    #[arg(long, requires = "unsettled")]
     pub(crate) compact_unsettled: bool,
 }
 
