@@ -27,8 +27,9 @@ pub use deletion::{
     histories_and_raws_together_as_apart, retention_expires_old_sessions,
 };
 pub use newest::{
-    brief_pages_leave_only_content_out, pages_after_ids_cover_every_match,
-    pages_without_their_count, session_pages_read_the_shown_events_content,
+    brief_pages_leave_only_content_out, counted_lists_count_every_match,
+    pages_after_ids_cover_every_match, pages_without_their_count,
+    session_pages_read_the_shown_events_content,
 };
 
 /// A port on 127.0.0.1 free at the time of asking, for a test's own

@@ -25,3 +25,10 @@ mod sqlite {
     use super::*;
     hive_store::store_conformance_suite!(fresh());
 }
+
+/// (On ClickHouse with a check that the counts came from the state:
+/// `clickhouse_conformance.rs`.)
+#[test]
+fn counted_lists_count_every_match() {
+    hive_store::conformance::counted_lists_count_every_match(&*fresh());
+}

@@ -169,6 +169,9 @@ pub struct ClickHouseStore {
     /// Events whose charts' cells came from their state rows (`state`),
     /// since the store was opened.
     state_added: AtomicU64,
+    /// Lists counted as charts count, from the state (`newest`), since
+    /// the store was opened.
+    lists_counted_from_state: AtomicU64,
     /// Held from taking a write id outside the log to recording it
     /// applied (`state::as_direct`), so a recorded one covers every
     /// earlier one.
@@ -308,6 +311,7 @@ impl ClickHouseStore {
             sweep_by_month: replicated,
             singles_added: AtomicU64::new(0),
             state_added: AtomicU64::new(0),
+            lists_counted_from_state: AtomicU64::new(0),
             direct_lock: Mutex::new(()),
             compacting: Mutex::new(()),
             registered: AtomicBool::new(false),
@@ -455,6 +459,13 @@ impl ClickHouseStore {
     #[doc(hidden)]
     pub fn state_added(&self) -> u64 {
         self.state_added.load(Ordering::Relaxed)
+    }
+
+    /// How many counted lists took their count from the events' state
+    /// (ADR 0037) since the store was opened.
+    #[doc(hidden)]
+    pub fn lists_counted_from_state(&self) -> u64 {
+        self.lists_counted_from_state.load(Ordering::Relaxed)
     }
 
     /// How many charts were read from the state's slots (ADR 0029) since
@@ -1058,6 +1069,11 @@ impl Store for ClickHouseStore {
                 total,
                 received_from: page.received_from,
             });
+        }
+        // Filtered or in a range, newest or oldest first: the page from
+        // the newest or oldest hours, the count as a chart's.
+        if let Some(page) = self.counted_from_state(q)? {
+            return Ok(page);
         }
         self.run_query(q)
     }

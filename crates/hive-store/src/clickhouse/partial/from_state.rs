@@ -33,7 +33,7 @@ impl ClickHouseStore {
     /// rollups need), and rows the groups leave to the stream (a start
     /// that is not a number, a metric inside an array), with every event
     /// of the sessions among those.
-    pub(super) fn charts_from_state(
+    pub(in crate::clickhouse) fn charts_from_state(
         &self,
         project_id: Option<&str>,
         qs: &[ChartQuery],
