@@ -214,6 +214,8 @@ pub struct ClickHouseStore {
     recent: Mutex<partial::Recent>,
     /// Days whose groups charts read as kept, since the store was opened.
     state_sums_read: AtomicU64,
+    /// The days' groups read or kept here (`partial::KeptGroups`).
+    kept_groups: Mutex<partial::KeptGroups>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -329,6 +331,7 @@ impl ClickHouseStore {
             sums_max: partial::MAX_KEPT,
             recent: Mutex::new(partial::Recent::default()),
             state_sums_read: AtomicU64::new(0),
+            kept_groups: Mutex::new(partial::KeptGroups::default()),
         })
     }
 

@@ -33,7 +33,7 @@ use crate::{EventPage, EventQuery, Level, Order, Result, StoreError};
 
 mod from_state;
 mod singles;
-pub(super) use from_state::Recent;
+pub(super) use from_state::{KeptGroups, Recent};
 pub(super) use singles::MAX_KEPT;
 use singles::Singles;
 
