@@ -300,16 +300,17 @@ fn edge_pages_come_without_counting() {
 /// Counted lists newest or oldest first take their count from the events'
 /// state once it is compacted, as a chart counts (ADR 0037); the shared
 /// case checks every count against the matches among the events.
+/// (The suite's longer cases on the current engine: named to start early.)
 #[test]
-fn counted_lists_count_as_charts_do() {
+fn a_counted_list_is_counted_as_a_chart_counts() {
     let Some(store) = fresh() else { return };
     hive_store::conformance::counted_lists_count_every_match(&store);
     let n = store.lists_counted_from_state();
-    // (Of the 120 lists read compacted, with writes since the cut and
-    // compacted again, those whose page the edge hours hold and whose
+    // (Of the 96 lists read compacted, with writes since the cut and
+    // compacted again: those whose page the edge hours hold and whose
     // filters a chart reads from the state.)
-    eprintln!("{n} of 160 counted lists counted from the state");
-    assert!(n >= 24, "{n} of 160 counted lists counted from the state");
+    eprintln!("{n} of 96 counted lists counted from the state");
+    assert!(n >= 24, "{n} of 96 counted lists counted from the state");
 }
 
 /// A brief page (the dashboard's lists) leaves its events' content out,

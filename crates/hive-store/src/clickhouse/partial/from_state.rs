@@ -476,3 +476,51 @@ fn holds_day(q: &ChartQuery, day: u32) -> bool {
     let r = &q.date_range;
     r.start_ms.is_none_or(|s| s <= first) && r.end_ms.is_none_or(|e| e >= next)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{KEPT_HELD, KeptGroups, held};
+
+    /// Held groups are found by all four of their keys, an entry too
+    /// large for its share is not held, one held again is not counted
+    /// twice, and past the bound the oldest go first, with the bytes they
+    /// held.
+    #[test]
+    fn kept_groups_hold_their_bound_and_lose_the_oldest_first() {
+        let mut k = KeptGroups::default();
+        k.put("p", 1, 7, 20000, vec![1, 2, 3]);
+        assert_eq!(k.get("p", 1, 7, 20000).as_deref(), Some(&[1u8, 2, 3][..]));
+        for other in [
+            ("q", 1, 7, 20000),
+            ("p", 2, 7, 20000),
+            ("p", 1, 8, 20000),
+            ("p", 1, 7, 20001),
+        ] {
+            assert!(
+                k.get(other.0, other.1, other.2, other.3).is_none(),
+                "{other:?}"
+            );
+        }
+        k.put("p", 1, 7, 20000, vec![9; 3]);
+        assert_eq!(k.get("p", 1, 7, 20000).as_deref(), Some(&[1u8, 2, 3][..]));
+        assert_eq!(k.bytes, held(&("p".into(), 1, 7, 20000), 3));
+        k.put("p", 1, 7, 1, vec![0; KEPT_HELD / 16 + 1]);
+        assert!(k.get("p", 1, 7, 1).is_none());
+        // Entries of a sixteenth of the bound each: the first goes when
+        // the sixteenth comes, with those before it in turn.
+        let big = KEPT_HELD / 16 - 200;
+        for day in 0..20u32 {
+            k.put("p", 1, 7, day, vec![day as u8; big]);
+            assert!(k.bytes <= KEPT_HELD, "{day}: {}", k.bytes);
+        }
+        assert!(k.get("p", 1, 7, 20000).is_none(), "the oldest went");
+        assert!(k.get("p", 1, 7, 19).is_some() && k.get("p", 1, 7, 5).is_some());
+        assert!(k.get("p", 1, 7, 0).is_none());
+        let left: usize = (0..20u32)
+            .filter(|&d| k.get("p", 1, 7, d).is_some())
+            .map(|d| held(&("p".into(), 1, 7, d), big))
+            .sum();
+        assert_eq!(k.bytes, left);
+        assert_eq!(k.by.len(), k.order.len());
+    }
+}
