@@ -1049,36 +1049,46 @@ impl Store for ClickHouseStore {
     }
 
     fn query(&self, q: &EventQuery) -> Result<EventPage> {
-        // Every event of a project over all time, unfiltered, newest or
-        // oldest first (the dashboard's events list and its count, the
-        // export API's default): the page from the newest or oldest hours
-        // (ADR 0015) and the count from the ids alone, not a pass that
-        // resolves every event.
+        // A list newest or oldest first whose page the newest or oldest
+        // hours hold (ADR 0015), counted without a pass that resolves
+        // every event: every event of a project over all time, unfiltered
+        // (the dashboard's events list, the export API's default), from
+        // the ids alone; an event or session-event list on a server that
+        // keeps the events' state, as a chart counts (ADR 0037).
         let everything = q.level == crate::Level::Event
             && q.filters.is_empty()
             && q.date_range.start_ms.is_none()
             && q.date_range.end_ms.is_none();
-        if everything
-            && let Some(project) = q.project_id.as_deref()
-            && let Some(page) = self.edge_page(q)?
-        {
-            let total = self.client.count_distinct(
+        let Some(project) = q.project_id.as_deref() else {
+            return self.run_query(q);
+        };
+        if !everything && !self.may_count_from_state(q) {
+            return self.run_query(q);
+        }
+        let Some(page) = self.edge_page(q)? else {
+            return self.run_query(q);
+        };
+        let total = if everything {
+            self.client.count_distinct(
                 "hive_writes",
                 "event_id",
                 &format!("project_id = {} AND {VISIBLE}", lit(project)),
-            )?;
-            return Ok(EventPage {
-                events: page.events,
-                total,
-                received_from: page.received_from,
-            });
-        }
-        // Filtered or in a range, newest or oldest first: the page from
-        // the newest or oldest hours, the count as a chart's.
-        if let Some(page) = self.counted_from_state(q)? {
-            return Ok(page);
-        }
-        self.run_query(q)
+            )?
+        } else {
+            let Some(counted) = self.counted_from_state(project, q)? else {
+                return self.run_query(q);
+            };
+            // (Events written while the page and the count are read can
+            // make them disagree: the page's own events and the one it
+            // says follows are counted at least.)
+            let shown = q.offset as u64 + page.events.len() as u64;
+            counted.max(shown + u64::from(page.more))
+        };
+        Ok(EventPage {
+            events: page.events,
+            total,
+            received_from: page.received_from,
+        })
     }
 
     /// Bases are stored as their leaves, their text only when the leaves do

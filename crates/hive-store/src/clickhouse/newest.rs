@@ -14,7 +14,18 @@ use super::leaves::{ARR, BOOL, NULL, OBJ, PRESENT_NULL, STR, STR_DATE};
 use super::partial::{Scope, streams};
 use super::schema::{ALWAYS, minute_sql};
 use crate::query::MAX_LIMIT;
-use crate::{EventPage, EventQuery, Level, Order, Page, Result};
+use crate::{EventQuery, Level, Order, Page, Result};
+
+/// The types of a start that sort before every number newest first (text,
+/// a date as text, an array, an object), or oldest first (null, a
+/// boolean): starts no window holds.
+fn odd_starts(newest: bool) -> String {
+    if newest {
+        format!("{STR}, {ARR}, {OBJ}, {STR_DATE}")
+    } else {
+        format!("{NULL}, {BOOL}, {PRESENT_NULL}")
+    }
+}
 
 /// Pages deeper than this are found by counting, as `query` does.
 const MAX_NEED: usize = 10_000;
@@ -66,12 +77,7 @@ impl ClickHouseStore {
             return Ok(None);
         }
         let pc = Self::project_cond(Some(project));
-        let odd_types = if newest {
-            format!("{STR}, {ARR}, {OBJ}, {STR_DATE}")
-        } else {
-            format!("{NULL}, {BOOL}, {PRESENT_NULL}")
-        };
-        if self.starts_written_as(project, &odd_types)? {
+        if self.starts_written_as(project, &odd_starts(newest))? {
             return Ok(None);
         }
         // How many keys (a session's or an event's starts in a minute)
@@ -228,13 +234,20 @@ impl ClickHouseStore {
             .is_none_or(|n| n > 0))
     }
 
-    /// A counted list whose page [`Self::edge_page`] finds in the newest
-    /// or oldest hours, with its count taken as a chart counts the same
-    /// events (ADR 0037): `count` in one bucket, from the events' state at
-    /// its cut and the events written since, where counting the list
-    /// itself resolves every event of the project (about 30 s at ten
-    /// million events). `None` where the two could differ, or without a
-    /// state (a cluster): the caller counts.
+    /// Whether a list may be counted as a chart counts
+    /// ([`Self::counted_from_state`]), as far as the list tells: an event or
+    /// session-event list of one project, on a server that keeps the
+    /// events' state (not a cluster).
+    pub(super) fn may_count_from_state(&self, q: &EventQuery) -> bool {
+        q.level != Level::Session && q.project_id.is_some() && self.keeps_state()
+    }
+
+    /// The count of a list that [`Self::may_count_from_state`], taken as a
+    /// chart counts the same events (ADR 0037): `count` in one bucket, from
+    /// the events' state at its cut and the events written since, where
+    /// counting the list itself resolves every event of the project (about
+    /// 30 s at ten million events). `None` where the two could differ, or
+    /// the chart does not come from the state: the caller counts.
     ///
     /// A chart's levels are a list's event and session-event levels (a
     /// session's own event, with its rollups); a session-level list also
@@ -243,25 +256,17 @@ impl ClickHouseStore {
     /// with a range does; over all time a list counts every event, and
     /// every event's start is a number unless one was ever written as
     /// something else.
-    pub(super) fn counted_from_state(&self, q: &EventQuery) -> Result<Option<EventPage>> {
+    pub(super) fn counted_from_state(&self, project: &str, q: &EventQuery) -> Result<Option<u64>> {
         let level = match q.level {
             Level::Event => ChartLevel::Event,
             Level::SessionEvent => ChartLevel::Session,
             Level::Session => return Ok(None),
         };
-        let Some(project) = q.project_id.as_deref() else {
-            return Ok(None);
-        };
-        // (Lists that have no edge page, told before the count.)
-        let need = q.offset.saturating_add(q.limit.clamp(1, MAX_LIMIT));
-        if !matches!(q.order, Order::StartDesc | Order::StartAsc) || need > MAX_NEED {
-            return Ok(None);
-        }
         let all_time = q.date_range.start_ms.is_none() && q.date_range.end_ms.is_none();
         if all_time
             && self.starts_written_as(
                 project,
-                &format!("{STR}, {ARR}, {OBJ}, {STR_DATE}, {NULL}, {BOOL}, {PRESENT_NULL}"),
+                &format!("{}, {}", odd_starts(true), odd_starts(false)),
             )?
         {
             return Ok(None);
@@ -283,24 +288,14 @@ impl ClickHouseStore {
         else {
             return Ok(None);
         };
-        let Some(page) = self.edge_page(q)? else {
-            return Ok(None);
-        };
-        let total: u64 = counted
-            .iter()
-            .flatten()
-            .flat_map(|s| &s.points)
-            .map(|p| p.count)
-            .sum();
         self.lists_counted_from_state.fetch_add(1, Atomic::Relaxed);
-        // (Events written between the count and the page can make them
-        // disagree: the page's own events and the one it says follows
-        // are counted at least.)
-        let shown = q.offset as u64 + page.events.len() as u64;
-        Ok(Some(EventPage {
-            events: page.events,
-            total: total.max(shown + u64::from(page.more)),
-            received_from: page.received_from,
-        }))
+        Ok(Some(
+            counted
+                .iter()
+                .flatten()
+                .flat_map(|s| &s.points)
+                .map(|p| p.count)
+                .sum(),
+        ))
     }
 }

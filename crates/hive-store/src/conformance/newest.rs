@@ -106,6 +106,39 @@ fn load(store: &dyn Store) {
         .expect("enrich");
 }
 
+fn filter(v: Value) -> Filter {
+    Filter::from_json(&v).expect("filter")
+}
+
+/// One event in 40 of [`load`]'s, and the session made by an enrichment.
+fn rare() -> Filter {
+    filter(json!({"field": "metadata.k", "operator": "is", "value": "rare"}))
+}
+
+/// One session in ten of [`load`]'s.
+fn tenant() -> Filter {
+    filter(json!({"field": "metadata.tenant", "operator": "is", "value": "t3"}))
+}
+
+/// The starts between these hours of [`load`]'s (open where `None`).
+fn range(from: Option<f64>, to: Option<f64>) -> DateRange {
+    DateRange {
+        start_ms: from.map(|h| at(h) as f64),
+        end_ms: to.map(|h| at(h) as f64),
+    }
+}
+
+/// `n` sessions of `project`, one an hour from [`load`]'s first.
+fn sessions_of(project: &str, n: i64) -> Vec<WriteOp> {
+    (0..n)
+        .map(|n| {
+            let mut e = event(&format!("o{n}"), &format!("o{n}"), "session", at(n as f64));
+            e.project_id = project.into();
+            put(e)
+        })
+        .collect()
+}
+
 /// Compare `query_page` with `query` for `q`; whether the page came
 /// without its count.
 fn same_page(store: &dyn Store, q: &EventQuery) -> bool {
@@ -152,13 +185,6 @@ thread_local! {
 /// that always count: none).
 pub fn pages_without_their_count(store: &dyn Store) -> usize {
     load(store);
-    let filter = |v: Value| Filter::from_json(&v).expect("filter");
-    let rare = || filter(json!({"field": "metadata.k", "operator": "is", "value": "rare"}));
-    let tenant = || filter(json!({"field": "metadata.tenant", "operator": "is", "value": "t3"}));
-    let range = |from: Option<f64>, to: Option<f64>| DateRange {
-        start_ms: from.map(|h| at(h) as f64),
-        end_ms: to.map(|h| at(h) as f64),
-    };
     let mut uncounted = 0;
     for level in [Level::Event, Level::Session, Level::SessionEvent] {
         for filters in [vec![], vec![rare()], vec![rare(), tenant()]] {
@@ -198,12 +224,7 @@ pub fn pages_without_their_count(store: &dyn Store) -> usize {
     // A start written as text sorts before every number newest first: the
     // page of its project holds it, as `query`'s does.
     let other = "proj-text-start";
-    let mut ops = Vec::new();
-    for n in 0..50 {
-        let mut e = event(&format!("o{n}"), &format!("o{n}"), "session", at(n as f64));
-        e.project_id = other.into();
-        ops.push(put(e));
-    }
+    let mut ops = sessions_of(other, 50);
     ops.push(enrich_in(other, "o3", json!({"start_time": "soon"})));
     store.apply(&ops).expect("apply");
     let q = EventQuery {
@@ -291,8 +312,6 @@ pub fn pages_after_ids_cover_every_match(store: &dyn Store) {
     let mut other = event("s3-1", "s3", "model", at(3.0));
     other.project_id = "proj-after".into();
     store.apply(&[put(other)]).expect("apply");
-    let filter = |v: Value| Filter::from_json(&v).expect("filter");
-    let rare = || filter(json!({"field": "metadata.k", "operator": "is", "value": "rare"}));
     for (filters, date_range) in [
         (vec![], DateRange::default()),
         (vec![rare()], DateRange::default()),
@@ -521,16 +540,9 @@ pub fn session_pages_read_the_shown_events_content(store: &dyn Store) -> usize {
 /// counts that event too.
 pub fn counted_lists_count_every_match(store: &dyn Store) {
     load(store);
-    let filter = |v: Value| Filter::from_json(&v).expect("filter");
-    let rare = || filter(json!({"field": "metadata.k", "operator": "is", "value": "rare"}));
-    let tenant = || filter(json!({"field": "metadata.tenant", "operator": "is", "value": "t3"}));
     let failed = || filter(json!({"field": "error", "operator": "exists"}));
     // (Every event: a session-event list counts the sessions alone.)
     let tested = || filter(json!({"field": "source", "operator": "is", "value": "test"}));
-    let range = |from: Option<f64>, to: Option<f64>| DateRange {
-        start_ms: from.map(|h| at(h) as f64),
-        end_ms: to.map(|h| at(h) as f64),
-    };
     let check = |store: &dyn Store, step: &str| {
         let docs = store
             .query(&EventQuery {
@@ -618,12 +630,7 @@ pub fn counted_lists_count_every_match(store: &dyn Store) {
     // A start written as text: a list over all time counts its event,
     // which no chart counts (its start is not a number).
     let other = "proj-text-start";
-    let mut ops = Vec::new();
-    for n in 0..50 {
-        let mut e = event(&format!("o{n}"), &format!("o{n}"), "session", at(n as f64));
-        e.project_id = other.into();
-        ops.push(put(e));
-    }
+    let mut ops = sessions_of(other, 50);
     ops.push(WriteOp::Enrich {
         project_id: other.into(),
         floating: false,
