@@ -51,6 +51,9 @@ done
 sed -n 's/^engine: //p' "$data/server1.log"
 echo "$engines engines"
 
+# `--workspace`, not `-p hive-store`: the workspace's features, so the test
+# binary the Rust tests built is reused (`-p` rebuilt its dependencies, about
+# a minute in CI).
 HIVE_E2E_REQUIRED=1 HIVE_CLICKHOUSE_TEST_URL="${urls[*]}" \
   RUST_TEST_THREADS="${RUST_TEST_THREADS:-$engines}" \
-  cargo test -p hive-store --test clickhouse_conformance
+  cargo test --workspace --test clickhouse_conformance

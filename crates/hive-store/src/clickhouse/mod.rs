@@ -172,6 +172,12 @@ pub struct ClickHouseStore {
     /// Lists counted as charts count, from the state (`newest`), since
     /// the store was opened.
     lists_counted_from_state: AtomicU64,
+    /// Lists whose page was selected from the state (`newest`), since the
+    /// store was opened.
+    lists_paged_from_state: AtomicU64,
+    /// Whether a list's page is looked for in the newest or oldest hours
+    /// first (ADR 0015; on but in tests of the pages the state selects).
+    edge_pages: bool,
     /// Held from taking a write id outside the log to recording it
     /// applied (`state::as_direct`), so a recorded one covers every
     /// earlier one.
@@ -314,6 +320,8 @@ impl ClickHouseStore {
             singles_added: AtomicU64::new(0),
             state_added: AtomicU64::new(0),
             lists_counted_from_state: AtomicU64::new(0),
+            lists_paged_from_state: AtomicU64::new(0),
+            edge_pages: true,
             direct_lock: Mutex::new(()),
             compacting: Mutex::new(()),
             registered: AtomicBool::new(false),
@@ -469,6 +477,22 @@ impl ClickHouseStore {
     #[doc(hidden)]
     pub fn lists_counted_from_state(&self) -> u64 {
         self.lists_counted_from_state.load(Ordering::Relaxed)
+    }
+
+    /// How many lists had their page selected from the events' state (ADR
+    /// 0038) since the store was opened.
+    #[doc(hidden)]
+    pub fn lists_paged_from_state(&self) -> u64 {
+        self.lists_paged_from_state.load(Ordering::Relaxed)
+    }
+
+    /// Look for a list's page in the newest or oldest hours first (ADR
+    /// 0015; on by default: tests of the pages the state selects turn it
+    /// off).
+    #[doc(hidden)]
+    pub fn with_edge_pages(mut self, on: bool) -> ClickHouseStore {
+        self.edge_pages = on;
+        self
     }
 
     /// How many charts were read from the state's slots (ADR 0029) since
@@ -1065,7 +1089,7 @@ impl Store for ClickHouseStore {
         if !everything && !self.may_count_from_state(q) {
             return self.run_query(q);
         }
-        let Some(page) = self.edge_page(q)? else {
+        let Some(page) = self.some_page(q)? else {
             return self.run_query(q);
         };
         let total = if everything {
@@ -1079,9 +1103,13 @@ impl Store for ClickHouseStore {
                 return self.run_query(q);
             };
             // (Events written while the page and the count are read can
-            // make them disagree: the page's own events and the one it
-            // says follows are counted at least.)
-            let shown = q.offset as u64 + page.events.len() as u64;
+            // make them disagree: the page's own events, those before it
+            // and the one it says follows are counted at least. An empty
+            // page, past the matches, tells nothing.)
+            let shown = match page.events.len() {
+                0 => 0,
+                n => q.offset as u64 + n as u64,
+            };
             counted.max(shown + u64::from(page.more))
         };
         Ok(EventPage {
@@ -1099,7 +1127,7 @@ impl Store for ClickHouseStore {
     }
 
     fn query_page(&self, q: &EventQuery) -> Result<crate::Page> {
-        match self.edge_page(q)? {
+        match self.some_page(q)? {
             Some(page) => Ok(page),
             None => Ok(crate::Page::counted(self.run_query(q)?, q)),
         }

@@ -8,11 +8,14 @@ use std::sync::atomic::Ordering as Atomic;
 
 use hive_core::chart::{Aggregation, Bucket, ChartLevel, ChartQuery};
 
-use super::ClickHouseStore;
+use hive_core::filter::{Filter, Operand, Operator};
+
 use super::filter_sql::path_of;
-use super::leaves::{ARR, BOOL, NULL, OBJ, PRESENT_NULL, STR, STR_DATE};
-use super::partial::{Scope, streams};
+use super::leaves::{ARR, BOOL, NULL, NUM, OBJ, PRESENT_NULL, STR, STR_DATE};
+use super::partial::{Paths, Scope, streams};
 use super::schema::{ALWAYS, minute_sql};
+use super::state::MAX_UNSETTLED;
+use super::{ClickHouseStore, lock, now_ms, slots};
 use crate::query::MAX_LIMIT;
 use crate::{EventQuery, Level, Order, Page, Result};
 
@@ -298,4 +301,348 @@ impl ClickHouseStore {
                 .sum(),
         ))
     }
+}
+
+/// State rows a page selected from the state reads at most (those its
+/// filters cannot settle among them): more, and the list is found as
+/// before.
+const MAX_SELECTED: usize = 5_000;
+
+impl ClickHouseStore {
+    /// A list's page found without counting every match: in the newest or
+    /// oldest hours ([`Self::edge_page`]), else selected from the events'
+    /// state ([`Self::state_page`]); `None`: the caller counts.
+    pub(super) fn some_page(&self, q: &EventQuery) -> Result<Option<Page>> {
+        if self.edge_pages
+            && let Some(page) = self.edge_page(q)?
+        {
+            return Ok(Some(page));
+        }
+        self.state_page(q)
+    }
+
+    /// The page of a list newest or oldest first, selected from the
+    /// events' state (ADR 0038, after ADR 0034), where the newest or oldest
+    /// hours do not hold it ([`Self::edge_page`]: a rare filter, whose
+    /// matches lie all over the project); `None` where the state cannot
+    /// select it (the caller counts, as before).
+    ///
+    /// The state's rows at the cut are exact for every event not written
+    /// or marked since it ([`Self::state_unsettled`]). Each filter is
+    /// compiled to two conditions on a row's leaves ([`verdicts`]): one
+    /// that holds only where the event matches, one only where it does
+    /// not; rows neither settles are read. Among the settled rows of the
+    /// level and range that match, ordered by start (ClickHouse's), the
+    /// page's last place and one more is taken (with every row tied with
+    /// it), and every unsettled row before it. Every match of the page is
+    /// among those rows or the events written since the cut: an unchanged
+    /// event that matches and starts after the taken rows' last start
+    /// follows at least that many matches. Those events, with every event
+    /// of their sessions, are then read as a dated read reads its scope
+    /// (`stream_found`): the same folds, filters and order, and so the
+    /// same page.
+    pub(super) fn state_page(&self, q: &EventQuery) -> Result<Option<Page>> {
+        let Some(project) = q.project_id.as_deref() else {
+            return Ok(None);
+        };
+        let newest = match q.order {
+            Order::StartDesc => true,
+            Order::StartAsc => false,
+            _ => return Ok(None),
+        };
+        let need = q.offset.saturating_add(q.limit.clamp(1, MAX_LIMIT));
+        let (floor, end) = (q.date_range.start_ms, q.date_range.end_ms);
+        if !self.may_count_from_state(q)
+            || !streams(q)
+            || need > MAX_NEED
+            || floor.is_some_and(|f| !f.is_finite())
+            || end.is_some_and(|e| !e.is_finite())
+        {
+            return Ok(None);
+        }
+        let mut paths: Vec<String> = Vec::new();
+        let mut conds = Vec::new();
+        for (j, f) in q.filters.iter().enumerate() {
+            let path = path_of(&f.field);
+            let Some(c) = verdicts(f, j) else {
+                return Ok(None);
+            };
+            if !state_path(&path) {
+                return Ok(None);
+            }
+            paths.push(path);
+            conds.push(c);
+        }
+        // (A start that is not a number: its place is the fold's to tell.)
+        if self.starts_written_as(
+            project,
+            &format!("{}, {}", odd_starts(true), odd_starts(false)),
+        )? {
+            return Ok(None);
+        }
+        let taken = std::time::Instant::now();
+        let Some(cut) = self.read_cut(Some(project))? else {
+            return Ok(None);
+        };
+        // A leaf below a filter's path makes it an object there, which
+        // no row's leaf at the path tells.
+        if !paths.is_empty()
+            && !self
+                .below(Some(project), &Paths::new(paths.clone()))?
+                .is_empty()
+        {
+            return Ok(None);
+        }
+        let Some(unsettled) = self.state_unsettled(project, &cut)? else {
+            return Ok(None);
+        };
+        let slot_paths = slots::slot_paths(&cut.slots, project);
+        let lacking: Vec<String> = paths
+            .iter()
+            .filter(|p| !slot_paths.contains(p))
+            .cloned()
+            .collect();
+        if !lacking.is_empty() {
+            lock(&self.wanted).add(project, lacking);
+        }
+        let slotted: Vec<String> = paths
+            .iter()
+            .filter(|p| slot_paths.contains(p))
+            .cloned()
+            .collect();
+        lock(&self.used).note(project, slotted, now_ms());
+        let slot_of = |p: &str| slot_paths.iter().position(|x| x == p);
+        let mut extract = vec![match slot_of("start_time") {
+            Some(j) => format!("slot{j}_t AS t_s, slot{j}_n AS st"),
+            None => "indexOf(hashes, cityHash64('start_time')) AS i_s, types[i_s] AS t_s, \
+                     nums[i_s] AS st"
+                .to_owned(),
+        }];
+        for (j, p) in paths.iter().enumerate() {
+            extract.push(match slot_of(p) {
+                Some(at) => {
+                    format!("slot{at}_t AS ty{j}, slot{at}_s AS tx{j}, slot{at}_n AS nm{j}")
+                }
+                None => format!(
+                    "indexOf(hashes, cityHash64({})) AS i{j}, types[i{j}] AS ty{j}, \
+                     strs[i{j}] AS tx{j}, nums[i{j}] AS nm{j}",
+                    super::http::lit(p)
+                ),
+            });
+        }
+        let yes: Vec<&str> = conds.iter().map(|(y, _)| y.as_str()).collect();
+        let no: Vec<&str> = conds.iter().map(|(_, n)| n.as_str()).collect();
+        let (yes, no) = match conds.is_empty() {
+            true => ("1".to_owned(), "0".to_owned()),
+            false => (yes.join(" AND "), no.join(" OR ")),
+        };
+        let mut rows = vec![
+            format!("project_id = {}", super::http::lit(project)),
+            cut.rows_in(project),
+        ];
+        let mut in_range = vec![format!("t_s = {NUM}")];
+        if let Some(f) = floor {
+            rows.push(format!(
+                "(hour = -1 OR hour >= {})",
+                (f / HOUR_MS as f64).floor() as i64
+            ));
+            in_range.push(format!("st >= toFloat64({f:?})"));
+        }
+        if let Some(e) = end {
+            rows.push(format!("hour <= {}", (e / HOUR_MS as f64).floor() as i64));
+            in_range.push(format!("st <= toFloat64({e:?})"));
+        }
+        if q.level == Level::SessionEvent {
+            rows.push("session_hash = id_hash".into());
+        }
+        let selected = match unsettled.hashes.is_empty() {
+            true => format!("WHERE {}", rows.join(" AND ")),
+            false => format!(
+                "PREWHERE id_hash NOT IN {} WHERE {}",
+                super::http::NAMED,
+                rows.join(" AND ")
+            ),
+        };
+        // The rows no number orders first (the fold orders them), then
+        // by start from the list's end.
+        let sql = format!(
+            "SELECT id_hash, ok, st, ok AND ({yes}) AS sure FROM (\
+             SELECT id_hash, {extract}, t_s = {NUM} AS ok FROM hive_state {selected}) \
+             WHERE NOT ({no}) AND (NOT ok OR ({in_range})) \
+             ORDER BY ok, st {dir} LIMIT {limit}",
+            extract = extract.join(", "),
+            in_range = in_range.join(" AND "),
+            dir = if newest { "DESC" } else { "ASC" },
+            limit = MAX_SELECTED + 1,
+        );
+        let mut picked: std::collections::BTreeSet<u64> =
+            unsettled.hashes.iter().copied().collect();
+        let (mut read, mut sure, mut last, mut closed) = (0usize, 0usize, None::<f64>, false);
+        self.client.each_binary_row_naming(
+            &sql,
+            (!unsettled.hashes.is_empty()).then_some(unsettled.hashes.as_slice()),
+            |r| {
+                use super::http::binary as b;
+                let (h, ok, st, is) = (b::u64(r)?, b::u8(r)? != 0, b::f64(r)?, b::u8(r)? != 0);
+                read += 1;
+                if closed {
+                    return Ok(());
+                }
+                if ok && last.is_some_and(|l| l != st) {
+                    closed = true;
+                    return Ok(());
+                }
+                picked.insert(h);
+                if is && last.is_none() {
+                    sure += 1;
+                    if sure > need {
+                        last = Some(st);
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        if read > MAX_SELECTED && !closed {
+            return Ok(None);
+        }
+        // (A cut's rows are kept for the grace time after a newer cut
+        // replaced it: a statement begun later may have missed some.)
+        if taken.elapsed() >= self.state_grace {
+            return Ok(None);
+        }
+        let Some(all) = self.with_members(project, picked, MAX_UNSETTLED)? else {
+            return Ok(None);
+        };
+        // Their writes from the day the earliest was received: those at
+        // the cut by their rows, those since by the batches since.
+        let (_, _, at_cut) = self.rows_at(project, &cut, &all)?;
+        let since = match unsettled.hashes.is_empty() {
+            true => i64::MAX,
+            false => unsettled.received_from,
+        };
+        let every = Some(at_cut.min(since)).filter(|&t| t < i64::MAX);
+        let found = self.stream_found(q, &Scope::Hashes(all, None, every), true)?;
+        let more = found.total > need as u64;
+        let session_errors = Some(found.session_errors());
+        let page = self.fold_found(found)?;
+        self.lists_paged_from_state.fetch_add(1, Atomic::Relaxed);
+        Ok(Some(Page {
+            events: page.events,
+            total: None,
+            more,
+            session_errors,
+            received_from: page.received_from,
+        }))
+    }
+}
+
+/// Whether a filter's path is read from a state row's leaves: not an id
+/// the row keeps apart, not content, and no array's element.
+fn state_path(path: &str) -> bool {
+    const OWN: [&str; 4] = ["event_id", "session_id", "parent_id", "project_id"];
+    let top = path.split('.').next().unwrap_or_default();
+    !OWN.contains(&top)
+        && !super::leaves::is_content(path)
+        && path
+            .split('.')
+            .all(|s| !s.is_empty() && !s.bytes().all(|b| b.is_ascii_digit()) && !s.contains('\\'))
+}
+
+/// Filter `f` on a state row's leaf at its path (`ty{j}`, `tx{j}`,
+/// `nm{j}`) as two conditions: the first holds only where the event
+/// matches, the second only where it does not, as [`Filter::matches`]
+/// decides on the folded document; `None` for a filter neither can tell.
+/// A row that neither settles is read whole. (A leaf inside an array, or
+/// below a leaf a slot's path lies under, settles neither: types from
+/// [`DERIVED`].)
+fn verdicts(f: &Filter, j: usize) -> Option<(String, String)> {
+    let (ty, tx, nm) = (format!("ty{j}"), format!("tx{j}"), format!("nm{j}"));
+    let absent = format!("{ty} IN ({NULL}, {PRESENT_NULL})");
+    let text = format!("{ty} IN ({STR}, {STR_DATE})");
+    let num = |x: f64| match x {
+        x if x.is_nan() => "nan".to_owned(),
+        x if x.is_infinite() => (if x > 0.0 { "inf" } else { "-inf" }).to_owned(),
+        x => format!("toFloat64({x:?})"),
+    };
+    // Is: a value of one type equal to the operand's, and no other type
+    // equal; the types it never equals, besides the absent.
+    let equal = |yes: String, of: &str, never: &str| {
+        (
+            yes.clone(),
+            format!("{absent} OR {ty} IN ({never}) OR ({ty} IN ({of}) AND NOT ({yes}))"),
+        )
+    };
+    let is = || -> Option<(String, String)> {
+        Some(match &f.operand {
+            Operand::Text(t) => equal(
+                format!(
+                    "{ty} IN ({STR}, {STR_DATE}, {BOOL}) AND {tx} = {}",
+                    super::http::lit(t)
+                ),
+                &format!("{STR}, {STR_DATE}, {BOOL}"),
+                &format!("{ARR}, {OBJ}"),
+            ),
+            Operand::Number(x) | Operand::Datetime { ms: x, .. } => equal(
+                format!("{ty} = {NUM} AND {nm} = {}", num(*x)),
+                &NUM.to_string(),
+                &format!("{STR}, {STR_DATE}, {BOOL}, {ARR}, {OBJ}"),
+            ),
+            Operand::Bool(v) => equal(
+                format!("{ty} = {BOOL} AND {tx} = '{v}'"),
+                &BOOL.to_string(),
+                &format!("{STR}, {STR_DATE}, {NUM}, {ARR}, {OBJ}"),
+            ),
+            Operand::None => return None,
+        })
+    };
+    // Greater or less: a number (or, for a date, a number or a date's
+    // text, as its milliseconds) compared; other types never compare.
+    let compare = |op: &str| -> Option<(String, String)> {
+        let (x, of, never) = match &f.operand {
+            Operand::Number(x) => (
+                *x,
+                NUM.to_string(),
+                format!("{STR}, {STR_DATE}, {BOOL}, {ARR}, {OBJ}"),
+            ),
+            Operand::Datetime { ms, .. } => (
+                *ms,
+                format!("{NUM}, {STR_DATE}"),
+                format!("{BOOL}, {ARR}, {OBJ}"),
+            ),
+            _ => return None,
+        };
+        let yes = format!("{ty} IN ({of}) AND {nm} {op} {}", num(x));
+        Some((
+            yes.clone(),
+            format!("{absent} OR {ty} IN ({never}) OR ({ty} IN ({of}) AND NOT ({yes}))"),
+        ))
+    };
+    // Contains: a text holding the operand, case aside. Settled for ASCII
+    // operands on ASCII texts, which ClickHouse and the fold lower alike.
+    let contains = || -> Option<(String, String)> {
+        let Operand::Text(t) = &f.operand else {
+            return None;
+        };
+        if !t.is_ascii() {
+            return Some(("0".into(), absent.clone()));
+        }
+        let found = format!("positionCaseInsensitive({tx}, {}) > 0", super::http::lit(t));
+        Some((
+            format!("{text} AND {found}"),
+            format!("{absent} OR ({text} AND length({tx}) = lengthUTF8({tx}) AND NOT ({found}))"),
+        ))
+    };
+    let present = format!("{ty} IN ({STR}, {NUM}, {BOOL}, {ARR}, {OBJ}, {STR_DATE})");
+    let not = |(y, n): (String, String)| (n, y);
+    let (y, n) = match f.operator {
+        Operator::Exists => (present, absent),
+        Operator::NotExists => (absent, present),
+        Operator::Is => is()?,
+        Operator::IsNot => not(is()?),
+        Operator::Contains => contains()?,
+        Operator::NotContains => not(contains()?),
+        Operator::GreaterThan | Operator::After => compare(">")?,
+        Operator::LessThan | Operator::Before => compare("<")?,
+    };
+    Some((format!("({y})"), format!("({n})")))
 }

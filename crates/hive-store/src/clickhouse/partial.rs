@@ -694,7 +694,7 @@ fn resolve_rows(rows: &mut [Row], paths: &Paths, keys: &Keys, scope: &str) -> Pa
 impl ClickHouseStore {
     /// The leaf paths below the needed ones that exist in the scope (field
     /// discovery, `hive_fields`, knows every path written).
-    fn below(&self, project_id: Option<&str>, paths: &Paths) -> Result<Vec<String>> {
+    pub(super) fn below(&self, project_id: Option<&str>, paths: &Paths) -> Result<Vec<String>> {
         let prefixes: Vec<String> = paths
             .needed
             .iter()

@@ -571,7 +571,9 @@ pub fn counted_lists_count_every_match(store: &dyn Store) {
                             offset: 3,
                             brief: true,
                         };
-                        let want = docs
+                        // The matches in the list's order: by start,
+                        // then by id, each way.
+                        let mut want: Vec<(f64, String)> = docs
                             .iter()
                             .filter(|d| {
                                 level == Level::Event
@@ -579,14 +581,29 @@ pub fn counted_lists_count_every_match(store: &dyn Store) {
                                         && d["event_id"] == d["session_id"])
                             })
                             .filter(|d| crate::query::matches_event(&q, d))
-                            .count() as u64;
+                            .map(|d| {
+                                let start = d["start_time"].as_f64().expect("a start");
+                                (start, d["event_id"].as_str().expect("an id").to_owned())
+                            })
+                            .collect();
+                        want.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+                        if order == Order::StartDesc {
+                            want.reverse();
+                        }
+                        let page: Vec<&str> =
+                            want.iter().skip(3).take(5).map(|w| w.1.as_str()).collect();
                         let got = store.query(&q).expect("query");
-                        assert_eq!(got.total, want, "{step}: {q:?}");
-                        assert_eq!(
-                            got.events.len() as u64,
-                            want.saturating_sub(3).min(5),
-                            "{step}: {q:?}"
-                        );
+                        assert_eq!(got.total, want.len() as u64, "{step}: {q:?}");
+                        let ids: Vec<&str> = got
+                            .events
+                            .iter()
+                            .map(|d| d["event_id"].as_str().unwrap_or_default())
+                            .collect();
+                        assert_eq!(ids, page, "{step}: {q:?}");
+                        // And the page without its count.
+                        let uncounted = store.query_page(&q).expect("query_page");
+                        assert_eq!(uncounted.events, got.events, "{step}: {q:?}");
+                        assert_eq!(uncounted.more, want.len() > 8, "{step}: {q:?}");
                     }
                 }
             }
@@ -614,6 +631,11 @@ pub fn counted_lists_count_every_match(store: &dyn Store) {
                 "s40-1",
                 json!({"metadata": {"k": "rare"}, "start_time": at(600.0)}),
             ),
+            // Matches among the newest no longer ones (their rows at the
+            // cut still are): more than the new ones above.
+            enrich_later("s226-2", json!({"metadata": {"k": "common"}})),
+            enrich_later("s213-1", json!({"metadata": {"k": "common"}})),
+            enrich_later("s199-3", json!({"metadata": {"k": "common"}})),
             WriteOp::Delete {
                 project_id: P.into(),
                 target: crate::DeleteTarget::Event("s33-3".into()),
