@@ -340,7 +340,36 @@ fn reads(project_id: &str, end: i64) -> Result<Vec<(&'static str, Read)>> {
         brief: true,
         ..EventQuery::default()
     };
+    // A rare match (one event in about 20 000: its newest 50 lie in the
+    // last three days), and sessions no event matches (tenant-7's
+    // sessions are all of variant d): the newest hours hold neither page.
+    let rare_events = EventQuery {
+        filters: vec![
+            filter(json!({"field": "metrics.latency_ms", "operator": "is", "value": 1099}))?,
+            filter(json!({"field": "metadata.tenant", "operator": "is", "value": "tenant-7"}))?,
+        ],
+        ..slow_events.clone()
+    };
+    let no_sessions = EventQuery {
+        filters: vec![
+            filter(json!({"field": "metadata.tenant", "operator": "is", "value": "tenant-7"}))?,
+            filter(json!({"field": "metadata.variant", "operator": "is", "value": "a"}))?,
+        ],
+        ..tenant_sessions(DateRange::default())?
+    };
     Ok(vec![
+        (
+            "events list, rare: latency_ms is 1099 and tenant-7, newest 50",
+            list(rare_events.clone()),
+        ),
+        (
+            "events list page, rare, newest 50, not counted",
+            page(rare_events),
+        ),
+        (
+            "session list, none: tenant-7 and variant a, newest 50",
+            list(no_sessions),
+        ),
         (
             "session list, metadata.tenant is tenant-7, newest 50",
             list(tenant_sessions(DateRange::default())?),
