@@ -4,6 +4,7 @@
 //! match of a ten-million-event project takes a pass over all of it, where
 //! the page alone lies in the last (or first) hours.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering as Atomic;
 
 use hive_core::chart::{Aggregation, Bucket, ChartLevel, ChartQuery};
@@ -11,6 +12,7 @@ use hive_core::chart::{Aggregation, Bucket, ChartLevel, ChartQuery};
 use hive_core::filter::{Filter, Operand, Operator};
 
 use super::filter_sql::path_of;
+use super::http::{NAMED, lit};
 use super::leaves::{ARR, BOOL, NULL, NUM, OBJ, PRESENT_NULL, STR, STR_DATE};
 use super::partial::{Paths, Scope, streams};
 use super::schema::{ALWAYS, minute_sql};
@@ -61,7 +63,9 @@ impl ClickHouseStore {
     /// an object or an array newest first; null or a boolean oldest first)
     /// makes its project counted, as does a start at or before the epoch's
     /// first hour oldest first (a dated read's bound is after it).
-    pub(super) fn edge_page(&self, q: &EventQuery) -> Result<Option<Page>> {
+    ///
+    /// `max_keys`: the most keys a window may hold (more, and `None`).
+    pub(super) fn edge_page(&self, q: &EventQuery, max_keys: u64) -> Result<Option<Page>> {
         let Some(project) = q.project_id.as_deref() else {
             return Ok(None);
         };
@@ -170,6 +174,9 @@ impl ClickHouseStore {
             let Some(h) = edge_hour else {
                 return Ok(None);
             };
+            if keys > max_keys {
+                return Ok(None);
+            }
             let range = if newest {
                 let from = h.saturating_mul(HOUR_MS) as f64;
                 // The query's own range is no wider: it is a dated read
@@ -308,17 +315,49 @@ impl ClickHouseStore {
 /// before.
 const MAX_SELECTED: usize = 5_000;
 
+/// Keys a window of the edge hours holds at most where the state could
+/// select the page ([`ClickHouseStore::some_page`]): two windows' worth
+/// for a page of 50 (the first holds 204 keys, the next up to 16 times
+/// that).
+const STATE_SELECTS_PAST: u64 = 4_096;
+
 impl ClickHouseStore {
     /// A list's page found without counting every match: in the newest or
     /// oldest hours ([`Self::edge_page`]), else selected from the events'
     /// state ([`Self::state_page`]); `None`: the caller counts.
+    ///
+    /// Where the state could select the page, windows of the edge hours
+    /// hold [`STATE_SELECTS_PAST`] keys at most: a rare filter's page lies
+    /// far back, and the windows that reach it read much of the project
+    /// (about 30 s at ten million events for a match in a thousand).
     pub(super) fn some_page(&self, q: &EventQuery) -> Result<Option<Page>> {
+        let max_keys = match self.state_selects(q) {
+            true => STATE_SELECTS_PAST,
+            false => u64::MAX,
+        };
         if self.edge_pages
-            && let Some(page) = self.edge_page(q)?
+            && let Some(page) = self.edge_page(q, max_keys)?
         {
             return Ok(Some(page));
         }
         self.state_page(q)
+    }
+
+    /// Whether the state may select the page of `q`, as far as the list
+    /// tells ([`Self::state_page`] reads the rest).
+    fn state_selects(&self, q: &EventQuery) -> bool {
+        let need = q.offset.saturating_add(q.limit.clamp(1, MAX_LIMIT));
+        let finite = |x: Option<f64>| x.is_none_or(f64::is_finite);
+        self.may_count_from_state(q)
+            && matches!(q.order, Order::StartDesc | Order::StartAsc)
+            && streams(q)
+            && need <= MAX_NEED
+            && finite(q.date_range.start_ms)
+            && finite(q.date_range.end_ms)
+            && q.filters
+                .iter()
+                .enumerate()
+                .all(|(j, f)| state_path(&path_of(&f.field)) && verdicts(f, j).is_some())
     }
 
     /// The page of a list newest or oldest first, selected from the
@@ -345,41 +384,19 @@ impl ClickHouseStore {
         let Some(project) = q.project_id.as_deref() else {
             return Ok(None);
         };
-        let newest = match q.order {
-            Order::StartDesc => true,
-            Order::StartAsc => false,
-            _ => return Ok(None),
-        };
+        if !self.state_selects(q) {
+            return Ok(None);
+        }
+        let newest = q.order == Order::StartDesc;
         let need = q.offset.saturating_add(q.limit.clamp(1, MAX_LIMIT));
         let (floor, end) = (q.date_range.start_ms, q.date_range.end_ms);
-        if !self.may_count_from_state(q)
-            || !streams(q)
-            || need > MAX_NEED
-            || floor.is_some_and(|f| !f.is_finite())
-            || end.is_some_and(|e| !e.is_finite())
-        {
-            return Ok(None);
-        }
-        let mut paths: Vec<String> = Vec::new();
-        let mut conds = Vec::new();
-        for (j, f) in q.filters.iter().enumerate() {
-            let path = path_of(&f.field);
-            let Some(c) = verdicts(f, j) else {
-                return Ok(None);
-            };
-            if !state_path(&path) {
-                return Ok(None);
-            }
-            paths.push(path);
-            conds.push(c);
-        }
-        // (A start that is not a number: its place is the fold's to tell.)
-        if self.starts_written_as(
-            project,
-            &format!("{}, {}", odd_starts(true), odd_starts(false)),
-        )? {
-            return Ok(None);
-        }
+        let paths: Vec<String> = q.filters.iter().map(|f| path_of(&f.field)).collect();
+        let conds: Vec<(String, String)> = q
+            .filters
+            .iter()
+            .enumerate()
+            .filter_map(|(j, f)| verdicts(f, j))
+            .collect();
         let taken = std::time::Instant::now();
         let Some(cut) = self.read_cut(Some(project))? else {
             return Ok(None);
@@ -426,21 +443,27 @@ impl ClickHouseStore {
                 None => format!(
                     "indexOf(hashes, cityHash64({})) AS i{j}, types[i{j}] AS ty{j}, \
                      strs[i{j}] AS tx{j}, nums[i{j}] AS nm{j}",
-                    super::http::lit(p)
+                    lit(p)
                 ),
             });
         }
-        let yes: Vec<&str> = conds.iter().map(|(y, _)| y.as_str()).collect();
-        let no: Vec<&str> = conds.iter().map(|(_, n)| n.as_str()).collect();
         let (yes, no) = match conds.is_empty() {
             true => ("1".to_owned(), "0".to_owned()),
-            false => (yes.join(" AND "), no.join(" OR ")),
+            false => (
+                conds
+                    .iter()
+                    .map(|(y, _)| y.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" AND "),
+                conds
+                    .iter()
+                    .map(|(_, n)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" OR "),
+            ),
         };
-        let mut rows = vec![
-            format!("project_id = {}", super::http::lit(project)),
-            cut.rows_in(project),
-        ];
-        let mut in_range = vec![format!("t_s = {NUM}")];
+        let mut rows = vec![format!("project_id = {}", lit(project))];
+        let mut in_range = vec!["ok".to_owned()];
         if let Some(f) = floor {
             rows.push(format!(
                 "(hour = -1 OR hour >= {})",
@@ -449,61 +472,104 @@ impl ClickHouseStore {
             in_range.push(format!("st >= toFloat64({f:?})"));
         }
         if let Some(e) = end {
-            rows.push(format!("hour <= {}", (e / HOUR_MS as f64).floor() as i64));
+            rows.push(format!(
+                "(hour = -1 OR hour <= {})",
+                (e / HOUR_MS as f64).floor() as i64
+            ));
             in_range.push(format!("st <= toFloat64({e:?})"));
         }
         if q.level == Level::SessionEvent {
             rows.push("session_hash = id_hash".into());
         }
-        let selected = match unsettled.hashes.is_empty() {
-            true => format!("WHERE {}", rows.join(" AND ")),
-            false => format!(
-                "PREWHERE id_hash NOT IN {} WHERE {}",
-                super::http::NAMED,
-                rows.join(" AND ")
-            ),
+        let rows = rows.join(" AND ");
+        let exclude = match unsettled.hashes.is_empty() {
+            true => String::new(),
+            false => format!("PREWHERE id_hash NOT IN {NAMED} "),
         };
-        // The rows no number orders first (the fold orders them), then
-        // by start from the list's end.
-        let sql = format!(
-            "SELECT id_hash, ok, st, ok AND ({yes}) AS sure FROM (\
-             SELECT id_hash, {extract}, t_s = {NUM} AS ok FROM hive_state {selected}) \
-             WHERE NOT ({no}) AND (NOT ok OR ({in_range})) \
-             ORDER BY ok, st {dir} LIMIT {limit}",
-            extract = extract.join(", "),
-            in_range = in_range.join(" AND "),
-            dir = if newest { "DESC" } else { "ASC" },
-            limit = MAX_SELECTED + 1,
-        );
-        let mut picked: std::collections::BTreeSet<u64> =
-            unsettled.hashes.iter().copied().collect();
+        // The days read, from the list's end, a window at a time (a day,
+        // then two, four…): a page whose matches are not that rare lies in
+        // the first. A row is ordered by its start where that is a
+        // number of an hour (in day 0 otherwise, read in the first
+        // window: the fold orders those rows).
+        const DAY_MS: f64 = 24.0 * HOUR_MS as f64;
+        let day_of = |ms: f64| (ms / DAY_MS).floor();
+        let mut days: Vec<u32> = cut
+            .days
+            .iter()
+            .map(|(d, _)| *d)
+            .filter(|&d| {
+                d > 0
+                    && floor.is_none_or(|f| f64::from(d) >= day_of(f))
+                    && end.is_none_or(|e| f64::from(d) <= day_of(e))
+            })
+            .collect();
+        days.sort_unstable();
+        days.dedup();
+        if newest {
+            days.reverse();
+        }
+        let mut windows: Vec<Vec<u32>> = Vec::new();
+        let (mut at, mut size) = (0, 1);
+        while at < days.len() || windows.is_empty() {
+            let mut window = days[at.min(days.len())..(at + size).min(days.len())].to_vec();
+            if windows.is_empty() {
+                window.push(0);
+            }
+            windows.push(window);
+            at += size;
+            size *= 2;
+        }
+        // The rows the page needs: the events written since the cut, and
+        // of the rows read (ordered), every one the filters do not settle
+        // as no match up to the page's last place and one more among
+        // those they settle as matches, with every row tied with it; and
+        // the keys of their sessions' first days.
+        let mut picked: BTreeSet<u64> = unsettled.hashes.iter().copied().collect();
+        let mut keys: BTreeSet<u64> = BTreeSet::new();
         let (mut read, mut sure, mut last, mut closed) = (0usize, 0usize, None::<f64>, false);
-        self.client.each_binary_row_naming(
-            &sql,
-            (!unsettled.hashes.is_empty()).then_some(unsettled.hashes.as_slice()),
-            |r| {
-                use super::http::binary as b;
-                let (h, ok, st, is) = (b::u64(r)?, b::u8(r)? != 0, b::f64(r)?, b::u8(r)? != 0);
-                read += 1;
-                if closed {
-                    return Ok(());
-                }
-                if ok && last.is_some_and(|l| l != st) {
-                    closed = true;
-                    return Ok(());
-                }
-                picked.insert(h);
-                if is && last.is_none() {
-                    sure += 1;
-                    if sure > need {
-                        last = Some(st);
+        for window in windows {
+            if closed {
+                break;
+            }
+            let sql = format!(
+                "SELECT id_hash, k, ok, st, ok AND ({yes}) AS sure FROM (\
+                 SELECT id_hash, if(session_hash = cityHash64(''), id_hash, session_hash) AS k, \
+                 {extract}, hour >= 0 AND t_s = {NUM} AS ok FROM hive_state \
+                 {exclude}WHERE {rows} AND {cut_rows}) \
+                 WHERE NOT ({no}) AND (NOT ok OR ({in_range})) \
+                 ORDER BY ok, st {dir} LIMIT {limit}",
+                extract = extract.join(", "),
+                in_range = in_range.join(" AND "),
+                cut_rows = cut.rows_in_days(project, &window),
+                dir = if newest { "DESC" } else { "ASC" },
+                limit = MAX_SELECTED + 1 - read,
+            );
+            self.client.each_binary_row_naming(
+                &sql,
+                (!unsettled.hashes.is_empty()).then_some(unsettled.hashes.as_slice()),
+                |r| {
+                    use super::http::binary as b;
+                    let (h, k) = (b::u64(r)?, b::u64(r)?);
+                    let (ok, st, is) = (b::u8(r)? != 0, b::f64(r)?, b::u8(r)? != 0);
+                    read += 1;
+                    if closed || (ok && last.is_some_and(|l| l != st)) {
+                        closed = true;
+                        return Ok(());
                     }
-                }
-                Ok(())
-            },
-        )?;
-        if read > MAX_SELECTED && !closed {
-            return Ok(None);
+                    picked.insert(h);
+                    keys.insert(k);
+                    if ok && is && last.is_none() {
+                        sure += 1;
+                        if sure > need {
+                            last = Some(st);
+                        }
+                    }
+                    Ok(())
+                },
+            )?;
+            if read > MAX_SELECTED && !closed {
+                return Ok(None);
+            }
         }
         // (A cut's rows are kept for the grace time after a newer cut
         // replaced it: a statement begun later may have missed some.)
@@ -513,13 +579,16 @@ impl ClickHouseStore {
         let Some(all) = self.with_members(project, picked, MAX_UNSETTLED)? else {
             return Ok(None);
         };
-        // Their writes from the day the earliest was received: those at
-        // the cut by their rows, those since by the batches since.
-        let (_, _, at_cut) = self.rows_at(project, &cut, &all)?;
+        // Their writes from the day the earliest was received: a row's
+        // writes were received no earlier than its session's first day
+        // (`hive_session_first`), and the writes since the cut no earlier
+        // than the batches since.
         let since = match unsettled.hashes.is_empty() {
             true => i64::MAX,
             false => unsettled.received_from,
         };
+        let keys: Vec<u64> = keys.into_iter().collect();
+        let at_cut = self.first_days(project, &keys)?;
         let every = Some(at_cut.min(since)).filter(|&t| t < i64::MAX);
         let found = self.stream_found(q, &Scope::Hashes(all, None, every), true)?;
         let more = found.total > need as u64;
@@ -533,6 +602,33 @@ impl ClickHouseStore {
             session_errors,
             received_from: page.received_from,
         }))
+    }
+
+    /// The first day (as ms) any write of the events of these keys (a
+    /// session's hash, or an event's of no session) was received, by
+    /// `hive_session_first`; `i64::MAX` for none.
+    fn first_days(&self, project: &str, keys: &[u64]) -> Result<i64> {
+        let mut first = i64::MAX;
+        if keys.is_empty() {
+            return Ok(first);
+        }
+        self.client.each_binary_row_naming(
+            &format!(
+                "SELECT count(), minMerge(first) FROM hive_session_first \
+                 WHERE key IN (SELECT cityHash64({}, h) FROM {NAMED})",
+                lit(project)
+            ),
+            Some(keys),
+            |r| {
+                use super::http::binary as b;
+                let (n, day) = (b::u64(r)?, b::u32(r)?);
+                if n > 0 {
+                    first = i64::from(day) * 24 * HOUR_MS;
+                }
+                Ok(())
+            },
+        )?;
+        Ok(first)
     }
 }
 
@@ -575,10 +671,7 @@ fn verdicts(f: &Filter, j: usize) -> Option<(String, String)> {
     let is = || -> Option<(String, String)> {
         Some(match &f.operand {
             Operand::Text(t) => equal(
-                format!(
-                    "{ty} IN ({STR}, {STR_DATE}, {BOOL}) AND {tx} = {}",
-                    super::http::lit(t)
-                ),
+                format!("{ty} IN ({STR}, {STR_DATE}, {BOOL}) AND {tx} = {}", lit(t)),
                 &format!("{STR}, {STR_DATE}, {BOOL}"),
                 &format!("{ARR}, {OBJ}"),
             ),
@@ -626,7 +719,7 @@ fn verdicts(f: &Filter, j: usize) -> Option<(String, String)> {
         if !t.is_ascii() {
             return Some(("0".into(), absent.clone()));
         }
-        let found = format!("positionCaseInsensitive({tx}, {}) > 0", super::http::lit(t));
+        let found = format!("positionCaseInsensitive({tx}, {}) > 0", lit(t));
         Some((
             format!("{text} AND {found}"),
             format!("{absent} OR ({text} AND length({tx}) = lengthUTF8({tx}) AND NOT ({found}))"),

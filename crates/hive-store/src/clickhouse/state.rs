@@ -211,6 +211,17 @@ impl Cut {
         Self::rows_of(&self.days, Some(project))
     }
 
+    /// [`Self::rows_in`] of these days alone.
+    pub fn rows_in_days(&self, project: &str, days: &[u32]) -> String {
+        let pairs: Vec<(u32, u64)> = self
+            .days
+            .iter()
+            .filter(|(d, _)| days.contains(d))
+            .copied()
+            .collect();
+        Self::rows_of(&pairs, Some(project))
+    }
+
     /// The cut's rows of day `day` alone (of `project`'s rows alone, or of
     /// every project's), as a condition.
     fn rows_of_day(&self, day: u32, project: Option<&str>) -> String {
