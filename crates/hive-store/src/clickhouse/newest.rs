@@ -14,7 +14,7 @@ use hive_core::filter::{Filter, Operand, Operator};
 use super::filter_sql::path_of;
 use super::http::{NAMED, lit};
 use super::leaves::{ARR, BOOL, NULL, NUM, OBJ, PRESENT_NULL, STR, STR_DATE};
-use super::partial::{Paths, Scope, streams};
+use super::partial::{Paths, Scope, order_path, streams};
 use super::schema::{ALWAYS, minute_sql};
 use super::state::MAX_UNSETTLED;
 use super::{ClickHouseStore, lock, now_ms, slots};
@@ -351,7 +351,6 @@ impl ClickHouseStore {
         let need = q.offset.saturating_add(q.limit.clamp(1, MAX_LIMIT));
         let finite = |x: Option<f64>| x.is_none_or(f64::is_finite);
         self.may_count_from_state(q)
-            && matches!(q.order, Order::StartDesc | Order::StartAsc)
             && streams(q)
             && need <= MAX_NEED
             && finite(q.date_range.start_ms)
@@ -389,10 +388,16 @@ impl ClickHouseStore {
         if !self.state_selects(q) {
             return Ok(None);
         }
-        let newest = q.order == Order::StartDesc;
+        // Newest first, or by the largest value of another path (a
+        // session's rollup for sessions): the rows are then read in one
+        // window, ordered by that path's number.
+        let by_start = matches!(q.order, Order::StartDesc | Order::StartAsc);
+        let descending = q.order != Order::StartAsc;
         let need = q.offset.saturating_add(q.limit.clamp(1, MAX_LIMIT));
         let (floor, end) = (q.date_range.start_ms, q.date_range.end_ms);
         let paths: Vec<String> = q.filters.iter().map(|f| path_of(&f.field)).collect();
+        let key = (!by_start).then(|| order_path(q.order).to_owned());
+        let read: Vec<String> = paths.iter().chain(&key).cloned().collect();
         let conds: Vec<(String, String)> = q
             .filters
             .iter()
@@ -405,9 +410,9 @@ impl ClickHouseStore {
         };
         // A leaf below a filter's path makes it an object there, which
         // no row's leaf at the path tells.
-        if !paths.is_empty()
+        if !read.is_empty()
             && !self
-                .below(Some(project), &Paths::new(paths.clone()))?
+                .below(Some(project), &Paths::new(read.clone()))?
                 .is_empty()
         {
             return Ok(None);
@@ -416,7 +421,7 @@ impl ClickHouseStore {
             return Ok(None);
         };
         let slot_paths = slots::slot_paths(&cut.slots, project);
-        let lacking: Vec<String> = paths
+        let lacking: Vec<String> = read
             .iter()
             .filter(|p| !slot_paths.contains(p))
             .cloned()
@@ -424,7 +429,7 @@ impl ClickHouseStore {
         if !lacking.is_empty() {
             lock(&self.wanted).add(project, lacking);
         }
-        let slotted: Vec<String> = paths
+        let slotted: Vec<String> = read
             .iter()
             .filter(|p| slot_paths.contains(p))
             .cloned()
@@ -437,18 +442,32 @@ impl ClickHouseStore {
                      nums[i_s] AS st"
                 .to_owned(),
         }];
+        let leaf = |p: &str, j: &str| match slot_of(p) {
+            Some(at) => format!("slot{at}_t AS ty{j}, slot{at}_s AS tx{j}, slot{at}_n AS nm{j}"),
+            None => format!(
+                "indexOf(hashes, cityHash64({})) AS i{j}, types[i{j}] AS ty{j}, \
+                 strs[i{j}] AS tx{j}, nums[i{j}] AS nm{j}",
+                lit(p)
+            ),
+        };
         for (j, p) in paths.iter().enumerate() {
-            extract.push(match slot_of(p) {
-                Some(at) => {
-                    format!("slot{at}_t AS ty{j}, slot{at}_s AS tx{j}, slot{at}_n AS nm{j}")
-                }
-                None => format!(
-                    "indexOf(hashes, cityHash64({})) AS i{j}, types[i{j}] AS ty{j}, \
-                     strs[i{j}] AS tx{j}, nums[i{j}] AS nm{j}",
-                    lit(p)
-                ),
-            });
+            extract.push(leaf(p, &j.to_string()));
         }
+        // A row's group in the list's order and its number there: by start,
+        // a start that is a number of an hour (1) or not (0, taken always:
+        // the fold orders them); by another path, largest first as SQLite
+        // orders, text and the like first (0, taken always), then numbers
+        // (1), then none (2, taken while the page is not complete).
+        let (grp, key_of) = match &key {
+            None => (format!("hour >= 0 AND t_s = {NUM}"), "st"),
+            Some(k) => {
+                extract.push(leaf(k, "k"));
+                (
+                    format!("multiIf(tyk = {NUM}, 1, tyk IN ({NULL}, {PRESENT_NULL}), 2, 0)"),
+                    "nmk",
+                )
+            }
+        };
         let (yes, no) = match conds.is_empty() {
             true => ("1".to_owned(), "0".to_owned()),
             false => (
@@ -465,7 +484,7 @@ impl ClickHouseStore {
             ),
         };
         let mut rows = vec![format!("project_id = {}", lit(project))];
-        let mut in_range = vec!["ok".to_owned()];
+        let mut in_range = vec![format!("t_s = {NUM}")];
         if let Some(f) = floor {
             rows.push(format!(
                 "(hour = -1 OR hour >= {})",
@@ -484,7 +503,12 @@ impl ClickHouseStore {
         // rest is read for the rows left.
         let mut pre = vec![
             format!("NOT ({no})"),
-            format!("(NOT ok OR ({}))", in_range.join(" AND ")),
+            match (by_start, in_range.len()) {
+                // (A start no hour holds is the fold's to place.)
+                (true, _) => format!("(grp = 0 OR ({}))", in_range.join(" AND ")),
+                (false, 1) => "1".to_owned(),
+                (false, _) => format!("({})", in_range.join(" AND ")),
+            },
         ];
         if q.level == Level::SessionEvent {
             pre.insert(0, "session_hash = id_hash".into());
@@ -513,11 +537,12 @@ impl ClickHouseStore {
             .collect();
         days.sort_unstable();
         days.dedup();
-        if newest {
+        if descending {
             days.reverse();
         }
         let mut windows: Vec<Vec<u32>> = Vec::new();
-        let (mut at, mut size) = (0, 1);
+        // (Ordered by another path, every day at once.)
+        let (mut at, mut size) = (0, if by_start { 1 } else { days.len().max(1) });
         while at < days.len() || windows.is_empty() {
             let mut window = days[at.min(days.len())..(at + size).min(days.len())].to_vec();
             if windows.is_empty() {
@@ -540,14 +565,14 @@ impl ClickHouseStore {
                 break;
             }
             let sql = format!(
-                "SELECT id_hash, k, ok, st, ok AND ({yes}) AS sure FROM (\
+                "SELECT id_hash, k, grp, o, grp = 1 AND ({yes}) AS sure FROM (\
                  SELECT id_hash, if(session_hash = cityHash64(''), id_hash, session_hash) AS k, \
-                 {extract}, hour >= 0 AND t_s = {NUM} AS ok FROM hive_state \
+                 {extract}, toUInt8({grp}) AS grp, toFloat64({key_of}) AS o FROM hive_state \
                  PREWHERE {pre} WHERE {rows} AND {cut_rows}) \
-                 ORDER BY ok, st {dir} LIMIT {limit}",
+                 ORDER BY grp, o {dir} LIMIT {limit}",
                 extract = extract.join(", "),
                 cut_rows = cut.rows_in_days(project, &window),
-                dir = if newest { "DESC" } else { "ASC" },
+                dir = if descending { "DESC" } else { "ASC" },
                 limit = MAX_SELECTED + 1 - read,
             );
             self.client.each_binary_row_naming(
@@ -556,18 +581,20 @@ impl ClickHouseStore {
                 |r| {
                     use super::http::binary as b;
                     let (h, k) = (b::u64(r)?, b::u64(r)?);
-                    let (ok, st, is) = (b::u8(r)? != 0, b::f64(r)?, b::u8(r)? != 0);
+                    let (grp, o, is) = (b::u8(r)?, b::f64(r)?, b::u8(r)? != 0);
                     read += 1;
-                    if closed || (ok && last.is_some_and(|l| l != st)) {
+                    // (Numbers past the page's end close it; the rows
+                    // of no number after them are then not needed.)
+                    if closed || (grp == 1 && last.is_some_and(|l| l != o)) {
                         closed = true;
                         return Ok(());
                     }
                     picked.insert(h);
                     keys.insert(k);
-                    if ok && is && last.is_none() {
+                    if grp == 1 && is && last.is_none() {
                         sure += 1;
                         if sure > need {
-                            last = Some(st);
+                            last = Some(o);
                         }
                     }
                     Ok(())

@@ -1704,7 +1704,7 @@ fn compare(order: Order, a: &Hit, b: &Hit) -> Ordering {
 }
 
 /// The path a list is ordered by.
-fn order_path(order: Order) -> &'static str {
+pub(super) fn order_path(order: Order) -> &'static str {
     match order {
         Order::StartAsc | Order::StartDesc => "start_time",
         Order::DurationDesc => "duration",

@@ -128,6 +128,19 @@ fn range(from: Option<f64>, to: Option<f64>) -> DateRange {
     }
 }
 
+/// SQLite's order of two values: none, then numbers, then text.
+fn sql_order(a: &Value, b: &Value) -> std::cmp::Ordering {
+    let class = |v: &Value| match v {
+        Value::Null => (0, 0.0, String::new()),
+        Value::Number(n) => (1, n.as_f64().unwrap_or(0.0), String::new()),
+        Value::Bool(b) => (1, f64::from(u8::from(*b)), String::new()),
+        Value::String(s) => (2, 0.0, s.clone()),
+        other => (2, 0.0, other.to_string()),
+    };
+    let ((ca, na, sa), (cb, nb, sb)) = (class(a), class(b));
+    ca.cmp(&cb).then(na.total_cmp(&nb)).then(sa.cmp(&sb))
+}
+
 /// `n` sessions of `project`, one an hour from [`load`]'s first.
 fn sessions_of(project: &str, n: i64) -> Vec<WriteOp> {
     (0..n)
@@ -560,7 +573,12 @@ pub fn counted_lists_count_every_match(store: &dyn Store) {
                 vec![failed(), rare()],
             ] {
                 for date_range in [range(None, None), range(Some(20.0), Some(120.0))] {
-                    for order in [Order::StartDesc, Order::StartAsc] {
+                    for order in [
+                        Order::StartDesc,
+                        Order::StartAsc,
+                        Order::DurationDesc,
+                        Order::EventsDesc,
+                    ] {
                         let q = EventQuery {
                             project_id: Some(P.into()),
                             filters: filters.clone(),
@@ -571,9 +589,10 @@ pub fn counted_lists_count_every_match(store: &dyn Store) {
                             offset: 3,
                             brief: true,
                         };
-                        // The matches in the list's order: by start,
-                        // then by id, each way.
-                        let mut want: Vec<(f64, String)> = docs
+                        // The matches in the list's order: by its
+                        // value (none, numbers, then text, as SQLite
+                        // orders), then by id, each way.
+                        let mut want: Vec<(Value, String)> = docs
                             .iter()
                             .filter(|d| {
                                 level == Level::Event
@@ -582,24 +601,40 @@ pub fn counted_lists_count_every_match(store: &dyn Store) {
                             })
                             .filter(|d| crate::query::matches_event(&q, d))
                             .map(|d| {
-                                let start = d["start_time"].as_f64().expect("a start");
-                                (start, d["event_id"].as_str().expect("an id").to_owned())
+                                let key = match order {
+                                    Order::DurationDesc => d["duration"].clone(),
+                                    Order::EventsDesc => d["metadata"]["num_events"].clone(),
+                                    _ => d["start_time"].clone(),
+                                };
+                                (key, d["event_id"].as_str().expect("an id").to_owned())
                             })
                             .collect();
-                        want.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-                        if order == Order::StartDesc {
+                        want.sort_by(|a, b| sql_order(&a.0, &b.0).then_with(|| a.1.cmp(&b.1)));
+                        if order != Order::StartAsc {
                             want.reverse();
                         }
-                        let page: Vec<&str> =
-                            want.iter().skip(3).take(5).map(|w| w.1.as_str()).collect();
                         let got = store.query(&q).expect("query");
                         assert_eq!(got.total, want.len() as u64, "{step}: {q:?}");
-                        let ids: Vec<&str> = got
-                            .events
+                        // By start, the ids (no two starts are equal);
+                        // by another value, the values (a backend may
+                        // order equal ones its own way: SQLite by row).
+                        let by_start = matches!(order, Order::StartDesc | Order::StartAsc);
+                        let shown = |d: &Value| match order {
+                            _ if by_start => d["event_id"].clone(),
+                            Order::DurationDesc => d["duration"].clone(),
+                            _ => d["metadata"]["num_events"].clone(),
+                        };
+                        let page: Vec<Value> = want
                             .iter()
-                            .map(|d| d["event_id"].as_str().unwrap_or_default())
+                            .skip(3)
+                            .take(5)
+                            .map(|w| match by_start {
+                                true => Value::from(w.1.as_str()),
+                                false => w.0.clone(),
+                            })
                             .collect();
-                        assert_eq!(ids, page, "{step}: {q:?}");
+                        let seen: Vec<Value> = got.events.iter().map(shown).collect();
+                        assert_eq!(seen, page, "{step}: {q:?}");
                         // And the page without its count.
                         let uncounted = store.query_page(&q).expect("query_page");
                         assert_eq!(uncounted.events, got.events, "{step}: {q:?}");
