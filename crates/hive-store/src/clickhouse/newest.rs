@@ -573,7 +573,7 @@ impl ClickHouseStore {
                 extract = extract.join(", "),
                 cut_rows = cut.rows_in_days(project, &window),
                 dir = if descending { "DESC" } else { "ASC" },
-                limit = MAX_SELECTED + 1 - read,
+                limit = (MAX_SELECTED + 1).saturating_sub(read),
             );
             self.client.each_binary_row_naming(
                 &sql,
